@@ -1,0 +1,143 @@
+//! A small blocking RESP client over TCP or a unix socket, for the tools and the tests.
+//!
+//! It sends commands as multibulks and reads replies as [`Frame`]s, keeping the exact reply
+//! bytes available (differential tests compare bytes, not just values).
+
+use crate::resp::{encode, parse_frame, Frame, FrameError};
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+/// Errors of [`Client`].
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Connecting, reading or writing failed.
+    #[error("{0}")]
+    Io(#[from] io::Error),
+    /// The server sent bytes that are not RESP.
+    #[error("{0}")]
+    Protocol(#[from] FrameError),
+    /// The server closed the connection before a full reply.
+    #[error("connection closed by server")]
+    Closed,
+}
+
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Read for Stream {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(b),
+            Stream::Unix(s) => s.read(b),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(b),
+            Stream::Unix(s) => s.write(b),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A connection to a RESP server.
+pub struct Client {
+    stream: Stream,
+    buf: Vec<u8>,
+    /// Bytes of `buf` already consumed by returned replies.
+    start: usize,
+}
+
+impl Client {
+    /// Connects over TCP to `addr` (`host:port`).
+    pub fn connect(addr: &str) -> Result<Client, ClientError> {
+        let s = TcpStream::connect(addr)?;
+        s.set_nodelay(true)?;
+        Ok(Client {
+            stream: Stream::Tcp(s),
+            buf: Vec::new(),
+            start: 0,
+        })
+    }
+
+    /// Connects to a unix socket at `path`.
+    pub fn connect_unix(path: &str) -> Result<Client, ClientError> {
+        Ok(Client {
+            stream: Stream::Unix(UnixStream::connect(path)?),
+            buf: Vec::new(),
+            start: 0,
+        })
+    }
+
+    /// Sets the read timeout (None = block forever).
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match &self.stream {
+            Stream::Tcp(s) => s.set_read_timeout(t),
+            Stream::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+
+    /// Sends raw bytes as they are (for protocol tests).
+    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.stream.write_all(bytes)?;
+        Ok(())
+    }
+
+    /// Sends one command without waiting for its reply.
+    pub fn send<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<(), ClientError> {
+        let mut out = Vec::new();
+        encode::command(&mut out, args);
+        self.send_raw(&out)
+    }
+
+    /// Reads the next reply, returning the frame and its exact bytes.
+    pub fn read_reply_raw(&mut self) -> Result<(Frame, Vec<u8>), ClientError> {
+        loop {
+            if let Some((f, n)) = parse_frame(&self.buf[self.start..])? {
+                let raw = self.buf[self.start..self.start + n].to_vec();
+                self.start += n;
+                if self.start == self.buf.len() {
+                    self.buf.clear();
+                    self.start = 0;
+                }
+                return Ok((f, raw));
+            }
+            let mut chunk = [0u8; 16384];
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(ClientError::Closed);
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    /// Reads the next reply.
+    pub fn read_reply(&mut self) -> Result<Frame, ClientError> {
+        Ok(self.read_reply_raw()?.0)
+    }
+
+    /// Sends a command and waits for its reply.
+    pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Frame, ClientError> {
+        self.send(args)?;
+        self.read_reply()
+    }
+
+    /// Reads until the server closes the connection, returning what arrived (for tests of
+    /// connection-closing errors).
+    pub fn read_to_close(&mut self) -> Result<Vec<u8>, ClientError> {
+        let mut rest = self.buf[self.start..].to_vec();
+        self.stream.read_to_end(&mut rest)?;
+        self.buf.clear();
+        self.start = 0;
+        Ok(rest)
+    }
+}

@@ -1,0 +1,17 @@
+//! `pyrope-common`: the codecs and small algorithms every Pyrope binary shares.
+//!
+//! - [`resp`]: RESP2/RESP3 request parsing (server side), reply encoding and reply parsing.
+//! - [`glob`]: Redis glob patterns.
+//! - [`slot`]: CRC16 cluster hash slots.
+//! - [`conf`]: `redis.conf` / `sdssplitargs` tokenizing.
+//! - [`client`]: a small blocking RESP client for tools and tests.
+//! - [`util`]: Redis's strict number parsing and formatting (`string2ll`, `ll2string`...).
+//!
+//! Invariant: no server logic lives here; nothing here allocates per byte on a hot path.
+
+pub mod client;
+pub mod conf;
+pub mod glob;
+pub mod resp;
+pub mod slot;
+pub mod util;
