@@ -1,1 +1,285 @@
+//! pyrope-server: a Redis-compatible data-structure server.
+//!
+//! Start at [`run`]; the code map is in ARCHITECTURE.md. One thread executes every command
+//! (see `net` and `command::call`); background threads only free memory.
 
+pub mod admin;
+pub mod client;
+pub mod command;
+pub mod config;
+pub mod expire;
+pub mod help;
+pub mod info;
+pub mod keys;
+pub mod keyspace;
+pub mod log;
+pub mod net;
+pub mod object;
+pub mod propagate;
+pub mod reply;
+pub mod server;
+pub mod shutdown;
+pub mod signals;
+pub mod slowlog;
+pub mod types;
+
+/// Version of Redis whose behaviour we follow (for messages such as the config-file error).
+pub const REDIS_VERSION: &str = "7.4.1";
+/// Our own version.
+pub const PYROPE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Every command handler, by full name (`get`, `config|get`).
+pub fn handlers() -> Vec<(&'static str, command::Handler)> {
+    let mut v = Vec::new();
+    for list in [
+        types::string::COMMANDS,
+        keys::COMMANDS,
+        client::COMMANDS,
+        admin::COMMANDS,
+        info::COMMANDS,
+        slowlog::COMMANDS,
+        command::introspect::COMMANDS,
+    ] {
+        v.extend_from_slice(list);
+    }
+    v
+}
+
+const USAGE: &str = "Usage: ./pyrope-server [/path/to/redis.conf] [options] [-]
+       ./pyrope-server - (read config from stdin)
+       ./pyrope-server -v or --version
+       ./pyrope-server -h or --help
+
+Examples:
+       ./pyrope-server (run the server with default conf)
+       echo 'maxmemory 128mb' | ./pyrope-server -
+       ./pyrope-server /etc/redis/6379.conf
+       ./pyrope-server --port 7777
+       ./pyrope-server /etc/myredis.conf --loglevel verbose -
+       ./pyrope-server /etc/myredis.conf --loglevel verbose
+
+Options are the directives of redis.conf, prefixed with --.
+";
+
+/// Turns `--name v1 v2 --other v` command-line options into config text, as Redis's
+/// `main()`: every `--name` starts a line, following words are quoted onto it; `--save` with
+/// no value means `save ""`.
+pub fn options_to_config(args: &[String]) -> String {
+    let mut text = String::new();
+    let mut line_has_name = false;
+    for a in args {
+        if let Some(name) = a.strip_prefix("--") {
+            if line_has_name {
+                text.push('\n');
+            }
+            text.push_str(name);
+            line_has_name = true;
+            if name == "save" {
+                // A bare `--save` means `save ""`; a following value replaces it.
+                text.push_str(" \"\"");
+            }
+        } else {
+            if text.ends_with("save \"\"") {
+                text.truncate(text.len() - 3);
+            }
+            text.push(' ');
+            text.push_str(&pyrope_common::conf::quote_arg(a.as_bytes()));
+        }
+    }
+    text.push('\n');
+    text
+}
+
+/// The process entry point: parses arguments, loads the config, opens the listeners and
+/// runs the event loop. Returns the exit code.
+pub fn run(args: Vec<String>) -> i32 {
+    let rest = &args[1..];
+    if let Some(first) = rest.first() {
+        match first.as_str() {
+            "-v" | "--version" => {
+                println!(
+                    "Pyrope server v={} redis_version={} malloc=jemalloc-5.3.0 bits=64",
+                    PYROPE_VERSION,
+                    server::REDIS_VERSION_REPORTED
+                );
+                return 0;
+            }
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                return 0;
+            }
+            _ => {}
+        }
+    }
+    let mut cfg = config::Config::new();
+    let mut i = 0;
+    let mut text = String::new();
+    if let Some(first) = rest.first() {
+        if !first.starts_with("--") {
+            let t = if first == "-" {
+                let mut s = String::new();
+                let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s);
+                s
+            } else {
+                match std::fs::read_to_string(first) {
+                    Ok(t) => {
+                        let p = std::fs::canonicalize(first).unwrap_or_else(|_| first.into());
+                        cfg.file = Some(p);
+                        t
+                    }
+                    Err(e) => {
+                        eprintln!("Fatal error, can't open config file '{first}': {e}");
+                        return 1;
+                    }
+                }
+            };
+            text.push_str(&t);
+            text.push('\n');
+            i = 1;
+        }
+    }
+    let mut opts: Vec<String> = rest[i..].to_vec();
+    let stdin_too = opts.last().is_some_and(|a| a == "-");
+    if stdin_too {
+        opts.pop();
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s);
+        text.push_str(&s);
+        text.push('\n');
+    }
+    if !opts.is_empty() {
+        if !opts[0].starts_with("--") {
+            eprintln!(
+                "Invalid option '{}': options must start with --. Try pyrope-server --help.",
+                opts[0]
+            );
+            return 1;
+        }
+        text.push_str(&options_to_config(&opts));
+    }
+    if let Err(e) = cfg.load_text(&text, true) {
+        eprintln!("{e}");
+        return 1;
+    }
+    let settings = cfg.settings();
+    if settings.daemonize {
+        // Redis daemonizes before opening anything: fork, setsid, redirect stdio.
+        unsafe {
+            match libc::fork() {
+                -1 => {
+                    eprintln!("fork failed: {}", std::io::Error::last_os_error());
+                    return 1;
+                }
+                0 => {}
+                _ => libc::_exit(0),
+            }
+            libc::setsid();
+            let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+            if fd >= 0 {
+                libc::dup2(fd, 0);
+                libc::dup2(fd, 1);
+                libc::dup2(fd, 2);
+                if fd > 2 {
+                    libc::close(fd);
+                }
+            }
+        }
+    }
+    if let Err(e) = log::configure(settings.loglevel, &settings.logfile) {
+        eprintln!("Can't open the log file: {e}");
+        return 1;
+    }
+    log!(Notice, "oO0OoO0OoO0Oo Pyrope is starting oO0OoO0OoO0Oo");
+    log!(
+        Notice,
+        "Pyrope version={}, redis_version={}, bits=64, pid={}, just started",
+        PYROPE_VERSION,
+        server::REDIS_VERSION_REPORTED,
+        std::process::id()
+    );
+    if cfg.file.is_none() && i == 0 {
+        log!(Warning, "Warning: no config file specified, using the default config. In order to specify a config file use {} /path/to/redis.conf", args[0]);
+    } else {
+        log!(Notice, "Configuration loaded");
+    }
+    if !cfg.unsupported_seen.is_empty() {
+        log!(
+            Warning,
+            "These directives are accepted but not supported yet by Pyrope (their value is kept, the feature is inactive): {}",
+            cfg.unsupported_seen.join(", ")
+        );
+    }
+    signals::install();
+    raise_fd_limit(settings.maxclients);
+    let table = command::meta::build(&handlers());
+    let mut srv = server::Server::new(cfg, table);
+    let mut ev = match net::EventLoop::open(&mut srv) {
+        Ok(ev) => ev,
+        Err(e) => {
+            log!(Warning, "{e}");
+            return 1;
+        }
+    };
+    if !settings.pidfile.is_empty() {
+        if let Err(e) = std::fs::write(&settings.pidfile, format!("{}\n", std::process::id())) {
+            log!(Warning, "Failed to write PID file: {e}");
+        }
+    }
+    srv.used_memory_startup = info::used_memory();
+    log!(Notice, "Server initialized");
+    log!(Notice, "Ready to accept connections tcp");
+    let code = ev.run(&mut srv);
+    drop(ev);
+    code
+}
+
+/// Raises RLIMIT_NOFILE to fit `maxclients` plus reserved descriptors (as Redis's
+/// `adjustOpenFilesLimit`, without lowering maxclients).
+fn raise_fd_limit(maxclients: u64) {
+    let want = maxclients + 32;
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && (r.rlim_cur as u64) < want {
+            let new = libc::rlimit {
+                rlim_cur: want.min(r.rlim_max as u64) as libc::rlim_t,
+                rlim_max: r.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &new) != 0 {
+                log!(Warning, "You requested maxclients of {maxclients} requiring at least {want} max file descriptors.");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_handler_has_metadata() {
+        let t = super::command::meta::build(&super::handlers());
+        for (name, _) in super::handlers() {
+            assert!(t.find_fullname(name).is_some(), "{name}");
+        }
+        assert!(t.find_fullname("config").is_some());
+        assert!(
+            t.find_fullname("lpush").is_none(),
+            "unimplemented commands are not advertised"
+        );
+    }
+
+    #[test]
+    fn command_line_options_become_config() {
+        let a: Vec<String> = ["--port", "7000", "--save", "--bind", "127.0.0.1", "::1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            super::options_to_config(&a),
+            "port 7000\nsave \"\"\nbind 127.0.0.1 ::1\n"
+        );
+        let b: Vec<String> = ["--save", "60", "1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(super::options_to_config(&b), "save 60 1\n");
+    }
+}

@@ -82,6 +82,35 @@ impl Frame {
         matches!(self, Frame::Error(_))
     }
 
+    /// Encodes the frame for a client speaking protocol `resp` (2 or 3): RESP3-only types are
+    /// downgraded as Redis does for RESP2 clients (map -> flat array, set/push -> array,
+    /// null -> null bulk, double/big number/verbatim -> bulk string, boolean -> integer,
+    /// attributes dropped).
+    pub fn encode_resp(&self, out: &mut Vec<u8>, resp: u8) {
+        use super::encode::*;
+        if resp >= 3 {
+            return self.encode(out);
+        }
+        match self {
+            Frame::Map(kv) => {
+                array(out, kv.len() * 2);
+                for (k, v) in kv {
+                    k.encode_resp(out, resp);
+                    v.encode_resp(out, resp);
+                }
+            }
+            Frame::Set(v) | Frame::Push(v) | Frame::Array(Some(v)) => {
+                array(out, v.len());
+                v.iter().for_each(|f| f.encode_resp(out, resp));
+            }
+            Frame::Null => out.extend_from_slice(b"$-1\r\n"),
+            Frame::Double(s) | Frame::BigNumber(s) | Frame::Verbatim(_, s) => bulk(out, s),
+            Frame::Boolean(b) => integer(out, *b as i64),
+            Frame::Attribute(_, inner) => inner.encode_resp(out, resp),
+            other => other.encode(out),
+        }
+    }
+
     /// Encodes the frame back to RESP bytes (RESP3 forms are kept).
     pub fn encode(&self, out: &mut Vec<u8>) {
         use super::encode::*;

@@ -1,0 +1,273 @@
+//! Server administration commands: TIME, LASTSAVE, SHUTDOWN, DEBUG (SLEEP, SET-ACTIVE-EXPIRE,
+//! OBJECT, POPULATE, HELP) and CONFIG (GET, SET, RESETSTAT, REWRITE, HELP).
+
+use crate::command::{Ctx, Handler};
+use crate::keyspace::{NewValue, ValueRef};
+use crate::object::Value;
+
+fn time(c: &mut Ctx) {
+    let us = crate::server::unix_us();
+    c.out.array(2);
+    c.out.bulk_i64(us / 1_000_000);
+    c.out.bulk_i64(us % 1_000_000);
+}
+
+fn lastsave(c: &mut Ctx) {
+    c.out.int(c.srv.lastsave_s);
+}
+
+fn shutdown(c: &mut Ctx) {
+    let mut abort = false;
+    for i in 1..c.argc() {
+        match c.arg(i).to_ascii_lowercase().as_slice() {
+            b"nosave" | b"save" | b"now" | b"force" => {}
+            b"abort" => abort = true,
+            _ => return c.out.syntax_error(),
+        }
+    }
+    if abort {
+        if c.argc() > 2 {
+            return c.out.syntax_error();
+        }
+        return c.out.error("ERR No shutdown in progress.");
+    }
+    let code = crate::shutdown::prepare_shutdown(c.srv);
+    c.srv.shutdown = Some(code);
+}
+
+/// True if DEBUG is allowed for this client (`enable-debug-command`).
+fn debug_allowed(c: &Ctx) -> bool {
+    match c.srv.config.get("enable-debug-command").unwrap_or("no") {
+        "yes" => true,
+        "local" => {
+            let cl = &c.srv.clients[c.cid];
+            cl.flags & crate::client::flags::UNIX_SOCKET != 0
+                || cl.addr.starts_with("127.")
+                || cl.addr.starts_with("::1")
+        }
+        _ => false,
+    }
+}
+
+/// Length of `v` in the RDB string encoding (Redis `rdbSavedObjectLen` for strings, without
+/// LZF compression).
+fn rdb_string_len(v: &ValueRef) -> usize {
+    let enc_len = |n: usize| {
+        if n < 64 {
+            1
+        } else if n < 16384 {
+            2
+        } else if n <= u32::MAX as usize {
+            5
+        } else {
+            9
+        }
+    };
+    let int_len = |i: i64| {
+        if (i8::MIN as i64..=i8::MAX as i64).contains(&i) {
+            Some(2)
+        } else if (i16::MIN as i64..=i16::MAX as i64).contains(&i) {
+            Some(3)
+        } else if (i32::MIN as i64..=i32::MAX as i64).contains(&i) {
+            Some(5)
+        } else {
+            None
+        }
+    };
+    let bytes_len = |b: &[u8]| {
+        if b.len() <= 11 {
+            if let Some(i) = pyrope_common::util::string2ll(b) {
+                if let Some(n) = int_len(i) {
+                    return n;
+                }
+            }
+        }
+        enc_len(b.len()) + b.len()
+    };
+    match v {
+        ValueRef::Int(i) => int_len(*i).unwrap_or_else(|| {
+            let s = i.to_string();
+            enc_len(s.len()) + s.len()
+        }),
+        ValueRef::Inline(b) => bytes_len(b),
+        ValueRef::Boxed(Value::Str(s)) => bytes_len(s),
+    }
+}
+
+fn debug(c: &mut Ctx) {
+    if !debug_allowed(c) {
+        return c.out.error("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
+    }
+    let sub = c.arg(1).to_ascii_lowercase();
+    match (sub.as_slice(), c.argc()) {
+        (b"help", 2) => c.out.help_lines(crate::help::DEBUG),
+        (b"sleep", 3) => {
+            let secs: f64 = std::str::from_utf8(c.arg(2))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0.0);
+            if secs > 0.0 {
+                std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(3600.0)));
+            }
+            c.out.ok();
+        }
+        (b"set-active-expire", 3) => {
+            c.srv.active_expire_enabled =
+                pyrope_common::util::string2ll(c.arg(2)).unwrap_or(0) != 0;
+            c.out.ok();
+        }
+        (b"object", 3) => {
+            let Some(e) = c.lookup_notouch(c.arg(2)) else {
+                return c.out.error("ERR no such key");
+            };
+            let idle = crate::server::idle_ms(c.srv.lruclock, e.lru()) / 1000;
+            let s = format!(
+                "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
+                e.0.as_ptr(),
+                e.encoding().name(),
+                rdb_string_len(&e.value()),
+                e.lru(),
+                idle
+            );
+            c.out.simple(&s);
+        }
+        (b"populate", 3..=5) => {
+            let positive = |b: &[u8]| pyrope_common::util::string2ll(b).filter(|v| *v >= 0);
+            let Some(count) = positive(c.arg(2)) else {
+                return c.out.error("ERR value is out of range, must be positive");
+            };
+            let prefix: Vec<u8> = if c.argc() >= 4 {
+                c.arg(3).to_vec()
+            } else {
+                b"key".to_vec()
+            };
+            let size = if c.argc() == 5 {
+                match positive(c.arg(4)) {
+                    Some(v) => v as usize,
+                    None => return c.out.error("ERR value is out of range, must be positive"),
+                }
+            } else {
+                0
+            };
+            let lru = c.srv.new_key_lru();
+            let db = c.db;
+            let want = c.srv.dbs[db].len() + count as usize;
+            c.srv.dbs[db].dict.expand(want);
+            let mut key = Vec::with_capacity(prefix.len() + 21);
+            let mut val = Vec::with_capacity(size.max(32));
+            let now = c.srv.now_ms;
+            for j in 0..count {
+                key.clear();
+                key.extend_from_slice(&prefix);
+                key.push(b':');
+                pyrope_common::util::push_i64(&mut key, j);
+                if c.srv.dbs[db]
+                    .lookup(&key, now, true, crate::keyspace::Touch::No)
+                    .is_some()
+                {
+                    continue;
+                }
+                val.clear();
+                val.extend_from_slice(b"value:");
+                pyrope_common::util::push_i64(&mut val, j);
+                if size > 0 {
+                    val.resize(size, 0);
+                }
+                let v = if val.len() <= crate::object::EMBSTR_SIZE_LIMIT {
+                    NewValue::Inline(&val)
+                } else {
+                    crate::keyspace::raw_string_value(val.clone())
+                };
+                c.srv.dbs[db].insert(&key, v, None, lru);
+            }
+            crate::command::call::propagate_expired(c.srv);
+            c.out.ok();
+        }
+        _ => {
+            let msg = format!(
+                "ERR unknown subcommand '{}'. Try DEBUG HELP.",
+                crate::command::trunc(c.arg(1), 128)
+            );
+            c.out.error(&msg);
+        }
+    }
+}
+
+fn config_get(c: &mut Ctx) {
+    let pats: Vec<&[u8]> = (2..c.argc()).map(|i| c.arg(i)).collect();
+    let pairs = c.srv.config.get_matching(&pats);
+    c.out.map(pairs.len());
+    for (k, v) in pairs {
+        c.out.bulk(k.as_bytes());
+        c.out.bulk(v.as_bytes());
+    }
+}
+
+fn config_set(c: &mut Ctx) {
+    if c.argc() % 2 != 0 {
+        return c.out.syntax_error();
+    }
+    let mut pairs = Vec::new();
+    for i in (2..c.argc()).step_by(2) {
+        pairs.push((
+            String::from_utf8_lossy(c.arg(i)).into_owned(),
+            String::from_utf8_lossy(c.arg(i + 1)).into_owned(),
+        ));
+    }
+    let protected_ok = match c.srv.config.get("enable-protected-configs").unwrap_or("no") {
+        "yes" => true,
+        "local" => {
+            c.srv.clients[c.cid].addr.starts_with("127.")
+                || c.srv.clients[c.cid].flags & crate::client::flags::UNIX_SOCKET != 0
+        }
+        _ => false,
+    };
+    match c.srv.config.set_many(&pairs, protected_ok) {
+        Ok(_) => {
+            c.srv.apply_config();
+            c.out.ok();
+        }
+        Err(e) => c.out.error(&e),
+    }
+}
+
+fn config_resetstat(c: &mut Ctx) {
+    let samples = std::mem::take(&mut c.srv.stats.samples);
+    c.srv.stats = Default::default();
+    c.srv.stats.samples = samples;
+    for cmd in &mut c.srv.commands.cmds {
+        cmd.stats = Default::default();
+    }
+    c.srv.used_memory_peak = crate::info::used_memory();
+    c.out.ok();
+}
+
+fn config_rewrite(c: &mut Ctx) {
+    match c.srv.config.rewrite() {
+        Ok(()) => {
+            crate::log!(Notice, "CONFIG REWRITE executed with success.");
+            c.out.ok();
+        }
+        Err(e) => {
+            crate::log!(Warning, "CONFIG REWRITE failed: {e}");
+            c.out.error(&e);
+        }
+    }
+}
+
+fn config_help(c: &mut Ctx) {
+    c.out.help_lines(crate::help::CONFIG);
+}
+
+/// Handlers of this module.
+pub const COMMANDS: &[(&str, Handler)] = &[
+    ("time", time),
+    ("lastsave", lastsave),
+    ("shutdown", shutdown),
+    ("debug", debug),
+    ("config|get", config_get),
+    ("config|set", config_set),
+    ("config|resetstat", config_resetstat),
+    ("config|rewrite", config_rewrite),
+    ("config|help", config_help),
+];

@@ -1,0 +1,751 @@
+//! Per-connection state ([`Client`]) and the connection commands: PING, ECHO, QUIT, RESET,
+//! HELLO, AUTH and the CLIENT family (ID, SETNAME, GETNAME, LIST, INFO, KILL, PAUSE, UNPAUSE,
+//! REPLY, NO-EVICT, NO-TOUCH, SETINFO, HELP), with Redis 7.4's replies and error texts.
+//!
+//! A client owns its socket, its query buffer with the incremental parser, and its reply
+//! buffer. During command execution the input and reply buffers are taken out of the client
+//! (see `net::process_input`), so handlers receive the reply buffer as `Ctx::out`.
+
+use crate::command::{Ctx, Handler};
+use crate::reply::Reply;
+use crate::server::Server;
+use pyrope_common::resp::RequestParser;
+use std::io::{self, Write};
+
+/// The socket of a client.
+pub enum Conn {
+    /// TCP connection.
+    Tcp(mio::net::TcpStream),
+    /// Unix-socket connection.
+    Unix(mio::net::UnixStream),
+}
+
+impl Conn {
+    /// The raw fd.
+    pub fn fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        match self {
+            Conn::Tcp(s) => s.as_raw_fd(),
+            Conn::Unix(s) => s.as_raw_fd(),
+        }
+    }
+
+    /// Writes as much of `buf` as the socket takes.
+    pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Tcp(s) => s.write(buf),
+            Conn::Unix(s) => s.write(buf),
+        }
+    }
+
+    /// Reads into the spare capacity of `buf` (at most `max` bytes), appending.
+    pub fn read_into(&mut self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        buf.reserve(max);
+        let spare = buf.capacity() - buf.len();
+        let n = spare.min(max.max(1));
+        // SAFETY: read(2) writes at most `n` bytes into the reserved, uninitialized tail;
+        // the length is extended only by what it reports.
+        let r = unsafe {
+            libc::read(
+                self.fd(),
+                buf.as_mut_ptr().add(buf.len()) as *mut libc::c_void,
+                n,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        unsafe { buf.set_len(buf.len() + r as usize) };
+        Ok(r as usize)
+    }
+}
+
+/// Client flags.
+pub mod flags {
+    /// Close after writing the pending replies (QUIT, protocol errors, CLIENT KILL of self).
+    pub const CLOSE_AFTER_REPLY: u32 = 1 << 0;
+    /// Close as soon as possible without writing (killed, buffer limits).
+    pub const CLOSE_ASAP: u32 = 1 << 1;
+    /// CLIENT NO-EVICT on.
+    pub const NO_EVICT: u32 = 1 << 2;
+    /// CLIENT NO-TOUCH on.
+    pub const NO_TOUCH: u32 = 1 << 3;
+    /// CLIENT REPLY OFF.
+    pub const REPLY_OFF: u32 = 1 << 4;
+    /// CLIENT REPLY SKIP: skip the reply of the next command.
+    pub const REPLY_SKIP_NEXT: u32 = 1 << 5;
+    /// Skip the reply of the command being executed.
+    pub const REPLY_SKIP: u32 = 1 << 6;
+    /// Queued in `Server::pending_writes`.
+    pub const PENDING_WRITE: u32 = 1 << 7;
+    /// Input processing postponed by CLIENT PAUSE.
+    pub const PAUSED: u32 = 1 << 8;
+    /// Connected over a unix socket.
+    pub const UNIX_SOCKET: u32 = 1 << 9;
+    /// Queued in `Server::to_close`.
+    pub const CLOSING: u32 = 1 << 10;
+}
+
+/// Buffered input of a client.
+#[derive(Default)]
+pub struct Input {
+    /// Received bytes; `pos` of them are consumed.
+    pub qbuf: Vec<u8>,
+    pub pos: usize,
+    pub parser: RequestParser,
+}
+
+/// One connected client.
+pub struct Client {
+    pub id: u64,
+    pub conn: Conn,
+    /// Peer address `ip:port` (or `path:0` for unix sockets).
+    pub addr: String,
+    /// Local address.
+    pub laddr: String,
+    pub name: Option<Vec<u8>>,
+    pub lib_name: Option<Vec<u8>>,
+    pub lib_ver: Option<Vec<u8>>,
+    pub db: usize,
+    pub authenticated: bool,
+    pub user: String,
+    pub flags: u32,
+    pub input: Input,
+    pub out: Reply,
+    /// Bytes of `out.buf` already written.
+    pub sent: usize,
+    pub ctime_ms: i64,
+    pub last_interaction_ms: i64,
+    /// Id of the last command (`cmd=` in CLIENT LIST).
+    pub last_cmd: Option<usize>,
+    /// When the output first exceeded the soft limit (ms), if it does.
+    pub obuf_soft_since: Option<i64>,
+    pub net_in: u64,
+    pub net_out: u64,
+    pub commands_processed: u64,
+    /// True while the loop waits for the socket to become writable.
+    pub want_write: bool,
+}
+
+impl Client {
+    /// A new client on `conn`.
+    pub fn new(
+        id: u64,
+        conn: Conn,
+        addr: String,
+        laddr: String,
+        now_ms: i64,
+        auth_needed: bool,
+    ) -> Client {
+        let mut input = Input {
+            parser: RequestParser::new(),
+            ..Default::default()
+        };
+        input.parser.unauthenticated = auth_needed;
+        Client {
+            id,
+            conn,
+            addr,
+            laddr,
+            name: None,
+            lib_name: None,
+            lib_ver: None,
+            db: 0,
+            authenticated: !auth_needed,
+            user: "default".into(),
+            flags: 0,
+            input,
+            out: Reply::new(),
+            sent: 0,
+            ctime_ms: now_ms,
+            last_interaction_ms: now_ms,
+            last_cmd: None,
+            obuf_soft_since: None,
+            net_in: 0,
+            net_out: 0,
+            commands_processed: 0,
+            want_write: false,
+        }
+    }
+
+    /// Bytes waiting to be written.
+    pub fn pending_output(&self) -> usize {
+        self.out.buf.len() - self.sent
+    }
+
+    /// The flags column of CLIENT LIST.
+    fn flag_string(&self) -> String {
+        let mut s = String::new();
+        if self.flags & flags::CLOSE_AFTER_REPLY != 0 {
+            s.push('c');
+        }
+        if self.flags & flags::UNIX_SOCKET != 0 {
+            s.push('U');
+        }
+        if self.flags & flags::CLOSE_ASAP != 0 {
+            s.push('A');
+        }
+        if self.flags & flags::NO_EVICT != 0 {
+            s.push('e');
+        }
+        if self.flags & flags::NO_TOUCH != 0 {
+            s.push('T');
+        }
+        if s.is_empty() {
+            s.push('N');
+        }
+        s
+    }
+
+    /// One CLIENT LIST line (without the newline), fields as Redis 7.4.
+    pub fn info_line(&self, now_ms: i64, cmds: &crate::command::CommandTable) -> String {
+        let last_cmd = self
+            .last_cmd
+            .map_or("NULL", |id| cmds.cmds[id].fullname.as_str());
+        let lossy = |b: &Option<Vec<u8>>| {
+            b.as_ref()
+                .map(|v| String::from_utf8_lossy(v).into_owned())
+                .unwrap_or_default()
+        };
+        let qbuf = self.input.qbuf.len() - self.input.pos;
+        let qfree = self.input.qbuf.capacity() - self.input.qbuf.len();
+        let obl = self.pending_output();
+        let tot_mem =
+            self.input.qbuf.capacity() + self.out.buf.capacity() + std::mem::size_of::<Client>();
+        format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events=r{} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            self.id,
+            self.addr,
+            self.laddr,
+            self.conn.fd(),
+            lossy(&self.name),
+            (now_ms - self.ctime_ms) / 1000,
+            (now_ms - self.last_interaction_ms) / 1000,
+            self.flag_string(),
+            self.db,
+            qbuf,
+            qfree,
+            self.out.buf.capacity(),
+            self.out.buf.capacity(),
+            obl,
+            if obl > 16384 { obl } else { 0 },
+            tot_mem,
+            if self.want_write { "w" } else { "" },
+            last_cmd,
+            self.user,
+            self.out.resp,
+            lossy(&self.lib_name),
+            lossy(&self.lib_ver),
+        )
+    }
+}
+
+/// Resumes clients postponed by CLIENT PAUSE.
+pub fn unpause(srv: &mut Server) {
+    srv.pause = Default::default();
+    let keys: Vec<usize> = srv
+        .clients
+        .iter()
+        .filter(|(_, c)| c.flags & flags::PAUSED != 0)
+        .map(|(k, _)| k)
+        .collect();
+    for k in keys {
+        srv.clients[k].flags &= !flags::PAUSED;
+        srv.pending_input.push(k);
+    }
+}
+
+/// True if a name (client name, lib-name, lib-ver) is acceptable: printable ASCII without
+/// spaces (Redis `validateClientAttr`).
+fn valid_attr(b: &[u8]) -> bool {
+    b.iter().all(|&c| (b'!'..=b'~').contains(&c))
+}
+
+fn ping(c: &mut Ctx) {
+    if c.argc() > 2 {
+        c.out
+            .error("ERR wrong number of arguments for 'ping' command");
+        return;
+    }
+    match c.argv.get(1) {
+        Some(m) => c.out.bulk(m),
+        None => c.out.raw(b"+PONG\r\n"),
+    }
+}
+
+fn echo(c: &mut Ctx) {
+    c.out.bulk(c.arg(1));
+}
+
+fn quit(c: &mut Ctx) {
+    c.out.ok();
+    c.srv.clients[c.cid].flags |= flags::CLOSE_AFTER_REPLY;
+}
+
+fn reset(c: &mut Ctx) {
+    let cl = &mut c.srv.clients[c.cid];
+    cl.db = 0;
+    cl.name = None;
+    cl.flags &= !(flags::NO_EVICT | flags::NO_TOUCH | flags::REPLY_OFF | flags::REPLY_SKIP_NEXT);
+    let need_auth = !c.srv.settings.requirepass.is_empty();
+    cl.authenticated = !need_auth;
+    cl.input.parser.unauthenticated = need_auth;
+    c.db = 0;
+    c.out.resp = 2;
+    c.out.raw(b"+RESET\r\n");
+}
+
+fn check_password(srv: &Server, user: &[u8], pass: &[u8]) -> bool {
+    user == b"default"
+        && !srv.settings.requirepass.is_empty()
+        && srv.settings.requirepass.as_bytes() == pass
+}
+
+fn set_authenticated(c: &mut Ctx) {
+    let cl = &mut c.srv.clients[c.cid];
+    cl.authenticated = true;
+    cl.input.parser.unauthenticated = false;
+}
+
+fn auth(c: &mut Ctx) {
+    if c.argc() > 3 {
+        c.out.syntax_error();
+        return;
+    }
+    let (user, pass) = if c.argc() == 2 {
+        (&b"default"[..], c.arg(1))
+    } else {
+        (c.arg(1), c.arg(2))
+    };
+    if c.argc() == 2 && c.srv.settings.requirepass.is_empty() {
+        c.out.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+        return;
+    }
+    let nopass_default = c.srv.settings.requirepass.is_empty() && user == b"default";
+    if nopass_default || check_password(c.srv, user, pass) {
+        set_authenticated(c);
+        c.out.ok();
+    } else {
+        c.out
+            .error("WRONGPASS invalid username-password pair or user is disabled.");
+    }
+}
+
+fn hello(c: &mut Ctx) {
+    let mut ver = 0;
+    let mut i = 1;
+    if c.argc() >= 2 {
+        match pyrope_common::util::string2ll(c.arg(1)) {
+            Some(v) => {
+                if !(2..=3).contains(&v) {
+                    c.out.error("NOPROTO unsupported protocol version");
+                    return;
+                }
+                ver = v as u8;
+            }
+            None => {
+                c.out
+                    .error("ERR Protocol version is not an integer or out of range");
+                return;
+            }
+        }
+        i = 2;
+    }
+    let mut setname: Option<Vec<u8>> = None;
+    let mut creds: Option<(Vec<u8>, Vec<u8>)> = None;
+    while i < c.argc() {
+        let more = c.argc() - i - 1;
+        let opt = c.arg(i).to_ascii_lowercase();
+        if opt == b"auth" && more >= 2 {
+            creds = Some((c.arg(i + 1).to_vec(), c.arg(i + 2).to_vec()));
+            i += 3;
+        } else if opt == b"setname" && more >= 1 {
+            setname = Some(c.arg(i + 1).to_vec());
+            i += 2;
+        } else {
+            c.out.error(&format!(
+                "ERR Syntax error in HELLO option '{}'",
+                crate::command::trunc(c.arg(i), 128)
+            ));
+            return;
+        }
+    }
+    if let Some((u, p)) = &creds {
+        let ok = (c.srv.settings.requirepass.is_empty() && u == b"default")
+            || check_password(c.srv, u, p);
+        if !ok {
+            c.out
+                .error("WRONGPASS invalid username-password pair or user is disabled.");
+            return;
+        }
+        set_authenticated(c);
+    }
+    if !c.srv.clients[c.cid].authenticated {
+        c.out.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
+        return;
+    }
+    if let Some(n) = &setname {
+        if !valid_attr(n) {
+            c.out
+                .error("ERR Client names cannot contain spaces, newlines or special characters.");
+            return;
+        }
+        c.srv.clients[c.cid].name = if n.is_empty() { None } else { Some(n.clone()) };
+    }
+    if ver != 0 {
+        c.out.resp = ver;
+    }
+    let id = c.srv.clients[c.cid].id;
+    c.out.map(7);
+    c.out.bulk(b"server");
+    c.out.bulk(b"redis");
+    c.out.bulk(b"version");
+    c.out.bulk(crate::server::REDIS_VERSION_REPORTED.as_bytes());
+    c.out.bulk(b"proto");
+    c.out.int(c.out.resp as i64);
+    c.out.bulk(b"id");
+    c.out.int(id as i64);
+    c.out.bulk(b"mode");
+    c.out.bulk(b"standalone");
+    c.out.bulk(b"role");
+    c.out.bulk(b"master");
+    c.out.bulk(b"modules");
+    c.out.array(0);
+}
+
+fn client_id(c: &mut Ctx) {
+    let id = c.srv.clients[c.cid].id;
+    c.out.int(id as i64);
+}
+
+fn client_setname(c: &mut Ctx) {
+    let n = c.arg(2);
+    if !valid_attr(n) {
+        c.out
+            .error("ERR Client names cannot contain spaces, newlines or special characters.");
+        return;
+    }
+    c.srv.clients[c.cid].name = if n.is_empty() { None } else { Some(n.to_vec()) };
+    c.out.ok();
+}
+
+fn client_getname(c: &mut Ctx) {
+    match c.srv.clients[c.cid].name.clone() {
+        Some(n) => c.out.bulk(&n),
+        None => c.out.null(),
+    }
+}
+
+fn client_list(c: &mut Ctx) {
+    let mut ids: Option<Vec<u64>> = None;
+    let mut i = 2;
+    while i < c.argc() {
+        let opt = c.arg(i).to_ascii_lowercase();
+        if opt == b"type" && i + 1 < c.argc() {
+            let t = c.arg(i + 1).to_ascii_lowercase();
+            match t.as_slice() {
+                b"normal" => {}
+                b"master" | b"replica" | b"slave" | b"pubsub" => ids = Some(Vec::new()),
+                _ => {
+                    c.out.error(&format!(
+                        "ERR Unknown client type '{}'",
+                        String::from_utf8_lossy(c.arg(i + 1))
+                    ));
+                    return;
+                }
+            }
+            i += 2;
+        } else if opt == b"id" && i + 1 < c.argc() {
+            let mut v = Vec::new();
+            for j in i + 1..c.argc() {
+                match pyrope_common::util::string2ll(c.arg(j)) {
+                    Some(n) if n > 0 => v.push(n as u64),
+                    _ => {
+                        c.out.error("ERR Invalid client ID");
+                        return;
+                    }
+                }
+            }
+            ids = Some(v);
+            i = c.argc();
+        } else {
+            c.out.syntax_error();
+            return;
+        }
+    }
+    let now = c.srv.now_ms;
+    let mut text = String::new();
+    let mut keys: Vec<usize> = c.srv.clients.iter().map(|(k, _)| k).collect();
+    keys.sort_by_key(|k| c.srv.clients[*k].id);
+    for k in keys {
+        let cl = &c.srv.clients[k];
+        if let Some(f) = &ids {
+            if !f.contains(&cl.id) {
+                continue;
+            }
+        }
+        text.push_str(&cl.info_line(now, &c.srv.commands));
+        text.push('\n');
+    }
+    c.out.verbatim(text.as_bytes());
+}
+
+fn client_info(c: &mut Ctx) {
+    let mut line = c.srv.clients[c.cid].info_line(c.srv.now_ms, &c.srv.commands);
+    line.push('\n');
+    c.out.verbatim(line.as_bytes());
+}
+
+fn client_kill(c: &mut Ctx) {
+    let me_id = c.srv.clients[c.cid].id;
+    // Old form: CLIENT KILL addr
+    if c.argc() == 3 {
+        let addr = c.arg(2);
+        let found = c
+            .srv
+            .clients
+            .iter()
+            .find(|(_, cl)| cl.addr.as_bytes() == addr)
+            .map(|(k, _)| k);
+        match found {
+            Some(k) => {
+                kill(c, k);
+                c.out.ok();
+            }
+            None => c.out.error("ERR No such client"),
+        }
+        return;
+    }
+    if (c.argc() - 2) % 2 != 0 {
+        c.out.syntax_error();
+        return;
+    }
+    let mut id: Option<u64> = None;
+    let mut addr: Option<Vec<u8>> = None;
+    let mut laddr: Option<Vec<u8>> = None;
+    let mut user: Option<Vec<u8>> = None;
+    let mut maxage: Option<i64> = None;
+    let mut kind_ok = true;
+    let mut skipme = true;
+    let mut i = 2;
+    while i + 1 < c.argc() {
+        let opt = c.arg(i).to_ascii_lowercase();
+        let v = c.arg(i + 1);
+        match opt.as_slice() {
+            b"id" => match pyrope_common::util::string2ll(v) {
+                Some(n) if n > 0 => id = Some(n as u64),
+                _ => {
+                    c.out.error("ERR client-id should be greater than 0");
+                    return;
+                }
+            },
+            b"type" => match v.to_ascii_lowercase().as_slice() {
+                b"normal" => kind_ok = true,
+                b"master" | b"replica" | b"slave" | b"pubsub" => kind_ok = false,
+                _ => {
+                    c.out.error(&format!(
+                        "ERR Unknown client type '{}'",
+                        String::from_utf8_lossy(v)
+                    ));
+                    return;
+                }
+            },
+            b"addr" => addr = Some(v.to_vec()),
+            b"laddr" => laddr = Some(v.to_vec()),
+            b"user" => {
+                if v != b"default" {
+                    c.out.error(&format!(
+                        "ERR No such user '{}'",
+                        String::from_utf8_lossy(v)
+                    ));
+                    return;
+                }
+                user = Some(v.to_vec());
+            }
+            b"skipme" => match v.to_ascii_lowercase().as_slice() {
+                b"yes" => skipme = true,
+                b"no" => skipme = false,
+                _ => {
+                    c.out.syntax_error();
+                    return;
+                }
+            },
+            b"maxage" => match pyrope_common::util::string2ll(v) {
+                Some(n) if n >= 0 => maxage = Some(n),
+                _ => {
+                    c.out.syntax_error();
+                    return;
+                }
+            },
+            _ => {
+                c.out.syntax_error();
+                return;
+            }
+        }
+        i += 2;
+    }
+    let now = c.srv.now_ms;
+    let victims: Vec<usize> = c
+        .srv
+        .clients
+        .iter()
+        .filter(|(_, cl)| {
+            kind_ok
+                && id.is_none_or(|x| cl.id == x)
+                && addr.as_ref().is_none_or(|a| cl.addr.as_bytes() == &a[..])
+                && laddr.as_ref().is_none_or(|a| cl.laddr.as_bytes() == &a[..])
+                && user.as_ref().is_none_or(|u| cl.user.as_bytes() == &u[..])
+                && maxage.is_none_or(|m| (now - cl.ctime_ms) / 1000 >= m)
+                && !(skipme && cl.id == me_id)
+        })
+        .map(|(k, _)| k)
+        .collect();
+    for &k in &victims {
+        kill(c, k);
+    }
+    c.out.int(victims.len() as i64);
+}
+
+fn kill(c: &mut Ctx, k: usize) {
+    if k == c.cid {
+        c.srv.clients[k].flags |= flags::CLOSE_AFTER_REPLY;
+    } else {
+        crate::net::close_async(c.srv, k);
+    }
+}
+
+fn client_pause(c: &mut Ctx) {
+    let Some(ms) = pyrope_common::util::string2ll(c.arg(2)).filter(|v| *v >= 0) else {
+        c.out.error("ERR timeout is not an integer or out of range");
+        return;
+    };
+    let mut write_only = false;
+    if c.argc() == 4 {
+        match c.arg(3).to_ascii_lowercase().as_slice() {
+            b"write" => write_only = true,
+            b"all" => {}
+            _ => {
+                c.out.error("ERR CLIENT PAUSE mode must be WRITE or ALL");
+                return;
+            }
+        }
+    } else if c.argc() > 4 {
+        c.out.syntax_error();
+        return;
+    }
+    let until = c.srv.now_ms.saturating_add(ms);
+    // A later pause can only extend the time or widen the mode (as Redis's pauseActions).
+    let p = &mut c.srv.pause;
+    if p.until_ms > c.srv.now_ms {
+        p.until_ms = p.until_ms.max(until);
+        p.write_only = p.write_only && write_only;
+    } else {
+        p.until_ms = until;
+        p.write_only = write_only;
+    }
+    c.out.ok();
+}
+
+fn client_unpause(c: &mut Ctx) {
+    unpause(c.srv);
+    c.out.ok();
+}
+
+fn client_reply(c: &mut Ctx) {
+    let arg = c.arg(2).to_ascii_lowercase();
+    let cl = &mut c.srv.clients[c.cid];
+    match arg.as_slice() {
+        b"on" => {
+            cl.flags &= !(flags::REPLY_OFF | flags::REPLY_SKIP_NEXT);
+            c.out.ok();
+        }
+        b"off" => cl.flags |= flags::REPLY_OFF,
+        b"skip" => {
+            if cl.flags & flags::REPLY_OFF == 0 {
+                cl.flags |= flags::REPLY_SKIP_NEXT;
+            }
+        }
+        _ => c.out.syntax_error(),
+    }
+}
+
+fn on_off_flag(c: &mut Ctx, flag: u32) {
+    let arg = c.arg(2).to_ascii_lowercase();
+    let cl = &mut c.srv.clients[c.cid];
+    match arg.as_slice() {
+        b"on" => {
+            cl.flags |= flag;
+            c.out.ok();
+        }
+        b"off" => {
+            cl.flags &= !flag;
+            c.out.ok();
+        }
+        _ => c.out.syntax_error(),
+    }
+}
+
+fn client_no_evict(c: &mut Ctx) {
+    on_off_flag(c, flags::NO_EVICT);
+}
+
+fn client_no_touch(c: &mut Ctx) {
+    on_off_flag(c, flags::NO_TOUCH);
+}
+
+fn client_setinfo(c: &mut Ctx) {
+    let attr = c.arg(2).to_ascii_lowercase();
+    let v = c.arg(3);
+    let which = match attr.as_slice() {
+        b"lib-name" => "lib-name",
+        b"lib-ver" => "lib-ver",
+        _ => {
+            c.out.error(&format!(
+                "ERR Unrecognized option '{}'",
+                String::from_utf8_lossy(c.arg(2))
+            ));
+            return;
+        }
+    };
+    if !valid_attr(v) {
+        c.out.error(&format!(
+            "ERR {which} cannot contain spaces, newlines or special characters."
+        ));
+        return;
+    }
+    let val = if v.is_empty() { None } else { Some(v.to_vec()) };
+    let cl = &mut c.srv.clients[c.cid];
+    if which == "lib-name" {
+        cl.lib_name = val;
+    } else {
+        cl.lib_ver = val;
+    }
+    c.out.ok();
+}
+
+fn client_help(c: &mut Ctx) {
+    c.out.help_lines(crate::help::CLIENT);
+}
+
+/// Handlers of this module.
+pub const COMMANDS: &[(&str, Handler)] = &[
+    ("ping", ping),
+    ("echo", echo),
+    ("quit", quit),
+    ("reset", reset),
+    ("auth", auth),
+    ("hello", hello),
+    ("client|id", client_id),
+    ("client|setname", client_setname),
+    ("client|getname", client_getname),
+    ("client|list", client_list),
+    ("client|info", client_info),
+    ("client|kill", client_kill),
+    ("client|pause", client_pause),
+    ("client|unpause", client_unpause),
+    ("client|reply", client_reply),
+    ("client|no-evict", client_no_evict),
+    ("client|no-touch", client_no_touch),
+    ("client|setinfo", client_setinfo),
+    ("client|help", client_help),
+];

@@ -1,0 +1,204 @@
+//! COMMAND and its subcommands (COUNT, INFO, DOCS, LIST, GETKEYS, GETKEYSANDFLAGS, HELP),
+//! answered from the table's Redis 7.4 metadata.
+
+use super::{keyspec, Ctx, Handler};
+use pyrope_common::glob::glob_match;
+
+fn command_all(c: &mut Ctx) {
+    let ids: Vec<usize> = c
+        .srv
+        .commands
+        .cmds
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.parent.is_none())
+        .map(|(i, _)| i)
+        .collect();
+    c.out.array(ids.len());
+    for id in ids {
+        c.srv.commands.cmds[id]
+            .info
+            .encode_resp(&mut c.out.buf, c.out.resp);
+    }
+}
+
+fn command_count(c: &mut Ctx) {
+    let n = c
+        .srv
+        .commands
+        .cmds
+        .iter()
+        .filter(|x| x.parent.is_none())
+        .count();
+    c.out.int(n as i64);
+}
+
+fn command_info(c: &mut Ctx) {
+    if c.argc() == 2 {
+        return command_all(c);
+    }
+    c.out.array(c.argc() - 2);
+    for i in 2..c.argc() {
+        let name = String::from_utf8_lossy(c.arg(i)).into_owned();
+        match c.srv.commands.find_fullname(&name) {
+            Some(id) => c.srv.commands.cmds[id]
+                .info
+                .encode_resp(&mut c.out.buf, c.out.resp),
+            None => c.out.null_array(),
+        }
+    }
+}
+
+fn command_docs(c: &mut Ctx) {
+    let ids: Vec<usize> = if c.argc() == 2 {
+        c.srv
+            .commands
+            .cmds
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.parent.is_none())
+            .map(|(i, _)| i)
+            .collect()
+    } else {
+        (2..c.argc())
+            .filter_map(|i| {
+                c.srv
+                    .commands
+                    .find_fullname(&String::from_utf8_lossy(c.arg(i)))
+            })
+            .collect()
+    };
+    c.out.map(ids.len());
+    for id in ids {
+        let cmd = &c.srv.commands.cmds[id];
+        pyrope_common::resp::encode::bulk(&mut c.out.buf, cmd.fullname.as_bytes());
+        cmd.docs.encode_resp(&mut c.out.buf, c.out.resp);
+    }
+}
+
+fn command_list(c: &mut Ctx) {
+    enum Filter {
+        None,
+        Module,
+        AclCat(String),
+        Pattern(Vec<u8>),
+    }
+    let filter = match c.argc() {
+        2 => Filter::None,
+        5 if c.arg(2).eq_ignore_ascii_case(b"filterby") => {
+            let v = c.arg(4);
+            match c.arg(3).to_ascii_lowercase().as_slice() {
+                b"module" => Filter::Module,
+                b"aclcat" => Filter::AclCat(format!(
+                    "@{}",
+                    String::from_utf8_lossy(v).to_ascii_lowercase()
+                )),
+                b"pattern" => Filter::Pattern(v.to_vec()),
+                _ => return c.out.syntax_error(),
+            }
+        }
+        _ => return c.out.syntax_error(),
+    };
+    let names: Vec<String> = c
+        .srv
+        .commands
+        .cmds
+        .iter()
+        .filter(|x| match &filter {
+            Filter::None => true,
+            Filter::Module => false,
+            Filter::AclCat(cat) => x.acl_categories.iter().any(|a| a == cat),
+            Filter::Pattern(p) => glob_match(p, x.fullname.as_bytes(), true),
+        })
+        .map(|x| x.fullname.clone())
+        .collect();
+    c.out.array(names.len());
+    for n in names {
+        c.out.bulk(n.as_bytes());
+    }
+}
+
+/// The command line given to GETKEYS (argv[2..]) as its own argv.
+fn inner_args(c: &Ctx) -> super::OwnedArgv {
+    let v: Vec<&[u8]> = (2..c.argc()).map(|i| c.arg(i)).collect();
+    super::OwnedArgv::from_args(&v)
+}
+
+/// Resolves the command named by argv[2..] for GETKEYS; replies Redis's errors. Returns the
+/// command id and the argv indexes (into the inner command line) of its keys.
+fn getkeys_target(c: &mut Ctx) -> Option<(usize, Vec<usize>)> {
+    let args = inner_args(c);
+    let argv = args.argv();
+    let id = match c.srv.commands.lookup(&argv) {
+        super::Lookup::Found(id) => id,
+        _ => {
+            c.out.error("ERR Invalid command specified");
+            return None;
+        }
+    };
+    let cmd = &c.srv.commands.cmds[id];
+    if !cmd.arity_ok(argv.len()) {
+        c.out
+            .error("ERR Invalid number of arguments specified for command");
+        return None;
+    }
+    match keyspec::get_keys(&cmd.key_specs, &argv) {
+        Ok(k) if !k.is_empty() => Some((id, k)),
+        Ok(_) => {
+            c.out.error("ERR The command has no key arguments");
+            None
+        }
+        Err(_) => {
+            c.out.error("ERR Invalid arguments specified for command");
+            None
+        }
+    }
+}
+
+fn command_getkeys(c: &mut Ctx) {
+    let Some((_, keys)) = getkeys_target(c) else {
+        return;
+    };
+    c.out.array(keys.len());
+    for k in keys {
+        c.out.bulk(c.arg(k + 2));
+    }
+}
+
+fn command_getkeysandflags(c: &mut Ctx) {
+    let Some((id, _)) = getkeys_target(c) else {
+        return;
+    };
+    let args = inner_args(c);
+    let mut pairs: Vec<(usize, Vec<String>)> = Vec::new();
+    for s in &c.srv.commands.cmds[id].key_specs {
+        if let Ok(ks) = keyspec::get_keys(std::slice::from_ref(s), &args.argv()) {
+            pairs.extend(ks.into_iter().map(|k| (k + 2, s.flags.clone())));
+        }
+    }
+    c.out.array(pairs.len());
+    for (k, flags) in pairs {
+        c.out.array(2);
+        c.out.bulk(c.arg(k));
+        c.out.set(flags.len());
+        for f in flags {
+            c.out.simple(&f);
+        }
+    }
+}
+
+fn command_help(c: &mut Ctx) {
+    c.out.help_lines(crate::help::COMMAND);
+}
+
+/// Handlers of this module.
+pub const COMMANDS: &[(&str, Handler)] = &[
+    ("command", command_all),
+    ("command|count", command_count),
+    ("command|info", command_info),
+    ("command|docs", command_docs),
+    ("command|list", command_list),
+    ("command|getkeys", command_getkeys),
+    ("command|getkeysandflags", command_getkeysandflags),
+    ("command|help", command_help),
+];

@@ -1,0 +1,155 @@
+//! Active expiry: Redis's adaptive `activeExpireCycle()` (expire.c), so keys with a TTL are
+//! reclaimed even when no client touches them, without stalling the event loop.
+//!
+//! Each db keeps a list of its volatile keys (see `keyspace::dict`); a cycle samples
+//! `20 + 5*effort` of them at a time from a rotating cursor, deletes the expired ones, and
+//! repeats while more than `10 - effort` percent of a sample was expired and the time budget
+//! lasts. The slow cycle runs from the cron with 25% (+2% per effort) of a cron period; the fast
+//! cycle runs before the loop sleeps, for at most 1 ms (+0.25 ms per effort), only when the
+//! previous cycle ran out of time or left too many stale keys.
+
+use crate::command::OwnedArgv;
+use crate::server::Server;
+use std::time::{Duration, Instant};
+
+/// Which cycle to run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum CycleKind {
+    /// From the cron, with a budget proportional to the cron period.
+    Slow,
+    /// Before sleeping, short, only when the keyspace looks stale.
+    Fast,
+}
+
+/// Cross-call state of the cycle (kept in a static: the executor is single-threaded).
+struct State {
+    current_db: usize,
+    timelimit_exit: bool,
+    last_fast_end: Option<Instant>,
+}
+
+static STATE: std::sync::Mutex<State> = std::sync::Mutex::new(State {
+    current_db: 0,
+    timelimit_exit: false,
+    last_fast_end: None,
+});
+
+/// Runs one active-expire cycle.
+pub fn active_expire_cycle(srv: &mut Server, kind: CycleKind) {
+    let effort = (srv.settings.active_expire_effort - 1).clamp(0, 9) as usize;
+    let keys_per_loop = 20 + 20 / 4 * effort;
+    let fast_duration = Duration::from_micros(1000 + 1000 / 4 * effort as u64);
+    let slow_perc = 25 + 2 * effort as u64;
+    let acceptable_stale = 10 - effort;
+
+    let mut st = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    if srv.dbs.iter().all(|d| d.dict.volatile_len() == 0) {
+        st.timelimit_exit = false;
+        return;
+    }
+    let budget = match kind {
+        CycleKind::Fast => {
+            // Only when the previous cycle did not finish, and not more often than every
+            // two fast durations.
+            if !st.timelimit_exit && srv.stats.expired_stale_perc < acceptable_stale as f64 {
+                return;
+            }
+            if st
+                .last_fast_end
+                .is_some_and(|t| t.elapsed() < fast_duration * 2)
+            {
+                return;
+            }
+            fast_duration
+        }
+        CycleKind::Slow => {
+            Duration::from_micros(1_000_000 * slow_perc / srv.hz.max(1) as u64 / 100)
+        }
+    };
+    let start = Instant::now();
+    let now = srv.now_ms;
+    let lazy = srv.settings.lazyfree_lazy_expire;
+    let dbs = srv.dbs.len();
+    let mut total_sampled = 0usize;
+    let mut total_expired = 0usize;
+    st.timelimit_exit = false;
+    'dbs: for _ in 0..dbs.min(16) {
+        let dbi = st.current_db % dbs;
+        st.current_db = st.current_db.wrapping_add(1);
+        let mut iteration = 0u32;
+        loop {
+            let db = &mut srv.dbs[dbi];
+            let len = db.dict.volatile_len();
+            if len == 0 {
+                db.avg_ttl = 0;
+                break;
+            }
+            let mut i = db.expire_cursor % len;
+            let (mut sampled, mut expired) = (0usize, 0usize);
+            let mut ttl_sum: i64 = 0;
+            let mut ttl_n: i64 = 0;
+            let mut victims: Vec<Vec<u8>> = Vec::new();
+            while sampled < keys_per_loop.min(len) {
+                let cur_len = db.dict.volatile_len();
+                if cur_len == 0 {
+                    break;
+                }
+                if i >= cur_len {
+                    i = 0;
+                }
+                let e = db.dict.volatile_at(i);
+                sampled += 1;
+                let when = e.expire().unwrap_or(i64::MAX);
+                if when <= now {
+                    victims.push(e.key().to_vec());
+                    db.dict.remove_entry(e);
+                    e.free();
+                    expired += 1;
+                    // swap_remove moved another key into slot i: look at it next.
+                } else {
+                    ttl_sum += when - now;
+                    ttl_n += 1;
+                    i += 1;
+                }
+            }
+            db.expire_cursor = i;
+            if ttl_n > 0 {
+                let avg = ttl_sum / ttl_n;
+                // Running average weighted towards the past, as Redis.
+                db.avg_ttl = if db.avg_ttl == 0 {
+                    avg
+                } else {
+                    (db.avg_ttl / 50) * 49 + avg / 50
+                };
+            }
+            total_sampled += sampled;
+            total_expired += expired;
+            srv.stats.expired_keys += expired as u64;
+            for k in victims {
+                let verb: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
+                srv.propagator.push(dbi, OwnedArgv::from_args(&[verb, &k]));
+                srv.propagator.flush();
+            }
+            iteration += 1;
+            if iteration % 16 == 0 && start.elapsed() > budget {
+                st.timelimit_exit = true;
+                srv.stats.expired_time_cap_reached_count += 1;
+                break 'dbs;
+            }
+            if sampled == 0 || expired * 100 <= sampled * acceptable_stale {
+                break;
+            }
+        }
+    }
+    let elapsed = start.elapsed();
+    srv.stats.expire_cycle_cpu_us += elapsed.as_micros() as u64;
+    if kind == CycleKind::Fast {
+        st.last_fast_end = Some(Instant::now());
+    }
+    let perc = if total_sampled > 0 {
+        total_expired as f64 / total_sampled as f64 * 100.0
+    } else {
+        0.0
+    };
+    srv.stats.expired_stale_perc = perc * 0.05 + srv.stats.expired_stale_perc * 0.95;
+}

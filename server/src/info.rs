@@ -1,0 +1,339 @@
+//! INFO: the sections and field names of Redis 7.4 (`genRedisInfoString()`), so monitoring
+//! tools that parse them keep working. Memory figures come from jemalloc's own statistics.
+
+use crate::command::{Ctx, Handler};
+use crate::server::Server;
+use std::fmt::Write;
+
+/// Bytes allocated by the process through jemalloc (`stats.allocated`).
+pub fn used_memory() -> u64 {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    let _ = epoch::advance();
+    stats::allocated::read().unwrap_or(0) as u64
+}
+
+fn jemalloc_stat(kind: &str) -> u64 {
+    use tikv_jemalloc_ctl::stats;
+    match kind {
+        "active" => stats::active::read().unwrap_or(0) as u64,
+        "resident" => stats::resident::read().unwrap_or(0) as u64,
+        _ => 0,
+    }
+}
+
+/// Resident set size in bytes (from /proc/self/statm).
+pub fn rss_bytes() -> u64 {
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| {
+            s.split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse::<u64>().ok())
+        })
+        .map(|p| p * page)
+        .unwrap_or(0)
+}
+
+/// Redis's `bytesToHuman()`: B, K, M, G, T, P with two decimals.
+pub fn bytes_to_human(n: u64) -> String {
+    let d = n as f64;
+    if n < 1024 {
+        format!("{n}B")
+    } else if n < 1024 * 1024 {
+        format!("{:.2}K", d / 1024.0)
+    } else if n < 1024 * 1024 * 1024 {
+        format!("{:.2}M", d / (1024.0 * 1024.0))
+    } else if n < 1024u64.pow(4) {
+        format!("{:.2}G", d / 1024f64.powi(3))
+    } else if n < 1024u64.pow(5) {
+        format!("{:.2}T", d / 1024f64.powi(4))
+    } else {
+        format!("{:.2}P", d / 1024f64.powi(5))
+    }
+}
+
+fn rusage(who: i32) -> (f64, f64) {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(who, &mut ru) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    (t(ru.ru_stime), t(ru.ru_utime))
+}
+
+fn total_system_memory() -> u64 {
+    let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) } as u64;
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
+    pages * page
+}
+
+fn uname() -> String {
+    let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    unsafe { libc::uname(&mut u) };
+    let f = |a: &[libc::c_char]| {
+        unsafe { std::ffi::CStr::from_ptr(a.as_ptr()) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    format!("{} {} {}", f(&u.sysname), f(&u.release), f(&u.machine))
+}
+
+const DEFAULT: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "module_list",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+const ALL_EXTRA: &[&str] = &["commandstats", "latencystats"];
+
+/// Builds the INFO text for the requested section names (lowercase; `default`, `all`,
+/// `everything` expand as in Redis).
+pub fn info_string(srv: &Server, sections: &[String]) -> String {
+    let mut want: Vec<&str> = Vec::new();
+    if sections.is_empty() {
+        want.extend(DEFAULT);
+    }
+    for s in sections {
+        match s.as_str() {
+            "default" => want.extend(DEFAULT),
+            "all" | "everything" => {
+                want.extend(DEFAULT);
+                want.extend(ALL_EXTRA);
+            }
+            other => want.push(other),
+        }
+    }
+    let order = [
+        "server",
+        "clients",
+        "memory",
+        "persistence",
+        "stats",
+        "replication",
+        "cpu",
+        "module_list",
+        "commandstats",
+        "errorstats",
+        "latencystats",
+        "cluster",
+        "keyspace",
+    ];
+    let mut out = String::new();
+    for sec in order {
+        if !want
+            .iter()
+            .any(|w| *w == sec || (sec == "module_list" && *w == "modules"))
+        {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        section(srv, sec, &mut out);
+    }
+    out
+}
+
+fn section(srv: &Server, sec: &str, o: &mut String) {
+    let s = &srv.settings;
+    match sec {
+        "server" => {
+            let _ = write!(
+                o,
+                "# Server\r\nredis_version:{}\r\npyrope_version:{}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\nredis_build_id:0\r\nredis_mode:standalone\r\nos:{}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\nmultiplexing_api:epoll\r\natomicvar_api:c11-builtin\r\ngcc_version:0.0.0\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\nserver_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:{}\r\nconfigured_hz:{}\r\nlru_clock:{}\r\nexecutable:{}\r\nconfig_file:{}\r\nio_threads_active:0\r\n",
+                crate::server::REDIS_VERSION_REPORTED,
+                crate::PYROPE_VERSION,
+                uname(),
+                std::process::id(),
+                srv.run_id,
+                s.port,
+                srv.now_us,
+                srv.uptime_s(),
+                srv.uptime_s() / 86400,
+                srv.hz,
+                s.hz,
+                srv.lruclock,
+                srv.executable,
+                srv.config.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            );
+            for (i, l) in srv.listeners_info.iter().enumerate() {
+                let _ = write!(o, "listener{i}:{l}\r\n");
+            }
+        }
+        "clients" => {
+            let _ = write!(
+                o,
+                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\npubsub_clients:0\r\nwatching_clients:0\r\nclients_in_timeout_table:0\r\ntotal_watched_keys:0\r\ntotal_blocking_keys:0\r\ntotal_blocking_keys_on_nokey:0\r\n",
+                srv.clients.len(),
+                s.maxclients,
+                srv.recent_max_input,
+                srv.recent_max_output,
+            );
+        }
+        "memory" => {
+            let used = used_memory();
+            let peak = srv.used_memory_peak.max(used);
+            let rss = rss_bytes();
+            let overhead: u64 = srv
+                .dbs
+                .iter()
+                .map(|d| d.dict.overhead_bytes() as u64)
+                .sum::<u64>()
+                + srv.used_memory_startup;
+            let dataset = used.saturating_sub(overhead);
+            let active = jemalloc_stat("active");
+            let resident = jemalloc_stat("resident");
+            let maxmemory: u64 = srv
+                .config
+                .get("maxmemory")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            let frag = if used > 0 {
+                rss as f64 / used as f64
+            } else {
+                0.0
+            };
+            let _ = write!(
+                o,
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\nused_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\nused_memory_peak_perc:{:.2}%\r\nused_memory_overhead:{overhead}\r\nused_memory_startup:{}\r\nused_memory_dataset:{dataset}\r\nused_memory_dataset_perc:{:.2}%\r\nallocator_allocated:{used}\r\nallocator_active:{active}\r\nallocator_resident:{resident}\r\nallocator_muzzy:0\r\ntotal_system_memory:{}\r\ntotal_system_memory_human:{}\r\nused_memory_lua:0\r\nused_memory_vm_eval:0\r\nused_memory_lua_human:0B\r\nused_memory_scripts_eval:0\r\nnumber_of_cached_scripts:0\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:0\r\nused_memory_vm_total:0\r\nused_memory_vm_total_human:0B\r\nused_memory_functions:0\r\nused_memory_scripts:0\r\nused_memory_scripts_human:0B\r\nmaxmemory:{maxmemory}\r\nmaxmemory_human:{}\r\nmaxmemory_policy:{}\r\nallocator_frag_ratio:{:.2}\r\nallocator_frag_bytes:{}\r\nallocator_rss_ratio:{:.2}\r\nallocator_rss_bytes:{}\r\nrss_overhead_ratio:{:.2}\r\nrss_overhead_bytes:{}\r\nmem_fragmentation_ratio:{frag:.2}\r\nmem_fragmentation_bytes:{}\r\nmem_not_counted_for_evict:0\r\nmem_replication_backlog:0\r\nmem_total_replication_buffers:0\r\nmem_clients_slaves:0\r\nmem_clients_normal:{}\r\nmem_cluster_links:0\r\nmem_aof_buffer:0\r\nmem_allocator:jemalloc-5.3.0\r\nmem_overhead_db_hashtable_rehashing:0\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:{}\r\nlazyfreed_objects:{}\r\n",
+                bytes_to_human(used),
+                bytes_to_human(rss),
+                bytes_to_human(peak),
+                if peak > 0 { used as f64 * 100.0 / peak as f64 } else { 0.0 },
+                srv.used_memory_startup,
+                if used > srv.used_memory_startup { dataset as f64 * 100.0 / (used - srv.used_memory_startup) as f64 } else { 0.0 },
+                total_system_memory(),
+                bytes_to_human(total_system_memory()),
+                bytes_to_human(maxmemory),
+                s.maxmemory_policy,
+                if used > 0 { active as f64 / used as f64 } else { 0.0 },
+                active.saturating_sub(used),
+                if active > 0 { resident as f64 / active as f64 } else { 0.0 },
+                resident.saturating_sub(active),
+                if resident > 0 { rss as f64 / resident as f64 } else { 0.0 },
+                rss.saturating_sub(resident),
+                rss.saturating_sub(used),
+                srv.clients.iter().map(|(_, c)| c.input.qbuf.capacity() + c.out.buf.capacity()).sum::<usize>(),
+                srv.lazyfree_pending.load(std::sync::atomic::Ordering::Relaxed),
+                srv.stats.lazyfreed_objects,
+            );
+        }
+        "persistence" => {
+            let _ = write!(
+                o,
+                "# Persistence\r\nloading:0\r\nasync_loading:0\r\ncurrent_cow_peak:0\r\ncurrent_cow_size:0\r\ncurrent_cow_size_age:0\r\ncurrent_fork_perc:0.00\r\ncurrent_save_keys_processed:0\r\ncurrent_save_keys_total:0\r\nrdb_changes_since_last_save:{}\r\nrdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\nrdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:0\r\nrdb_last_cow_size:0\r\nrdb_last_load_keys_expired:0\r\nrdb_last_load_keys_loaded:0\r\naof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
+                srv.dirty, srv.lastsave_s
+            );
+        }
+        "stats" => {
+            let st = &srv.stats;
+            let (ops, ikbps, okbps) = srv.instantaneous();
+            let _ = write!(
+                o,
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:{ops}\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:{ikbps:.2}\r\ninstantaneous_output_kbps:{okbps:.2}\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\nsync_full:0\r\nsync_partial_ok:0\r\nsync_partial_err:0\r\nexpired_subkeys:0\r\nexpired_keys:{}\r\nexpired_stale_perc:{:.2}\r\nexpired_time_cap_reached_count:{}\r\nexpire_cycle_cpu_milliseconds:{}\r\nevicted_keys:{}\r\nevicted_clients:0\r\nevicted_scripts:0\r\ntotal_eviction_exceeded_time:0\r\ncurrent_eviction_exceeded_time:0\r\nkeyspace_hits:{}\r\nkeyspace_misses:{}\r\npubsub_channels:0\r\npubsub_patterns:0\r\npubsubshard_channels:0\r\nlatest_fork_usec:0\r\ntotal_forks:0\r\nmigrate_cached_sockets:0\r\nslave_expires_tracked_keys:0\r\nactive_defrag_hits:0\r\nactive_defrag_misses:0\r\nactive_defrag_key_hits:0\r\nactive_defrag_key_misses:0\r\ntotal_active_defrag_time:0\r\ncurrent_active_defrag_time:0\r\ntracking_total_keys:0\r\ntracking_total_items:0\r\ntracking_total_prefixes:0\r\nunexpected_error_replies:0\r\ntotal_error_replies:{}\r\ndump_payload_sanitizations:0\r\ntotal_reads_processed:{}\r\ntotal_writes_processed:{}\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\nreply_buffer_shrinks:0\r\nreply_buffer_expands:0\r\neventloop_cycles:{}\r\neventloop_duration_sum:{}\r\neventloop_duration_cmd_sum:{}\r\ninstantaneous_eventloop_cycles_per_sec:0\r\ninstantaneous_eventloop_duration_usec:0\r\nacl_access_denied_auth:0\r\nacl_access_denied_cmd:0\r\nacl_access_denied_key:0\r\nacl_access_denied_channel:0\r\n",
+                st.total_connections_received,
+                st.total_commands_processed,
+                st.total_net_input_bytes,
+                st.total_net_output_bytes,
+                st.rejected_connections,
+                st.expired_keys,
+                st.expired_stale_perc,
+                st.expired_time_cap_reached_count,
+                st.expire_cycle_cpu_us / 1000,
+                st.evicted_keys,
+                st.keyspace_hits,
+                st.keyspace_misses,
+                st.total_error_replies,
+                st.total_reads_processed,
+                st.total_writes_processed,
+                st.client_query_buffer_limit_disconnections,
+                st.client_output_buffer_limit_disconnections,
+                st.eventloop_cycles,
+                st.eventloop_duration_sum_us,
+                st.eventloop_duration_cmd_sum_us,
+            );
+        }
+        "replication" => {
+            let _ = write!(
+                o,
+                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\nmaster_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:0\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\nrepl_backlog_size:1048576\r\nrepl_backlog_first_byte_offset:0\r\nrepl_backlog_histlen:0\r\n",
+                srv.replid
+            );
+        }
+        "cpu" => {
+            let (sys, user) = rusage(libc::RUSAGE_SELF);
+            let (csys, cuser) = rusage(libc::RUSAGE_CHILDREN);
+            let (tsys, tuser) = rusage(libc::RUSAGE_THREAD);
+            let _ = write!(
+                o,
+                "# CPU\r\nused_cpu_sys:{sys:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:{csys:.6}\r\nused_cpu_user_children:{cuser:.6}\r\nused_cpu_sys_main_thread:{tsys:.6}\r\nused_cpu_user_main_thread:{tuser:.6}\r\n"
+            );
+        }
+        "module_list" => o.push_str("# Modules\r\n"),
+        "commandstats" => {
+            o.push_str("# Commandstats\r\n");
+            for c in &srv.commands.cmds {
+                let st = &c.stats;
+                if st.calls == 0 && st.failed_calls == 0 && st.rejected_calls == 0 {
+                    continue;
+                }
+                let per = if st.calls > 0 {
+                    st.usec as f64 / st.calls as f64
+                } else {
+                    0.0
+                };
+                let _ = write!(
+                    o,
+                    "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}\r\n",
+                    c.fullname, st.calls, st.usec, per, st.rejected_calls, st.failed_calls
+                );
+            }
+        }
+        "errorstats" => {
+            o.push_str("# Errorstats\r\n");
+            let mut v: Vec<_> = srv.stats.errorstats.iter().collect();
+            v.sort();
+            for (code, n) in v {
+                let _ = write!(o, "errorstat_{code}:count={n}\r\n");
+            }
+        }
+        "latencystats" => o.push_str("# Latencystats\r\n"),
+        "cluster" => o.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+        "keyspace" => {
+            o.push_str("# Keyspace\r\n");
+            for d in &srv.dbs {
+                if d.len() > 0 {
+                    let _ = write!(
+                        o,
+                        "db{}:keys={},expires={},avg_ttl={},subexpiry=0\r\n",
+                        d.id,
+                        d.len(),
+                        d.dict.volatile_len(),
+                        d.avg_ttl
+                    );
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn info(c: &mut Ctx) {
+    let sections: Vec<String> = c
+        .argv
+        .iter()
+        .skip(1)
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    let text = info_string(c.srv, &sections);
+    c.out.verbatim(text.as_bytes());
+}
+
+/// Handlers of this module.
+pub const COMMANDS: &[(&str, Handler)] = &[("info", info)];

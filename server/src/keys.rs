@@ -1,0 +1,691 @@
+//! Keyspace commands that work on keys of any type (Redis db.c, expire.c, object.c): DEL
+//! UNLINK EXISTS TYPE RENAME RENAMENX KEYS SCAN RANDOMKEY DBSIZE EXPIRE PEXPIRE EXPIREAT
+//! PEXPIREAT TTL PTTL EXPIRETIME PEXPIRETIME PERSIST TOUCH COPY MOVE SELECT SWAPDB FLUSHDB
+//! FLUSHALL and OBJECT.
+
+use crate::command::{Ctx, Handler};
+use crate::keyspace::{Dict, EntryPtr, NewValue, Touch, ValueRef};
+use crate::object::{ObjType, Value, SHARED_INTEGERS};
+use crate::reply::errors;
+use pyrope_common::glob::glob_match;
+use pyrope_common::util::{string2ll, string2ull};
+
+/// An unlinked entry freed when dropped (possibly on the lazy-free thread).
+pub struct OwnedEntry(pub EntryPtr);
+
+impl Drop for OwnedEntry {
+    fn drop(&mut self) {
+        self.0.free();
+    }
+}
+
+/// Values whose freeing costs more than this many allocations go to the lazy-free thread
+/// (Redis `LAZYFREE_THRESHOLD`).
+const LAZYFREE_THRESHOLD: usize = 64;
+
+/// Frees an unlinked entry, in the background when `lazy` and the value is big.
+pub fn free_entry(c: &mut Ctx, e: EntryPtr, lazy: bool) {
+    let effort = match e.value() {
+        ValueRef::Boxed(v) => free_effort(v),
+        _ => 1,
+    };
+    if lazy && effort > LAZYFREE_THRESHOLD {
+        c.srv.lazy_free(Box::new(OwnedEntry(e)));
+    } else {
+        e.free();
+    }
+}
+
+/// Number of allocations freeing a value takes (Redis `lazyfreeGetFreeEffort`).
+fn free_effort(v: &Value) -> usize {
+    match v {
+        Value::Str(_) => 1,
+    }
+}
+
+fn del_generic(c: &mut Ctx, lazy: bool) {
+    let mut n = 0;
+    for i in 1..c.argc() {
+        let key = c.arg(i);
+        if c.lookup_notouch(key).is_none() {
+            continue;
+        }
+        if let Some(e) = c.srv.dbs[c.db].remove(key) {
+            free_entry(c, e, lazy);
+            n += 1;
+        }
+    }
+    c.dirty(n as u64);
+    c.out.int(n);
+}
+
+fn del(c: &mut Ctx) {
+    let lazy = c.srv.settings.lazyfree_lazy_user_del;
+    del_generic(c, lazy);
+}
+
+fn unlink(c: &mut Ctx) {
+    del_generic(c, true);
+}
+
+fn exists(c: &mut Ctx) {
+    let mut n = 0;
+    for i in 1..c.argc() {
+        let now = c.srv.now_ms;
+        let key = c.arg(i);
+        let hit = c.srv.dbs[c.db].lookup(key, now, true, Touch::No).is_some();
+        if hit {
+            c.srv.stats.keyspace_hits += 1;
+            n += 1;
+        } else {
+            c.srv.stats.keyspace_misses += 1;
+        }
+    }
+    c.out.int(n);
+}
+
+fn type_cmd(c: &mut Ctx) {
+    let now = c.srv.now_ms;
+    let key = c.arg(1);
+    let t = c.srv.dbs[c.db]
+        .lookup(key, now, true, Touch::No)
+        .map(|e| e.obj_type().name())
+        .unwrap_or("none");
+    c.out.simple(t);
+}
+
+/// Moves the value of `e` into a new entry for `key` (same expire and LRU), unlinking nothing.
+/// `e` must then be freed with `free_shell` if its value was boxed, or `free` otherwise.
+fn clone_value(e: EntryPtr) -> (NewValue<'static>, bool) {
+    match e.value() {
+        ValueRef::Int(v) => (NewValue::Int(v), false),
+        ValueRef::Inline(b) => {
+            // Leak-free: the bytes are copied by the allocation that consumes this value
+            // before `e` is freed.
+            let b: &'static [u8] = unsafe { std::mem::transmute::<&[u8], &'static [u8]>(b) };
+            (NewValue::Inline(b), false)
+        }
+        ValueRef::Boxed(_) => {
+            let (t, enc) = (e.obj_type(), e.encoding());
+            (
+                NewValue::Boxed(e.take_boxed().expect("boxed"), t, enc),
+                true,
+            )
+        }
+    }
+}
+
+/// A deep copy of the value of `e` (COPY).
+fn copy_value(e: EntryPtr) -> NewValue<'static> {
+    match e.value() {
+        ValueRef::Boxed(v) => NewValue::Boxed(Box::new(v.clone()), e.obj_type(), e.encoding()),
+        _ => clone_value(e).0,
+    }
+}
+
+fn rename_generic(c: &mut Ctx, nx: bool) {
+    let src = c.arg(1);
+    let dst = c.arg(2);
+    let Some(e) = c.lookup_write(src) else {
+        return c.out.error(errors::NO_SUCH_KEY);
+    };
+    if src == dst {
+        return if nx { c.out.int(0) } else { c.out.ok() };
+    }
+    let existing = c.lookup_write(dst);
+    if existing.is_some() && nx {
+        return c.out.int(0);
+    }
+    if let Some(old) = existing {
+        c.srv.dbs[c.db].dict.remove_entry(old);
+        let lazy = c.srv.settings.lazyfree_lazy_server_del;
+        free_entry(c, old, lazy);
+    }
+    let db = &mut c.srv.dbs[c.db];
+    let (exp, lru) = (e.expire(), e.lru());
+    db.dict.remove_entry(e);
+    let (v, boxed) = clone_value(e);
+    db.insert(dst, v, exp, lru);
+    if boxed {
+        e.free_shell();
+    } else {
+        e.free();
+    }
+    c.dirty(1);
+    if nx {
+        c.out.int(1);
+    } else {
+        c.out.ok();
+    }
+}
+
+fn rename(c: &mut Ctx) {
+    rename_generic(c, false);
+}
+
+fn renamenx(c: &mut Ctx) {
+    rename_generic(c, true);
+}
+
+fn keys(c: &mut Ctx) {
+    let pat = c.arg(1);
+    let all = pat == b"*";
+    let now = c.srv.now_ms;
+    let mut found: Vec<&[u8]> = Vec::new();
+    c.srv.dbs[c.db].dict.for_each(|e| {
+        let k = e.key();
+        if (all || glob_match(pat, k, false)) && e.expire().is_none_or(|t| t > now) {
+            found.push(k);
+        }
+    });
+    c.out.array(found.len());
+    for k in found {
+        c.out.bulk(k);
+    }
+}
+
+fn scan(c: &mut Ctx) {
+    let Some(cursor) = string2ull(c.arg(1)) else {
+        return c.out.error("ERR invalid cursor");
+    };
+    let mut count: i64 = 10;
+    let mut pat: Option<&[u8]> = None;
+    let mut typ: Option<Option<ObjType>> = None;
+    let mut i = 2;
+    while i < c.argc() {
+        let opt = c.arg(i).to_ascii_lowercase();
+        let more = c.argc() - i - 1;
+        match opt.as_slice() {
+            b"count" if more >= 1 => {
+                let Some(n) = c.int_arg(i + 1) else { return };
+                if n < 1 {
+                    return c.out.syntax_error();
+                }
+                count = n;
+                i += 2;
+            }
+            b"match" if more >= 1 => {
+                pat = Some(c.arg(i + 1)).filter(|p| *p != b"*");
+                i += 2;
+            }
+            b"type" if more >= 1 => {
+                typ = Some(ObjType::from_name(c.arg(i + 1)));
+                i += 2;
+            }
+            _ => return c.out.syntax_error(),
+        }
+    }
+    let now = c.srv.now_ms;
+    let dict = &c.srv.dbs[c.db].dict;
+    let mut batch: Vec<EntryPtr> = Vec::new();
+    let mut cur = cursor;
+    let mut iterations = count.saturating_mul(10);
+    loop {
+        cur = dict.scan(cur, |e| batch.push(e));
+        iterations -= 1;
+        if cur == 0 || iterations <= 0 || batch.len() as i64 >= count {
+            break;
+        }
+    }
+    let mut keys: Vec<Vec<u8>> = Vec::with_capacity(batch.len());
+    let mut expired: Vec<Vec<u8>> = Vec::new();
+    for e in batch {
+        let k = e.key();
+        if pat.is_some_and(|p| !glob_match(p, k, false)) {
+            continue;
+        }
+        if let Some(t) = typ {
+            if t != Some(e.obj_type()) {
+                continue;
+            }
+        }
+        if e.expire().is_some_and(|t| t <= now) {
+            expired.push(k.to_vec());
+            continue;
+        }
+        keys.push(k.to_vec());
+    }
+    // Reclaim what we saw expired, as expireIfNeeded() would.
+    for k in expired {
+        c.lookup_notouch(&k);
+    }
+    c.out.array(2);
+    c.out.bulk(cur.to_string().as_bytes());
+    c.out.array(keys.len());
+    for k in keys {
+        c.out.bulk(&k);
+    }
+}
+
+fn randomkey(c: &mut Ctx) {
+    let now = c.srv.now_ms;
+    // Like Redis, give up on picking a non-expired key after a bounded number of tries when
+    // every key is volatile.
+    for _ in 0..100 {
+        let Some(e) = c.srv.dbs[c.db].dict.random() else {
+            return c.out.null();
+        };
+        if e.expire().is_some_and(|t| t <= now) {
+            let k = e.key().to_vec();
+            c.lookup_notouch(&k);
+            continue;
+        }
+        let k = e.key().to_vec();
+        return c.out.bulk(&k);
+    }
+    c.out.null();
+}
+
+fn dbsize(c: &mut Ctx) {
+    let n = c.srv.dbs[c.db].len();
+    c.out.int(n as i64);
+}
+
+/// EXPIRE family: `unit_ms` false for seconds, `absolute` true for *AT forms.
+fn expire_generic(c: &mut Ctx, unit_ms: bool, absolute: bool) {
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for i in 3..c.argc() {
+        match c.arg(i).to_ascii_lowercase().as_slice() {
+            b"nx" => nx = true,
+            b"xx" => xx = true,
+            b"gt" => gt = true,
+            b"lt" => lt = true,
+            _ => {
+                let msg = format!(
+                    "ERR Unsupported option {}",
+                    String::from_utf8_lossy(c.arg(i))
+                );
+                return c.out.error(&msg);
+            }
+        }
+    }
+    if nx && (xx || gt || lt) {
+        return c
+            .out
+            .error("ERR NX and XX, GT or LT options at the same time are not compatible");
+    }
+    if gt && lt {
+        return c
+            .out
+            .error("ERR GT and LT options at the same time are not compatible");
+    }
+    let Some(mut when) = c.int_arg(2) else { return };
+    let invalid = |c: &mut Ctx| {
+        let msg = errors::INVALID_EXPIRE.replace("%s", &c.command().fullname.clone());
+        c.out.error(&msg);
+    };
+    if !unit_ms {
+        if when > i64::MAX / 1000 || when < i64::MIN / 1000 {
+            return invalid(c);
+        }
+        when *= 1000;
+    }
+    let base = if absolute { 0 } else { c.srv.now_ms };
+    if when > i64::MAX - base {
+        return invalid(c);
+    }
+    when += base;
+    let key = c.arg(1);
+    let Some(e) = c.lookup_write(key) else {
+        return c.out.int(0);
+    };
+    let cur = e.expire();
+    if (nx && cur.is_some())
+        || (xx && cur.is_none())
+        || (gt && cur.is_none_or(|t| when <= t))
+        || (lt && cur.is_some_and(|t| when >= t))
+    {
+        return c.out.int(0);
+    }
+    if when <= c.srv.now_ms {
+        c.srv.dbs[c.db].dict.remove_entry(e);
+        let lazy = c.srv.settings.lazyfree_lazy_expire;
+        free_entry(c, e, lazy);
+        c.dirty(1);
+        let verb: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
+        c.propagate_one(&[verb, key]);
+        return c.out.int(1);
+    }
+    c.srv.dbs[c.db].set_expire(e, Some(when));
+    c.dirty(1);
+    let w = when.to_string();
+    let mut args: Vec<&[u8]> = vec![b"PEXPIREAT", key, w.as_bytes()];
+    for i in 3..c.argc() {
+        args.push(c.arg(i));
+    }
+    c.propagate_one(&args);
+    c.out.int(1);
+}
+
+fn expire(c: &mut Ctx) {
+    expire_generic(c, false, false);
+}
+fn pexpire(c: &mut Ctx) {
+    expire_generic(c, true, false);
+}
+fn expireat(c: &mut Ctx) {
+    expire_generic(c, false, true);
+}
+fn pexpireat(c: &mut Ctx) {
+    expire_generic(c, true, true);
+}
+
+/// TTL family: `ms` selects milliseconds, `absolute` the *EXPIRETIME forms.
+fn ttl_generic(c: &mut Ctx, ms: bool, absolute: bool) {
+    let now = c.srv.now_ms;
+    let key = c.arg(1);
+    let Some(e) = c.srv.dbs[c.db].lookup(key, now, true, Touch::No) else {
+        return c.out.int(-2);
+    };
+    let Some(when) = e.expire() else {
+        return c.out.int(-1);
+    };
+    let v = if absolute {
+        if ms {
+            when
+        } else {
+            when / 1000
+        }
+    } else {
+        let ttl = (when - now).max(0);
+        if ms {
+            ttl
+        } else {
+            (ttl + 500) / 1000
+        }
+    };
+    c.out.int(v);
+}
+
+fn ttl(c: &mut Ctx) {
+    ttl_generic(c, false, false);
+}
+fn pttl(c: &mut Ctx) {
+    ttl_generic(c, true, false);
+}
+fn expiretime(c: &mut Ctx) {
+    ttl_generic(c, false, true);
+}
+fn pexpiretime(c: &mut Ctx) {
+    ttl_generic(c, true, true);
+}
+
+fn persist(c: &mut Ctx) {
+    match c.lookup_write(c.arg(1)) {
+        Some(e) if e.has_expire() => {
+            c.srv.dbs[c.db].set_expire(e, None);
+            c.dirty(1);
+            c.out.int(1);
+        }
+        _ => c.out.int(0),
+    }
+}
+
+fn touch(c: &mut Ctx) {
+    let mut n = 0;
+    for i in 1..c.argc() {
+        if c.lookup_read(c.arg(i)).is_some() {
+            n += 1;
+        }
+    }
+    c.out.int(n);
+}
+
+/// Parses a db index argument; replies and returns None when invalid or out of range.
+fn db_index(c: &mut Ctx, arg: usize, not_int_msg: &str) -> Option<usize> {
+    let Some(v) = string2ll(c.arg(arg)).filter(|v| *v >= i32::MIN as i64 && *v <= i32::MAX as i64)
+    else {
+        c.out.error(not_int_msg);
+        return None;
+    };
+    if v < 0 || v as usize >= c.srv.dbs.len() {
+        c.out.error(errors::DB_INDEX);
+        return None;
+    }
+    Some(v as usize)
+}
+
+fn select(c: &mut Ctx) {
+    let Some(db) = db_index(c, 1, errors::NOT_INTEGER) else {
+        return;
+    };
+    c.db = db;
+    c.out.ok();
+}
+
+fn copy(c: &mut Ctx) {
+    let mut dst_db = c.db;
+    let mut replace = false;
+    let mut i = 3;
+    while i < c.argc() {
+        let opt = c.arg(i).to_ascii_lowercase();
+        if opt == b"replace" {
+            replace = true;
+            i += 1;
+        } else if opt == b"db" && i + 1 < c.argc() {
+            let Some(d) = db_index(c, i + 1, errors::NOT_INTEGER) else {
+                return;
+            };
+            dst_db = d;
+            i += 2;
+        } else {
+            return c.out.syntax_error();
+        }
+    }
+    let (src, dst) = (c.arg(1), c.arg(2));
+    if src == dst && dst_db == c.db {
+        return c
+            .out
+            .error("ERR source and destination objects are the same");
+    }
+    let Some(e) = c.lookup_write(src) else {
+        return c.out.int(0);
+    };
+    let now = c.srv.now_ms;
+    let touch = c.touch_mode();
+    let existing = c.srv.dbs[dst_db].lookup(dst, now, true, touch);
+    if existing.is_some() && !replace {
+        return c.out.int(0);
+    }
+    let (exp, lru) = (e.expire(), e.lru());
+    let v = copy_value(e);
+    if let Some(old) = existing {
+        c.srv.dbs[dst_db].dict.remove_entry(old);
+        let lazy = c.srv.settings.lazyfree_lazy_server_del;
+        free_entry(c, old, lazy);
+    }
+    c.srv.dbs[dst_db].insert(dst, v, exp, lru);
+    c.dirty(1);
+    c.out.int(1);
+}
+
+fn move_cmd(c: &mut Ctx) {
+    let Some(dst_db) = db_index(c, 2, errors::NOT_INTEGER) else {
+        return;
+    };
+    if dst_db == c.db {
+        return c
+            .out
+            .error("ERR source and destination objects are the same");
+    }
+    let key = c.arg(1);
+    let Some(e) = c.lookup_write(key) else {
+        return c.out.int(0);
+    };
+    let now = c.srv.now_ms;
+    if c.srv.dbs[dst_db]
+        .lookup(key, now, true, Touch::No)
+        .is_some()
+    {
+        return c.out.int(0);
+    }
+    let (exp, lru) = (e.expire(), e.lru());
+    c.srv.dbs[c.db].dict.remove_entry(e);
+    let (v, boxed) = clone_value(e);
+    c.srv.dbs[dst_db].insert(key, v, exp, lru);
+    if boxed {
+        e.free_shell();
+    } else {
+        e.free();
+    }
+    c.dirty(1);
+    c.out.int(1);
+}
+
+fn swapdb(c: &mut Ctx) {
+    let Some(a) = db_index(c, 1, "ERR invalid first DB index") else {
+        return;
+    };
+    let Some(b) = db_index(c, 2, "ERR invalid second DB index") else {
+        return;
+    };
+    if a != b {
+        let (lo, hi) = (a.min(b), a.max(b));
+        let (left, right) = c.srv.dbs.split_at_mut(hi);
+        std::mem::swap(&mut left[lo].dict, &mut right[0].dict);
+        std::mem::swap(&mut left[lo].avg_ttl, &mut right[0].avg_ttl);
+        left[lo].expire_cursor = 0;
+        right[0].expire_cursor = 0;
+    }
+    c.dirty(1);
+    c.out.ok();
+}
+
+/// Parses the optional ASYNC|SYNC of FLUSHDB/FLUSHALL. Returns Some(lazy).
+fn flush_mode(c: &mut Ctx) -> Option<bool> {
+    match c.argc() {
+        1 => Some(c.srv.settings.lazyfree_lazy_user_flush),
+        2 => match c.arg(1).to_ascii_lowercase().as_slice() {
+            b"async" => Some(true),
+            b"sync" => Some(false),
+            _ => {
+                c.out.syntax_error();
+                None
+            }
+        },
+        _ => {
+            c.out.syntax_error();
+            None
+        }
+    }
+}
+
+fn drop_dict(c: &mut Ctx, d: Dict, lazy: bool) {
+    if lazy && !d.is_empty() {
+        c.srv.lazy_free(Box::new(d));
+    } else {
+        drop(d);
+    }
+}
+
+fn flushdb(c: &mut Ctx) {
+    let Some(lazy) = flush_mode(c) else { return };
+    let d = c.srv.dbs[c.db].take_all();
+    let n = d.len() as u64;
+    drop_dict(c, d, lazy);
+    c.dirty(n.max(1));
+    c.out.ok();
+}
+
+fn flushall(c: &mut Ctx) {
+    let Some(lazy) = flush_mode(c) else { return };
+    let mut n = 0u64;
+    for i in 0..c.srv.dbs.len() {
+        let d = c.srv.dbs[i].take_all();
+        n += d.len() as u64;
+        drop_dict(c, d, lazy);
+    }
+    c.dirty(n.max(1));
+    c.out.ok();
+}
+
+fn object_lookup(c: &mut Ctx) -> Option<EntryPtr> {
+    let e = c.lookup_notouch(c.arg(2));
+    if e.is_none() {
+        c.out.null();
+    }
+    e
+}
+
+fn object_encoding(c: &mut Ctx) {
+    if let Some(e) = object_lookup(c) {
+        c.out.bulk(e.encoding().name().as_bytes());
+    }
+}
+
+fn object_refcount(c: &mut Ctx) {
+    if let Some(e) = object_lookup(c) {
+        let lru_policy = c.srv.settings.maxmemory_policy.contains("lru") || c.srv.lfu_policy();
+        let shared = matches!(e.value(), ValueRef::Int(v) if (0..SHARED_INTEGERS).contains(&v))
+            && !lru_policy;
+        c.out.int(if shared { i32::MAX as i64 } else { 1 });
+    }
+}
+
+fn object_idletime(c: &mut Ctx) {
+    let Some(e) = object_lookup(c) else { return };
+    if c.srv.lfu_policy() {
+        return c.out.error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+    }
+    let idle = crate::server::idle_ms(c.srv.lruclock, e.lru()) / 1000;
+    c.out.int(idle as i64);
+}
+
+fn object_freq(c: &mut Ctx) {
+    let Some(e) = object_lookup(c) else { return };
+    if !c.srv.lfu_policy() {
+        return c.out.error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
+    }
+    // Report the decayed counter without the probabilistic increment (LFUDecrAndReturn).
+    let lru = e.lru();
+    let ldt = (lru >> 8) as u16;
+    let counter = lru & 0xff;
+    let now = ((c.srv.now_ms / 60000) & 0xffff) as u16;
+    let elapsed = if now >= ldt {
+        now - ldt
+    } else {
+        65535 - ldt + now
+    } as u32;
+    let decay = c.srv.settings.lfu_decay_time;
+    let periods = if decay > 0 { elapsed / decay } else { 0 };
+    c.out.int(counter.saturating_sub(periods) as i64);
+}
+
+fn object_help(c: &mut Ctx) {
+    c.out.help_lines(crate::help::OBJECT);
+}
+
+/// Handlers of this module.
+pub const COMMANDS: &[(&str, Handler)] = &[
+    ("del", del),
+    ("unlink", unlink),
+    ("exists", exists),
+    ("type", type_cmd),
+    ("rename", rename),
+    ("renamenx", renamenx),
+    ("keys", keys),
+    ("scan", scan),
+    ("randomkey", randomkey),
+    ("dbsize", dbsize),
+    ("expire", expire),
+    ("pexpire", pexpire),
+    ("expireat", expireat),
+    ("pexpireat", pexpireat),
+    ("ttl", ttl),
+    ("pttl", pttl),
+    ("expiretime", expiretime),
+    ("pexpiretime", pexpiretime),
+    ("persist", persist),
+    ("touch", touch),
+    ("select", select),
+    ("copy", copy),
+    ("move", move_cmd),
+    ("swapdb", swapdb),
+    ("flushdb", flushdb),
+    ("flushall", flushall),
+    ("object|encoding", object_encoding),
+    ("object|refcount", object_refcount),
+    ("object|idletime", object_idletime),
+    ("object|freq", object_freq),
+    ("object|help", object_help),
+];

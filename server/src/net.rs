@@ -1,0 +1,660 @@
+//! Networking: listeners (TCP on every `bind` address, unix socket), the mio event loop,
+//! reading and parsing client input, writing replies, closing clients, and the per-client
+//! parts of the cron (idle timeout, query/output buffer limits).
+//!
+//! One thread runs the loop: poll, accept, read+parse+execute every complete command of each
+//! readable client (pipelining), then — before polling again — write every pending reply
+//! directly (Redis's `handleClientsWithPendingWrites` in `beforeSleep`), so a request costs
+//! one read and one write syscall and no extra wakeup. The cron runs at `hz`.
+
+use crate::client::{flags, Client, Conn, Input};
+use crate::command::{self, Argv};
+use crate::log;
+use crate::reply::Reply;
+use crate::server::Server;
+use mio::net::{TcpListener, UnixListener};
+use mio::{Events, Interest, Poll, Token};
+use pyrope_common::resp::{ArgSource, Parsed};
+use std::io;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Redis's read size per readable event (`PROTO_IOBUF_LEN`).
+const IOBUF_LEN: usize = 16 * 1024;
+/// Bulk arguments at least this big get a read buffer sized for them (`PROTO_MBULK_BIG_ARG`).
+const MBULK_BIG_ARG: usize = 32 * 1024;
+/// Max bytes written to one client per event-loop iteration before yielding to others
+/// (`NET_MAX_WRITES_PER_EVENT`).
+const MAX_WRITE_PER_EVENT: usize = 64 * 1024;
+/// Listener tokens count down from here; client tokens are slab keys.
+const LISTENER_TOKEN_BASE: usize = usize::MAX - 64;
+
+/// The protected-mode refusal, byte-identical to Redis 7.
+pub const DENIED_PROTECTED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
+
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+/// The event loop and its sockets.
+pub struct EventLoop {
+    poll: Poll,
+    listeners: Vec<Listener>,
+    /// Listeners that hit the per-cycle accept limit and must be drained again.
+    accept_pending: Vec<usize>,
+}
+
+/// Why the listeners could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("Warning: Could not create server TCP listening socket {addr}: {source}")]
+    Tcp { addr: String, source: io::Error },
+    #[error("Failed opening Unix socket: {0}")]
+    Unix(io::Error),
+    #[error("{0}")]
+    Poll(io::Error),
+}
+
+fn tcp_listener(addr: &str, port: u16, backlog: i32) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let host = addr.trim_start_matches('-');
+    let ip: std::net::IpAddr = match host {
+        "*" => std::net::Ipv4Addr::UNSPECIFIED.into(),
+        "::*" => std::net::Ipv6Addr::UNSPECIFIED.into(),
+        h => h.parse().map_err(|_| {
+            io::Error::new(io::ErrorKind::InvalidInput, "Name or service not known")
+        })?,
+    };
+    let sa = SocketAddr::new(ip, port);
+    let sock = Socket::new(Domain::for_address(sa), Type::STREAM, Some(Protocol::TCP))?;
+    if sa.is_ipv6() {
+        sock.set_only_v6(true)?;
+    }
+    sock.set_reuse_address(true)?;
+    sock.set_nonblocking(true)?;
+    sock.bind(&sa.into())?;
+    sock.listen(backlog)?;
+    Ok(TcpListener::from_std(sock.into()))
+}
+
+impl EventLoop {
+    /// Opens the listeners described by the settings. An address prefixed with `-` is
+    /// optional (skipped when unavailable, as Redis's `-::1`).
+    pub fn open(srv: &mut Server) -> Result<EventLoop, ListenError> {
+        let poll = Poll::new().map_err(ListenError::Poll)?;
+        let mut listeners = Vec::new();
+        let s = srv.settings.clone();
+        let mut bound = Vec::new();
+        if s.port != 0 {
+            for addr in &s.bind {
+                match tcp_listener(addr, s.port, s.tcp_backlog) {
+                    Ok(l) => {
+                        listeners.push(Listener::Tcp(l));
+                        bound.push(addr.clone());
+                    }
+                    Err(e)
+                        if addr.starts_with('-')
+                            || (addr == "::*" && e.kind() == io::ErrorKind::AddrNotAvailable) =>
+                    {
+                        log!(
+                            Warning,
+                            "Warning: Could not create server TCP listening socket {}:{}: {}",
+                            addr.trim_start_matches('-'),
+                            s.port,
+                            e
+                        );
+                    }
+                    Err(e) => {
+                        return Err(ListenError::Tcp {
+                            addr: format!("{}:{}", addr, s.port),
+                            source: e,
+                        });
+                    }
+                }
+            }
+            srv.listeners_info.push(format!(
+                "name=tcp,{},port={}",
+                s.bind
+                    .iter()
+                    .map(|b| format!("bind={b}"))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                s.port
+            ));
+        }
+        if !s.unixsocket.is_empty() {
+            let _ = std::fs::remove_file(&s.unixsocket);
+            let l = UnixListener::bind(&s.unixsocket).map_err(ListenError::Unix)?;
+            if s.unixsocketperm != 0 {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(
+                    &s.unixsocket,
+                    std::fs::Permissions::from_mode(s.unixsocketperm),
+                );
+            }
+            listeners.push(Listener::Unix(l));
+            srv.listeners_info
+                .push(format!("name=unix,bind={}", s.unixsocket));
+        }
+        for (i, l) in listeners.iter_mut().enumerate() {
+            let t = Token(LISTENER_TOKEN_BASE - i);
+            match l {
+                Listener::Tcp(l) => poll.registry().register(l, t, Interest::READABLE),
+                Listener::Unix(l) => poll.registry().register(l, t, Interest::READABLE),
+            }
+            .map_err(ListenError::Poll)?;
+        }
+        if listeners.is_empty() {
+            return Err(ListenError::Tcp {
+                addr: "(none)".into(),
+                source: io::Error::other("no listening socket configured"),
+            });
+        }
+        Ok(EventLoop {
+            poll,
+            listeners,
+            accept_pending: Vec::new(),
+        })
+    }
+
+    /// Runs until SHUTDOWN (or a signal). Returns the exit code.
+    pub fn run(&mut self, srv: &mut Server) -> i32 {
+        let mut events = Events::with_capacity(1024);
+        let mut next_cron = Instant::now();
+        loop {
+            before_sleep(srv);
+            if let Some(code) = srv.shutdown {
+                return code;
+            }
+            if crate::signals::take_shutdown_request() {
+                log!(Warning, "Received SIGTERM scheduling shutdown...");
+                return crate::shutdown::prepare_shutdown(srv);
+            }
+            let now = Instant::now();
+            let period = Duration::from_micros(1_000_000 / srv.hz.max(1) as u64);
+            let timeout = if !self.accept_pending.is_empty()
+                || !srv.pending_input.is_empty()
+                || !srv.pending_writes.is_empty()
+            {
+                Duration::ZERO
+            } else {
+                next_cron.saturating_duration_since(now).min(period)
+            };
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    log!(Warning, "poll failed: {e}");
+                }
+            }
+            let loop_start = Instant::now();
+            srv.update_time();
+            srv.stats.eventloop_cycles += 1;
+            for ev in events.iter() {
+                let t = ev.token().0;
+                if t > LISTENER_TOKEN_BASE - self.listeners.len() && t <= LISTENER_TOKEN_BASE {
+                    self.accept(srv, LISTENER_TOKEN_BASE - t);
+                    continue;
+                }
+                if !srv.clients.contains(t) {
+                    continue;
+                }
+                if ev.is_writable() {
+                    srv.clients[t].want_write = false;
+                    if srv.clients[t].pending_output() > 0 {
+                        queue_write(srv, t);
+                    }
+                }
+                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                    read_from_client(srv, t);
+                }
+            }
+            for l in std::mem::take(&mut self.accept_pending) {
+                self.accept(srv, l);
+            }
+            for k in std::mem::take(&mut srv.pending_input) {
+                if srv.clients.contains(k) {
+                    process_input(srv, k);
+                }
+            }
+            if Instant::now() >= next_cron {
+                srv.cron();
+                next_cron =
+                    Instant::now() + Duration::from_micros(1_000_000 / srv.hz.max(1) as u64);
+            }
+            srv.stats.eventloop_duration_sum_us += loop_start.elapsed().as_micros() as u64;
+        }
+    }
+
+    fn accept(&mut self, srv: &mut Server, li: usize) {
+        let limit = srv.settings.max_new_connections_per_cycle.max(1) * 100;
+        for _ in 0..limit {
+            let (conn, addr, laddr, unix) = match &self.listeners[li] {
+                Listener::Tcp(l) => match l.accept() {
+                    Ok((s, peer)) => {
+                        let _ = s.set_nodelay(true);
+                        if srv.settings.tcp_keepalive_s > 0 {
+                            let sock = socket2::SockRef::from(&s);
+                            let ka = socket2::TcpKeepalive::new()
+                                .with_time(Duration::from_secs(srv.settings.tcp_keepalive_s as u64))
+                                .with_interval(Duration::from_secs(
+                                    (srv.settings.tcp_keepalive_s as u64 / 3).max(1),
+                                ));
+                            let _ = sock.set_tcp_keepalive(&ka);
+                        }
+                        let local = s.local_addr().map(|a| fmt_addr(&a)).unwrap_or_default();
+                        (Conn::Tcp(s), fmt_addr(&peer), local, false)
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(e) => {
+                        log!(Verbose, "Accepting client connection: {e}");
+                        return;
+                    }
+                },
+                Listener::Unix(l) => match l.accept() {
+                    Ok((s, _)) => {
+                        let path = srv.settings.unixsocket.clone();
+                        (
+                            Conn::Unix(s),
+                            format!("{path}:0"),
+                            format!("{path}:0"),
+                            true,
+                        )
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(e) => {
+                        log!(Verbose, "Accepting client connection: {e}");
+                        return;
+                    }
+                },
+            };
+            self.add_client(srv, conn, addr, laddr, unix);
+        }
+        self.accept_pending.push(li);
+    }
+
+    fn add_client(
+        &mut self,
+        srv: &mut Server,
+        mut conn: Conn,
+        addr: String,
+        laddr: String,
+        unix: bool,
+    ) {
+        srv.stats.total_connections_received += 1;
+        if srv.clients.len() as u64 >= srv.settings.maxclients {
+            let _ = conn.write(b"-ERR max number of clients reached\r\n");
+            srv.stats.rejected_connections += 1;
+            return;
+        }
+        if srv.settings.protected_mode
+            && srv.settings.requirepass.is_empty()
+            && !unix
+            && !is_loopback(&addr)
+        {
+            let _ = conn.write(DENIED_PROTECTED.as_bytes());
+            srv.stats.rejected_connections += 1;
+            return;
+        }
+        let id = srv.next_id();
+        let need_auth = !srv.settings.requirepass.is_empty();
+        let entry = srv.clients.vacant_entry();
+        let key = entry.key();
+        let token = Token(key);
+        let reg = match &mut conn {
+            Conn::Tcp(s) => {
+                self.poll
+                    .registry()
+                    .register(s, token, Interest::READABLE | Interest::WRITABLE)
+            }
+            Conn::Unix(s) => {
+                self.poll
+                    .registry()
+                    .register(s, token, Interest::READABLE | Interest::WRITABLE)
+            }
+        };
+        if let Err(e) = reg {
+            log!(
+                Warning,
+                "Error registering fd event for the new client: {e}"
+            );
+            return;
+        }
+        let mut c = Client::new(id, conn, addr, laddr, srv.now_ms, need_auth);
+        if unix {
+            c.flags |= flags::UNIX_SOCKET;
+        }
+        // A fresh socket reports writable once: nothing to write yet.
+        c.want_write = false;
+        entry.insert(c);
+    }
+}
+
+fn is_loopback(addr: &str) -> bool {
+    let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    match host.parse::<std::net::IpAddr>() {
+        Ok(ip) => {
+            ip.is_loopback()
+                || matches!(ip, std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()))
+        }
+        Err(_) => false,
+    }
+}
+
+/// `ip:port`, with IPv6 addresses unbracketed as Redis prints them.
+fn fmt_addr(a: &SocketAddr) -> String {
+    match a {
+        SocketAddr::V4(v) => format!("{}:{}", v.ip(), v.port()),
+        SocketAddr::V6(v) => format!("{}:{}", v.ip(), v.port()),
+    }
+}
+
+/// Puts a client in the pending-write list.
+#[inline]
+pub fn queue_write(srv: &mut Server, k: usize) {
+    let c = &mut srv.clients[k];
+    if c.flags & flags::PENDING_WRITE == 0 {
+        c.flags |= flags::PENDING_WRITE;
+        srv.pending_writes.push(k);
+    }
+}
+
+/// Schedules a client to be closed before the loop sleeps, without writing its output.
+pub fn close_async(srv: &mut Server, k: usize) {
+    if let Some(c) = srv.clients.get_mut(k) {
+        c.flags |= flags::CLOSE_ASAP;
+        if c.flags & flags::CLOSING == 0 {
+            c.flags |= flags::CLOSING;
+            srv.to_close.push(k);
+        }
+    }
+}
+
+fn read_from_client(srv: &mut Server, k: usize) {
+    loop {
+        let c = &mut srv.clients[k];
+        if c.flags & (flags::CLOSE_ASAP | flags::CLOSE_AFTER_REPLY) != 0 {
+            return;
+        }
+        let mut want = IOBUF_LEN;
+        if let Some(len) = c.input.parser.pending_bulk_len() {
+            if len >= MBULK_BIG_ARG {
+                let have = c.input.qbuf.len() - c.input.pos;
+                want = (len + 2).saturating_sub(have).max(IOBUF_LEN);
+            }
+        }
+        // Compact before growing: drop consumed bytes.
+        if c.input.pos > 0 {
+            c.input.qbuf.drain(..c.input.pos);
+            c.input.pos = 0;
+        }
+        match c.conn.read_into(&mut c.input.qbuf, want) {
+            Ok(0) => {
+                log!(
+                    Verbose,
+                    "Client closed connection id={} addr={}",
+                    c.id,
+                    c.addr
+                );
+                close_async(srv, k);
+                return;
+            }
+            Ok(n) => {
+                c.net_in += n as u64;
+                c.last_interaction_ms = srv.now_ms;
+                srv.stats.total_net_input_bytes += n as u64;
+                srv.stats.total_reads_processed += 1;
+                let over = c.input.qbuf.len() as u64 > srv.settings.client_query_buffer_limit;
+                if over {
+                    log!(Warning, "Closing client that reached max query buffer length: {} (qbuf initial bytes: {:?})", c.info_line(srv.now_ms, &srv.commands), String::from_utf8_lossy(&c.input.qbuf[..c.input.qbuf.len().min(64)]));
+                    srv.stats.client_query_buffer_limit_disconnections += 1;
+                    close_async(srv, k);
+                    return;
+                }
+                process_input(srv, k);
+                // A short read means the socket is drained (edge-triggered: the next data
+                // brings a new event).
+                if n < want || !srv.clients.contains(k) {
+                    return;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                log!(Verbose, "Reading from client: {e}");
+                close_async(srv, k);
+                return;
+            }
+        }
+    }
+}
+
+/// Parses and executes every complete command buffered for client `k`.
+pub fn process_input(srv: &mut Server, k: usize) {
+    let c = &mut srv.clients[k];
+    if c.flags & (flags::CLOSE_ASAP | flags::CLOSE_AFTER_REPLY | flags::PAUSED) != 0 {
+        return;
+    }
+    let mut input: Input = std::mem::take(&mut c.input);
+    let resp = c.out.resp;
+    let mut out: Reply = std::mem::replace(
+        &mut c.out,
+        Reply {
+            resp,
+            ..Default::default()
+        },
+    );
+    let had_output = out.buf.len();
+    loop {
+        let buf = &input.qbuf[input.pos..];
+        if buf.is_empty() {
+            break;
+        }
+        match input.parser.parse(buf) {
+            Ok(Parsed::Incomplete) => break,
+            Ok(Parsed::Command { consumed, source }) => {
+                if input.parser.args().is_empty() {
+                    input.pos += consumed;
+                    continue;
+                }
+                let base: &[u8] = match source {
+                    ArgSource::Query => &input.qbuf[input.pos..],
+                    ArgSource::Scratch => input.parser.scratch(),
+                };
+                let argv = Argv::new(base, input.parser.args());
+                match command::call::process_command(srv, k, argv, &mut out) {
+                    command::call::Outcome::Done => input.pos += consumed,
+                    command::call::Outcome::Postponed => {
+                        // Leave the command in the buffer; CLIENT UNPAUSE resumes it.
+                        input.parser.reset();
+                        srv.clients[k].flags |= flags::PAUSED;
+                        break;
+                    }
+                }
+                let f = srv.clients[k].flags;
+                if f & (flags::CLOSE_AFTER_REPLY | flags::CLOSE_ASAP) != 0 {
+                    break;
+                }
+            }
+            Err(e) => {
+                let text = e.reply_text();
+                log!(
+                    Verbose,
+                    "Protocol error ({}) from client: id={} addr={}",
+                    e,
+                    srv.clients[k].id,
+                    srv.clients[k].addr
+                );
+                out.error(&text);
+                srv.count_errors(&mut out.errors);
+                srv.clients[k].flags |= flags::CLOSE_AFTER_REPLY;
+                input.pos = input.qbuf.len();
+                input.parser.reset();
+                break;
+            }
+        }
+    }
+    let c = &mut srv.clients[k];
+    if input.pos == input.qbuf.len() {
+        input.qbuf.clear();
+        input.pos = 0;
+        if input.qbuf.capacity() > 4 * IOBUF_LEN && !input.parser.in_progress() {
+            input.qbuf = Vec::with_capacity(IOBUF_LEN);
+        }
+    }
+    c.input = input;
+    c.out = out;
+    if c.out.buf.len() != had_output || c.flags & flags::CLOSE_AFTER_REPLY != 0 {
+        queue_write(srv, k);
+    }
+}
+
+/// Writes as much pending output of client `k` as the socket takes. Returns false if the
+/// client was closed.
+fn write_to_client(srv: &mut Server, k: usize) -> bool {
+    let c = &mut srv.clients[k];
+    let mut written = 0;
+    while c.pending_output() > 0 {
+        match c.conn.write(&c.out.buf[c.sent..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                c.sent += n;
+                written += n;
+                if written >= MAX_WRITE_PER_EVENT && c.pending_output() > 0 {
+                    // Be fair: continue on the next iteration.
+                    srv.stats.total_net_output_bytes += written as u64;
+                    c.net_out += written as u64;
+                    srv.stats.total_writes_processed += 1;
+                    srv.pending_writes.push(k);
+                    c.flags |= flags::PENDING_WRITE;
+                    return true;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                c.want_write = true;
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                log!(Verbose, "Error writing to client: {e}");
+                close_async(srv, k);
+                return false;
+            }
+        }
+    }
+    srv.stats.total_net_output_bytes += written as u64;
+    c.net_out += written as u64;
+    if written > 0 {
+        srv.stats.total_writes_processed += 1;
+    }
+    if c.pending_output() == 0 {
+        c.out.buf.clear();
+        c.sent = 0;
+        if c.out.buf.capacity() > 1024 * 1024 {
+            c.out.buf = Vec::with_capacity(1024);
+        }
+        if c.flags & flags::CLOSE_AFTER_REPLY != 0 {
+            close_async(srv, k);
+            return false;
+        }
+    } else if c.sent > 1024 * 1024 && c.sent * 2 > c.out.buf.len() {
+        c.out.buf.drain(..c.sent);
+        c.sent = 0;
+    }
+    true
+}
+
+/// Runs before the loop sleeps: writes pending replies, closes dead clients, runs the fast
+/// active-expire cycle.
+fn before_sleep(srv: &mut Server) {
+    if srv.active_expire_enabled {
+        crate::expire::active_expire_cycle(srv, crate::expire::CycleKind::Fast);
+    }
+    // Clients that yield for fairness re-queue themselves and are served on the next
+    // iteration (the poll then does not wait).
+    for k in std::mem::take(&mut srv.pending_writes) {
+        let Some(c) = srv.clients.get_mut(k) else {
+            continue;
+        };
+        c.flags &= !flags::PENDING_WRITE;
+        if c.flags & flags::CLOSE_ASAP != 0 {
+            continue;
+        }
+        write_to_client(srv, k);
+    }
+    for k in std::mem::take(&mut srv.to_close) {
+        if srv.clients.contains(k) {
+            let c = srv.clients.remove(k);
+            log!(Verbose, "Client id={} addr={} closed", c.id, c.addr);
+            srv.pending_writes.retain(|x| *x != k);
+            drop(c);
+        }
+    }
+}
+
+/// Per-client cron work: idle timeouts and output buffer soft limits.
+pub fn clients_cron(srv: &mut Server) {
+    let now = srv.now_ms;
+    let timeout_ms = srv.settings.timeout_s * 1000;
+    let (hard, soft, soft_s) = srv.settings.obuf_limits[0];
+    let mut victims = Vec::new();
+    let mut max_in = 0;
+    let mut max_out = 0;
+    for (k, c) in srv.clients.iter_mut() {
+        max_in = max_in.max(c.input.qbuf.len());
+        max_out = max_out.max(c.pending_output());
+        if timeout_ms > 0 && now - c.last_interaction_ms > timeout_ms {
+            log!(Verbose, "Closing idle client");
+            victims.push(k);
+            continue;
+        }
+        let used = c.pending_output() as u64;
+        if hard > 0 && used >= hard {
+            victims.push(k);
+            continue;
+        }
+        if soft > 0 && used >= soft {
+            let since = *c.obuf_soft_since.get_or_insert(now);
+            if (now - since) as u64 >= soft_s * 1000 {
+                victims.push(k);
+            }
+        } else {
+            c.obuf_soft_since = None;
+        }
+        // Give back idle query buffer memory (Redis clientsCronResizeQueryBuffer).
+        if c.input.qbuf.is_empty()
+            && c.input.qbuf.capacity() > IOBUF_LEN
+            && now - c.last_interaction_ms > 2000
+        {
+            c.input.qbuf = Vec::new();
+        }
+    }
+    srv.recent_max_input = max_in;
+    srv.recent_max_output = max_out;
+    for k in victims {
+        if timeout_ms == 0 || now - srv.clients[k].last_interaction_ms <= timeout_ms {
+            srv.stats.client_output_buffer_limit_disconnections += 1;
+            log!(
+                Warning,
+                "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+                srv.clients[k].info_line(now, &srv.commands)
+            );
+        }
+        close_async(srv, k);
+    }
+}
+
+/// Checks the hard output limit right after a command (Redis `checkClientOutputBufferLimits`
+/// in `_addReplyToBufferOrList`), so a client flooding itself is cut before memory runs away.
+pub fn check_output_limit(srv: &mut Server, k: usize, pending: usize) {
+    let (hard, _, _) = srv.settings.obuf_limits[0];
+    if hard > 0 && pending as u64 >= hard {
+        srv.stats.client_output_buffer_limit_disconnections += 1;
+        log!(
+            Warning,
+            "Client {} closed for overcoming of output buffer limits.",
+            srv.clients[k].info_line(srv.now_ms, &srv.commands)
+        );
+        close_async(srv, k);
+    }
+}

@@ -1,0 +1,358 @@
+//! The server's global state ([`Server`]), its statistics, the cached clocks, the background
+//! lazy-free thread, and `serverCron()`: the periodic work run `hz` times a second (client
+//! timeouts and buffer limits, active expiry, incremental rehashing, stats sampling).
+//!
+//! Everything in `Server` is touched only by the executor thread.
+
+use crate::client::Client;
+use crate::command::CommandTable;
+use crate::config::{Config, Settings};
+use crate::keyspace::{Db, Touch};
+use crate::log;
+use crate::propagate::Propagator;
+use crate::slowlog::Slowlog;
+use slab::Slab;
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::time::Instant;
+
+/// The version we report as `redis_version` (clients gate features on it).
+pub const REDIS_VERSION_REPORTED: &str = "7.4.0";
+
+/// Server-wide counters (INFO stats).
+#[derive(Default, Debug)]
+pub struct Stats {
+    pub total_connections_received: u64,
+    pub total_commands_processed: u64,
+    pub rejected_connections: u64,
+    pub total_net_input_bytes: u64,
+    pub total_net_output_bytes: u64,
+    pub expired_keys: u64,
+    pub expired_stale_perc: f64,
+    pub expired_time_cap_reached_count: u64,
+    pub expire_cycle_cpu_us: u64,
+    pub evicted_keys: u64,
+    pub keyspace_hits: u64,
+    pub keyspace_misses: u64,
+    pub total_error_replies: u64,
+    pub errorstats: HashMap<String, u64>,
+    pub total_reads_processed: u64,
+    pub total_writes_processed: u64,
+    pub client_query_buffer_limit_disconnections: u64,
+    pub client_output_buffer_limit_disconnections: u64,
+    pub lazyfreed_objects: u64,
+    pub eventloop_cycles: u64,
+    pub eventloop_duration_sum_us: u64,
+    pub eventloop_duration_cmd_sum_us: u64,
+    /// Ring of (ms, commands, net in, net out) samples for instantaneous_* metrics.
+    pub samples: std::collections::VecDeque<(i64, u64, u64, u64)>,
+}
+
+/// `CLIENT PAUSE` state.
+#[derive(Default, Debug, Clone, Copy)]
+pub struct Pause {
+    /// Unix ms until which clients are paused (0 = not paused).
+    pub until_ms: i64,
+    /// true for `WRITE` mode (only writes are paused), false for `ALL`.
+    pub write_only: bool,
+}
+
+/// Work handed to the lazy-free thread: anything whose drop may be slow.
+pub type LazyFreeJob = Box<dyn Send>;
+
+/// All server state.
+pub struct Server {
+    pub config: Config,
+    pub settings: Settings,
+    pub dbs: Vec<Db>,
+    pub clients: Slab<Client>,
+    pub commands: CommandTable,
+    pub stats: Stats,
+    pub slowlog: Slowlog,
+    pub propagator: Propagator,
+    /// Cached wall clock, unix ms / us (updated per event-loop iteration and per command).
+    pub now_ms: i64,
+    pub now_us: i64,
+    /// Redis's 24-bit LRU clock (seconds resolution).
+    pub lruclock: u32,
+    pub start_ms: i64,
+    pub started: Instant,
+    pub run_id: String,
+    pub replid: String,
+    /// Writes since the last save (rdb_changes_since_last_save).
+    pub dirty: u64,
+    pub lastsave_s: i64,
+    pub next_client_id: u64,
+    pub pause: Pause,
+    pub active_expire_enabled: bool,
+    pub executable: String,
+    /// Clients with output waiting to be written.
+    pub pending_writes: Vec<usize>,
+    /// Clients that must be freed before the loop sleeps.
+    pub to_close: Vec<usize>,
+    /// Clients whose buffered input must be processed again (unpaused).
+    pub pending_input: Vec<usize>,
+    /// Shutdown requested (SHUTDOWN command or signal), with the exit code.
+    pub shutdown: Option<i32>,
+    pub cron_loops: u64,
+    /// Current hz (dynamic-hz may raise it with many clients).
+    pub hz: i64,
+    pub lazyfree_tx: Option<mpsc::Sender<LazyFreeJob>>,
+    pub lazyfree_pending: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Description of listeners for INFO (`listener0:name=tcp,bind=...`).
+    pub listeners_info: Vec<String>,
+    /// Peak of used_memory.
+    pub used_memory_peak: u64,
+    /// used_memory right after startup.
+    pub used_memory_startup: u64,
+    /// Most recent max query / output buffer sizes seen in clients cron.
+    pub recent_max_input: usize,
+    pub recent_max_output: usize,
+}
+
+/// Current unix time in microseconds.
+pub fn unix_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
+fn random_hex40() -> String {
+    (0..40)
+        .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap())
+        .collect()
+}
+
+impl Server {
+    /// Builds the state from a loaded configuration (no sockets yet).
+    pub fn new(config: Config, commands: CommandTable) -> Server {
+        let settings = config.settings();
+        let now_us = unix_us();
+        let (tx, rx) = mpsc::channel::<LazyFreeJob>();
+        let pending = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let p2 = pending.clone();
+        std::thread::Builder::new()
+            .name("lazyfree".into())
+            .spawn(move || {
+                for job in rx {
+                    drop(job);
+                    p2.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            })
+            .expect("spawn lazyfree thread");
+        let dbs = (0..settings.databases).map(Db::new).collect();
+        let hz = settings.hz;
+        let mut s = Server {
+            config,
+            dbs,
+            clients: Slab::with_capacity(64),
+            commands,
+            stats: Stats::default(),
+            slowlog: Slowlog::default(),
+            propagator: Propagator::default(),
+            now_ms: now_us / 1000,
+            now_us,
+            lruclock: 0,
+            start_ms: now_us / 1000,
+            started: Instant::now(),
+            run_id: random_hex40(),
+            replid: random_hex40(),
+            dirty: 0,
+            lastsave_s: now_us / 1_000_000,
+            next_client_id: 1,
+            pause: Pause::default(),
+            active_expire_enabled: true,
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            pending_writes: Vec::new(),
+            to_close: Vec::new(),
+            pending_input: Vec::new(),
+            shutdown: None,
+            cron_loops: 0,
+            hz,
+            lazyfree_tx: Some(tx),
+            lazyfree_pending: pending,
+            listeners_info: Vec::new(),
+            used_memory_peak: 0,
+            used_memory_startup: 0,
+            recent_max_input: 0,
+            recent_max_output: 0,
+            settings,
+        };
+        s.update_time();
+        s
+    }
+
+    /// Refreshes the cached clocks.
+    #[inline]
+    pub fn update_time(&mut self) {
+        self.now_us = unix_us();
+        self.now_ms = self.now_us / 1000;
+        self.lruclock = ((self.now_ms / 1000) as u32) & LRU_CLOCK_MAX;
+    }
+
+    /// True when keys are tracked by LFU (maxmemory-policy *-lfu).
+    pub fn lfu_policy(&self) -> bool {
+        self.settings.maxmemory_policy.ends_with("lfu")
+    }
+
+    /// The initial LRU/LFU field of a new key.
+    #[inline]
+    pub fn new_key_lru(&self) -> u32 {
+        if self.lfu_policy() {
+            (self.lfu_minutes() as u32) << 8 | crate::keyspace::LFU_INIT_VAL
+        } else {
+            self.lruclock
+        }
+    }
+
+    fn lfu_minutes(&self) -> u16 {
+        ((self.now_ms / 60000) & 0xffff) as u16
+    }
+
+    /// How lookups update access metadata for a normal command.
+    #[inline]
+    pub fn touch_mode(&self) -> Touch {
+        if self.lfu_policy() {
+            Touch::Lfu {
+                minutes: self.lfu_minutes(),
+                log_factor: self.settings.lfu_log_factor,
+                decay_time: self.settings.lfu_decay_time,
+            }
+        } else {
+            Touch::Lru(self.lruclock)
+        }
+    }
+
+    /// Re-derives the hot settings after a configuration change and applies the ones with
+    /// runtime effects.
+    pub fn apply_config(&mut self) {
+        self.settings = self.config.settings();
+        self.hz = self.settings.hz;
+        log::set_level(self.settings.loglevel);
+    }
+
+    /// Hands a value to the lazy-free thread (or drops it here if the thread is gone).
+    pub fn lazy_free(&mut self, job: LazyFreeJob) {
+        self.stats.lazyfreed_objects += 1;
+        match &self.lazyfree_tx {
+            Some(tx) => {
+                self.lazyfree_pending
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if let Err(e) = tx.send(job) {
+                    self.lazyfree_pending
+                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    drop(e.0);
+                }
+            }
+            None => drop(job),
+        }
+    }
+
+    /// Counts an error reply for INFO errorstats.
+    pub fn count_errors(&mut self, codes: &mut Vec<String>) {
+        for code in codes.drain(..) {
+            self.stats.total_error_replies += 1;
+            // Redis caps the number of distinct error codes tracked at 128.
+            if self.stats.errorstats.len() < 128 || self.stats.errorstats.contains_key(&code) {
+                *self.stats.errorstats.entry(code).or_insert(0) += 1;
+            }
+        }
+    }
+
+    /// Allocates the next client id.
+    pub fn next_id(&mut self) -> u64 {
+        let id = self.next_client_id;
+        self.next_client_id += 1;
+        id
+    }
+
+    /// Number of seconds since start.
+    pub fn uptime_s(&self) -> i64 {
+        self.started.elapsed().as_secs() as i64
+    }
+
+    /// True while clients are paused (for all commands, or only writes).
+    pub fn paused(&self) -> Option<bool> {
+        if self.pause.until_ms > self.now_ms {
+            Some(self.pause.write_only)
+        } else {
+            None
+        }
+    }
+
+    /// The periodic tasks (Redis `serverCron`), called about `hz` times per second.
+    pub fn cron(&mut self) {
+        self.update_time();
+        self.cron_loops += 1;
+        // Stats samples every 100 ms.
+        if self
+            .stats
+            .samples
+            .back()
+            .is_none_or(|s| self.now_ms - s.0 >= 100)
+        {
+            let s = (
+                self.now_ms,
+                self.stats.total_commands_processed,
+                self.stats.total_net_input_bytes,
+                self.stats.total_net_output_bytes,
+            );
+            self.stats.samples.push_back(s);
+            if self.stats.samples.len() > 17 {
+                self.stats.samples.pop_front();
+            }
+            let used = crate::info::used_memory();
+            self.used_memory_peak = self.used_memory_peak.max(used);
+        }
+        crate::net::clients_cron(self);
+        if self.active_expire_enabled {
+            crate::expire::active_expire_cycle(self, crate::expire::CycleKind::Slow);
+        }
+        for db in &mut self.dbs {
+            db.dict.resize_if_needed();
+        }
+        if self.settings.activerehashing {
+            for db in &mut self.dbs {
+                if db.dict.is_rehashing() {
+                    db.dict.rehash_for(std::time::Duration::from_millis(1));
+                    break;
+                }
+            }
+        }
+        if self.pause.until_ms != 0 && self.pause.until_ms <= self.now_ms {
+            crate::client::unpause(self);
+        }
+    }
+
+    /// Instantaneous rate from the samples: (ops/s, input kbps, output kbps).
+    pub fn instantaneous(&self) -> (u64, f64, f64) {
+        let (Some(a), Some(b)) = (self.stats.samples.front(), self.stats.samples.back()) else {
+            return (0, 0.0, 0.0);
+        };
+        let dt = (b.0 - a.0) as f64 / 1000.0;
+        if dt <= 0.0 {
+            return (0, 0.0, 0.0);
+        }
+        (
+            ((b.1 - a.1) as f64 / dt) as u64,
+            (b.2 - a.2) as f64 / dt / 1024.0,
+            (b.3 - a.3) as f64 / dt / 1024.0,
+        )
+    }
+}
+
+/// Mask of the 24-bit LRU clock (Redis `LRU_CLOCK_MAX`).
+pub const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
+
+/// Idle time in ms of an object with LRU field `lru` at clock `now` (Redis
+/// `estimateObjectIdleTime`, resolution 1000 ms).
+pub fn idle_ms(now: u32, lru: u32) -> u64 {
+    if now >= lru {
+        (now - lru) as u64 * 1000
+    } else {
+        (now as u64 + (LRU_CLOCK_MAX - lru) as u64) * 1000
+    }
+}

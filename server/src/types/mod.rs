@@ -1,0 +1,4 @@
+//! One module per data-type family, as Redis's t_*.c files. Each exports `COMMANDS`, the
+//! handlers it registers by full command name.
+
+pub mod string;
