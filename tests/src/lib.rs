@@ -1,1 +1,286 @@
+//! Helpers for Pyrope's end-to-end tests: build and start the real `pyrope-server` (or the
+//! reference Redis 7.4.1) on a free loopback port with a bounded lifetime, and talk to it.
+//!
+//! Every server a test starts runs under `timeout(1)`, so even a crashed test process cannot
+//! leave one behind for long; dropping the handle stops it at once.
 
+use pyrope_common::client::Client;
+use pyrope_common::resp::Frame;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Longest a test server may live, in seconds.
+pub const SERVER_LIFETIME_S: u64 = 900;
+
+/// Where the reference Redis 7.4.1 is installed by `shared/tools/install-references.sh`.
+pub const REFERENCE_REDIS: &str = "/opt/redis-7.4/redis-server";
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// Path of a workspace binary, building it first (once per test process) with the profile
+/// the tests were built with, so tests never run a stale binary.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<std::sync::Mutex<Vec<String>>> = OnceLock::new();
+    let lock = BUILT.get_or_init(|| std::sync::Mutex::new(Vec::new()));
+    let mut built = lock.lock().unwrap_or_else(|e| e.into_inner());
+    let release = !cfg!(debug_assertions);
+    let profile = if release { "release" } else { "debug" };
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("target"));
+    let path = target.join(profile).join(name);
+    if !built.iter().any(|b| b == name) {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.current_dir(workspace_root())
+            .args(["build", "--quiet", "--bin", name]);
+        if release {
+            cmd.arg("--release");
+        }
+        let st = cmd.status().expect("run cargo build");
+        assert!(st.success(), "cargo build --bin {name} failed");
+        built.push(name.to_string());
+    }
+    path
+}
+
+/// A free TCP port on 127.0.0.1 (the OS picks it; a small race with other processes is
+/// handled by [`TestServer::start`] retrying).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Which server binary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Our pyrope-server.
+    Pyrope,
+    /// The reference Redis 7.4.1.
+    Redis,
+}
+
+/// A running server, stopped on drop.
+pub struct TestServer {
+    pub port: u16,
+    pub kind: Kind,
+    child: Child,
+    /// Captured stdout+stderr file.
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// True if the reference Redis is installed.
+pub fn reference_available() -> bool {
+    std::path::Path::new(REFERENCE_REDIS).exists()
+}
+
+/// Fails loudly when the reference server is missing (differential tests must not pass
+/// silently without it).
+pub fn require_reference() {
+    assert!(
+        reference_available(),
+        "\n\n*** The reference Redis 7.4.1 is not installed at {REFERENCE_REDIS}. ***\n*** Run ../shared/tools/install-references.sh (CI does this in .ci/run). ***\n"
+    );
+}
+
+impl TestServer {
+    /// Starts pyrope-server with extra `--directive value` arguments.
+    pub fn pyrope(args: &[&str]) -> TestServer {
+        Self::start(Kind::Pyrope, args)
+    }
+
+    /// Starts the reference Redis 7.4.1 with extra arguments.
+    pub fn redis(args: &[&str]) -> TestServer {
+        require_reference();
+        Self::start(Kind::Redis, args)
+    }
+
+    /// Starts a server of `kind` on a free port, waiting until it answers PING.
+    pub fn start(kind: Kind, args: &[&str]) -> TestServer {
+        let bin = match kind {
+            Kind::Pyrope => binary("pyrope-server"),
+            Kind::Redis => PathBuf::from(REFERENCE_REDIS),
+        };
+        for attempt in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let port = free_port();
+            let log = dir.path().join("server.log");
+            let logf = std::fs::File::create(&log).unwrap();
+            let mut cmd = Command::new("timeout");
+            cmd.arg("--kill-after=5")
+                .arg(SERVER_LIFETIME_S.to_string())
+                .arg(&bin);
+            // A leading non-option argument is the config file, which must come first.
+            let (conf, args) = match args.first() {
+                Some(a) if !a.starts_with("--") => (Some(*a), &args[1..]),
+                _ => (None, args),
+            };
+            cmd.args(conf);
+            cmd.args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ]);
+            cmd.args(["--dir", dir.path().to_str().unwrap()]);
+            cmd.args(args);
+            cmd.current_dir(dir.path())
+                .stdin(Stdio::null())
+                .stdout(logf.try_clone().unwrap())
+                .stderr(logf);
+            let child = cmd.spawn().expect("spawn server");
+            let mut s = TestServer {
+                port,
+                kind,
+                child,
+                log,
+                _dir: dir,
+            };
+            if s.wait_ready(Duration::from_secs(20)) {
+                return s;
+            }
+            let text = std::fs::read_to_string(&s.log).unwrap_or_default();
+            drop(s);
+            if attempt == 4 {
+                panic!("{kind:?} server did not start:\n{text}");
+            }
+        }
+        unreachable!()
+    }
+
+    fn wait_ready(&mut self, within: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok(mut c) = Client::connect(&self.addr()) {
+                // Any reply (PONG, or NOAUTH with requirepass) means the server is serving.
+                if c.call(&["PING"]).is_ok() {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// `127.0.0.1:port`
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// A new raw RESP client.
+    pub fn client(&self) -> Client {
+        let c = Client::connect(&self.addr()).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        c
+    }
+
+    /// A `redis` crate connection.
+    pub fn redis_conn(&self) -> redis::Connection {
+        let cl = redis::Client::open(format!("redis://{}/", self.addr())).unwrap();
+        cl.get_connection().expect("redis crate connects")
+    }
+
+    /// The server's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// True while the process is running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits up to `within` for the process to exit; returns its status code.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return Some(st.code().unwrap_or(-1));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        // timeout(1) forwards SIGTERM to the server.
+        unsafe {
+            libc_kill(self.child.id() as i32, 15);
+        }
+        if self.wait_exit(Duration::from_secs(5)).is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// Polls `cond` every 20 ms until it holds or `within` passes; returns whether it held.
+pub fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return true;
+        }
+        if start.elapsed() > within {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends one command with a raw client and returns the reply.
+pub fn call(c: &mut Client, args: &[&str]) -> Frame {
+    c.call(args).expect("reply")
+}
+
+/// A bulk-string frame.
+pub fn bulk(s: &str) -> Frame {
+    Frame::Bulk(Some(s.as_bytes().to_vec()))
+}
+
+/// An integer frame.
+pub fn int(n: i64) -> Frame {
+    Frame::Integer(n)
+}
+
+/// Reads `field:value` from an INFO reply text.
+pub fn info_field(info: &str, field: &str) -> Option<String> {
+    info.lines().find_map(|l| {
+        l.strip_prefix(&format!("{field}:"))
+            .map(|v| v.trim().to_string())
+    })
+}
+
+/// INFO text of a server.
+pub fn info(c: &mut Client, section: &str) -> String {
+    match c.call(&["INFO", section]).expect("info") {
+        Frame::Bulk(Some(b)) | Frame::Verbatim(_, b) => String::from_utf8_lossy(&b).into_owned(),
+        other => panic!("INFO gave {other:?}"),
+    }
+}
