@@ -185,7 +185,7 @@ fn debug(c: &mut Ctx) {
         }
         _ => {
             let msg = format!(
-                "ERR unknown subcommand '{}'. Try DEBUG HELP.",
+                "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
                 crate::command::trunc(c.arg(1), 128)
             );
             c.out.error(&msg);

@@ -459,7 +459,7 @@ fn client_list(c: &mut Ctx) {
             let mut v = Vec::new();
             for j in i + 1..c.argc() {
                 match pyrope_common::util::string2ll(c.arg(j)) {
-                    Some(n) if n > 0 => v.push(n as u64),
+                    Some(n) => v.push(n as u64),
                     _ => {
                         c.out.error("ERR Invalid client ID");
                         return;
@@ -615,10 +615,14 @@ fn kill(c: &mut Ctx, k: usize) {
 }
 
 fn client_pause(c: &mut Ctx) {
-    let Some(ms) = pyrope_common::util::string2ll(c.arg(2)).filter(|v| *v >= 0) else {
+    let Some(ms) = pyrope_common::util::string2ll(c.arg(2)) else {
         c.out.error("ERR timeout is not an integer or out of range");
         return;
     };
+    if ms < 0 {
+        c.out.error("ERR timeout is negative");
+        return;
+    }
     let mut write_only = false;
     if c.argc() == 4 {
         match c.arg(3).to_ascii_lowercase().as_slice() {

@@ -44,7 +44,7 @@ fn command_info(c: &mut Ctx) {
             Some(id) => c.srv.commands.cmds[id]
                 .info
                 .encode_resp(&mut c.out.buf, c.out.resp),
-            None => c.out.null_array(),
+            None => c.out.null(),
         }
     }
 }
@@ -171,9 +171,11 @@ fn command_getkeysandflags(c: &mut Ctx) {
     };
     let args = inner_args(c);
     let mut pairs: Vec<(usize, Vec<String>)> = Vec::new();
+    let fullname = c.srv.commands.cmds[id].fullname.clone();
     for s in &c.srv.commands.cmds[id].key_specs {
         if let Ok(ks) = keyspec::get_keys(std::slice::from_ref(s), &args.argv()) {
-            pairs.extend(ks.into_iter().map(|k| (k + 2, s.flags.clone())));
+            let flags = variable_flags(&fullname, &args.argv()).unwrap_or_else(|| s.flags.clone());
+            pairs.extend(ks.into_iter().map(|k| (k + 2, flags.clone())));
         }
     }
     c.out.array(pairs.len());
@@ -184,6 +186,23 @@ fn command_getkeysandflags(c: &mut Ctx) {
         for f in flags {
             c.out.simple(&f);
         }
+    }
+}
+
+/// The actual key flags of commands whose spec says `variable_flags` (Redis's per-command
+/// `getkeys_proc`): SET is RW+access only with GET, otherwise an overwrite.
+fn variable_flags(fullname: &str, argv: &super::Argv) -> Option<Vec<String>> {
+    match fullname {
+        "set" => {
+            let get = argv.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get"));
+            let f: &[&str] = if get {
+                &["RW", "access", "update"]
+            } else {
+                &["OW", "update"]
+            };
+            Some(f.iter().map(|s| s.to_string()).collect())
+        }
+        _ => None,
     }
 }
 

@@ -1,0 +1,263 @@
+//! Differential tests: every script in `tests/scripts/*.redis` is run against the reference
+//! Redis 7.4.1 and against pyrope-server, and the replies are compared byte for byte.
+//!
+//! Script format (one command per line, quoted as redis-cli / redis.conf):
+//! - `COMMAND args...`        replies must be byte-identical
+//! - `!sort COMMAND ...`      the reply is an array whose order is not deterministic: compare
+//!                            sorted elements (flat arrays) / sorted pairs (maps)
+//! - `!scan SCAN 0 ...`       iterate the cursor to the end on each server; compare the sorted
+//!                            set of keys returned
+//! - `!ignore COMMAND ...`    run on both, do not compare (TIME, CLIENT ID, ...)
+//! - `!shape COMMAND ...`     compare only the reply's RESP type and array lengths
+//! - `!sleep MS`              pause both sides
+//! - `# ...` and blank lines  ignored
+//!
+//! Each script starts on fresh connections after FLUSHALL, so scripts are independent. The
+//! reference server must be installed; without it this test fails with instructions.
+
+use pyrope_common::client::Client;
+use pyrope_common::conf::split_args;
+use pyrope_common::resp::Frame;
+use pyrope_tests::*;
+use std::path::PathBuf;
+
+fn escape(b: &[u8]) -> String {
+    let mut s = String::new();
+    for &c in b.iter().take(600) {
+        match c {
+            b'\r' => s.push_str("\\r"),
+            b'\n' => s.push_str("\\n"),
+            0x20..=0x7e => s.push(c as char),
+            _ => s.push_str(&format!("\\x{c:02x}")),
+        }
+    }
+    if b.len() > 600 {
+        s.push_str("...");
+    }
+    s
+}
+
+fn sorted(f: &Frame) -> Vec<Vec<u8>> {
+    let mut items: Vec<Vec<u8>> = match f {
+        Frame::Map(kv) => kv
+            .iter()
+            .map(|(k, v)| {
+                let mut b = Vec::new();
+                k.encode(&mut b);
+                v.encode(&mut b);
+                b
+            })
+            .collect(),
+        other => other
+            .as_array()
+            .unwrap_or(&[])
+            .iter()
+            .map(|x| {
+                let mut b = Vec::new();
+                x.encode(&mut b);
+                b
+            })
+            .collect(),
+    };
+    items.sort();
+    items
+}
+
+fn shape(f: &Frame) -> String {
+    match f {
+        Frame::Array(Some(v)) | Frame::Set(v) | Frame::Push(v) => {
+            format!("[{}]", v.iter().map(shape).collect::<Vec<_>>().join(","))
+        }
+        Frame::Map(kv) => format!("{{{}}}", kv.len()),
+        Frame::Bulk(Some(_)) => "bulk".into(),
+        Frame::Bulk(None) => "nil".into(),
+        Frame::Simple(_) => "simple".into(),
+        Frame::Error(_) => "error".into(),
+        Frame::Integer(_) => "int".into(),
+        other => format!("{other:?}").chars().take(12).collect(),
+    }
+}
+
+fn scan_all(c: &mut Client, args: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    let mut keys = Vec::new();
+    let mut cursor = b"0".to_vec();
+    for _ in 0..100_000 {
+        let mut a = args.to_vec();
+        a[1] = cursor.clone();
+        let r = c.call(&a).expect("scan reply");
+        let Some(parts) = r.as_array() else {
+            return vec![format!("non-array reply {r:?}").into_bytes()];
+        };
+        cursor = parts[0].as_bytes().unwrap().to_vec();
+        for k in parts[1].as_array().unwrap() {
+            keys.push(k.as_bytes().unwrap().to_vec());
+        }
+        if cursor == b"0" {
+            break;
+        }
+    }
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+struct Mismatch {
+    place: String,
+    command: String,
+    redis: String,
+    pyrope: String,
+}
+
+fn run_script(
+    path: &PathBuf,
+    redis: &TestServer,
+    pyrope: &TestServer,
+    out: &mut Vec<Mismatch>,
+) -> usize {
+    let text = std::fs::read_to_string(path).unwrap();
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    let mut rc = redis.client();
+    let mut pc = pyrope.client();
+    for c in [&mut rc, &mut pc] {
+        c.call(&["FLUSHALL"]).unwrap();
+        c.call(&["CONFIG", "RESETSTAT"]).unwrap();
+    }
+    let mut checked = 0;
+    for (lineno, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (mode, rest) = match line.split_once(' ') {
+            Some((m, r)) if m.starts_with('!') => (m, r),
+            _ if line.starts_with('!') => (line, ""),
+            _ => ("", line),
+        };
+        let args = match split_args(rest.as_bytes()) {
+            Ok(a) => a,
+            Err(e) => panic!("{name}:{}: bad line ({e}): {line}", lineno + 1),
+        };
+        if mode == "!sleep" {
+            let ms: u64 = rest.trim().parse().unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            continue;
+        }
+        let place = format!("{name}:{}", lineno + 1);
+        let mut mismatch = |r: String, p: String| {
+            out.push(Mismatch {
+                place: place.clone(),
+                command: rest.to_string(),
+                redis: r,
+                pyrope: p,
+            });
+        };
+        checked += 1;
+        if mode == "!scan" {
+            let (r, p) = (scan_all(&mut rc, &args), scan_all(&mut pc, &args));
+            if r != p {
+                mismatch(
+                    format!("{:?}", r.iter().map(|k| escape(k)).collect::<Vec<_>>()),
+                    format!("{:?}", p.iter().map(|k| escape(k)).collect::<Vec<_>>()),
+                );
+            }
+            continue;
+        }
+        rc.send(&args).unwrap();
+        pc.send(&args).unwrap();
+        let (rf, rraw) = rc
+            .read_reply_raw()
+            .unwrap_or_else(|e| panic!("{place}: redis: {e}"));
+        let (pf, praw) = match pc.read_reply_raw() {
+            Ok(x) => x,
+            Err(e) => {
+                mismatch(escape(&rraw), format!("<no reply: {e}>"));
+                pc = pyrope.client();
+                continue;
+            }
+        };
+        match mode {
+            "" => {
+                if rraw != praw {
+                    // Show the neighbourhood of the first differing byte.
+                    let at = rraw
+                        .iter()
+                        .zip(praw.iter())
+                        .position(|(a, b)| a != b)
+                        .unwrap_or(rraw.len().min(praw.len()));
+                    let from = at.saturating_sub(120);
+                    let note = if from > 0 {
+                        format!("(from byte {from}) ")
+                    } else {
+                        String::new()
+                    };
+                    mismatch(
+                        format!("{note}{}", escape(&rraw[from..])),
+                        format!("{note}{}", escape(&praw[from..])),
+                    );
+                }
+            }
+            "!sort" => {
+                if sorted(&rf) != sorted(&pf)
+                    || std::mem::discriminant(&rf) != std::mem::discriminant(&pf)
+                {
+                    mismatch(escape(&rraw), escape(&praw));
+                }
+            }
+            "!shape" => {
+                if shape(&rf) != shape(&pf) {
+                    mismatch(
+                        format!("{} = {}", shape(&rf), escape(&rraw)),
+                        format!("{} = {}", shape(&pf), escape(&praw)),
+                    );
+                }
+            }
+            "!ignore" => {}
+            other => panic!("{place}: unknown directive {other}"),
+        }
+    }
+    checked
+}
+
+#[test]
+fn replies_match_redis_7_4() {
+    require_reference();
+    let args = ["--enable-debug-command", "yes"];
+    let redis = TestServer::redis(&args);
+    let pyrope = TestServer::pyrope(&args);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "redis"))
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no scripts in {}", dir.display());
+    let only = std::env::var("PYROPE_DIFF_ONLY").ok();
+    let mut mismatches = Vec::new();
+    let mut total = 0;
+    for f in &files {
+        if only
+            .as_ref()
+            .is_some_and(|o| !f.to_string_lossy().contains(o.as_str()))
+        {
+            continue;
+        }
+        total += run_script(f, &redis, &pyrope, &mut mismatches);
+    }
+    let mut report = String::new();
+    for m in &mismatches {
+        report.push_str(&format!(
+            "\n{}: {}\n  redis : {}\n  pyrope: {}\n",
+            m.place, m.command, m.redis, m.pyrope
+        ));
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} of {total} replies differ from Redis 7.4.1:{report}",
+        mismatches.len()
+    );
+    eprintln!(
+        "differential: {total} replies identical across {} scripts",
+        files.len()
+    );
+}
