@@ -205,7 +205,9 @@ impl EventLoop {
                     }
                 }
                 if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                    read_from_client(srv, t);
+                    // When the peer has closed, read until EOF even after a short read: no
+                    // further edge will come.
+                    read_from_client(srv, t, ev.is_read_closed() || ev.is_error());
                 }
             }
             for l in std::mem::take(&mut self.accept_pending) {
@@ -370,7 +372,7 @@ pub fn close_async(srv: &mut Server, k: usize) {
     }
 }
 
-fn read_from_client(srv: &mut Server, k: usize) {
+fn read_from_client(srv: &mut Server, k: usize, until_eof: bool) {
     loop {
         let c = &mut srv.clients[k];
         if c.flags & (flags::CLOSE_ASAP | flags::CLOSE_AFTER_REPLY) != 0 {
@@ -414,7 +416,7 @@ fn read_from_client(srv: &mut Server, k: usize) {
                 process_input(srv, k);
                 // A short read means the socket is drained (edge-triggered: the next data
                 // brings a new event).
-                if n < want || !srv.clients.contains(k) {
+                if (n < want && !until_eof) || !srv.clients.contains(k) {
                     return;
                 }
             }
