@@ -262,6 +262,49 @@ impl RequestParser {
     }
 }
 
+/// Fuzzing oracle (used by `fuzz/fuzz_targets/request_parser.rs` and by the corpus replay
+/// test): parses `data` whole and again split in two at a data-chosen point, and checks both
+/// give the same commands and the same error. Panics on any disagreement.
+#[doc(hidden)]
+pub fn check_parser_invariants(data: &[u8]) {
+    fn run(data: &[u8], cut: usize) -> (Vec<Vec<Vec<u8>>>, Option<ProtocolError>) {
+        let mut p = RequestParser::new();
+        let mut buf: Vec<u8> = Vec::new();
+        let mut start = 0;
+        let mut out = Vec::new();
+        for piece in [&data[..cut], &data[cut..]] {
+            buf.extend_from_slice(piece);
+            loop {
+                match p.parse(&buf[start..]) {
+                    Ok(Parsed::Incomplete) => break,
+                    Ok(Parsed::Command { consumed, source }) => {
+                        assert!(consumed > 0 && start + consumed <= buf.len(), "consumed out of range");
+                        let base: &[u8] = match source {
+                            ArgSource::Query => &buf[start..],
+                            ArgSource::Scratch => p.scratch(),
+                        };
+                        out.push(p.args().iter().map(|r| base[r.clone()].to_vec()).collect());
+                        start += consumed;
+                    }
+                    Err(e) => return (out, Some(e)),
+                }
+            }
+        }
+        (out, None)
+    }
+    let whole = run(data, data.len());
+    let cut = if data.is_empty() { 0 } else { data[0] as usize % (data.len() + 1) };
+    let split = run(data, cut);
+    // An error may surface earlier with more data available (e.g. a too-long header); the
+    // commands parsed before it must agree.
+    if whole.1.is_none() && split.1.is_none() {
+        assert_eq!(whole.0, split.0, "split at {cut} changed the commands");
+    } else {
+        let n = whole.0.len().min(split.0.len());
+        assert_eq!(whole.0[..n], split.0[..n], "split at {cut} changed the commands");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,6 +460,22 @@ mod tests {
             p.parse(b"*1\r\n$16385\r\n"),
             Err(ProtocolError::UnauthenticatedBulkLength)
         );
+    }
+
+    /// Replays the cargo-fuzz corpus (and crash regressions) of `fuzz/` as a regular test.
+    #[test]
+    fn fuzz_corpus_replays() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+        let mut n = 0;
+        for dir in ["corpus/request_parser", "regressions/request_parser"] {
+            let Ok(rd) = std::fs::read_dir(root.join(dir)) else { continue };
+            for e in rd {
+                let data = std::fs::read(e.unwrap().path()).unwrap();
+                check_parser_invariants(&data);
+                n += 1;
+            }
+        }
+        assert!(n > 0, "no fuzz corpus found under {}", root.display());
     }
 
     #[test]

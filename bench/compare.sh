@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: the reference Redis 7.4.1 and pyrope-server (release build), same
+# settings, same load generator (Debian's redis-benchmark), alternating between the two servers
+# test by test. Prints ops/s per test and the pyrope/redis ratio, the server CPU time per
+# request (utime+stime of the server process / requests), and the used_memory after the same
+# DEBUG POPULATE on both.
+#
+# Usage: bench/compare.sh            (defaults: -c 50 -n 1000000, tests set,get,incr,mset, -P 1 and 16)
+#        N=200000 bench/compare.sh   (quicker)
+# Servers listen on 127.0.0.1 only, on free ports, and are stopped at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-1000000}
+C=${C:-50}
+TESTS=${TESTS:-set,get,incr,mset}
+PIPELINES=${PIPELINES:-"1 16"}
+POPULATE=${POPULATE:-1000000}
+REDIS=${REDIS:-/opt/redis-7.4/redis-server}
+BENCH=${BENCH:-/usr/bin/redis-benchmark}
+CLI=${CLI:-/usr/bin/redis-cli}
+[ -x "$REDIS" ] || { echo "missing $REDIS: run ../shared/tools/install-references.sh" >&2; exit 1; }
+[ -x "$BENCH" ] || { echo "missing $BENCH: apt-get install redis-tools" >&2; exit 1; }
+cargo build --release --quiet --bin pyrope-server
+PYROPE=target/release/pyrope-server
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+trap cleanup EXIT
+
+start() { # name binary -> prints "pid port"
+  local port; port=$(free_port)
+  timeout 3600 "$2" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --enable-debug-command yes \
+    --dir "$TMP" >"$TMP/$1.log" 2>&1 &
+  local pid=$!
+  PIDS+=("$pid")
+  for _ in $(seq 100); do "$CLI" -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+  # timeout(1) is the parent: find the server process itself for CPU accounting.
+  local spid; spid=$(pgrep -P "$pid" | head -1)
+  echo "$spid $port"
+}
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+HZ=$(getconf CLK_TCK)
+
+read -r RPID RPORT < <(start redis "$REDIS")
+read -r PPID_ PPORT < <(start pyrope "$PYROPE")
+echo "redis 7.4.1 pid=$RPID port=$RPORT | pyrope pid=$PPID_ port=$PPORT | -c $C -n $N"
+printf '%-8s %3s %14s %14s %7s %12s %12s %7s\n' test P redis_ops/s pyrope_ops/s ratio redis_us/req pyrope_us/req ratio
+
+run_one() { # pid port test P -> "rps cpu_us_per_req"
+  local before after rps
+  before=$(cpu_ticks "$1")
+  rps=$("$BENCH" -p "$2" -c "$C" -n "$N" -P "$4" -t "$3" -q --csv 2>/dev/null | awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}')
+  after=$(cpu_ticks "$1")
+  awk -v b="$before" -v a="$after" -v hz="$HZ" -v n="$N" -v r="$rps" 'BEGIN { printf "%s %.3f\n", r, (a-b)/hz*1e6/n }'
+}
+
+i=0
+for P in $PIPELINES; do
+  for t in ${TESTS//,/ }; do
+    # Alternate which server goes first, to cancel drift on a shared machine.
+    if (( i % 2 == 0 )); then
+      read -r r_rps r_cpu < <(run_one "$RPID" "$RPORT" "$t" "$P")
+      read -r p_rps p_cpu < <(run_one "$PPID_" "$PPORT" "$t" "$P")
+    else
+      read -r p_rps p_cpu < <(run_one "$PPID_" "$PPORT" "$t" "$P")
+      read -r r_rps r_cpu < <(run_one "$RPID" "$RPORT" "$t" "$P")
+    fi
+    i=$((i+1))
+    awk -v t="$t" -v P="$P" -v rr="$r_rps" -v pr="$p_rps" -v rc="$r_cpu" -v pc="$p_cpu" 'BEGIN {
+      printf "%-8s %3s %14.0f %14.0f %7.2f %12.3f %12.3f %7.2f\n", t, P, rr, pr, (rr>0?pr/rr:0), rc, pc, (rc>0?pc/rc:0) }'
+  done
+done
+
+# Memory: same keys on both.
+for s in "redis $RPORT" "pyrope $PPORT"; do
+  set -- $s
+  "$CLI" -p "$2" flushall >/dev/null
+  sleep 0.5
+  base=$("$CLI" -p "$2" info memory | awk -F: '/^used_memory:/ {print $2+0}')
+  "$CLI" -p "$2" debug populate "$POPULATE" key 16 >/dev/null
+  sleep 1
+  used=$("$CLI" -p "$2" info memory | awk -F: '/^used_memory:/ {print $2+0}')
+  echo "$1 $base $used" >> "$TMP/mem"
+done
+awk -v n="$POPULATE" '{ b[$1]=$2; u[$1]=$3 } END {
+  printf "memory after DEBUG POPULATE %d key 16: redis used_memory=%d (%.1f B/key)  pyrope used_memory=%d (%.1f B/key)  ratio %.3f\n",
+    n, u["redis"], (u["redis"]-b["redis"])/n, u["pyrope"], (u["pyrope"]-b["pyrope"])/n, u["pyrope"]/u["redis"] }' "$TMP/mem"
