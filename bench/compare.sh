@@ -25,8 +25,8 @@ PYROPE=target/release/pyrope-server
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 TMP=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"; }
+# start() runs in a subshell (process substitution), so server pids are kept in a file.
+cleanup() { [ -f "$TMP/pids" ] && while read -r p; do kill "$p" 2>/dev/null || true; done < "$TMP/pids"; rm -rf "$TMP"; }
 trap cleanup EXIT
 
 start() { # name binary -> prints "pid port"
@@ -34,10 +34,11 @@ start() { # name binary -> prints "pid port"
   timeout 3600 "$2" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --enable-debug-command yes \
     --dir "$TMP" >"$TMP/$1.log" 2>&1 &
   local pid=$!
-  PIDS+=("$pid")
+  echo "$pid" >> "$TMP/pids"
   for _ in $(seq 100); do "$CLI" -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
   # timeout(1) is the parent: find the server process itself for CPU accounting.
   local spid; spid=$(pgrep -P "$pid" | head -1)
+  echo "$spid" >> "$TMP/pids"
   echo "$spid $port"
 }
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }

@@ -48,6 +48,38 @@ pub fn string2ull(s: &[u8]) -> Option<u64> {
     Some(v)
 }
 
+/// Redis's `string2ull()` (used for SCAN cursors) on a C string (bytes up to the first NUL):
+/// a strict `string2ll` that must be >= 0, or else `strtoull()`: optional leading whitespace,
+/// optional sign (a minus negates modulo 2^64, as C does), at least one digit, nothing after,
+/// no overflow.
+pub fn c_string2ull(s: &[u8]) -> Option<u64> {
+    let s = match memchr::memchr(0, s) {
+        Some(i) => &s[..i],
+        None => s,
+    };
+    if let Some(v) = string2ll(s) {
+        return if v < 0 { None } else { Some(v as u64) };
+    }
+    let mut i = 0;
+    while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\n' | b'\x0b' | b'\x0c' | b'\r') {
+        i += 1;
+    }
+    let mut neg = false;
+    if i < s.len() && (s[i] == b'+' || s[i] == b'-') {
+        neg = s[i] == b'-';
+        i += 1;
+    }
+    let digits = &s[i..];
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        v = v.checked_mul(10)?.checked_add((d - b'0') as u64)?;
+    }
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
 /// Appends the decimal form of `v` to `out` without allocating.
 #[inline]
 pub fn push_i64(out: &mut Vec<u8>, v: i64) {
@@ -168,6 +200,22 @@ mod tests {
         ] {
             assert_eq!(string2ll(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
+    }
+
+    #[test]
+    fn scan_cursor_parsing_as_redis() {
+        assert_eq!(c_string2ull(b"0"), Some(0));
+        assert_eq!(c_string2ull(b" 0"), Some(0));
+        assert_eq!(c_string2ull(b"+0"), Some(0));
+        assert_eq!(c_string2ull(b"-0"), Some(0));
+        assert_eq!(c_string2ull(b"00"), Some(0));
+        assert_eq!(c_string2ull(b"0\x00junk"), Some(0));
+        assert_eq!(c_string2ull(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(c_string2ull(b"18446744073709551616"), None);
+        assert_eq!(c_string2ull(b"-1"), None);
+        assert_eq!(c_string2ull(b"abc"), None);
+        assert_eq!(c_string2ull(b""), None);
+        assert_eq!(c_string2ull(b"1 "), None);
     }
 
     #[test]

@@ -19,7 +19,7 @@ fn lastsave(c: &mut Ctx) {
 fn shutdown(c: &mut Ctx) {
     let mut abort = false;
     for i in 1..c.argc() {
-        match c.arg(i).to_ascii_lowercase().as_slice() {
+        match crate::command::opt(c.arg(i)).as_slice() {
             b"nosave" | b"save" | b"now" | b"force" => {}
             b"abort" => abort = true,
             _ => return c.out.syntax_error(),
@@ -94,20 +94,27 @@ fn rdb_string_len(v: &ValueRef) -> usize {
     }
 }
 
+/// C `strtod()` of the argument (as a C string), 0.0 when nothing parses.
+fn c_strtod(a: &[u8]) -> f64 {
+    let s = std::ffi::CString::new(crate::command::cstr(a)).unwrap_or_default();
+    // SAFETY: `s` is a valid NUL-terminated string; a null end pointer is allowed.
+    unsafe { libc::strtod(s.as_ptr(), std::ptr::null_mut()) }
+}
+
 fn debug(c: &mut Ctx) {
     if !debug_allowed(c) {
         return c.out.error("ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
     }
-    let sub = c.arg(1).to_ascii_lowercase();
+    let sub = crate::command::opt(c.arg(1));
     match (sub.as_slice(), c.argc()) {
         (b"help", 2) => c.out.help_lines(crate::help::DEBUG),
         (b"sleep", 3) => {
-            let secs: f64 = std::str::from_utf8(c.arg(2))
-                .ok()
-                .and_then(|s| s.trim().parse().ok())
-                .unwrap_or(0.0);
-            if secs > 0.0 {
-                std::thread::sleep(std::time::Duration::from_secs_f64(secs.min(3600.0)));
+            // strtod() as Redis (hex floats included); the microsecond count is a C long long,
+            // so NaN, infinities and negatives do not sleep at all.
+            let secs = c_strtod(c.arg(2));
+            let us = secs * 1e6;
+            if us.is_finite() && us >= 1.0 && us < i64::MAX as f64 {
+                std::thread::sleep(std::time::Duration::from_micros(us as u64));
             }
             c.out.ok();
         }

@@ -258,7 +258,10 @@ pub fn unpause(srv: &mut Server) {
 /// True if a name (client name, lib-name, lib-ver) is acceptable: printable ASCII without
 /// spaces (Redis `validateClientAttr`).
 fn valid_attr(b: &[u8]) -> bool {
-    b.iter().all(|&c| (b'!'..=b'~').contains(&c))
+    // Redis walks the name as a C string: bytes after a NUL are not checked.
+    crate::command::cstr(b)
+        .iter()
+        .all(|&c| (b'!'..=b'~').contains(&c))
 }
 
 fn ping(c: &mut Ctx) {
@@ -355,7 +358,7 @@ fn hello(c: &mut Ctx) {
     let mut creds: Option<(Vec<u8>, Vec<u8>)> = None;
     while i < c.argc() {
         let more = c.argc() - i - 1;
-        let opt = c.arg(i).to_ascii_lowercase();
+        let opt = crate::command::opt(c.arg(i));
         if opt == b"auth" && more >= 2 {
             creds = Some((c.arg(i + 1).to_vec(), c.arg(i + 2).to_vec()));
             i += 3;
@@ -440,16 +443,17 @@ fn client_list(c: &mut Ctx) {
     let mut ids: Option<Vec<u64>> = None;
     let mut i = 2;
     while i < c.argc() {
-        let opt = c.arg(i).to_ascii_lowercase();
-        if opt == b"type" && i + 1 < c.argc() {
-            let t = c.arg(i + 1).to_ascii_lowercase();
+        let opt = crate::command::opt(c.arg(i));
+        // As Redis: either exactly `TYPE <type>`, or `ID <id> [<id> ...]`.
+        if opt == b"type" && c.argc() == 4 {
+            let t = crate::command::opt(c.arg(i + 1));
             match t.as_slice() {
                 b"normal" => {}
                 b"master" | b"replica" | b"slave" | b"pubsub" => ids = Some(Vec::new()),
                 _ => {
                     c.out.error(&format!(
                         "ERR Unknown client type '{}'",
-                        String::from_utf8_lossy(c.arg(i + 1))
+                        crate::command::trunc(c.arg(i + 1), usize::MAX)
                     ));
                     return;
                 }
@@ -529,7 +533,7 @@ fn client_kill(c: &mut Ctx) {
     let mut skipme = true;
     let mut i = 2;
     while i + 1 < c.argc() {
-        let opt = c.arg(i).to_ascii_lowercase();
+        let opt = crate::command::opt(c.arg(i));
         let v = c.arg(i + 1);
         match opt.as_slice() {
             b"id" => match pyrope_common::util::string2ll(v) {
@@ -539,13 +543,13 @@ fn client_kill(c: &mut Ctx) {
                     return;
                 }
             },
-            b"type" => match v.to_ascii_lowercase().as_slice() {
+            b"type" => match crate::command::opt(v).as_slice() {
                 b"normal" => kind_ok = true,
                 b"master" | b"replica" | b"slave" | b"pubsub" => kind_ok = false,
                 _ => {
                     c.out.error(&format!(
                         "ERR Unknown client type '{}'",
-                        String::from_utf8_lossy(v)
+                        crate::command::trunc(v, usize::MAX)
                     ));
                     return;
                 }
@@ -556,13 +560,13 @@ fn client_kill(c: &mut Ctx) {
                 if v != b"default" {
                     c.out.error(&format!(
                         "ERR No such user '{}'",
-                        String::from_utf8_lossy(v)
+                        crate::command::trunc(v, usize::MAX)
                     ));
                     return;
                 }
                 user = Some(v.to_vec());
             }
-            b"skipme" => match v.to_ascii_lowercase().as_slice() {
+            b"skipme" => match crate::command::opt(v).as_slice() {
                 b"yes" => skipme = true,
                 b"no" => skipme = false,
                 _ => {
@@ -571,11 +575,9 @@ fn client_kill(c: &mut Ctx) {
                 }
             },
             b"maxage" => match pyrope_common::util::string2ll(v) {
-                Some(n) if n >= 0 => maxage = Some(n),
-                _ => {
-                    c.out.syntax_error();
-                    return;
-                }
+                Some(n) if n > 0 => maxage = Some(n),
+                Some(_) => return c.out.error("ERR maxage should be greater than 0"),
+                None => return c.out.error("ERR maxage is not an integer or out of range"),
             },
             _ => {
                 c.out.syntax_error();
@@ -615,6 +617,9 @@ fn kill(c: &mut Ctx, k: usize) {
 }
 
 fn client_pause(c: &mut Ctx) {
+    if c.argc() > 4 {
+        return c.subcommand_syntax_error();
+    }
     let Some(ms) = pyrope_common::util::string2ll(c.arg(2)) else {
         c.out.error("ERR timeout is not an integer or out of range");
         return;
@@ -623,9 +628,13 @@ fn client_pause(c: &mut Ctx) {
         c.out.error("ERR timeout is negative");
         return;
     }
+    if ms > 0 && ms > i64::MAX - c.srv.now_ms {
+        c.out.error("ERR timeout is out of range");
+        return;
+    }
     let mut write_only = false;
     if c.argc() == 4 {
-        match c.arg(3).to_ascii_lowercase().as_slice() {
+        match crate::command::opt(c.arg(3)).as_slice() {
             b"write" => write_only = true,
             b"all" => {}
             _ => {
@@ -633,9 +642,6 @@ fn client_pause(c: &mut Ctx) {
                 return;
             }
         }
-    } else if c.argc() > 4 {
-        c.out.syntax_error();
-        return;
     }
     let until = c.srv.now_ms.saturating_add(ms);
     // A later pause can only extend the time or widen the mode (as Redis's pauseActions).
@@ -656,7 +662,7 @@ fn client_unpause(c: &mut Ctx) {
 }
 
 fn client_reply(c: &mut Ctx) {
-    let arg = c.arg(2).to_ascii_lowercase();
+    let arg = crate::command::opt(c.arg(2));
     let cl = &mut c.srv.clients[c.cid];
     match arg.as_slice() {
         b"on" => {
@@ -674,7 +680,7 @@ fn client_reply(c: &mut Ctx) {
 }
 
 fn on_off_flag(c: &mut Ctx, flag: u32) {
-    let arg = c.arg(2).to_ascii_lowercase();
+    let arg = crate::command::opt(c.arg(2));
     let cl = &mut c.srv.clients[c.cid];
     match arg.as_slice() {
         b"on" => {
@@ -698,7 +704,7 @@ fn client_no_touch(c: &mut Ctx) {
 }
 
 fn client_setinfo(c: &mut Ctx) {
-    let attr = c.arg(2).to_ascii_lowercase();
+    let attr = crate::command::opt(c.arg(2));
     let v = c.arg(3);
     let which = match attr.as_slice() {
         b"lib-name" => "lib-name",
@@ -706,7 +712,7 @@ fn client_setinfo(c: &mut Ctx) {
         _ => {
             c.out.error(&format!(
                 "ERR Unrecognized option '{}'",
-                String::from_utf8_lossy(c.arg(2))
+                crate::command::trunc(c.arg(2), usize::MAX)
             ));
             return;
         }

@@ -490,7 +490,7 @@ pub static PARAMS: &[Param] = &[
         "5",
         false
     ),
-    p!("maxmemory-samples", None, Int(1, IMAX), 0, "5", false),
+    p!("maxmemory-samples", None, Int(1, 64), 0, "5", false),
     p!(
         "maxmemory-eviction-tenacity",
         None,
@@ -968,6 +968,10 @@ pub struct Settings {
     pub lazyfree_lazy_user_del: bool,
     pub lazyfree_lazy_user_flush: bool,
     pub maxmemory_policy: String,
+    /// maxmemory-policy is one of the *-lfu policies (keys carry LFU counters, not LRU clocks).
+    pub lfu: bool,
+    /// `maxmemory` in bytes (0 = no limit).
+    pub maxmemory: u64,
     pub lfu_log_factor: u32,
     pub lfu_decay_time: u32,
     pub loglevel: usize,
@@ -1024,11 +1028,10 @@ pub fn memtoull(s: &str) -> Option<u64> {
         "gb" => 1024 * 1024 * 1024,
         _ => return None,
     };
-    let v: u64 = if digits.is_empty() {
-        0
-    } else {
-        digits.parse().ok()?
-    };
+    // strtoull() saturates at ULLONG_MAX on overflow, and memtoull() does not check ERANGE.
+    let v: u64 = digits.bytes().fold(0u64, |acc, d| {
+        acc.saturating_mul(10).saturating_add((d - b'0') as u64)
+    });
     v.checked_mul(mul)
 }
 
@@ -1042,6 +1045,12 @@ fn yes_no(s: &str) -> Result<bool, SetError> {
 
 /// Validates `raw` for `p` and returns its canonical CONFIG GET form.
 fn canonical(p: &Param, raw: &str) -> Result<String, SetError> {
+    // Redis reads booleans, enums (strcasecmp), memory values (memtoull) and octals
+    // (strtoll) as C strings, so they stop at a NUL; plain integers use the full length.
+    let raw = match p.kind {
+        Bool | Enum(..) | Memory { .. } | Octal(..) => raw.split('\0').next().unwrap_or_default(),
+        _ => raw,
+    };
     match p.kind {
         Bool => Ok(if yes_no(raw)? { "yes" } else { "no" }.to_string()),
         Int(min, max) => {
@@ -1051,6 +1060,10 @@ fn canonical(p: &Param, raw: &str) -> Result<String, SetError> {
                 return Err(format!(
                     "argument must be between {min} and {max} inclusive"
                 ));
+            }
+            // Redis clamps hz to its supported range (CONFIG_MIN_HZ..CONFIG_MAX_HZ).
+            if p.name == "hz" {
+                return Ok(v.clamp(1, 500).to_string());
             }
             Ok(v.to_string())
         }
@@ -1122,12 +1135,16 @@ fn canonical_special(name: &str, raw: &str) -> Result<String, SetError> {
             if words.len() % 2 != 0 {
                 return Err("Invalid save parameters".into());
             }
+            let mut out = Vec::new();
             for w in &words {
+                // strtoll() on a C string: the number ends at a NUL byte.
+                let w = w.split('\0').next().unwrap_or_default();
                 if string2ll(w.as_bytes()).is_none_or(|v| v < 1) {
                     return Err("Invalid save parameters".into());
                 }
+                out.push(w);
             }
-            Ok(words.join(" "))
+            Ok(out.join(" "))
         }
         "bind" => {
             if words.len() > 16 {
@@ -1163,11 +1180,14 @@ fn canonical_special(name: &str, raw: &str) -> Result<String, SetError> {
         }
         "oom-score-adj-values" => {
             if words.len() != 3 {
-                return Err("Invalid oom-score-adj-values".into());
+                return Err("wrong number of arguments".into());
             }
             for w in &words {
                 if string2ll(w.as_bytes()).is_none_or(|v| !(-2000..=2000).contains(&v)) {
-                    return Err("Invalid oom-score-adj-values".into());
+                    return Err(
+                        "Invalid oom-score-adj-values, elements must be between -2000 and 2000."
+                            .into(),
+                    );
                 }
             }
             Ok(words.join(" "))
@@ -1196,9 +1216,11 @@ fn canonical_special(name: &str, raw: &str) -> Result<String, SetError> {
         "latency-tracking-info-percentiles" => {
             let mut out = Vec::new();
             for w in &words {
-                let v: f64 = w.parse().map_err(|_| "latency-tracking-info-percentiles parameters should be numbers between 0 and 100".to_string())?;
+                let v: f64 = w.parse().map_err(|_| {
+                    "Invalid latency-tracking-info-percentiles parameters".to_string()
+                })?;
                 if !(0.0..=100.0).contains(&v) {
-                    return Err("latency-tracking-info-percentiles parameters should be numbers between 0 and 100".into());
+                    return Err("latency-tracking-info-percentiles parameters should sit between [0.0,100.0]".into());
                 }
                 out.push(pyrope_common::util::format_double(v));
             }
@@ -1525,6 +1547,8 @@ impl Config {
             lazyfree_lazy_user_del: b("lazyfree-lazy-user-del"),
             lazyfree_lazy_user_flush: b("lazyfree-lazy-user-flush"),
             maxmemory_policy: g("maxmemory-policy").to_string(),
+            lfu: g("maxmemory-policy").ends_with("lfu"),
+            maxmemory: g("maxmemory").parse().unwrap_or(0),
             lfu_log_factor: i("lfu-log-factor") as u32,
             lfu_decay_time: i("lfu-decay-time") as u32,
             loglevel: LOGLEVELS
@@ -1542,32 +1566,33 @@ impl Config {
     /// CONFIG GET: (name, value) pairs for every parameter or alias matching any pattern, each
     /// at most once, in table order (Redis's order is its dict order, which clients do not rely
     /// on).
-    pub fn get_matching(&self, patterns: &[&[u8]]) -> Vec<(&'static str, String)> {
-        let mut out: Vec<(&'static str, String)> = Vec::new();
-        let push = |name: &'static str, v: &str, out: &mut Vec<(&'static str, String)>| {
-            if !out.iter().any(|(n, _)| *n == name) {
+    pub fn get_matching(&self, patterns: &[&[u8]]) -> Vec<(String, String)> {
+        // As Redis: an exact name is answered under the spelling the client used; glob
+        // matches under the canonical names; duplicates (same spelling) once.
+        let mut out: Vec<(String, String)> = Vec::new();
+        let push = |name: String, v: &str, out: &mut Vec<(String, String)>| {
+            if !out.iter().any(|(n, _)| n.eq_ignore_ascii_case(&name)) {
                 out.push((name, v.to_string()));
             }
         };
         for pat in patterns {
+            let pat = crate::command::cstr(pat);
             let exact = !pat.iter().any(|b| matches!(b, b'*' | b'?' | b'['));
+            if exact {
+                let typed = String::from_utf8_lossy(pat).into_owned();
+                if let Some(i) = lookup(&typed) {
+                    push(typed, &self.values[i], &mut out);
+                }
+                continue;
+            }
             for (i, p) in PARAMS.iter().enumerate() {
                 let v = &self.values[i];
-                if exact {
-                    let lp = pat.to_ascii_lowercase();
-                    if lp == p.name.as_bytes() {
-                        push(p.name, v, &mut out);
-                    } else if p.alias.map(str::as_bytes) == Some(&lp[..]) {
-                        push(p.alias.unwrap(), v, &mut out);
-                    }
-                    continue;
-                }
                 if glob_match(pat, p.name.as_bytes(), true) {
-                    push(p.name, v, &mut out);
+                    push(p.name.to_string(), v, &mut out);
                 }
                 if let Some(a) = p.alias {
                     if glob_match(pat, a.as_bytes(), true) {
-                        push(a, v, &mut out);
+                        push(a.to_string(), v, &mut out);
                     }
                 }
             }
@@ -1583,7 +1608,10 @@ impl Config {
         protected_ok: bool,
     ) -> Result<Vec<&'static str>, String> {
         let mut staged: Vec<(usize, String)> = Vec::new();
+        let mut seen: Vec<String> = Vec::new();
         for (name, value) in pairs {
+            // Redis uses names and scalar values as C strings (up to a NUL byte).
+            let name = name.split('\0').next().unwrap_or_default();
             let Some(i) = lookup(name) else {
                 return Err(format!(
                     "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
@@ -1593,9 +1621,11 @@ impl Config {
             let fail = |why: &str| {
                 format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}")
             };
-            if staged.iter().any(|(j, _)| *j == i) {
+            // Duplicates are the same name twice (an alias and its canonical name are not).
+            if seen.iter().any(|n| n.eq_ignore_ascii_case(name)) {
                 return Err(fail("duplicate parameter"));
             }
+            seen.push(name.to_string());
             if p.flags & IMMUTABLE != 0 {
                 return Err(fail("can't set immutable config"));
             }
@@ -1755,6 +1785,8 @@ mod tests {
         assert_eq!(memtoull("100"), Some(100));
         assert_eq!(memtoull("1x"), None);
         assert_eq!(memtoull("-1"), None);
+        assert_eq!(memtoull("100000000000000000000"), Some(u64::MAX));
+        assert_eq!(memtoull("100000000000000000000k"), None);
         assert_eq!(mem_unit(256 << 20), "256mb");
         assert_eq!(mem_unit(1000), "1000");
     }

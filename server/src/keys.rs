@@ -5,10 +5,10 @@
 
 use crate::command::{Ctx, Handler};
 use crate::keyspace::{Dict, EntryPtr, NewValue, Touch, ValueRef};
-use crate::object::{ObjType, Value, SHARED_INTEGERS};
+use crate::object::{ObjType, Value};
 use crate::reply::errors;
 use pyrope_common::glob::glob_match;
-use pyrope_common::util::{string2ll, string2ull};
+use pyrope_common::util::string2ll;
 
 /// An unlinked entry freed when dropped (possibly on the lazy-free thread).
 pub struct OwnedEntry(pub EntryPtr);
@@ -142,10 +142,10 @@ fn rename_generic(c: &mut Ctx, nx: bool) {
         free_entry(c, old, lazy);
     }
     let db = &mut c.srv.dbs[c.db];
-    let (exp, lru) = (e.expire(), e.lru());
+    let (exp, lru, shared) = (e.expire(), e.lru(), e.is_shared());
     db.dict.remove_entry(e);
     let (v, boxed) = clone_value(e);
-    db.insert(dst, v, exp, lru);
+    db.insert(dst, v, exp, lru).set_shared(shared);
     if boxed {
         e.free_shell();
     } else {
@@ -185,7 +185,7 @@ fn keys(c: &mut Ctx) {
 }
 
 fn scan(c: &mut Ctx) {
-    let Some(cursor) = string2ull(c.arg(1)) else {
+    let Some(cursor) = pyrope_common::util::c_string2ull(c.arg(1)) else {
         return c.out.error("ERR invalid cursor");
     };
     let mut count: i64 = 10;
@@ -193,7 +193,7 @@ fn scan(c: &mut Ctx) {
     let mut typ: Option<Option<ObjType>> = None;
     let mut i = 2;
     while i < c.argc() {
-        let opt = c.arg(i).to_ascii_lowercase();
+        let opt = crate::command::opt(c.arg(i));
         let more = c.argc() - i - 1;
         match opt.as_slice() {
             b"count" if more >= 1 => {
@@ -212,6 +212,7 @@ fn scan(c: &mut Ctx) {
                 typ = Some(ObjType::from_name(c.arg(i + 1)));
                 i += 2;
             }
+            b"novalues" => return c.out.error("ERR NOVALUES option can only be used in HSCAN"),
             _ => return c.out.syntax_error(),
         }
     }
@@ -285,7 +286,7 @@ fn dbsize(c: &mut Ctx) {
 fn expire_generic(c: &mut Ctx, unit_ms: bool, absolute: bool) {
     let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     for i in 3..c.argc() {
-        match c.arg(i).to_ascii_lowercase().as_slice() {
+        match crate::command::opt(c.arg(i)).as_slice() {
             b"nx" => nx = true,
             b"xx" => xx = true,
             b"gt" => gt = true,
@@ -293,7 +294,7 @@ fn expire_generic(c: &mut Ctx, unit_ms: bool, absolute: bool) {
             _ => {
                 let msg = format!(
                     "ERR Unsupported option {}",
-                    String::from_utf8_lossy(c.arg(i))
+                    crate::command::trunc(c.arg(i), usize::MAX)
                 );
                 return c.out.error(&msg);
             }
@@ -380,19 +381,14 @@ fn ttl_generic(c: &mut Ctx, ms: bool, absolute: bool) {
     let Some(when) = e.expire() else {
         return c.out.int(-1);
     };
-    let v = if absolute {
-        if ms {
-            when
-        } else {
-            when / 1000
-        }
+    // Redis rounds both the relative and the absolute second forms: (ms + 500) / 1000.
+    let t = if absolute { when } else { (when - now).max(0) };
+    // C computes (ttl + 500) / 1000 with the sum wrapping past i64::MAX into the unsigned
+    // range; do the same in u64 so PEXPIREAT i64::MAX reads back as Redis does.
+    let v = if ms {
+        t
     } else {
-        let ttl = (when - now).max(0);
-        if ms {
-            ttl
-        } else {
-            (ttl + 500) / 1000
-        }
+        ((t as u64).wrapping_add(500) / 1000) as i64
     };
     c.out.int(v);
 }
@@ -433,11 +429,20 @@ fn touch(c: &mut Ctx) {
 
 /// Parses a db index argument; replies and returns None when invalid or out of range.
 fn db_index(c: &mut Ctx, arg: usize, not_int_msg: &str) -> Option<usize> {
-    let Some(v) = string2ll(c.arg(arg)).filter(|v| *v >= i32::MIN as i64 && *v <= i32::MAX as i64)
-    else {
+    // Redis's getIntFromObjectOrReply(): a custom message replaces both of its errors.
+    let Some(v) = string2ll(c.arg(arg)) else {
         c.out.error(not_int_msg);
         return None;
     };
+    if v < i32::MIN as i64 || v > i32::MAX as i64 {
+        if not_int_msg == errors::NOT_INTEGER {
+            c.out
+                .error("ERR value is out of range, value must between -2147483648 and 2147483647");
+        } else {
+            c.out.error(not_int_msg);
+        }
+        return None;
+    }
     if v < 0 || v as usize >= c.srv.dbs.len() {
         c.out.error(errors::DB_INDEX);
         return None;
@@ -458,7 +463,7 @@ fn copy(c: &mut Ctx) {
     let mut replace = false;
     let mut i = 3;
     while i < c.argc() {
-        let opt = c.arg(i).to_ascii_lowercase();
+        let opt = crate::command::opt(c.arg(i));
         if opt == b"replace" {
             replace = true;
             i += 1;
@@ -494,7 +499,8 @@ fn copy(c: &mut Ctx) {
         let lazy = c.srv.settings.lazyfree_lazy_server_del;
         free_entry(c, old, lazy);
     }
-    c.srv.dbs[dst_db].insert(dst, v, exp, lru);
+    // The copy is a new object, never a shared integer (dupStringObject).
+    c.srv.dbs[dst_db].insert(dst, v, exp, lru).set_shared(false);
     c.dirty(1);
     c.out.int(1);
 }
@@ -519,10 +525,12 @@ fn move_cmd(c: &mut Ctx) {
     {
         return c.out.int(0);
     }
-    let (exp, lru) = (e.expire(), e.lru());
+    let (exp, lru, shared) = (e.expire(), e.lru(), e.is_shared());
     c.srv.dbs[c.db].dict.remove_entry(e);
     let (v, boxed) = clone_value(e);
-    c.srv.dbs[dst_db].insert(key, v, exp, lru);
+    c.srv.dbs[dst_db]
+        .insert(key, v, exp, lru)
+        .set_shared(shared);
     if boxed {
         e.free_shell();
     } else {
@@ -555,7 +563,7 @@ fn swapdb(c: &mut Ctx) {
 fn flush_mode(c: &mut Ctx) -> Option<bool> {
     match c.argc() {
         1 => Some(c.srv.settings.lazyfree_lazy_user_flush),
-        2 => match c.arg(1).to_ascii_lowercase().as_slice() {
+        2 => match crate::command::opt(c.arg(1)).as_slice() {
             b"async" => Some(true),
             b"sync" => Some(false),
             _ => {
@@ -615,10 +623,7 @@ fn object_encoding(c: &mut Ctx) {
 
 fn object_refcount(c: &mut Ctx) {
     if let Some(e) = object_lookup(c) {
-        let lru_policy = c.srv.settings.maxmemory_policy.contains("lru") || c.srv.lfu_policy();
-        let shared = matches!(e.value(), ValueRef::Int(v) if (0..SHARED_INTEGERS).contains(&v))
-            && !lru_policy;
-        c.out.int(if shared { i32::MAX as i64 } else { 1 });
+        c.out.int(if e.is_shared() { i32::MAX as i64 } else { 1 });
     }
 }
 

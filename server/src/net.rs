@@ -610,7 +610,7 @@ pub fn clients_cron(srv: &mut Server) {
             victims.push(k);
             continue;
         }
-        let used = c.pending_output() as u64;
+        let used = obuf_usage(c.pending_output()) as u64;
         if hard > 0 && used >= hard {
             victims.push(k);
             continue;
@@ -646,9 +646,16 @@ pub fn clients_cron(srv: &mut Server) {
     }
 }
 
+/// Output-buffer usage as Redis counts it for limits: only what overflows the 16 KiB static
+/// reply buffer (`PROTO_REPLY_CHUNK_BYTES`) lands in the reply list, and only that counts.
+fn obuf_usage(pending: usize) -> usize {
+    pending.saturating_sub(16 * 1024)
+}
+
 /// Checks the hard output limit right after a command (Redis `checkClientOutputBufferLimits`
 /// in `_addReplyToBufferOrList`), so a client flooding itself is cut before memory runs away.
 pub fn check_output_limit(srv: &mut Server, k: usize, pending: usize) {
+    let pending = obuf_usage(pending);
     let (hard, _, _) = srv.settings.obuf_limits[0];
     if hard > 0 && pending as u64 >= hard {
         srv.stats.client_output_buffer_limit_disconnections += 1;

@@ -60,6 +60,30 @@ pub struct Pause {
 /// Work handed to the lazy-free thread: anything whose drop may be slow.
 pub type LazyFreeJob = Box<dyn Send>;
 
+/// A cheap running total of heap bytes in use, for the per-command maxmemory check (Redis
+/// reads its `used_memory` counter there too): jemalloc's per-thread allocated/deallocated
+/// counters of the executor, plus those of the lazy-free thread, which frees what the
+/// executor allocated. INFO's `used_memory` uses jemalloc's global stats instead.
+pub struct MemCounter {
+    alloc: Option<tikv_jemalloc_ctl::thread::ThreadLocal<u64>>,
+    dealloc: Option<tikv_jemalloc_ctl::thread::ThreadLocal<u64>>,
+    lazy_alloc: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    lazy_dealloc: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl MemCounter {
+    /// Bytes currently allocated by the executor and lazy-free threads together.
+    #[inline]
+    pub fn used(&self) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let (Some(a), Some(d)) = (self.alloc, self.dealloc) else {
+            return 0;
+        };
+        (a.get() + self.lazy_alloc.load(Relaxed))
+            .saturating_sub(d.get() + self.lazy_dealloc.load(Relaxed))
+    }
+}
+
 /// All server state.
 pub struct Server {
     pub config: Config,
@@ -99,6 +123,8 @@ pub struct Server {
     pub hz: i64,
     pub lazyfree_tx: Option<mpsc::Sender<LazyFreeJob>>,
     pub lazyfree_pending: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Fast used-memory counter for the maxmemory check.
+    pub mem: MemCounter,
     /// Description of listeners for INFO (`listener0:name=tcp,bind=...`).
     pub listeners_info: Vec<String>,
     /// Peak of used_memory.
@@ -132,15 +158,31 @@ impl Server {
         let (tx, rx) = mpsc::channel::<LazyFreeJob>();
         let pending = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let p2 = pending.clone();
+        let lazy_alloc = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let lazy_dealloc = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (la, ld) = (lazy_alloc.clone(), lazy_dealloc.clone());
         std::thread::Builder::new()
             .name("lazyfree".into())
             .spawn(move || {
+                use std::sync::atomic::Ordering::Relaxed;
+                let my_alloc = tikv_jemalloc_ctl::thread::allocatedp::read().ok();
+                let my_dealloc = tikv_jemalloc_ctl::thread::deallocatedp::read().ok();
                 for job in rx {
                     drop(job);
-                    p2.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                    if let (Some(a), Some(d)) = (my_alloc, my_dealloc) {
+                        la.store(a.get(), Relaxed);
+                        ld.store(d.get(), Relaxed);
+                    }
+                    p2.fetch_sub(1, Relaxed);
                 }
             })
             .expect("spawn lazyfree thread");
+        let mem = MemCounter {
+            alloc: tikv_jemalloc_ctl::thread::allocatedp::read().ok(),
+            dealloc: tikv_jemalloc_ctl::thread::deallocatedp::read().ok(),
+            lazy_alloc,
+            lazy_dealloc,
+        };
         let dbs = (0..settings.databases).map(Db::new).collect();
         let hz = settings.hz;
         let mut s = Server {
@@ -174,6 +216,7 @@ impl Server {
             hz,
             lazyfree_tx: Some(tx),
             lazyfree_pending: pending,
+            mem,
             listeners_info: Vec::new(),
             used_memory_peak: 0,
             used_memory_startup: 0,
@@ -182,6 +225,7 @@ impl Server {
             settings,
         };
         s.update_time();
+        s.apply_config();
         s
     }
 
@@ -195,7 +239,7 @@ impl Server {
 
     /// True when keys are tracked by LFU (maxmemory-policy *-lfu).
     pub fn lfu_policy(&self) -> bool {
-        self.settings.maxmemory_policy.ends_with("lfu")
+        self.settings.lfu
     }
 
     /// The initial LRU/LFU field of a new key.
@@ -231,6 +275,13 @@ impl Server {
     pub fn apply_config(&mut self) {
         self.settings = self.config.settings();
         self.hz = self.settings.hz;
+        // canUseSharedObject(): no shared integers when maxmemory is set with LRU/LFU.
+        let maxmemory = self.config.get("maxmemory").is_some_and(|v| v != "0");
+        let p = &self.settings.maxmemory_policy;
+        let share = !maxmemory || !(p.contains("lru") || p.contains("lfu"));
+        for db in &mut self.dbs {
+            db.share_ints = share;
+        }
         log::set_level(self.settings.loglevel);
     }
 
@@ -304,8 +355,11 @@ impl Server {
             if self.stats.samples.len() > 17 {
                 self.stats.samples.pop_front();
             }
-            let used = crate::info::used_memory();
-            self.used_memory_peak = self.used_memory_peak.max(used);
+            // Refreshing jemalloc's stats costs ~100k instructions: once a second is enough.
+            if self.cron_loops % (self.hz.max(1) as u64) == 0 {
+                let used = crate::info::used_memory();
+                self.used_memory_peak = self.used_memory_peak.max(used);
+            }
         }
         crate::net::clients_cron(self);
         if self.active_expire_enabled {

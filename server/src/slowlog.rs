@@ -41,7 +41,8 @@ impl Slowlog {
         peer: &str,
         name: &[u8],
     ) {
-        if threshold_us < 0 || (duration_us as i64) < threshold_us {
+        // As Redis: a zero-length log records nothing and leaves old entries alone.
+        if threshold_us < 0 || (duration_us as i64) < threshold_us || max_len == 0 {
             return;
         }
         let argc = argv.len().min(MAX_ARGC);
@@ -77,6 +78,9 @@ impl Slowlog {
 /// SLOWLOG GET [count]
 pub fn slowlog_get(c: &mut Ctx) {
     let mut count: i64 = 10;
+    if c.argc() > 3 {
+        return c.subcommand_syntax_error();
+    }
     if c.argc() == 3 {
         match pyrope_common::util::string2ll(c.arg(2)) {
             Some(n) if n >= -1 => count = n,

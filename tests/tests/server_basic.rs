@@ -229,3 +229,22 @@ fn config_file_loads_and_rewrite_keeps_comments() {
     );
     assert!(text.contains("slowlog-max-len 64"), "{text}");
 }
+
+#[test]
+fn client_reply_off_skip_on() {
+    let s = TestServer::pyrope(&[]);
+    let mut c = s.client();
+    // OFF: no replies at all (not even to CLIENT REPLY OFF) until ON, which answers +OK.
+    c.send_raw(b"CLIENT REPLY OFF\r\nSET a 1\r\nGET a\r\nCLIENT REPLY ON\r\nGET a\r\n")
+        .unwrap();
+    assert_eq!(
+        c.read_reply().unwrap(),
+        pyrope_common::resp::Frame::Simple(b"OK".to_vec())
+    );
+    assert_eq!(c.read_reply().unwrap(), bulk("1"));
+    // SKIP: only the next command's reply is dropped.
+    c.send_raw(b"CLIENT REPLY SKIP\r\nINCR a\r\nINCR a\r\n")
+        .unwrap();
+    assert_eq!(c.read_reply().unwrap(), int(3));
+    assert_eq!(call(&mut c, &["GET", "a"]), bulk("3"));
+}

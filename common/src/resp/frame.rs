@@ -331,7 +331,9 @@ pub fn check_frame_roundtrip(data: &[u8]) {
     if let Ok(Some((f, _))) = parse_frame(data) {
         let mut again = Vec::new();
         f.encode(&mut again);
-        let (g, n) = parse_frame(&again).expect("re-encoded frame parses").expect("complete");
+        let (g, n) = parse_frame(&again)
+            .expect("re-encoded frame parses")
+            .expect("complete");
         assert_eq!(n, again.len());
         assert_eq!(f, g);
     }
@@ -347,7 +349,9 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
         let mut n = 0;
         for dir in ["corpus/frame_parser", "regressions/frame_parser"] {
-            let Ok(rd) = std::fs::read_dir(root.join(dir)) else { continue };
+            let Ok(rd) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
             for e in rd {
                 check_frame_roundtrip(&std::fs::read(e.unwrap().path()).unwrap());
                 n += 1;

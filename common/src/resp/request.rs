@@ -67,6 +67,21 @@ pub enum ArgSource {
     Scratch,
 }
 
+/// Position of the first CR. Header lines (`*3`, `$16`) are a few bytes long, where a plain
+/// loop beats memchr's vector setup; longer scans fall back to memchr.
+#[inline]
+fn find_cr(buf: &[u8]) -> Option<usize> {
+    let head = buf.len().min(16);
+    if let Some(i) = buf[..head].iter().position(|&b| b == b'\r') {
+        return Some(i);
+    }
+    if buf.len() > 16 {
+        memchr::memchr(b'\r', &buf[16..]).map(|i| i + 16)
+    } else {
+        None
+    }
+}
+
 /// Result of one [`RequestParser::parse`] call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Parsed {
@@ -181,7 +196,7 @@ impl RequestParser {
     fn parse_multibulk(&mut self, buf: &[u8]) -> Result<Parsed, ProtocolError> {
         if self.multibulk_left == 0 {
             // At "*N\r\n".
-            let Some(cr) = memchr::memchr(b'\r', buf) else {
+            let Some(cr) = find_cr(buf) else {
                 if buf.len() > PROTO_INLINE_MAX_SIZE {
                     return Err(ProtocolError::TooBigMbulkCount);
                 }
@@ -213,7 +228,7 @@ impl RequestParser {
                 Some(len) => len,
                 None => {
                     let rest = &buf[self.pos..];
-                    let Some(cr) = memchr::memchr(b'\r', rest) else {
+                    let Some(cr) = find_cr(rest) else {
                         if rest.len() > PROTO_INLINE_MAX_SIZE {
                             return Err(ProtocolError::TooBigBulkCount);
                         }
@@ -278,7 +293,10 @@ pub fn check_parser_invariants(data: &[u8]) {
                 match p.parse(&buf[start..]) {
                     Ok(Parsed::Incomplete) => break,
                     Ok(Parsed::Command { consumed, source }) => {
-                        assert!(consumed > 0 && start + consumed <= buf.len(), "consumed out of range");
+                        assert!(
+                            consumed > 0 && start + consumed <= buf.len(),
+                            "consumed out of range"
+                        );
                         let base: &[u8] = match source {
                             ArgSource::Query => &buf[start..],
                             ArgSource::Scratch => p.scratch(),
@@ -293,7 +311,11 @@ pub fn check_parser_invariants(data: &[u8]) {
         (out, None)
     }
     let whole = run(data, data.len());
-    let cut = if data.is_empty() { 0 } else { data[0] as usize % (data.len() + 1) };
+    let cut = if data.is_empty() {
+        0
+    } else {
+        data[0] as usize % (data.len() + 1)
+    };
     let split = run(data, cut);
     // An error may surface earlier with more data available (e.g. a too-long header); the
     // commands parsed before it must agree.
@@ -301,7 +323,11 @@ pub fn check_parser_invariants(data: &[u8]) {
         assert_eq!(whole.0, split.0, "split at {cut} changed the commands");
     } else {
         let n = whole.0.len().min(split.0.len());
-        assert_eq!(whole.0[..n], split.0[..n], "split at {cut} changed the commands");
+        assert_eq!(
+            whole.0[..n],
+            split.0[..n],
+            "split at {cut} changed the commands"
+        );
     }
 }
 
@@ -468,7 +494,9 @@ mod tests {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
         let mut n = 0;
         for dir in ["corpus/request_parser", "regressions/request_parser"] {
-            let Ok(rd) = std::fs::read_dir(root.join(dir)) else { continue };
+            let Ok(rd) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
             for e in rd {
                 let data = std::fs::read(e.unwrap().path()).unwrap();
                 check_parser_invariants(&data);

@@ -52,6 +52,21 @@ pub fn process_command(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) 
         srv.count_errors(&mut out.errors);
         return Outcome::Done;
     }
+    // maxmemory: Pyrope does not evict yet, so every policy behaves as noeviction: commands
+    // that may grow memory are refused while used memory is over the limit.
+    if srv.settings.maxmemory > 0
+        && cmd.has(flags::DENYOOM)
+        && srv.mem.used() > srv.settings.maxmemory
+    {
+        reject(
+            srv,
+            Some(id),
+            out,
+            "OOM command not allowed when used memory > 'maxmemory'.",
+        );
+        srv.count_errors(&mut out.errors);
+        return Outcome::Done;
+    }
     if let Some(write_only) = srv.paused() {
         let affected = !write_only || cmd.has(flags::WRITE) || cmd.has(flags::MAY_REPLICATE);
         // CLIENT UNPAUSE itself must get through, or nothing could end an ALL pause early.
@@ -67,7 +82,7 @@ pub fn process_command(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) 
 pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply) {
     let handler = srv.commands.cmds[id].handler.expect("checked");
     let client_flags = srv.clients[k].flags;
-    let suppress = client_flags & (cf::REPLY_OFF | cf::REPLY_SKIP) != 0;
+    let skip_this = client_flags & cf::REPLY_SKIP != 0;
     let out_before = out.buf.len();
     let errors_before = out.errors.len();
     let dirty_before = srv.dirty;
@@ -122,7 +137,8 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply) 
     }
 
     propagate_expired(srv);
-    if srv.dirty > dirty_before && !no_propagate {
+    // Building the propagated argv costs a copy: skip it while nothing consumes the stream.
+    if srv.dirty > dirty_before && !no_propagate && srv.propagator.consumers > 0 {
         match propagate_as {
             Some(list) => {
                 for a in list {
@@ -134,7 +150,9 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply) 
     }
     srv.propagator.flush();
 
-    if suppress {
+    // Replies are dropped while REPLY OFF is in force after the command (so CLIENT REPLY ON
+    // still answers +OK) or when this command was the one to skip.
+    if skip_this || srv.clients[k].flags & cf::REPLY_OFF != 0 {
         out.buf.truncate(out_before);
     }
     let c = &mut srv.clients[k];
@@ -155,13 +173,21 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply) 
 /// Propagates (and frees) keys found expired by lookups of the command that just ran: a DEL
 /// (UNLINK with lazyfree-lazy-expire) per key, before the command itself, as Redis does.
 pub fn propagate_expired(srv: &mut Server) {
+    if srv.dbs.iter().all(|d| d.expired.is_empty()) {
+        return;
+    }
     let lazy = srv.settings.lazyfree_lazy_expire;
     for i in 0..srv.dbs.len() {
         if srv.dbs[i].expired.is_empty() {
             continue;
         }
         let mut keys: Vec<Vec<u8>> = Vec::new();
-        let n = srv.dbs[i].drain_expired(|k| keys.push(k.to_vec()));
+        let feed = srv.propagator.consumers > 0;
+        let n = srv.dbs[i].drain_expired(|k| {
+            if feed {
+                keys.push(k.to_vec())
+            }
+        });
         srv.stats.expired_keys += n as u64;
         for key in keys {
             let verb: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };

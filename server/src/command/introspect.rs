@@ -87,7 +87,7 @@ fn command_list(c: &mut Ctx) {
         2 => Filter::None,
         5 if c.arg(2).eq_ignore_ascii_case(b"filterby") => {
             let v = c.arg(4);
-            match c.arg(3).to_ascii_lowercase().as_slice() {
+            match crate::command::opt(c.arg(3)).as_slice() {
                 b"module" => Filter::Module,
                 b"aclcat" => Filter::AclCat(format!(
                     "@{}",

@@ -99,7 +99,7 @@ pub fn build(handlers: &[(&'static str, Handler)]) -> CommandTable {
     let mut known = std::collections::HashSet::new();
     let mut table = CommandTable {
         cmds: Vec::new(),
-        by_name: HashMap::new(),
+        by_name: Default::default(),
     };
     let mut infos: Vec<Frame> = info.as_array().unwrap_or(&[]).to_vec();
     infos.sort_by_key(name_of);
@@ -141,7 +141,11 @@ pub fn build(handlers: &[(&'static str, Handler)]) -> CommandTable {
         }
         if let Frame::Array(Some(a)) = &mut el {
             if a.len() > 9 {
-                a[9] = Frame::Array(Some(kept.clone()));
+                // Keep the RESP3 type Redis used (a set when empty, an array otherwise).
+                a[9] = match a[9] {
+                    Frame::Set(_) => Frame::Set(kept.clone()),
+                    _ => Frame::Array(Some(kept.clone())),
+                };
             }
         }
         let id = table.cmds.len();

@@ -234,8 +234,75 @@ impl Command {
 pub struct CommandTable {
     /// All commands and subcommands; ids index this.
     pub cmds: Vec<Command>,
-    /// Top-level commands by lowercase name.
-    pub by_name: HashMap<Vec<u8>, usize>,
+    /// Top-level commands by name, case-insensitive.
+    pub by_name: NameIndex,
+}
+
+/// A case-insensitive name -> id index for command dispatch: open addressing over a
+/// case-folded FNV-1a hash, so a lookup hashes argv[0] in place (no lowercase copy) and
+/// compares case-insensitively. Load factor stays at or below 1/2.
+#[derive(Default)]
+pub struct NameIndex {
+    /// (hash, position in `entries`) per slot; the length is a power of two.
+    slots: Vec<Option<(u64, u32)>>,
+    /// (lowercase name, command id).
+    entries: Vec<(Vec<u8>, usize)>,
+}
+
+#[inline]
+fn fold_hash(name: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for &b in name {
+        h ^= b.to_ascii_lowercase() as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}
+
+impl NameIndex {
+    /// Adds `name` (lowercase) for command `id`.
+    pub fn insert(&mut self, name: Vec<u8>, id: usize) {
+        self.entries.push((name, id));
+        if self.entries.len() * 2 > self.slots.len() {
+            self.slots = vec![None; (self.slots.len() * 2).max(64)];
+            for pos in 0..self.entries.len() {
+                self.place(pos);
+            }
+        } else {
+            self.place(self.entries.len() - 1);
+        }
+    }
+
+    fn place(&mut self, pos: usize) {
+        let h = fold_hash(&self.entries[pos].0);
+        let mask = self.slots.len() - 1;
+        let mut i = h as usize & mask;
+        while self.slots[i].is_some() {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = Some((h, pos as u32));
+    }
+
+    /// The id for `name`, case-insensitive.
+    #[inline]
+    pub fn get(&self, name: &[u8]) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let h = fold_hash(name);
+        let mask = self.slots.len() - 1;
+        let mut i = h as usize & mask;
+        while let Some((sh, pos)) = self.slots[i] {
+            if sh == h {
+                let (n, id) = &self.entries[pos as usize];
+                if n.eq_ignore_ascii_case(name) {
+                    return Some(*id);
+                }
+            }
+            i = (i + 1) & mask;
+        }
+        None
+    }
 }
 
 /// Result of looking argv up in the table.
@@ -253,8 +320,7 @@ impl CommandTable {
     /// `lookupCommand()`: a container alone (argc 1) resolves to the container itself.
     #[inline]
     pub fn lookup(&self, argv: &Argv) -> Lookup {
-        let mut buf = [0u8; 48];
-        let Some(id) = self.find(&argv[0], &mut buf) else {
+        let Some(id) = self.by_name.get(&argv[0]) else {
             return Lookup::Unknown;
         };
         let c = &self.cmds[id];
@@ -268,25 +334,13 @@ impl CommandTable {
         }
     }
 
-    /// Finds a top-level command by case-insensitive name.
-    #[inline]
-    pub fn find(&self, name: &[u8], buf: &mut [u8; 48]) -> Option<usize> {
-        if name.len() > buf.len() {
-            return None;
-        }
-        let b = &mut buf[..name.len()];
-        b.copy_from_slice(name);
-        b.make_ascii_lowercase();
-        self.by_name.get(&b[..]).copied()
-    }
-
     /// Finds a command by full name (`get`, `config|get`), case-insensitive.
     pub fn find_fullname(&self, name: &str) -> Option<usize> {
         let n = name.to_ascii_lowercase();
         match n.split_once('|') {
-            None => self.by_name.get(n.as_bytes()).copied(),
+            None => self.by_name.get(n.as_bytes()),
             Some((p, s)) => {
-                let pid = *self.by_name.get(p.as_bytes())?;
+                let pid = self.by_name.get(p.as_bytes())?;
                 self.cmds[pid].subcommands.get(s).copied()
             }
         }
@@ -350,6 +404,19 @@ impl<'a> Ctx<'a> {
             .push(OwnedArgv::from_args(args));
     }
 
+    /// Replies Redis's `addReplySubcommandSyntaxError()`: "unknown subcommand or wrong number
+    /// of arguments for '<argv[1]>'. Try <CONTAINER> HELP."
+    pub fn subcommand_syntax_error(&mut self) {
+        let parent = self.command().parent.unwrap_or(self.cmd);
+        let name = self.srv.commands.cmds[parent].name.to_ascii_uppercase();
+        let msg = format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try {} HELP.",
+            trunc(self.arg(1), 128),
+            name
+        );
+        self.out.error(&msg);
+    }
+
     /// Replies the "unknown subcommand" error for `argv[1]` of the current container.
     pub fn unknown_subcommand(&mut self) {
         let parent = self.command().parent.unwrap_or(self.cmd);
@@ -363,8 +430,25 @@ impl<'a> Ctx<'a> {
     }
 }
 
-/// Lossy text of at most `n` bytes of `b` (Redis's `%.128s`).
+/// An argument as Redis's C code sees it when it uses it as a C string (`strcasecmp`,
+/// `%s`, `strtoll`): up to the first NUL byte. So `"NX\0junk"` is the option NX, as in Redis.
+#[inline]
+pub fn cstr(a: &[u8]) -> &[u8] {
+    match memchr::memchr(0, a) {
+        Some(i) => &a[..i],
+        None => a,
+    }
+}
+
+/// A lowercased option name (see [`cstr`]).
+#[inline]
+pub fn opt(a: &[u8]) -> Vec<u8> {
+    cstr(a).to_ascii_lowercase()
+}
+
+/// Lossy text of at most `n` bytes of the C-string view of `b` (Redis's `%.128s`).
 pub fn trunc(b: &[u8], n: usize) -> String {
+    let b = cstr(b);
     String::from_utf8_lossy(&b[..b.len().min(n)]).into_owned()
 }
 

@@ -11,7 +11,7 @@
 //! 0..8    next       *mut u8   next entry in the same bucket (intrusive chain)
 //! 8..11   lru        24 bits   LRU clock (s) or LFU (16-bit minutes + 8-bit counter), as robj.lru
 //! 11      kind       u8        low nibble ObjType, high nibble Encoding (OBJECT ENCODING)
-//! 12      flags      u8        bit 0 HAS_EXPIRE; bits 1..2 Storage
+//! 12      flags      u8        bit 0 HAS_EXPIRE; bits 1..2 Storage; bit 3 SHARED (int)
 //! 13..    [expire    i64 ms    absolute unix time in ms        ] only if HAS_EXPIRE
 //!         [vindex    u32       position in the volatile-key list] only if HAS_EXPIRE
 //!         keylen     varint    LEB128
@@ -34,6 +34,8 @@ const OFF_FLAGS: usize = 12;
 const OFF_BODY: usize = 13;
 
 const FLAG_EXPIRE: u8 = 1;
+/// The value is one of Redis's shared integers (OBJECT REFCOUNT reports INT_MAX).
+const FLAG_SHARED: u8 = 1 << 3;
 const STORAGE_SHIFT: u8 = 1;
 const STORAGE_MASK: u8 = 0b110;
 
@@ -195,6 +197,25 @@ impl EntryPtr {
     pub(crate) fn set_next(self, next: Option<EntryPtr>) {
         let raw = next.map_or(ptr::null_mut(), |e| e.base());
         unsafe { ptr::write_unaligned(self.base() as *mut *mut u8, raw) }
+    }
+
+    /// True if the value stands for one of Redis's shared integer objects.
+    #[inline]
+    pub fn is_shared(self) -> bool {
+        self.flags() & FLAG_SHARED != 0
+    }
+
+    /// Marks the value as a shared integer (or not).
+    #[inline]
+    pub fn set_shared(self, shared: bool) {
+        unsafe {
+            let p = self.base().add(OFF_FLAGS);
+            *p = if shared {
+                *p | FLAG_SHARED
+            } else {
+                *p & !FLAG_SHARED
+            };
+        }
     }
 
     /// True if the key has a TTL.

@@ -45,6 +45,15 @@ pub struct Db {
     pub avg_ttl: i64,
     /// Where the active-expire cycle resumes in the volatile list.
     pub expire_cursor: usize,
+    /// New small integers use Redis's shared objects (false when maxmemory is set with an
+    /// LRU/LFU policy, as `canUseSharedObject()`).
+    pub share_ints: bool,
+}
+
+/// True if `v` is in Redis's shared integer range [0, 10000).
+#[inline]
+pub fn shareable(v: i64) -> bool {
+    (0..crate::object::SHARED_INTEGERS).contains(&v)
 }
 
 /// Builds the stored form of a string value given by a client (`tryObjectEncoding`).
@@ -111,6 +120,7 @@ impl Db {
             expired: Vec::new(),
             avg_ttl: 0,
             expire_cursor: 0,
+            share_ints: true,
         }
     }
 
@@ -164,7 +174,9 @@ impl Db {
         expire: Option<i64>,
         lru: u32,
     ) -> EntryPtr {
+        let shared = matches!(value, NewValue::Int(v) if self.share_ints && shareable(v));
         let e = EntryPtr::alloc(key, value, expire, lru);
+        e.set_shared(shared);
         self.dict.insert(e);
         e
     }
@@ -178,7 +190,9 @@ impl Db {
         expire: Option<i64>,
         lru: u32,
     ) -> EntryPtr {
+        let shared = matches!(value, NewValue::Int(v) if self.share_ints && shareable(v));
         let e = EntryPtr::alloc(old.key(), value, expire, lru);
+        e.set_shared(shared);
         self.dict.replace(old, e);
         e
     }
@@ -226,6 +240,7 @@ impl Db {
                         EntryPtr::alloc(e.key(), NewValue::Boxed(boxed, t, enc), expire, lru)
                     }
                 };
+                new.set_shared(e.is_shared());
                 self.dict.replace(e, new);
                 new
             }

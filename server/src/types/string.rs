@@ -100,7 +100,7 @@ fn parse_set_opts(c: &mut Ctx, start: usize, for_set: bool) -> Option<SetOpts> {
     let mut o = SetOpts::default();
     let mut j = start;
     while j < c.argc() {
-        let opt = c.arg(j).to_ascii_lowercase();
+        let opt = crate::command::opt(c.arg(j));
         let has_next = j + 1 < c.argc();
         let exp = o.expire.map(|(_, k)| k);
         let no_other_expire = |k: ExpireKind| exp.is_none_or(|e| e == k);
@@ -470,7 +470,10 @@ fn incr_decr(c: &mut Ctx, by: i64) {
         return c.out.error(errors::OVERFLOW);
     };
     match e {
-        Some(e) if e.set_int_in_place(v) => {}
+        Some(e) if e.set_int_in_place(v) => {
+            // Redis makes a new (shared) object when the result is a small integer.
+            e.set_shared(c.srv.dbs[c.db].share_ints && crate::keyspace::shareable(v));
+        }
         Some(e) => {
             let (exp, lru) = (e.expire(), e.lru());
             c.srv.dbs[c.db].overwrite(e, NewValue::Int(v), exp, lru);
@@ -687,7 +690,7 @@ fn lcs(c: &mut Ctx) {
     let mut minmatchlen: i64 = 0;
     let mut j = 3;
     while j < c.argc() {
-        let opt = c.arg(j).to_ascii_lowercase();
+        let opt = crate::command::opt(c.arg(j));
         let more = c.argc() - 1 - j;
         match opt.as_slice() {
             b"idx" => getidx = true,
