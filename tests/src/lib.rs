@@ -224,6 +224,11 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
+        // Surface crashes: a panic in the server would otherwise vanish with the temp dir.
+        let log = self.log_text();
+        if log.contains("panicked") {
+            eprintln!("=== {:?} server log (port {}) ===\n{log}", self.kind, self.port);
+        }
         // timeout(1) forwards SIGTERM to the server.
         unsafe {
             libc_kill(self.child.id() as i32, 15);
