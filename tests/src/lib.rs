@@ -227,7 +227,10 @@ impl Drop for TestServer {
         // Surface crashes: a panic in the server would otherwise vanish with the temp dir.
         let log = self.log_text();
         if log.contains("panicked") {
-            eprintln!("=== {:?} server log (port {}) ===\n{log}", self.kind, self.port);
+            eprintln!(
+                "=== {:?} server log (port {}) ===\n{log}",
+                self.kind, self.port
+            );
         }
         // timeout(1) forwards SIGTERM to the server.
         unsafe {

@@ -1,6 +1,11 @@
-//! The keyspace dict: a chained hash table of [`EntryPtr`]s with Redis's incremental rehashing
-//! and Redis's SCAN cursor (dict.c).
+//! The keyspace dict: a hash table of [`EntryPtr`]s with Redis's incremental rehashing and
+//! Redis's SCAN cursor (dict.c), laid out for memory per key.
 //!
+//! - Each bucket is one 8-byte slot: empty, a pointer to the single entry of the bucket, or
+//!   (low bit set) a pointer to a small overflow block `{len, cap, entries...}` when several
+//!   keys collide. Entries therefore carry no chain pointer; at Redis's load factor of ~1, three
+//!   buckets in four hold at most one key, and a collision costs one 32-byte block for up to
+//!   three keys.
 //! - Two tables during a resize; every lookup/insert/delete moves one bucket (`rehash_step`)
 //!   and the cron moves more for up to 1 ms (`rehash_for`), so a resize of a table with
 //!   millions of keys never stalls the event loop.
@@ -8,7 +13,7 @@
 //!   `HASHTABLE_MIN_FILL`), like Redis; resizing can be paused (during fork snapshots).
 //! - [`Dict::scan`] walks buckets with the reverse-binary cursor of `dictScan()`, which
 //!   guarantees that every key present for the whole scan is returned at least once, even
-//!   across resizes.
+//!   across resizes (keys never move between buckets of one table).
 //! - Keys with a TTL are also listed in `volatile` (each entry stores its index there), giving
 //!   the active-expire cycle O(1) sampling without a second hash table.
 //!
@@ -16,7 +21,9 @@
 //! valid until the next call that takes `&mut self`.
 
 use super::entry::EntryPtr;
+use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::hash::BuildHasher;
+use std::ptr::NonNull;
 
 const INITIAL_SIZE: usize = 4;
 /// Shrink when `used * MIN_FILL <= size`.
@@ -26,22 +33,213 @@ const EMPTY_VISITS: usize = 10;
 /// With resizing paused, grow anyway past this load factor (Redis `dict_force_resize_ratio`).
 const FORCE_RESIZE_RATIO: usize = 4;
 
+/// An overflow block: `len` and `cap` (u32 each) followed by `cap` entry pointers.
+struct Overflow;
+
+impl Overflow {
+    fn layout(cap: usize) -> Layout {
+        Layout::from_size_align(8 + 8 * cap, 8).expect("overflow layout")
+    }
+
+    /// A block with room for `cap` entries holding `items`.
+    fn new(cap: usize, items: &[EntryPtr]) -> NonNull<u8> {
+        debug_assert!(items.len() <= cap);
+        unsafe {
+            let l = Self::layout(cap);
+            let p = alloc(l);
+            if p.is_null() {
+                handle_alloc_error(l);
+            }
+            (p as *mut u32).write(items.len() as u32);
+            (p as *mut u32).add(1).write(cap as u32);
+            std::ptr::copy_nonoverlapping(items.as_ptr(), p.add(8) as *mut EntryPtr, items.len());
+            NonNull::new_unchecked(p)
+        }
+    }
+
+    #[inline]
+    fn len(p: NonNull<u8>) -> usize {
+        unsafe { *(p.as_ptr() as *const u32) as usize }
+    }
+
+    #[inline]
+    fn cap(p: NonNull<u8>) -> usize {
+        unsafe { *(p.as_ptr() as *const u32).add(1) as usize }
+    }
+
+    #[inline]
+    fn set_len(p: NonNull<u8>, n: usize) {
+        unsafe { *(p.as_ptr() as *mut u32) = n as u32 }
+    }
+
+    #[inline]
+    fn items<'a>(p: NonNull<u8>) -> &'a mut [EntryPtr] {
+        unsafe { std::slice::from_raw_parts_mut(p.as_ptr().add(8) as *mut EntryPtr, Self::len(p)) }
+    }
+
+    fn free(p: NonNull<u8>) {
+        unsafe { dealloc(p.as_ptr(), Self::layout(Self::cap(p))) }
+    }
+}
+
+/// One bucket: 0 = empty, an entry pointer, or an overflow block pointer with bit 0 set.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(transparent)]
+struct Slot(usize);
+
+impl Slot {
+    const EMPTY: Slot = Slot(0);
+
+    #[inline]
+    fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    #[inline]
+    fn single(self) -> Option<EntryPtr> {
+        if self.0 != 0 && self.0 & 1 == 0 {
+            Some(EntryPtr(unsafe {
+                NonNull::new_unchecked(self.0 as *mut u8)
+            }))
+        } else {
+            None
+        }
+    }
+
+    #[inline]
+    fn overflow(self) -> Option<NonNull<u8>> {
+        if self.0 & 1 == 1 {
+            Some(unsafe { NonNull::new_unchecked((self.0 & !1) as *mut u8) })
+        } else {
+            None
+        }
+    }
+
+    #[inline]
+    fn of_entry(e: EntryPtr) -> Slot {
+        Slot(e.0.as_ptr() as usize)
+    }
+
+    #[inline]
+    fn of_overflow(p: NonNull<u8>) -> Slot {
+        Slot(p.as_ptr() as usize | 1)
+    }
+
+    /// The entries of the bucket (borrowing the slot where it lives).
+    #[inline]
+    fn entries(&self) -> &[EntryPtr] {
+        if let Some(p) = self.overflow() {
+            return Overflow::items(p);
+        }
+        if self.0 == 0 {
+            return &[];
+        }
+        // SAFETY: Slot is a transparent usize holding the entry's address, and EntryPtr is a
+        // non-null pointer of the same size.
+        unsafe { std::slice::from_raw_parts(self as *const Slot as *const EntryPtr, 1) }
+    }
+}
+
 #[derive(Default)]
 struct Table {
-    buckets: Vec<Option<EntryPtr>>,
+    buckets: Vec<Slot>,
     used: usize,
 }
 
 impl Table {
     fn with_size(size: usize) -> Table {
         Table {
-            buckets: vec![None; size],
+            buckets: vec![Slot::EMPTY; size],
             used: 0,
         }
     }
+
     #[inline]
     fn mask(&self) -> usize {
         self.buckets.len().wrapping_sub(1)
+    }
+
+    /// Adds `e` to bucket `i`.
+    fn push(&mut self, i: usize, e: EntryPtr) {
+        let s = self.buckets[i];
+        self.buckets[i] = if s.is_empty() {
+            Slot::of_entry(e)
+        } else if let Some(one) = s.single() {
+            // A 32-byte block: room for three.
+            Slot::of_overflow(Overflow::new(3, &[one, e]))
+        } else {
+            let p = s.overflow().unwrap();
+            let (len, cap) = (Overflow::len(p), Overflow::cap(p));
+            if len < cap {
+                unsafe { (p.as_ptr().add(8) as *mut EntryPtr).add(len).write(e) };
+                Overflow::set_len(p, len + 1);
+                s
+            } else {
+                // Grow to fill the next jemalloc size classes (48, 64, 80... bytes).
+                let mut v = Overflow::items(p).to_vec();
+                v.push(e);
+                let q = Overflow::new(cap + 2, &v);
+                Overflow::free(p);
+                Slot::of_overflow(q)
+            }
+        };
+        self.used += 1;
+    }
+
+    /// Removes `e` from bucket `i`. Returns false if it is not there.
+    fn take(&mut self, i: usize, e: EntryPtr) -> bool {
+        let s = self.buckets[i];
+        if s.single() == Some(e) {
+            self.buckets[i] = Slot::EMPTY;
+            self.used -= 1;
+            return true;
+        }
+        let Some(p) = s.overflow() else { return false };
+        let items = Overflow::items(p);
+        let Some(pos) = items.iter().position(|x| *x == e) else {
+            return false;
+        };
+        let last = items.len() - 1;
+        items.swap(pos, last);
+        Overflow::set_len(p, last);
+        if last == 1 {
+            self.buckets[i] = Slot::of_entry(Overflow::items(p)[0]);
+            Overflow::free(p);
+        }
+        self.used -= 1;
+        true
+    }
+
+    /// Replaces `old` by `new` in bucket `i`. Returns false if `old` is not there.
+    fn swap_entry(&mut self, i: usize, old: EntryPtr, new: EntryPtr) -> bool {
+        let s = self.buckets[i];
+        if s.single() == Some(old) {
+            self.buckets[i] = Slot::of_entry(new);
+            return true;
+        }
+        if let Some(p) = s.overflow() {
+            if let Some(x) = Overflow::items(p).iter_mut().find(|x| **x == old) {
+                *x = new;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Empties bucket `i`, returning its entries' slot for the caller to walk (the overflow
+    /// block, if any, must be freed by the caller after use).
+    fn take_bucket(&mut self, i: usize) -> Slot {
+        let s = self.buckets[i];
+        self.buckets[i] = Slot::EMPTY;
+        self.used -= s.entries().len();
+        s
+    }
+}
+
+/// Frees the overflow block of a slot taken with `take_bucket` (entries are untouched).
+fn release(s: Slot) {
+    if let Some(p) = s.overflow() {
+        Overflow::free(p);
     }
 }
 
@@ -102,7 +300,7 @@ impl Dict {
         self.volatile[i]
     }
 
-    /// Bucket counts of the main and the rehash target table (for DEBUG HTSTATS-style output).
+    /// Bucket counts of the main and the rehash target table.
     pub fn bucket_counts(&self) -> (usize, usize) {
         (self.ht[0].buckets.len(), self.ht[1].buckets.len())
     }
@@ -112,10 +310,18 @@ impl Dict {
         self.rehash_idx.is_some()
     }
 
-    /// Bytes used by the bucket arrays and the volatile list.
+    /// Bytes used by the bucket arrays, overflow blocks and the volatile list.
     pub fn overhead_bytes(&self) -> usize {
-        (self.ht[0].buckets.capacity() + self.ht[1].buckets.capacity()) * 8
-            + self.volatile.capacity() * 8
+        let mut n = (self.ht[0].buckets.capacity() + self.ht[1].buckets.capacity()) * 8
+            + self.volatile.capacity() * 8;
+        for t in &self.ht {
+            for b in &t.buckets {
+                if let Some(p) = b.overflow() {
+                    n += 8 + 8 * Overflow::cap(p);
+                }
+            }
+        }
+        n
     }
 
     #[inline]
@@ -133,7 +339,7 @@ impl Dict {
         let mut n = n;
         while n > 0 && self.ht[0].used > 0 {
             n -= 1;
-            while self.ht[0].buckets[idx].is_none() {
+            while self.ht[0].buckets[idx].is_empty() {
                 idx += 1;
                 empty_visits -= 1;
                 if empty_visits == 0 {
@@ -141,15 +347,12 @@ impl Dict {
                     return true;
                 }
             }
-            let mut e = self.ht[0].buckets[idx].take();
-            while let Some(cur) = e {
-                e = cur.next();
-                let h = self.hash(cur.key()) as usize & self.ht[1].mask();
-                cur.set_next(self.ht[1].buckets[h]);
-                self.ht[1].buckets[h] = Some(cur);
-                self.ht[0].used -= 1;
-                self.ht[1].used += 1;
+            let s = self.ht[0].take_bucket(idx);
+            for &e in s.entries() {
+                let h = self.hash(e.key()) as usize & self.ht[1].mask();
+                self.ht[1].push(h, e);
             }
+            release(s);
             idx += 1;
         }
         if self.ht[0].used == 0 {
@@ -233,27 +436,31 @@ impl Dict {
         self.shrink_if_needed();
     }
 
+    /// (table, bucket) candidates for hash `h`, in lookup order.
+    #[inline]
+    fn buckets_for(&self, h: u64) -> [Option<(usize, usize)>; 2] {
+        let t0 = &self.ht[0];
+        if t0.buckets.is_empty() {
+            return [None, None];
+        }
+        let i0 = h as usize & t0.mask();
+        match self.rehash_idx {
+            None => [Some((0, i0)), None],
+            Some(r) => {
+                let i1 = h as usize & self.ht[1].mask();
+                // Buckets of ht[0] below the rehash index have already moved.
+                [if i0 >= r { Some((0, i0)) } else { None }, Some((1, i1))]
+            }
+        }
+    }
+
     #[inline]
     fn find_in(&self, h: u64, key: &[u8]) -> Option<EntryPtr> {
-        for t in 0..2 {
-            let table = &self.ht[t];
-            if table.buckets.is_empty() {
-                break;
-            }
-            let idx = h as usize & table.mask();
-            if t == 0 && self.rehash_idx.is_some_and(|r| idx < r) {
-                // Already moved to ht[1].
-            } else {
-                let mut e = table.buckets[idx];
-                while let Some(cur) = e {
-                    if cur.key() == key {
-                        return Some(cur);
-                    }
-                    e = cur.next();
+        for (t, i) in self.buckets_for(h).into_iter().flatten() {
+            for &e in self.ht[t].buckets[i].entries() {
+                if e.key() == key {
+                    return Some(e);
                 }
-            }
-            if self.rehash_idx.is_none() {
-                break;
             }
         }
         None
@@ -285,38 +492,11 @@ impl Dict {
         self.rehash_step();
         let t = if self.rehash_idx.is_some() { 1 } else { 0 };
         let h = self.hash(e.key()) as usize & self.ht[t].mask();
-        e.set_next(self.ht[t].buckets[h]);
-        self.ht[t].buckets[h] = Some(e);
-        self.ht[t].used += 1;
+        self.ht[t].push(h, e);
         if e.has_expire() {
             e.set_volatile_index(self.volatile.len());
             self.volatile.push(e);
         }
-    }
-
-    /// Finds the link that points at `target` (bucket slot or previous entry's `next`).
-    fn unlink(&mut self, target: EntryPtr) -> (usize, Option<EntryPtr>) {
-        let h = self.hash(target.key());
-        for t in 0..2 {
-            if self.ht[t].buckets.is_empty() {
-                continue;
-            }
-            let idx = h as usize & self.ht[t].mask();
-            let mut prev: Option<EntryPtr> = None;
-            let mut e = self.ht[t].buckets[idx];
-            while let Some(cur) = e {
-                if cur == target {
-                    match prev {
-                        None => self.ht[t].buckets[idx] = cur.next(),
-                        Some(p) => p.set_next(cur.next()),
-                    }
-                    return (t, prev);
-                }
-                prev = Some(cur);
-                e = cur.next();
-            }
-        }
-        unreachable!("entry not linked in its dict");
     }
 
     fn volatile_remove(&mut self, e: EntryPtr) {
@@ -333,26 +513,14 @@ impl Dict {
     pub fn replace(&mut self, old: EntryPtr, new: EntryPtr) {
         debug_assert_eq!(old.key(), new.key());
         let h = self.hash(old.key());
-        'found: for t in 0..2 {
-            if self.ht[t].buckets.is_empty() {
-                continue;
-            }
-            let idx = h as usize & self.ht[t].mask();
-            let mut prev: Option<EntryPtr> = None;
-            let mut e = self.ht[t].buckets[idx];
-            while let Some(cur) = e {
-                if cur == old {
-                    new.set_next(cur.next());
-                    match prev {
-                        None => self.ht[t].buckets[idx] = Some(new),
-                        Some(p) => p.set_next(Some(new)),
-                    }
-                    break 'found;
-                }
-                prev = Some(cur);
-                e = cur.next();
+        let mut done = false;
+        for (t, i) in self.buckets_for(h).into_iter().flatten() {
+            if self.ht[t].swap_entry(i, old, new) {
+                done = true;
+                break;
             }
         }
+        assert!(done, "replaced entry not linked in its dict");
         match (old.has_expire(), new.has_expire()) {
             (true, true) => {
                 let i = old.volatile_index();
@@ -379,15 +547,22 @@ impl Dict {
 
     /// Unlinks a linked entry (see [`Dict::remove`]).
     pub fn remove_entry(&mut self, e: EntryPtr) {
-        let (t, _) = self.unlink(e);
-        self.ht[t].used -= 1;
+        let h = self.hash(e.key());
+        let mut done = false;
+        for (t, i) in self.buckets_for(h).into_iter().flatten() {
+            if self.ht[t].take(i, e) {
+                done = true;
+                break;
+            }
+        }
+        assert!(done, "removed entry not linked in its dict");
         if e.has_expire() {
             self.volatile_remove(e);
         }
         self.shrink_if_needed();
     }
 
-    /// A random key, as `dictGetFairRandomKey` (uniform bucket, then uniform chain element).
+    /// A random key, as `dictGetFairRandomKey` (uniform bucket, then uniform element).
     pub fn random(&mut self) -> Option<EntryPtr> {
         if self.is_empty() {
             return None;
@@ -407,22 +582,10 @@ impl Dict {
                 }
                 None => (0, fastrand::usize(..self.ht[0].buckets.len())),
             };
-            let Some(head) = self.ht[t].buckets[idx] else {
-                continue;
-            };
-            let mut n = 0;
-            let mut e = Some(head);
-            while let Some(c) = e {
-                n += 1;
-                e = c.next();
+            let items = self.ht[t].buckets[idx].entries();
+            if !items.is_empty() {
+                return Some(items[fastrand::usize(..items.len())]);
             }
-            let mut pick = fastrand::usize(..n);
-            let mut e = head;
-            while pick > 0 {
-                e = e.next().unwrap();
-                pick -= 1;
-            }
-            return Some(e);
         }
     }
 
@@ -435,10 +598,8 @@ impl Dict {
         }
         let mut v = cursor;
         let emit = |table: &Table, idx: usize, f: &mut dyn FnMut(EntryPtr)| {
-            let mut e = table.buckets[idx];
-            while let Some(c) = e {
-                e = c.next();
-                f(c);
+            for &e in table.buckets[idx].entries() {
+                f(e);
             }
         };
         if self.rehash_idx.is_none() {
@@ -472,10 +633,8 @@ impl Dict {
     pub fn for_each(&self, mut f: impl FnMut(EntryPtr)) {
         for t in &self.ht {
             for b in &t.buckets {
-                let mut e = *b;
-                while let Some(c) = e {
-                    e = c.next();
-                    f(c);
+                for &e in b.entries() {
+                    f(e);
                 }
             }
         }
@@ -484,12 +643,16 @@ impl Dict {
     /// Removes and frees every entry.
     pub fn clear(&mut self) {
         for t in 0..2 {
-            for b in self.ht[t].buckets.iter_mut() {
-                let mut e = b.take();
-                while let Some(c) = e {
-                    e = c.next();
-                    c.free();
+            for i in 0..self.ht[t].buckets.len() {
+                let s = self.ht[t].buckets[i];
+                if s.is_empty() {
+                    continue;
                 }
+                self.ht[t].buckets[i] = Slot::EMPTY;
+                for &e in s.entries() {
+                    e.free();
+                }
+                release(s);
             }
         }
         self.ht = [Table::default(), Table::default()];
@@ -546,6 +709,58 @@ mod tests {
         for i in 0..d.volatile_len() {
             assert_eq!(d.volatile_at(i).volatile_index(), i);
         }
+    }
+
+    /// With resizing paused the table runs at up to 4 keys per bucket: overflow blocks grow,
+    /// shrink back to single slots, and every operation still finds the right entry.
+    #[test]
+    fn crowded_buckets_with_overflow_blocks() {
+        let mut d = Dict::new();
+        d.expand(64);
+        d.resize_paused = true;
+        for i in 0..256 {
+            d.insert(entry(&format!("c{i}"), None));
+        }
+        assert_eq!(
+            d.bucket_counts().0,
+            64,
+            "no growth while paused below the force ratio"
+        );
+        for i in 0..256 {
+            assert!(d.get(format!("c{i}").as_bytes()).is_some());
+        }
+        // Replace every other key (same key, new entry) and remove a third of them.
+        for i in (0..256).step_by(2) {
+            let k = format!("c{i}");
+            let old = d.find(k.as_bytes()).unwrap();
+            d.replace(old, entry(&k, Some(i)));
+        }
+        for i in (0..256).step_by(3) {
+            d.remove(format!("c{i}").as_bytes()).unwrap().free();
+        }
+        let mut seen = HashSet::new();
+        d.for_each(|e| {
+            seen.insert(e.key().to_vec());
+        });
+        for i in 0..256 {
+            assert_eq!(
+                seen.contains(format!("c{i}").as_bytes()),
+                i % 3 != 0,
+                "c{i}"
+            );
+        }
+        assert_eq!(d.len(), seen.len());
+        for i in 0..d.volatile_len() {
+            assert_eq!(d.volatile_at(i).volatile_index(), i);
+        }
+        d.resize_paused = false;
+        for i in 0..256 {
+            if let Some(e) = d.remove(format!("c{i}").as_bytes()) {
+                e.free();
+            }
+        }
+        assert!(d.is_empty());
+        assert_eq!(d.volatile_len(), 0);
     }
 
     #[test]

@@ -1,56 +1,56 @@
-//! Keyspace entries: **one allocation per key** holding the bucket-chain link, the object
-//! metadata, the optional expire, the key bytes and the value.
+//! Keyspace entries: **one allocation per key** holding the object metadata, the optional
+//! expire, the key bytes and the value.
 //!
-//! Why: memory per key is a product target (<= 63 bytes for a 10-byte key with a 16-byte value,
-//! against ~104 for Redis 7.0). Redis spends a dictEntry (24 B), a robj (16 B), a key sds and,
-//! for volatile keys, a second dictEntry. Here the same information is packed into one block
-//! whose size class is usually 48 bytes, plus an 8-byte bucket slot.
+//! Why: memory per key is a product target. Redis spends a dictEntry (24 B), a robj (16 B), a
+//! key sds and, for volatile keys, a second dictEntry. Here the same information is packed into
+//! one block with a 4-byte header and no chain pointer (the dict's buckets point at entries
+//! directly, see `dict.rs`), so a 10-byte key with a 16-byte value takes exactly 32 bytes, one
+//! jemalloc size class, plus its 8-byte bucket slot.
 //!
 //! Layout (byte offsets; multi-byte fields are little-endian and read unaligned):
 //! ```text
-//! 0..8    next       *mut u8   next entry in the same bucket (intrusive chain)
-//! 8..11   lru        24 bits   LRU clock (s) or LFU (16-bit minutes + 8-bit counter), as robj.lru
-//! 11      kind       u8        low nibble ObjType, high nibble Encoding (OBJECT ENCODING)
-//! 12      flags      u8        bit 0 HAS_EXPIRE; bits 1..2 Storage; bit 3 SHARED (int)
-//! 13..    [expire    i64 ms    absolute unix time in ms        ] only if HAS_EXPIRE
+//! 0..3    lru        24 bits   LRU clock (s) or LFU (16-bit minutes + 8-bit counter), as robj.lru
+//! 3       meta       u8        bits 0..2 ObjType, bits 3..6 encoding code, bit 7 HAS_EXPIRE
+//! 4..     [expire    i64 ms    absolute unix time in ms        ] only if HAS_EXPIRE
 //!         [vindex    u32       position in the volatile-key list] only if HAS_EXPIRE
 //!         keylen     varint    LEB128
 //!         key        bytes
-//!         value      Storage::Int    -> i64 (8)
-//!                    Storage::Inline -> varint len + bytes (embstr)
-//!                    Storage::Boxed  -> *mut Value (8): raw strings and every collection type
+//!         value      int        -> i64 (8)
+//!                    embstr     -> varint len + bytes
+//!                    otherwise  -> *mut Value (8): raw strings and every collection type
 //! ```
-//! Entries are created and freed only by [`super::dict::Dict`]; everything else sees them
-//! through [`EntryPtr`] accessors, valid until the next mutation of the dict.
+//! The encoding code is Redis's `OBJ_ENCODING_*` number, except that code 3 (Redis's retired
+//! zipmap number) marks an int standing for one of Redis's shared integers.
+//! Entries are created and freed only by [`super::dict::Dict`] and `Db`; everything else sees
+//! them through [`EntryPtr`] accessors, valid until the next mutation of the dict.
 
 use crate::object::{Encoding, ObjType, Value};
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::ptr::{self, NonNull};
 
-const OFF_NEXT: usize = 0;
-const OFF_LRU: usize = 8;
-const OFF_KIND: usize = 11;
-const OFF_FLAGS: usize = 12;
-const OFF_BODY: usize = 13;
+const OFF_LRU: usize = 0;
+const OFF_META: usize = 3;
+const OFF_BODY: usize = 4;
 
-const FLAG_EXPIRE: u8 = 1;
-/// The value is one of Redis's shared integers (OBJECT REFCOUNT reports INT_MAX).
-const FLAG_SHARED: u8 = 1 << 3;
-const STORAGE_SHIFT: u8 = 1;
-const STORAGE_MASK: u8 = 0b110;
+const META_EXPIRE: u8 = 1 << 7;
+const META_TYPE_MASK: u8 = 0b111;
+const META_ENC_SHIFT: u8 = 3;
+const META_ENC_MASK: u8 = 0b1111 << META_ENC_SHIFT;
+/// Encoding code of an int standing for a Redis shared integer.
+const ENC_SHARED_INT: u8 = 3;
 
 /// Bytes of the expire block (i64 ms + u32 volatile index).
 const EXPIRE_LEN: usize = 12;
 
-/// How the value bytes are stored inside the entry.
+/// How the value bytes are stored inside the entry (derived from the encoding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Storage {
-    /// A 64-bit integer (Encoding::Int strings).
-    Int = 0,
-    /// Length-prefixed bytes inside the entry (Encoding::Embstr strings).
-    Inline = 1,
+enum Storage {
+    /// A 64-bit integer (int-encoded strings).
+    Int,
+    /// Length-prefixed bytes inside the entry (embstr).
+    Inline,
     /// A pointer to a heap [`Value`].
-    Boxed = 2,
+    Boxed,
 }
 
 /// The value to store in a new entry.
@@ -110,6 +110,7 @@ unsafe fn read_varint(mut p: *const u8) -> (usize, *const u8) {
 }
 
 /// A pointer to a live entry. Copyable; validity is the dict's business (see module docs).
+/// Entries are at least 8-byte aligned (the dict uses the low bits of bucket slots as tags).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct EntryPtr(pub(crate) NonNull<u8>);
 
@@ -130,7 +131,7 @@ impl EntryPtr {
             }
     }
 
-    /// Allocates a new entry (not linked anywhere: `next` is null, volatile index 0).
+    /// Allocates a new entry (not linked anywhere; volatile index 0).
     pub(crate) fn alloc(key: &[u8], value: NewValue, expire: Option<i64>, lru: u32) -> EntryPtr {
         let size = Self::size_for(key.len(), expire.is_some(), &value);
         let layout = Layout::from_size_align(size, 8).expect("entry layout");
@@ -139,26 +140,24 @@ impl EntryPtr {
             if base.is_null() {
                 handle_alloc_error(layout);
             }
-            ptr::write_unaligned(base.add(OFF_NEXT) as *mut *mut u8, ptr::null_mut());
-            let (otype, enc, storage) = match &value {
-                NewValue::Int(_) => (ObjType::String, Encoding::Int, Storage::Int),
-                NewValue::Inline(_) => (ObjType::String, Encoding::Embstr, Storage::Inline),
-                NewValue::Boxed(_, t, e) => (*t, *e, Storage::Boxed),
+            let (otype, enc) = match &value {
+                NewValue::Int(_) => (ObjType::String, Encoding::Int),
+                NewValue::Inline(_) => (ObjType::String, Encoding::Embstr),
+                NewValue::Boxed(_, t, e) => (*t, *e),
             };
             let l = lru.to_le_bytes();
             *base.add(OFF_LRU) = l[0];
             *base.add(OFF_LRU + 1) = l[1];
             *base.add(OFF_LRU + 2) = l[2];
-            *base.add(OFF_KIND) = (otype as u8) | ((enc as u8) << 4);
-            let mut flags = (storage as u8) << STORAGE_SHIFT;
+            let mut meta = (otype as u8) | ((enc as u8) << META_ENC_SHIFT);
             let mut p = base.add(OFF_BODY);
             if let Some(when) = expire {
-                flags |= FLAG_EXPIRE;
+                meta |= META_EXPIRE;
                 ptr::write_unaligned(p as *mut i64, when);
                 ptr::write_unaligned(p.add(8) as *mut u32, 0);
                 p = p.add(EXPIRE_LEN);
             }
-            *base.add(OFF_FLAGS) = flags;
+            *base.add(OFF_META) = meta;
             p = write_varint(p, key.len());
             ptr::copy_nonoverlapping(key.as_ptr(), p, key.len());
             p = p.add(key.len());
@@ -182,46 +181,43 @@ impl EntryPtr {
     }
 
     #[inline]
-    fn flags(self) -> u8 {
-        unsafe { *self.base().add(OFF_FLAGS) }
+    fn meta(self) -> u8 {
+        unsafe { *self.base().add(OFF_META) }
     }
 
-    /// The next entry in the bucket chain.
     #[inline]
-    pub(crate) fn next(self) -> Option<EntryPtr> {
-        unsafe { NonNull::new(ptr::read_unaligned(self.base() as *const *mut u8)).map(EntryPtr) }
-    }
-
-    /// Sets the chain link.
-    #[inline]
-    pub(crate) fn set_next(self, next: Option<EntryPtr>) {
-        let raw = next.map_or(ptr::null_mut(), |e| e.base());
-        unsafe { ptr::write_unaligned(self.base() as *mut *mut u8, raw) }
+    fn enc_code(self) -> u8 {
+        (self.meta() & META_ENC_MASK) >> META_ENC_SHIFT
     }
 
     /// True if the value stands for one of Redis's shared integer objects.
     #[inline]
     pub fn is_shared(self) -> bool {
-        self.flags() & FLAG_SHARED != 0
+        self.enc_code() == ENC_SHARED_INT
     }
 
-    /// Marks the value as a shared integer (or not).
+    /// Marks an int value as a shared integer (or not); no effect on other encodings.
     #[inline]
     pub fn set_shared(self, shared: bool) {
+        let code = self.enc_code();
+        if code != Encoding::Int as u8 && code != ENC_SHARED_INT {
+            return;
+        }
+        let new = if shared {
+            ENC_SHARED_INT
+        } else {
+            Encoding::Int as u8
+        };
         unsafe {
-            let p = self.base().add(OFF_FLAGS);
-            *p = if shared {
-                *p | FLAG_SHARED
-            } else {
-                *p & !FLAG_SHARED
-            };
+            let p = self.base().add(OFF_META);
+            *p = (*p & !META_ENC_MASK) | (new << META_ENC_SHIFT);
         }
     }
 
     /// True if the key has a TTL.
     #[inline]
     pub fn has_expire(self) -> bool {
-        self.flags() & FLAG_EXPIRE != 0
+        self.meta() & META_EXPIRE != 0
     }
 
     /// The absolute expire time in unix ms, if any.
@@ -277,20 +273,23 @@ impl EntryPtr {
     /// The value's type.
     #[inline]
     pub fn obj_type(self) -> ObjType {
-        ObjType::from_u8(unsafe { *self.base().add(OFF_KIND) } & 0x0f)
+        ObjType::from_u8(self.meta() & META_TYPE_MASK)
     }
 
     /// The value's encoding.
     #[inline]
     pub fn encoding(self) -> Encoding {
-        Encoding::from_u8(unsafe { *self.base().add(OFF_KIND) } >> 4)
+        match self.enc_code() {
+            ENC_SHARED_INT => Encoding::Int,
+            c => Encoding::from_u8(c),
+        }
     }
 
     #[inline]
     fn storage(self) -> Storage {
-        match (self.flags() & STORAGE_MASK) >> STORAGE_SHIFT {
-            0 => Storage::Int,
-            1 => Storage::Inline,
+        match self.enc_code() {
+            c if c == Encoding::Int as u8 || c == ENC_SHARED_INT => Storage::Int,
+            c if c == Encoding::Embstr as u8 => Storage::Inline,
             _ => Storage::Boxed,
         }
     }
@@ -426,7 +425,8 @@ mod tests {
         assert_eq!(e.obj_type(), ObjType::String);
         assert_eq!(e.encoding(), Encoding::Embstr);
         assert!(matches!(e.value(), ValueRef::Inline(b"value:1")));
-        assert_eq!(e.alloc_size(), 13 + 1 + 5 + 1 + 7);
+        assert_eq!(e.alloc_size(), 4 + 1 + 5 + 1 + 7);
+        assert_eq!(e.0.as_ptr() as usize % 8, 0, "entries are 8-aligned");
         e.free();
 
         let long_key = vec![b'k'; 300];
@@ -441,6 +441,15 @@ mod tests {
         assert!(e.set_int_in_place(7));
         assert!(matches!(e.value(), ValueRef::Int(7)));
         assert_eq!(e.encoding(), Encoding::Int);
+        assert!(!e.is_shared());
+        e.set_shared(true);
+        assert!(e.is_shared());
+        assert_eq!(e.encoding(), Encoding::Int);
+        assert!(
+            matches!(e.value(), ValueRef::Int(7)),
+            "shared ints keep int storage"
+        );
+        assert_eq!(e.expire(), Some(5), "meta changes keep the expire flag");
         e.free();
 
         let e = EntryPtr::alloc(
@@ -453,6 +462,8 @@ mod tests {
             None,
             0,
         );
+        e.set_shared(true);
+        assert!(!e.is_shared(), "only ints can be shared");
         if let Some(Value::Str(v)) = e.boxed_mut() {
             v.push(4);
         }
@@ -461,10 +472,10 @@ mod tests {
     }
 
     #[test]
-    fn the_benchmark_entry_fits_48_bytes() {
+    fn the_benchmark_entry_fits_32_bytes() {
         // DEBUG POPULATE 1000000 key 16: "key:999999" and a 16-byte value.
         let e = EntryPtr::alloc(b"key:999999", NewValue::Inline(&[b'v'; 16]), None, 0);
-        assert!(e.alloc_size() <= 48, "{}", e.alloc_size());
+        assert!(e.alloc_size() <= 32, "{}", e.alloc_size());
         e.free();
     }
 }
