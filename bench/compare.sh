@@ -41,20 +41,21 @@ start() { # name binary -> prints "pid port"
   echo "$spid" >> "$TMP/pids"
   echo "$spid $port"
 }
-cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }  # utime stime
 HZ=$(getconf CLK_TCK)
 
 read -r RPID RPORT < <(start redis "$REDIS")
 read -r PPID_ PPORT < <(start pyrope "$PYROPE")
 echo "redis 7.4.1 pid=$RPID port=$RPORT | pyrope pid=$PPID_ port=$PPORT | -c $C -n $N"
-printf '%-8s %3s %14s %14s %7s %12s %12s %7s\n' test P redis_ops/s pyrope_ops/s ratio redis_us/req pyrope_us/req ratio
+printf '%-8s %3s %12s %12s %6s %12s %12s %6s %17s %17s\n' test P redis_ops/s pyrope_ops/s ratio redis_us/req pyrope_us/req ratio "redis usr+sys" "pyrope usr+sys"
 
-run_one() { # pid port test P -> "rps cpu_us_per_req"
+run_one() { # pid port test P -> "rps cpu_us_per_req user_us_per_req sys_us_per_req"
   local before after rps
   before=$(cpu_ticks "$1")
   rps=$("$BENCH" -p "$2" -c "$C" -n "$N" -P "$4" -t "$3" -q --csv 2>/dev/null | awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}')
   after=$(cpu_ticks "$1")
-  awk -v b="$before" -v a="$after" -v hz="$HZ" -v n="$N" -v r="$rps" 'BEGIN { printf "%s %.3f\n", r, (a-b)/hz*1e6/n }'
+  echo "$before $after" | awk -v hz="$HZ" -v n="$N" -v r="$rps" '{
+    u=($3-$1)/hz*1e6/n; s=($4-$2)/hz*1e6/n; printf "%s %.3f %.3f %.3f\n", r, u+s, u, s }'
 }
 
 i=0
@@ -62,15 +63,16 @@ for P in $PIPELINES; do
   for t in ${TESTS//,/ }; do
     # Alternate which server goes first, to cancel drift on a shared machine.
     if (( i % 2 == 0 )); then
-      read -r r_rps r_cpu < <(run_one "$RPID" "$RPORT" "$t" "$P")
-      read -r p_rps p_cpu < <(run_one "$PPID_" "$PPORT" "$t" "$P")
+      read -r r_rps r_cpu r_u r_s < <(run_one "$RPID" "$RPORT" "$t" "$P")
+      read -r p_rps p_cpu p_u p_s < <(run_one "$PPID_" "$PPORT" "$t" "$P")
     else
-      read -r p_rps p_cpu < <(run_one "$PPID_" "$PPORT" "$t" "$P")
-      read -r r_rps r_cpu < <(run_one "$RPID" "$RPORT" "$t" "$P")
+      read -r p_rps p_cpu p_u p_s < <(run_one "$PPID_" "$PPORT" "$t" "$P")
+      read -r r_rps r_cpu r_u r_s < <(run_one "$RPID" "$RPORT" "$t" "$P")
     fi
     i=$((i+1))
-    awk -v t="$t" -v P="$P" -v rr="$r_rps" -v pr="$p_rps" -v rc="$r_cpu" -v pc="$p_cpu" 'BEGIN {
-      printf "%-8s %3s %14.0f %14.0f %7.2f %12.3f %12.3f %7.2f\n", t, P, rr, pr, (rr>0?pr/rr:0), rc, pc, (rc>0?pc/rc:0) }'
+    awk -v t="$t" -v P="$P" -v rr="$r_rps" -v pr="$p_rps" -v rc="$r_cpu" -v pc="$p_cpu" \
+        -v ru="$r_u" -v rs="$r_s" -v pu="$p_u" -v ps="$p_s" 'BEGIN {
+      printf "%-8s %3s %12.0f %12.0f %6.2f %12.3f %12.3f %6.2f %8.3f+%-8.3f %8.3f+%-8.3f\n", t, P, rr, pr, (rr>0?pr/rr:0), rc, pc, (rc>0?pc/rc:0), ru, rs, pu, ps }'
   done
 done
 

@@ -30,6 +30,19 @@ impl Conn {
         }
     }
 
+    /// Changes the readiness interest of the socket in `registry`.
+    pub fn reregister(
+        &mut self,
+        registry: &mio::Registry,
+        token: mio::Token,
+        interest: mio::Interest,
+    ) -> io::Result<()> {
+        match self {
+            Conn::Tcp(s) => registry.reregister(s, token, interest),
+            Conn::Unix(s) => registry.reregister(s, token, interest),
+        }
+    }
+
     /// Writes as much of `buf` as the socket takes.
     pub fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
@@ -123,7 +136,9 @@ pub struct Client {
     pub net_in: u64,
     pub net_out: u64,
     pub commands_processed: u64,
-    /// True while the loop waits for the socket to become writable.
+    /// True while the socket is registered for writability too (only while a reply did not
+    /// fit in the socket buffer, as Redis installs its write handler only then: keeping
+    /// EPOLLOUT registered would wake the loop after every write).
     pub want_write: bool,
 }
 

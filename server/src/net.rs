@@ -151,6 +151,7 @@ impl EventLoop {
                 source: io::Error::other("no listening socket configured"),
             });
         }
+        srv.registry = Some(poll.registry().try_clone().map_err(ListenError::Poll)?);
         Ok(EventLoop {
             poll,
             listeners,
@@ -198,11 +199,8 @@ impl EventLoop {
                 if !srv.clients.contains(t) {
                     continue;
                 }
-                if ev.is_writable() {
-                    srv.clients[t].want_write = false;
-                    if srv.clients[t].pending_output() > 0 {
-                        queue_write(srv, t);
-                    }
+                if ev.is_writable() && srv.clients[t].pending_output() > 0 {
+                    queue_write(srv, t);
                 }
                 if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
                     // When the peer has closed, read until EOF even after a short read: no
@@ -303,16 +301,8 @@ impl EventLoop {
         let key = entry.key();
         let token = Token(key);
         let reg = match &mut conn {
-            Conn::Tcp(s) => {
-                self.poll
-                    .registry()
-                    .register(s, token, Interest::READABLE | Interest::WRITABLE)
-            }
-            Conn::Unix(s) => {
-                self.poll
-                    .registry()
-                    .register(s, token, Interest::READABLE | Interest::WRITABLE)
-            }
+            Conn::Tcp(s) => self.poll.registry().register(s, token, Interest::READABLE),
+            Conn::Unix(s) => self.poll.registry().register(s, token, Interest::READABLE),
         };
         if let Err(e) = reg {
             log!(
@@ -325,8 +315,6 @@ impl EventLoop {
         if unix {
             c.flags |= flags::UNIX_SOCKET;
         }
-        // A fresh socket reports writable once: nothing to write yet.
-        c.want_write = false;
         entry.insert(c);
     }
 }
@@ -533,7 +521,14 @@ fn write_to_client(srv: &mut Server, k: usize) -> bool {
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                c.want_write = true;
+                if !c.want_write {
+                    if let Some(r) = &srv.registry {
+                        let _ =
+                            c.conn
+                                .reregister(r, Token(k), Interest::READABLE | Interest::WRITABLE);
+                    }
+                    c.want_write = true;
+                }
                 break;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -552,6 +547,12 @@ fn write_to_client(srv: &mut Server, k: usize) -> bool {
     if c.pending_output() == 0 {
         c.out.buf.clear();
         c.sent = 0;
+        if c.want_write {
+            if let Some(r) = &srv.registry {
+                let _ = c.conn.reregister(r, Token(k), Interest::READABLE);
+            }
+            c.want_write = false;
+        }
         if c.out.buf.capacity() > 1024 * 1024 {
             c.out.buf = Vec::with_capacity(1024);
         }

@@ -125,6 +125,9 @@ pub struct Server {
     pub lazyfree_pending: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Fast used-memory counter for the maxmemory check.
     pub mem: MemCounter,
+    /// The event loop's registry (set once the loop exists), to switch a client's interest in
+    /// writability on and off.
+    pub registry: Option<mio::Registry>,
     /// Description of listeners for INFO (`listener0:name=tcp,bind=...`).
     pub listeners_info: Vec<String>,
     /// Peak of used_memory.
@@ -217,6 +220,7 @@ impl Server {
             lazyfree_tx: Some(tx),
             lazyfree_pending: pending,
             mem,
+            registry: None,
             listeners_info: Vec::new(),
             used_memory_peak: 0,
             used_memory_startup: 0,

@@ -170,6 +170,14 @@ fn big_values_round_trip_and_query_buffer_limit_closes() {
         Frame::Simple(b"OK".to_vec())
     );
     assert_eq!(call(&mut c, &["STRLEN", "big"]), int(900_000));
+    // A reply bigger than the socket buffer needs several writable events.
+    let mut clients: Vec<Client> = (0..8).map(|_| s.client()).collect();
+    for cl in clients.iter_mut() {
+        cl.send(&["GET", "big"]).unwrap();
+    }
+    for cl in clients.iter_mut() {
+        assert_eq!(cl.read_reply().unwrap(), bulk(&big));
+    }
     // A 2 MB argument exceeds it: the connection is closed without a reply, as Redis does.
     let mut raw = TcpStream::connect(s.addr()).unwrap();
     raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
