@@ -229,9 +229,32 @@ fn config_set(c: &mut Ctx) {
         }
         _ => false,
     };
+    let before = c.srv.config.clone_values();
+    let previous = c.srv.settings.clone();
     match c.srv.config.set_many(&pairs, protected_ok) {
-        Ok(_) => {
+        Ok(names) => {
             c.srv.apply_config();
+            // Changing where we listen is applied now; on failure everything is rolled back.
+            if names.iter().any(|n| *n == "port" || *n == "bind") {
+                let which = if names.contains(&"port") {
+                    "port"
+                } else {
+                    "bind"
+                };
+                if let Err(e) = crate::net::rebind_tcp(c.srv, &previous) {
+                    crate::log!(Warning, "{e}");
+                    c.srv.config.restore_values(before);
+                    c.srv.apply_config();
+                    let why = if which == "port" {
+                        "Unable to listen on this port. Check server logs."
+                    } else {
+                        "Failed to bind to specified addresses."
+                    };
+                    return c.out.error(&format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{which}') - {why}"
+                    ));
+                }
+            }
             c.out.ok();
         }
         Err(e) => c.out.error(&e),

@@ -1644,6 +1644,16 @@ impl Config {
         Ok(names)
     }
 
+    /// A snapshot of every value (for rolling back a CONFIG SET whose effect failed).
+    pub fn clone_values(&self) -> Vec<String> {
+        self.values.clone()
+    }
+
+    /// Restores a snapshot taken with [`Config::clone_values`].
+    pub fn restore_values(&mut self, v: Vec<String>) {
+        self.values = v;
+    }
+
     /// Sets a parameter bypassing IMMUTABLE (startup, tests). Validates like CONFIG SET.
     pub fn force_set(&mut self, name: &str, value: &str) -> Result<(), String> {
         let i = lookup(name).ok_or_else(|| format!("unknown parameter {name}"))?;

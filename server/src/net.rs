@@ -32,16 +32,26 @@ const LISTENER_TOKEN_BASE: usize = usize::MAX - 64;
 /// The protected-mode refusal, byte-identical to Redis 7.
 pub const DENIED_PROTECTED: &str = "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user. In this mode connections are only accepted from the loopback interface. If you want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can just disable the protected mode by editing the Redis configuration file, and setting the protected mode option to 'no', and then restarting the server. 3) If you started the server manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an authentication password for the default user. NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n";
 
-enum Listener {
-    Tcp(TcpListener),
-    Unix(UnixListener),
+/// The listening sockets (kept in `Server` so CONFIG SET port / bind can rebind them).
+#[derive(Default)]
+pub struct Listeners {
+    /// One per `bind` address, on `port`.
+    pub tcp: Vec<TcpListener>,
+    /// The `unixsocket`, if configured.
+    pub unix: Option<UnixListener>,
 }
 
-/// The event loop and its sockets.
+const UNIX_TOKEN: usize = LISTENER_TOKEN_BASE;
+
+#[inline]
+fn tcp_token(i: usize) -> Token {
+    Token(LISTENER_TOKEN_BASE - 1 - i)
+}
+
+/// The event loop.
 pub struct EventLoop {
     poll: Poll,
-    listeners: Vec<Listener>,
-    /// Listeners that hit the per-cycle accept limit and must be drained again.
+    /// Listener tokens that hit the per-cycle accept limit and must be drained again.
     accept_pending: Vec<usize>,
 }
 
@@ -78,54 +88,98 @@ fn tcp_listener(addr: &str, port: u16, backlog: i32) -> io::Result<TcpListener> 
     Ok(TcpListener::from_std(sock.into()))
 }
 
+/// Opens a TCP listener on every `bind` address of the settings. An address prefixed with
+/// `-` is optional (skipped when unavailable, as Redis's `-::1`).
+fn open_tcp(settings: &crate::config::Settings) -> Result<Vec<TcpListener>, ListenError> {
+    let mut out = Vec::new();
+    if settings.port == 0 {
+        return Ok(out);
+    }
+    for addr in &settings.bind {
+        match tcp_listener(addr, settings.port, settings.tcp_backlog) {
+            Ok(l) => out.push(l),
+            Err(e)
+                if addr.starts_with('-')
+                    || (addr == "::*" && e.kind() == io::ErrorKind::AddrNotAvailable) =>
+            {
+                log!(
+                    Warning,
+                    "Warning: Could not create server TCP listening socket {}:{}: {}",
+                    addr.trim_start_matches('-'),
+                    settings.port,
+                    e
+                );
+            }
+            Err(e) => {
+                return Err(ListenError::Tcp {
+                    addr: format!("{}:{}", addr, settings.port),
+                    source: e,
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn register_tcp(srv: &mut Server) -> io::Result<()> {
+    let Some(reg) = srv.registry.as_ref() else {
+        return Ok(());
+    };
+    for (i, l) in srv.listeners.tcp.iter_mut().enumerate() {
+        reg.register(l, tcp_token(i), Interest::READABLE)?;
+    }
+    Ok(())
+}
+
+fn describe_listeners(srv: &mut Server) {
+    let s = &srv.settings;
+    srv.listeners_info.clear();
+    if s.port != 0 {
+        let binds: Vec<String> = s.bind.iter().map(|b| format!("bind={b}")).collect();
+        srv.listeners_info
+            .push(format!("name=tcp,{},port={}", binds.join(","), s.port));
+    }
+    if !s.unixsocket.is_empty() {
+        srv.listeners_info
+            .push(format!("name=unix,bind={}", s.unixsocket));
+    }
+}
+
+/// Re-opens the TCP listeners after CONFIG SET port / bind (Redis `changeListener`): the old
+/// sockets are closed first; if the new ones cannot be opened, the previous settings are
+/// restored and the error returned.
+pub fn rebind_tcp(srv: &mut Server, previous: &crate::config::Settings) -> Result<(), ListenError> {
+    for l in std::mem::take(&mut srv.listeners.tcp) {
+        drop(l);
+    }
+    match open_tcp(&srv.settings) {
+        Ok(v) => {
+            srv.listeners.tcp = v;
+            register_tcp(srv).map_err(ListenError::Poll)?;
+            describe_listeners(srv);
+            Ok(())
+        }
+        Err(e) => {
+            if let Ok(v) = open_tcp(previous) {
+                srv.listeners.tcp = v;
+                let _ = register_tcp(srv);
+            }
+            Err(e)
+        }
+    }
+}
+
 impl EventLoop {
-    /// Opens the listeners described by the settings. An address prefixed with `-` is
-    /// optional (skipped when unavailable, as Redis's `-::1`).
+    /// Opens the listeners described by the settings.
     pub fn open(srv: &mut Server) -> Result<EventLoop, ListenError> {
         let poll = Poll::new().map_err(ListenError::Poll)?;
-        let mut listeners = Vec::new();
+        srv.registry = Some(poll.registry().try_clone().map_err(ListenError::Poll)?);
         let s = srv.settings.clone();
-        let mut bound = Vec::new();
-        if s.port != 0 {
-            for addr in &s.bind {
-                match tcp_listener(addr, s.port, s.tcp_backlog) {
-                    Ok(l) => {
-                        listeners.push(Listener::Tcp(l));
-                        bound.push(addr.clone());
-                    }
-                    Err(e)
-                        if addr.starts_with('-')
-                            || (addr == "::*" && e.kind() == io::ErrorKind::AddrNotAvailable) =>
-                    {
-                        log!(
-                            Warning,
-                            "Warning: Could not create server TCP listening socket {}:{}: {}",
-                            addr.trim_start_matches('-'),
-                            s.port,
-                            e
-                        );
-                    }
-                    Err(e) => {
-                        return Err(ListenError::Tcp {
-                            addr: format!("{}:{}", addr, s.port),
-                            source: e,
-                        });
-                    }
-                }
-            }
-            srv.listeners_info.push(format!(
-                "name=tcp,{},port={}",
-                s.bind
-                    .iter()
-                    .map(|b| format!("bind={b}"))
-                    .collect::<Vec<_>>()
-                    .join(","),
-                s.port
-            ));
-        }
+        srv.listeners.tcp = open_tcp(&s)?;
+        register_tcp(srv).map_err(ListenError::Poll)?;
         if !s.unixsocket.is_empty() {
             let _ = std::fs::remove_file(&s.unixsocket);
-            let l = UnixListener::bind(&s.unixsocket).map_err(ListenError::Unix)?;
+            let mut l = UnixListener::bind(&s.unixsocket).map_err(ListenError::Unix)?;
             if s.unixsocketperm != 0 {
                 use std::os::unix::fs::PermissionsExt;
                 let _ = std::fs::set_permissions(
@@ -133,28 +187,20 @@ impl EventLoop {
                     std::fs::Permissions::from_mode(s.unixsocketperm),
                 );
             }
-            listeners.push(Listener::Unix(l));
-            srv.listeners_info
-                .push(format!("name=unix,bind={}", s.unixsocket));
+            poll.registry()
+                .register(&mut l, Token(UNIX_TOKEN), Interest::READABLE)
+                .map_err(ListenError::Poll)?;
+            srv.listeners.unix = Some(l);
         }
-        for (i, l) in listeners.iter_mut().enumerate() {
-            let t = Token(LISTENER_TOKEN_BASE - i);
-            match l {
-                Listener::Tcp(l) => poll.registry().register(l, t, Interest::READABLE),
-                Listener::Unix(l) => poll.registry().register(l, t, Interest::READABLE),
-            }
-            .map_err(ListenError::Poll)?;
-        }
-        if listeners.is_empty() {
+        if srv.listeners.tcp.is_empty() && srv.listeners.unix.is_none() {
             return Err(ListenError::Tcp {
                 addr: "(none)".into(),
                 source: io::Error::other("no listening socket configured"),
             });
         }
-        srv.registry = Some(poll.registry().try_clone().map_err(ListenError::Poll)?);
+        describe_listeners(srv);
         Ok(EventLoop {
             poll,
-            listeners,
             accept_pending: Vec::new(),
         })
     }
@@ -192,8 +238,8 @@ impl EventLoop {
             srv.stats.eventloop_cycles += 1;
             for ev in events.iter() {
                 let t = ev.token().0;
-                if t > LISTENER_TOKEN_BASE - self.listeners.len() && t <= LISTENER_TOKEN_BASE {
-                    self.accept(srv, LISTENER_TOKEN_BASE - t);
+                if t > LISTENER_TOKEN_BASE - 64 {
+                    self.accept(srv, t);
                     continue;
                 }
                 if !srv.clients.contains(t) {
@@ -225,11 +271,23 @@ impl EventLoop {
         }
     }
 
-    fn accept(&mut self, srv: &mut Server, li: usize) {
+    /// Accepts connections on the listener with token `t`.
+    fn accept(&mut self, srv: &mut Server, t: usize) {
         let limit = srv.settings.max_new_connections_per_cycle.max(1) * 100;
         for _ in 0..limit {
-            let (conn, addr, laddr, unix) = match &self.listeners[li] {
-                Listener::Tcp(l) => match l.accept() {
+            let accepted = if t == UNIX_TOKEN {
+                srv.listeners.unix.as_ref().map(|l| (None, Some(l)))
+            } else {
+                srv.listeners
+                    .tcp
+                    .get(LISTENER_TOKEN_BASE - 1 - t)
+                    .map(|l| (Some(l), None))
+            };
+            let Some((tcp, unix_l)) = accepted else {
+                return;
+            };
+            let (conn, addr, laddr, unix) = match (tcp, unix_l) {
+                (Some(l), _) => match l.accept() {
                     Ok((s, peer)) => {
                         let _ = s.set_nodelay(true);
                         if srv.settings.tcp_keepalive_s > 0 {
@@ -250,7 +308,7 @@ impl EventLoop {
                         return;
                     }
                 },
-                Listener::Unix(l) => match l.accept() {
+                (None, Some(l)) => match l.accept() {
                     Ok((s, _)) => {
                         let path = srv.settings.unixsocket.clone();
                         (
@@ -266,10 +324,11 @@ impl EventLoop {
                         return;
                     }
                 },
+                (None, None) => return,
             };
             self.add_client(srv, conn, addr, laddr, unix);
         }
-        self.accept_pending.push(li);
+        self.accept_pending.push(t);
     }
 
     fn add_client(

@@ -125,6 +125,8 @@ pub struct Server {
     pub lazyfree_pending: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Fast used-memory counter for the maxmemory check.
     pub mem: MemCounter,
+    /// The listening sockets.
+    pub listeners: crate::net::Listeners,
     /// The event loop's registry (set once the loop exists), to switch a client's interest in
     /// writability on and off.
     pub registry: Option<mio::Registry>,
@@ -220,6 +222,7 @@ impl Server {
             lazyfree_tx: Some(tx),
             lazyfree_pending: pending,
             mem,
+            listeners: Default::default(),
             registry: None,
             listeners_info: Vec::new(),
             used_memory_peak: 0,

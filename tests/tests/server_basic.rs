@@ -248,3 +248,54 @@ fn client_reply_off_skip_on() {
     assert_eq!(c.read_reply().unwrap(), int(3));
     assert_eq!(call(&mut c, &["GET", "a"]), bulk("3"));
 }
+
+#[test]
+fn config_set_port_rebinds_and_rolls_back_on_failure() {
+    let s = TestServer::pyrope(&[]);
+    let mut c = s.client();
+    // A port somebody else holds: refused with Redis's message, nothing changes.
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = holder.local_addr().unwrap().port().to_string();
+    assert_eq!(
+        call(&mut c, &["CONFIG", "SET", "port", &taken]),
+        pyrope_common::resp::Frame::Error(
+            b"ERR CONFIG SET failed (possibly related to argument 'port') - Unable to listen on this port. Check server logs.".to_vec()
+        )
+    );
+    assert_eq!(
+        call(&mut c, &["CONFIG", "GET", "port"]).as_array().unwrap()[1],
+        bulk(&s.port.to_string())
+    );
+    assert!(
+        pyrope_common::client::Client::connect(&s.addr()).is_ok(),
+        "still listening on the old port"
+    );
+    // A free port: the server moves there; existing connections stay.
+    let new_port = free_port();
+    assert_eq!(
+        call(&mut c, &["CONFIG", "SET", "port", &new_port.to_string()]),
+        pyrope_common::resp::Frame::Simple(b"OK".to_vec())
+    );
+    let mut moved =
+        pyrope_common::client::Client::connect(&format!("127.0.0.1:{new_port}")).unwrap();
+    assert_eq!(
+        moved.call(&["PING"]).unwrap(),
+        pyrope_common::resp::Frame::Simple(b"PONG".to_vec())
+    );
+    assert!(
+        pyrope_common::client::Client::connect(&s.addr()).is_err(),
+        "old port closed"
+    );
+    assert_eq!(
+        call(&mut c, &["PING"]),
+        pyrope_common::resp::Frame::Simple(b"PONG".to_vec())
+    );
+    let inf = info(&mut c, "server");
+    assert_eq!(info_field(&inf, "tcp_port"), Some(new_port.to_string()));
+    assert!(
+        inf.contains(&format!(
+            "listener0:name=tcp,bind=127.0.0.1,port={new_port}"
+        )),
+        "{inf}"
+    );
+}
