@@ -61,32 +61,42 @@ Examples:
 Options are the directives of redis.conf, prefixed with --.
 ";
 
-/// Turns `--name v1 v2 --other v` command-line options into config text, as Redis's
-/// `main()`: every `--name` starts a line, following words are quoted onto it; `--save` with
-/// no value means `save ""`.
+/// Turns `--name v1 v2 --other v` command-line options into config text exactly as Redis's
+/// `main()` does (so error messages quote the same line): every `--name` starts a line, each
+/// value is appended double-quoted (`sdscatrepr`); `--save` without a value means `save ""`;
+/// a `--word` right after a name that has no value yet is taken as that value.
 pub fn options_to_config(args: &[String]) -> String {
     let mut text = String::new();
-    let mut line_has_name = false;
-    for a in args {
-        if let Some(name) = a.strip_prefix("--") {
-            if line_has_name {
+    let mut handled_last = true;
+    for (j, a) in args.iter().enumerate() {
+        let next_is_opt = args.get(j + 1).is_some_and(|n| n.starts_with("--"));
+        let last = j + 1 == args.len();
+        if handled_last && a.starts_with("--") {
+            if !text.is_empty() {
                 text.push('\n');
             }
-            text.push_str(name);
-            line_has_name = true;
-            if name == "save" {
-                // A bare `--save` means `save ""`; a following value replaces it.
-                text.push_str(" \"\"");
+            text.push_str(&a[2..]);
+            text.push(' ');
+            let words = pyrope_common::conf::split_args(a.as_bytes())
+                .map(|v| v.len())
+                .unwrap_or(1);
+            if words == 1 {
+                handled_last = false;
+                if a.eq_ignore_ascii_case("--save") && (last || next_is_opt) {
+                    text.push_str("\"\"");
+                    handled_last = !last;
+                } else if a.eq_ignore_ascii_case("--sentinel") && (last || next_is_opt) {
+                    handled_last = !last;
+                }
+            } else {
+                handled_last = true;
             }
         } else {
-            if text.ends_with("save \"\"") {
-                text.truncate(text.len() - 3);
-            }
+            text.push_str(&pyrope_common::conf::repr(a.as_bytes()));
             text.push(' ');
-            text.push_str(&pyrope_common::conf::quote_arg(a.as_bytes()));
+            handled_last = true;
         }
     }
-    text.push('\n');
     text
 }
 
@@ -134,7 +144,6 @@ pub fn run(args: Vec<String>) -> i32 {
                 }
             };
             text.push_str(&t);
-            text.push('\n');
             i = 1;
         }
     }
@@ -145,7 +154,6 @@ pub fn run(args: Vec<String>) -> i32 {
         let mut s = String::new();
         let _ = std::io::Read::read_to_string(&mut std::io::stdin(), &mut s);
         text.push_str(&s);
-        text.push('\n');
     }
     if !opts.is_empty() {
         if !opts[0].starts_with("--") {
@@ -155,6 +163,8 @@ pub fn run(args: Vec<String>) -> i32 {
             );
             return 1;
         }
+        // As loadServerConfig(): file, then stdin, then "\n" and the options.
+        text.push('\n');
         text.push_str(&options_to_config(&opts));
     }
     if let Err(e) = cfg.load_text(&text, true) {
@@ -268,18 +278,26 @@ mod tests {
 
     #[test]
     fn command_line_options_become_config() {
-        let a: Vec<String> = ["--port", "7000", "--save", "--bind", "127.0.0.1", "::1"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<String>>();
+        // The exact text Redis 7.4 builds (values quoted by sdscatrepr).
+        let a = v(&["--port", "7000", "--save", "--bind", "127.0.0.1", "::1"]);
         assert_eq!(
             super::options_to_config(&a),
-            "port 7000\nsave \"\"\nbind 127.0.0.1 ::1\n"
+            "port \"7000\" \nsave \"\"\nbind \"127.0.0.1\" \"::1\" "
         );
-        let b: Vec<String> = ["--save", "60", "1"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(super::options_to_config(&b), "save 60 1\n");
+        assert_eq!(
+            super::options_to_config(&v(&["--save", "60", "1"])),
+            "save \"60\" \"1\" "
+        );
+        assert_eq!(
+            super::options_to_config(&v(&["--port 7000", "--save"])),
+            "port 7000 \nsave \"\""
+        );
+        let mut c = super::config::Config::new();
+        c.load_text(&format!("\n{}", super::options_to_config(&a)), false)
+            .unwrap();
+        assert_eq!(c.get("port"), Some("7000"));
+        assert_eq!(c.get("save"), Some(""));
+        assert_eq!(c.get("bind"), Some("127.0.0.1 ::1"));
     }
 }

@@ -1,0 +1,195 @@
+//! The server as a process: command line, config files (including Debian's stock
+//! /etc/redis/redis.conf), fatal config errors byte-identical to Redis 7.4.1, daemonizing with a
+//! pid file, and log lines in Redis's format.
+
+use pyrope_tests::*;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn run_capture(bin: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let out = Command::new("timeout")
+        .arg("30")
+        .arg(bin)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn fatal_config_errors_match_redis() {
+    require_reference();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.conf");
+    std::fs::write(&bad, "port 7000\n# comment\nmaxmemroy 1gb\n").unwrap();
+    let quotes = dir.path().join("quotes.conf");
+    std::fs::write(&quotes, "port 7000\nlogfile \"unterminated\n").unwrap();
+    let badval = dir.path().join("badval.conf");
+    std::fs::write(&badval, "protected-mode maybe\n").unwrap();
+    let pyrope = binary("pyrope-server");
+    let redis = std::path::PathBuf::from(REFERENCE_REDIS);
+    let cases: Vec<Vec<&str>> = vec![
+        vec![bad.to_str().unwrap()],
+        vec![quotes.to_str().unwrap()],
+        vec![badval.to_str().unwrap()],
+        vec!["--port", "7000", "--maxmemroy", "1gb"],
+        vec!["--port", "notanumber"],
+        vec![bad.to_str().unwrap(), "--port", "7001"],
+    ];
+    for args in cases {
+        let (rc_r, out_r) = run_capture(&redis, &args);
+        let (rc_p, out_p) = run_capture(&pyrope, &args);
+        assert_eq!((rc_p, out_p.trim()), (rc_r, out_r.trim()), "args {args:?}");
+        assert_eq!(rc_p, 1);
+    }
+}
+
+#[test]
+fn debian_stock_redis_conf_loads() {
+    let conf = "/etc/redis/redis.conf";
+    assert!(
+        std::path::Path::new(conf).exists(),
+        "\n*** {conf} is missing: install Debian's redis-server package (../shared/tools/install-references.sh) ***\n"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // The stock file daemonizes and writes under /var; override exactly those, as an operator
+    // running it by hand would.
+    let s = TestServer::pyrope(&[
+        conf,
+        "--daemonize",
+        "no",
+        "--pidfile",
+        "",
+        "--logfile",
+        "",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    let mut c = s.client();
+    assert_eq!(
+        call(&mut c, &["SET", "k", "v"]),
+        pyrope_common::resp::Frame::Simple(b"OK".to_vec())
+    );
+    let cfg = call(&mut c, &["CONFIG", "GET", "client-output-buffer-limit"]);
+    assert_eq!(
+        cfg.as_array().unwrap()[1],
+        bulk("normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60")
+    );
+    assert_eq!(
+        call(&mut c, &["CONFIG", "GET", "bind"]).as_array().unwrap()[1],
+        bulk("127.0.0.1")
+    );
+    let log = s.log_text();
+    assert!(log.contains("accepted but not supported yet"), "{log}");
+    assert!(log.contains("appendonly") || log.contains("save"), "{log}");
+}
+
+/// A daemonized server outlives the launcher: stopped by pid at the end, whatever happens.
+struct Daemon(Option<i32>);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0 {
+            let _ = Command::new("kill")
+                .arg("-9")
+                .arg(pid.to_string())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+#[test]
+fn daemonize_pidfile_and_log_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let pidfile = dir.path().join("s.pid");
+    let logfile = dir.path().join("s.log");
+    let port = free_port();
+    let st = Command::new("timeout")
+        .arg("30")
+        .arg(binary("pyrope-server"))
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--daemonize",
+            "yes",
+        ])
+        .args([
+            "--pidfile",
+            pidfile.to_str().unwrap(),
+            "--logfile",
+            logfile.to_str().unwrap(),
+        ])
+        .args([
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--loglevel",
+            "verbose",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success(), "the launching process exits 0 after forking");
+    assert!(wait_for(Duration::from_secs(10), || {
+        std::fs::read_to_string(&pidfile).is_ok_and(|s| s.trim().parse::<i32>().is_ok())
+    }));
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _guard = Daemon(Some(pid));
+    let mut c = None;
+    assert!(wait_for(Duration::from_secs(10), || {
+        c = pyrope_common::client::Client::connect(&format!("127.0.0.1:{port}")).ok();
+        c.is_some()
+    }));
+    let mut c = c.unwrap();
+    assert_eq!(
+        c.call(&["PING"]).unwrap(),
+        pyrope_common::resp::Frame::Simple(b"PONG".to_vec())
+    );
+    let _ = c.send(&["SHUTDOWN"]);
+    assert!(wait_for(Duration::from_secs(10), || !std::path::Path::new(
+        &format!("/proc/{pid}")
+    )
+    .exists()));
+    assert!(!pidfile.exists(), "pid file removed at shutdown");
+    let log = std::fs::read_to_string(&logfile).unwrap();
+    // "<pid>:M 02 Dec 2026 15:41:02.123 * message", as redis-server writes.
+    let re_ok = log.lines().filter(|l| !l.is_empty()).all(|l| {
+        let (p, rest) = l.split_once(':').unwrap_or(("", ""));
+        p.parse::<u32>().is_ok()
+            && rest.starts_with("M ")
+            && rest.len() > 28
+            && rest.as_bytes()[4] == b' '
+            && rest.as_bytes()[26] == b' '
+            && matches!(&rest[27..28], "." | "-" | "*" | "#")
+    });
+    assert!(re_ok, "log lines not in Redis format:\n{log}");
+    assert!(
+        log.contains("Ready to accept connections") && log.contains("bye bye"),
+        "{log}"
+    );
+}
+
+#[test]
+fn version_and_help() {
+    let bin = binary("pyrope-server");
+    let (rc, out) = run_capture(&bin, &["--version"]);
+    assert_eq!(rc, 0);
+    assert!(
+        out.starts_with("Pyrope server v=") && out.contains("redis_version=7.4.0"),
+        "{out}"
+    );
+    let (rc, out) = run_capture(&bin, &["--help"]);
+    assert_eq!(rc, 0);
+    assert!(
+        out.contains("Usage: ./pyrope-server [/path/to/redis.conf] [options] [-]"),
+        "{out}"
+    );
+}
