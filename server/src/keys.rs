@@ -4,7 +4,7 @@
 //! FLUSHALL and OBJECT.
 
 use crate::command::{Ctx, Handler};
-use crate::keyspace::{Dict, EntryPtr, NewValue, Touch, ValueRef};
+use crate::keyspace::{Dict, EntryPtr, Touch, ValueRef};
 use crate::object::{ObjType, Value};
 use crate::reply::errors;
 use pyrope_common::glob::glob_match;
@@ -94,35 +94,6 @@ fn type_cmd(c: &mut Ctx) {
     c.out.simple(t);
 }
 
-/// Moves the value of `e` into a new entry for `key` (same expire and LRU), unlinking nothing.
-/// `e` must then be freed with `free_shell` if its value was boxed, or `free` otherwise.
-fn clone_value(e: EntryPtr) -> (NewValue<'static>, bool) {
-    match e.value() {
-        ValueRef::Int(v) => (NewValue::Int(v), false),
-        ValueRef::Inline(b) => {
-            // Leak-free: the bytes are copied by the allocation that consumes this value
-            // before `e` is freed.
-            let b: &'static [u8] = unsafe { std::mem::transmute::<&[u8], &'static [u8]>(b) };
-            (NewValue::Inline(b), false)
-        }
-        ValueRef::Boxed(_) => {
-            let (t, enc) = (e.obj_type(), e.encoding());
-            (
-                NewValue::Boxed(e.take_boxed().expect("boxed"), t, enc),
-                true,
-            )
-        }
-    }
-}
-
-/// A deep copy of the value of `e` (COPY).
-fn copy_value(e: EntryPtr) -> NewValue<'static> {
-    match e.value() {
-        ValueRef::Boxed(v) => NewValue::Boxed(Box::new(v.clone()), e.obj_type(), e.encoding()),
-        _ => clone_value(e).0,
-    }
-}
-
 fn rename_generic(c: &mut Ctx, nx: bool) {
     let src = c.arg(1);
     let dst = c.arg(2);
@@ -142,15 +113,8 @@ fn rename_generic(c: &mut Ctx, nx: bool) {
         free_entry(c, old, lazy);
     }
     let db = &mut c.srv.dbs[c.db];
-    let (exp, lru, shared) = (e.expire(), e.lru(), e.is_shared());
     db.dict.remove_entry(e);
-    let (v, boxed) = clone_value(e);
-    db.insert(dst, v, exp, lru).set_shared(shared);
-    if boxed {
-        e.free_shell();
-    } else {
-        e.free();
-    }
+    db.adopt(dst, e);
     c.dirty(1);
     if nx {
         c.out.int(1);
@@ -492,15 +456,12 @@ fn copy(c: &mut Ctx) {
     if existing.is_some() && !replace {
         return c.out.int(0);
     }
-    let (exp, lru) = (e.expire(), e.lru());
-    let v = copy_value(e);
     if let Some(old) = existing {
         c.srv.dbs[dst_db].dict.remove_entry(old);
         let lazy = c.srv.settings.lazyfree_lazy_server_del;
         free_entry(c, old, lazy);
     }
-    // The copy is a new object, never a shared integer (dupStringObject).
-    c.srv.dbs[dst_db].insert(dst, v, exp, lru).set_shared(false);
+    c.srv.dbs[dst_db].insert_copy(dst, e);
     c.dirty(1);
     c.out.int(1);
 }
@@ -525,17 +486,8 @@ fn move_cmd(c: &mut Ctx) {
     {
         return c.out.int(0);
     }
-    let (exp, lru, shared) = (e.expire(), e.lru(), e.is_shared());
     c.srv.dbs[c.db].dict.remove_entry(e);
-    let (v, boxed) = clone_value(e);
-    c.srv.dbs[dst_db]
-        .insert(key, v, exp, lru)
-        .set_shared(shared);
-    if boxed {
-        e.free_shell();
-    } else {
-        e.free();
-    }
+    c.srv.dbs[dst_db].adopt(key, e);
     c.dirty(1);
     c.out.int(1);
 }

@@ -5,15 +5,7 @@ use super::{keyspec, Ctx, Handler};
 use pyrope_common::glob::glob_match;
 
 fn command_all(c: &mut Ctx) {
-    let ids: Vec<usize> = c
-        .srv
-        .commands
-        .cmds
-        .iter()
-        .enumerate()
-        .filter(|(_, x)| x.parent.is_none())
-        .map(|(i, _)| i)
-        .collect();
+    let ids = c.srv.commands.top_level_ids();
     c.out.array(ids.len());
     for id in ids {
         c.srv.commands.cmds[id]
@@ -51,14 +43,7 @@ fn command_info(c: &mut Ctx) {
 
 fn command_docs(c: &mut Ctx) {
     let ids: Vec<usize> = if c.argc() == 2 {
-        c.srv
-            .commands
-            .cmds
-            .iter()
-            .enumerate()
-            .filter(|(_, x)| x.parent.is_none())
-            .map(|(i, _)| i)
-            .collect()
+        c.srv.commands.top_level_ids()
     } else {
         (2..c.argc())
             .filter_map(|i| {

@@ -334,6 +334,16 @@ impl CommandTable {
         }
     }
 
+    /// Ids of the top-level commands (containers included, subcommands not), in table order.
+    pub fn top_level_ids(&self) -> Vec<usize> {
+        self.cmds
+            .iter()
+            .enumerate()
+            .filter(|(_, x)| x.parent.is_none())
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// Finds a command by full name (`get`, `config|get`), case-insensitive.
     pub fn find_fullname(&self, name: &str) -> Option<usize> {
         let n = name.to_ascii_lowercase();

@@ -247,6 +247,45 @@ impl Db {
         }
     }
 
+    /// Links under `key` the value of `e`, an entry already unlinked from its dict (this db's
+    /// or another's), keeping its expire, LRU and sharedness, and frees `e` (RENAME, MOVE).
+    /// Heap values move without being copied.
+    pub fn adopt(&mut self, key: &[u8], e: EntryPtr) {
+        let (exp, lru, shared) = (e.expire(), e.lru(), e.is_shared());
+        let (n, boxed) = match e.value() {
+            ValueRef::Int(v) => (self.insert(key, NewValue::Int(v), exp, lru), false),
+            // `b` borrows `e`, which is freed only after the new entry copied it.
+            ValueRef::Inline(b) => (self.insert(key, NewValue::Inline(b), exp, lru), false),
+            ValueRef::Boxed(_) => {
+                let (t, enc) = (e.obj_type(), e.encoding());
+                let v = e.take_boxed().expect("boxed value");
+                (self.insert(key, NewValue::Boxed(v, t, enc), exp, lru), true)
+            }
+        };
+        n.set_shared(shared);
+        if boxed {
+            e.free_shell();
+        } else {
+            e.free();
+        }
+    }
+
+    /// Links under `key` a deep copy of the value of the live entry `e` (COPY), with its
+    /// expire. The copy is a new object, never a shared integer (Redis `dupStringObject`).
+    pub fn insert_copy(&mut self, key: &[u8], e: EntryPtr) -> EntryPtr {
+        let (exp, lru) = (e.expire(), e.lru());
+        let n = match e.value() {
+            ValueRef::Int(v) => self.insert(key, NewValue::Int(v), exp, lru),
+            ValueRef::Inline(b) => self.insert(key, NewValue::Inline(b), exp, lru),
+            ValueRef::Boxed(v) => {
+                let nv = NewValue::Boxed(Box::new(v.clone()), e.obj_type(), e.encoding());
+                self.insert(key, nv, exp, lru)
+            }
+        };
+        n.set_shared(false);
+        n
+    }
+
     /// Deletes a key; returns the unlinked entry for the caller to free (or lazy-free).
     pub fn remove(&mut self, key: &[u8]) -> Option<EntryPtr> {
         self.dict.remove(key)
