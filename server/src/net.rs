@@ -727,3 +727,34 @@ pub fn check_output_limit(srv: &mut Server, k: usize, pending: usize) {
         close_async(srv, k);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_peers() {
+        for a in [
+            "127.0.0.1:5000",
+            "127.1.2.3:1",
+            "::1:6379",
+            "::ffff:127.0.0.1:80",
+        ] {
+            assert!(is_loopback(a), "{a}");
+        }
+        for a in [
+            "10.0.0.1:5000",
+            "192.168.1.2:1",
+            "2001:db8::1:6379",
+            "garbage",
+        ] {
+            assert!(!is_loopback(a), "{a}");
+        }
+    }
+
+    #[test]
+    fn protected_mode_text_is_redis_7() {
+        assert!(DENIED_PROTECTED.starts_with("-DENIED Redis is running in protected mode because protected mode is enabled and no password is set for the default user."));
+        assert!(DENIED_PROTECTED.ends_with("NOTE: You only need to do one of the above things in order for the server to start accepting connections from the outside.\r\n"));
+    }
+}

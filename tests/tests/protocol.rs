@@ -214,3 +214,35 @@ fn many_clients_interleaved() {
         }
     }
 }
+
+#[test]
+fn output_buffer_hard_limit_disconnects_like_redis() {
+    require_reference();
+    let args = [
+        "--enable-debug-command",
+        "yes",
+        "--client-output-buffer-limit",
+        "normal 100kb 0 0",
+    ];
+    for kind in [Kind::Redis, Kind::Pyrope] {
+        let s = TestServer::start(kind, &args);
+        let mut c = s.client();
+        call(&mut c, &["DEBUG", "POPULATE", "20000"]);
+        // Small replies stay under the limit (only what overflows the 16 KiB buffer counts).
+        assert_eq!(call(&mut c, &["GET", "key:1"]), bulk("value:1"));
+        // KEYS * is ~300 KB: the client is cut, the server and other clients carry on.
+        c.send(&["KEYS", "*"]).unwrap();
+        let got = c.read_to_close();
+        assert!(
+            got.is_err() || got.unwrap().len() < 300_000,
+            "{kind:?} did not cut the client"
+        );
+        let mut d = s.client();
+        let st = info(&mut d, "stats");
+        assert_eq!(
+            info_field(&st, "client_output_buffer_limit_disconnections").as_deref(),
+            Some("1"),
+            "{kind:?}"
+        );
+    }
+}
