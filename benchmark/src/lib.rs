@@ -1,0 +1,550 @@
+//! pyrope-benchmark: redis-benchmark's workloads and output, with HdrHistogram latencies,
+//! an open-loop mode corrected for coordinated omission, SLO saturation search, command mixes,
+//! key distributions and JSON output.
+//!
+//! - [`cli`]: options (redis-benchmark's plus ours).
+//! - [`workload`]: default tests, custom commands, placeholders, key patterns.
+//! - [`engine`]: the mio load generator (closed and open loop), one event loop per thread.
+//! - [`reply`]: the cheap RESP reply scanner the generator uses.
+//! - [`report`]: redis-benchmark's report, `-q` and `--csv` formats, HDR log, JSON.
+
+pub mod cli;
+pub mod engine;
+pub mod reply;
+pub mod report;
+pub mod workload;
+
+use clap::Parser;
+use engine::{Limit, RunResult, RunSpec, Shared, Target};
+use std::io::{IsTerminal, Read, Write};
+use std::time::Duration;
+
+/// A `--slo` bound: the quantile (0..1) and the latency limit in microseconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Slo {
+    pub quantile: f64,
+    pub limit_us: u64,
+}
+
+impl Slo {
+    /// Parses `p99.9=1ms` (units `us`, `ms`, `s`; bare numbers are ms).
+    pub fn parse(s: &str) -> Result<Slo, String> {
+        let bad = || format!("--slo takes pXX=LIMIT such as p99.9=1ms, not '{s}'");
+        let (p, l) = s.split_once('=').ok_or_else(bad)?;
+        let p: f64 = p
+            .trim()
+            .trim_start_matches(['p', 'P'])
+            .parse()
+            .map_err(|_| bad())?;
+        if !(0.0..=100.0).contains(&p) {
+            return Err(bad());
+        }
+        let l = l.trim().to_ascii_lowercase();
+        let (num, mult) = if let Some(v) = l.strip_suffix("us") {
+            (v, 1.0)
+        } else if let Some(v) = l.strip_suffix("ms") {
+            (v, 1000.0)
+        } else if let Some(v) = l.strip_suffix('s') {
+            (v, 1_000_000.0)
+        } else {
+            (l.as_str(), 1000.0)
+        };
+        let v: f64 = num.trim().parse().map_err(|_| bad())?;
+        if v <= 0.0 {
+            return Err(bad());
+        }
+        Ok(Slo {
+            quantile: p / 100.0,
+            limit_us: (v * mult) as u64,
+        })
+    }
+}
+
+struct Ctx {
+    args: cli::Args,
+    target: Target,
+    handshake: Vec<Vec<u8>>,
+    data: workload::DataSize,
+    pattern: workload::KeyPattern,
+    header: report::Header,
+    seed: u64,
+    tty: bool,
+}
+
+fn encode(args: &[&str]) -> Vec<u8> {
+    let mut v = Vec::new();
+    pyrope_common::resp::encode::command(&mut v, args);
+    v
+}
+
+/// Applies `-u redis://[user[:pass]@]host[:port][/db]`.
+fn apply_uri(a: &mut cli::Args) -> Result<(), String> {
+    let Some(uri) = a.uri.clone() else {
+        return Ok(());
+    };
+    let rest = uri
+        .strip_prefix("redis://")
+        .ok_or_else(|| format!("Invalid URI scheme in '{uri}': only redis:// is supported"))?;
+    let (auth, hostpart) = match rest.rsplit_once('@') {
+        Some((x, y)) => (Some(x), y),
+        None => (None, rest),
+    };
+    if let Some(auth) = auth {
+        match auth.split_once(':') {
+            Some((u, p)) => {
+                if !u.is_empty() {
+                    a.user = Some(u.to_string());
+                }
+                a.password = Some(p.to_string());
+            }
+            None => a.password = Some(auth.to_string()),
+        }
+    }
+    let (hp, db) = match hostpart.split_once('/') {
+        Some((x, y)) => (x, Some(y)),
+        None => (hostpart, None),
+    };
+    if let Some(db) = db.filter(|d| !d.is_empty()) {
+        a.dbnum = db
+            .parse()
+            .map_err(|_| format!("Invalid database number in URI '{uri}'"))?;
+    }
+    match hp.rsplit_once(':') {
+        Some((h, p)) => {
+            a.host = h.to_string();
+            a.port = p
+                .parse()
+                .map_err(|_| format!("Invalid port in URI '{uri}'"))?;
+        }
+        None if !hp.is_empty() => a.host = hp.to_string(),
+        None => {}
+    }
+    Ok(())
+}
+
+/// CONFIG GET of one parameter over a short-lived connection (None if refused).
+fn server_config(target: &Target, handshake: &[Vec<u8>], name: &str) -> Option<String> {
+    let mut c = match target {
+        Target::Tcp(h, p) => pyrope_common::client::Client::connect(&format!("{h}:{p}")).ok()?,
+        Target::Unix(p) => pyrope_common::client::Client::connect_unix(p).ok()?,
+    };
+    c.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    for h in handshake {
+        c.send_raw(h).ok()?;
+        c.read_reply().ok()?;
+    }
+    let r = c.call(&["CONFIG", "GET", name]).ok()?;
+    let a = r.as_array()?;
+    let v = match a.get(1)? {
+        pyrope_common::resp::Frame::Bulk(Some(b)) => b.clone(),
+        _ => match &r {
+            pyrope_common::resp::Frame::Map(kv) => kv.first()?.1.as_bytes()?.to_vec(),
+            _ => return None,
+        },
+    };
+    Some(String::from_utf8_lossy(&v).into_owned())
+}
+
+fn spec_for(ctx: &Ctx, test: workload::Test, rps: Option<u64>, limit: Limit) -> RunSpec {
+    let a = &ctx.args;
+    RunSpec {
+        test,
+        target: ctx.target.clone(),
+        handshake: ctx.handshake.clone(),
+        clients: a.clients.max(1),
+        pipeline: a.pipeline.max(1),
+        threads: a.threads.max(1),
+        limit,
+        warmup: a.warmup.map(Duration::from_secs_f64),
+        rps,
+        keepalive: a.keepalive != 0,
+        data: ctx.data,
+        keyspace: a.keyspacelen,
+        key_pattern: ctx.pattern.clone(),
+        seed: ctx.seed,
+        precision: a.precision,
+    }
+}
+
+/// Runs one test with a live progress line on a terminal.
+fn run_with_progress(ctx: &Ctx, spec: RunSpec) -> Result<RunResult, String> {
+    let shared = Shared::new(spec.precision);
+    let title = spec.test.title.clone();
+    let total = match spec.limit {
+        Limit::Requests(n) => Some(n),
+        Limit::Time(_) => None,
+    };
+    let show = ctx.tty && !ctx.args.csv;
+    let progress = show.then(|| {
+        let pb = match total {
+            Some(n) => indicatif::ProgressBar::new(n),
+            None => indicatif::ProgressBar::new_spinner(),
+        };
+        pb.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        pb
+    });
+    let watcher = progress.clone().map(|pb| {
+        let shared = shared.clone();
+        let title = title.clone();
+        let show_errors = ctx.args.show_errors;
+        std::thread::spawn(move || {
+            let start = std::time::Instant::now();
+            let mut last = (std::time::Instant::now(), 0u64);
+            let mut last_err = 0u64;
+            while !pb.is_finished() {
+                std::thread::sleep(Duration::from_millis(250));
+                let done = shared.done.load(std::sync::atomic::Ordering::Relaxed);
+                let now = std::time::Instant::now();
+                let rate = (done - last.1.min(done)) as f64 / (now - last.0).as_secs_f64().max(1e-6);
+                last = (now, done);
+                let (p50, p99) = shared
+                    .hist
+                    .lock()
+                    .map(|h| (h.value_at_quantile(0.5) as f64 / 1000.0, h.value_at_quantile(0.99) as f64 / 1000.0))
+                    .unwrap_or((0.0, 0.0));
+                let errs = shared.errors.load(std::sync::atomic::Ordering::Relaxed);
+                let overall = done as f64 / start.elapsed().as_secs_f64().max(1e-6);
+                pb.set_position(done);
+                pb.set_message(format!(
+                    "{title}: rps={rate:.1} (overall: {overall:.1}) p50={p50:.3} p99={p99:.3} msec{}",
+                    if errs > 0 { format!(" errors={errs}") } else { String::new() }
+                ));
+                if show_errors && errs > last_err {
+                    if let Ok(e) = shared.error_samples.lock() {
+                        if let Some((t, _)) = e.last() {
+                            pb.println(format!("Error from server: {t}"));
+                        }
+                    }
+                    last_err = errs;
+                }
+            }
+        })
+    });
+    let r = engine::run(spec, shared);
+    if let Some(pb) = &progress {
+        pb.finish_and_clear();
+    }
+    if let Some(w) = watcher {
+        let _ = w.join();
+    }
+    r
+}
+
+fn print_result(ctx: &Ctx, title: &str, r: &RunResult) {
+    let a = &ctx.args;
+    if a.csv {
+        println!("{}", report::csv_line(title, r));
+    } else if a.quiet {
+        println!("{}", report::quiet_line(title, r));
+    } else {
+        print!("{}", report::full_report(title, r, &ctx.header));
+        println!();
+    }
+    if r.errors > 0 && (a.quiet || a.csv) {
+        let first = r
+            .error_samples
+            .first()
+            .map(|(t, _)| t.as_str())
+            .unwrap_or("");
+        eprintln!(
+            "{title}: {} of {} replies were errors (first: {first})",
+            r.errors, r.requests
+        );
+    }
+    let _ = std::io::stdout().flush();
+}
+
+/// Steps the open-loop rate up until the SLO breaks, then bisects. Returns the highest rate
+/// that held, with the per-step log.
+fn saturation(
+    ctx: &Ctx,
+    test: &workload::Test,
+    slo: Slo,
+) -> Result<(u64, Vec<serde_json::Value>), String> {
+    let step = Duration::from_secs_f64(ctx.args.test_time.unwrap_or(2.0));
+    let mut steps = Vec::new();
+    let mut check = |rate: u64| -> Result<bool, String> {
+        let spec = spec_for(ctx, test.clone(), Some(rate), Limit::Time(step));
+        let r = engine::run(spec, Shared::new(ctx.args.precision))?;
+        let got = r.hist.value_at_quantile(slo.quantile);
+        let achieved = report::throughput(&r);
+        let ok = got <= slo.limit_us && achieved >= rate as f64 * 0.95 && r.errors == 0;
+        if !ctx.args.csv {
+            println!(
+                "  rate {rate:>9}/s: achieved {achieved:>11.1}/s, p{}={:.3} ms {}",
+                slo.quantile * 100.0,
+                got as f64 / 1000.0,
+                if ok { "held" } else { "broken" }
+            );
+        }
+        steps.push(serde_json::json!({"rate": rate, "achieved": achieved, "latency_ms": got as f64 / 1000.0, "held": ok}));
+        Ok(ok)
+    };
+    let mut good = 0u64;
+    let mut rate = 1000u64;
+    let bad = loop {
+        if check(rate)? {
+            good = rate;
+            rate = rate.saturating_mul(2);
+            if rate > 50_000_000 {
+                break rate;
+            }
+        } else {
+            break rate;
+        }
+    };
+    let (mut lo, mut hi) = (good, bad);
+    while hi > lo + lo / 20 + 1 {
+        let mid = lo + (hi - lo) / 2;
+        if check(mid)? {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    drop(check);
+    Ok((lo, steps))
+}
+
+/// Entry point; returns the exit code.
+pub fn run(argv: Vec<String>) -> i32 {
+    let mut args = match cli::Args::try_parse_from(&argv) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    if args.version {
+        println!("pyrope-benchmark {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    let fail = |m: String| -> i32 {
+        eprintln!("{m}");
+        1
+    };
+    if let Err(e) = apply_uri(&mut args) {
+        return fail(e);
+    }
+    if args.cluster {
+        return fail("Cluster mode (--cluster) is not supported by this pyrope-benchmark yet; benchmark each node separately.".into());
+    }
+    let data = match workload::DataSize::parse(&args.data_size) {
+        Ok(d) => d,
+        Err(e) => return fail(e),
+    };
+    let pattern = match workload::KeyPattern::parse(&args.key_pattern) {
+        Ok(p) => p,
+        Err(e) => return fail(e),
+    };
+    let slo = match args.slo.as_deref().map(Slo::parse).transpose() {
+        Ok(s) => s,
+        Err(e) => return fail(e),
+    };
+    let target = match &args.socket {
+        Some(s) => Target::Unix(s.clone()),
+        None => Target::Tcp(args.host.clone(), args.port),
+    };
+    let mut handshake = Vec::new();
+    if let Some(p) = &args.password {
+        match &args.user {
+            Some(u) => handshake.push(encode(&["AUTH", u, p])),
+            None => handshake.push(encode(&["AUTH", p])),
+        }
+    }
+    if args.dbnum != 0 {
+        handshake.push(encode(&["SELECT", &args.dbnum.to_string()]));
+    }
+    if args.resp3 {
+        handshake.push(encode(&["HELLO", "3"]));
+    }
+    if args.enable_tracking {
+        handshake.push(encode(&["CLIENT", "TRACKING", "on"]));
+    }
+    if let Err(e) = engine::check_connect(&target) {
+        return fail(e);
+    }
+    if args.idle {
+        return match engine::idle(&target, args.clients) {
+            Ok(()) => 0,
+            Err(e) => fail(e),
+        };
+    }
+    let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
+    let header = report::Header {
+        clients: args.clients,
+        payload: data.display(),
+        keepalive: args.keepalive != 0,
+        save: server_config(&target, &handshake, "save"),
+        appendonly: server_config(&target, &handshake, "appendonly"),
+        threads: args.threads,
+        rps: args.rps,
+    };
+    let mut tests = if !args.command.is_empty() {
+        let mut words = args.command.clone();
+        if args.last_arg_from_stdin {
+            let mut s = Vec::new();
+            let _ = std::io::stdin().read_to_end(&mut s);
+            words.push(String::from_utf8_lossy(&s).into_owned());
+        }
+        let title = words.join(" ");
+        vec![workload::Test {
+            title,
+            templates: vec![(workload::Template::from_words(&words), 1)],
+        }]
+    } else if let Some(r) = &args.ratio {
+        match workload::ratio_test(r) {
+            Ok(t) => vec![t],
+            Err(e) => return fail(e),
+        }
+    } else {
+        let all = workload::default_tests(args.keyspacelen.is_some());
+        match &args.tests {
+            Some(t) => workload::select_tests(all, t),
+            None => all,
+        }
+    };
+    if tests.is_empty() {
+        return fail(
+            "No test selected: see -t (names as in the default output, e.g. set,get,lpush).".into(),
+        );
+    }
+    let tty = std::io::stdout().is_terminal();
+    let ctx = Ctx {
+        args: args.clone(),
+        target,
+        handshake,
+        data,
+        pattern,
+        header,
+        seed,
+        tty,
+    };
+    let limit = match args.test_time {
+        Some(s) if slo.is_none() => Limit::Time(Duration::from_secs_f64(s)),
+        _ => Limit::Requests(args.requests),
+    };
+    if args.csv {
+        println!("{}", report::CSV_HEADER);
+    }
+    let mut json_tests = Vec::new();
+    let mut hdr = String::new();
+    loop {
+        for test in tests.drain(..).collect::<Vec<_>>() {
+            tests.push(test.clone());
+            if let Some(slo) = slo {
+                if !args.csv {
+                    println!(
+                        "====== {} : saturation search for p{} <= {:.3} ms ======",
+                        test.title,
+                        slo.quantile * 100.0,
+                        slo.limit_us as f64 / 1000.0
+                    );
+                }
+                match saturation(&ctx, &test, slo) {
+                    Ok((best, steps)) => {
+                        if args.csv {
+                            println!("\"{}\",\"{}\"", test.title, best);
+                        } else {
+                            println!(
+                                "{}: p{} <= {:.3} ms held up to {} requests per second",
+                                test.title,
+                                slo.quantile * 100.0,
+                                slo.limit_us as f64 / 1000.0,
+                                best
+                            );
+                        }
+                        json_tests.push(serde_json::json!({"test": test.title, "slo": {"quantile": slo.quantile, "limit_ms": slo.limit_us as f64 / 1000.0}, "max_rps_within_slo": best, "steps": steps}));
+                    }
+                    Err(e) => return fail(e),
+                }
+                continue;
+            }
+            let spec = spec_for(&ctx, test.clone(), args.rps, limit);
+            match run_with_progress(&ctx, spec) {
+                Ok(r) => {
+                    print_result(&ctx, &test.title, &r);
+                    if args.hdr_log.is_some() {
+                        hdr.push_str(&report::hdr_log(&test.title, &r.hist));
+                        hdr.push('\n');
+                    }
+                    json_tests.push(report::json_test(&test.title, &r));
+                }
+                Err(e) => return fail(e),
+            }
+        }
+        if !args.loop_forever {
+            break;
+        }
+    }
+    if let Some(path) = &args.hdr_log {
+        if let Err(e) = std::fs::write(path, hdr) {
+            return fail(format!("Cannot write --hdr-log {path}: {e}"));
+        }
+    }
+    if let Some(path) = &args.json {
+        let doc = serde_json::json!({
+            "tool": "pyrope-benchmark",
+            "version": env!("CARGO_PKG_VERSION"),
+            "config": {
+                "target": match &ctx.target { Target::Tcp(h, p) => format!("{h}:{p}"), Target::Unix(s) => s.clone() },
+                "clients": args.clients, "requests": args.requests, "pipeline": args.pipeline,
+                "threads": args.threads, "data_size": args.data_size, "keyspacelen": args.keyspacelen,
+                "key_pattern": args.key_pattern, "keepalive": args.keepalive, "rps": args.rps,
+                "test_time_s": args.test_time, "warmup_s": args.warmup, "seed": seed, "precision": args.precision,
+            },
+            "tests": json_tests,
+        });
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
+        if let Err(e) = std::fs::write(path, text) {
+            return fail(format!("Cannot write --json {path}: {e}"));
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slo_parsing() {
+        let s = Slo::parse("p99.9=1ms").unwrap();
+        assert!(
+            (s.quantile - 0.999).abs() < 1e-12 && s.limit_us == 1000,
+            "{s:?}"
+        );
+        assert_eq!(Slo::parse("p50=250us").unwrap().limit_us, 250);
+        assert_eq!(Slo::parse("99=2").unwrap().limit_us, 2000);
+        assert!(Slo::parse("p101=1ms").is_err());
+        assert!(Slo::parse("p99").is_err());
+    }
+
+    #[test]
+    fn commands_take_hyphen_arguments_but_unknown_flags_are_refused() {
+        let a = cli::Args::try_parse_from(["pyrope-benchmark", "-n", "5", "incrby", "k", "-3"])
+            .unwrap();
+        assert_eq!(a.command, ["incrby", "k", "-3"]);
+        assert!(cli::Args::try_parse_from(["pyrope-benchmark", "--no-such-flag"]).is_err());
+    }
+
+    #[test]
+    fn uri_fills_connection_options() {
+        let mut a = cli::Args::try_parse_from([
+            "pyrope-benchmark",
+            "-u",
+            "redis://bob:secret@example:7000/3",
+        ])
+        .unwrap();
+        apply_uri(&mut a).unwrap();
+        assert_eq!((a.host.as_str(), a.port, a.dbnum), ("example", 7000, 3));
+        assert_eq!(
+            (a.user.as_deref(), a.password.as_deref()),
+            (Some("bob"), Some("secret"))
+        );
+    }
+}

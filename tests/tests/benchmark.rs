@@ -1,0 +1,414 @@
+//! pyrope-benchmark against pyrope-server and the reference Redis 7.4.1: the default tests,
+//! output formats that parse with redis-benchmark's regexes, placeholders, open-loop rate,
+//! stalls and server errors showing up in the numbers.
+
+use pyrope_tests::*;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bench(port: u16, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new("timeout")
+        .arg("300")
+        .arg(binary("pyrope-benchmark"))
+        .args(["-p", &port.to_string()])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `"TITLE","rps","avg","min","p50","p95","p99","max"` -> (title, rps, p50, max).
+fn parse_csv(line: &str) -> Option<(String, f64, f64, f64)> {
+    let f: Vec<&str> = line.trim().trim_matches('"').split("\",\"").collect();
+    if f.len() != 8 {
+        return None;
+    }
+    let n: Vec<f64> = f[1..]
+        .iter()
+        .map(|x| x.parse().ok())
+        .collect::<Option<Vec<_>>>()?;
+    Some((f[0].to_string(), n[0], n[3], n[6]))
+}
+
+/// `TITLE: 1234.56 requests per second, p50=0.123 msec` (redis-benchmark -q).
+fn parse_quiet(line: &str) -> Option<(String, f64, f64)> {
+    let (title, rest) = line.rsplit_once(": ")?;
+    let rest = rest.strip_suffix(" msec")?;
+    let (rps, p50) = rest.split_once(" requests per second, p50=")?;
+    Some((title.to_string(), rps.parse().ok()?, p50.parse().ok()?))
+}
+
+#[test]
+fn default_tests_against_redis_and_pyrope() {
+    require_reference();
+    let redis = TestServer::redis(&[]);
+    let pyrope = TestServer::pyrope(&[]);
+    let (rc, out, err) = bench(redis.port, &["-n", "2000", "-c", "10", "--csv"]);
+    assert_eq!(rc, 0, "{err}");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\""));
+    let rows: Vec<_> = lines
+        .map(|l| parse_csv(l).unwrap_or_else(|| panic!("bad csv line {l:?}")))
+        .collect();
+    let titles: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
+    assert_eq!(
+        titles,
+        [
+            "PING_INLINE",
+            "PING_MBULK",
+            "SET",
+            "GET",
+            "INCR",
+            "LPUSH",
+            "RPUSH",
+            "LPOP",
+            "RPOP",
+            "SADD",
+            "HSET",
+            "SPOP",
+            "ZADD",
+            "ZPOPMIN",
+            "LPUSH (needed to benchmark LRANGE)",
+            "LRANGE_100 (first 100 elements)",
+            "LRANGE_300 (first 300 elements)",
+            "LRANGE_500 (first 500 elements)",
+            "LRANGE_600 (first 600 elements)",
+            "MSET (10 keys)",
+            "XADD"
+        ]
+    );
+    for (t, rps, p50, max) in &rows {
+        assert!(
+            *rps > 100.0 && *p50 > 0.0 && max >= p50 && *max < 5000.0,
+            "{t}: rps {rps} p50 {p50} max {max}"
+        );
+    }
+    assert!(
+        err.is_empty(),
+        "Redis answers every default test without errors: {err}"
+    );
+    // Against Pyrope the string tests run; list/set/... commands come back as errors, which
+    // are reported, not hidden.
+    let (rc, out, err) = bench(
+        pyrope.port,
+        &[
+            "-n",
+            "2000",
+            "-c",
+            "10",
+            "-q",
+            "-t",
+            "ping,set,get,incr,mset,lpush",
+        ],
+    );
+    assert_eq!(rc, 0);
+    let parsed: Vec<_> = out
+        .lines()
+        .map(|l| parse_quiet(l).unwrap_or_else(|| panic!("bad -q line {l:?}")))
+        .collect();
+    assert_eq!(parsed.len(), 7);
+    assert!(parsed
+        .iter()
+        .all(|(_, rps, p50)| *rps > 100.0 && *p50 > 0.0));
+    assert!(
+        err.contains("LPUSH: 2000 of 2000 replies were errors (first: ERR unknown command 'LPUSH'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn full_report_layout() {
+    let s = TestServer::pyrope(&[]);
+    let (rc, out, _) = bench(s.port, &["-n", "3000", "-c", "5", "-t", "get", "-P", "4"]);
+    assert_eq!(rc, 0);
+    for needle in [
+        "====== GET ======\n  3000 requests completed in ",
+        "  5 parallel clients\n  3 bytes payload\n  keep alive: 1\n  host configuration \"save\": \n  host configuration \"appendonly\": no\n  multi-thread: no\n",
+        "\nLatency by percentile distribution:\n0.000% <= ",
+        "100.000% <= ",
+        "(cumulative count 3000)\n",
+        "\nCumulative distribution of latencies:\n",
+        "\nSummary:\n  throughput summary: ",
+        "  latency summary (msec):\n          avg       min       p50       p95       p99       max\n",
+        "  latency percentiles (msec):\n          p50       p90       p99     p99.9    p99.99       max\n",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn custom_commands_with_placeholders_hit_the_keyspace() {
+    let s = TestServer::pyrope(&[]);
+    let mut c = s.client();
+    let before: u64 = info_field(&info(&mut c, "stats"), "total_commands_processed")
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (rc, out, err) = bench(
+        s.port,
+        &[
+            "-n",
+            "5000",
+            "-c",
+            "8",
+            "-r",
+            "100",
+            "-d",
+            "7",
+            "-q",
+            "set",
+            "key:__rand_int__",
+            "v__data__",
+        ],
+    );
+    assert_eq!(rc, 0, "{err}");
+    assert!(out.starts_with("set key:__rand_int__ v__data__: "), "{out}");
+    let keys = call(&mut c, &["KEYS", "*"]);
+    let keys = keys.as_array().unwrap();
+    assert!(keys.len() > 60 && keys.len() <= 100, "{} keys", keys.len());
+    for k in keys {
+        let k = String::from_utf8(k.as_bytes().unwrap().to_vec()).unwrap();
+        let n = k.strip_prefix("key:").unwrap();
+        assert!(
+            n.len() == 12
+                && n.bytes().all(|b| b.is_ascii_digit())
+                && n.parse::<u64>().unwrap() < 100,
+            "{k}"
+        );
+    }
+    assert_eq!(
+        call(
+            &mut c,
+            &[
+                "GET",
+                &keys[0]
+                    .as_bytes()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap()
+            ]
+        ),
+        bulk("vxxxxxxx")
+    );
+    // Exactly -n requests reached the server (plus its two CONFIG GETs, and our first INFO,
+    // KEYS and GET).
+    let after: u64 = info_field(&info(&mut c, "stats"), "total_commands_processed")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        after - before,
+        5000 + 2 + 3,
+        "server saw {} commands",
+        after - before
+    );
+    // Without -r the placeholder stays literal: one key.
+    call(&mut c, &["FLUSHALL"]);
+    bench(s.port, &["-n", "500", "-q", "set", "k:__rand_int__", "x"]);
+    assert_eq!(
+        call(&mut c, &["KEYS", "*"]).as_array().unwrap().to_vec(),
+        vec![bulk("k:__rand_int__")]
+    );
+    // Sequential keys fill the keyspace exactly.
+    call(&mut c, &["FLUSHALL"]);
+    bench(
+        s.port,
+        &[
+            "-n",
+            "1000",
+            "-c",
+            "4",
+            "-r",
+            "250",
+            "--key-pattern",
+            "sequential",
+            "-q",
+            "set",
+            "s:__rand_int__",
+            "x",
+        ],
+    );
+    assert_eq!(call(&mut c, &["DBSIZE"]), int(250));
+}
+
+#[test]
+fn open_loop_rate_holds_within_five_percent() {
+    let s = TestServer::pyrope(&[]);
+    let (rc, out, err) = bench(
+        s.port,
+        &[
+            "--rps",
+            "2000",
+            "--test-time",
+            "3",
+            "-c",
+            "10",
+            "-t",
+            "get",
+            "--csv",
+        ],
+    );
+    assert_eq!(rc, 0, "{err}");
+    let (_, rps, _, _) = parse_csv(out.lines().nth(1).unwrap()).unwrap();
+    assert!((1900.0..=2100.0).contains(&rps), "asked 2000/s, got {rps}");
+}
+
+/// A server stall (DEBUG SLEEP) must show up in max and p99.99; in open loop it also shows in
+/// every request it delayed.
+#[test]
+fn server_stall_shows_in_tail_latency() {
+    let s = TestServer::pyrope(&["--enable-debug-command", "yes"]);
+    let addr = s.addr();
+    let staller = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(1000));
+        let mut c = pyrope_common::client::Client::connect(&addr).unwrap();
+        c.call(&["DEBUG", "SLEEP", "0.6"]).unwrap();
+    });
+    let json = tempfile::NamedTempFile::new().unwrap();
+    let started = Instant::now();
+    let (rc, _, err) = bench(
+        s.port,
+        &[
+            "--rps",
+            "1000",
+            "--test-time",
+            "3",
+            "-c",
+            "4",
+            "-t",
+            "get",
+            "-q",
+            "--json",
+            json.path().to_str().unwrap(),
+        ],
+    );
+    staller.join().unwrap();
+    assert_eq!(rc, 0, "{err}");
+    assert!(started.elapsed() >= Duration::from_secs(3));
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(json.path()).unwrap()).unwrap();
+    let lat = &doc["tests"][0]["latency_ms"];
+    let (max, p9999, p99) = (
+        lat["max"].as_f64().unwrap(),
+        lat["p99.99"].as_f64().unwrap(),
+        lat["p99"].as_f64().unwrap(),
+    );
+    assert!(max >= 550.0, "max {max} ms does not show the 600 ms stall");
+    assert!(p9999 >= 400.0, "p99.99 {p9999} ms does not show the stall");
+    // ~600 requests were due during the stall out of ~3000: corrected p99 sees it too.
+    assert!(
+        p99 >= 300.0,
+        "open-loop p99 {p99} ms should include the requests the stall delayed"
+    );
+    assert!(doc["tests"][0]["histogram_us"].as_array().unwrap().len() > 10);
+}
+
+#[test]
+fn server_errors_are_counted_and_shown() {
+    let s = TestServer::pyrope(&[]);
+    let (rc, out, err) = bench(
+        s.port,
+        &["-n", "1000", "-c", "5", "incrby", "counter", "notanumber"],
+    );
+    assert_eq!(rc, 0);
+    assert!(out.contains("  errors: 1000 of 1000 replies\n    1000 x ERR value is not an integer or out of range"), "{out}{err}");
+    let (rc, _, err) = bench(s.port, &["-n", "100", "-q", "nosuchcommand"]);
+    assert_eq!(rc, 0);
+    assert!(
+        err.contains("100 of 100 replies were errors (first: ERR unknown command 'nosuchcommand'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_options_and_unreachable_servers() {
+    let (rc, _, err) = bench(free_port(), &["-n", "10"]);
+    assert_eq!(rc, 1);
+    assert!(
+        err.contains("Could not connect to Redis at 127.0.0.1:")
+            && err.contains("Connection refused"),
+        "{err}"
+    );
+    let s = TestServer::pyrope(&[]);
+    let (rc, _, err) = bench(s.port, &["--no-such-flag"]);
+    assert_eq!(rc, 2);
+    assert!(
+        err.contains("unexpected argument '--no-such-flag'"),
+        "{err}"
+    );
+    let (rc, _, err) = bench(s.port, &["-d", "9-3"]);
+    assert_eq!(rc, 1);
+    assert!(err.contains("-d: range 9-3 is empty"), "{err}");
+}
+
+#[test]
+fn threads_mixes_and_slo_search() {
+    let s = TestServer::pyrope(&[]);
+    let mut c = s.client();
+    let (rc, out, _) = bench(
+        s.port,
+        &[
+            "--threads",
+            "2",
+            "-c",
+            "8",
+            "-n",
+            "4000",
+            "--ratio",
+            "1:3",
+            "-r",
+            "50",
+            "-q",
+        ],
+    );
+    assert_eq!(rc, 0);
+    let (title, rps, _) = parse_quiet(out.lines().next().unwrap()).unwrap();
+    assert_eq!(title, "SET:GET 1:3");
+    assert!(rps > 100.0);
+    let st = info(&mut c, "commandstats");
+    let calls = |cmd: &str| -> u64 {
+        st.lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{cmd}:calls=")))
+            .and_then(|v| v.split(',').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let (sets, gets) = (calls("set"), calls("get"));
+    assert_eq!(sets + gets, 4000);
+    assert!(
+        (600..1400).contains(&sets),
+        "1:3 mix gave {sets} SETs / {gets} GETs"
+    );
+    let (rc, out, err) = bench(
+        s.port,
+        &[
+            "--slo",
+            "p99=50ms",
+            "-t",
+            "get",
+            "--test-time",
+            "0.3",
+            "-c",
+            "4",
+        ],
+    );
+    assert_eq!(rc, 0, "{err}");
+    let last = out.lines().last().unwrap();
+    let best: u64 = last
+        .rsplit("held up to ")
+        .next()
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        last.starts_with("GET: p99 <= 50.000 ms held up to ") && best >= 1000,
+        "{out}"
+    );
+}
