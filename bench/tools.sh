@@ -20,7 +20,11 @@ cargo build --release --quiet --bin pyrope-benchmark
 PB=target/release/pyrope-benchmark
 TMP=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-timeout 3600 "$REDIS" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 &
+# PIN=1 gives the server core 0 and the load generators core 1, so neither steals the other's
+# CPU (on 2 cores, an unpinned run lets the cheaper generator leave more CPU to the server).
+SRV_PIN=(); GEN_PIN=()
+if [ "${PIN:-0}" = 1 ]; then SRV_PIN=(taskset -c 0); GEN_PIN=(taskset -c 1); fi
+timeout 3600 "${SRV_PIN[@]}" "$REDIS" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" >"$TMP/redis.log" 2>&1 &
 SPID=$!
 trap 'kill $SPID 2>/dev/null || true; rm -rf "$TMP"' EXIT
 for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -29,7 +33,7 @@ printf '%-6s %3s %16s %16s %7s %18s %18s %7s\n' test P redis-bench_rps pyrope-be
 
 measure() { # tool test P -> "rps cpu_us_per_req"
   local out
-  out=$( { /usr/bin/time -f "TIME %U %S" "$1" -p "$port" -c "$C" -n "$N" -P "$3" -t "$2" --csv > "$TMP/out.csv"; } 2>&1 | grep '^TIME' )
+  out=$( { /usr/bin/time -f "TIME %U %S" "${GEN_PIN[@]}" "$1" -p "$port" -c "$C" -n "$N" -P "$3" -t "$2" --csv > "$TMP/out.csv"; } 2>&1 | grep '^TIME' )
   local rps; rps=$(awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}' "$TMP/out.csv")
   echo "$out" | awk -v r="$rps" -v n="$N" '{ printf "%s %.3f\n", r, ($2+$3)*1e6/n }'
 }
