@@ -61,7 +61,7 @@ pub struct Args {
     /// Number of load-generating threads (each runs its own event loop); 0 = one thread.
     #[arg(long, value_name = "num", default_value_t = 0)]
     pub threads: usize,
-    /// Cluster mode (not supported yet: refused with a message).
+    /// Cluster mode: spread the clients over the masters; keys in custom commands need "{tag}".
     #[arg(long)]
     pub cluster: bool,
     /// Send CLIENT TRACKING on before starting.

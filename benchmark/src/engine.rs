@@ -59,6 +59,27 @@ pub struct RunSpec {
     pub key_pattern: KeyPattern,
     pub seed: u64,
     pub precision: u8,
+    /// Cluster mode: the masters, each with the test rewritten for its hash tag; client `i`
+    /// talks to node `i % nodes.len()`. Empty outside cluster mode.
+    pub nodes: Vec<(Target, Test)>,
+}
+
+impl RunSpec {
+    fn target_of(&self, client: usize) -> &Target {
+        if self.nodes.is_empty() {
+            &self.target
+        } else {
+            &self.nodes[client % self.nodes.len()].0
+        }
+    }
+
+    fn test_of(&self, client: usize) -> &Test {
+        if self.nodes.is_empty() {
+            &self.test
+        } else {
+            &self.nodes[client % self.nodes.len()].1
+        }
+    }
 }
 
 /// What a run measured.
@@ -218,7 +239,7 @@ fn record_error(samples: &mut Vec<(String, u64)>, text: String) {
 
 impl Worker {
     fn connect(&mut self, i: usize) -> io::Result<()> {
-        let mut conn = Conn::open(&self.spec.target)?;
+        let mut conn = Conn::open(self.spec.target_of(i))?;
         conn.register(&self.poll, Token(i))?;
         let mut c = Client {
             conn,
@@ -240,17 +261,18 @@ impl Worker {
     }
 
     /// Renders `n` requests into `buf`.
-    fn render_batch(&mut self, n: usize) {
+    fn render_batch(&mut self, client: usize, n: usize) {
         self.rendered.clear();
         let spec = self.spec.clone();
+        let test = spec.test_of(client);
         for _ in 0..n {
-            let tpl = if spec.test.templates.len() == 1 {
-                &spec.test.templates[0].0
+            let tpl = if test.templates.len() == 1 {
+                &test.templates[0].0
             } else {
-                let total: u32 = spec.test.templates.iter().map(|(_, w)| *w).sum();
+                let total: u32 = test.templates.iter().map(|(_, w)| *w).sum();
                 let mut pick = self.keys.rng().u32(..total);
-                let mut chosen = &spec.test.templates[0].0;
-                for (t, w) in &spec.test.templates {
+                let mut chosen = &test.templates[0].0;
+                for (t, w) in &test.templates {
                     if pick < *w {
                         chosen = t;
                         break;
@@ -299,7 +321,7 @@ impl Worker {
         if n == 0 {
             return Ok(());
         }
-        self.render_batch(n);
+        self.render_batch(i, n);
         let c = self.clients[i].as_mut().unwrap();
         c.out.extend_from_slice(&self.rendered);
         c.in_flight = n;
@@ -527,7 +549,7 @@ impl Worker {
                     if due > now || self.claim(1) == 0 {
                         break;
                     }
-                    self.render_batch(1);
+                    self.render_batch(rr, 1);
                     let c = self.clients[rr].as_mut().unwrap();
                     c.out.extend_from_slice(&self.rendered);
                     c.intended.push_back(due);

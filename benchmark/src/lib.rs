@@ -69,6 +69,8 @@ struct Ctx {
     header: report::Header,
     seed: u64,
     tty: bool,
+    /// Cluster mode: each master and the hash tag that lands on it.
+    cluster: Vec<(Target, String)>,
 }
 
 fn encode(args: &[&str]) -> Vec<u8> {
@@ -147,6 +149,7 @@ fn server_config(target: &Target, handshake: &[Vec<u8>], name: &str) -> Option<S
 
 fn spec_for(ctx: &Ctx, test: workload::Test, rps: Option<u64>, limit: Limit) -> RunSpec {
     let a = &ctx.args;
+    let test_for_tags = test.clone();
     RunSpec {
         test,
         target: ctx.target.clone(),
@@ -163,7 +166,69 @@ fn spec_for(ctx: &Ctx, test: workload::Test, rps: Option<u64>, limit: Limit) -> 
         key_pattern: ctx.pattern.clone(),
         seed: ctx.seed,
         precision: a.precision,
+        nodes: ctx
+            .cluster
+            .iter()
+            .map(|(t, tag)| (t.clone(), workload::with_tag(&test_for_tags, tag)))
+            .collect(),
     }
+}
+
+/// Cluster mode: asks the seed node for CLUSTER SLOTS and returns every master with a hash
+/// tag whose slot it serves (clients are spread over the masters, as redis-benchmark does).
+fn fetch_cluster(seed: &Target, handshake: &[Vec<u8>]) -> Result<Vec<(Target, String)>, String> {
+    use pyrope_common::resp::Frame;
+    let mut c = match seed {
+        Target::Tcp(h, p) => pyrope_common::client::Client::connect(&format!("{h}:{p}")),
+        Target::Unix(p) => pyrope_common::client::Client::connect_unix(p),
+    }
+    .map_err(|e| format!("Cluster mode: cannot connect to the seed node: {e}"))?;
+    for h in handshake {
+        c.send_raw(h).map_err(|e| e.to_string())?;
+        c.read_reply().map_err(|e| e.to_string())?;
+    }
+    let r = c.call(&["CLUSTER", "SLOTS"]).map_err(|e| e.to_string())?;
+    if let Frame::Error(e) = &r {
+        return Err(format!(
+            "Cluster mode: CLUSTER SLOTS failed: {}",
+            String::from_utf8_lossy(e)
+        ));
+    }
+    let bad = || "Cluster mode: bad CLUSTER SLOTS reply".to_string();
+    let mut masters: Vec<(String, u16, Vec<(u16, u16)>)> = Vec::new();
+    for range in r.as_array().unwrap_or(&[]) {
+        let a = range.as_array().ok_or_else(bad)?;
+        let lo = a.first().and_then(Frame::as_int).ok_or_else(bad)?;
+        let hi = a.get(1).and_then(Frame::as_int).ok_or_else(bad)?;
+        let m = a.get(2).and_then(Frame::as_array).ok_or_else(bad)?;
+        let mut ip = m
+            .first()
+            .and_then(Frame::as_bytes)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        let port = m.get(1).and_then(Frame::as_int).unwrap_or(0) as u16;
+        if ip.is_empty() || ip == "?" {
+            ip = match seed {
+                Target::Tcp(h, _) => h.clone(),
+                Target::Unix(_) => "127.0.0.1".into(),
+            };
+        }
+        match masters.iter_mut().find(|(i, p, _)| *i == ip && *p == port) {
+            Some(x) => x.2.push((lo as u16, hi as u16)),
+            None => masters.push((ip, port, vec![(lo as u16, hi as u16)])),
+        }
+    }
+    if masters.is_empty() {
+        return Err("Cluster mode: the cluster serves no slots (is it configured?)".into());
+    }
+    masters
+        .into_iter()
+        .map(|(ip, port, ranges)| {
+            let tag = workload::tag_for_slots(&ranges)
+                .ok_or("Cluster mode: no hash tag found for a node")?;
+            Ok((Target::Tcp(ip, port), tag))
+        })
+        .collect()
 }
 
 /// Runs one test with a live progress line on a terminal.
@@ -330,9 +395,6 @@ pub fn run(argv: Vec<String>) -> i32 {
     if let Err(e) = apply_uri(&mut args) {
         return fail(e);
     }
-    if args.cluster {
-        return fail("Cluster mode (--cluster) is not supported by this pyrope-benchmark yet; benchmark each node separately.".into());
-    }
     let data = match workload::DataSize::parse(&args.data_size) {
         Ok(d) => d,
         Err(e) => return fail(e),
@@ -374,6 +436,14 @@ pub fn run(argv: Vec<String>) -> i32 {
             Err(e) => fail(e),
         };
     }
+    let cluster = if args.cluster {
+        match fetch_cluster(&target, &handshake) {
+            Ok(n) => n,
+            Err(e) => return fail(e),
+        }
+    } else {
+        Vec::new()
+    };
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
     let header = report::Header {
         clients: args.clients,
@@ -383,6 +453,17 @@ pub fn run(argv: Vec<String>) -> i32 {
         appendonly: server_config(&target, &handshake, "appendonly"),
         threads: args.threads,
         rps: args.rps,
+        cluster_nodes: args.cluster.then(|| {
+            cluster
+                .iter()
+                .map(|(t, _)| {
+                    (
+                        server_config(t, &handshake, "save"),
+                        server_config(t, &handshake, "appendonly"),
+                    )
+                })
+                .collect()
+        }),
     };
     let mut tests = if !args.command.is_empty() {
         let mut words = args.command.clone();
@@ -402,7 +483,7 @@ pub fn run(argv: Vec<String>) -> i32 {
             Err(e) => return fail(e),
         }
     } else {
-        let all = workload::default_tests(args.keyspacelen.is_some());
+        let all = workload::default_tests(args.keyspacelen.is_some(), args.cluster);
         match &args.tests {
             Some(t) => workload::select_tests(all, t),
             None => all,
@@ -423,6 +504,7 @@ pub fn run(argv: Vec<String>) -> i32 {
         header,
         seed,
         tty,
+        cluster,
     };
     let limit = match args.test_time {
         Some(s) if slo.is_none() => Limit::Time(Duration::from_secs_f64(s)),

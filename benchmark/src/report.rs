@@ -16,6 +16,8 @@ pub struct Header {
     pub appendonly: Option<String>,
     pub threads: usize,
     pub rps: Option<u64>,
+    /// Cluster mode: CONFIG GET save / appendonly of each master.
+    pub cluster_nodes: Option<Vec<(Option<String>, Option<String>)>>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -77,7 +79,21 @@ pub fn full_report(title: &str, r: &RunResult, hd: &Header) -> String {
     let _ = writeln!(o, "  {} parallel clients", hd.clients);
     let _ = writeln!(o, "  {} bytes payload", hd.payload);
     let _ = writeln!(o, "  keep alive: {}", hd.keepalive as u8);
-    if let (Some(s), Some(a)) = (&hd.save, &hd.appendonly) {
+    if let Some(nodes) = &hd.cluster_nodes {
+        let _ = writeln!(o, "  cluster mode: yes ({} masters)", nodes.len());
+        for (m, (save, aof)) in nodes.iter().enumerate() {
+            let (Some(save), Some(aof)) = (save, aof) else {
+                continue;
+            };
+            let _ = writeln!(o, "  node [{m}] configuration:");
+            let _ = writeln!(
+                o,
+                "    save: {}",
+                if save.is_empty() { "NONE" } else { save }
+            );
+            let _ = writeln!(o, "    appendonly: {aof}");
+        }
+    } else if let (Some(s), Some(a)) = (&hd.save, &hd.appendonly) {
         let _ = writeln!(o, "  host configuration \"save\": {s}");
         let _ = writeln!(o, "  host configuration \"appendonly\": {a}");
     }
@@ -330,6 +346,7 @@ mod tests {
             appendonly: Some("no".into()),
             threads: 0,
             rps: None,
+            cluster_nodes: None,
         };
         let text = full_report("SET", &r, &hd);
         for needle in [

@@ -94,10 +94,33 @@ fn t(title: &str, words: &[&str]) -> Test {
     }
 }
 
-/// The default tests of redis-benchmark 7, in its order. `-r` makes ZADD scores random too.
-pub fn default_tests(random_keys: bool) -> Vec<Test> {
+/// The default tests of redis-benchmark 7, in its order. `-r` makes ZADD scores random too;
+/// in cluster mode every key carries `{tag}` (replaced per node by [`with_tag`]).
+pub fn default_tests(random_keys: bool, cluster: bool) -> Vec<Test> {
     let data = "__data__";
     let score = if random_keys { "__rand_int__" } else { "0" };
+    let tg = if cluster { "{tag}" } else { "" };
+    let names: Vec<String> = [
+        "key{}:__rand_int__",
+        "counter{}:__rand_int__",
+        "mylist{}",
+        "myset{}",
+        "myhash{}",
+        "myzset{}",
+        "mystream{}",
+    ]
+    .iter()
+    .map(|f| f.replace("{}", tg))
+    .collect();
+    let (key, counter, list, set, hash, zset, stream) = (
+        &names[0][..],
+        &names[1][..],
+        &names[2][..],
+        &names[3][..],
+        &names[4][..],
+        &names[5][..],
+        &names[6][..],
+    );
     let mut v = vec![
         Test {
             title: "PING_INLINE".into(),
@@ -110,47 +133,80 @@ pub fn default_tests(random_keys: bool) -> Vec<Test> {
             )],
         },
         t("PING_MBULK", &["PING"]),
-        t("SET", &["SET", "key:__rand_int__", data]),
-        t("GET", &["GET", "key:__rand_int__"]),
-        t("INCR", &["INCR", "counter:__rand_int__"]),
-        t("LPUSH", &["LPUSH", "mylist", data]),
-        t("RPUSH", &["RPUSH", "mylist", data]),
-        t("LPOP", &["LPOP", "mylist"]),
-        t("RPOP", &["RPOP", "mylist"]),
-        t("SADD", &["SADD", "myset", "element:__rand_int__"]),
-        t("HSET", &["HSET", "myhash", "element:__rand_int__", data]),
-        t("SPOP", &["SPOP", "myset"]),
-        t("ZADD", &["ZADD", "myzset", score, "element:__rand_int__"]),
-        t("ZPOPMIN", &["ZPOPMIN", "myzset"]),
-        t(
-            "LPUSH (needed to benchmark LRANGE)",
-            &["LPUSH", "mylist", data],
-        ),
+        t("SET", &["SET", key, data]),
+        t("GET", &["GET", key]),
+        t("INCR", &["INCR", counter]),
+        t("LPUSH", &["LPUSH", list, data]),
+        t("RPUSH", &["RPUSH", list, data]),
+        t("LPOP", &["LPOP", list]),
+        t("RPOP", &["RPOP", list]),
+        t("SADD", &["SADD", set, "element:__rand_int__"]),
+        t("HSET", &["HSET", hash, "element:__rand_int__", data]),
+        t("SPOP", &["SPOP", set]),
+        t("ZADD", &["ZADD", zset, score, "element:__rand_int__"]),
+        t("ZPOPMIN", &["ZPOPMIN", zset]),
+        t("LPUSH (needed to benchmark LRANGE)", &["LPUSH", list, data]),
         t(
             "LRANGE_100 (first 100 elements)",
-            &["LRANGE", "mylist", "0", "99"],
+            &["LRANGE", list, "0", "99"],
         ),
         t(
             "LRANGE_300 (first 300 elements)",
-            &["LRANGE", "mylist", "0", "299"],
+            &["LRANGE", list, "0", "299"],
         ),
         t(
             "LRANGE_500 (first 500 elements)",
-            &["LRANGE", "mylist", "0", "499"],
+            &["LRANGE", list, "0", "499"],
         ),
         t(
             "LRANGE_600 (first 600 elements)",
-            &["LRANGE", "mylist", "0", "599"],
+            &["LRANGE", list, "0", "599"],
         ),
     ];
     let mut mset = vec!["MSET"];
     for _ in 0..10 {
-        mset.push("key:__rand_int__");
+        mset.push(key);
         mset.push(data);
     }
     v.push(t("MSET (10 keys)", &mset));
-    v.push(t("XADD", &["XADD", "mystream", "*", "myfield", data]));
+    v.push(t("XADD", &["XADD", stream, "*", "myfield", data]));
     v
+}
+
+/// The test with every `{tag}` in its arguments replaced by `{<tag>}`, a hash tag whose slot
+/// one cluster node serves (redis-benchmark's cluster mode).
+pub fn with_tag(test: &Test, tag: &str) -> Test {
+    let fix = |seg: &Seg| match seg {
+        Seg::Lit(l) => {
+            let text = String::from_utf8_lossy(l).replace("{tag}", &format!("{{{tag}}}"));
+            Seg::Lit(text.into_bytes())
+        }
+        other => other.clone(),
+    };
+    Test {
+        title: test.title.clone(),
+        templates: test
+            .templates
+            .iter()
+            .map(|(t, w)| {
+                (
+                    Template {
+                        args: t.args.iter().map(|a| a.iter().map(fix).collect()).collect(),
+                        inline: t.inline,
+                    },
+                    *w,
+                )
+            })
+            .collect(),
+    }
+}
+
+/// The shortest decimal tag whose hash slot lies in one of `ranges` (inclusive slot ranges).
+pub fn tag_for_slots(ranges: &[(u16, u16)]) -> Option<String> {
+    (0..1_000_000u32).map(|i| i.to_string()).find(|t| {
+        let slot = pyrope_common::slot::key_slot(t.as_bytes());
+        ranges.iter().any(|(a, b)| (*a..=*b).contains(&slot))
+    })
 }
 
 /// Selects tests by `-t` names as redis-benchmark does: `ping` means both pings, `lrange`
@@ -271,9 +327,11 @@ impl KeyPattern {
                 }
                 KeyPattern::Zipf(e)
             }
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "--key-pattern: unknown pattern '{s}' (sequential, uniform, zipf:<exp>, gaussian)"
-            )),
+            ))
+            }
         })
     }
 }
@@ -460,14 +518,19 @@ mod tests {
             b"*3\r\n$3\r\nSET\r\n$16\r\nkey:__rand_int__\r\n$2\r\nab\r\n"
         );
         out.clear();
-        render(&mut out, &default_tests(false)[0].templates[0].0, None, b"");
+        render(
+            &mut out,
+            &default_tests(false, false)[0].templates[0].0,
+            None,
+            b"",
+        );
         assert_eq!(out, b"PING\r\n");
     }
 
     #[test]
     fn selection_matches_redis_benchmark() {
         let names = |s: &str| {
-            select_tests(default_tests(false), s)
+            select_tests(default_tests(false, false), s)
                 .into_iter()
                 .map(|t| t.title)
                 .collect::<Vec<_>>()
@@ -483,7 +546,18 @@ mod tests {
         );
         assert_eq!(names("mset"), ["MSET (10 keys)"]);
         assert_eq!(names("lpush").len(), 1);
-        assert_eq!(default_tests(false).len(), 21);
+        assert_eq!(default_tests(false, false).len(), 21);
+        let c = default_tests(false, true);
+        let tagged = with_tag(&c[2], "42");
+        let mut out = Vec::new();
+        render(&mut out, &tagged.templates[0].0, None, b"v");
+        assert_eq!(
+            out,
+            b"*3\r\n$3\r\nSET\r\n$21\r\nkey{42}:__rand_int__\r\n$1\r\nv\r\n"
+        );
+        let tag = tag_for_slots(&[(5461, 10922)]).unwrap();
+        let slot = pyrope_common::slot::key_slot(tag.as_bytes());
+        assert!((5461..=10922).contains(&slot));
     }
 
     #[test]

@@ -412,3 +412,75 @@ fn threads_mixes_and_slo_search() {
         "{out}"
     );
 }
+
+/// `--cluster` against a real three-master Redis 7.4.1 cluster: clients are spread over the
+/// masters, each with a hash tag of its own slots, so no request is redirected.
+#[test]
+fn cluster_mode_spreads_over_masters() {
+    require_reference();
+    let args = [
+        "--cluster-enabled",
+        "yes",
+        "--cluster-config-file",
+        "nodes.conf",
+    ];
+    let nodes: Vec<TestServer> = (0..3).map(|_| TestServer::redis(&args)).collect();
+    let addrs: Vec<String> = nodes.iter().map(|n| n.addr()).collect();
+    let out = Command::new("timeout")
+        .arg("60")
+        .arg("/usr/bin/redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addrs)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cluster create: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for n in &nodes {
+        let mut c = n.client();
+        assert!(
+            wait_for(Duration::from_secs(30), || info_field(
+                &String::from_utf8_lossy(call(&mut c, &["CLUSTER", "INFO"]).as_bytes().unwrap()),
+                "cluster_state"
+            )
+            .as_deref()
+                == Some("ok")),
+            "cluster did not converge"
+        );
+    }
+    let (rc, out, err) = bench(
+        nodes[0].port,
+        &[
+            "--cluster",
+            "-t",
+            "set,get",
+            "-n",
+            "3000",
+            "-c",
+            "6",
+            "-r",
+            "1000",
+            "-q",
+        ],
+    );
+    assert_eq!(rc, 0, "{err}");
+    assert!(err.is_empty(), "no MOVED or other errors expected: {err}");
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let mut total = 0;
+    for n in &nodes {
+        let mut c = n.client();
+        let k = call(&mut c, &["DBSIZE"]).as_int().unwrap();
+        assert!(k > 0, "a master got no keys");
+        total += k;
+    }
+    assert!(total <= 3000, "{total}");
+    let (rc, full, _) = bench(
+        nodes[1].port,
+        &["--cluster", "-t", "get", "-n", "500", "-c", "3"],
+    );
+    assert_eq!(rc, 0);
+    assert!(full.contains("  cluster mode: yes (3 masters)\n  node [0] configuration:\n    save: NONE\n    appendonly: no\n"), "{full}");
+}
