@@ -553,7 +553,7 @@ mod tests {
         render(&mut out, &tagged.templates[0].0, None, b"v");
         assert_eq!(
             out,
-            b"*3\r\n$3\r\nSET\r\n$21\r\nkey{42}:__rand_int__\r\n$1\r\nv\r\n"
+            b"*3\r\n$3\r\nSET\r\n$20\r\nkey{42}:__rand_int__\r\n$1\r\nv\r\n"
         );
         let tag = tag_for_slots(&[(5461, 10922)]).unwrap();
         let slot = pyrope_common::slot::key_slot(tag.as_bytes());
