@@ -248,6 +248,13 @@ extern "C" {
     fn libc_kill(pid: i32, sig: i32) -> i32;
 }
 
+/// Sends SIGTERM to a child (a `timeout(1)` wrapper forwards it to the program it runs).
+pub fn terminate(child: &std::process::Child) {
+    unsafe {
+        libc_kill(child.id() as i32, 15);
+    }
+}
+
 /// Polls `cond` every 20 ms until it holds or `within` passes; returns whether it held.
 pub fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let start = Instant::now();
