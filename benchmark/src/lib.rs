@@ -245,10 +245,10 @@ fn run_with_progress(ctx: &Ctx, spec: RunSpec) -> Result<RunResult, String> {
             Some(n) => indicatif::ProgressBar::new(n),
             None => indicatif::ProgressBar::new_spinner(),
         };
+        // One line, truncated to the terminal width.
         pb.set_style(
-            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template("{wide_msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         pb
     });
@@ -274,8 +274,12 @@ fn run_with_progress(ctx: &Ctx, spec: RunSpec) -> Result<RunResult, String> {
                 let errs = shared.errors.load(std::sync::atomic::Ordering::Relaxed);
                 let overall = done as f64 / start.elapsed().as_secs_f64().max(1e-6);
                 pb.set_position(done);
+                let count = match pb.length() {
+                    Some(n) => format!(" {done}/{n}"),
+                    None => format!(" {done}"),
+                };
                 pb.set_message(format!(
-                    "{title}: rps={rate:.1} (overall: {overall:.1}) p50={p50:.3} p99={p99:.3} msec{}",
+                    "{title}: rps={rate:.1} (overall: {overall:.1}) p50={p50:.3} p99={p99:.3} msec{count}{}",
                     if errs > 0 { format!(" errors={errs}") } else { String::new() }
                 ));
                 if show_errors && errs > last_err {

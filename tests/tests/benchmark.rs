@@ -491,7 +491,13 @@ fn connection_options_stdin_loop_idle_and_reconnect() {
     let mut c = s.client();
     call(&mut c, &["AUTH", "pw"]);
     // -a, --user, --dbnum and -3 are applied on every connection.
-    let (rc, out, err) = bench(s.port, &["-a", "pw", "--user", "default", "--dbnum", "2", "-3", "-n", "300", "-r", "20", "-t", "set", "-q"]);
+    let (rc, out, err) = bench(
+        s.port,
+        &[
+            "-a", "pw", "--user", "default", "--dbnum", "2", "-3", "-n", "300", "-r", "20", "-t",
+            "set", "-q",
+        ],
+    );
     assert_eq!(rc, 0, "{err}");
     assert!(out.starts_with("SET: "), "{out}");
     call(&mut c, &["SELECT", "2"]);
@@ -500,7 +506,18 @@ fn connection_options_stdin_loop_idle_and_reconnect() {
     let mut child = Command::new("timeout")
         .arg("60")
         .arg(binary("pyrope-benchmark"))
-        .args(["-p", &s.port.to_string(), "-a", "pw", "-n", "10", "-q", "-x", "set", "fromstdin"])
+        .args([
+            "-p",
+            &s.port.to_string(),
+            "-a",
+            "pw",
+            "-n",
+            "10",
+            "-q",
+            "-x",
+            "set",
+            "fromstdin",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -511,16 +528,38 @@ fn connection_options_stdin_loop_idle_and_reconnect() {
     assert_eq!(call(&mut c, &["GET", "fromstdin"]), bulk("the payload"));
     // -k 0: a new connection for every request.
     let conns = |c: &mut pyrope_common::client::Client| -> u64 {
-        info_field(&info(c, "stats"), "total_connections_received").unwrap().parse().unwrap()
+        info_field(&info(c, "stats"), "total_connections_received")
+            .unwrap()
+            .parse()
+            .unwrap()
     };
     let before = conns(&mut c);
-    let (rc, _, err) = bench(s.port, &["-a", "pw", "-k", "0", "-n", "200", "-c", "4", "-t", "ping", "-q"]);
+    let (rc, _, err) = bench(
+        s.port,
+        &[
+            "-a", "pw", "-k", "0", "-n", "200", "-c", "4", "-t", "ping", "-q",
+        ],
+    );
     assert_eq!(rc, 0, "{err}");
-    assert!(conns(&mut c) - before >= 400, "two ping tests of 200 requests each reconnect every time");
+    assert!(
+        conns(&mut c) - before >= 400,
+        "two ping tests of 200 requests each reconnect every time"
+    );
     // -l loops and -I idles until stopped; both are stopped by us.
     let looping = Command::new("timeout")
         .args(["60", binary("pyrope-benchmark").to_str().unwrap()])
-        .args(["-p", &s.port.to_string(), "-a", "pw", "-l", "-n", "200", "-t", "get", "-q"])
+        .args([
+            "-p",
+            &s.port.to_string(),
+            "-a",
+            "pw",
+            "-l",
+            "-n",
+            "200",
+            "-t",
+            "get",
+            "-q",
+        ])
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -534,32 +573,76 @@ fn connection_options_stdin_loop_idle_and_reconnect() {
         let mut d = s.client();
         call(&mut d, &["AUTH", "pw"]);
         let l = call(&mut d, &["CLIENT", "LIST"]);
-        String::from_utf8_lossy(l.as_bytes().unwrap()).lines().count()
+        String::from_utf8_lossy(l.as_bytes().unwrap())
+            .lines()
+            .count()
     };
-    assert!(wait_for(Duration::from_secs(20), || clients() >= 9), "idle connections stay open");
+    assert!(
+        wait_for(Duration::from_secs(20), || clients() >= 9),
+        "idle connections stay open"
+    );
     std::thread::sleep(Duration::from_millis(1500));
     terminate(&looping);
     terminate(&idle);
     let out = looping.wait_with_output().unwrap();
     let _ = idle.wait();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.lines().filter(|l| l.starts_with("GET: ")).count() >= 2, "-l repeats the tests: {text}");
+    assert!(
+        text.lines().filter(|l| l.starts_with("GET: ")).count() >= 2,
+        "-l repeats the tests: {text}"
+    );
 }
 
 #[test]
 fn warmup_is_excluded_seed_is_reproducible_and_hdr_log_is_written() {
     let s = TestServer::pyrope(&[]);
     let mut c = s.client();
-    let (rc, out, err) = bench(s.port, &["--rps", "1000", "--warmup", "1", "--test-time", "1", "-t", "get", "--csv", "-c", "4"]);
+    let (rc, out, err) = bench(
+        s.port,
+        &[
+            "--rps",
+            "1000",
+            "--warmup",
+            "1",
+            "--test-time",
+            "1",
+            "-t",
+            "get",
+            "--csv",
+            "-c",
+            "4",
+        ],
+    );
     assert_eq!(rc, 0, "{err}");
     let (_, rps, _, _) = parse_csv(out.lines().nth(1).unwrap()).unwrap();
-    assert!((900.0..=1100.0).contains(&rps), "the warm-up second must not count: {rps}/s");
+    assert!(
+        (900.0..=1100.0).contains(&rps),
+        "the warm-up second must not count: {rps}/s"
+    );
     let keys = |c: &mut pyrope_common::client::Client| {
-        let mut k: Vec<Vec<u8>> = call(c, &["KEYS", "*"]).as_array().unwrap().iter().map(|f| f.as_bytes().unwrap().to_vec()).collect();
+        let mut k: Vec<Vec<u8>> = call(c, &["KEYS", "*"])
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f.as_bytes().unwrap().to_vec())
+            .collect();
         k.sort();
         k
     };
-    let seeded = ["--seed", "7", "-c", "1", "-n", "40", "-r", "1000000", "-q", "set", "s:__rand_int__", "x"];
+    let seeded = [
+        "--seed",
+        "7",
+        "-c",
+        "1",
+        "-n",
+        "40",
+        "-r",
+        "1000000",
+        "-q",
+        "set",
+        "s:__rand_int__",
+        "x",
+    ];
     bench(s.port, &seeded);
     let first = keys(&mut c);
     call(&mut c, &["FLUSHALL"]);
@@ -567,9 +650,26 @@ fn warmup_is_excluded_seed_is_reproducible_and_hdr_log_is_written() {
     assert_eq!(keys(&mut c), first, "same seed, same keys");
     assert_eq!(first.len(), 40);
     let log = tempfile::NamedTempFile::new().unwrap();
-    let (rc, _, _) = bench(s.port, &["-n", "2000", "-t", "get", "-q", "--hdr-log", log.path().to_str().unwrap()]);
+    let (rc, _, _) = bench(
+        s.port,
+        &[
+            "-n",
+            "2000",
+            "-t",
+            "get",
+            "-q",
+            "--hdr-log",
+            log.path().to_str().unwrap(),
+        ],
+    );
     assert_eq!(rc, 0);
     let text = std::fs::read_to_string(log.path()).unwrap();
-    assert!(text.starts_with("# GET\n       Value     Percentile TotalCount 1/(1-Percentile)\n"), "{text}");
-    assert!(text.contains("#[Max     = ") && text.contains("Total count    =         2000]"), "{text}");
+    assert!(
+        text.starts_with("# GET\n       Value     Percentile TotalCount 1/(1-Percentile)\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("#[Max     = ") && text.contains("Total count    =         2000]"),
+        "{text}"
+    );
 }
