@@ -12,11 +12,11 @@
 //! Latencies go into a per-thread HdrHistogram (microseconds, 10 us .. 60 s); threads merge
 //! them into a shared one every 100 ms for the progress line and at the end.
 
-use crate::reply;
 use crate::workload::{render, DataSize, KeyGen, KeyPattern, Test};
 use hdrhistogram::Histogram;
 use mio::net::{TcpStream, UnixStream};
 use mio::{Events, Interest, Poll, Token};
+use pyrope_common::resp::scan as reply;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
 use std::net::ToSocketAddrs;

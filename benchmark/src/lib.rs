@@ -5,12 +5,10 @@
 //! - [`cli`]: options (redis-benchmark's plus ours).
 //! - [`workload`]: default tests, custom commands, placeholders, key patterns.
 //! - [`engine`]: the mio load generator (closed and open loop), one event loop per thread.
-//! - [`reply`]: the cheap RESP reply scanner the generator uses.
 //! - [`report`]: redis-benchmark's report, `-q` and `--csv` formats, HDR log, JSON.
 
 pub mod cli;
 pub mod engine;
-pub mod reply;
 pub mod report;
 pub mod workload;
 

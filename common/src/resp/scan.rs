@@ -1,6 +1,6 @@
-//! A RESP2/RESP3 reply scanner for the load generator: finds where each reply ends and whether
-//! it is an error, without building values (replies such as LRANGE_600 are large, and the
-//! generator must stay cheaper than the server it measures).
+//! A RESP2/RESP3 reply scanner: finds where each reply ends and whether it is an error, without
+//! building values. Used where replies are only counted (pyrope-benchmark's load generator,
+//! pyrope-cli --pipe), which must stay cheaper than the server they talk to.
 
 /// One scanned reply.
 #[derive(Debug, PartialEq, Eq)]
