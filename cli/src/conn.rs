@@ -166,7 +166,8 @@ impl Conn {
         if s.db != 0 {
             match c.call(&["SELECT", &s.db.to_string()]) {
                 Ok(Frame::Error(e)) => {
-                    eprintln!("{}", String::from_utf8_lossy(&e));
+                    eprintln!("SELECT {} failed: {}", s.db, String::from_utf8_lossy(&e));
+                    self.db = 0;
                 }
                 Ok(_) => self.db = s.db,
                 Err(e) => return Err(describe(&e)),

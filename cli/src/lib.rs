@@ -57,11 +57,14 @@ pub fn print_reply(ctx: &Ctx, argv: &[String], f: &Frame) -> bool {
 /// Sends `argv` `repeat` times (with the -i interval), printing every reply, as redis-cli's
 /// `cliSendCommand`. MONITOR and (P|S)SUBSCRIBE stream replies until the server closes.
 /// Returns Err with a message on connection failure, Ok(true) if a reply was an error.
+/// With `exit_on_error` (-e on the command line; redis-cli ignores it for stdin and the
+/// prompt) the first error reply is returned as Err instead of printed.
 pub fn send_command(
     ctx: &Ctx,
     conn: &mut conn::Conn,
     argv: &[String],
     repeat: i64,
+    exit_on_error: bool,
 ) -> Result<bool, String> {
     let mut any_error = false;
     let name = argv
@@ -81,6 +84,12 @@ pub fn send_command(
             conn::RequestError::Connect(m) => m,
             conn::RequestError::Io(m) => format!("Error: {m}"),
         })?;
+        if exit_on_error {
+            // redis-cli -e: the error goes to stderr as it is, and nothing more is sent.
+            if let Frame::Error(e) = &r {
+                return Err(String::from_utf8_lossy(e).into_owned());
+            }
+        }
         any_error |= print_reply(ctx, argv, &r);
         if streaming && !r.is_error() {
             if name != "monitor" && ctx.mode != Mode::Raw {
@@ -233,7 +242,7 @@ pub fn run(argv: Vec<String>) -> i32 {
     if a.pipe {
         return exit(modes::pipe(&ctx, &mut conn));
     }
-    if a.bigkeys || a.memkeys || a.keystats {
+    if a.bigkeys || a.memkeys || a.memkeys_samples.is_some() || a.keystats {
         return exit(modes::bigkeys(&ctx, &mut conn));
     }
     if a.hotkeys {
@@ -289,7 +298,7 @@ pub fn run(argv: Vec<String>) -> i32 {
         }
     }
     let repeat = a.repeat.unwrap_or(1);
-    match send_command(&ctx, &mut conn, &words, repeat) {
+    match send_command(&ctx, &mut conn, &words, repeat, a.exit_on_error) {
         Ok(err) => i32::from(err && a.exit_on_error),
         Err(m) => {
             eprintln!("{m}");
@@ -301,21 +310,19 @@ pub fn run(argv: Vec<String>) -> i32 {
 /// Commands read from a non-tty stdin, one per line, as redis-cli's repl does without a
 /// terminal (same repeat prefix and quoting rules, no prompt).
 fn stdin_commands(ctx: &Ctx, conn: &mut conn::Conn) -> Result<i32, String> {
+    // As redis-cli: connect up front (reporting a failure), then try again per line;
+    // connection failures are reported but do not change the exit code.
+    if let Err(m) = conn.connect() {
+        eprintln!("{m}");
+    }
     let text = String::from_utf8_lossy(&read_stdin_all()).into_owned();
-    let mut code = 0;
     for line in text.lines() {
         match repl::execute_line(ctx, conn, line, false) {
             repl::LineResult::Quit => break,
-            repl::LineResult::Error(m) => {
-                eprintln!("{m}");
-                code = 1;
-            }
-            repl::LineResult::Done(err) => {
-                if err && ctx.args.exit_on_error {
-                    code = 1;
-                }
-            }
+            repl::LineResult::Error(m) => eprintln!("{m}"),
+            // As redis-cli: error replies (even with -e) do not change the exit code here.
+            repl::LineResult::Done(_) => {}
         }
     }
-    Ok(code)
+    Ok(0)
 }

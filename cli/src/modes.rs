@@ -79,7 +79,8 @@ pub fn pipe(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
         let mut chunk = vec![0u8; 1 << 16];
         let (mut replies, mut errors) = (0u64, 0u64);
         let mut skip = setup_replies;
-        let mut stderr = std::io::stderr().lock();
+        // stderr is taken per line, never held: the main thread reports on it too.
+        let stderr = std::io::stderr();
         loop {
             let mut pos = 0;
             while let Some(s) = scan::scan(&buf[pos..])
@@ -92,13 +93,14 @@ pub fn pipe(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
                     continue;
                 }
                 if s.error {
-                    let _ = writeln!(stderr, "{}", scan::error_text(r));
+                    let _ = writeln!(stderr.lock(), "{}", scan::error_text(r));
                     errors += 1;
+                    replies += 1;
                 } else if r.len() == 20 + 7
                     && &r[..5] == b"$20\r\n"
                     && r[5..25] == *reader_marker.as_bytes()
                 {
-                    let _ = writeln!(stderr, "Last reply received from server.");
+                    let _ = writeln!(stderr.lock(), "Last reply received from server.");
                     return Ok((errors, replies));
                 } else {
                     replies += 1;
@@ -586,21 +588,18 @@ fn header(what: &str) {
 /// and prints redis-cli's running finds and summary.
 pub fn bigkeys(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
     conn.connect()?;
-    let memkeys = ctx.args.memkeys;
+    let memkeys = ctx.args.memkeys || ctx.args.memkeys_samples.is_some();
     let keystats = ctx.args.keystats;
     let total_keys = request(conn, &["DBSIZE"])?.as_int().unwrap_or(0).max(0) as u64;
-    header(if memkeys {
-        "biggest keys"
-    } else {
-        "biggest keys"
-    });
+    header("biggest keys");
     let mut stats: Vec<TypeStats> = vec![TypeStats::default(); TYPES.len()];
     let mut sampled = 0u64;
     let mut key_len_total = 0u64;
     let mut all_sizes: Vec<(u64, Vec<u8>, usize)> = Vec::new();
     let samples = ctx.args.memkeys_samples;
-    let tty = std::io::stderr().is_terminal();
     scan_keys(ctx, conn, |conn, keys| {
+        // As redis-cli: the progress shown is that of the batch's start.
+        let pct = percent(sampled, total_keys);
         for k in keys {
             let t = conn
                 .request(&[&b"TYPE"[..], k])
@@ -634,11 +633,6 @@ pub fn bigkeys(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
                 all_sizes.push((size, k.clone(), ti));
             }
             if s.biggest_key.is_none() || size > s.biggest {
-                let pct = if total_keys > 0 {
-                    sampled as f64 * 100.0 / total_keys as f64
-                } else {
-                    0.0
-                };
                 let unit = if memkeys { "bytes" } else { TYPES[ti].3 };
                 println!(
                     "[{:05.2}%] Biggest {:<6} found so far '{}' with {} {}",
@@ -651,22 +645,12 @@ pub fn bigkeys(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
                 s.biggest = size;
                 s.biggest_key = Some(k.clone());
             }
-            if tty && sampled % 1000 == 0 {
-                eprint!(
-                    "\r[{:05.2}%] sampled {sampled} keys",
-                    if total_keys > 0 {
-                        sampled as f64 * 100.0 / total_keys as f64
-                    } else {
-                        0.0
-                    }
-                );
+            if sampled % 1_000_000 == 0 {
+                println!("[{pct:05.2}%] Sampled {sampled} keys so far");
             }
         }
         Ok(())
     })?;
-    if tty && sampled >= 1000 {
-        eprint!("\r\x1b[2K");
-    }
     println!("\n-------- summary -------\n");
     println!("Sampled {sampled} keys in the keyspace!");
     println!(
@@ -734,15 +718,28 @@ pub fn bigkeys(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
     Ok(0)
 }
 
+/// Progress in percent, as redis-cli's `100 * (double)sampled / total_keys`.
+fn percent(sampled: u64, total: u64) -> f64 {
+    if total > 0 {
+        100.0 * sampled as f64 / total as f64
+    } else {
+        0.0
+    }
+}
+
 /// --hotkeys: OBJECT FREQ of every key (needs an LFU policy), the hottest ones.
 pub fn hotkeys(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
     conn.connect()?;
     let total_keys = request(conn, &["DBSIZE"])?.as_int().unwrap_or(0).max(0) as u64;
     header("hot keys");
-    let mut top: Vec<(i64, Vec<u8>)> = Vec::new();
+    // redis-cli's pool: HOTKEYS_SAMPLE counters in ascending order, index 0 the coldest.
+    const HOTKEYS_SAMPLE: usize = 16;
+    let mut counters = [0i64; HOTKEYS_SAMPLE];
+    let mut hot: Vec<String> = vec![String::new(); HOTKEYS_SAMPLE];
     let mut sampled = 0u64;
     let mut fatal = None;
     scan_keys(ctx, conn, |conn, keys| {
+        let pct = percent(sampled, total_keys);
         for k in keys {
             let f = conn
                 .request(&[&b"OBJECT"[..], b"FREQ", k])
@@ -750,40 +747,44 @@ pub fn hotkeys(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
             let freq = match f {
                 Frame::Integer(n) => n,
                 Frame::Error(e) => {
-                    fatal = Some(format!("ERROR: {}", String::from_utf8_lossy(&e)));
+                    fatal = Some(format!("Error: {}", String::from_utf8_lossy(&e)));
                     return Err(String::new());
                 }
                 _ => continue,
             };
             sampled += 1;
-            if top.len() < 16 || freq > top.last().map(|t| t.0).unwrap_or(0) {
-                let pct = if total_keys > 0 {
-                    sampled as f64 * 100.0 / total_keys as f64
-                } else {
-                    0.0
-                };
-                println!(
-                    "[{:05.2}%] Hot key '{}' found so far with counter {}",
-                    pct,
-                    repr(k),
-                    freq
-                );
-                top.push((freq, k.clone()));
-                top.sort_by(|a, b| b.0.cmp(&a.0));
-                top.truncate(16);
+            if sampled % 1_000_000 == 0 {
+                println!("[{pct:05.2}%] Sampled {sampled} keys so far");
             }
+            let mut at = 0;
+            while at < HOTKEYS_SAMPLE && freq > counters[at] {
+                at += 1;
+            }
+            if at == 0 {
+                continue;
+            }
+            at -= 1;
+            if at != 0 && counters[at] != 0 {
+                // Drop the coldest, shift the colder ones down.
+                counters.copy_within(1..=at, 0);
+                hot[..=at].rotate_left(1);
+            }
+            counters[at] = freq;
+            hot[at] = repr(k);
+            println!("[{pct:05.2}%] Hot key '{}' found so far with counter {freq}", hot[at]);
         }
         Ok(())
     })
     .or_else(|e| if fatal.is_some() { Ok(()) } else { Err(e) })?;
     if let Some(f) = fatal {
-        println!("{f}");
-        return Ok(1);
+        return Err(f);
     }
     println!("\n-------- summary -------\n");
     println!("Sampled {sampled} keys in the keyspace!");
-    for (freq, k) in &top {
-        println!("hot key found with counter: {freq}\tkeyname: {}", repr(k));
+    for at in (0..HOTKEYS_SAMPLE).rev() {
+        if counters[at] > 0 {
+            println!("hot key found with counter: {}\tkeyname: {}", counters[at], hot[at]);
+        }
     }
     Ok(0)
 }
@@ -1024,7 +1025,7 @@ pub fn eval(ctx: &Ctx, conn: &mut Conn, file: &str) -> Result<i32, String> {
     let mut cmd = vec!["EVAL".to_string(), script, keys.len().to_string()];
     cmd.extend(keys);
     cmd.extend(argv);
-    let err = crate::send_command(ctx, conn, &cmd, 1)?;
+    let err = crate::send_command(ctx, conn, &cmd, 1, ctx.args.exit_on_error)?;
     Ok(i32::from(err && ctx.args.exit_on_error))
 }
 

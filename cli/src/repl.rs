@@ -119,7 +119,7 @@ pub fn execute_line(ctx: &Ctx, conn: &mut Conn, line: &str, interactive: bool) -
     if repeat <= 0 {
         return LineResult::Done(false);
     }
-    match crate::send_command(ctx, conn, argv, repeat) {
+    match crate::send_command(ctx, conn, argv, repeat, false) {
         Ok(err) => LineResult::Done(err),
         Err(m) => LineResult::Error(m),
     }
