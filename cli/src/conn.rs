@@ -244,6 +244,26 @@ impl Conn {
         }
     }
 
+    /// Sends all `commands` in one write and reads their replies in order (no redirections,
+    /// no retry: for the samplers, which treat a failure as fatal).
+    pub fn pipeline(&mut self, commands: &[Vec<Vec<u8>>]) -> Result<Vec<Frame>, String> {
+        self.connect()?;
+        let c = self.client.as_mut().unwrap();
+        let mut out = Vec::new();
+        for cmd in commands {
+            pyrope_common::resp::encode::command(&mut out, cmd);
+        }
+        let r = c.send_raw(&out).and_then(|_| {
+            (0..commands.len())
+                .map(|_| c.read_reply())
+                .collect::<Result<Vec<_>, _>>()
+        });
+        r.map_err(|e| {
+            self.client = None;
+            format!("Error: {}", describe(&e))
+        })
+    }
+
     /// Remembers SELECTed dbs for the prompt and reconnects.
     fn track_select<A: AsRef<[u8]>>(&mut self, args: &[A], reply: &Frame) {
         if args.len() == 2 && args[0].as_ref().eq_ignore_ascii_case(b"select") && !reply.is_error()

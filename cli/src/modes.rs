@@ -597,33 +597,46 @@ pub fn bigkeys(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
     let mut key_len_total = 0u64;
     let mut all_sizes: Vec<(u64, Vec<u8>, usize)> = Vec::new();
     let samples = ctx.args.memkeys_samples;
+    let progress = Progress::new(total_keys);
     scan_keys(ctx, conn, |conn, keys| {
         // As redis-cli: the progress shown is that of the batch's start.
         let pct = percent(sampled, total_keys);
-        for k in keys {
-            let t = conn
-                .request(&[&b"TYPE"[..], k])
-                .map_err(|_| "Error: TYPE failed".to_string())?;
-            let ty = t
-                .as_bytes()
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default();
-            let Some(ti) = TYPES.iter().position(|x| x.0 == ty) else {
-                continue;
-            };
-            let size = if memkeys {
-                let mut a: Vec<Vec<u8>> = vec![b"MEMORY".to_vec(), b"USAGE".to_vec(), k.clone()];
-                if let Some(s) = samples {
-                    a.push(b"SAMPLES".to_vec());
-                    a.push(s.to_string().into_bytes());
-                }
-                conn.request(&a).ok().and_then(|f| f.as_int()).unwrap_or(0) as u64
-            } else {
-                conn.request(&[TYPES[ti].2.as_bytes(), k])
-                    .ok()
-                    .and_then(|f| f.as_int())
-                    .unwrap_or(0) as u64
-            };
+        // As redis-cli: one pipeline of TYPE for the batch, then one of the size commands.
+        let types: Vec<Vec<Vec<u8>>> = keys
+            .iter()
+            .map(|k| vec![b"TYPE".to_vec(), k.clone()])
+            .collect();
+        let types: Vec<Option<usize>> = conn
+            .pipeline(&types)?
+            .iter()
+            .map(|t| {
+                t.as_bytes()
+                    .and_then(|ty| TYPES.iter().position(|x| x.0.as_bytes() == ty))
+            })
+            .collect();
+        let size_cmds: Vec<Vec<Vec<u8>>> = keys
+            .iter()
+            .zip(&types)
+            .filter_map(|(k, t)| {
+                let ti = (*t)?;
+                Some(if memkeys {
+                    let mut a = vec![b"MEMORY".to_vec(), b"USAGE".to_vec(), k.clone()];
+                    if let Some(n) = samples {
+                        a.push(b"SAMPLES".to_vec());
+                        a.push(n.to_string().into_bytes());
+                    }
+                    a
+                } else {
+                    vec![TYPES[ti].2.as_bytes().to_vec(), k.clone()]
+                })
+            })
+            .collect();
+        let mut sizes = conn.pipeline(&size_cmds)?.into_iter();
+        for (k, t) in keys.iter().zip(&types) {
+            // Keys that vanished between SCAN and TYPE are skipped.
+            let Some(ti) = *t else { continue };
+            let ty = TYPES[ti].0;
+            let size = sizes.next().and_then(|f| f.as_int()).unwrap_or(0).max(0) as u64;
             sampled += 1;
             key_len_total += k.len() as u64;
             let s = &mut stats[ti];
@@ -634,23 +647,21 @@ pub fn bigkeys(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
             }
             if s.biggest_key.is_none() || size > s.biggest {
                 let unit = if memkeys { "bytes" } else { TYPES[ti].3 };
-                println!(
-                    "[{:05.2}%] Biggest {:<6} found so far '{}' with {} {}",
-                    pct,
-                    ty,
-                    repr(k),
-                    size,
-                    unit
-                );
+                progress.println(format!(
+                    "[{pct:05.2}%] Biggest {ty:<6} found so far '{}' with {size} {unit}",
+                    repr(k)
+                ));
                 s.biggest = size;
                 s.biggest_key = Some(k.clone());
             }
             if sampled % 1_000_000 == 0 {
-                println!("[{pct:05.2}%] Sampled {sampled} keys so far");
+                progress.println(format!("[{pct:05.2}%] Sampled {sampled} keys so far"));
             }
         }
+        progress.set(sampled);
         Ok(())
     })?;
+    progress.finish();
     println!("\n-------- summary -------\n");
     println!("Sampled {sampled} keys in the keyspace!");
     println!(
@@ -718,6 +729,45 @@ pub fn bigkeys(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
     Ok(0)
 }
 
+/// The progress bar of the samplers: on stderr, only when it is a terminal, so stdout keeps
+/// redis-cli's exact output. Lines printed through it go to stdout above the bar.
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(total_keys: u64) -> Progress {
+        if !std::io::stderr().is_terminal() || total_keys < 10_000 {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new(total_keys);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:30} {percent:>3}% {human_pos}/{human_len} keys, {per_sec}, eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        Progress(Some(bar))
+    }
+
+    fn println(&self, line: String) {
+        match &self.0 {
+            Some(b) => b.suspend(|| println!("{line}")),
+            None => println!("{line}"),
+        }
+    }
+
+    fn set(&self, n: u64) {
+        if let Some(b) = &self.0 {
+            b.set_position(n);
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
+
 /// Progress in percent, as redis-cli's `100 * (double)sampled / total_keys`.
 fn percent(sampled: u64, total: u64) -> f64 {
     if total > 0 {
@@ -734,16 +784,18 @@ pub fn hotkeys(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
     header("hot keys");
     // redis-cli's pool: HOTKEYS_SAMPLE counters in ascending order, index 0 the coldest.
     const HOTKEYS_SAMPLE: usize = 16;
+    let progress = Progress::new(total_keys);
     let mut counters = [0i64; HOTKEYS_SAMPLE];
     let mut hot: Vec<String> = vec![String::new(); HOTKEYS_SAMPLE];
     let mut sampled = 0u64;
     let mut fatal = None;
     scan_keys(ctx, conn, |conn, keys| {
         let pct = percent(sampled, total_keys);
-        for k in keys {
-            let f = conn
-                .request(&[&b"OBJECT"[..], b"FREQ", k])
-                .map_err(|_| "Error: OBJECT FREQ failed".to_string())?;
+        let cmds: Vec<Vec<Vec<u8>>> = keys
+            .iter()
+            .map(|k| vec![b"OBJECT".to_vec(), b"FREQ".to_vec(), k.clone()])
+            .collect();
+        for (k, f) in keys.iter().zip(conn.pipeline(&cmds)?) {
             let freq = match f {
                 Frame::Integer(n) => n,
                 Frame::Error(e) => {
@@ -754,7 +806,7 @@ pub fn hotkeys(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
             };
             sampled += 1;
             if sampled % 1_000_000 == 0 {
-                println!("[{pct:05.2}%] Sampled {sampled} keys so far");
+                progress.println(format!("[{pct:05.2}%] Sampled {sampled} keys so far"));
             }
             let mut at = 0;
             while at < HOTKEYS_SAMPLE && freq > counters[at] {
@@ -771,11 +823,16 @@ pub fn hotkeys(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
             }
             counters[at] = freq;
             hot[at] = repr(k);
-            println!("[{pct:05.2}%] Hot key '{}' found so far with counter {freq}", hot[at]);
+            progress.println(format!(
+                "[{pct:05.2}%] Hot key '{}' found so far with counter {freq}",
+                hot[at]
+            ));
         }
+        progress.set(sampled);
         Ok(())
     })
     .or_else(|e| if fatal.is_some() { Ok(()) } else { Err(e) })?;
+    progress.finish();
     if let Some(f) = fatal {
         return Err(f);
     }

@@ -101,15 +101,30 @@ impl Client {
 
     /// Reads the next reply, returning the frame and its exact bytes.
     pub fn read_reply_raw(&mut self) -> Result<(Frame, Vec<u8>), ClientError> {
+        let (f, range) = self.next_frame()?;
+        Ok((f, self.buf_raw(range)))
+    }
+
+    fn buf_raw(&self, range: std::ops::Range<usize>) -> Vec<u8> {
+        self.buf[range].to_vec()
+    }
+
+    /// Parses the next frame out of the buffer, reading more as needed; returns the frame and
+    /// the byte range it occupied in `buf` (valid until the next read).
+    fn next_frame(&mut self) -> Result<(Frame, std::ops::Range<usize>), ClientError> {
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
         loop {
             if let Some((f, n)) = parse_frame(&self.buf[self.start..])? {
-                let raw = self.buf[self.start..self.start + n].to_vec();
+                let range = self.start..self.start + n;
                 self.start += n;
-                if self.start == self.buf.len() {
-                    self.buf.clear();
-                    self.start = 0;
-                }
-                return Ok((f, raw));
+                return Ok((f, range));
+            }
+            if self.start > 0 && self.start * 2 >= self.buf.len() {
+                self.buf.drain(..self.start);
+                self.start = 0;
             }
             let mut chunk = [0u8; 16384];
             let n = self.stream.read(&mut chunk)?;
@@ -122,7 +137,7 @@ impl Client {
 
     /// Reads the next reply.
     pub fn read_reply(&mut self) -> Result<Frame, ClientError> {
-        Ok(self.read_reply_raw()?.0)
+        Ok(self.next_frame()?.0)
     }
 
     /// Sends a command and waits for its reply.
