@@ -187,7 +187,8 @@ pub fn run(argv: Vec<String>) -> i32 {
         println!("{}", version());
         return 0;
     }
-    let tty = std::io::stdout().is_terminal();
+    // FAKETTY: as redis-cli, act as if stdout were a terminal (used by test suites).
+    let tty = std::io::stdout().is_terminal() || std::env::var_os("FAKETTY").is_some();
     let mode = if a.csv {
         Mode::Csv
     } else if a.quoted_json {

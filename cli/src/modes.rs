@@ -392,17 +392,19 @@ pub fn stat(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
 
 fn latency_line(mode: Mode, min: i64, max: i64, avg: f64, count: u64) -> String {
     match mode {
+        Mode::Standard => format!("min: {min}, max: {max}, avg: {avg:.2} ({count} samples)"),
         Mode::Csv => format!("{min},{max},{avg:.2},{count}\n"),
         Mode::Raw => format!("{min} {max} {avg:.2} {count}\n"),
         Mode::Json | Mode::QuotedJson => {
             format!("{{\"min\": {min}, \"max\": {max}, \"avg\": {avg:.2}, \"count\": {count}}}\n")
         }
-        Mode::Standard => format!("min: {min}, max: {max}, avg: {avg:.2} (samples {count})")
-            .replace("(samples {count})", ""),
     }
 }
 
-/// --latency, --latency-history, --latency-dist: PING round trips in ms, sampled every 10 ms.
+/// --latency, --latency-history, --latency-dist: PING round trips in whole ms, one every
+/// 10 ms, as redis-cli's `latencyMode`. On a terminal the line is redrawn after every
+/// sample; otherwise --latency prints one line after `-i` seconds (default 1) and exits,
+/// and --latency-history prints every sample. History ranges last `-i` seconds (default 15).
 pub fn latency(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
     conn.connect()?;
     if ctx.args.latency_dist {
@@ -410,55 +412,45 @@ pub fn latency(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
     }
     let history_every = interval(ctx).unwrap_or(Duration::from_millis(15000));
     let single_shot = interval(ctx).unwrap_or(Duration::from_millis(1000));
-    let standard = ctx.mode == Mode::Standard && std::io::stdout().is_terminal()
-        || (ctx.mode == Mode::Standard && ctx.args.no_raw);
+    let standard = ctx.mode == Mode::Standard;
     let (mut min, mut max, mut tot, mut count) = (0i64, 0i64, 0i64, 0u64);
     let mut history_start = Instant::now();
-    let start = Instant::now();
+    let mut out = std::io::stdout();
     loop {
         let t = now_ms();
-        let r = conn.request(&["PING"]);
-        if r.is_err() {
+        if conn.request(&["PING"]).is_err() {
             eprintln!("\nI/O error");
             return Ok(1);
         }
         let lat = now_ms() - t;
         count += 1;
         if count == 1 {
-            min = lat;
-            max = lat;
-            tot = lat;
+            (min, max, tot) = (lat, lat, lat);
         } else {
             min = min.min(lat);
             max = max.max(lat);
             tot += lat;
         }
         let avg = tot as f64 / count as f64;
-        if !standard {
-            if start.elapsed() > single_shot {
-                let m = if ctx.mode == Mode::Standard {
-                    Mode::Raw
-                } else {
-                    ctx.mode
-                };
-                print!("{}", latency_line(m, min, max, avg, count));
-                return Ok(0);
-            }
-        } else {
-            print!("\x1b[0G\x1b[2Kmin: {min}, max: {max}, avg: {avg:.2} ({count} samples)");
-            let _ = std::io::stdout().flush();
-            if ctx.args.latency_history && history_start.elapsed() > history_every {
-                println!(
-                    " -- {:.2} seconds range",
-                    history_start.elapsed().as_secs_f64()
-                );
-                history_start = Instant::now();
-                min = 0;
-                max = 0;
-                tot = 0;
-                count = 0;
-            }
+        let line = latency_line(ctx.mode, min, max, avg, count);
+        if standard {
+            let _ = write!(out, "\x1b[0G\x1b[2K{line}");
+        } else if ctx.args.latency_history {
+            let _ = write!(out, "{line}");
+        } else if history_start.elapsed() > single_shot {
+            let _ = write!(out, "{line}");
+            return Ok(0);
         }
+        if ctx.args.latency_history && history_start.elapsed() > history_every {
+            let _ = writeln!(
+                out,
+                " -- {:.2} seconds range",
+                history_start.elapsed().as_secs_f64()
+            );
+            history_start = Instant::now();
+            (min, max, tot, count) = (0, 0, 0, 0);
+        }
+        let _ = out.flush();
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -840,15 +832,24 @@ pub fn hotkeys(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
     println!("Sampled {sampled} keys in the keyspace!");
     for at in (0..HOTKEYS_SAMPLE).rev() {
         if counters[at] > 0 {
-            println!("hot key found with counter: {}\tkeyname: {}", counters[at], hot[at]);
+            println!(
+                "hot key found with counter: {}\tkeyname: {}",
+                counters[at], hot[at]
+            );
         }
     }
     Ok(0)
 }
 
-/// Reads the `+FULLRESYNC`/`$<len>` or `$EOF:<mark>` preamble of a full sync and streams the
-/// payload to `out`. Returns the bytes written.
-fn read_rdb(stream: &mut dyn Read, out: &mut dyn Write, verbose_name: &str) -> Result<u64, String> {
+/// Reads the `$<len>` or `$EOF:<40-byte mark>` preamble of a full sync (skipping the
+/// newlines a master sends while it prepares the payload), calls `announce` with the length
+/// (None: until the EOF mark), and streams the payload to `out`. Returns the payload bytes
+/// and whether the EOF mark was used.
+fn read_rdb(
+    stream: &mut dyn Read,
+    out: &mut dyn Write,
+    announce: &dyn Fn(Option<u64>),
+) -> Result<(u64, bool), String> {
     // Skip newlines the master sends as keepalives, read the bulk header.
     let mut header = Vec::new();
     let mut b = [0u8; 1];
@@ -872,7 +873,7 @@ fn read_rdb(stream: &mut dyn Read, out: &mut dyn Write, verbose_name: &str) -> R
         .strip_prefix('$')
         .ok_or_else(|| format!("Bad protocol from master: {h}"))?;
     if let Some(mark) = body.strip_prefix("EOF:") {
-        eprintln!("SYNC sent to master, writing bytes of bulk transfer until EOF marker to '{verbose_name}'");
+        announce(None);
         let mark = mark.as_bytes().to_vec();
         let mut tail: Vec<u8> = Vec::new();
         let mut written = 0u64;
@@ -889,7 +890,7 @@ fn read_rdb(stream: &mut dyn Read, out: &mut dyn Write, verbose_name: &str) -> R
                 let data = &tail[..tail.len() - mark.len()];
                 out.write_all(data).map_err(|e| e.to_string())?;
                 written += data.len() as u64;
-                return Ok(written);
+                return Ok((written, true));
             }
             if tail.len() > mark.len() {
                 let keep = tail.len() - mark.len();
@@ -902,7 +903,7 @@ fn read_rdb(stream: &mut dyn Read, out: &mut dyn Write, verbose_name: &str) -> R
     let len: u64 = body
         .parse()
         .map_err(|_| format!("Bad protocol from master: {h}"))?;
-    eprintln!("SYNC sent to master, writing {len} bytes to '{verbose_name}'");
+    announce(Some(len));
     let mut left = len;
     let mut chunk = vec![0u8; 1 << 16];
     while left > 0 {
@@ -915,7 +916,7 @@ fn read_rdb(stream: &mut dyn Read, out: &mut dyn Write, verbose_name: &str) -> R
         out.write_all(&chunk[..n]).map_err(|e| e.to_string())?;
         left -= n as u64;
     }
-    Ok(len)
+    Ok((len, false))
 }
 
 fn replication_socket(conn: &mut Conn) -> Result<std::net::TcpStream, String> {
@@ -964,14 +965,14 @@ pub fn rdb(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
         .map_err(|e| e.to_string())?;
     let r = read_line(&mut s)?;
     if r.starts_with('-') {
-        eprintln!("REPLCONF capa eof error: {}", &r[1..]);
+        eprintln!("REPLCONF capa error: {}", &r[1..]);
     }
     eprintln!("sending REPLCONF rdb-only 1");
     s.write_all(&crate::conn::encode_command(&["REPLCONF", "rdb-only", "1"]))
         .map_err(|e| e.to_string())?;
     let r = read_line(&mut s)?;
     if r.starts_with('-') {
-        eprintln!("REPLCONF rdb-only 1 error: {}", &r[1..]);
+        eprintln!("REPLCONF rdb-only error: {}", &r[1..]);
     }
     if functions {
         eprintln!("sending REPLCONF rdb-filter-only functions");
@@ -983,26 +984,43 @@ pub fn rdb(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
         .map_err(|e| e.to_string())?;
         let r = read_line(&mut s)?;
         if r.starts_with('-') {
-            eprintln!("REPLCONF rdb-filter-only functions error: {}", &r[1..]);
+            eprintln!("REPLCONF rdb-filter-only error: {}", &r[1..]);
         }
     }
     s.write_all(&crate::conn::encode_command(&["SYNC"]))
         .map_err(|e| e.to_string())?;
-    let n = if file == "-" {
+    let name = file.clone();
+    let announce = move |len: Option<u64>| match len {
+        None => eprintln!(
+            "SYNC sent to master, writing bytes of bulk transfer until EOF marker to '{name}'"
+        ),
+        Some(n) => eprintln!("SYNC sent to master, writing {n} bytes to '{name}'"),
+    };
+    let (n, marked) = if file == "-" {
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
-        read_rdb(&mut s, &mut out, "stdout")?
+        read_rdb(&mut s, &mut out, &announce)?
     } else {
+        // Unlike redis-cli, an existing FILE is only replaced once the whole payload arrived.
         let tmp = format!("{file}.tmp-{}", std::process::id());
         let mut f =
             std::fs::File::create(&tmp).map_err(|e| format!("Error opening '{file}': {e}"))?;
-        let n = read_rdb(&mut s, &mut f, &file)?;
-        f.sync_all()
-            .map_err(|e| format!("Fail to fsync '{file}': {e}"))?;
-        std::fs::rename(&tmp, &file).map_err(|e| format!("Error writing '{file}': {e}"))?;
-        n
+        let r = read_rdb(&mut s, &mut f, &announce).and_then(|r| {
+            f.sync_all()
+                .map_err(|e| format!("Fail to fsync '{file}': {e}"))?;
+            std::fs::rename(&tmp, &file).map_err(|e| format!("Error writing '{file}': {e}"))?;
+            Ok(r)
+        });
+        if r.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        r?
     };
-    eprintln!("Transfer finished with success after {n} bytes");
+    if marked {
+        eprintln!("Transfer finished with success after {n} bytes");
+    } else {
+        eprintln!("Transfer finished with success.");
+    }
     Ok(0)
 }
 
@@ -1025,10 +1043,24 @@ pub fn replica(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
     read_line(&mut s)?;
     s.write_all(&crate::conn::encode_command(&["SYNC"]))
         .map_err(|e| e.to_string())?;
-    let mut sink = std::io::sink();
-    let n = read_rdb(&mut s, &mut sink, "/dev/null")?;
-    eprintln!("SYNC with master, discarding {n} bytes of bulk transfer...");
-    eprintln!("SYNC done. Logging commands from master.");
+    let announce = |len: Option<u64>| match len {
+        None => {
+            eprintln!("SYNC with master, discarding bytes of bulk transfer until EOF marker...")
+        }
+        Some(n) => eprintln!("SYNC with master, discarding {n} bytes of bulk transfer..."),
+    };
+    let (n, marked) = read_rdb(&mut s, &mut std::io::sink(), &announce)?;
+    if marked {
+        eprintln!("SYNC done after {n} bytes. Logging commands from master.");
+        // A diskless (EOF-marked) transfer puts the replica online only after an ACK. The
+        // master does not answer it (redis-cli waits for a reply anyway and so swallows the
+        // first command of the stream; we print every command).
+        eprintln!("sending REPLCONF ACK 0");
+        s.write_all(&crate::conn::encode_command(&["REPLCONF", "ACK", "0"]))
+            .map_err(|e| e.to_string())?;
+    } else {
+        eprintln!("SYNC done. Logging commands from master.");
+    }
     let mut client = ReplicationReader { s, buf: Vec::new() };
     loop {
         let f = client.next()?;

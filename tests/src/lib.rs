@@ -4,6 +4,8 @@
 //! Every server a test starts runs under `timeout(1)`, so even a crashed test process cannot
 //! leave one behind for long; dropping the handle stops it at once.
 
+pub mod pty;
+
 use pyrope_common::client::Client;
 use pyrope_common::resp::Frame;
 use std::net::TcpListener;
