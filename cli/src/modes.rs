@@ -1130,14 +1130,19 @@ mod tests {
 
     #[test]
     fn rdb_payloads_with_length_and_eof_marker() {
+        let seen = std::cell::RefCell::new(Vec::new());
+        let announce = |len: Option<u64>| seen.borrow_mut().push(len);
         let mut out = Vec::new();
-        let n = read_rdb(&mut &b"\n\n$5\r\nREDIS"[..], &mut out, "x").unwrap();
-        assert_eq!((n, out.as_slice()), (5, &b"REDIS"[..]));
+        let n = read_rdb(&mut &b"\n\n$5\r\nREDIS"[..], &mut out, &announce).unwrap();
+        assert_eq!((n, out.as_slice()), ((5, false), &b"REDIS"[..]));
         let mark = "a".repeat(40);
         let wire = format!("$EOF:{mark}\r\nREDIS0011payload{mark}");
         let mut out = Vec::new();
-        let n = read_rdb(&mut wire.as_bytes(), &mut out, "x").unwrap();
-        assert_eq!((n, out.as_slice()), (16, &b"REDIS0011payload"[..]));
-        assert!(read_rdb(&mut &b"-ERR no\r\n"[..], &mut Vec::new(), "x").is_err());
+        let n = read_rdb(&mut wire.as_bytes(), &mut out, &announce).unwrap();
+        assert_eq!((n, out.as_slice()), ((16, true), &b"REDIS0011payload"[..]));
+        assert_eq!(*seen.borrow(), vec![Some(5), None]);
+        assert!(read_rdb(&mut &b"-ERR no\r\n"[..], &mut Vec::new(), &announce).is_err());
+        // A master that closes early is an error, not a short file.
+        assert!(read_rdb(&mut &b"$9\r\nREDIS"[..], &mut Vec::new(), &announce).is_err());
     }
 }
