@@ -190,9 +190,8 @@ impl Conn {
     }
 
     /// Sends a command and returns its reply, connecting first, following redirections in
-    /// cluster mode, and retrying once on a broken connection (as redis-cli does).
+    /// cluster mode. A broken connection is an error (not retried); the next call reconnects.
     pub fn request<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Frame, RequestError> {
-        let mut attempts = 0;
         let mut redirects = 0;
         loop {
             self.connect().map_err(RequestError::Connect)?;
@@ -234,11 +233,10 @@ impl Conn {
                     return Ok(f);
                 }
                 Err(e) => {
+                    // As redis-cli: no resend (the command may have run); the next command
+                    // reconnects, and the REPL shows `not connected> ` until then.
                     self.client = None;
-                    attempts += 1;
-                    if attempts > 1 || matches!(e, ClientError::Protocol(_)) {
-                        return Err(RequestError::Io(describe(&e)));
-                    }
+                    return Err(RequestError::Io(describe(&e)));
                 }
             }
         }

@@ -203,7 +203,14 @@ fn pyrope_cstr(b: &[u8]) -> &[u8] {
 pub fn json(out: &mut Vec<u8>, f: &Frame, quoted: bool) {
     let string = |out: &mut Vec<u8>, s: &[u8]| {
         if quoted {
-            out.extend_from_slice(repr(s).as_bytes());
+            // redis-cli 7.0's jsonStringOutput: sdscatrepr, then every backslash doubled.
+            for &b in repr(s).as_bytes() {
+                if b == b'\\' {
+                    out.extend_from_slice(b"\\\\");
+                } else {
+                    out.push(b);
+                }
+            }
         } else {
             json_escape(out, s);
         }

@@ -73,8 +73,15 @@ pub fn pipe(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
     let mut reader = stream.try_clone_rw().map_err(|e| e.to_string())?;
     let reader_marker = marker.clone();
     let timeout = ctx.args.pipe_timeout;
+    // The reader wakes every 100 ms to check the --pipe-timeout condition.
+    stream
+        .set_read_timeout_rw(Some(Duration::from_millis(100)))
+        .map_err(|e| e.to_string())?;
+    let eof = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader_eof = eof.clone();
     // The reader counts replies until the marker's echo.
     let counter = std::thread::spawn(move || -> Result<(u64, u64), String> {
+        let mut last_read = std::time::Instant::now();
         let mut buf: Vec<u8> = Vec::with_capacity(1 << 20);
         let mut chunk = vec![0u8; 1 << 16];
         let (mut replies, mut errors) = (0u64, 0u64);
@@ -100,7 +107,7 @@ pub fn pipe(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
                     && &r[..5] == b"$20\r\n"
                     && r[5..25] == *reader_marker.as_bytes()
                 {
-                    let _ = writeln!(stderr.lock(), "Last reply received from server.");
+                    println!("Last reply received from server.");
                     return Ok((errors, replies));
                 } else {
                     replies += 1;
@@ -109,10 +116,22 @@ pub fn pipe(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
             buf.drain(..pos);
             match reader.read(&mut chunk) {
                 Ok(0) => return Err(format!("Error reading from the server: connection closed (errors: {errors}, replies: {replies})")),
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
-                    return Err(format!("No replies for {timeout} seconds: exiting."));
+                Ok(n) => {
+                    buf.extend_from_slice(&chunk[..n]);
+                    last_read = std::time::Instant::now();
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {
+                    // As redis-cli: only once all input is sent, and the timeout counts as
+                    // an error before the summary.
+                    if timeout > 0
+                        && reader_eof.load(std::sync::atomic::Ordering::Acquire)
+                        && last_read.elapsed() > Duration::from_secs(timeout)
+                    {
+                        let _ = writeln!(stderr.lock(), "No replies for {timeout} seconds: exiting.");
+                        return Ok((errors + 1, replies));
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(format!("Error reading from the server: {e}")),
             }
         }
@@ -157,13 +176,8 @@ pub fn pipe(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
             "The input ends with an incomplete command at byte {offset}"
         ));
     }
-    let _ = writeln!(
-        std::io::stderr(),
-        "All data transferred. Waiting for the last reply..."
-    );
-    stream
-        .set_read_timeout_rw((timeout > 0).then(|| Duration::from_secs(timeout)))
-        .map_err(|e| e.to_string())?;
+    println!("All data transferred. Waiting for the last reply...");
+    eof.store(true, std::sync::atomic::Ordering::Release);
     stream
         .write_all(&crate::conn::encode_command(&["ECHO", &marker]))
         .ok();
@@ -1061,7 +1075,13 @@ pub fn replica(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
     } else {
         eprintln!("SYNC done. Logging commands from master.");
     }
-    let mut client = ReplicationReader { s, buf: Vec::new() };
+    s.set_read_timeout(Some(Duration::from_secs(1)))
+        .map_err(|e| e.to_string())?;
+    let mut client = ReplicationReader {
+        s,
+        buf: Vec::new(),
+        ack: marked,
+    };
     loop {
         let f = client.next()?;
         println!("{}", String::from_utf8_lossy(&crate::format::csv(&f)));
@@ -1072,6 +1092,8 @@ pub fn replica(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
 struct ReplicationReader {
     s: std::net::TcpStream,
     buf: Vec<u8>,
+    /// Send `REPLCONF ACK` on idle seconds (diskless transfers).
+    ack: bool,
 }
 
 impl ReplicationReader {
@@ -1084,7 +1106,25 @@ impl ReplicationReader {
                 return Ok(f);
             }
             let mut chunk = [0u8; 16384];
-            let n = self.s.read(&mut chunk).map_err(|e| e.to_string())?;
+            let n = match self.s.read(&mut chunk) {
+                Ok(n) => n,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    // A replica ACKs every second. The first ACK is what puts a diskless
+                    // replica online, and the master drops it if it arrives before the
+                    // master has reaped its RDB child, so keep sending.
+                    if self.ack {
+                        self.s
+                            .write_all(&crate::conn::encode_command(&["REPLCONF", "ACK", "0"]))
+                            .map_err(|e| e.to_string())?;
+                    }
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e.to_string()),
+            };
             if n == 0 {
                 return Err("Error: the master closed the connection".into());
             }

@@ -156,47 +156,32 @@ impl Completer for CliHelper {
     ) -> rustyline::Result<(usize, Vec<String>)> {
         let upto = &line[..pos];
         let entries = self.entries.borrow();
-        // "help <tab>": commands and @groups; otherwise the command name, or a subcommand.
-        let (help_prefix, rest) = match upto.strip_prefix("help ") {
-            Some(r) => ("help ", r),
-            None => ("", upto),
+        // As redis-cli's completionCallback: the whole line is matched, case-insensitively,
+        // against each entry's full name ("GETDEL", "CLIENT KILL"), and replaced by it; after
+        // "help " the @groups are candidates too.
+        let (help_prefix, rest) = match upto.get(..5) {
+            Some(h) if h.eq_ignore_ascii_case("help ") => {
+                let r = upto[5..].trim_start();
+                (&upto[..upto.len() - r.len()], r)
+            }
+            _ => ("", upto),
         };
-        let words: Vec<&str> = rest.split(' ').collect();
+        let starts = |cand: &str| {
+            cand.len() >= rest.len()
+                && cand.as_bytes()[..rest.len()].eq_ignore_ascii_case(rest.as_bytes())
+        };
         let mut out: Vec<String> = Vec::new();
-        if words.len() == 1 {
-            let w = words[0];
-            let mut names: Vec<&str> = entries
-                .iter()
-                .map(|e| e.full.split(' ').next().unwrap_or(""))
-                .collect();
-            names.dedup();
-            for n in names {
-                if n.len() >= w.len() && n[..w.len()].eq_ignore_ascii_case(w) {
-                    out.push(format!("{help_prefix}{w}{}", &n[w.len()..]));
-                }
+        for e in entries.iter() {
+            if starts(&e.full) && !out.iter().any(|o| o[help_prefix.len()..] == e.full) {
+                out.push(format!("{help_prefix}{}", e.full));
             }
-            if !help_prefix.is_empty() {
-                let mut groups: Vec<String> =
-                    entries.iter().map(|e| format!("@{}", e.group)).collect();
-                groups.sort();
-                groups.dedup();
-                for g in groups {
-                    if g.len() >= w.len() && g[..w.len()].eq_ignore_ascii_case(w) {
-                        out.push(format!("{help_prefix}{w}{}", &g[w.len()..]));
-                    }
-                }
-            }
-        } else if words.len() == 2 {
-            let (c, s) = (words[0], words[1]);
-            for e in entries.iter() {
-                if let Some((ec, es)) = e.full.split_once(' ') {
-                    if ec.eq_ignore_ascii_case(c)
-                        && es.len() >= s.len()
-                        && es[..s.len()].eq_ignore_ascii_case(s)
-                    {
-                        out.push(format!("{help_prefix}{c} {s}{}", &es[s.len()..]));
-                    }
-                }
+        }
+        if !help_prefix.is_empty() {
+            let mut groups: Vec<String> = entries.iter().map(|e| format!("@{}", e.group)).collect();
+            groups.sort();
+            groups.dedup();
+            for g in groups.into_iter().filter(|g| starts(g)) {
+                out.push(format!("{help_prefix}{g}"));
             }
         }
         Ok((0, out))
