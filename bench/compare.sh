@@ -5,8 +5,10 @@
 # request (utime+stime of the server process / requests), and the used_memory after the same
 # DEBUG POPULATE on both.
 #
+# Each pair of runs is repeated ROUNDS times (default 3) and the medians are printed.
+#
 # Usage: bench/compare.sh            (defaults: -c 50 -n 1000000, tests set,get,incr,mset, -P 1 and 16)
-#        N=200000 bench/compare.sh   (quicker)
+#        N=200000 ROUNDS=1 bench/compare.sh   (quicker)
 # Servers listen on 127.0.0.1 only, on free ports, and are stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +16,7 @@ N=${N:-1000000}
 C=${C:-50}
 TESTS=${TESTS:-set,get,incr,mset}
 PIPELINES=${PIPELINES:-"1 16"}
+ROUNDS=${ROUNDS:-3}
 POPULATE=${POPULATE:-1000000}
 REDIS=${REDIS:-/opt/redis-7.4/redis-server}
 BENCH=${BENCH:-/usr/bin/redis-benchmark}
@@ -46,7 +49,7 @@ HZ=$(getconf CLK_TCK)
 
 read -r RPID RPORT < <(start redis "$REDIS")
 read -r PPID_ PPORT < <(start pyrope "$PYROPE")
-echo "redis 7.4.1 pid=$RPID port=$RPORT | pyrope pid=$PPID_ port=$PPORT | -c $C -n $N"
+echo "redis 7.4.1 pid=$RPID port=$RPORT | pyrope pid=$PPID_ port=$PPORT | -c $C -n $N | medians of $ROUNDS rounds"
 printf '%-8s %3s %12s %12s %6s %12s %12s %6s %17s %17s\n' test P redis_ops/s pyrope_ops/s ratio redis_us/req pyrope_us/req ratio "redis usr+sys" "pyrope usr+sys"
 
 run_one() { # pid port test P -> "rps cpu_us_per_req user_us_per_req sys_us_per_req"
@@ -58,20 +61,28 @@ run_one() { # pid port test P -> "rps cpu_us_per_req user_us_per_req sys_us_per_
     u=($3-$1)/hz*1e6/n; s=($4-$2)/hz*1e6/n; printf "%s %.3f %.3f %.3f\n", r, u+s, u, s }'
 }
 
+# Median of a column over the rounds: median FILE COL.
+median() { awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
+
 i=0
 for P in $PIPELINES; do
   for t in ${TESTS//,/ }; do
-    # Alternate which server goes first, to cancel drift on a shared machine.
-    if (( i % 2 == 0 )); then
-      read -r r_rps r_cpu r_u r_s < <(run_one "$RPID" "$RPORT" "$t" "$P")
-      read -r p_rps p_cpu p_u p_s < <(run_one "$PPID_" "$PPORT" "$t" "$P")
-    else
-      read -r p_rps p_cpu p_u p_s < <(run_one "$PPID_" "$PPORT" "$t" "$P")
-      read -r r_rps r_cpu r_u r_s < <(run_one "$RPID" "$RPORT" "$t" "$P")
-    fi
-    i=$((i+1))
-    awk -v t="$t" -v P="$P" -v rr="$r_rps" -v pr="$p_rps" -v rc="$r_cpu" -v pc="$p_cpu" \
-        -v ru="$r_u" -v rs="$r_s" -v pu="$p_u" -v ps="$p_s" 'BEGIN {
+    : > "$TMP/r.txt"; : > "$TMP/p.txt"
+    for _ in $(seq "$ROUNDS"); do
+      # Alternate which server goes first, to cancel drift on a shared machine.
+      if (( i % 2 == 0 )); then
+        run_one "$RPID" "$RPORT" "$t" "$P" >> "$TMP/r.txt"
+        run_one "$PPID_" "$PPORT" "$t" "$P" >> "$TMP/p.txt"
+      else
+        run_one "$PPID_" "$PPORT" "$t" "$P" >> "$TMP/p.txt"
+        run_one "$RPID" "$RPORT" "$t" "$P" >> "$TMP/r.txt"
+      fi
+      i=$((i+1))
+    done
+    awk -v t="$t" -v P="$P" -v rr="$(median "$TMP/r.txt" 1)" -v pr="$(median "$TMP/p.txt" 1)" \
+        -v rc="$(median "$TMP/r.txt" 2)" -v pc="$(median "$TMP/p.txt" 2)" \
+        -v ru="$(median "$TMP/r.txt" 3)" -v rs="$(median "$TMP/r.txt" 4)" \
+        -v pu="$(median "$TMP/p.txt" 3)" -v ps="$(median "$TMP/p.txt" 4)" 'BEGIN {
       printf "%-8s %3s %12.0f %12.0f %6.2f %12.3f %12.3f %6.2f %8.3f+%-8.3f %8.3f+%-8.3f\n", t, P, rr, pr, (rr>0?pr/rr:0), rc, pc, (rc>0?pc/rc:0), ru, rs, pu, ps }'
   done
 done

@@ -97,6 +97,12 @@ pub struct Server {
     /// Cached wall clock, unix ms / us (updated per event-loop iteration and per command).
     pub now_ms: i64,
     pub now_us: i64,
+    /// Maps monotonic instants to wall-clock time, so a command reads one clock, not two.
+    pub clock: Clock,
+    /// The instant the previous command of the current input batch ended (set by `call`,
+    /// cleared by `net::process_input` around each batch): the next command of the batch
+    /// starts then, which saves a clock read per pipelined command.
+    pub batch_clock: Option<Instant>,
     /// Redis's 24-bit LRU clock (seconds resolution).
     pub lruclock: u32,
     pub start_ms: i64,
@@ -139,6 +145,33 @@ pub struct Server {
     /// Most recent max query / output buffer sizes seen in clients cron.
     pub recent_max_input: usize,
     pub recent_max_output: usize,
+}
+
+/// Wall-clock time derived from the monotonic clock: `unix_us(t) = base_unix_us + (t -
+/// base_mono)`. Reading `Instant::now()` alone is one vDSO call instead of two (realtime and
+/// monotonic); the mapping is re-read from the system clock by `Server::cron` (every 1/hz s),
+/// so a wall-clock step is followed within one cron period, as Redis follows it per command.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    base_mono: Instant,
+    base_unix_us: i64,
+}
+
+impl Clock {
+    /// A mapping read from the system clocks now.
+    pub fn sync() -> Clock {
+        Clock {
+            base_mono: Instant::now(),
+            base_unix_us: unix_us(),
+        }
+    }
+
+    /// Unix time in microseconds at monotonic instant `t` (instants before the base map to
+    /// the base: they cannot happen after a sync).
+    #[inline]
+    pub fn unix_us_at(&self, t: Instant) -> i64 {
+        self.base_unix_us + t.saturating_duration_since(self.base_mono).as_micros() as i64
+    }
 }
 
 /// Current unix time in microseconds.
@@ -200,6 +233,8 @@ impl Server {
             propagator: Propagator::default(),
             now_ms: now_us / 1000,
             now_us,
+            clock: Clock::sync(),
+            batch_clock: None,
             lruclock: 0,
             start_ms: now_us / 1000,
             started: Instant::now(),
@@ -236,10 +271,16 @@ impl Server {
         s
     }
 
-    /// Refreshes the cached clocks.
+    /// Refreshes the cached clocks (one monotonic clock read).
     #[inline]
     pub fn update_time(&mut self) {
-        self.now_us = unix_us();
+        self.set_time(Instant::now());
+    }
+
+    /// Sets the cached clocks to monotonic instant `t` (wall time through `clock`).
+    #[inline]
+    pub fn set_time(&mut self, t: Instant) {
+        self.now_us = self.clock.unix_us_at(t);
         self.now_ms = self.now_us / 1000;
         self.lruclock = ((self.now_ms / 1000) as u32) & LRU_CLOCK_MAX;
     }
@@ -343,6 +384,7 @@ impl Server {
 
     /// The periodic tasks (Redis `serverCron`), called about `hz` times per second.
     pub fn cron(&mut self) {
+        self.clock = Clock::sync();
         self.update_time();
         self.cron_loops += 1;
         // Stats samples every 100 ms.

@@ -86,8 +86,9 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply) 
     let out_before = out.buf.len();
     let errors_before = out.errors.len();
     let dirty_before = srv.dirty;
-    srv.update_time();
-    let start = Instant::now();
+    // Within a batch of pipelined commands the previous command's end is this one's start.
+    let start = srv.batch_clock.take().unwrap_or_else(Instant::now);
+    srv.set_time(start);
     let db = srv.clients[k].db;
     let mut ctx = Ctx {
         srv,
@@ -108,7 +109,9 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply) 
         no_propagate,
         ..
     } = ctx;
-    let dur = start.elapsed().as_micros() as u64;
+    let end = Instant::now();
+    srv.batch_clock = Some(end);
+    let dur = end.saturating_duration_since(start).as_micros() as u64;
     srv.stats.eventloop_duration_cmd_sum_us += dur;
 
     let failed = out.errors.len() > errors_before;
