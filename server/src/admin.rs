@@ -16,19 +16,23 @@ fn lastsave(c: &mut Ctx) {
     c.out.int(c.srv.lastsave_s);
 }
 
+/// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT], with Redis's `shutdownCommand` rules:
+/// ABORT with any other flag, or NOSAVE with SAVE, is a syntax error.
 fn shutdown(c: &mut Ctx) {
-    let mut abort = false;
+    let (mut abort, mut save, mut nosave, mut other) = (false, false, false, false);
     for i in 1..c.argc() {
         match crate::command::opt(c.arg(i)).as_slice() {
-            b"nosave" | b"save" | b"now" | b"force" => {}
+            b"nosave" => nosave = true,
+            b"save" => save = true,
+            b"now" | b"force" => other = true,
             b"abort" => abort = true,
             _ => return c.out.syntax_error(),
         }
     }
+    if (abort && (save || nosave || other)) || (save && nosave) {
+        return c.out.syntax_error();
+    }
     if abort {
-        if c.argc() > 2 {
-            return c.out.syntax_error();
-        }
         return c.out.error("ERR No shutdown in progress.");
     }
     let code = crate::shutdown::prepare_shutdown(c.srv);
@@ -39,12 +43,7 @@ fn shutdown(c: &mut Ctx) {
 fn debug_allowed(c: &Ctx) -> bool {
     match c.srv.config.get("enable-debug-command").unwrap_or("no") {
         "yes" => true,
-        "local" => {
-            let cl = &c.srv.clients[c.cid];
-            cl.flags & crate::client::flags::UNIX_SOCKET != 0
-                || cl.addr.starts_with("127.")
-                || cl.addr.starts_with("::1")
-        }
+        "local" => c.srv.clients[c.cid].is_local(),
         _ => false,
     }
 }
@@ -162,16 +161,12 @@ fn debug(c: &mut Ctx) {
             c.srv.dbs[db].dict.expand(want);
             let mut key = Vec::with_capacity(prefix.len() + 21);
             let mut val = Vec::with_capacity(size.max(32));
-            let now = c.srv.now_ms;
             for j in 0..count {
                 key.clear();
                 key.extend_from_slice(&prefix);
                 key.push(b':');
                 pyrope_common::util::push_i64(&mut key, j);
-                if c.srv.dbs[db]
-                    .lookup(&key, now, true, crate::keyspace::Touch::No)
-                    .is_some()
-                {
+                if c.lookup_in(db, &key, crate::keyspace::Touch::No).is_some() {
                     continue;
                 }
                 val.clear();
@@ -223,10 +218,7 @@ fn config_set(c: &mut Ctx) {
     }
     let protected_ok = match c.srv.config.get("enable-protected-configs").unwrap_or("no") {
         "yes" => true,
-        "local" => {
-            c.srv.clients[c.cid].addr.starts_with("127.")
-                || c.srv.clients[c.cid].flags & crate::client::flags::UNIX_SOCKET != 0
-        }
+        "local" => c.srv.clients[c.cid].is_local(),
         _ => false,
     };
     let before = c.srv.config.clone_values();

@@ -143,6 +143,12 @@ pub struct Client {
 }
 
 impl Client {
+    /// True for a unix-socket client or a loopback peer (Redis `islocalClient`), which the
+    /// `local` setting of `enable-debug-command` / `enable-protected-configs` admits.
+    pub fn is_local(&self) -> bool {
+        self.flags & flags::UNIX_SOCKET != 0 || crate::net::is_loopback(&self.addr)
+    }
+
     /// A new client on `conn`.
     pub fn new(
         id: u64,
@@ -307,7 +313,6 @@ fn reset(c: &mut Ctx) {
     cl.flags &= !(flags::NO_EVICT | flags::NO_TOUCH | flags::REPLY_OFF | flags::REPLY_SKIP_NEXT);
     let need_auth = !c.srv.settings.requirepass.is_empty();
     cl.authenticated = !need_auth;
-    cl.input.parser.unauthenticated = need_auth;
     c.db = 0;
     c.out.resp = 2;
     c.out.raw(b"+RESET\r\n");
@@ -322,7 +327,6 @@ fn check_password(srv: &Server, user: &[u8], pass: &[u8]) -> bool {
 fn set_authenticated(c: &mut Ctx) {
     let cl = &mut c.srv.clients[c.cid];
     cl.authenticated = true;
-    cl.input.parser.unauthenticated = false;
 }
 
 fn auth(c: &mut Ctx) {
@@ -398,7 +402,7 @@ fn hello(c: &mut Ctx) {
         }
         set_authenticated(c);
     }
-    if !c.srv.clients[c.cid].authenticated {
+    if c.srv.auth_required(c.cid) {
         c.out.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
         return;
     }

@@ -42,6 +42,10 @@ pub fn active_expire_cycle(srv: &mut Server, kind: CycleKind) {
     let slow_perc = 25 + 2 * effort as u64;
     let acceptable_stale = 10 - effort;
 
+    // CLIENT PAUSE WRITE/ALL suspends expiry (Redis PAUSE_ACTION_EXPIRE).
+    if !srv.may_expire() {
+        return;
+    }
     let mut st = STATE.lock().unwrap_or_else(|e| e.into_inner());
     if srv.dbs.iter().all(|d| d.dict.volatile_len() == 0) {
         st.timelimit_exit = false;

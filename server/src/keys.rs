@@ -4,7 +4,7 @@
 //! FLUSHALL and OBJECT.
 
 use crate::command::{Ctx, Handler};
-use crate::keyspace::{Dict, EntryPtr, Touch, ValueRef};
+use crate::keyspace::{Dict, EntryPtr, ValueRef};
 use crate::object::{ObjType, Value};
 use crate::reply::errors;
 use pyrope_common::glob::glob_match;
@@ -71,24 +71,16 @@ fn unlink(c: &mut Ctx) {
 fn exists(c: &mut Ctx) {
     let mut n = 0;
     for i in 1..c.argc() {
-        let now = c.srv.now_ms;
-        let key = c.arg(i);
-        let hit = c.srv.dbs[c.db].lookup(key, now, true, Touch::No).is_some();
-        if hit {
-            c.srv.stats.keyspace_hits += 1;
+        if c.lookup_read_notouch(c.arg(i)).is_some() {
             n += 1;
-        } else {
-            c.srv.stats.keyspace_misses += 1;
         }
     }
     c.out.int(n);
 }
 
 fn type_cmd(c: &mut Ctx) {
-    let now = c.srv.now_ms;
-    let key = c.arg(1);
-    let t = c.srv.dbs[c.db]
-        .lookup(key, now, true, Touch::No)
+    let t = c
+        .lookup_read_notouch(c.arg(1))
         .map(|e| e.obj_type().name())
         .unwrap_or("none");
     c.out.simple(t);
@@ -338,8 +330,7 @@ fn pexpireat(c: &mut Ctx) {
 /// TTL family: `ms` selects milliseconds, `absolute` the *EXPIRETIME forms.
 fn ttl_generic(c: &mut Ctx, ms: bool, absolute: bool) {
     let now = c.srv.now_ms;
-    let key = c.arg(1);
-    let Some(e) = c.srv.dbs[c.db].lookup(key, now, true, Touch::No) else {
+    let Some(e) = c.lookup_read_notouch(c.arg(1)) else {
         return c.out.int(-2);
     };
     let Some(when) = e.expire() else {
@@ -447,12 +438,12 @@ fn copy(c: &mut Ctx) {
             .out
             .error("ERR source and destination objects are the same");
     }
-    let Some(e) = c.lookup_write(src) else {
+    // Redis copyCommand reads the source with lookupKeyRead (counted in keyspace hits).
+    let Some(e) = c.lookup_read(src) else {
         return c.out.int(0);
     };
-    let now = c.srv.now_ms;
     let touch = c.touch_mode();
-    let existing = c.srv.dbs[dst_db].lookup(dst, now, true, touch);
+    let existing = c.lookup_in(dst_db, dst, touch);
     if existing.is_some() && !replace {
         return c.out.int(0);
     }
@@ -479,11 +470,8 @@ fn move_cmd(c: &mut Ctx) {
     let Some(e) = c.lookup_write(key) else {
         return c.out.int(0);
     };
-    let now = c.srv.now_ms;
-    if c.srv.dbs[dst_db]
-        .lookup(key, now, true, Touch::No)
-        .is_some()
-    {
+    let touch = c.touch_mode();
+    if c.lookup_in(dst_db, key, touch).is_some() {
         return c.out.int(0);
     }
     c.srv.dbs[c.db].dict.remove_entry(e);
@@ -560,7 +548,7 @@ fn flushall(c: &mut Ctx) {
 }
 
 fn object_lookup(c: &mut Ctx) -> Option<EntryPtr> {
-    let e = c.lookup_notouch(c.arg(2));
+    let e = c.lookup_read_notouch(c.arg(2));
     if e.is_none() {
         c.out.null();
     }

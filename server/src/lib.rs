@@ -221,7 +221,10 @@ pub fn run(args: Vec<String>) -> i32 {
     }
     signals::install();
     raise_fd_limit(settings.maxclients);
-    let table = command::meta::build(&handlers());
+    let mut table = command::meta::build(&handlers());
+    for (old, new) in &cfg.renames {
+        table.rename(old, new);
+    }
     let mut srv = server::Server::new(cfg, table);
     let mut ev = match net::EventLoop::open(&mut srv) {
         Ok(ev) => ev,

@@ -384,23 +384,21 @@ impl EventLoop {
     }
 }
 
-fn is_loopback(addr: &str) -> bool {
-    let host = addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    match host.parse::<std::net::IpAddr>() {
-        Ok(ip) => {
-            ip.is_loopback()
-                || matches!(ip, std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()))
-        }
-        Err(_) => false,
-    }
+/// True for a peer Redis calls local (`connSocketIsLocal`): an IPv4 address in 127.0.0.0/8
+/// or exactly `::1` (an IPv4-mapped `::ffff:127.x` is not). `addr` is as [`fmt_addr`] prints.
+pub fn is_loopback(addr: &str) -> bool {
+    let host = match addr.strip_prefix('[') {
+        Some(rest) => rest.split_once(']').map(|(h, _)| h).unwrap_or(rest),
+        None => addr.rsplit_once(':').map(|(h, _)| h).unwrap_or(addr),
+    };
+    host.starts_with("127.") || host == "::1"
 }
 
-/// `ip:port`, with IPv6 addresses unbracketed as Redis prints them.
-fn fmt_addr(a: &SocketAddr) -> String {
+/// `ip:port`, IPv6 addresses in brackets (`[::1]:6379`), as Redis 7.2+ `anetFormatAddr`.
+pub fn fmt_addr(a: &SocketAddr) -> String {
     match a {
         SocketAddr::V4(v) => format!("{}:{}", v.ip(), v.port()),
-        SocketAddr::V6(v) => format!("{}:{}", v.ip(), v.port()),
+        SocketAddr::V6(v) => format!("[{}]:{}", v.ip(), v.port()),
     }
 }
 
@@ -506,6 +504,9 @@ pub fn process_input(srv: &mut Server, k: usize) {
         if buf.is_empty() {
             break;
         }
+        // The pre-AUTH limits follow the client's state, which the previous command (AUTH,
+        // HELLO AUTH, RESET) or a CONFIG SET requirepass may just have changed.
+        input.parser.unauthenticated = srv.auth_required(k);
         match input.parser.parse(buf) {
             Ok(Parsed::Incomplete) => break,
             Ok(Parsed::Command { consumed, source }) => {
@@ -742,22 +743,26 @@ mod tests {
 
     #[test]
     fn loopback_peers() {
-        for a in [
-            "127.0.0.1:5000",
-            "127.1.2.3:1",
-            "::1:6379",
-            "::ffff:127.0.0.1:80",
-        ] {
+        for a in ["127.0.0.1:5000", "127.1.2.3:1", "[::1]:6379"] {
             assert!(is_loopback(a), "{a}");
         }
         for a in [
             "10.0.0.1:5000",
             "192.168.1.2:1",
-            "2001:db8::1:6379",
+            "[2001:db8::1]:6379",
+            "[::ffff:127.0.0.1]:80",
             "garbage",
         ] {
             assert!(!is_loopback(a), "{a}");
         }
+    }
+
+    #[test]
+    fn ipv6_addresses_are_bracketed() {
+        let a: SocketAddr = "[::1]:6379".parse().unwrap();
+        assert_eq!(fmt_addr(&a), "[::1]:6379");
+        let b: SocketAddr = "10.1.2.3:7".parse().unwrap();
+        assert_eq!(fmt_addr(&b), "10.1.2.3:7");
     }
 
     #[test]

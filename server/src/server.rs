@@ -373,6 +373,21 @@ impl Server {
         self.started.elapsed().as_secs() as i64
     }
 
+    /// True when client `k` must authenticate before running commands (Redis
+    /// `authRequired()`): the default user has a password and the client has not logged in.
+    #[inline]
+    pub fn auth_required(&self, k: usize) -> bool {
+        !self.settings.requirepass.is_empty() && !self.clients[k].authenticated
+    }
+
+    /// False while expiry is suspended (CLIENT PAUSE WRITE or ALL, as Redis's
+    /// `PAUSE_ACTION_EXPIRE`): expired keys then read as missing but are not deleted, so no
+    /// DEL is propagated during a failover pause.
+    #[inline]
+    pub fn may_expire(&self) -> bool {
+        self.paused().is_none()
+    }
+
     /// True while clients are paused (for all commands, or only writes).
     pub fn paused(&self) -> Option<bool> {
         if self.pause.until_ms > self.now_ms {

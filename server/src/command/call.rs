@@ -19,7 +19,14 @@ pub enum Outcome {
 
 /// Validates and executes one command of client `k`.
 pub fn process_command(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Outcome {
-    let id = match srv.commands.lookup(&argv) {
+    let lookup = srv.commands.lookup(&argv);
+    // As Redis's processCommand sets c->lastcmd: the command about to run (CLIENT INFO shows
+    // itself), or none for an unknown command or subcommand.
+    srv.clients[k].last_cmd = match lookup {
+        Lookup::Found(id) => Some(id),
+        _ => None,
+    };
+    let id = match lookup {
         Lookup::Found(id) => id,
         Lookup::Unknown => {
             reject(srv, None, out, &unknown_command_error(&argv));
@@ -47,7 +54,7 @@ pub fn process_command(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) 
         srv.count_errors(&mut out.errors);
         return Outcome::Done;
     }
-    if !srv.clients[k].authenticated && !cmd.has(flags::NO_AUTH) {
+    if srv.auth_required(k) && !cmd.has(flags::NO_AUTH) {
         reject(srv, Some(id), out, "NOAUTH Authentication required.");
         srv.count_errors(&mut out.errors);
         return Outcome::Done;
@@ -67,10 +74,11 @@ pub fn process_command(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) 
         srv.count_errors(&mut out.errors);
         return Outcome::Done;
     }
+    // Every command waits out a PAUSE ALL, CLIENT UNPAUSE included (as Redis 7.4: only the
+    // timeout, or an UNPAUSE sent during a WRITE pause, ends it); a WRITE pause holds the
+    // commands that may write or replicate.
     if let Some(write_only) = srv.paused() {
-        let affected = !write_only || cmd.has(flags::WRITE) || cmd.has(flags::MAY_REPLICATE);
-        // CLIENT UNPAUSE itself must get through, or nothing could end an ALL pause early.
-        if affected && cmd.fullname != "client|unpause" {
+        if !write_only || cmd.has(flags::WRITE) || cmd.has(flags::MAY_REPLICATE) {
             return Outcome::Postponed;
         }
     }
@@ -159,7 +167,6 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply) 
         out.buf.truncate(out_before);
     }
     let c = &mut srv.clients[k];
-    c.last_cmd = Some(id);
     c.db = db;
     c.commands_processed += 1;
     c.last_interaction_ms = srv.now_ms;
@@ -210,12 +217,26 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Looks a key up for reading: counts keyspace hits/misses and touches LRU/LFU.
+    /// Looks a key up for reading: counts keyspace hits/misses and touches LRU/LFU (Redis
+    /// `lookupKeyRead`).
     #[inline]
     pub fn lookup_read(&mut self, key: &[u8]) -> Option<EntryPtr> {
         let touch = self.touch_mode();
+        self.lookup_counted(key, touch)
+    }
+
+    /// Looks a key up for reading without touching LRU/LFU, counting hits/misses (Redis
+    /// `lookupKeyReadWithFlags(..., LOOKUP_NOTOUCH)`: TYPE, TTL, EXISTS, OBJECT).
+    #[inline]
+    pub fn lookup_read_notouch(&mut self, key: &[u8]) -> Option<EntryPtr> {
+        self.lookup_counted(key, Touch::No)
+    }
+
+    #[inline]
+    fn lookup_counted(&mut self, key: &[u8], touch: Touch) -> Option<EntryPtr> {
         let now = self.srv.now_ms;
-        let r = self.srv.dbs[self.db].lookup(key, now, true, touch);
+        let may_expire = self.srv.may_expire();
+        let r = self.srv.dbs[self.db].lookup(key, now, may_expire, touch);
         if r.is_some() {
             self.srv.stats.keyspace_hits += 1;
         } else {
@@ -228,15 +249,23 @@ impl<'a> Ctx<'a> {
     #[inline]
     pub fn lookup_write(&mut self, key: &[u8]) -> Option<EntryPtr> {
         let touch = self.touch_mode();
-        let now = self.srv.now_ms;
-        self.srv.dbs[self.db].lookup(key, now, true, touch)
+        self.lookup_in(self.db, key, touch)
     }
 
-    /// Looks a key up without touching anything (OBJECT, TTL-style introspection keeps LRU).
+    /// Looks a key up without touching anything and without hit/miss accounting (DEL, SCAN
+    /// and RANDOMKEY reclaiming expired keys, DEBUG OBJECT).
     #[inline]
     pub fn lookup_notouch(&mut self, key: &[u8]) -> Option<EntryPtr> {
+        self.lookup_in(self.db, key, Touch::No)
+    }
+
+    /// Looks `key` up in db `db` (no hit/miss accounting); an expired key is reclaimed
+    /// unless expiry is paused.
+    #[inline]
+    pub fn lookup_in(&mut self, db: usize, key: &[u8], touch: Touch) -> Option<EntryPtr> {
         let now = self.srv.now_ms;
-        self.srv.dbs[self.db].lookup(key, now, true, Touch::No)
+        let may_expire = self.srv.may_expire();
+        self.srv.dbs[db].lookup(key, now, may_expire, touch)
     }
 
     /// Counts a modification (drives propagation and `rdb_changes_since_last_save`).

@@ -76,6 +76,19 @@ fn command_from(
 ///
 /// Panics if a handler names a command that the metadata does not know (a programming error,
 /// caught by the unit tests).
+/// The names of Redis 7.4's top-level commands (lowercase), implemented or not: what
+/// `rename-command` may name.
+pub fn redis_command_names() -> &'static std::collections::HashSet<String> {
+    static NAMES: std::sync::OnceLock<std::collections::HashSet<String>> =
+        std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let (info, _) = parse_frame(META)
+            .expect("command metadata")
+            .expect("complete");
+        info.as_array().unwrap_or(&[]).iter().map(name_of).collect()
+    })
+}
+
 pub fn build(handlers: &[(&'static str, Handler)]) -> CommandTable {
     let (info, n) = parse_frame(META)
         .expect("command metadata")

@@ -273,6 +273,14 @@ impl NameIndex {
         }
     }
 
+    /// Rebuilds the index from (lowercase name, id) pairs.
+    fn rebuild(&mut self, entries: Vec<(Vec<u8>, usize)>) {
+        *self = NameIndex::default();
+        for (n, id) in entries {
+            self.insert(n, id);
+        }
+    }
+
     fn place(&mut self, pos: usize) {
         let h = fold_hash(&self.entries[pos].0);
         let mask = self.slots.len() - 1;
@@ -334,14 +342,31 @@ impl CommandTable {
         }
     }
 
-    /// Ids of the top-level commands (containers included, subcommands not), in table order.
+    /// Ids of the top-level commands reachable by name (containers included, subcommands
+    /// not; a command disabled by `rename-command X ""` is left out), in table order.
     pub fn top_level_ids(&self) -> Vec<usize> {
-        self.cmds
-            .iter()
-            .enumerate()
-            .filter(|(_, x)| x.parent.is_none())
-            .map(|(i, _)| i)
-            .collect()
+        let mut ids: Vec<usize> = self.by_name.entries.iter().map(|(_, id)| *id).collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    /// Applies `rename-command old new` (Redis's config-file semantics): the command is
+    /// dispatched under `new` only, or not at all when `new` is empty. Its `fullname` (shown
+    /// by COMMAND, commandstats and error replies) stays the original, as in Redis. Renames
+    /// of commands Pyrope does not implement yet are ignored here (the config loader has
+    /// already validated them against Redis's command list).
+    pub fn rename(&mut self, old: &str, new: &str) {
+        let old = old.to_ascii_lowercase();
+        let mut entries = std::mem::take(&mut self.by_name.entries);
+        let Some(pos) = entries.iter().position(|(n, _)| n == old.as_bytes()) else {
+            self.by_name.rebuild(entries);
+            return;
+        };
+        let (_, id) = entries.remove(pos);
+        if !new.is_empty() {
+            entries.push((new.to_ascii_lowercase().into_bytes(), id));
+        }
+        self.by_name.rebuild(entries);
     }
 
     /// Finds a command by full name (`get`, `config|get`), case-insensitive.
