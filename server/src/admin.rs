@@ -185,6 +185,38 @@ fn debug(c: &mut Ctx) {
             crate::command::call::propagate_expired(c.srv);
             c.out.ok();
         }
+        (b"digest", 2) => {
+            let d = crate::digest::dataset_digest(c.srv.dbs.iter().map(|db| &db.dict));
+            c.out.simple(&crate::digest::hex(&d));
+        }
+        (b"digest-value", _) => {
+            // Logically expired keys count too: a debug command looks at the dict itself.
+            c.out.array(c.argc() - 2);
+            for i in 2..c.argc() {
+                let d = match c.srv.dbs[c.db].dict.get(c.arg(i)) {
+                    Some(e) => crate::digest::value_digest(e),
+                    None => [0; 20],
+                };
+                c.out.simple(&crate::digest::hex(&d));
+            }
+        }
+        (b"protocol", 3) => debug_protocol(c),
+        (b"log", 3) => {
+            crate::log!(Warning, "DEBUG LOG: {}", String::from_utf8_lossy(c.arg(2)));
+            c.out.ok();
+        }
+        (b"error", 3) => {
+            let msg = c.arg(2).to_vec();
+            c.out.error_verbatim(&msg);
+        }
+        (b"change-repl-id", 2) => {
+            crate::log!(
+                Warning,
+                "Changing replication IDs after receiving DEBUG change-repl-id"
+            );
+            c.srv.replid = crate::server::random_hex40();
+            c.out.ok();
+        }
         _ => {
             let msg = format!(
                 "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
@@ -192,6 +224,58 @@ fn debug(c: &mut Ctx) {
             );
             c.out.error(&msg);
         }
+    }
+}
+
+/// DEBUG PROTOCOL <type>: one reply of each RESP type, with Redis's exact values (debug.c),
+/// for client library tests.
+fn debug_protocol(c: &mut Ctx) {
+    let resp = c.out.resp;
+    match crate::command::opt(c.arg(2)).as_slice() {
+        b"string" => c.out.bulk(b"Hello World"),
+        b"integer" => c.out.int(12345),
+        b"double" => c.out.double(3.141),
+        b"bignum" => c.out.bignum(b"1234567999999999999999999999999999999"),
+        b"null" => c.out.null(),
+        b"array" => {
+            c.out.array(3);
+            (0..3).for_each(|j| c.out.int(j));
+        }
+        b"set" => {
+            c.out.set(3);
+            (0..3).for_each(|j| c.out.int(j));
+        }
+        b"map" => {
+            c.out.map(3);
+            for j in 0..3 {
+                c.out.int(j);
+                c.out.boolean(j == 1);
+            }
+        }
+        b"attrib" => {
+            if resp >= 3 {
+                pyrope_common::resp::encode::attribute(&mut c.out.buf, 1);
+                c.out.bulk(b"key-popularity");
+                c.out.array(2);
+                c.out.bulk(b"key:123");
+                c.out.int(90);
+            }
+            c.out.bulk(b"Some real reply following the attribute");
+        }
+        b"push" => {
+            if resp < 3 {
+                return c.out.error("ERR RESP2 is not supported by this command");
+            }
+            // Redis 7.2+ delivers a push raised by a command after the command's reply.
+            c.out.bulk(b"Some real reply following the push reply");
+            pyrope_common::resp::encode::push(&mut c.out.buf, 2, resp);
+            c.out.bulk(b"server-cpu-usage");
+            c.out.int(42);
+        }
+        b"true" => c.out.boolean(true),
+        b"false" => c.out.boolean(false),
+        b"verbatim" => c.out.verbatim(b"This is a verbatim\nstring"),
+        _ => c.out.error("ERR Wrong protocol type name. Please use one of the following: string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|true|false"),
     }
 }
 
@@ -226,6 +310,18 @@ fn config_set(c: &mut Ctx) {
     match c.srv.config.set_many(&pairs, protected_ok) {
         Ok(names) => {
             c.srv.apply_config();
+            // Redis's updateMaxclients: the OS must grant the descriptors.
+            if names.contains(&"maxclients") {
+                let want = c.srv.settings.maxclients;
+                let fits = crate::adjust_open_files_limit(want);
+                if fits != want {
+                    c.srv.config.restore_values(before);
+                    c.srv.apply_config();
+                    return c.out.error(&format!(
+                        "ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not able to handle the specified number of clients, try with {fits}"
+                    ));
+                }
+            }
             // Changing where we listen is applied now; on failure everything is rolled back.
             if names.iter().any(|n| *n == "port" || *n == "bind") {
                 let which = if names.contains(&"port") {

@@ -348,6 +348,7 @@ fn auth(c: &mut Ctx) {
         set_authenticated(c);
         c.out.ok();
     } else {
+        c.srv.stats.acl_access_denied_auth += 1;
         c.out
             .error("WRONGPASS invalid username-password pair or user is disabled.");
     }
@@ -396,6 +397,7 @@ fn hello(c: &mut Ctx) {
         let ok = (c.srv.settings.requirepass.is_empty() && u == b"default")
             || check_password(c.srv, u, p);
         if !ok {
+            c.srv.stats.acl_access_denied_auth += 1;
             c.out
                 .error("WRONGPASS invalid username-password pair or user is disabled.");
             return;

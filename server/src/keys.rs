@@ -30,7 +30,7 @@ pub fn free_entry(c: &mut Ctx, e: EntryPtr, lazy: bool) {
         _ => 1,
     };
     if lazy && effort > LAZYFREE_THRESHOLD {
-        c.srv.lazy_free(Box::new(OwnedEntry(e)));
+        c.srv.lazy_free(Box::new(OwnedEntry(e)), 1);
     } else {
         e.free();
     }
@@ -520,7 +520,8 @@ fn flush_mode(c: &mut Ctx) -> Option<bool> {
 
 fn drop_dict(c: &mut Ctx, d: Dict, lazy: bool) {
     if lazy && !d.is_empty() {
-        c.srv.lazy_free(Box::new(d));
+        let n = d.len() as u64;
+        c.srv.lazy_free(Box::new(d), n);
     } else {
         drop(d);
     }

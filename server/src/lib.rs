@@ -7,6 +7,7 @@ pub mod admin;
 pub mod client;
 pub mod command;
 pub mod config;
+pub mod digest;
 pub mod expire;
 pub mod help;
 pub mod info;
@@ -220,7 +221,11 @@ pub fn run(args: Vec<String>) -> i32 {
         );
     }
     signals::install();
-    raise_fd_limit(settings.maxclients);
+    let maxclients = adjust_open_files_limit(settings.maxclients);
+    if maxclients != settings.maxclients {
+        cfg.set_from_file("maxclients", &[maxclients.to_string()])
+            .expect("a lower maxclients is valid");
+    }
     let mut table = command::meta::build(&handlers());
     for (old, new) in &cfg.renames {
         table.rename(old, new);
@@ -246,22 +251,73 @@ pub fn run(args: Vec<String>) -> i32 {
     code
 }
 
-/// Raises RLIMIT_NOFILE to fit `maxclients` plus reserved descriptors (as Redis's
-/// `adjustOpenFilesLimit`, without lowering maxclients).
-fn raise_fd_limit(maxclients: u64) {
-    let want = maxclients + 32;
-    unsafe {
-        let mut r: libc::rlimit = std::mem::zeroed();
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && (r.rlim_cur as u64) < want {
-            let new = libc::rlimit {
-                rlim_cur: want.min(r.rlim_max as u64) as libc::rlim_t,
-                rlim_max: r.rlim_max,
-            };
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &new) != 0 {
-                log!(Warning, "You requested maxclients of {maxclients} requiring at least {want} max file descriptors.");
-            }
-        }
+/// File descriptors Redis keeps for itself beyond the clients (`CONFIG_MIN_RESERVED_FDS`).
+const MIN_RESERVED_FDS: u64 = 32;
+
+/// Redis's `adjustOpenFilesLimit()`: raises RLIMIT_NOFILE to `maxclients + 32`, or to the
+/// highest value the OS grants (trying 16 fewer each time), and returns the maxclients that
+/// fits, logging Redis's three warnings when it had to be reduced. Exits (code 1) as Redis
+/// when not even the reserved descriptors are available.
+pub fn adjust_open_files_limit(maxclients: u64) -> u64 {
+    let maxfiles = maxclients + MIN_RESERVED_FDS;
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == -1 {
+        let e = std::io::Error::last_os_error();
+        log!(Warning, "Unable to obtain the current NOFILE limit ({}), assuming 1024 and setting the max clients configuration accordingly.", os_text(&e));
+        return 1024 - MIN_RESERVED_FDS;
     }
+    let oldlimit = limit.rlim_cur as u64;
+    if oldlimit >= maxfiles {
+        return maxclients;
+    }
+    let mut bestlimit = maxfiles;
+    let mut error = None;
+    while bestlimit > oldlimit {
+        let l = libc::rlimit {
+            rlim_cur: bestlimit as libc::rlim_t,
+            rlim_max: bestlimit as libc::rlim_t,
+        };
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &l) } != -1 {
+            break;
+        }
+        error = Some(std::io::Error::last_os_error());
+        if bestlimit < 16 {
+            bestlimit = oldlimit;
+            break;
+        }
+        bestlimit -= 16;
+    }
+    bestlimit = bestlimit.max(oldlimit);
+    if bestlimit < maxfiles {
+        if bestlimit <= MIN_RESERVED_FDS {
+            log!(Warning, "Your current 'ulimit -n' of {oldlimit} is not enough for the server to start. Please increase your open file limit to at least {maxfiles}. Exiting.");
+            std::process::exit(1);
+        }
+        let reduced = bestlimit - MIN_RESERVED_FDS;
+        log!(
+            Warning,
+            "You requested maxclients of {maxclients} requiring at least {maxfiles} max file descriptors."
+        );
+        log!(
+            Warning,
+            "Server can't set maximum open files to {maxfiles} because of OS error: {}.",
+            error.as_ref().map(os_text).unwrap_or_default()
+        );
+        log!(Warning, "Current maximum open files is {bestlimit}. maxclients has been reduced to {reduced} to compensate for low ulimit. If you need higher maxclients increase 'ulimit -n'.");
+        reduced
+    } else {
+        log!(
+            Notice,
+            "Increased maximum number of open files to {maxfiles} (it was originally set to {oldlimit})."
+        );
+        maxclients
+    }
+}
+
+/// An OS error as C's strerror() prints it (without Rust's " (os error N)").
+pub(crate) fn os_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    s.split(" (os error").next().unwrap_or(&s).to_string()
 }
 
 #[cfg(test)]

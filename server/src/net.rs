@@ -345,7 +345,6 @@ impl EventLoop {
         laddr: String,
         unix: bool,
     ) {
-        srv.stats.total_connections_received += 1;
         if srv.clients.len() as u64 >= srv.settings.maxclients {
             let _ = conn.write(b"-ERR max number of clients reached\r\n");
             srv.stats.rejected_connections += 1;
@@ -360,6 +359,8 @@ impl EventLoop {
             srv.stats.rejected_connections += 1;
             return;
         }
+        // Refused connections are not counted (Redis counts in clientAcceptHandler).
+        srv.stats.total_connections_received += 1;
         let id = srv.next_id();
         let need_auth = !srv.settings.requirepass.is_empty();
         let entry = srv.clients.vacant_entry();
@@ -672,8 +673,10 @@ pub fn clients_cron(srv: &mut Server) {
     let mut max_in = 0;
     let mut max_out = 0;
     for (k, c) in srv.clients.iter_mut() {
-        max_in = max_in.max(c.input.qbuf.len());
-        max_out = max_out.max(c.pending_output());
+        // As Redis's clientsCronTrackExpansiveClients: the query buffer's allocation, the
+        // output beyond the static reply buffer.
+        max_in = max_in.max(c.input.qbuf.capacity());
+        max_out = max_out.max(obuf_usage(c.pending_output()));
         if timeout_ms > 0 && now - c.last_interaction_ms > timeout_ms {
             log!(Verbose, "Closing idle client");
             victims.push(k);
@@ -700,8 +703,7 @@ pub fn clients_cron(srv: &mut Server) {
             c.input.qbuf = Vec::new();
         }
     }
-    srv.recent_max_input = max_in;
-    srv.recent_max_output = max_out;
+    srv.track_recent_buffers(max_in, max_out);
     for k in victims {
         if timeout_ms == 0 || now - srv.clients[k].last_interaction_ms <= timeout_ms {
             srv.stats.client_output_buffer_limit_disconnections += 1;

@@ -157,6 +157,25 @@ impl Reply {
         encode::boolean(&mut self.buf, v, self.resp);
     }
 
+    /// A big number from its decimal digits (bulk in RESP2).
+    pub fn bignum(&mut self, digits: &[u8]) {
+        encode::bignum(&mut self.buf, digits, self.resp);
+    }
+
+    /// An error reply written as given (`-<msg>\r\n`, CR/LF replaced by spaces), without
+    /// adding or dropping a leading `-`: DEBUG ERROR's raw form. Counted under its first word.
+    pub fn error_verbatim(&mut self, msg: &[u8]) {
+        let code = String::from_utf8_lossy(msg.split(|&b| b == b' ').next().unwrap_or_default())
+            .into_owned();
+        self.errors.push(code);
+        self.buf.push(b'-');
+        self.buf.extend(
+            msg.iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
+        self.buf.extend_from_slice(b"\r\n");
+    }
+
     /// A verbatim string (bulk in RESP2).
     pub fn verbatim(&mut self, text: &[u8]) {
         encode::verbatim(&mut self.buf, b"txt", text, self.resp);

@@ -44,8 +44,10 @@ pub struct Stats {
     pub eventloop_cycles: u64,
     pub eventloop_duration_sum_us: u64,
     pub eventloop_duration_cmd_sum_us: u64,
-    /// Ring of (ms, commands, net in, net out) samples for instantaneous_* metrics.
-    pub samples: std::collections::VecDeque<(i64, u64, u64, u64)>,
+    /// Ring of samples for the instantaneous_* metrics (the last ~1.6 s).
+    pub samples: std::collections::VecDeque<StatsSample>,
+    /// Failed AUTH / HELLO AUTH attempts (acl_access_denied_auth).
+    pub acl_access_denied_auth: u64,
 }
 
 /// `CLIENT PAUSE` state.
@@ -55,6 +57,31 @@ pub struct Pause {
     pub until_ms: i64,
     /// true for `WRITE` mode (only writes are paused), false for `ALL`.
     pub write_only: bool,
+}
+
+/// Counters sampled every 100 ms by the cron, for the instantaneous_* INFO fields.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StatsSample {
+    /// Unix time of the sample, ms.
+    pub ms: i64,
+    pub commands: u64,
+    /// Network bytes in / out.
+    pub net_in: u64,
+    pub net_out: u64,
+    /// Event-loop iterations, and the sum of their durations in µs.
+    pub el_cycles: u64,
+    pub el_duration_us: u64,
+}
+
+/// The instantaneous_* INFO fields: rates over the sample window.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Instantaneous {
+    pub ops_per_sec: u64,
+    pub input_kbps: f64,
+    pub output_kbps: f64,
+    pub el_cycles_per_sec: u64,
+    /// Mean duration of an event-loop iteration, µs.
+    pub el_duration_us: u64,
 }
 
 /// Work handed to the lazy-free thread: anything whose drop may be slow.
@@ -127,7 +154,7 @@ pub struct Server {
     pub cron_loops: u64,
     /// Current hz (dynamic-hz may raise it with many clients).
     pub hz: i64,
-    pub lazyfree_tx: Option<mpsc::Sender<LazyFreeJob>>,
+    pub lazyfree_tx: Option<mpsc::Sender<(LazyFreeJob, u64)>>,
     pub lazyfree_pending: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Fast used-memory counter for the maxmemory check.
     pub mem: MemCounter,
@@ -142,9 +169,10 @@ pub struct Server {
     pub used_memory_peak: u64,
     /// used_memory right after startup.
     pub used_memory_startup: u64,
-    /// Most recent max query / output buffer sizes seen in clients cron.
-    pub recent_max_input: usize,
-    pub recent_max_output: usize,
+    /// Peak query / output buffer sizes seen by the clients cron, per second over the last 8
+    /// seconds (Redis `CLIENTS_PEAK_MEM_USAGE_SLOTS`), and the second of the current slot.
+    pub recent_peaks: [(usize, usize); 8],
+    pub recent_peaks_sec: i64,
 }
 
 /// Wall-clock time derived from the monotonic clock: `unix_us(t) = base_unix_us + (t -
@@ -182,7 +210,8 @@ pub fn unix_us() -> i64 {
         .unwrap_or(0)
 }
 
-fn random_hex40() -> String {
+/// 40 random hex characters (run_id, replid).
+pub fn random_hex40() -> String {
     (0..40)
         .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap())
         .collect()
@@ -193,7 +222,7 @@ impl Server {
     pub fn new(config: Config, commands: CommandTable) -> Server {
         let settings = config.settings();
         let now_us = unix_us();
-        let (tx, rx) = mpsc::channel::<LazyFreeJob>();
+        let (tx, rx) = mpsc::channel::<(LazyFreeJob, u64)>();
         let pending = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let p2 = pending.clone();
         let lazy_alloc = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -205,13 +234,13 @@ impl Server {
                 use std::sync::atomic::Ordering::Relaxed;
                 let my_alloc = tikv_jemalloc_ctl::thread::allocatedp::read().ok();
                 let my_dealloc = tikv_jemalloc_ctl::thread::deallocatedp::read().ok();
-                for job in rx {
+                for (job, objects) in rx {
                     drop(job);
                     if let (Some(a), Some(d)) = (my_alloc, my_dealloc) {
                         la.store(a.get(), Relaxed);
                         ld.store(d.get(), Relaxed);
                     }
-                    p2.fetch_sub(1, Relaxed);
+                    p2.fetch_sub(objects, Relaxed);
                 }
             })
             .expect("spawn lazyfree thread");
@@ -262,8 +291,8 @@ impl Server {
             listeners_info: Vec::new(),
             used_memory_peak: 0,
             used_memory_startup: 0,
-            recent_max_input: 0,
-            recent_max_output: 0,
+            recent_peaks: [(0, 0); 8],
+            recent_peaks_sec: 0,
             settings,
         };
         s.update_time();
@@ -333,16 +362,17 @@ impl Server {
         log::set_level(self.settings.loglevel);
     }
 
-    /// Hands a value to the lazy-free thread (or drops it here if the thread is gone).
-    pub fn lazy_free(&mut self, job: LazyFreeJob) {
-        self.stats.lazyfreed_objects += 1;
+    /// Hands a value holding `objects` keys or values (1 for a value, the key count for a
+    /// whole db) to the lazy-free thread, or drops it here if the thread is gone. INFO's
+    /// `lazyfree_pending_objects` / `lazyfreed_objects` count objects, as Redis's.
+    pub fn lazy_free(&mut self, job: LazyFreeJob, objects: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.stats.lazyfreed_objects += objects;
         match &self.lazyfree_tx {
             Some(tx) => {
-                self.lazyfree_pending
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if let Err(e) = tx.send(job) {
-                    self.lazyfree_pending
-                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                self.lazyfree_pending.fetch_add(objects, Relaxed);
+                if let Err(e) = tx.send((job, objects)) {
+                    self.lazyfree_pending.fetch_sub(objects, Relaxed);
                     drop(e.0);
                 }
             }
@@ -407,14 +437,16 @@ impl Server {
             .stats
             .samples
             .back()
-            .is_none_or(|s| self.now_ms - s.0 >= 100)
+            .is_none_or(|s| self.now_ms - s.ms >= 100)
         {
-            let s = (
-                self.now_ms,
-                self.stats.total_commands_processed,
-                self.stats.total_net_input_bytes,
-                self.stats.total_net_output_bytes,
-            );
+            let s = StatsSample {
+                ms: self.now_ms,
+                commands: self.stats.total_commands_processed,
+                net_in: self.stats.total_net_input_bytes,
+                net_out: self.stats.total_net_output_bytes,
+                el_cycles: self.stats.eventloop_cycles,
+                el_duration_us: self.stats.eventloop_duration_sum_us,
+            };
             self.stats.samples.push_back(s);
             if self.stats.samples.len() > 17 {
                 self.stats.samples.pop_front();
@@ -423,6 +455,9 @@ impl Server {
             if self.cron_loops % (self.hz.max(1) as u64) == 0 {
                 let used = crate::info::used_memory();
                 self.used_memory_peak = self.used_memory_peak.max(used);
+                // Start-up scratch (the command table's metadata, thread caches) is released
+                // after the measurement: the baseline never exceeds what is in use.
+                self.used_memory_startup = self.used_memory_startup.min(used);
             }
         }
         crate::net::clients_cron(self);
@@ -445,20 +480,45 @@ impl Server {
         }
     }
 
-    /// Instantaneous rate from the samples: (ops/s, input kbps, output kbps).
-    pub fn instantaneous(&self) -> (u64, f64, f64) {
-        let (Some(a), Some(b)) = (self.stats.samples.front(), self.stats.samples.back()) else {
-            return (0, 0.0, 0.0);
-        };
-        let dt = (b.0 - a.0) as f64 / 1000.0;
-        if dt <= 0.0 {
-            return (0, 0.0, 0.0);
+    /// Records this cron's largest client query / output buffers in the per-second ring.
+    pub fn track_recent_buffers(&mut self, input: usize, output: usize) {
+        let sec = self.now_ms / 1000;
+        let slot = (sec % 8) as usize;
+        if sec != self.recent_peaks_sec {
+            // Entering a new second: forget what this slot held 8 seconds ago.
+            self.recent_peaks_sec = sec;
+            self.recent_peaks[slot] = (0, 0);
         }
-        (
-            ((b.1 - a.1) as f64 / dt) as u64,
-            (b.2 - a.2) as f64 / dt / 1024.0,
-            (b.3 - a.3) as f64 / dt / 1024.0,
-        )
+        let p = &mut self.recent_peaks[slot];
+        *p = (p.0.max(input), p.1.max(output));
+    }
+
+    /// (client_recent_max_input_buffer, client_recent_max_output_buffer) over 8 seconds.
+    pub fn recent_max_buffers(&self) -> (usize, usize) {
+        self.recent_peaks
+            .iter()
+            .fold((0, 0), |a, p| (a.0.max(p.0), a.1.max(p.1)))
+    }
+
+    /// Instantaneous metrics from the samples (Redis `getInstantaneousMetric`).
+    pub fn instantaneous(&self) -> Instantaneous {
+        let (Some(a), Some(b)) = (self.stats.samples.front(), self.stats.samples.back()) else {
+            return Instantaneous::default();
+        };
+        let dt = (b.ms - a.ms) as f64 / 1000.0;
+        if dt <= 0.0 {
+            return Instantaneous::default();
+        }
+        let cycles = b.el_cycles - a.el_cycles;
+        Instantaneous {
+            ops_per_sec: ((b.commands - a.commands) as f64 / dt) as u64,
+            input_kbps: (b.net_in - a.net_in) as f64 / dt / 1024.0,
+            output_kbps: (b.net_out - a.net_out) as f64 / dt / 1024.0,
+            el_cycles_per_sec: (cycles as f64 / dt) as u64,
+            el_duration_us: (b.el_duration_us - a.el_duration_us)
+                .checked_div(cycles)
+                .unwrap_or(0),
+        }
     }
 }
 

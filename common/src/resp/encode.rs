@@ -121,6 +121,24 @@ pub fn boolean(out: &mut Vec<u8>, v: bool, resp: u8) {
     }
 }
 
+/// Appends a big number given as its decimal digits: RESP3 `(<digits>\r\n`, RESP2 a bulk
+/// string (Redis `addReplyBigNum`).
+pub fn bignum(out: &mut Vec<u8>, digits: &[u8], resp: u8) {
+    if resp >= 3 {
+        out.push(b'(');
+        out.extend_from_slice(digits);
+        out.extend_from_slice(b"\r\n");
+    } else {
+        bulk(out, digits);
+    }
+}
+
+/// Appends an attribute header `|<n>\r\n` (RESP3 only: the caller omits attributes, key and
+/// value pairs included, in RESP2).
+pub fn attribute(out: &mut Vec<u8>, n: usize) {
+    header(out, b'|', n)
+}
+
 /// Appends a verbatim string with 3-byte format `fmt` (`txt`, `mkd`): RESP3 `=<len>\r\nfmt:...`,
 /// RESP2 a bulk string of the text alone.
 pub fn verbatim(out: &mut Vec<u8>, fmt: &[u8; 3], text: &[u8], resp: u8) {

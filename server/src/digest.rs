@@ -1,0 +1,78 @@
+//! DEBUG DIGEST and DEBUG DIGEST-VALUE: Redis's order-independent SHA1 digest of the dataset
+//! (debug.c `computeDatasetDigest`, `xorObjectDigest`), byte-identical to Redis's so a dataset
+//! can be compared across servers (after a reload, a replication, a migration).
+//!
+//! - `xor(d, bytes)`: d ^= SHA1(bytes) — order-independent accumulation.
+//! - `mix(d, bytes)`: xor, then d = SHA1(d) — order-dependent mixing.
+//! - Per key: `mix(key)`, `mix(htonl(type))`, the value (per type; a string mixes its bytes,
+//!   an integer-encoded one its decimal text), and `xor("!!expire!!")` when it has a TTL.
+//! - Per non-empty db: `mix(final, htonl(db index))`, then `xor(final, key digest)` per key.
+//!
+//! Each collection type adds its value digest here as it arrives.
+
+use crate::keyspace::{string_bytes, Dict, EntryPtr};
+use sha1::{Digest, Sha1};
+
+/// A 20-byte digest.
+pub type Digest20 = [u8; 20];
+
+fn sha1(bytes: &[u8]) -> Digest20 {
+    Sha1::digest(bytes).into()
+}
+
+/// `xorDigest`: `d ^= SHA1(bytes)`.
+fn xor(d: &mut Digest20, bytes: &[u8]) {
+    for (a, b) in d.iter_mut().zip(sha1(bytes)) {
+        *a ^= b;
+    }
+}
+
+/// `mixDigest`: `xor(d, bytes)`, then `d = SHA1(d)`.
+fn mix(d: &mut Digest20, bytes: &[u8]) {
+    xor(d, bytes);
+    *d = sha1(&d[..]);
+}
+
+/// Redis's `xorObjectDigest`: mixes the value's type and content into `d`, and xors the
+/// expire marker when the key has a TTL.
+fn mix_object(d: &mut Digest20, e: EntryPtr) {
+    mix(d, &(e.obj_type() as u32).to_be_bytes());
+    let mut buf = Vec::new();
+    if let Some(s) = string_bytes(&e.value(), &mut buf) {
+        mix(d, s);
+    }
+    if e.has_expire() {
+        xor(d, b"!!expire!!");
+    }
+}
+
+/// The digest of one value without its key (DEBUG DIGEST-VALUE).
+pub fn value_digest(e: EntryPtr) -> Digest20 {
+    let mut d = [0u8; 20];
+    mix_object(&mut d, e);
+    d
+}
+
+/// The digest of a whole dataset (`dbs` in index order), as DEBUG DIGEST; all zeros when
+/// every db is empty.
+pub fn dataset_digest<'a>(dbs: impl Iterator<Item = &'a Dict>) -> Digest20 {
+    let mut fin = [0u8; 20];
+    for (j, dict) in dbs.enumerate() {
+        if dict.is_empty() {
+            continue;
+        }
+        mix(&mut fin, &(j as u32).to_be_bytes());
+        dict.for_each(|e| {
+            let mut d = [0u8; 20];
+            mix(&mut d, e.key());
+            mix_object(&mut d, e);
+            xor(&mut fin, &d);
+        });
+    }
+    fin
+}
+
+/// Lowercase hex of a digest (the status reply's text).
+pub fn hex(d: &Digest20) -> String {
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
