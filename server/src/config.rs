@@ -1558,8 +1558,9 @@ impl Config {
                     }
                     let t = std::fs::read_to_string(&args[0]).map_err(|e| {
                         err(format!(
-                            "Fatal error, can't open config file '{}': {e}",
-                            args[0]
+                            "Fatal error, can't open config file '{}': {}",
+                            args[0],
+                            crate::os_text(&e)
                         ))
                     })?;
                     self.load_text(&t, from_file)?;

@@ -139,7 +139,13 @@ pub fn run(args: Vec<String>) -> i32 {
                         t
                     }
                     Err(e) => {
-                        eprintln!("Fatal error, can't open config file '{first}': {e}");
+                        // Logged as Redis does before the server role is known (`C`).
+                        log::set_role('C');
+                        log!(
+                            Warning,
+                            "Fatal error, can't open config file '{first}': {}",
+                            os_text(&e)
+                        );
                         return 1;
                     }
                 }
@@ -235,6 +241,13 @@ pub fn run(args: Vec<String>) -> i32 {
         Ok(ev) => ev,
         Err(e) => {
             log!(Warning, "{e}");
+            // Redis's closing line for a listener that failed (initListeners).
+            match e {
+                net::ListenError::Tcp { port, .. } => {
+                    log!(Warning, "Failed listening on port {port} (tcp), aborting.")
+                }
+                _ => {}
+            }
             return 1;
         }
     };

@@ -58,33 +58,66 @@ pub struct EventLoop {
 /// Why the listeners could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum ListenError {
-    #[error("Warning: Could not create server TCP listening socket {addr}: {source}")]
-    Tcp { addr: String, source: io::Error },
+    /// A TCP address could not be listened on; `reason` is anet's text (`bind: Address
+    /// already in use`, `Name or service not known`).
+    #[error("Warning: Could not create server TCP listening socket {addr}:{port}: {reason}")]
+    Tcp {
+        addr: String,
+        port: u16,
+        reason: String,
+    },
+    /// The unix socket could not be created (`bind: No such file or directory`).
     #[error("Failed opening Unix socket: {0}")]
-    Unix(io::Error),
+    Unix(String),
+    /// Neither a TCP port nor a unix socket is configured.
+    #[error("Configured to not listen anywhere, exiting.")]
+    Nowhere,
     #[error("{0}")]
     Poll(io::Error),
 }
 
-fn tcp_listener(addr: &str, port: u16, backlog: i32) -> io::Result<TcpListener> {
+/// Why a listening socket failed: the OS error and anet's text for it (the failing call's
+/// name, then strerror: `bind: Address already in use`).
+struct AnetError {
+    kind: io::ErrorKind,
+    text: String,
+}
+
+impl AnetError {
+    fn at(call: &'static str) -> impl Fn(io::Error) -> AnetError {
+        move |e| AnetError {
+            kind: e.kind(),
+            text: format!("{call}: {}", crate::os_text(&e)),
+        }
+    }
+}
+
+/// Redis's `anetTcpServer`: a non-blocking listener on `addr` (`*`, `::*`, an IP; a leading
+/// `-` marks it optional), SO_REUSEADDR, IPV6_V6ONLY for IPv6.
+fn tcp_listener(addr: &str, port: u16, backlog: i32) -> Result<TcpListener, AnetError> {
     use socket2::{Domain, Protocol, Socket, Type};
     let host = addr.trim_start_matches('-');
     let ip: std::net::IpAddr = match host {
         "*" => std::net::Ipv4Addr::UNSPECIFIED.into(),
         "::*" => std::net::Ipv6Addr::UNSPECIFIED.into(),
-        h => h.parse().map_err(|_| {
-            io::Error::new(io::ErrorKind::InvalidInput, "Name or service not known")
+        h => h.parse().map_err(|_| AnetError {
+            kind: io::ErrorKind::InvalidInput,
+            text: "Name or service not known".into(),
         })?,
     };
     let sa = SocketAddr::new(ip, port);
-    let sock = Socket::new(Domain::for_address(sa), Type::STREAM, Some(Protocol::TCP))?;
+    let sock = Socket::new(Domain::for_address(sa), Type::STREAM, Some(Protocol::TCP))
+        .map_err(AnetError::at("socket"))?;
     if sa.is_ipv6() {
-        sock.set_only_v6(true)?;
+        sock.set_only_v6(true)
+            .map_err(AnetError::at("setsockopt"))?;
     }
-    sock.set_reuse_address(true)?;
-    sock.set_nonblocking(true)?;
-    sock.bind(&sa.into())?;
-    sock.listen(backlog)?;
+    sock.set_reuse_address(true)
+        .map_err(AnetError::at("setsockopt SO_REUSEADDR"))?;
+    sock.set_nonblocking(true)
+        .map_err(AnetError::at("fcntl(F_SETFL,O_NONBLOCK)"))?;
+    sock.bind(&sa.into()).map_err(AnetError::at("bind"))?;
+    sock.listen(backlog).map_err(AnetError::at("listen"))?;
     Ok(TcpListener::from_std(sock.into()))
 }
 
@@ -100,20 +133,21 @@ fn open_tcp(settings: &crate::config::Settings) -> Result<Vec<TcpListener>, List
             Ok(l) => out.push(l),
             Err(e)
                 if addr.starts_with('-')
-                    || (addr == "::*" && e.kind() == io::ErrorKind::AddrNotAvailable) =>
+                    || (addr == "::*" && e.kind == io::ErrorKind::AddrNotAvailable) =>
             {
                 log!(
                     Warning,
                     "Warning: Could not create server TCP listening socket {}:{}: {}",
                     addr.trim_start_matches('-'),
                     settings.port,
-                    e
+                    e.text
                 );
             }
             Err(e) => {
                 return Err(ListenError::Tcp {
-                    addr: format!("{}:{}", addr, settings.port),
-                    source: e,
+                    addr: addr.clone(),
+                    port: settings.port,
+                    reason: e.text,
                 })
             }
         }
@@ -179,7 +213,8 @@ impl EventLoop {
         register_tcp(srv).map_err(ListenError::Poll)?;
         if !s.unixsocket.is_empty() {
             let _ = std::fs::remove_file(&s.unixsocket);
-            let mut l = UnixListener::bind(&s.unixsocket).map_err(ListenError::Unix)?;
+            let mut l = UnixListener::bind(&s.unixsocket)
+                .map_err(|e| ListenError::Unix(format!("bind: {}", crate::os_text(&e))))?;
             if s.unixsocketperm != 0 {
                 use std::os::unix::fs::PermissionsExt;
                 let _ = std::fs::set_permissions(
@@ -193,10 +228,7 @@ impl EventLoop {
             srv.listeners.unix = Some(l);
         }
         if srv.listeners.tcp.is_empty() && srv.listeners.unix.is_none() {
-            return Err(ListenError::Tcp {
-                addr: "(none)".into(),
-                source: io::Error::other("no listening socket configured"),
-            });
+            return Err(ListenError::Nowhere);
         }
         describe_listeners(srv);
         Ok(EventLoop {

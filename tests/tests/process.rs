@@ -231,3 +231,42 @@ fn version_and_help() {
         "{out}"
     );
 }
+
+/// Fatal start-up errors are logged with Redis's texts: a missing config file, an address that
+/// does not parse or cannot be bound, an impossible unix socket, nothing to listen on. The
+/// messages (after `pid:role date level`) and exit codes match the reference's.
+#[test]
+fn fatal_startup_errors_log_as_redis() {
+    require_reference();
+    let port = free_port().to_string();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["/nonexistent/pyrope.conf"],
+        vec!["--port", &port, "--bind", "1.2.3.4.5", "--save", ""],
+        vec!["--port", &port, "--bind", "203.0.113.5", "--save", ""],
+        vec![
+            "--port",
+            "0",
+            "--unixsocket",
+            "/nonexistent/dir/s.sock",
+            "--save",
+            "",
+        ],
+        vec!["--port", "0", "--save", ""],
+    ];
+    // "1234:M 04 Dec 2026 16:31:29.994 # text" -> "# text"
+    let messages = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter_map(|l| l.splitn(6, ' ').nth(5).map(str::to_string))
+            .filter(|m| m.starts_with('#'))
+            // Start-up notes that depend on the machine or the product, not the error.
+            .filter(|m| !m.contains("no config file specified") && !m.contains("overcommit"))
+            .collect()
+    };
+    for args in cases {
+        let (rc_r, out_r) = run_capture(std::path::Path::new(REFERENCE_REDIS), &args);
+        let (rc_p, out_p) = run_capture(&binary("pyrope-server"), &args);
+        assert_eq!(rc_p, rc_r, "{args:?}\n{out_p}");
+        assert_eq!(messages(&out_p), messages(&out_r), "{args:?}");
+        assert!(!messages(&out_p).is_empty(), "{args:?}");
+    }
+}
