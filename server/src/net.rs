@@ -490,7 +490,9 @@ fn read_from_client(srv: &mut Server, k: usize, until_eof: bool) {
                 c.last_interaction_ms = srv.now_ms;
                 srv.stats.total_net_input_bytes += n as u64;
                 srv.stats.total_reads_processed += 1;
-                let over = c.input.qbuf.len() as u64 > srv.settings.client_query_buffer_limit;
+                // As Redis: only bytes not yet parsed into arguments count against the limit.
+                let unparsed = c.input.qbuf.len() - c.input.pos - c.input.parser.parsed_len();
+                let over = unparsed as u64 > srv.settings.client_query_buffer_limit;
                 if over {
                     log!(Warning, "Closing client that reached max query buffer length: {} (qbuf initial bytes: {:?})", c.info_line(srv.now_ms, &srv.commands), String::from_utf8_lossy(&c.input.qbuf[..c.input.qbuf.len().min(64)]));
                     srv.stats.client_query_buffer_limit_disconnections += 1;

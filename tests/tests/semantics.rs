@@ -399,3 +399,43 @@ fn active_expiry_reclaims_many_keys_without_stalling() {
         "a PING waited {worst:?} while keys expired"
     );
 }
+
+/// `client-query-buffer-limit` counts only bytes not yet parsed into arguments (Redis moves
+/// parsed arguments out of the query buffer): a long MSET streamed in pieces passes a 1 MB
+/// limit, a single 1.1 MB argument still in flight does not.
+#[test]
+fn query_buffer_limit_counts_unparsed_bytes() {
+    same_on_both(&["--client-query-buffer-limit", "1mb"], |s| {
+        let mut c = s.client();
+        let pairs = 70_000;
+        let mut head = format!("*{}\r\n$4\r\nMSET\r\n", 1 + 2 * pairs).into_bytes();
+        let mut body = Vec::new();
+        for i in 0..pairs {
+            let k = format!("key:{i:06}");
+            body.extend_from_slice(format!("${}\r\n{}\r\n$1\r\nv\r\n", k.len(), k).as_bytes());
+        }
+        assert!(body.len() > 1_100_000);
+        head.extend_from_slice(&body[..body.len() - 8]);
+        for chunk in head.chunks(64 * 1024) {
+            c.send_raw(chunk).unwrap();
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        c.send_raw(&body[body.len() - 8..]).unwrap();
+        let mset = format!("{:?}", c.read_reply().map_err(|_| "closed"));
+        let dbsize = call(&mut c, &["DBSIZE"]);
+        // One argument larger than the limit, incomplete: the client is closed.
+        let mut big = s.client();
+        big.send_raw(b"*2\r\n$3\r\nGET\r\n$2000000\r\n").unwrap();
+        let chunk = vec![b'x'; 64 * 1024];
+        let mut closed = false;
+        for _ in 0..18 {
+            if big.send_raw(&chunk).is_err() {
+                closed = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let after = big.read_reply().is_err();
+        (mset, dbsize, closed || after)
+    });
+}

@@ -138,6 +138,18 @@ impl RequestParser {
         self.multibulk_left > 0 || self.pos > 0
     }
 
+    /// Bytes of the command in progress already parsed (its `*N` header and complete
+    /// arguments). They stay in the caller's buffer (arguments are not copied out), but Redis
+    /// moves them out of the query buffer, so its `client-query-buffer-limit` counts only what
+    /// follows: subtract this to apply the limit as Redis does.
+    pub fn parsed_len(&self) -> usize {
+        if self.multibulk_left > 0 {
+            self.pos
+        } else {
+            0
+        }
+    }
+
     /// The length of the bulk currently being received, when the parser waits for its body
     /// (lets the caller size its read buffer for big arguments).
     pub fn pending_bulk_len(&self) -> Option<usize> {
