@@ -223,7 +223,7 @@ pub static PARAMS: &[Param] = &[
         false
     ),
     p!("replica-announced", None, Bool, 0, "yes", false),
-    p!("latency-tracking", None, Bool, 0, "yes", false),
+    p!("latency-tracking", None, Bool, 0, "yes", true),
     p!(
         "replica-ignore-disk-write-errors",
         None,
@@ -1014,6 +1014,10 @@ pub struct Settings {
     pub maxmemory: u64,
     pub lfu_log_factor: u32,
     pub lfu_decay_time: u32,
+    /// `latency-tracking`: per-command latency histograms for INFO latencystats.
+    pub latency_tracking: bool,
+    /// `latency-tracking-info-percentiles` (0..=100).
+    pub latency_percentiles: Vec<f64>,
     pub loglevel: usize,
     pub logfile: String,
     pub pidfile: String,
@@ -1624,6 +1628,11 @@ impl Config {
             maxmemory: g("maxmemory").parse().unwrap_or(0),
             lfu_log_factor: i("lfu-log-factor") as u32,
             lfu_decay_time: i("lfu-decay-time") as u32,
+            latency_tracking: b("latency-tracking"),
+            latency_percentiles: g("latency-tracking-info-percentiles")
+                .split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect(),
             loglevel: LOGLEVELS
                 .iter()
                 .position(|l| *l == g("loglevel"))

@@ -307,7 +307,28 @@ fn section(srv: &Server, sec: &str, o: &mut String) {
                 let _ = write!(o, "errorstat_{code}:count={n}\r\n");
             }
         }
-        "latencystats" => o.push_str("# Latencystats\r\n"),
+        "latencystats" => {
+            // latency_percentiles_usec_<cmd>:p50=..,p99=..,p99.9=.. (values in µs, 3
+            // decimals, from ns histograms), for every command called since the last reset.
+            o.push_str("# Latencystats\r\n");
+            let cmds = if srv.settings.latency_tracking {
+                &srv.commands.cmds[..]
+            } else {
+                &[]
+            };
+            for c in cmds {
+                let Some(h) = &c.stats.latency else { continue };
+                let _ = write!(o, "latency_percentiles_usec_{}:", c.fullname);
+                for (j, p) in srv.settings.latency_percentiles.iter().enumerate() {
+                    if j > 0 {
+                        o.push(',');
+                    }
+                    let v = h.value_at_quantile(p / 100.0) as f64 / 1000.0;
+                    let _ = write!(o, "p{}={v:.3}", pyrope_common::util::format_double(*p));
+                }
+                o.push_str("\r\n");
+            }
+        }
         "cluster" => o.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
         "keyspace" => {
             o.push_str("# Keyspace\r\n");

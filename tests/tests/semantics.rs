@@ -439,3 +439,60 @@ fn query_buffer_limit_counts_unparsed_bytes() {
         (mset, dbsize, closed || after)
     });
 }
+
+/// INFO latencystats lists the commands called since the last reset, with the configured
+/// percentiles (values are timings: compare the shape).
+#[test]
+fn latencystats_lists_called_commands_with_configured_percentiles() {
+    same_on_both(&[], |s| {
+        let mut c = s.client();
+        call(&mut c, &["SET", "a", "1"]);
+        call(&mut c, &["GET", "a"]);
+        call(&mut c, &["CLIENT", "GETNAME"]);
+        let shape = |c: &mut Client| -> Vec<String> {
+            let text = info(c, "latencystats");
+            let mut v: Vec<String> = text
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty())
+                .map(|l| {
+                    // latency_percentiles_usec_get:p50=3.007,p99=3.007 -> get:p50,p99
+                    let (name, vals) = l.split_once(':').unwrap();
+                    let keys: Vec<&str> = vals
+                        .split(',')
+                        .map(|kv| {
+                            let (k, v) = kv.split_once('=').unwrap();
+                            assert!(v.parse::<f64>().is_ok() && v.contains('.'), "{l}");
+                            k
+                        })
+                        .collect();
+                    format!("{name}:{}", keys.join(","))
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        let first = shape(&mut c);
+        assert_eq!(
+            call(
+                &mut c,
+                &[
+                    "CONFIG",
+                    "SET",
+                    "latency-tracking-info-percentiles",
+                    "50 99.99 100"
+                ]
+            ),
+            ok()
+        );
+        let second = shape(&mut c);
+        assert_eq!(call(&mut c, &["CONFIG", "RESETSTAT"]), ok());
+        let third = shape(&mut c);
+        assert_eq!(
+            call(&mut c, &["CONFIG", "SET", "latency-tracking", "no"]),
+            ok()
+        );
+        call(&mut c, &["GET", "a"]);
+        let fourth = shape(&mut c);
+        (first, second, third, fourth)
+    });
+}

@@ -130,6 +130,9 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply) 
         if failed {
             st.failed_calls += 1;
         }
+        if srv.settings.latency_tracking {
+            st.record_latency(dur);
+        }
     }
     srv.count_errors(&mut out.errors);
     srv.stats.total_commands_processed += 1;

@@ -185,6 +185,24 @@ pub struct CmdStats {
     pub usec: u64,
     pub rejected_calls: u64,
     pub failed_calls: u64,
+    /// Call durations in ns (Redis's `latency_histogram`: 1 ns..1 s, 2 significant digits),
+    /// created at the first call while `latency-tracking` is on.
+    pub latency: Option<Box<hdrhistogram::Histogram<u64>>>,
+}
+
+impl CmdStats {
+    /// Records one call of `us` µs in the latency histogram (as Redis, `duration*1000` ns,
+    /// clamped into the histogram's range).
+    #[inline]
+    pub fn record_latency(&mut self, us: u64) {
+        let h = self.latency.get_or_insert_with(|| {
+            Box::new(
+                hdrhistogram::Histogram::new_with_bounds(1, 1_000_000_000, 2)
+                    .expect("valid histogram bounds"),
+            )
+        });
+        h.saturating_record((us * 1000).max(1));
+    }
 }
 
 /// One command or subcommand of the table.
