@@ -726,7 +726,8 @@ pub fn run(argv: Vec<String>) -> i32 {
                 return fail(e);
             }
         }
-        if !args.loop_forever {
+        // No test selected (a -t that matches nothing): like redis-benchmark, nothing runs.
+        if !args.loop_forever || tests.is_empty() {
             break;
         }
         json_tests.clear();
