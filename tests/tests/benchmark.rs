@@ -1181,6 +1181,50 @@ fn ipv6_host() {
     assert_eq!(doc["tests"][0]["requests"], 500);
 }
 
+/// On a terminal a live progress line shows the test, the current and overall rate, p50/p99
+/// so far and requests done; it is cleared before the report.
+#[test]
+fn progress_line_on_a_terminal() {
+    let s = TestServer::pyrope(&[]);
+    let mut pty = pyrope_tests::pty::Pty::spawn(
+        &binary("pyrope-benchmark"),
+        &[
+            "-p",
+            &s.port.to_string(),
+            "--rps",
+            "2000",
+            "--test-time",
+            "2",
+            "-c",
+            "2",
+            "-t",
+            "get",
+            "-q",
+        ],
+        &[],
+    );
+    assert!(
+        pty.wait_text("GET: rps=", Duration::from_secs(30)),
+        "no progress line: {:?}",
+        pyrope_tests::pty::strip_ansi(&pty.raw())
+    );
+    assert!(pty.wait_text(" requests per second, p50=", Duration::from_secs(30)));
+    assert_eq!(pty.wait_exit(Duration::from_secs(30)), Some(0));
+    let screen = pyrope_tests::pty::strip_ansi(&pty.raw());
+    let progress = screen
+        .split(['\r', '\n'])
+        .find(|l| l.contains("GET: rps="))
+        .unwrap();
+    assert!(
+        progress.contains("(overall: ")
+            && progress.contains(" p50=")
+            && progress.contains(" p99=")
+            && progress.contains(" msec "),
+        "{progress:?}"
+    );
+    assert!(screen.contains(" requests per second, p50="), "{screen:?}");
+}
+
 /// `--cluster` against a real three-master Redis 7.4.1 cluster: clients are spread over the
 /// masters, each with a hash tag of its own slots, so no request is redirected.
 #[test]
