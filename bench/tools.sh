@@ -47,7 +47,7 @@ for _ in $(seq 100); do redis-cli -p "$port" ping >/dev/null 2>&1 && break; slee
 RPID=$(redis-cli -p "$port" info server | tr -d '\r' | awk -F: '/^process_id:/ {print $2}')
 TICK=$(getconf CLK_TCK)
 echo "reference redis 7.4.1 on port $port | -c $C -n $N | redis-benchmark $RB_ARGS | pyrope-benchmark $PB_ARGS | pin ${PIN:-0}"
-printf '%-6s %3s %12s %12s %6s | %14s %14s %6s | %10s %10s | %10s %10s\n' \
+printf '%-10s %3s %12s %12s %6s | %14s %14s %6s | %10s %10s | %10s %10s\n' \
   test P rb_rps pb_rps ratio rb_cpu_us/req pb_cpu_us/req ratio rb_sys% pb_sys% srv_us/rb srv_us/pb
 
 server_ticks() { awk '{ print $14 + $15 }' "/proc/$RPID/stat"; }
@@ -58,8 +58,11 @@ measure() { # tool extra-args test P -> "rps cpu_us_per_req sys_percent server_u
   s0=$(server_ticks)
   out=$( { /usr/bin/time -f "TIME %U %S" "${GEN_PIN[@]}" "$1" -p "$port" -c "$C" -n "$N" -P "$4" -t "$3" "${extra[@]}" --csv > "$TMP/out.csv"; } 2>&1 | grep '^TIME' )
   s1=$(server_ticks)
-  local rps; rps=$(awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}' "$TMP/out.csv")
-  echo "$out" | awk -v r="$rps" -v n="$N" -v s="$((s1 - s0))" -v t="$TICK" \
+  # The last row is the test asked for (lrange_* runs the LPUSH that fills the list first);
+  # CPU per request is over every request of the run.
+  local rps; rps=$(awk -F'","' 'NR>1 {gsub(/"/,"",$2); r=$2} END {print r}' "$TMP/out.csv")
+  local rows; rows=$(awk 'NR>1' "$TMP/out.csv" | wc -l)
+  echo "$out" | awk -v r="$rps" -v n="$((N * rows))" -v s="$((s1 - s0))" -v t="$TICK" \
     '{ c = $2 + $3; printf "%s %.3f %.0f %.3f\n", r, c*1e6/n, (c > 0 ? 100*$3/c : 0), s/t*1e6/n }'
 }
 i=0
@@ -76,7 +79,7 @@ for _ in $(seq "$ROUNDS"); do
       i=$((i+1))
       awk -v t="$t" -v P="$P" -v ar="$a_rps" -v br="$b_rps" -v ac="$a_cpu" -v bc="$b_cpu" \
           -v as="$a_sys" -v bs="$b_sys" -v av="$a_srv" -v bv="$b_srv" 'BEGIN {
-        printf "%-6s %3s %12.0f %12.0f %6.3f | %14.3f %14.3f %6.2f | %10s %10s | %10.3f %10.3f\n",
+        printf "%-10s %3s %12.0f %12.0f %6.3f | %14.3f %14.3f %6.2f | %10s %10s | %10.3f %10.3f\n",
           t, P, ar, br, (ar>0?br/ar:0), ac, bc, (ac>0?bc/ac:0), as, bs, av, bv }'
     done
   done
