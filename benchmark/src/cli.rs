@@ -3,9 +3,10 @@
 //! that redis-benchmark lacks.
 
 use clap::Parser;
+use serde::Serialize;
 
-/// pyrope-benchmark options.
-#[derive(Parser, Debug, Clone)]
+/// pyrope-benchmark options. Serialized (secrets redacted) as the `config` of `--json`.
+#[derive(Parser, Serialize, Debug, Clone)]
 #[command(
     name = "pyrope-benchmark",
     disable_help_flag = true,
@@ -36,12 +37,14 @@ pub struct Args {
     pub socket: Option<String>,
     /// Password for AUTH.
     #[arg(short = 'a', value_name = "password")]
+    #[serde(serialize_with = "redacted")]
     pub password: Option<String>,
     /// Username for ACL-style `AUTH username pass` (needs -a).
     #[arg(long, value_name = "username")]
     pub user: Option<String>,
     /// Server URI: redis://[user:pass@]host[:port][/db].
     #[arg(short = 'u', value_name = "uri")]
+    #[serde(serialize_with = "redacted_uri")]
     pub uri: Option<String>,
     /// Number of parallel connections.
     #[arg(short = 'c', value_name = "clients", default_value_t = 50)]
@@ -114,28 +117,57 @@ pub struct Args {
     /// Mix SET and GET in this ratio (e.g. 1:10) as one test.
     #[arg(long, value_name = "SET:GET")]
     pub ratio: Option<String>,
-    /// How `__rand_int__` picks keys: sequential, uniform (default), zipf:<exponent>, gaussian.
-    #[arg(long, value_name = "pattern", default_value = "uniform")]
-    pub key_pattern: String,
+    /// How `__rand_int__` picks keys (needs -r): sequential, uniform (default),
+    /// zipf:<exponent>, gaussian.
+    #[arg(long, value_name = "pattern")]
+    pub key_pattern: Option<String>,
     /// Run each test for this many seconds instead of -n requests.
     #[arg(long, value_name = "seconds")]
+    #[serde(rename = "test_time_s")]
     pub test_time: Option<f64>,
-    /// Run each test this many seconds first and discard those results.
+    /// Run each test this many seconds first and discard those results (they neither count
+    /// nor use the -n budget).
     #[arg(long, value_name = "seconds")]
+    #[serde(rename = "warmup_s")]
     pub warmup: Option<f64>,
-    /// Write each test's latency distribution (HdrHistogram percentile format) to this file.
+    /// Write the latency distribution (HdrHistogram percentile format) to this file; with
+    /// several tests, one file per test: FILE.<test>.hgrm (test title in lowercase, other
+    /// characters than letters, digits, '.' and '-' as '_').
     #[arg(long, value_name = "file")]
     pub hdr_log: Option<String>,
-    /// Write every figure of the run as JSON to this file.
+    /// Write every figure of the run as JSON to this file (rewritten after each test, and
+    /// on error).
     #[arg(long, value_name = "file")]
     pub json: Option<String>,
     /// Output this help and exit.
     #[arg(long, action = clap::ArgAction::Help)]
+    #[serde(skip)]
     pub help: Option<bool>,
     /// Output version and exit.
     #[arg(long)]
+    #[serde(skip)]
     pub version: bool,
     /// A command to benchmark instead of the default tests.
     #[arg(trailing_var_arg = true, value_name = "COMMAND ARGS")]
     pub command: Vec<String>,
+}
+
+fn redacted<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    v.as_ref().map(|_| "(set)").serialize(s)
+}
+
+/// The URI without its password: `redis://user:(set)@host:port/db`.
+fn redacted_uri<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    v.as_ref()
+        .map(|u| match u.rsplit_once('@') {
+            Some((auth, rest)) => match auth.split_once("://") {
+                Some((scheme, cred)) => {
+                    let user = cred.split_once(':').map(|(u, _)| u).unwrap_or("");
+                    format!("{scheme}://{user}:(set)@{rest}")
+                }
+                None => format!("(set)@{rest}"),
+            },
+            None => u.clone(),
+        })
+        .serialize(s)
 }

@@ -125,7 +125,9 @@ fn apply_uri(a: &mut cli::Args) -> Result<(), String> {
 /// CONFIG GET of one parameter over a short-lived connection (None if refused).
 fn server_config(target: &Target, handshake: &[Vec<u8>], name: &str) -> Option<String> {
     let mut c = match target {
-        Target::Tcp(h, p) => pyrope_common::client::Client::connect(&format!("{h}:{p}")).ok()?,
+        Target::Tcp(h, p) => {
+            pyrope_common::client::Client::connect(&engine::host_port(h, *p)).ok()?
+        }
         Target::Unix(p) => pyrope_common::client::Client::connect_unix(p).ok()?,
     };
     c.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -177,7 +179,7 @@ fn spec_for(ctx: &Ctx, test: workload::Test, rps: Option<u64>, limit: Limit) -> 
 fn fetch_cluster(seed: &Target, handshake: &[Vec<u8>]) -> Result<Vec<(Target, String)>, String> {
     use pyrope_common::resp::Frame;
     let mut c = match seed {
-        Target::Tcp(h, p) => pyrope_common::client::Client::connect(&format!("{h}:{p}")),
+        Target::Tcp(h, p) => pyrope_common::client::Client::connect(&engine::host_port(h, *p)),
         Target::Unix(p) => pyrope_common::client::Client::connect_unix(p),
     }
     .map_err(|e| format!("Cluster mode: cannot connect to the seed node: {e}"))?;
@@ -309,7 +311,6 @@ fn print_result(ctx: &Ctx, title: &str, r: &RunResult) {
         println!("{}", report::quiet_line(title, r));
     } else {
         print!("{}", report::full_report(title, r, &ctx.header));
-        println!();
     }
     if r.errors > 0 && (a.quiet || a.csv) {
         let first = r
@@ -322,50 +323,120 @@ fn print_result(ctx: &Ctx, title: &str, r: &RunResult) {
             r.errors, r.requests
         );
     }
+    if r.unanswered > 0 {
+        eprintln!("{title}: {}", report::unanswered_note(r));
+    }
+    if let Some(rps) = a.rps {
+        let achieved = report::throughput(r);
+        if achieved < rps as f64 * 0.95 {
+            eprintln!(
+                "{title}: achieved {achieved:.2} requests per second, below 95% of --rps {rps} \
+                 (the server, the connections or this machine could not keep up)"
+            );
+        }
+    }
     let _ = std::io::stdout().flush();
 }
 
-/// Steps the open-loop rate up until the SLO breaks, then bisects. Returns the highest rate
-/// that held, with the per-step log.
+/// Minimum samples a `--slo` step needs for its quantile to rest on about 10 requests
+/// beyond it: `10 / (1 - q)`.
+fn slo_min_samples(q: f64) -> f64 {
+    (10.0 / (1.0 - q).max(1e-9)).min(1e9)
+}
+
+/// Longest a `--slo` step runs, however few samples that gives.
+const SLO_MAX_STEP: f64 = 60.0;
+
+/// Lowest rate the `--slo` search tries when 1000/s already breaks the bound.
+const SLO_MIN_RATE: u64 = 10;
+
+/// Steps the open-loop rate from 1000/s up (doubling) until the SLO breaks, or down
+/// (halving, to 10/s) until it holds, then bisects to 5%. Each step lasts long enough for
+/// [`slo_min_samples`] (at least `--test-time`, at most 60 s); a broken step is run a second
+/// time and counts as broken only if that breaks too (one noisy run must not decide).
+/// Returns the highest rate that held (0 if none) and the per-step log.
 fn saturation(
     ctx: &Ctx,
     test: &workload::Test,
     slo: Slo,
 ) -> Result<(u64, Vec<serde_json::Value>), String> {
-    let step = Duration::from_secs_f64(ctx.args.test_time.unwrap_or(2.0));
+    let base = ctx.args.test_time.unwrap_or(2.0);
+    let verbose = !ctx.args.csv && !ctx.args.quiet;
     let mut steps = Vec::new();
-    let mut check = |rate: u64| -> Result<bool, String> {
-        let spec = spec_for(ctx, test.clone(), Some(rate), Limit::Time(step));
+    let mut run_once = |rate: u64, attempt: u32| -> Result<bool, String> {
+        let secs = (slo_min_samples(slo.quantile) / rate as f64)
+            .max(base)
+            .min(SLO_MAX_STEP.max(base));
+        let spec = spec_for(
+            ctx,
+            test.clone(),
+            Some(rate),
+            Limit::Time(Duration::from_secs_f64(secs)),
+        );
         let r = engine::run(spec, Shared::new(ctx.args.precision))?;
         let got = r.hist.value_at_quantile(slo.quantile);
+        let samples = r.hist.len();
         let achieved = report::throughput(&r);
-        let ok = got <= slo.limit_us && achieved >= rate as f64 * 0.95 && r.errors == 0;
-        if !ctx.args.csv {
+        let ok = got <= slo.limit_us
+            && achieved >= rate as f64 * 0.95
+            && r.errors == 0
+            && r.unanswered == 0;
+        let few = (samples as f64) < slo_min_samples(slo.quantile);
+        if verbose {
             println!(
-                "  rate {rate:>9}/s: achieved {achieved:>11.1}/s, p{}={:.3} ms {}",
+                "  rate {rate:>9}/s for {secs:.1} s: achieved {achieved:>11.1}/s, p{}={:.3} ms over {samples} samples{} {}",
                 slo.quantile * 100.0,
                 got as f64 / 1000.0,
-                if ok { "held" } else { "broken" }
+                if few { " (few)" } else { "" },
+                match (ok, attempt) {
+                    (true, _) => "held",
+                    (false, 0) => "broken, running it again",
+                    (false, _) => "broken",
+                }
             );
+            let _ = std::io::stdout().flush();
         }
-        steps.push(serde_json::json!({"rate": rate, "achieved": achieved, "latency_ms": got as f64 / 1000.0, "held": ok}));
+        let mut step = report::json_test(&test.title, &r);
+        step["rate"] = rate.into();
+        step["achieved"] = achieved.into();
+        step["attempt"] = (attempt + 1).into();
+        step["held"] = ok.into();
+        steps.push(step);
         Ok(ok)
     };
-    let mut good = 0u64;
-    let mut rate = 1000u64;
-    let bad = loop {
-        if check(rate)? {
-            good = rate;
-            rate = rate.saturating_mul(2);
-            if rate > 50_000_000 {
-                break rate;
+    let mut check =
+        |rate: u64| -> Result<bool, String> { Ok(run_once(rate, 0)? || run_once(rate, 1)?) };
+    let (mut lo, mut hi);
+    if check(1000)? {
+        lo = 1000u64;
+        loop {
+            let next = lo.saturating_mul(2);
+            if next > 50_000_000 {
+                hi = next;
+                break;
             }
-        } else {
-            break rate;
+            if check(next)? {
+                lo = next;
+            } else {
+                hi = next;
+                break;
+            }
         }
-    };
-    let (mut lo, mut hi) = (good, bad);
-    while hi > lo + lo / 20 + 1 {
+    } else {
+        // Below the start rate: halve until a rate holds.
+        hi = 1000;
+        lo = 0;
+        let mut rate = 500;
+        while rate >= SLO_MIN_RATE {
+            if check(rate)? {
+                lo = rate;
+                break;
+            }
+            hi = rate;
+            rate /= 2;
+        }
+    }
+    while lo > 0 && hi > lo + lo / 20 + 1 {
         let mid = lo + (hi - lo) / 2;
         if check(mid)? {
             lo = mid;
@@ -373,11 +444,71 @@ fn saturation(
             hi = mid;
         }
     }
-    drop(check);
     Ok((lo, steps))
 }
 
-/// Entry point; returns the exit code.
+/// The `--hdr-log` file of a test: `FILE` when the run has one test, else
+/// `FILE.<title>.hgrm` with the title in lowercase and every run of characters other than
+/// letters, digits, `.` and `-` as one `_` (`LRANGE_100 (first 100 elements)` gives
+/// `FILE.lrange_100_first_100_elements.hgrm`).
+pub fn hdr_log_path(file: &str, title: &str, tests: usize) -> String {
+    if tests <= 1 {
+        return file.to_string();
+    }
+    let mut name = String::new();
+    for ch in title.chars() {
+        if ch.is_ascii_alphanumeric() || ch == '.' || ch == '-' {
+            name.push(ch.to_ascii_lowercase());
+        } else if !name.ends_with('_') {
+            name.push('_');
+        }
+    }
+    let name = name.trim_matches('_');
+    let name: String = name.chars().take(64).collect();
+    format!("{file}.{name}.hgrm")
+}
+
+/// The `--json` document: the complete configuration (every option, secrets redacted, with
+/// the resolved seed, target and test list), the per-test results so far, and the error that
+/// ended the run, if one did.
+fn json_doc(
+    ctx: &Ctx,
+    titles: &[String],
+    tests: &[serde_json::Value],
+    error: Option<&str>,
+) -> serde_json::Value {
+    let mut config = serde_json::to_value(&ctx.args).unwrap_or_default();
+    config["seed"] = ctx.seed.into();
+    config["target"] = ctx.target.display().into();
+    config["selected_tests"] = titles.into();
+    config["cluster_masters"] = ctx
+        .cluster
+        .iter()
+        .map(|(t, _)| t.display())
+        .collect::<Vec<_>>()
+        .into();
+    let mut doc = serde_json::json!({
+        "tool": "pyrope-benchmark",
+        "version": env!("CARGO_PKG_VERSION"),
+        "config": config,
+        "tests": tests,
+    });
+    if let Some(e) = error {
+        doc["error"] = e.into();
+    }
+    doc
+}
+
+fn write_json(ctx: &Ctx, doc: &serde_json::Value) -> Result<(), String> {
+    let Some(path) = &ctx.args.json else {
+        return Ok(());
+    };
+    let text = serde_json::to_string_pretty(doc).unwrap_or_default();
+    std::fs::write(path, text).map_err(|e| format!("Cannot write --json {path}: {e}"))
+}
+
+/// Entry point; returns the exit code: 0, 1 on an error or when requests were left
+/// unanswered at the end of a test, 2 for bad usage.
 pub fn run(argv: Vec<String>) -> i32 {
     let mut args = match cli::Args::try_parse_from(&argv) {
         Ok(a) => a,
@@ -401,14 +532,35 @@ pub fn run(argv: Vec<String>) -> i32 {
         Ok(d) => d,
         Err(e) => return fail(e),
     };
-    let pattern = match workload::KeyPattern::parse(&args.key_pattern) {
-        Ok(p) => p,
-        Err(e) => return fail(e),
-    };
+    let pattern =
+        match workload::KeyPattern::parse(args.key_pattern.as_deref().unwrap_or("uniform")) {
+            Ok(p) => p,
+            Err(e) => return fail(e),
+        };
     let slo = match args.slo.as_deref().map(Slo::parse).transpose() {
         Ok(s) => s,
         Err(e) => return fail(e),
     };
+    // Options that would be silently ignored.
+    if args.key_pattern.is_some() && args.keyspacelen.is_none() {
+        eprintln!(
+            "Warning: --key-pattern has no effect without -r (keys stay the literal __rand_int__)"
+        );
+    }
+    if (args.rps.is_some() || slo.is_some()) && args.pipeline > 1 {
+        eprintln!("Warning: -P has no effect with --rps or --slo (the open loop sends each request at its own time)");
+    }
+    if args.ratio.is_some() && !args.command.is_empty() {
+        eprintln!("Warning: --ratio is ignored with a custom command");
+    } else if args.ratio.is_some() && args.tests.is_some() {
+        eprintln!("Warning: -t is ignored with --ratio");
+    }
+    if slo.is_some() && args.hdr_log.is_some() {
+        eprintln!(
+            "Warning: --hdr-log is not written with --slo (--json has every step's histogram)"
+        );
+    }
+    args.key_pattern.get_or_insert_with(|| "uniform".into());
     let target = match &args.socket {
         Some(s) => Target::Unix(s.clone()),
         None => Target::Tcp(args.host.clone(), args.port),
@@ -467,7 +619,7 @@ pub fn run(argv: Vec<String>) -> i32 {
                 .collect()
         }),
     };
-    let mut tests = if !args.command.is_empty() {
+    let tests = if !args.command.is_empty() {
         let mut words = args.command.clone();
         if args.last_arg_from_stdin {
             let mut s = Vec::new();
@@ -491,11 +643,6 @@ pub fn run(argv: Vec<String>) -> i32 {
             None => all,
         }
     };
-    if tests.is_empty() {
-        return fail(
-            "No test selected: see -t (names as in the default output, e.g. set,get,lpush).".into(),
-        );
-    }
     let tty = std::io::stdout().is_terminal();
     let ctx = Ctx {
         args: args.clone(),
@@ -513,15 +660,24 @@ pub fn run(argv: Vec<String>) -> i32 {
         _ => Limit::Requests(args.requests),
     };
     if args.csv {
-        println!("{}", report::CSV_HEADER);
+        if slo.is_some() {
+            println!("\"test\",\"max_rps_within_slo\"");
+        } else {
+            println!("{}", report::CSV_HEADER);
+        }
     }
+    let titles: Vec<String> = tests.iter().map(|t| t.title.clone()).collect();
     let mut json_tests = Vec::new();
-    let mut hdr = String::new();
+    let mut unanswered = 0u64;
+    // A failure ends the run: report it, and still write what was measured.
+    let abort = |json_tests: &[serde_json::Value], e: String| -> i32 {
+        let _ = write_json(&ctx, &json_doc(&ctx, &titles, json_tests, Some(&e)));
+        fail(e)
+    };
     loop {
-        for test in tests.drain(..).collect::<Vec<_>>() {
-            tests.push(test.clone());
+        for test in &tests {
             if let Some(slo) = slo {
-                if !args.csv {
+                if !args.csv && !args.quiet {
                     println!(
                         "====== {} : saturation search for p{} <= {:.3} ms ======",
                         test.title,
@@ -529,7 +685,7 @@ pub fn run(argv: Vec<String>) -> i32 {
                         slo.limit_us as f64 / 1000.0
                     );
                 }
-                match saturation(&ctx, &test, slo) {
+                match saturation(&ctx, test, slo) {
                     Ok((best, steps)) => {
                         if args.csv {
                             println!("\"{}\",\"{}\"", test.title, best);
@@ -544,49 +700,46 @@ pub fn run(argv: Vec<String>) -> i32 {
                         }
                         json_tests.push(serde_json::json!({"test": test.title, "slo": {"quantile": slo.quantile, "limit_ms": slo.limit_us as f64 / 1000.0}, "max_rps_within_slo": best, "steps": steps}));
                     }
-                    Err(e) => return fail(e),
+                    Err(e) => return abort(&json_tests, e),
                 }
-                continue;
-            }
-            let spec = spec_for(&ctx, test.clone(), args.rps, limit);
-            match run_with_progress(&ctx, spec) {
-                Ok(r) => {
-                    print_result(&ctx, &test.title, &r);
-                    if args.hdr_log.is_some() {
-                        hdr.push_str(&report::hdr_log(&test.title, &r.hist));
-                        hdr.push('\n');
+            } else {
+                let spec = spec_for(&ctx, test.clone(), args.rps, limit);
+                match run_with_progress(&ctx, spec) {
+                    Ok(r) => {
+                        print_result(&ctx, &test.title, &r);
+                        unanswered += r.unanswered;
+                        if let Some(file) = &args.hdr_log {
+                            let path = hdr_log_path(file, &test.title, tests.len());
+                            if let Err(e) = std::fs::write(&path, report::hdr_log(&r.hist)) {
+                                return abort(
+                                    &json_tests,
+                                    format!("Cannot write --hdr-log {path}: {e}"),
+                                );
+                            }
+                        }
+                        json_tests.push(report::json_test(&test.title, &r));
                     }
-                    json_tests.push(report::json_test(&test.title, &r));
+                    Err(e) => return abort(&json_tests, e),
                 }
-                Err(e) => return fail(e),
+            }
+            if let Err(e) = write_json(&ctx, &json_doc(&ctx, &titles, &json_tests, None)) {
+                return fail(e);
             }
         }
-        if !args.loop_forever {
+        // No test selected (a -t that matches nothing): like redis-benchmark, nothing runs.
+        if !args.loop_forever || tests.is_empty() {
             break;
         }
+        json_tests.clear();
     }
-    if let Some(path) = &args.hdr_log {
-        if let Err(e) = std::fs::write(path, hdr) {
-            return fail(format!("Cannot write --hdr-log {path}: {e}"));
-        }
+    if !args.csv {
+        // redis-benchmark ends its output with an empty line.
+        println!();
     }
-    if let Some(path) = &args.json {
-        let doc = serde_json::json!({
-            "tool": "pyrope-benchmark",
-            "version": env!("CARGO_PKG_VERSION"),
-            "config": {
-                "target": match &ctx.target { Target::Tcp(h, p) => format!("{h}:{p}"), Target::Unix(s) => s.clone() },
-                "clients": args.clients, "requests": args.requests, "pipeline": args.pipeline,
-                "threads": args.threads, "data_size": args.data_size, "keyspacelen": args.keyspacelen,
-                "key_pattern": args.key_pattern, "keepalive": args.keepalive, "rps": args.rps,
-                "test_time_s": args.test_time, "warmup_s": args.warmup, "seed": seed, "precision": args.precision,
-            },
-            "tests": json_tests,
-        });
-        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
-        if let Err(e) = std::fs::write(path, text) {
-            return fail(format!("Cannot write --json {path}: {e}"));
-        }
+    if unanswered > 0 {
+        return fail(format!(
+            "{unanswered} requests unanswered at the end of their test: the server stalled or lost them"
+        ));
     }
     0
 }
@@ -614,6 +767,45 @@ mod tests {
             .unwrap();
         assert_eq!(a.command, ["incrby", "k", "-3"]);
         assert!(cli::Args::try_parse_from(["pyrope-benchmark", "--no-such-flag"]).is_err());
+    }
+
+    #[test]
+    fn hdr_log_paths_and_ipv6_addresses() {
+        assert_eq!(hdr_log_path("out.hgrm", "GET", 1), "out.hgrm");
+        assert_eq!(
+            hdr_log_path("o", "LRANGE_100 (first 100 elements)", 5),
+            "o.lrange_100_first_100_elements.hgrm"
+        );
+        assert_eq!(hdr_log_path("o", "SET:GET 1:3", 2), "o.set_get_1_3.hgrm");
+        assert_eq!(engine::host_port("::1", 6379), "[::1]:6379");
+        assert_eq!(engine::host_port("localhost", 1), "localhost:1");
+    }
+
+    #[test]
+    fn json_config_redacts_secrets() {
+        let a = cli::Args::try_parse_from([
+            "pyrope-benchmark",
+            "-a",
+            "hunter2",
+            "-u",
+            "redis://bob:hunter2@h:1/0",
+            "--ratio",
+            "1:2",
+        ])
+        .unwrap();
+        let v = serde_json::to_value(&a).unwrap();
+        let text = v.to_string();
+        assert!(!text.contains("hunter2"), "{text}");
+        assert_eq!(v["password"], "(set)");
+        assert_eq!(v["uri"], "redis://bob:(set)@h:1/0");
+        assert_eq!(v["ratio"], "1:2");
+        assert!(v.get("help").is_none());
+    }
+
+    #[test]
+    fn slo_steps_are_long_enough() {
+        assert!((slo_min_samples(0.999) - 10_000.0).abs() < 1e-6);
+        assert!((slo_min_samples(0.99) - 1000.0).abs() < 1e-6);
     }
 
     #[test]

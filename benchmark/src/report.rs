@@ -8,13 +8,18 @@ use std::fmt::Write;
 
 /// Static facts printed in the report header.
 pub struct Header {
+    /// Connections (`-c`).
     pub clients: usize,
-    pub payload: usize,
+    /// Payload as printed: `3`, or `10-20` for a size range.
+    pub payload: String,
+    /// `-k`.
     pub keepalive: bool,
     /// CONFIG GET save / appendonly of the server, when it answered.
     pub save: Option<String>,
     pub appendonly: Option<String>,
+    /// `--threads` (0 = not multi-threaded).
     pub threads: usize,
+    /// `--rps`.
     pub rps: Option<u64>,
     /// Cluster mode: CONFIG GET save / appendonly of each master.
     pub cluster_nodes: Option<Vec<(Option<String>, Option<String>)>>,
@@ -38,6 +43,28 @@ pub fn throughput(r: &RunResult) -> f64 {
 pub const CSV_HEADER: &str =
     "\"test\",\"rps\",\"avg_latency_ms\",\"min_latency_ms\",\"p50_latency_ms\",\"p95_latency_ms\",\"p99_latency_ms\",\"max_latency_ms\"";
 
+/// The latency figures of a histogram in milliseconds: `(avg, min, p(q)...)`, all 0 when
+/// nothing was measured.
+fn figure(h: &Histogram<u64>, what: Fig) -> f64 {
+    if h.is_empty() {
+        return 0.0;
+    }
+    match what {
+        Fig::Avg => h.mean() / 1000.0,
+        Fig::Min => ms(h.min()),
+        Fig::Max => ms(h.max()),
+        Fig::Q(q) => ms(h.value_at_quantile(q)),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Fig {
+    Avg,
+    Min,
+    Max,
+    Q(f64),
+}
+
 /// One `--csv` row.
 pub fn csv_line(title: &str, r: &RunResult) -> String {
     let h = &r.hist;
@@ -45,12 +72,12 @@ pub fn csv_line(title: &str, r: &RunResult) -> String {
         "\"{}\",\"{:.2}\",\"{:.3}\",\"{:.3}\",\"{:.3}\",\"{:.3}\",\"{:.3}\",\"{:.3}\"",
         title,
         throughput(r),
-        h.mean() / 1000.0,
-        ms(h.min()),
-        ms(h.value_at_quantile(0.50)),
-        ms(h.value_at_quantile(0.95)),
-        ms(h.value_at_quantile(0.99)),
-        ms(h.max())
+        figure(h, Fig::Avg),
+        figure(h, Fig::Min),
+        figure(h, Fig::Q(0.50)),
+        figure(h, Fig::Q(0.95)),
+        figure(h, Fig::Q(0.99)),
+        figure(h, Fig::Max)
     )
 }
 
@@ -60,12 +87,13 @@ pub fn quiet_line(title: &str, r: &RunResult) -> String {
         "{}: {:.2} requests per second, p50={:.3} msec",
         title,
         throughput(r),
-        ms(r.hist.value_at_quantile(0.5))
+        figure(&r.hist, Fig::Q(0.5))
     )
 }
 
 /// The full report of one test, as redis-benchmark prints it, followed by our percentile
-/// block (p50 p90 p99 p99.9 p99.99 max) and the error count when there were errors.
+/// block (p50 p90 p99 p99.9 p99.99 max), the error count when there were errors and the
+/// requests left unanswered at the end, if any.
 pub fn full_report(title: &str, r: &RunResult, hd: &Header) -> String {
     let h = &r.hist;
     let mut o = String::new();
@@ -133,12 +161,12 @@ pub fn full_report(title: &str, r: &RunResult, hd: &Header) -> String {
     let _ = writeln!(
         o,
         "    {:9.3} {:9.3} {:9.3} {:9.3} {:9.3} {:9.3}",
-        h.mean() / 1000.0,
-        ms(h.min()),
-        ms(h.value_at_quantile(0.50)),
-        ms(h.value_at_quantile(0.95)),
-        ms(h.value_at_quantile(0.99)),
-        ms(h.max())
+        figure(h, Fig::Avg),
+        figure(h, Fig::Min),
+        figure(h, Fig::Q(0.50)),
+        figure(h, Fig::Q(0.95)),
+        figure(h, Fig::Q(0.99)),
+        figure(h, Fig::Max)
     );
     o.push_str("  latency percentiles (msec):\n");
     let _ = writeln!(
@@ -149,20 +177,37 @@ pub fn full_report(title: &str, r: &RunResult, hd: &Header) -> String {
     let _ = writeln!(
         o,
         "    {:9.3} {:9.3} {:9.3} {:9.3} {:9.3} {:9.3}",
-        ms(h.value_at_quantile(0.50)),
-        ms(h.value_at_quantile(0.90)),
-        ms(h.value_at_quantile(0.99)),
-        ms(h.value_at_quantile(0.999)),
-        ms(h.value_at_quantile(0.9999)),
-        ms(h.max())
+        figure(h, Fig::Q(0.50)),
+        figure(h, Fig::Q(0.90)),
+        figure(h, Fig::Q(0.99)),
+        figure(h, Fig::Q(0.999)),
+        figure(h, Fig::Q(0.9999)),
+        figure(h, Fig::Max)
     );
+    if h.is_empty() {
+        o.push_str("  no request was measured\n");
+    }
     if r.errors > 0 {
         let _ = writeln!(o, "  errors: {} of {} replies", r.errors, r.requests);
         for (t, n) in &r.error_samples {
             let _ = writeln!(o, "    {n} x {t}");
         }
     }
+    if r.unanswered > 0 {
+        let _ = writeln!(o, "  {}", unanswered_note(r));
+    }
     o
+}
+
+/// "N requests unanswered at the end ...": the requests still outstanding when the run ended
+/// (after waiting for them), which are in the percentiles with their latency so far.
+pub fn unanswered_note(r: &RunResult) -> String {
+    format!(
+        "{} requests unanswered at the end (after waiting {} s; counted in the latencies with \
+         their wait so far, a lower bound)",
+        r.unanswered,
+        crate::engine::DRAIN.as_secs()
+    )
 }
 
 /// "Latency by percentile distribution": HdrHistogram's percentile iteration with one tick per
@@ -226,11 +271,18 @@ fn cumulative_distribution(h: &Histogram<u64>) -> String {
     o
 }
 
-/// The HdrHistogram percentile distribution of one test in HdrHistogram's text format
-/// (`outputPercentileDistribution`, values in milliseconds), for plotting tools.
-pub fn hdr_log(title: &str, h: &Histogram<u64>) -> String {
+/// HdrHistogram's sub-bucket count (`subBucketCount` in the Java implementation): the counts
+/// array holds `(buckets + 1) * subBucketCount / 2` entries.
+pub fn sub_bucket_count(h: &Histogram<u64>) -> usize {
+    2 * h.distinct_values() / (h.buckets() as usize + 1)
+}
+
+/// The HdrHistogram percentile distribution of one test, byte for byte in the format of the
+/// Java `AbstractHistogram.outputPercentileDistribution(out, 5, 1000.0)` (values in
+/// milliseconds), which HdrHistogram's plotter and HistogramLogAnalyzer read: one
+/// distribution per file.
+pub fn hdr_log(h: &Histogram<u64>) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "# {title}");
     let _ = writeln!(
         o,
         "{:>12} {:>14} {:>10} {:>14}\n",
@@ -268,22 +320,23 @@ pub fn hdr_log(title: &str, h: &Histogram<u64>) -> String {
     let _ = writeln!(
         o,
         "#[Max     = {:12.3}, Total count    = {:12}]",
-        ms(h.max()),
+        figure(h, Fig::Max),
         h.len()
     );
     let _ = writeln!(
         o,
         "#[Buckets = {:12}, SubBuckets     = {:12}]",
         h.buckets(),
-        h.distinct_values()
+        sub_bucket_count(h)
     );
     o
 }
 
-/// Everything about one test as JSON.
+/// Everything about one test as JSON: throughput, errors, unanswered requests, RESP3 pushes,
+/// latency percentiles (ms), every histogram bucket (us) and, in open loop, the send lag.
 pub fn json_test(title: &str, r: &RunResult) -> serde_json::Value {
     let h = &r.hist;
-    let p = |q: f64| ms(h.value_at_quantile(q));
+    let p = |q: f64| figure(h, Fig::Q(q));
     let buckets: Vec<serde_json::Value> = h
         .iter_recorded()
         .map(
@@ -297,11 +350,21 @@ pub fn json_test(title: &str, r: &RunResult) -> serde_json::Value {
         "rps": throughput(r),
         "errors": r.errors,
         "error_samples": r.error_samples.iter().map(|(t, n)| serde_json::json!({"error": t, "count": n})).collect::<Vec<_>>(),
+        "unanswered": r.unanswered,
+        "pushes": r.pushes,
         "latency_ms": {
-            "avg": h.mean() / 1000.0, "min": ms(h.min()), "p50": p(0.5), "p90": p(0.9), "p95": p(0.95),
-            "p99": p(0.99), "p99.9": p(0.999), "p99.99": p(0.9999), "max": ms(h.max()),
+            "avg": figure(h, Fig::Avg), "min": figure(h, Fig::Min), "p50": p(0.5), "p90": p(0.9), "p95": p(0.95),
+            "p99": p(0.99), "p99.9": p(0.999), "p99.99": p(0.9999), "max": figure(h, Fig::Max),
         },
         "histogram_us": buckets,
+        "send_lag_us": r.send_lag.as_ref().map(|l| if l.is_empty() {
+            serde_json::json!({"samples": 0})
+        } else {
+            serde_json::json!({
+                "samples": l.len(), "p50": l.value_at_quantile(0.5), "p99": l.value_at_quantile(0.99),
+                "p99.9": l.value_at_quantile(0.999), "max": l.max(),
+            })
+        }),
     })
 }
 
@@ -321,6 +384,9 @@ mod tests {
             elapsed: Duration::from_secs(2),
             errors: 0,
             error_samples: vec![],
+            unanswered: 0,
+            pushes: 0,
+            send_lag: None,
         }
     }
 
@@ -328,7 +394,7 @@ mod tests {
     fn lines_parse_with_redis_benchmark_regexes() {
         let r = result(&[100, 200, 300, 400, 5000]);
         let q = quiet_line("SET", &r);
-        assert_eq!(q, "SET: 2.50 requests per second, p50=0.303 msec");
+        assert_eq!(q, "SET: 2.50 requests per second, p50=0.300 msec");
         let c = csv_line("GET", &r);
         assert!(c.starts_with("\"GET\",\"2.50\",\""), "{c}");
         assert_eq!(c.matches("\",\"").count(), 7);
@@ -340,7 +406,7 @@ mod tests {
         let r = result(&values);
         let hd = Header {
             clients: 50,
-            payload: 3,
+            payload: "3".into(),
             keepalive: true,
             save: Some(String::new()),
             appendonly: Some("no".into()),
@@ -357,7 +423,7 @@ mod tests {
             "  keep alive: 1",
             "  multi-thread: no",
             "Latency by percentile distribution:\n0.000% <= ",
-            "100.000% <= 7.007 milliseconds (cumulative count 1000)",
+            "100.000% <= 7.003 milliseconds (cumulative count 1000)",
             "Cumulative distribution of latencies:",
             "  throughput summary: 500.00 requests per second",
             "p99.99",
@@ -372,8 +438,57 @@ mod tests {
             cum.lines()
                 .next()
                 .unwrap()
-                .contains("<= 0.103 milliseconds"),
+                .contains("<= 0.100 milliseconds (cumulative count 14)"),
             "{cum}"
         );
+    }
+
+    #[test]
+    fn empty_results_print_zeros() {
+        let r = result(&[]);
+        assert_eq!(
+            quiet_line("GET", &r),
+            "GET: 0.00 requests per second, p50=0.000 msec"
+        );
+        assert!(csv_line("GET", &r).ends_with(",\"0.000\""));
+        let hd = Header {
+            clients: 1,
+            payload: "3".into(),
+            keepalive: true,
+            save: None,
+            appendonly: None,
+            threads: 0,
+            rps: None,
+            cluster_nodes: None,
+        };
+        let text = full_report("GET", &r, &hd);
+        assert!(text.contains("  no request was measured\n"), "{text}");
+        assert!(!text.contains("0.007"), "{text}");
+    }
+
+    #[test]
+    fn hdr_log_has_the_java_layout() {
+        let values: Vec<u64> = (1..=100).map(|i| i * 10).collect();
+        let r = result(&values);
+        let text = hdr_log(&r.hist);
+        let mut lines = text.lines();
+        assert_eq!(
+            lines.next(),
+            Some("       Value     Percentile TotalCount 1/(1-Percentile)")
+        );
+        assert_eq!(lines.next(), Some(""));
+        assert_eq!(
+            lines.next(),
+            Some("       0.010 0.000000000000          1           1.00")
+        );
+        assert!(
+            text.ends_with(
+                "#[Max     =        1.000, Total count    =          100]\n\
+             #[Buckets =           16, SubBuckets     =         2048]\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(sub_bucket_count(&crate::engine::new_histogram(1)), 32);
+        assert_eq!(sub_bucket_count(&crate::engine::new_histogram(5)), 262144);
     }
 }
