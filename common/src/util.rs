@@ -14,6 +14,18 @@ pub fn string2ll(s: &[u8]) -> Option<i64> {
         return None;
     }
     let mut v: u64 = 0;
+    if digits.len() <= 18 {
+        // At most 18 digits cannot overflow: skip the checked arithmetic (the hot path of
+        // every RESP length).
+        for &b in digits {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            v = v * 10 + d as u64;
+        }
+        return Some(if neg { -(v as i64) } else { v as i64 });
+    }
     for &b in digits {
         if !b.is_ascii_digit() {
             return None;

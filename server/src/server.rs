@@ -130,6 +130,10 @@ pub struct Server {
     /// cleared by `net::process_input` around each batch): the next command of the batch
     /// starts then, which saves a clock read per pipelined command.
     pub batch_clock: Option<Instant>,
+    /// Some db holds keys that lookups found expired and unlinked, whose deletion
+    /// `call::propagate_expired` has yet to count and propagate (set by the `Ctx` lookups, the
+    /// only callers of `Db::lookup`).
+    pub expired_pending: bool,
     /// Redis's 24-bit LRU clock (seconds resolution).
     pub lruclock: u32,
     pub start_ms: i64,
@@ -264,6 +268,7 @@ impl Server {
             now_us,
             clock: Clock::sync(),
             batch_clock: None,
+            expired_pending: false,
             lruclock: 0,
             start_ms: now_us / 1000,
             started: Instant::now(),

@@ -186,9 +186,10 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply) 
 /// Propagates (and frees) keys found expired by lookups of the command that just ran: a DEL
 /// (UNLINK with lazyfree-lazy-expire) per key, before the command itself, as Redis does.
 pub fn propagate_expired(srv: &mut Server) {
-    if srv.dbs.iter().all(|d| d.expired.is_empty()) {
+    if !srv.expired_pending {
         return;
     }
+    srv.expired_pending = false;
     let lazy = srv.settings.lazyfree_lazy_expire;
     for i in 0..srv.dbs.len() {
         if srv.dbs[i].expired.is_empty() {
@@ -240,6 +241,9 @@ impl<'a> Ctx<'a> {
         let now = self.srv.now_ms;
         let may_expire = self.srv.may_expire();
         let r = self.srv.dbs[self.db].lookup(key, now, may_expire, touch);
+        if r.is_none() {
+            self.note_expired(self.db);
+        }
         if r.is_some() {
             self.srv.stats.keyspace_hits += 1;
         } else {
@@ -268,7 +272,20 @@ impl<'a> Ctx<'a> {
     pub fn lookup_in(&mut self, db: usize, key: &[u8], touch: Touch) -> Option<EntryPtr> {
         let now = self.srv.now_ms;
         let may_expire = self.srv.may_expire();
-        self.srv.dbs[db].lookup(key, now, may_expire, touch)
+        let r = self.srv.dbs[db].lookup(key, now, may_expire, touch);
+        if r.is_none() {
+            self.note_expired(db);
+        }
+        r
+    }
+
+    /// After a missed lookup in `db`: if it reclaimed an expired key, `call()` must propagate
+    /// the deletion (`Server::expired_pending`).
+    #[inline]
+    fn note_expired(&mut self, db: usize) {
+        if !self.srv.dbs[db].expired.is_empty() {
+            self.srv.expired_pending = true;
+        }
     }
 
     /// Counts a modification (drives propagation and `rdb_changes_since_last_save`).
