@@ -90,8 +90,9 @@ pub fn active_expire_cycle(srv: &mut Server, kind: CycleKind) {
             }
             let mut i = db.expire_cursor % len;
             let (mut sampled, mut expired) = (0usize, 0usize);
-            let mut ttl_sum: i64 = 0;
-            let mut ttl_n: i64 = 0;
+            // TTLs near i64::MAX (PEXPIREAT far in the future) must not overflow the sum.
+            let mut ttl_sum: i128 = 0;
+            let mut ttl_n: i128 = 0;
             let mut victims: Vec<Vec<u8>> = Vec::new();
             while sampled < keys_per_loop.min(len) {
                 let cur_len = db.dict.volatile_len();
@@ -111,14 +112,14 @@ pub fn active_expire_cycle(srv: &mut Server, kind: CycleKind) {
                     expired += 1;
                     // swap_remove moved another key into slot i: look at it next.
                 } else {
-                    ttl_sum += when - now;
+                    ttl_sum += (when - now) as i128;
                     ttl_n += 1;
                     i += 1;
                 }
             }
             db.expire_cursor = i;
             if ttl_n > 0 {
-                let avg = ttl_sum / ttl_n;
+                let avg = (ttl_sum / ttl_n) as i64;
                 // Running average weighted towards the past, as Redis.
                 db.avg_ttl = if db.avg_ttl == 0 {
                     avg

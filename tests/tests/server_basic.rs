@@ -299,3 +299,26 @@ fn config_set_port_rebinds_and_rolls_back_on_failure() {
         "{inf}"
     );
 }
+
+/// The active-expire cycle averages the TTLs it samples: keys expiring near the end of time
+/// must not overflow the sum (a debug build panicked there, killing the server).
+#[test]
+fn active_expire_survives_far_future_ttls() {
+    let s = TestServer::pyrope(&["--hz", "100"]);
+    let mut c = s.client();
+    for i in 0..40 {
+        let k = format!("far{i}");
+        assert_eq!(
+            call(&mut c, &["SET", &k, "v", "PXAT", "9223372036854775807"]),
+            pyrope_common::resp::Frame::Simple(b"OK".to_vec())
+        );
+    }
+    // Give the cycle (100 times a second here) many chances to sample them.
+    std::thread::sleep(Duration::from_millis(700));
+    assert_eq!(call(&mut c, &["DBSIZE"]), int(40));
+    let ttl = call(&mut c, &["PTTL", "far0"]);
+    assert!(
+        matches!(ttl, pyrope_common::resp::Frame::Integer(n) if n > 0),
+        "{ttl:?}"
+    );
+}
