@@ -750,20 +750,23 @@ fn threads_mixes_and_slo_search() {
         ],
     );
     assert_eq!(rc, 0, "{err}");
-    let last = out.lines().rfind(|l| !l.is_empty()).unwrap();
-    let best: u64 = last
-        .rsplit("held up to ")
-        .next()
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (last, best) = slo_result(&out);
     assert!(
         last.starts_with("GET: p99 <= 50.000 ms held up to ") && best >= 1000,
         "{out}"
     );
+}
+
+/// The last line of an `--slo` run and the rate it reports (`... held up to N requests ...`).
+fn slo_result(out: &str) -> (&str, u64) {
+    let last = out.lines().rfind(|l| !l.is_empty()).unwrap();
+    let best = last
+        .rsplit("held up to ")
+        .next()
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no rate in {last:?}"));
+    (last, best)
 }
 
 /// When 1000/s already breaks the SLO, the search goes below the start rate; every step
@@ -788,16 +791,7 @@ fn slo_search_below_the_start_rate_and_its_output_formats() {
         ],
     );
     assert_eq!(rc, 0, "{err}");
-    let last = out.lines().rfind(|l| !l.is_empty()).unwrap();
-    let best: u64 = last
-        .rsplit("held up to ")
-        .next()
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let (last, best) = slo_result(&out);
     assert!(
         last.starts_with("debug sleep 0.002: p90 <= 20.000 ms held up to ")
             && (100..1000).contains(&best),
