@@ -415,6 +415,45 @@ mod tests {
     }
 
     #[test]
+    fn map_values_on_several_lines_start_on_their_own_line() {
+        // As redis-cli 7.2+ prints XINFO STREAM's first-entry.
+        let m = Frame::Map(vec![
+            (b("length"), Frame::Integer(1)),
+            (
+                b("first-entry"),
+                Frame::Array(Some(vec![
+                    b("1-1"),
+                    Frame::Array(Some(vec![b("a"), b("1")])),
+                ])),
+            ),
+            (b("one"), Frame::Array(Some(vec![b("x")]))),
+        ]);
+        assert_eq!(
+            String::from_utf8(tty(&m, "")).unwrap(),
+            "1# \"length\" => (integer) 1\n2# \"first-entry\" => \n   1) \"1-1\"\n   2) 1) \"a\"\n      2) \"1\"\n3# \"one\" => 1) \"x\"\n"
+        );
+    }
+
+    #[test]
+    fn invalidation_pushes_as_redis_cli() {
+        let style = crate::conn::PushStyle {
+            mode: Mode::Standard,
+            bulk_delim: b"\n".to_vec(),
+            cmd_delim: b"\n".to_vec(),
+        };
+        let p = Frame::Push(vec![
+            b("invalidate"),
+            Frame::Array(Some(vec![b("k1"), b("k2")])),
+        ]);
+        assert_eq!(push(&p, &style), b"-> invalidate: 'k1', 'k2'\n");
+        let raw = crate::conn::PushStyle {
+            mode: Mode::Raw,
+            ..style
+        };
+        assert_eq!(push(&p, &raw), b"invalidate\nk1\nk2\n");
+    }
+
+    #[test]
     fn raw_csv_json() {
         let f = Frame::Array(Some(vec![
             b("a"),

@@ -30,24 +30,31 @@ pub enum LineResult {
 
 thread_local! {
     static ENTRIES: Rc<RefCell<Vec<Entry>>> = Rc::new(RefCell::new(Vec::new()));
+    /// The server answered the help queries (even with nothing): do not ask again.
+    static LOADED: Cell<bool> = const { Cell::new(false) };
     static HINTS: Rc<Cell<bool>> = Rc::new(Cell::new(true));
 }
 
 /// Fetches the help entries from the server if not loaded yet: COMMAND DOCS, or for servers
-/// without it (Redis < 7) the arities of COMMAND, as redis-cli's legacy help does.
+/// without it (Redis < 7) the arities of COMMAND, as redis-cli's legacy help does. Asked
+/// again after a failure (not connected, NOAUTH) but never inside MULTI, where the query
+/// would be queued.
 fn load_entries(conn: &mut Conn) -> Rc<RefCell<Vec<Entry>>> {
     let e = ENTRIES.with(|e| e.clone());
-    if e.borrow().is_empty() && conn.connect().is_ok() {
-        let docs = conn.request(&["COMMAND", "DOCS"]);
-        let list = match docs {
-            Ok(f) if !f.is_error() => help::entries_from_docs(&f),
-            Ok(_) => match conn.request(&["COMMAND"]) {
-                Ok(f) => help::entries_from_command(&f),
-                Err(_) => Vec::new(),
-            },
-            Err(_) => Vec::new(),
-        };
+    if LOADED.with(Cell::get) || conn.in_multi || conn.connect().is_err() {
+        return e;
+    }
+    let list = match conn.request(&["COMMAND", "DOCS"]) {
+        Ok(f) if !f.is_error() => Some(help::entries_from_docs(&f)),
+        Ok(_) => match conn.request(&["COMMAND"]) {
+            Ok(f) if !f.is_error() => Some(help::entries_from_command(&f)),
+            _ => None,
+        },
+        Err(_) => None,
+    };
+    if let Some(list) = list {
         *e.borrow_mut() = list;
+        LOADED.with(|l| l.set(true));
     }
     e
 }
@@ -212,6 +219,7 @@ pub fn execute_line(ctx: &Ctx, conn: &mut Conn, line: &[u8]) -> LineResult {
         conn.settings.socket = None;
         conn.disconnect();
         ENTRIES.with(|e| e.borrow_mut().clear());
+        LOADED.with(|l| l.set(false));
         if let Err(e) = conn.connect() {
             return LineResult::Error(e);
         }
@@ -360,13 +368,19 @@ pub fn run(ctx: &Ctx, conn: &mut Conn) -> i32 {
         let p = prompt(conn);
         match rl.readline(&p) {
             Ok(line) => {
-                if let Some(words) = crate::split_line(line.as_bytes()) {
-                    let skip = usize::from(matches!(repeat_prefix(&words), Some(Ok(_))));
-                    if !words.is_empty() && !sensitive(&words[skip..]) {
-                        let _ = rl.add_history_entry(line.as_str());
-                        if let Some(h) = &hist {
-                            let _ = rl.save_history(h);
-                        }
+                // As redis-cli: every non-empty line is history (invalid ones too), except
+                // the commands that carry secrets.
+                let keep = match crate::split_line(line.as_bytes()) {
+                    Some(words) => {
+                        let skip = usize::from(matches!(repeat_prefix(&words), Some(Ok(_))));
+                        !words.is_empty() && !sensitive(&words[skip..])
+                    }
+                    None => true,
+                };
+                if keep {
+                    let _ = rl.add_history_entry(line.as_str());
+                    if let Some(h) = &hist {
+                        let _ = rl.save_history(h);
                     }
                 }
                 match execute_line(ctx, conn, line.as_bytes()) {

@@ -31,54 +31,63 @@ pub fn dbsize(conn: &mut Conn) -> Result<u64, String> {
     }
 }
 
-/// The `SCAN` loop shared by --scan, --bigkeys, --memkeys, --keystats and --hotkeys, from
-/// `cursor` until the cursor is back to 0 or `each` returns false. Returns the cursor it
-/// stopped at (0: the scan is complete). `-i` sleeps after every SCAN in --scan, after every
-/// 100 in the samplers (as redis-cli).
+/// `SCAN <cursor> [MATCH pattern] COUNT n` with the cursor left empty (index 1).
+fn scan_command(ctx: &Ctx) -> Result<Vec<Vec<u8>>, String> {
+    let mut args: Vec<Vec<u8>> = vec![b"SCAN".to_vec(), Vec::new()];
+    if let Some(p) = pattern(ctx)? {
+        args.push(b"MATCH".to_vec());
+        args.push(p);
+    }
+    args.push(b"COUNT".to_vec());
+    args.push(ctx.args.count.unwrap_or(10).to_string().into_bytes());
+    Ok(args)
+}
+
+/// A SCAN reply: the next cursor and the keys, or redis-cli's message for a bad reply.
+fn scan_reply(r: Frame) -> Result<(Vec<u8>, Vec<Vec<u8>>), String> {
+    let mut parts = match r {
+        Frame::Error(e) => return Err(format!("SCAN error: {}", cstr(&e))),
+        Frame::Array(Some(parts)) if parts.len() == 2 => parts,
+        Frame::Array(Some(_)) => return Err("Invalid element count from SCAN!".into()),
+        _ => return Err("Non ARRAY response from SCAN!".into()),
+    };
+    let keys: Vec<Vec<u8>> = match parts.pop() {
+        Some(Frame::Array(Some(v))) | Some(Frame::Set(v)) => v
+            .into_iter()
+            .filter_map(|k| match k {
+                Frame::Bulk(Some(b)) | Frame::Simple(b) => Some(b),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let cursor = match parts.pop() {
+        Some(Frame::Bulk(Some(c))) => c,
+        _ => b"0".to_vec(),
+    };
+    Ok((cursor, keys))
+}
+
+/// The `SCAN` loop shared by --bigkeys, --memkeys, --keystats and --hotkeys, from `cursor`
+/// until the cursor is back to 0 or `each` returns false. Returns the cursor it stopped at
+/// (0: the scan is complete). `-i` sleeps after every 100 SCANs (as redis-cli).
 pub fn scan_keys(
     ctx: &Ctx,
     conn: &mut Conn,
     cursor: u64,
     mut each: impl FnMut(&mut Conn, &[Vec<u8>]) -> Result<bool, String>,
 ) -> Result<u64, String> {
-    let pattern = pattern(ctx)?;
-    let count = ctx.args.count.unwrap_or(10).to_string().into_bytes();
+    let mut args = scan_command(ctx)?;
     let mut cursor = cursor.to_string().into_bytes();
     let mut rounds = 0u64;
-    let mut args: Vec<Vec<u8>> = vec![b"SCAN".to_vec(), Vec::new()];
-    if let Some(p) = pattern {
-        args.push(b"MATCH".to_vec());
-        args.push(p);
-    }
-    args.push(b"COUNT".to_vec());
-    args.push(count);
     loop {
         args[1] = std::mem::take(&mut cursor);
-        let r = request(conn, &args)?;
-        let mut parts = match r {
-            Frame::Error(e) => return Err(format!("SCAN error: {}", cstr(&e))),
-            Frame::Array(Some(parts)) if parts.len() == 2 => parts,
-            Frame::Array(Some(_)) => return Err("Invalid element count from SCAN!".into()),
-            _ => return Err("Non ARRAY response from SCAN!".into()),
-        };
-        let keys: Vec<Vec<u8>> = match parts.pop() {
-            Some(Frame::Array(Some(v))) | Some(Frame::Set(v)) => v
-                .into_iter()
-                .filter_map(|k| match k {
-                    Frame::Bulk(Some(b)) | Frame::Simple(b) => Some(b),
-                    _ => None,
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        cursor = match parts.pop() {
-            Some(Frame::Bulk(Some(c))) => c,
-            _ => b"0".to_vec(),
-        };
+        let (next, keys) = scan_reply(request(conn, &args)?)?;
+        cursor = next;
         let go_on = each(conn, &keys)?;
         rounds += 1;
         if let Some(i) = interval(ctx) {
-            if ctx.args.scan || rounds % 100 == 0 {
+            if rounds % 100 == 0 {
                 std::thread::sleep(i);
             }
         }
@@ -91,15 +100,32 @@ pub fn scan_keys(
     }
 }
 
-/// --scan: every key matching --pattern, one per line (quoted on a tty).
+/// --scan: every key matching --pattern, one per line (quoted on a tty). Each SCAN is sent
+/// as soon as the previous reply's cursor is known, before that reply's keys are printed,
+/// so printing overlaps the server's work (not with -i, which spaces the SCANs out).
 pub fn scan(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
-    pattern(ctx)?;
+    let mut args = scan_command(ctx)?;
     conn.connect_strict()?;
     let stdout = std::io::stdout();
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let quote = ctx.mode == Mode::Standard;
-    scan_keys(ctx, conn, 0, |_, keys| {
-        for k in keys {
+    let pause = interval(ctx);
+    let send = |conn: &mut Conn, args: &[Vec<u8>]| {
+        conn.send(args).map_err(crate::conn::RequestError::message)
+    };
+    args[1] = b"0".to_vec();
+    send(conn, &args)?;
+    loop {
+        let r = conn
+            .next_reply(false)
+            .map_err(crate::conn::RequestError::message)?;
+        let (cursor, keys) = scan_reply(r)?;
+        let done = cursor == b"0";
+        if !done && pause.is_none() {
+            args[1] = cursor.clone();
+            send(conn, &args)?;
+        }
+        for k in &keys {
             if quote {
                 out.write_all(repr(k).as_bytes())
                     .map_err(|e| e.to_string())?;
@@ -108,8 +134,16 @@ pub fn scan(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
             }
             out.write_all(b"\n").map_err(|e| e.to_string())?;
         }
-        Ok(true)
-    })?;
+        if done {
+            break;
+        }
+        if let Some(i) = pause {
+            out.flush().map_err(|e| e.to_string())?;
+            std::thread::sleep(i);
+            args[1] = cursor;
+            send(conn, &args)?;
+        }
+    }
     out.flush().map_err(|e| e.to_string())?;
     Ok(0)
 }
