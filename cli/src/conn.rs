@@ -351,6 +351,19 @@ impl Conn {
             .map_err(|e| self.broken(e))
     }
 
+    /// The next reply as raw bytes (see [`Wire::read_raw`]); a broken connection is dropped.
+    pub fn read_raw<R>(
+        &mut self,
+        next: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
+        then: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, RequestError> {
+        let w = self
+            .wire
+            .as_mut()
+            .ok_or_else(|| RequestError::Io("Server closed the connection".into()))?;
+        w.read_raw(next, then).map_err(|e| self.broken(e))
+    }
+
     fn broken(&mut self, e: WireError) -> RequestError {
         // As redis-cli: no resend (the command may have run); the next command reconnects,
         // and the REPL shows `not connected> ` until then.

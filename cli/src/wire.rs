@@ -239,6 +239,33 @@ impl Wire {
         }
     }
 
+    /// Reads the next whole reply without building a [`Frame`]: `next` sees its raw bytes
+    /// and may return a command, written at once; then `then` processes the same bytes. (So
+    /// --scan sends the next SCAN before printing the keys it just got.)
+    pub fn read_raw<R>(
+        &mut self,
+        next: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
+        then: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, WireError> {
+        let end = loop {
+            if let Some(end) = self.scan()? {
+                break end;
+            }
+            self.fill()?;
+        };
+        let raw = &self.buf[self.start..end];
+        if let Some(bytes) = next(raw) {
+            self.stream.write_all(&bytes)?;
+        }
+        let r = then(raw);
+        self.start = end;
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+        Ok(r)
+    }
+
     /// Reads more bytes into the buffer (one `read(2)`).
     fn fill(&mut self) -> Result<(), WireError> {
         if self.start > 0 && self.start >= self.buf.len() / 2 {

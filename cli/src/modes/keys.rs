@@ -100,9 +100,46 @@ pub fn scan_keys(
     }
 }
 
-/// --scan: every key matching --pattern, one per line (quoted on a tty). Each SCAN is sent
-/// as soon as the previous reply's cursor is known, before that reply's keys are printed,
-/// so printing overlaps the server's work (not with -i, which spaces the SCANs out).
+/// The cursor and keys of a SCAN reply in its usual shape (`*2 $cursor *n $key...`), as
+/// slices of the raw reply; None for anything else (errors, RESP3 sets...).
+fn scan_reply_raw(raw: &[u8]) -> Option<(&[u8], Vec<&[u8]>)> {
+    fn line(raw: &[u8], at: &mut usize) -> Option<(u8, i64)> {
+        let rest = raw.get(*at..)?;
+        let cr = rest.iter().position(|&c| c == b'\r')?;
+        let kind = *rest.first()?;
+        let n = std::str::from_utf8(&rest[1..cr]).ok()?.parse().ok()?;
+        *at += cr + 2;
+        Some((kind, n))
+    }
+    fn bulk<'a>(raw: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
+        let (kind, n) = line(raw, at)?;
+        if kind != b'$' || n < 0 {
+            return None;
+        }
+        let b = raw.get(*at..*at + n as usize)?;
+        *at += n as usize + 2;
+        Some(b)
+    }
+    let mut at = 0;
+    if line(raw, &mut at)? != (b'*', 2) {
+        return None;
+    }
+    let cursor = bulk(raw, &mut at)?;
+    let (kind, n) = line(raw, &mut at)?;
+    if kind != b'*' || n < 0 {
+        return None;
+    }
+    let mut keys = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        keys.push(bulk(raw, &mut at)?);
+    }
+    (at == raw.len()).then_some((cursor, keys))
+}
+
+/// --scan: every key matching --pattern, one per line (quoted on a tty). The replies are
+/// read in place, and each SCAN is sent as soon as the previous reply's cursor is known,
+/// before that reply's keys are printed, so printing overlaps the server's work (not with
+/// -i, which spaces the SCANs out).
 pub fn scan(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
     let mut args = scan_command(ctx)?;
     conn.connect_strict()?;
@@ -110,38 +147,73 @@ pub fn scan(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
     let mut out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let quote = ctx.mode == Mode::Standard;
     let pause = interval(ctx);
-    let send = |conn: &mut Conn, args: &[Vec<u8>]| {
-        conn.send(args).map_err(crate::conn::RequestError::message)
-    };
     args[1] = b"0".to_vec();
-    send(conn, &args)?;
+    conn.send(&args)
+        .map_err(crate::conn::RequestError::message)?;
     loop {
-        let r = conn
-            .next_reply(false)
+        let mut cursor: Vec<u8> = Vec::new();
+        let mut odd: Option<Frame> = None;
+        let written = conn
+            .read_raw(
+                |raw| {
+                    let (c, _) = scan_reply_raw(raw)?;
+                    cursor = c.to_vec();
+                    if c == b"0" || pause.is_some() {
+                        return None;
+                    }
+                    args[1] = cursor.clone();
+                    Some(crate::conn::encode_command(&args))
+                },
+                |raw| -> std::io::Result<()> {
+                    let Some((_, keys)) = scan_reply_raw(raw) else {
+                        // Not the usual shape: the general parser words the problem.
+                        odd = pyrope_common::resp::parse_frame(raw)
+                            .ok()
+                            .flatten()
+                            .map(|(f, _)| f);
+                        return Ok(());
+                    };
+                    for k in keys {
+                        if quote {
+                            out.write_all(repr(k).as_bytes())?;
+                        } else {
+                            out.write_all(k)?;
+                        }
+                        out.write_all(b"\n")?;
+                    }
+                    Ok(())
+                },
+            )
             .map_err(crate::conn::RequestError::message)?;
-        let (cursor, keys) = scan_reply(r)?;
-        let done = cursor == b"0";
-        if !done && pause.is_none() {
-            args[1] = cursor.clone();
-            send(conn, &args)?;
-        }
-        for k in &keys {
-            if quote {
-                out.write_all(repr(k).as_bytes())
-                    .map_err(|e| e.to_string())?;
-            } else {
-                out.write_all(k).map_err(|e| e.to_string())?;
+        written.map_err(|e| e.to_string())?;
+        if let Some(f) = odd {
+            // An error reply, or a shape the fast path does not take (e.g. a RESP3 set).
+            let (c, keys) = scan_reply(f)?;
+            for k in keys {
+                if quote {
+                    out.write_all(repr(&k).as_bytes())
+                        .map_err(|e| e.to_string())?;
+                } else {
+                    out.write_all(&k).map_err(|e| e.to_string())?;
+                }
+                out.write_all(b"\n").map_err(|e| e.to_string())?;
             }
-            out.write_all(b"\n").map_err(|e| e.to_string())?;
+            cursor = c;
+            if cursor != b"0" && pause.is_none() {
+                args[1] = cursor.clone();
+                conn.send(&args)
+                    .map_err(crate::conn::RequestError::message)?;
+            }
         }
-        if done {
+        if cursor == b"0" {
             break;
         }
         if let Some(i) = pause {
             out.flush().map_err(|e| e.to_string())?;
             std::thread::sleep(i);
             args[1] = cursor;
-            send(conn, &args)?;
+            conn.send(&args)
+                .map_err(crate::conn::RequestError::message)?;
         }
     }
     out.flush().map_err(|e| e.to_string())?;
@@ -473,4 +545,18 @@ pub fn hotkeys(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scan_replies_read_in_place() {
+        let raw = b"*2\r\n$2\r\n17\r\n*2\r\n$1\r\na\r\n$3\r\nb\r\n\r\n";
+        let (c, keys) = scan_reply_raw(raw).unwrap();
+        assert_eq!((c, keys), (&b"17"[..], vec![&b"a"[..], &b"b\r\n"[..]]));
+        assert!(scan_reply_raw(b"-ERR no\r\n").is_none());
+        assert!(scan_reply_raw(b"*2\r\n$1\r\n0\r\n~1\r\n$1\r\na\r\n").is_none());
+    }
 }
