@@ -16,7 +16,13 @@ REDIS=${REDIS:-/opt/redis-7.4/redis-server}
 RCLI=${RCLI:-/usr/bin/redis-cli}
 [ -x "$REDIS" ] || { echo "missing $REDIS: run ../shared/tools/install-references.sh" >&2; exit 1; }
 [ -x "$RCLI" ] || { echo "missing $RCLI: apt-get install redis-tools" >&2; exit 1; }
-cargo build --release --quiet --bin pyrope-cli --bin pyrope-server
+# On shared machines builds go through a lock (CARGO_LOCK, default /tmp/pyrope-cargo.lock).
+LOCK=${CARGO_LOCK:-/tmp/pyrope-cargo.lock}
+if [ -e "$LOCK" ] && command -v flock >/dev/null; then
+  flock "$LOCK" cargo build --release --quiet --bin pyrope-cli --bin pyrope-server
+else
+  cargo build --release --quiet --bin pyrope-cli --bin pyrope-server
+fi
 PCLI=target/release/pyrope-cli
 PYROPE=target/release/pyrope-server
 TMP=$(mktemp -d)

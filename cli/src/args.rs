@@ -2,6 +2,7 @@
 //! host), parsed by clap. `--cluster` subcommands arrive with the cluster issue.
 
 use clap::Parser;
+use std::ffi::OsString;
 
 /// pyrope-cli options.
 #[derive(Parser, Debug, Clone, Default)]
@@ -33,13 +34,13 @@ pub struct Args {
     pub socket: Option<String>,
     /// Password (also from PYROPE_CLI_AUTH or REDISCLI_AUTH; this argument wins).
     #[arg(short = 'a', value_name = "password")]
-    pub password: Option<String>,
+    pub password: Option<OsString>,
     /// ACL user for `AUTH username pass` (needs -a).
     #[arg(long, value_name = "username")]
-    pub user: Option<String>,
+    pub user: Option<OsString>,
     /// Alias of -a.
     #[arg(long = "pass", value_name = "password")]
-    pub pass: Option<String>,
+    pub pass: Option<OsString>,
     /// Read the password from the terminal without echo (ignores -a and the env vars).
     #[arg(long)]
     pub askpass: bool,
@@ -55,9 +56,9 @@ pub struct Args {
     /// Database number.
     #[arg(short = 'n', value_name = "db")]
     pub db: Option<u32>,
-    /// Connection and read timeout in seconds (decimals allowed).
-    #[arg(short = 't', value_name = "timeout")]
-    pub timeout: Option<f64>,
+    /// Server connection timeout in seconds (decimals allowed; default 0: no limit).
+    #[arg(short = 't', value_name = "timeout", allow_hyphen_values = true)]
+    pub timeout: Option<String>,
     /// Start the session in RESP3 (HELLO 3).
     #[arg(short = '3')]
     pub resp3: bool,
@@ -66,13 +67,13 @@ pub struct Args {
     pub stdin_last_arg: bool,
     /// Read the argument <tag> from stdin.
     #[arg(short = 'X', value_name = "tag")]
-    pub stdin_tag: Option<String>,
+    pub stdin_tag: Option<OsString>,
     /// Delimiter between response bulks for raw formatting.
     #[arg(short = 'd', value_name = "delimiter", default_value = "\n")]
-    pub bulk_delim: String,
+    pub bulk_delim: OsString,
     /// Delimiter between responses for raw formatting.
     #[arg(short = 'D', value_name = "delimiter", default_value = "\n")]
-    pub cmd_delim: String,
+    pub cmd_delim: OsString,
     /// Cluster mode: follow -MOVED and -ASK redirections.
     #[arg(short = 'c')]
     pub cluster_mode: bool,
@@ -81,7 +82,7 @@ pub struct Args {
     pub exit_on_error: bool,
     /// Client name (CLIENT SETNAME) for the connection.
     #[arg(long, value_name = "name")]
-    pub name: Option<String>,
+    pub name: Option<OsString>,
     /// Raw formatting (default when stdout is not a tty).
     #[arg(long)]
     pub raw: bool,
@@ -103,7 +104,7 @@ pub struct Args {
     /// Use RESP2 (with --json).
     #[arg(short = '2')]
     pub resp2: bool,
-    /// Print RESP3 push messages (yes/no; default yes on a tty).
+    /// Whether to print RESP3 PUSH messages ([y]es/[n]o; default yes when stdout is a tty).
     #[arg(long, value_name = "yn")]
     pub show_pushes: Option<String>,
     /// Rolling server stats.
@@ -118,6 +119,9 @@ pub struct Args {
     /// Latency spectrum (xterm 256 colors), interval 1 s (-i).
     #[arg(long)]
     pub latency_dist: bool,
+    /// --latency-dist in grays instead of colors.
+    #[arg(long)]
+    pub mono: bool,
     /// Show the replication stream as a replica would receive it.
     #[arg(long)]
     pub replica: bool,
@@ -142,9 +146,19 @@ pub struct Args {
     /// MEMORY USAGE SAMPLES for --memkeys.
     #[arg(long, value_name = "n")]
     pub memkeys_samples: Option<u64>,
-    /// --bigkeys and --memkeys together, with size distributions.
+    /// Key sizes and lengths (--bigkeys and --memkeys together), top sizes and distributions
+    /// (redis-cli 7.4).
     #[arg(long)]
     pub keystats: bool,
+    /// --keystats with this MEMORY USAGE SAMPLES count.
+    #[arg(long, value_name = "n", allow_hyphen_values = true)]
+    pub keystats_samples: Option<String>,
+    /// --keystats: start the scan at this cursor (usually after a Ctrl-C).
+    #[arg(long, value_name = "n", allow_hyphen_values = true)]
+    pub cursor: Option<String>,
+    /// --keystats: how many top key sizes to show (default 10).
+    #[arg(long, value_name = "n", allow_hyphen_values = true)]
+    pub top: Option<String>,
     /// Find the hottest keys (needs an LFU maxmemory-policy).
     #[arg(long)]
     pub hotkeys: bool,
@@ -153,10 +167,10 @@ pub struct Args {
     pub scan: bool,
     /// Key pattern for --scan, --bigkeys, --hotkeys.
     #[arg(long, value_name = "pat")]
-    pub pattern: Option<String>,
+    pub pattern: Option<OsString>,
     /// Like --pattern, given as a quoted string (binary-safe).
     #[arg(long, value_name = "pat")]
-    pub quoted_pattern: Option<String>,
+    pub quoted_pattern: Option<OsString>,
     /// SCAN COUNT for --scan, --bigkeys, --memkeys, --hotkeys.
     #[arg(long, value_name = "count")]
     pub count: Option<u64>,
@@ -166,7 +180,7 @@ pub struct Args {
     /// Run the Lua script in this file with EVAL (keys , args).
     #[arg(long, value_name = "file")]
     pub eval: Option<String>,
-    /// Verbose mode.
+    /// Verbose mode: connection events (connects, redirections) on stderr.
     #[arg(long)]
     pub verbose: bool,
     /// Don't warn about passwords on the command line.
@@ -180,5 +194,5 @@ pub struct Args {
     pub version: bool,
     /// The command and its arguments (interactive mode when absent).
     #[arg(trailing_var_arg = true, value_name = "cmd [arg [arg ...]]")]
-    pub command: Vec<String>,
+    pub command: Vec<OsString>,
 }

@@ -1,9 +1,12 @@
-//! The connection: where to connect (host/port, unix socket, `-u` URI), the session set-up
-//! redis-cli performs (AUTH, SELECT, HELLO 3, CLIENT SETNAME), reconnecting, and following
-//! `-MOVED` / `-ASK` in cluster mode (`-c`).
+//! The session: where to connect (host/port, unix socket, `-u` URI), the set-up redis-cli
+//! performs on every (re)connection (AUTH, SELECT, HELLO 3, and our CLIENT SETNAME), the
+//! state it tracks for the prompt (db, MULTI), RESP3 push messages that arrive between
+//! replies, and `-MOVED` / `-ASK` redirections in cluster mode (`-c`).
 
-use pyrope_common::client::{Client, ClientError};
+use crate::format::{self, Mode};
+use crate::wire::{io_text, Stream, Wire, WireError};
 use pyrope_common::resp::{encode, Frame};
+use std::io::Write;
 use std::time::Duration;
 
 /// Where and how to connect.
@@ -12,28 +15,56 @@ pub struct Settings {
     pub host: String,
     pub port: u16,
     pub socket: Option<String>,
-    pub user: Option<String>,
-    pub password: Option<String>,
+    pub user: Option<Vec<u8>>,
+    pub password: Option<Vec<u8>>,
+    /// The db to select on connect (redis-cli's `input_dbnum`).
     pub db: u32,
+    /// HELLO 3 on connect; `resp3_explicit` (-3) makes its failure fatal for the special
+    /// modes, as opposed to the implicit RESP3 of --json.
     pub resp3: bool,
-    pub name: Option<String>,
+    pub resp3_explicit: bool,
+    pub name: Option<Vec<u8>>,
+    /// Connect timeout (`-t`); replies are waited for without limit, as redis-cli does.
     pub timeout: Option<Duration>,
     pub cluster: bool,
+    /// --verbose: connection events on stderr.
+    pub verbose: bool,
 }
 
-/// A live session.
+/// How RESP3 push messages that arrive between replies are shown (redis-cli's push
+/// handler); `None` in [`Conn::pushes`] drops them.
+#[derive(Debug, Clone)]
+pub struct PushStyle {
+    pub mode: Mode,
+    pub bulk_delim: Vec<u8>,
+    pub cmd_delim: Vec<u8>,
+}
+
+/// A session that connects on first use.
 pub struct Conn {
     pub settings: Settings,
-    client: Option<Client>,
+    wire: Option<Wire>,
     /// The db actually selected (for the prompt).
     pub db: u32,
+    /// Inside MULTI (the prompt shows `(TX)`), and the db to go back to if it fails.
+    pub in_multi: bool,
+    pre_multi_db: u32,
+    /// The connection speaks RESP3 now.
+    pub resp3: bool,
+    /// The REPL (also with commands on stdin): redirections are announced.
+    pub interactive: bool,
+    /// Push messages: printed in this style, or dropped.
+    pub pushes: Option<PushStyle>,
 }
 
-/// Applies `redis://[user[:password]@]host[:port][/db]` to the settings.
+/// Applies `redis://[user[:password]@]host[:port][/db]` to the settings (redis-cli's
+/// `parseRedisUri`: the db is read with atoi, so a non-number is db 0).
 pub fn apply_uri(s: &mut Settings, uri: &str) -> Result<(), String> {
-    let rest = uri
-        .strip_prefix("redis://")
-        .ok_or_else(|| format!("Invalid URI scheme: {uri}"))?;
+    let scheme = "redis://";
+    if uri.len() < scheme.len() || !uri[..scheme.len()].eq_ignore_ascii_case(scheme) {
+        return Err("Invalid URI scheme".into());
+    }
+    let rest = &uri[scheme.len()..];
     let (auth, hostpart) = match rest.rsplit_once('@') {
         Some((a, h)) => (Some(a), h),
         None => (None, rest),
@@ -42,11 +73,11 @@ pub fn apply_uri(s: &mut Settings, uri: &str) -> Result<(), String> {
         match auth.split_once(':') {
             Some((u, p)) => {
                 if !u.is_empty() {
-                    s.user = Some(percent_decode(u));
+                    s.user = Some(percent_decode(u)?);
                 }
-                s.password = Some(percent_decode(p));
+                s.password = Some(percent_decode(p)?);
             }
-            None => s.password = Some(percent_decode(auth)),
+            None => s.password = Some(percent_decode(auth)?),
         }
     }
     let (hp, db) = match hostpart.split_once('/') {
@@ -54,46 +85,70 @@ pub fn apply_uri(s: &mut Settings, uri: &str) -> Result<(), String> {
         None => (hostpart, None),
     };
     if let Some(d) = db.filter(|d| !d.is_empty()) {
-        s.db = d
-            .parse()
-            .map_err(|_| format!("Invalid database number in URI: {uri}"))?;
+        s.db = atoi(d).max(0) as u32;
     }
     if let Some(h) = hp.strip_prefix('[') {
-        // [ipv6]:port
         let (addr, port) = h.split_once(']').unwrap_or((h, ""));
         s.host = addr.to_string();
         if let Some(p) = port.strip_prefix(':') {
-            s.port = p
-                .parse()
-                .map_err(|_| format!("Invalid port in URI: {uri}"))?;
+            s.port = port_number(p)?;
         }
     } else if let Some((h, p)) = hp.rsplit_once(':') {
-        s.host = h.to_string();
-        s.port = p
-            .parse()
-            .map_err(|_| format!("Invalid port in URI: {uri}"))?;
+        if !h.is_empty() {
+            s.host = h.to_string();
+        }
+        s.port = port_number(p)?;
     } else if !hp.is_empty() {
         s.host = hp.to_string();
     }
     Ok(())
 }
 
-fn percent_decode(s: &str) -> String {
+fn port_number(p: &str) -> Result<u16, String> {
+    let n = atoi(p);
+    u16::try_from(n).map_err(|_| "Invalid server port.".to_string())
+}
+
+/// C's atoi: optional sign and leading digits, 0 when there are none.
+pub fn atoi(s: &str) -> i64 {
+    let t = s.trim_start();
+    let (neg, d) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let mut v: i64 = 0;
+    for c in d.bytes().take_while(u8::is_ascii_digit) {
+        v = v.saturating_mul(10).saturating_add((c - b'0') as i64);
+    }
+    if neg {
+        -v
+    } else {
+        v
+    }
+}
+
+fn percent_decode(s: &str) -> Result<Vec<u8>, String> {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(v);
-                i += 3;
-                continue;
+        if b[i] == b'%' {
+            if b.len() - i < 3 {
+                return Err("Incomplete URI encoding".into());
             }
+            let v = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or("Illegal character in URI encoding")?;
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
         }
-        out.push(b[i]);
-        i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    Ok(out)
 }
 
 /// Errors of a request.
@@ -105,139 +160,325 @@ pub enum RequestError {
     Io(String),
 }
 
+impl RequestError {
+    /// The line redis-cli prints for it.
+    pub fn message(self) -> String {
+        match self {
+            RequestError::Connect(m) => m,
+            RequestError::Io(m) => format!("Error: {m}"),
+        }
+    }
+}
+
+/// A failed session set-up step (AUTH, SELECT, HELLO 3), already reported on stderr.
+#[derive(Debug)]
+pub enum Connect {
+    /// Connected and set up.
+    Ready,
+    /// Connected, but a set-up step failed (redis-cli keeps such a connection for
+    /// commands, and the special modes exit).
+    SetupFailed,
+}
+
 impl Conn {
     /// A session that connects on first use.
     pub fn new(settings: Settings) -> Conn {
         Conn {
-            db: settings.db,
+            db: 0,
             settings,
-            client: None,
+            wire: None,
+            in_multi: false,
+            pre_multi_db: 0,
+            resp3: false,
+            interactive: false,
+            pushes: None,
         }
     }
 
-    /// `host:port` (or the socket path), as shown in prompts and messages.
+    /// `host:port` (or the socket path), as shown in messages.
     pub fn addr(&self) -> String {
         match &self.settings.socket {
             Some(p) => p.clone(),
-            None => format!("{}:{}", self.settings.host, self.settings.port),
+            None => format_addr(&self.settings.host, self.settings.port),
         }
     }
 
     /// True when connected.
     pub fn is_connected(&self) -> bool {
-        self.client.is_some()
+        self.wire.is_some()
     }
 
     /// Drops the connection.
     pub fn disconnect(&mut self) {
-        self.client = None;
+        self.wire = None;
     }
 
-    /// Connects (if needed) and runs the session set-up. Errors carry redis-cli's message,
-    /// "Could not connect to Redis at 127.0.0.1:6379: Connection refused".
-    pub fn connect(&mut self) -> Result<(), String> {
-        if self.client.is_some() {
-            return Ok(());
+    /// Connects if needed and runs the set-up. Err: could not connect, with redis-cli's
+    /// message ("Could not connect to Redis at 127.0.0.1:6379: Connection refused").
+    pub fn connect(&mut self) -> Result<Connect, String> {
+        if self.wire.is_some() {
+            return Ok(Connect::Ready);
         }
         let s = &self.settings;
-        let c = match &s.socket {
-            Some(p) => Client::connect_unix(p),
-            None => connect_tcp(&s.host, s.port, s.timeout),
-        };
-        let mut c = c.map_err(|e| {
+        let stream = match &s.socket {
+            Some(p) => Stream::unix(p, s.timeout),
+            None => Stream::tcp(&s.host, s.port, s.timeout),
+        }
+        .map_err(|e| {
             format!(
                 "Could not connect to Redis at {}: {}",
                 self.addr(),
-                describe(&e)
+                io_text(&e)
             )
         })?;
-        c.set_read_timeout(s.timeout).map_err(|e| e.to_string())?;
-        if let Some(p) = &s.password {
-            let r = match &s.user {
-                Some(u) => c.call(&["AUTH", u, p]),
-                None => c.call(&["AUTH", p]),
-            };
-            match r {
-                Ok(Frame::Error(e)) => eprintln!("AUTH failed: {}", String::from_utf8_lossy(&e)),
-                Ok(_) => {}
-                Err(e) => return Err(describe(&e)),
-            }
+        if s.verbose {
+            eprintln!("Connected to {}", self.addr());
         }
-        if s.db != 0 {
-            match c.call(&["SELECT", &s.db.to_string()]) {
-                Ok(Frame::Error(e)) => {
-                    eprintln!("SELECT {} failed: {}", s.db, String::from_utf8_lossy(&e));
-                    self.db = 0;
-                }
-                Ok(_) => self.db = s.db,
-                Err(e) => return Err(describe(&e)),
-            }
-        } else {
-            self.db = 0;
-        }
-        if s.resp3 {
-            match c.call(&["HELLO", "3"]) {
-                Ok(Frame::Error(e)) => eprintln!("HELLO 3 failed: {}", String::from_utf8_lossy(&e)),
-                Ok(_) => {}
-                Err(e) => return Err(describe(&e)),
-            }
-        }
-        if let Some(n) = &s.name {
-            let _ = c.call(&["CLIENT", "SETNAME", n]);
-        }
-        self.client = Some(c);
-        Ok(())
+        self.wire = Some(Wire::new(stream));
+        self.db = 0;
+        self.in_multi = false;
+        self.resp3 = false;
+        self.setup()
     }
 
-    /// Sends a command and returns its reply, connecting first, following redirections in
-    /// cluster mode. A broken connection is an error (not retried); the next call reconnects.
+    /// Like [`Conn::connect`], but a failed set-up step is an error too (with an empty
+    /// message: it was reported), as redis-cli's special modes exit on it.
+    pub fn connect_strict(&mut self) -> Result<(), String> {
+        match self.connect()? {
+            Connect::Ready => Ok(()),
+            Connect::SetupFailed => Err(String::new()),
+        }
+    }
+
+    /// redis-cli's `cliAuth`, `cliSelect`, `cliSwitchProto` in that order; the first failure
+    /// ends the set-up. Then CLIENT SETNAME for `--name`.
+    fn setup(&mut self) -> Result<Connect, String> {
+        let io_err = |_| "\nI/O error".to_string();
+        if let Some(p) = self.settings.password.clone() {
+            let r = match self.settings.user.clone() {
+                Some(u) => self.call(&[b"AUTH".to_vec(), u, p]),
+                None => self.call(&[b"AUTH".to_vec(), p]),
+            };
+            if let Frame::Error(e) = r.map_err(io_err)? {
+                eprintln!("AUTH failed: {}", cstr(&e));
+                return Ok(Connect::SetupFailed);
+            }
+        }
+        if !self.select()? {
+            return Ok(Connect::SetupFailed);
+        }
+        if self.settings.resp3 {
+            match self.call(&["HELLO", "3"]).map_err(io_err)? {
+                Frame::Error(e) => {
+                    eprintln!("HELLO 3 failed: {}", cstr(&e));
+                    if self.settings.resp3_explicit {
+                        return Ok(Connect::SetupFailed);
+                    }
+                }
+                _ => self.resp3 = true,
+            }
+        }
+        if let Some(n) = self.settings.name.clone() {
+            if let Frame::Error(e) = self
+                .call(&[b"CLIENT".to_vec(), b"SETNAME".to_vec(), n])
+                .map_err(io_err)?
+            {
+                eprintln!("CLIENT SETNAME failed: {}", cstr(&e));
+            }
+        }
+        Ok(Connect::Ready)
+    }
+
+    /// redis-cli's `cliSelect`: selects the wanted db if it is not the current one.
+    /// Ok(false) if the server refused.
+    fn select(&mut self) -> Result<bool, String> {
+        let want = self.settings.db;
+        if want == self.db {
+            return Ok(true);
+        }
+        match self
+            .call(&["SELECT", &want.to_string()])
+            .map_err(|_| "\nI/O error".to_string())?
+        {
+            Frame::Error(e) => {
+                eprintln!("SELECT {want} failed: {}", cstr(&e));
+                Ok(false)
+            }
+            _ => {
+                self.db = want;
+                Ok(true)
+            }
+        }
+    }
+
+    /// One command and its reply on the current connection, pushes skipped (set-up steps).
+    fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Frame, WireError> {
+        self.send_now(args)?;
+        self.read_reply(false)
+    }
+
+    fn send_now<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<(), WireError> {
+        let w = self.wire.as_mut().ok_or(WireError::Closed)?;
+        let mut out = Vec::new();
+        encode::command(&mut out, args);
+        w.send(&out).map_err(WireError::Io)
+    }
+
+    /// Sends a command (connecting first) without reading its reply.
+    pub fn send<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<(), RequestError> {
+        self.connect().map_err(RequestError::Connect)?;
+        self.send_now(args).map_err(|e| self.broken(e))
+    }
+
+    /// Reads the next reply. Push messages are shown (or dropped) as redis-cli's push
+    /// handler does and the read goes on, unless `pushes_are_replies` (pub/sub, whose
+    /// messages are the replies).
+    pub fn read_reply(&mut self, pushes_are_replies: bool) -> Result<Frame, WireError> {
+        loop {
+            let w = self.wire.as_mut().ok_or(WireError::Closed)?;
+            let f = w.read_frame()?;
+            match f {
+                Frame::Push(_) if !pushes_are_replies => self.show_push(&f),
+                f => return Ok(f),
+            }
+        }
+    }
+
+    /// Reads the next reply of a request: like [`Conn::read_reply`], and a broken
+    /// connection is dropped (the next request reconnects).
+    pub fn next_reply(&mut self, pushes_are_replies: bool) -> Result<Frame, RequestError> {
+        self.read_reply(pushes_are_replies)
+            .map_err(|e| self.broken(e))
+    }
+
+    /// The next reply as raw bytes (see [`Wire::read_raw`]); a broken connection is dropped.
+    pub fn read_raw<R>(
+        &mut self,
+        next: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
+        then: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, RequestError> {
+        let w = self
+            .wire
+            .as_mut()
+            .ok_or_else(|| RequestError::Io("Server closed the connection".into()))?;
+        w.read_raw(next, then).map_err(|e| self.broken(e))
+    }
+
+    fn broken(&mut self, e: WireError) -> RequestError {
+        // As redis-cli: no resend (the command may have run); the next command reconnects,
+        // and the REPL shows `not connected> ` until then.
+        self.wire = None;
+        RequestError::Io(e.describe())
+    }
+
+    /// redis-cli's `cliPushHandler`: `-> invalidate: 'k1', 'k2'` for client-side caching
+    /// invalidations on a tty, the reply format otherwise.
+    fn show_push(&self, f: &Frame) {
+        let Some(style) = &self.pushes else { return };
+        let out = format::push(f, style);
+        let mut so = std::io::stdout().lock();
+        let _ = so.write_all(&out);
+        let _ = so.flush();
+    }
+
+    /// Sends a command and returns its reply, connecting first and following redirections
+    /// in cluster mode; tracks SELECT / MULTI / HELLO for the prompt and reconnects.
     pub fn request<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Frame, RequestError> {
         let mut redirects = 0;
         loop {
-            self.connect().map_err(RequestError::Connect)?;
-            let c = self.client.as_mut().unwrap();
-            let r = c.call(args);
-            match r {
-                Ok(Frame::Error(e)) if self.settings.cluster && redirects < 16 => {
-                    let text = String::from_utf8_lossy(&e).into_owned();
-                    let mut w = text.split(' ');
-                    let kind = w.next().unwrap_or("");
-                    if kind == "MOVED" || kind == "ASK" {
-                        let _slot = w.next();
-                        let target = w.next().unwrap_or("").to_string();
-                        if let Some((h, p)) = target.rsplit_once(':') {
-                            println!(
-                                "-> Redirected to slot [{}] located at {}",
-                                _slot.unwrap_or(""),
-                                target
-                            );
-                            self.settings.host = if h.is_empty() {
-                                self.settings.host.clone()
-                            } else {
-                                h.to_string()
-                            };
-                            self.settings.port = p.parse().unwrap_or(self.settings.port);
-                            self.client = None;
-                            self.connect().map_err(RequestError::Connect)?;
-                            if kind == "ASK" {
-                                let _ = self.client.as_mut().unwrap().call(&["ASKING"]);
-                            }
-                            redirects += 1;
-                            continue;
+            self.send(args)?;
+            let f = self.next_reply(false)?;
+            if self.settings.cluster && redirects < 16 {
+                if let Some(ask) = self.redirect(&f) {
+                    redirects += 1;
+                    self.wire = None;
+                    self.connect().map_err(RequestError::Connect)?;
+                    if ask {
+                        let r = self.call(&["ASKING"]).map_err(|e| self.broken(e))?;
+                        if let Frame::Error(e) = r {
+                            // As redis-cli: the command is not sent, and the (empty)
+                            // connection error follows.
+                            eprintln!("ASKING failed: {}", cstr(&e));
+                            return Err(RequestError::Io(String::new()));
                         }
                     }
-                    return Ok(Frame::Error(e));
+                    continue;
                 }
-                Ok(f) => {
-                    self.track_select(args, &f);
-                    return Ok(f);
-                }
-                Err(e) => {
-                    // As redis-cli: no resend (the command may have run); the next command
-                    // reconnects, and the REPL shows `not connected> ` until then.
-                    self.client = None;
-                    return Err(RequestError::Io(describe(&e)));
-                }
+            }
+            self.track(args, &f);
+            return Ok(f);
+        }
+    }
+
+    /// For `-MOVED slot host:port` / `-ASK ...`: points the settings at the new node,
+    /// announces it in interactive mode as redis-cli, and returns whether it was ASK.
+    fn redirect(&mut self, f: &Frame) -> Option<bool> {
+        let Frame::Error(e) = f else { return None };
+        let ask = e.starts_with(b"ASK ");
+        if !ask && !e.starts_with(b"MOVED ") {
+            return None;
+        }
+        let text = String::from_utf8_lossy(e);
+        let mut w = text.split(' ');
+        let _kind = w.next();
+        let slot = atoi(w.next().unwrap_or(""));
+        let (h, p) = w.next()?.rsplit_once(':')?;
+        if !h.is_empty() {
+            self.settings.host = h.to_string();
+        }
+        self.settings.port = atoi(p) as u16;
+        // redis-cli reissues over TCP even when it started on a unix socket.
+        self.settings.socket = None;
+        if self.interactive {
+            println!(
+                "-> Redirected to slot [{slot}] located at {}",
+                format_addr(&self.settings.host, self.settings.port)
+            );
+        }
+        if self.settings.verbose {
+            eprintln!("Redirected to {}", self.addr());
+        }
+        Some(ask)
+    }
+
+    /// Follows what redis-cli's `cliSendCommand` tracks after a reply: the selected db,
+    /// MULTI/EXEC/DISCARD (the `(TX)` prompt), RESET, HELLO's protocol, AUTH re-selecting.
+    pub fn track<A: AsRef<[u8]>>(&mut self, args: &[A], reply: &Frame) {
+        let is = |i: usize, s: &str| {
+            args.get(i)
+                .is_some_and(|a| a.as_ref().eq_ignore_ascii_case(s.as_bytes()))
+        };
+        let err = reply.is_error();
+        let argc = args.len();
+        if is(0, "select") && argc == 2 && !err {
+            let n = atoi(&String::from_utf8_lossy(args[1].as_ref())).max(0) as u32;
+            self.db = n;
+            self.settings.db = n;
+        } else if is(0, "auth") && (argc == 2 || argc == 3) {
+            let _ = self.select();
+        } else if is(0, "multi") && argc == 1 && !err {
+            self.in_multi = true;
+            self.pre_multi_db = self.db;
+        } else if is(0, "exec") && argc == 1 && self.in_multi {
+            self.in_multi = false;
+            if err || matches!(reply, Frame::Null | Frame::Array(None) | Frame::Bulk(None)) {
+                self.db = self.pre_multi_db;
+                self.settings.db = self.pre_multi_db;
+            }
+        } else if is(0, "discard") && argc == 1 && !err {
+            self.in_multi = false;
+            self.db = self.pre_multi_db;
+            self.settings.db = self.pre_multi_db;
+        } else if is(0, "reset") && argc == 1 && !err {
+            self.in_multi = false;
+            self.db = 0;
+            self.settings.db = 0;
+            self.resp3 = false;
+        } else if is(0, "hello") {
+            match reply {
+                Frame::Map(_) => self.resp3 = true,
+                Frame::Array(_) => self.resp3 = false,
+                _ => {}
             }
         }
     }
@@ -246,71 +487,47 @@ impl Conn {
     /// no retry: for the samplers, which treat a failure as fatal).
     pub fn pipeline(&mut self, commands: &[Vec<Vec<u8>>]) -> Result<Vec<Frame>, String> {
         self.connect()?;
-        let c = self.client.as_mut().unwrap();
         let mut out = Vec::new();
         for cmd in commands {
-            pyrope_common::resp::encode::command(&mut out, cmd);
+            encode::command(&mut out, cmd);
         }
-        let r = c.send_raw(&out).and_then(|_| {
+        let w = self.wire.as_mut().ok_or("not connected")?;
+        let r = w.send(&out).map_err(WireError::Io).and_then(|_| {
             (0..commands.len())
-                .map(|_| c.read_reply())
+                .map(|_| w.read_frame())
                 .collect::<Result<Vec<_>, _>>()
         });
         r.map_err(|e| {
-            self.client = None;
-            format!("Error: {}", describe(&e))
+            self.wire = None;
+            format!("Error: {}", e.describe())
         })
     }
 
-    /// Remembers SELECTed dbs for the prompt and reconnects.
-    fn track_select<A: AsRef<[u8]>>(&mut self, args: &[A], reply: &Frame) {
-        if args.len() == 2 && args[0].as_ref().eq_ignore_ascii_case(b"select") && !reply.is_error()
-        {
-            if let Ok(n) = String::from_utf8_lossy(args[1].as_ref()).parse::<u32>() {
-                self.db = n;
-                self.settings.db = n;
-            }
-        }
-        if args.len() >= 2 && args[0].as_ref().eq_ignore_ascii_case(b"hello") && !reply.is_error() {
-            self.settings.resp3 = args[1].as_ref() == b"3";
-        }
-    }
-
-    /// The raw client (for streaming modes: MONITOR, SUBSCRIBE, --pipe...).
-    pub fn client(&mut self) -> Result<&mut Client, String> {
+    /// Takes the socket out of the session (for the raw modes: --pipe, --rdb, --replica),
+    /// with any bytes read past the last reply.
+    pub fn take_stream(&mut self) -> Result<(Stream, Vec<u8>), String> {
         self.connect()?;
-        Ok(self.client.as_mut().unwrap())
+        let w = self.wire.take().ok_or("not connected")?;
+        Ok(w.into_parts())
     }
 }
 
-fn connect_tcp(host: &str, port: u16, timeout: Option<Duration>) -> Result<Client, ClientError> {
-    use std::net::ToSocketAddrs;
-    let addr = (host, port).to_socket_addrs()?.next().ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::NotFound, "Name or service not known")
-    })?;
-    match timeout {
-        Some(t) => {
-            let s = std::net::TcpStream::connect_timeout(&addr, t)?;
-            drop(s);
-            Client::connect(&addr.to_string())
-        }
-        None => Client::connect(&addr.to_string()),
+/// `host:port`, with IPv6 addresses in brackets (redis-cli's `formatAddr`).
+pub fn format_addr(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
     }
 }
 
-/// An error as redis-cli words it ("Connection refused", "Server closed the connection").
-pub fn describe(e: &ClientError) -> String {
-    match e {
-        ClientError::Io(io) => {
-            let s = io.to_string();
-            s.split(" (os error").next().unwrap_or(&s).to_string()
-        }
-        ClientError::Closed => "Server closed the connection".into(),
-        ClientError::Protocol(p) => format!("Protocol error: {p}"),
-    }
+/// An error text as C prints it with `%s` (up to the first NUL byte).
+pub fn cstr(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
 }
 
-/// Encodes a command (for --pipe style raw writes).
+/// Encodes a command (for raw writes).
 pub fn encode_command<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
     let mut v = Vec::new();
     encode::command(&mut v, args);
@@ -332,11 +549,27 @@ mod tests {
         assert_eq!((s.host.as_str(), s.port, s.db), ("example.com", 7000, 2));
         assert_eq!(
             (s.user.as_deref(), s.password.as_deref()),
-            (Some("bob"), Some("p@ss"))
+            (Some(&b"bob"[..]), Some(&b"p@ss"[..]))
         );
         let mut s = Settings::default();
         apply_uri(&mut s, "redis://[::1]:6380").unwrap();
         assert_eq!((s.host.as_str(), s.port), ("::1", 6380));
         assert!(apply_uri(&mut s, "http://x").is_err());
+        // As redis-cli's atoi: a db that is not a number is db 0.
+        let mut s = Settings::default();
+        apply_uri(&mut s, "redis://localhost/x").unwrap();
+        assert_eq!((s.host.as_str(), s.db), ("localhost", 0));
+        assert_eq!(
+            apply_uri(&mut s, "redis://u:%4@h").unwrap_err(),
+            "Incomplete URI encoding"
+        );
+    }
+
+    #[test]
+    fn atoi_as_c() {
+        assert_eq!(atoi("12abc"), 12);
+        assert_eq!(atoi(" -3"), -3);
+        assert_eq!(atoi("x"), 0);
+        assert_eq!(format_addr("::1", 7), "[::1]:7");
     }
 }

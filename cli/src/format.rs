@@ -108,6 +108,12 @@ pub fn tty(f: &Frame, prefix: &str) -> Vec<u8> {
                     i += 1;
                     out.pop();
                     out.extend_from_slice(b" => ");
+                    if is_multiline_tty(items[i]) {
+                        // redis-cli 7.2+ (cliIsMultilineValueTTY): a value printed on several
+                        // lines starts on its own line, aligned with its siblings.
+                        out.push(b'\n');
+                        out.extend_from_slice(child_prefix.as_bytes());
+                    }
                     out.extend_from_slice(&tty(items[i], &child_prefix));
                 }
                 i += 1;
@@ -115,6 +121,25 @@ pub fn tty(f: &Frame, prefix: &str) -> Vec<u8> {
         }
     }
     out
+}
+
+/// True when [`tty`] prints `f` on more than one line (`cliIsMultilineValueTTY`): an
+/// aggregate of several elements, or of one element that is itself multi-line.
+fn is_multiline_tty(f: &Frame) -> bool {
+    match f {
+        Frame::Array(Some(v)) | Frame::Set(v) | Frame::Push(v) => match v.len() {
+            0 => false,
+            1 => is_multiline_tty(&v[0]),
+            _ => true,
+        },
+        Frame::Map(kv) => match kv.len() {
+            0 => false,
+            1 => is_multiline_tty(&kv[0].1),
+            _ => true,
+        },
+        Frame::Attribute(_, inner) => is_multiline_tty(inner),
+        _ => false,
+    }
 }
 
 /// The raw form (`cliFormatReplyRaw`): strings as they are, elements joined by `bulk_delim`.
@@ -303,26 +328,56 @@ pub fn reply(
     }
 }
 
-/// True for the commands redis-cli prints raw whatever the mode (its `output_raw` list).
-pub fn is_verbatim_command(argv: &[String]) -> bool {
-    let a = |i: usize| {
+/// True for the commands redis-cli prints raw whatever the output mode (its `output_raw`
+/// list in `cliSendCommand`: human-readable text such as INFO, CLIENT LIST, LATENCY DOCTOR).
+pub fn is_verbatim_command<A: AsRef<[u8]>>(argv: &[A]) -> bool {
+    let is = |i: usize, s: &str| {
         argv.get(i)
-            .map(|s| s.to_ascii_lowercase())
-            .unwrap_or_default()
+            .is_some_and(|a| a.as_ref().eq_ignore_ascii_case(s.as_bytes()))
     };
-    let (c, s) = (a(0), a(1));
     let n = argv.len();
-    c == "info"
-        || c == "lolwut"
+    is(0, "info")
+        || is(0, "lolwut")
         || (n >= 2
-            && c == "debug"
-            && matches!(s.as_str(), "htstats" | "htstats-key" | "client-eviction"))
-        || (n >= 2 && c == "memory" && matches!(s.as_str(), "malloc-stats" | "doctor"))
-        || (n == 2 && c == "cluster" && matches!(s.as_str(), "nodes" | "info"))
-        || (n >= 2 && c == "client" && matches!(s.as_str(), "list" | "info"))
-        || (n == 3 && c == "latency" && s == "graph")
-        || (n == 2 && c == "latency" && s == "doctor")
-        || (n >= 2 && c == "proxy" && s == "info")
+            && is(0, "debug")
+            && (is(1, "htstats") || is(1, "htstats-key") || is(1, "client-eviction")))
+        || (n >= 2 && is(0, "memory") && (is(1, "malloc-stats") || is(1, "doctor")))
+        || (n == 2 && is(0, "cluster") && (is(1, "nodes") || is(1, "info")))
+        || (n >= 2 && is(0, "client") && (is(1, "list") || is(1, "info")))
+        || (n == 3 && is(0, "latency") && is(1, "graph"))
+        || (n == 2 && is(0, "latency") && is(1, "doctor"))
+        || (n >= 2 && is(0, "proxy") && is(1, "info"))
+}
+
+/// A RESP3 push message as redis-cli's push handler prints it: a client-side caching
+/// invalidation as `-> invalidate: 'k1', 'k2'` in the tty form, any other push in the
+/// output mode's form.
+pub fn push(f: &Frame, style: &crate::conn::PushStyle) -> Vec<u8> {
+    if style.mode == Mode::Standard {
+        if let Frame::Push(v) = f {
+            if let [Frame::Bulk(Some(kind)), Frame::Array(Some(keys))] = v.as_slice() {
+                if kind.starts_with(b"invalidate")
+                    && keys.iter().all(|k| matches!(k, Frame::Bulk(Some(_))))
+                {
+                    let mut out = b"-> invalidate: ".to_vec();
+                    for (i, k) in keys.iter().enumerate() {
+                        if i > 0 {
+                            out.extend_from_slice(b", ");
+                        }
+                        out.push(b'\'');
+                        // sdscatfmt's %s: the key up to its first NUL byte.
+                        let k = k.as_bytes().unwrap_or_default();
+                        let end = k.iter().position(|&c| c == 0).unwrap_or(k.len());
+                        out.extend_from_slice(&k[..end]);
+                        out.push(b'\'');
+                    }
+                    out.push(b'\n');
+                    return out;
+                }
+            }
+        }
+    }
+    reply(f, style.mode, false, &style.bulk_delim, &style.cmd_delim)
 }
 
 #[cfg(test)]
@@ -357,6 +412,45 @@ mod tests {
         );
         let set = Frame::Set(vec![b("a")]);
         assert_eq!(String::from_utf8(tty(&set, "")).unwrap(), "1~ \"a\"\n");
+    }
+
+    #[test]
+    fn map_values_on_several_lines_start_on_their_own_line() {
+        // As redis-cli 7.2+ prints XINFO STREAM's first-entry.
+        let m = Frame::Map(vec![
+            (b("length"), Frame::Integer(1)),
+            (
+                b("first-entry"),
+                Frame::Array(Some(vec![
+                    b("1-1"),
+                    Frame::Array(Some(vec![b("a"), b("1")])),
+                ])),
+            ),
+            (b("one"), Frame::Array(Some(vec![b("x")]))),
+        ]);
+        assert_eq!(
+            String::from_utf8(tty(&m, "")).unwrap(),
+            "1# \"length\" => (integer) 1\n2# \"first-entry\" => \n   1) \"1-1\"\n   2) 1) \"a\"\n      2) \"1\"\n3# \"one\" => 1) \"x\"\n"
+        );
+    }
+
+    #[test]
+    fn invalidation_pushes_as_redis_cli() {
+        let style = crate::conn::PushStyle {
+            mode: Mode::Standard,
+            bulk_delim: b"\n".to_vec(),
+            cmd_delim: b"\n".to_vec(),
+        };
+        let p = Frame::Push(vec![
+            b("invalidate"),
+            Frame::Array(Some(vec![b("k1"), b("k2")])),
+        ]);
+        assert_eq!(push(&p, &style), b"-> invalidate: 'k1', 'k2'\n");
+        let raw = crate::conn::PushStyle {
+            mode: Mode::Raw,
+            ..style
+        };
+        assert_eq!(push(&p, &raw), b"invalidate\nk1\nk2\n");
     }
 
     #[test]

@@ -12,7 +12,8 @@ pub struct Entry {
     /// Argument synopsis.
     pub params: String,
     pub summary: String,
-    pub since: String,
+    /// The version that added it (absent in the docs of some module commands).
+    pub since: Option<String>,
     pub group: String,
 }
 
@@ -115,7 +116,7 @@ fn entry(full: String, doc: &Frame) -> Entry {
         full,
         params,
         summary: text(map_get(doc, "summary")),
-        since: text(map_get(doc, "since")),
+        since: map_get(doc, "since").map(|f| text(Some(f))),
         group: text(map_get(doc, "group")),
     }
 }
@@ -149,49 +150,103 @@ pub fn entries_from_docs(docs: &Frame) -> Vec<Entry> {
     out
 }
 
-/// The general help text.
+/// The general help text (redis-cli's `cliOutputGenericHelp`).
 pub fn general(version: &str) -> String {
     format!(
-        "pyrope-cli {version}\nTo get help about Redis commands type:\n      \"help @<group>\" to get a list of commands in <group>\n      \"help <command>\" for help on <command>\n      \"help <tab>\" to get a list of possible help topics\n      \"quit\" to exit\n"
+        "pyrope-cli {version}\n\
+         To get help about Redis commands type:\n      \
+         \"help @<group>\" to get a list of commands in <group>\n      \
+         \"help <command>\" for help on <command>\n      \
+         \"help <tab>\" to get a list of possible help topics\n      \
+         \"quit\" to exit\n\
+         \n\
+         To set pyrope-cli preferences:\n      \
+         \":set hints\" enable online hints\n      \
+         \":set nohints\" disable online hints\n"
     )
 }
 
-fn show(e: &Entry, with_group: bool, color: bool) -> String {
-    let (b, g, y, r) = if color {
-        ("\x1b[1m", "\x1b[90m", "\x1b[33m", "\x1b[0m")
-    } else {
-        ("", "", "", "")
-    };
+/// One entry as redis-cli's `cliOutputCommandHelp` prints it: always in colour, lines ended
+/// by `\r\n` (it was written for the raw-mode terminal of the prompt, and is the same off a
+/// tty).
+fn show(e: &Entry, with_group: bool) -> String {
     let mut s = format!(
-        "\n  {b}{}{r} {g}{}{r}\n  {y}summary:{r} {}\n  {y}since:{r} {}\n",
-        e.full, e.params, e.summary, e.since
+        "\r\n  \x1b[1m{}\x1b[0m \x1b[90m{}\x1b[0m\r\n  \x1b[33msummary:\x1b[0m {}\r\n",
+        e.full, e.params, e.summary
     );
+    if let Some(since) = &e.since {
+        s.push_str(&format!("  \x1b[33msince:\x1b[0m {since}\r\n"));
+    }
     if with_group {
-        s.push_str(&format!("  {y}group:{r} {}\n", e.group));
+        s.push_str(&format!("  \x1b[33mgroup:\x1b[0m {}\r\n", e.group));
     }
     s
 }
 
-/// `help <words>`: a command (or `@group`) as redis-cli prints it.
-pub fn topic(entries: &[Entry], words: &[String], color: bool) -> String {
-    if words.is_empty() {
-        return String::new();
-    }
-    if let Some(group) = words[0].strip_prefix('@') {
-        let mut out = String::new();
+/// `help <words>` as redis-cli prints it: `@group` lists the group's commands; otherwise every
+/// entry whose first words are `words` (so `help client` shows CLIENT and all its
+/// subcommands). Ends with a blank line.
+pub fn topic(entries: &[Entry], words: &[String]) -> String {
+    let mut out = String::new();
+    if let Some(group) = words.first().and_then(|w| w.strip_prefix('@')) {
         for e in entries
             .iter()
             .filter(|e| e.group.eq_ignore_ascii_case(group))
         {
-            out.push_str(&show(e, false, color));
+            out.push_str(&show(e, false));
         }
-        return out;
+    } else if !words.is_empty() {
+        for e in entries.iter() {
+            let names: Vec<&str> = e.full.split(' ').collect();
+            if words.len() <= names.len()
+                && words
+                    .iter()
+                    .zip(&names)
+                    .all(|(w, n)| w.eq_ignore_ascii_case(n))
+            {
+                out.push_str(&show(e, true));
+            }
+        }
     }
-    let wanted = words.join(" ").to_ascii_uppercase();
-    let mut out = String::new();
-    for e in entries.iter().filter(|e| e.full == wanted) {
-        out.push_str(&show(e, true, color));
+    out.push_str("\r\n");
+    out
+}
+
+/// Help entries for servers without COMMAND DOCS (Redis < 7), from the `COMMAND` reply as
+/// redis-cli's `cliLegacyIntegrateHelp` builds them: `key arg arg ...options...` from the
+/// arity and first key, "Help not available", group generic. Enough for completion and hints.
+pub fn entries_from_command(reply: &Frame) -> Vec<Entry> {
+    let mut out = Vec::new();
+    for c in reply.as_array().unwrap_or(&[]) {
+        let Some(info) = c.as_array() else { continue };
+        let (Some(name), Some(arity), Some(first_key)) = (
+            info.first().and_then(Frame::as_bytes),
+            info.get(1).and_then(Frame::as_int),
+            info.get(3).and_then(Frame::as_int),
+        ) else {
+            continue;
+        };
+        let mut params = String::new();
+        let mut args = arity.abs() - 1;
+        if first_key == 1 {
+            params.push_str("key ");
+            args -= 1;
+        }
+        for _ in 0..args.max(0) {
+            params.push_str("arg ");
+        }
+        if arity < 0 {
+            params.push_str("...options...");
+        }
+        out.push(Entry {
+            full: String::from_utf8_lossy(name).to_ascii_uppercase(),
+            params,
+            summary: "Help not available".into(),
+            since: Some("Not known".into()),
+            group: "generic".into(),
+        });
     }
+    out.sort_by(|a, b| a.full.cmp(&b.full));
     out
 }
 
@@ -339,7 +394,18 @@ mod tests {
             Some("[NX|XX] [EX seconds|KEEPTTL]")
         );
         assert_eq!(hint(&e, "nosuch"), None);
-        let t = topic(&e, &["set".into()], false);
-        assert_eq!(t, "\n  SET key value [NX|XX] [EX seconds|KEEPTTL]\n  summary: Sets the string value of a key.\n  since: 1.0.0\n  group: string\n");
+        let t = topic(&e, &["set".into()]);
+        assert_eq!(t, "\r\n  \x1b[1mSET\x1b[0m \x1b[90mkey value [NX|XX] [EX seconds|KEEPTTL]\x1b[0m\r\n  \x1b[33msummary:\x1b[0m Sets the string value of a key.\r\n  \x1b[33msince:\x1b[0m 1.0.0\r\n  \x1b[33mgroup:\x1b[0m string\r\n\r\n");
+        assert_eq!(topic(&e, &["nosuch".into()]), "\r\n");
+        // Servers without COMMAND DOCS: hints from COMMAND's arity.
+        let cmd = Frame::Array(Some(vec![Frame::Array(Some(vec![
+            b("get"),
+            Frame::Integer(2),
+            Frame::Set(vec![]),
+            Frame::Integer(1),
+        ]))]));
+        let legacy = entries_from_command(&cmd);
+        assert_eq!(legacy[0].full, "GET");
+        assert_eq!(hint(&legacy, "get").as_deref(), Some(" key "));
     }
 }

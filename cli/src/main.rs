@@ -4,5 +4,6 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    std::process::exit(pyrope_cli::run(std::env::args().collect()));
+    // Arguments as the OS gave them: commands are bytes, not necessarily UTF-8.
+    std::process::exit(pyrope_cli::run(std::env::args_os().collect()));
 }
