@@ -228,7 +228,8 @@ fn debug(c: &mut Ctx) {
 }
 
 /// DEBUG PROTOCOL <type>: one reply of each RESP type, with Redis's exact values (debug.c),
-/// for client library tests.
+/// for client library tests. (3.141 is Redis's literal, not an approximation of pi.)
+#[allow(clippy::approx_constant)]
 fn debug_protocol(c: &mut Ctx) {
     let resp = c.out.resp;
     match crate::command::opt(c.arg(2)).as_slice() {
