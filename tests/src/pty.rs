@@ -138,6 +138,19 @@ impl Pty {
         }
     }
 
+    /// Moves the mark, types `keys` and panics (showing what was printed since) unless
+    /// `needle` appears within `within`: one step of a scripted session.
+    #[track_caller]
+    pub fn expect_after(&mut self, keys: &str, needle: &str, within: Duration) {
+        self.set_mark();
+        self.send(keys);
+        assert!(
+            self.wait_text(needle, within),
+            "typed {keys:?}, waited for {needle:?}; the screen shows:\n{}",
+            self.text_since_mark()
+        );
+    }
+
     /// Waits until the raw output after the mark contains `needle` (escapes kept).
     pub fn wait_raw(&self, needle: &[u8], within: Duration) -> bool {
         let start = Instant::now();

@@ -796,29 +796,17 @@ fn repl_prompt_replies_hints_completion_help_and_history() {
     let mut t = repl(pyrope.port, &hist);
     let prompt = format!("127.0.0.1:{}> ", pyrope.port);
     assert!(t.wait_text(&prompt, WAIT), "{}", t.text_since_mark());
-    t.set_mark();
-    t.send("AUTH pw\r");
-    assert!(t.wait_text("OK", WAIT), "{}", t.text_since_mark());
-    t.set_mark();
-    t.send("set k \"two words\"\r");
-    assert!(t.wait_text("OK", WAIT));
-    t.set_mark();
-    t.send("get k\r");
-    assert!(
-        t.wait_text("\"two words\"", WAIT),
-        "{}",
-        t.text_since_mark()
-    );
-    t.set_mark();
-    t.send("get nosuch\r");
-    assert!(t.wait_text("(nil)", WAIT));
-    t.set_mark();
-    t.send("3 incr c\r");
-    assert!(t.wait_text("(integer) 3", WAIT), "{}", t.text_since_mark());
+    t.expect_after("AUTH pw\r", "OK", WAIT);
+    t.expect_after("set k \"two words\"\r", "OK", WAIT);
+    t.expect_after("get k\r", "\"two words\"", WAIT);
+    t.expect_after("get nosuch\r", "(nil)", WAIT);
+    t.expect_after("3 incr c\r", "(integer) 3", WAIT);
     assert!(t.text_since_mark().contains("(integer) 1"));
-    t.set_mark();
-    t.send("incr k\r");
-    assert!(t.wait_text("(error) ERR value is not an integer or out of range", WAIT));
+    t.expect_after(
+        "incr k\r",
+        "(error) ERR value is not an integer or out of range",
+        WAIT,
+    );
     // The hint after "set " is the argument summary from COMMAND DOCS, in grey.
     t.set_mark();
     t.send("set ");
@@ -828,8 +816,8 @@ fn repl_prompt_replies_hints_completion_help_and_history() {
         "{}",
         t.text_since_mark()
     );
-    t.send("\x15"); // Ctrl-U clears the line
-                    // Tab completes command names.
+    // Ctrl-U clears the line; Tab completes command names.
+    t.send("\x15");
     t.set_mark();
     t.send("getd\t");
     assert!(
@@ -839,20 +827,16 @@ fn repl_prompt_replies_hints_completion_help_and_history() {
     );
     t.send("\x15");
     // help <command>
-    t.set_mark();
-    t.send("help set\r");
-    assert!(
-        t.wait_text("summary: Sets the string value of a key", WAIT),
-        "{}",
-        t.text_since_mark()
+    t.expect_after(
+        "help set\r",
+        "summary: Sets the string value of a key",
+        WAIT,
     );
     // select changes the prompt.
-    t.set_mark();
-    t.send("select 2\r");
-    assert!(
-        t.wait_text(&format!("127.0.0.1:{}[2]> ", pyrope.port), WAIT),
-        "{}",
-        t.text_since_mark()
+    t.expect_after(
+        "select 2\r",
+        &format!("127.0.0.1:{}[2]> ", pyrope.port),
+        WAIT,
     );
     t.send("quit\r");
     assert_eq!(t.wait_exit(WAIT), Some(0));
@@ -871,9 +855,7 @@ fn repl_reconnects_after_the_server_drops_the_connection() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = repl(pyrope.port, &dir.path().join("h"));
     assert!(t.wait_text("> ", WAIT));
-    t.set_mark();
-    t.send("client setname victim\r");
-    assert!(t.wait_text("OK", WAIT));
+    t.expect_after("client setname victim\r", "OK", WAIT);
     let mut c = pyrope.client();
     assert_eq!(
         call(
@@ -902,9 +884,7 @@ fn repl_reconnects_after_the_server_drops_the_connection() {
         "{}",
         t.text_since_mark()
     );
-    t.set_mark();
-    t.send("set after reconnect\r");
-    assert!(t.wait_text("OK", WAIT), "{}", t.text_since_mark());
+    t.expect_after("set after reconnect\r", "OK", WAIT);
     assert!(t.wait_text(&format!("127.0.0.1:{}> ", pyrope.port), WAIT));
     assert_eq!(call(&mut c, &["GET", "after"]), bulk("reconnect"));
     t.send("quit\r");
@@ -954,13 +934,7 @@ fn repl_reports_a_reply_cut_mid_way_and_a_stopped_server() {
         "{}",
         t.text_since_mark()
     );
-    t.set_mark();
-    t.send("get k\r");
-    assert!(
-        t.wait_text("Error: Server closed the connection", WAIT),
-        "{}",
-        t.text_since_mark()
-    );
+    t.expect_after("get k\r", "Error: Server closed the connection", WAIT);
     assert!(
         t.wait_text("not connected> ", WAIT),
         "{}",
@@ -985,13 +959,7 @@ fn repl_reports_a_reply_cut_mid_way_and_a_stopped_server() {
     let mut t = repl(pyrope.port, &dir.path().join("h2"));
     assert!(t.wait_text("> ", WAIT));
     drop(pyrope);
-    t.set_mark();
-    t.send("ping\r");
-    assert!(
-        t.wait_text("not connected> ", WAIT),
-        "{}",
-        t.text_since_mark()
-    );
+    t.expect_after("ping\r", "not connected> ", WAIT);
     t.send("quit\r");
     assert_eq!(t.wait_exit(WAIT), Some(0));
 }
@@ -1130,29 +1098,17 @@ fn repl_shows_invalidations_and_the_transaction_prompt() {
     );
     let prompt = format!("127.0.0.1:{}> ", redis.port);
     assert!(t.wait_text(&prompt, WAIT), "{}", t.text_since_mark());
-    t.set_mark();
-    t.send("client tracking on\r");
-    assert!(t.wait_text("OK", WAIT));
-    t.set_mark();
-    t.send("get tk\r");
-    assert!(t.wait_text("(nil)", WAIT), "{}", t.text_since_mark());
+    t.expect_after("client tracking on\r", "OK", WAIT);
+    t.expect_after("get tk\r", "(nil)", WAIT);
     let mut c = redis.client();
     call(&mut c, &["SET", "tk", "2"]);
-    t.set_mark();
-    t.send("ping\r");
-    assert!(
-        t.wait_text("-> invalidate: 'tk'\nPONG", WAIT),
-        "{}",
-        t.text_since_mark()
-    );
+    t.expect_after("ping\r", "-> invalidate: 'tk'\nPONG", WAIT);
     // MULTI: (TX) in the prompt until EXEC / DISCARD; the db of a failed transaction goes back.
     t.set_mark();
     t.send("multi\r");
     let tx = format!("127.0.0.1:{}(TX)> ", redis.port);
     assert!(t.wait_text(&tx, WAIT), "{}", t.text_since_mark());
-    t.set_mark();
-    t.send("incr m\r");
-    assert!(t.wait_text("QUEUED", WAIT), "{}", t.text_since_mark());
+    t.expect_after("incr m\r", "QUEUED", WAIT);
     t.set_mark();
     t.send("exec\r");
     assert!(
@@ -1161,12 +1117,8 @@ fn repl_shows_invalidations_and_the_transaction_prompt() {
         t.text_since_mark()
     );
     assert!(t.wait_text(&prompt, WAIT), "{}", t.text_since_mark());
-    t.set_mark();
-    t.send("multi\r");
-    assert!(t.wait_text(&tx, WAIT));
-    t.set_mark();
-    t.send("discard\r");
-    assert!(t.wait_text(&prompt, WAIT), "{}", t.text_since_mark());
+    t.expect_after("multi\r", &tx, WAIT);
+    t.expect_after("discard\r", &prompt, WAIT);
     assert!(!t.text_since_mark().contains("(TX)> "));
     t.send("exit\r");
     assert_eq!(t.wait_exit(WAIT), Some(0));
@@ -1904,25 +1856,19 @@ fn repl_help_groups_clear_completion_of_subcommands_and_exit() {
         assert!(t.wait_text(entry, WAIT), "{entry}: {}", t.text_since_mark());
     }
     assert!(!t.text_since_mark().contains("HSET"));
-    t.set_mark();
-    t.send("help client\r");
-    assert!(t.wait_text("CLIENT KILL", WAIT), "{}", t.text_since_mark());
+    t.expect_after("help client\r", "CLIENT KILL", WAIT);
     // Tab completes subcommands to their full names.
-    t.set_mark();
-    t.send("client ki\t");
-    assert!(t.wait_text("CLIENT KILL", WAIT), "{}", t.text_since_mark());
+    t.expect_after("client ki\t", "CLIENT KILL", WAIT);
     t.send("\x15");
-    t.set_mark();
-    t.send("config get\t");
-    assert!(t.wait_text("CONFIG GET", WAIT), "{}", t.text_since_mark());
+    t.expect_after("config get\t", "CONFIG GET", WAIT);
     t.send("\x15");
     // Repeat prefix errors, :set preferences.
-    t.set_mark();
-    t.send("0 incr c\r");
-    assert!(t.wait_text("Invalid redis-cli repeat command option value.", WAIT));
-    t.set_mark();
-    t.send(":set bogus\r");
-    assert!(t.wait_text("unknown redis-cli preference 'bogus'", WAIT));
+    t.expect_after(
+        "0 incr c\r",
+        "Invalid redis-cli repeat command option value.",
+        WAIT,
+    );
+    t.expect_after(":set bogus\r", "unknown redis-cli preference 'bogus'", WAIT);
     // clear: the screen is cleared (cursor home, erase display).
     t.set_mark();
     t.send("clear\r");
@@ -1948,9 +1894,7 @@ fn askpass_on_a_terminal_hides_the_password() {
         "{}",
         t.text_since_mark()
     );
-    t.set_mark();
-    t.send("s3cret\r");
-    assert!(t.wait_text("default", WAIT), "{}", t.text_since_mark());
+    t.expect_after("s3cret\r", "default", WAIT);
     assert!(
         !t.text_since_mark().contains("s3cret"),
         "echoed: {}",

@@ -136,6 +136,21 @@ struct Stats {
 }
 
 impl Stats {
+    /// Empty statistics keeping the `top_limit` biggest keys, sizes in `sizes`.
+    fn new(top_limit: u64, sizes: hdrhistogram::Histogram<u64>) -> Stats {
+        Stats {
+            sampled: 0,
+            total_keys: 0,
+            total_size: 0,
+            memory: Types::new(),
+            length: Types::new(),
+            top: Vec::new(),
+            top_limit,
+            sizes,
+            names: LengthDist::new(),
+        }
+    }
+
     /// redis-cli's `updateTopSizes`.
     fn update_top(&mut self, key: &[u8], size: u64, ty: &str) {
         let limit = self.top_limit as usize;
@@ -377,17 +392,7 @@ pub fn run(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
     conn.connect_strict()?;
     let sizes = hdrhistogram::Histogram::new_with_bounds(1, 1 << 40, 4)
         .map_err(|e| format!("Keystats hdr init error: {e:?}"))?;
-    let mut st = Stats {
-        sampled: 0,
-        total_keys: 0,
-        total_size: 0,
-        memory: Types::new(),
-        length: Types::new(),
-        top: Vec::new(),
-        top_limit,
-        sizes,
-        names: LengthDist::new(),
-    };
+    let mut st = Stats::new(top_limit, sizes);
     unsafe {
         libc::signal(
             libc::SIGINT,
@@ -484,17 +489,7 @@ mod tests {
 
     #[test]
     fn top_sizes_keep_order_and_limit() {
-        let mut st = Stats {
-            sampled: 0,
-            total_keys: 0,
-            total_size: 0,
-            memory: Types::new(),
-            length: Types::new(),
-            top: vec![],
-            top_limit: 2,
-            sizes: hdrhistogram::Histogram::new(3).unwrap(),
-            names: LengthDist::new(),
-        };
+        let mut st = Stats::new(2, hdrhistogram::Histogram::new(3).unwrap());
         st.update_top(b"a", 5, "string");
         st.update_top(b"b", 7, "list");
         st.update_top(b"c", 5, "string");

@@ -238,12 +238,7 @@ impl<'a> Ctx<'a> {
 
     #[inline]
     fn lookup_counted(&mut self, key: &[u8], touch: Touch) -> Option<EntryPtr> {
-        let now = self.srv.now_ms;
-        let may_expire = self.srv.may_expire();
-        let r = self.srv.dbs[self.db].lookup(key, now, may_expire, touch);
-        if r.is_none() {
-            self.note_expired(self.db);
-        }
+        let r = self.lookup_in(self.db, key, touch);
         if r.is_some() {
             self.srv.stats.keyspace_hits += 1;
         } else {
