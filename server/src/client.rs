@@ -111,7 +111,11 @@ pub struct Input {
 /// One connected client.
 pub struct Client {
     pub id: u64,
-    pub conn: Conn,
+    /// The socket; None for a socketless client (the Lua client, the AOF loader, the master
+    /// link's executor, tests and fuzzing), which only has its reply buffer.
+    pub conn: Option<Conn>,
+    /// Channel, pattern and shard-channel subscriptions.
+    pub subs: crate::pubsub::ClientSubs,
     /// Peer address `ip:port` (or `path:0` for unix sockets).
     pub addr: String,
     /// Local address.
@@ -149,10 +153,10 @@ impl Client {
         self.flags & flags::UNIX_SOCKET != 0 || crate::net::is_loopback(&self.addr)
     }
 
-    /// A new client on `conn`.
+    /// A new client on `conn` (None: a socketless client, see [`Client::conn`]).
     pub fn new(
         id: u64,
-        conn: Conn,
+        conn: Option<Conn>,
         addr: String,
         laddr: String,
         now_ms: i64,
@@ -166,6 +170,7 @@ impl Client {
         Client {
             id,
             conn,
+            subs: Default::default(),
             addr,
             laddr,
             name: None,
@@ -197,14 +202,17 @@ impl Client {
     /// The flags column of CLIENT LIST.
     fn flag_string(&self) -> String {
         let mut s = String::new();
+        if self.subs.any() {
+            s.push('P');
+        }
         if self.flags & flags::CLOSE_AFTER_REPLY != 0 {
             s.push('c');
         }
-        if self.flags & flags::UNIX_SOCKET != 0 {
-            s.push('U');
-        }
         if self.flags & flags::CLOSE_ASAP != 0 {
             s.push('A');
+        }
+        if self.flags & flags::UNIX_SOCKET != 0 {
+            s.push('U');
         }
         if self.flags & flags::NO_EVICT != 0 {
             s.push('e');
@@ -234,16 +242,19 @@ impl Client {
         let tot_mem =
             self.input.qbuf.capacity() + self.out.buf.capacity() + std::mem::size_of::<Client>();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi=-1 watch=0 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events=r{} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 watch=0 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events=r{} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
-            self.conn.fd(),
+            self.conn.as_ref().map_or(-1, |c| c.fd()),
             lossy(&self.name),
             (now_ms - self.ctime_ms) / 1000,
             (now_ms - self.last_interaction_ms) / 1000,
             self.flag_string(),
             self.db,
+            self.subs.channels.len(),
+            self.subs.patterns.len(),
+            self.subs.shard.len(),
             qbuf,
             qfree,
             self.out.buf.capacity(),

@@ -982,6 +982,8 @@ const FILE_ONLY: &[&str] = &[
 /// Hot settings, mirrored from the values after every change.
 #[derive(Debug, Clone)]
 pub struct Settings {
+    /// `notify-keyspace-events` as [`notify`] bits.
+    pub notify_keyspace_events: u32,
     pub port: u16,
     pub bind: Vec<String>,
     pub tcp_backlog: i32,
@@ -1004,6 +1006,7 @@ pub struct Settings {
     pub active_expire_effort: i64,
     pub activerehashing: bool,
     pub lazyfree_lazy_expire: bool,
+    pub lazyfree_lazy_eviction: bool,
     pub lazyfree_lazy_server_del: bool,
     pub lazyfree_lazy_user_del: bool,
     pub lazyfree_lazy_user_flush: bool,
@@ -1599,6 +1602,7 @@ impl Config {
         let i = |n: &str| g(n).parse::<i64>().unwrap_or(0);
         let b = |n: &str| g(n) == "yes";
         Settings {
+            notify_keyspace_events: keyspace_events_parse(g("notify-keyspace-events")).unwrap_or(0),
             port: i("port") as u16,
             bind: g("bind").split_whitespace().map(str::to_string).collect(),
             tcp_backlog: i("tcp-backlog") as i32,
@@ -1620,6 +1624,7 @@ impl Config {
             active_expire_effort: i("active-expire-effort"),
             activerehashing: b("activerehashing"),
             lazyfree_lazy_expire: b("lazyfree-lazy-expire"),
+            lazyfree_lazy_eviction: b("lazyfree-lazy-eviction"),
             lazyfree_lazy_server_del: b("lazyfree-lazy-server-del"),
             lazyfree_lazy_user_del: b("lazyfree-lazy-user-del"),
             lazyfree_lazy_user_flush: b("lazyfree-lazy-user-flush"),

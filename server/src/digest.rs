@@ -10,7 +10,7 @@
 //!
 //! Each collection type adds its value digest here as it arrives.
 
-use crate::keyspace::{string_bytes, Dict, EntryPtr};
+use crate::keyspace::{string_bytes, Entry, Keyspace};
 use sha1::{Digest, Sha1};
 
 /// A 20-byte digest.
@@ -35,37 +35,37 @@ fn mix(d: &mut Digest20, bytes: &[u8]) {
 
 /// Redis's `xorObjectDigest`: mixes the value's type and content into `d`, and xors the
 /// expire marker when the key has a TTL.
-fn mix_object(d: &mut Digest20, e: EntryPtr) {
+fn mix_object(d: &mut Digest20, e: &Entry) {
     mix(d, &(e.obj_type() as u32).to_be_bytes());
     let mut buf = Vec::new();
     if let Some(s) = string_bytes(&e.value(), &mut buf) {
         mix(d, s);
     }
-    if e.has_expire() {
+    if e.expire().is_some() {
         xor(d, b"!!expire!!");
     }
 }
 
 /// The digest of one value without its key (DEBUG DIGEST-VALUE).
-pub fn value_digest(e: EntryPtr) -> Digest20 {
+pub fn value_digest(e: &Entry) -> Digest20 {
     let mut d = [0u8; 20];
     mix_object(&mut d, e);
     d
 }
 
-/// The digest of a whole dataset (`dbs` in index order), as DEBUG DIGEST; all zeros when
+/// The digest of a whole dataset (dbs in index order), as DEBUG DIGEST; all zeros when
 /// every db is empty.
-pub fn dataset_digest<'a>(dbs: impl Iterator<Item = &'a Dict>) -> Digest20 {
+pub fn dataset_digest(ks: &Keyspace) -> Digest20 {
     let mut fin = [0u8; 20];
-    for (j, dict) in dbs.enumerate() {
-        if dict.is_empty() {
+    for j in 0..ks.dbs() {
+        if ks.db(j).is_empty() {
             continue;
         }
         mix(&mut fin, &(j as u32).to_be_bytes());
-        dict.for_each(|e| {
+        ks.for_each(j, |e| {
             let mut d = [0u8; 20];
             mix(&mut d, e.key());
-            mix_object(&mut d, e);
+            mix_object(&mut d, &e);
             xor(&mut fin, &d);
         });
     }

@@ -8,7 +8,7 @@
 //! cycle runs before the loop sleeps, for at most 1 ms (+0.25 ms per effort), only when the
 //! previous cycle ran out of time or left too many stale keys.
 
-use crate::command::OwnedArgv;
+use crate::keyspace::Probe;
 use crate::server::Server;
 use std::time::{Duration, Instant};
 
@@ -47,7 +47,7 @@ pub fn active_expire_cycle(srv: &mut Server, kind: CycleKind) {
         return;
     }
     let mut st = STATE.lock().unwrap_or_else(|e| e.into_inner());
-    if srv.dbs.iter().all(|d| d.dict.volatile_len() == 0) {
+    if (0..srv.ks.dbs()).all(|d| srv.ks.db(d).volatile_len() == 0) {
         st.timelimit_exit = false;
         return;
     }
@@ -72,8 +72,7 @@ pub fn active_expire_cycle(srv: &mut Server, kind: CycleKind) {
     };
     let start = Instant::now();
     let now = srv.now_ms;
-    let lazy = srv.settings.lazyfree_lazy_expire;
-    let dbs = srv.dbs.len();
+    let dbs = srv.ks.dbs();
     let mut total_sampled = 0usize;
     let mut total_expired = 0usize;
     st.timelimit_exit = false;
@@ -82,59 +81,51 @@ pub fn active_expire_cycle(srv: &mut Server, kind: CycleKind) {
         st.current_db = st.current_db.wrapping_add(1);
         let mut iteration = 0u32;
         loop {
-            let db = &mut srv.dbs[dbi];
-            let len = db.dict.volatile_len();
+            let len = srv.ks.db(dbi).volatile_len();
             if len == 0 {
-                db.avg_ttl = 0;
+                *srv.ks.db_stats_mut(dbi).0 = 0;
                 break;
             }
-            let mut i = db.expire_cursor % len;
+            let mut i = *srv.ks.db_stats_mut(dbi).1 % len;
             let (mut sampled, mut expired) = (0usize, 0usize);
             // TTLs near i64::MAX (PEXPIREAT far in the future) must not overflow the sum.
             let mut ttl_sum: i128 = 0;
             let mut ttl_n: i128 = 0;
-            let mut victims: Vec<Vec<u8>> = Vec::new();
             while sampled < keys_per_loop.min(len) {
-                let cur_len = db.dict.volatile_len();
+                let cur_len = srv.ks.db(dbi).volatile_len();
                 if cur_len == 0 {
                     break;
                 }
                 if i >= cur_len {
                     i = 0;
                 }
-                let e = db.dict.volatile_at(i);
                 sampled += 1;
-                let when = e.expire().unwrap_or(i64::MAX);
-                if when <= now {
-                    victims.push(e.key().to_vec());
-                    db.dict.remove_entry(e);
-                    e.free();
-                    expired += 1;
-                    // swap_remove moved another key into slot i: look at it next.
-                } else {
-                    ttl_sum += (when - now) as i128;
-                    ttl_n += 1;
-                    i += 1;
+                match srv.ks.expire_probe(dbi, i, now) {
+                    // Deleted through the keyspace's expiry path ("expired" event, DEL
+                    // propagated by dispatch_signals); the list's last key moved into slot i:
+                    // look at it next.
+                    Probe::Expired => expired += 1,
+                    Probe::Live(ttl) => {
+                        ttl_sum += ttl as i128;
+                        ttl_n += 1;
+                        i += 1;
+                    }
                 }
             }
-            db.expire_cursor = i;
+            let (avg_ttl, cursor) = srv.ks.db_stats_mut(dbi);
+            *cursor = i;
             if ttl_n > 0 {
                 let avg = (ttl_sum / ttl_n) as i64;
                 // Running average weighted towards the past, as Redis.
-                db.avg_ttl = if db.avg_ttl == 0 {
+                *avg_ttl = if *avg_ttl == 0 {
                     avg
                 } else {
-                    (db.avg_ttl / 50) * 49 + avg / 50
+                    (*avg_ttl / 50) * 49 + avg / 50
                 };
             }
             total_sampled += sampled;
             total_expired += expired;
-            srv.stats.expired_keys += expired as u64;
-            for k in victims {
-                let verb: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
-                srv.propagator.push(dbi, OwnedArgv::from_args(&[verb, &k]));
-                srv.propagator.flush();
-            }
+            srv.dispatch_signals(&mut None);
             iteration += 1;
             if iteration % 16 == 0 && start.elapsed() > budget {
                 st.timelimit_exit = true;

@@ -4,54 +4,18 @@
 //! FLUSHALL and OBJECT.
 
 use crate::command::{Ctx, Handler};
-use crate::keyspace::{Dict, EntryPtr, ValueRef};
-use crate::object::{ObjType, Value};
+use crate::keyspace::{ev, Deletion, KeyRef};
+use crate::object::ObjType;
 use crate::reply::errors;
 use pyrope_common::glob::glob_match;
 use pyrope_common::util::string2ll;
 
-/// An unlinked entry freed when dropped (possibly on the lazy-free thread).
-pub struct OwnedEntry(pub EntryPtr);
-
-impl Drop for OwnedEntry {
-    fn drop(&mut self) {
-        self.0.free();
-    }
-}
-
-/// Values whose freeing costs more than this many allocations go to the lazy-free thread
-/// (Redis `LAZYFREE_THRESHOLD`).
-const LAZYFREE_THRESHOLD: usize = 64;
-
-/// Frees an unlinked entry, in the background when `lazy` and the value is big.
-pub fn free_entry(c: &mut Ctx, e: EntryPtr, lazy: bool) {
-    let effort = match e.value() {
-        ValueRef::Boxed(v) => free_effort(v),
-        _ => 1,
-    };
-    if lazy && effort > LAZYFREE_THRESHOLD {
-        c.srv.lazy_free(Box::new(OwnedEntry(e)), 1);
-    } else {
-        e.free();
-    }
-}
-
-/// Number of allocations freeing a value takes (Redis `lazyfreeGetFreeEffort`).
-fn free_effort(v: &Value) -> usize {
-    match v {
-        Value::Str(_) => 1,
-    }
-}
-
-fn del_generic(c: &mut Ctx, lazy: bool) {
+fn del_generic(c: &mut Ctx, why: Deletion) {
     let mut n = 0;
     for i in 1..c.argc() {
         let key = c.arg(i);
-        if c.lookup_notouch(key).is_none() {
-            continue;
-        }
-        if let Some(e) = c.srv.dbs[c.db].remove(key) {
-            free_entry(c, e, lazy);
+        if let Some(h) = c.lookup_notouch(key) {
+            c.srv.ks.delete(h, why, Some(ev::DEL));
             n += 1;
         }
     }
@@ -60,12 +24,11 @@ fn del_generic(c: &mut Ctx, lazy: bool) {
 }
 
 fn del(c: &mut Ctx) {
-    let lazy = c.srv.settings.lazyfree_lazy_user_del;
-    del_generic(c, lazy);
+    del_generic(c, Deletion::UserDel);
 }
 
 fn unlink(c: &mut Ctx) {
-    del_generic(c, true);
+    del_generic(c, Deletion::Unlink);
 }
 
 fn exists(c: &mut Ctx) {
@@ -81,7 +44,7 @@ fn exists(c: &mut Ctx) {
 fn type_cmd(c: &mut Ctx) {
     let t = c
         .lookup_read_notouch(c.arg(1))
-        .map(|e| e.obj_type().name())
+        .map(|h| c.srv.ks.get(h).obj_type().name())
         .unwrap_or("none");
     c.out.simple(t);
 }
@@ -89,7 +52,7 @@ fn type_cmd(c: &mut Ctx) {
 fn rename_generic(c: &mut Ctx, nx: bool) {
     let src = c.arg(1);
     let dst = c.arg(2);
-    let Some(e) = c.lookup_write(src) else {
+    let Some(h) = c.lookup_write(src) else {
         return c.out.error(errors::NO_SUCH_KEY);
     };
     if src == dst {
@@ -99,14 +62,10 @@ fn rename_generic(c: &mut Ctx, nx: bool) {
     if existing.is_some() && nx {
         return c.out.int(0);
     }
-    if let Some(old) = existing {
-        c.srv.dbs[c.db].dict.remove_entry(old);
-        let lazy = c.srv.settings.lazyfree_lazy_server_del;
-        free_entry(c, old, lazy);
-    }
-    let db = &mut c.srv.dbs[c.db];
-    db.dict.remove_entry(e);
-    db.adopt(dst, e);
+    let db = c.db;
+    c.srv
+        .ks
+        .rename(h, db, dst, existing, ev::RENAME_FROM, ev::RENAME_TO);
     c.dirty(1);
     if nx {
         c.out.int(1);
@@ -128,7 +87,7 @@ fn keys(c: &mut Ctx) {
     let all = pat == b"*";
     let now = c.srv.now_ms;
     let mut found: Vec<&[u8]> = Vec::new();
-    c.srv.dbs[c.db].dict.for_each(|e| {
+    c.srv.ks.for_each(c.db, |e| {
         let k = e.key();
         if (all || glob_match(pat, k, false)) && e.expire().is_none_or(|t| t > now) {
             found.push(k);
@@ -173,34 +132,33 @@ fn scan(c: &mut Ctx) {
         }
     }
     let now = c.srv.now_ms;
-    let dict = &c.srv.dbs[c.db].dict;
-    let mut batch: Vec<EntryPtr> = Vec::new();
+    let mut keys: Vec<Vec<u8>> = Vec::new();
+    let mut expired: Vec<Vec<u8>> = Vec::new();
+    let mut seen = 0i64;
     let mut cur = cursor;
     let mut iterations = count.saturating_mul(10);
     loop {
-        cur = dict.scan(cur, |e| batch.push(e));
+        cur = c.srv.ks.scan(c.db, cur, |e| {
+            seen += 1;
+            let k = e.key();
+            if pat.is_some_and(|p| !glob_match(p, k, false)) {
+                return;
+            }
+            if let Some(t) = typ {
+                if t != Some(e.obj_type()) {
+                    return;
+                }
+            }
+            if e.expire().is_some_and(|t| t <= now) {
+                expired.push(k.to_vec());
+                return;
+            }
+            keys.push(k.to_vec());
+        });
         iterations -= 1;
-        if cur == 0 || iterations <= 0 || batch.len() as i64 >= count {
+        if cur == 0 || iterations <= 0 || seen >= count {
             break;
         }
-    }
-    let mut keys: Vec<Vec<u8>> = Vec::with_capacity(batch.len());
-    let mut expired: Vec<Vec<u8>> = Vec::new();
-    for e in batch {
-        let k = e.key();
-        if pat.is_some_and(|p| !glob_match(p, k, false)) {
-            continue;
-        }
-        if let Some(t) = typ {
-            if t != Some(e.obj_type()) {
-                continue;
-            }
-        }
-        if e.expire().is_some_and(|t| t <= now) {
-            expired.push(k.to_vec());
-            continue;
-        }
-        keys.push(k.to_vec());
     }
     // Reclaim what we saw expired, as expireIfNeeded() would.
     for k in expired {
@@ -219,22 +177,22 @@ fn randomkey(c: &mut Ctx) {
     // Like Redis, give up on picking a non-expired key after a bounded number of tries when
     // every key is volatile.
     for _ in 0..100 {
-        let Some(e) = c.srv.dbs[c.db].dict.random() else {
+        let Some(h) = c.srv.ks.random(c.db) else {
             return c.out.null();
         };
+        let e = c.srv.ks.get(h);
+        let k = e.key().to_vec();
         if e.expire().is_some_and(|t| t <= now) {
-            let k = e.key().to_vec();
             c.lookup_notouch(&k);
             continue;
         }
-        let k = e.key().to_vec();
         return c.out.bulk(&k);
     }
     c.out.null();
 }
 
 fn dbsize(c: &mut Ctx) {
-    let n = c.srv.dbs[c.db].len();
+    let n = c.srv.ks.db(c.db).len();
     c.out.int(n as i64);
 }
 
@@ -283,10 +241,10 @@ fn expire_generic(c: &mut Ctx, unit_ms: bool, absolute: bool) {
     }
     when += base;
     let key = c.arg(1);
-    let Some(e) = c.lookup_write(key) else {
+    let Some(h) = c.lookup_write(key) else {
         return c.out.int(0);
     };
-    let cur = e.expire();
+    let cur = c.srv.ks.get(h).expire();
     if (nx && cur.is_some())
         || (xx && cur.is_none())
         || (gt && cur.is_none_or(|t| when <= t))
@@ -295,15 +253,15 @@ fn expire_generic(c: &mut Ctx, unit_ms: bool, absolute: bool) {
         return c.out.int(0);
     }
     if when <= c.srv.now_ms {
-        c.srv.dbs[c.db].dict.remove_entry(e);
+        // expireGenericCommand: an expire in the past deletes the key ("del" event).
         let lazy = c.srv.settings.lazyfree_lazy_expire;
-        free_entry(c, e, lazy);
+        c.srv.ks.delete(h, Deletion::PastExpire, Some(ev::DEL));
         c.dirty(1);
         let verb: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
         c.propagate_one(&[verb, key]);
         return c.out.int(1);
     }
-    c.srv.dbs[c.db].set_expire(e, Some(when));
+    c.srv.ks.set_expire(h, Some(when), Some(ev::EXPIRE));
     c.dirty(1);
     let w = when.to_string();
     let mut args: Vec<&[u8]> = vec![b"PEXPIREAT", key, w.as_bytes()];
@@ -330,10 +288,10 @@ fn pexpireat(c: &mut Ctx) {
 /// TTL family: `ms` selects milliseconds, `absolute` the *EXPIRETIME forms.
 fn ttl_generic(c: &mut Ctx, ms: bool, absolute: bool) {
     let now = c.srv.now_ms;
-    let Some(e) = c.lookup_read_notouch(c.arg(1)) else {
+    let Some(h) = c.lookup_read_notouch(c.arg(1)) else {
         return c.out.int(-2);
     };
-    let Some(when) = e.expire() else {
+    let Some(when) = c.srv.ks.get(h).expire() else {
         return c.out.int(-1);
     };
     // Redis rounds both the relative and the absolute second forms: (ms + 500) / 1000.
@@ -363,8 +321,8 @@ fn pexpiretime(c: &mut Ctx) {
 
 fn persist(c: &mut Ctx) {
     match c.lookup_write(c.arg(1)) {
-        Some(e) if e.has_expire() => {
-            c.srv.dbs[c.db].set_expire(e, None);
+        Some(h) if c.srv.ks.get(h).expire().is_some() => {
+            c.srv.ks.set_expire(h, None, Some(ev::PERSIST));
             c.dirty(1);
             c.out.int(1);
         }
@@ -398,7 +356,7 @@ fn db_index(c: &mut Ctx, arg: usize, not_int_msg: &str) -> Option<usize> {
         }
         return None;
     }
-    if v < 0 || v as usize >= c.srv.dbs.len() {
+    if v < 0 || v as usize >= c.srv.ks.dbs() {
         c.out.error(errors::DB_INDEX);
         return None;
     }
@@ -439,7 +397,7 @@ fn copy(c: &mut Ctx) {
             .error("ERR source and destination objects are the same");
     }
     // Redis copyCommand reads the source with lookupKeyRead (counted in keyspace hits).
-    let Some(e) = c.lookup_read(src) else {
+    let Some(h) = c.lookup_read(src) else {
         return c.out.int(0);
     };
     let touch = c.touch_mode();
@@ -447,12 +405,7 @@ fn copy(c: &mut Ctx) {
     if existing.is_some() && !replace {
         return c.out.int(0);
     }
-    if let Some(old) = existing {
-        c.srv.dbs[dst_db].dict.remove_entry(old);
-        let lazy = c.srv.settings.lazyfree_lazy_server_del;
-        free_entry(c, old, lazy);
-    }
-    c.srv.dbs[dst_db].insert_copy(dst, e);
+    c.srv.ks.copy(h, dst_db, dst, existing);
     c.dirty(1);
     c.out.int(1);
 }
@@ -467,15 +420,16 @@ fn move_cmd(c: &mut Ctx) {
             .error("ERR source and destination objects are the same");
     }
     let key = c.arg(1);
-    let Some(e) = c.lookup_write(key) else {
+    let Some(h) = c.lookup_write(key) else {
         return c.out.int(0);
     };
     let touch = c.touch_mode();
     if c.lookup_in(dst_db, key, touch).is_some() {
         return c.out.int(0);
     }
-    c.srv.dbs[c.db].dict.remove_entry(e);
-    c.srv.dbs[dst_db].adopt(key, e);
+    c.srv
+        .ks
+        .rename(h, dst_db, key, None, ev::MOVE_FROM, ev::MOVE_TO);
     c.dirty(1);
     c.out.int(1);
 }
@@ -487,14 +441,7 @@ fn swapdb(c: &mut Ctx) {
     let Some(b) = db_index(c, 2, "ERR invalid second DB index") else {
         return;
     };
-    if a != b {
-        let (lo, hi) = (a.min(b), a.max(b));
-        let (left, right) = c.srv.dbs.split_at_mut(hi);
-        std::mem::swap(&mut left[lo].dict, &mut right[0].dict);
-        std::mem::swap(&mut left[lo].avg_ttl, &mut right[0].avg_ttl);
-        left[lo].expire_cursor = 0;
-        right[0].expire_cursor = 0;
-    }
+    c.srv.ks.swap_dbs(a, b);
     c.dirty(1);
     c.out.ok();
 }
@@ -518,20 +465,19 @@ fn flush_mode(c: &mut Ctx) -> Option<bool> {
     }
 }
 
-fn drop_dict(c: &mut Ctx, d: Dict, lazy: bool) {
-    if lazy && !d.is_empty() {
-        let n = d.len() as u64;
-        c.srv.lazy_free(Box::new(d), n);
-    } else {
-        drop(d);
+/// Empties db `db` (FLUSHDB, FLUSHALL): the old table is freed here or, with `lazy`, on the
+/// lazy-free thread. Returns the number of keys removed.
+fn flush_one(c: &mut Ctx, db: usize, lazy: bool) -> u64 {
+    let (n, old) = c.srv.ks.flush_db(db);
+    if lazy && n > 0 {
+        c.srv.lazy_free(Box::new(old), n as u64);
     }
+    n as u64
 }
 
 fn flushdb(c: &mut Ctx) {
     let Some(lazy) = flush_mode(c) else { return };
-    let d = c.srv.dbs[c.db].take_all();
-    let n = d.len() as u64;
-    drop_dict(c, d, lazy);
+    let n = flush_one(c, c.db, lazy);
     c.dirty(n.max(1));
     c.out.ok();
 }
@@ -539,51 +485,51 @@ fn flushdb(c: &mut Ctx) {
 fn flushall(c: &mut Ctx) {
     let Some(lazy) = flush_mode(c) else { return };
     let mut n = 0u64;
-    for i in 0..c.srv.dbs.len() {
-        let d = c.srv.dbs[i].take_all();
-        n += d.len() as u64;
-        drop_dict(c, d, lazy);
+    for i in 0..c.srv.ks.dbs() {
+        n += flush_one(c, i, lazy);
     }
     c.dirty(n.max(1));
     c.out.ok();
 }
 
-fn object_lookup(c: &mut Ctx) -> Option<EntryPtr> {
-    let e = c.lookup_read_notouch(c.arg(2));
-    if e.is_none() {
+fn object_lookup(c: &mut Ctx) -> Option<KeyRef> {
+    let h = c.lookup_read_notouch(c.arg(2));
+    if h.is_none() {
         c.out.null();
     }
-    e
+    h
 }
 
 fn object_encoding(c: &mut Ctx) {
-    if let Some(e) = object_lookup(c) {
-        c.out.bulk(e.encoding().name().as_bytes());
+    if let Some(h) = object_lookup(c) {
+        let name = c.srv.ks.get(h).encoding().name();
+        c.out.bulk(name.as_bytes());
     }
 }
 
 fn object_refcount(c: &mut Ctx) {
-    if let Some(e) = object_lookup(c) {
-        c.out.int(if e.is_shared() { i32::MAX as i64 } else { 1 });
+    if let Some(h) = object_lookup(c) {
+        let shared = c.srv.ks.get(h).is_shared();
+        c.out.int(if shared { i32::MAX as i64 } else { 1 });
     }
 }
 
 fn object_idletime(c: &mut Ctx) {
-    let Some(e) = object_lookup(c) else { return };
+    let Some(h) = object_lookup(c) else { return };
     if c.srv.lfu_policy() {
         return c.out.error("ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
     }
-    let idle = crate::server::idle_ms(c.srv.lruclock, e.lru()) / 1000;
+    let idle = crate::server::idle_ms(c.srv.lruclock, c.srv.ks.get(h).lru()) / 1000;
     c.out.int(idle as i64);
 }
 
 fn object_freq(c: &mut Ctx) {
-    let Some(e) = object_lookup(c) else { return };
+    let Some(h) = object_lookup(c) else { return };
     if !c.srv.lfu_policy() {
         return c.out.error("ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.");
     }
     // Report the decayed counter without the probabilistic increment (LFUDecrAndReturn).
-    let lru = e.lru();
+    let lru = c.srv.ks.get(h).lru();
     let ldt = (lru >> 8) as u16;
     let counter = lru & 0xff;
     let now = ((c.srv.now_ms / 60000) & 0xffff) as u16;

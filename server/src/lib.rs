@@ -17,6 +17,7 @@ pub mod log;
 pub mod net;
 pub mod object;
 pub mod propagate;
+pub mod pubsub;
 pub mod reply;
 pub mod server;
 pub mod shutdown;
@@ -39,6 +40,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         admin::COMMANDS,
         info::COMMANDS,
         slowlog::COMMANDS,
+        pubsub::COMMANDS,
         command::introspect::COMMANDS,
     ] {
         v.extend_from_slice(list);

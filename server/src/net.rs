@@ -409,7 +409,7 @@ impl EventLoop {
             );
             return;
         }
-        let mut c = Client::new(id, conn, addr, laddr, srv.now_ms, need_auth);
+        let mut c = Client::new(id, Some(conn), addr, laddr, srv.now_ms, need_auth);
         if unix {
             c.flags |= flags::UNIX_SOCKET;
         }
@@ -474,7 +474,8 @@ fn read_from_client(srv: &mut Server, k: usize, until_eof: bool) {
             c.input.qbuf.drain(..c.input.pos);
             c.input.pos = 0;
         }
-        match c.conn.read_into(&mut c.input.qbuf, want) {
+        let Some(conn) = c.conn.as_mut() else { return };
+        match conn.read_into(&mut c.input.qbuf, want) {
             Ok(0) => {
                 log!(
                     Verbose,
@@ -607,13 +608,17 @@ pub fn process_input(srv: &mut Server, k: usize) {
 fn write_to_client(srv: &mut Server, k: usize) -> bool {
     let c = &mut srv.clients[k];
     let mut written = 0;
-    while c.pending_output() > 0 {
-        match c.conn.write(&c.out.buf[c.sent..]) {
+    let Some(conn) = c.conn.as_mut() else {
+        // A socketless client's replies are read by its owner from `out`.
+        return true;
+    };
+    while c.out.buf.len() > c.sent {
+        match conn.write(&c.out.buf[c.sent..]) {
             Ok(0) => break,
             Ok(n) => {
                 c.sent += n;
                 written += n;
-                if written >= MAX_WRITE_PER_EVENT && c.pending_output() > 0 {
+                if written >= MAX_WRITE_PER_EVENT && c.out.buf.len() > c.sent {
                     // Be fair: continue on the next iteration.
                     srv.stats.total_net_output_bytes += written as u64;
                     c.net_out += written as u64;
@@ -627,8 +632,7 @@ fn write_to_client(srv: &mut Server, k: usize) -> bool {
                 if !c.want_write {
                     if let Some(r) = &srv.registry {
                         let _ =
-                            c.conn
-                                .reregister(r, Token(k), Interest::READABLE | Interest::WRITABLE);
+                            conn.reregister(r, Token(k), Interest::READABLE | Interest::WRITABLE);
                     }
                     c.want_write = true;
                 }
@@ -652,7 +656,9 @@ fn write_to_client(srv: &mut Server, k: usize) -> bool {
         c.sent = 0;
         if c.want_write {
             if let Some(r) = &srv.registry {
-                let _ = c.conn.reregister(r, Token(k), Interest::READABLE);
+                if let Some(conn) = c.conn.as_mut() {
+                    let _ = conn.reregister(r, Token(k), Interest::READABLE);
+                }
             }
             c.want_write = false;
         }
@@ -690,6 +696,7 @@ fn before_sleep(srv: &mut Server) {
     }
     for k in std::mem::take(&mut srv.to_close) {
         if srv.clients.contains(k) {
+            crate::pubsub::unsubscribe_all(srv, k);
             let c = srv.clients.remove(k);
             log!(Verbose, "Client id={} addr={} closed", c.id, c.addr);
             srv.pending_writes.retain(|x| *x != k);
@@ -698,36 +705,27 @@ fn before_sleep(srv: &mut Server) {
     }
 }
 
-/// Per-client cron work: idle timeouts and output buffer soft limits.
+/// Per-client cron work: idle timeouts, output buffer limits (a soft limit can expire with
+/// no new output), query buffer shrinking.
 pub fn clients_cron(srv: &mut Server) {
     let now = srv.now_ms;
     let timeout_ms = srv.settings.timeout_s * 1000;
-    let (hard, soft, soft_s) = srv.settings.obuf_limits[0];
-    let mut victims = Vec::new();
+    let mut idle = Vec::new();
+    let mut all = Vec::with_capacity(srv.clients.len());
     let mut max_in = 0;
     let mut max_out = 0;
     for (k, c) in srv.clients.iter_mut() {
+        if c.conn.is_none() {
+            continue;
+        }
+        all.push(k);
         // As Redis's clientsCronTrackExpansiveClients: the query buffer's allocation, the
         // output beyond the static reply buffer.
         max_in = max_in.max(c.input.qbuf.capacity());
         max_out = max_out.max(obuf_usage(c.pending_output()));
-        if timeout_ms > 0 && now - c.last_interaction_ms > timeout_ms {
-            log!(Verbose, "Closing idle client");
-            victims.push(k);
+        if timeout_ms > 0 && now - c.last_interaction_ms > timeout_ms && !c.subs.any() {
+            idle.push(k);
             continue;
-        }
-        let used = obuf_usage(c.pending_output()) as u64;
-        if hard > 0 && used >= hard {
-            victims.push(k);
-            continue;
-        }
-        if soft > 0 && used >= soft {
-            let since = *c.obuf_soft_since.get_or_insert(now);
-            if (now - since) as u64 >= soft_s * 1000 {
-                victims.push(k);
-            }
-        } else {
-            c.obuf_soft_since = None;
         }
         // Give back idle query buffer memory (Redis clientsCronResizeQueryBuffer).
         if c.input.qbuf.is_empty()
@@ -738,16 +736,14 @@ pub fn clients_cron(srv: &mut Server) {
         }
     }
     srv.track_recent_buffers(max_in, max_out);
-    for k in victims {
-        if timeout_ms == 0 || now - srv.clients[k].last_interaction_ms <= timeout_ms {
-            srv.stats.client_output_buffer_limit_disconnections += 1;
-            log!(
-                Warning,
-                "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
-                srv.clients[k].info_line(now, &srv.commands)
-            );
-        }
+    for k in idle {
+        log!(Verbose, "Closing idle client");
         close_async(srv, k);
+    }
+    for k in all {
+        if srv.clients.contains(k) && srv.clients[k].flags & flags::CLOSE_ASAP == 0 {
+            enforce_output_limits(srv, k);
+        }
     }
 }
 
@@ -757,19 +753,67 @@ fn obuf_usage(pending: usize) -> usize {
     pending.saturating_sub(16 * 1024)
 }
 
-/// Checks the hard output limit right after a command (Redis `checkClientOutputBufferLimits`
-/// in `_addReplyToBufferOrList`), so a client flooding itself is cut before memory runs away.
+/// The `client-output-buffer-limit` class of client `k` (Redis `getClientType`): 0 normal,
+/// 1 replica, 2 pubsub (a client with any subscription).
+pub fn limit_class(srv: &Server, k: usize) -> usize {
+    if srv.clients[k].subs.any() {
+        2
+    } else {
+        0
+    }
+}
+
+/// Checks client `k`'s output against its class's hard limit and its soft limit held for
+/// longer than the soft seconds (Redis `checkClientOutputBufferLimits`); over either, the
+/// client is scheduled for closing and its pending output freed at once (Redis
+/// `closeClientOnOutputBufferLimitReached` with async free). Returns true if it was closed.
+/// Called whenever output is appended to a client other than the running one, after each
+/// command, and from the cron.
+pub fn enforce_output_limits(srv: &mut Server, k: usize) -> bool {
+    let pending = srv.clients[k].pending_output();
+    enforce_limits_at(srv, k, pending)
+}
+
+fn enforce_limits_at(srv: &mut Server, k: usize, pending: usize) -> bool {
+    let (hard, soft, soft_s) = srv.settings.obuf_limits[limit_class(srv, k)];
+    let now = srv.now_ms;
+    let c = &mut srv.clients[k];
+    let used = obuf_usage(pending) as u64;
+    let over_hard = hard > 0 && used >= hard;
+    let mut over_soft = soft > 0 && used >= soft;
+    if over_soft {
+        match c.obuf_soft_since {
+            None => {
+                c.obuf_soft_since = Some(now);
+                over_soft = false;
+            }
+            Some(since) => over_soft = (now - since) as u64 > soft_s * 1000,
+        }
+    } else {
+        c.obuf_soft_since = None;
+    }
+    if !(over_hard || over_soft) || c.flags & flags::CLOSE_ASAP != 0 {
+        return false;
+    }
+    srv.stats.client_output_buffer_limit_disconnections += 1;
+    log!(
+        Warning,
+        "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
+        srv.clients[k].info_line(now, &srv.commands)
+    );
+    close_async(srv, k);
+    let c = &mut srv.clients[k];
+    c.out.buf = Vec::new();
+    c.sent = 0;
+    true
+}
+
+/// Checks the limits right after a command (Redis `checkClientOutputBufferLimits` in
+/// `_addReplyToBufferOrList`), so a client flooding itself is cut before memory runs away.
+/// The running client's reply was outside it while the command ran: `pending` is its size.
 pub fn check_output_limit(srv: &mut Server, k: usize, pending: usize) {
-    let pending = obuf_usage(pending);
-    let (hard, _, _) = srv.settings.obuf_limits[0];
-    if hard > 0 && pending as u64 >= hard {
-        srv.stats.client_output_buffer_limit_disconnections += 1;
-        log!(
-            Warning,
-            "Client {} closed for overcoming of output buffer limits.",
-            srv.clients[k].info_line(srv.now_ms, &srv.commands)
-        );
-        close_async(srv, k);
+    if pending > 16 * 1024 {
+        enforce_limits_at(srv, k, pending);
     }
 }
 

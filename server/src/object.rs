@@ -4,8 +4,13 @@
 //! Strings up to 44 bytes live inside the keyspace entry (embstr) and integers as a raw i64
 //! (int); everything bigger or structured is a boxed `Value`. Each collection type brings its
 //! own variant here (with its compact encoding: listpack, intset, quicklist...) and its file in
-//! `types/`; the entry stores the type and encoding so TYPE / OBJECT ENCODING never touch the
-//! value.
+//! `types/`.
+//!
+//! The encoding is a property of the representation, never a tag stored beside it: for a boxed
+//! value [`Value::encoding`] derives it from the variant (and, for collections, from which of
+//! their representations is live), so a conversion (listpack -> hashtable, intset -> listpack
+//! -> hashtable, listpack -> quicklist, listpack -> skiplist) changes `OBJECT ENCODING` by
+//! construction. The entry only records how the value is *stored* (int, inline, boxed).
 
 /// Object type, numbered as Redis's `OBJ_*` constants (server.h), which the RDB type codes
 /// and `TYPE` reply derive from.
@@ -28,17 +33,32 @@ pub enum ObjType {
     Stream = 6,
 }
 
+/// A type or encoding code that Redis does not define (from a file or a corrupted value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CodeError {
+    /// Not one of Redis's `OBJ_*` type numbers.
+    #[error("unknown object type code {0}")]
+    Type(u8),
+    /// Not one of Redis's `OBJ_ENCODING_*` numbers.
+    #[error("unknown object encoding code {0}")]
+    Encoding(u8),
+}
+
 impl ObjType {
-    pub(crate) fn from_u8(v: u8) -> ObjType {
-        match v {
+    /// The type for a Redis `OBJ_*` number; unknown numbers are an error, never a default.
+    /// (The RDB loader and DUMP/RESTORE of the persistence issue are its callers.)
+    #[allow(dead_code)]
+    pub(crate) fn from_u8(v: u8) -> Result<ObjType, CodeError> {
+        Ok(match v {
             0 => ObjType::String,
             1 => ObjType::List,
             2 => ObjType::Set,
             3 => ObjType::ZSet,
             4 => ObjType::Hash,
             5 => ObjType::Module,
-            _ => ObjType::Stream,
-        }
+            6 => ObjType::Stream,
+            _ => return Err(CodeError::Type(v)),
+        })
     }
 
     /// The name `TYPE` replies with.
@@ -69,33 +89,40 @@ impl ObjType {
     }
 }
 
-/// Encoding, numbered as Redis's `OBJ_ENCODING_*` constants.
+/// Encoding, numbered as Redis 7.4's `OBJ_ENCODING_*` constants (server.h). Every encoding
+/// Redis 7.4 reports is modelled; the retired ones (zipmap 3, linkedlist 4, ziplist 5) exist only
+/// inside old RDB files and are converted on load.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Encoding {
-    /// Plain heap string.
+    /// Plain heap string (`OBJ_ENCODING_RAW`).
     Raw = 0,
-    /// String holding a 64-bit integer.
+    /// String holding a 64-bit integer (`OBJ_ENCODING_INT`).
     Int = 1,
-    /// Hash table (sets, hashes).
+    /// Hash table: big sets and hashes (`OBJ_ENCODING_HT`).
     Hashtable = 2,
-    /// Intset (sets of integers).
+    /// Intset: small sets of integers (`OBJ_ENCODING_INTSET`).
     Intset = 6,
-    /// Skiplist (sorted sets).
+    /// Skiplist + dict: big sorted sets (`OBJ_ENCODING_SKIPLIST`).
     Skiplist = 7,
-    /// String stored next to its key.
+    /// String stored next to its key (`OBJ_ENCODING_EMBSTR`).
     Embstr = 8,
-    /// Quicklist (big lists).
+    /// Quicklist of listpacks: big lists (`OBJ_ENCODING_QUICKLIST`).
     Quicklist = 9,
-    /// Stream.
+    /// Radix tree of listpacks: streams (`OBJ_ENCODING_STREAM`).
     Stream = 10,
-    /// Listpack (small hashes, sets, zsets, lists).
+    /// Listpack: small hashes, sets, zsets, lists (`OBJ_ENCODING_LISTPACK`).
     Listpack = 11,
+    /// Listpack with field TTLs: small hashes with HEXPIRE'd fields (`OBJ_ENCODING_LISTPACK_EX`).
+    ListpackEx = 12,
 }
 
 impl Encoding {
-    pub(crate) fn from_u8(v: u8) -> Encoding {
-        match v {
+    /// The encoding for a Redis `OBJ_ENCODING_*` number; unknown (or retired) numbers are an
+    /// error, never a default. (Callers arrive with the persistence issue.)
+    #[allow(dead_code)]
+    pub(crate) fn from_u8(v: u8) -> Result<Encoding, CodeError> {
+        Ok(match v {
             0 => Encoding::Raw,
             1 => Encoding::Int,
             2 => Encoding::Hashtable,
@@ -104,8 +131,10 @@ impl Encoding {
             8 => Encoding::Embstr,
             9 => Encoding::Quicklist,
             10 => Encoding::Stream,
-            _ => Encoding::Listpack,
-        }
+            11 => Encoding::Listpack,
+            12 => Encoding::ListpackEx,
+            _ => return Err(CodeError::Encoding(v)),
+        })
     }
 
     /// The name `OBJECT ENCODING` replies with.
@@ -120,6 +149,7 @@ impl Encoding {
             Encoding::Quicklist => "quicklist",
             Encoding::Stream => "stream",
             Encoding::Listpack => "listpack",
+            Encoding::ListpackEx => "listpackex",
         }
     }
 }
@@ -138,7 +168,42 @@ pub enum Value {
     Str(Vec<u8>),
 }
 
+// The keyspace hands values to the lazy-free thread (UNLINK, FLUSHALL ASYNC, lazyfree-lazy-*):
+// every variant must stay `Send`. This fails to compile the day one is not.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<Value>();
+};
+
 impl Value {
+    /// The object type of the value (what `TYPE` reports).
+    #[inline]
+    pub fn obj_type(&self) -> ObjType {
+        match self {
+            Value::Str(_) => ObjType::String,
+        }
+    }
+
+    /// The encoding of the value's current representation (what `OBJECT ENCODING` reports).
+    #[inline]
+    pub fn encoding(&self) -> Encoding {
+        match self {
+            Value::Str(_) => Encoding::Raw,
+        }
+    }
+
+    /// How many allocations freeing the value takes, as Redis's `lazyfreeGetFreeEffort()`:
+    /// 1 for strings and every compact encoding (listpack, intset: one buffer); for big
+    /// collections the number of elements/nodes. Values above
+    /// [`crate::keyspace::LAZYFREE_THRESHOLD`] are freed on the lazy-free thread when the
+    /// matching `lazyfree-lazy-*` setting asks for it.
+    #[inline]
+    pub fn free_effort(&self) -> usize {
+        match self {
+            Value::Str(_) => 1,
+        }
+    }
+
     /// Approximate heap bytes owned by the value (the box plus its buffers).
     pub fn heap_size(&self) -> usize {
         std::mem::size_of::<Value>()
@@ -171,5 +236,25 @@ pub fn classify_string(s: &[u8]) -> StrEncoding {
         StrEncoding::Embstr
     } else {
         StrEncoding::Raw
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_codes_are_errors_not_defaults() {
+        for v in [0u8, 1, 2, 6, 7, 8, 9, 10, 11, 12] {
+            assert_eq!(Encoding::from_u8(v).unwrap() as u8, v);
+        }
+        for v in [3u8, 4, 5, 13, 255] {
+            assert_eq!(Encoding::from_u8(v), Err(CodeError::Encoding(v)));
+        }
+        assert_eq!(Encoding::ListpackEx.name(), "listpackex");
+        for v in 0..=6u8 {
+            assert_eq!(ObjType::from_u8(v).unwrap() as u8, v);
+        }
+        assert_eq!(ObjType::from_u8(7), Err(CodeError::Type(7)));
     }
 }

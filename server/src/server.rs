@@ -7,7 +7,7 @@
 use crate::client::Client;
 use crate::command::CommandTable;
 use crate::config::{Config, Settings};
-use crate::keyspace::{Db, Touch};
+use crate::keyspace::{Keyspace, Touch};
 use crate::log;
 use crate::propagate::Propagator;
 use crate::slowlog::Slowlog;
@@ -115,7 +115,10 @@ impl MemCounter {
 pub struct Server {
     pub config: Config,
     pub settings: Settings,
-    pub dbs: Vec<Db>,
+    /// Every db, and the signals their mutations record (drained by `dispatch_signals`).
+    pub ks: Keyspace,
+    /// Channel and pattern subscriptions.
+    pub pubsub: crate::pubsub::PubSub,
     pub clients: Slab<Client>,
     pub commands: CommandTable,
     pub stats: Stats,
@@ -130,10 +133,9 @@ pub struct Server {
     /// cleared by `net::process_input` around each batch): the next command of the batch
     /// starts then, which saves a clock read per pipelined command.
     pub batch_clock: Option<Instant>,
-    /// Some db holds keys that lookups found expired and unlinked, whose deletion
-    /// `call::propagate_expired` has yet to count and propagate (set by the `Ctx` lookups, the
-    /// only callers of `Db::lookup`).
-    pub expired_pending: bool,
+    /// Nesting depth of `call()`: 1 inside a top-level command, more inside EXEC or a script.
+    /// Time is frozen and propagation accumulates while it is above 1.
+    pub call_depth: u32,
     /// Redis's 24-bit LRU clock (seconds resolution).
     pub lruclock: u32,
     pub start_ms: i64,
@@ -254,11 +256,12 @@ impl Server {
             lazy_alloc,
             lazy_dealloc,
         };
-        let dbs = (0..settings.databases).map(Db::new).collect();
+        let ks = Keyspace::new(settings.databases);
         let hz = settings.hz;
         let mut s = Server {
             config,
-            dbs,
+            ks,
+            pubsub: Default::default(),
             clients: Slab::with_capacity(64),
             commands,
             stats: Stats::default(),
@@ -268,7 +271,7 @@ impl Server {
             now_us,
             clock: Clock::sync(),
             batch_clock: None,
-            expired_pending: false,
+            call_depth: 0,
             lruclock: 0,
             start_ms: now_us / 1000,
             started: Instant::now(),
@@ -361,10 +364,77 @@ impl Server {
         let maxmemory = self.config.get("maxmemory").is_some_and(|v| v != "0");
         let p = &self.settings.maxmemory_policy;
         let share = !maxmemory || !(p.contains("lru") || p.contains("lfu"));
-        for db in &mut self.dbs {
-            db.share_ints = share;
-        }
+        self.ks.share_ints = share;
+        let st = &self.settings;
+        self.ks.lazy = crate::keyspace::LazyFree {
+            user_del: st.lazyfree_lazy_user_del,
+            server_del: st.lazyfree_lazy_server_del,
+            expire: st.lazyfree_lazy_expire,
+            eviction: st.lazyfree_lazy_eviction,
+        };
+        self.update_signal_wants();
         log::set_level(self.settings.loglevel);
+    }
+
+    /// Recomputes what the keyspace records ([`crate::keyspace::Signals::want`]): the
+    /// `notify-keyspace-events` classes when K or E is on, the names of expired keys when the
+    /// propagation stream has a consumer. Call after a config change or a consumer change.
+    /// (WATCH, tracking and blocked clients add their bits when they arrive.)
+    pub fn update_signal_wants(&mut self) {
+        use crate::keyspace::{notify, want};
+        let n = self.settings.notify_keyspace_events;
+        let mut w = 0u64;
+        if n & (notify::KEYSPACE | notify::KEYEVENT) != 0 {
+            w |= (n & !(notify::KEYSPACE | notify::KEYEVENT)) as u64;
+        }
+        if self.propagator.consumers > 0 {
+            w |= want::EXPIRED_KEYS;
+        }
+        self.ks.signals.want = w;
+    }
+
+    /// Serves what the keyspace recorded since the last drain: expired keys are counted and
+    /// their DEL (UNLINK under `lazyfree-lazy-expire`) propagated — inside a command as part
+    /// of its unit, before it; outside one (active expiry) each as its own unit — parked
+    /// entries and big values go to the lazy-free thread or are freed, and keyspace events are
+    /// published. `running` is the client whose command is executing, if any (its reply
+    /// buffer is outside it). Called by `call()` after each handler, and after active expiry
+    /// and cron work.
+    pub fn dispatch_signals(&mut self, running: &mut Option<crate::pubsub::Running>) {
+        use crate::command::OwnedArgv;
+        if !self.ks.signals.pending {
+            return;
+        }
+        let s = &mut self.ks.signals;
+        let events = std::mem::take(&mut s.events);
+        let expired = std::mem::take(&mut s.expired);
+        let n = std::mem::take(&mut s.expired_count);
+        // Modified, ready and flushed keys feed WATCH, tracking and blocking, which arrive
+        // with their issues; until then nothing records them (their want bits are off).
+        s.modified.clear();
+        s.ready.clear();
+        s.flushed.clear();
+        self.stats.expired_keys += n;
+        self.ks.free_parked();
+        for job in self.ks.take_lazy_frees() {
+            self.lazy_free(job, 1);
+        }
+        let verb: &str = if self.settings.lazyfree_lazy_expire {
+            "UNLINK"
+        } else {
+            "DEL"
+        };
+        for (db, key) in expired {
+            self.propagator
+                .push(db, OwnedArgv::from_args(&[verb.as_bytes(), &key]));
+            if self.call_depth == 0 {
+                self.propagator.flush();
+            }
+        }
+        self.ks.signals.pending = false;
+        for e in events {
+            crate::pubsub::publish_keyspace_event(self, running, e.db, e.ev.name, &e.key);
+        }
     }
 
     /// Hands a value holding `objects` keys or values (1 for a value, the key count for a
@@ -469,17 +539,12 @@ impl Server {
         if self.active_expire_enabled {
             crate::expire::active_expire_cycle(self, crate::expire::CycleKind::Slow);
         }
-        for db in &mut self.dbs {
-            db.dict.resize_if_needed();
-        }
-        if self.settings.activerehashing {
-            for db in &mut self.dbs {
-                if db.dict.is_rehashing() {
-                    db.dict.rehash_for(std::time::Duration::from_millis(1));
-                    break;
-                }
-            }
-        }
+        let rehash = self
+            .settings
+            .activerehashing
+            .then_some(std::time::Duration::from_millis(1));
+        self.ks.cron_resize(rehash);
+        self.dispatch_signals(&mut None);
         if self.pause.until_ms != 0 && self.pause.until_ms <= self.now_ms {
             crate::client::unpause(self);
         }

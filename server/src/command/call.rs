@@ -1,10 +1,12 @@
-//! `process_command()` (lookup, arity, auth and pause checks) and `call()` (execute, time,
-//! count, slowlog, propagate, reply suppression), as Redis's functions of the same names.
+//! `process_command()` (lookup, arity, auth, subscribed-mode and pause checks, reply
+//! suppression) and `call()` (execute, time, count, slowlog, drain the keyspace's signals,
+//! propagate), as Redis's functions of the same names. `call()` nests (EXEC, scripts).
 
-use super::{reject, unknown_command_error, Argv, Ctx, Lookup, OwnedArgv};
+use super::{reject, unknown_command_error, Argv, Ctx, Lookup};
 use crate::client::flags as cf;
 use crate::command::flags;
-use crate::keyspace::{EntryPtr, Touch};
+use crate::keyspace::{KeyRef, Touch};
+use crate::pubsub::Running;
 use crate::reply::Reply;
 use crate::server::Server;
 use std::time::Instant;
@@ -17,8 +19,30 @@ pub enum Outcome {
     Postponed,
 }
 
-/// Validates and executes one command of client `k`.
+/// Validates and executes one command of client `k` (Redis `processCommand`), then resets
+/// the per-command reply state (`resetClient`): under CLIENT REPLY OFF or SKIP nothing this
+/// command wrote reaches the client, its rejection errors included.
 pub fn process_command(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Outcome {
+    let out_before = out.buf.len();
+    let skip_this = srv.clients[k].flags & cf::REPLY_SKIP != 0;
+    let outcome = check_and_call(srv, k, argv, out);
+    if let Outcome::Postponed = outcome {
+        return outcome;
+    }
+    // Replies are dropped while REPLY OFF is in force after the command (so CLIENT REPLY ON
+    // still answers +OK) or when this command was the one to skip.
+    let c = &mut srv.clients[k];
+    if skip_this || c.flags & cf::REPLY_OFF != 0 {
+        out.buf.truncate(out_before);
+    }
+    c.flags &= !cf::REPLY_SKIP;
+    if c.flags & cf::REPLY_SKIP_NEXT != 0 {
+        c.flags = (c.flags & !cf::REPLY_SKIP_NEXT) | cf::REPLY_SKIP;
+    }
+    outcome
+}
+
+fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Outcome {
     let lookup = srv.commands.lookup(&argv);
     // As Redis's processCommand sets c->lastcmd: the command about to run (CLIENT INFO shows
     // itself), or none for an unknown command or subcommand.
@@ -74,6 +98,15 @@ pub fn process_command(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) 
         srv.count_errors(&mut out.errors);
         return Outcome::Done;
     }
+    // A RESP2 connection with subscriptions is in subscribed mode: only the pub/sub commands,
+    // PING, QUIT and RESET (RESP3 has no such limit).
+    if out.resp == 2 && srv.clients[k].subs.any() && !ALLOWED_SUBSCRIBED.contains(&cmd.fullname.as_str())
+    {
+        let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", cmd.fullname);
+        reject(srv, Some(id), out, &msg);
+        srv.count_errors(&mut out.errors);
+        return Outcome::Done;
+    }
     // Every command waits out a PAUSE ALL, CLIENT UNPAUSE included (as Redis 7.4: only the
     // timeout, or an UNPAUSE sent during a WRITE pause, ends it); a WRITE pause holds the
     // commands that may write or replicate.
@@ -82,21 +115,45 @@ pub fn process_command(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) 
             return Outcome::Postponed;
         }
     }
-    call(srv, k, id, argv, out);
+    call(srv, k, id, argv, out, 0);
     Outcome::Done
 }
 
-/// Executes command `id` for client `k` and does all the bookkeeping around it.
-pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply) {
+/// Commands a RESP2 client in subscribed mode may run.
+const ALLOWED_SUBSCRIBED: &[&str] = &[
+    "ping",
+    "subscribe",
+    "ssubscribe",
+    "unsubscribe",
+    "sunsubscribe",
+    "psubscribe",
+    "punsubscribe",
+    "quit",
+    "reset",
+];
+
+/// Executes command `id` for client `k` and does all the bookkeeping around it (Redis
+/// `call()`). It nests: EXEC, scripts, the AOF loader and the master link run their commands
+/// through it with `ctx_flags` (`ctx::IN_MULTI`, `ctx::IN_SCRIPT`, `ctx::DENY_BLOCKING`)
+/// saying where. Inside a nested call time stays frozen at the top-level command's start,
+/// propagation accumulates and is flushed once at depth 0 (several commands wrapped in
+/// MULTI/EXEC), and the work that must follow a whole unit (ready keys, tracking) runs only
+/// then.
+pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, ctx_flags: u32) {
     let handler = srv.commands.cmds[id].handler.expect("checked");
-    let client_flags = srv.clients[k].flags;
-    let skip_this = client_flags & cf::REPLY_SKIP != 0;
     let out_before = out.buf.len();
     let errors_before = out.errors.len();
     let dirty_before = srv.dirty;
-    // Within a batch of pipelined commands the previous command's end is this one's start.
-    let start = srv.batch_clock.take().unwrap_or_else(Instant::now);
-    srv.set_time(start);
+    srv.call_depth += 1;
+    let top = srv.call_depth == 1;
+    let start = if top {
+        // Within a batch of pipelined commands the previous command's end is this one's start.
+        let t = srv.batch_clock.take().unwrap_or_else(Instant::now);
+        srv.set_time(t);
+        t
+    } else {
+        Instant::now()
+    };
     let db = srv.clients[k].db;
     let mut ctx = Ctx {
         srv,
@@ -105,8 +162,10 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply) 
         cid: k,
         db,
         cmd: id,
+        flags: ctx_flags,
         propagate_as: None,
         no_propagate: false,
+        force_propagate: false,
     };
     handler(&mut ctx);
     let Ctx {
@@ -115,12 +174,17 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply) 
         db,
         propagate_as,
         no_propagate,
+        force_propagate,
         ..
     } = ctx;
     let end = Instant::now();
-    srv.batch_clock = Some(end);
+    if top {
+        srv.batch_clock = Some(end);
+    }
     let dur = end.saturating_duration_since(start).as_micros() as u64;
-    srv.stats.eventloop_duration_cmd_sum_us += dur;
+    if top {
+        srv.stats.eventloop_duration_cmd_sum_us += dur;
+    }
 
     let failed = out.errors.len() > errors_before;
     {
@@ -150,9 +214,21 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply) 
             .maybe_push(thr, max, dur, srv.now_ms / 1000, &argv, &peer, &name);
     }
 
-    propagate_expired(srv);
+    // What the keyspace recorded (events, expired keys' DELs, lazy frees) goes out before
+    // the command's own propagation, as Redis orders them.
+    if srv.ks.signals.pending {
+        let mut running = Some(Running {
+            cid: k,
+            out: &mut *out,
+            at: Some(out_before),
+        });
+        srv.dispatch_signals(&mut running);
+    }
     // Building the propagated argv costs a copy: skip it while nothing consumes the stream.
-    if srv.dirty > dirty_before && !no_propagate && srv.propagator.consumers > 0 {
+    if (srv.dirty > dirty_before || force_propagate)
+        && !no_propagate
+        && srv.propagator.consumers > 0
+    {
         match propagate_as {
             Some(list) => {
                 for a in list {
@@ -162,51 +238,20 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply) 
             None => srv.propagator.push(db, argv.to_owned()),
         }
     }
-    srv.propagator.flush();
-
-    // Replies are dropped while REPLY OFF is in force after the command (so CLIENT REPLY ON
-    // still answers +OK) or when this command was the one to skip.
-    if skip_this || srv.clients[k].flags & cf::REPLY_OFF != 0 {
-        out.buf.truncate(out_before);
+    srv.call_depth -= 1;
+    if top {
+        // Ready keys and tracking invalidations, once they exist, are served here: after the
+        // whole unit (a MULTI/EXEC, a script), never in its middle.
+        srv.propagator.flush();
     }
+
     let c = &mut srv.clients[k];
     c.db = db;
     c.commands_processed += 1;
     c.last_interaction_ms = srv.now_ms;
-    c.flags &= !cf::REPLY_SKIP;
-    if c.flags & cf::REPLY_SKIP_NEXT != 0 {
-        c.flags = (c.flags & !cf::REPLY_SKIP_NEXT) | cf::REPLY_SKIP;
-    }
-    let pending = out.buf.len();
-    if srv.settings.obuf_limits[0].0 > 0 {
+    if top {
+        let pending = out.buf.len();
         crate::net::check_output_limit(srv, k, pending);
-    }
-}
-
-/// Propagates (and frees) keys found expired by lookups of the command that just ran: a DEL
-/// (UNLINK with lazyfree-lazy-expire) per key, before the command itself, as Redis does.
-pub fn propagate_expired(srv: &mut Server) {
-    if !srv.expired_pending {
-        return;
-    }
-    srv.expired_pending = false;
-    let lazy = srv.settings.lazyfree_lazy_expire;
-    for i in 0..srv.dbs.len() {
-        if srv.dbs[i].expired.is_empty() {
-            continue;
-        }
-        let mut keys: Vec<Vec<u8>> = Vec::new();
-        let feed = srv.propagator.consumers > 0;
-        let n = srv.dbs[i].drain_expired(|k| {
-            if feed {
-                keys.push(k.to_vec())
-            }
-        });
-        srv.stats.expired_keys += n as u64;
-        for key in keys {
-            let verb: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
-            srv.propagator.push(i, OwnedArgv::from_args(&[verb, &key]));
-        }
     }
 }
 
@@ -221,10 +266,10 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Looks a key up for reading: counts keyspace hits/misses and touches LRU/LFU (Redis
-    /// `lookupKeyRead`).
+    /// Looks a key up for reading: counts keyspace hits/misses, touches LRU/LFU, and reports
+    /// a miss as a `keymiss` event (Redis `lookupKeyRead`).
     #[inline]
-    pub fn lookup_read(&mut self, key: &[u8]) -> Option<EntryPtr> {
+    pub fn lookup_read(&mut self, key: &[u8]) -> Option<KeyRef> {
         let touch = self.touch_mode();
         self.lookup_counted(key, touch)
     }
@@ -232,24 +277,25 @@ impl<'a> Ctx<'a> {
     /// Looks a key up for reading without touching LRU/LFU, counting hits/misses (Redis
     /// `lookupKeyReadWithFlags(..., LOOKUP_NOTOUCH)`: TYPE, TTL, EXISTS, OBJECT).
     #[inline]
-    pub fn lookup_read_notouch(&mut self, key: &[u8]) -> Option<EntryPtr> {
+    pub fn lookup_read_notouch(&mut self, key: &[u8]) -> Option<KeyRef> {
         self.lookup_counted(key, Touch::No)
     }
 
     #[inline]
-    fn lookup_counted(&mut self, key: &[u8], touch: Touch) -> Option<EntryPtr> {
+    pub(crate) fn lookup_counted(&mut self, key: &[u8], touch: Touch) -> Option<KeyRef> {
         let r = self.lookup_in(self.db, key, touch);
         if r.is_some() {
             self.srv.stats.keyspace_hits += 1;
         } else {
             self.srv.stats.keyspace_misses += 1;
+            self.srv.ks.notify(self.db, crate::keyspace::ev::KEYMISS, key);
         }
         r
     }
 
     /// Looks a key up for writing (no hit/miss accounting).
     #[inline]
-    pub fn lookup_write(&mut self, key: &[u8]) -> Option<EntryPtr> {
+    pub fn lookup_write(&mut self, key: &[u8]) -> Option<KeyRef> {
         let touch = self.touch_mode();
         self.lookup_in(self.db, key, touch)
     }
@@ -257,30 +303,17 @@ impl<'a> Ctx<'a> {
     /// Looks a key up without touching anything and without hit/miss accounting (DEL, SCAN
     /// and RANDOMKEY reclaiming expired keys, DEBUG OBJECT).
     #[inline]
-    pub fn lookup_notouch(&mut self, key: &[u8]) -> Option<EntryPtr> {
+    pub fn lookup_notouch(&mut self, key: &[u8]) -> Option<KeyRef> {
         self.lookup_in(self.db, key, Touch::No)
     }
 
-    /// Looks `key` up in db `db` (no hit/miss accounting); an expired key is reclaimed
-    /// unless expiry is paused.
+    /// Looks `key` up in db `db` (no hit/miss accounting); an expired key is deleted through
+    /// the expiry path unless expiry is paused.
     #[inline]
-    pub fn lookup_in(&mut self, db: usize, key: &[u8], touch: Touch) -> Option<EntryPtr> {
+    pub fn lookup_in(&mut self, db: usize, key: &[u8], touch: Touch) -> Option<KeyRef> {
         let now = self.srv.now_ms;
         let may_expire = self.srv.may_expire();
-        let r = self.srv.dbs[db].lookup(key, now, may_expire, touch);
-        if r.is_none() {
-            self.note_expired(db);
-        }
-        r
-    }
-
-    /// After a missed lookup in `db`: if it reclaimed an expired key, `call()` must propagate
-    /// the deletion (`Server::expired_pending`).
-    #[inline]
-    fn note_expired(&mut self, db: usize) {
-        if !self.srv.dbs[db].expired.is_empty() {
-            self.srv.expired_pending = true;
-        }
+        self.srv.ks.lookup(db, key, now, may_expire, touch)
     }
 
     /// Counts a modification (drives propagation and `rdb_changes_since_last_save`).

@@ -1,5 +1,8 @@
-//! The keyspace dict: a hash table of [`EntryPtr`]s with Redis's incremental rehashing and
-//! Redis's SCAN cursor (dict.c), laid out for memory per key.
+//! The keyspace dict: a hash table of pointer-sized items (keyspace entries today; the fields
+//! of big hashes, sets and zsets with their H/S/ZSCAN later) with Redis's incremental
+//! rehashing and Redis's SCAN cursor (dict.c), laid out for memory per key. Generic over
+//! [`DictItem`]: anything that is one 8-byte-aligned pointer to an allocation carrying its key
+//! (and, if it can expire, its index in the volatile list).
 //!
 //! - Each bucket is one 8-byte slot: empty, a pointer to the single entry of the bucket, or
 //!   (low bit set) a pointer to a small overflow block `{len, cap, entries...}` when several
@@ -17,13 +20,68 @@
 //! - Keys with a TTL are also listed in `volatile` (each entry stores its index there), giving
 //!   the active-expire cycle O(1) sampling without a second hash table.
 //!
-//! Invariant: the dict owns every entry linked into it; an [`EntryPtr`] obtained from it is
-//! valid until the next call that takes `&mut self`.
+//! Invariant: the dict owns every item linked into it; an item obtained from it is valid until
+//! the next call that takes `&mut self`. The dict is private to `keyspace/`; `Db` turns items
+//! into borrow-checked views.
 
 use super::entry::EntryPtr;
+use std::marker::PhantomData;
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::hash::BuildHasher;
 use std::ptr::NonNull;
+
+/// What a [`Dict`] holds: a handle to a separately allocated item that carries its key and,
+/// if it can expire, its position in the dict's volatile list.
+///
+/// # Safety
+/// Implementors must be `#[repr(transparent)]` over a non-null, 8-byte-aligned pointer (the
+/// dict stores items in tagged 8-byte slots and reads a slot as a one-item slice), and every
+/// method must be callable on an item from its creation until [`DictItem::free_item`].
+pub(crate) unsafe trait DictItem: Copy + Eq + Send {
+    /// The item's key.
+    ///
+    /// # Safety
+    /// The item must stay live for `'a`.
+    unsafe fn item_key<'a>(self) -> &'a [u8];
+    /// True if the item is listed in the volatile list.
+    fn has_expire(self) -> bool;
+    /// The item's position in the volatile list (only if `has_expire`).
+    fn volatile_index(self) -> usize;
+    /// Records the item's position in the volatile list (only if `has_expire`).
+    fn set_volatile_index(self, i: usize);
+    /// Frees the item.
+    ///
+    /// # Safety
+    /// The item must be unlinked and never used again.
+    unsafe fn free_item(self);
+}
+
+// SAFETY: EntryPtr is a transparent NonNull<u8> to an 8-byte-aligned entry (entry.rs), live
+// from `alloc` to `free`.
+unsafe impl DictItem for EntryPtr {
+    #[inline]
+    unsafe fn item_key<'a>(self) -> &'a [u8] {
+        // SAFETY: forwarded contract.
+        unsafe { self.key() }
+    }
+    #[inline]
+    fn has_expire(self) -> bool {
+        EntryPtr::has_expire(self)
+    }
+    #[inline]
+    fn volatile_index(self) -> usize {
+        EntryPtr::volatile_index(self)
+    }
+    #[inline]
+    fn set_volatile_index(self, i: usize) {
+        EntryPtr::set_volatile_index(self, i)
+    }
+    #[inline]
+    unsafe fn free_item(self) {
+        // SAFETY: forwarded contract.
+        unsafe { self.free() }
+    }
+}
 
 const INITIAL_SIZE: usize = 4;
 /// Shrink when `used * MIN_FILL <= size`.
@@ -42,8 +100,10 @@ impl Overflow {
     }
 
     /// A block with room for `cap` entries holding `items`.
-    fn new(cap: usize, items: &[EntryPtr]) -> NonNull<u8> {
+    fn new<E: DictItem>(cap: usize, items: &[E]) -> NonNull<u8> {
         debug_assert!(items.len() <= cap);
+        // SAFETY: the block is allocated with room for `cap >= items.len()` items after its
+        // 8-byte header, and the writes stay inside it.
         unsafe {
             let l = Self::layout(cap);
             let p = alloc(l);
@@ -52,32 +112,38 @@ impl Overflow {
             }
             (p as *mut u32).write(items.len() as u32);
             (p as *mut u32).add(1).write(cap as u32);
-            std::ptr::copy_nonoverlapping(items.as_ptr(), p.add(8) as *mut EntryPtr, items.len());
+            std::ptr::copy_nonoverlapping(items.as_ptr(), p.add(8) as *mut E, items.len());
             NonNull::new_unchecked(p)
         }
     }
 
     #[inline]
     fn len(p: NonNull<u8>) -> usize {
+        // SAFETY: `p` is a live overflow block; its first u32 is the length.
         unsafe { *(p.as_ptr() as *const u32) as usize }
     }
 
     #[inline]
     fn cap(p: NonNull<u8>) -> usize {
+        // SAFETY: `p` is a live overflow block; its second u32 is the capacity.
         unsafe { *(p.as_ptr() as *const u32).add(1) as usize }
     }
 
     #[inline]
     fn set_len(p: NonNull<u8>, n: usize) {
+        // SAFETY: `p` is a live overflow block; callers keep `n <= cap`.
         unsafe { *(p.as_ptr() as *mut u32) = n as u32 }
     }
 
     #[inline]
-    fn items<'a>(p: NonNull<u8>) -> &'a mut [EntryPtr] {
-        unsafe { std::slice::from_raw_parts_mut(p.as_ptr().add(8) as *mut EntryPtr, Self::len(p)) }
+    fn items<'a, E: DictItem>(p: NonNull<u8>) -> &'a mut [E] {
+        // SAFETY: `p` is a live block of `E`s (8-byte aligned after the header) holding `len`
+        // initialised items; the dict never keeps two of these slices alive at once.
+        unsafe { std::slice::from_raw_parts_mut(p.as_ptr().add(8) as *mut E, Self::len(p)) }
     }
 
     fn free(p: NonNull<u8>) {
+        // SAFETY: `p` was allocated by `new` with this capacity's layout and is freed once.
         unsafe { dealloc(p.as_ptr(), Self::layout(Self::cap(p))) }
     }
 }
@@ -96,11 +162,11 @@ impl Slot {
     }
 
     #[inline]
-    fn single(self) -> Option<EntryPtr> {
+    fn single<E: DictItem>(self) -> Option<E> {
         if self.0 != 0 && self.0 & 1 == 0 {
-            Some(EntryPtr(unsafe {
-                NonNull::new_unchecked(self.0 as *mut u8)
-            }))
+            // SAFETY: E is a transparent non-null pointer (DictItem contract) and the slot
+            // holds such a pointer's address.
+            Some(unsafe { std::mem::transmute_copy::<usize, E>(&self.0) })
         } else {
             None
         }
@@ -109,6 +175,7 @@ impl Slot {
     #[inline]
     fn overflow(self) -> Option<NonNull<u8>> {
         if self.0 & 1 == 1 {
+            // SAFETY: a tagged slot holds a non-null overflow block address.
             Some(unsafe { NonNull::new_unchecked((self.0 & !1) as *mut u8) })
         } else {
             None
@@ -116,8 +183,9 @@ impl Slot {
     }
 
     #[inline]
-    fn of_entry(e: EntryPtr) -> Slot {
-        Slot(e.0.as_ptr() as usize)
+    fn of_entry<E: DictItem>(e: E) -> Slot {
+        // SAFETY: E is a transparent pointer (DictItem contract): its bits are an address.
+        Slot(unsafe { std::mem::transmute_copy::<E, usize>(&e) })
     }
 
     #[inline]
@@ -127,16 +195,16 @@ impl Slot {
 
     /// The entries of the bucket (borrowing the slot where it lives).
     #[inline]
-    fn entries(&self) -> &[EntryPtr] {
+    fn entries<E: DictItem>(&self) -> &[E] {
         if let Some(p) = self.overflow() {
             return Overflow::items(p);
         }
         if self.0 == 0 {
             return &[];
         }
-        // SAFETY: Slot is a transparent usize holding the entry's address, and EntryPtr is a
-        // non-null pointer of the same size.
-        unsafe { std::slice::from_raw_parts(self as *const Slot as *const EntryPtr, 1) }
+        // SAFETY: Slot is a transparent usize holding the item's address, and E is a
+        // transparent non-null pointer of the same size (DictItem contract).
+        unsafe { std::slice::from_raw_parts(self as *const Slot as *const E, 1) }
     }
 }
 
@@ -148,10 +216,28 @@ struct Table {
 
 impl Table {
     fn with_size(size: usize) -> Table {
-        Table {
-            buckets: vec![Slot::EMPTY; size],
-            used: 0,
+        Table::try_with_size(size).unwrap_or_else(|| {
+            handle_alloc_error(Layout::array::<Slot>(size).unwrap_or(Layout::new::<Slot>()))
+        })
+    }
+
+    /// A table of `size` empty buckets, or None if the array cannot be allocated (size
+    /// overflow or allocator refusal; as `dictTryExpand`). The array is zero-allocated, so
+    /// a large table costs no page touching until used.
+    fn try_with_size(size: usize) -> Option<Table> {
+        let layout = Layout::array::<Slot>(size).ok()?;
+        if layout.size() == 0 {
+            return Some(Table::default());
         }
+        // SAFETY: non-zero size; zero bits are `Slot::EMPTY` (a transparent usize 0).
+        let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut Slot;
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `p` was allocated by the global allocator with exactly `size` Slots' layout,
+        // all initialised (zero).
+        let buckets = unsafe { Vec::from_raw_parts(p, size, size) };
+        Some(Table { buckets, used: 0 })
     }
 
     #[inline]
@@ -160,7 +246,7 @@ impl Table {
     }
 
     /// Adds `e` to bucket `i`.
-    fn push(&mut self, i: usize, e: EntryPtr) {
+    fn push<E: DictItem>(&mut self, i: usize, e: E) {
         let s = self.buckets[i];
         self.buckets[i] = if s.is_empty() {
             Slot::of_entry(e)
@@ -171,7 +257,8 @@ impl Table {
             let p = s.overflow().unwrap();
             let (len, cap) = (Overflow::len(p), Overflow::cap(p));
             if len < cap {
-                unsafe { (p.as_ptr().add(8) as *mut EntryPtr).add(len).write(e) };
+                // SAFETY: len < cap: the write is inside the block.
+                unsafe { (p.as_ptr().add(8) as *mut E).add(len).write(e) };
                 Overflow::set_len(p, len + 1);
                 s
             } else {
@@ -187,7 +274,7 @@ impl Table {
     }
 
     /// Removes `e` from bucket `i`. Returns false if it is not there.
-    fn take(&mut self, i: usize, e: EntryPtr) -> bool {
+    fn take<E: DictItem>(&mut self, i: usize, e: E) -> bool {
         let s = self.buckets[i];
         if s.single() == Some(e) {
             self.buckets[i] = Slot::EMPTY;
@@ -195,7 +282,7 @@ impl Table {
             return true;
         }
         let Some(p) = s.overflow() else { return false };
-        let items = Overflow::items(p);
+        let items = Overflow::items::<E>(p);
         let Some(pos) = items.iter().position(|x| *x == e) else {
             return false;
         };
@@ -203,7 +290,7 @@ impl Table {
         items.swap(pos, last);
         Overflow::set_len(p, last);
         if last == 1 {
-            self.buckets[i] = Slot::of_entry(Overflow::items(p)[0]);
+            self.buckets[i] = Slot::of_entry(Overflow::items::<E>(p)[0]);
             Overflow::free(p);
         }
         self.used -= 1;
@@ -211,7 +298,7 @@ impl Table {
     }
 
     /// Replaces `old` by `new` in bucket `i`. Returns false if `old` is not there.
-    fn swap_entry(&mut self, i: usize, old: EntryPtr, new: EntryPtr) -> bool {
+    fn swap_entry<E: DictItem>(&mut self, i: usize, old: E, new: E) -> bool {
         let s = self.buckets[i];
         if s.single() == Some(old) {
             self.buckets[i] = Slot::of_entry(new);
@@ -228,10 +315,10 @@ impl Table {
 
     /// Empties bucket `i`, returning its entries' slot for the caller to walk (the overflow
     /// block, if any, must be freed by the caller after use).
-    fn take_bucket(&mut self, i: usize) -> Slot {
+    fn take_bucket<E: DictItem>(&mut self, i: usize) -> Slot {
         let s = self.buckets[i];
         self.buckets[i] = Slot::EMPTY;
-        self.used -= s.entries().len();
+        self.used -= s.entries::<E>().len();
         s
     }
 }
@@ -243,36 +330,44 @@ fn release(s: Slot) {
     }
 }
 
-/// The keyspace hash table of one db.
-pub struct Dict {
+/// The bucket array for a requested size cannot be allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("OOM in dictTryExpand")]
+pub struct ExpandError;
+
+/// A hash table of [`DictItem`]s (the keyspace of one db by default).
+pub(crate) struct Dict<E: DictItem = EntryPtr> {
     ht: [Table; 2],
     /// Next bucket of `ht[0]` to move, when rehashing.
     rehash_idx: Option<usize>,
     hasher: foldhash::fast::FixedState,
-    volatile: Vec<EntryPtr>,
+    volatile: Vec<E>,
     /// When true, only grow past [`FORCE_RESIZE_RATIO`] and never shrink (a fork child is
     /// sharing pages copy-on-write).
     pub resize_paused: bool,
+    _items: PhantomData<E>,
 }
 
-// The dict exclusively owns its entries (see `EntryPtr`'s Send rationale).
-unsafe impl Send for Dict {}
+// SAFETY: the dict exclusively owns its items and their allocations; moving it to another
+// thread (the lazy-free thread) moves that ownership, and DictItem requires Send.
+unsafe impl<E: DictItem> Send for Dict<E> {}
 
-impl Default for Dict {
+impl<E: DictItem> Default for Dict<E> {
     fn default() -> Self {
         Dict::new()
     }
 }
 
-impl Dict {
+impl<E: DictItem> Dict<E> {
     /// An empty dict with a random hash seed.
-    pub fn new() -> Dict {
+    pub fn new() -> Dict<E> {
         Dict {
             ht: [Table::default(), Table::default()],
             rehash_idx: None,
             hasher: foldhash::fast::FixedState::with_seed(fastrand::u64(..)),
             volatile: Vec::new(),
             resize_paused: false,
+            _items: PhantomData,
         }
     }
 
@@ -296,13 +391,8 @@ impl Dict {
 
     /// The `i`-th key with an expire (`i < volatile_len()`), for expire sampling.
     #[inline]
-    pub fn volatile_at(&self, i: usize) -> EntryPtr {
+    pub fn volatile_at(&self, i: usize) -> E {
         self.volatile[i]
-    }
-
-    /// Bucket counts of the main and the rehash target table.
-    pub fn bucket_counts(&self) -> (usize, usize) {
-        (self.ht[0].buckets.len(), self.ht[1].buckets.len())
     }
 
     /// True while a resize is in progress.
@@ -347,9 +437,10 @@ impl Dict {
                     return true;
                 }
             }
-            let s = self.ht[0].take_bucket(idx);
-            for &e in s.entries() {
-                let h = self.hash(e.key()) as usize & self.ht[1].mask();
+            let s = self.ht[0].take_bucket::<E>(idx);
+            for &e in s.entries::<E>() {
+                // SAFETY: a linked item is live.
+                let h = self.hash(unsafe { e.item_key() }) as usize & self.ht[1].mask();
                 self.ht[1].push(h, e);
             }
             release(s);
@@ -420,15 +511,25 @@ impl Dict {
         }
     }
 
-    /// Pre-sizes the table for `n` keys (Redis `dictExpand`), so bulk loads do not rehash.
-    pub fn expand(&mut self, n: usize) {
-        if self.rehash_idx.is_none() && n > self.ht[0].buckets.len() {
-            if self.ht[0].used == 0 {
-                self.ht[0] = Table::with_size(n.max(INITIAL_SIZE).next_power_of_two());
-            } else {
-                self.start_resize(n);
-            }
+    /// Pre-sizes the table for `n` keys (Redis `dictTryExpand`), so bulk loads do not rehash.
+    /// Errors, changing nothing, when the bucket array cannot be allocated (`n` absurdly
+    /// large): the caller answers Redis 7.0's `OOM in dictTryExpand`.
+    pub fn try_expand(&mut self, n: usize) -> Result<(), ExpandError> {
+        if self.rehash_idx.is_some() || n <= self.ht[0].buckets.len() {
+            return Ok(());
         }
+        let size = n
+            .max(INITIAL_SIZE)
+            .checked_next_power_of_two()
+            .ok_or(ExpandError)?;
+        let t = Table::try_with_size(size).ok_or(ExpandError)?;
+        if self.ht[0].used == 0 {
+            self.ht[0] = t;
+        } else {
+            self.ht[1] = t;
+            self.rehash_idx = Some(0);
+        }
+        Ok(())
     }
 
     /// Resizes if the table is too sparse (called from cron, like `tryResizeHashTables`).
@@ -455,10 +556,11 @@ impl Dict {
     }
 
     #[inline]
-    fn find_in(&self, h: u64, key: &[u8]) -> Option<EntryPtr> {
+    fn find_in(&self, h: u64, key: &[u8]) -> Option<E> {
         for (t, i) in self.buckets_for(h).into_iter().flatten() {
-            for &e in self.ht[t].buckets[i].entries() {
-                if e.key() == key {
+            for &e in self.ht[t].buckets[i].entries::<E>() {
+                // SAFETY: a linked item is live; the reference ends with the comparison.
+                if unsafe { e.item_key() } == key {
                     return Some(e);
                 }
             }
@@ -468,7 +570,7 @@ impl Dict {
 
     /// Looks `key` up, doing one rehash step first (as `dictFind`).
     #[inline]
-    pub fn find(&mut self, key: &[u8]) -> Option<EntryPtr> {
+    pub fn find(&mut self, key: &[u8]) -> Option<E> {
         if self.is_empty() {
             return None;
         }
@@ -479,7 +581,7 @@ impl Dict {
 
     /// Looks `key` up without rehashing (for `&self` readers).
     #[inline]
-    pub fn get(&self, key: &[u8]) -> Option<EntryPtr> {
+    pub fn get(&self, key: &[u8]) -> Option<E> {
         if self.is_empty() {
             return None;
         }
@@ -487,11 +589,12 @@ impl Dict {
     }
 
     /// Links a new entry whose key is not present. Takes ownership of it.
-    pub fn insert(&mut self, e: EntryPtr) {
+    pub fn insert(&mut self, e: E) {
         self.expand_if_needed();
         self.rehash_step();
         let t = if self.rehash_idx.is_some() { 1 } else { 0 };
-        let h = self.hash(e.key()) as usize & self.ht[t].mask();
+        // SAFETY: the caller hands over a live item.
+        let h = self.hash(unsafe { e.item_key() }) as usize & self.ht[t].mask();
         self.ht[t].push(h, e);
         if e.has_expire() {
             e.set_volatile_index(self.volatile.len());
@@ -499,9 +602,9 @@ impl Dict {
         }
     }
 
-    fn volatile_remove(&mut self, e: EntryPtr) {
+    fn volatile_remove(&mut self, e: E) {
         let i = e.volatile_index();
-        debug_assert_eq!(self.volatile[i], e);
+        debug_assert!(self.volatile[i] == e);
         self.volatile.swap_remove(i);
         if i < self.volatile.len() {
             self.volatile[i].set_volatile_index(i);
@@ -510,9 +613,11 @@ impl Dict {
 
     /// Replaces the linked entry `old` by `new` (same key) and frees `old` (its boxed value, if
     /// not taken with `take_boxed`, is dropped). Keeps the volatile list in step.
-    pub fn replace(&mut self, old: EntryPtr, new: EntryPtr) {
-        debug_assert_eq!(old.key(), new.key());
-        let h = self.hash(old.key());
+    pub fn replace(&mut self, old: E, new: E) {
+        // SAFETY: `old` is linked (live) and `new` is handed over live.
+        let h = self.hash(unsafe { old.item_key() });
+        // SAFETY: both items are live here.
+        debug_assert!(unsafe { old.item_key() == new.item_key() });
         let mut done = false;
         for (t, i) in self.buckets_for(h).into_iter().flatten() {
             if self.ht[t].swap_entry(i, old, new) {
@@ -534,20 +639,23 @@ impl Dict {
             }
             (false, false) => {}
         }
-        old.free();
+        // SAFETY: `old` was just unlinked and the dict held its only copy.
+        unsafe { old.free_item() };
     }
 
-    /// Unlinks the entry for `key` and returns it; the caller frees it (`EntryPtr::free`) now or
+    #[cfg(test)]
+    /// Unlinks the entry for `key` and returns it; the caller frees it (`E::free`) now or
     /// hands it to the lazy-free thread.
-    pub fn remove(&mut self, key: &[u8]) -> Option<EntryPtr> {
+    pub fn remove(&mut self, key: &[u8]) -> Option<E> {
         let e = self.find(key)?;
         self.remove_entry(e);
         Some(e)
     }
 
     /// Unlinks a linked entry (see [`Dict::remove`]).
-    pub fn remove_entry(&mut self, e: EntryPtr) {
-        let h = self.hash(e.key());
+    pub fn remove_entry(&mut self, e: E) {
+        // SAFETY: `e` is linked, hence live.
+        let h = self.hash(unsafe { e.item_key() });
         let mut done = false;
         for (t, i) in self.buckets_for(h).into_iter().flatten() {
             if self.ht[t].take(i, e) {
@@ -563,7 +671,7 @@ impl Dict {
     }
 
     /// A random key, as `dictGetFairRandomKey` (uniform bucket, then uniform element).
-    pub fn random(&mut self) -> Option<EntryPtr> {
+    pub fn random(&mut self) -> Option<E> {
         if self.is_empty() {
             return None;
         }
@@ -582,7 +690,7 @@ impl Dict {
                 }
                 None => (0, fastrand::usize(..self.ht[0].buckets.len())),
             };
-            let items = self.ht[t].buckets[idx].entries();
+            let items = self.ht[t].buckets[idx].entries::<E>();
             if !items.is_empty() {
                 return Some(items[fastrand::usize(..items.len())]);
             }
@@ -592,13 +700,13 @@ impl Dict {
     /// One SCAN step from `cursor`: calls `f` for every entry of the visited bucket(s) and
     /// returns the next cursor (0 when the scan is complete). Algorithm and guarantee of
     /// Redis's `dictScan()` (reverse binary cursor increment).
-    pub fn scan(&self, cursor: u64, mut f: impl FnMut(EntryPtr)) -> u64 {
+    pub fn scan(&self, cursor: u64, mut f: impl FnMut(E)) -> u64 {
         if self.is_empty() {
             return 0;
         }
         let mut v = cursor;
-        let emit = |table: &Table, idx: usize, f: &mut dyn FnMut(EntryPtr)| {
-            for &e in table.buckets[idx].entries() {
+        let emit = |table: &Table, idx: usize, f: &mut dyn FnMut(E)| {
+            for &e in table.buckets[idx].entries::<E>() {
                 f(e);
             }
         };
@@ -630,10 +738,10 @@ impl Dict {
     }
 
     /// Calls `f` for every entry (no mutation possible meanwhile).
-    pub fn for_each(&self, mut f: impl FnMut(EntryPtr)) {
+    pub fn for_each(&self, mut f: impl FnMut(E)) {
         for t in &self.ht {
             for b in &t.buckets {
-                for &e in b.entries() {
+                for &e in b.entries::<E>() {
                     f(e);
                 }
             }
@@ -649,8 +757,9 @@ impl Dict {
                     continue;
                 }
                 self.ht[t].buckets[i] = Slot::EMPTY;
-                for &e in s.entries() {
-                    e.free();
+                for &e in s.entries::<E>() {
+                    // SAFETY: the bucket was emptied above; each item is freed once.
+                    unsafe { e.free_item() };
                 }
                 release(s);
             }
@@ -661,7 +770,7 @@ impl Dict {
     }
 }
 
-impl Drop for Dict {
+impl<E: DictItem> Drop for Dict<E> {
     fn drop(&mut self) {
         self.clear();
     }
@@ -672,6 +781,25 @@ mod tests {
     use super::*;
     use crate::keyspace::entry::NewValue;
     use std::collections::HashSet;
+
+    // The tests drive the raw dict: every entry they read is linked (live), and every entry
+    // they free was just removed and is not used again.
+
+    fn key<'a>(e: EntryPtr) -> &'a [u8] {
+        // SAFETY: tests only read keys of linked entries, within the statement.
+        unsafe { e.key() }
+    }
+
+    fn free(e: EntryPtr) {
+        // SAFETY: called on entries just removed from the dict.
+        unsafe { e.free() }
+    }
+
+    impl<E: DictItem> Dict<E> {
+        fn bucket_counts(&self) -> (usize, usize) {
+            (self.ht[0].buckets.len(), self.ht[1].buckets.len())
+        }
+    }
 
     fn entry(k: &str, ttl: Option<i64>) -> EntryPtr {
         EntryPtr::alloc(k.as_bytes(), NewValue::Inline(b"v"), ttl, 0)
@@ -693,7 +821,7 @@ mod tests {
         }
         assert!(d.find(b"nope").is_none());
         for i in 0..9_990 {
-            d.remove(format!("k{i}").as_bytes()).unwrap().free();
+            free(d.remove(format!("k{i}").as_bytes()).unwrap());
         }
         assert_eq!(d.len(), 10);
         // As the cron does: finish the current resize, then shrink again if still sparse.
@@ -716,7 +844,7 @@ mod tests {
     #[test]
     fn crowded_buckets_with_overflow_blocks() {
         let mut d = Dict::new();
-        d.expand(64);
+        d.try_expand(64).unwrap();
         d.resize_paused = true;
         for i in 0..256 {
             d.insert(entry(&format!("c{i}"), None));
@@ -736,11 +864,11 @@ mod tests {
             d.replace(old, entry(&k, Some(i)));
         }
         for i in (0..256).step_by(3) {
-            d.remove(format!("c{i}").as_bytes()).unwrap().free();
+            free(d.remove(format!("c{i}").as_bytes()).unwrap());
         }
         let mut seen = HashSet::new();
         d.for_each(|e| {
-            seen.insert(e.key().to_vec());
+            seen.insert(key(e).to_vec());
         });
         for i in 0..256 {
             assert_eq!(
@@ -756,7 +884,7 @@ mod tests {
         d.resize_paused = false;
         for i in 0..256 {
             if let Some(e) = d.remove(format!("c{i}").as_bytes()) {
-                e.free();
+                free(e);
             }
         }
         assert!(d.is_empty());
@@ -774,7 +902,7 @@ mod tests {
         let old = d.find(b"b").unwrap();
         d.replace(old, entry("b", None));
         assert_eq!(d.volatile_len(), 1);
-        assert_eq!(d.volatile_at(0).key(), b"a");
+        assert_eq!(key(d.volatile_at(0)), b"a");
         assert_eq!(d.find(b"a").unwrap().expire(), Some(10));
     }
 
@@ -791,7 +919,7 @@ mod tests {
         let mut step = 0;
         loop {
             cursor = d.scan(cursor, |e| {
-                seen.insert(e.key().to_vec());
+                seen.insert(key(e).to_vec());
             });
             step += 1;
             // Grow during the first half, shrink during the second.
@@ -802,7 +930,7 @@ mod tests {
             } else if step < 40 {
                 for j in 0..200 {
                     if let Some(e) = d.remove(format!("tmp{}_{j}", step - 20).as_bytes()) {
-                        e.free();
+                        free(e);
                     }
                 }
             }
@@ -828,7 +956,21 @@ mod tests {
         }
         for _ in 0..100 {
             let e = d.random().unwrap();
-            assert!(e.key().starts_with(b"k"));
+            assert!(key(e).starts_with(b"k"));
         }
+    }
+}
+
+#[cfg(test)]
+mod expand_tests {
+    use super::*;
+
+    #[test]
+    fn absurd_expands_fail_cleanly() {
+        let mut d: Dict = Dict::new();
+        assert_eq!(d.try_expand(usize::MAX), Err(ExpandError));
+        assert_eq!(d.try_expand(1 << 62), Err(ExpandError));
+        assert!(d.try_expand(1000).is_ok());
+        assert!(d.is_empty());
     }
 }

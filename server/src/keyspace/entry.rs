@@ -10,19 +10,28 @@
 //! Layout (byte offsets; multi-byte fields are little-endian and read unaligned):
 //! ```text
 //! 0..3    lru        24 bits   LRU clock (s) or LFU (16-bit minutes + 8-bit counter), as robj.lru
-//! 3       meta       u8        bits 0..2 ObjType, bits 3..6 encoding code, bit 7 HAS_EXPIRE
+//! 3       meta       u8        bits 0..1 storage (int, shared int, inline, boxed), bit 7 HAS_EXPIRE
 //! 4..     [expire    i64 ms    absolute unix time in ms        ] only if HAS_EXPIRE
 //!         [vindex    u32       position in the volatile-key list] only if HAS_EXPIRE
 //!         keylen     varint    LEB128
 //!         key        bytes
 //!         value      int        -> i64 (8)
-//!                    embstr     -> varint len + bytes
-//!                    otherwise  -> *mut Value (8): raw strings and every collection type
+//!                    inline     -> varint len + bytes (embstr)
+//!                    boxed      -> *mut Value (8): raw strings and every collection type
 //! ```
-//! The encoding code is Redis's `OBJ_ENCODING_*` number, except that code 3 (Redis's retired
-//! zipmap number) marks an int standing for one of Redis's shared integers.
-//! Entries are created and freed only by [`super::dict::Dict`] and `Db`; everything else sees
-//! them through [`EntryPtr`] accessors, valid until the next mutation of the dict.
+//! The entry records how the value is *stored*, not its encoding: int storage reports `int`,
+//! inline storage `embstr`, and a boxed value reports what its representation is
+//! ([`Value::encoding`]), so a collection that converts (listpack -> hashtable, ...) changes
+//! `OBJECT ENCODING` without anyone rewriting a tag. "Shared int" is int storage standing for
+//! one of Redis's shared integers (`OBJECT REFCOUNT` reports `INT_MAX`).
+//!
+//! Safety model: an [`EntryPtr`] is a raw pointer and this type is private to `keyspace/`.
+//! Its invariant, kept by `Dict` and `Db`, is that a pointer held by them designates a live
+//! allocation made by [`EntryPtr::alloc`]; entries are freed only after being unlinked. The
+//! accessors that hand out references (`key`, `value`, `value_mut`) are `unsafe fn`: their
+//! callers choose the lifetime and must tie it to a borrow of the owning dict (that is what
+//! `Db`'s views [`super::Entry`] / [`super::EntryMut`] do). Everything outside `keyspace/` sees
+//! entries only through those views, so safe code cannot keep a value across a mutation.
 
 use crate::object::{Encoding, ObjType, Value};
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
@@ -33,24 +42,23 @@ const OFF_META: usize = 3;
 const OFF_BODY: usize = 4;
 
 const META_EXPIRE: u8 = 1 << 7;
-const META_TYPE_MASK: u8 = 0b111;
-const META_ENC_SHIFT: u8 = 3;
-const META_ENC_MASK: u8 = 0b1111 << META_ENC_SHIFT;
-/// Encoding code of an int standing for a Redis shared integer.
-const ENC_SHARED_INT: u8 = 3;
+const META_STORAGE_MASK: u8 = 0b11;
 
 /// Bytes of the expire block (i64 ms + u32 volatile index).
 const EXPIRE_LEN: usize = 12;
 
-/// How the value bytes are stored inside the entry (derived from the encoding).
+/// How the value bytes are stored inside the entry (meta bits 0..1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Storage {
+#[repr(u8)]
+pub(crate) enum Storage {
     /// A 64-bit integer (int-encoded strings).
-    Int,
+    Int = 0,
+    /// A 64-bit integer standing for one of Redis's shared integer objects.
+    SharedInt = 1,
     /// Length-prefixed bytes inside the entry (embstr).
-    Inline,
+    Inline = 2,
     /// A pointer to a heap [`Value`].
-    Boxed,
+    Boxed = 3,
 }
 
 /// The value to store in a new entry.
@@ -59,8 +67,8 @@ pub enum NewValue<'a> {
     Int(i64),
     /// An embstr-encoded string, stored inline.
     Inline(&'a [u8]),
-    /// A heap value (raw string or collection) with its type and encoding.
-    Boxed(Box<Value>, ObjType, Encoding),
+    /// A heap value (raw string or collection); its type and encoding come from the value.
+    Boxed(Box<Value>),
 }
 
 /// A borrowed view of an entry's value.
@@ -83,24 +91,35 @@ fn varint_len(mut v: usize) -> usize {
     n
 }
 
+/// # Safety
+/// `p` must be valid for writes of `varint_len(v)` bytes.
 #[inline]
 unsafe fn write_varint(mut p: *mut u8, mut v: usize) -> *mut u8 {
     while v >= 0x80 {
-        *p = (v as u8) | 0x80;
-        p = p.add(1);
+        // SAFETY: the caller sized the buffer with varint_len(v).
+        unsafe { *p = (v as u8) | 0x80 };
+        // SAFETY: as above, still inside the sized region.
+        p = unsafe { p.add(1) };
         v >>= 7;
     }
-    *p = v as u8;
-    p.add(1)
+    // SAFETY: last byte of the sized region.
+    unsafe {
+        *p = v as u8;
+        p.add(1)
+    }
 }
 
+/// # Safety
+/// `p` must point at a varint written by [`write_varint`] inside a live allocation.
 #[inline]
 unsafe fn read_varint(mut p: *const u8) -> (usize, *const u8) {
     let mut v = 0usize;
     let mut shift = 0;
     loop {
-        let b = *p;
-        p = p.add(1);
+        // SAFETY: the caller guarantees a complete varint at p.
+        let b = unsafe { *p };
+        // SAFETY: the varint continues (or ends) inside the allocation.
+        p = unsafe { p.add(1) };
         v |= ((b & 0x7f) as usize) << shift;
         if b < 0x80 {
             return (v, p);
@@ -109,13 +128,16 @@ unsafe fn read_varint(mut p: *const u8) -> (usize, *const u8) {
     }
 }
 
-/// A pointer to a live entry. Copyable; validity is the dict's business (see module docs).
-/// Entries are at least 8-byte aligned (the dict uses the low bits of bucket slots as tags).
+/// A pointer to a live entry (see the module's safety model). Copyable; private to
+/// `keyspace/`. Entries are at least 8-byte aligned (the dict uses the low bits of bucket
+/// slots as tags).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct EntryPtr(pub(crate) NonNull<u8>);
+#[repr(transparent)]
+pub(crate) struct EntryPtr(NonNull<u8>);
 
-// Entries are plain memory owned by one dict; moving a whole dict to the lazy-free thread is
-// safe because nothing else references its entries at that point.
+// SAFETY: an entry is plain memory exclusively owned by one dict (or, once unlinked, by the
+// one owner that unlinked it); moving a whole dict or an unlinked entry to the lazy-free
+// thread moves that ownership, and `Value` is `Send` (checked at compile time in object.rs).
 unsafe impl Send for EntryPtr {}
 
 impl EntryPtr {
@@ -131,25 +153,29 @@ impl EntryPtr {
             }
     }
 
-    /// Allocates a new entry (not linked anywhere; volatile index 0).
+    /// Allocates a new entry (not linked anywhere; volatile index 0, not shared).
     pub(crate) fn alloc(key: &[u8], value: NewValue, expire: Option<i64>, lru: u32) -> EntryPtr {
         let size = Self::size_for(key.len(), expire.is_some(), &value);
         let layout = Layout::from_size_align(size, 8).expect("entry layout");
+        // SAFETY: `layout` has a non-zero size (at least OFF_BODY + 1 + 8 bytes).
+        let base = unsafe { alloc(layout) };
+        if base.is_null() {
+            handle_alloc_error(layout);
+        }
+        let storage = match &value {
+            NewValue::Int(_) => Storage::Int,
+            NewValue::Inline(_) => Storage::Inline,
+            NewValue::Boxed(_) => Storage::Boxed,
+        };
+        let l = lru.to_le_bytes();
+        // SAFETY: every write below stays inside the `size` bytes just allocated: the offsets
+        // add up exactly to `size_for` (header, optional expire block, varint key length, key,
+        // value field), and unaligned writes are used for the multi-byte fields.
         unsafe {
-            let base = alloc(layout);
-            if base.is_null() {
-                handle_alloc_error(layout);
-            }
-            let (otype, enc) = match &value {
-                NewValue::Int(_) => (ObjType::String, Encoding::Int),
-                NewValue::Inline(_) => (ObjType::String, Encoding::Embstr),
-                NewValue::Boxed(_, t, e) => (*t, *e),
-            };
-            let l = lru.to_le_bytes();
             *base.add(OFF_LRU) = l[0];
             *base.add(OFF_LRU + 1) = l[1];
             *base.add(OFF_LRU + 2) = l[2];
-            let mut meta = (otype as u8) | ((enc as u8) << META_ENC_SHIFT);
+            let mut meta = storage as u8;
             let mut p = base.add(OFF_BODY);
             if let Some(when) = expire {
                 meta |= META_EXPIRE;
@@ -167,12 +193,18 @@ impl EntryPtr {
                     p = write_varint(p, b.len());
                     ptr::copy_nonoverlapping(b.as_ptr(), p, b.len());
                 }
-                NewValue::Boxed(v, _, _) => {
+                NewValue::Boxed(v) => {
                     ptr::write_unaligned(p as *mut *mut Value, Box::into_raw(v));
                 }
             }
             EntryPtr(NonNull::new_unchecked(base))
         }
+    }
+
+    /// The raw address (DEBUG OBJECT prints it).
+    #[inline]
+    pub(crate) fn as_ptr(self) -> *mut u8 {
+        self.0.as_ptr()
     }
 
     #[inline]
@@ -182,48 +214,59 @@ impl EntryPtr {
 
     #[inline]
     fn meta(self) -> u8 {
+        // SAFETY: live entry (module invariant); the meta byte is inside the header.
         unsafe { *self.base().add(OFF_META) }
     }
 
     #[inline]
-    fn enc_code(self) -> u8 {
-        (self.meta() & META_ENC_MASK) >> META_ENC_SHIFT
+    fn set_meta(self, m: u8) {
+        // SAFETY: as `meta`.
+        unsafe { *self.base().add(OFF_META) = m }
+    }
+
+    /// How the value is stored.
+    #[inline]
+    pub(crate) fn storage(self) -> Storage {
+        match self.meta() & META_STORAGE_MASK {
+            0 => Storage::Int,
+            1 => Storage::SharedInt,
+            2 => Storage::Inline,
+            _ => Storage::Boxed,
+        }
     }
 
     /// True if the value stands for one of Redis's shared integer objects.
     #[inline]
-    pub fn is_shared(self) -> bool {
-        self.enc_code() == ENC_SHARED_INT
+    pub(crate) fn is_shared(self) -> bool {
+        self.storage() == Storage::SharedInt
     }
 
-    /// Marks an int value as a shared integer (or not); no effect on other encodings.
+    /// Marks an int value as a shared integer (or not); no effect on other storage.
     #[inline]
-    pub fn set_shared(self, shared: bool) {
-        let code = self.enc_code();
-        if code != Encoding::Int as u8 && code != ENC_SHARED_INT {
+    pub(crate) fn set_shared(self, shared: bool) {
+        let s = self.storage();
+        if s != Storage::Int && s != Storage::SharedInt {
             return;
         }
         let new = if shared {
-            ENC_SHARED_INT
+            Storage::SharedInt
         } else {
-            Encoding::Int as u8
+            Storage::Int
         };
-        unsafe {
-            let p = self.base().add(OFF_META);
-            *p = (*p & !META_ENC_MASK) | (new << META_ENC_SHIFT);
-        }
+        self.set_meta((self.meta() & !META_STORAGE_MASK) | new as u8);
     }
 
     /// True if the key has a TTL.
     #[inline]
-    pub fn has_expire(self) -> bool {
+    pub(crate) fn has_expire(self) -> bool {
         self.meta() & META_EXPIRE != 0
     }
 
     /// The absolute expire time in unix ms, if any.
     #[inline]
-    pub fn expire(self) -> Option<i64> {
+    pub(crate) fn expire(self) -> Option<i64> {
         if self.has_expire() {
+            // SAFETY: live entry with HAS_EXPIRE: the i64 follows the header.
             unsafe { Some(ptr::read_unaligned(self.base().add(OFF_BODY) as *const i64)) }
         } else {
             None
@@ -233,26 +276,31 @@ impl EntryPtr {
     /// Overwrites the expire time of an entry that has one (no reallocation).
     #[inline]
     pub(crate) fn set_expire_in_place(self, when: i64) {
-        debug_assert!(self.has_expire());
+        assert!(self.has_expire());
+        // SAFETY: checked above that the expire block exists.
         unsafe { ptr::write_unaligned(self.base().add(OFF_BODY) as *mut i64, when) }
     }
 
     /// Position in the dict's volatile-key list (entries with an expire only).
     #[inline]
     pub(crate) fn volatile_index(self) -> usize {
-        debug_assert!(self.has_expire());
+        assert!(self.has_expire());
+        // SAFETY: checked above that the expire block (i64 + u32) exists.
         unsafe { ptr::read_unaligned(self.base().add(OFF_BODY + 8) as *const u32) as usize }
     }
 
+    /// Records the entry's position in the volatile-key list.
     #[inline]
     pub(crate) fn set_volatile_index(self, i: usize) {
-        debug_assert!(self.has_expire());
+        assert!(self.has_expire());
+        // SAFETY: checked above that the expire block exists.
         unsafe { ptr::write_unaligned(self.base().add(OFF_BODY + 8) as *mut u32, i as u32) }
     }
 
     /// The 24-bit LRU/LFU field.
     #[inline]
-    pub fn lru(self) -> u32 {
+    pub(crate) fn lru(self) -> u32 {
+        // SAFETY: live entry; bytes 0..3 are the LRU field.
         unsafe {
             let p = self.base().add(OFF_LRU);
             (*p as u32) | ((*p.add(1) as u32) << 8) | ((*p.add(2) as u32) << 16)
@@ -261,7 +309,8 @@ impl EntryPtr {
 
     /// Sets the 24-bit LRU/LFU field (higher bits ignored).
     #[inline]
-    pub fn set_lru(self, v: u32) {
+    pub(crate) fn set_lru(self, v: u32) {
+        // SAFETY: live entry; bytes 0..3 are the LRU field.
         unsafe {
             let p = self.base().add(OFF_LRU);
             *p = v as u8;
@@ -270,73 +319,96 @@ impl EntryPtr {
         }
     }
 
-    /// The value's type.
+    /// The value's type (boxed values are asked).
     #[inline]
-    pub fn obj_type(self) -> ObjType {
-        ObjType::from_u8(self.meta() & META_TYPE_MASK)
-    }
-
-    /// The value's encoding.
-    #[inline]
-    pub fn encoding(self) -> Encoding {
-        match self.enc_code() {
-            ENC_SHARED_INT => Encoding::Int,
-            c => Encoding::from_u8(c),
+    pub(crate) fn obj_type(self) -> ObjType {
+        match self.storage() {
+            Storage::Int | Storage::SharedInt | Storage::Inline => ObjType::String,
+            // SAFETY: the reference does not outlive this call.
+            Storage::Boxed => unsafe { self.boxed_ref() }.obj_type(),
         }
     }
 
+    /// The value's encoding, derived from its representation.
     #[inline]
-    fn storage(self) -> Storage {
-        match self.enc_code() {
-            c if c == Encoding::Int as u8 || c == ENC_SHARED_INT => Storage::Int,
-            c if c == Encoding::Embstr as u8 => Storage::Inline,
-            _ => Storage::Boxed,
+    pub(crate) fn encoding(self) -> Encoding {
+        match self.storage() {
+            Storage::Int | Storage::SharedInt => Encoding::Int,
+            Storage::Inline => Encoding::Embstr,
+            // SAFETY: the reference does not outlive this call.
+            Storage::Boxed => unsafe { self.boxed_ref() }.encoding(),
         }
     }
 
     #[inline]
     fn key_start(self) -> (usize, *const u8) {
-        unsafe {
-            let off = OFF_BODY + if self.has_expire() { EXPIRE_LEN } else { 0 };
-            read_varint(self.base().add(off))
-        }
+        let off = OFF_BODY + if self.has_expire() { EXPIRE_LEN } else { 0 };
+        // SAFETY: live entry; the key length varint starts right after the header/expire.
+        unsafe { read_varint(self.base().add(off)) }
     }
 
     /// The key bytes.
+    ///
+    /// # Safety
+    /// The entry must stay allocated for `'a`: tie `'a` to a borrow of the owning dict.
     #[inline]
-    pub fn key<'a>(self) -> &'a [u8] {
+    pub(crate) unsafe fn key<'a>(self) -> &'a [u8] {
         let (len, p) = self.key_start();
+        // SAFETY: `len` key bytes follow the varint inside the allocation; lifetime per caller.
         unsafe { std::slice::from_raw_parts(p, len) }
     }
 
     #[inline]
     fn value_ptr(self) -> *mut u8 {
         let (len, p) = self.key_start();
+        // SAFETY: the value field follows the key inside the allocation.
         unsafe { p.add(len) as *mut u8 }
     }
 
-    /// A view of the value.
+    /// # Safety
+    /// Boxed storage only; the caller bounds the lifetime as for [`EntryPtr::key`].
     #[inline]
-    pub fn value<'a>(self) -> ValueRef<'a> {
+    unsafe fn boxed_ref<'a>(self) -> &'a Value {
+        debug_assert_eq!(self.storage(), Storage::Boxed);
+        // SAFETY: boxed storage holds a valid `*mut Value` (never null while linked).
+        unsafe { &*ptr::read_unaligned(self.value_ptr() as *const *const Value) }
+    }
+
+    /// A view of the value.
+    ///
+    /// # Safety
+    /// As [`EntryPtr::key`].
+    #[inline]
+    pub(crate) unsafe fn value<'a>(self) -> ValueRef<'a> {
         let p = self.value_ptr();
+        // SAFETY: the value field matches the storage kind written by `alloc`; lifetime per
+        // caller.
         unsafe {
             match self.storage() {
-                Storage::Int => ValueRef::Int(ptr::read_unaligned(p as *const i64)),
+                Storage::Int | Storage::SharedInt => {
+                    ValueRef::Int(ptr::read_unaligned(p as *const i64))
+                }
                 Storage::Inline => {
                     let (len, d) = read_varint(p);
                     ValueRef::Inline(std::slice::from_raw_parts(d, len))
                 }
-                Storage::Boxed => ValueRef::Boxed(&*ptr::read_unaligned(p as *const *const Value)),
+                Storage::Boxed => ValueRef::Boxed(self.boxed_ref()),
             }
         }
     }
 
     /// Mutable access to a boxed value (None for int/inline storage).
+    ///
+    /// # Safety
+    /// As [`EntryPtr::key`], and `'a` must be tied to an exclusive borrow of the owning dict
+    /// (no other reference into this entry's value may exist meanwhile).
     #[inline]
-    pub fn boxed_mut<'a>(self) -> Option<&'a mut Value> {
+    pub(crate) unsafe fn value_mut<'a>(self) -> Option<&'a mut Value> {
         if self.storage() != Storage::Boxed {
             return None;
         }
+        // SAFETY: boxed storage holds a valid, uniquely owned `*mut Value`; exclusivity and
+        // lifetime per caller.
         unsafe {
             Some(&mut *ptr::read_unaligned(
                 self.value_ptr() as *const *mut Value
@@ -347,45 +419,55 @@ impl EntryPtr {
     /// Overwrites an integer-storage value in place. Returns false if the entry is not
     /// integer-stored.
     #[inline]
-    pub fn set_int_in_place(self, v: i64) -> bool {
-        if self.storage() != Storage::Int {
+    pub(crate) fn set_int_in_place(self, v: i64) -> bool {
+        if !matches!(self.storage(), Storage::Int | Storage::SharedInt) {
             return false;
         }
+        // SAFETY: int storage has an 8-byte value field.
         unsafe { ptr::write_unaligned(self.value_ptr() as *mut i64, v) };
         true
     }
 
     /// Total allocation size in bytes (what was passed to the allocator).
-    pub fn alloc_size(self) -> usize {
+    pub(crate) fn alloc_size(self) -> usize {
         let (klen, kp) = self.key_start();
         let head = kp as usize - self.base() as usize;
         head + klen
             + match self.storage() {
-                Storage::Int | Storage::Boxed => 8,
+                Storage::Int | Storage::SharedInt | Storage::Boxed => 8,
                 Storage::Inline => {
+                    // SAFETY: inline storage starts with the value's length varint.
                     let (vlen, _) = unsafe { read_varint(self.value_ptr()) };
                     varint_len(vlen) + vlen
                 }
             }
     }
 
-    /// Takes the boxed value out (for moving it into a new entry) and replaces it by nothing.
+    /// Takes the boxed value out (for moving it into a new entry) and replaces it by null.
     /// The entry must then be freed with [`EntryPtr::free_shell`].
     pub(crate) fn take_boxed(self) -> Option<Box<Value>> {
         if self.storage() != Storage::Boxed {
             return None;
         }
+        // SAFETY: boxed storage holds a `*mut Value` from `Box::into_raw`; it is nulled so
+        // that it is reclaimed exactly once.
         unsafe {
             let p = self.value_ptr() as *mut *mut Value;
             let raw = ptr::read_unaligned(p);
             ptr::write_unaligned(p, ptr::null_mut());
+            assert!(!raw.is_null(), "boxed value taken twice");
             Some(Box::from_raw(raw))
         }
     }
 
     /// Frees the entry and its value.
-    pub(crate) fn free(self) {
+    ///
+    /// # Safety
+    /// The entry must be unlinked and no copy of this pointer may be used afterwards.
+    pub(crate) unsafe fn free(self) {
         if self.storage() == Storage::Boxed {
+            // SAFETY: the value pointer came from `Box::into_raw` (or was nulled by
+            // `take_boxed`).
             unsafe {
                 let raw = ptr::read_unaligned(self.value_ptr() as *const *mut Value);
                 if !raw.is_null() {
@@ -393,19 +475,34 @@ impl EntryPtr {
                 }
             }
         }
-        self.free_shell();
+        // SAFETY: forwarded contract.
+        unsafe { self.free_shell() }
     }
 
     /// Frees the entry block only (its boxed value was taken or is null).
-    pub(crate) fn free_shell(self) {
+    ///
+    /// # Safety
+    /// As [`EntryPtr::free`].
+    pub(crate) unsafe fn free_shell(self) {
         let size = self.alloc_size();
+        // SAFETY: same size and alignment as the allocation in `alloc`.
         unsafe { dealloc(self.base(), Layout::from_size_align_unchecked(size, 8)) }
     }
 
+    /// Allocations freeing this entry's value takes (Redis `lazyfreeGetFreeEffort`).
+    pub(crate) fn free_effort(self) -> usize {
+        match self.storage() {
+            // SAFETY: the reference does not outlive this call.
+            Storage::Boxed => unsafe { self.boxed_ref() }.free_effort(),
+            _ => 1,
+        }
+    }
+
     /// Heap bytes held by the value beyond the entry itself (for MEMORY-style estimates).
-    pub fn value_heap_size(self) -> usize {
-        match self.value() {
-            ValueRef::Boxed(v) => v.heap_size(),
+    pub(crate) fn value_heap_size(self) -> usize {
+        match self.storage() {
+            // SAFETY: the reference does not outlive this call.
+            Storage::Boxed => unsafe { self.boxed_ref() }.heap_size(),
             _ => 0,
         }
     }
@@ -415,60 +512,72 @@ impl EntryPtr {
 mod tests {
     use super::*;
 
+    // These tests drive the raw layer directly; each entry is freed exactly once and never
+    // touched after, which is the contract of the unsafe accessors.
+
     #[test]
     fn layout_round_trips() {
         let e = EntryPtr::alloc(b"key:1", NewValue::Inline(b"value:1"), None, 0x123456);
-        assert_eq!(e.key(), b"key:1");
-        assert!(!e.has_expire());
-        assert_eq!(e.expire(), None);
-        assert_eq!(e.lru(), 0x123456);
-        assert_eq!(e.obj_type(), ObjType::String);
-        assert_eq!(e.encoding(), Encoding::Embstr);
-        assert!(matches!(e.value(), ValueRef::Inline(b"value:1")));
-        assert_eq!(e.alloc_size(), 4 + 1 + 5 + 1 + 7);
-        assert_eq!(e.0.as_ptr() as usize % 8, 0, "entries are 8-aligned");
-        e.free();
+        // SAFETY (whole test): `e` stays allocated until its `free`, and no reference taken
+        // from it is used after that.
+        unsafe {
+            assert_eq!(e.key(), b"key:1");
+            assert!(!e.has_expire());
+            assert_eq!(e.expire(), None);
+            assert_eq!(e.lru(), 0x123456);
+            assert_eq!(e.obj_type(), ObjType::String);
+            assert_eq!(e.encoding(), Encoding::Embstr);
+            assert!(matches!(e.value(), ValueRef::Inline(b"value:1")));
+            assert_eq!(e.alloc_size(), 4 + 1 + 5 + 1 + 7);
+            assert_eq!(e.as_ptr() as usize % 8, 0, "entries are 8-aligned");
+            e.free();
+        }
 
         let long_key = vec![b'k'; 300];
         let e = EntryPtr::alloc(&long_key, NewValue::Int(-42), Some(1_700_000_000_000), 7);
-        assert_eq!(e.key(), &long_key[..]);
-        assert_eq!(e.expire(), Some(1_700_000_000_000));
-        e.set_volatile_index(99);
-        assert_eq!(e.volatile_index(), 99);
-        e.set_expire_in_place(5);
-        assert_eq!(e.expire(), Some(5));
-        assert!(matches!(e.value(), ValueRef::Int(-42)));
-        assert!(e.set_int_in_place(7));
-        assert!(matches!(e.value(), ValueRef::Int(7)));
-        assert_eq!(e.encoding(), Encoding::Int);
-        assert!(!e.is_shared());
-        e.set_shared(true);
-        assert!(e.is_shared());
-        assert_eq!(e.encoding(), Encoding::Int);
-        assert!(
-            matches!(e.value(), ValueRef::Int(7)),
-            "shared ints keep int storage"
-        );
-        assert_eq!(e.expire(), Some(5), "meta changes keep the expire flag");
-        e.free();
+        // SAFETY: as above.
+        unsafe {
+            assert_eq!(e.key(), &long_key[..]);
+            assert_eq!(e.expire(), Some(1_700_000_000_000));
+            e.set_volatile_index(99);
+            assert_eq!(e.volatile_index(), 99);
+            e.set_expire_in_place(5);
+            assert_eq!(e.expire(), Some(5));
+            assert!(matches!(e.value(), ValueRef::Int(-42)));
+            assert!(e.set_int_in_place(7));
+            assert!(matches!(e.value(), ValueRef::Int(7)));
+            assert_eq!(e.encoding(), Encoding::Int);
+            assert!(!e.is_shared());
+            e.set_shared(true);
+            assert!(e.is_shared());
+            assert_eq!(e.encoding(), Encoding::Int);
+            assert!(
+                matches!(e.value(), ValueRef::Int(7)),
+                "shared ints keep int storage"
+            );
+            assert_eq!(e.expire(), Some(5), "meta changes keep the expire flag");
+            e.free();
+        }
 
         let e = EntryPtr::alloc(
             b"r",
-            NewValue::Boxed(
-                Box::new(Value::Str(vec![1, 2, 3])),
-                ObjType::String,
-                Encoding::Raw,
-            ),
+            NewValue::Boxed(Box::new(Value::Str(vec![1, 2, 3]))),
             None,
             0,
         );
-        e.set_shared(true);
-        assert!(!e.is_shared(), "only ints can be shared");
-        if let Some(Value::Str(v)) = e.boxed_mut() {
-            v.push(4);
+        // SAFETY: as above.
+        unsafe {
+            e.set_shared(true);
+            assert!(!e.is_shared(), "only ints can be shared");
+            assert_eq!(e.encoding(), Encoding::Raw, "derived from the value");
+            if let Some(Value::Str(v)) = e.value_mut() {
+                v.push(4);
+            }
+            assert!(matches!(e.value(), ValueRef::Boxed(Value::Str(v)) if v == &[1, 2, 3, 4]));
+            let b = e.take_boxed().unwrap();
+            e.free_shell();
+            assert_eq!(*b, Value::Str(vec![1, 2, 3, 4]));
         }
-        assert!(matches!(e.value(), ValueRef::Boxed(Value::Str(v)) if v == &[1, 2, 3, 4]));
-        e.free();
     }
 
     #[test]
@@ -476,6 +585,7 @@ mod tests {
         // DEBUG POPULATE 1000000 key 16: "key:999999" and a 16-byte value.
         let e = EntryPtr::alloc(b"key:999999", NewValue::Inline(&[b'v'; 16]), None, 0);
         assert!(e.alloc_size() <= 32, "{}", e.alloc_size());
-        e.free();
+        // SAFETY: freed once, not used after.
+        unsafe { e.free() };
     }
 }

@@ -7,7 +7,9 @@
 //! `SET key value KEEPTTL`, as Redis does, so replicas and AOF replays are deterministic.
 
 use crate::command::{Ctx, Handler};
-use crate::keyspace::{raw_string_value, string_bytes, string_value, EntryPtr, NewValue, ValueRef};
+use crate::keyspace::{
+    ev, raw_string_value, string_bytes, string_value, Deletion, KeyRef, NewValue, ValueRef,
+};
 use crate::object::{ObjType, Value};
 use crate::reply::errors;
 use pyrope_common::util::string2ll;
@@ -15,7 +17,7 @@ use pyrope_common::util::string2ll;
 /// Result of looking up a key that must hold a string.
 pub enum StrLookup {
     Missing,
-    Found(EntryPtr),
+    Found(KeyRef),
     WrongType,
 }
 
@@ -28,7 +30,7 @@ pub fn lookup_string(c: &mut Ctx, key: &[u8], write: bool) -> StrLookup {
     };
     match e {
         None => StrLookup::Missing,
-        Some(e) if e.obj_type() == ObjType::String => StrLookup::Found(e),
+        Some(h) if c.srv.ks.get(h).obj_type() == ObjType::String => StrLookup::Found(h),
         Some(_) => {
             c.out.wrong_type();
             StrLookup::WrongType
@@ -36,18 +38,18 @@ pub fn lookup_string(c: &mut Ctx, key: &[u8], write: bool) -> StrLookup {
     }
 }
 
-/// Replies the string value of `e` as a bulk string.
-pub fn reply_string(c: &mut Ctx, e: EntryPtr) {
-    match e.value() {
+/// Replies the string value of `h` as a bulk string.
+pub fn reply_string(c: &mut Ctx, h: KeyRef) {
+    match c.srv.ks.get(h).value() {
         ValueRef::Int(i) => c.out.bulk_i64(i),
         ValueRef::Inline(b) => c.out.bulk(b),
         ValueRef::Boxed(Value::Str(s)) => c.out.bulk(s),
     }
 }
 
-/// Length of a string value.
-fn string_len(e: EntryPtr) -> usize {
-    match e.value() {
+/// Length of the string value of `h`.
+fn string_len(c: &Ctx, h: KeyRef) -> usize {
+    match c.srv.ks.get(h).value() {
         ValueRef::Int(i) => pyrope_common::util::digits10(i),
         ValueRef::Inline(b) => b.len(),
         ValueRef::Boxed(Value::Str(s)) => s.len(),
@@ -189,15 +191,20 @@ fn set_generic(c: &mut Ctx, o: SetOpts, key: &[u8], val: &[u8], ok_int: bool) {
         return;
     }
     let lru = c.srv.new_key_lru();
-    let db = &mut c.srv.dbs[c.db];
-    db.set(
+    let db = c.db;
+    c.srv.ks.set(
+        db,
         key,
         existing,
         string_value(val),
         when.map(|w| w.0),
         o.keepttl,
         lru,
+        Some(ev::SET),
     );
+    if when.is_some() {
+        c.srv.ks.notify(db, ev::EXPIRE, key);
+    }
     c.dirty(1);
     match when {
         Some((ms, kind)) if kind != ExpireKind::Pxat => {
@@ -263,7 +270,17 @@ fn getset(c: &mut Ctx) {
     let existing = c.lookup_write(key);
     let lru = c.srv.new_key_lru();
     let val = c.arg(2);
-    c.srv.dbs[c.db].set(key, existing, string_value(val), None, false, lru);
+    let db = c.db;
+    c.srv.ks.set(
+        db,
+        key,
+        existing,
+        string_value(val),
+        None,
+        false,
+        lru,
+        Some(ev::SET),
+    );
     c.dirty(1);
     c.propagate_one(&[&b"SET"[..], key, c.arg(2)]);
 }
@@ -273,11 +290,9 @@ fn getdel(c: &mut Ctx) {
     match lookup_string(c, key, false) {
         StrLookup::Missing => c.out.null(),
         StrLookup::WrongType => {}
-        StrLookup::Found(e) => {
-            reply_string(c, e);
-            if let Some(e) = c.srv.dbs[c.db].remove(key) {
-                e.free();
-            }
+        StrLookup::Found(h) => {
+            reply_string(c, h);
+            c.srv.ks.delete(h, Deletion::Server, Some(ev::DEL));
             c.dirty(1);
             c.propagate_one(&[&b"DEL"[..], key]);
         }
@@ -295,7 +310,7 @@ fn getex(c: &mut Ctx) {
             return;
         }
         StrLookup::WrongType => return,
-        StrLookup::Found(e) => e,
+        StrLookup::Found(h) => h,
     };
     let when = match o.expire {
         Some((arg, kind)) => match expire_ms(c, arg, kind) {
@@ -305,14 +320,11 @@ fn getex(c: &mut Ctx) {
         None => None,
     };
     reply_string(c, e);
-    let db = c.db;
     match when {
         Some((ms, kind))
             if matches!(kind, ExpireKind::Exat | ExpireKind::Pxat) && ms <= c.srv.now_ms =>
         {
-            if let Some(e) = c.srv.dbs[db].remove(key) {
-                e.free();
-            }
+            c.srv.ks.delete(e, Deletion::PastExpire, Some(ev::DEL));
             c.srv.stats.expired_keys += 1;
             let verb: &[u8] = if c.srv.settings.lazyfree_lazy_expire {
                 b"UNLINK"
@@ -323,12 +335,12 @@ fn getex(c: &mut Ctx) {
             c.dirty(1);
         }
         Some((ms, _)) => {
-            c.srv.dbs[db].set_expire(e, Some(ms));
+            c.srv.ks.set_expire(e, Some(ms), Some(ev::EXPIRE));
             c.propagate_one(&[&b"PEXPIREAT"[..], key, ms.to_string().as_bytes()]);
             c.dirty(1);
         }
-        None if o.persist && e.has_expire() => {
-            c.srv.dbs[db].set_expire(e, None);
+        None if o.persist && c.srv.ks.get(e).expire().is_some() => {
+            c.srv.ks.set_expire(e, None, Some(ev::PERSIST));
             c.propagate_one(&[&b"PERSIST"[..], key]);
             c.dirty(1);
         }
@@ -341,7 +353,7 @@ fn mget(c: &mut Ctx) {
     for i in 1..c.argc() {
         let key = c.arg(i);
         match c.lookup_read(key) {
-            Some(e) if e.obj_type() == ObjType::String => reply_string(c, e),
+            Some(h) if c.srv.ks.get(h).obj_type() == ObjType::String => reply_string(c, h),
             _ => c.out.null(),
         }
     }
@@ -369,7 +381,17 @@ fn mset_generic(c: &mut Ctx, nx: bool) {
         let key = c.arg(i);
         let existing = c.lookup_write(key);
         let val = c.arg(i + 1);
-        c.srv.dbs[c.db].set(key, existing, string_value(val), None, false, lru);
+        let db = c.db;
+        c.srv.ks.set(
+            db,
+            key,
+            existing,
+            string_value(val),
+            None,
+            false,
+            lru,
+            Some(ev::SET),
+        );
     }
     c.dirty(((c.argc() - 1) / 2) as u64);
     if nx {
@@ -390,7 +412,10 @@ fn msetnx(c: &mut Ctx) {
 fn strlen(c: &mut Ctx) {
     match lookup_string(c, c.arg(1), false) {
         StrLookup::Missing => c.out.int(0),
-        StrLookup::Found(e) => c.out.int(string_len(e) as i64),
+        StrLookup::Found(h) => {
+            let n = string_len(c, h);
+            c.out.int(n as i64)
+        }
         StrLookup::WrongType => {}
     }
 }
@@ -403,18 +428,28 @@ fn string_too_long(c: &mut Ctx, total: u128) -> bool {
     false
 }
 
-/// Turns the string at `e` into a raw (heap) string so it can be modified in place, and
-/// returns the live entry.
-fn unshare(c: &mut Ctx, e: EntryPtr) -> EntryPtr {
-    if e.boxed_mut().is_some() {
-        return e;
+/// Turns the string at `h` into a raw (heap) string so it can be modified in place
+/// (`dbUnshareStringValue`), and returns the live handle. No event: the caller reports the
+/// change.
+fn unshare(c: &mut Ctx, h: KeyRef) -> KeyRef {
+    let e = c.srv.ks.get(h);
+    if matches!(e.value(), ValueRef::Boxed(_)) {
+        return h;
     }
     let mut buf = Vec::new();
     let bytes = string_bytes(&e.value(), &mut buf)
         .unwrap_or_default()
         .to_vec();
     let (exp, lru) = (e.expire(), e.lru());
-    c.srv.dbs[c.db].overwrite(e, raw_string_value(bytes), exp, lru)
+    c.srv.ks.overwrite(h, raw_string_value(bytes), exp, lru, None)
+}
+
+/// The raw string buffer of `h` (after [`unshare`]).
+fn raw_mut<'a>(c: &'a mut Ctx, h: KeyRef) -> &'a mut Vec<u8> {
+    match c.srv.ks.get_mut(h).into_value_mut() {
+        Some(Value::Str(s)) => s,
+        None => unreachable!("unshared strings are boxed"),
+    }
 }
 
 fn append(c: &mut Ctx) {
@@ -424,21 +459,23 @@ fn append(c: &mut Ctx) {
         StrLookup::WrongType => {}
         StrLookup::Missing => {
             let lru = c.srv.new_key_lru();
-            c.srv.dbs[c.db].insert(key, string_value(add), None, lru);
+            let db = c.db;
+            c.srv
+                .ks
+                .add(db, key, string_value(add), None, lru, Some(ev::APPEND));
             c.dirty(1);
             c.out.int(add.len() as i64);
         }
-        StrLookup::Found(e) => {
-            let total = string_len(e) as u128 + add.len() as u128;
+        StrLookup::Found(h) => {
+            let total = string_len(c, h) as u128 + add.len() as u128;
             if string_too_long(c, total) {
                 return;
             }
-            let e = unshare(c, e);
-            let Some(Value::Str(s)) = e.boxed_mut() else {
-                unreachable!()
-            };
+            let h = unshare(c, h);
+            let s = raw_mut(c, h);
             s.extend_from_slice(add);
             let n = s.len();
+            c.srv.ks.touched(h, ev::APPEND);
             c.dirty(1);
             c.out.int(n as i64);
         }
@@ -452,7 +489,7 @@ fn incr_decr(c: &mut Ctx, by: i64) {
         StrLookup::Missing => None,
         StrLookup::Found(e) => Some(e),
     };
-    let cur = match e.map(|e| e.value()) {
+    let cur = match e.map(|h| c.srv.ks.get(h).value()) {
         None => 0,
         Some(ValueRef::Int(i)) => i,
         Some(ValueRef::Inline(b)) => match string2ll(b) {
@@ -469,18 +506,23 @@ fn incr_decr(c: &mut Ctx, by: i64) {
     let Some(v) = cur.checked_add(by) else {
         return c.out.error(errors::OVERFLOW);
     };
+    // Redis makes a new (shared) object when the result is a small integer.
+    let shared = c.srv.ks.share_ints && crate::keyspace::shareable(v);
     match e {
-        Some(e) if e.set_int_in_place(v) => {
-            // Redis makes a new (shared) object when the result is a small integer.
-            e.set_shared(c.srv.dbs[c.db].share_ints && crate::keyspace::shareable(v));
-        }
-        Some(e) => {
+        Some(h) if c.srv.ks.get_mut(h).set_int(v, shared) => c.srv.ks.touched(h, ev::INCRBY),
+        Some(h) => {
+            let e = c.srv.ks.get(h);
             let (exp, lru) = (e.expire(), e.lru());
-            c.srv.dbs[c.db].overwrite(e, NewValue::Int(v), exp, lru);
+            c.srv
+                .ks
+                .overwrite(h, NewValue::Int(v), exp, lru, Some(ev::INCRBY));
         }
         None => {
             let lru = c.srv.new_key_lru();
-            c.srv.dbs[c.db].insert(key, NewValue::Int(v), None, lru);
+            let db = c.db;
+            c.srv
+                .ks
+                .add(db, key, NewValue::Int(v), None, lru, Some(ev::INCRBY));
         }
     }
     c.dirty(1);
@@ -553,7 +595,7 @@ fn incrbyfloat(c: &mut Ctx) {
     let mut buf = Vec::new();
     let cur: Vec<u8> = match e {
         None => b"0".to_vec(),
-        Some(e) => string_bytes(&e.value(), &mut buf)
+        Some(h) => string_bytes(&c.srv.ks.get(h).value(), &mut buf)
             .unwrap_or_default()
             .to_vec(),
     };
@@ -568,13 +610,17 @@ fn incrbyfloat(c: &mut Ctx) {
         raw_string_value(sum.clone())
     };
     match e {
-        Some(e) => {
+        Some(h) => {
+            let e = c.srv.ks.get(h);
             let (exp, lru) = (e.expire(), e.lru());
-            c.srv.dbs[c.db].overwrite(e, value, exp, lru);
+            c.srv.ks.overwrite(h, value, exp, lru, Some(ev::INCRBYFLOAT));
         }
         None => {
             let lru = c.srv.new_key_lru();
-            c.srv.dbs[c.db].insert(key, value, None, lru);
+            let db = c.db;
+            c.srv
+                .ks
+                .add(db, key, value, None, lru, Some(ev::INCRBYFLOAT));
         }
     }
     c.dirty(1);
@@ -590,10 +636,12 @@ fn getrange(c: &mut Ctx) {
     let e = match lookup_string(c, c.arg(1), false) {
         StrLookup::Missing => return c.out.bulk(b""),
         StrLookup::WrongType => return,
-        StrLookup::Found(e) => e,
+        StrLookup::Found(h) => h,
     };
     let mut buf = Vec::new();
-    let s = string_bytes(&e.value(), &mut buf).unwrap_or_default();
+    let s = string_bytes(&c.srv.ks.get(e).value(), &mut buf)
+        .unwrap_or_default()
+        .to_vec();
     let len = s.len() as i64;
     if start < 0 && end < 0 && start > end {
         return c.out.bulk(b"");
@@ -634,27 +682,30 @@ fn setrange(c: &mut Ctx) {
                 return;
             }
             let lru = c.srv.new_key_lru();
-            c.srv.dbs[c.db].insert(key, raw_string_value(Vec::new()), None, lru)
+            let db = c.db;
+            c.srv
+                .ks
+                .add(db, key, raw_string_value(Vec::new()), None, lru, None)
         }
-        StrLookup::Found(e) => {
+        StrLookup::Found(h) => {
             if value.is_empty() {
-                return c.out.int(string_len(e) as i64);
+                let n = string_len(c, h);
+                return c.out.int(n as i64);
             }
             if string_too_long(c, offset as u128 + value.len() as u128) {
                 return;
             }
-            unshare(c, e)
+            unshare(c, h)
         }
     };
-    let Some(Value::Str(s)) = e.boxed_mut() else {
-        unreachable!()
-    };
+    let s = raw_mut(c, e);
     let end = offset as usize + value.len();
     if s.len() < end {
         s.resize(end, 0);
     }
     s[offset as usize..end].copy_from_slice(value);
     let n = s.len();
+    c.srv.ks.touched(e, ev::SETRANGE);
     c.dirty(1);
     c.out.int(n as i64);
 }
@@ -664,8 +715,8 @@ fn lcs(c: &mut Ctx) {
     let kb = c.arg(2);
     let ea = c.lookup_read(ka);
     let eb = c.lookup_read(kb);
-    if ea.is_some_and(|e| e.obj_type() != ObjType::String)
-        || eb.is_some_and(|e| e.obj_type() != ObjType::String)
+    if ea.is_some_and(|h| c.srv.ks.get(h).obj_type() != ObjType::String)
+        || eb.is_some_and(|h| c.srv.ks.get(h).obj_type() != ObjType::String)
     {
         return c
             .out
@@ -673,15 +724,15 @@ fn lcs(c: &mut Ctx) {
     }
     let (mut ba, mut bb) = (Vec::new(), Vec::new());
     let a: Vec<u8> = ea
-        .map(|e| {
-            string_bytes(&e.value(), &mut ba)
+        .map(|h| {
+            string_bytes(&c.srv.ks.get(h).value(), &mut ba)
                 .unwrap_or_default()
                 .to_vec()
         })
         .unwrap_or_default();
     let b: Vec<u8> = eb
-        .map(|e| {
-            string_bytes(&e.value(), &mut bb)
+        .map(|h| {
+            string_bytes(&c.srv.ks.get(h).value(), &mut bb)
                 .unwrap_or_default()
                 .to_vec()
         })
