@@ -302,6 +302,13 @@ fn ping(c: &mut Ctx) {
             .error("ERR wrong number of arguments for 'ping' command");
         return;
     }
+    // A RESP2 client in subscribed mode gets a pub/sub-shaped pong (Redis pingCommand).
+    if c.out.resp == 2 && c.srv.clients[c.cid].subs.any() {
+        c.out.array(2);
+        c.out.bulk(b"pong");
+        c.out.bulk(c.argv.get(1).unwrap_or(b""));
+        return;
+    }
     match c.argv.get(1) {
         Some(m) => c.out.bulk(m),
         None => c.out.raw(b"+PONG\r\n"),
@@ -318,6 +325,7 @@ fn quit(c: &mut Ctx) {
 }
 
 fn reset(c: &mut Ctx) {
+    crate::pubsub::unsubscribe_all(c.srv, c.cid);
     let cl = &mut c.srv.clients[c.cid];
     cl.db = 0;
     cl.name = None;

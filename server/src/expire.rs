@@ -125,7 +125,7 @@ pub fn active_expire_cycle(srv: &mut Server, kind: CycleKind) {
             }
             total_sampled += sampled;
             total_expired += expired;
-            srv.dispatch_signals(&mut None);
+            srv.dispatch_signals(None);
             iteration += 1;
             if iteration % 16 == 0 && start.elapsed() > budget {
                 st.timelimit_exit = true;

@@ -2,12 +2,14 @@
 //! PUBLISH / SPUBLISH, PUBSUB introspection, keyspace notifications, and [`deliver`] — the
 //! one way to write to a client other than through the running command's own reply.
 //!
-//! Delivery: while a command runs, its client's reply buffer is outside the client (the
-//! network layer hands it to `call()`), so a message for the running client must land in that
-//! buffer, in order with the command's reply; [`Running`] carries it. A message for any other
-//! client is appended to its buffer, queued for writing, and checked against its
-//! `client-output-buffer-limit` class at once (a subscriber that never reads is cut at the
-//! limit while the publisher is still sending).
+//! Delivery: a message for the client whose command is running (named by [`Running`]) is
+//! deferred to `Server::deferred_pushes` and appended after the reply of its top-level
+//! command, as Redis 7.2+ does (a RESP3 client that PUBLISHes to its own channel reads `:1`,
+//! then the push); its reply buffer is outside the client while the command runs, so this is
+//! also what keeps the message from being lost. A message for any other client is appended to
+//! its buffer, queued for writing, and checked against its `client-output-buffer-limit` class
+//! at once (a subscriber that never reads is cut at the limit while the publisher is still
+//! sending).
 //!
 //! Keyspace events recorded by the keyspace ([`crate::keyspace::Signals`]) are published by
 //! [`publish_keyspace_event`] as Redis's `notifyKeyspaceEvent` does: `__keyspace@<db>__:<key>`
@@ -24,17 +26,13 @@ use indexmap::{IndexMap, IndexSet};
 use pyrope_common::glob::glob_match;
 use std::collections::HashMap;
 
-/// The running command's client and its reply buffer.
-pub struct Running<'a> {
-    /// Slab key of the running client.
+/// The client whose command is running.
+#[derive(Clone, Copy, Debug)]
+pub struct Running {
+    /// Its slab key.
     pub cid: usize,
-    /// Its reply buffer.
-    pub out: &'a mut Reply,
-    /// Where messages for it go: None appends (PUBLISH to itself: the message precedes the
-    /// reply because the handler replies after publishing); Some(pos) inserts at `pos` and
-    /// advances it (keyspace events drained after the handler go before the reply, where
-    /// Redis writes them for the mutate-then-reply commands).
-    pub at: Option<usize>,
+    /// Its protocol version (2 or 3), for formatting what is deferred for it.
+    pub resp: u8,
 }
 
 /// The three kinds of subscription.
@@ -172,27 +170,16 @@ impl SubMap for IndexMap<Vec<u8>, IndexSet<usize>> {
 /// Writes to client `target`: into the running reply when `target` is the running client,
 /// else into its own buffer (queued for writing, output limits enforced at once). Clients
 /// being closed get nothing.
-pub fn deliver(
-    srv: &mut Server,
-    running: &mut Option<Running>,
-    target: usize,
-    f: impl FnOnce(&mut Reply),
-) {
+pub fn deliver(srv: &mut Server, running: Option<Running>, target: usize, f: impl FnOnce(&mut Reply)) {
     if let Some(r) = running {
         if r.cid == target {
-            match &mut r.at {
-                None => f(r.out),
-                Some(pos) => {
-                    let mut tmp = Reply {
-                        resp: r.out.resp,
-                        ..Default::default()
-                    };
-                    f(&mut tmp);
-                    let at = (*pos).min(r.out.buf.len());
-                    r.out.buf.splice(at..at, tmp.buf.iter().copied());
-                    *pos = at + tmp.buf.len();
-                }
-            }
+            let mut tmp = Reply {
+                resp: r.resp,
+                buf: std::mem::take(&mut srv.deferred_pushes),
+                ..Default::default()
+            };
+            f(&mut tmp);
+            srv.deferred_pushes = tmp.buf;
             return;
         }
     }
@@ -229,7 +216,7 @@ fn push_header(r: &mut Reply, n: usize) {
 /// `shard`); returns the number of receivers (Redis `pubsubPublishMessage`).
 pub fn publish(
     srv: &mut Server,
-    running: &mut Option<Running>,
+    running: Option<Running>,
     channel: &[u8],
     msg: &[u8],
     shard: bool,
@@ -276,7 +263,7 @@ pub fn publish(
 /// with flag E.
 pub fn publish_keyspace_event(
     srv: &mut Server,
-    running: &mut Option<Running>,
+    running: Option<Running>,
     db: usize,
     event: &str,
     key: &[u8],
@@ -395,12 +382,11 @@ fn sunsubscribe(c: &mut Ctx) {
 
 fn publish_generic(c: &mut Ctx, shard: bool) {
     let (ch, msg) = (c.arg(1), c.arg(2));
-    let mut running = Some(Running {
+    let running = Some(Running {
         cid: c.cid,
-        out: &mut *c.out,
-        at: None,
+        resp: c.out.resp,
     });
-    let n = publish(c.srv, &mut running, ch, msg, shard);
+    let n = publish(c.srv, running, ch, msg, shard);
     // PUBLISH propagates (replicas deliver to their own subscribers), but it does not
     // dirty the dataset: force it.
     c.force_propagate = true;

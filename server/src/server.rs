@@ -136,6 +136,8 @@ pub struct Server {
     /// Nesting depth of `call()`: 1 inside a top-level command, more inside EXEC or a script.
     /// Time is frozen and propagation accumulates while it is above 1.
     pub call_depth: u32,
+    /// Pub/sub messages for the running client, appended after its command's reply.
+    pub deferred_pushes: Vec<u8>,
     /// Redis's 24-bit LRU clock (seconds resolution).
     pub lruclock: u32,
     pub start_ms: i64,
@@ -272,6 +274,7 @@ impl Server {
             clock: Clock::sync(),
             batch_clock: None,
             call_depth: 0,
+            deferred_pushes: Vec::new(),
             lruclock: 0,
             start_ms: now_us / 1000,
             started: Instant::now(),
@@ -400,7 +403,7 @@ impl Server {
     /// published. `running` is the client whose command is executing, if any (its reply
     /// buffer is outside it). Called by `call()` after each handler, and after active expiry
     /// and cron work.
-    pub fn dispatch_signals(&mut self, running: &mut Option<crate::pubsub::Running>) {
+    pub fn dispatch_signals(&mut self, running: Option<crate::pubsub::Running>) {
         use crate::command::OwnedArgv;
         if !self.ks.signals.pending {
             return;
@@ -544,7 +547,7 @@ impl Server {
             .activerehashing
             .then_some(std::time::Duration::from_millis(1));
         self.ks.cron_resize(rehash);
-        self.dispatch_signals(&mut None);
+        self.dispatch_signals(None);
         if self.pause.until_ms != 0 && self.pause.until_ms <= self.now_ms {
             crate::client::unpause(self);
         }

@@ -10,6 +10,13 @@
 //! - `!ignore COMMAND ...`    run on both, do not compare (TIME, CLIENT ID, ...)
 //! - `!shape COMMAND ...`     compare only the reply's RESP type and array lengths
 //! - `!sleep MS`              pause both sides
+//! - `!read`                  read one more reply (a pub/sub message, a RESP3 push) on each
+//!                            side and compare bytes; 5 s at most
+//! - `!none`                  neither side has anything to read within 300 ms
+//! - `!drain`                 read everything each side sends until 300 ms of silence and
+//!                            compare the concatenation (keyspace notification sequences)
+//! - `@name <line>`           run the line on connection `name` (opened on first use; the
+//!                            default connection is `@main`), for pub/sub and notifications
 //! - `# ...` and blank lines  ignored
 //!
 //! Each script starts on fresh connections after FLUSHALL, so scripts are independent. The
@@ -116,11 +123,14 @@ fn run_script(
 ) -> usize {
     let text = std::fs::read_to_string(path).unwrap();
     let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    let mut rc = redis.client();
-    let mut pc = pyrope.client();
-    for c in [&mut rc, &mut pc] {
-        c.call(&["FLUSHALL"]).unwrap();
-        c.call(&["CONFIG", "RESETSTAT"]).unwrap();
+    let mut conns: std::collections::HashMap<String, (Client, Client)> = Default::default();
+    conns.insert("main".into(), (redis.client(), pyrope.client()));
+    {
+        let (rc, pc) = conns.get_mut("main").unwrap();
+        for c in [rc, pc] {
+            c.call(&["FLUSHALL"]).unwrap();
+            c.call(&["CONFIG", "RESETSTAT"]).unwrap();
+        }
     }
     let mut checked = 0;
     for (lineno, line) in text.lines().enumerate() {
@@ -128,6 +138,16 @@ fn run_script(
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
+        let (conn, line) = match line.strip_prefix('@') {
+            Some(r) => match r.split_once(' ') {
+                Some((n, rest)) => (n.to_string(), rest.trim()),
+                None => (r.to_string(), ""),
+            },
+            None => ("main".to_string(), line),
+        };
+        let (rc, pc) = conns
+            .entry(conn)
+            .or_insert_with(|| (redis.client(), pyrope.client()));
         let (mode, rest) = match line.split_once(' ') {
             Some((m, r)) if m.starts_with('!') => (m, r),
             _ if line.starts_with('!') => (line, ""),
@@ -152,8 +172,45 @@ fn run_script(
             });
         };
         checked += 1;
+        if mode == "!drain" {
+            let mut all = Vec::new();
+            for c in [&mut *rc, &mut *pc] {
+                c.set_read_timeout(Some(std::time::Duration::from_millis(300)))
+                    .unwrap();
+                let mut got = Vec::new();
+                while let Ok((_, raw)) = c.read_reply_raw() {
+                    got.extend_from_slice(&raw);
+                }
+                c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                    .unwrap();
+                all.push(got);
+            }
+            if all[0] != all[1] {
+                mismatch(escape(&all[0]), escape(&all[1]));
+            }
+            continue;
+        }
+        if mode == "!none" {
+            for c in [&mut *rc, &mut *pc] {
+                c.set_read_timeout(Some(std::time::Duration::from_millis(300)))
+                    .unwrap();
+            }
+            let r = rc.read_reply_raw().map(|x| escape(&x.1));
+            let p = pc.read_reply_raw().map(|x| escape(&x.1));
+            for c in [&mut *rc, &mut *pc] {
+                c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                    .unwrap();
+            }
+            if r.is_ok() || p.is_ok() {
+                mismatch(
+                    r.unwrap_or_else(|_| "<nothing>".into()),
+                    p.unwrap_or_else(|_| "<nothing>".into()),
+                );
+            }
+            continue;
+        }
         if mode == "!scan" {
-            let (r, p) = (scan_all(&mut rc, &args), scan_all(&mut pc, &args));
+            let (r, p) = (scan_all(rc, &args), scan_all(pc, &args));
             if r != p {
                 mismatch(
                     format!("{:?}", r.iter().map(|k| escape(k)).collect::<Vec<_>>()),
@@ -162,8 +219,15 @@ fn run_script(
             }
             continue;
         }
-        rc.send(&args).unwrap();
-        pc.send(&args).unwrap();
+        if mode == "!read" {
+            for c in [&mut *rc, &mut *pc] {
+                c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                    .unwrap();
+            }
+        } else {
+            rc.send(&args).unwrap();
+            pc.send(&args).unwrap();
+        }
         let (rf, rraw) = rc
             .read_reply_raw()
             .unwrap_or_else(|e| panic!("{place}: redis: {e}"));
@@ -171,12 +235,18 @@ fn run_script(
             Ok(x) => x,
             Err(e) => {
                 mismatch(escape(&rraw), format!("<no reply: {e}>"));
-                pc = pyrope.client();
+                *pc = pyrope.client();
                 continue;
             }
         };
+        if mode == "!read" {
+            for c in [&mut *rc, &mut *pc] {
+                c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+                    .unwrap();
+            }
+        }
         match mode {
-            "" => {
+            "" | "!read" => {
                 if rraw != praw {
                     // Show the neighbourhood of the first differing byte.
                     let at = rraw

@@ -141,7 +141,6 @@ const ALLOWED_SUBSCRIBED: &[&str] = &[
 /// then.
 pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, ctx_flags: u32) {
     let handler = srv.commands.cmds[id].handler.expect("checked");
-    let out_before = out.buf.len();
     let errors_before = out.errors.len();
     let dirty_before = srv.dirty;
     srv.call_depth += 1;
@@ -217,12 +216,11 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
     // What the keyspace recorded (events, expired keys' DELs, lazy frees) goes out before
     // the command's own propagation, as Redis orders them.
     if srv.ks.signals.pending {
-        let mut running = Some(Running {
+        let running = Some(Running {
             cid: k,
-            out: &mut *out,
-            at: Some(out_before),
+            resp: out.resp,
         });
-        srv.dispatch_signals(&mut running);
+        srv.dispatch_signals(running);
     }
     // Building the propagated argv costs a copy: skip it while nothing consumes the stream.
     if (srv.dirty > dirty_before || force_propagate)
@@ -243,6 +241,10 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
         // Ready keys and tracking invalidations, once they exist, are served here: after the
         // whole unit (a MULTI/EXEC, a script), never in its middle.
         srv.propagator.flush();
+        // Messages for this client produced by its own command follow the reply.
+        if !srv.deferred_pushes.is_empty() {
+            out.buf.append(&mut srv.deferred_pushes);
+        }
     }
 
     let c = &mut srv.clients[k];
