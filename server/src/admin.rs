@@ -212,6 +212,20 @@ fn debug(c: &mut Ctx) {
             let msg = c.arg(2).to_vec();
             c.out.error_verbatim(&msg);
         }
+        (b"repl-stream", 2) => {
+            // Pyrope's own: a consumer of the propagation stream for tests. The first call
+            // attaches it (from then on the stream is produced as for a replica or the AOF)
+            // and answers an empty string; each later call answers the bytes since the last.
+            if !c.srv.stream_capture {
+                c.srv.stream_capture = true;
+                c.srv.propagator.consumers += 1;
+                c.srv.update_signal_wants();
+                c.out.bulk(b"");
+            } else {
+                let s = c.srv.propagator.take_stream();
+                c.out.bulk(&s);
+            }
+        }
         (b"change-repl-id", 2) => {
             crate::log!(
                 Warning,

@@ -138,6 +138,8 @@ pub struct Server {
     pub call_depth: u32,
     /// Pub/sub messages for the running client, appended after its command's reply.
     pub deferred_pushes: Vec<u8>,
+    /// DEBUG REPL-STREAM attached its capture consumer to the propagation stream.
+    pub stream_capture: bool,
     /// Redis's 24-bit LRU clock (seconds resolution).
     pub lruclock: u32,
     pub start_ms: i64,
@@ -275,6 +277,7 @@ impl Server {
             batch_clock: None,
             call_depth: 0,
             deferred_pushes: Vec::new(),
+            stream_capture: false,
             lruclock: 0,
             start_ms: now_us / 1000,
             started: Instant::now(),

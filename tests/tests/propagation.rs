@@ -1,0 +1,197 @@
+//! The propagation stream — what a replica or the AOF receives — compared with Redis 7.4.1's.
+//!
+//! Redis's side is read as a replica would: SYNC on a raw connection (disk-based, so the RDB
+//! payload has a length), then the command stream. Pyrope's side is read through its
+//! `DEBUG REPL-STREAM` consumer. Absolute unix-ms times (PXAT/PEXPIREAT arguments) are masked.
+//! Checked: relative expires rewritten to absolute ones, INCRBYFLOAT as SET KEEPTTL, the DEL of
+//! a key that expired on lookup placed before the command that found it, the MULTI/EXEC
+//! wrapping of a unit of several commands, SELECT on db changes, active expiry's DELs.
+
+use pyrope_common::client::Client;
+use pyrope_common::resp::Frame;
+use pyrope_tests::*;
+use std::io::Read;
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+/// A raw replica connection to the reference server, past the initial RDB transfer.
+struct Replica {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Replica {
+    fn attach(addr: &str) -> Replica {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        std::io::Write::write_all(&mut s, b"SYNC\r\n").unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 65536];
+        // Skip newline keepalives, then `$<len>\r\n<rdb>`.
+        loop {
+            while buf.first() == Some(&b'\n') {
+                buf.remove(0);
+            }
+            if let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
+                assert_eq!(buf[0], b'$', "unexpected SYNC reply {:?}", String::from_utf8_lossy(&buf));
+                let len: usize = std::str::from_utf8(&buf[1..end]).unwrap().parse().unwrap();
+                if buf.len() >= end + 2 + len {
+                    buf.drain(..end + 2 + len);
+                    break;
+                }
+            }
+            let n = s.read(&mut chunk).unwrap();
+            assert!(n > 0, "replica link closed during SYNC");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        Replica { s, buf }
+    }
+
+    /// Everything the primary sends until `quiet` passes with nothing new.
+    fn drain(&mut self, quiet: Duration) -> Vec<u8> {
+        self.s.set_read_timeout(Some(quiet)).unwrap();
+        let mut chunk = [0u8; 65536];
+        while let Ok(n) = self.s.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        std::mem::take(&mut self.buf)
+    }
+}
+
+/// The stream as readable commands, unix-ms times masked, Redis's replica PINGs dropped.
+fn commands(stream: &[u8]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = stream;
+    while !rest.is_empty() {
+        let (f, used) = match pyrope_common::resp::parse_frame(rest) {
+            Ok(Some(x)) => x,
+            other => panic!("bad stream at {:?}: {other:?}", String::from_utf8_lossy(rest)),
+        };
+        rest = &rest[used..];
+        let Frame::Array(Some(parts)) = f else {
+            panic!("non-command in stream: {f:?}")
+        };
+        let words: Vec<String> = parts
+            .iter()
+            .map(|p| {
+                let w = String::from_utf8_lossy(p.as_bytes().unwrap()).into_owned();
+                if w.len() == 13 && w.bytes().all(|b| b.is_ascii_digit()) {
+                    "<ms>".into()
+                } else {
+                    w
+                }
+            })
+            .collect();
+        let line = words.join(" ");
+        if line != "PING" {
+            out.push(line);
+        }
+    }
+    out
+}
+
+fn pyrope_stream(c: &mut Client) -> Vec<u8> {
+    match c.call(&["DEBUG", "REPL-STREAM"]).unwrap() {
+        Frame::Bulk(Some(b)) => b,
+        other => panic!("DEBUG REPL-STREAM: {other:?}"),
+    }
+}
+
+#[test]
+fn propagation_matches_a_redis_replica_stream() {
+    require_reference();
+    let redis = TestServer::redis(&[
+        "--repl-diskless-sync",
+        "no",
+        "--repl-ping-replica-period",
+        "3600",
+        "--enable-debug-command",
+        "yes",
+    ]);
+    let pyrope = TestServer::pyrope(&["--enable-debug-command", "yes"]);
+    let mut rc = redis.client();
+    let mut pc = pyrope.client();
+    let mut replica = Replica::attach(&redis.addr());
+    assert_eq!(pyrope_stream(&mut pc), b"");
+    // Both sides stop active expiry where a test wants lazy expiry only.
+    let steps: &[&[&str]] = &[
+        &["SET", "k", "v", "EX", "100"],
+        &["SET", "k2", "v", "PX", "100000", "GET"],
+        &["SETEX", "k3", "100", "v"],
+        &["INCRBYFLOAT", "f", "1.5"],
+        &["EXPIRE", "k", "200"],
+        &["GETEX", "k", "PX", "5000"],
+        &["GETEX", "k", "PERSIST"],
+        &["MSET", "a", "1", "b", "2"],
+        &["DEL", "a", "nokey"],
+        &["SELECT", "3"],
+        &["SET", "in3", "x"],
+        &["SELECT", "0"],
+        &["DEBUG", "SET-ACTIVE-EXPIRE", "0"],
+        &["SET", "lazy", "v", "PX", "1"],
+        &["!sleep"],
+        &["GET", "lazy"],
+        &["SET", "lazy2", "v", "PX", "1"],
+        &["!sleep"],
+        &["SET", "lazy2", "again"],
+        &["SET", "lazy3", "v", "PX", "1"],
+        &["SET", "lazy4", "v", "PX", "1"],
+        &["!sleep"],
+        &["MSET", "lazy3", "x", "lazy4", "y"],
+        &["EXPIRE", "b", "-1"],
+        &["PUBLISH", "ch", "m"],
+        &["DEBUG", "SET-ACTIVE-EXPIRE", "1"],
+        &["SET", "active", "v", "PX", "50"],
+        &["!wait"],
+        &["FLUSHALL"],
+    ];
+    let mut transcript = Vec::new();
+    for (i, step) in steps.iter().enumerate() {
+        if step[0] == "!sleep" {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        if step[0] == "!wait" {
+            continue;
+        }
+        let before = rc.call(&["DBSIZE"]).unwrap();
+        let r = rc.call(step).unwrap();
+        let p = pc.call(step).unwrap();
+        assert_eq!(r, p, "reply to {step:?}");
+        if steps.get(i + 1).is_some_and(|s| s[0] == "!wait") {
+            // Active expiry reclaims the key on both with nobody touching it; poll (DBSIZE
+            // does not look keys up) before reading the streams.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            for c in [&mut rc, &mut pc] {
+                while c.call(&["DBSIZE"]).unwrap() != before {
+                    assert!(Instant::now() < deadline, "active expiry never happened");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+        let rs = commands(&replica.drain(Duration::from_millis(300)));
+        let ps = commands(&pyrope_stream(&mut pc));
+        transcript.push(format!("{step:?} -> {rs:?}"));
+        assert_eq!(
+            rs,
+            ps,
+            "propagation of {step:?} differs (redis left, pyrope right); so far:\n{}",
+            transcript.join("\n")
+        );
+    }
+    // The stream must have carried the interesting rewrites (the test can fail).
+    let all = transcript.join("\n");
+    for needle in [
+        "PXAT <ms>",
+        "KEEPTTL",
+        "\"MULTI\", \"DEL lazy2\", \"SET lazy2 again\", \"EXEC\"",
+        "PEXPIREAT k <ms>",
+        "SELECT 3",
+        "DEL active",
+    ] {
+        assert!(all.contains(needle), "no {needle} in:\n{all}");
+    }
+}
