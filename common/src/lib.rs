@@ -12,6 +12,8 @@
 pub mod client;
 pub mod conf;
 pub mod glob;
+pub mod intset;
+pub mod listpack;
 pub mod resp;
 pub mod slot;
 pub mod util;
