@@ -12,6 +12,7 @@
 //! - `!sleep MS`              pause both sides
 //! - `!read`                  read one more reply (a pub/sub message, a RESP3 push) on each
 //!                            side and compare bytes; 5 s at most
+//! - `!send COMMAND ...`      send without reading a reply (CLIENT REPLY OFF/SKIP)
 //! - `!none`                  neither side has anything to read within 300 ms
 //! - `!drain`                 read everything each side sends until 300 ms of silence and
 //!                            compare the concatenation (keyspace notification sequences)
@@ -172,6 +173,11 @@ fn run_script(
             });
         };
         checked += 1;
+        if mode == "!send" {
+            rc.send(&args).unwrap();
+            pc.send(&args).unwrap();
+            continue;
+        }
         if mode == "!drain" {
             let mut all = Vec::new();
             for c in [&mut *rc, &mut *pc] {
