@@ -519,7 +519,14 @@ fn client_list(c: &mut Ctx) {
     }
     let now = c.srv.now_ms;
     let mut text = String::new();
-    let mut keys: Vec<usize> = c.srv.clients.iter().map(|(k, _)| k).collect();
+    // Socketless clients (scripting, loaders) are not connections: Redis lists only real ones.
+    let mut keys: Vec<usize> = c
+        .srv
+        .clients
+        .iter()
+        .filter(|(_, cl)| cl.conn.is_some())
+        .map(|(k, _)| k)
+        .collect();
     keys.sort_by_key(|k| c.srv.clients[*k].id);
     for k in keys {
         let cl = &c.srv.clients[k];

@@ -170,7 +170,7 @@ fn section(srv: &Server, sec: &str, o: &mut String) {
             let _ = write!(
                 o,
                 "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:0\r\ntracking_clients:0\r\npubsub_clients:{}\r\nwatching_clients:0\r\nclients_in_timeout_table:0\r\ntotal_watched_keys:0\r\ntotal_blocking_keys:0\r\ntotal_blocking_keys_on_nokey:0\r\n",
-                srv.clients.len(),
+                srv.clients.iter().filter(|(_, c)| c.conn.is_some()).count(),
                 s.maxclients,
                 srv.recent_max_buffers().0,
                 srv.recent_max_buffers().1,

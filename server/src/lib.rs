@@ -9,6 +9,7 @@ pub mod command;
 pub mod config;
 pub mod digest;
 pub mod expire;
+pub mod harness;
 pub mod help;
 pub mod info;
 pub mod keys;
