@@ -3,28 +3,29 @@
 //! Start at [`run`]; the code map is in ARCHITECTURE.md. One thread executes every command
 //! (see `net` and `command::call`); background threads only free memory.
 
-pub mod admin;
-pub mod client;
-pub mod command;
-pub mod config;
-pub mod digest;
-pub mod expire;
+pub(crate) mod admin;
+pub(crate) mod client;
+pub(crate) mod command;
+pub(crate) mod config;
+pub(crate) mod connection;
+pub(crate) mod digest;
+pub(crate) mod expire;
 pub mod harness;
-pub mod help;
-pub mod info;
-pub mod keys;
-pub mod keyspace;
-pub mod log;
-pub mod net;
-pub mod object;
-pub mod propagate;
-pub mod pubsub;
-pub mod reply;
-pub mod server;
-pub mod shutdown;
-pub mod signals;
-pub mod slowlog;
-pub mod types;
+pub(crate) mod help;
+pub(crate) mod info;
+pub(crate) mod keys;
+pub(crate) mod keyspace;
+pub(crate) mod log;
+pub(crate) mod net;
+pub(crate) mod object;
+pub(crate) mod propagate;
+pub(crate) mod pubsub;
+pub(crate) mod reply;
+pub(crate) mod server;
+pub(crate) mod shutdown;
+pub(crate) mod signals;
+pub(crate) mod slowlog;
+pub(crate) mod types;
 
 /// Version of Redis whose behaviour we follow (for messages such as the config-file error).
 pub const REDIS_VERSION: &str = "7.4.1";
@@ -37,8 +38,9 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
     for list in [
         types::string::COMMANDS,
         keys::COMMANDS,
-        client::COMMANDS,
+        connection::COMMANDS,
         admin::COMMANDS,
+        config::command::COMMANDS,
         info::COMMANDS,
         slowlog::COMMANDS,
         pubsub::COMMANDS,

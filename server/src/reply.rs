@@ -29,8 +29,6 @@ pub mod errors {
     pub const NOT_FLOAT: &str = "ERR value is not a valid float";
     /// `shared.nokeyerr`
     pub const NO_SUCH_KEY: &str = "ERR no such key";
-    /// `shared.outofrangeerr`
-    pub const OUT_OF_RANGE: &str = "ERR index out of range";
     /// INCR family overflow.
     pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
     /// Bad expire time.

@@ -50,7 +50,6 @@ pub mod flags {
     pub const NO_MULTI: u64 = 1 << 24;
     pub const MOVABLE_KEYS: u64 = 1 << 25;
     pub const ALLOW_BUSY: u64 = 1 << 26;
-    pub const TOUCHES_ARBITRARY_KEYS: u64 = 1 << 28;
 
     /// Maps a metadata flag name to its bit.
     pub fn from_name(n: &[u8]) -> u64 {
@@ -426,7 +425,9 @@ pub struct Ctx<'a> {
     pub flags: u32,
 }
 
-/// [`Ctx::flags`] bits: the context a nested `call()` runs in.
+/// [`Ctx::flags`] bits: the context a nested `call()` runs in. Set by EXEC and the script
+/// runner (the transactions and scripting issue), read by blocking commands.
+#[allow(dead_code)]
 pub mod ctx {
     /// Inside EXEC.
     pub const IN_MULTI: u32 = 1 << 0;

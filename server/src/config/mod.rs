@@ -8,6 +8,8 @@
 //! Directives whose feature Pyrope does not implement yet are accepted and stored (so
 //! Debian's stock redis.conf loads), and listed in the startup log as not yet supported.
 
+pub mod command;
+
 use pyrope_common::glob::glob_match;
 use pyrope_common::util::string2ll;
 

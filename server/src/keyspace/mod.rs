@@ -36,7 +36,7 @@ pub use dict::ExpandError;
 use entry::EntryPtr;
 pub use entry::{NewValue, ValueRef};
 use signals::OwnedEntry;
-pub use signals::{ev, notify, want, Ev, KeyEvent, Signals};
+pub use signals::{ev, notify, want, Ev, Signals};
 use std::marker::PhantomData;
 
 /// Values whose freeing costs more than this many allocations go to the lazy-free thread when

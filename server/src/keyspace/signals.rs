@@ -55,10 +55,6 @@ pub mod ev {
         class: notify::EXPIRED,
         name: "expired",
     };
-    pub const EVICTED: Ev = Ev {
-        class: notify::EVICTED,
-        name: "evicted",
-    };
     pub const KEYMISS: Ev = Ev {
         class: notify::KEY_MISS,
         name: "keymiss",
@@ -71,7 +67,6 @@ pub mod ev {
     pub const MOVE_FROM: Ev = g("move_from");
     pub const MOVE_TO: Ev = g("move_to");
     pub const COPY_TO: Ev = g("copy_to");
-    pub const RESTORE: Ev = g("restore");
     pub const SET: Ev = s("set");
     pub const SETRANGE: Ev = s("setrange");
     pub const INCRBY: Ev = s("incrby");

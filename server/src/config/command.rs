@@ -1,0 +1,113 @@
+//! The CONFIG command (Redis config.c's configGetCommand / configSetCommand /
+//! configRewriteCommand / RESETSTAT): the handlers only; the directive table, file loading and
+//! value validation are in `config/mod.rs`.
+
+use crate::command::{Ctx, Handler};
+
+fn config_get(c: &mut Ctx) {
+    let pats: Vec<&[u8]> = (2..c.argc()).map(|i| c.arg(i)).collect();
+    let pairs = c.srv.config.get_matching(&pats);
+    c.out.map(pairs.len());
+    for (k, v) in pairs {
+        c.out.bulk(k.as_bytes());
+        c.out.bulk(v.as_bytes());
+    }
+}
+
+fn config_set(c: &mut Ctx) {
+    if c.argc() % 2 != 0 {
+        return c.out.syntax_error();
+    }
+    let mut pairs = Vec::new();
+    for i in (2..c.argc()).step_by(2) {
+        pairs.push((
+            String::from_utf8_lossy(c.arg(i)).into_owned(),
+            String::from_utf8_lossy(c.arg(i + 1)).into_owned(),
+        ));
+    }
+    let protected_ok = match c.srv.config.get("enable-protected-configs").unwrap_or("no") {
+        "yes" => true,
+        "local" => c.srv.clients[c.cid].is_local(),
+        _ => false,
+    };
+    let before = c.srv.config.clone_values();
+    let previous = c.srv.settings.clone();
+    match c.srv.config.set_many(&pairs, protected_ok) {
+        Ok(names) => {
+            c.srv.apply_config();
+            // Redis's updateMaxclients: the OS must grant the descriptors.
+            if names.contains(&"maxclients") {
+                let want = c.srv.settings.maxclients;
+                let fits = crate::adjust_open_files_limit(want);
+                if fits != want {
+                    c.srv.config.restore_values(before);
+                    c.srv.apply_config();
+                    return c.out.error(&format!(
+                        "ERR CONFIG SET failed (possibly related to argument 'maxclients') - The operating system is not able to handle the specified number of clients, try with {fits}"
+                    ));
+                }
+            }
+            // Changing where we listen is applied now; on failure everything is rolled back.
+            if names.iter().any(|n| *n == "port" || *n == "bind") {
+                let which = if names.contains(&"port") {
+                    "port"
+                } else {
+                    "bind"
+                };
+                if let Err(e) = crate::net::rebind_tcp(c.srv, &previous) {
+                    crate::log!(Warning, "{e}");
+                    c.srv.config.restore_values(before);
+                    c.srv.apply_config();
+                    let why = if which == "port" {
+                        "Unable to listen on this port. Check server logs."
+                    } else {
+                        "Failed to bind to specified addresses."
+                    };
+                    return c.out.error(&format!(
+                        "ERR CONFIG SET failed (possibly related to argument '{which}') - {why}"
+                    ));
+                }
+            }
+            c.out.ok();
+        }
+        Err(e) => c.out.error(&e),
+    }
+}
+
+fn config_resetstat(c: &mut Ctx) {
+    let samples = std::mem::take(&mut c.srv.stats.samples);
+    c.srv.stats = Default::default();
+    c.srv.stats.samples = samples;
+    for cmd in &mut c.srv.commands.cmds {
+        cmd.stats = Default::default();
+    }
+    c.srv.used_memory_peak = crate::info::used_memory();
+    c.out.ok();
+}
+
+fn config_rewrite(c: &mut Ctx) {
+    match c.srv.config.rewrite() {
+        Ok(()) => {
+            crate::log!(Notice, "CONFIG REWRITE executed with success.");
+            c.out.ok();
+        }
+        Err(e) => {
+            crate::log!(Warning, "CONFIG REWRITE failed: {e}");
+            c.out.error(&e);
+        }
+    }
+}
+
+fn config_help(c: &mut Ctx) {
+    c.out.help_lines(crate::help::CONFIG);
+}
+
+/// Handlers of this module.
+/// Handlers of this module.
+pub const COMMANDS: &[(&str, Handler)] = &[
+    ("config|get", config_get),
+    ("config|set", config_set),
+    ("config|resetstat", config_resetstat),
+    ("config|rewrite", config_rewrite),
+    ("config|help", config_help),
+];
