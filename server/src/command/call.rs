@@ -324,3 +324,62 @@ impl<'a> Ctx<'a> {
         self.srv.dirty += n;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{ctx, OwnedArgv};
+
+    fn server() -> (Server, usize) {
+        let mut cfg = crate::config::Config::new();
+        cfg.set_from_file("enable-debug-command", &["yes".into()])
+            .unwrap();
+        let table = crate::command::meta::build(&crate::handlers());
+        let mut srv = Server::new(cfg, table);
+        let k = srv.create_socketless_client();
+        (srv, k)
+    }
+
+    fn run(srv: &mut Server, k: usize, args: &[&str], flags: u32) -> Vec<u8> {
+        let a = OwnedArgv::from_args(args);
+        let id = match srv.commands.lookup(&a.argv()) {
+            Lookup::Found(id) => id,
+            _ => panic!("no command {args:?}"),
+        };
+        let mut out = Reply::new();
+        call(srv, k, id, a.argv(), &mut out, flags);
+        out.buf
+    }
+
+    /// What EXEC and scripts will do: an outer unit runs several commands through `call()`.
+    /// Time stays frozen, propagation is held until depth 0 and goes out as one MULTI/EXEC,
+    /// the keyspace's signals (an expired key's DEL) join the unit before the command.
+    #[test]
+    fn nested_calls_freeze_time_and_propagate_one_unit() {
+        let (mut srv, k) = server();
+        srv.propagator.consumers = 1;
+        srv.update_signal_wants();
+        run(&mut srv, k, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"], 0);
+        run(&mut srv, k, &["SET", "gone", "v", "PX", "1"], 0);
+        srv.propagator.take_stream();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        // The outer unit (EXEC) starts: depth 1, its time is now.
+        srv.call_depth = 1;
+        srv.set_time(Instant::now());
+        let t0 = srv.now_ms;
+        assert_eq!(run(&mut srv, k, &["SET", "a", "1"], ctx::IN_MULTI), b"+OK\r\n");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert_eq!(run(&mut srv, k, &["INCR", "a"], ctx::IN_MULTI), b":2\r\n");
+        assert_eq!(run(&mut srv, k, &["GET", "gone"], ctx::IN_MULTI), b"$-1\r\n");
+        assert_eq!(srv.now_ms, t0, "time is frozen inside the unit");
+        assert!(srv.propagator.take_stream().is_empty(), "nothing flushed at depth > 0");
+        srv.call_depth = 0;
+        srv.propagator.flush();
+        let s = String::from_utf8(srv.propagator.take_stream()).unwrap();
+        let words: Vec<&str> = s.split("\r\n").filter(|w| !w.starts_with(['*', '$']) && !w.is_empty()).collect();
+        assert_eq!(
+            words,
+            ["MULTI", "SET", "a", "1", "INCR", "a", "DEL", "gone", "EXEC"]
+        );
+    }
+}
