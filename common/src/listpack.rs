@@ -384,76 +384,78 @@ pub fn stored_size(s: &[u8]) -> usize {
 
 // --- validation ----------------------------------------------------------------------------
 
-/// Validates `bytes` as a listpack and returns its element count. The checks of
-/// `lpValidateIntegrity(lp, size, deep=1)`: length >= 7, header total == blob length, last byte
-/// `0xFF`, every entry has a known encoding, lies before the terminator and ends with a backlen
-/// that decodes to its size, the first `0xFF` at an entry start is the last byte, and the header
-/// count is 65535 or exact. Never panics.
-pub fn validate(bytes: &[u8]) -> Result<usize, ListpackError> {
-    let err = |offset, kind| Err(ListpackError { offset, kind });
-    let size = bytes.len();
-    if size < LP_EMPTY_BYTES {
-        return err(0, ListpackErrorKind::TooShort(size));
-    }
-    let total = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-    if total as usize != size {
-        return err(
-            0,
-            ListpackErrorKind::TotalBytesMismatch {
-                header: total,
-                actual: size,
-            },
-        );
-    }
-    if bytes[size - 1] != LP_EOF {
-        return err(size - 1, ListpackErrorKind::NoTerminator(bytes[size - 1]));
-    }
-    let numele = u16::from_le_bytes([bytes[4], bytes[5]]);
-    let eof = size - 1;
-    let mut p = LP_HDR_SIZE;
-    let mut count = 0usize;
-    // lpValidateNext: every read below is bounded by `eof`, the terminator's offset.
-    while bytes[p] != LP_EOF {
-        let hl = header_len(bytes[p]);
-        if hl == 0 {
-            return err(p, ListpackErrorKind::BadEncoding(bytes[p]));
+impl Listpack {
+    /// Validates `bytes` as a listpack and returns its element count. The checks of
+    /// `lpValidateIntegrity(lp, size, deep=1)`: length >= 7, header total == blob length, last byte
+    /// `0xFF`, every entry has a known encoding, lies before the terminator and ends with a backlen
+    /// that decodes to its size, the first `0xFF` at an entry start is the last byte, and the header
+    /// count is 65535 or exact. Never panics.
+    pub fn validate(bytes: &[u8]) -> Result<usize, ListpackError> {
+        let err = |offset, kind| Err(ListpackError { offset, kind });
+        let size = bytes.len();
+        if size < LP_EMPTY_BYTES {
+            return err(0, ListpackErrorKind::TooShort(size));
         }
-        if p + hl > eof {
-            return err(p, ListpackErrorKind::EntryOutOfRange);
-        }
-        let enc = encoded_size(bytes, p);
-        let bl = backlen_size(enc) as u64;
-        let whole = enc + bl;
-        if p as u64 + whole > eof as u64 {
-            return err(p, ListpackErrorKind::EntryOutOfRange);
-        }
-        let next = p + whole as usize;
-        let found = decode_backlen(bytes, next - 1);
-        if found.map(|f| f + bl) != Some(whole) {
+        let total = u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+        if total as usize != size {
             return err(
-                p,
-                ListpackErrorKind::BacklenMismatch {
-                    expected: enc,
-                    found,
+                0,
+                ListpackErrorKind::TotalBytesMismatch {
+                    header: total,
+                    actual: size,
                 },
             );
         }
-        p = next;
-        count += 1;
+        if bytes[size - 1] != LP_EOF {
+            return err(size - 1, ListpackErrorKind::NoTerminator(bytes[size - 1]));
+        }
+        let numele = u16::from_le_bytes([bytes[4], bytes[5]]);
+        let eof = size - 1;
+        let mut p = LP_HDR_SIZE;
+        let mut count = 0usize;
+        // lpValidateNext: every read below is bounded by `eof`, the terminator's offset.
+        while bytes[p] != LP_EOF {
+            let hl = header_len(bytes[p]);
+            if hl == 0 {
+                return err(p, ListpackErrorKind::BadEncoding(bytes[p]));
+            }
+            if p + hl > eof {
+                return err(p, ListpackErrorKind::EntryOutOfRange);
+            }
+            let enc = encoded_size(bytes, p);
+            let bl = backlen_size(enc) as u64;
+            let whole = enc + bl;
+            if p as u64 + whole > eof as u64 {
+                return err(p, ListpackErrorKind::EntryOutOfRange);
+            }
+            let next = p + whole as usize;
+            let found = decode_backlen(bytes, next - 1);
+            if found.map(|f| f + bl) != Some(whole) {
+                return err(
+                    p,
+                    ListpackErrorKind::BacklenMismatch {
+                        expected: enc,
+                        found,
+                    },
+                );
+            }
+            p = next;
+            count += 1;
+        }
+        if p != eof {
+            return err(p, ListpackErrorKind::EarlyTerminator);
+        }
+        if numele != LP_HDR_NUMELE_UNKNOWN && numele as usize != count {
+            return err(
+                4,
+                ListpackErrorKind::CountMismatch {
+                    header: numele,
+                    counted: count,
+                },
+            );
+        }
+        Ok(count)
     }
-    if p != eof {
-        return err(p, ListpackErrorKind::EarlyTerminator);
-    }
-    if numele != LP_HDR_NUMELE_UNKNOWN && numele as usize != count {
-        return err(
-            4,
-            ListpackErrorKind::CountMismatch {
-                header: numele,
-                counted: count,
-            },
-        );
-    }
-    Ok(count)
 }
 
 // --- the owned listpack ----------------------------------------------------------------------
@@ -467,10 +469,10 @@ impl Listpack {
         }
     }
 
-    /// Validates `bytes` (see [`validate`]) and copies them into a listpack. The bytes are kept
+    /// Validates `bytes` (see [`Listpack::validate`]) and copies them into a listpack. The bytes are kept
     /// exactly as given (an "unknown" count header stays until the first mutation).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ListpackError> {
-        let len = validate(bytes)?;
+        let len = Listpack::validate(bytes)?;
         Ok(Listpack {
             buf: bytes.to_vec(),
             len,
@@ -479,7 +481,7 @@ impl Listpack {
 
     /// [`Listpack::from_bytes`] without the copy.
     pub fn from_vec(bytes: Vec<u8>) -> Result<Self, ListpackError> {
-        let len = validate(&bytes)?;
+        let len = Listpack::validate(&bytes)?;
         Ok(Listpack { buf: bytes, len })
     }
 
@@ -900,7 +902,7 @@ pub fn check_listpack_invariants(data: &[u8]) {
     for s in &strings {
         rebuilt.push_back(s);
     }
-    assert_eq!(validate(rebuilt.as_bytes()), Ok(strings.len()));
+    assert_eq!(Listpack::validate(rebuilt.as_bytes()), Ok(strings.len()));
     assert!(rebuilt.iter().zip(&strings).all(|(e, s)| e.eq_bytes(s)));
     lp.push_front(b"x");
     lp.push_back(b"-12345");
@@ -908,7 +910,7 @@ pub fn check_listpack_invariants(data: &[u8]) {
     if let Some(p) = lp.last_pos() {
         lp.replace_at(p, &[b'y'; 70]);
     }
-    assert_eq!(validate(lp.as_bytes()), Ok(lp.len()));
+    assert_eq!(Listpack::validate(lp.as_bytes()), Ok(lp.len()));
 }
 
 #[cfg(test)]
@@ -1045,7 +1047,7 @@ pub(crate) mod tests {
             assert_eq!(lp.bytes(), 7 + hdr + len + bl + 3, "len {len}");
             assert_eq!(lp.get(0), Some(ListpackEntry::Str(&s[..])));
             assert_eq!(lp.iter().rev().nth(1), Some(ListpackEntry::Str(&s[..])));
-            assert_eq!(validate(lp.as_bytes()), Ok(2));
+            assert_eq!(Listpack::validate(lp.as_bytes()), Ok(2));
         }
     }
 
@@ -1201,12 +1203,14 @@ pub(crate) mod tests {
         ];
         for &(blob, offset, kind) in cases {
             assert_eq!(
-                validate(&hex(blob)),
+                Listpack::validate(&hex(blob)),
                 Err(ListpackError { offset, kind }),
                 "{blob}"
             );
         }
-        let msg = validate(&hex("07000000 0000 00")).unwrap_err().to_string();
+        let msg = Listpack::validate(&hex("07000000 0000 00"))
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             msg,
             "invalid listpack at byte 6: last byte is 0x00, not the 0xFF terminator"
