@@ -9,6 +9,8 @@
 #
 # Usage: bench/compare.sh            (defaults: -c 50 -n 1000000, tests set,get,incr,mset, -P 1 and 16)
 #        N=200000 ROUNDS=1 bench/compare.sh   (quicker)
+#        NOTIFY=KEA bench/compare.sh   (both servers with notify-keyspace-events KEA and one
+#                                       subscriber on every event, reading them all)
 # Servers listen on 127.0.0.1 only, on free ports, and are stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +19,7 @@ C=${C:-50}
 TESTS=${TESTS:-set,get,incr,mset}
 PIPELINES=${PIPELINES:-"1 16"}
 ROUNDS=${ROUNDS:-3}
+NOTIFY=${NOTIFY:-}
 POPULATE=${POPULATE:-1000000}
 REDIS=${REDIS:-/opt/redis-7.4/redis-server}
 BENCH=${BENCH:-/usr/bin/redis-benchmark}
@@ -35,7 +38,7 @@ trap cleanup EXIT
 start() { # name binary -> prints "pid port"
   local port; port=$(free_port)
   timeout 3600 "$2" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --enable-debug-command yes \
-    --dir "$TMP" >"$TMP/$1.log" 2>&1 &
+    --dir "$TMP" --notify-keyspace-events "$NOTIFY" >"$TMP/$1.log" 2>&1 &
   local pid=$!
   echo "$pid" >> "$TMP/pids"
   for _ in $(seq 100); do "$CLI" -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
@@ -49,6 +52,15 @@ HZ=$(getconf CLK_TCK)
 
 read -r RPID RPORT < <(start redis "$REDIS")
 read -r PPID_ PPORT < <(start pyrope "$PYROPE")
+if [ -n "$NOTIFY" ]; then
+  # One subscriber per server receiving every keyspace event (output discarded).
+  for port in "$RPORT" "$PPORT"; do
+    timeout 3600 "$CLI" -p "$port" psubscribe '__key*__:*' >/dev/null 2>&1 &
+    echo $! >> "$TMP/pids"
+  done
+  sleep 0.5
+  echo "notify-keyspace-events $NOTIFY with one subscriber on each server"
+fi
 echo "redis 7.4.1 pid=$RPID port=$RPORT | pyrope pid=$PPID_ port=$PPORT | -c $C -n $N | medians of $ROUNDS rounds"
 printf '%-8s %3s %12s %12s %6s %12s %12s %6s %17s %17s\n' test P redis_ops/s pyrope_ops/s ratio redis_us/req pyrope_us/req ratio "redis usr+sys" "pyrope usr+sys"
 
