@@ -55,7 +55,7 @@ read -r PPID_ PPORT < <(start pyrope "$PYROPE")
 if [ -n "$NOTIFY" ]; then
   # One subscriber per server receiving every keyspace event (output discarded).
   for port in "$RPORT" "$PPORT"; do
-    timeout 3600 "$CLI" -p "$port" psubscribe '__key*__:*' >/dev/null 2>&1 &
+    (timeout 3600 "$CLI" -p "$port" psubscribe '__key*__:*' 2>/dev/null | wc -l > "$TMP/sub.$port") &
     echo $! >> "$TMP/pids"
   done
   sleep 0.5
@@ -98,6 +98,15 @@ for P in $PIPELINES; do
       printf "%-8s %3s %12.0f %12.0f %6.2f %12.3f %12.3f %6.2f %8.3f+%-8.3f %8.3f+%-8.3f\n", t, P, rr, pr, (rr>0?pr/rr:0), rc, pc, (rc>0?pc/rc:0), ru, rs, pu, ps }'
   done
 done
+
+if [ -n "$NOTIFY" ]; then
+  # The subscribers must have stayed connected (an output-limit disconnection would make the
+  # rest of the run cheaper for that server).
+  for s in "redis $RPORT" "pyrope $PPORT"; do
+    set -- $s
+    echo "$1: client_output_buffer_limit_disconnections=$("$CLI" -p "$2" info stats | awk -F: '/^client_output_buffer_limit_disconnections:/ {print $2+0}') pubsub_clients=$("$CLI" -p "$2" info clients | awk -F: '/^pubsub_clients:/ {print $2+0}')"
+  done
+fi
 
 # Memory: same keys on both.
 for s in "redis $RPORT" "pyrope $PPORT"; do

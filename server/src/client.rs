@@ -67,6 +67,7 @@ impl Conn {
         if r < 0 {
             return Err(io::Error::last_os_error());
         }
+        // SAFETY: read(2) initialised exactly `r` bytes of the reserved tail.
         unsafe { buf.set_len(buf.len() + r as usize) };
         Ok(r as usize)
     }

@@ -23,6 +23,7 @@ fn jemalloc_stat(kind: &str) -> u64 {
 
 /// Resident set size in bytes (from /proc/self/statm).
 pub fn rss_bytes() -> u64 {
+    // SAFETY: sysconf has no memory effects.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
     std::fs::read_to_string("/proc/self/statm")
         .ok()
@@ -54,22 +55,29 @@ pub fn bytes_to_human(n: u64) -> String {
 }
 
 fn rusage(who: i32) -> (f64, f64) {
+    // SAFETY: rusage is plain data (all-zero is valid) and getrusage fills the struct we own.
     let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     unsafe { libc::getrusage(who, &mut ru) };
     let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
     (t(ru.ru_stime), t(ru.ru_utime))
 }
 
 fn total_system_memory() -> u64 {
+    // SAFETY: sysconf has no memory effects.
     let pages = unsafe { libc::sysconf(libc::_SC_PHYS_PAGES) } as u64;
+    // SAFETY: as above.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
     pages * page
 }
 
 fn uname() -> String {
+    // SAFETY: utsname is plain data (all-zero is valid) and uname fills the struct we own.
     let mut u: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     unsafe { libc::uname(&mut u) };
     let f = |a: &[libc::c_char]| {
+        // SAFETY: uname NUL-terminates every field (zeroed before the call anyway).
         unsafe { std::ffi::CStr::from_ptr(a.as_ptr()) }
             .to_string_lossy()
             .into_owned()

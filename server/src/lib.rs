@@ -186,6 +186,8 @@ pub fn run(args: Vec<String>) -> i32 {
     let settings = cfg.settings();
     if settings.daemonize {
         // Redis daemonizes before opening anything: fork, setsid, redirect stdio.
+        // SAFETY: no other thread exists yet (fork is safe), and the fds passed to dup2/close
+        // are ones this block opened.
         unsafe {
             match libc::fork() {
                 -1 => {
@@ -278,7 +280,9 @@ const MIN_RESERVED_FDS: u64 = 32;
 /// when not even the reserved descriptors are available.
 pub fn adjust_open_files_limit(maxclients: u64) -> u64 {
     let maxfiles = maxclients + MIN_RESERVED_FDS;
+    // SAFETY: rlimit is plain data (all-zero is valid); getrlimit fills the struct we own.
     let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == -1 {
         let e = std::io::Error::last_os_error();
         log!(Warning, "Unable to obtain the current NOFILE limit ({}), assuming 1024 and setting the max clients configuration accordingly.", os_text(&e));
@@ -295,6 +299,7 @@ pub fn adjust_open_files_limit(maxclients: u64) -> u64 {
             rlim_cur: bestlimit as libc::rlim_t,
             rlim_max: bestlimit as libc::rlim_t,
         };
+        // SAFETY: setrlimit only reads the struct we pass.
         if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &l) } != -1 {
             break;
         }

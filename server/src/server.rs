@@ -585,13 +585,17 @@ impl Server {
         if dt <= 0.0 {
             return Instantaneous::default();
         }
-        let cycles = b.el_cycles - a.el_cycles;
+        // CONFIG RESETSTAT zeroes the counters while older samples remain: a window across a
+        // reset reads as 0, never as an underflow (found by the command fuzz target).
+        let cycles = b.el_cycles.saturating_sub(a.el_cycles);
         Instantaneous {
-            ops_per_sec: ((b.commands - a.commands) as f64 / dt) as u64,
-            input_kbps: (b.net_in - a.net_in) as f64 / dt / 1024.0,
-            output_kbps: (b.net_out - a.net_out) as f64 / dt / 1024.0,
+            ops_per_sec: (b.commands.saturating_sub(a.commands) as f64 / dt) as u64,
+            input_kbps: b.net_in.saturating_sub(a.net_in) as f64 / dt / 1024.0,
+            output_kbps: b.net_out.saturating_sub(a.net_out) as f64 / dt / 1024.0,
             el_cycles_per_sec: (cycles as f64 / dt) as u64,
-            el_duration_us: (b.el_duration_us - a.el_duration_us)
+            el_duration_us: b
+                .el_duration_us
+                .saturating_sub(a.el_duration_us)
                 .checked_div(cycles)
                 .unwrap_or(0),
         }

@@ -12,6 +12,8 @@ extern "C" fn on_term(_sig: libc::c_int) {
 
 /// Installs the handlers.
 pub fn install() {
+    // SAFETY: the handlers only store to atomics (async-signal-safe) and are installed once,
+    // before any other thread that could race on the dispositions exists.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
         libc::signal(libc::SIGTERM, on_term as *const () as libc::sighandler_t);

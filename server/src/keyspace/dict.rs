@@ -974,3 +974,94 @@ mod expand_tests {
         assert!(d.is_empty());
     }
 }
+
+/// The dict holds other items than keyspace entries (the members of big sets, hashes and
+/// zsets will be such items): a minimal item type exercises the generic table.
+#[cfg(test)]
+mod generic_item_tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    /// A set member: a boxed key with an optional volatile index (field TTLs).
+    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    #[repr(transparent)]
+    struct Member(NonNull<MemberBody>);
+
+    struct MemberBody {
+        key: Vec<u8>,
+        vindex: Option<usize>,
+    }
+
+    // SAFETY: a Member owns its box exclusively (moved into the dict, freed once).
+    unsafe impl Send for Member {}
+
+    impl Member {
+        fn new(k: &[u8], volatile: bool) -> Member {
+            let b = Box::new(MemberBody {
+                key: k.to_vec(),
+                vindex: volatile.then_some(0),
+            });
+            // SAFETY: Box::into_raw is never null.
+            Member(unsafe { NonNull::new_unchecked(Box::into_raw(b)) })
+        }
+    }
+
+    // SAFETY: transparent over a non-null pointer to a Box allocation (8-aligned: the body
+    // holds a Vec), live from `new` to `free_item`.
+    unsafe impl DictItem for Member {
+        unsafe fn item_key<'a>(self) -> &'a [u8] {
+            // SAFETY: live per the caller's contract.
+            unsafe { &(*self.0.as_ptr()).key }
+        }
+        fn has_expire(self) -> bool {
+            // SAFETY: live while linked.
+            unsafe { (*self.0.as_ptr()).vindex.is_some() }
+        }
+        fn volatile_index(self) -> usize {
+            // SAFETY: live while linked.
+            unsafe { (*self.0.as_ptr()).vindex.unwrap() }
+        }
+        fn set_volatile_index(self, i: usize) {
+            // SAFETY: live while linked; only the dict writes it.
+            unsafe { (*self.0.as_ptr()).vindex = Some(i) }
+        }
+        unsafe fn free_item(self) {
+            // SAFETY: unlinked and never used again per the caller's contract.
+            drop(unsafe { Box::from_raw(self.0.as_ptr()) });
+        }
+    }
+
+    #[test]
+    fn members_insert_scan_expire_and_free() {
+        let mut d: Dict<Member> = Dict::new();
+        for i in 0..2000 {
+            d.insert(Member::new(format!("m{i}").as_bytes(), i % 4 == 0));
+        }
+        assert_eq!(d.len(), 2000);
+        assert_eq!(d.volatile_len(), 500);
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        loop {
+            cursor = d.scan(cursor, |m| {
+                // SAFETY: linked members are live during the scan.
+                seen.insert(unsafe { m.item_key() }.to_vec());
+            });
+            if cursor == 0 {
+                break;
+            }
+        }
+        assert_eq!(seen.len(), 2000);
+        for i in (0..2000).step_by(2) {
+            let m = d.find(format!("m{i}").as_bytes()).unwrap();
+            d.remove_entry(m);
+            // SAFETY: just unlinked, not used again.
+            unsafe { m.free_item() };
+        }
+        assert_eq!(d.len(), 1000);
+        assert_eq!(d.volatile_len(), 0, "every volatile member had an even index");
+        for i in 0..d.volatile_len() {
+            assert_eq!(d.volatile_at(i).volatile_index(), i);
+        }
+        // Dropping the dict frees the rest (valgrind/Miri check the frees).
+    }
+}
