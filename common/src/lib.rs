@@ -4,7 +4,8 @@
 //! - [`glob`]: Redis glob patterns.
 //! - [`slot`]: CRC16 cluster hash slots.
 //! - [`conf`]: `redis.conf` / `sdssplitargs` tokenizing.
-//! - [`client`]: a small blocking RESP client for tools and tests.
+//! - [`client`]: the tools' and tests' client layer: connection options (clap), `redis://`
+//!   URIs, TCP/unix streams, the incremental reply reader, a blocking client.
 //! - [`util`]: Redis's strict number parsing and formatting (`string2ll`, `ll2string`...).
 //!
 //! Invariant: no server logic lives here; nothing here allocates per byte on a hot path.

@@ -1,31 +1,20 @@
-//! A small blocking RESP client over TCP or a unix socket, for the tools and the tests.
+//! The socket under a client: TCP (every address a name resolves to, in order, as hiredis
+//! does) or a unix socket, each with an optional connect timeout (redis-cli's `-t`).
 //!
-//! It sends commands as multibulks and reads replies as [`Frame`]s, keeping the exact reply
-//! bytes available (differential tests compare bytes, not just values).
+//! Blocking, for the tools' sessions and the tests; the benchmark engine connects with it too
+//! and then hands the socket to its own non-blocking event loop.
 
-use crate::resp::{encode, parse_frame, Frame, FrameError};
 use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-/// Errors of [`Client`].
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// Connecting, reading or writing failed.
-    #[error("{0}")]
-    Io(#[from] io::Error),
-    /// The server sent bytes that are not RESP.
-    #[error("{0}")]
-    Protocol(#[from] FrameError),
-    /// The server closed the connection before a full reply.
-    #[error("connection closed by server")]
-    Closed,
-}
-
 /// A connected socket (TCP or unix), shared by the clients of the tools and tests.
+#[derive(Debug)]
 pub enum Stream {
+    /// A TCP connection, with `TCP_NODELAY` set.
     Tcp(TcpStream),
+    /// A unix-socket connection.
     Unix(UnixStream),
 }
 
@@ -52,7 +41,8 @@ impl Write for Stream {
 
 impl Stream {
     /// Connects to `host:port`, trying every address the name resolves to in order (as
-    /// hiredis does); with `timeout`, each attempt is bounded by it.
+    /// hiredis does); with `timeout`, each attempt is bounded by it. Errors: the name does
+    /// not resolve, or the last address's connect error (see [`super::os_error_text`]).
     pub fn tcp(host: &str, port: u16, timeout: Option<Duration>) -> io::Result<Stream> {
         let mut last = None;
         for addr in (host, port).to_socket_addrs()? {
@@ -149,109 +139,4 @@ fn unix_connect_nonblocking(path: &str) -> io::Result<UnixStream> {
     }
     sock.set_nonblocking(false)?;
     Ok(sock)
-}
-
-/// A connection to a RESP server.
-pub struct Client {
-    stream: Stream,
-    buf: Vec<u8>,
-    /// Bytes of `buf` already consumed by returned replies.
-    start: usize,
-}
-
-impl Client {
-    /// Connects over TCP to `addr` (`host:port`).
-    pub fn connect(addr: &str) -> Result<Client, ClientError> {
-        let s = TcpStream::connect(addr)?;
-        s.set_nodelay(true)?;
-        Ok(Client {
-            stream: Stream::Tcp(s),
-            buf: Vec::new(),
-            start: 0,
-        })
-    }
-
-    /// Connects to a unix socket at `path`.
-    pub fn connect_unix(path: &str) -> Result<Client, ClientError> {
-        Ok(Client {
-            stream: Stream::unix(path, None)?,
-            buf: Vec::new(),
-            start: 0,
-        })
-    }
-
-    /// Sets the read timeout (None = block forever).
-    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.stream.set_read_timeout(t)
-    }
-
-    /// Sends raw bytes as they are (for protocol tests).
-    pub fn send_raw(&mut self, bytes: &[u8]) -> Result<(), ClientError> {
-        self.stream.write_all(bytes)?;
-        Ok(())
-    }
-
-    /// Sends one command without waiting for its reply.
-    pub fn send<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<(), ClientError> {
-        let mut out = Vec::new();
-        encode::command(&mut out, args);
-        self.send_raw(&out)
-    }
-
-    /// Reads the next reply, returning the frame and its exact bytes.
-    pub fn read_reply_raw(&mut self) -> Result<(Frame, Vec<u8>), ClientError> {
-        let (f, range) = self.next_frame()?;
-        Ok((f, self.buf_raw(range)))
-    }
-
-    fn buf_raw(&self, range: std::ops::Range<usize>) -> Vec<u8> {
-        self.buf[range].to_vec()
-    }
-
-    /// Parses the next frame out of the buffer, reading more as needed; returns the frame and
-    /// the byte range it occupied in `buf` (valid until the next read).
-    fn next_frame(&mut self) -> Result<(Frame, std::ops::Range<usize>), ClientError> {
-        if self.start == self.buf.len() {
-            self.buf.clear();
-            self.start = 0;
-        }
-        loop {
-            if let Some((f, n)) = parse_frame(&self.buf[self.start..])? {
-                let range = self.start..self.start + n;
-                self.start += n;
-                return Ok((f, range));
-            }
-            if self.start > 0 && self.start * 2 >= self.buf.len() {
-                self.buf.drain(..self.start);
-                self.start = 0;
-            }
-            let mut chunk = [0u8; 16384];
-            let n = self.stream.read(&mut chunk)?;
-            if n == 0 {
-                return Err(ClientError::Closed);
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    /// Reads the next reply.
-    pub fn read_reply(&mut self) -> Result<Frame, ClientError> {
-        Ok(self.next_frame()?.0)
-    }
-
-    /// Sends a command and waits for its reply.
-    pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Frame, ClientError> {
-        self.send(args)?;
-        self.read_reply()
-    }
-
-    /// Reads until the server closes the connection, returning what arrived (for tests of
-    /// connection-closing errors).
-    pub fn read_to_close(&mut self) -> Result<Vec<u8>, ClientError> {
-        let mut rest = self.buf[self.start..].to_vec();
-        self.stream.read_to_end(&mut rest)?;
-        self.buf.clear();
-        self.start = 0;
-        Ok(rest)
-    }
 }
