@@ -1,7 +1,9 @@
 //! Command-line options: redis-cli 7's options with the same spelling and meaning (`-h` is the
-//! host), parsed by clap. `--cluster` subcommands arrive with the cluster issue.
+//! host), parsed by clap. The connection options are `pyrope_common::client::ConnArgs`, the
+//! same group as the other tools'. `--cluster` subcommands arrive with the cluster issue.
 
 use clap::Parser;
+use pyrope_common::client::ConnArgs;
 use std::ffi::OsString;
 
 /// pyrope-cli options.
@@ -20,33 +22,18 @@ use std::ffi::OsString;
         pyrope-cli -r 100 -i 1 info | grep used_memory_human:\n  \
         pyrope-cli --eval myscript.lua key1 key2 , arg1 arg2 arg3\n  \
         pyrope-cli --scan --pattern '*:12345*'\n\n  \
-        (Note: when using --eval the comma separates KEYS[] from ARGV[] items)"
+        (Note: when using --eval the comma separates KEYS[] from ARGV[] items)",
+    mut_arg("password", |a| a.help(
+        "Password to AUTH with (also from PYROPE_CLI_AUTH or REDISCLI_AUTH; this argument wins)"
+    ))
 )]
 pub struct Args {
-    /// Server hostname.
-    #[arg(short = 'h', value_name = "hostname", default_value = "127.0.0.1")]
-    pub host: String,
-    /// Server port.
-    #[arg(short = 'p', value_name = "port", default_value_t = 6379)]
-    pub port: u16,
-    /// Server socket (overrides hostname and port).
-    #[arg(short = 's', value_name = "socket")]
-    pub socket: Option<String>,
-    /// Password (also from PYROPE_CLI_AUTH or REDISCLI_AUTH; this argument wins).
-    #[arg(short = 'a', value_name = "password")]
-    pub password: Option<OsString>,
-    /// ACL user for `AUTH username pass` (needs -a).
-    #[arg(long, value_name = "username")]
-    pub user: Option<OsString>,
-    /// Alias of -a.
-    #[arg(long = "pass", value_name = "password")]
-    pub pass: Option<OsString>,
+    /// -h -p -s -a --user --pass -u -3, shared with the other tools.
+    #[command(flatten)]
+    pub conn: ConnArgs,
     /// Read the password from the terminal without echo (ignores -a and the env vars).
     #[arg(long)]
     pub askpass: bool,
-    /// Server URI: redis://[user[:password]@]host[:port][/db].
-    #[arg(short = 'u', value_name = "uri")]
-    pub uri: Option<String>,
     /// Execute the command N times.
     #[arg(short = 'r', value_name = "repeat")]
     pub repeat: Option<i64>,
@@ -59,9 +46,6 @@ pub struct Args {
     /// Server connection timeout in seconds (decimals allowed; default 0: no limit).
     #[arg(short = 't', value_name = "timeout", allow_hyphen_values = true)]
     pub timeout: Option<String>,
-    /// Start the session in RESP3 (HELLO 3).
-    #[arg(short = '3')]
-    pub resp3: bool,
     /// Read the last argument from stdin.
     #[arg(short = 'x')]
     pub stdin_last_arg: bool,

@@ -1,10 +1,13 @@
-//! The session: where to connect (host/port, unix socket, `-u` URI), the set-up redis-cli
-//! performs on every (re)connection (AUTH, SELECT, HELLO 3, and our CLIENT SETNAME), the
-//! state it tracks for the prompt (db, MULTI), RESP3 push messages that arrive between
-//! replies, and `-MOVED` / `-ASK` redirections in cluster mode (`-c`).
+//! The session: the set-up redis-cli performs on every (re)connection (AUTH, SELECT, HELLO 3,
+//! and our CLIENT SETNAME), the state it tracks for the prompt (db, MULTI), RESP3 push
+//! messages that arrive between replies, and `-MOVED` / `-ASK` redirections in cluster mode
+//! (`-c`). Where to connect (`ConnInfo`), the socket and the reply reader (`Client`) are
+//! `pyrope_common::client`'s.
 
 use crate::format::{self, Mode};
-use crate::wire::{io_text, Stream, Wire, WireError};
+use pyrope_common::client::{
+    atoi, format_addr, os_error_text, Client, ClientError, ConnInfo, Stream,
+};
 use pyrope_common::resp::{encode, Frame};
 use std::io::Write;
 use std::time::Duration;
@@ -12,13 +15,9 @@ use std::time::Duration;
 /// Where and how to connect.
 #[derive(Debug, Clone, Default)]
 pub struct Settings {
-    pub host: String,
-    pub port: u16,
-    pub socket: Option<String>,
-    pub user: Option<Vec<u8>>,
-    pub password: Option<Vec<u8>>,
-    /// The db to select on connect (redis-cli's `input_dbnum`).
-    pub db: u32,
+    /// Host, port or socket, credentials, and the db to select on connect (redis-cli's
+    /// `input_dbnum`; SELECT, MULTI/DISCARD and RESET keep it current for reconnects).
+    pub server: ConnInfo,
     /// HELLO 3 on connect; `resp3_explicit` (-3) makes its failure fatal for the special
     /// modes, as opposed to the implicit RESP3 of --json.
     pub resp3: bool,
@@ -43,7 +42,7 @@ pub struct PushStyle {
 /// A session that connects on first use.
 pub struct Conn {
     pub settings: Settings,
-    wire: Option<Wire>,
+    wire: Option<Client>,
     /// The db actually selected (for the prompt).
     pub db: u32,
     /// Inside MULTI (the prompt shows `(TX)`), and the db to go back to if it fails.
@@ -55,100 +54,6 @@ pub struct Conn {
     pub interactive: bool,
     /// Push messages: printed in this style, or dropped.
     pub pushes: Option<PushStyle>,
-}
-
-/// Applies `redis://[user[:password]@]host[:port][/db]` to the settings (redis-cli's
-/// `parseRedisUri`: the db is read with atoi, so a non-number is db 0).
-pub fn apply_uri(s: &mut Settings, uri: &str) -> Result<(), String> {
-    let scheme = "redis://";
-    if uri.len() < scheme.len() || !uri[..scheme.len()].eq_ignore_ascii_case(scheme) {
-        return Err("Invalid URI scheme".into());
-    }
-    let rest = &uri[scheme.len()..];
-    let (auth, hostpart) = match rest.rsplit_once('@') {
-        Some((a, h)) => (Some(a), h),
-        None => (None, rest),
-    };
-    if let Some(auth) = auth {
-        match auth.split_once(':') {
-            Some((u, p)) => {
-                if !u.is_empty() {
-                    s.user = Some(percent_decode(u)?);
-                }
-                s.password = Some(percent_decode(p)?);
-            }
-            None => s.password = Some(percent_decode(auth)?),
-        }
-    }
-    let (hp, db) = match hostpart.split_once('/') {
-        Some((h, d)) => (h, Some(d)),
-        None => (hostpart, None),
-    };
-    if let Some(d) = db.filter(|d| !d.is_empty()) {
-        s.db = atoi(d).max(0) as u32;
-    }
-    if let Some(h) = hp.strip_prefix('[') {
-        let (addr, port) = h.split_once(']').unwrap_or((h, ""));
-        s.host = addr.to_string();
-        if let Some(p) = port.strip_prefix(':') {
-            s.port = port_number(p)?;
-        }
-    } else if let Some((h, p)) = hp.rsplit_once(':') {
-        if !h.is_empty() {
-            s.host = h.to_string();
-        }
-        s.port = port_number(p)?;
-    } else if !hp.is_empty() {
-        s.host = hp.to_string();
-    }
-    Ok(())
-}
-
-fn port_number(p: &str) -> Result<u16, String> {
-    let n = atoi(p);
-    u16::try_from(n).map_err(|_| "Invalid server port.".to_string())
-}
-
-/// C's atoi: optional sign and leading digits, 0 when there are none.
-pub fn atoi(s: &str) -> i64 {
-    let t = s.trim_start();
-    let (neg, d) = match t.as_bytes().first() {
-        Some(b'-') => (true, &t[1..]),
-        Some(b'+') => (false, &t[1..]),
-        _ => (false, t),
-    };
-    let mut v: i64 = 0;
-    for c in d.bytes().take_while(u8::is_ascii_digit) {
-        v = v.saturating_mul(10).saturating_add((c - b'0') as i64);
-    }
-    if neg {
-        -v
-    } else {
-        v
-    }
-}
-
-fn percent_decode(s: &str) -> Result<Vec<u8>, String> {
-    let b = s.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            if b.len() - i < 3 {
-                return Err("Incomplete URI encoding".into());
-            }
-            let v = std::str::from_utf8(&b[i + 1..i + 3])
-                .ok()
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or("Illegal character in URI encoding")?;
-            out.push(v);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    Ok(out)
 }
 
 /// Errors of a request.
@@ -197,10 +102,7 @@ impl Conn {
 
     /// `host:port` (or the socket path), as shown in messages.
     pub fn addr(&self) -> String {
-        match &self.settings.socket {
-            Some(p) => p.clone(),
-            None => format_addr(&self.settings.host, self.settings.port),
-        }
+        self.settings.server.addr()
     }
 
     /// True when connected.
@@ -220,21 +122,17 @@ impl Conn {
             return Ok(Connect::Ready);
         }
         let s = &self.settings;
-        let stream = match &s.socket {
-            Some(p) => Stream::unix(p, s.timeout),
-            None => Stream::tcp(&s.host, s.port, s.timeout),
-        }
-        .map_err(|e| {
+        let stream = s.server.connect(s.timeout).map_err(|e| {
             format!(
                 "Could not connect to Redis at {}: {}",
                 self.addr(),
-                io_text(&e)
+                os_error_text(&e)
             )
         })?;
         if s.verbose {
             eprintln!("Connected to {}", self.addr());
         }
-        self.wire = Some(Wire::new(stream));
+        self.wire = Some(Client::new(stream));
         self.db = 0;
         self.in_multi = false;
         self.resp3 = false;
@@ -254,8 +152,8 @@ impl Conn {
     /// ends the set-up. Then CLIENT SETNAME for `--name`.
     fn setup(&mut self) -> Result<Connect, String> {
         let io_err = |_| "\nI/O error".to_string();
-        if let Some(p) = self.settings.password.clone() {
-            let r = match self.settings.user.clone() {
+        if let Some(p) = self.settings.server.password.clone() {
+            let r = match self.settings.server.user.clone() {
                 Some(u) => self.call(&[b"AUTH".to_vec(), u, p]),
                 None => self.call(&[b"AUTH".to_vec(), p]),
             };
@@ -292,7 +190,7 @@ impl Conn {
     /// redis-cli's `cliSelect`: selects the wanted db if it is not the current one.
     /// Ok(false) if the server refused.
     fn select(&mut self) -> Result<bool, String> {
-        let want = self.settings.db;
+        let want = self.settings.server.db;
         if want == self.db {
             return Ok(true);
         }
@@ -312,16 +210,14 @@ impl Conn {
     }
 
     /// One command and its reply on the current connection, pushes skipped (set-up steps).
-    fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Frame, WireError> {
+    fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Frame, ClientError> {
         self.send_now(args)?;
         self.read_reply(false)
     }
 
-    fn send_now<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<(), WireError> {
-        let w = self.wire.as_mut().ok_or(WireError::Closed)?;
-        let mut out = Vec::new();
-        encode::command(&mut out, args);
-        w.send(&out).map_err(WireError::Io)
+    fn send_now<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<(), ClientError> {
+        let w = self.wire.as_mut().ok_or(ClientError::Closed)?;
+        w.send(args)
     }
 
     /// Sends a command (connecting first) without reading its reply.
@@ -333,10 +229,10 @@ impl Conn {
     /// Reads the next reply. Push messages are shown (or dropped) as redis-cli's push
     /// handler does and the read goes on, unless `pushes_are_replies` (pub/sub, whose
     /// messages are the replies).
-    pub fn read_reply(&mut self, pushes_are_replies: bool) -> Result<Frame, WireError> {
+    pub fn read_reply(&mut self, pushes_are_replies: bool) -> Result<Frame, ClientError> {
         loop {
-            let w = self.wire.as_mut().ok_or(WireError::Closed)?;
-            let f = w.read_frame()?;
+            let w = self.wire.as_mut().ok_or(ClientError::Closed)?;
+            let f = w.read_reply()?;
             match f {
                 Frame::Push(_) if !pushes_are_replies => self.show_push(&f),
                 f => return Ok(f),
@@ -351,7 +247,7 @@ impl Conn {
             .map_err(|e| self.broken(e))
     }
 
-    /// The next reply as raw bytes (see [`Wire::read_raw`]); a broken connection is dropped.
+    /// The next reply as raw bytes (see [`Client::read_raw`]); a broken connection is dropped.
     pub fn read_raw<R>(
         &mut self,
         next: impl FnOnce(&[u8]) -> Option<Vec<u8>>,
@@ -364,11 +260,11 @@ impl Conn {
         w.read_raw(next, then).map_err(|e| self.broken(e))
     }
 
-    fn broken(&mut self, e: WireError) -> RequestError {
+    fn broken(&mut self, e: ClientError) -> RequestError {
         // As redis-cli: no resend (the command may have run); the next command reconnects,
         // and the REPL shows `not connected> ` until then.
         self.wire = None;
-        RequestError::Io(e.describe())
+        RequestError::Io(e.to_string())
     }
 
     /// redis-cli's `cliPushHandler`: `-> invalidate: 'k1', 'k2'` for client-side caching
@@ -423,16 +319,17 @@ impl Conn {
         let _kind = w.next();
         let slot = atoi(w.next().unwrap_or(""));
         let (h, p) = w.next()?.rsplit_once(':')?;
+        let server = &mut self.settings.server;
         if !h.is_empty() {
-            self.settings.host = h.to_string();
+            server.host = h.to_string();
         }
-        self.settings.port = atoi(p) as u16;
+        server.port = atoi(p) as u16;
         // redis-cli reissues over TCP even when it started on a unix socket.
-        self.settings.socket = None;
+        server.socket = None;
         if self.interactive {
             println!(
                 "-> Redirected to slot [{slot}] located at {}",
-                format_addr(&self.settings.host, self.settings.port)
+                format_addr(&server.host, server.port)
             );
         }
         if self.settings.verbose {
@@ -451,9 +348,9 @@ impl Conn {
         let err = reply.is_error();
         let argc = args.len();
         if is(0, "select") && argc == 2 && !err {
-            let n = atoi(&String::from_utf8_lossy(args[1].as_ref())).max(0) as u32;
+            let n = atoi(args[1].as_ref()).max(0) as u32;
             self.db = n;
-            self.settings.db = n;
+            self.settings.server.db = n;
         } else if is(0, "auth") && (argc == 2 || argc == 3) {
             let _ = self.select();
         } else if is(0, "multi") && argc == 1 && !err {
@@ -463,16 +360,16 @@ impl Conn {
             self.in_multi = false;
             if err || matches!(reply, Frame::Null | Frame::Array(None) | Frame::Bulk(None)) {
                 self.db = self.pre_multi_db;
-                self.settings.db = self.pre_multi_db;
+                self.settings.server.db = self.pre_multi_db;
             }
         } else if is(0, "discard") && argc == 1 && !err {
             self.in_multi = false;
             self.db = self.pre_multi_db;
-            self.settings.db = self.pre_multi_db;
+            self.settings.server.db = self.pre_multi_db;
         } else if is(0, "reset") && argc == 1 && !err {
             self.in_multi = false;
             self.db = 0;
-            self.settings.db = 0;
+            self.settings.server.db = 0;
             self.resp3 = false;
         } else if is(0, "hello") {
             match reply {
@@ -492,14 +389,14 @@ impl Conn {
             encode::command(&mut out, cmd);
         }
         let w = self.wire.as_mut().ok_or("not connected")?;
-        let r = w.send(&out).map_err(WireError::Io).and_then(|_| {
+        let r = w.send_raw(&out).and_then(|_| {
             (0..commands.len())
-                .map(|_| w.read_frame())
+                .map(|_| w.read_reply())
                 .collect::<Result<Vec<_>, _>>()
         });
         r.map_err(|e| {
             self.wire = None;
-            format!("Error: {}", e.describe())
+            format!("Error: {e}")
         })
     }
 
@@ -509,15 +406,6 @@ impl Conn {
         self.connect()?;
         let w = self.wire.take().ok_or("not connected")?;
         Ok(w.into_parts())
-    }
-}
-
-/// `host:port`, with IPv6 addresses in brackets (redis-cli's `formatAddr`).
-pub fn format_addr(host: &str, port: u16) -> String {
-    if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
     }
 }
 
@@ -532,44 +420,4 @@ pub fn encode_command<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
     let mut v = Vec::new();
     encode::command(&mut v, args);
     v
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn uris() {
-        let mut s = Settings {
-            host: "127.0.0.1".into(),
-            port: 6379,
-            ..Default::default()
-        };
-        apply_uri(&mut s, "redis://bob:p%40ss@example.com:7000/2").unwrap();
-        assert_eq!((s.host.as_str(), s.port, s.db), ("example.com", 7000, 2));
-        assert_eq!(
-            (s.user.as_deref(), s.password.as_deref()),
-            (Some(&b"bob"[..]), Some(&b"p@ss"[..]))
-        );
-        let mut s = Settings::default();
-        apply_uri(&mut s, "redis://[::1]:6380").unwrap();
-        assert_eq!((s.host.as_str(), s.port), ("::1", 6380));
-        assert!(apply_uri(&mut s, "http://x").is_err());
-        // As redis-cli's atoi: a db that is not a number is db 0.
-        let mut s = Settings::default();
-        apply_uri(&mut s, "redis://localhost/x").unwrap();
-        assert_eq!((s.host.as_str(), s.db), ("localhost", 0));
-        assert_eq!(
-            apply_uri(&mut s, "redis://u:%4@h").unwrap_err(),
-            "Incomplete URI encoding"
-        );
-    }
-
-    #[test]
-    fn atoi_as_c() {
-        assert_eq!(atoi("12abc"), 12);
-        assert_eq!(atoi(" -3"), -3);
-        assert_eq!(atoi("x"), 0);
-        assert_eq!(format_addr("::1", 7), "[::1]:7");
-    }
 }

@@ -1,7 +1,8 @@
 //! pyrope-cli: redis-cli's interactive and scripting client, for Pyrope or any Redis.
 //!
-//! - [`args`]: options. [`wire`]: sockets and the reply reader. [`conn`]: the session
-//!   (set-up, reconnects, pushes, redirects, prompt state).
+//! - [`args`]: options. [`conn`]: the session (set-up, reconnects, pushes, redirects,
+//!   prompt state) over `pyrope_common::client`, which owns the connection options, URIs,
+//!   sockets and the reply reader.
 //! - [`format`]: replies printed byte-for-byte as redis-cli prints them.
 //! - [`help`]: help, hints and completion from the server's COMMAND DOCS.
 //! - [`repl`]: the prompt (rustyline), and the same line handling for commands on stdin.
@@ -17,7 +18,6 @@ pub mod format;
 pub mod help;
 pub mod modes;
 pub mod repl;
-pub mod wire;
 
 use clap::Parser;
 use format::Mode;
@@ -183,36 +183,28 @@ pub fn settings(a: &args::Args) -> Result<conn::Settings, String> {
         }
     };
     let json = a.json || a.quoted_json;
+    let mut server = a.conn.conn_info().map_err(|e| e.to_string())?;
+    // Password precedence: --askpass, then the URI's, -a / --pass, PYROPE_CLI_AUTH,
+    // REDISCLI_AUTH; the db: -n, then the URI's.
+    if server.password.is_none() {
+        server.password = std::env::var_os("PYROPE_CLI_AUTH")
+            .or_else(|| std::env::var_os("REDISCLI_AUTH"))
+            .map(OsStringExt::into_vec);
+    }
+    if let Some(db) = a.db {
+        server.db = db;
+    }
     let mut s = conn::Settings {
-        host: a.host.clone(),
-        port: a.port,
-        socket: a.socket.clone(),
-        user: a.user.as_ref().map(bytes),
-        password: None,
-        db: a.db.unwrap_or(0),
-        resp3: !a.resp2 && (a.resp3 || json),
-        resp3_explicit: a.resp3,
+        server,
+        resp3: !a.resp2 && (a.conn.resp3 || json),
+        resp3_explicit: a.conn.resp3,
         name: a.name.as_ref().map(bytes),
         timeout,
         cluster: a.cluster_mode,
         verbose: a.verbose,
     };
-    // Password precedence: --askpass, then -a / --pass, then PYROPE_CLI_AUTH, REDISCLI_AUTH.
-    s.password = a
-        .password
-        .as_ref()
-        .or(a.pass.as_ref())
-        .map(bytes)
-        .or_else(|| std::env::var_os("PYROPE_CLI_AUTH").map(OsStringExt::into_vec))
-        .or_else(|| std::env::var_os("REDISCLI_AUTH").map(OsStringExt::into_vec));
-    if let Some(uri) = &a.uri {
-        conn::apply_uri(&mut s, uri)?;
-        if let Some(db) = a.db {
-            s.db = db;
-        }
-    }
     if a.askpass {
-        s.password = Some(ask_password()?);
+        s.server.password = Some(ask_password()?);
     }
     Ok(s)
 }
@@ -286,7 +278,7 @@ pub fn run(argv: Vec<OsString>) -> i32 {
     } else {
         Mode::Standard
     };
-    if a.resp2 && a.resp3 {
+    if a.resp2 && a.conn.resp3 {
         eprintln!("Options -2 and -3 are mutually exclusive.");
         return 1;
     }
@@ -298,7 +290,7 @@ pub fn run(argv: Vec<OsString>) -> i32 {
         eprintln!("Options -x and -X are mutually exclusive.");
         return 1;
     }
-    if a.socket.is_some() && a.cluster_mode {
+    if a.conn.socket.is_some() && a.cluster_mode {
         eprintln!("Options -c and -s are mutually exclusive.");
         return 1;
     }
@@ -309,12 +301,7 @@ pub fn run(argv: Vec<OsString>) -> i32 {
             return 1;
         }
     };
-    if (a.password.is_some()
-        || a.pass.is_some()
-        || a.uri.as_deref().is_some_and(|u| u.contains('@')))
-        && !a.no_auth_warning
-        && !a.askpass
-    {
+    if a.conn.password_on_command_line() && !a.no_auth_warning && !a.askpass {
         eprintln!("Warning: Using a password with '-a' or '-u' option on the command line interface may not be safe.");
     }
     let ctx = Ctx {

@@ -214,9 +214,10 @@ pub fn execute_line(ctx: &Ctx, conn: &mut Conn, line: &[u8]) -> LineResult {
         return LineResult::Done(false);
     }
     if words.len() == 3 && first.eq_ignore_ascii_case(b"connect") {
-        conn.settings.host = String::from_utf8_lossy(&words[1]).into_owned();
-        conn.settings.port = crate::conn::atoi(&String::from_utf8_lossy(&words[2])) as u16;
-        conn.settings.socket = None;
+        let server = &mut conn.settings.server;
+        server.host = String::from_utf8_lossy(&words[1]).into_owned();
+        server.port = pyrope_common::client::atoi(&words[2]) as u16;
+        server.socket = None;
         conn.disconnect();
         ENTRIES.with(|e| e.borrow_mut().clear());
         LOADED.with(|l| l.set(false));
@@ -248,7 +249,7 @@ fn prompt(conn: &Conn) -> String {
     if !conn.is_connected() {
         return "not connected> ".into();
     }
-    let mut p = match &conn.settings.socket {
+    let mut p = match &conn.settings.server.socket {
         Some(path) => format!("redis {path}"),
         None => conn.addr(),
     };

@@ -146,8 +146,12 @@ pub fn stat(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
 /// --eval FILE keys , args: `EVAL <script> <numkeys> keys... args...`; the first lone `,`
 /// separates the keys from the arguments. The script and the arguments are bytes as given.
 pub fn eval(ctx: &Ctx, conn: &mut Conn, file: &str) -> Result<i32, String> {
-    let script = std::fs::read(file)
-        .map_err(|e| format!("Can't open file '{file}': {}", crate::wire::io_text(&e)))?;
+    let script = std::fs::read(file).map_err(|e| {
+        format!(
+            "Can't open file '{file}': {}",
+            pyrope_common::client::os_error_text(&e)
+        )
+    })?;
     let mut keys: Vec<Vec<u8>> = Vec::new();
     let mut argv: Vec<Vec<u8>> = Vec::new();
     let mut after_comma = false;

@@ -4,8 +4,8 @@
 //! with redis-cli's messages on stderr.
 
 use crate::conn::{cstr, Conn};
-use crate::wire::{io_text, Stream, Wire, WireError};
 use crate::Ctx;
+use pyrope_common::client::{os_error_text, Client, ClientError, Stream};
 use pyrope_common::resp::Frame;
 use std::io::{Read, Write};
 use std::time::Duration;
@@ -108,7 +108,10 @@ fn copy_payload(
     let mut chunk = vec![0u8; 1 << 16];
     let mut written = 0u64;
     let read_err = |e: Option<std::io::Error>| match e {
-        Some(e) => format!("I/O Error reading RDB payload from socket: {}", io_text(&e)),
+        Some(e) => format!(
+            "I/O Error reading RDB payload from socket: {}",
+            os_error_text(&e)
+        ),
         None => "I/O Error reading RDB payload from socket".to_string(),
     };
     match payload {
@@ -121,7 +124,7 @@ fn copy_payload(
                     Err(e) => return Err(read_err(Some(e))),
                 };
                 out.write_all(&chunk[..n])
-                    .map_err(|e| format!("Error writing data to file: {}", io_text(&e)))?;
+                    .map_err(|e| format!("Error writing data to file: {}", os_error_text(&e)))?;
                 left -= n as u64;
                 written += n as u64;
             }
@@ -143,15 +146,17 @@ fn copy_payload(
                     .position(|w| w == mark.as_slice())
                 {
                     let at = from + at;
-                    out.write_all(&tail[..at])
-                        .map_err(|e| format!("Error writing data to file: {}", io_text(&e)))?;
+                    out.write_all(&tail[..at]).map_err(|e| {
+                        format!("Error writing data to file: {}", os_error_text(&e))
+                    })?;
                     written += at as u64;
                     return Ok((written, tail[at + mark.len()..].to_vec()));
                 }
                 if tail.len() > mark.len() {
                     let keep = tail.len() - mark.len();
-                    out.write_all(&tail[..keep])
-                        .map_err(|e| format!("Error writing data to file: {}", io_text(&e)))?;
+                    out.write_all(&tail[..keep]).map_err(|e| {
+                        format!("Error writing data to file: {}", os_error_text(&e))
+                    })?;
                     written += keep as u64;
                     tail.drain(..keep);
                 }
@@ -194,13 +199,13 @@ pub fn rdb(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
     } else {
         let tmp = format!("{file}.tmp-{}", std::process::id());
         let mut f = std::fs::File::create(&tmp)
-            .map_err(|e| format!("Error opening '{file}': {}", io_text(&e)))?;
+            .map_err(|e| format!("Error opening '{file}': {}", os_error_text(&e)))?;
         let r = copy_payload(&mut s, &payload, &mut f).and_then(|r| {
             drop(s);
             f.sync_all()
-                .map_err(|e| format!("Fail to fsync '{file}': {}", io_text(&e)))?;
+                .map_err(|e| format!("Fail to fsync '{file}': {}", os_error_text(&e)))?;
             std::fs::rename(&tmp, &file)
-                .map_err(|e| format!("Error writing '{file}': {}", io_text(&e)))?;
+                .map_err(|e| format!("Error writing '{file}': {}", os_error_text(&e)))?;
             Ok(r)
         });
         if r.is_err() {
@@ -253,21 +258,21 @@ pub fn replica(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
     stream
         .set_read_timeout(Some(Duration::from_secs(1)))
         .map_err(|e| e.to_string())?;
-    let mut wire = Wire::with_buffer(stream, buffered);
+    let mut wire = Client::with_buffered(stream, buffered);
     let ack = crate::conn::encode_command(&["REPLCONF", "ACK", "0"]);
     if marked {
-        wire.send(&ack).map_err(|e| e.to_string())?;
+        wire.send_raw(&ack).map_err(|e| e.to_string())?;
     }
     let mut out = std::io::stdout();
     loop {
-        match wire.read_frame() {
+        match wire.read_reply() {
             Ok(f) => {
                 let mut line = crate::format::csv(&f);
                 line.push(b'\n');
                 let _ = out.write_all(&line);
                 let _ = out.flush();
             }
-            Err(WireError::Io(e))
+            Err(ClientError::Io(e))
                 if e.kind() == std::io::ErrorKind::WouldBlock
                     || e.kind() == std::io::ErrorKind::TimedOut =>
             {
@@ -275,10 +280,10 @@ pub fn replica(ctx: &Ctx, conn: &mut Conn) -> Result<i32, String> {
                 // online, and the master drops it if it arrives before the master has reaped
                 // its RDB child, so keep sending.
                 if marked {
-                    wire.send(&ack).map_err(|e| e.to_string())?;
+                    wire.send_raw(&ack).map_err(|e| e.to_string())?;
                 }
             }
-            Err(e) => return Err(format!("Error: {}", e.describe())),
+            Err(e) => return Err(format!("Error: {e}")),
         }
     }
 }
