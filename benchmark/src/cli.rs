@@ -1,8 +1,10 @@
 //! Command-line options: every flag of redis-benchmark 7 with the same spelling and defaults
-//! (`-h` is the host, as there), plus the open-loop, SLO, mix, key-pattern and output options
-//! that redis-benchmark lacks.
+//! (`-h` is the host, as there; the connection options are `pyrope_common::client::ConnArgs`,
+//! the same group as pyrope-cli's, so `-u` takes the same URIs and `--pass` is there), plus
+//! the open-loop, SLO, mix, key-pattern and output options that redis-benchmark lacks.
 
 use clap::Parser;
+use pyrope_common::client::ConnArgs;
 use serde::Serialize;
 
 /// pyrope-benchmark options. Serialized (secrets redacted) as the `config` of `--json`.
@@ -26,26 +28,11 @@ use serde::Serialize;
         pyrope-benchmark --ratio 1:10 --key-pattern zipf:0.99 -r 1000000 --test-time 30 --json out.json"
 )]
 pub struct Args {
-    /// Server hostname.
-    #[arg(short = 'h', value_name = "hostname", default_value = "127.0.0.1")]
-    pub host: String,
-    /// Server port.
-    #[arg(short = 'p', value_name = "port", default_value_t = 6379)]
-    pub port: u16,
-    /// Server unix socket (overrides host and port).
-    #[arg(short = 's', value_name = "socket")]
-    pub socket: Option<String>,
-    /// Password for AUTH.
-    #[arg(short = 'a', value_name = "password")]
-    #[serde(serialize_with = "redacted")]
-    pub password: Option<String>,
-    /// Username for ACL-style `AUTH username pass` (needs -a).
-    #[arg(long, value_name = "username")]
-    pub user: Option<String>,
-    /// Server URI: redis://[user:pass@]host[:port][/db].
-    #[arg(short = 'u', value_name = "uri")]
-    #[serde(serialize_with = "redacted_uri")]
-    pub uri: Option<String>,
+    /// -h -p -s -a --user --pass -u -3, shared with the other tools (in the JSON config
+    /// with the password and the URI's password redacted).
+    #[command(flatten)]
+    #[serde(flatten, serialize_with = "conn_config")]
+    pub conn: ConnArgs,
     /// Number of parallel connections.
     #[arg(short = 'c', value_name = "clients", default_value_t = 50)]
     pub clients: usize,
@@ -55,12 +42,9 @@ pub struct Args {
     /// Data size of SET/GET values in bytes, or a range MIN-MAX picked uniformly per request.
     #[arg(short = 'd', value_name = "size", default_value = "3")]
     pub data_size: String,
-    /// SELECT this db number before benchmarking.
+    /// SELECT this db number before benchmarking (wins over a -u URI's db).
     #[arg(long, value_name = "db", default_value_t = 0)]
     pub dbnum: u32,
-    /// Start sessions in RESP3 (HELLO 3).
-    #[arg(short = '3')]
-    pub resp3: bool,
     /// Number of load-generating threads (each runs its own event loop); 0 = one thread.
     #[arg(long, value_name = "num", default_value_t = 0)]
     pub threads: usize,
@@ -152,22 +136,44 @@ pub struct Args {
     pub command: Vec<String>,
 }
 
-fn redacted<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
-    v.as_ref().map(|_| "(set)").serialize(s)
+/// The connection options as the JSON config shows them: every option under its own name,
+/// a password as `(set)`, the URI without its password (`redis://user:(set)@host:port/db`).
+fn conn_config<S: serde::Serializer>(c: &ConnArgs, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Conn<'a> {
+        host: &'a str,
+        port: u16,
+        socket: Option<&'a str>,
+        password: Option<&'static str>,
+        user: Option<String>,
+        pass: Option<&'static str>,
+        uri: Option<String>,
+        resp3: bool,
+    }
+    let set = |v: &Option<std::ffi::OsString>| v.as_ref().map(|_| "(set)");
+    Conn {
+        host: &c.host,
+        port: c.port,
+        socket: c.socket.as_deref(),
+        password: set(&c.password),
+        user: c.user.as_ref().map(|u| u.to_string_lossy().into_owned()),
+        pass: set(&c.pass),
+        uri: c.uri.as_deref().map(redacted_uri),
+        resp3: c.resp3,
+    }
+    .serialize(s)
 }
 
 /// The URI without its password: `redis://user:(set)@host:port/db`.
-fn redacted_uri<S: serde::Serializer>(v: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
-    v.as_ref()
-        .map(|u| match u.rsplit_once('@') {
-            Some((auth, rest)) => match auth.split_once("://") {
-                Some((scheme, cred)) => {
-                    let user = cred.split_once(':').map(|(u, _)| u).unwrap_or("");
-                    format!("{scheme}://{user}:(set)@{rest}")
-                }
-                None => format!("(set)@{rest}"),
-            },
-            None => u.clone(),
-        })
-        .serialize(s)
+fn redacted_uri(u: &str) -> String {
+    match u.rsplit_once('@') {
+        Some((auth, rest)) => match auth.split_once("://") {
+            Some((scheme, cred)) => {
+                let user = cred.split_once(':').map(|(u, _)| u).unwrap_or("");
+                format!("{scheme}://{user}:(set)@{rest}")
+            }
+            None => format!("(set)@{rest}"),
+        },
+        None => u.to_string(),
+    }
 }

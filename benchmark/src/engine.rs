@@ -30,10 +30,10 @@ use hdrhistogram::Histogram;
 use mio::net::{TcpStream, UnixStream};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
+use pyrope_common::client::{format_addr, os_error_text, Stream};
 use pyrope_common::resp::scan as reply;
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::ToSocketAddrs;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex, OnceLock};
@@ -56,18 +56,18 @@ impl Target {
     /// `host:port` (`[v6]:port` for IPv6 literals) or the socket path.
     pub fn display(&self) -> String {
         match self {
-            Target::Tcp(h, p) => host_port(h, *p),
+            Target::Tcp(h, p) => format_addr(h, *p),
             Target::Unix(s) => s.clone(),
         }
     }
-}
 
-/// `host:port`, bracketing IPv6 literals (`[::1]:6379`) so the result parses as an address.
-pub fn host_port(host: &str, port: u16) -> String {
-    if host.contains(':') && !host.starts_with('[') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
+    /// A blocking connection (TCP: every address the name resolves to, in order, as
+    /// hiredis does), each attempt bounded by `timeout` when given.
+    pub fn connect(&self, timeout: Option<Duration>) -> io::Result<Stream> {
+        match self {
+            Target::Tcp(h, p) => Stream::tcp(h, *p, timeout),
+            Target::Unix(p) => Stream::unix(p, timeout),
+        }
     }
 }
 
@@ -215,30 +215,18 @@ enum Conn {
 
 impl Conn {
     fn open(t: &Target) -> io::Result<Conn> {
-        match t {
-            Target::Tcp(h, p) => {
-                // Try every address the name resolves to, as hiredis does (a name may give ::1
-                // first while the server listens on 127.0.0.1 only).
-                let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
-                for addr in (h.as_str(), *p).to_socket_addrs()? {
-                    // Connect blocking (bounded), then go non-blocking: simple and errors early.
-                    match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(10)) {
-                        Ok(s) => {
-                            s.set_nodelay(true)?;
-                            s.set_nonblocking(true)?;
-                            return Ok(Conn::Tcp(TcpStream::from_std(s)));
-                        }
-                        Err(e) => last = e,
-                    }
-                }
-                Err(last)
-            }
-            Target::Unix(p) => {
-                let s = std::os::unix::net::UnixStream::connect(p)?;
+        // Connect blocking (bounded; every address of a name, which may give ::1 first while
+        // the server listens on 127.0.0.1 only), then go non-blocking: simple and errors early.
+        Ok(match t.connect(Some(Duration::from_secs(10)))? {
+            Stream::Tcp(s) => {
                 s.set_nonblocking(true)?;
-                Ok(Conn::Unix(UnixStream::from_std(s)))
+                Conn::Tcp(TcpStream::from_std(s))
             }
-        }
+            Stream::Unix(s) => {
+                s.set_nonblocking(true)?;
+                Conn::Unix(UnixStream::from_std(s))
+            }
+        })
     }
 
     fn register(&mut self, poll: &Poll, tok: Token) -> io::Result<()> {
@@ -272,17 +260,15 @@ impl Conn {
 }
 
 /// Opens one probe connection, returning an error message as redis-benchmark prints it when
-/// the server is unreachable.
+/// the server is unreachable (`host:port` without brackets, as redis-benchmark).
 pub fn check_connect(t: &Target) -> Result<(), String> {
     Conn::open(t).map(|_| ()).map_err(|e| match t {
-        Target::Tcp(h, p) => format!("Could not connect to Redis at {h}:{p}: {}", strip_os(&e)),
-        Target::Unix(p) => format!("Could not connect to Redis at {p}: {}", strip_os(&e)),
+        Target::Tcp(h, p) => format!(
+            "Could not connect to Redis at {h}:{p}: {}",
+            os_error_text(&e)
+        ),
+        Target::Unix(p) => format!("Could not connect to Redis at {p}: {}", os_error_text(&e)),
     })
-}
-
-fn strip_os(e: &io::Error) -> String {
-    let s = e.to_string();
-    s.split(" (os error").next().unwrap_or(&s).to_string()
 }
 
 /// A one-shot monotonic `timerfd` (Linux), polled with the connections so the open loop
@@ -714,7 +700,7 @@ impl Worker {
                             old.conn.deregister(&self.poll);
                             drop(old);
                             self.connect(i)
-                                .map_err(|e| format!("Could not connect: {}", strip_os(&e)))?;
+                                .map_err(|e| format!("Could not connect: {}", os_error_text(&e)))?;
                             if self.spec.handshake.is_empty() {
                                 self.send_batch(i).map_err(|e| e.to_string())?;
                             }
@@ -761,7 +747,7 @@ impl Worker {
     ) -> Result<(), String> {
         let connected = (first..first + count)
             .try_for_each(|i| self.connect(i))
-            .map_err(|e| format!("Could not connect: {}", strip_os(&e)));
+            .map_err(|e| format!("Could not connect: {}", os_error_text(&e)));
         // Every thread connects before the open-loop schedule starts (its origin is shared).
         barrier.wait();
         connected?;
@@ -1036,7 +1022,9 @@ impl Shared {
 pub fn idle(target: &Target, n: usize) -> Result<(), String> {
     let mut conns = Vec::new();
     for _ in 0..n {
-        conns.push(Conn::open(target).map_err(|e| format!("Could not connect: {}", strip_os(&e)))?);
+        conns.push(
+            Conn::open(target).map_err(|e| format!("Could not connect: {}", os_error_text(&e)))?,
+        );
     }
     println!("Creating {n} idle connections and waiting forever (Ctrl+C when done)");
     loop {

@@ -14,6 +14,7 @@ pub mod workload;
 
 use clap::Parser;
 use engine::{Limit, RunResult, RunSpec, Shared, Target};
+use pyrope_common::client::{Client, ClientError};
 use std::io::{IsTerminal, Read, Write};
 use std::time::Duration;
 
@@ -71,70 +72,54 @@ struct Ctx {
     cluster: Vec<(Target, String)>,
 }
 
-fn encode(args: &[&str]) -> Vec<u8> {
+fn encode<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
     let mut v = Vec::new();
     pyrope_common::resp::encode::command(&mut v, args);
     v
 }
 
-/// Applies `-u redis://[user[:pass]@]host[:port][/db]`.
-fn apply_uri(a: &mut cli::Args) -> Result<(), String> {
-    let Some(uri) = a.uri.clone() else {
-        return Ok(());
+/// Where to connect and the first commands of every connection (AUTH, SELECT), from the
+/// connection options and `-u` (as pyrope-cli reads them); `--dbnum` wins over the URI's db.
+/// Errors: the URI's, as redis-cli words them.
+fn connection(args: &cli::Args) -> Result<(Target, Vec<Vec<u8>>), String> {
+    let server = args.conn.conn_info().map_err(|e| e.to_string())?;
+    let target = match &server.socket {
+        Some(s) => Target::Unix(s.clone()),
+        None => Target::Tcp(server.host.clone(), server.port),
     };
-    let rest = uri
-        .strip_prefix("redis://")
-        .ok_or_else(|| format!("Invalid URI scheme in '{uri}': only redis:// is supported"))?;
-    let (auth, hostpart) = match rest.rsplit_once('@') {
-        Some((x, y)) => (Some(x), y),
-        None => (None, rest),
-    };
-    if let Some(auth) = auth {
-        match auth.split_once(':') {
-            Some((u, p)) => {
-                if !u.is_empty() {
-                    a.user = Some(u.to_string());
-                }
-                a.password = Some(p.to_string());
-            }
-            None => a.password = Some(auth.to_string()),
+    let mut handshake = Vec::new();
+    if let Some(p) = &server.password {
+        match &server.user {
+            Some(u) => handshake.push(encode(&[&b"AUTH"[..], u, p])),
+            None => handshake.push(encode(&[&b"AUTH"[..], p])),
         }
     }
-    let (hp, db) = match hostpart.split_once('/') {
-        Some((x, y)) => (x, Some(y)),
-        None => (hostpart, None),
+    let db = if args.dbnum != 0 {
+        args.dbnum
+    } else {
+        server.db
     };
-    if let Some(db) = db.filter(|d| !d.is_empty()) {
-        a.dbnum = db
-            .parse()
-            .map_err(|_| format!("Invalid database number in URI '{uri}'"))?;
+    if db != 0 {
+        handshake.push(encode(&["SELECT", &db.to_string()]));
     }
-    match hp.rsplit_once(':') {
-        Some((h, p)) => {
-            a.host = h.to_string();
-            a.port = p
-                .parse()
-                .map_err(|_| format!("Invalid port in URI '{uri}'"))?;
-        }
-        None if !hp.is_empty() => a.host = hp.to_string(),
-        None => {}
+    Ok((target, handshake))
+}
+
+/// A blocking client for the set-up queries (CONFIG GET, CLUSTER SLOTS), after the
+/// handshake (AUTH, SELECT, HELLO...) whose replies are skipped.
+fn setup_client(target: &Target, handshake: &[Vec<u8>]) -> Result<Client, ClientError> {
+    let mut c = Client::new(target.connect(None)?);
+    c.set_read_timeout(Some(Duration::from_secs(5)))?;
+    for h in handshake {
+        c.send_raw(h)?;
+        c.read_reply()?;
     }
-    Ok(())
+    Ok(c)
 }
 
 /// CONFIG GET of one parameter over a short-lived connection (None if refused).
 fn server_config(target: &Target, handshake: &[Vec<u8>], name: &str) -> Option<String> {
-    let mut c = match target {
-        Target::Tcp(h, p) => {
-            pyrope_common::client::Client::connect(&engine::host_port(h, *p)).ok()?
-        }
-        Target::Unix(p) => pyrope_common::client::Client::connect_unix(p).ok()?,
-    };
-    c.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    for h in handshake {
-        c.send_raw(h).ok()?;
-        c.read_reply().ok()?;
-    }
+    let mut c = setup_client(target, handshake).ok()?;
     let r = c.call(&["CONFIG", "GET", name]).ok()?;
     let a = r.as_array()?;
     let v = match a.get(1)? {
@@ -178,15 +163,8 @@ fn spec_for(ctx: &Ctx, test: workload::Test, rps: Option<u64>, limit: Limit) -> 
 /// tag whose slot it serves (clients are spread over the masters, as redis-benchmark does).
 fn fetch_cluster(seed: &Target, handshake: &[Vec<u8>]) -> Result<Vec<(Target, String)>, String> {
     use pyrope_common::resp::Frame;
-    let mut c = match seed {
-        Target::Tcp(h, p) => pyrope_common::client::Client::connect(&engine::host_port(h, *p)),
-        Target::Unix(p) => pyrope_common::client::Client::connect_unix(p),
-    }
-    .map_err(|e| format!("Cluster mode: cannot connect to the seed node: {e}"))?;
-    for h in handshake {
-        c.send_raw(h).map_err(|e| e.to_string())?;
-        c.read_reply().map_err(|e| e.to_string())?;
-    }
+    let mut c = setup_client(seed, handshake)
+        .map_err(|e| format!("Cluster mode: cannot connect to the seed node: {e}"))?;
     let r = c.call(&["CLUSTER", "SLOTS"]).map_err(|e| e.to_string())?;
     if let Frame::Error(e) = &r {
         return Err(format!(
@@ -525,9 +503,10 @@ pub fn run(argv: Vec<String>) -> i32 {
         eprintln!("{m}");
         1
     };
-    if let Err(e) = apply_uri(&mut args) {
-        return fail(e);
-    }
+    let (target, mut handshake) = match connection(&args) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
     let data = match workload::DataSize::parse(&args.data_size) {
         Ok(d) => d,
         Err(e) => return fail(e),
@@ -561,21 +540,7 @@ pub fn run(argv: Vec<String>) -> i32 {
         );
     }
     args.key_pattern.get_or_insert_with(|| "uniform".into());
-    let target = match &args.socket {
-        Some(s) => Target::Unix(s.clone()),
-        None => Target::Tcp(args.host.clone(), args.port),
-    };
-    let mut handshake = Vec::new();
-    if let Some(p) = &args.password {
-        match &args.user {
-            Some(u) => handshake.push(encode(&["AUTH", u, p])),
-            None => handshake.push(encode(&["AUTH", p])),
-        }
-    }
-    if args.dbnum != 0 {
-        handshake.push(encode(&["SELECT", &args.dbnum.to_string()]));
-    }
-    if args.resp3 {
+    if args.conn.resp3 {
         handshake.push(encode(&["HELLO", "3"]));
     }
     if args.enable_tracking {
@@ -777,8 +742,8 @@ mod tests {
             "o.lrange_100_first_100_elements.hgrm"
         );
         assert_eq!(hdr_log_path("o", "SET:GET 1:3", 2), "o.set_get_1_3.hgrm");
-        assert_eq!(engine::host_port("::1", 6379), "[::1]:6379");
-        assert_eq!(engine::host_port("localhost", 1), "localhost:1");
+        assert_eq!(Target::Tcp("::1".into(), 6379).display(), "[::1]:6379");
+        assert_eq!(Target::Tcp("localhost".into(), 1).display(), "localhost:1");
     }
 
     #[test]
@@ -786,6 +751,8 @@ mod tests {
         let a = cli::Args::try_parse_from([
             "pyrope-benchmark",
             "-a",
+            "hunter2",
+            "--pass",
             "hunter2",
             "-u",
             "redis://bob:hunter2@h:1/0",
@@ -796,10 +763,17 @@ mod tests {
         let v = serde_json::to_value(&a).unwrap();
         let text = v.to_string();
         assert!(!text.contains("hunter2"), "{text}");
-        assert_eq!(v["password"], "(set)");
+        assert_eq!(
+            (&v["password"], &v["pass"]),
+            (&"(set)".into(), &"(set)".into())
+        );
         assert_eq!(v["uri"], "redis://bob:(set)@h:1/0");
+        assert_eq!(
+            (&v["host"], &v["port"], &v["resp3"]),
+            (&"127.0.0.1".into(), &6379.into(), &false.into())
+        );
         assert_eq!(v["ratio"], "1:2");
-        assert!(v.get("help").is_none());
+        assert!(v.get("help").is_none() && v.get("conn").is_none());
     }
 
     #[test]
@@ -809,18 +783,32 @@ mod tests {
     }
 
     #[test]
-    fn uri_fills_connection_options() {
-        let mut a = cli::Args::try_parse_from([
-            "pyrope-benchmark",
-            "-u",
-            "redis://bob:secret@example:7000/3",
-        ])
-        .unwrap();
-        apply_uri(&mut a).unwrap();
-        assert_eq!((a.host.as_str(), a.port, a.dbnum), ("example", 7000, 3));
+    fn uris_as_pyrope_cli_reads_them() {
+        let parse = |extra: &[&str]| {
+            let argv = ["pyrope-benchmark"].iter().chain(extra).copied();
+            connection(&cli::Args::try_parse_from(argv).unwrap())
+        };
+        let (t, hs) = parse(&["-u", "redis://bob:p%40ss@[::1]:7000/3"]).unwrap();
+        assert_eq!(t.display(), "[::1]:7000");
         assert_eq!(
-            (a.user.as_deref(), a.password.as_deref()),
-            (Some("bob"), Some("secret"))
+            hs,
+            [encode(&["AUTH", "bob", "p@ss"]), encode(&["SELECT", "3"])]
         );
+        let (_, hs) = parse(&["-u", "redis://h/3", "--dbnum", "5"]).unwrap();
+        assert_eq!(hs, [encode(&["SELECT", "5"])]);
+        let (t, hs) = parse(&["--pass", "pw", "-s", "/tmp/x.sock", "-u", "redis://h"]).unwrap();
+        assert_eq!(
+            (t.display(), hs),
+            ("/tmp/x.sock".into(), vec![encode(&["AUTH", "pw"])])
+        );
+        assert_eq!(
+            parse(&["-u", "http://h"]).unwrap_err(),
+            "Invalid URI scheme"
+        );
+        assert_eq!(
+            parse(&["-u", "redis://h:70000"]).unwrap_err(),
+            "Invalid server port."
+        );
+        assert!(parse(&["-u", "rediss://h"]).unwrap_err().contains("TLS"));
     }
 }
