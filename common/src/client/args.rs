@@ -30,9 +30,13 @@ pub struct ConnArgs {
     /// Alias of -a.
     #[arg(long = "pass", value_name = "password")]
     pub pass: Option<OsString>,
-    /// Server URI: redis://[[user]:password@]host[:port][/db], or [IPv6] as the host;
-    /// %XX escapes in user and password.
-    #[arg(short = 'u', value_name = "uri")]
+    /// Server URI, read by [`super::parse_uri`] (the help text spells out its form).
+    #[arg(
+        short = 'u',
+        value_name = "uri",
+        help = "Server URI: redis://[[user]:password@]host[:port][/db], [IPv6] as the host, \
+            %XX escapes in user and password"
+    )]
     pub uri: Option<String>,
     /// Start the session in RESP3 (HELLO 3).
     #[arg(short = '3')]
