@@ -28,6 +28,7 @@
 
 mod dict;
 mod entry;
+pub mod fields;
 pub mod signals;
 
 use crate::object::{classify_string, Encoding, ObjType, StrEncoding, Value};
@@ -35,6 +36,7 @@ use dict::Dict;
 pub use dict::ExpandError;
 use entry::EntryPtr;
 pub use entry::{NewValue, ValueRef};
+pub use fields::FieldTable;
 use signals::OwnedEntry;
 pub use signals::{ev, notify, want, Ev, Signals};
 use std::marker::PhantomData;
