@@ -172,10 +172,12 @@ pub fn quiet_logs() {
 const MAX_COMMANDS_PER_INPUT: usize = 32;
 /// Run the cron once every this many inputs.
 const CRON_EVERY: u64 = 256;
-/// Above this resident set size (bytes) the keyspace is flushed between inputs: values of
-/// hundreds of MB are legitimate (SETRANGE k 536870911 x), keeping many of them is not the
-/// point of the target.
-const RSS_FLUSH_BYTES: u64 = 1 << 30;
+/// Above this resident set size (bytes) the server is replaced by a fresh one between inputs:
+/// values of hundreds of MB are legitimate (SETRANGE k 536870911 x), keeping many of them is
+/// not the point of the target (and libFuzzer's -rss_limit_mb would call it a crash).
+const RSS_RESET_BYTES: u64 = 5 << 29;
+/// Above this many keys (all dbs) the server is replaced likewise.
+const MAX_KEYS: usize = 200_000;
 
 /// Words an argument is most often drawn from.
 const TOKENS: &[&[u8]] = &[
@@ -802,14 +804,14 @@ pub fn fuzz_one(h: &mut Harness, data: &[u8]) {
     if h.fuzz_inputs % CRON_EVERY == 0 {
         h.cron();
     }
-    if h.fuzz_inputs % 16 == 0 && rss_bytes() > RSS_FLUSH_BYTES {
-        // From a client of its own: ours may be in RESP2 subscribed mode.
-        let ours = h.cid;
-        h.cid = h.srv.create_socketless_client();
-        h.srv.pause.until_ms = 0;
-        h.run(&[b"FLUSHALL", b"SYNC"]);
-        h.srv.clients.remove(h.cid);
-        h.cid = ours;
+    // Start over on a fresh server when the state has grown past what is useful (DEBUG
+    // POPULATE under many prefixes, 512 MB SETRANGE values): a FLUSHALL is not enough, since
+    // the fuzzer may have set requirepass, renamed nothing but paused, or filled other dbs.
+    let keys: usize = (0..h.srv.ks.dbs()).map(|d| h.dbsize(d)).sum();
+    if keys > MAX_KEYS || (h.fuzz_inputs % 16 == 0 && rss_bytes() > RSS_RESET_BYTES) {
+        let inputs = h.fuzz_inputs;
+        *h = Harness::new(&[]).expect("harness");
+        h.fuzz_inputs = inputs;
     }
 }
 
