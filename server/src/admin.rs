@@ -157,6 +157,15 @@ fn debug(c: &mut Ctx) {
             } else {
                 0
             };
+            if count == 0 {
+                // Nothing to create, so nothing to allocate (Redis answers +OK too).
+                return c.out.ok();
+            }
+            // Redis would abort in zmalloc on a value it cannot allocate; answer instead.
+            // Values are bounded like any string a client can send.
+            if size as u64 > c.srv.settings.proto_max_bulk_len {
+                return c.out.error(crate::reply::errors::STRING_TOO_LONG);
+            }
             let lru = c.srv.new_key_lru();
             let db = c.db;
             let want = c.srv.ks.db(db).len().saturating_add(count as usize);

@@ -15,6 +15,16 @@ fn debug_populate_with_an_absurd_count_answers_an_error_at_once() {
     assert_eq!(r, Frame::Error("ERR OOM in dictTryExpand".into()));
     assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
     assert_eq!(call(&mut c, &["DBSIZE"]), int(0));
+    // A value size that cannot be allocated (the command fuzz target's find: it aborted the
+    // process, even with count 0).
+    for args in [["1", "k", "9223372036854775807"], ["0", "k", "1099511627776"]] {
+        let mut a = vec!["DEBUG", "POPULATE"];
+        a.extend(args);
+        assert!(
+            matches!(call(&mut c, &a), Frame::Error(_) | Frame::Simple(_)),
+            "{args:?}"
+        );
+    }
     // A count that fits still works, and the server is alive.
     assert_eq!(call(&mut c, &["DEBUG", "POPULATE", "1000"]), Frame::Simple("OK".into()));
     assert_eq!(call(&mut c, &["DBSIZE"]), int(1000));
