@@ -91,6 +91,8 @@ fn rdb_string_len(v: &ValueRef) -> usize {
         }),
         ValueRef::Inline(b) => bytes_len(b),
         ValueRef::Boxed(Value::Str(s)) => bytes_len(s),
+        // Collections: their serialized length comes with the RDB writer (persistence issue).
+        ValueRef::Boxed(_) => 0,
     }
 }
 

@@ -10,7 +10,8 @@
 //!
 //! Each collection type adds its value digest here as it arrives.
 
-use crate::keyspace::{string_bytes, Entry, Keyspace};
+use crate::keyspace::{string_bytes, Entry, Keyspace, ValueRef};
+use crate::object::Value;
 use sha1::{Digest, Sha1};
 
 /// A 20-byte digest.
@@ -40,6 +41,17 @@ fn mix_object(d: &mut Digest20, e: &Entry) {
     let mut buf = Vec::new();
     if let Some(s) = string_bytes(&e.value(), &mut buf) {
         mix(d, s);
+    }
+    match e.value() {
+        // Lists: each element mixed in order (`mixStringObjectDigest` per element).
+        ValueRef::Boxed(Value::List(l)) => {
+            for x in l.iter() {
+                buf.clear();
+                x.write_to(&mut buf);
+                mix(d, &buf);
+            }
+        }
+        _ => {}
     }
     if e.expire().is_some() {
         xor(d, b"!!expire!!");

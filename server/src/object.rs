@@ -166,6 +166,8 @@ pub const SHARED_INTEGERS: i64 = 10000;
 pub enum Value {
     /// A raw-encoded string (longer than 44 bytes, or grown by APPEND / SETRANGE).
     Str(Vec<u8>),
+    /// A list: listpack or quicklist (`types/list.rs`).
+    List(crate::types::list::ListValue),
 }
 
 // The keyspace hands values to the lazy-free thread (UNLINK, FLUSHALL ASYNC, lazyfree-lazy-*):
@@ -181,6 +183,7 @@ impl Value {
     pub fn obj_type(&self) -> ObjType {
         match self {
             Value::Str(_) => ObjType::String,
+            Value::List(_) => ObjType::List,
         }
     }
 
@@ -189,6 +192,8 @@ impl Value {
     pub fn encoding(&self) -> Encoding {
         match self {
             Value::Str(_) => Encoding::Raw,
+            Value::List(crate::types::list::ListValue::Listpack(_)) => Encoding::Listpack,
+            Value::List(crate::types::list::ListValue::Quicklist(_)) => Encoding::Quicklist,
         }
     }
 
@@ -201,6 +206,8 @@ impl Value {
     pub fn free_effort(&self) -> usize {
         match self {
             Value::Str(_) => 1,
+            // A quicklist frees node by node; a listpack is one allocation.
+            Value::List(l) => l.nodes(),
         }
     }
 
@@ -209,6 +216,7 @@ impl Value {
         std::mem::size_of::<Value>()
             + match self {
                 Value::Str(v) => v.capacity(),
+                Value::List(l) => l.heap_size(),
             }
     }
 }

@@ -986,6 +986,9 @@ const FILE_ONLY: &[&str] = &[
 pub struct Settings {
     /// `notify-keyspace-events` as [`notify`] bits.
     pub notify_keyspace_events: u32,
+    /// `list-max-listpack-size`: a quicklist node's limit (negative: byte class, positive:
+    /// element count).
+    pub list_max_listpack_size: i64,
     pub port: u16,
     pub bind: Vec<String>,
     pub tcp_backlog: i32,
@@ -1605,6 +1608,7 @@ impl Config {
         let b = |n: &str| g(n) == "yes";
         Settings {
             notify_keyspace_events: keyspace_events_parse(g("notify-keyspace-events")).unwrap_or(0),
+            list_max_listpack_size: i("list-max-listpack-size"),
             port: i("port") as u16,
             bind: g("bind").split_whitespace().map(str::to_string).collect(),
             tcp_backlog: i("tcp-backlog") as i32,

@@ -72,6 +72,20 @@ pub mod ev {
     pub const INCRBY: Ev = s("incrby");
     pub const INCRBYFLOAT: Ev = s("incrbyfloat");
     pub const APPEND: Ev = s("append");
+    const fn l(name: &'static str) -> Ev {
+        Ev {
+            class: notify::LIST,
+            name,
+        }
+    }
+    pub const LPUSH: Ev = l("lpush");
+    pub const RPUSH: Ev = l("rpush");
+    pub const LPOP: Ev = l("lpop");
+    pub const RPOP: Ev = l("rpop");
+    pub const LINSERT: Ev = l("linsert");
+    pub const LSET: Ev = l("lset");
+    pub const LREM: Ev = l("lrem");
+    pub const LTRIM: Ev = l("ltrim");
 }
 
 /// Bits of [`Signals::want`] besides the [`notify`] classes.

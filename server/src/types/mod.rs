@@ -2,3 +2,4 @@
 //! handlers it registers by full command name.
 
 pub mod string;
+pub mod list;
