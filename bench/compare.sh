@@ -10,7 +10,9 @@
 # Usage: bench/compare.sh            (defaults: -c 50 -n 1000000, tests set,get,incr,mset, -P 1 and 16)
 #        N=200000 ROUNDS=1 bench/compare.sh   (quicker)
 #        NOTIFY=KEA bench/compare.sh   (both servers with notify-keyspace-events KEA and one
-#                                       subscriber on every event, reading them all)
+#                                       subscriber on every event, reading them all; no pubsub
+#                                       output limit, so a subscriber slower than the server
+#                                       stays connected for the whole run)
 # Servers listen on 127.0.0.1 only, on free ports, and are stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,7 +40,8 @@ trap cleanup EXIT
 start() { # name binary -> prints "pid port"
   local port; port=$(free_port)
   timeout 3600 "$2" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --enable-debug-command yes \
-    --dir "$TMP" --notify-keyspace-events "$NOTIFY" >"$TMP/$1.log" 2>&1 &
+    --dir "$TMP" --notify-keyspace-events "$NOTIFY" ${NOTIFY:+--client-output-buffer-limit "pubsub 0 0 0"} \
+    >"$TMP/$1.log" 2>&1 &
   local pid=$!
   echo "$pid" >> "$TMP/pids"
   for _ in $(seq 100); do "$CLI" -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done
