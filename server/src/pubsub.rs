@@ -15,8 +15,9 @@
 //! [`publish_keyspace_event`] as Redis's `notifyKeyspaceEvent` does: `__keyspace@<db>__:<key>`
 //! with the event name (flag K), `__keyevent@<db>__:<event>` with the key (flag E).
 //!
-//! Order of subscribers: per channel, in subscription order; patterns in the order they were
-//! first subscribed (Redis iterates hash tables; its order is not specified).
+//! Order of subscribers: per channel, in subscription order; channels and patterns in the
+//! order they were first subscribed, until one empties (Redis iterates hash tables; its order
+//! is not specified).
 
 use crate::client::flags as cf;
 use crate::command::{Ctx, Handler};
@@ -24,7 +25,6 @@ use crate::reply::Reply;
 use crate::server::Server;
 use indexmap::{IndexMap, IndexSet};
 use pyrope_common::glob::glob_match;
-use std::collections::HashMap;
 
 /// The client whose command is running.
 #[derive(Clone, Copy, Debug)]
@@ -98,15 +98,15 @@ impl ClientSubs {
 /// Server-wide subscriptions: who listens where.
 #[derive(Default)]
 pub struct PubSub {
-    channels: HashMap<Vec<u8>, IndexSet<usize>>,
-    patterns: IndexMap<Vec<u8>, IndexSet<usize>>,
-    shard: HashMap<Vec<u8>, IndexSet<usize>>,
+    channels: SubTable,
+    patterns: SubTable,
+    shard: SubTable,
     /// Clients with at least one subscription (INFO `pubsub_clients`).
     pub clients: usize,
 }
 
 impl PubSub {
-    fn map(&mut self, kind: Kind) -> &mut dyn SubMap {
+    fn map(&mut self, kind: Kind) -> &mut SubTable {
         match kind {
             Kind::Channel => &mut self.channels,
             Kind::Pattern => &mut self.patterns,
@@ -133,36 +133,18 @@ impl PubSub {
     }
 }
 
-/// The subscriber table operations shared by the three kinds.
-trait SubMap {
-    fn add(&mut self, name: &[u8], k: usize);
-    fn remove(&mut self, name: &[u8], k: usize);
+/// Subscribers per channel (or pattern), each set in subscription order.
+type SubTable = IndexMap<Vec<u8>, IndexSet<usize>>;
+
+fn table_add(t: &mut SubTable, name: &[u8], k: usize) {
+    t.entry(name.to_vec()).or_default().insert(k);
 }
 
-impl SubMap for HashMap<Vec<u8>, IndexSet<usize>> {
-    fn add(&mut self, name: &[u8], k: usize) {
-        self.entry(name.to_vec()).or_default().insert(k);
-    }
-    fn remove(&mut self, name: &[u8], k: usize) {
-        if let Some(s) = self.get_mut(name) {
-            s.shift_remove(&k);
-            if s.is_empty() {
-                self.remove(name);
-            }
-        }
-    }
-}
-
-impl SubMap for IndexMap<Vec<u8>, IndexSet<usize>> {
-    fn add(&mut self, name: &[u8], k: usize) {
-        self.entry(name.to_vec()).or_default().insert(k);
-    }
-    fn remove(&mut self, name: &[u8], k: usize) {
-        if let Some(s) = self.get_mut(name) {
-            s.shift_remove(&k);
-            if s.is_empty() {
-                self.shift_remove(name);
-            }
+fn table_remove(t: &mut SubTable, name: &[u8], k: usize) {
+    if let Some(s) = t.get_mut(name) {
+        s.shift_remove(&k);
+        if s.is_empty() {
+            t.swap_remove(name);
         }
     }
 }
@@ -288,7 +270,7 @@ fn subscribe_generic(c: &mut Ctx, kind: Kind) {
         let subs = &mut c.srv.clients[k].subs;
         let was_any = subs.any();
         if subs.of(kind).insert(name.to_vec()) {
-            c.srv.pubsub.map(kind).add(name, k);
+            table_add(c.srv.pubsub.map(kind), name, k);
             if !was_any {
                 c.srv.pubsub.clients += 1;
             }
@@ -308,7 +290,7 @@ fn remove_sub(srv: &mut Server, k: usize, kind: Kind, name: &[u8]) -> bool {
         return false;
     }
     let now_none = !subs.any();
-    srv.pubsub.map(kind).remove(name, k);
+    table_remove(srv.pubsub.map(kind), name, k);
     if now_none {
         srv.pubsub.clients -= 1;
     }

@@ -112,7 +112,7 @@ unsafe fn write_varint(mut p: *mut u8, mut v: usize) -> *mut u8 {
 /// # Safety
 /// `p` must point at a varint written by [`write_varint`] inside a live allocation.
 #[inline]
-unsafe fn read_varint(mut p: *const u8) -> (usize, *const u8) {
+pub(super) unsafe fn read_varint(mut p: *const u8) -> (usize, *const u8) {
     let mut v = 0usize;
     let mut shift = 0;
     loop {

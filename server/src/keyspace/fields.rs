@@ -10,6 +10,7 @@
 //! pointers never leave this file; callers get `&[u8]` views borrowed from the table.
 
 use super::dict::{Dict, DictItem};
+use super::entry::read_varint;
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::ptr::NonNull;
 
@@ -24,39 +25,12 @@ unsafe impl Send for FieldPtr {}
 
 const VINDEX_NONE: u32 = u32::MAX;
 
-#[inline]
-fn varint_len(mut v: usize) -> usize {
-    let mut n = 1;
-    while v >= 0x80 {
-        v >>= 7;
-        n += 1;
-    }
-    n
-}
-
 fn put_varint(out: &mut Vec<u8>, mut v: usize) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
         v >>= 7;
     }
     out.push(v as u8);
-}
-
-/// # Safety
-/// `p` must point at a complete varint inside a live field allocation.
-unsafe fn get_varint(mut p: *const u8) -> (usize, *const u8) {
-    let (mut v, mut shift) = (0usize, 0);
-    loop {
-        // SAFETY: per the caller, the varint is complete inside the allocation.
-        let b = unsafe { *p };
-        // SAFETY: as above.
-        p = unsafe { p.add(1) };
-        v |= ((b & 0x7f) as usize) << shift;
-        if b < 0x80 {
-            return (v, p);
-        }
-        shift += 7;
-    }
 }
 
 impl FieldPtr {
@@ -87,9 +61,9 @@ impl FieldPtr {
         let base = self.0.as_ptr();
         // SAFETY: layout written by `alloc`: vindex, then two length-prefixed byte strings.
         unsafe {
-            let (flen, fp) = get_varint(base.add(4));
+            let (flen, fp) = read_varint(base.add(4));
             let field = std::slice::from_raw_parts(fp, flen);
-            let (vlen, vp) = get_varint(fp.add(flen));
+            let (vlen, vp) = read_varint(fp.add(flen));
             let value = std::slice::from_raw_parts(vp, vlen);
             let total = vp.add(vlen) as usize - base as usize;
             (field, value, total)

@@ -461,6 +461,20 @@ fn list_ref<'a>(c: &'a Ctx, h: KeyRef) -> &'a ListValue {
     }
 }
 
+/// The list at `key` if `found`, else a new empty one added there ("new" event; the caller
+/// reports its push event).
+fn existing_or_new(c: &mut Ctx, key: &[u8], found: Option<KeyRef>) -> KeyRef {
+    match found {
+        Some(h) => h,
+        None => {
+            let lru = c.srv.new_key_lru();
+            let db = c.db;
+            let v = NewValue::Boxed(Box::new(Value::List(ListValue::default())));
+            c.srv.ks.add(db, key, v, None, lru, None)
+        }
+    }
+}
+
 /// After elements were removed: shrink the encoding if it can, or delete the emptied key
 /// ("del" after the command's own event, as `listElementsRemoved`).
 fn after_removal(c: &mut Ctx, h: KeyRef) {
@@ -486,15 +500,7 @@ fn push_generic(c: &mut Ctx, end: End, only_existing: bool) {
         (2..c.argc()).map(|i| c.arg(i).len()).sum::<usize>(),
         c.argc() - 2,
     );
-    let h = match h {
-        Some(h) => h,
-        None => {
-            let lru = c.srv.new_key_lru();
-            let db = c.db;
-            let v = NewValue::Boxed(Box::new(Value::List(ListValue::default())));
-            c.srv.ks.add(db, key, v, None, lru, None)
-        }
-    };
+    let h = existing_or_new(c, key, h);
     let argv = c.argv;
     let l = list_mut(c, h);
     l.grow_check(f, add_bytes, add_len);
@@ -858,15 +864,7 @@ fn move_generic(c: &mut Ctx, from: End, to: End) {
     let v = list_mut(c, sh).pop(from).unwrap_or_default();
     // Redis's order (lmoveGenericCommand): the push and its event, then the pop event, then
     // "del" if the source emptied. With src == dst the list is never empty at the push.
-    let dh = match dh {
-        Some(h) => h,
-        None => {
-            let lru = c.srv.new_key_lru();
-            let db = c.db;
-            let nv = NewValue::Boxed(Box::new(Value::List(ListValue::default())));
-            c.srv.ks.add(db, dst, nv, None, lru, None)
-        }
-    };
+    let dh = existing_or_new(c, dst, dh);
     let l = list_mut(c, dh);
     l.grow_check(f, v.len(), 1);
     l.push(to, &v, f);

@@ -233,6 +233,23 @@ fn set_generic(c: &mut Ctx, o: SetOpts, key: &[u8], val: &[u8], ok_int: bool) {
     }
 }
 
+/// Sets `key` to the string `val` with no expire, replacing any value ("set" event), as
+/// GETSET and MSET do (`setKey` + `notifyKeyspaceEvent("set")`).
+fn set_plain(c: &mut Ctx, key: &[u8], val: &[u8], lru: u32) {
+    let existing = c.lookup_write(key);
+    let db = c.db;
+    c.srv.ks.set(
+        db,
+        key,
+        existing,
+        string_value(val),
+        None,
+        false,
+        lru,
+        Some(ev::SET),
+    );
+}
+
 fn set(c: &mut Ctx) {
     let Some(o) = parse_set_opts(c, 3, true) else {
         return;
@@ -269,20 +286,8 @@ fn getset(c: &mut Ctx) {
     if !get_generic(c, key) {
         return;
     }
-    let existing = c.lookup_write(key);
     let lru = c.srv.new_key_lru();
-    let val = c.arg(2);
-    let db = c.db;
-    c.srv.ks.set(
-        db,
-        key,
-        existing,
-        string_value(val),
-        None,
-        false,
-        lru,
-        Some(ev::SET),
-    );
+    set_plain(c, key, c.arg(2), lru);
     c.dirty(1);
     c.propagate_one(&[&b"SET"[..], key, c.arg(2)]);
 }
@@ -380,20 +385,7 @@ fn mset_generic(c: &mut Ctx, nx: bool) {
     }
     let lru = c.srv.new_key_lru();
     for i in (1..c.argc()).step_by(2) {
-        let key = c.arg(i);
-        let existing = c.lookup_write(key);
-        let val = c.arg(i + 1);
-        let db = c.db;
-        c.srv.ks.set(
-            db,
-            key,
-            existing,
-            string_value(val),
-            None,
-            false,
-            lru,
-            Some(ev::SET),
-        );
+        set_plain(c, c.arg(i), c.arg(i + 1), lru);
     }
     c.dirty(((c.argc() - 1) / 2) as u64);
     if nx {
