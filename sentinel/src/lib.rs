@@ -52,9 +52,9 @@ pub fn run(args: Vec<OsString>) -> i32 {
             return if e.use_stderr() { 1 } else { 0 };
         }
     };
-    // `--sentinel` (as given to redis-server) is accepted and means nothing more here.
-    let directives: Vec<String> = args.directives.into_iter().filter(|d| d != "--sentinel").collect();
-    let extra = match config::args_to_lines(&directives) {
+    // `--sentinel` alone (as given to redis-server) becomes an empty `sentinel` line, which
+    // the loader ignores as Redis does; `--sentinel monitor ...` is a sentinel directive.
+    let extra = match config::args_to_lines(&args.directives) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("{e}");
@@ -108,9 +108,6 @@ pub fn run(args: Vec<OsString>) -> i32 {
     // sentinelIsRunning(): save the generated id at once, then the initial +monitor events.
     if srv.sentinel.flush_config().is_err() && !had_id {
         return 1;
-    }
-    if !had_id {
-        crate::log!(Notice, "Sentinel new configuration saved on disk");
     }
     crate::log!(Notice, "Sentinel ID is {}", srv.sentinel.myid);
     for mi in 0..srv.sentinel.masters.len() {

@@ -567,6 +567,9 @@ impl Sentinel {
         let lines = self.config_lines();
         let owned = |k: &str| k.starts_with("sentinel ") || k == "dir" || k == "protected-mode";
         let r = config::rewrite_file(&self.cfg.path, &lines, &owned);
+        if r.is_ok() {
+            crate::log!(Notice, "Sentinel new configuration saved on disk");
+        }
         if let Err(e) = &r {
             crate::log!(
                 Warning,
