@@ -496,3 +496,130 @@ fn failover_by_three_pyrope_sentinels() {
 fn failover_in_a_mixed_group_with_redis_sentinels() {
     crash_failover([SentinelKind::Redis, SentinelKind::Pyrope, SentinelKind::Redis]);
 }
+
+/// Waits until every sentinel names the same primary, different from `old`, that primary
+/// says so, and every other node replicates from it with its link up. Returns its port.
+fn wait_converged(sentinels: &[TestSentinel], nodes: &[RedisNode], old: u16) -> u16 {
+    let mut newp = 0;
+    let ok = wait_for(Duration::from_secs(120), || {
+        let addrs: Vec<Option<u16>> = sentinels.iter().map(master_addr).collect();
+        let Some(p) = addrs[0] else { return false };
+        if p == old || addrs.iter().any(|a| *a != Some(p)) {
+            return false;
+        }
+        newp = p;
+        nodes.iter().all(|n| {
+            if n.port == p {
+                repl_field(n, "role").as_deref() == Some("master")
+            } else {
+                repl_field(n, "master_port") == Some(p.to_string())
+                    && repl_field(n, "master_link_status").as_deref() == Some("up")
+            }
+        })
+    });
+    let logs: String = sentinels.iter().map(|s| format!("=== {:?} {}\n{}", s.kind, s.port, s.log_text())).collect();
+    assert!(ok, "group did not converge after the failover from {old}:\n{logs}");
+    newp
+}
+
+/// Waits until `s` sees every replica of the current primary with fresh INFO and its link up,
+/// so SENTINEL FAILOVER has a replica to choose.
+fn wait_replicas_ready(s: &TestSentinel, n: usize) {
+    assert!(wait_for(Duration::from_secs(60), || {
+        let r = cmd(&mut s.client(), &["SENTINEL", "REPLICAS", "mymaster"]);
+        let Frame::Array(Some(v)) = r else { return false };
+        v.iter().filter(|x| field(x, "master-link-status").as_deref() == Some("ok")
+            && field(x, "flags").as_deref() == Some("slave")).count() >= n
+    }), "{:?} sentinel never saw {n} ready replicas", s.kind);
+}
+
+#[test]
+fn mixed_group_each_kind_leads_a_failover_and_redis_70_joins() {
+    let primary = RedisNode::start(&[]);
+    let p = primary.port.to_string();
+    let nodes = vec![
+        primary,
+        RedisNode::start(&["--replicaof", "127.0.0.1", &p]),
+        RedisNode::start(&["--replicaof", "127.0.0.1", &p]),
+    ];
+    let first = nodes[0].port;
+    let sentinels = vec![
+        TestSentinel::start(SentinelKind::Redis, &monitor_conf(first, 2, 2000)),
+        TestSentinel::start(SentinelKind::Redis, &monitor_conf(first, 2, 2000)),
+        TestSentinel::start(SentinelKind::Pyrope, &monitor_conf(first, 2, 2000)),
+    ];
+    let refs: Vec<&TestSentinel> = sentinels.iter().collect();
+    wait_discovery(&refs, 2, 2);
+    // SENTINEL SENTINELS on each side lists the two others by port.
+    for s in &sentinels {
+        let Frame::Array(Some(v)) = cmd(&mut s.client(), &["SENTINEL", "SENTINELS", "mymaster"]) else { panic!() };
+        let mut ports: Vec<u16> = v.iter().map(|x| field(x, "port").unwrap().parse().unwrap()).collect();
+        ports.sort();
+        let mut want: Vec<u16> = sentinels.iter().filter(|o| o.port != s.port).map(|o| o.port).collect();
+        want.sort();
+        assert_eq!(ports, want);
+    }
+    let subs: Vec<Subscriber> = sentinels.iter().map(|s| Subscriber::new(s.port)).collect();
+    let mut current = first;
+    // The leader of a SENTINEL FAILOVER is the sentinel asked: pyrope, then Redis, then pyrope
+    // again, each run one failover followed by every sentinel.
+    for (run, leader) in [2usize, 0, 2].into_iter().enumerate() {
+        wait_replicas_ready(&sentinels[leader], 2);
+        let before: Vec<usize> = subs.iter().map(|s| s.count("+switch-master")).collect();
+        assert_eq!(cmd(&mut sentinels[leader].client(), &["SENTINEL", "FAILOVER", "mymaster"]), Frame::Simple(b"OK".to_vec()));
+        let newp = wait_converged(&sentinels, &nodes, current);
+        std::thread::sleep(Duration::from_secs(2));
+        for (i, sub) in subs.iter().enumerate() {
+            let msgs = sub.messages("+switch-master");
+            assert_eq!(msgs.len(), before[i] + 1, "run {run}: sentinel {i}: {msgs:?}");
+            assert_eq!(msgs.last().unwrap(), &format!("mymaster 127.0.0.1 {current} 127.0.0.1 {newp}"));
+        }
+        current = newp;
+    }
+    // Each kind led at least once: the +elected-leader events of each sentinel.
+    assert_eq!(subs[2].count("+elected-leader"), 2);
+    assert_eq!(subs[0].count("+elected-leader"), 1);
+    // Debian's redis-sentinel 7.0.15 joins the group as a fourth sentinel and everyone sees it.
+    if std::path::Path::new(REDIS_SENTINEL_70).exists() {
+        let old = TestSentinel::start(SentinelKind::Redis70, &monitor_conf(current, 2, 2000));
+        let mut all: Vec<&TestSentinel> = sentinels.iter().collect();
+        all.push(&old);
+        wait_discovery(&all, 2, 3);
+        assert_eq!(master_addr(&old), Some(current));
+    }
+}
+
+#[test]
+fn no_failover_without_quorum_or_for_a_short_pause() {
+    let mut primary = RedisNode::start(&[]);
+    let p = primary.port.to_string();
+    let replica = RedisNode::start(&["--replicaof", "127.0.0.1", &p]);
+    // Quorum 3 with only two sentinels: SDOWN but never ODOWN, no failover.
+    let sentinels = vec![
+        TestSentinel::start(SentinelKind::Pyrope, &monitor_conf(primary.port, 3, 1000)),
+        TestSentinel::start(SentinelKind::Pyrope, &monitor_conf(primary.port, 3, 1000)),
+    ];
+    let refs: Vec<&TestSentinel> = sentinels.iter().collect();
+    wait_discovery(&refs, 1, 1);
+    let subs: Vec<Subscriber> = sentinels.iter().map(|s| Subscriber::new(s.port)).collect();
+    // A pause shorter than down-after-milliseconds is not even SDOWN.
+    cmd(&mut primary.client(), &["DEBUG", "SLEEP", "0.5"]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(subs.iter().map(|s| s.count("+sdown")).sum::<usize>(), 0);
+    primary.crash();
+    assert!(wait_for(Duration::from_secs(30), || subs.iter().all(|s| s.count("+sdown") >= 1)));
+    std::thread::sleep(Duration::from_secs(5));
+    for (s, sub) in sentinels.iter().zip(&subs) {
+        assert_eq!(sub.count("+odown"), 0, "{}", s.log_text());
+        assert_eq!(sub.count("+try-failover"), 0);
+        assert_eq!(master_addr(s), Some(primary.port));
+        let m = master(s, "mymaster");
+        assert_eq!(field(&m, "flags").as_deref(), Some("s_down,master,disconnected"));
+        assert_eq!(text(&cmd(&mut s.client(), &["SENTINEL", "CKQUORUM", "mymaster"])),
+            "NOQUORUM 2 usable Sentinels. Not enough available Sentinels to reach the specified quorum for this master");
+    }
+    assert_eq!(repl_field(&replica, "role").as_deref(), Some("slave"));
+    // It comes back: -sdown, still the primary.
+    primary.restart();
+    assert!(wait_for(Duration::from_secs(30), || subs.iter().all(|s| s.count("-sdown") >= 1)));
+}
