@@ -5,6 +5,7 @@
 //! - [`slot`]: CRC16 cluster hash slots.
 //! - [`conf`]: `redis.conf` / `sdssplitargs` tokenizing.
 //! - [`client`]: a small blocking RESP client for tools and tests.
+//! - [`logfmt`]: Redis's log line format.
 //! - [`util`]: Redis's strict number parsing and formatting (`string2ll`, `ll2string`...).
 //!
 //! Invariant: no server logic lives here; nothing here allocates per byte on a hot path.
@@ -12,6 +13,7 @@
 pub mod client;
 pub mod conf;
 pub mod glob;
+pub mod logfmt;
 pub mod resp;
 pub mod slot;
 pub mod util;

@@ -302,6 +302,36 @@ pub fn info(c: &mut Client, section: &str) -> String {
     }
 }
 
+/// A `timeout(1)` command that runs `bin` for at most [`SERVER_LIFETIME_S`] with its output
+/// appended to `log`, in `dir`.
+fn bounded_command(bin: &std::path::Path, dir: &std::path::Path, log: &std::path::Path) -> Command {
+    let logf = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    let mut cmd = Command::new("timeout");
+    cmd.arg("--kill-after=5")
+        .arg(SERVER_LIFETIME_S.to_string())
+        .arg(bin)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(logf.try_clone().unwrap())
+        .stderr(logf);
+    cmd
+}
+
+/// Stops a child started by [`bounded_command`]: SIGTERM (forwarded by `timeout`), up to 5 s
+/// to exit, then SIGKILL.
+fn stop_child(child: &mut Child) {
+    terminate(child);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// Debian's Redis 7.0.15 sentinel.
 pub const REDIS_SENTINEL_70: &str = "/usr/bin/redis-sentinel";
 
@@ -344,26 +374,20 @@ impl TestSentinel {
             let conf = dir.path().join("sentinel.conf");
             std::fs::write(&conf, format!("port {port}\nbind 127.0.0.1\n{body}")).unwrap();
             let log = dir.path().join("sentinel.log");
-            let logf = std::fs::File::create(&log).unwrap();
-            let mut cmd = Command::new("timeout");
-            cmd.arg("--kill-after=5").arg(SERVER_LIFETIME_S.to_string());
-            match kind {
-                SentinelKind::Pyrope => {
-                    cmd.arg(binary("pyrope-sentinel")).arg(&conf);
-                }
+            let bin = match kind {
+                SentinelKind::Pyrope => binary("pyrope-sentinel"),
                 SentinelKind::Redis => {
                     require_reference();
-                    cmd.arg(REFERENCE_REDIS).arg(&conf).arg("--sentinel");
+                    PathBuf::from(REFERENCE_REDIS)
                 }
-                SentinelKind::Redis70 => {
-                    cmd.arg(REDIS_SENTINEL_70).arg(&conf);
-                }
+                SentinelKind::Redis70 => PathBuf::from(REDIS_SENTINEL_70),
+            };
+            let mut cmd = bounded_command(&bin, dir.path(), &log);
+            cmd.arg(&conf);
+            if kind == SentinelKind::Redis {
+                cmd.arg("--sentinel");
             }
             cmd.args(extra);
-            cmd.current_dir(dir.path())
-                .stdin(Stdio::null())
-                .stdout(logf.try_clone().unwrap())
-                .stderr(logf);
             let child = cmd.spawn().expect("spawn sentinel");
             let mut s = TestSentinel {
                 port,
@@ -425,16 +449,7 @@ impl Drop for TestSentinel {
         if log.contains("panicked") {
             eprintln!("=== {:?} sentinel log (port {}) ===\n{log}", self.kind, self.port);
         }
-        terminate(&self.child);
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(5) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_child(&mut self.child);
     }
 }
 
@@ -463,24 +478,13 @@ impl RedisNode {
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("redis.log"))
-            .unwrap();
-        let mut cmd = Command::new("timeout");
-        cmd.arg("--kill-after=5")
-            .arg(SERVER_LIFETIME_S.to_string())
-            .arg(REFERENCE_REDIS)
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+        let log = self.dir.path().join("redis.log");
+        let mut cmd = bounded_command(std::path::Path::new(REFERENCE_REDIS), self.dir.path(), &log);
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .arg("--dir")
             .arg(self.dir.path())
-            .args(&self.args)
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
+            .args(&self.args);
         self.child = Some(cmd.spawn().expect("spawn redis"));
         let addr = self.addr();
         assert!(
@@ -534,16 +538,7 @@ impl RedisNode {
 impl Drop for RedisNode {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            terminate(&child);
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(5) {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = child.kill();
-            let _ = child.wait();
+            stop_child(&mut child);
         }
     }
 }
