@@ -800,7 +800,31 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
                 }
             }
         }
-        "pending-scripts" => encode::array(r.out, 0),
+        "pending-scripts" => {
+            let now = mstime();
+            encode::array(r.out, st.scripts.queue.len());
+            for j in &st.scripts.queue {
+                encode::map(r.out, 5, r.resp);
+                r.bulk("argv");
+                encode::array(r.out, j.argv.len());
+                for a in &j.argv {
+                    encode::bulk(r.out, a.as_bytes());
+                }
+                r.bulk("flags");
+                r.bulk(if j.child.is_some() { "running" } else { "scheduled" });
+                r.bulk("pid");
+                r.bulk_i(j.child.as_ref().map(|c| c.id() as i64).unwrap_or(0));
+                if j.child.is_some() {
+                    r.bulk("run-time");
+                    r.bulk_i(now - j.start_time);
+                } else {
+                    r.bulk("run-delay");
+                    r.bulk_i(if j.start_time > 0 { (j.start_time - now).max(0) } else { 0 });
+                }
+                r.bulk("retry-num");
+                r.bulk_i(j.retry_num as i64);
+            }
+        }
         "simulate-failure" => {
             for a in &argv[2..] {
                 match s(a).to_ascii_lowercase().as_str() {

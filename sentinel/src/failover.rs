@@ -44,7 +44,7 @@ impl Sentinel {
         m.failover_state = FailoverState::WaitStart;
         m.inst.flags |= SRI_FAILOVER_IN_PROGRESS;
         m.failover_epoch = epoch;
-        self.event_raw(Level::Warning, "+new-epoch", &epoch.to_string());
+        self.event_for(Level::Warning, "+new-epoch", mi, &epoch.to_string());
         self.event(Level::Warning, "+try-failover", mi, Who::Master, "");
         let m = &mut self.masters[mi];
         m.failover_start_time = now + rand_below(MAX_DESYNC);
@@ -336,7 +336,7 @@ impl Sentinel {
             "{} {} {} {} {}",
             m.inst.name, m.inst.addr.host, m.inst.addr.port, to.host, to.port
         );
-        self.event_raw(Level::Warning, "+switch-master", &text);
+        self.event_for(Level::Warning, "+switch-master", mi, &text);
         self.reset_master_and_change_address(mi, &to.host, to.port);
     }
 }

@@ -136,10 +136,12 @@ fn section(srv: &Server, sec: &str, o: &mut String) {
         "sentinel" => {
             let _ = write!(
                 o,
-                "# Sentinel\r\nsentinel_masters:{}\r\nsentinel_tilt:{}\r\nsentinel_tilt_since_seconds:{}\r\nsentinel_running_scripts:0\r\nsentinel_scripts_queue_length:0\r\nsentinel_simulate_failure_flags:{}\r\n",
+                "# Sentinel\r\nsentinel_masters:{}\r\nsentinel_tilt:{}\r\nsentinel_tilt_since_seconds:{}\r\nsentinel_running_scripts:{}\r\nsentinel_scripts_queue_length:{}\r\nsentinel_simulate_failure_flags:{}\r\n",
                 st.masters.len(),
                 st.tilt as i32,
                 if st.tilt { (now - st.tilt_start_time) / 1000 } else { -1 },
+                st.scripts.running(),
+                st.scripts.queue.len(),
                 st.simfailure_flags,
             );
             for (i, m) in st.masters.iter().enumerate() {

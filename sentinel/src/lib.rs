@@ -7,7 +7,8 @@
 //! - [`failover`]: the failover state machine and leader election.
 //! - [`server`] and [`commands`]: the RESP server loop (mio) and the commands it answers.
 //! - [`link`]: non-blocking outbound connections; [`instance`]: the monitored instances;
-//!   [`info`]: INFO; [`log`]: Redis's log line format.
+//!   [`info`]: INFO; [`log`]: Redis's log line format; [`scripts`]: notification and
+//!   client-reconfig scripts.
 //!
 //! Invariant: one thread owns everything; nothing here blocks the loop except the resolution of
 //! a configured host name when a link is opened.
@@ -20,6 +21,7 @@ pub mod instance;
 pub mod link;
 pub mod log;
 pub mod monitor;
+pub mod scripts;
 pub mod server;
 pub mod state;
 

@@ -70,6 +70,7 @@ impl Sentinel {
         for mi in switching {
             self.failover_switch_to_promoted(mi);
         }
+        self.run_scripts();
     }
 
     /// `sentinelCheckTiltCondition()`
@@ -661,6 +662,8 @@ impl Sentinel {
                 self.config_dirty = true;
                 self.event(Level::Warning, "+promoted-slave", mi, who, "");
                 self.event(Level::Warning, "+failover-state-reconf-slaves", mi, Who::Master, "");
+                let (from, to) = (self.masters[mi].inst.addr.clone(), self.masters[mi].get(who).addr.clone());
+                self.call_client_reconf_script(mi, true, "start", &from, &to);
                 self.force_hello_update(mi);
             } else {
                 let wait = PUBLISH_PERIOD * 4;

@@ -35,6 +35,8 @@ pub struct Sentinel {
     next_id: u64,
     /// Set when the config must be rewritten (flushed after the current step).
     pub config_dirty: bool,
+    /// Notification and client-reconfig scripts.
+    pub scripts: crate::scripts::Scripts,
 }
 
 /// 40 random hex characters (Redis's `getRandomHexChars`), from the kernel's generator.
@@ -80,6 +82,7 @@ impl Sentinel {
             registry,
             next_id: 1,
             config_dirty: false,
+            scripts: Default::default(),
         };
         let masters = std::mem::take(&mut s.cfg.masters);
         for mc in &masters {
@@ -211,7 +214,44 @@ impl Sentinel {
     /// bare `%@`). Logged as `<type> <description><msg>` and published on channel `type`.
     pub fn event(&mut self, level: Level, kind: &str, mi: usize, who: Who, msg: &str) {
         let text = format!("{}{}", self.describe(mi, who), msg);
-        self.event_raw(level, kind, &text);
+        self.event_for(level, kind, mi, &text);
+    }
+
+    /// `sentinelEvent()` about master `mi` with a message of its own (`+new-epoch 5`,
+    /// `+switch-master ...`): like [`Sentinel::event_raw`], and warnings also run the master's
+    /// notification script with `<type> <message>`.
+    pub fn event_for(&mut self, level: Level, kind: &str, mi: usize, text: &str) {
+        self.event_raw(level, kind, text);
+        if level == Level::Warning {
+            if let Some(script) = self.masters[mi].notification_script.clone() {
+                self.scripts.schedule(vec![script, kind.to_string(), text.to_string()]);
+            }
+        }
+    }
+
+    /// `sentinelCallClientReconfScript()`: `<master> <leader|observer> <state> <from ip>
+    /// <from port> <to ip> <to port>` to the master's client-reconfig-script.
+    pub fn call_client_reconf_script(&mut self, mi: usize, leader: bool, state: &str, from: &Addr, to: &Addr) {
+        let m = &self.masters[mi];
+        let Some(script) = m.client_reconfig_script.clone() else { return };
+        let argv = vec![
+            script,
+            m.inst.name.clone(),
+            if leader { "leader" } else { "observer" }.to_string(),
+            state.to_string(),
+            from.host.clone(),
+            from.port.to_string(),
+            to.host.clone(),
+            to.port.to_string(),
+        ];
+        self.scripts.schedule(argv);
+    }
+
+    /// Runs the script queue for one timer tick and logs/publishes what happened.
+    pub fn run_scripts(&mut self) {
+        for (level, kind, text) in self.scripts.step() {
+            self.event_raw(level, kind, &text);
+        }
     }
 
     /// `sentinelEvent()` with a message that does not describe an instance (`+new-epoch 5`,
@@ -228,8 +268,7 @@ impl Sentinel {
         if epoch > self.current_epoch {
             self.current_epoch = epoch;
             self.config_dirty = true;
-            let _ = mi;
-            self.event_raw(Level::Warning, "+new-epoch", &epoch.to_string());
+            self.event_for(Level::Warning, "+new-epoch", mi, &epoch.to_string());
         }
     }
 
@@ -244,7 +283,7 @@ impl Sentinel {
             m.inst.leader_epoch = self.current_epoch;
             self.config_dirty = true;
             let text = format!("{} {}", req_runid, self.current_epoch);
-            self.event_raw(Level::Warning, "+vote-for-leader", &text);
+            self.event_for(Level::Warning, "+vote-for-leader", mi, &text);
             // Voting for another: delay our own failover attempt for this master.
             if !req_runid.eq_ignore_ascii_case(&self.myid) {
                 self.masters[mi].failover_start_time = now + rand_below(crate::monitor::MAX_DESYNC);
@@ -349,8 +388,11 @@ impl Sentinel {
                     "{} {} {} {} {}",
                     m.inst.name, m.inst.addr.host, m.inst.addr.port, t[5], mport
                 );
-                self.event_raw(Level::Warning, "+switch-master", &text);
+                self.event_for(Level::Warning, "+switch-master", mi, &text);
+                let old = self.masters[mi].inst.addr.clone();
                 self.reset_master_and_change_address(mi, t[5], mport);
+                let new = self.masters[mi].inst.addr.clone();
+                self.call_client_reconf_script(mi, false, "start", &old, &new);
             }
         }
         self.masters[mi].sentinels[si].last_hello_time = now;

@@ -441,6 +441,21 @@ impl TestSentinel {
     pub fn conf_text(&self) -> String {
         std::fs::read_to_string(&self.conf).unwrap_or_default()
     }
+
+    /// Stops the sentinel process (not its `timeout(1)` wrapper) with SIGSTOP for `d`, then
+    /// lets it go on with SIGCONT: a stalled process, as a sentinel sees a clock jump.
+    pub fn pause(&self, d: Duration) {
+        let pid = self.child.id();
+        let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        let kid: i32 = kids.split_whitespace().next().and_then(|k| k.parse().ok()).expect("sentinel pid");
+        unsafe {
+            libc_kill(kid, 19);
+        }
+        std::thread::sleep(d);
+        unsafe {
+            libc_kill(kid, 18);
+        }
+    }
 }
 
 impl Drop for TestSentinel {

@@ -623,3 +623,56 @@ fn no_failover_without_quorum_or_for_a_short_pause() {
     primary.restart();
     assert!(wait_for(Duration::from_secs(30), || subs.iter().all(|s| s.count("-sdown") >= 1)));
 }
+
+#[test]
+fn scripts_run_with_redis_arguments_and_tilt_after_a_stall() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = |name: &str| {
+        let path = dir.path().join(name);
+        let out = dir.path().join(format!("{name}.out"));
+        std::fs::write(&path, format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display())).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (path, out)
+    };
+    let (notify, notify_out) = script("notify.sh");
+    let (reconf, reconf_out) = script("reconf.sh");
+    let mut primary = RedisNode::start(&[]);
+    let replica = RedisNode::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let body = format!(
+        "{}sentinel notification-script mymaster {}\nsentinel client-reconfig-script mymaster {}\n",
+        monitor_conf(primary.port, 1, 1000),
+        notify.display(),
+        reconf.display()
+    );
+    let s = TestSentinel::start(SentinelKind::Pyrope, &body);
+    wait_discovery(&[&s], 1, 0);
+    wait_replicas_ready(&s, 1);
+    let m = master(&s, "mymaster");
+    assert_eq!(field(&m, "notification-script"), Some(notify.display().to_string()));
+    primary.crash();
+    assert!(wait_for(Duration::from_secs(60), || master_addr(&s) == Some(replica.port)), "{}", s.log_text());
+    let want_reconf = format!("mymaster leader start 127.0.0.1 {} 127.0.0.1 {}", primary.port, replica.port);
+    assert!(wait_for(Duration::from_secs(30), || std::fs::read_to_string(&reconf_out).unwrap_or_default().contains(&want_reconf)),
+        "{:?}\n{}", std::fs::read_to_string(&reconf_out), s.log_text());
+    let want = [
+        format!("+sdown master mymaster 127.0.0.1 {}", primary.port),
+        format!("+odown master mymaster 127.0.0.1 {} #quorum 1/1", primary.port),
+        format!("+switch-master mymaster 127.0.0.1 {} 127.0.0.1 {}", primary.port, replica.port),
+    ];
+    assert!(wait_for(Duration::from_secs(30), || {
+        let t = std::fs::read_to_string(&notify_out).unwrap_or_default();
+        want.iter().all(|w| t.lines().any(|l| l == w))
+    }), "{:?}", std::fs::read_to_string(&notify_out));
+    // SENTINEL SET may not change script paths (deny-scripts-reconfig yes by default).
+    let r = cmd(&mut s.client(), &["SENTINEL", "SET", "mymaster", "notification-script", "/bin/true"]);
+    assert!(r.is_error());
+    // A stalled sentinel (SIGSTOP longer than the 2 s TILT trigger) enters TILT.
+    let sub = Subscriber::new(s.port);
+    std::thread::sleep(Duration::from_millis(300));
+    s.pause(Duration::from_secs(3));
+    assert!(wait_for(Duration::from_secs(10), || sub.count("+tilt") == 1));
+    assert_eq!(sub.messages("+tilt")[0], "#tilt mode entered");
+    let info = text(&cmd(&mut s.client(), &["INFO", "sentinel"]));
+    assert_eq!(info_field(&info, "sentinel_tilt").as_deref(), Some("1"));
+}
