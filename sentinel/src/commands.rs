@@ -133,7 +133,6 @@ pub fn execute(srv: &mut Server, t: Token, argv: &[Vec<u8>]) {
                 ))
             }
             Some(_) => {
-                drop(r);
                 dispatch(srv, t, &cmd, argv, &mut out, resp, &mut errors);
             }
         }
@@ -464,11 +463,12 @@ fn client_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
 fn reply_instance(m: &Master, who: Who, r: &mut R) {
     let now = mstime();
     let ri = m.get(who);
-    let mut fields: Vec<(&str, String)> = Vec::new();
-    fields.push(("name", ri.name.clone()));
-    fields.push(("ip", ri.addr.host.clone()));
-    fields.push(("port", ri.addr.port.to_string()));
-    fields.push(("runid", ri.runid.clone().unwrap_or_default()));
+    let mut fields: Vec<(&str, String)> = vec![
+        ("name", ri.name.clone()),
+        ("ip", ri.addr.host.clone()),
+        ("port", ri.addr.port.to_string()),
+        ("runid", ri.runid.clone().unwrap_or_default()),
+    ];
     let mut flags: Vec<&str> = Vec::new();
     let f = ri.flags;
     for (bit, name) in [
@@ -751,7 +751,8 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
             }
             let host = s(&argv[3]);
             let valid_ip = host.parse::<std::net::IpAddr>().is_ok();
-            if !valid_ip && !(st.cfg.resolve_hostnames && crate::link::resolve(&host, port as u16).is_ok()) {
+            let resolvable = st.cfg.resolve_hostnames && crate::link::resolve(&host, port as u16).is_ok();
+            if !(valid_ip || resolvable) {
                 r.err("ERR Invalid IP address or hostname specified");
                 return;
             }
@@ -915,7 +916,7 @@ fn sentinel_config(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
             r.bulk(&v);
         }
     } else if sub == "set" {
-        if argv.len() < 5 || (argv.len() - 3) % 2 != 0 {
+        if argv.len() < 5 || !(argv.len() - 3).is_multiple_of(2) {
             r.err("ERR wrong number of arguments for 'sentinel|config' command");
             return;
         }

@@ -77,7 +77,7 @@ impl Sentinel {
     fn check_tilt(&mut self) {
         let now = mstime();
         let delta = now - self.previous_time;
-        if delta < 0 || delta > TILT_TRIGGER {
+        if !(0..=TILT_TRIGGER).contains(&delta) {
             self.tilt = true;
             self.tilt_start_time = now;
             self.event_raw(Level::Warning, "+tilt", "#tilt mode entered");

@@ -595,7 +595,7 @@ fn no_failover_without_quorum_or_for_a_short_pause() {
     let p = primary.port.to_string();
     let replica = RedisNode::start(&["--replicaof", "127.0.0.1", &p]);
     // Quorum 3 with only two sentinels: SDOWN but never ODOWN, no failover.
-    let sentinels = vec![
+    let sentinels = [
         TestSentinel::start(SentinelKind::Pyrope, &monitor_conf(primary.port, 3, 1000)),
         TestSentinel::start(SentinelKind::Pyrope, &monitor_conf(primary.port, 3, 1000)),
     ];
