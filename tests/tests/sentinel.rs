@@ -676,3 +676,42 @@ fn scripts_run_with_redis_arguments_and_tilt_after_a_stall() {
     let info = text(&cmd(&mut s.client(), &["INFO", "sentinel"]));
     assert_eq!(info_field(&info, "sentinel_tilt").as_deref(), Some("1"));
 }
+
+#[test]
+fn a_minority_sentinel_is_never_elected() {
+    let mut primary = RedisNode::start(&[]);
+    let _replica = RedisNode::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    // Quorum 1: the lone sentinel reaches ODOWN by itself, but the election needs a majority
+    // of the three sentinels it knows.
+    let body = format!(
+        "sentinel monitor mymaster 127.0.0.1 {} 1\nsentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 4000\n",
+        primary.port
+    );
+    let sentinels = [
+        TestSentinel::start(SentinelKind::Pyrope, &body),
+        TestSentinel::start(SentinelKind::Pyrope, &body),
+        TestSentinel::start(SentinelKind::Pyrope, &body),
+    ];
+    let refs: Vec<&TestSentinel> = sentinels.iter().collect();
+    wait_discovery(&refs, 1, 2);
+    wait_replicas_ready(&sentinels[0], 1);
+    let sub = Subscriber::new(sentinels[0].port);
+    std::thread::sleep(Duration::from_millis(300));
+    std::thread::scope(|sc| {
+        // The other two are partitioned away (stopped) while the primary dies.
+        for s in &sentinels[1..] {
+            sc.spawn(move || s.pause(Duration::from_secs(12)));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        primary.crash();
+        assert!(
+            wait_for(Duration::from_secs(11), || sub.count("-failover-abort-not-elected") >= 1),
+            "{}",
+            sentinels[0].log_text()
+        );
+        assert!(sub.count("+try-failover") >= 1);
+        assert_eq!(sub.count("+elected-leader"), 0, "{}", sentinels[0].log_text());
+        assert_eq!(sub.count("+switch-master"), 0);
+        assert_eq!(master_addr(&sentinels[0]), Some(primary.port));
+    });
+}
