@@ -687,9 +687,8 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
                 isdown = !st.tilt && f & SRI_S_DOWN != 0 && f & SRI_MASTER != 0;
                 let runid = s(&argv[5]);
                 if runid != "*" {
-                    // An absurd epoch (negative) is refused like Redis's unsigned cast would
-                    // not: we never vote for it.
-                    if req_epoch >= 0 {
+                    // A negative or absurd epoch gets no vote (Redis would cast and follow it).
+                    if req_epoch >= 0 && st.epoch_plausible(req_epoch as u64) {
                         let (l, e) = st.vote_leader(mi, req_epoch as u64, &runid);
                         leader = l;
                         leader_epoch = e;

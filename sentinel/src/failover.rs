@@ -38,7 +38,7 @@ impl Sentinel {
     /// spread by up to MAX_DESYNC ms.
     pub fn start_failover(&mut self, mi: usize) {
         let now = mstime();
-        self.current_epoch += 1;
+        self.current_epoch = self.current_epoch.saturating_add(1);
         let epoch = self.current_epoch;
         let m = &mut self.masters[mi];
         m.failover_state = FailoverState::WaitStart;

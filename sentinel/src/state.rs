@@ -11,6 +11,11 @@ use mio::{Registry, Token};
 
 /// Pub/sub channel of hello messages (`SENTINEL_HELLO_CHANNEL`).
 pub const HELLO_CHANNEL: &str = "__sentinel__:hello";
+/// How far ahead of our current epoch a peer's epoch may be before we call it absurd and
+/// ignore the message (Redis takes any value; a peer a million failovers ahead is broken or
+/// hostile, and following it would leave the group stuck at a bogus epoch).
+pub const MAX_EPOCH_JUMP: u64 = 1_000_000;
+
 /// First token of outbound links; client tokens stay below it.
 pub const LINK_TOKEN_BASE: usize = 1 << 48;
 
@@ -272,6 +277,11 @@ impl Sentinel {
         }
     }
 
+    /// An epoch at most [`MAX_EPOCH_JUMP`] ahead of ours.
+    pub fn epoch_plausible(&self, epoch: u64) -> bool {
+        epoch <= self.current_epoch.saturating_add(MAX_EPOCH_JUMP)
+    }
+
     /// `sentinelVoteLeader()`: votes for `req_runid` in `req_epoch` unless we already voted in
     /// that epoch; returns our vote (leader run id, its epoch).
     pub fn vote_leader(&mut self, mi: usize, req_epoch: u64, req_runid: &str) -> (Option<String>, u64) {
@@ -312,6 +322,10 @@ impl Sentinel {
             return false;
         };
         if t[2].len() != config::RUN_ID_SIZE || t[2].eq_ignore_ascii_case(&self.myid) {
+            return false;
+        }
+        if !self.epoch_plausible(cur) || !self.epoch_plausible(mepoch) {
+            crate::log!(Warning, "Ignoring hello message with an absurd epoch '{hello}'");
             return false;
         }
         let Some(mi) = self.master_index(t[4]) else {

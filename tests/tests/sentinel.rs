@@ -402,11 +402,15 @@ fn garbage_and_bad_hellos_are_refused_and_the_sentinel_keeps_running() {
         "127.0.0.1,26999,0123456789012345678901234567890123456789,99999999999999999999999,mymaster,127.0.0.1,1,0",
         "127.0.0.1,26999,short,1,mymaster,127.0.0.1,1,0",
         "127.0.0.1,26999,0123456789012345678901234567890123456789,1,unknown,127.0.0.1,1,0",
+        &format!("127.0.0.1,26999,0123456789012345678901234567890123456789,99999999999,mymaster,127.0.0.1,{},0", primary.port),
     ] {
         assert_eq!(cmd(&mut c, &["PUBLISH", "__sentinel__:hello", bad]), int(1));
     }
     let m = master(&s, "mymaster");
     assert_eq!(num(&m, "num-other-sentinels"), 0);
+    assert!(s.log_text().contains("Ignoring hello message with an absurd epoch"));
+    let conf = s.conf_text();
+    assert!(wait_for(Duration::from_secs(5), || s.conf_text().contains("sentinel current-epoch 0")), "{conf}");
     assert_eq!(text(&cmd(&mut c, &["SENTINEL", "MASTER", "mymaster"]).as_array().unwrap()[1]), "mymaster");
     // A negative epoch in a vote request gets no vote.
     let r = cmd(&mut c, &["SENTINEL", "IS-MASTER-DOWN-BY-ADDR", "127.0.0.1", &primary.port.to_string(), "-5", "0123456789012345678901234567890123456789"]);
