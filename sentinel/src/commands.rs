@@ -845,17 +845,20 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
             r.ok();
         }
         "debug" => {
-            let params: [(&str, i64); 10] = [
+            let params: [(&str, i64); 13] = [
                 ("INFO-PERIOD", crate::monitor::INFO_PERIOD),
                 ("PING-PERIOD", crate::monitor::PING_PERIOD),
                 ("ASK-PERIOD", crate::monitor::ASK_PERIOD),
                 ("PUBLISH-PERIOD", crate::monitor::PUBLISH_PERIOD),
                 ("DEFAULT-DOWN-AFTER", crate::config::DEFAULT_DOWN_AFTER_MS),
+                ("DEFAULT-FAILOVER-TIMEOUT", crate::config::DEFAULT_FAILOVER_TIMEOUT_MS),
                 ("TILT-TRIGGER", crate::monitor::TILT_TRIGGER),
                 ("TILT-PERIOD", crate::monitor::TILT_PERIOD),
                 ("SLAVE-RECONF-TIMEOUT", crate::monitor::SLAVE_RECONF_TIMEOUT),
                 ("MIN-LINK-RECONNECT-PERIOD", crate::monitor::MIN_LINK_RECONNECT_PERIOD),
                 ("ELECTION-TIMEOUT", crate::monitor::ELECTION_TIMEOUT),
+                ("SCRIPT-MAX-RUNTIME", crate::scripts::MAX_RUNTIME),
+                ("SCRIPT-RETRY-DELAY", crate::scripts::RETRY_DELAY),
             ];
             if argv.len() > 2 {
                 r.err("ERR SENTINEL DEBUG parameters are fixed in pyrope-sentinel");
