@@ -468,7 +468,8 @@ fn crash_failover(kinds: [SentinelKind; 3]) {
     std::thread::sleep(Duration::from_secs(3));
     for (s, sub) in sentinels.iter().zip(&subs) {
         let m = sub.messages("+switch-master");
-        assert_eq!(m.len(), 1, "{:?} sentinel {}: {m:?}\n{logs}", s.kind, s.port);
+        let now_logs: String = sentinels.iter().map(|s| format!("=== {:?} {}\n{}", s.kind, s.port, s.log_text())).collect();
+        assert_eq!(m.len(), 1, "{:?} sentinel {}: {m:?}\n{now_logs}", s.kind, s.port);
         assert_eq!(m[0], format!("mymaster 127.0.0.1 {} 127.0.0.1 {new_port}", primary.port));
     }
     // One leader: +elected-leader published once in the whole group.
