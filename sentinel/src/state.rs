@@ -453,6 +453,10 @@ impl Sentinel {
         inst.role_reported_time = now;
         inst.role_reported = SRI_MASTER;
         inst.info_refresh = 0;
+        // Connect to the (possibly new) address at the next tick instead of waiting out the
+        // reconnect throttle of the old one: with a short down-after-milliseconds, a late first
+        // PING would make the new master look SDOWN right after a switch.
+        inst.last_reconn_time = 0;
         let m = &mut self.masters[mi];
         m.inst = inst;
         m.failover_state = FailoverState::None;
