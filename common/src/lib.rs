@@ -6,6 +6,7 @@
 //! - [`conf`]: `redis.conf` / `sdssplitargs` tokenizing.
 //! - [`client`]: the tools' and tests' client layer: connection options (clap), `redis://`
 //!   URIs, TCP/unix streams, the incremental reply reader, a blocking client.
+//! - [`logfmt`]: Redis's log line format.
 //! - [`util`]: Redis's strict number parsing and formatting (`string2ll`, `ll2string`...).
 //!
 //! Invariant: no server logic lives here; nothing here allocates per byte on a hot path.
@@ -15,6 +16,7 @@ pub mod conf;
 pub mod glob;
 pub mod intset;
 pub mod listpack;
+pub mod logfmt;
 pub mod resp;
 pub mod slot;
 pub mod util;

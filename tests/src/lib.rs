@@ -301,3 +301,259 @@ pub fn info(c: &mut Client, section: &str) -> String {
         other => panic!("INFO gave {other:?}"),
     }
 }
+
+/// A `timeout(1)` command that runs `bin` for at most [`SERVER_LIFETIME_S`] with its output
+/// appended to `log`, in `dir`.
+fn bounded_command(bin: &std::path::Path, dir: &std::path::Path, log: &std::path::Path) -> Command {
+    let logf = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    let mut cmd = Command::new("timeout");
+    cmd.arg("--kill-after=5")
+        .arg(SERVER_LIFETIME_S.to_string())
+        .arg(bin)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(logf.try_clone().unwrap())
+        .stderr(logf);
+    cmd
+}
+
+/// Stops a child started by [`bounded_command`]: SIGTERM (forwarded by `timeout`), up to 5 s
+/// to exit, then SIGKILL.
+fn stop_child(child: &mut Child) {
+    terminate(child);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Debian's Redis 7.0.15 sentinel.
+pub const REDIS_SENTINEL_70: &str = "/usr/bin/redis-sentinel";
+
+/// Which sentinel a [`TestSentinel`] runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SentinelKind {
+    /// Our pyrope-sentinel.
+    Pyrope,
+    /// The reference Redis 7.4.1 in sentinel mode (`redis-server sentinel.conf --sentinel`).
+    Redis,
+    /// Debian's redis-sentinel 7.0.15.
+    Redis70,
+}
+
+/// A running sentinel with its own config file in a temp dir, stopped on drop (and bounded
+/// by `timeout(1)` in any case).
+pub struct TestSentinel {
+    pub port: u16,
+    pub kind: SentinelKind,
+    child: Child,
+    /// The config file the sentinel reads and rewrites.
+    pub conf: PathBuf,
+    /// Captured stdout+stderr.
+    pub log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TestSentinel {
+    /// Starts a sentinel of `kind` on a free port with `body` as the rest of its config file
+    /// (`port` and `bind 127.0.0.1` are written first), waiting until it answers PING.
+    pub fn start(kind: SentinelKind, body: &str) -> TestSentinel {
+        Self::start_with(kind, body, &[])
+    }
+
+    /// [`TestSentinel::start`] with extra command-line arguments after the config file.
+    pub fn start_with(kind: SentinelKind, body: &str, extra: &[&str]) -> TestSentinel {
+        for attempt in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let port = free_port();
+            let conf = dir.path().join("sentinel.conf");
+            std::fs::write(&conf, format!("port {port}\nbind 127.0.0.1\n{body}")).unwrap();
+            let log = dir.path().join("sentinel.log");
+            let bin = match kind {
+                SentinelKind::Pyrope => binary("pyrope-sentinel"),
+                SentinelKind::Redis => {
+                    require_reference();
+                    PathBuf::from(REFERENCE_REDIS)
+                }
+                SentinelKind::Redis70 => PathBuf::from(REDIS_SENTINEL_70),
+            };
+            let mut cmd = bounded_command(&bin, dir.path(), &log);
+            cmd.arg(&conf);
+            if kind == SentinelKind::Redis {
+                cmd.arg("--sentinel");
+            }
+            cmd.args(extra);
+            let child = cmd.spawn().expect("spawn sentinel");
+            let mut s = TestSentinel {
+                port,
+                kind,
+                child,
+                conf,
+                log,
+                _dir: dir,
+            };
+            if s.wait_ready(Duration::from_secs(20)) {
+                return s;
+            }
+            let text = s.log_text();
+            drop(s);
+            if attempt == 4 {
+                panic!("{kind:?} sentinel did not start:\n{text}");
+            }
+        }
+        unreachable!()
+    }
+
+    fn wait_ready(&mut self, within: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if let Ok(mut c) = Client::connect(&format!("127.0.0.1:{}", self.port)) {
+                if c.call(&["PING"]).is_ok() {
+                    return true;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    /// A new raw RESP client.
+    pub fn client(&self) -> Client {
+        let c = Client::connect(&format!("127.0.0.1:{}", self.port)).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        c
+    }
+
+    /// The sentinel's log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The config file as the sentinel last rewrote it.
+    pub fn conf_text(&self) -> String {
+        std::fs::read_to_string(&self.conf).unwrap_or_default()
+    }
+
+    /// Stops the sentinel process (not its `timeout(1)` wrapper) with SIGSTOP for `d`, then
+    /// lets it go on with SIGCONT: a stalled process, as a sentinel sees a clock jump.
+    pub fn pause(&self, d: Duration) {
+        let pid = self.child.id();
+        let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        let kid: i32 = kids.split_whitespace().next().and_then(|k| k.parse().ok()).expect("sentinel pid");
+        unsafe {
+            libc_kill(kid, 19);
+        }
+        std::thread::sleep(d);
+        unsafe {
+            libc_kill(kid, 18);
+        }
+    }
+}
+
+impl Drop for TestSentinel {
+    fn drop(&mut self) {
+        let log = self.log_text();
+        if log.contains("panicked") {
+            eprintln!("=== {:?} sentinel log (port {}) ===\n{log}", self.kind, self.port);
+        }
+        stop_child(&mut self.child);
+    }
+}
+
+/// A reference Redis 7.4.1 node on a port chosen once, which a test can crash (SIGKILL, no
+/// shutdown) and restart on the same port and directory. Runs under `timeout(1)`; stopped on
+/// drop.
+pub struct RedisNode {
+    pub port: u16,
+    args: Vec<String>,
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+}
+
+impl RedisNode {
+    /// Starts a node with extra arguments (e.g. `--replicaof 127.0.0.1 6379`).
+    pub fn start(args: &[&str]) -> RedisNode {
+        require_reference();
+        let mut n = RedisNode {
+            port: free_port(),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            child: None,
+            dir: tempfile::tempdir().unwrap(),
+        };
+        n.spawn();
+        n
+    }
+
+    fn spawn(&mut self) {
+        let log = self.dir.path().join("redis.log");
+        let mut cmd = bounded_command(std::path::Path::new(REFERENCE_REDIS), self.dir.path(), &log);
+        cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(&self.args);
+        self.child = Some(cmd.spawn().expect("spawn redis"));
+        let addr = self.addr();
+        assert!(
+            wait_for(Duration::from_secs(20), || Client::connect(&addr)
+                .and_then(|mut c| c.call(&["PING"]))
+                .is_ok()),
+            "redis node on {} did not start",
+            self.port
+        );
+    }
+
+    /// `127.0.0.1:port`
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// A new raw RESP client.
+    pub fn client(&self) -> Client {
+        let c = Client::connect(&self.addr()).expect("connect");
+        c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        c
+    }
+
+    /// Kills the server with SIGKILL (a crash: no shutdown, no final sync), and its
+    /// `timeout(1)` wrapper.
+    pub fn crash(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        let pid = child.id();
+        let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        for k in kids.split_whitespace().filter_map(|k| k.parse::<i32>().ok()) {
+            unsafe {
+                libc_kill(k, 9);
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let port = self.port;
+        assert!(
+            wait_for(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_err()),
+            "crashed node still accepts connections"
+        );
+    }
+
+    /// Starts the node again on the same port, with the same arguments.
+    pub fn restart(&mut self) {
+        assert!(self.child.is_none(), "restart of a running node");
+        self.spawn();
+    }
+}
+
+impl Drop for RedisNode {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            stop_child(&mut child);
+        }
+    }
+}

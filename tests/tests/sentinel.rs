@@ -1,0 +1,730 @@
+//! pyrope-sentinel end to end: config errors, replies compared with a Redis 7.4.1 sentinel
+//! watching the same primary, failovers by a group of three pyrope-sentinels, and mixed
+//! groups with Redis's own sentinels (7.4.1 and Debian's 7.0.15).
+//!
+//! Monitored nodes are reference Redis 7.4.1 servers ([`RedisNode`]), crashed with SIGKILL.
+//! Everything time-based polls with generous deadlines; every process runs under
+//! `timeout(1)` and is stopped on drop.
+
+use pyrope_common::client::Client;
+use pyrope_common::resp::Frame;
+use pyrope_tests::*;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn text(f: &Frame) -> String {
+    match f {
+        Frame::Bulk(Some(b)) | Frame::Simple(b) | Frame::Error(b) | Frame::Verbatim(_, b) => {
+            String::from_utf8_lossy(b).into_owned()
+        }
+        Frame::Integer(i) => i.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// A RESP2 flat `[k, v, k, v...]` reply as pairs.
+fn pairs(f: &Frame) -> Vec<(String, String)> {
+    let Frame::Array(Some(v)) = f else { panic!("not a map reply: {f:?}") };
+    v.chunks(2).map(|p| (text(&p[0]), text(&p[1]))).collect()
+}
+
+fn field(f: &Frame, k: &str) -> Option<String> {
+    pairs(f).into_iter().find(|(x, _)| x == k).map(|(_, v)| v)
+}
+
+fn cmd(c: &mut Client, args: &[&str]) -> Frame {
+    c.call(args).expect("reply")
+}
+
+fn master(s: &TestSentinel, name: &str) -> Frame {
+    cmd(&mut s.client(), &["SENTINEL", "MASTER", name])
+}
+
+/// The master address a sentinel gives clients.
+fn master_addr(s: &TestSentinel) -> Option<u16> {
+    let mut c = Client::connect(&format!("127.0.0.1:{}", s.port)).ok()?;
+    c.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    match c.call(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"]).ok()? {
+        Frame::Array(Some(v)) if v.len() == 2 => text(&v[1]).parse().ok(),
+        _ => None,
+    }
+}
+
+fn num(f: &Frame, k: &str) -> i64 {
+    field(f, k).and_then(|v| v.parse().ok()).unwrap_or(-1)
+}
+
+/// INFO replication field of a node.
+fn repl_field(n: &RedisNode, k: &str) -> Option<String> {
+    let mut c = Client::connect(&n.addr()).ok()?;
+    c.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let f = c.call(&["INFO", "replication"]).ok()?;
+    info_field(&text(&f), k)
+}
+
+/// Collects the messages a sentinel publishes (PSUBSCRIBE *) in a thread.
+struct Subscriber {
+    msgs: Arc<Mutex<Vec<(String, String)>>>,
+    stop: Arc<AtomicBool>,
+    th: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Subscriber {
+    fn new(port: u16) -> Subscriber {
+        let mut c = Client::connect(&format!("127.0.0.1:{port}")).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        c.send(&["PSUBSCRIBE", "*"]).unwrap();
+        let msgs = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (m2, s2) = (msgs.clone(), stop.clone());
+        let th = std::thread::spawn(move || {
+            while !s2.load(Ordering::SeqCst) {
+                match c.read_reply() {
+                    Ok(Frame::Array(Some(v))) if v.len() == 4 => {
+                        m2.lock().unwrap().push((text(&v[2]), text(&v[3])));
+                    }
+                    Ok(_) => {}
+                    Err(pyrope_common::client::ClientError::Io(e))
+                        if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                    Err(_) => return,
+                }
+            }
+        });
+        Subscriber { msgs, stop, th: Some(th) }
+    }
+
+    fn count(&self, channel: &str) -> usize {
+        self.msgs.lock().unwrap().iter().filter(|(c, _)| c == channel).count()
+    }
+
+    fn messages(&self, channel: &str) -> Vec<String> {
+        self.msgs.lock().unwrap().iter().filter(|(c, _)| c == channel).map(|(_, m)| m.clone()).collect()
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.th.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn monitor_conf(master_port: u16, quorum: u32, down_after: u32) -> String {
+    format!(
+        "sentinel monitor mymaster 127.0.0.1 {master_port} {quorum}\nsentinel down-after-milliseconds mymaster {down_after}\nsentinel failover-timeout mymaster 20000\n"
+    )
+}
+
+/// Waits until every sentinel knows `replicas` replicas and `others` other sentinels.
+fn wait_discovery(sentinels: &[&TestSentinel], replicas: i64, others: i64) {
+    for s in sentinels {
+        let ok = wait_for(Duration::from_secs(60), || {
+            let m = master(s, "mymaster");
+            num(&m, "num-slaves") == replicas && num(&m, "num-other-sentinels") == others
+        });
+        assert!(ok, "{:?} sentinel on {} did not discover the group: {:?}\n{}", s.kind, s.port, master(s, "mymaster"), s.log_text());
+    }
+}
+
+#[test]
+fn config_errors_name_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = binary("pyrope-sentinel");
+    let cases = [
+        ("sentinel foo bar", "Unrecognized sentinel configuration statement."),
+        ("sentinel down-after-milliseconds nope 100", "No such master with specified name."),
+        ("sentinel monitor m 127.0.0.1 6379 0", "Quorum must be 1 or greater."),
+        ("bogus 1", "Bad directive or wrong number of arguments"),
+        ("sentinel monitor \"m 127.0.0.1 6379 2", "Unbalanced quotes in configuration line"),
+    ];
+    for (line, msg) in cases {
+        let p = dir.path().join("bad.conf");
+        std::fs::write(&p, format!("port 26999\n# a comment\n{line}\n")).unwrap();
+        let out = std::process::Command::new("timeout")
+            .args(["30"])
+            .arg(&bin)
+            .arg(&p)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{line}: {err}");
+        assert!(err.contains(&format!("{}, at line 3", p.display())), "{line}: {err}");
+        assert!(err.contains(&format!(">>> '{line}'")), "{line}: {err}");
+        assert!(err.contains(msg), "{line}: {err}");
+        // The reason is the one Redis 7.4.1 gives for the same line.
+        if reference_available() {
+            let r = std::process::Command::new("timeout")
+                .args(["30", REFERENCE_REDIS])
+                .arg(&p)
+                .arg("--sentinel")
+                .output()
+                .unwrap();
+            let rerr = String::from_utf8_lossy(&r.stderr).to_string() + &String::from_utf8_lossy(&r.stdout);
+            assert!(rerr.contains(msg), "redis says otherwise for {line}: {rerr}");
+        }
+    }
+    // A missing file and an argument error.
+    let out = std::process::Command::new("timeout").arg("30").arg(&bin).arg(dir.path().join("nope.conf")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nope.conf"));
+    let p = dir.path().join("ok.conf");
+    std::fs::write(&p, "port 26999\n").unwrap();
+    let out = std::process::Command::new("timeout")
+        .arg("30")
+        .arg(&bin)
+        .arg(&p)
+        .args(["--sentinel", "monitor", "m", "127.0.0.1", "6379", "0"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("command line arguments") && err.contains("Quorum must be 1 or greater."), "{err}");
+}
+
+#[test]
+fn rewritten_config_is_read_by_redis_and_back() {
+    let primary = RedisNode::start(&[]);
+    let replica = RedisNode::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let ours = TestSentinel::start(SentinelKind::Pyrope, &monitor_conf(primary.port, 2, 5000));
+    let theirs = TestSentinel::start(SentinelKind::Redis, &monitor_conf(primary.port, 2, 5000));
+    wait_discovery(&[&ours, &theirs], 1, 1);
+    assert!(wait_for(Duration::from_secs(20), || ours.conf_text().contains("known-sentinel")
+        && ours.conf_text().contains("known-replica")));
+    let conf = ours.conf_text();
+    for l in ["sentinel myid ", "sentinel config-epoch mymaster 0", "sentinel leader-epoch mymaster 0", "sentinel current-epoch 0",
+              &format!("sentinel known-replica mymaster 127.0.0.1 {}", replica.port),
+              &format!("sentinel known-sentinel mymaster 127.0.0.1 {} ", theirs.port),
+              "sentinel down-after-milliseconds mymaster 5000", "# Generated by CONFIG REWRITE"] {
+        assert!(conf.contains(l), "missing {l:?} in\n{conf}");
+    }
+    let myid = text(&cmd(&mut ours.client(), &["SENTINEL", "MYID"]));
+    // Redis 7.4.1 loads the file we wrote and takes our id and what we learned.
+    let body: String = conf.lines().filter(|l| !l.starts_with("port ") && !l.starts_with("bind ")).map(|l| format!("{l}\n")).collect();
+    let redis_reads = TestSentinel::start(SentinelKind::Redis, &body);
+    assert_eq!(text(&cmd(&mut redis_reads.client(), &["SENTINEL", "MYID"])), myid);
+    let m = master(&redis_reads, "mymaster");
+    assert_eq!(num(&m, "num-slaves"), 1);
+    assert!(num(&m, "num-other-sentinels") >= 1);
+    drop(redis_reads);
+    // And we read Redis's own rewritten file.
+    assert!(wait_for(Duration::from_secs(20), || theirs.conf_text().contains("known-sentinel")));
+    let rconf = theirs.conf_text();
+    let body: String = rconf.lines().filter(|l| !l.starts_with("port ") && !l.starts_with("bind ")).map(|l| format!("{l}\n")).collect();
+    let we_read = TestSentinel::start(SentinelKind::Pyrope, &body);
+    let rid = text(&cmd(&mut theirs.client(), &["SENTINEL", "MYID"]));
+    assert_eq!(text(&cmd(&mut we_read.client(), &["SENTINEL", "MYID"])), rid);
+    let m = master(&we_read, "mymaster");
+    assert_eq!(num(&m, "num-slaves"), 1, "{m:?}");
+    assert!(num(&m, "down-after-milliseconds") == 5000);
+}
+
+/// Keys whose values legitimately differ between two sentinels (ids, ports of the sentinels
+/// themselves, times, in-flight counters).
+const MASKED: &[&str] = &[
+    "runid",
+    "last-ping-sent",
+    "last-ok-ping-reply",
+    "last-ping-reply",
+    "info-refresh",
+    "role-reported-time",
+    "last-hello-message",
+    "link-pending-commands",
+    "slave-repl-offset",
+    "master-link-down-time",
+];
+
+fn masked(f: &Frame, extra: &[&str]) -> Vec<(String, String)> {
+    pairs(f)
+        .into_iter()
+        .map(|(k, v)| {
+            if MASKED.contains(&k.as_str()) || extra.contains(&k.as_str()) {
+                (k, "<masked>".into())
+            } else {
+                (k, v)
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn differential_replies_against_redis_sentinel() {
+    let primary = RedisNode::start(&[]);
+    let _replica = RedisNode::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let ours = TestSentinel::start(SentinelKind::Pyrope, &monitor_conf(primary.port, 2, 5000));
+    let theirs = TestSentinel::start(SentinelKind::Redis, &monitor_conf(primary.port, 2, 5000));
+    wait_discovery(&[&ours, &theirs], 1, 1);
+    // Both have INFO from the replica (its master link up).
+    for s in [&ours, &theirs] {
+        assert!(wait_for(Duration::from_secs(30), || {
+            let r = cmd(&mut s.client(), &["SENTINEL", "REPLICAS", "mymaster"]);
+            let Frame::Array(Some(v)) = r else { return false };
+            v.len() == 1 && field(&v[0], "master-link-status").as_deref() == Some("ok")
+        }));
+    }
+    // And each has its command link to the other up.
+    for s in [&ours, &theirs] {
+        assert!(wait_for(Duration::from_secs(30), || {
+            let r = cmd(&mut s.client(), &["SENTINEL", "SENTINELS", "mymaster"]);
+            let Frame::Array(Some(v)) = r else { return false };
+            v.len() == 1 && field(&v[0], "flags").as_deref() == Some("sentinel")
+        }));
+    }
+    let (mut a, mut b) = (ours.client(), theirs.client());
+
+    // Map replies, field for field with times and ids masked.
+    let m1 = cmd(&mut a, &["SENTINEL", "MASTER", "mymaster"]);
+    let m2 = cmd(&mut b, &["SENTINEL", "MASTER", "mymaster"]);
+    assert_eq!(masked(&m1, &[]), masked(&m2, &[]));
+    let Frame::Array(Some(l1)) = cmd(&mut a, &["SENTINEL", "MASTERS"]) else { panic!() };
+    let Frame::Array(Some(l2)) = cmd(&mut b, &["SENTINEL", "MASTERS"]) else { panic!() };
+    assert_eq!(l1.len(), l2.len());
+    assert_eq!(masked(&l1[0], &[]), masked(&l2[0], &[]));
+    for sub in ["REPLICAS", "SLAVES"] {
+        let Frame::Array(Some(r1)) = cmd(&mut a, &["SENTINEL", sub, "mymaster"]) else { panic!() };
+        let Frame::Array(Some(r2)) = cmd(&mut b, &["SENTINEL", sub, "mymaster"]) else { panic!() };
+        assert_eq!(masked(&r1[0], &[]), masked(&r2[0], &[]), "{sub}");
+    }
+    let Frame::Array(Some(s1)) = cmd(&mut a, &["SENTINEL", "SENTINELS", "mymaster"]) else { panic!() };
+    let Frame::Array(Some(s2)) = cmd(&mut b, &["SENTINEL", "SENTINELS", "mymaster"]) else { panic!() };
+    let sentinel_mask = ["name", "port"];
+    assert_eq!(masked(&s1[0], &sentinel_mask), masked(&s2[0], &sentinel_mask));
+    // Each names the other.
+    assert_eq!(field(&s1[0], "port"), Some(theirs.port.to_string()));
+    assert_eq!(field(&s2[0], "port"), Some(ours.port.to_string()));
+
+    // Replies that must be byte-identical.
+    let same: &[&[&str]] = &[
+        &["PING"],
+        &["PING", "hello"],
+        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"],
+        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "nope"],
+        &["SENTINEL", "CKQUORUM", "mymaster"],
+        &["SENTINEL", "CKQUORUM", "nope"],
+        &["SENTINEL", "MASTER", "nope"],
+        &["SENTINEL", "REPLICAS", "nope"],
+        &["SENTINEL", "foo"],
+        &["SENTINEL"],
+        &["SENTINEL", "MASTERS", "extra"],
+        &["SENTINEL", "IS-MASTER-DOWN-BY-ADDR", "127.0.0.1", "1", "0"],
+        &["SENTINEL", "IS-MASTER-DOWN-BY-ADDR", "127.0.0.1", "1", "0", "*"],
+        &["SENTINEL", "IS-MASTER-DOWN-BY-ADDR", "127.0.0.1", "x", "0", "*"],
+        &["SENTINEL", "MONITOR", "mymaster", "127.0.0.1", "6379", "2"],
+        &["SENTINEL", "MONITOR", "x", "127.0.0.1", "abc", "2"],
+        &["SENTINEL", "MONITOR", "x", "127.0.0.1", "70000", "2"],
+        &["SENTINEL", "MONITOR", "x", "127.0.0.1", "7000", "0"],
+        &["SENTINEL", "MONITOR", "x", "127.0.0.1", "7000", "q"],
+        &["SENTINEL", "MONITOR", "x", "nonexist.invalid", "7000", "2"],
+        &["SENTINEL", "SET", "mymaster", "quorum", "0"],
+        &["SENTINEL", "SET", "mymaster", "foo", "1"],
+        &["SENTINEL", "SET", "mymaster", "quorum"],
+        &["SENTINEL", "SET", "nope", "quorum", "2"],
+        &["SENTINEL", "SET", "mymaster", "notification-script", "/bin/true"],
+        &["SENTINEL", "RESET", "nomatch*"],
+        &["SENTINEL", "REMOVE", "nope"],
+        &["SENTINEL", "FAILOVER", "nope"],
+        &["SENTINEL", "HELP"],
+        &["SENTINEL", "PENDING-SCRIPTS"],
+        &["SENTINEL", "DEBUG"],
+        &["SENTINEL", "CONFIG", "GET", "*"],
+        &["SENTINEL", "CONFIG", "SET", "announce-port", "abc"],
+        &["SENTINEL", "CONFIG", "SET", "foo", "1"],
+        &["SENTINEL", "SIMULATE-FAILURE", "foo"],
+        &["SENTINEL", "INFO-CACHE", "nope"],
+        &["SENTINEL", "SIMULATE-FAILURE", "help"],
+        &["ROLE"],
+        &["PUBLISH", "foo", "bar"],
+        &["GET", "x"],
+        &["CONFIG", "GET", "port"],
+        &["AUTH", "x"],
+        &["CLIENT", "GETNAME"],
+        &["CLIENT", "SETNAME", "a b"],
+        &["CLIENT", "SETNAME", "probe"],
+        &["CLIENT", "GETNAME"],
+        &["CLIENT", "NOPE"],
+        &["ACL", "WHOAMI"],
+        &["SUBSCRIBE", "+switch-master"],
+        &["UNSUBSCRIBE"],
+    ];
+    for args in same {
+        a.send(args).unwrap();
+        b.send(args).unwrap();
+        let (_, ra) = a.read_reply_raw().unwrap();
+        let (_, rb) = b.read_reply_raw().unwrap();
+        assert_eq!(String::from_utf8_lossy(&ra), String::from_utf8_lossy(&rb), "reply to {args:?}");
+    }
+
+    // SENTINEL SET changes are visible and replied the same; then restored.
+    for args in [&["SENTINEL", "SET", "mymaster", "quorum", "1", "parallel-syncs", "2"][..], &["SENTINEL", "SET", "mymaster", "quorum", "2", "parallel-syncs", "1"]] {
+        assert_eq!(cmd(&mut a, args), cmd(&mut b, args));
+    }
+
+    // INFO: the same sections and field names (we add pyrope_version), the same sentinel
+    // section.
+    let ia = text(&cmd(&mut a, &["INFO"]));
+    let ib = text(&cmd(&mut b, &["INFO"]));
+    let names = |t: &str| -> Vec<String> {
+        t.lines().map(|l| l.split(':').next().unwrap().to_string()).filter(|n| n != "pyrope_version").collect()
+    };
+    assert_eq!(names(&ia), names(&ib));
+    let sentinel_section = |t: &str| t.split("# Sentinel").nth(1).unwrap().to_string();
+    assert_eq!(sentinel_section(&ia), sentinel_section(&ib));
+    assert_eq!(text(&cmd(&mut a, &["INFO", "sentinel"])), text(&cmd(&mut b, &["INFO", "sentinel"])));
+
+    // RESP3 HELLO: the same map apart from the id and the version.
+    let mut a3 = ours.client();
+    let mut b3 = theirs.client();
+    let h1 = cmd(&mut a3, &["HELLO", "3"]);
+    let h2 = cmd(&mut b3, &["HELLO", "3"]);
+    let keys = |f: &Frame| -> Vec<String> {
+        let Frame::Map(m) = f else { panic!("{f:?}") };
+        m.iter().map(|(k, _)| text(k)).collect()
+    };
+    assert_eq!(keys(&h1), keys(&h2));
+    let m1 = cmd(&mut a3, &["SENTINEL", "MASTER", "mymaster"]);
+    let Frame::Map(m1) = m1 else { panic!("RESP3 SENTINEL MASTER is a map") };
+    assert_eq!(text(&m1[0].1), "mymaster");
+    assert_eq!(
+        cmd(&mut a3, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "nope"]),
+        cmd(&mut b3, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "nope"])
+    );
+}
+
+#[test]
+fn garbage_and_bad_hellos_are_refused_and_the_sentinel_keeps_running() {
+    let primary = RedisNode::start(&[]);
+    let s = TestSentinel::start(SentinelKind::Pyrope, &monitor_conf(primary.port, 1, 5000));
+    let mut c = s.client();
+    c.send_raw(b"*1\r\n$x\r\n").unwrap();
+    let rest = c.read_to_close().unwrap();
+    assert!(String::from_utf8_lossy(&rest).starts_with("-ERR Protocol error"), "{rest:?}");
+    let mut c = s.client();
+    for bad in [
+        "garbage",
+        "1,2,3",
+        "127.0.0.1,notaport,0123456789012345678901234567890123456789,1,mymaster,127.0.0.1,1,0",
+        "127.0.0.1,26999,0123456789012345678901234567890123456789,99999999999999999999999,mymaster,127.0.0.1,1,0",
+        "127.0.0.1,26999,short,1,mymaster,127.0.0.1,1,0",
+        "127.0.0.1,26999,0123456789012345678901234567890123456789,1,unknown,127.0.0.1,1,0",
+        &format!("127.0.0.1,26999,0123456789012345678901234567890123456789,99999999999,mymaster,127.0.0.1,{},0", primary.port),
+    ] {
+        assert_eq!(cmd(&mut c, &["PUBLISH", "__sentinel__:hello", bad]), int(1));
+    }
+    let m = master(&s, "mymaster");
+    assert_eq!(num(&m, "num-other-sentinels"), 0);
+    assert!(s.log_text().contains("Ignoring hello message with an absurd epoch"));
+    let conf = s.conf_text();
+    assert!(wait_for(Duration::from_secs(5), || s.conf_text().contains("sentinel current-epoch 0")), "{conf}");
+    assert_eq!(text(&cmd(&mut c, &["SENTINEL", "MASTER", "mymaster"]).as_array().unwrap()[1]), "mymaster");
+    // A negative epoch in a vote request gets no vote.
+    let r = cmd(&mut c, &["SENTINEL", "IS-MASTER-DOWN-BY-ADDR", "127.0.0.1", &primary.port.to_string(), "-5", "0123456789012345678901234567890123456789"]);
+    assert_eq!(r, Frame::Array(Some(vec![int(0), bulk("*"), int(0)])));
+    assert_eq!(cmd(&mut c, &["PING"]), Frame::Simple(b"PONG".to_vec()));
+}
+
+/// Kills the primary under three sentinels of `kinds`; checks exactly one `+switch-master`
+/// per sentinel, the other replica re-pointed, the old primary back as a replica, and a
+/// Sentinel-aware client writing to the new primary. Returns the new primary's index.
+fn crash_failover(kinds: [SentinelKind; 3]) {
+    let mut primary = RedisNode::start(&[]);
+    let p = primary.port.to_string();
+    let replicas = [
+        RedisNode::start(&["--replicaof", "127.0.0.1", &p]),
+        RedisNode::start(&["--replicaof", "127.0.0.1", &p]),
+    ];
+    let sentinels: Vec<TestSentinel> = kinds
+        .iter()
+        // 2 s: a loaded 2-core machine can miss a 1 s PING deadline and start a second
+        // (legitimate) failover of the new primary, in Redis's sentinels as in ours.
+        .map(|k| TestSentinel::start(*k, &monitor_conf(primary.port, 2, 2000)))
+        .collect();
+    let refs: Vec<&TestSentinel> = sentinels.iter().collect();
+    wait_discovery(&refs, 2, 2);
+    let subs: Vec<Subscriber> = sentinels.iter().map(|s| Subscriber::new(s.port)).collect();
+    // Some time for SUBSCRIBE to register and INFO of replicas to be fresh.
+    assert!(wait_for(Duration::from_secs(30), || sentinels.iter().all(|s| {
+        let r = cmd(&mut s.client(), &["SENTINEL", "REPLICAS", "mymaster"]);
+        let Frame::Array(Some(v)) = r else { return false };
+        v.iter().all(|x| field(x, "master-link-status").as_deref() == Some("ok"))
+    })));
+    std::thread::sleep(Duration::from_millis(300));
+    primary.crash();
+    let ports: Vec<u16> = replicas.iter().map(|r| r.port).collect();
+    let converged = wait_for(Duration::from_secs(90), || {
+        let addrs: Vec<Option<u16>> = sentinels.iter().map(master_addr).collect();
+        addrs[0].is_some_and(|a| ports.contains(&a)) && addrs.iter().all(|a| *a == addrs[0])
+    });
+    let logs: String = sentinels.iter().map(|s| format!("=== {:?} {}\n{}", s.kind, s.port, s.log_text())).collect();
+    assert!(converged, "no failover:\n{logs}");
+    let new_port = master_addr(&sentinels[0]).unwrap();
+    let (newp, other) = if replicas[0].port == new_port { (&replicas[0], &replicas[1]) } else { (&replicas[1], &replicas[0]) };
+    assert_eq!(repl_field(newp, "role").as_deref(), Some("master"));
+    assert!(
+        wait_for(Duration::from_secs(60), || repl_field(other, "master_port") == Some(new_port.to_string())
+            && repl_field(other, "master_link_status").as_deref() == Some("up")),
+        "the other replica was not re-pointed\n{logs}"
+    );
+    // Exactly one +switch-master on each sentinel, naming old and new primary.
+    std::thread::sleep(Duration::from_secs(3));
+    for (s, sub) in sentinels.iter().zip(&subs) {
+        let m = sub.messages("+switch-master");
+        let now_logs: String = sentinels.iter().map(|s| format!("=== {:?} {}\n{}", s.kind, s.port, s.log_text())).collect();
+        assert_eq!(m.len(), 1, "{:?} sentinel {}: {m:?}\n{now_logs}", s.kind, s.port);
+        assert_eq!(m[0], format!("mymaster 127.0.0.1 {} 127.0.0.1 {new_port}", primary.port));
+    }
+    // One leader: +elected-leader published once in the whole group.
+    let elected: usize = subs.iter().map(|s| s.count("+elected-leader")).sum();
+    assert_eq!(elected, 1, "{logs}");
+    // The old primary comes back and is made a replica of the new one.
+    primary.restart();
+    assert!(
+        wait_for(Duration::from_secs(90), || repl_field(&primary, "role").as_deref() == Some("slave")
+            && repl_field(&primary, "master_port") == Some(new_port.to_string())),
+        "old primary not converted:\n{}",
+        sentinels.iter().map(|s| s.log_text()).collect::<String>()
+    );
+    // A Sentinel-aware client (the redis crate's) finds the new primary and writes to it.
+    let addrs: Vec<String> = sentinels.iter().map(|s| format!("redis://127.0.0.1:{}/", s.port)).collect();
+    let mut sc = redis::sentinel::Sentinel::build(addrs).unwrap();
+    let client = sc.master_for("mymaster", None).unwrap();
+    let mut con = client.get_connection().unwrap();
+    redis::cmd("SET").arg("after-failover").arg("yes").exec(&mut con).unwrap();
+    let v: String = redis::cmd("GET").arg("after-failover").query(&mut con).unwrap();
+    assert_eq!(v, "yes");
+    assert_eq!(repl_field(newp, "role").as_deref(), Some("master"));
+    // The group keeps one primary: every sentinel still names the same one.
+    for s in &sentinels {
+        assert_eq!(master_addr(s), Some(new_port));
+    }
+}
+
+#[test]
+fn failover_by_three_pyrope_sentinels() {
+    crash_failover([SentinelKind::Pyrope; 3]);
+}
+
+#[test]
+fn failover_in_a_mixed_group_with_redis_sentinels() {
+    crash_failover([SentinelKind::Redis, SentinelKind::Pyrope, SentinelKind::Redis]);
+}
+
+/// Waits until every sentinel names the same primary, different from `old`, that primary
+/// says so, and every other node replicates from it with its link up. Returns its port.
+fn wait_converged(sentinels: &[TestSentinel], nodes: &[RedisNode], old: u16) -> u16 {
+    let mut newp = 0;
+    let ok = wait_for(Duration::from_secs(120), || {
+        let addrs: Vec<Option<u16>> = sentinels.iter().map(master_addr).collect();
+        let Some(p) = addrs[0] else { return false };
+        if p == old || addrs.iter().any(|a| *a != Some(p)) {
+            return false;
+        }
+        newp = p;
+        nodes.iter().all(|n| {
+            if n.port == p {
+                repl_field(n, "role").as_deref() == Some("master")
+            } else {
+                repl_field(n, "master_port") == Some(p.to_string())
+                    && repl_field(n, "master_link_status").as_deref() == Some("up")
+            }
+        })
+    });
+    let logs: String = sentinels.iter().map(|s| format!("=== {:?} {}\n{}", s.kind, s.port, s.log_text())).collect();
+    assert!(ok, "group did not converge after the failover from {old}:\n{logs}");
+    newp
+}
+
+/// Waits until `s` sees every replica of the current primary with fresh INFO and its link up,
+/// so SENTINEL FAILOVER has a replica to choose.
+fn wait_replicas_ready(s: &TestSentinel, n: usize) {
+    assert!(wait_for(Duration::from_secs(60), || {
+        let r = cmd(&mut s.client(), &["SENTINEL", "REPLICAS", "mymaster"]);
+        let Frame::Array(Some(v)) = r else { return false };
+        v.iter().filter(|x| field(x, "master-link-status").as_deref() == Some("ok")
+            && field(x, "flags").as_deref() == Some("slave")).count() >= n
+    }), "{:?} sentinel never saw {n} ready replicas", s.kind);
+}
+
+#[test]
+fn mixed_group_each_kind_leads_a_failover_and_redis_70_joins() {
+    let primary = RedisNode::start(&[]);
+    let p = primary.port.to_string();
+    let nodes = vec![
+        primary,
+        RedisNode::start(&["--replicaof", "127.0.0.1", &p]),
+        RedisNode::start(&["--replicaof", "127.0.0.1", &p]),
+    ];
+    let first = nodes[0].port;
+    let sentinels = vec![
+        TestSentinel::start(SentinelKind::Redis, &monitor_conf(first, 2, 2000)),
+        TestSentinel::start(SentinelKind::Redis, &monitor_conf(first, 2, 2000)),
+        TestSentinel::start(SentinelKind::Pyrope, &monitor_conf(first, 2, 2000)),
+    ];
+    let refs: Vec<&TestSentinel> = sentinels.iter().collect();
+    wait_discovery(&refs, 2, 2);
+    // SENTINEL SENTINELS on each side lists the two others by port.
+    for s in &sentinels {
+        let Frame::Array(Some(v)) = cmd(&mut s.client(), &["SENTINEL", "SENTINELS", "mymaster"]) else { panic!() };
+        let mut ports: Vec<u16> = v.iter().map(|x| field(x, "port").unwrap().parse().unwrap()).collect();
+        ports.sort();
+        let mut want: Vec<u16> = sentinels.iter().filter(|o| o.port != s.port).map(|o| o.port).collect();
+        want.sort();
+        assert_eq!(ports, want);
+    }
+    let subs: Vec<Subscriber> = sentinels.iter().map(|s| Subscriber::new(s.port)).collect();
+    let mut current = first;
+    // The leader of a SENTINEL FAILOVER is the sentinel asked: pyrope, then Redis, then pyrope
+    // again, each run one failover followed by every sentinel.
+    for (run, leader) in [2usize, 0, 2].into_iter().enumerate() {
+        wait_replicas_ready(&sentinels[leader], 2);
+        let before: Vec<usize> = subs.iter().map(|s| s.count("+switch-master")).collect();
+        assert_eq!(cmd(&mut sentinels[leader].client(), &["SENTINEL", "FAILOVER", "mymaster"]), Frame::Simple(b"OK".to_vec()));
+        let newp = wait_converged(&sentinels, &nodes, current);
+        std::thread::sleep(Duration::from_secs(2));
+        for (i, sub) in subs.iter().enumerate() {
+            let msgs = sub.messages("+switch-master");
+            assert_eq!(msgs.len(), before[i] + 1, "run {run}: sentinel {i}: {msgs:?}");
+            assert_eq!(msgs.last().unwrap(), &format!("mymaster 127.0.0.1 {current} 127.0.0.1 {newp}"));
+        }
+        current = newp;
+    }
+    // Each kind led at least once: the +elected-leader events of each sentinel.
+    assert_eq!(subs[2].count("+elected-leader"), 2);
+    assert_eq!(subs[0].count("+elected-leader"), 1);
+    // Debian's redis-sentinel 7.0.15 joins the group as a fourth sentinel and everyone sees it.
+    if std::path::Path::new(REDIS_SENTINEL_70).exists() {
+        let old = TestSentinel::start(SentinelKind::Redis70, &monitor_conf(current, 2, 2000));
+        let mut all: Vec<&TestSentinel> = sentinels.iter().collect();
+        all.push(&old);
+        wait_discovery(&all, 2, 3);
+        assert_eq!(master_addr(&old), Some(current));
+    }
+}
+
+#[test]
+fn no_failover_without_quorum_or_for_a_short_pause() {
+    let mut primary = RedisNode::start(&[]);
+    let p = primary.port.to_string();
+    let replica = RedisNode::start(&["--replicaof", "127.0.0.1", &p]);
+    // Quorum 3 with only two sentinels: SDOWN but never ODOWN, no failover.
+    let sentinels = [
+        TestSentinel::start(SentinelKind::Pyrope, &monitor_conf(primary.port, 3, 1000)),
+        TestSentinel::start(SentinelKind::Pyrope, &monitor_conf(primary.port, 3, 1000)),
+    ];
+    let refs: Vec<&TestSentinel> = sentinels.iter().collect();
+    wait_discovery(&refs, 1, 1);
+    let subs: Vec<Subscriber> = sentinels.iter().map(|s| Subscriber::new(s.port)).collect();
+    // A pause shorter than down-after-milliseconds is not even SDOWN.
+    cmd(&mut primary.client(), &["DEBUG", "SLEEP", "0.5"]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(subs.iter().map(|s| s.count("+sdown")).sum::<usize>(), 0);
+    primary.crash();
+    assert!(wait_for(Duration::from_secs(30), || subs.iter().all(|s| s.count("+sdown") >= 1)));
+    std::thread::sleep(Duration::from_secs(5));
+    for (s, sub) in sentinels.iter().zip(&subs) {
+        assert_eq!(sub.count("+odown"), 0, "{}", s.log_text());
+        assert_eq!(sub.count("+try-failover"), 0);
+        assert_eq!(master_addr(s), Some(primary.port));
+        let m = master(s, "mymaster");
+        assert_eq!(field(&m, "flags").as_deref(), Some("s_down,master,disconnected"));
+        assert_eq!(text(&cmd(&mut s.client(), &["SENTINEL", "CKQUORUM", "mymaster"])),
+            "NOQUORUM 2 usable Sentinels. Not enough available Sentinels to reach the specified quorum for this master");
+    }
+    assert_eq!(repl_field(&replica, "role").as_deref(), Some("slave"));
+    // It comes back: -sdown, still the primary.
+    primary.restart();
+    assert!(wait_for(Duration::from_secs(30), || subs.iter().all(|s| s.count("-sdown") >= 1)));
+}
+
+#[test]
+fn scripts_run_with_redis_arguments_and_tilt_after_a_stall() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = |name: &str| {
+        let path = dir.path().join(name);
+        let out = dir.path().join(format!("{name}.out"));
+        std::fs::write(&path, format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display())).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        (path, out)
+    };
+    let (notify, notify_out) = script("notify.sh");
+    let (reconf, reconf_out) = script("reconf.sh");
+    let mut primary = RedisNode::start(&[]);
+    let replica = RedisNode::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let body = format!(
+        "{}sentinel notification-script mymaster {}\nsentinel client-reconfig-script mymaster {}\n",
+        monitor_conf(primary.port, 1, 1000),
+        notify.display(),
+        reconf.display()
+    );
+    let s = TestSentinel::start(SentinelKind::Pyrope, &body);
+    wait_discovery(&[&s], 1, 0);
+    wait_replicas_ready(&s, 1);
+    let m = master(&s, "mymaster");
+    assert_eq!(field(&m, "notification-script"), Some(notify.display().to_string()));
+    primary.crash();
+    assert!(wait_for(Duration::from_secs(60), || master_addr(&s) == Some(replica.port)), "{}", s.log_text());
+    let want_reconf = format!("mymaster leader start 127.0.0.1 {} 127.0.0.1 {}", primary.port, replica.port);
+    assert!(wait_for(Duration::from_secs(30), || std::fs::read_to_string(&reconf_out).unwrap_or_default().contains(&want_reconf)),
+        "{:?}\n{}", std::fs::read_to_string(&reconf_out), s.log_text());
+    let want = [
+        format!("+sdown master mymaster 127.0.0.1 {}", primary.port),
+        format!("+odown master mymaster 127.0.0.1 {} #quorum 1/1", primary.port),
+        format!("+switch-master mymaster 127.0.0.1 {} 127.0.0.1 {}", primary.port, replica.port),
+    ];
+    assert!(wait_for(Duration::from_secs(30), || {
+        let t = std::fs::read_to_string(&notify_out).unwrap_or_default();
+        want.iter().all(|w| t.lines().any(|l| l == w))
+    }), "{:?}", std::fs::read_to_string(&notify_out));
+    // SENTINEL SET may not change script paths (deny-scripts-reconfig yes by default).
+    let r = cmd(&mut s.client(), &["SENTINEL", "SET", "mymaster", "notification-script", "/bin/true"]);
+    assert!(r.is_error());
+    // A stalled sentinel (SIGSTOP longer than the 2 s TILT trigger) enters TILT.
+    let sub = Subscriber::new(s.port);
+    std::thread::sleep(Duration::from_millis(300));
+    s.pause(Duration::from_secs(3));
+    assert!(wait_for(Duration::from_secs(10), || sub.count("+tilt") == 1));
+    assert_eq!(sub.messages("+tilt")[0], "#tilt mode entered");
+    let info = text(&cmd(&mut s.client(), &["INFO", "sentinel"]));
+    assert_eq!(info_field(&info, "sentinel_tilt").as_deref(), Some("1"));
+}
+
+#[test]
+fn a_minority_sentinel_is_never_elected() {
+    let mut primary = RedisNode::start(&[]);
+    let _replica = RedisNode::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    // Quorum 1: the lone sentinel reaches ODOWN by itself, but the election needs a majority
+    // of the three sentinels it knows.
+    let body = format!(
+        "sentinel monitor mymaster 127.0.0.1 {} 1\nsentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 4000\n",
+        primary.port
+    );
+    let sentinels = [
+        TestSentinel::start(SentinelKind::Pyrope, &body),
+        TestSentinel::start(SentinelKind::Pyrope, &body),
+        TestSentinel::start(SentinelKind::Pyrope, &body),
+    ];
+    let refs: Vec<&TestSentinel> = sentinels.iter().collect();
+    wait_discovery(&refs, 1, 2);
+    wait_replicas_ready(&sentinels[0], 1);
+    let sub = Subscriber::new(sentinels[0].port);
+    std::thread::sleep(Duration::from_millis(300));
+    std::thread::scope(|sc| {
+        // The other two are partitioned away (stopped) while the primary dies.
+        for s in &sentinels[1..] {
+            sc.spawn(move || s.pause(Duration::from_secs(12)));
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        primary.crash();
+        assert!(
+            wait_for(Duration::from_secs(11), || sub.count("-failover-abort-not-elected") >= 1),
+            "{}",
+            sentinels[0].log_text()
+        );
+        assert!(sub.count("+try-failover") >= 1);
+        assert_eq!(sub.count("+elected-leader"), 0, "{}", sentinels[0].log_text());
+        assert_eq!(sub.count("+switch-master"), 0);
+        assert_eq!(master_addr(&sentinels[0]), Some(primary.port));
+    });
+}
