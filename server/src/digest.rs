@@ -10,7 +10,8 @@
 //!
 //! Each collection type adds its value digest here as it arrives.
 
-use crate::keyspace::{string_bytes, Entry, Keyspace};
+use crate::keyspace::{string_bytes, Entry, Keyspace, ValueRef};
+use crate::object::Value;
 use sha1::{Digest, Sha1};
 
 /// A 20-byte digest.
@@ -40,6 +41,14 @@ fn mix_object(d: &mut Digest20, e: &Entry) {
     let mut buf = Vec::new();
     if let Some(s) = string_bytes(&e.value(), &mut buf) {
         mix(d, s);
+    }
+    if let ValueRef::Boxed(Value::Set(s)) = e.value() {
+        // Sets: every member's SHA1 xored in (order-independent), integers as decimal text.
+        s.for_each(|m| {
+            buf.clear();
+            m.write_to(&mut buf);
+            xor(d, &buf);
+        });
     }
     if e.expire().is_some() {
         xor(d, b"!!expire!!");

@@ -166,6 +166,22 @@ pub const SHARED_INTEGERS: i64 = 10000;
 pub enum Value {
     /// A raw-encoded string (longer than 44 bytes, or grown by APPEND / SETRANGE).
     Str(Vec<u8>),
+    /// A set in one of Redis's three encodings (operations in `types/set.rs`).
+    Set(SetValue),
+}
+
+/// The representation of a set, one variant per Redis encoding (t_set.c): `intset` while
+/// every member is an integer and there are at most `set-max-intset-entries`, `listpack`
+/// while small (`set-max-listpack-entries`, `set-max-listpack-value`), `hashtable` beyond.
+/// Conversions only go up (intset -> listpack -> hashtable), as in Redis.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SetValue {
+    /// OBJ_ENCODING_INTSET.
+    Intset(pyrope_common::intset::Intset),
+    /// OBJ_ENCODING_LISTPACK.
+    Listpack(pyrope_common::listpack::Listpack),
+    /// OBJ_ENCODING_HT: members with empty values.
+    Hashtable(crate::keyspace::FieldTable),
 }
 
 // The keyspace hands values to the lazy-free thread (UNLINK, FLUSHALL ASYNC, lazyfree-lazy-*):
@@ -181,6 +197,7 @@ impl Value {
     pub fn obj_type(&self) -> ObjType {
         match self {
             Value::Str(_) => ObjType::String,
+            Value::Set(_) => ObjType::Set,
         }
     }
 
@@ -189,6 +206,9 @@ impl Value {
     pub fn encoding(&self) -> Encoding {
         match self {
             Value::Str(_) => Encoding::Raw,
+            Value::Set(SetValue::Intset(_)) => Encoding::Intset,
+            Value::Set(SetValue::Listpack(_)) => Encoding::Listpack,
+            Value::Set(SetValue::Hashtable(_)) => Encoding::Hashtable,
         }
     }
 
@@ -201,6 +221,8 @@ impl Value {
     pub fn free_effort(&self) -> usize {
         match self {
             Value::Str(_) => 1,
+            Value::Set(SetValue::Hashtable(t)) => t.len(),
+            Value::Set(_) => 1,
         }
     }
 
@@ -209,6 +231,9 @@ impl Value {
         std::mem::size_of::<Value>()
             + match self {
                 Value::Str(v) => v.capacity(),
+                Value::Set(SetValue::Intset(i)) => i.bytes(),
+                Value::Set(SetValue::Listpack(l)) => l.bytes(),
+                Value::Set(SetValue::Hashtable(t)) => t.heap_size(),
             }
     }
 }

@@ -1029,6 +1029,10 @@ pub struct Settings {
     pub daemonize: bool,
     pub always_show_logo: bool,
     pub max_new_connections_per_cycle: usize,
+    /// `set-max-intset-entries`, `set-max-listpack-entries`, `set-max-listpack-value` (bytes).
+    pub set_max_intset_entries: usize,
+    pub set_max_listpack_entries: usize,
+    pub set_max_listpack_value: usize,
 }
 
 /// The live configuration.
@@ -1649,6 +1653,9 @@ impl Config {
             daemonize: b("daemonize"),
             always_show_logo: b("always-show-logo"),
             max_new_connections_per_cycle: i("max-new-connections-per-cycle") as usize,
+            set_max_intset_entries: i("set-max-intset-entries") as usize,
+            set_max_listpack_entries: i("set-max-listpack-entries") as usize,
+            set_max_listpack_value: memtoull(g("set-max-listpack-value")).unwrap_or(64) as usize,
         }
     }
 
