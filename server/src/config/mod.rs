@@ -771,11 +771,7 @@ pub static PARAMS: &[Param] = &[
     p!(
         "set-max-listpack-value",
         None,
-        Memory {
-            min: 0,
-            max: LMAX,
-            percent: false
-        },
+        Int(0, i64::MAX),
         0,
         "64",
         false
@@ -1655,7 +1651,7 @@ impl Config {
             max_new_connections_per_cycle: i("max-new-connections-per-cycle") as usize,
             set_max_intset_entries: i("set-max-intset-entries") as usize,
             set_max_listpack_entries: i("set-max-listpack-entries") as usize,
-            set_max_listpack_value: memtoull(g("set-max-listpack-value")).unwrap_or(64) as usize,
+            set_max_listpack_value: i("set-max-listpack-value") as usize,
         }
     }
 
