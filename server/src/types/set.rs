@@ -1290,3 +1290,183 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("sdiffstore", sdiffstore),
     ("sscan", sscan),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add(Vec<u8>),
+        AddInt(i64),
+        Remove(Vec<u8>),
+        Contains(Vec<u8>),
+        Pop,
+        Convert(usize),
+    }
+
+    fn member() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            (-20i64..20).prop_map(|v| v.to_string().into_bytes()),
+            any::<i64>().prop_map(|v| v.to_string().into_bytes()),
+            "[a-c]{0,3}".prop_map(|s| s.into_bytes()),
+            Just(b"01".to_vec()),
+            Just(b" 1".to_vec()),
+            Just(b"x".repeat(9)),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => member().prop_map(Op::Add),
+            1 => (-5i64..5).prop_map(Op::AddInt),
+            2 => member().prop_map(Op::Remove),
+            1 => member().prop_map(Op::Contains),
+            1 => Just(Op::Pop),
+            1 => (0usize..12).prop_map(Op::Convert),
+        ]
+    }
+
+    fn contents(s: &SetValue) -> BTreeSet<Vec<u8>> {
+        s.members().iter().map(|m| m.to_vec()).collect()
+    }
+
+    fn rank(s: &SetValue) -> u8 {
+        match s {
+            SetValue::Intset(_) => 0,
+            SetValue::Listpack(_) => 1,
+            SetValue::Hashtable(_) => 2,
+        }
+    }
+
+    /// Encoding invariants of a set built only by `add` under `lim`.
+    fn check_encoding(s: &SetValue, lim: &SetLimits) {
+        match s {
+            SetValue::Intset(i) => assert!(i.len() <= lim.intset_max()),
+            SetValue::Listpack(l) => {
+                assert!(l.len() <= lim.listpack_entries.max(1));
+                for e in l.iter() {
+                    assert!(Member::from_lp(e).to_vec().len() <= lim.listpack_value);
+                }
+            }
+            SetValue::Hashtable(_) => {}
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// SetValue behaves as a set of byte strings through every encoding, and encodings
+        /// only go up.
+        #[test]
+        fn set_value_matches_a_btreeset(
+            first in member(),
+            ops in proptest::collection::vec(op(), 0..120),
+            ie in 0usize..10, le in 1usize..10, lv in 0usize..12,
+        ) {
+            let lim = SetLimits { intset_entries: ie, listpack_entries: le, listpack_value: lv };
+            let mut s = SetValue::create(&first, 1, &lim);
+            let mut model = BTreeSet::new();
+            prop_assert_eq!(s.add(Member::Str(&first), &lim), true);
+            model.insert(first.clone());
+            for op in ops {
+                let before = rank(&s);
+                match op {
+                    Op::Add(m) => {
+                        prop_assert_eq!(s.add(Member::Str(&m), &lim), model.insert(m.clone()));
+                    }
+                    Op::AddInt(v) => {
+                        let m = v.to_string().into_bytes();
+                        prop_assert_eq!(s.add(Member::Int(v), &lim), model.insert(m));
+                    }
+                    Op::Remove(m) => {
+                        prop_assert_eq!(s.remove(Member::Str(&m)), model.remove(&m));
+                    }
+                    Op::Contains(m) => {
+                        prop_assert_eq!(s.contains(Member::Str(&m)), model.contains(&m));
+                    }
+                    Op::Pop => {
+                        if let Some(m) = s.pop_random() {
+                            prop_assert!(model.remove(&m.as_member().to_vec()));
+                        } else {
+                            prop_assert!(model.is_empty());
+                        }
+                    }
+                    Op::Convert(n) => s.maybe_convert(n, &lim),
+                }
+                prop_assert!(rank(&s) >= before, "encodings never go down");
+                prop_assert_eq!(s.len(), model.len());
+                prop_assert_eq!(&contents(&s), &model);
+                if let SetValue::Intset(i) = &s {
+                    prop_assert!(i.iter().count() == model.len());
+                }
+            }
+            if let SetValue::Intset(_) = &s {
+                prop_assert!(model.iter().all(|m| string2ll(m).is_some()));
+            }
+        }
+
+        /// Sets built by `add` alone respect the limits of their encoding.
+        #[test]
+        fn encodings_respect_limits(
+            ms in proptest::collection::vec(member(), 1..60),
+            ie in 0usize..10, le in 1usize..10, lv in 0usize..12,
+        ) {
+            let lim = SetLimits { intset_entries: ie, listpack_entries: le, listpack_value: lv };
+            let mut s = SetValue::create(&ms[0], 1, &lim);
+            for m in &ms {
+                s.add(Member::Str(m), &lim);
+                check_encoding(&s, &lim);
+            }
+        }
+
+        /// SUNION / SDIFF (both algorithms) and the SINTERSTORE intset rule agree with the
+        /// model.
+        #[test]
+        fn union_and_diff_match_the_model(
+            a in proptest::collection::vec(member(), 0..40),
+            b in proptest::collection::vec(member(), 0..40),
+            c in proptest::collection::vec(member(), 0..10),
+        ) {
+            let lim = SetLimits { intset_entries: 16, listpack_entries: 8, listpack_value: 8 };
+            let build = |v: &[Vec<u8>]| {
+                let mut s = SetValue::create(v.first().map_or(&b"x"[..], |m| m), v.len(), &lim);
+                for m in v {
+                    s.add(Member::Str(m), &lim);
+                }
+                (!v.is_empty()).then_some(s)
+            };
+            let (sa, sb, sc) = (build(&a), build(&b), build(&c));
+            let ma: BTreeSet<Vec<u8>> = a.iter().cloned().collect();
+            let mb: BTreeSet<Vec<u8>> = b.iter().cloned().collect();
+            let mc: BTreeSet<Vec<u8>> = c.iter().cloned().collect();
+            let sets = [sa.as_ref(), sb.as_ref(), sc.as_ref()];
+            let u = union_diff(&sets, false, &lim);
+            let mu: BTreeSet<Vec<u8>> = ma.union(&mb).chain(mc.iter()).cloned().collect();
+            prop_assert_eq!(contents(&u), mu);
+            let d = union_diff(&sets, true, &lim);
+            let md: BTreeSet<Vec<u8>> =
+                ma.iter().filter(|m| !mb.contains(*m) && !mc.contains(*m)).cloned().collect();
+            prop_assert_eq!(contents(&d), md);
+            let mut all_int = d.clone();
+            if !all_int.is_empty() && all_int.members().iter().all(|m| string2ll(&m.to_vec()).is_some()) {
+                all_int.maybe_convert_to_intset(&lim);
+                prop_assert_eq!(contents(&all_int), contents(&d));
+            }
+        }
+    }
+
+    #[test]
+    fn sampling_is_sorted_distinct_and_complete() {
+        for n in 0..20 {
+            for k in 0..=n {
+                let s = sample_sorted(n, k);
+                assert_eq!(s.len(), k);
+                assert!(s.windows(2).all(|w| w[0] < w[1]));
+                assert!(s.iter().all(|&i| i < n));
+            }
+        }
+    }
+}
