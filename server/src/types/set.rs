@@ -101,6 +101,22 @@ impl<'a> Member<'a> {
         v
     }
 
+    /// The member as bytes: a string as it is, an integer formatted into `tmp` (the
+    /// `tmpbuf` of `setTypeAddAux` and friends).
+    fn bytes<'b>(self, tmp: &'b mut Vec<u8>) -> &'b [u8]
+    where
+        'a: 'b,
+    {
+        match self {
+            Member::Int(v) => {
+                tmp.clear();
+                push_i64(tmp, v);
+                tmp
+            }
+            Member::Str(s) => s,
+        }
+    }
+
     /// An owned copy.
     pub fn to_owned(&self) -> Owned {
         match *self {
@@ -301,13 +317,7 @@ impl SetValue {
                 true
             }
             SetValue::Listpack(lp) => {
-                let s: &[u8] = match m {
-                    Member::Int(v) => {
-                        push_i64(&mut tmp, v);
-                        &tmp
-                    }
-                    Member::Str(s) => s,
-                };
+                let s = m.bytes(&mut tmp);
                 if let Some(first) = lp.first_pos() {
                     if lp.find(first, s, 0).is_some() {
                         return false;
@@ -331,13 +341,7 @@ impl SetValue {
                 }
                 true
             }
-            SetValue::Hashtable(t) => match m {
-                Member::Str(s) => t.insert(s, b""),
-                Member::Int(v) => {
-                    push_i64(&mut tmp, v);
-                    t.insert(&tmp, b"")
-                }
-            },
+            SetValue::Hashtable(t) => t.insert(m.bytes(&mut tmp), b""),
         }
     }
 
@@ -350,13 +354,7 @@ impl SetValue {
                 Member::Str(s) => string2ll(s).is_some_and(|v| is.remove(v)),
             },
             SetValue::Listpack(lp) => {
-                let s: &[u8] = match m {
-                    Member::Int(v) => {
-                        push_i64(&mut tmp, v);
-                        &tmp
-                    }
-                    Member::Str(s) => s,
-                };
+                let s = m.bytes(&mut tmp);
                 let Some(first) = lp.first_pos() else {
                     return false;
                 };
@@ -368,13 +366,7 @@ impl SetValue {
                     None => false,
                 }
             }
-            SetValue::Hashtable(t) => match m {
-                Member::Str(s) => t.remove(s),
-                Member::Int(v) => {
-                    push_i64(&mut tmp, v);
-                    t.remove(&tmp)
-                }
-            },
+            SetValue::Hashtable(t) => t.remove(m.bytes(&mut tmp)),
         }
     }
 
@@ -387,22 +379,10 @@ impl SetValue {
                 Member::Str(s) => string2ll(s).is_some_and(|v| is.contains(v)),
             },
             SetValue::Listpack(lp) => {
-                let s: &[u8] = match m {
-                    Member::Int(v) => {
-                        push_i64(&mut tmp, v);
-                        &tmp
-                    }
-                    Member::Str(s) => s,
-                };
+                let s = m.bytes(&mut tmp);
                 lp.first_pos().is_some_and(|f| lp.find(f, s, 0).is_some())
             }
-            SetValue::Hashtable(t) => match m {
-                Member::Str(s) => t.contains(s),
-                Member::Int(v) => {
-                    push_i64(&mut tmp, v);
-                    t.contains(&tmp)
-                }
-            },
+            SetValue::Hashtable(t) => t.contains(m.bytes(&mut tmp)),
         }
     }
 
