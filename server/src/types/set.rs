@@ -957,11 +957,7 @@ fn sinter_generic(c: &mut Ctx, first: usize, n: usize, mode: InterOut) {
         .collect();
     sets.sort_by_key(|(_, s)| s.len());
     let (k0, s0) = sets[0];
-    let in_all = |m: Member| {
-        sets[1..]
-            .iter()
-            .all(|(k, s)| *k == k0 || s.contains(m))
-    };
+    let in_all = |m: Member| sets[1..].iter().all(|(k, s)| *k == k0 || s.contains(m));
     match mode {
         InterOut::Card(limit) => {
             let mut card = 0usize;
@@ -1149,7 +1145,8 @@ fn sunion_diff_generic(c: &mut Ctx, first: usize, diff: bool, store: Option<Ev>)
     let ks = &c.srv.ks;
     let sets: Vec<Option<&SetValue>> = hs.iter().map(|h| h.map(|h| set_ref(ks, h))).collect();
     // A later key naming the first one (an existing set): the difference is empty.
-    let same = hs[0].is_some() && (1..hs.len()).any(|j| hs[j].is_some() && c.arg(first + j) == c.arg(first));
+    let same = hs[0].is_some()
+        && (1..hs.len()).any(|j| hs[j].is_some() && c.arg(first + j) == c.arg(first));
     let result = if diff && same {
         SetValue::Intset(Intset::new())
     } else {
@@ -1190,29 +1187,10 @@ fn sscan(c: &mut Ctx) {
         }
         Ok(Some(h)) => h,
     };
-    let mut count: i64 = 10;
-    let mut pat: Option<&[u8]> = None;
-    let mut i = 3;
-    while i < c.argc() {
-        let opt = crate::command::opt(c.arg(i));
-        let more = c.argc() - i - 1;
-        match opt.as_slice() {
-            b"count" if more >= 1 => {
-                let Some(n) = c.int_arg(i + 1) else { return };
-                if n < 1 {
-                    return c.out.syntax_error();
-                }
-                count = n;
-                i += 2;
-            }
-            b"match" if more >= 1 => {
-                pat = Some(c.arg(i + 1)).filter(|p| *p != b"*");
-                i += 2;
-            }
-            b"novalues" => return c.out.error("ERR NOVALUES option can only be used in HSCAN"),
-            _ => return c.out.syntax_error(),
-        }
-    }
+    let Some(crate::keys::ScanOpts { count, pat, .. }) = crate::keys::scan_opts(c, 3, false, false)
+    else {
+        return;
+    };
     let s = set_ref(&c.srv.ks, h);
     let mut found: Vec<Vec<u8>> = Vec::new();
     let mut next = 0;
