@@ -180,8 +180,9 @@ pub enum SetValue {
     Intset(pyrope_common::intset::Intset),
     /// OBJ_ENCODING_LISTPACK.
     Listpack(pyrope_common::listpack::Listpack),
-    /// OBJ_ENCODING_HT: members with empty values.
-    Hashtable(crate::keyspace::FieldTable),
+    /// OBJ_ENCODING_HT: members with empty values. Boxed so that `Value` (the box of every
+    /// raw string and compact collection) stays small.
+    Hashtable(Box<crate::keyspace::FieldTable>),
 }
 
 // The keyspace hands values to the lazy-free thread (UNLINK, FLUSHALL ASYNC, lazyfree-lazy-*):
@@ -233,7 +234,9 @@ impl Value {
                 Value::Str(v) => v.capacity(),
                 Value::Set(SetValue::Intset(i)) => i.bytes(),
                 Value::Set(SetValue::Listpack(l)) => l.bytes(),
-                Value::Set(SetValue::Hashtable(t)) => t.heap_size(),
+                Value::Set(SetValue::Hashtable(t)) => {
+                    std::mem::size_of::<crate::keyspace::FieldTable>() + t.heap_size()
+                }
             }
     }
 }

@@ -194,7 +194,7 @@ impl SetValue {
         }
         let mut t = FieldTable::new();
         t.reserve(size_hint);
-        SetValue::Hashtable(t)
+        SetValue::Hashtable(Box::new(t))
     }
 
     /// Number of members.
@@ -234,7 +234,7 @@ impl SetValue {
             m.write_to(&mut buf);
             t.insert(&buf, b"");
         });
-        *self = SetValue::Hashtable(t);
+        *self = SetValue::Hashtable(Box::new(t));
     }
 
     /// `setTypeConvertAndExpand(.., OBJ_ENCODING_LISTPACK, ..)`.
@@ -1414,6 +1414,14 @@ mod tests {
                 prop_assert_eq!(contents(&all_int), contents(&d));
             }
         }
+    }
+
+    #[test]
+    fn a_set_fits_jemallocs_32_byte_class() {
+        // `Value` boxes every raw string and compact collection: the hashtable is boxed
+        // inside so that a set adds nothing to that box.
+        assert!(std::mem::size_of::<SetValue>() <= 32);
+        assert!(std::mem::size_of::<Value>() <= 32);
     }
 
     #[test]
