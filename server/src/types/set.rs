@@ -87,15 +87,15 @@ impl<'a> Member<'a> {
     }
 
     /// Appends the member's string form (integers in decimal).
-    pub fn write_to(&self, out: &mut Vec<u8>) {
-        match *self {
+    pub fn write_to(self, out: &mut Vec<u8>) {
+        match self {
             Member::Int(v) => push_i64(out, v),
             Member::Str(s) => out.extend_from_slice(s),
         }
     }
 
     /// The member's string form.
-    pub fn to_vec(&self) -> Vec<u8> {
+    pub fn to_vec(self) -> Vec<u8> {
         let mut v = Vec::new();
         self.write_to(&mut v);
         v
@@ -118,8 +118,8 @@ impl<'a> Member<'a> {
     }
 
     /// An owned copy.
-    pub fn to_owned(&self) -> Owned {
-        match *self {
+    pub fn owned(self) -> Owned {
+        match self {
             Member::Int(v) => Owned::Int(v),
             Member::Str(s) => Owned::Str(s.to_vec()),
         }
@@ -408,7 +408,7 @@ impl SetValue {
             SetValue::Intset(is) => is.random(fastrand::u64(..)).map(Owned::Int),
             SetValue::Listpack(lp) => {
                 let n = lp.len();
-                (n > 0).then(|| Member::from_lp(lp.get(rand_below(n)).expect("index")).to_owned())
+                (n > 0).then(|| Member::from_lp(lp.get(rand_below(n)).expect("index")).owned())
             }
             SetValue::Hashtable(t) => t.random().map(|(k, _)| Owned::Str(k.to_vec())),
         }
@@ -430,7 +430,7 @@ impl SetValue {
         for (i, e) in lp.iter().enumerate() {
             if d.peek() == Some(&&i) {
                 d.next();
-                out.push(Member::from_lp(e).to_owned());
+                out.push(Member::from_lp(e).owned());
             } else {
                 match e {
                     ListpackEntry::Int(v) => keep.push_back_int(v),
@@ -778,7 +778,7 @@ fn spop_with_count(c: &mut Ctx) {
             }
         };
         let old = std::mem::replace(s, newset);
-        old.members().iter().map(|m| m.to_owned()).collect()
+        old.members().iter().map(|m| m.owned()).collect()
     };
     c.out.set(count);
     let mut batch: Vec<Vec<u8>> = vec![b"SREM".to_vec(), key.to_vec()];
