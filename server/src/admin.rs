@@ -91,6 +91,18 @@ fn rdb_string_len(v: &ValueRef) -> usize {
         }),
         ValueRef::Inline(b) => bytes_len(b),
         ValueRef::Boxed(Value::Str(s)) => bytes_len(s),
+        // RDB_TYPE_SET_INTSET / SET_LISTPACK: one blob; RDB_TYPE_SET: a count, then members.
+        ValueRef::Boxed(Value::Set(crate::object::SetValue::Intset(i))) => {
+            enc_len(i.bytes()) + i.bytes()
+        }
+        ValueRef::Boxed(Value::Set(crate::object::SetValue::Listpack(l))) => {
+            enc_len(l.bytes()) + l.bytes()
+        }
+        ValueRef::Boxed(Value::Set(crate::object::SetValue::Hashtable(t))) => {
+            let mut n = enc_len(t.len());
+            t.for_each(|m, _| n += bytes_len(m));
+            n
+        }
         // Collections: their serialized length comes with the RDB writer (persistence issue).
         ValueRef::Boxed(_) => 0,
     }

@@ -51,6 +51,14 @@ fn mix_object(d: &mut Digest20, e: &Entry) {
                 mix(d, &buf);
             }
         }
+        // Sets: every member's SHA1 xored in (order-independent), integers as decimal text.
+        ValueRef::Boxed(Value::Set(s)) => {
+            s.for_each(|m| {
+                buf.clear();
+                m.write_to(&mut buf);
+                xor(d, &buf);
+            });
+        }
         _ => {}
     }
     if e.expire().is_some() {

@@ -659,6 +659,15 @@ fn sanitize(argv: &mut Vec<Vec<u8>>) {
                 }
             }
         }
+        (b"srandmember", _) if argv.len() > 2 => {
+            // A negative count is that many replies (Redis writes them until the client's
+            // output limit cuts it): at most a thousand here.
+            if let Some(v) = int(&argv[2]) {
+                if v < -1000 {
+                    argv[2] = (v % 1000).to_string().into_bytes();
+                }
+            }
+        }
         (b"client", b"pause") if argv.len() > 2 => {
             // A pause of at most 20 ms; timeouts the server refuses stay as they are.
             if let Some(v) = int(&argv[2]) {

@@ -99,38 +99,80 @@ fn keys(c: &mut Ctx) {
     }
 }
 
-fn scan(c: &mut Ctx) {
-    let Some(cursor) = pyrope_common::util::c_string2ull(c.arg(1)) else {
-        return c.out.error("ERR invalid cursor");
+/// The options of SCAN and SSCAN/HSCAN/ZSCAN (`scanGenericCommand`'s first step).
+pub struct ScanOpts<'a> {
+    /// COUNT (>= 1; default 10).
+    pub count: i64,
+    /// MATCH, None when absent or `*`.
+    pub pat: Option<&'a [u8]>,
+    /// SCAN's TYPE: Some(None) for a type name Redis does not know (matches nothing).
+    pub typ: Option<Option<ObjType>>,
+    /// HSCAN's NOVALUES.
+    pub novalues: bool,
+}
+
+/// Parses scan options from argv[i..]: TYPE only for the keyspace SCAN (`keys`), NOVALUES
+/// only for HSCAN (`hash`), with Redis's errors (replied; None returned).
+pub fn scan_opts<'a>(
+    c: &mut Ctx<'a>,
+    mut i: usize,
+    keys: bool,
+    hash: bool,
+) -> Option<ScanOpts<'a>> {
+    let mut o = ScanOpts {
+        count: 10,
+        pat: None,
+        typ: None,
+        novalues: false,
     };
-    let mut count: i64 = 10;
-    let mut pat: Option<&[u8]> = None;
-    let mut typ: Option<Option<ObjType>> = None;
-    let mut i = 2;
     while i < c.argc() {
         let opt = crate::command::opt(c.arg(i));
         let more = c.argc() - i - 1;
         match opt.as_slice() {
             b"count" if more >= 1 => {
-                let Some(n) = c.int_arg(i + 1) else { return };
+                let n = c.int_arg(i + 1)?;
                 if n < 1 {
-                    return c.out.syntax_error();
+                    c.out.syntax_error();
+                    return None;
                 }
-                count = n;
+                o.count = n;
                 i += 2;
             }
             b"match" if more >= 1 => {
-                pat = Some(c.arg(i + 1)).filter(|p| *p != b"*");
+                o.pat = Some(c.arg(i + 1)).filter(|p| *p != b"*");
                 i += 2;
             }
-            b"type" if more >= 1 => {
-                typ = Some(ObjType::from_name(c.arg(i + 1)));
+            b"type" if keys && more >= 1 => {
+                o.typ = Some(ObjType::from_name(c.arg(i + 1)));
                 i += 2;
             }
-            b"novalues" => return c.out.error("ERR NOVALUES option can only be used in HSCAN"),
-            _ => return c.out.syntax_error(),
+            b"novalues" if hash => {
+                o.novalues = true;
+                i += 1;
+            }
+            b"novalues" => {
+                c.out.error("ERR NOVALUES option can only be used in HSCAN");
+                return None;
+            }
+            _ => {
+                c.out.syntax_error();
+                return None;
+            }
         }
     }
+    Some(o)
+}
+
+fn scan(c: &mut Ctx) {
+    let Some(cursor) = pyrope_common::util::c_string2ull(c.arg(1)) else {
+        return c.out.error("ERR invalid cursor");
+    };
+    let Some(ScanOpts {
+        count, pat, typ, ..
+    }) = scan_opts(c, 2, true, false)
+    else {
+        return;
+    };
     let now = c.srv.now_ms;
     let mut keys: Vec<Vec<u8>> = Vec::new();
     let mut expired: Vec<Vec<u8>> = Vec::new();

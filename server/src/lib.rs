@@ -38,6 +38,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
     for list in [
         types::string::COMMANDS,
         types::list::COMMANDS,
+        types::set::COMMANDS,
         keys::COMMANDS,
         connection::COMMANDS,
         admin::COMMANDS,

@@ -168,6 +168,23 @@ pub enum Value {
     Str(Vec<u8>),
     /// A list: listpack or quicklist (`types/list.rs`).
     List(crate::types::list::ListValue),
+    /// A set in one of Redis's three encodings (operations in `types/set.rs`).
+    Set(SetValue),
+}
+
+/// The representation of a set, one variant per Redis encoding (t_set.c): `intset` while
+/// every member is an integer and there are at most `set-max-intset-entries`, `listpack`
+/// while small (`set-max-listpack-entries`, `set-max-listpack-value`), `hashtable` beyond.
+/// Conversions only go up (intset -> listpack -> hashtable), as in Redis.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SetValue {
+    /// OBJ_ENCODING_INTSET.
+    Intset(pyrope_common::intset::Intset),
+    /// OBJ_ENCODING_LISTPACK.
+    Listpack(pyrope_common::listpack::Listpack),
+    /// OBJ_ENCODING_HT: members with empty values. Boxed so that `Value` (the box of every
+    /// raw string and compact collection) stays small.
+    Hashtable(Box<crate::keyspace::FieldTable>),
 }
 
 // The keyspace hands values to the lazy-free thread (UNLINK, FLUSHALL ASYNC, lazyfree-lazy-*):
@@ -184,6 +201,7 @@ impl Value {
         match self {
             Value::Str(_) => ObjType::String,
             Value::List(_) => ObjType::List,
+            Value::Set(_) => ObjType::Set,
         }
     }
 
@@ -194,6 +212,9 @@ impl Value {
             Value::Str(_) => Encoding::Raw,
             Value::List(crate::types::list::ListValue::Listpack(_)) => Encoding::Listpack,
             Value::List(crate::types::list::ListValue::Quicklist(_)) => Encoding::Quicklist,
+            Value::Set(SetValue::Intset(_)) => Encoding::Intset,
+            Value::Set(SetValue::Listpack(_)) => Encoding::Listpack,
+            Value::Set(SetValue::Hashtable(_)) => Encoding::Hashtable,
         }
     }
 
@@ -208,6 +229,8 @@ impl Value {
             Value::Str(_) => 1,
             // A quicklist frees node by node; a listpack is one allocation.
             Value::List(l) => l.nodes(),
+            Value::Set(SetValue::Hashtable(t)) => t.len(),
+            Value::Set(_) => 1,
         }
     }
 
@@ -217,6 +240,11 @@ impl Value {
             + match self {
                 Value::Str(v) => v.capacity(),
                 Value::List(l) => l.heap_size(),
+                Value::Set(SetValue::Intset(i)) => i.bytes(),
+                Value::Set(SetValue::Listpack(l)) => l.bytes(),
+                Value::Set(SetValue::Hashtable(t)) => {
+                    std::mem::size_of::<crate::keyspace::FieldTable>() + t.heap_size()
+                }
             }
     }
 }

@@ -6,7 +6,7 @@
 //! - `!sort COMMAND ...`      the reply is an array whose order is not deterministic: compare
 //!                            sorted elements (flat arrays) / sorted pairs (maps)
 //! - `!scan SCAN 0 ...`       iterate the cursor to the end on each server; compare the sorted
-//!                            set of keys returned
+//!                            set of keys returned (also `SSCAN key 0 ...`: cursor after the key)
 //! - `!ignore COMMAND ...`    run on both, do not compare (TIME, CLIENT ID, ...)
 //! - `!shape COMMAND ...`     compare only the reply's RESP type and array lengths
 //! - `!sleep MS`              pause both sides
@@ -89,9 +89,11 @@ fn shape(f: &Frame) -> String {
 fn scan_all(c: &mut Client, args: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut keys = Vec::new();
     let mut cursor = b"0".to_vec();
+    // SCAN cursor; SSCAN/HSCAN/ZSCAN key cursor.
+    let at = if args[0].eq_ignore_ascii_case(b"scan") { 1 } else { 2 };
     for _ in 0..100_000 {
         let mut a = args.to_vec();
-        a[1] = cursor.clone();
+        a[at] = cursor.clone();
         let r = c.call(&a).expect("scan reply");
         let Some(parts) = r.as_array() else {
             return vec![format!("non-array reply {r:?}").into_bytes()];

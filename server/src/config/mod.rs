@@ -771,11 +771,7 @@ pub static PARAMS: &[Param] = &[
     p!(
         "set-max-listpack-value",
         None,
-        Memory {
-            min: 0,
-            max: LMAX,
-            percent: false
-        },
+        Int(0, i64::MAX),
         0,
         "64",
         false
@@ -1032,6 +1028,10 @@ pub struct Settings {
     pub daemonize: bool,
     pub always_show_logo: bool,
     pub max_new_connections_per_cycle: usize,
+    /// `set-max-intset-entries`, `set-max-listpack-entries`, `set-max-listpack-value` (bytes).
+    pub set_max_intset_entries: usize,
+    pub set_max_listpack_entries: usize,
+    pub set_max_listpack_value: usize,
 }
 
 /// The live configuration.
@@ -1653,6 +1653,9 @@ impl Config {
             daemonize: b("daemonize"),
             always_show_logo: b("always-show-logo"),
             max_new_connections_per_cycle: i("max-new-connections-per-cycle") as usize,
+            set_max_intset_entries: i("set-max-intset-entries") as usize,
+            set_max_listpack_entries: i("set-max-listpack-entries") as usize,
+            set_max_listpack_value: i("set-max-listpack-value") as usize,
         }
     }
 
