@@ -37,6 +37,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
     let mut v = Vec::new();
     for list in [
         types::string::COMMANDS,
+        types::hash::COMMANDS,
         keys::COMMANDS,
         connection::COMMANDS,
         admin::COMMANDS,

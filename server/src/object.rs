@@ -166,6 +166,9 @@ pub const SHARED_INTEGERS: i64 = 10000;
 pub enum Value {
     /// A raw-encoded string (longer than 44 bytes, or grown by APPEND / SETRANGE).
     Str(Vec<u8>),
+    /// A hash: listpack (field, value, field, value... as Redis) or hashtable
+    /// (`types/hash.rs`, t_hash.c).
+    Hash(crate::types::hash::HashValue),
 }
 
 // The keyspace hands values to the lazy-free thread (UNLINK, FLUSHALL ASYNC, lazyfree-lazy-*):
@@ -181,6 +184,7 @@ impl Value {
     pub fn obj_type(&self) -> ObjType {
         match self {
             Value::Str(_) => ObjType::String,
+            Value::Hash(_) => ObjType::Hash,
         }
     }
 
@@ -189,6 +193,7 @@ impl Value {
     pub fn encoding(&self) -> Encoding {
         match self {
             Value::Str(_) => Encoding::Raw,
+            Value::Hash(h) => h.encoding(),
         }
     }
 
@@ -201,6 +206,7 @@ impl Value {
     pub fn free_effort(&self) -> usize {
         match self {
             Value::Str(_) => 1,
+            Value::Hash(h) => h.free_effort(),
         }
     }
 
@@ -209,6 +215,7 @@ impl Value {
         std::mem::size_of::<Value>()
             + match self {
                 Value::Str(v) => v.capacity(),
+                Value::Hash(h) => h.heap_size(),
             }
     }
 }

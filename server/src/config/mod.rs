@@ -1029,6 +1029,10 @@ pub struct Settings {
     pub daemonize: bool,
     pub always_show_logo: bool,
     pub max_new_connections_per_cycle: usize,
+    /// `hash-max-listpack-entries` (alias `hash-max-ziplist-entries`).
+    pub hash_max_listpack_entries: usize,
+    /// `hash-max-listpack-value` in bytes (alias `hash-max-ziplist-value`).
+    pub hash_max_listpack_value: usize,
 }
 
 /// The live configuration.
@@ -1649,6 +1653,8 @@ impl Config {
             daemonize: b("daemonize"),
             always_show_logo: b("always-show-logo"),
             max_new_connections_per_cycle: i("max-new-connections-per-cycle") as usize,
+            hash_max_listpack_entries: i("hash-max-listpack-entries") as usize,
+            hash_max_listpack_value: i("hash-max-listpack-value") as usize,
         }
     }
 

@@ -368,6 +368,7 @@ pub fn string_bytes<'a>(v: &ValueRef<'a>, buf: &'a mut Vec<u8>) -> Option<&'a [u
         }
         ValueRef::Inline(b) => Some(b),
         ValueRef::Boxed(Value::Str(s)) => Some(&s[..]),
+        ValueRef::Boxed(_) => None,
     }
 }
 

@@ -1,4 +1,5 @@
 //! One module per data-type family, as Redis's t_*.c files. Each exports `COMMANDS`, the
 //! handlers it registers by full command name.
 
+pub mod hash;
 pub mod string;

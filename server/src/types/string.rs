@@ -44,6 +44,7 @@ pub fn reply_string(c: &mut Ctx, h: KeyRef) {
         ValueRef::Int(i) => c.out.bulk_i64(i),
         ValueRef::Inline(b) => c.out.bulk(b),
         ValueRef::Boxed(Value::Str(s)) => c.out.bulk(s),
+        ValueRef::Boxed(_) => unreachable!("type checked: a string"),
     }
 }
 
@@ -53,6 +54,7 @@ fn string_len(c: &Ctx, h: KeyRef) -> usize {
         ValueRef::Int(i) => pyrope_common::util::digits10(i),
         ValueRef::Inline(b) => b.len(),
         ValueRef::Boxed(Value::Str(s)) => s.len(),
+        ValueRef::Boxed(_) => unreachable!("type checked: a string"),
     }
 }
 
@@ -448,7 +450,7 @@ fn unshare(c: &mut Ctx, h: KeyRef) -> KeyRef {
 fn raw_mut<'a>(c: &'a mut Ctx, h: KeyRef) -> &'a mut Vec<u8> {
     match c.srv.ks.get_mut(h).into_value_mut() {
         Some(Value::Str(s)) => s,
-        None => unreachable!("unshared strings are boxed"),
+        _ => unreachable!("unshared strings are boxed"),
     }
 }
 
@@ -502,6 +504,7 @@ fn incr_decr(c: &mut Ctx, by: i64) {
                 None => return c.out.error(errors::NOT_INTEGER),
             }
         }
+        Some(ValueRef::Boxed(_)) => unreachable!("type checked: a string"),
     };
     let Some(v) = cur.checked_add(by) else {
         return c.out.error(errors::OVERFLOW);
