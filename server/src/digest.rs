@@ -10,7 +10,8 @@
 //!
 //! Each collection type adds its value digest here as it arrives.
 
-use crate::keyspace::{string_bytes, Entry, Keyspace};
+use crate::keyspace::{string_bytes, Entry, Keyspace, ValueRef};
+use crate::object::Value;
 use sha1::{Digest, Sha1};
 
 /// A 20-byte digest.
@@ -40,6 +41,20 @@ fn mix_object(d: &mut Digest20, e: &Entry) {
     let mut buf = Vec::new();
     if let Some(s) = string_bytes(&e.value(), &mut buf) {
         mix(d, s);
+    }
+    if let ValueRef::Boxed(Value::Hash(h)) = e.value() {
+        // Per field: mix the field then the value into a fresh digest, xor that in.
+        let (mut fb, mut vb) = (Vec::new(), Vec::new());
+        h.for_each(|f, v| {
+            let mut ed = [0u8; 20];
+            fb.clear();
+            f.write_to(&mut fb);
+            mix(&mut ed, &fb);
+            vb.clear();
+            v.write_to(&mut vb);
+            mix(&mut ed, &vb);
+            xor(d, &ed);
+        });
     }
     if e.expire().is_some() {
         xor(d, b"!!expire!!");
