@@ -574,6 +574,26 @@ fn reply_pairs<'a>(
     }
 }
 
+/// Longest reply a negative-count HRANDFIELD builds before giving up on the client.
+const REPLY_CAP: usize = 512 << 20;
+
+/// The running client's hard output limit in bytes (0: none), for [`reply_cut`].
+fn hard_limit(c: &Ctx) -> u64 {
+    if !c.srv.clients.contains(c.cid) {
+        return 0;
+    }
+    c.srv.settings.obuf_limits[crate::net::limit_class(c.srv, c.cid)].0
+}
+
+/// Redis's `CLIENT_CLOSE_ASAP` check inside HRANDFIELD's negative-count loop: true once the
+/// reply passes the client's hard output limit (the caller then marks the client to be
+/// closed, its reply never sent). Redis has no other bound and would build the reply until
+/// memory runs out; Pyrope also stops at [`REPLY_CAP`].
+fn reply_cut(out: &Reply, hard: u64) -> bool {
+    let len = out.buf.len();
+    len >= REPLY_CAP || (hard > 0 && len.saturating_sub(16 * 1024) as u64 >= hard)
+}
+
 /// `hrandfieldWithCountCommand`.
 fn hrandfield_with_count(c: &mut Ctx, l: i64, withvalues: bool) {
     let h = match lookup_read(c, c.arg(1)) {
@@ -590,6 +610,7 @@ fn hrandfield_with_count(c: &mut Ctx, l: i64, withvalues: bool) {
         return c.out.array(0);
     }
     let resp2_flat = withvalues && c.out.resp == 2;
+    let hard = hard_limit(c);
     let hv = hash_mut(&mut c.srv.ks, h);
     let size = hv.len() as u64;
 
@@ -597,9 +618,14 @@ fn hrandfield_with_count(c: &mut Ctx, l: i64, withvalues: bool) {
     if !uniq || count == 1 {
         c.out
             .array((if resp2_flat { count * 2 } else { count }) as usize);
+        let mut cut = false;
         match hv {
             HashValue::Hashtable(t) => {
-                for _ in 0..count {
+                for i in 0..count {
+                    if i % 1024 == 1023 && reply_cut(c.out, hard) {
+                        cut = true;
+                        break;
+                    }
                     let (f, v) = t.random().expect("non-empty hash");
                     if withvalues && c.out.resp > 2 {
                         c.out.array(2);
@@ -612,9 +638,22 @@ fn hrandfield_with_count(c: &mut Ctx, l: i64, withvalues: bool) {
             }
             HashValue::Listpack(_) => {
                 let pairs = hv.pairs();
-                let picks = (0..count).map(|_| pairs[fastrand::usize(..pairs.len())]);
-                reply_pairs(c.out, picks, withvalues);
+                let mut left = count;
+                while left > 0 {
+                    let n = left.min(1024);
+                    left -= n;
+                    let picks = (0..n).map(|_| pairs[fastrand::usize(..pairs.len())]);
+                    reply_pairs(c.out, picks, withvalues);
+                    if left > 0 && reply_cut(c.out, hard) {
+                        cut = true;
+                        break;
+                    }
+                }
             }
+        }
+        if cut && c.srv.clients.contains(c.cid) {
+            c.srv.stats.client_output_buffer_limit_disconnections += 1;
+            crate::net::close_async(c.srv, c.cid);
         }
         return;
     }
