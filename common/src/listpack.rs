@@ -144,7 +144,6 @@ impl Pos {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Listpack {
     buf: Vec<u8>,
-    len: usize,
 }
 
 impl Default for Listpack {
@@ -465,24 +464,22 @@ impl Listpack {
     pub fn new() -> Self {
         Listpack {
             buf: vec![LP_EMPTY_BYTES as u8, 0, 0, 0, 0, 0, LP_EOF],
-            len: 0,
         }
     }
 
     /// Validates `bytes` (see [`Listpack::validate`]) and copies them into a listpack. The bytes are kept
     /// exactly as given (an "unknown" count header stays until the first mutation).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ListpackError> {
-        let len = Listpack::validate(bytes)?;
+        Listpack::validate(bytes)?;
         Ok(Listpack {
             buf: bytes.to_vec(),
-            len,
         })
     }
 
     /// [`Listpack::from_bytes`] without the copy.
     pub fn from_vec(bytes: Vec<u8>) -> Result<Self, ListpackError> {
-        let len = Listpack::validate(&bytes)?;
-        Ok(Listpack { buf: bytes, len })
+        Listpack::validate(&bytes)?;
+        Ok(Listpack { buf: bytes })
     }
 
     /// The listpack's bytes, exactly as Redis stores them (what RDB/DUMP carry).
@@ -495,14 +492,27 @@ impl Listpack {
         self.buf
     }
 
-    /// Number of elements. `lpLength`.
+    /// Number of elements. `lpLength`: the header's count, or a walk of the entries when the
+    /// header says "unknown" (65535: at least that many elements), as Redis. The count is not
+    /// cached beside the bytes, so that a `Listpack` is one `Vec` (24 bytes) and the value
+    /// enums holding it stay small.
     pub fn len(&self) -> usize {
-        self.len
+        let n = u16::from_le_bytes([self.buf[4], self.buf[5]]);
+        if n != LP_HDR_NUMELE_UNKNOWN {
+            return n as usize;
+        }
+        let mut count = 0;
+        let mut p = LP_HDR_SIZE;
+        while self.buf[p] != LP_EOF {
+            p += entry_size(&self.buf, p);
+            count += 1;
+        }
+        count
     }
 
     /// Whether there are no elements.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.buf[LP_HDR_SIZE] == LP_EOF
     }
 
     /// Total size in bytes, header and terminator included. `lpBytes`.
@@ -520,11 +530,17 @@ impl Listpack {
         self.buf.len() - 1
     }
 
-    fn set_header(&mut self) {
+    /// Rewrites the total-bytes header, and moves the element count by `delta` unless it is
+    /// "unknown" (`lpInsert`/`lpDelete`: an unknown count stays unknown; a count reaching
+    /// 65535 becomes unknown).
+    fn set_header(&mut self, delta: isize) {
         let total = u32::try_from(self.buf.len()).expect("listpack larger than 4 GiB");
         self.buf[0..4].copy_from_slice(&total.to_le_bytes());
-        let n = self.len.min(LP_HDR_NUMELE_UNKNOWN as usize) as u16;
-        self.buf[4..6].copy_from_slice(&n.to_le_bytes());
+        let n = u16::from_le_bytes([self.buf[4], self.buf[5]]);
+        if n != LP_HDR_NUMELE_UNKNOWN && delta != 0 {
+            let m = (n as isize + delta).clamp(0, LP_HDR_NUMELE_UNKNOWN as isize) as u16;
+            self.buf[4..6].copy_from_slice(&m.to_le_bytes());
+        }
     }
 
     /// Writes `ele` at byte offset `p`, replacing the `replaced` bytes there (an entry, or 0 to
@@ -546,8 +562,7 @@ impl Listpack {
 
     fn insert_ele(&mut self, p: usize, ele: Ele<'_>) {
         self.put(p, 0, ele);
-        self.len += 1;
-        self.set_header();
+        self.set_header(1);
     }
 
     /// Appends a string (stored as an integer if it is a canonical one). `lpAppend`.
@@ -574,11 +589,11 @@ impl Listpack {
     /// Panics if `index > len()`, like `Vec::insert`. `lpInsertString(..., LP_BEFORE)`.
     pub fn insert(&mut self, index: usize, s: &[u8]) {
         assert!(
-            index <= self.len,
+            index <= self.len(),
             "listpack insert index {index} > len {}",
-            self.len
+            self.len()
         );
-        let p = if index == self.len {
+        let p = if index == self.len() {
             self.eof()
         } else {
             self.seek_index(index).offset
@@ -609,9 +624,9 @@ impl Listpack {
     /// Replaces element `index` with `s`. Panics if `index >= len()`. `lpReplace`.
     pub fn replace(&mut self, index: usize, s: &[u8]) {
         assert!(
-            index < self.len,
+            index < self.len(),
             "listpack replace index {index} >= len {}",
-            self.len
+            self.len()
         );
         let pos = self.seek_index(index);
         self.replace_at(pos, s);
@@ -622,7 +637,7 @@ impl Listpack {
         self.check_pos(pos);
         let old = entry_size(&self.buf, pos.offset);
         self.put(pos.offset, old, Ele::from_bytes(s));
-        self.set_header();
+        self.set_header(0);
     }
 
     /// Replaces the element at `pos` with the integer `v`. `lpReplaceInteger`.
@@ -630,7 +645,7 @@ impl Listpack {
         self.check_pos(pos);
         let old = entry_size(&self.buf, pos.offset);
         self.put(pos.offset, old, Ele::Int(v));
-        self.set_header();
+        self.set_header(0);
     }
 
     /// Deletes the element at `pos` and returns the position of the one that followed it
@@ -639,8 +654,7 @@ impl Listpack {
         self.check_pos(pos);
         let size = entry_size(&self.buf, pos.offset);
         self.buf.drain(pos.offset..pos.offset + size);
-        self.len -= 1;
-        self.set_header();
+        self.set_header(-1);
         (self.buf[pos.offset] != LP_EOF).then_some(pos)
     }
 
@@ -654,9 +668,10 @@ impl Listpack {
         let Some(first) = self.seek(index) else {
             return;
         };
-        let n = num.min(self.len - first.index);
+        let len = self.len();
+        let n = num.min(len - first.index);
         let mut end = first.offset;
-        if n == self.len - first.index {
+        if n == len - first.index {
             end = self.eof();
         } else {
             for _ in 0..n {
@@ -664,15 +679,14 @@ impl Listpack {
             }
         }
         self.buf.drain(first.offset..end);
-        self.len -= n;
-        self.set_header();
+        self.set_header(-(n as isize));
     }
 
     /// Panics unless `pos` could point at an element of this listpack (a cheap sanity check:
     /// it does not detect a stale position that lands inside another entry).
     fn check_pos(&self, pos: Pos) {
         assert!(
-            pos.offset >= LP_HDR_SIZE && pos.offset < self.eof() && pos.index < self.len,
+            pos.offset >= LP_HDR_SIZE && pos.offset < self.eof() && pos.index < self.len(),
             "listpack position {pos:?} out of range"
         );
     }
@@ -681,7 +695,7 @@ impl Listpack {
 
     /// Element `index` (0-based from the head), or `None` past the end.
     pub fn get(&self, index: usize) -> Option<ListpackEntry<'_>> {
-        (index < self.len).then(|| entry_at(&self.buf, self.seek_index(index).offset))
+        (index < self.len()).then(|| entry_at(&self.buf, self.seek_index(index).offset))
     }
 
     /// The element at `pos`. `lpGet`.
@@ -702,7 +716,7 @@ impl Listpack {
 
     /// Position of the first element. `lpFirst`.
     pub fn first_pos(&self) -> Option<Pos> {
-        (self.len > 0).then_some(Pos {
+        (!self.is_empty()).then_some(Pos {
             offset: LP_HDR_SIZE,
             index: 0,
         })
@@ -710,9 +724,9 @@ impl Listpack {
 
     /// Position of the last element, found through the last backlen. `lpLast`.
     pub fn last_pos(&self) -> Option<Pos> {
-        (self.len > 0).then(|| Pos {
+        (!self.is_empty()).then(|| Pos {
             offset: self.prev_offset(self.eof()),
-            index: self.len - 1,
+            index: self.len() - 1,
         })
     }
 
@@ -745,14 +759,15 @@ impl Listpack {
     /// Position of element `index`, negative counting from the tail (-1 the last); `None` out
     /// of range. Walks from whichever end is nearer, as `lpSeek`.
     pub fn seek(&self, index: i64) -> Option<Pos> {
-        let len = self.len as i64;
+        let len = self.len() as i64;
         let i = if index < 0 { len + index } else { index };
         (0..len).contains(&i).then(|| self.seek_index(i as usize))
     }
 
     fn seek_index(&self, index: usize) -> Pos {
-        debug_assert!(index < self.len);
-        if index <= self.len / 2 {
+        let len = self.len();
+        debug_assert!(index < len);
+        if index <= len / 2 {
             let mut p = LP_HDR_SIZE;
             for _ in 0..index {
                 p += entry_size(&self.buf, p);
@@ -760,7 +775,7 @@ impl Listpack {
             Pos { offset: p, index }
         } else {
             let mut p = self.eof();
-            for _ in index..self.len {
+            for _ in index..len {
                 p = self.prev_offset(p);
             }
             Pos { offset: p, index }
@@ -808,7 +823,7 @@ impl Listpack {
             buf: &self.buf,
             front: LP_HDR_SIZE,
             back: self.buf.len() - 1,
-            remaining: self.len,
+            remaining: self.len(),
         }
     }
 }
@@ -1160,10 +1175,9 @@ pub(crate) mod tests {
         assert_eq!(&lp.as_bytes()[4..6], &[0xff, 0xff]);
         assert_eq!(Listpack::from_bytes(lp.as_bytes()).unwrap().len(), 65536);
         lp.delete_range(0, 2);
-        assert_eq!(
-            u16::from_le_bytes([lp.as_bytes()[4], lp.as_bytes()[5]]),
-            65534
-        );
+        // As Redis's lpDelete: an unknown count stays unknown; lpLength walks the entries.
+        assert_eq!(&lp.as_bytes()[4..6], &[0xff, 0xff]);
+        assert_eq!(lp.len(), 65534);
         // An "unknown" header on a short listpack is valid, as in Redis.
         let mut b = hex("0900000000ff 0101 ff");
         b[4] = 0xff;

@@ -52,6 +52,7 @@ fn debug_allowed(c: &Ctx) -> bool {
 /// Length of `v` in the RDB string encoding (Redis `rdbSavedObjectLen` for strings, without
 /// LZF compression).
 fn rdb_string_len(v: &ValueRef) -> usize {
+    use crate::types::hash::HashValue;
     let enc_len = |n: usize| {
         if n < 64 {
             1
@@ -101,6 +102,13 @@ fn rdb_string_len(v: &ValueRef) -> usize {
         ValueRef::Boxed(Value::Set(crate::object::SetValue::Hashtable(t))) => {
             let mut n = enc_len(t.len());
             t.for_each(|m, _| n += bytes_len(m));
+            n
+        }
+        // A listpack is saved as one string blob (rdbSaveObject); a table per element.
+        ValueRef::Boxed(Value::Hash(HashValue::Listpack(lp))) => enc_len(lp.bytes()) + lp.bytes(),
+        ValueRef::Boxed(Value::Hash(h)) => {
+            let mut n = enc_len(h.len());
+            h.for_each(|f, v| n += bytes_len(&f.to_vec()) + bytes_len(&v.to_vec()));
             n
         }
         // Collections: their serialized length comes with the RDB writer (persistence issue).

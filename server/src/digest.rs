@@ -59,6 +59,20 @@ fn mix_object(d: &mut Digest20, e: &Entry) {
                 xor(d, &buf);
             });
         }
+        // Hashes: per field, mix the field then the value into a fresh digest, xor it in.
+        ValueRef::Boxed(Value::Hash(h)) => {
+            let (mut fb, mut vb) = (Vec::new(), Vec::new());
+            h.for_each(|f, v| {
+                let mut ed = [0u8; 20];
+                fb.clear();
+                f.write_to(&mut fb);
+                mix(&mut ed, &fb);
+                vb.clear();
+                v.write_to(&mut vb);
+                mix(&mut ed, &vb);
+                xor(d, &ed);
+            });
+        }
         _ => {}
     }
     if e.expire().is_some() {

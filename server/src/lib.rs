@@ -39,6 +39,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         types::string::COMMANDS,
         types::list::COMMANDS,
         types::set::COMMANDS,
+        types::hash::COMMANDS,
         keys::COMMANDS,
         connection::COMMANDS,
         admin::COMMANDS,

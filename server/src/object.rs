@@ -170,6 +170,9 @@ pub enum Value {
     List(crate::types::list::ListValue),
     /// A set in one of Redis's three encodings (operations in `types/set.rs`).
     Set(SetValue),
+    /// A hash: listpack (field, value, field, value... as Redis) or hashtable
+    /// (`types/hash.rs`, t_hash.c).
+    Hash(crate::types::hash::HashValue),
 }
 
 /// The representation of a set, one variant per Redis encoding (t_set.c): `intset` while
@@ -202,6 +205,7 @@ impl Value {
             Value::Str(_) => ObjType::String,
             Value::List(_) => ObjType::List,
             Value::Set(_) => ObjType::Set,
+            Value::Hash(_) => ObjType::Hash,
         }
     }
 
@@ -215,6 +219,7 @@ impl Value {
             Value::Set(SetValue::Intset(_)) => Encoding::Intset,
             Value::Set(SetValue::Listpack(_)) => Encoding::Listpack,
             Value::Set(SetValue::Hashtable(_)) => Encoding::Hashtable,
+            Value::Hash(h) => h.encoding(),
         }
     }
 
@@ -231,6 +236,7 @@ impl Value {
             Value::List(l) => l.nodes(),
             Value::Set(SetValue::Hashtable(t)) => t.len(),
             Value::Set(_) => 1,
+            Value::Hash(h) => h.free_effort(),
         }
     }
 
@@ -245,6 +251,7 @@ impl Value {
                 Value::Set(SetValue::Hashtable(t)) => {
                     std::mem::size_of::<crate::keyspace::FieldTable>() + t.heap_size()
                 }
+                Value::Hash(h) => h.heap_size(),
             }
     }
 }

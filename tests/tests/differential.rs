@@ -6,7 +6,8 @@
 //! - `!sort COMMAND ...`      the reply is an array whose order is not deterministic: compare
 //!                            sorted elements (flat arrays) / sorted pairs (maps)
 //! - `!scan SCAN 0 ...`       iterate the cursor to the end on each server; compare the sorted
-//!                            set of keys returned (also `SSCAN key 0 ...`: cursor after the key)
+//!                            set of keys returned (also `HSCAN key 0 ...`: the set of
+//!                            fields and values)
 //! - `!ignore COMMAND ...`    run on both, do not compare (TIME, CLIENT ID, ...)
 //! - `!shape COMMAND ...`     compare only the reply's RESP type and array lengths
 //! - `!sleep MS`              pause both sides
@@ -89,7 +90,7 @@ fn shape(f: &Frame) -> String {
 fn scan_all(c: &mut Client, args: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut keys = Vec::new();
     let mut cursor = b"0".to_vec();
-    // SCAN cursor; SSCAN/HSCAN/ZSCAN key cursor.
+    // SCAN's cursor is argument 1; HSCAN/SSCAN/ZSCAN's is argument 2 (after the key).
     let at = if args[0].eq_ignore_ascii_case(b"scan") { 1 } else { 2 };
     for _ in 0..100_000 {
         let mut a = args.to_vec();

@@ -3,7 +3,7 @@
 //! Redis's side is read as a replica would: SYNC on a raw connection (disk-based, so the RDB
 //! payload has a length), then the command stream. Pyrope's side is read through its
 //! `DEBUG REPL-STREAM` consumer. Absolute unix-ms times (PXAT/PEXPIREAT arguments) are masked.
-//! Checked: relative expires rewritten to absolute ones, INCRBYFLOAT as SET KEEPTTL, the DEL of
+//! Checked: relative expires rewritten to absolute ones, INCRBYFLOAT as SET KEEPTTL, HINCRBYFLOAT as HSET, the DEL of
 //! a key that expired on lookup placed before the command that found it, the MULTI/EXEC
 //! wrapping of a unit of several commands, SELECT on db changes, active expiry's DELs.
 
@@ -122,6 +122,14 @@ fn propagation_matches_a_redis_replica_stream() {
         &["SET", "k2", "v", "PX", "100000", "GET"],
         &["SETEX", "k3", "100", "v"],
         &["INCRBYFLOAT", "f", "1.5"],
+        &["HSET", "h", "a", "1"],
+        &["HINCRBYFLOAT", "h", "f", "1.5"],
+        &["HINCRBYFLOAT", "h", "f", "notafloat"],
+        &["HINCRBY", "h", "a", "2"],
+        &["HSETNX", "h", "a", "9"],
+        &["HSETNX", "h", "n", "9"],
+        &["HDEL", "h", "a", "f", "n", "nofield"],
+        &["HDEL", "h", "a"],
         &["EXPIRE", "k", "200"],
         &["GETEX", "k", "PX", "5000"],
         &["GETEX", "k", "PERSIST"],

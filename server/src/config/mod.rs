@@ -1032,6 +1032,10 @@ pub struct Settings {
     pub set_max_intset_entries: usize,
     pub set_max_listpack_entries: usize,
     pub set_max_listpack_value: usize,
+    /// `hash-max-listpack-entries` (alias `hash-max-ziplist-entries`).
+    pub hash_max_listpack_entries: usize,
+    /// `hash-max-listpack-value` in bytes (alias `hash-max-ziplist-value`).
+    pub hash_max_listpack_value: usize,
 }
 
 /// The live configuration.
@@ -1656,6 +1660,8 @@ impl Config {
             set_max_intset_entries: i("set-max-intset-entries") as usize,
             set_max_listpack_entries: i("set-max-listpack-entries") as usize,
             set_max_listpack_value: i("set-max-listpack-value") as usize,
+            hash_max_listpack_entries: i("hash-max-listpack-entries") as usize,
+            hash_max_listpack_value: i("hash-max-listpack-value") as usize,
         }
     }
 

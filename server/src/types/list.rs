@@ -93,8 +93,9 @@ impl End {
 pub enum ListValue {
     /// One listpack (`OBJ_ENCODING_LISTPACK`).
     Listpack(Listpack),
-    /// A quicklist: listpack nodes, none empty (`OBJ_ENCODING_QUICKLIST`).
-    Quicklist(VecDeque<Listpack>),
+    /// A quicklist: listpack nodes, none empty (`OBJ_ENCODING_QUICKLIST`). Boxed so that
+    /// `Value` stays in a 32-byte allocation.
+    Quicklist(Box<VecDeque<Listpack>>),
 }
 
 impl Default for ListValue {
@@ -157,7 +158,7 @@ impl ListValue {
                 if !lp.is_empty() {
                     q.push_back(lp);
                 }
-                *self = ListValue::Quicklist(q);
+                *self = ListValue::Quicklist(Box::new(q));
             }
         }
     }

@@ -2,5 +2,6 @@
 //! handlers it registers by full command name.
 
 pub mod set;
+pub mod hash;
 pub mod string;
 pub mod list;

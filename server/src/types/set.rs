@@ -1420,8 +1420,14 @@ mod tests {
     fn a_set_fits_jemallocs_32_byte_class() {
         // `Value` boxes every raw string and compact collection: the hashtable is boxed
         // inside so that a set adds nothing to that box.
-        assert!(std::mem::size_of::<SetValue>() <= 32);
-        assert!(std::mem::size_of::<Value>() <= 32);
+        use crate::types::{hash::HashValue, list::ListValue};
+        let sizes = (
+            std::mem::size_of::<SetValue>(),
+            std::mem::size_of::<ListValue>(),
+            std::mem::size_of::<HashValue>(),
+            std::mem::size_of::<Value>(),
+        );
+        assert!(sizes.0 <= 32 && sizes.3 <= 32, "set, list, hash, value: {sizes:?}");
     }
 
     #[test]
