@@ -1,21 +1,14 @@
 //! Logging in Redis's line format (`serverLog()`):
 //! `<pid>:<role> <dd Mon yyyy HH:MM:SS.mmm> <level char> <message>`, with level characters
 //! `.` debug, `-` verbose, `*` notice, `#` warning, and role `M` (primary), `S` (replica),
-//! `C` (fork child), `X` (sentinel). Writes to stdout, or appends to `logfile`.
+//! `C` (fork child), `X` (sentinel). The format is `common::logfmt`'s (shared with the
+//! sentinel); this module is the server's sink: stdout, or appended to `logfile`.
 
 use std::io::Write;
 use std::sync::Mutex;
 
-/// Log levels, ordered as Redis's `LL_*`.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
-pub enum Level {
-    /// `loglevel debug` exists (levels are indexed as Redis's); nothing logs at it yet.
-    #[allow(dead_code)]
-    Debug = 0,
-    Verbose = 1,
-    Notice = 2,
-    Warning = 3,
-}
+/// Log levels, ordered as Redis's `LL_*` (shared with the other binaries).
+pub use pyrope_common::logfmt::Level;
 
 struct Sink {
     min: usize,
@@ -58,39 +51,6 @@ pub fn set_role(role: char) {
     SINK.lock().unwrap_or_else(|e| e.into_inner()).role = role;
 }
 
-/// Formats a unix time in ms as `02 Dec 2026 15:41:02.123` (UTC, as Redis prints localtime on
-/// a TZ-less host).
-pub fn timestamp(ms: i64) -> String {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = ms.div_euclid(1000);
-    let millis = ms.rem_euclid(1000);
-    let days = secs.div_euclid(86400);
-    let rem = secs.rem_euclid(86400);
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{:02} {} {} {:02}:{:02}:{:02}.{:03}",
-        d,
-        MONTHS[(m - 1) as usize],
-        y,
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        millis
-    )
-}
-
 /// Writes one log line if `level` is enabled.
 pub fn log(level: Level, msg: &str) {
     let mut s = SINK.lock().unwrap_or_else(|e| e.into_inner());
@@ -101,20 +61,7 @@ pub fn log(level: Level, msg: &str) {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0);
-    let c = match level {
-        Level::Debug => '.',
-        Level::Verbose => '-',
-        Level::Notice => '*',
-        Level::Warning => '#',
-    };
-    let line = format!(
-        "{}:{} {} {} {}\n",
-        std::process::id(),
-        s.role,
-        timestamp(now),
-        c,
-        msg
-    );
+    let line = pyrope_common::logfmt::line(std::process::id(), s.role, now, level, msg);
     match s.file.as_mut() {
         Some(f) => {
             let _ = f.write_all(line.as_bytes());
@@ -131,16 +78,4 @@ macro_rules! log {
     ($lvl:ident, $($arg:tt)*) => {
         $crate::log::log($crate::log::Level::$lvl, &format!($($arg)*))
     };
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn timestamps() {
-        assert_eq!(super::timestamp(0), "01 Jan 1970 00:00:00.000");
-        assert_eq!(
-            super::timestamp(1_796_227_221_875),
-            "02 Dec 2026 16:00:21.875"
-        );
-    }
 }

@@ -148,25 +148,27 @@ impl Overflow {
     }
 }
 
-/// One bucket: 0 = empty, an entry pointer, or an overflow block pointer with bit 0 set.
+/// One bucket: null = empty, an item pointer, or an overflow block pointer with bit 0 set.
+/// It is a pointer, not an integer, so that the items keep their provenance (Strict
+/// Provenance: the tag is set and cleared with `map_addr`; Miri checks this).
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(transparent)]
-struct Slot(usize);
+struct Slot(*mut u8);
 
 impl Slot {
-    const EMPTY: Slot = Slot(0);
+    const EMPTY: Slot = Slot(std::ptr::null_mut());
 
     #[inline]
     fn is_empty(self) -> bool {
-        self.0 == 0
+        self.0.is_null()
     }
 
     #[inline]
     fn single<E: DictItem>(self) -> Option<E> {
-        if self.0 != 0 && self.0 & 1 == 0 {
+        if !self.0.is_null() && self.0.addr() & 1 == 0 {
             // SAFETY: E is a transparent non-null pointer (DictItem contract) and the slot
-            // holds such a pointer's address.
-            Some(unsafe { std::mem::transmute_copy::<usize, E>(&self.0) })
+            // holds such a pointer, provenance included.
+            Some(unsafe { std::mem::transmute_copy::<*mut u8, E>(&self.0) })
         } else {
             None
         }
@@ -174,9 +176,9 @@ impl Slot {
 
     #[inline]
     fn overflow(self) -> Option<NonNull<u8>> {
-        if self.0 & 1 == 1 {
-            // SAFETY: a tagged slot holds a non-null overflow block address.
-            Some(unsafe { NonNull::new_unchecked((self.0 & !1) as *mut u8) })
+        if self.0.addr() & 1 == 1 {
+            // SAFETY: a tagged slot holds a non-null overflow block pointer (plus the tag).
+            Some(unsafe { NonNull::new_unchecked(self.0.map_addr(|a| a & !1)) })
         } else {
             None
         }
@@ -184,13 +186,13 @@ impl Slot {
 
     #[inline]
     fn of_entry<E: DictItem>(e: E) -> Slot {
-        // SAFETY: E is a transparent pointer (DictItem contract): its bits are an address.
-        Slot(unsafe { std::mem::transmute_copy::<E, usize>(&e) })
+        // SAFETY: E is a transparent pointer (DictItem contract).
+        Slot(unsafe { std::mem::transmute_copy::<E, *mut u8>(&e) })
     }
 
     #[inline]
     fn of_overflow(p: NonNull<u8>) -> Slot {
-        Slot(p.as_ptr() as usize | 1)
+        Slot(p.as_ptr().map_addr(|a| a | 1))
     }
 
     /// The entries of the bucket (borrowing the slot where it lives).
@@ -199,10 +201,10 @@ impl Slot {
         if let Some(p) = self.overflow() {
             return Overflow::items(p);
         }
-        if self.0 == 0 {
+        if self.0.is_null() {
             return &[];
         }
-        // SAFETY: Slot is a transparent usize holding the item's address, and E is a
+        // SAFETY: Slot is a transparent pointer holding the item's pointer, and E is a
         // transparent non-null pointer of the same size (DictItem contract).
         unsafe { std::slice::from_raw_parts(self as *const Slot as *const E, 1) }
     }
@@ -229,7 +231,7 @@ impl Table {
         if layout.size() == 0 {
             return Some(Table::default());
         }
-        // SAFETY: non-zero size; zero bits are `Slot::EMPTY` (a transparent usize 0).
+        // SAFETY: non-zero size; zero bits are `Slot::EMPTY` (a null pointer).
         let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut Slot;
         if p.is_null() {
             return None;
