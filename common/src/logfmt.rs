@@ -93,7 +93,11 @@ pub fn ctime(unix_s: i64) -> String {
 
 /// One log line, newline included: `<pid>:<role> <timestamp> <level char> <msg>\n`.
 pub fn line(pid: u32, role: char, now_ms: i64, level: Level, msg: &str) -> String {
-    format!("{pid}:{role} {} {} {msg}\n", timestamp(now_ms), level.as_char())
+    format!(
+        "{pid}:{role} {} {} {msg}\n",
+        timestamp(now_ms),
+        level.as_char()
+    )
 }
 
 #[cfg(test)]
@@ -106,6 +110,9 @@ mod tests {
         assert_eq!(timestamp(1_796_227_221_875), "02 Dec 2026 16:00:21.875");
         assert_eq!(ctime(0), "Thu Jan  1 00:00:00 1970");
         assert_eq!(ctime(1_796_522_842), "Sun Dec  6 02:07:22 2026");
-        assert_eq!(line(7, 'X', 0, Level::Warning, "+tilt"), "7:X 01 Jan 1970 00:00:00.000 # +tilt\n");
+        assert_eq!(
+            line(7, 'X', 0, Level::Warning, "+tilt"),
+            "7:X 01 Jan 1970 00:00:00.000 # +tilt\n"
+        );
     }
 }

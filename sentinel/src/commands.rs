@@ -38,8 +38,15 @@ fn arity(cmd: &str) -> Option<i64> {
 /// Arity of SENTINEL subcommands (Redis 7.4 command JSON).
 fn sentinel_arity(sub: &str) -> Option<i64> {
     Some(match sub {
-        "ckquorum" | "get-master-addr-by-name" | "master" | "remove" | "replicas" | "slaves"
-        | "reset" | "sentinels" | "failover" => 3,
+        "ckquorum"
+        | "get-master-addr-by-name"
+        | "master"
+        | "remove"
+        | "replicas"
+        | "slaves"
+        | "reset"
+        | "sentinels"
+        | "failover" => 3,
         "config" | "info-cache" | "simulate-failure" => -3,
         "debug" => -2,
         "help" | "masters" | "myid" | "pending-scripts" | "flushconfig" => 2,
@@ -104,7 +111,9 @@ fn unknown_command(argv: &[Vec<u8>]) -> String {
 /// Executes one command for client `t`.
 pub fn execute(srv: &mut Server, t: Token, argv: &[Vec<u8>]) {
     let cmd = s(&argv[0]).to_ascii_lowercase();
-    let Some(c) = srv.clients.get_mut(&t) else { return };
+    let Some(c) = srv.clients.get_mut(&t) else {
+        return;
+    };
     let mut out = std::mem::take(&mut c.out);
     let resp = c.resp;
     let authenticated = c.authenticated;
@@ -112,7 +121,11 @@ pub fn execute(srv: &mut Server, t: Token, argv: &[Vec<u8>]) {
     c.last_cmd = cmd.clone();
     let mut errors = 0u64;
     {
-        let mut r = R { out: &mut out, resp, errors: &mut errors };
+        let mut r = R {
+            out: &mut out,
+            resp,
+            errors: &mut errors,
+        };
         match arity(&cmd) {
             None => r.err(&unknown_command(argv)),
             Some(a) if !arity_ok(a, argv.len()) => {
@@ -146,11 +159,22 @@ pub fn execute(srv: &mut Server, t: Token, argv: &[Vec<u8>]) {
     }
 }
 
-fn dispatch(srv: &mut Server, t: Token, cmd: &str, argv: &[Vec<u8>], out: &mut Vec<u8>, resp: u8, errors: &mut u64) {
+fn dispatch(
+    srv: &mut Server,
+    t: Token,
+    cmd: &str,
+    argv: &[Vec<u8>],
+    out: &mut Vec<u8>,
+    resp: u8,
+    errors: &mut u64,
+) {
     let mut r = R { out, resp, errors };
     match cmd {
         "ping" => {
-            let sub = srv.clients.get(&t).is_some_and(|c| c.subscriptions() > 0 && c.resp == 2);
+            let sub = srv
+                .clients
+                .get(&t)
+                .is_some_and(|c| c.subscriptions() > 0 && c.resp == 2);
             if argv.len() > 2 {
                 r.err("ERR wrong number of arguments for 'ping' command");
             } else if sub {
@@ -198,10 +222,16 @@ fn dispatch(srv: &mut Server, t: Token, cmd: &str, argv: &[Vec<u8>], out: &mut V
         "hello" => hello_command(srv, t, argv, &mut r),
         "subscribe" | "psubscribe" => {
             let pattern = cmd == "psubscribe";
-            let Some(c) = srv.clients.get_mut(&t) else { return };
+            let Some(c) = srv.clients.get_mut(&t) else {
+                return;
+            };
             for a in &argv[1..] {
                 let name = s(a);
-                let list = if pattern { &mut c.patterns } else { &mut c.channels };
+                let list = if pattern {
+                    &mut c.patterns
+                } else {
+                    &mut c.channels
+                };
                 if !list.contains(&name) {
                     list.push(name.clone());
                 }
@@ -214,7 +244,9 @@ fn dispatch(srv: &mut Server, t: Token, cmd: &str, argv: &[Vec<u8>], out: &mut V
         }
         "unsubscribe" | "punsubscribe" => {
             let pattern = cmd == "punsubscribe";
-            let Some(c) = srv.clients.get_mut(&t) else { return };
+            let Some(c) = srv.clients.get_mut(&t) else {
+                return;
+            };
             let names: Vec<String> = if argv.len() > 1 {
                 argv[1..].iter().map(|a| s(a)).collect()
             } else if pattern {
@@ -229,7 +261,11 @@ fn dispatch(srv: &mut Server, t: Token, cmd: &str, argv: &[Vec<u8>], out: &mut V
                 r.int(c.subscriptions() as i64);
             }
             for name in names {
-                let list = if pattern { &mut c.patterns } else { &mut c.channels };
+                let list = if pattern {
+                    &mut c.patterns
+                } else {
+                    &mut c.channels
+                };
                 list.retain(|x| x != &name);
                 let n = c.subscriptions();
                 encode::push(r.out, 3, c.resp);
@@ -255,7 +291,10 @@ fn dispatch(srv: &mut Server, t: Token, cmd: &str, argv: &[Vec<u8>], out: &mut V
             if sub == "whoami" && argv.len() == 2 {
                 r.bulk("default");
             } else {
-                r.err(&format!("ERR unknown subcommand '{}'. Try ACL HELP.", s(&argv[1])));
+                r.err(&format!(
+                    "ERR unknown subcommand '{}'. Try ACL HELP.",
+                    s(&argv[1])
+                ));
             }
         }
         "command" => {
@@ -264,7 +303,10 @@ fn dispatch(srv: &mut Server, t: Token, cmd: &str, argv: &[Vec<u8>], out: &mut V
             } else if argv.len() == 1 {
                 encode::array(r.out, 0);
             } else {
-                r.err(&format!("ERR unknown subcommand '{}'. Try COMMAND HELP.", s(&argv[1])));
+                r.err(&format!(
+                    "ERR unknown subcommand '{}'. Try COMMAND HELP.",
+                    s(&argv[1])
+                ));
             }
         }
         _ => r.err(&unknown_command(argv)),
@@ -286,7 +328,11 @@ fn auth_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
         }
         return;
     };
-    let (user, given) = if argv.len() == 3 { (s(&argv[1]), &argv[2]) } else { ("default".to_string(), &argv[1]) };
+    let (user, given) = if argv.len() == 3 {
+        (s(&argv[1]), &argv[2])
+    } else {
+        ("default".to_string(), &argv[1])
+    };
     if user == "default" && given.as_slice() == pass.as_bytes() {
         if let Some(c) = srv.clients.get_mut(&t) {
             c.authenticated = true;
@@ -338,11 +384,16 @@ fn hello_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
             setname = Some(s(&argv[i + 1]));
             i += 2;
         } else {
-            r.err(&format!("ERR Syntax error in HELLO option '{}'", s(&argv[i])));
+            r.err(&format!(
+                "ERR Syntax error in HELLO option '{}'",
+                s(&argv[i])
+            ));
             return;
         }
     }
-    let Some(c) = srv.clients.get_mut(&t) else { return };
+    let Some(c) = srv.clients.get_mut(&t) else {
+        return;
+    };
     if !c.authenticated {
         r.err("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");
         return;
@@ -421,7 +472,12 @@ fn client_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
             let mut victims: Vec<Token> = Vec::new();
             if n == 3 {
                 let addr = s(&argv[2]);
-                victims = srv.clients.iter().filter(|(_, c)| c.addr.to_string() == addr).map(|(k, _)| *k).collect();
+                victims = srv
+                    .clients
+                    .iter()
+                    .filter(|(_, c)| c.addr.to_string() == addr)
+                    .map(|(k, _)| *k)
+                    .collect();
                 if victims.is_empty() {
                     r.err("ERR No such client");
                     return;
@@ -455,7 +511,10 @@ fn client_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
                 }
             }
         }
-        _ => r.err(&format!("ERR unknown subcommand '{}'. Try CLIENT HELP.", s(&argv[1]))),
+        _ => r.err(&format!(
+            "ERR unknown subcommand '{}'. Try CLIENT HELP.",
+            s(&argv[1])
+        )),
     }
 }
 
@@ -508,7 +567,12 @@ fn reply_instance(m: &Master, who: Who, r: &mut R) {
     }
     fields.push((
         "last-ping-sent",
-        (if ri.act_ping_time != 0 { now - ri.act_ping_time } else { 0 }).to_string(),
+        (if ri.act_ping_time != 0 {
+            now - ri.act_ping_time
+        } else {
+            0
+        })
+        .to_string(),
     ));
     fields.push(("last-ok-ping-reply", (now - ri.last_avail_time).to_string()));
     fields.push(("last-ping-reply", (now - ri.last_pong_time).to_string()));
@@ -522,13 +586,26 @@ fn reply_instance(m: &Master, who: Who, r: &mut R) {
     if f & (SRI_MASTER | SRI_SLAVE) != 0 {
         fields.push((
             "info-refresh",
-            (if ri.info_refresh != 0 { now - ri.info_refresh } else { 0 }).to_string(),
+            (if ri.info_refresh != 0 {
+                now - ri.info_refresh
+            } else {
+                0
+            })
+            .to_string(),
         ));
         fields.push((
             "role-reported",
-            if ri.role_reported == SRI_MASTER { "master" } else { "slave" }.into(),
+            if ri.role_reported == SRI_MASTER {
+                "master"
+            } else {
+                "slave"
+            }
+            .into(),
         ));
-        fields.push(("role-reported-time", (now - ri.role_reported_time).to_string()));
+        fields.push((
+            "role-reported-time",
+            (now - ri.role_reported_time).to_string(),
+        ));
     }
     if f & SRI_MASTER != 0 {
         fields.push(("config-epoch", m.config_epoch.to_string()));
@@ -545,9 +622,18 @@ fn reply_instance(m: &Master, who: Who, r: &mut R) {
         }
     }
     if f & SRI_SLAVE != 0 {
-        fields.push(("master-link-down-time", ri.master_link_down_time.to_string()));
-        fields.push(("master-link-status", if ri.slave_master_link_up { "ok" } else { "err" }.into()));
-        fields.push(("master-host", ri.slave_master_host.clone().unwrap_or_else(|| "?".into())));
+        fields.push((
+            "master-link-down-time",
+            ri.master_link_down_time.to_string(),
+        ));
+        fields.push((
+            "master-link-status",
+            if ri.slave_master_link_up { "ok" } else { "err" }.into(),
+        ));
+        fields.push((
+            "master-host",
+            ri.slave_master_host.clone().unwrap_or_else(|| "?".into()),
+        ));
         fields.push(("master-port", ri.slave_master_port.to_string()));
         fields.push(("slave-priority", ri.slave_priority.to_string()));
         fields.push(("slave-repl-offset", ri.slave_repl_offset.to_string()));
@@ -555,7 +641,10 @@ fn reply_instance(m: &Master, who: Who, r: &mut R) {
     }
     if f & SRI_SENTINEL != 0 {
         fields.push(("last-hello-message", (now - ri.last_hello_time).to_string()));
-        fields.push(("voted-leader", ri.leader.clone().unwrap_or_else(|| "?".into())));
+        fields.push((
+            "voted-leader",
+            ri.leader.clone().unwrap_or_else(|| "?".into()),
+        ));
         fields.push(("voted-leader-epoch", ri.leader_epoch.to_string()));
     }
     encode::map(r.out, fields.len(), r.resp);
@@ -585,11 +674,15 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
     let sub = s(&argv[1]).to_ascii_lowercase();
     let Some(a) = sentinel_arity(&sub) else {
         let shown: String = s(&argv[1]).chars().take(128).collect();
-        r.err(&format!("ERR unknown subcommand '{shown}'. Try SENTINEL HELP."));
+        r.err(&format!(
+            "ERR unknown subcommand '{shown}'. Try SENTINEL HELP."
+        ));
         return;
     };
     if !arity_ok(a, argv.len()) {
-        r.err(&format!("ERR wrong number of arguments for 'sentinel|{sub}' command"));
+        r.err(&format!(
+            "ERR wrong number of arguments for 'sentinel|{sub}' command"
+        ));
         return;
     }
     let st = &mut srv.sentinel;
@@ -608,11 +701,15 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
             }
         }
         "master" => {
-            let Some(mi) = master_or_err(srv, &argv[2], r) else { return };
+            let Some(mi) = master_or_err(srv, &argv[2], r) else {
+                return;
+            };
             reply_instance(&srv.sentinel.masters[mi], Who::Master, r);
         }
         "replicas" | "slaves" => {
-            let Some(mi) = master_or_err(srv, &argv[2], r) else { return };
+            let Some(mi) = master_or_err(srv, &argv[2], r) else {
+                return;
+            };
             let m = &srv.sentinel.masters[mi];
             encode::array(r.out, m.replicas.len());
             for i in 0..m.replicas.len() {
@@ -620,7 +717,9 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
             }
         }
         "sentinels" => {
-            let Some(mi) = master_or_err(srv, &argv[2], r) else { return };
+            let Some(mi) = master_or_err(srv, &argv[2], r) else {
+                return;
+            };
             let m = &srv.sentinel.masters[mi];
             encode::array(r.out, m.sentinels.len());
             for i in 0..m.sentinels.len() {
@@ -641,10 +740,16 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
             }
         },
         "ckquorum" => {
-            let Some(mi) = master_or_err(srv, &argv[2], r) else { return };
+            let Some(mi) = master_or_err(srv, &argv[2], r) else {
+                return;
+            };
             let m = &srv.sentinel.masters[mi];
             let voters = m.sentinels.len() + 1;
-            let usable = 1 + m.sentinels.iter().filter(|x| x.flags & (SRI_S_DOWN | SRI_O_DOWN) == 0).count();
+            let usable = 1 + m
+                .sentinels
+                .iter()
+                .filter(|x| x.flags & (SRI_S_DOWN | SRI_O_DOWN) == 0)
+                .count();
             let noquorum = usable < m.quorum as usize;
             let noauth = usable < voters / 2 + 1;
             if !noquorum && !noauth {
@@ -675,10 +780,9 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
                 return;
             };
             let host = s(&argv[2]);
-            let mi = st
-                .masters
-                .iter()
-                .position(|m| m.inst.addr.host.eq_ignore_ascii_case(&host) && m.inst.addr.port as i64 == port);
+            let mi = st.masters.iter().position(|m| {
+                m.inst.addr.host.eq_ignore_ascii_case(&host) && m.inst.addr.port as i64 == port
+            });
             let mut isdown = false;
             let mut leader: Option<String> = None;
             let mut leader_epoch = 0u64;
@@ -704,7 +808,8 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
             let pat = argv[2].clone();
             let mut n = 0;
             for mi in 0..st.masters.len() {
-                if pyrope_common::glob::glob_match(&pat, st.masters[mi].inst.name.as_bytes(), false) {
+                if pyrope_common::glob::glob_match(&pat, st.masters[mi].inst.name.as_bytes(), false)
+                {
                     st.reset_master(mi, false, true);
                     n += 1;
                 }
@@ -715,7 +820,9 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
             r.int(n);
         }
         "failover" => {
-            let Some(mi) = master_or_err(srv, &argv[2], r) else { return };
+            let Some(mi) = master_or_err(srv, &argv[2], r) else {
+                return;
+            };
             let st = &mut srv.sentinel;
             if st.masters[mi].inst.flags & SRI_FAILOVER_IN_PROGRESS != 0 {
                 r.err("INPROG Failover already in progress");
@@ -725,7 +832,11 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
                 r.err("NOGOODSLAVE No suitable replica to promote");
                 return;
             }
-            crate::log!(Notice, "Executing user requested FAILOVER of '{}'", st.masters[mi].inst.name);
+            crate::log!(
+                Notice,
+                "Executing user requested FAILOVER of '{}'",
+                st.masters[mi].inst.name
+            );
             st.start_failover(mi);
             st.masters[mi].inst.flags |= SRI_FORCE_FAILOVER;
             r.ok();
@@ -750,7 +861,8 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
             }
             let host = s(&argv[3]);
             let valid_ip = host.parse::<std::net::IpAddr>().is_ok();
-            let resolvable = st.cfg.resolve_hostnames && crate::link::resolve(&host, port as u16).is_ok();
+            let resolvable =
+                st.cfg.resolve_hostnames && crate::link::resolve(&host, port as u16).is_ok();
             if !(valid_ip || resolvable) {
                 r.err("ERR Invalid IP address or hostname specified");
                 return;
@@ -760,14 +872,27 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
                 r.err("ERR Duplicate master name.");
                 return;
             }
-            let mc = crate::config::MasterConf::new(&name, &host, port as u16, quorum.min(u32::MAX as i64) as u32);
+            let mc = crate::config::MasterConf::new(
+                &name,
+                &host,
+                port as u16,
+                quorum.min(u32::MAX as i64) as u32,
+            );
             let mi = st.add_master(&mc);
             flush_and_reply(srv, r);
             let st = &mut srv.sentinel;
-            st.event(Level::Warning, "+monitor", mi, Who::Master, &format!(" quorum {quorum}"));
+            st.event(
+                Level::Warning,
+                "+monitor",
+                mi,
+                Who::Master,
+                &format!(" quorum {quorum}"),
+            );
         }
         "remove" => {
-            let Some(mi) = master_or_err(srv, &argv[2], r) else { return };
+            let Some(mi) = master_or_err(srv, &argv[2], r) else {
+                return;
+            };
             let st = &mut srv.sentinel;
             st.event(Level::Warning, "-monitor", mi, Who::Master, "");
             let mut m = st.masters.remove(mi);
@@ -791,7 +916,11 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
                 encode::array(r.out, m.replicas.len() + 1);
                 for ri in std::iter::once(&m.inst).chain(m.replicas.iter()) {
                     encode::array(r.out, 2);
-                    r.int(if ri.info_refresh != 0 { now - ri.info_refresh } else { 0 });
+                    r.int(if ri.info_refresh != 0 {
+                        now - ri.info_refresh
+                    } else {
+                        0
+                    });
                     if ri.info.is_empty() {
                         encode::null(r.out, r.resp);
                     } else {
@@ -811,7 +940,11 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
                     encode::bulk(r.out, a.as_bytes());
                 }
                 r.bulk("flags");
-                r.bulk(if j.child.is_some() { "running" } else { "scheduled" });
+                r.bulk(if j.child.is_some() {
+                    "running"
+                } else {
+                    "scheduled"
+                });
                 r.bulk("pid");
                 r.bulk_i(j.child.as_ref().map(|c| c.id() as i64).unwrap_or(0));
                 if j.child.is_some() {
@@ -819,7 +952,11 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
                     r.bulk_i(now - j.start_time);
                 } else {
                     r.bulk("run-delay");
-                    r.bulk_i(if j.start_time > 0 { (j.start_time - now).max(0) } else { 0 });
+                    r.bulk_i(if j.start_time > 0 {
+                        (j.start_time - now).max(0)
+                    } else {
+                        0
+                    });
                 }
                 r.bulk("retry-num");
                 r.bulk_i(j.retry_num as i64);
@@ -851,11 +988,17 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
                 ("ASK-PERIOD", crate::monitor::ASK_PERIOD),
                 ("PUBLISH-PERIOD", crate::monitor::PUBLISH_PERIOD),
                 ("DEFAULT-DOWN-AFTER", crate::config::DEFAULT_DOWN_AFTER_MS),
-                ("DEFAULT-FAILOVER-TIMEOUT", crate::config::DEFAULT_FAILOVER_TIMEOUT_MS),
+                (
+                    "DEFAULT-FAILOVER-TIMEOUT",
+                    crate::config::DEFAULT_FAILOVER_TIMEOUT_MS,
+                ),
                 ("TILT-TRIGGER", crate::monitor::TILT_TRIGGER),
                 ("TILT-PERIOD", crate::monitor::TILT_PERIOD),
                 ("SLAVE-RECONF-TIMEOUT", crate::monitor::SLAVE_RECONF_TIMEOUT),
-                ("MIN-LINK-RECONNECT-PERIOD", crate::monitor::MIN_LINK_RECONNECT_PERIOD),
+                (
+                    "MIN-LINK-RECONNECT-PERIOD",
+                    crate::monitor::MIN_LINK_RECONNECT_PERIOD,
+                ),
                 ("ELECTION-TIMEOUT", crate::monitor::ELECTION_TIMEOUT),
                 ("SCRIPT-MAX-RUNTIME", crate::scripts::MAX_RUNTIME),
                 ("SCRIPT-RETRY-DELAY", crate::scripts::RETRY_DELAY),
@@ -871,7 +1014,10 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
             }
         }
         "config" => sentinel_config(srv, argv, r),
-        _ => r.err(&format!("ERR unknown subcommand '{}'. Try SENTINEL HELP.", s(&argv[1]))),
+        _ => r.err(&format!(
+            "ERR unknown subcommand '{}'. Try SENTINEL HELP.",
+            s(&argv[1])
+        )),
     }
 }
 
@@ -881,13 +1027,25 @@ fn sentinel_config(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
     let sub = s(&argv[2]).to_ascii_lowercase();
     let get = |st: &crate::state::Sentinel, k: &str| -> Option<String> {
         Some(match k {
-            "resolve-hostnames" => if st.cfg.resolve_hostnames { "yes" } else { "no" }.into(),
-            "announce-hostnames" => if st.cfg.announce_hostnames { "yes" } else { "no" }.into(),
+            "resolve-hostnames" => if st.cfg.resolve_hostnames {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
+            "announce-hostnames" => if st.cfg.announce_hostnames {
+                "yes"
+            } else {
+                "no"
+            }
+            .into(),
             "announce-ip" => st.cfg.announce_ip.clone().unwrap_or_default(),
             "announce-port" => st.cfg.announce_port.to_string(),
             "sentinel-user" => st.cfg.sentinel_user.clone().unwrap_or_default(),
             "sentinel-pass" => st.cfg.sentinel_pass.clone().unwrap_or_default(),
-            "loglevel" => ["debug", "verbose", "notice", "warning", "nothing"][st.cfg.loglevel.min(4)].into(),
+            "loglevel" => {
+                ["debug", "verbose", "notice", "warning", "nothing"][st.cfg.loglevel.min(4)].into()
+            }
             _ => return None,
         })
     };
@@ -946,26 +1104,37 @@ fn sentinel_config(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
                     st.cfg.sentinel_pass = if v.is_empty() { None } else { Some(v.clone()) };
                     true
                 }
-                "loglevel" => crate::log::Level::parse_min(&v).map(|l| st.cfg.loglevel = l).is_some(),
+                "loglevel" => crate::log::Level::parse_min(&v)
+                    .map(|l| st.cfg.loglevel = l)
+                    .is_some(),
                 _ => {
-                    r.err(&format!("ERR Invalid argument '{k}' to SENTINEL CONFIG SET"));
+                    r.err(&format!(
+                        "ERR Invalid argument '{k}' to SENTINEL CONFIG SET"
+                    ));
                     return;
                 }
             };
             if !ok {
-                r.err(&format!("ERR Invalid value '{v}' to SENTINEL CONFIG SET '{k}'"));
+                r.err(&format!(
+                    "ERR Invalid value '{v}' to SENTINEL CONFIG SET '{k}'"
+                ));
                 return;
             }
         }
         flush_and_reply(srv, r);
     } else {
-        r.err(&format!("ERR unknown subcommand '{}'. Try SENTINEL HELP.", s(&argv[2])));
+        r.err(&format!(
+            "ERR unknown subcommand '{}'. Try SENTINEL HELP.",
+            s(&argv[2])
+        ));
     }
 }
 
 /// `sentinelSetCommand()`: option/value pairs, each logged as `+set`.
 fn sentinel_set(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
-    let Some(mi) = master_or_err(srv, &argv[2], r) else { return };
+    let Some(mi) = master_or_err(srv, &argv[2], r) else {
+        return;
+    };
     let st = &mut srv.sentinel;
     let mut j = 3;
     let mut changes = false;
@@ -977,7 +1146,11 @@ fn sentinel_set(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
         let mut redacted = false;
         let ll = |x: &[u8]| pyrope_common::util::string2ll(x);
         let badarg = |r: &mut R, j: usize| {
-            r.err(&format!("ERR Invalid argument '{}' for SENTINEL SET '{}'", s(&argv[j]), option));
+            r.err(&format!(
+                "ERR Invalid argument '{}' for SENTINEL SET '{}'",
+                s(&argv[j]),
+                option
+            ));
         };
         let m = &mut st.masters[mi];
         match opt.as_str() {
@@ -1070,13 +1243,16 @@ fn sentinel_set(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
                 let from = s(&argv[j + 1]);
                 let to = s(&argv[j + 2]);
                 j += 2;
-                m.rename_commands.retain(|(f, _)| !f.eq_ignore_ascii_case(&from));
+                m.rename_commands
+                    .retain(|(f, _)| !f.eq_ignore_ascii_case(&from));
                 if !from.eq_ignore_ascii_case(&to) {
                     m.rename_commands.push((from, to));
                 }
             }
             _ => {
-                r.err(&format!("ERR Unknown option or number of arguments for SENTINEL SET '{option}'"));
+                r.err(&format!(
+                    "ERR Unknown option or number of arguments for SENTINEL SET '{option}'"
+                ));
                 if changes {
                     let _ = st.flush_config();
                 }
@@ -1085,9 +1261,21 @@ fn sentinel_set(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
         }
         changes = true;
         let shown: Vec<String> = (old_j..=j)
-            .map(|k| if redacted && k > old_j { "******".to_string() } else { s(&argv[k]) })
+            .map(|k| {
+                if redacted && k > old_j {
+                    "******".to_string()
+                } else {
+                    s(&argv[k])
+                }
+            })
             .collect();
-        st.event(Level::Warning, "+set", mi, Who::Master, &format!(" {}", shown.join(" ")));
+        st.event(
+            Level::Warning,
+            "+set",
+            mi,
+            Who::Master,
+            &format!(" {}", shown.join(" ")),
+        );
         j += 1;
     }
     flush_and_reply(srv, r);

@@ -223,7 +223,10 @@ pub fn load(path: &Path, extra: &[Vec<String>]) -> Result<Config, ConfigError> {
     let mut located: Vec<(String, Directive)> =
         directives.into_iter().map(|d| (file.clone(), d)).collect();
     for (i, words) in extra.iter().enumerate() {
-        let line: Vec<String> = words.iter().map(|w| conf::quote_arg(w.as_bytes())).collect();
+        let line: Vec<String> = words
+            .iter()
+            .map(|w| conf::quote_arg(w.as_bytes()))
+            .collect();
         let raw = line.join(" ");
         let name = words[0].to_ascii_lowercase();
         located.push((
@@ -249,8 +252,10 @@ pub fn load_str(text: &str, file: &str) -> Result<Config, ConfigError> {
         raw: e.raw.trim().to_string(),
         msg: "Unbalanced quotes in configuration line".into(),
     })?;
-    let located: Vec<(String, Directive)> =
-        directives.into_iter().map(|d| (file.to_string(), d)).collect();
+    let located: Vec<(String, Directive)> = directives
+        .into_iter()
+        .map(|d| (file.to_string(), d))
+        .collect();
     apply(&mut cfg, &located)?;
     Ok(cfg)
 }
@@ -305,7 +310,11 @@ fn apply(cfg: &mut Config, lines: &[(String, Directive)]) -> Result<(), ConfigEr
 }
 
 fn is_per_master(d: &Directive) -> bool {
-    let sub = d.args.first().map(|a| s(a).to_ascii_lowercase()).unwrap_or_default();
+    let sub = d
+        .args
+        .first()
+        .map(|a| s(a).to_ascii_lowercase())
+        .unwrap_or_default();
     !matches!(
         sub.as_str(),
         "monitor"
@@ -328,19 +337,24 @@ fn apply_server(cfg: &mut Config, d: &Directive) -> Result<(), String> {
         ("port", 1) => {
             cfg.port = int(&a[0])
                 .filter(|p| (0..=65535).contains(p))
-                .ok_or("argument must be between 0 and 65535 inclusive")? as u16;
+                .ok_or("argument must be between 0 and 65535 inclusive")?
+                as u16;
         }
         ("bind", n) if n >= 1 => cfg.bind = a.iter().map(|x| s(x)).collect(),
         ("protected-mode", 1) => {
             cfg.protected_mode = yes_no(&a[0]).ok_or("argument must be 'yes' or 'no'")?
         }
         ("requirepass", 1) => {
-            cfg.requirepass = if a[0].is_empty() { None } else { Some(s(&a[0])) }
+            cfg.requirepass = if a[0].is_empty() {
+                None
+            } else {
+                Some(s(&a[0]))
+            }
         }
         ("logfile", 1) => cfg.logfile = s(&a[0]),
-        ("loglevel", 1) => {
-            cfg.loglevel = crate::log::Level::parse_min(&s(&a[0])).ok_or("argument(s) must be one of the following: debug, verbose, notice, warning, nothing")?
-        }
+        ("loglevel", 1) => cfg.loglevel = crate::log::Level::parse_min(&s(&a[0])).ok_or(
+            "argument(s) must be one of the following: debug, verbose, notice, warning, nothing",
+        )?,
         ("dir", 1) => {
             let p = PathBuf::from(s(&a[0]));
             if !p.is_dir() {
@@ -379,8 +393,7 @@ fn apply_sentinel(cfg: &mut Config, d: &Directive) -> Result<(), String> {
             .ok_or_else(|| "Invalid port number".to_string())
     };
     let epoch_of = |v: &str| -> Result<u64, String> {
-        pyrope_common::util::string2ull(v.as_bytes())
-            .ok_or_else(|| format!("Invalid epoch '{v}'"))
+        pyrope_common::util::string2ull(v.as_bytes()).ok_or_else(|| format!("Invalid epoch '{v}'"))
     };
     match (sub.as_str(), a.len()) {
         ("monitor", 5) => {
@@ -395,8 +408,12 @@ fn apply_sentinel(cfg: &mut Config, d: &Directive) -> Result<(), String> {
             if cfg.masters.iter().any(|m| m.name == a[1]) {
                 return Err("Duplicated master name.".into());
             }
-            cfg.masters
-                .push(MasterConf::new(&a[1], &a[2], port, quorum.min(u32::MAX as i64) as u32));
+            cfg.masters.push(MasterConf::new(
+                &a[1],
+                &a[2],
+                port,
+                quorum.min(u32::MAX as i64) as u32,
+            ));
         }
         ("myid", 2) => {
             if a[1].len() != RUN_ID_SIZE {
@@ -409,7 +426,11 @@ fn apply_sentinel(cfg: &mut Config, d: &Directive) -> Result<(), String> {
             cfg.current_epoch = cfg.current_epoch.max(e);
         }
         ("announce-ip", 2) => {
-            cfg.announce_ip = if a[1].is_empty() { None } else { Some(a[1].clone()) }
+            cfg.announce_ip = if a[1].is_empty() {
+                None
+            } else {
+                Some(a[1].clone())
+            }
         }
         ("announce-port", 2) => cfg.announce_port = port_of(&a[1])?,
         ("deny-scripts-reconfig", 2) => {
@@ -417,10 +438,18 @@ fn apply_sentinel(cfg: &mut Config, d: &Directive) -> Result<(), String> {
                 .ok_or("Please specify yes or no for the deny-scripts-reconfig options.")?
         }
         ("sentinel-user", 2) => {
-            cfg.sentinel_user = if a[1].is_empty() { None } else { Some(a[1].clone()) }
+            cfg.sentinel_user = if a[1].is_empty() {
+                None
+            } else {
+                Some(a[1].clone())
+            }
         }
         ("sentinel-pass", 2) => {
-            cfg.sentinel_pass = if a[1].is_empty() { None } else { Some(a[1].clone()) }
+            cfg.sentinel_pass = if a[1].is_empty() {
+                None
+            } else {
+                Some(a[1].clone())
+            }
         }
         ("resolve-hostnames", 2) => {
             cfg.resolve_hostnames = yes_no(a[1].as_bytes())
@@ -455,7 +484,10 @@ fn apply_sentinel(cfg: &mut Config, d: &Directive) -> Result<(), String> {
                 }
                 ("client-reconfig-script", 3) => {
                     if !is_executable(&a[2]) {
-                        return Err("Client reconfiguration script seems non existing or non executable.".into());
+                        return Err(
+                            "Client reconfiguration script seems non existing or non executable."
+                                .into(),
+                        );
                     }
                     m.client_reconfig_script = Some(a[2].clone());
                 }
@@ -541,7 +573,9 @@ pub fn args_to_lines(args: &[String]) -> Result<Vec<Vec<String>>, String> {
         } else if let Some(line) = out.last_mut() {
             line.push(a.clone());
         } else {
-            return Err(format!("Invalid argument '{a}': options must start with --"));
+            return Err(format!(
+                "Invalid argument '{a}': options must start with --"
+            ));
         }
     }
     Ok(out)
@@ -609,10 +643,15 @@ pub fn rewrite_file(
     }
     let mut text = out.join("\n");
     text.push('\n');
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.tmp-{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("sentinel.conf"),
+        path.file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("sentinel.conf"),
         std::process::id()
     ));
     let r = (|| {
@@ -644,7 +683,10 @@ mod tests {
         .unwrap();
         assert_eq!(c.port, 26380);
         let m = &c.masters[0];
-        assert_eq!((m.host.as_str(), m.port, m.quorum, m.down_after_ms), ("127.0.0.1", 6379, 2, 5000));
+        assert_eq!(
+            (m.host.as_str(), m.port, m.quorum, m.down_after_ms),
+            ("127.0.0.1", 6379, 2, 5000)
+        );
         assert_eq!(m.known_replicas, vec![("127.0.0.1".to_string(), 6380)]);
         assert_eq!(m.known_sentinels.len(), 1);
         assert_eq!(c.current_epoch, 7);
@@ -654,18 +696,38 @@ mod tests {
     #[test]
     fn errors_name_the_line_with_redis_messages() {
         let cases = [
-            ("sentinel foo bar", "Unrecognized sentinel configuration statement."),
-            ("sentinel down-after-milliseconds nope 100", "No such master with specified name."),
-            ("sentinel monitor m 127.0.0.1 6379 0", "Quorum must be 1 or greater."),
+            (
+                "sentinel foo bar",
+                "Unrecognized sentinel configuration statement.",
+            ),
+            (
+                "sentinel down-after-milliseconds nope 100",
+                "No such master with specified name.",
+            ),
+            (
+                "sentinel monitor m 127.0.0.1 6379 0",
+                "Quorum must be 1 or greater.",
+            ),
             ("bogus 1", "Bad directive or wrong number of arguments"),
-            ("sentinel monitor \"m 127.0.0.1 6379 2", "Unbalanced quotes in configuration line"),
+            (
+                "sentinel monitor \"m 127.0.0.1 6379 2",
+                "Unbalanced quotes in configuration line",
+            ),
             ("sentinel myid abc", "Malformed Sentinel id in myid option."),
-            ("sentinel monitor m 127.0.0.1 notaport 2", "Invalid port number"),
+            (
+                "sentinel monitor m 127.0.0.1 notaport 2",
+                "Invalid port number",
+            ),
         ];
         for (line, msg) in cases {
             let e = load_str(&format!("port 1\n{line}\n"), "x.conf").unwrap_err();
             match e {
-                ConfigError::Line { line: n, msg: m, file, raw } => {
+                ConfigError::Line {
+                    line: n,
+                    msg: m,
+                    file,
+                    raw,
+                } => {
                     assert_eq!((n, m.as_str(), file.as_str()), (2, msg, "x.conf"), "{line}");
                     assert_eq!(raw, line);
                 }
@@ -684,7 +746,10 @@ mod tests {
         )
         .unwrap();
         let lines = vec![
-            ("sentinel monitor".to_string(), "sentinel monitor m 9.9.9.9 9 2".to_string()),
+            (
+                "sentinel monitor".to_string(),
+                "sentinel monitor m 9.9.9.9 9 2".to_string(),
+            ),
             ("sentinel myid".to_string(), "sentinel myid x".to_string()),
         ];
         rewrite_file(&p, &lines, &|k| k.starts_with("sentinel ")).unwrap();
@@ -697,8 +762,20 @@ mod tests {
 
     #[test]
     fn command_line_arguments() {
-        let l = args_to_lines(&["--port".into(), "5".into(), "--sentinel".into(), "monitor".into()]).unwrap();
-        assert_eq!(l, vec![vec!["port".to_string(), "5".into()], vec!["sentinel".into(), "monitor".into()]]);
+        let l = args_to_lines(&[
+            "--port".into(),
+            "5".into(),
+            "--sentinel".into(),
+            "monitor".into(),
+        ])
+        .unwrap();
+        assert_eq!(
+            l,
+            vec![
+                vec!["port".to_string(), "5".into()],
+                vec!["sentinel".into(), "monitor".into()]
+            ]
+        );
         assert!(args_to_lines(&["x".into()]).is_err());
     }
 }

@@ -6,7 +6,9 @@
 
 use crate::instance::*;
 use crate::log::{mstime, Level};
-use crate::monitor::{ELECTION_TIMEOUT, INFO_PERIOD, MAX_DESYNC, PING_PERIOD, SLAVE_RECONF_TIMEOUT};
+use crate::monitor::{
+    ELECTION_TIMEOUT, INFO_PERIOD, MAX_DESYNC, PING_PERIOD, SLAVE_RECONF_TIMEOUT,
+};
 use crate::state::{rand_below, Sentinel};
 use std::collections::HashMap;
 
@@ -133,12 +135,20 @@ impl Sentinel {
     fn failover_wait_start(&mut self, mi: usize) {
         let epoch = self.masters[mi].failover_epoch;
         let leader = self.get_leader(mi, epoch);
-        let isleader = leader.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(&self.myid));
+        let isleader = leader
+            .as_deref()
+            .is_some_and(|l| l.eq_ignore_ascii_case(&self.myid));
         let m = &self.masters[mi];
         if !isleader && m.inst.flags & SRI_FORCE_FAILOVER == 0 {
             let election_timeout = ELECTION_TIMEOUT.min(m.failover_timeout);
             if mstime() - m.failover_start_time > election_timeout {
-                self.event(Level::Warning, "-failover-abort-not-elected", mi, Who::Master, "");
+                self.event(
+                    Level::Warning,
+                    "-failover-abort-not-elected",
+                    mi,
+                    Who::Master,
+                    "",
+                );
                 self.abort_failover(mi);
             }
             return;
@@ -147,7 +157,13 @@ impl Sentinel {
         let m = &mut self.masters[mi];
         m.failover_state = FailoverState::SelectSlave;
         m.failover_state_change_time = mstime();
-        self.event(Level::Warning, "+failover-state-select-slave", mi, Who::Master, "");
+        self.event(
+            Level::Warning,
+            "+failover-state-select-slave",
+            mi,
+            Who::Master,
+            "",
+        );
     }
 
     /// `sentinelSelectSlave()`: the usable replicas (up, connected, recently pinged and
@@ -161,7 +177,11 @@ impl Sentinel {
             max_master_down_time += now - m.inst.s_down_since_time;
         }
         max_master_down_time += m.inst.down_after_period * 10;
-        let info_validity = if m.inst.flags & SRI_S_DOWN != 0 { PING_PERIOD * 5 } else { INFO_PERIOD * 3 };
+        let info_validity = if m.inst.flags & SRI_S_DOWN != 0 {
+            PING_PERIOD * 5
+        } else {
+            INFO_PERIOD * 3
+        };
         let mut cands: Vec<usize> = (0..m.replicas.len())
             .filter(|&i| {
                 let r = &m.replicas[i];
@@ -191,7 +211,13 @@ impl Sentinel {
     fn failover_select_slave(&mut self, mi: usize) {
         match self.select_slave(mi) {
             None => {
-                self.event(Level::Warning, "-failover-abort-no-good-slave", mi, Who::Master, "");
+                self.event(
+                    Level::Warning,
+                    "-failover-abort-no-good-slave",
+                    mi,
+                    Who::Master,
+                    "",
+                );
                 self.abort_failover(mi);
             }
             Some(i) => {
@@ -201,7 +227,13 @@ impl Sentinel {
                 m.promoted = Some(m.replicas[i].id);
                 m.failover_state = FailoverState::SendSlaveofNoone;
                 m.failover_state_change_time = mstime();
-                self.event(Level::Notice, "+failover-state-send-slaveof-noone", mi, Who::Replica(i), "");
+                self.event(
+                    Level::Notice,
+                    "+failover-state-send-slaveof-noone",
+                    mi,
+                    Who::Replica(i),
+                    "",
+                );
             }
         }
     }
@@ -220,7 +252,13 @@ impl Sentinel {
         let m = &self.masters[mi];
         if m.replicas[pi].disconnected() {
             if mstime() - m.failover_state_change_time > m.failover_timeout {
-                self.event(Level::Warning, "-failover-abort-slave-timeout", mi, Who::Master, "");
+                self.event(
+                    Level::Warning,
+                    "-failover-abort-slave-timeout",
+                    mi,
+                    Who::Master,
+                    "",
+                );
                 self.abort_failover(mi);
             }
             return;
@@ -228,7 +266,13 @@ impl Sentinel {
         if !self.send_slaveof(mi, Who::Replica(pi), None) {
             return;
         }
-        self.event(Level::Notice, "+failover-state-wait-promotion", mi, Who::Replica(pi), "");
+        self.event(
+            Level::Notice,
+            "+failover-state-wait-promotion",
+            mi,
+            Who::Replica(pi),
+            "",
+        );
         let m = &mut self.masters[mi];
         m.failover_state = FailoverState::WaitPromotion;
         m.failover_state_change_time = mstime();
@@ -237,7 +281,13 @@ impl Sentinel {
     fn failover_wait_promotion(&mut self, mi: usize) {
         let m = &self.masters[mi];
         if mstime() - m.failover_state_change_time > m.failover_timeout {
-            self.event(Level::Warning, "-failover-abort-slave-timeout", mi, Who::Master, "");
+            self.event(
+                Level::Warning,
+                "-failover-abort-slave-timeout",
+                mi,
+                Who::Master,
+                "",
+            );
             self.abort_failover(mi);
         }
     }
@@ -264,8 +314,16 @@ impl Sentinel {
             if r.flags & (SRI_PROMOTED | SRI_RECONF_DONE) != 0 {
                 continue;
             }
-            if r.flags & SRI_RECONF_SENT != 0 && now - r.slave_reconf_sent_time > SLAVE_RECONF_TIMEOUT {
-                self.event(Level::Notice, "-slave-reconf-sent-timeout", mi, Who::Replica(i), "");
+            if r.flags & SRI_RECONF_SENT != 0
+                && now - r.slave_reconf_sent_time > SLAVE_RECONF_TIMEOUT
+            {
+                self.event(
+                    Level::Notice,
+                    "-slave-reconf-sent-timeout",
+                    mi,
+                    Who::Replica(i),
+                    "",
+                );
                 let r = &mut self.masters[mi].replicas[i];
                 r.flags &= !SRI_RECONF_SENT;
                 r.flags |= SRI_RECONF_DONE;
@@ -290,7 +348,9 @@ impl Sentinel {
     fn failover_detect_end(&mut self, mi: usize) {
         let now = mstime();
         let m = &self.masters[mi];
-        let Some(p) = m.promoted_replica() else { return };
+        let Some(p) = m.promoted_replica() else {
+            return;
+        };
         if p.flags & SRI_S_DOWN != 0 {
             return;
         }
@@ -298,13 +358,21 @@ impl Sentinel {
         let mut not_reconfigured = m
             .replicas
             .iter()
-            .filter(|r| r.flags & (SRI_PROMOTED | SRI_RECONF_DONE) == 0 && r.flags & SRI_S_DOWN == 0)
+            .filter(|r| {
+                r.flags & (SRI_PROMOTED | SRI_RECONF_DONE) == 0 && r.flags & SRI_S_DOWN == 0
+            })
             .count();
         let mut timeout = false;
         if elapsed > m.failover_timeout {
             not_reconfigured = 0;
             timeout = true;
-            self.event(Level::Warning, "+failover-end-for-timeout", mi, Who::Master, "");
+            self.event(
+                Level::Warning,
+                "+failover-end-for-timeout",
+                mi,
+                Who::Master,
+                "",
+            );
         }
         if not_reconfigured == 0 {
             self.event(Level::Warning, "+failover-end", mi, Who::Master, "");
@@ -317,11 +385,19 @@ impl Sentinel {
             let Some(paddr) = paddr else { return };
             for i in 0..self.masters[mi].replicas.len() {
                 let r = &self.masters[mi].replicas[i];
-                if r.flags & (SRI_PROMOTED | SRI_RECONF_DONE | SRI_RECONF_SENT) != 0 || r.disconnected() {
+                if r.flags & (SRI_PROMOTED | SRI_RECONF_DONE | SRI_RECONF_SENT) != 0
+                    || r.disconnected()
+                {
                     continue;
                 }
                 if self.send_slaveof(mi, Who::Replica(i), Some(&paddr)) {
-                    self.event(Level::Notice, "+slave-reconf-sent-be", mi, Who::Replica(i), "");
+                    self.event(
+                        Level::Notice,
+                        "+slave-reconf-sent-be",
+                        mi,
+                        Who::Replica(i),
+                        "",
+                    );
                 }
             }
         }
@@ -331,7 +407,10 @@ impl Sentinel {
     /// <new ip> <new port>`, then the master is reset at the new address.
     pub fn failover_switch_to_promoted(&mut self, mi: usize) {
         let m = &self.masters[mi];
-        let to = m.promoted_replica().map(|p| p.addr.clone()).unwrap_or_else(|| m.inst.addr.clone());
+        let to = m
+            .promoted_replica()
+            .map(|p| p.addr.clone())
+            .unwrap_or_else(|| m.inst.addr.clone());
         let text = format!(
             "{} {} {} {} {}",
             m.inst.name, m.inst.addr.host, m.inst.addr.port, to.host, to.port

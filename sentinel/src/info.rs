@@ -20,7 +20,11 @@ fn uname() -> String {
         return "Linux".into();
     }
     let f = |b: &[libc::c_char]| {
-        let bytes: Vec<u8> = b.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+        let bytes: Vec<u8> = b
+            .iter()
+            .take_while(|&&c| c != 0)
+            .map(|&c| c as u8)
+            .collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
     format!("{} {} {}", f(&u.sysname), f(&u.release), f(&u.machine))
@@ -39,7 +43,10 @@ pub fn info(srv: &Server, argv: &[Vec<u8>]) -> String {
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
         .collect();
-    let all = asked.is_empty() || asked.iter().any(|a| matches!(a.as_str(), "default" | "all" | "everything"));
+    let all = asked.is_empty()
+        || asked
+            .iter()
+            .any(|a| matches!(a.as_str(), "default" | "all" | "everything"));
     let mut out = String::new();
     for sec in SECTIONS {
         if !all && !asked.iter().any(|a| a == sec) {
@@ -79,7 +86,11 @@ fn section(srv: &Server, sec: &str, o: &mut String) {
             }
         }
         "clients" => {
-            let pubsub = srv.clients.values().filter(|c| c.subscriptions() > 0).count();
+            let pubsub = srv
+                .clients
+                .values()
+                .filter(|c| c.subscriptions() > 0)
+                .count();
             let _ = write!(
                 o,
                 "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:10000\r\nclient_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\ntracking_clients:0\r\npubsub_clients:{pubsub}\r\nwatching_clients:0\r\nclients_in_timeout_table:0\r\ntotal_watched_keys:0\r\ntotal_blocking_keys:0\r\ntotal_blocking_keys_on_nokey:0\r\n",
@@ -88,42 +99,85 @@ fn section(srv: &Server, sec: &str, o: &mut String) {
         }
         "stats" => {
             let s = &srv.stats;
-            let channels: std::collections::HashSet<&String> = srv.clients.values().flat_map(|c| c.channels.iter()).collect();
-            let patterns: std::collections::HashSet<&String> = srv.clients.values().flat_map(|c| c.patterns.iter()).collect();
+            let channels: std::collections::HashSet<&String> = srv
+                .clients
+                .values()
+                .flat_map(|c| c.channels.iter())
+                .collect();
+            let patterns: std::collections::HashSet<&String> = srv
+                .clients
+                .values()
+                .flat_map(|c| c.patterns.iter())
+                .collect();
             let _ = write!(o, "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\ninstantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\ntotal_net_repl_input_bytes:0\r\ntotal_net_repl_output_bytes:0\r\ninstantaneous_input_kbps:0.00\r\ninstantaneous_output_kbps:0.00\r\ninstantaneous_input_repl_kbps:0.00\r\ninstantaneous_output_repl_kbps:0.00\r\nrejected_connections:{}\r\n",
                 s.connections_received, s.commands_processed, s.net_input_bytes, s.net_output_bytes, s.rejected_connections);
             for k in [
-                "sync_full", "sync_partial_ok", "sync_partial_err", "expired_subkeys", "expired_keys",
+                "sync_full",
+                "sync_partial_ok",
+                "sync_partial_err",
+                "expired_subkeys",
+                "expired_keys",
             ] {
                 let _ = write!(o, "{k}:0\r\n");
             }
             o.push_str("expired_stale_perc:0.00\r\n");
             for k in [
-                "expired_time_cap_reached_count", "expire_cycle_cpu_milliseconds", "evicted_keys",
-                "evicted_clients", "evicted_scripts", "total_eviction_exceeded_time",
-                "current_eviction_exceeded_time", "keyspace_hits", "keyspace_misses",
+                "expired_time_cap_reached_count",
+                "expire_cycle_cpu_milliseconds",
+                "evicted_keys",
+                "evicted_clients",
+                "evicted_scripts",
+                "total_eviction_exceeded_time",
+                "current_eviction_exceeded_time",
+                "keyspace_hits",
+                "keyspace_misses",
             ] {
                 let _ = write!(o, "{k}:0\r\n");
             }
-            let _ = write!(o, "pubsub_channels:{}\r\npubsub_patterns:{}\r\n", channels.len(), patterns.len());
+            let _ = write!(
+                o,
+                "pubsub_channels:{}\r\npubsub_patterns:{}\r\n",
+                channels.len(),
+                patterns.len()
+            );
             for k in [
-                "pubsubshard_channels", "latest_fork_usec", "total_forks", "migrate_cached_sockets",
-                "slave_expires_tracked_keys", "active_defrag_hits", "active_defrag_misses",
-                "active_defrag_key_hits", "active_defrag_key_misses", "total_active_defrag_time",
-                "current_active_defrag_time", "tracking_total_keys", "tracking_total_items",
-                "tracking_total_prefixes", "unexpected_error_replies",
+                "pubsubshard_channels",
+                "latest_fork_usec",
+                "total_forks",
+                "migrate_cached_sockets",
+                "slave_expires_tracked_keys",
+                "active_defrag_hits",
+                "active_defrag_misses",
+                "active_defrag_key_hits",
+                "active_defrag_key_misses",
+                "total_active_defrag_time",
+                "current_active_defrag_time",
+                "tracking_total_keys",
+                "tracking_total_items",
+                "tracking_total_prefixes",
+                "unexpected_error_replies",
             ] {
                 let _ = write!(o, "{k}:0\r\n");
             }
             let _ = write!(o, "total_error_replies:{}\r\n", s.error_replies);
             for k in [
-                "dump_payload_sanitizations", "total_reads_processed", "total_writes_processed",
-                "io_threaded_reads_processed", "io_threaded_writes_processed",
-                "client_query_buffer_limit_disconnections", "client_output_buffer_limit_disconnections",
-                "reply_buffer_shrinks", "reply_buffer_expands", "eventloop_cycles",
-                "eventloop_duration_sum", "eventloop_duration_cmd_sum",
-                "instantaneous_eventloop_cycles_per_sec", "instantaneous_eventloop_duration_usec",
-                "acl_access_denied_auth", "acl_access_denied_cmd", "acl_access_denied_key",
+                "dump_payload_sanitizations",
+                "total_reads_processed",
+                "total_writes_processed",
+                "io_threaded_reads_processed",
+                "io_threaded_writes_processed",
+                "client_query_buffer_limit_disconnections",
+                "client_output_buffer_limit_disconnections",
+                "reply_buffer_shrinks",
+                "reply_buffer_expands",
+                "eventloop_cycles",
+                "eventloop_duration_sum",
+                "eventloop_duration_cmd_sum",
+                "instantaneous_eventloop_cycles_per_sec",
+                "instantaneous_eventloop_duration_usec",
+                "acl_access_denied_auth",
+                "acl_access_denied_cmd",
+                "acl_access_denied_key",
                 "acl_access_denied_channel",
             ] {
                 let _ = write!(o, "{k}:0\r\n");

@@ -282,7 +282,10 @@ impl Master {
         if let Some(i) = self.replicas.iter().position(|r| r.id == id) {
             return Some(Who::Replica(i));
         }
-        self.sentinels.iter().position(|s| s.id == id).map(Who::Sentinel)
+        self.sentinels
+            .iter()
+            .position(|s| s.id == id)
+            .map(Who::Sentinel)
     }
 
     /// The promoted replica, if a failover chose one.

@@ -114,8 +114,13 @@ pub fn run(args: Vec<OsString>) -> i32 {
     crate::log!(Notice, "Sentinel ID is {}", srv.sentinel.myid);
     for mi in 0..srv.sentinel.masters.len() {
         let q = srv.sentinel.masters[mi].quorum;
-        srv.sentinel
-            .event(log::Level::Warning, "+monitor", mi, instance::Who::Master, &format!(" quorum {q}"));
+        srv.sentinel.event(
+            log::Level::Warning,
+            "+monitor",
+            mi,
+            instance::Who::Master,
+            &format!(" quorum {q}"),
+        );
     }
     srv.run()
 }

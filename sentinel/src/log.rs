@@ -20,7 +20,12 @@ static SINK: Mutex<Sink> = Mutex::new(Sink { min: 2, file: None });
 pub fn configure(min_level: usize, logfile: &str) -> std::io::Result<()> {
     let file = match logfile {
         "" => None,
-        path => Some(std::fs::OpenOptions::new().create(true).append(true).open(path)?),
+        path => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)?,
+        ),
     };
     let mut s = SINK.lock().unwrap_or_else(|e| e.into_inner());
     s.min = min_level;

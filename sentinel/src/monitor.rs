@@ -57,7 +57,9 @@ impl Sentinel {
         self.check_tilt();
         let ids = self.all_ids();
         for id in ids {
-            let Some((mi, who)) = self.locate(id) else { continue };
+            let Some((mi, who)) = self.locate(id) else {
+                continue;
+            };
             self.handle_instance(mi, who);
             if who == Who::Master {
                 // Masters are handled before their replicas; the switch happens after all
@@ -109,9 +111,17 @@ impl Sentinel {
 
     /// Sends a command on the command link of `who`; false when there is no link or the
     /// write failed (the link is then closed).
-    pub fn send_cmd<A: AsRef<[u8]>>(&mut self, mi: usize, who: Who, args: &[A], expect: Expect) -> bool {
+    pub fn send_cmd<A: AsRef<[u8]>>(
+        &mut self,
+        mi: usize,
+        who: Who,
+        args: &[A],
+        expect: Expect,
+    ) -> bool {
         let ri = self.masters[mi].get_mut(who);
-        let Some(cc) = ri.cc.as_mut() else { return false };
+        let Some(cc) = ri.cc.as_mut() else {
+            return false;
+        };
         match cc.send(args, expect) {
             Ok(()) => {
                 ri.pending_commands += 1;
@@ -144,7 +154,10 @@ impl Sentinel {
     fn auth_args(&self, mi: usize, who: Who) -> Option<Vec<String>> {
         let m = &self.masters[mi];
         let (user, pass) = if matches!(who, Who::Sentinel(_)) {
-            (self.cfg.sentinel_user.clone(), self.cfg.sentinel_pass.clone())
+            (
+                self.cfg.sentinel_user.clone(),
+                self.cfg.sentinel_pass.clone(),
+            )
         } else {
             (m.auth_user.clone(), m.auth_pass.clone())
         };
@@ -185,11 +198,22 @@ impl Sentinel {
                         self.send_cmd(mi, who, a, Expect::Discard);
                     }
                     let name = format!("sentinel-{short}-cmd");
-                    self.send_cmd(mi, who, &[setname.as_str(), "SETNAME", &name], Expect::Discard);
+                    self.send_cmd(
+                        mi,
+                        who,
+                        &[setname.as_str(), "SETNAME", &name],
+                        Expect::Discard,
+                    );
                     self.send_ping(mi, who);
                 }
                 Err(e) => {
-                    self.event(Level::Debug, "-cmd-link-reconnection", mi, who, &format!(" #{e}"));
+                    self.event(
+                        Level::Debug,
+                        "-cmd-link-reconnection",
+                        mi,
+                        who,
+                        &format!(" #{e}"),
+                    );
                     return;
                 }
             }
@@ -202,7 +226,9 @@ impl Sentinel {
                         ok &= l.send_untracked(a).is_ok();
                     }
                     let name = format!("sentinel-{short}-pubsub");
-                    ok &= l.send_untracked(&[setname.as_str(), "SETNAME", &name]).is_ok();
+                    ok &= l
+                        .send_untracked(&[setname.as_str(), "SETNAME", &name])
+                        .is_ok();
                     let sub = self.masters[mi].map_command("SUBSCRIBE");
                     ok &= l.send_untracked(&[sub.as_str(), HELLO_CHANNEL]).is_ok();
                     let ri = self.masters[mi].get_mut(who);
@@ -214,7 +240,13 @@ impl Sentinel {
                     }
                 }
                 Err(e) => {
-                    self.event(Level::Debug, "-pubsub-link-reconnection", mi, who, &format!(" #{e}"));
+                    self.event(
+                        Level::Debug,
+                        "-pubsub-link-reconnection",
+                        mi,
+                        who,
+                        &format!(" #{e}"),
+                    );
                 }
             }
         }
@@ -288,16 +320,34 @@ impl Sentinel {
         if ri.disconnected() || !ri.cc.as_ref().is_some_and(|l| l.connected) {
             return false;
         }
-        let Some(ip) = self.announce_ip(mi, who) else { return false };
-        let port = if self.cfg.announce_port != 0 { self.cfg.announce_port } else { self.port };
+        let Some(ip) = self.announce_ip(mi, who) else {
+            return false;
+        };
+        let port = if self.cfg.announce_port != 0 {
+            self.cfg.announce_port
+        } else {
+            self.port
+        };
         let m = &self.masters[mi];
         let maddr = m.current_addr();
         let payload = format!(
             "{},{},{},{},{},{},{},{}",
-            ip, port, self.myid, self.current_epoch, m.inst.name, maddr.host, maddr.port, m.config_epoch
+            ip,
+            port,
+            self.myid,
+            self.current_epoch,
+            m.inst.name,
+            maddr.host,
+            maddr.port,
+            m.config_epoch
         );
         let publish = m.map_command("PUBLISH");
-        let ok = self.send_cmd(mi, who, &[publish.as_str(), HELLO_CHANNEL, payload.as_str()], Expect::Publish);
+        let ok = self.send_cmd(
+            mi,
+            who,
+            &[publish.as_str(), HELLO_CHANNEL, payload.as_str()],
+            Expect::Publish,
+        );
         if ok {
             self.masters[mi].get_mut(who).last_pub_time = mstime();
         }
@@ -367,13 +417,23 @@ impl Sentinel {
         let mut quorum = 0u32;
         let mut odown = false;
         if m.inst.flags & SRI_S_DOWN != 0 {
-            quorum = 1 + m.sentinels.iter().filter(|s| s.flags & SRI_MASTER_DOWN != 0).count() as u32;
+            quorum = 1 + m
+                .sentinels
+                .iter()
+                .filter(|s| s.flags & SRI_MASTER_DOWN != 0)
+                .count() as u32;
             odown = quorum >= m.quorum;
         }
         if odown {
             if m.inst.flags & SRI_O_DOWN == 0 {
                 let q = m.quorum;
-                self.event(Level::Warning, "+odown", mi, Who::Master, &format!(" #quorum {quorum}/{q}"));
+                self.event(
+                    Level::Warning,
+                    "+odown",
+                    mi,
+                    Who::Master,
+                    &format!(" #quorum {quorum}/{q}"),
+                );
                 let m = &mut self.masters[mi];
                 m.inst.flags |= SRI_O_DOWN;
                 m.inst.o_down_since_time = mstime();
@@ -403,7 +463,11 @@ impl Sentinel {
             if !forced && now - s.last_master_down_reply_time < ASK_PERIOD {
                 continue;
             }
-            let runid = if m.failover_state > FailoverState::None { self.myid.clone() } else { "*".to_string() };
+            let runid = if m.failover_state > FailoverState::None {
+                self.myid.clone()
+            } else {
+                "*".to_string()
+            };
             let args = [
                 m.map_command("SENTINEL"),
                 "is-master-down-by-addr".to_string(),
@@ -418,9 +482,15 @@ impl Sentinel {
 
     /// Readiness on an outbound link: completes the connect, flushes, dispatches replies.
     pub fn on_link_event(&mut self, id: u64, k: usize) {
-        let Some((mi, who)) = self.locate(id) else { return };
+        let Some((mi, who)) = self.locate(id) else {
+            return;
+        };
         let ri = self.masters[mi].get_mut(who);
-        let link = if k == 0 { ri.cc.as_mut() } else { ri.pc.as_mut() };
+        let link = if k == 0 {
+            ri.cc.as_mut()
+        } else {
+            ri.pc.as_mut()
+        };
         let Some(link) = link else { return };
         let r = link.on_ready();
         let (frames, closed) = match r {
@@ -435,14 +505,18 @@ impl Sentinel {
         for f in frames {
             // Each reply may reshape the instance lists (a reset, a new replica): find the
             // instance again by id.
-            let Some((mi, who)) = self.locate(id) else { return };
+            let Some((mi, who)) = self.locate(id) else {
+                return;
+            };
             if k == 1 {
                 self.on_pubsub_message(mi, who, &f);
                 continue;
             }
             let ri = self.masters[mi].get_mut(who);
             let Some(cc) = ri.cc.as_mut() else { return };
-            let Some(expect) = cc.pending.pop_front() else { continue };
+            let Some(expect) = cc.pending.pop_front() else {
+                continue;
+            };
             ri.pending_commands = (ri.pending_commands - 1).max(0);
             self.on_reply(mi, who, expect, &f);
         }
@@ -464,7 +538,9 @@ impl Sentinel {
         if items.len() != 3 || bytes_of(&items[0]) != Some(b"message") {
             return;
         }
-        let Some(payload) = bytes_of(&items[2]) else { return };
+        let Some(payload) = bytes_of(&items[2]) else {
+            return;
+        };
         let text = String::from_utf8_lossy(payload).into_owned();
         if text.contains(&self.myid) {
             return;
@@ -479,13 +555,19 @@ impl Sentinel {
             Expect::Ping => {
                 let ri = self.masters[mi].get_mut(who);
                 if let Frame::Simple(s) | Frame::Error(s) = f {
-                    if s.starts_with(b"PONG") || s.starts_with(b"LOADING") || s.starts_with(b"MASTERDOWN") {
+                    if s.starts_with(b"PONG")
+                        || s.starts_with(b"LOADING")
+                        || s.starts_with(b"MASTERDOWN")
+                    {
                         ri.last_avail_time = now;
                         ri.act_ping_time = 0;
                         if ri.flags & SRI_MASTER_REBOOT != 0 && s.starts_with(b"PONG") {
                             ri.flags &= !SRI_MASTER_REBOOT;
                         }
-                    } else if s.starts_with(b"BUSY") && ri.flags & SRI_S_DOWN != 0 && ri.flags & SRI_SCRIPT_KILL_SENT == 0 {
+                    } else if s.starts_with(b"BUSY")
+                        && ri.flags & SRI_S_DOWN != 0
+                        && ri.flags & SRI_SCRIPT_KILL_SENT == 0
+                    {
                         ri.flags |= SRI_SCRIPT_KILL_SENT;
                         let script = self.masters[mi].map_command("SCRIPT");
                         self.send_cmd(mi, who, &[script.as_str(), "KILL"], Expect::Discard);
@@ -601,8 +683,9 @@ impl Sentinel {
                         }
                     } else if let Some(v) = l.strip_prefix("master_link_status:") {
                         ri.slave_master_link_up = v == "up";
-                    } else if let Some(v) =
-                        l.strip_prefix("slave_priority:").or_else(|| l.strip_prefix("replica_priority:"))
+                    } else if let Some(v) = l
+                        .strip_prefix("slave_priority:")
+                        .or_else(|| l.strip_prefix("replica_priority:"))
                     {
                         ri.slave_priority = v.parse().unwrap_or(100);
                     } else if let Some(v) = l.strip_prefix("slave_repl_offset:") {
@@ -623,7 +706,11 @@ impl Sentinel {
             }
         }
         for (host, port) in discovered {
-            if !self.masters[mi].replicas.iter().any(|r| r.addr.same(&host, port)) {
+            if !self.masters[mi]
+                .replicas
+                .iter()
+                .any(|r| r.addr.same(&host, port))
+            {
                 self.add_replica(mi, &host, port);
             }
         }
@@ -638,9 +725,23 @@ impl Sentinel {
                 ri.slave_conf_change_time = now;
             }
             let coherent = ri.flags & (SRI_MASTER | SRI_SLAVE) == role;
-            let kind = if coherent { "+role-change" } else { "-role-change" };
-            let r = if role == SRI_MASTER { "master" } else { "slave" };
-            self.event(Level::Verbose, kind, mi, who, &format!(" new reported role is {r}"));
+            let kind = if coherent {
+                "+role-change"
+            } else {
+                "-role-change"
+            };
+            let r = if role == SRI_MASTER {
+                "master"
+            } else {
+                "slave"
+            };
+            self.event(
+                Level::Verbose,
+                kind,
+                mi,
+                who,
+                &format!(" new reported role is {r}"),
+            );
         }
         if self.tilt {
             return;
@@ -661,8 +762,17 @@ impl Sentinel {
                 m.failover_state_change_time = now;
                 self.config_dirty = true;
                 self.event(Level::Warning, "+promoted-slave", mi, who, "");
-                self.event(Level::Warning, "+failover-state-reconf-slaves", mi, Who::Master, "");
-                let (from, to) = (self.masters[mi].inst.addr.clone(), self.masters[mi].get(who).addr.clone());
+                self.event(
+                    Level::Warning,
+                    "+failover-state-reconf-slaves",
+                    mi,
+                    Who::Master,
+                    "",
+                );
+                let (from, to) = (
+                    self.masters[mi].inst.addr.clone(),
+                    self.masters[mi].get(who).addr.clone(),
+                );
                 self.call_client_reconf_script(mi, true, "start", &from, &to);
                 self.force_hello_update(mi);
             } else {
@@ -757,7 +867,12 @@ impl Sentinel {
             vec![multi],
             vec![slaveof, host, port],
             vec![config, "REWRITE".into()],
-            vec![client.clone(), "KILL".into(), "TYPE".into(), "normal".into()],
+            vec![
+                client.clone(),
+                "KILL".into(),
+                "TYPE".into(),
+                "normal".into(),
+            ],
             vec![client, "KILL".into(), "TYPE".into(), "pubsub".into()],
             vec![exec],
         ];
@@ -800,7 +915,10 @@ mod tests {
             super::parse_slave_line("slave0:ip=127.0.0.1,port=6380,state=online,offset=1,lag=0"),
             Some(("127.0.0.1".into(), 6380))
         );
-        assert_eq!(super::parse_slave_line("slave1:10.0.0.1,7000,online"), Some(("10.0.0.1".into(), 7000)));
+        assert_eq!(
+            super::parse_slave_line("slave1:10.0.0.1,7000,online"),
+            Some(("10.0.0.1".into(), 7000))
+        );
         assert_eq!(super::parse_slave_line("slave0:ip=x"), None);
     }
 }

@@ -60,7 +60,12 @@ impl Scripts {
                 self.queue.remove(i);
             }
         }
-        self.queue.push_back(Job { argv, retry_num: 0, start_time: 0, child: None });
+        self.queue.push_back(Job {
+            argv,
+            retry_num: 0,
+            start_time: 0,
+            child: None,
+        });
     }
 
     /// Starts due jobs, reaps finished ones (retrying or reporting), kills timed-out ones.
@@ -98,7 +103,11 @@ impl Scripts {
         let mut keep = VecDeque::with_capacity(self.queue.len());
         while let Some(mut job) = self.queue.pop_front() {
             if job.start_time == -1 {
-                events.push((Level::Warning, "-script-error", format!("{} 0 2", job.argv[0])));
+                events.push((
+                    Level::Warning,
+                    "-script-error",
+                    format!("{} 0 2", job.argv[0]),
+                ));
                 continue;
             }
             let Some(child) = job.child.as_mut() else {
@@ -110,7 +119,11 @@ impl Scripts {
                     if now - job.start_time > MAX_RUNTIME {
                         let pid = child.id();
                         let _ = child.kill();
-                        events.push((Level::Warning, "-script-timeout", format!("{} {pid}", job.argv[0])));
+                        events.push((
+                            Level::Warning,
+                            "-script-timeout",
+                            format!("{} {pid}", job.argv[0]),
+                        ));
                     }
                     keep.push_back(job);
                 }
@@ -118,7 +131,11 @@ impl Scripts {
                     use std::os::unix::process::ExitStatusExt;
                     let bysignal = st.signal().is_some() as i32;
                     let code = st.code().unwrap_or(0);
-                    events.push((Level::Debug, "-script-child", format!("{} {code} {bysignal}", child.id())));
+                    events.push((
+                        Level::Debug,
+                        "-script-child",
+                        format!("{} {code} {bysignal}", child.id()),
+                    ));
                     if (bysignal == 1 || code == 1) && job.retry_num != MAX_RETRY {
                         job.child = None;
                         let mut delay = RETRY_DELAY;
@@ -128,7 +145,11 @@ impl Scripts {
                         job.start_time = now + delay;
                         keep.push_back(job);
                     } else if bysignal == 1 || code != 0 {
-                        events.push((Level::Warning, "-script-error", format!("{} {bysignal} {code}", job.argv[0])));
+                        events.push((
+                            Level::Warning,
+                            "-script-error",
+                            format!("{} {bysignal} {code}", job.argv[0]),
+                        ));
                     }
                 }
                 Err(_) => {}

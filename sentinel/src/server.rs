@@ -105,18 +105,35 @@ impl Server {
     pub fn new(cfg: crate::config::Config) -> io::Result<Server> {
         let poll = Poll::new()?;
         let registry = poll.registry().try_clone()?;
-        let mut binds: Vec<String> = cfg.bind.iter().map(|b| b.trim_start_matches('-').to_string()).collect();
+        let mut binds: Vec<String> = cfg
+            .bind
+            .iter()
+            .map(|b| b.trim_start_matches('-').to_string())
+            .collect();
         if binds.is_empty() {
             binds.push("0.0.0.0".to_string());
         }
         let mut listeners = Vec::new();
         for (i, b) in binds.iter().enumerate() {
-            let host = if b == "*" { "0.0.0.0" } else if b == "::*" { "::" } else { b.as_str() };
+            let host = if b == "*" {
+                "0.0.0.0"
+            } else if b == "::*" {
+                "::"
+            } else {
+                b.as_str()
+            };
             let addr = crate::link::resolve(host, cfg.port)?;
             let mut l = TcpListener::bind(addr).map_err(|e| {
-                io::Error::new(e.kind(), format!("Could not create server TCP listening socket {host}:{}: {e}", cfg.port))
+                io::Error::new(
+                    e.kind(),
+                    format!(
+                        "Could not create server TCP listening socket {host}:{}: {e}",
+                        cfg.port
+                    ),
+                )
             })?;
-            poll.registry().register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)?;
+            poll.registry()
+                .register(&mut l, Token(LISTENER_BASE + i), Interest::READABLE)?;
             listeners.push(l);
         }
         let sentinel = Sentinel::new(cfg, registry);
@@ -131,7 +148,9 @@ impl Server {
             run_id: crate::state::random_hex40(),
             shutdown_asked: false,
             hz: 10,
-            executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             bind: binds,
         })
     }
@@ -143,7 +162,10 @@ impl Server {
         loop {
             let now = mstime();
             let wait = (next_tick - now).clamp(0, 100) as u64;
-            if let Err(e) = self.poll.poll(&mut events, Some(Duration::from_millis(wait))) {
+            if let Err(e) = self
+                .poll
+                .poll(&mut events, Some(Duration::from_millis(wait)))
+            {
                 if e.kind() != io::ErrorKind::Interrupted {
                     crate::log!(Warning, "Event loop error: {e}");
                     return 1;
@@ -242,7 +264,12 @@ impl Server {
             self.next_client_id += 1;
             let token = Token(id as usize);
             let _ = stream.set_nodelay(true);
-            if self.poll.registry().register(&mut stream, token, Interest::READABLE | Interest::WRITABLE).is_err() {
+            if self
+                .poll
+                .registry()
+                .register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)
+                .is_err()
+            {
                 continue;
             }
             self.stats.connections_received += 1;
@@ -278,7 +305,9 @@ impl Server {
     fn read_client(&mut self, t: Token) {
         let mut closed = false;
         {
-            let Some(c) = self.clients.get_mut(&t) else { return };
+            let Some(c) = self.clients.get_mut(&t) else {
+                return;
+            };
             let mut chunk = [0u8; 16384];
             loop {
                 match c.stream.read(&mut chunk) {
@@ -308,7 +337,9 @@ impl Server {
     /// Parses and executes every complete command in the query buffer.
     fn process_input(&mut self, t: Token) {
         loop {
-            let Some(c) = self.clients.get_mut(&t) else { return };
+            let Some(c) = self.clients.get_mut(&t) else {
+                return;
+            };
             if c.close_after_reply {
                 return;
             }
@@ -317,7 +348,12 @@ impl Server {
             match parsed {
                 Ok(Parsed::Incomplete) => return,
                 Err(e) => {
-                    crate::log!(Verbose, "Protocol error ({e}) from client: id={} addr={}", c.id, c.addr);
+                    crate::log!(
+                        Verbose,
+                        "Protocol error ({e}) from client: id={} addr={}",
+                        c.id,
+                        c.addr
+                    );
                     encode::error(&mut c.out, e.reply_text().as_bytes());
                     c.close_after_reply = true;
                     c.query.clear();
@@ -330,7 +366,12 @@ impl Server {
                         ArgSource::Query => &c.query,
                         ArgSource::Scratch => c.parser.scratch(),
                     };
-                    let argv: Vec<Vec<u8>> = c.parser.args().iter().map(|r| base[r.clone()].to_vec()).collect();
+                    let argv: Vec<Vec<u8>> = c
+                        .parser
+                        .args()
+                        .iter()
+                        .map(|r| base[r.clone()].to_vec())
+                        .collect();
                     c.query.drain(..consumed);
                     c.last_interaction = mstime();
                     if argv.is_empty() {

@@ -148,7 +148,10 @@ impl Sentinel {
             if m.replicas.iter().any(|r| r.addr.same(h, *p)) {
                 continue;
             }
-            let addr = Addr { host: h.clone(), port: *p };
+            let addr = Addr {
+                host: h.clone(),
+                port: *p,
+            };
             let rid = self.new_id();
             m.replicas.push(Instance::new(
                 rid,
@@ -168,7 +171,10 @@ impl Sentinel {
                 sid,
                 SRI_SENTINEL,
                 runid.clone(),
-                Addr { host: h.clone(), port: *p },
+                Addr {
+                    host: h.clone(),
+                    port: *p,
+                },
                 mc.down_after_ms,
                 now,
             );
@@ -229,16 +235,26 @@ impl Sentinel {
         self.event_raw(level, kind, text);
         if level == Level::Warning {
             if let Some(script) = self.masters[mi].notification_script.clone() {
-                self.scripts.schedule(vec![script, kind.to_string(), text.to_string()]);
+                self.scripts
+                    .schedule(vec![script, kind.to_string(), text.to_string()]);
             }
         }
     }
 
     /// `sentinelCallClientReconfScript()`: `<master> <leader|observer> <state> <from ip>
     /// <from port> <to ip> <to port>` to the master's client-reconfig-script.
-    pub fn call_client_reconf_script(&mut self, mi: usize, leader: bool, state: &str, from: &Addr, to: &Addr) {
+    pub fn call_client_reconf_script(
+        &mut self,
+        mi: usize,
+        leader: bool,
+        state: &str,
+        from: &Addr,
+        to: &Addr,
+    ) {
         let m = &self.masters[mi];
-        let Some(script) = m.client_reconfig_script.clone() else { return };
+        let Some(script) = m.client_reconfig_script.clone() else {
+            return;
+        };
         let argv = vec![
             script,
             m.inst.name.clone(),
@@ -284,7 +300,12 @@ impl Sentinel {
 
     /// `sentinelVoteLeader()`: votes for `req_runid` in `req_epoch` unless we already voted in
     /// that epoch; returns our vote (leader run id, its epoch).
-    pub fn vote_leader(&mut self, mi: usize, req_epoch: u64, req_runid: &str) -> (Option<String>, u64) {
+    pub fn vote_leader(
+        &mut self,
+        mi: usize,
+        req_epoch: u64,
+        req_runid: &str,
+    ) -> (Option<String>, u64) {
         self.bump_epoch(req_epoch, mi);
         let now = mstime();
         let m = &mut self.masters[mi];
@@ -309,7 +330,11 @@ impl Sentinel {
     pub fn process_hello(&mut self, hello: &str) -> bool {
         let t: Vec<&str> = hello.split(',').collect();
         if t.len() != 8 {
-            crate::log!(Verbose, "Ignoring malformed hello message ({} tokens)", t.len());
+            crate::log!(
+                Verbose,
+                "Ignoring malformed hello message ({} tokens)",
+                t.len()
+            );
             return false;
         }
         let (Some(port), Some(cur), Some(mport), Some(mepoch)) = (
@@ -325,7 +350,10 @@ impl Sentinel {
             return false;
         }
         if !self.epoch_plausible(cur) || !self.epoch_plausible(mepoch) {
-            crate::log!(Warning, "Ignoring hello message with an absurd epoch '{hello}'");
+            crate::log!(
+                Warning,
+                "Ignoring hello message with an absurd epoch '{hello}'"
+            );
             return false;
         }
         let Some(mi) = self.master_index(t[4]) else {
@@ -367,7 +395,13 @@ impl Sentinel {
                 .iter()
                 .position(|s| s.addr.same(ip, port))
             {
-                self.event(Level::Notice, "+sentinel-invalid-addr", mi, Who::Sentinel(oi), "");
+                self.event(
+                    Level::Notice,
+                    "+sentinel-invalid-addr",
+                    mi,
+                    Who::Sentinel(oi),
+                    "",
+                );
                 self.masters[mi].sentinels[oi].addr.port = 0;
             }
             let id = self.new_id();
@@ -376,7 +410,10 @@ impl Sentinel {
                 id,
                 SRI_SENTINEL,
                 runid.to_string(),
-                Addr { host: ip.to_string(), port },
+                Addr {
+                    host: ip.to_string(),
+                    port,
+                },
                 down_after,
                 now,
             );
@@ -396,7 +433,13 @@ impl Sentinel {
             self.config_dirty = true;
             let m = &self.masters[mi];
             if mport != m.inst.addr.port || !m.inst.addr.host.eq_ignore_ascii_case(t[5]) {
-                self.event(Level::Warning, "+config-update-from", mi, Who::Sentinel(si), "");
+                self.event(
+                    Level::Warning,
+                    "+config-update-from",
+                    mi,
+                    Who::Sentinel(si),
+                    "",
+                );
                 let m = &self.masters[mi];
                 let text = format!(
                     "{} {} {} {} {}",
@@ -439,7 +482,17 @@ impl Sentinel {
         }
         let mut inst = std::mem::replace(
             &mut self.masters[mi].inst,
-            Instance::new(0, 0, String::new(), Addr { host: String::new(), port: 0 }, 0, 0),
+            Instance::new(
+                0,
+                0,
+                String::new(),
+                Addr {
+                    host: String::new(),
+                    port: 0,
+                },
+                0,
+                0,
+            ),
         );
         self.close_links(&mut inst);
         inst.flags &= SRI_MASTER;
@@ -486,7 +539,10 @@ impl Sentinel {
         let down_after = self.masters[mi].inst.down_after_period;
         {
             let m = &mut self.masters[mi];
-            m.inst.addr = Addr { host: host.to_string(), port };
+            m.inst.addr = Addr {
+                host: host.to_string(),
+                port,
+            };
             m.inst.o_down_since_time = 0;
             m.inst.s_down_since_time = 0;
         }
@@ -504,7 +560,10 @@ impl Sentinel {
     pub fn add_replica(&mut self, mi: usize, host: &str, port: u16) -> usize {
         let now = mstime();
         let id = self.new_id();
-        let addr = Addr { host: host.to_string(), port };
+        let addr = Addr {
+            host: host.to_string(),
+            port,
+        };
         let down_after = self.masters[mi].inst.down_after_period;
         let inst = Instance::new(id, SRI_SLAVE, addr.fmt_ip_port(), addr, down_after, now);
         self.masters[mi].replicas.push(inst);
@@ -524,34 +583,61 @@ impl Sentinel {
             push("protected-mode", "protected-mode no".into());
         }
         let dir = std::env::current_dir().unwrap_or_default();
-        push("dir", format!("dir {}", pyrope_common::conf::repr(dir.to_string_lossy().as_bytes())));
+        push(
+            "dir",
+            format!(
+                "dir {}",
+                pyrope_common::conf::repr(dir.to_string_lossy().as_bytes())
+            ),
+        );
         push("sentinel myid", format!("sentinel myid {}", self.myid));
         if !self.cfg.deny_scripts_reconfig {
-            push("sentinel deny-scripts-reconfig", "sentinel deny-scripts-reconfig no".into());
+            push(
+                "sentinel deny-scripts-reconfig",
+                "sentinel deny-scripts-reconfig no".into(),
+            );
         }
         if self.cfg.resolve_hostnames {
-            push("sentinel resolve-hostnames", "sentinel resolve-hostnames yes".into());
+            push(
+                "sentinel resolve-hostnames",
+                "sentinel resolve-hostnames yes".into(),
+            );
         }
         if self.cfg.announce_hostnames {
-            push("sentinel announce-hostnames", "sentinel announce-hostnames yes".into());
+            push(
+                "sentinel announce-hostnames",
+                "sentinel announce-hostnames yes".into(),
+            );
         }
         if let Some(u) = &self.cfg.sentinel_user {
-            push("sentinel sentinel-user", format!("sentinel sentinel-user {}", q(u)));
+            push(
+                "sentinel sentinel-user",
+                format!("sentinel sentinel-user {}", q(u)),
+            );
         }
         if let Some(p) = &self.cfg.sentinel_pass {
-            push("sentinel sentinel-pass", format!("sentinel sentinel-pass {}", q(p)));
+            push(
+                "sentinel sentinel-pass",
+                format!("sentinel sentinel-pass {}", q(p)),
+            );
         }
         for m in &self.masters {
             let name = q(&m.inst.name);
             let addr = m.current_addr();
             push(
                 "sentinel monitor",
-                format!("sentinel monitor {name} {} {} {}", addr.host, addr.port, m.quorum),
+                format!(
+                    "sentinel monitor {name} {} {} {}",
+                    addr.host, addr.port, m.quorum
+                ),
             );
             if m.inst.down_after_period != config::DEFAULT_DOWN_AFTER_MS {
                 push(
                     "sentinel down-after-milliseconds",
-                    format!("sentinel down-after-milliseconds {name} {}", m.inst.down_after_period),
+                    format!(
+                        "sentinel down-after-milliseconds {name} {}",
+                        m.inst.down_after_period
+                    ),
                 );
             }
             if m.failover_timeout != config::DEFAULT_FAILOVER_TIMEOUT_MS {
@@ -567,25 +653,46 @@ impl Sentinel {
                 );
             }
             if let Some(s) = &m.notification_script {
-                push("sentinel notification-script", format!("sentinel notification-script {name} {}", q(s)));
+                push(
+                    "sentinel notification-script",
+                    format!("sentinel notification-script {name} {}", q(s)),
+                );
             }
             if let Some(s) = &m.client_reconfig_script {
-                push("sentinel client-reconfig-script", format!("sentinel client-reconfig-script {name} {}", q(s)));
+                push(
+                    "sentinel client-reconfig-script",
+                    format!("sentinel client-reconfig-script {name} {}", q(s)),
+                );
             }
             if let Some(s) = &m.auth_pass {
-                push("sentinel auth-pass", format!("sentinel auth-pass {name} {}", q(s)));
+                push(
+                    "sentinel auth-pass",
+                    format!("sentinel auth-pass {name} {}", q(s)),
+                );
             }
             if let Some(s) = &m.auth_user {
-                push("sentinel auth-user", format!("sentinel auth-user {name} {}", q(s)));
+                push(
+                    "sentinel auth-user",
+                    format!("sentinel auth-user {name} {}", q(s)),
+                );
             }
             if m.inst.master_reboot_down_after_period != 0 {
                 push(
                     "sentinel master-reboot-down-after-period",
-                    format!("sentinel master-reboot-down-after-period {name} {}", m.inst.master_reboot_down_after_period),
+                    format!(
+                        "sentinel master-reboot-down-after-period {name} {}",
+                        m.inst.master_reboot_down_after_period
+                    ),
                 );
             }
-            push("sentinel config-epoch", format!("sentinel config-epoch {name} {}", m.config_epoch));
-            push("sentinel leader-epoch", format!("sentinel leader-epoch {name} {}", m.inst.leader_epoch));
+            push(
+                "sentinel config-epoch",
+                format!("sentinel config-epoch {name} {}", m.config_epoch),
+            );
+            push(
+                "sentinel leader-epoch",
+                format!("sentinel leader-epoch {name} {}", m.inst.leader_epoch),
+            );
             for r in &m.replicas {
                 // The promoted replica is the master now (its address is the monitor line).
                 if r.addr.same(&addr.host, addr.port) {
@@ -593,7 +700,10 @@ impl Sentinel {
                 }
                 push(
                     "sentinel known-replica",
-                    format!("sentinel known-replica {name} {} {}", r.addr.host, r.addr.port),
+                    format!(
+                        "sentinel known-replica {name} {} {}",
+                        r.addr.host, r.addr.port
+                    ),
                 );
             }
             for s in &m.sentinels {
@@ -603,19 +713,34 @@ impl Sentinel {
                 }
                 push(
                     "sentinel known-sentinel",
-                    format!("sentinel known-sentinel {name} {} {} {runid}", s.addr.host, s.addr.port),
+                    format!(
+                        "sentinel known-sentinel {name} {} {} {runid}",
+                        s.addr.host, s.addr.port
+                    ),
                 );
             }
             for (from, to) in &m.rename_commands {
-                push("sentinel rename-command", format!("sentinel rename-command {name} {} {}", q(from), q(to)));
+                push(
+                    "sentinel rename-command",
+                    format!("sentinel rename-command {name} {} {}", q(from), q(to)),
+                );
             }
         }
-        push("sentinel current-epoch", format!("sentinel current-epoch {}", self.current_epoch));
+        push(
+            "sentinel current-epoch",
+            format!("sentinel current-epoch {}", self.current_epoch),
+        );
         if let Some(ip) = &self.cfg.announce_ip {
-            push("sentinel announce-ip", format!("sentinel announce-ip {}", q(ip)));
+            push(
+                "sentinel announce-ip",
+                format!("sentinel announce-ip {}", q(ip)),
+            );
         }
         if self.cfg.announce_port != 0 {
-            push("sentinel announce-port", format!("sentinel announce-port {}", self.cfg.announce_port));
+            push(
+                "sentinel announce-port",
+                format!("sentinel announce-port {}", self.cfg.announce_port),
+            );
         }
         out
     }

@@ -5,7 +5,6 @@
 //! During command execution the input and reply buffers are taken out of the client (see
 //! `net::process_input`), so handlers receive the reply buffer as `Ctx::out`.
 
-
 use crate::reply::Reply;
 use crate::server::Server;
 use pyrope_common::resp::RequestParser;
@@ -286,4 +285,3 @@ pub fn unpause(srv: &mut Server) {
         srv.pending_input.push(k);
     }
 }
-

@@ -152,7 +152,12 @@ fn table_remove(t: &mut SubTable, name: &[u8], k: usize) {
 /// Writes to client `target`: into the running reply when `target` is the running client,
 /// else into its own buffer (queued for writing, output limits enforced at once). Clients
 /// being closed get nothing.
-pub fn deliver(srv: &mut Server, running: Option<Running>, target: usize, f: impl FnOnce(&mut Reply)) {
+pub fn deliver(
+    srv: &mut Server,
+    running: Option<Running>,
+    target: usize,
+    f: impl FnOnce(&mut Reply),
+) {
     if let Some(r) = running {
         if r.cid == target {
             let mut tmp = Reply {
@@ -233,7 +238,9 @@ pub fn publish(
         .collect();
     for (pat, ks) in matched {
         for k in ks {
-            deliver(srv, running, k, |r| message(r, b"pmessage", &[&pat, channel, msg]));
+            deliver(srv, running, k, |r| {
+                message(r, b"pmessage", &[&pat, channel, msg])
+            });
             n += 1;
         }
     }

@@ -305,7 +305,11 @@ pub fn info(c: &mut Client, section: &str) -> String {
 /// A `timeout(1)` command that runs `bin` for at most [`SERVER_LIFETIME_S`] with its output
 /// appended to `log`, in `dir`.
 fn bounded_command(bin: &std::path::Path, dir: &std::path::Path, log: &std::path::Path) -> Command {
-    let logf = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    let logf = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
     let mut cmd = Command::new("timeout");
     cmd.arg("--kill-after=5")
         .arg(SERVER_LIFETIME_S.to_string())
@@ -446,8 +450,13 @@ impl TestSentinel {
     /// lets it go on with SIGCONT: a stalled process, as a sentinel sees a clock jump.
     pub fn pause(&self, d: Duration) {
         let pid = self.child.id();
-        let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-        let kid: i32 = kids.split_whitespace().next().and_then(|k| k.parse().ok()).expect("sentinel pid");
+        let kids =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        let kid: i32 = kids
+            .split_whitespace()
+            .next()
+            .and_then(|k| k.parse().ok())
+            .expect("sentinel pid");
         unsafe {
             libc_kill(kid, 19);
         }
@@ -462,7 +471,10 @@ impl Drop for TestSentinel {
     fn drop(&mut self) {
         let log = self.log_text();
         if log.contains("panicked") {
-            eprintln!("=== {:?} sentinel log (port {}) ===\n{log}", self.kind, self.port);
+            eprintln!(
+                "=== {:?} sentinel log (port {}) ===\n{log}",
+                self.kind, self.port
+            );
         }
         stop_child(&mut self.child);
     }
@@ -526,10 +538,16 @@ impl RedisNode {
     /// Kills the server with SIGKILL (a crash: no shutdown, no final sync), and its
     /// `timeout(1)` wrapper.
     pub fn crash(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         let pid = child.id();
-        let kids = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-        for k in kids.split_whitespace().filter_map(|k| k.parse::<i32>().ok()) {
+        let kids =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        for k in kids
+            .split_whitespace()
+            .filter_map(|k| k.parse::<i32>().ok())
+        {
             unsafe {
                 libc_kill(k, 9);
             }
@@ -538,7 +556,11 @@ impl RedisNode {
         let _ = child.wait();
         let port = self.port;
         assert!(
-            wait_for(Duration::from_secs(10), || std::net::TcpStream::connect(("127.0.0.1", port)).is_err()),
+            wait_for(Duration::from_secs(10), || std::net::TcpStream::connect((
+                "127.0.0.1",
+                port
+            ))
+            .is_err()),
             "crashed node still accepts connections"
         );
     }

@@ -13,20 +13,33 @@ fn debug_populate_with_an_absurd_count_answers_an_error_at_once() {
     let t = Instant::now();
     let r = call(&mut c, &["DEBUG", "POPULATE", "9223372036854775807"]);
     assert_eq!(r, Frame::Error("ERR OOM in dictTryExpand".into()));
-    assert!(t.elapsed() < Duration::from_secs(5), "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        t.elapsed()
+    );
     assert_eq!(call(&mut c, &["DBSIZE"]), int(0));
     // A value size that cannot be allocated (the command fuzz target's find: it aborted the
     // process, even with count 0).
-    for args in [["1", "k", "9223372036854775807"], ["0", "k", "1099511627776"]] {
+    for args in [
+        ["1", "k", "9223372036854775807"],
+        ["0", "k", "1099511627776"],
+    ] {
         let mut a = vec!["DEBUG", "POPULATE"];
         a.extend(args);
         let r = c
             .call(&a)
             .unwrap_or_else(|e| panic!("{args:?}: {e}; server log:\n{}", s.log_text()));
-        assert!(matches!(r, Frame::Error(_) | Frame::Simple(_)), "{args:?}: {r:?}");
+        assert!(
+            matches!(r, Frame::Error(_) | Frame::Simple(_)),
+            "{args:?}: {r:?}"
+        );
     }
     // A count that fits still works, and the server is alive.
-    assert_eq!(call(&mut c, &["DEBUG", "POPULATE", "1000"]), Frame::Simple("OK".into()));
+    assert_eq!(
+        call(&mut c, &["DEBUG", "POPULATE", "1000"]),
+        Frame::Simple("OK".into())
+    );
     assert_eq!(call(&mut c, &["DBSIZE"]), int(1000));
 }
 
@@ -48,7 +61,10 @@ fn a_subscriber_that_never_reads_is_cut_at_the_pubsub_hard_limit() {
     // The subscriber: subscribes, then never reads again; its socket buffers fill and the
     // server must hold the rest.
     let mut sub = s.client();
-    assert!(matches!(call(&mut sub, &["SUBSCRIBE", "flood"]), Frame::Array(_)));
+    assert!(matches!(
+        call(&mut sub, &["SUBSCRIBE", "flood"]),
+        Frame::Array(_)
+    ));
     let base = used_memory(&mut admin);
     let mut publisher = s.client();
     let msg = vec![b'x'; 64 * 1024];
@@ -79,7 +95,10 @@ fn a_subscriber_that_never_reads_is_cut_at_the_pubsub_hard_limit() {
     assert_eq!(info_field(&st, "pubsub_channels").as_deref(), Some("0"));
     // The server never held much more than the limit for it (plus one pipeline of input).
     let allowance = LIMIT + LIMIT / 10 + 4 * msg.len() as u64 + (1 << 20);
-    assert!(peak <= allowance, "memory grew by {peak} bytes (allowance {allowance})");
+    assert!(
+        peak <= allowance,
+        "memory grew by {peak} bytes (allowance {allowance})"
+    );
     assert!(wait_for(Duration::from_secs(10), || {
         let l = match call(&mut admin, &["CLIENT", "LIST"]) {
             Frame::Bulk(Some(b)) => String::from_utf8_lossy(&b).into_owned(),
@@ -100,10 +119,7 @@ fn normal_clients_keep_the_unlimited_default_and_soft_limits_need_time() {
         other => panic!("{other:?}"),
     }
     // Soft limit 1 MB for 2 s: a flood held over the soft limit gets cut only after 2 s.
-    let s = TestServer::pyrope(&[
-        "--client-output-buffer-limit",
-        "pubsub 0 1048576 2",
-    ]);
+    let s = TestServer::pyrope(&["--client-output-buffer-limit", "pubsub 0 1048576 2"]);
     let mut admin = s.client();
     let mut sub = s.client();
     call(&mut sub, &["SUBSCRIBE", "slow"]);
@@ -112,9 +128,7 @@ fn normal_clients_keep_the_unlimited_default_and_soft_limits_need_time() {
     let start = Instant::now();
     let mut cut_at = None;
     while start.elapsed() < Duration::from_secs(20) {
-        let n = publisher
-            .call(&[&b"PUBLISH"[..], b"slow", &msg])
-            .unwrap();
+        let n = publisher.call(&[&b"PUBLISH"[..], b"slow", &msg]).unwrap();
         if n == int(0) {
             cut_at = Some(start.elapsed());
             break;
@@ -122,7 +136,10 @@ fn normal_clients_keep_the_unlimited_default_and_soft_limits_need_time() {
         std::thread::sleep(Duration::from_millis(5));
     }
     let cut_at = cut_at.expect("soft limit never enforced");
-    assert!(cut_at >= Duration::from_secs(2), "cut after {cut_at:?}, before the soft seconds");
+    assert!(
+        cut_at >= Duration::from_secs(2),
+        "cut after {cut_at:?}, before the soft seconds"
+    );
     let st = info(&mut admin, "stats");
     assert_eq!(
         info_field(&st, "client_output_buffer_limit_disconnections").as_deref(),

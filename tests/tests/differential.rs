@@ -91,7 +91,11 @@ fn scan_all(c: &mut Client, args: &[Vec<u8>]) -> Vec<Vec<u8>> {
     let mut keys = Vec::new();
     let mut cursor = b"0".to_vec();
     // SCAN's cursor is argument 1; HSCAN/SSCAN/ZSCAN's is argument 2 (after the key).
-    let at = if args[0].eq_ignore_ascii_case(b"scan") { 1 } else { 2 };
+    let at = if args[0].eq_ignore_ascii_case(b"scan") {
+        1
+    } else {
+        2
+    };
     for _ in 0..100_000 {
         let mut a = args.to_vec();
         a[at] = cursor.clone();

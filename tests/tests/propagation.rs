@@ -33,7 +33,12 @@ impl Replica {
                 buf.remove(0);
             }
             if let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
-                assert_eq!(buf[0], b'$', "unexpected SYNC reply {:?}", String::from_utf8_lossy(&buf));
+                assert_eq!(
+                    buf[0],
+                    b'$',
+                    "unexpected SYNC reply {:?}",
+                    String::from_utf8_lossy(&buf)
+                );
                 let len: usize = std::str::from_utf8(&buf[1..end]).unwrap().parse().unwrap();
                 if buf.len() >= end + 2 + len {
                     buf.drain(..end + 2 + len);
@@ -68,7 +73,10 @@ fn commands(stream: &[u8]) -> Vec<String> {
     while !rest.is_empty() {
         let (f, used) = match pyrope_common::resp::parse_frame(rest) {
             Ok(Some(x)) => x,
-            other => panic!("bad stream at {:?}: {other:?}", String::from_utf8_lossy(rest)),
+            other => panic!(
+                "bad stream at {:?}: {other:?}",
+                String::from_utf8_lossy(rest)
+            ),
         };
         rest = &rest[used..];
         let Frame::Array(Some(parts)) = f else {

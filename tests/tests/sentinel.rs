@@ -25,7 +25,9 @@ fn text(f: &Frame) -> String {
 
 /// A RESP2 flat `[k, v, k, v...]` reply as pairs.
 fn pairs(f: &Frame) -> Vec<(String, String)> {
-    let Frame::Array(Some(v)) = f else { panic!("not a map reply: {f:?}") };
+    let Frame::Array(Some(v)) = f else {
+        panic!("not a map reply: {f:?}")
+    };
     v.chunks(2).map(|p| (text(&p[0]), text(&p[1]))).collect()
 }
 
@@ -45,7 +47,10 @@ fn master(s: &TestSentinel, name: &str) -> Frame {
 fn master_addr(s: &TestSentinel) -> Option<u16> {
     let mut c = Client::connect(&format!("127.0.0.1:{}", s.port)).ok()?;
     c.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    match c.call(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"]).ok()? {
+    match c
+        .call(&["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"])
+        .ok()?
+    {
         Frame::Array(Some(v)) if v.len() == 2 => text(&v[1]).parse().ok(),
         _ => None,
     }
@@ -73,7 +78,8 @@ struct Subscriber {
 impl Subscriber {
     fn new(port: u16) -> Subscriber {
         let mut c = Client::connect(&format!("127.0.0.1:{port}")).unwrap();
-        c.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
         c.send(&["PSUBSCRIBE", "*"]).unwrap();
         let msgs = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
@@ -86,20 +92,38 @@ impl Subscriber {
                     }
                     Ok(_) => {}
                     Err(pyrope_common::client::ClientError::Io(e))
-                        if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
                     Err(_) => return,
                 }
             }
         });
-        Subscriber { msgs, stop, th: Some(th) }
+        Subscriber {
+            msgs,
+            stop,
+            th: Some(th),
+        }
     }
 
     fn count(&self, channel: &str) -> usize {
-        self.msgs.lock().unwrap().iter().filter(|(c, _)| c == channel).count()
+        self.msgs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(c, _)| c == channel)
+            .count()
     }
 
     fn messages(&self, channel: &str) -> Vec<String> {
-        self.msgs.lock().unwrap().iter().filter(|(c, _)| c == channel).map(|(_, m)| m.clone()).collect()
+        self.msgs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(c, _)| c == channel)
+            .map(|(_, m)| m.clone())
+            .collect()
     }
 }
 
@@ -125,7 +149,14 @@ fn wait_discovery(sentinels: &[&TestSentinel], replicas: i64, others: i64) {
             let m = master(s, "mymaster");
             num(&m, "num-slaves") == replicas && num(&m, "num-other-sentinels") == others
         });
-        assert!(ok, "{:?} sentinel on {} did not discover the group: {:?}\n{}", s.kind, s.port, master(s, "mymaster"), s.log_text());
+        assert!(
+            ok,
+            "{:?} sentinel on {} did not discover the group: {:?}\n{}",
+            s.kind,
+            s.port,
+            master(s, "mymaster"),
+            s.log_text()
+        );
     }
 }
 
@@ -134,11 +165,23 @@ fn config_errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let bin = binary("pyrope-sentinel");
     let cases = [
-        ("sentinel foo bar", "Unrecognized sentinel configuration statement."),
-        ("sentinel down-after-milliseconds nope 100", "No such master with specified name."),
-        ("sentinel monitor m 127.0.0.1 6379 0", "Quorum must be 1 or greater."),
+        (
+            "sentinel foo bar",
+            "Unrecognized sentinel configuration statement.",
+        ),
+        (
+            "sentinel down-after-milliseconds nope 100",
+            "No such master with specified name.",
+        ),
+        (
+            "sentinel monitor m 127.0.0.1 6379 0",
+            "Quorum must be 1 or greater.",
+        ),
         ("bogus 1", "Bad directive or wrong number of arguments"),
-        ("sentinel monitor \"m 127.0.0.1 6379 2", "Unbalanced quotes in configuration line"),
+        (
+            "sentinel monitor \"m 127.0.0.1 6379 2",
+            "Unbalanced quotes in configuration line",
+        ),
     ];
     for (line, msg) in cases {
         let p = dir.path().join("bad.conf");
@@ -151,7 +194,10 @@ fn config_errors_name_file_and_line() {
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{line}: {err}");
-        assert!(err.contains(&format!("{}, at line 3", p.display())), "{line}: {err}");
+        assert!(
+            err.contains(&format!("{}, at line 3", p.display())),
+            "{line}: {err}"
+        );
         assert!(err.contains(&format!(">>> '{line}'")), "{line}: {err}");
         assert!(err.contains(msg), "{line}: {err}");
         // The reason is the one Redis 7.4.1 gives for the same line.
@@ -162,12 +208,21 @@ fn config_errors_name_file_and_line() {
                 .arg("--sentinel")
                 .output()
                 .unwrap();
-            let rerr = String::from_utf8_lossy(&r.stderr).to_string() + &String::from_utf8_lossy(&r.stdout);
-            assert!(rerr.contains(msg), "redis says otherwise for {line}: {rerr}");
+            let rerr = String::from_utf8_lossy(&r.stderr).to_string()
+                + &String::from_utf8_lossy(&r.stdout);
+            assert!(
+                rerr.contains(msg),
+                "redis says otherwise for {line}: {rerr}"
+            );
         }
     }
     // A missing file and an argument error.
-    let out = std::process::Command::new("timeout").arg("30").arg(&bin).arg(dir.path().join("nope.conf")).output().unwrap();
+    let out = std::process::Command::new("timeout")
+        .arg("30")
+        .arg(&bin)
+        .arg(dir.path().join("nope.conf"))
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope.conf"));
     let p = dir.path().join("ok.conf");
@@ -181,7 +236,10 @@ fn config_errors_name_file_and_line() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("command line arguments") && err.contains("Quorum must be 1 or greater."), "{err}");
+    assert!(
+        err.contains("command line arguments") && err.contains("Quorum must be 1 or greater."),
+        "{err}"
+    );
 }
 
 #[test]
@@ -191,31 +249,58 @@ fn rewritten_config_is_read_by_redis_and_back() {
     let ours = TestSentinel::start(SentinelKind::Pyrope, &monitor_conf(primary.port, 2, 5000));
     let theirs = TestSentinel::start(SentinelKind::Redis, &monitor_conf(primary.port, 2, 5000));
     wait_discovery(&[&ours, &theirs], 1, 1);
-    assert!(wait_for(Duration::from_secs(20), || ours.conf_text().contains("known-sentinel")
+    assert!(wait_for(Duration::from_secs(20), || ours
+        .conf_text()
+        .contains("known-sentinel")
         && ours.conf_text().contains("known-replica")));
     let conf = ours.conf_text();
-    for l in ["sentinel myid ", "sentinel config-epoch mymaster 0", "sentinel leader-epoch mymaster 0", "sentinel current-epoch 0",
-              &format!("sentinel known-replica mymaster 127.0.0.1 {}", replica.port),
-              &format!("sentinel known-sentinel mymaster 127.0.0.1 {} ", theirs.port),
-              "sentinel down-after-milliseconds mymaster 5000", "# Generated by CONFIG REWRITE"] {
+    for l in [
+        "sentinel myid ",
+        "sentinel config-epoch mymaster 0",
+        "sentinel leader-epoch mymaster 0",
+        "sentinel current-epoch 0",
+        &format!("sentinel known-replica mymaster 127.0.0.1 {}", replica.port),
+        &format!(
+            "sentinel known-sentinel mymaster 127.0.0.1 {} ",
+            theirs.port
+        ),
+        "sentinel down-after-milliseconds mymaster 5000",
+        "# Generated by CONFIG REWRITE",
+    ] {
         assert!(conf.contains(l), "missing {l:?} in\n{conf}");
     }
     let myid = text(&cmd(&mut ours.client(), &["SENTINEL", "MYID"]));
     // Redis 7.4.1 loads the file we wrote and takes our id and what we learned.
-    let body: String = conf.lines().filter(|l| !l.starts_with("port ") && !l.starts_with("bind ")).map(|l| format!("{l}\n")).collect();
+    let body: String = conf
+        .lines()
+        .filter(|l| !l.starts_with("port ") && !l.starts_with("bind "))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let redis_reads = TestSentinel::start(SentinelKind::Redis, &body);
-    assert_eq!(text(&cmd(&mut redis_reads.client(), &["SENTINEL", "MYID"])), myid);
+    assert_eq!(
+        text(&cmd(&mut redis_reads.client(), &["SENTINEL", "MYID"])),
+        myid
+    );
     let m = master(&redis_reads, "mymaster");
     assert_eq!(num(&m, "num-slaves"), 1);
     assert!(num(&m, "num-other-sentinels") >= 1);
     drop(redis_reads);
     // And we read Redis's own rewritten file.
-    assert!(wait_for(Duration::from_secs(20), || theirs.conf_text().contains("known-sentinel")));
+    assert!(wait_for(Duration::from_secs(20), || theirs
+        .conf_text()
+        .contains("known-sentinel")));
     let rconf = theirs.conf_text();
-    let body: String = rconf.lines().filter(|l| !l.starts_with("port ") && !l.starts_with("bind ")).map(|l| format!("{l}\n")).collect();
+    let body: String = rconf
+        .lines()
+        .filter(|l| !l.starts_with("port ") && !l.starts_with("bind "))
+        .map(|l| format!("{l}\n"))
+        .collect();
     let we_read = TestSentinel::start(SentinelKind::Pyrope, &body);
     let rid = text(&cmd(&mut theirs.client(), &["SENTINEL", "MYID"]));
-    assert_eq!(text(&cmd(&mut we_read.client(), &["SENTINEL", "MYID"])), rid);
+    assert_eq!(
+        text(&cmd(&mut we_read.client(), &["SENTINEL", "MYID"])),
+        rid
+    );
     let m = master(&we_read, "mymaster");
     assert_eq!(num(&m, "num-slaves"), 1, "{m:?}");
     assert!(num(&m, "down-after-milliseconds") == 5000);
@@ -260,7 +345,9 @@ fn differential_replies_against_redis_sentinel() {
     for s in [&ours, &theirs] {
         assert!(wait_for(Duration::from_secs(30), || {
             let r = cmd(&mut s.client(), &["SENTINEL", "REPLICAS", "mymaster"]);
-            let Frame::Array(Some(v)) = r else { return false };
+            let Frame::Array(Some(v)) = r else {
+                return false;
+            };
             v.len() == 1 && field(&v[0], "master-link-status").as_deref() == Some("ok")
         }));
     }
@@ -268,7 +355,9 @@ fn differential_replies_against_redis_sentinel() {
     for s in [&ours, &theirs] {
         assert!(wait_for(Duration::from_secs(30), || {
             let r = cmd(&mut s.client(), &["SENTINEL", "SENTINELS", "mymaster"]);
-            let Frame::Array(Some(v)) = r else { return false };
+            let Frame::Array(Some(v)) = r else {
+                return false;
+            };
             v.len() == 1 && field(&v[0], "flags").as_deref() == Some("sentinel")
         }));
     }
@@ -278,19 +367,34 @@ fn differential_replies_against_redis_sentinel() {
     let m1 = cmd(&mut a, &["SENTINEL", "MASTER", "mymaster"]);
     let m2 = cmd(&mut b, &["SENTINEL", "MASTER", "mymaster"]);
     assert_eq!(masked(&m1, &[]), masked(&m2, &[]));
-    let Frame::Array(Some(l1)) = cmd(&mut a, &["SENTINEL", "MASTERS"]) else { panic!() };
-    let Frame::Array(Some(l2)) = cmd(&mut b, &["SENTINEL", "MASTERS"]) else { panic!() };
+    let Frame::Array(Some(l1)) = cmd(&mut a, &["SENTINEL", "MASTERS"]) else {
+        panic!()
+    };
+    let Frame::Array(Some(l2)) = cmd(&mut b, &["SENTINEL", "MASTERS"]) else {
+        panic!()
+    };
     assert_eq!(l1.len(), l2.len());
     assert_eq!(masked(&l1[0], &[]), masked(&l2[0], &[]));
     for sub in ["REPLICAS", "SLAVES"] {
-        let Frame::Array(Some(r1)) = cmd(&mut a, &["SENTINEL", sub, "mymaster"]) else { panic!() };
-        let Frame::Array(Some(r2)) = cmd(&mut b, &["SENTINEL", sub, "mymaster"]) else { panic!() };
+        let Frame::Array(Some(r1)) = cmd(&mut a, &["SENTINEL", sub, "mymaster"]) else {
+            panic!()
+        };
+        let Frame::Array(Some(r2)) = cmd(&mut b, &["SENTINEL", sub, "mymaster"]) else {
+            panic!()
+        };
         assert_eq!(masked(&r1[0], &[]), masked(&r2[0], &[]), "{sub}");
     }
-    let Frame::Array(Some(s1)) = cmd(&mut a, &["SENTINEL", "SENTINELS", "mymaster"]) else { panic!() };
-    let Frame::Array(Some(s2)) = cmd(&mut b, &["SENTINEL", "SENTINELS", "mymaster"]) else { panic!() };
+    let Frame::Array(Some(s1)) = cmd(&mut a, &["SENTINEL", "SENTINELS", "mymaster"]) else {
+        panic!()
+    };
+    let Frame::Array(Some(s2)) = cmd(&mut b, &["SENTINEL", "SENTINELS", "mymaster"]) else {
+        panic!()
+    };
     let sentinel_mask = ["name", "port"];
-    assert_eq!(masked(&s1[0], &sentinel_mask), masked(&s2[0], &sentinel_mask));
+    assert_eq!(
+        masked(&s1[0], &sentinel_mask),
+        masked(&s2[0], &sentinel_mask)
+    );
     // Each names the other.
     assert_eq!(field(&s1[0], "port"), Some(theirs.port.to_string()));
     assert_eq!(field(&s2[0], "port"), Some(ours.port.to_string()));
@@ -309,8 +413,22 @@ fn differential_replies_against_redis_sentinel() {
         &["SENTINEL"],
         &["SENTINEL", "MASTERS", "extra"],
         &["SENTINEL", "IS-MASTER-DOWN-BY-ADDR", "127.0.0.1", "1", "0"],
-        &["SENTINEL", "IS-MASTER-DOWN-BY-ADDR", "127.0.0.1", "1", "0", "*"],
-        &["SENTINEL", "IS-MASTER-DOWN-BY-ADDR", "127.0.0.1", "x", "0", "*"],
+        &[
+            "SENTINEL",
+            "IS-MASTER-DOWN-BY-ADDR",
+            "127.0.0.1",
+            "1",
+            "0",
+            "*",
+        ],
+        &[
+            "SENTINEL",
+            "IS-MASTER-DOWN-BY-ADDR",
+            "127.0.0.1",
+            "x",
+            "0",
+            "*",
+        ],
         &["SENTINEL", "MONITOR", "mymaster", "127.0.0.1", "6379", "2"],
         &["SENTINEL", "MONITOR", "x", "127.0.0.1", "abc", "2"],
         &["SENTINEL", "MONITOR", "x", "127.0.0.1", "70000", "2"],
@@ -321,7 +439,13 @@ fn differential_replies_against_redis_sentinel() {
         &["SENTINEL", "SET", "mymaster", "foo", "1"],
         &["SENTINEL", "SET", "mymaster", "quorum"],
         &["SENTINEL", "SET", "nope", "quorum", "2"],
-        &["SENTINEL", "SET", "mymaster", "notification-script", "/bin/true"],
+        &[
+            "SENTINEL",
+            "SET",
+            "mymaster",
+            "notification-script",
+            "/bin/true",
+        ],
         &["SENTINEL", "RESET", "nomatch*"],
         &["SENTINEL", "REMOVE", "nope"],
         &["SENTINEL", "FAILOVER", "nope"],
@@ -353,11 +477,34 @@ fn differential_replies_against_redis_sentinel() {
         b.send(args).unwrap();
         let (_, ra) = a.read_reply_raw().unwrap();
         let (_, rb) = b.read_reply_raw().unwrap();
-        assert_eq!(String::from_utf8_lossy(&ra), String::from_utf8_lossy(&rb), "reply to {args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&ra),
+            String::from_utf8_lossy(&rb),
+            "reply to {args:?}"
+        );
     }
 
     // SENTINEL SET changes are visible and replied the same; then restored.
-    for args in [&["SENTINEL", "SET", "mymaster", "quorum", "1", "parallel-syncs", "2"][..], &["SENTINEL", "SET", "mymaster", "quorum", "2", "parallel-syncs", "1"]] {
+    for args in [
+        &[
+            "SENTINEL",
+            "SET",
+            "mymaster",
+            "quorum",
+            "1",
+            "parallel-syncs",
+            "2",
+        ][..],
+        &[
+            "SENTINEL",
+            "SET",
+            "mymaster",
+            "quorum",
+            "2",
+            "parallel-syncs",
+            "1",
+        ],
+    ] {
         assert_eq!(cmd(&mut a, args), cmd(&mut b, args));
     }
 
@@ -366,12 +513,18 @@ fn differential_replies_against_redis_sentinel() {
     let ia = text(&cmd(&mut a, &["INFO"]));
     let ib = text(&cmd(&mut b, &["INFO"]));
     let names = |t: &str| -> Vec<String> {
-        t.lines().map(|l| l.split(':').next().unwrap().to_string()).filter(|n| n != "pyrope_version").collect()
+        t.lines()
+            .map(|l| l.split(':').next().unwrap().to_string())
+            .filter(|n| n != "pyrope_version")
+            .collect()
     };
     assert_eq!(names(&ia), names(&ib));
     let sentinel_section = |t: &str| t.split("# Sentinel").nth(1).unwrap().to_string();
     assert_eq!(sentinel_section(&ia), sentinel_section(&ib));
-    assert_eq!(text(&cmd(&mut a, &["INFO", "sentinel"])), text(&cmd(&mut b, &["INFO", "sentinel"])));
+    assert_eq!(
+        text(&cmd(&mut a, &["INFO", "sentinel"])),
+        text(&cmd(&mut b, &["INFO", "sentinel"]))
+    );
 
     // RESP3 HELLO: the same map apart from the id and the version.
     let mut a3 = ours.client();
@@ -384,7 +537,9 @@ fn differential_replies_against_redis_sentinel() {
     };
     assert_eq!(keys(&h1), keys(&h2));
     let m1 = cmd(&mut a3, &["SENTINEL", "MASTER", "mymaster"]);
-    let Frame::Map(m1) = m1 else { panic!("RESP3 SENTINEL MASTER is a map") };
+    let Frame::Map(m1) = m1 else {
+        panic!("RESP3 SENTINEL MASTER is a map")
+    };
     assert_eq!(text(&m1[0].1), "mymaster");
     assert_eq!(
         cmd(&mut a3, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "nope"]),
@@ -399,7 +554,10 @@ fn garbage_and_bad_hellos_are_refused_and_the_sentinel_keeps_running() {
     let mut c = s.client();
     c.send_raw(b"*1\r\n$x\r\n").unwrap();
     let rest = c.read_to_close().unwrap();
-    assert!(String::from_utf8_lossy(&rest).starts_with("-ERR Protocol error"), "{rest:?}");
+    assert!(
+        String::from_utf8_lossy(&rest).starts_with("-ERR Protocol error"),
+        "{rest:?}"
+    );
     let mut c = s.client();
     for bad in [
         "garbage",
@@ -414,12 +572,36 @@ fn garbage_and_bad_hellos_are_refused_and_the_sentinel_keeps_running() {
     }
     let m = master(&s, "mymaster");
     assert_eq!(num(&m, "num-other-sentinels"), 0);
-    assert!(s.log_text().contains("Ignoring hello message with an absurd epoch"));
+    assert!(s
+        .log_text()
+        .contains("Ignoring hello message with an absurd epoch"));
     let conf = s.conf_text();
-    assert!(wait_for(Duration::from_secs(5), || s.conf_text().contains("sentinel current-epoch 0")), "{conf}");
-    assert_eq!(text(&cmd(&mut c, &["SENTINEL", "MASTER", "mymaster"]).as_array().unwrap()[1]), "mymaster");
+    assert!(
+        wait_for(Duration::from_secs(5), || s
+            .conf_text()
+            .contains("sentinel current-epoch 0")),
+        "{conf}"
+    );
+    assert_eq!(
+        text(
+            &cmd(&mut c, &["SENTINEL", "MASTER", "mymaster"])
+                .as_array()
+                .unwrap()[1]
+        ),
+        "mymaster"
+    );
     // A negative epoch in a vote request gets no vote.
-    let r = cmd(&mut c, &["SENTINEL", "IS-MASTER-DOWN-BY-ADDR", "127.0.0.1", &primary.port.to_string(), "-5", "0123456789012345678901234567890123456789"]);
+    let r = cmd(
+        &mut c,
+        &[
+            "SENTINEL",
+            "IS-MASTER-DOWN-BY-ADDR",
+            "127.0.0.1",
+            &primary.port.to_string(),
+            "-5",
+            "0123456789012345678901234567890123456789",
+        ],
+    );
     assert_eq!(r, Frame::Array(Some(vec![int(0), bulk("*"), int(0)])));
     assert_eq!(cmd(&mut c, &["PING"]), Frame::Simple(b"PONG".to_vec()));
 }
@@ -444,11 +626,16 @@ fn crash_failover(kinds: [SentinelKind; 3]) {
     wait_discovery(&refs, 2, 2);
     let subs: Vec<Subscriber> = sentinels.iter().map(|s| Subscriber::new(s.port)).collect();
     // Some time for SUBSCRIBE to register and INFO of replicas to be fresh.
-    assert!(wait_for(Duration::from_secs(30), || sentinels.iter().all(|s| {
-        let r = cmd(&mut s.client(), &["SENTINEL", "REPLICAS", "mymaster"]);
-        let Frame::Array(Some(v)) = r else { return false };
-        v.iter().all(|x| field(x, "master-link-status").as_deref() == Some("ok"))
-    })));
+    assert!(wait_for(Duration::from_secs(30), || sentinels.iter().all(
+        |s| {
+            let r = cmd(&mut s.client(), &["SENTINEL", "REPLICAS", "mymaster"]);
+            let Frame::Array(Some(v)) = r else {
+                return false;
+            };
+            v.iter()
+                .all(|x| field(x, "master-link-status").as_deref() == Some("ok"))
+        }
+    )));
     std::thread::sleep(Duration::from_millis(300));
     primary.crash();
     let ports: Vec<u16> = replicas.iter().map(|r| r.port).collect();
@@ -456,23 +643,44 @@ fn crash_failover(kinds: [SentinelKind; 3]) {
         let addrs: Vec<Option<u16>> = sentinels.iter().map(master_addr).collect();
         addrs[0].is_some_and(|a| ports.contains(&a)) && addrs.iter().all(|a| *a == addrs[0])
     });
-    let logs: String = sentinels.iter().map(|s| format!("=== {:?} {}\n{}", s.kind, s.port, s.log_text())).collect();
+    let logs: String = sentinels
+        .iter()
+        .map(|s| format!("=== {:?} {}\n{}", s.kind, s.port, s.log_text()))
+        .collect();
     assert!(converged, "no failover:\n{logs}");
     let new_port = master_addr(&sentinels[0]).unwrap();
-    let (newp, other) = if replicas[0].port == new_port { (&replicas[0], &replicas[1]) } else { (&replicas[1], &replicas[0]) };
+    let (newp, other) = if replicas[0].port == new_port {
+        (&replicas[0], &replicas[1])
+    } else {
+        (&replicas[1], &replicas[0])
+    };
     assert_eq!(repl_field(newp, "role").as_deref(), Some("master"));
     assert!(
-        wait_for(Duration::from_secs(60), || repl_field(other, "master_port") == Some(new_port.to_string())
-            && repl_field(other, "master_link_status").as_deref() == Some("up")),
+        wait_for(Duration::from_secs(60), || repl_field(other, "master_port")
+            == Some(new_port.to_string())
+            && repl_field(other, "master_link_status").as_deref()
+                == Some("up")),
         "the other replica was not re-pointed\n{logs}"
     );
     // Exactly one +switch-master on each sentinel, naming old and new primary.
     std::thread::sleep(Duration::from_secs(3));
     for (s, sub) in sentinels.iter().zip(&subs) {
         let m = sub.messages("+switch-master");
-        let now_logs: String = sentinels.iter().map(|s| format!("=== {:?} {}\n{}", s.kind, s.port, s.log_text())).collect();
-        assert_eq!(m.len(), 1, "{:?} sentinel {}: {m:?}\n{now_logs}", s.kind, s.port);
-        assert_eq!(m[0], format!("mymaster 127.0.0.1 {} 127.0.0.1 {new_port}", primary.port));
+        let now_logs: String = sentinels
+            .iter()
+            .map(|s| format!("=== {:?} {}\n{}", s.kind, s.port, s.log_text()))
+            .collect();
+        assert_eq!(
+            m.len(),
+            1,
+            "{:?} sentinel {}: {m:?}\n{now_logs}",
+            s.kind,
+            s.port
+        );
+        assert_eq!(
+            m[0],
+            format!("mymaster 127.0.0.1 {} 127.0.0.1 {new_port}", primary.port)
+        );
     }
     // One leader: +elected-leader published once in the whole group.
     let elected: usize = subs.iter().map(|s| s.count("+elected-leader")).sum();
@@ -480,18 +688,31 @@ fn crash_failover(kinds: [SentinelKind; 3]) {
     // The old primary comes back and is made a replica of the new one.
     primary.restart();
     assert!(
-        wait_for(Duration::from_secs(90), || repl_field(&primary, "role").as_deref() == Some("slave")
-            && repl_field(&primary, "master_port") == Some(new_port.to_string())),
+        wait_for(Duration::from_secs(90), || repl_field(&primary, "role")
+            .as_deref()
+            == Some("slave")
+            && repl_field(&primary, "master_port")
+                == Some(new_port.to_string())),
         "old primary not converted:\n{}",
         sentinels.iter().map(|s| s.log_text()).collect::<String>()
     );
     // A Sentinel-aware client (the redis crate's) finds the new primary and writes to it.
-    let addrs: Vec<String> = sentinels.iter().map(|s| format!("redis://127.0.0.1:{}/", s.port)).collect();
+    let addrs: Vec<String> = sentinels
+        .iter()
+        .map(|s| format!("redis://127.0.0.1:{}/", s.port))
+        .collect();
     let mut sc = redis::sentinel::Sentinel::build(addrs).unwrap();
     let client = sc.master_for("mymaster", None).unwrap();
     let mut con = client.get_connection().unwrap();
-    redis::cmd("SET").arg("after-failover").arg("yes").exec(&mut con).unwrap();
-    let v: String = redis::cmd("GET").arg("after-failover").query(&mut con).unwrap();
+    redis::cmd("SET")
+        .arg("after-failover")
+        .arg("yes")
+        .exec(&mut con)
+        .unwrap();
+    let v: String = redis::cmd("GET")
+        .arg("after-failover")
+        .query(&mut con)
+        .unwrap();
     assert_eq!(v, "yes");
     assert_eq!(repl_field(newp, "role").as_deref(), Some("master"));
     // The group keeps one primary: every sentinel still names the same one.
@@ -507,7 +728,11 @@ fn failover_by_three_pyrope_sentinels() {
 
 #[test]
 fn failover_in_a_mixed_group_with_redis_sentinels() {
-    crash_failover([SentinelKind::Redis, SentinelKind::Pyrope, SentinelKind::Redis]);
+    crash_failover([
+        SentinelKind::Redis,
+        SentinelKind::Pyrope,
+        SentinelKind::Redis,
+    ]);
 }
 
 /// Waits until every sentinel names the same primary, different from `old`, that primary
@@ -530,20 +755,37 @@ fn wait_converged(sentinels: &[TestSentinel], nodes: &[RedisNode], old: u16) -> 
             }
         })
     });
-    let logs: String = sentinels.iter().map(|s| format!("=== {:?} {}\n{}", s.kind, s.port, s.log_text())).collect();
-    assert!(ok, "group did not converge after the failover from {old}:\n{logs}");
+    let logs: String = sentinels
+        .iter()
+        .map(|s| format!("=== {:?} {}\n{}", s.kind, s.port, s.log_text()))
+        .collect();
+    assert!(
+        ok,
+        "group did not converge after the failover from {old}:\n{logs}"
+    );
     newp
 }
 
 /// Waits until `s` sees every replica of the current primary with fresh INFO and its link up,
 /// so SENTINEL FAILOVER has a replica to choose.
 fn wait_replicas_ready(s: &TestSentinel, n: usize) {
-    assert!(wait_for(Duration::from_secs(60), || {
-        let r = cmd(&mut s.client(), &["SENTINEL", "REPLICAS", "mymaster"]);
-        let Frame::Array(Some(v)) = r else { return false };
-        v.iter().filter(|x| field(x, "master-link-status").as_deref() == Some("ok")
-            && field(x, "flags").as_deref() == Some("slave")).count() >= n
-    }), "{:?} sentinel never saw {n} ready replicas", s.kind);
+    assert!(
+        wait_for(Duration::from_secs(60), || {
+            let r = cmd(&mut s.client(), &["SENTINEL", "REPLICAS", "mymaster"]);
+            let Frame::Array(Some(v)) = r else {
+                return false;
+            };
+            v.iter()
+                .filter(|x| {
+                    field(x, "master-link-status").as_deref() == Some("ok")
+                        && field(x, "flags").as_deref() == Some("slave")
+                })
+                .count()
+                >= n
+        }),
+        "{:?} sentinel never saw {n} ready replicas",
+        s.kind
+    );
 }
 
 #[test]
@@ -565,10 +807,20 @@ fn mixed_group_each_kind_leads_a_failover_and_redis_70_joins() {
     wait_discovery(&refs, 2, 2);
     // SENTINEL SENTINELS on each side lists the two others by port.
     for s in &sentinels {
-        let Frame::Array(Some(v)) = cmd(&mut s.client(), &["SENTINEL", "SENTINELS", "mymaster"]) else { panic!() };
-        let mut ports: Vec<u16> = v.iter().map(|x| field(x, "port").unwrap().parse().unwrap()).collect();
+        let Frame::Array(Some(v)) = cmd(&mut s.client(), &["SENTINEL", "SENTINELS", "mymaster"])
+        else {
+            panic!()
+        };
+        let mut ports: Vec<u16> = v
+            .iter()
+            .map(|x| field(x, "port").unwrap().parse().unwrap())
+            .collect();
         ports.sort();
-        let mut want: Vec<u16> = sentinels.iter().filter(|o| o.port != s.port).map(|o| o.port).collect();
+        let mut want: Vec<u16> = sentinels
+            .iter()
+            .filter(|o| o.port != s.port)
+            .map(|o| o.port)
+            .collect();
         want.sort();
         assert_eq!(ports, want);
     }
@@ -579,13 +831,26 @@ fn mixed_group_each_kind_leads_a_failover_and_redis_70_joins() {
     for (run, leader) in [2usize, 0, 2].into_iter().enumerate() {
         wait_replicas_ready(&sentinels[leader], 2);
         let before: Vec<usize> = subs.iter().map(|s| s.count("+switch-master")).collect();
-        assert_eq!(cmd(&mut sentinels[leader].client(), &["SENTINEL", "FAILOVER", "mymaster"]), Frame::Simple(b"OK".to_vec()));
+        assert_eq!(
+            cmd(
+                &mut sentinels[leader].client(),
+                &["SENTINEL", "FAILOVER", "mymaster"]
+            ),
+            Frame::Simple(b"OK".to_vec())
+        );
         let newp = wait_converged(&sentinels, &nodes, current);
         std::thread::sleep(Duration::from_secs(2));
         for (i, sub) in subs.iter().enumerate() {
             let msgs = sub.messages("+switch-master");
-            assert_eq!(msgs.len(), before[i] + 1, "run {run}: sentinel {i}: {msgs:?}");
-            assert_eq!(msgs.last().unwrap(), &format!("mymaster 127.0.0.1 {current} 127.0.0.1 {newp}"));
+            assert_eq!(
+                msgs.len(),
+                before[i] + 1,
+                "run {run}: sentinel {i}: {msgs:?}"
+            );
+            assert_eq!(
+                msgs.last().unwrap(),
+                &format!("mymaster 127.0.0.1 {current} 127.0.0.1 {newp}")
+            );
         }
         current = newp;
     }
@@ -620,21 +885,28 @@ fn no_failover_without_quorum_or_for_a_short_pause() {
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(subs.iter().map(|s| s.count("+sdown")).sum::<usize>(), 0);
     primary.crash();
-    assert!(wait_for(Duration::from_secs(30), || subs.iter().all(|s| s.count("+sdown") >= 1)));
+    assert!(wait_for(Duration::from_secs(30), || subs
+        .iter()
+        .all(|s| s.count("+sdown") >= 1)));
     std::thread::sleep(Duration::from_secs(5));
     for (s, sub) in sentinels.iter().zip(&subs) {
         assert_eq!(sub.count("+odown"), 0, "{}", s.log_text());
         assert_eq!(sub.count("+try-failover"), 0);
         assert_eq!(master_addr(s), Some(primary.port));
         let m = master(s, "mymaster");
-        assert_eq!(field(&m, "flags").as_deref(), Some("s_down,master,disconnected"));
+        assert_eq!(
+            field(&m, "flags").as_deref(),
+            Some("s_down,master,disconnected")
+        );
         assert_eq!(text(&cmd(&mut s.client(), &["SENTINEL", "CKQUORUM", "mymaster"])),
             "NOQUORUM 2 usable Sentinels. Not enough available Sentinels to reach the specified quorum for this master");
     }
     assert_eq!(repl_field(&replica, "role").as_deref(), Some("slave"));
     // It comes back: -sdown, still the primary.
     primary.restart();
-    assert!(wait_for(Duration::from_secs(30), || subs.iter().all(|s| s.count("-sdown") >= 1)));
+    assert!(wait_for(Duration::from_secs(30), || subs
+        .iter()
+        .all(|s| s.count("-sdown") >= 1)));
 }
 
 #[test]
@@ -643,7 +915,11 @@ fn scripts_run_with_redis_arguments_and_tilt_after_a_stall() {
     let script = |name: &str| {
         let path = dir.path().join(name);
         let out = dir.path().join(format!("{name}.out"));
-        std::fs::write(&path, format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display())).unwrap();
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\necho \"$@\" >> {}\n", out.display()),
+        )
+        .unwrap();
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         (path, out)
@@ -662,23 +938,61 @@ fn scripts_run_with_redis_arguments_and_tilt_after_a_stall() {
     wait_discovery(&[&s], 1, 0);
     wait_replicas_ready(&s, 1);
     let m = master(&s, "mymaster");
-    assert_eq!(field(&m, "notification-script"), Some(notify.display().to_string()));
+    assert_eq!(
+        field(&m, "notification-script"),
+        Some(notify.display().to_string())
+    );
     primary.crash();
-    assert!(wait_for(Duration::from_secs(60), || master_addr(&s) == Some(replica.port)), "{}", s.log_text());
-    let want_reconf = format!("mymaster leader start 127.0.0.1 {} 127.0.0.1 {}", primary.port, replica.port);
-    assert!(wait_for(Duration::from_secs(30), || std::fs::read_to_string(&reconf_out).unwrap_or_default().contains(&want_reconf)),
-        "{:?}\n{}", std::fs::read_to_string(&reconf_out), s.log_text());
+    assert!(
+        wait_for(Duration::from_secs(60), || master_addr(&s)
+            == Some(replica.port)),
+        "{}",
+        s.log_text()
+    );
+    let want_reconf = format!(
+        "mymaster leader start 127.0.0.1 {} 127.0.0.1 {}",
+        primary.port, replica.port
+    );
+    assert!(
+        wait_for(Duration::from_secs(30), || std::fs::read_to_string(
+            &reconf_out
+        )
+        .unwrap_or_default()
+        .contains(&want_reconf)),
+        "{:?}\n{}",
+        std::fs::read_to_string(&reconf_out),
+        s.log_text()
+    );
     let want = [
         format!("+sdown master mymaster 127.0.0.1 {}", primary.port),
-        format!("+odown master mymaster 127.0.0.1 {} #quorum 1/1", primary.port),
-        format!("+switch-master mymaster 127.0.0.1 {} 127.0.0.1 {}", primary.port, replica.port),
+        format!(
+            "+odown master mymaster 127.0.0.1 {} #quorum 1/1",
+            primary.port
+        ),
+        format!(
+            "+switch-master mymaster 127.0.0.1 {} 127.0.0.1 {}",
+            primary.port, replica.port
+        ),
     ];
-    assert!(wait_for(Duration::from_secs(30), || {
-        let t = std::fs::read_to_string(&notify_out).unwrap_or_default();
-        want.iter().all(|w| t.lines().any(|l| l == w))
-    }), "{:?}", std::fs::read_to_string(&notify_out));
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            let t = std::fs::read_to_string(&notify_out).unwrap_or_default();
+            want.iter().all(|w| t.lines().any(|l| l == w))
+        }),
+        "{:?}",
+        std::fs::read_to_string(&notify_out)
+    );
     // SENTINEL SET may not change script paths (deny-scripts-reconfig yes by default).
-    let r = cmd(&mut s.client(), &["SENTINEL", "SET", "mymaster", "notification-script", "/bin/true"]);
+    let r = cmd(
+        &mut s.client(),
+        &[
+            "SENTINEL",
+            "SET",
+            "mymaster",
+            "notification-script",
+            "/bin/true",
+        ],
+    );
     assert!(r.is_error());
     // A stalled sentinel (SIGSTOP longer than the 2 s TILT trigger) enters TILT.
     let sub = Subscriber::new(s.port);
@@ -718,12 +1032,19 @@ fn a_minority_sentinel_is_never_elected() {
         std::thread::sleep(Duration::from_millis(300));
         primary.crash();
         assert!(
-            wait_for(Duration::from_secs(11), || sub.count("-failover-abort-not-elected") >= 1),
+            wait_for(Duration::from_secs(11), || sub
+                .count("-failover-abort-not-elected")
+                >= 1),
             "{}",
             sentinels[0].log_text()
         );
         assert!(sub.count("+try-failover") >= 1);
-        assert_eq!(sub.count("+elected-leader"), 0, "{}", sentinels[0].log_text());
+        assert_eq!(
+            sub.count("+elected-leader"),
+            0,
+            "{}",
+            sentinels[0].log_text()
+        );
         assert_eq!(sub.count("+switch-master"), 0);
         assert_eq!(master_addr(&sentinels[0]), Some(primary.port));
     });

@@ -100,7 +100,9 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
     }
     // A RESP2 connection with subscriptions is in subscribed mode: only the pub/sub commands,
     // PING, QUIT and RESET (RESP3 has no such limit).
-    if out.resp == 2 && srv.clients[k].subs.any() && !ALLOWED_SUBSCRIBED.contains(&cmd.fullname.as_str())
+    if out.resp == 2
+        && srv.clients[k].subs.any()
+        && !ALLOWED_SUBSCRIBED.contains(&cmd.fullname.as_str())
     {
         let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", cmd.fullname);
         reject(srv, Some(id), out, &msg);
@@ -290,7 +292,9 @@ impl<'a> Ctx<'a> {
             self.srv.stats.keyspace_hits += 1;
         } else {
             self.srv.stats.keyspace_misses += 1;
-            self.srv.ks.notify(self.db, crate::keyspace::ev::KEYMISS, key);
+            self.srv
+                .ks
+                .notify(self.db, crate::keyspace::ev::KEYMISS, key);
         }
         r
     }
@@ -367,16 +371,28 @@ mod tests {
         srv.call_depth = 1;
         srv.set_time(Instant::now());
         let t0 = srv.now_ms;
-        assert_eq!(run(&mut srv, k, &["SET", "a", "1"], ctx::IN_MULTI), b"+OK\r\n");
+        assert_eq!(
+            run(&mut srv, k, &["SET", "a", "1"], ctx::IN_MULTI),
+            b"+OK\r\n"
+        );
         std::thread::sleep(std::time::Duration::from_millis(5));
         assert_eq!(run(&mut srv, k, &["INCR", "a"], ctx::IN_MULTI), b":2\r\n");
-        assert_eq!(run(&mut srv, k, &["GET", "gone"], ctx::IN_MULTI), b"$-1\r\n");
+        assert_eq!(
+            run(&mut srv, k, &["GET", "gone"], ctx::IN_MULTI),
+            b"$-1\r\n"
+        );
         assert_eq!(srv.now_ms, t0, "time is frozen inside the unit");
-        assert!(srv.propagator.take_stream().is_empty(), "nothing flushed at depth > 0");
+        assert!(
+            srv.propagator.take_stream().is_empty(),
+            "nothing flushed at depth > 0"
+        );
         srv.call_depth = 0;
         srv.propagator.flush();
         let s = String::from_utf8(srv.propagator.take_stream()).unwrap();
-        let words: Vec<&str> = s.split("\r\n").filter(|w| !w.starts_with(['*', '$']) && !w.is_empty()).collect();
+        let words: Vec<&str> = s
+            .split("\r\n")
+            .filter(|w| !w.starts_with(['*', '$']) && !w.is_empty())
+            .collect();
         assert_eq!(
             words,
             ["MULTI", "SET", "a", "1", "INCR", "a", "DEL", "gone", "EXEC"]

@@ -25,9 +25,9 @@
 //! into borrow-checked views.
 
 use super::entry::EntryPtr;
-use std::marker::PhantomData;
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
 use std::hash::BuildHasher;
+use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 /// What a [`Dict`] holds: a handle to a separately allocated item that carries its key and,
@@ -1060,7 +1060,11 @@ mod generic_item_tests {
             unsafe { m.free_item() };
         }
         assert_eq!(d.len(), 1000);
-        assert_eq!(d.volatile_len(), 0, "every volatile member had an even index");
+        assert_eq!(
+            d.volatile_len(),
+            0,
+            "every volatile member had an even index"
+        );
         for i in 0..d.volatile_len() {
             assert_eq!(d.volatile_at(i).volatile_index(), i);
         }

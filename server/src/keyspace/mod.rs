@@ -978,7 +978,11 @@ mod tests {
         assert_eq!(ks.db(0).len(), 2);
         assert!(ks.lookup(0, b"a", 100, true, Touch::No).is_none());
         assert_eq!(ks.db(0).len(), 1);
-        assert_eq!(val(&ks, hb), b"hello", "earlier handles survive lazy expiry");
+        assert_eq!(
+            val(&ks, hb),
+            b"hello",
+            "earlier handles survive lazy expiry"
+        );
         assert_eq!(ks.signals.expired, vec![(0, b"a".to_vec())]);
         assert_eq!(ks.signals.expired_count, 1);
         ks.free_parked();
@@ -1024,15 +1028,28 @@ mod tests {
             (&[b'a'; 45], Encoding::Raw),
         ];
         for (i, (v, enc)) in cases.iter().enumerate() {
-            let h = ks.add(0, format!("k{i}").as_bytes(), string_value(v), None, 0, None);
-            assert_eq!(ks.get(h).encoding(), *enc, "{:?}", String::from_utf8_lossy(v));
+            let h = ks.add(
+                0,
+                format!("k{i}").as_bytes(),
+                string_value(v),
+                None,
+                0,
+                None,
+            );
+            assert_eq!(
+                ks.get(h).encoding(),
+                *enc,
+                "{:?}",
+                String::from_utf8_lossy(v)
+            );
         }
     }
 
     #[test]
     fn a_modified_key_observer_sees_every_write() {
         let mut ks = ks();
-        ks.signals.want = want::MODIFIED | want::READY | (notify::ALL | notify::NEW | notify::KEYSPACE) as u64;
+        ks.signals.want =
+            want::MODIFIED | want::READY | (notify::ALL | notify::NEW | notify::KEYSPACE) as u64;
         let a = ks.add(0, b"a", string_value(b"1"), None, 0, Some(ev::SET));
         let a = ks.overwrite(a, string_value(b"2"), None, 0, Some(ev::SET));
         let a = ks.set_expire(a, Some(10), Some(ev::EXPIRE));

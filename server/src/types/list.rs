@@ -54,7 +54,11 @@ fn exceeds_limit(fill: i64, new_sz: usize, new_count: usize) -> bool {
 
 /// True if `node` may take one more element of `sz` bytes (`_quicklistNodeAllowInsert`).
 fn allow_insert(node: &Listpack, fill: i64, sz: usize) -> bool {
-    !exceeds_limit(fill, node.bytes() + sz + SIZE_ESTIMATE_OVERHEAD, node.len() + 1)
+    !exceeds_limit(
+        fill,
+        node.bytes() + sz + SIZE_ESTIMATE_OVERHEAD,
+        node.len() + 1,
+    )
 }
 
 /// Which end of a list.
@@ -803,7 +807,11 @@ fn lpos(c: &mut Ctx) {
         Some(n) => n as usize,
         None => 1,
     };
-    let max = if maxlen == 0 { usize::MAX } else { maxlen as usize };
+    let max = if maxlen == 0 {
+        usize::MAX
+    } else {
+        maxlen as usize
+    };
     let mut skip = rank.unsigned_abs() - 1;
     let mut found = Vec::new();
     let mut scan = |idx: usize, x: ListpackEntry| -> bool {

@@ -1427,7 +1427,10 @@ mod tests {
             std::mem::size_of::<HashValue>(),
             std::mem::size_of::<Value>(),
         );
-        assert!(sizes.0 <= 32 && sizes.3 <= 32, "set, list, hash, value: {sizes:?}");
+        assert!(
+            sizes.0 <= 32 && sizes.3 <= 32,
+            "set, list, hash, value: {sizes:?}"
+        );
     }
 
     #[test]

@@ -435,7 +435,9 @@ fn unshare(c: &mut Ctx, h: KeyRef) -> KeyRef {
         .unwrap_or_default()
         .to_vec();
     let (exp, lru) = (e.expire(), e.lru());
-    c.srv.ks.overwrite(h, raw_string_value(bytes), exp, lru, None)
+    c.srv
+        .ks
+        .overwrite(h, raw_string_value(bytes), exp, lru, None)
 }
 
 /// The raw string buffer of `h` (after [`unshare`]).
@@ -608,7 +610,9 @@ fn incrbyfloat(c: &mut Ctx) {
         Some(h) => {
             let e = c.srv.ks.get(h);
             let (exp, lru) = (e.expire(), e.lru());
-            c.srv.ks.overwrite(h, value, exp, lru, Some(ev::INCRBYFLOAT));
+            c.srv
+                .ks
+                .overwrite(h, value, exp, lru, Some(ev::INCRBYFLOAT));
         }
         None => {
             let lru = c.srv.new_key_lru();
