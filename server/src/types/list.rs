@@ -571,6 +571,12 @@ fn pop_generic(c: &mut Ctx, end: End) {
         // Redis answers an empty array and changes nothing.
         return c.out.array(0);
     }
+    pop_count(c, h, end, n);
+}
+
+/// Pops up to `n` elements from `end` of the list at `h`, replies them as an array, reports
+/// the pop event (and "del" if the list emptied); returns how many were popped.
+fn pop_count(c: &mut Ctx, h: KeyRef, end: End, n: usize) -> usize {
     let l = list_mut(c, h);
     let take = n.min(l.len());
     let vals: Vec<Vec<u8>> = (0..take).filter_map(|_| l.pop(end)).collect();
@@ -581,6 +587,7 @@ fn pop_generic(c: &mut Ctx, end: End) {
     c.srv.ks.touched(h, end.pop_event());
     after_removal(c, h);
     c.dirty(vals.len() as u64);
+    vals.len()
 }
 
 fn lpop(c: &mut Ctx) {
@@ -929,23 +936,14 @@ fn lmpop(c: &mut Ctx) {
             ListLookup::Missing => continue,
             ListLookup::Found(h) => h,
         };
-        let l = list_mut(c, h);
-        let take = count.min(l.len());
-        let vals: Vec<Vec<u8>> = (0..take).filter_map(|_| l.pop(end)).collect();
         c.out.array(2);
         c.out.bulk(key);
-        c.out.array(vals.len());
-        for v in &vals {
-            c.out.bulk(v);
-        }
-        c.srv.ks.touched(h, end.pop_event());
-        after_removal(c, h);
-        c.dirty(vals.len() as u64);
+        let popped = pop_count(c, h, end, count);
         let verb: &[u8] = match end {
             End::Head => b"LPOP",
             End::Tail => b"RPOP",
         };
-        let cnt = vals.len().to_string();
+        let cnt = popped.to_string();
         c.propagate_one(&[verb, key, cnt.as_bytes()]);
         return;
     }
