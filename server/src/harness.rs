@@ -795,6 +795,9 @@ pub fn fuzz_one(h: &mut Harness, data: &[u8]) {
         h.srv.update_time();
         let paused = h.srv.paused().is_some();
         let refs: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+        if std::env::var_os("PYROPE_FUZZ_TRACE").is_some() {
+            eprintln!("fuzz> {}", show(&argv));
+        }
         let reply = h.run(&refs);
         let after = h.srv.clients[h.cid].flags;
         let resp = h.srv.clients[h.cid].out.resp;
@@ -886,6 +889,9 @@ mod tests {
             v
         };
         for p in files("regressions/commands") {
+            if std::env::var_os("PYROPE_FUZZ_TRACE").is_some() {
+                eprintln!("fuzz input {}", p.display());
+            }
             let mut h = Harness::new(&[]).unwrap();
             fuzz_one(&mut h, &std::fs::read(&p).unwrap());
         }

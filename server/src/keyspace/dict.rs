@@ -517,7 +517,16 @@ impl<E: DictItem> Dict<E> {
     /// Errors, changing nothing, when the bucket array cannot be allocated (`n` absurdly
     /// large): the caller answers Redis 7.0's `OOM in dictTryExpand`.
     pub fn try_expand(&mut self, n: usize) -> Result<(), ExpandError> {
-        if self.rehash_idx.is_some() || n <= self.ht[0].buckets.len() {
+        if self.rehash_idx.is_some() {
+            if n <= self.ht[1].buckets.len() {
+                return Ok(());
+            }
+            // Growing past a resize in progress: finish it first (O(len), as an explicit
+            // pre-size is only asked for by DEBUG POPULATE and loading), so that a size that
+            // cannot be allocated is refused here and not discovered key by key.
+            while self.rehash(1000) {}
+        }
+        if n <= self.ht[0].buckets.len() {
             return Ok(());
         }
         let size = n
@@ -839,6 +848,26 @@ mod tests {
         for i in 0..d.volatile_len() {
             assert_eq!(d.volatile_at(i).volatile_index(), i);
         }
+    }
+
+    /// A pre-size asked for during a resize (DEBUG POPULATE after keys were added) still
+    /// refuses what cannot be allocated (the fuzzer's DEBUG POPULATE 2^63-1 ran out of memory
+    /// key by key when this returned Ok mid-rehash), and still grows to what can.
+    #[test]
+    fn expanding_during_a_resize() {
+        let mut d = Dict::new();
+        let mut i = 0;
+        while !d.is_rehashing() {
+            d.insert(entry(&format!("r{i}"), None));
+            i += 1;
+        }
+        assert_eq!(d.try_expand(1 << 62), Err(ExpandError));
+        assert!(d.try_expand(4096).is_ok());
+        assert!(d.bucket_counts().0 >= 4096 || d.bucket_counts().1 >= 4096);
+        for j in 0..i {
+            free(d.remove(format!("r{j}").as_bytes()).unwrap());
+        }
+        assert!(d.is_empty());
     }
 
     /// With resizing paused the table runs at up to 4 keys per bucket: overflow blocks grow,
