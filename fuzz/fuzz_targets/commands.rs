@@ -8,7 +8,7 @@ use std::cell::RefCell;
 thread_local! {
     static HARNESS: RefCell<pyrope_server::harness::Harness> = RefCell::new({
         pyrope_server::harness::quiet_logs();
-        pyrope_server::harness::Harness::new(&[]).expect("harness")
+        pyrope_server::harness::Harness::for_fuzzing()
     });
 }
 

@@ -6,6 +6,7 @@
  * digits depend on that precision, so this small shim uses the platform's own long double to
  * give byte-identical results. */
 #include <ctype.h>
+#include <limits.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -61,4 +62,25 @@ long pyrope_ld_add(const char *a, size_t alen, const char *b, size_t blen, char 
     if ((size_t)l > outlen) return -4;
     memcpy(out, buf, l);
     return l;
+}
+
+/* A blocking timeout in seconds, as Redis's getTimeoutFromObjectOrReply (UNIT_SECONDS):
+ * parsed with string2ld, times 1000, rounded up with ceill, checked against LLONG_MAX, made
+ * absolute from now_ms (0 stays 0: no timeout). Returns 0 and sets *out, or 1 (not a float),
+ * 2 (out of range), 3 (negative). */
+int pyrope_timeout_ms(const char *s, size_t len, long long now_ms, long long *out) {
+    long double ftval;
+    long long tval;
+
+    if (!string2ld(s, len, &ftval)) return 1;
+    ftval *= 1000.0;
+    if (ftval > LLONG_MAX) return 2;
+    tval = (long long)ceill(ftval);
+    if (tval < 0) return 3;
+    if (tval > 0) {
+        if (tval > LLONG_MAX - now_ms) return 2;
+        tval += now_ms;
+    }
+    *out = tval;
+    return 0;
 }

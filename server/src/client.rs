@@ -90,12 +90,16 @@ pub mod flags {
     pub const REPLY_SKIP: u32 = 1 << 6;
     /// Queued in `Server::pending_writes`.
     pub const PENDING_WRITE: u32 = 1 << 7;
-    /// Input processing postponed by CLIENT PAUSE.
-    pub const PAUSED: u32 = 1 << 8;
+    /// Blocked (on keys, or postponed by CLIENT PAUSE): its command waits at the head of
+    /// its query buffer and no input is processed (`crate::blocking`).
+    pub const BLOCKED: u32 = 1 << 8;
     /// Connected over a unix socket.
     pub const UNIX_SOCKET: u32 = 1 << 9;
     /// Queued in `Server::to_close`.
     pub const CLOSING: u32 = 1 << 10;
+    /// Never blocks (socketless clients: the harness, later the Lua client): blocking
+    /// commands answer as if their timeout had elapsed (Redis `CLIENT_DENY_BLOCKING`).
+    pub const DENY_BLOCKING: u32 = 1 << 11;
 }
 
 /// Buffered input of a client.
@@ -143,6 +147,13 @@ pub struct Client {
     /// fit in the socket buffer, as Redis installs its write handler only then: keeping
     /// EPOLLOUT registered would wake the loop after every write).
     pub want_write: bool,
+    /// Set while blocked (`crate::blocking`).
+    pub block: Option<Box<crate::blocking::BlockedState>>,
+    /// How the command at the head of the input resumes after unblocking.
+    pub resume: crate::blocking::Resume,
+    /// Execution time (us) of the runs of the current command that blocked, counted when it
+    /// completes (Redis `c->duration`).
+    pub blocked_us: u64,
 }
 
 impl Client {
@@ -190,6 +201,9 @@ impl Client {
             net_out: 0,
             commands_processed: 0,
             want_write: false,
+            block: None,
+            resume: Default::default(),
+            blocked_us: 0,
         }
     }
 
@@ -203,6 +217,9 @@ impl Client {
         let mut s = String::new();
         if self.subs.any() {
             s.push('P');
+        }
+        if self.flags & flags::BLOCKED != 0 {
+            s.push('b');
         }
         if self.flags & flags::CLOSE_AFTER_REPLY != 0 {
             s.push('c');
@@ -235,7 +252,9 @@ impl Client {
                 .map(|v| String::from_utf8_lossy(v).into_owned())
                 .unwrap_or_default()
         };
-        let qbuf = self.input.qbuf.len() - self.input.pos;
+        // A blocked command is parsed into argv in Redis: not part of qbuf.
+        let held = self.block.as_ref().map_or(0, |b| b.cmd_len);
+        let qbuf = (self.input.qbuf.len() - self.input.pos).saturating_sub(held);
         let qfree = self.input.qbuf.capacity() - self.input.qbuf.len();
         let obl = self.pending_output();
         let tot_mem =
@@ -271,17 +290,8 @@ impl Client {
     }
 }
 
-/// Resumes clients postponed by CLIENT PAUSE.
+/// Ends CLIENT PAUSE: the postponed clients resume in the order they were postponed.
 pub fn unpause(srv: &mut Server) {
     srv.pause = Default::default();
-    let keys: Vec<usize> = srv
-        .clients
-        .iter()
-        .filter(|(_, c)| c.flags & flags::PAUSED != 0)
-        .map(|(k, _)| k)
-        .collect();
-    for k in keys {
-        srv.clients[k].flags &= !flags::PAUSED;
-        srv.pending_input.push(k);
-    }
+    crate::blocking::release_postponed(srv);
 }

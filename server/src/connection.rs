@@ -423,6 +423,50 @@ fn client_pause(c: &mut Ctx) {
     c.out.ok();
 }
 
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: a client blocked on keys answers now, with its
+/// command's timeout reply or the `-UNBLOCKED` error. A client postponed by CLIENT PAUSE is
+/// not unblockable here (`:0`; Redis 7.4.1 crashes on it: "Unknown btype in
+/// replyToBlockedClientTimedOut").
+fn client_unblock(c: &mut Ctx) {
+    if c.argc() > 4 {
+        return c.subcommand_syntax_error();
+    }
+    let mut error = false;
+    if c.argc() == 4 {
+        match crate::command::opt(c.arg(3)).as_slice() {
+            b"timeout" => {}
+            b"error" => error = true,
+            _ => {
+                return c
+                    .out
+                    .error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+            }
+        }
+    }
+    let Some(id) = pyrope_common::util::string2ll(c.arg(2)) else {
+        return c.out.error("ERR value is not an integer or out of range");
+    };
+    let target = c
+        .srv
+        .clients
+        .iter()
+        .find(|(_, cl)| cl.id as i64 == id)
+        .map(|(k, cl)| (k, cl.block.as_ref().map(|b| b.kind)));
+    let Some((k, Some(kind))) = target else {
+        return c.out.int(0);
+    };
+    if kind == crate::blocking::BlockKind::Postpone {
+        return c.out.int(0);
+    }
+    let how = if error {
+        crate::blocking::Resume::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())
+    } else {
+        crate::blocking::Resume::TimedOut(kind)
+    };
+    crate::blocking::resume(c.srv, k, how);
+    c.out.int(1);
+}
+
 fn client_unpause(c: &mut Ctx) {
     unpause(c.srv);
     c.out.ok();
@@ -520,6 +564,7 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("client|kill", client_kill),
     ("client|pause", client_pause),
     ("client|unpause", client_unpause),
+    ("client|unblock", client_unblock),
     ("client|reply", client_reply),
     ("client|no-evict", client_no_evict),
     ("client|no-touch", client_no_touch),

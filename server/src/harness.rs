@@ -38,6 +38,15 @@ impl Harness {
         })
     }
 
+    /// The server the command fuzz target runs: values are capped at 8 MB
+    /// (`proto-max-bulk-len`, which CONFIG SET cannot change there), so that the 32 commands
+    /// of one input cannot pile up gigabytes (SETRANGE/APPEND/SETBIT at 512 MB, and their
+    /// replies) before the between-inputs memory check resets the server. The paths that
+    /// refuse sizes are the same at any limit.
+    pub fn for_fuzzing() -> Harness {
+        Harness::new(&[("proto-max-bulk-len", "8mb")]).expect("fuzz harness")
+    }
+
     /// Runs one command as the client would send it and returns the reply bytes it produced
     /// (empty for CLIENT REPLY OFF, or a command postponed by CLIENT PAUSE).
     pub fn run(&mut self, argv: &[&[u8]]) -> Vec<u8> {
@@ -175,7 +184,7 @@ const CRON_EVERY: u64 = 256;
 /// Above this resident set size (bytes) the server is replaced by a fresh one between inputs:
 /// values of hundreds of MB are legitimate (SETRANGE k 536870911 x), keeping many of them is
 /// not the point of the target (and libFuzzer's -rss_limit_mb would call it a crash).
-const RSS_RESET_BYTES: u64 = 5 << 29;
+const RSS_RESET_BYTES: u64 = 3 << 29;
 /// Above this many keys (all dbs) the server is replaced likewise.
 const MAX_KEYS: usize = 200_000;
 
@@ -409,8 +418,9 @@ const DEBUG_BLOCKED: &[&[u8]] = &[
 ];
 
 /// Directives CONFIG SET must not touch from the fuzzer: they listen on real ports, write
-/// files in the working directory or move it, or fork.
+/// files in the working directory or move it, fork, or lift the fuzz server's size cap.
 const CONFIG_BLOCKED: &[&str] = &[
+    "proto-max-bulk-len",
     "port",
     "bind",
     "tls-port",
@@ -820,9 +830,9 @@ pub fn fuzz_one(h: &mut Harness, data: &[u8]) {
     // POPULATE under many prefixes, 512 MB SETRANGE values): a FLUSHALL is not enough, since
     // the fuzzer may have set requirepass, renamed nothing but paused, or filled other dbs.
     let keys: usize = (0..h.srv.ks.dbs()).map(|d| h.dbsize(d)).sum();
-    if keys > MAX_KEYS || (h.fuzz_inputs % 16 == 0 && rss_bytes() > RSS_RESET_BYTES) {
+    if keys > MAX_KEYS || (h.fuzz_inputs % 4 == 0 && rss_bytes() > RSS_RESET_BYTES) {
         let inputs = h.fuzz_inputs;
-        *h = Harness::new(&[]).expect("harness");
+        *h = Harness::for_fuzzing();
         h.fuzz_inputs = inputs;
     }
 }
@@ -842,7 +852,10 @@ impl Server {
             self.now_ms,
             need_auth,
         );
-        self.clients.insert(c)
+        let k = self.clients.insert(c);
+        // Nothing would ever run a socketless client's blocked command again.
+        self.clients[k].flags |= crate::client::flags::DENY_BLOCKING;
+        k
     }
 }
 
@@ -895,7 +908,7 @@ mod tests {
             let mut h = Harness::new(&[]).unwrap();
             fuzz_one(&mut h, &std::fs::read(&p).unwrap());
         }
-        let mut h = Harness::new(&[]).unwrap();
+        let mut h = Harness::for_fuzzing();
         for p in files("corpus/commands") {
             fuzz_one(&mut h, &std::fs::read(&p).unwrap());
         }

@@ -4,6 +4,7 @@
 //! (see `net` and `command::call`); background threads only free memory.
 
 pub(crate) mod admin;
+pub(crate) mod blocking;
 pub(crate) mod client;
 pub(crate) mod command;
 pub(crate) mod config;

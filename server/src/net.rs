@@ -260,7 +260,20 @@ impl EventLoop {
             {
                 Duration::ZERO
             } else {
-                next_cron.saturating_duration_since(now).min(period)
+                let mut t = next_cron.saturating_duration_since(now).min(period);
+                // Wake for the nearest blocked client's deadline or the end of a pause, to
+                // the ms (the clock is wall time; `now_ms` was read this iteration).
+                let deadline = [srv.blocking.next_deadline(), Some(srv.pause.until_ms)]
+                    .into_iter()
+                    .flatten()
+                    .filter(|&ms| ms > 0)
+                    .min();
+                if let Some(ms) = deadline {
+                    srv.update_time();
+                    let left = (ms - srv.now_ms).max(0) as u64;
+                    t = t.min(Duration::from_millis(left));
+                }
+                t
             };
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -520,8 +533,25 @@ fn read_from_client(srv: &mut Server, k: usize, until_eof: bool) {
 
 /// Parses and executes every complete command buffered for client `k`.
 pub fn process_input(srv: &mut Server, k: usize) {
+    process_commands(srv, k, usize::MAX);
+}
+
+/// Runs again the command a client was blocked on (its key is ready: see `blocking`), and
+/// only that one; the rest of its input is processed on the next loop iteration (Redis
+/// `queueClientForReprocessing`), so serving waiters never nests into their pipelines.
+pub fn process_blocked_command(srv: &mut Server, k: usize) {
+    process_commands(srv, k, 1);
+    if let Some(c) = srv.clients.get(k) {
+        if c.flags & flags::BLOCKED == 0 && c.input.qbuf.len() > c.input.pos {
+            srv.pending_input.push(k);
+        }
+    }
+}
+
+/// Parses and executes up to `max` complete commands buffered for client `k`.
+fn process_commands(srv: &mut Server, k: usize, max: usize) {
     let c = &mut srv.clients[k];
-    if c.flags & (flags::CLOSE_ASAP | flags::CLOSE_AFTER_REPLY | flags::PAUSED) != 0 {
+    if c.flags & (flags::CLOSE_ASAP | flags::CLOSE_AFTER_REPLY | flags::BLOCKED) != 0 {
         return;
     }
     let mut input: Input = std::mem::take(&mut c.input);
@@ -535,7 +565,8 @@ pub fn process_input(srv: &mut Server, k: usize) {
     );
     let had_output = out.buf.len();
     srv.batch_clock = None;
-    loop {
+    let mut ran = 0;
+    while ran < max {
         let buf = &input.qbuf[input.pos..];
         if buf.is_empty() {
             break;
@@ -555,12 +586,19 @@ pub fn process_input(srv: &mut Server, k: usize) {
                     ArgSource::Scratch => input.parser.scratch(),
                 };
                 let argv = Argv::new(base, input.parser.args());
+                ran += 1;
                 match command::call::process_command(srv, k, argv, &mut out) {
                     command::call::Outcome::Done => input.pos += consumed,
-                    command::call::Outcome::Postponed => {
-                        // Leave the command in the buffer; CLIENT UNPAUSE resumes it.
+                    outcome => {
+                        // Blocked or postponed: the command stays at the head of the buffer
+                        // and runs again when the client is unblocked (`blocking`).
                         input.parser.reset();
-                        srv.clients[k].flags |= flags::PAUSED;
+                        if let command::call::Outcome::Postponed = outcome {
+                            crate::blocking::postpone(srv, k);
+                        }
+                        if let Some(b) = srv.clients[k].block.as_mut() {
+                            b.cmd_len = consumed;
+                        }
                         break;
                     }
                 }
@@ -679,6 +717,13 @@ fn write_to_client(srv: &mut Server, k: usize) -> bool {
 /// Runs before the loop sleeps: writes pending replies, closes dead clients, runs the fast
 /// active-expire cycle.
 fn before_sleep(srv: &mut Server) {
+    // Blocked clients whose deadline passed, a pause that ended, keys made ready outside a
+    // command (expiry): their replies go out with this iteration's writes.
+    crate::blocking::handle_timeouts(srv);
+    if srv.pause.until_ms != 0 && srv.pause.until_ms <= srv.now_ms {
+        crate::client::unpause(srv);
+    }
+    crate::blocking::handle_ready_keys(srv);
     if srv.active_expire_enabled {
         crate::expire::active_expire_cycle(srv, crate::expire::CycleKind::Fast);
     }
@@ -697,6 +742,7 @@ fn before_sleep(srv: &mut Server) {
     for k in std::mem::take(&mut srv.to_close) {
         if srv.clients.contains(k) {
             crate::pubsub::unsubscribe_all(srv, k);
+            crate::blocking::forget(srv, k);
             let c = srv.clients.remove(k);
             log!(Verbose, "Client id={} addr={} closed", c.id, c.addr);
             srv.pending_writes.retain(|x| *x != k);

@@ -159,6 +159,8 @@ pub struct Server {
     pub to_close: Vec<usize>,
     /// Clients whose buffered input must be processed again (unpaused).
     pub pending_input: Vec<usize>,
+    /// Blocked clients: waiters per key, deadlines, postponed clients, ready keys.
+    pub blocking: crate::blocking::Blocking,
     /// Shutdown requested (SHUTDOWN command or signal), with the exit code.
     pub shutdown: Option<i32>,
     pub cron_loops: u64,
@@ -294,6 +296,7 @@ impl Server {
             pending_writes: Vec::new(),
             to_close: Vec::new(),
             pending_input: Vec::new(),
+            blocking: Default::default(),
             shutdown: None,
             cron_loops: 0,
             hz,
@@ -396,6 +399,9 @@ impl Server {
         if self.propagator.consumers > 0 {
             w |= want::EXPIRED_KEYS;
         }
+        if self.blocking.wants_ready_keys() {
+            w |= want::READY;
+        }
         self.ks.signals.want = w;
     }
 
@@ -415,11 +421,16 @@ impl Server {
         let events = std::mem::take(&mut s.events);
         let expired = std::mem::take(&mut s.expired);
         let n = std::mem::take(&mut s.expired_count);
-        // Modified, ready and flushed keys feed WATCH, tracking and blocking, which arrive
-        // with their issues; until then nothing records them (their want bits are off).
+        // Ready keys (and flushed or swapped dbs) go to the blocking core, served after the
+        // top-level command. Modified keys feed WATCH and tracking, which arrive with their
+        // issues; until then nothing records them (their want bit is off).
         s.modified.clear();
-        s.ready.clear();
-        s.flushed.clear();
+        for (db, key) in s.ready.drain(..) {
+            self.blocking.key_ready(db, key);
+        }
+        for db in s.flushed.drain(..) {
+            self.blocking.db_changed(db);
+        }
         self.stats.expired_keys += n;
         self.ks.free_parked();
         for job in self.ks.take_lazy_frees() {

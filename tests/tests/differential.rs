@@ -13,7 +13,10 @@
 //! - `!sleep MS`              pause both sides
 //! - `!read`                  read one more reply (a pub/sub message, a RESP3 push) on each
 //!                            side and compare bytes; 5 s at most
-//! - `!send COMMAND ...`      send without reading a reply (CLIENT REPLY OFF/SKIP)
+//! - `!send COMMAND ...`      send without reading a reply (CLIENT REPLY OFF/SKIP, a
+//!                            blocking command whose reply a later `!read` takes)
+//! - `!blocked N`             wait until each server reports N blocked clients (INFO), so
+//!                            what follows runs after the blocking commands sent before
 //! - `!none`                  neither side has anything to read within 300 ms
 //! - `!drain`                 read everything each side sends until 300 ms of silence and
 //!                            compare the concatenation (keyspace notification sequences)
@@ -180,6 +183,37 @@ fn run_script(
             });
         };
         checked += 1;
+        if mode == "!blocked" {
+            // Wait (10 s at most) until each server has exactly N blocked clients, so that the
+            // next line runs after the blocking commands sent before it were processed.
+            let want: String = rest.trim().to_string();
+            let mut seen = Vec::new();
+            for srv in [redis, pyrope] {
+                let mut poll = srv.client();
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                let got = loop {
+                    let info = poll.call(&["INFO", "clients"]).unwrap();
+                    let text = String::from_utf8_lossy(info.as_bytes().unwrap_or(b"")).into_owned();
+                    let n = text
+                        .lines()
+                        .find_map(|l| l.strip_prefix("blocked_clients:"))
+                        .unwrap_or("?")
+                        .to_string();
+                    if n == want || std::time::Instant::now() > deadline {
+                        break n;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                };
+                seen.push(got);
+            }
+            if seen[0] != want || seen[1] != want {
+                mismatch(
+                    format!("blocked_clients:{}", seen[0]),
+                    format!("blocked_clients:{}", seen[1]),
+                );
+            }
+            continue;
+        }
         if mode == "!send" {
             rc.send(&args).unwrap();
             pc.send(&args).unwrap();

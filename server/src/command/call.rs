@@ -3,6 +3,7 @@
 //! propagate), as Redis's functions of the same names. `call()` nests (EXEC, scripts).
 
 use super::{reject, unknown_command_error, Argv, Ctx, Lookup};
+use crate::blocking::{BlockKind, Resume};
 use crate::client::flags as cf;
 use crate::command::flags;
 use crate::keyspace::{KeyRef, Touch};
@@ -17,6 +18,9 @@ pub enum Outcome {
     Done,
     /// Not executed now (CLIENT PAUSE): keep it buffered and retry later.
     Postponed,
+    /// The command blocked the client (`blocking`): keep it buffered, it runs again when
+    /// the client is unblocked.
+    Blocked,
 }
 
 /// Validates and executes one command of client `k` (Redis `processCommand`), then resets
@@ -25,7 +29,33 @@ pub enum Outcome {
 pub fn process_command(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Outcome {
     let out_before = out.buf.len();
     let skip_this = srv.clients[k].flags & cf::REPLY_SKIP != 0;
-    let outcome = check_and_call(srv, k, argv, out);
+    let outcome = match std::mem::take(&mut srv.clients[k].resume) {
+        Resume::TimedOut(kind) => {
+            // Redis `replyToBlockedClientTimedOut` + `updateStatsOnUnblock`.
+            match kind {
+                BlockKind::Postpone => {}
+                _ => out.null_array(),
+            }
+            count_unblocked(srv, k, argv, false);
+            Outcome::Done
+        }
+        Resume::Error(msg) => {
+            out.error(&msg);
+            srv.count_errors(&mut out.errors);
+            count_unblocked(srv, k, argv, true);
+            Outcome::Done
+        }
+        r => {
+            // Run (again): `blocking::block` reads a kept deadline from `resume`.
+            srv.clients[k].resume = r;
+            let outcome = check_and_call(srv, k, argv, out);
+            if srv.clients[k].flags & cf::BLOCKED != 0 {
+                return Outcome::Blocked;
+            }
+            srv.clients[k].resume = Resume::None;
+            outcome
+        }
+    };
     if let Outcome::Postponed = outcome {
         return outcome;
     }
@@ -167,6 +197,7 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
         propagate_as: None,
         no_propagate: false,
         force_propagate: false,
+        block: None,
     };
     handler(&mut ctx);
     let Ctx {
@@ -176,16 +207,25 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
         propagate_as,
         no_propagate,
         force_propagate,
+        block,
         ..
     } = ctx;
     let end = Instant::now();
     if top {
         srv.batch_clock = Some(end);
     }
-    let dur = end.saturating_duration_since(start).as_micros() as u64;
+    let mut dur = end.saturating_duration_since(start).as_micros() as u64;
     if top {
         srv.stats.eventloop_duration_cmd_sum_us += dur;
     }
+    if let Some(req) = block {
+        // Not executed yet: counted (with this run's time) when it completes or times out.
+        srv.clients[k].blocked_us += dur;
+        crate::blocking::block(srv, k, req);
+        finish_call(srv, k, out, top, db, Running { cid: k, resp: out.resp });
+        return;
+    }
+    dur += std::mem::take(&mut srv.clients[k].blocked_us);
 
     let failed = out.errors.len() > errors_before;
     {
@@ -202,27 +242,16 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
     srv.count_errors(&mut out.errors);
     srv.stats.total_commands_processed += 1;
 
-    let cmd_flags = srv.commands.cmds[id].flags;
-    let (thr, max) = (
-        srv.settings.slowlog_log_slower_than_us,
-        srv.settings.slowlog_max_len,
-    );
-    if cmd_flags & flags::SKIP_SLOWLOG == 0 && thr >= 0 && dur as i64 >= thr {
-        let c = &srv.clients[k];
-        let name = c.name.clone().unwrap_or_default();
-        let peer = c.addr.clone();
-        srv.slowlog
-            .maybe_push(thr, max, dur, srv.now_ms / 1000, &argv, &peer, &name);
-    }
+    slowlog_push(srv, k, id, argv, dur);
 
     // What the keyspace recorded (events, expired keys' DELs, lazy frees) goes out before
     // the command's own propagation, as Redis orders them.
+    let running = Running {
+        cid: k,
+        resp: out.resp,
+    };
     if srv.ks.signals.pending {
-        let running = Some(Running {
-            cid: k,
-            resp: out.resp,
-        });
-        srv.dispatch_signals(running);
+        srv.dispatch_signals(Some(running));
     }
     // Building the propagated argv costs a copy: skip it while nothing consumes the stream.
     if (srv.dirty > dirty_before || force_propagate)
@@ -238,15 +267,26 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
             None => srv.propagator.push(db, argv.to_owned()),
         }
     }
+    finish_call(srv, k, out, top, db, running);
+}
+
+/// The end of every `call()`, executed or blocked: leave the nesting level; at depth 0 flush
+/// the unit's propagation, append the client's own messages after its reply, serve the
+/// clients blocked on keys this unit made ready (after the whole unit — a MULTI/EXEC, a
+/// script — never in its middle; tracking invalidations will go here too), check the
+/// client's output limit.
+fn finish_call(srv: &mut Server, k: usize, out: &mut Reply, top: bool, db: usize, running: Running) {
+    if srv.ks.signals.pending {
+        srv.dispatch_signals(Some(running));
+    }
     srv.call_depth -= 1;
     if top {
-        // Ready keys and tracking invalidations, once they exist, are served here: after the
-        // whole unit (a MULTI/EXEC, a script), never in its middle.
         srv.propagator.flush();
         // Messages for this client produced by its own command follow the reply.
         if !srv.deferred_pushes.is_empty() {
             out.buf.append(&mut srv.deferred_pushes);
         }
+        crate::blocking::handle_ready_keys(srv);
     }
 
     let c = &mut srv.clients[k];
@@ -256,6 +296,46 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
     if top {
         let pending = out.buf.len();
         crate::net::check_output_limit(srv, k, pending);
+    }
+}
+
+/// Counts a blocked command that ends without running again (timed out, or CLIENT UNBLOCK
+/// ERROR): one call with the time of its runs, in commandstats, the slowlog and
+/// total_commands_processed (Redis `updateStatsOnUnblock`).
+fn count_unblocked(srv: &mut Server, k: usize, argv: Argv, failed: bool) {
+    let dur = std::mem::take(&mut srv.clients[k].blocked_us);
+    let Some(id) = srv.clients[k].last_cmd else {
+        return;
+    };
+    let st = &mut srv.commands.cmds[id].stats;
+    st.calls += 1;
+    st.usec += dur;
+    if failed {
+        st.failed_calls += 1;
+    }
+    if srv.settings.latency_tracking {
+        st.record_latency(dur);
+    }
+    srv.stats.total_commands_processed += 1;
+    slowlog_push(srv, k, id, argv, dur);
+    let c = &mut srv.clients[k];
+    c.commands_processed += 1;
+    c.last_interaction_ms = srv.now_ms;
+}
+
+/// Logs the command in the slowlog if it took long enough.
+fn slowlog_push(srv: &mut Server, k: usize, id: usize, argv: Argv, dur: u64) {
+    let cmd_flags = srv.commands.cmds[id].flags;
+    let (thr, max) = (
+        srv.settings.slowlog_log_slower_than_us,
+        srv.settings.slowlog_max_len,
+    );
+    if cmd_flags & flags::SKIP_SLOWLOG == 0 && thr >= 0 && dur as i64 >= thr {
+        let c = &srv.clients[k];
+        let name = c.name.clone().unwrap_or_default();
+        let peer = c.addr.clone();
+        srv.slowlog
+            .maybe_push(thr, max, dur, srv.now_ms / 1000, &argv, &peer, &name);
     }
 }
 

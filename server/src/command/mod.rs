@@ -423,6 +423,9 @@ pub struct Ctx<'a> {
     pub force_propagate: bool,
     /// Where the command runs: [`ctx`] bits.
     pub flags: u32,
+    /// Set by a handler that must wait ([`Ctx::block_for_keys`]): `call()` blocks the client
+    /// instead of counting the command.
+    pub block: Option<crate::blocking::BlockRequest>,
 }
 
 /// [`Ctx::flags`] bits: the context a nested `call()` runs in. Set by EXEC and the script
@@ -439,6 +442,45 @@ pub mod ctx {
 }
 
 impl<'a> Ctx<'a> {
+    /// True if this command may block: not inside EXEC or a script, and not from a client
+    /// that never blocks. Otherwise a blocking command answers at once as if its timeout had
+    /// elapsed (Redis `CLIENT_DENY_BLOCKING`).
+    pub fn may_block(&self) -> bool {
+        self.flags & ctx::DENY_BLOCKING == 0
+            && self.srv.clients[self.cid].flags & crate::client::flags::DENY_BLOCKING == 0
+    }
+
+    /// Blocks the client on `keys` (of its db) until one holds a value of `kind`'s type, the
+    /// deadline (absolute unix ms, 0 = never) passes, or it is unblocked (see `blocking`).
+    /// The handler returns without replying; the command runs again when a key is ready.
+    pub fn block_for_keys(
+        &mut self,
+        kind: crate::blocking::BlockKind,
+        keys: Vec<Vec<u8>>,
+        deadline_ms: i64,
+        unblock_on_nokey: bool,
+    ) {
+        self.block = Some(crate::blocking::BlockRequest {
+            kind,
+            keys,
+            deadline_ms,
+            unblock_on_nokey,
+        });
+    }
+
+    /// Parses argument `i` as a blocking timeout in seconds (decimals allowed, as C's
+    /// `strtold`) and returns the absolute deadline in unix ms (0 = wait forever), or replies
+    /// Redis's error (`getTimeoutFromObjectOrReply`, UNIT_SECONDS) and returns None.
+    pub fn timeout_arg(&mut self, i: usize) -> Option<i64> {
+        match crate::types::string::timeout_ms(self.arg(i), self.srv.now_ms) {
+            Ok(ms) => Some(ms),
+            Err(msg) => {
+                self.out.error(msg);
+                None
+            }
+        }
+    }
+
     /// Argument `i` (panics if out of range; arity is checked before the handler runs).
     #[inline]
     pub fn arg(&self, i: usize) -> &'a [u8] {

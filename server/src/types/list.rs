@@ -1,6 +1,7 @@
 //! Lists (Redis t_list.c and quicklist.c): the value type [`ListValue`] with Redis's two
-//! encodings, and the non-blocking list commands LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP LLEN
-//! LRANGE LINDEX LSET LINSERT LREM LTRIM LPOS LMOVE RPOPLPUSH LMPOP.
+//! encodings, and the list commands LPUSH RPUSH LPUSHX RPUSHX LPOP RPOP LLEN LRANGE LINDEX
+//! LSET LINSERT LREM LTRIM LPOS LMOVE RPOPLPUSH LMPOP, and the blocking BLPOP BRPOP BLMOVE
+//! BRPOPLPUSH BLMPOP on the blocking core (`crate::blocking`).
 //!
 //! Encodings, as Redis 7.2+: a small list is one listpack (`listpack`); when a push or an
 //! insertion would take it past one quicklist node's limit (`list-max-listpack-size`: a
@@ -15,6 +16,7 @@
 //! (lpush, rpush, lpop, rpop, linsert, lset, lrem, ltrim), `add` for a new list, and `delete`
 //! with "del" when a list empties, in Redis's order.
 
+use crate::blocking::BlockKind;
 use crate::command::{Ctx, Handler};
 use crate::keyspace::{ev, Deletion, Ev, KeyRef, NewValue};
 use crate::object::{ObjType, Value};
@@ -903,51 +905,170 @@ fn rpoplpush(c: &mut Ctx) {
 }
 
 fn lmpop(c: &mut Ctx) {
-    let numkeys = match string2ll(c.arg(1)) {
+    mpop_generic(c, 1, None);
+}
+
+/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count].
+fn blmpop(c: &mut Ctx) {
+    mpop_generic(c, 2, Some(1));
+}
+
+/// LMPOP / BLMPOP (Redis `lmpopGenericCommand`): numkeys at `numkeys_idx`, then the keys,
+/// the end and COUNT, checked in that order; then (BLMPOP) the timeout at `timeout_idx`.
+fn mpop_generic(c: &mut Ctx, numkeys_idx: usize, timeout_idx: Option<usize>) {
+    let numkeys = match string2ll(c.arg(numkeys_idx)) {
         Some(v) if v > 0 => v as usize,
         _ => return c.out.error("ERR numkeys should be greater than 0"),
     };
-    if 2 + numkeys >= c.argc() {
-        return c.out.syntax_error();
-    }
-    let n = numkeys;
-    let Some(end) = End::parse(c.arg(2 + n)) else {
+    let where_idx = match numkeys_idx.checked_add(numkeys + 1) {
+        Some(i) if i < c.argc() => i,
+        _ => return c.out.syntax_error(),
+    };
+    let Some(end) = End::parse(c.arg(where_idx)) else {
         return c.out.syntax_error();
     };
-    let mut count = 1usize;
-    let mut i = 3 + n;
-    let mut seen_count = false;
+    let mut count = None;
+    let mut i = where_idx + 1;
     while i < c.argc() {
-        if crate::command::opt(c.arg(i)) == b"count" && i + 1 < c.argc() && !seen_count {
+        if crate::command::opt(c.arg(i)) == b"count" && i + 1 < c.argc() && count.is_none() {
             match string2ll(c.arg(i + 1)) {
-                Some(v) if v > 0 => count = v as usize,
+                Some(v) if v > 0 => count = Some(v as usize),
                 _ => return c.out.error("ERR count should be greater than 0"),
             }
-            seen_count = true;
             i += 2;
         } else {
             return c.out.syntax_error();
         }
     }
-    for k in 0..n {
-        let key = c.arg(2 + k);
+    let keys = numkeys_idx + 1..where_idx;
+    let count = Some(count.unwrap_or(1));
+    match timeout_idx {
+        None => {
+            if !serve_pop(c, keys, end, count) {
+                c.out.null_array();
+            }
+        }
+        Some(t) => {
+            let Some(deadline) = c.timeout_arg(t) else {
+                return;
+            };
+            blocking_pop_or_wait(c, keys, end, count, deadline);
+        }
+    }
+}
+
+/// Pops from the first non-empty list among argument indices `keys` (Redis
+/// `blockingPopGenericCommand`'s serving half): with `count` (LMPOP/BLMPOP) up to that many
+/// elements as `[key, [elements]]`, propagated as `LPOP|RPOP key n`; without (BLPOP/BRPOP)
+/// one element as `[key, element]`, propagated as `LPOP|RPOP key`. Returns false, replying
+/// nothing, if every list is missing; true if it replied (a WRONGTYPE error included).
+fn serve_pop(c: &mut Ctx, keys: std::ops::Range<usize>, end: End, count: Option<usize>) -> bool {
+    let verb: &[u8] = match end {
+        End::Head => b"LPOP",
+        End::Tail => b"RPOP",
+    };
+    for i in keys {
+        let key = c.arg(i);
         let h = match lookup_list(c, key, true) {
-            ListLookup::WrongType => return,
+            ListLookup::WrongType => return true,
             ListLookup::Missing => continue,
             ListLookup::Found(h) => h,
         };
         c.out.array(2);
         c.out.bulk(key);
-        let popped = pop_count(c, h, end, count);
-        let verb: &[u8] = match end {
-            End::Head => b"LPOP",
-            End::Tail => b"RPOP",
-        };
-        let cnt = popped.to_string();
-        c.propagate_one(&[verb, key, cnt.as_bytes()]);
+        match count {
+            Some(n) => {
+                let popped = pop_count(c, h, end, n).to_string();
+                c.propagate_one(&[verb, key, popped.as_bytes()]);
+            }
+            None => {
+                let v = list_mut(c, h).pop(end).unwrap_or_default();
+                c.out.bulk(&v);
+                c.srv.ks.touched(h, end.pop_event());
+                after_removal(c, h);
+                c.dirty(1);
+                c.propagate_one(&[verb, key]);
+            }
+        }
+        return true;
+    }
+    false
+}
+
+/// Serves a blocking pop now if a list has elements, else blocks the client on every key
+/// (or, where it may not block, answers the timeout reply at once).
+fn blocking_pop_or_wait(
+    c: &mut Ctx,
+    keys: std::ops::Range<usize>,
+    end: End,
+    count: Option<usize>,
+    deadline: i64,
+) {
+    if serve_pop(c, keys.clone(), end, count) {
         return;
     }
-    c.out.null_array();
+    if !c.may_block() {
+        return c.out.null_array();
+    }
+    let names = keys.map(|i| c.arg(i).to_vec()).collect();
+    c.block_for_keys(BlockKind::List, names, deadline, false);
+}
+
+/// BLPOP / BRPOP key [key ...] timeout.
+fn blocking_pop(c: &mut Ctx, end: End) {
+    let last = c.argc() - 1;
+    let Some(deadline) = c.timeout_arg(last) else {
+        return;
+    };
+    blocking_pop_or_wait(c, 1..last, end, None, deadline);
+}
+
+fn blpop(c: &mut Ctx) {
+    blocking_pop(c, End::Head);
+}
+fn brpop(c: &mut Ctx) {
+    blocking_pop(c, End::Tail);
+}
+
+/// BLMOVE / BRPOPLPUSH (Redis `blmoveGenericCommand`): an LMOVE if the source list exists
+/// (propagated as LMOVE / RPOPLPUSH), else block on the source. The destination's type is
+/// checked only when the move happens, as in Redis.
+fn blmove_generic(c: &mut Ctx, from: End, to: End, deadline: i64) {
+    let src = c.arg(1);
+    match lookup_list(c, src, true) {
+        ListLookup::WrongType => {}
+        ListLookup::Found(_) => {
+            let (src, dst) = (c.arg(1), c.arg(2));
+            if c.argc() == 6 {
+                let (wf, wt) = (c.arg(3), c.arg(4));
+                c.propagate_one(&[&b"LMOVE"[..], src, dst, wf, wt]);
+            } else {
+                c.propagate_one(&[&b"RPOPLPUSH"[..], src, dst]);
+            }
+            move_generic(c, from, to);
+        }
+        ListLookup::Missing if !c.may_block() => c.out.null(),
+        ListLookup::Missing => c.block_for_keys(BlockKind::List, vec![src.to_vec()], deadline, false),
+    }
+}
+
+/// BLMOVE source destination LEFT|RIGHT LEFT|RIGHT timeout.
+fn blmove(c: &mut Ctx) {
+    let (Some(from), Some(to)) = (End::parse(c.arg(3)), End::parse(c.arg(4))) else {
+        return c.out.syntax_error();
+    };
+    let Some(deadline) = c.timeout_arg(5) else {
+        return;
+    };
+    blmove_generic(c, from, to, deadline);
+}
+
+/// BRPOPLPUSH source destination timeout.
+fn brpoplpush(c: &mut Ctx) {
+    let Some(deadline) = c.timeout_arg(3) else {
+        return;
+    };
+    blmove_generic(c, End::Tail, End::Head, deadline);
 }
 
 /// Handlers of this module.
@@ -969,6 +1090,11 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("lmove", lmove),
     ("rpoplpush", rpoplpush),
     ("lmpop", lmpop),
+    ("blpop", blpop),
+    ("brpop", brpop),
+    ("blmove", blmove),
+    ("brpoplpush", brpoplpush),
+    ("blmpop", blmpop),
 ];
 
 #[cfg(test)]

@@ -559,6 +559,25 @@ extern "C" {
     ) -> libc::c_long;
 }
 
+extern "C" {
+    fn pyrope_timeout_ms(s: *const u8, len: usize, now_ms: i64, out: *mut i64) -> libc::c_int;
+}
+
+/// A blocking command's timeout in seconds (`s`, read as C's `strtold`) as an absolute
+/// deadline in unix ms (0 = forever) from `now_ms`, with Redis's errors
+/// (`getTimeoutFromObjectOrReply`, UNIT_SECONDS): ms are rounded up (`ceill`).
+pub fn timeout_ms(s: &[u8], now_ms: i64) -> Result<i64, &'static str> {
+    let mut out = 0i64;
+    // SAFETY: the C function reads `len` bytes of `s` and writes one i64 to `out`.
+    let r = unsafe { pyrope_timeout_ms(s.as_ptr(), s.len(), now_ms, &mut out) };
+    match r {
+        0 => Ok(out),
+        1 => Err("ERR timeout is not a float or out of range"),
+        2 => Err("ERR timeout is out of range"),
+        _ => Err("ERR timeout is negative"),
+    }
+}
+
 /// Adds two decimal strings as C long doubles and formats the result as Redis's
 /// `ld2string(LD_STR_HUMAN)` (see csrc/longdouble.c). Err(1) if `a` is not a float, Err(2) if
 /// `b` is not, Err(3) if the result is NaN or infinite.
