@@ -329,7 +329,10 @@ pub fn handle_timeouts(srv: &mut Server) {
             srv.blocking.timeouts.pop_first();
             continue;
         };
-        let kind = srv.clients[k].block.as_ref().map_or(BlockKind::List, |b| b.kind);
+        let kind = srv.clients[k]
+            .block
+            .as_ref()
+            .map_or(BlockKind::List, |b| b.kind);
         resume(srv, k, Resume::TimedOut(kind));
     }
 }

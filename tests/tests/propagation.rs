@@ -155,6 +155,14 @@ fn propagation_matches_a_redis_replica_stream() {
         &["SPOP", "s", "0"],
         &["SPOP", "s", "10"],
         &["SADD", "s", "a", "b"],
+        &["RPUSH", "bl", "a", "b", "c", "d", "e"],
+        &["BLPOP", "nokey", "bl", "0"],
+        &["BRPOP", "bl", "0"],
+        &["BLMPOP", "0", "1", "bl", "LEFT", "COUNT", "10"],
+        &["RPUSH", "bl", "x", "y"],
+        &["BLMOVE", "bl", "bl2", "LEFT", "RIGHT", "0"],
+        &["BRPOPLPUSH", "bl", "bl2", "0"],
+        &["BLPOP", "nokey", "0.01"],
         &["CONFIG", "SET", "lazyfree-lazy-server-del", "yes"],
         &["SPOP", "s", "2"],
         &["CONFIG", "SET", "lazyfree-lazy-server-del", "no"],
@@ -222,7 +230,65 @@ fn propagation_matches_a_redis_replica_stream() {
         "PEXPIREAT k <ms>",
         "SELECT 3",
         "DEL active",
+        "LPOP bl 3",
+        "LMOVE bl bl2 LEFT RIGHT",
+        "RPOPLPUSH bl bl2",
     ] {
         assert!(all.contains(needle), "no {needle} in:\n{all}");
     }
+}
+
+/// Clients served after blocking: the push that served them propagates first, then each
+/// waiter's command in its non-blocking form (BLPOP as LPOP, BLMOVE as LMOVE, BLMPOP as
+/// LPOP with the count popped), in the order they were served, as Redis's replica receives.
+#[test]
+fn served_waiters_propagate_after_the_push_in_serving_order() {
+    require_reference();
+    let redis = TestServer::redis(&[
+        "--repl-diskless-sync",
+        "no",
+        "--repl-ping-replica-period",
+        "3600",
+    ]);
+    let pyrope = TestServer::pyrope(&["--enable-debug-command", "yes"]);
+    let mut replica = Replica::attach(&redis.addr());
+    let mut pc = pyrope.client();
+    assert_eq!(pyrope_stream(&mut pc), b"");
+    let waiters: &[&[&str]] = &[
+        &["BLPOP", "q", "0"],
+        &["BLMOVE", "q", "dst", "RIGHT", "LEFT", "0"],
+        &["BLMPOP", "0", "2", "other", "q", "LEFT", "COUNT", "5"],
+        &["BRPOP", "dst", "0"],
+    ];
+    let mut streams = Vec::new();
+    for srv in [&redis, &pyrope] {
+        let mut main = srv.client();
+        let mut conns = Vec::new();
+        for (i, w) in waiters.iter().enumerate() {
+            let mut c = srv.client();
+            c.send(w).unwrap();
+            assert!(
+                wait_for(Duration::from_secs(10), || {
+                    info_field(&info(&mut main, "clients"), "blocked_clients")
+                        == Some((i + 1).to_string())
+                }),
+                "waiter {w:?} never blocked"
+            );
+            conns.push(c);
+        }
+        main.call(&["RPUSH", "q", "a", "b", "c", "d", "e"]).unwrap();
+        let replies: Vec<Frame> = conns.iter_mut().map(|c| c.read_reply().unwrap()).collect();
+        let stream = if std::ptr::eq(srv, &redis) {
+            commands(&replica.drain(Duration::from_millis(300)))
+        } else {
+            commands(&pyrope_stream(&mut pc))
+        };
+        streams.push((replies, stream));
+    }
+    assert_eq!(streams[0], streams[1], "redis (left), pyrope (right)");
+    let joined = streams[1].1.join("|");
+    assert!(
+        joined.contains("RPUSH q a b c d e|LPOP q|LMOVE q dst RIGHT LEFT|LPOP q 3|RPOP dst"),
+        "{joined}"
+    );
 }

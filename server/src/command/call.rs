@@ -222,7 +222,17 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
         // Not executed yet: counted (with this run's time) when it completes or times out.
         srv.clients[k].blocked_us += dur;
         crate::blocking::block(srv, k, req);
-        finish_call(srv, k, out, top, db, Running { cid: k, resp: out.resp });
+        finish_call(
+            srv,
+            k,
+            out,
+            top,
+            db,
+            Running {
+                cid: k,
+                resp: out.resp,
+            },
+        );
         return;
     }
     dur += std::mem::take(&mut srv.clients[k].blocked_us);
@@ -275,7 +285,14 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
 /// clients blocked on keys this unit made ready (after the whole unit — a MULTI/EXEC, a
 /// script — never in its middle; tracking invalidations will go here too), check the
 /// client's output limit.
-fn finish_call(srv: &mut Server, k: usize, out: &mut Reply, top: bool, db: usize, running: Running) {
+fn finish_call(
+    srv: &mut Server,
+    k: usize,
+    out: &mut Reply,
+    top: bool,
+    db: usize,
+    running: Running,
+) {
     if srv.ks.signals.pending {
         srv.dispatch_signals(Some(running));
     }
@@ -433,6 +450,54 @@ mod tests {
         let mut out = Reply::new();
         call(srv, k, id, a.argv(), &mut out, flags);
         out.buf
+    }
+
+    /// Inside EXEC or a script (DENY_BLOCKING), and from a client that never blocks, a
+    /// blocking command answers at once as if its timeout had elapsed, and nothing blocks.
+    #[test]
+    fn blocking_commands_do_not_block_where_blocking_is_denied() {
+        let (mut srv, k) = server();
+        let deny = ctx::IN_MULTI | ctx::DENY_BLOCKING;
+        srv.clients[k].flags &= !cf::DENY_BLOCKING;
+        assert_eq!(
+            run(&mut srv, k, &["BLPOP", "a", "b", "0"], deny),
+            b"*-1\r\n"
+        );
+        assert_eq!(
+            run(&mut srv, k, &["BLMPOP", "0", "1", "a", "LEFT"], deny),
+            b"*-1\r\n"
+        );
+        assert_eq!(
+            run(
+                &mut srv,
+                k,
+                &["BLMOVE", "a", "b", "LEFT", "LEFT", "0"],
+                deny
+            ),
+            b"$-1\r\n"
+        );
+        assert_eq!(
+            run(&mut srv, k, &["BRPOPLPUSH", "a", "b", "1"], deny),
+            b"$-1\r\n"
+        );
+        assert_eq!(srv.blocking.blocked_clients(), 0);
+        // The socketless client denies blocking by itself.
+        srv.clients[k].flags |= cf::DENY_BLOCKING;
+        assert_eq!(run(&mut srv, k, &["BRPOP", "a", "0"], 0), b"*-1\r\n");
+        assert_eq!(srv.blocking.blocked_clients(), 0);
+        // Errors still come first.
+        assert_eq!(
+            run(&mut srv, k, &["BLPOP", "a", "-1"], deny),
+            b"-ERR timeout is negative\r\n"
+        );
+        // Allowed: the client blocks (no reply), and is registered on both keys.
+        srv.clients[k].flags &= !cf::DENY_BLOCKING;
+        assert_eq!(run(&mut srv, k, &["BLPOP", "a", "b", "0"], 0), b"");
+        assert_eq!(srv.blocking.blocked_clients(), 1);
+        assert_eq!(srv.blocking.blocking_keys(), 2);
+        crate::blocking::forget(&mut srv, k);
+        assert_eq!(srv.blocking.blocking_keys(), 0);
+        assert_eq!(srv.ks.signals.want & crate::keyspace::want::READY, 0);
     }
 
     /// What EXEC and scripts will do: an outer unit runs several commands through `call()`.

@@ -1048,7 +1048,9 @@ fn blmove_generic(c: &mut Ctx, from: End, to: End, deadline: i64) {
             move_generic(c, from, to);
         }
         ListLookup::Missing if !c.may_block() => c.out.null(),
-        ListLookup::Missing => c.block_for_keys(BlockKind::List, vec![src.to_vec()], deadline, false),
+        ListLookup::Missing => {
+            c.block_for_keys(BlockKind::List, vec![src.to_vec()], deadline, false)
+        }
     }
 }
 
