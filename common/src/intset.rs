@@ -279,8 +279,9 @@ impl Intset {
             // Rewrite back to front at the new width, leaving a slot at the start (negative v)
             // or the end (positive v).
             let prepend = usize::from(v < 0);
-            self.buf
-                .resize(INTSET_HDR_SIZE + (len + 1) * valenc as usize, 0);
+            let total = INTSET_HDR_SIZE + (len + 1) * valenc as usize;
+            self.buf.reserve_exact(total - self.buf.len());
+            self.buf.resize(total, 0);
             let contents = &mut self.buf[INTSET_HDR_SIZE..];
             for i in (0..len).rev() {
                 let x = get_encoded(contents, i, enc);
@@ -297,6 +298,8 @@ impl Intset {
         let at = INTSET_HDR_SIZE + pos * w;
         let mut bytes = [0u8; 8];
         set_encoded(&mut bytes, 0, enc, v);
+        // Exact growth, as intsetResize's realloc (a Vec's doubling would waste up to half).
+        self.buf.reserve_exact(w);
         self.buf.splice(at..at, bytes[..w].iter().copied());
         self.set_header(enc, len + 1);
         true
@@ -315,6 +318,11 @@ impl Intset {
         let w = enc as usize;
         let at = INTSET_HDR_SIZE + pos * w;
         self.buf.drain(at..at + w);
+        if self.buf.capacity() > 64
+            && self.buf.capacity() - self.buf.len() > self.buf.capacity() / 4
+        {
+            self.buf.shrink_to_fit();
+        }
         let len = self.len();
         self.set_header(enc, len - 1);
         true

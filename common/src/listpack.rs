@@ -556,8 +556,24 @@ impl Listpack {
             new_total <= u32::MAX as usize,
             "listpack would exceed u32::MAX bytes"
         );
+        // Exact growth, as lpInsert's realloc to the new total: a Vec's doubling would leave
+        // up to half of every listpack unused (jemalloc's size classes already give realloc
+        // room to grow in place).
+        if new_total > self.buf.capacity() {
+            self.buf.reserve_exact(new_total - self.buf.len());
+        }
         let bytes = hdr[..h].iter().chain(payload).chain(&bl[..b]).copied();
         self.buf.splice(p..p + replaced, bytes);
+        self.trim_capacity();
+    }
+
+    /// Gives back memory after deletions, as lpDelete's realloc does (only when a quarter or
+    /// more of the buffer is unused, so alternating pushes and pops do not reallocate).
+    fn trim_capacity(&mut self) {
+        let (len, cap) = (self.buf.len(), self.buf.capacity());
+        if cap > 64 && cap - len > cap / 4 {
+            self.buf.shrink_to_fit();
+        }
     }
 
     fn insert_ele(&mut self, p: usize, ele: Ele<'_>) {

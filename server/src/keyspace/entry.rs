@@ -17,8 +17,14 @@
 //!         key        bytes
 //!         value      int        -> i64 (8)
 //!                    inline     -> varint len + bytes (embstr)
-//!                    boxed      -> *mut Value (8): raw strings and every collection type
+//!                    boxed      -> pad to 8, then the `Value` itself (32 bytes, moved in):
+//!                                  raw strings and every collection type
 //! ```
+//! A boxed value lives *inside* the entry (no second allocation, no pointer): for a
+//! 10-byte key that is 48 bytes in one jemalloc size class, where a pointer to a separate
+//! `Box<Value>` took 32 + 32. "Boxed" names the storage kind (a heap [`Value`] enum), not a
+//! `Box`. A value moved out for a new entry ([`EntryPtr::take_boxed`]) leaves the TAKEN meta
+//! bit, so freeing the shell does not drop it twice.
 //! The entry records how the value is *stored*, not its encoding: int storage reports `int`,
 //! inline storage `embstr`, and a boxed value reports what its representation is
 //! ([`Value::encoding`]), so a collection that converts (listpack -> hashtable, ...) changes
@@ -42,6 +48,8 @@ const OFF_META: usize = 3;
 const OFF_BODY: usize = 4;
 
 const META_EXPIRE: u8 = 1 << 7;
+/// The embedded value was moved out (`take_boxed`): the shell must not drop it.
+const META_TAKEN: u8 = 1 << 6;
 const META_STORAGE_MASK: u8 = 0b11;
 
 /// Bytes of the expire block (i64 ms + u32 volatile index).
@@ -57,7 +65,7 @@ pub(crate) enum Storage {
     SharedInt = 1,
     /// Length-prefixed bytes inside the entry (embstr).
     Inline = 2,
-    /// A pointer to a heap [`Value`].
+    /// A [`Value`] embedded in the entry (8-aligned, after the key).
     Boxed = 3,
 }
 
@@ -68,6 +76,7 @@ pub enum NewValue<'a> {
     /// An embstr-encoded string, stored inline.
     Inline(&'a [u8]),
     /// A heap value (raw string or collection); its type and encoding come from the value.
+    /// It is moved into the entry.
     Boxed(Box<Value>),
 }
 
@@ -128,6 +137,22 @@ pub(super) unsafe fn read_varint(mut p: *const u8) -> (usize, *const u8) {
     }
 }
 
+/// Bytes an embedded `Value` takes after `head` bytes of entry: padding to 8, then the value.
+#[inline]
+const fn embedded_len(head: usize) -> usize {
+    head.next_multiple_of(8) - head + std::mem::size_of::<Value>()
+}
+
+// The embedded value's slot is aligned to 8 only.
+const _: () = assert!(std::mem::align_of::<Value>() <= 8);
+
+/// `p` rounded up to a multiple of 8 (entries are 8-aligned, so offsets and addresses agree).
+#[inline]
+fn align8(p: *mut u8) -> *mut u8 {
+    let pad = (p as usize).next_multiple_of(8) - p as usize;
+    p.wrapping_add(pad)
+}
+
 /// A pointer to a live entry (see the module's safety model). Copyable; private to
 /// `keyspace/`. Entries are at least 8-byte aligned (the dict uses the low bits of bucket
 /// slots as tags).
@@ -143,14 +168,13 @@ unsafe impl Send for EntryPtr {}
 impl EntryPtr {
     /// Allocation size of an entry with these parts.
     fn size_for(key_len: usize, has_expire: bool, value: &NewValue) -> usize {
-        OFF_BODY
-            + if has_expire { EXPIRE_LEN } else { 0 }
-            + varint_len(key_len)
-            + key_len
-            + match value {
-                NewValue::Int(_) | NewValue::Boxed(..) => 8,
-                NewValue::Inline(b) => varint_len(b.len()) + b.len(),
-            }
+        let head =
+            OFF_BODY + if has_expire { EXPIRE_LEN } else { 0 } + varint_len(key_len) + key_len;
+        head + match value {
+            NewValue::Int(_) => 8,
+            NewValue::Inline(b) => varint_len(b.len()) + b.len(),
+            NewValue::Boxed(..) => embedded_len(head),
+        }
     }
 
     /// Allocates a new entry (not linked anywhere; volatile index 0, not shared).
@@ -194,7 +218,10 @@ impl EntryPtr {
                     ptr::copy_nonoverlapping(b.as_ptr(), p, b.len());
                 }
                 NewValue::Boxed(v) => {
-                    ptr::write_unaligned(p as *mut *mut Value, Box::into_raw(v));
+                    // The value's slot is 8-aligned (entries are), inside `size` by
+                    // `embedded_len`.
+                    let slot = align8(p);
+                    ptr::write(slot as *mut Value, *v);
                 }
             }
             EntryPtr(NonNull::new_unchecked(base))
@@ -365,13 +392,21 @@ impl EntryPtr {
         unsafe { p.add(len) as *mut u8 }
     }
 
+    /// Address of the embedded value of boxed storage.
+    #[inline]
+    fn value_slot(self) -> *mut Value {
+        align8(self.value_ptr()) as *mut Value
+    }
+
     /// # Safety
     /// Boxed storage only; the caller bounds the lifetime as for [`EntryPtr::key`].
     #[inline]
     unsafe fn boxed_ref<'a>(self) -> &'a Value {
         debug_assert_eq!(self.storage(), Storage::Boxed);
-        // SAFETY: boxed storage holds a valid `*mut Value` (never null while linked).
-        unsafe { &*ptr::read_unaligned(self.value_ptr() as *const *const Value) }
+        debug_assert_eq!(self.meta() & META_TAKEN, 0, "embedded value was moved out");
+        // SAFETY: boxed storage holds an initialised, aligned `Value` at `value_slot` (not
+        // taken while linked).
+        unsafe { &*self.value_slot() }
     }
 
     /// A view of the value.
@@ -407,13 +442,10 @@ impl EntryPtr {
         if self.storage() != Storage::Boxed {
             return None;
         }
-        // SAFETY: boxed storage holds a valid, uniquely owned `*mut Value`; exclusivity and
-        // lifetime per caller.
-        unsafe {
-            Some(&mut *ptr::read_unaligned(
-                self.value_ptr() as *const *mut Value
-            ))
-        }
+        debug_assert_eq!(self.meta() & META_TAKEN, 0, "embedded value was moved out");
+        // SAFETY: boxed storage holds an initialised, aligned `Value` owned by this entry;
+        // exclusivity and lifetime per caller.
+        unsafe { Some(&mut *self.value_slot()) }
     }
 
     /// Overwrites an integer-storage value in place. Returns false if the entry is not
@@ -434,7 +466,8 @@ impl EntryPtr {
         let head = kp as usize - self.base() as usize;
         head + klen
             + match self.storage() {
-                Storage::Int | Storage::SharedInt | Storage::Boxed => 8,
+                Storage::Int | Storage::SharedInt => 8,
+                Storage::Boxed => embedded_len(head + klen),
                 Storage::Inline => {
                     // SAFETY: inline storage starts with the value's length varint.
                     let (vlen, _) = unsafe { read_varint(self.value_ptr()) };
@@ -443,21 +476,19 @@ impl EntryPtr {
             }
     }
 
-    /// Takes the boxed value out (for moving it into a new entry) and replaces it by null.
-    /// The entry must then be freed with [`EntryPtr::free_shell`].
+    /// Moves the embedded value out (for a new entry, or the lazy-free thread) and marks it
+    /// taken. The entry must then be freed ([`EntryPtr::free`] or [`EntryPtr::free_shell`]),
+    /// which will not drop it again.
     pub(crate) fn take_boxed(self) -> Option<Box<Value>> {
         if self.storage() != Storage::Boxed {
             return None;
         }
-        // SAFETY: boxed storage holds a `*mut Value` from `Box::into_raw`; it is nulled so
-        // that it is reclaimed exactly once.
-        unsafe {
-            let p = self.value_ptr() as *mut *mut Value;
-            let raw = ptr::read_unaligned(p);
-            ptr::write_unaligned(p, ptr::null_mut());
-            assert!(!raw.is_null(), "boxed value taken twice");
-            Some(Box::from_raw(raw))
-        }
+        assert_eq!(self.meta() & META_TAKEN, 0, "boxed value taken twice");
+        // SAFETY: boxed storage holds an initialised `Value` at `value_slot`; the TAKEN bit set
+        // right after makes this read the only move out of it.
+        let v = unsafe { ptr::read(self.value_slot()) };
+        self.set_meta(self.meta() | META_TAKEN);
+        Some(Box::new(v))
     }
 
     /// Frees the entry and its value.
@@ -465,21 +496,15 @@ impl EntryPtr {
     /// # Safety
     /// The entry must be unlinked and no copy of this pointer may be used afterwards.
     pub(crate) unsafe fn free(self) {
-        if self.storage() == Storage::Boxed {
-            // SAFETY: the value pointer came from `Box::into_raw` (or was nulled by
-            // `take_boxed`).
-            unsafe {
-                let raw = ptr::read_unaligned(self.value_ptr() as *const *mut Value);
-                if !raw.is_null() {
-                    drop(Box::from_raw(raw));
-                }
-            }
+        if self.storage() == Storage::Boxed && self.meta() & META_TAKEN == 0 {
+            // SAFETY: an initialised value not moved out; dropped exactly once, here.
+            unsafe { ptr::drop_in_place(self.value_slot()) };
         }
         // SAFETY: forwarded contract.
         unsafe { self.free_shell() }
     }
 
-    /// Frees the entry block only (its boxed value was taken or is null).
+    /// Frees the entry block only (its boxed value was taken).
     ///
     /// # Safety
     /// As [`EntryPtr::free`].
@@ -577,6 +602,45 @@ mod tests {
             let b = e.take_boxed().unwrap();
             e.free_shell();
             assert_eq!(*b, Value::Str(vec![1, 2, 3, 4]));
+        }
+    }
+
+    /// A collection's value is embedded: key and value in one 48-byte block for a 10-byte
+    /// key, at an 8-aligned slot whatever the key length, dropped once (valgrind/Miri check).
+    #[test]
+    fn boxed_values_are_embedded_and_aligned() {
+        let e = EntryPtr::alloc(
+            b"set:123456",
+            NewValue::Boxed(Box::new(Value::Str(vec![7; 100]))),
+            None,
+            0,
+        );
+        assert_eq!(e.alloc_size(), 48);
+        // SAFETY: freed once, not used after.
+        unsafe { e.free() };
+        for klen in 0..20 {
+            let key = vec![b'k'; klen];
+            for expire in [None, Some(5)] {
+                let e = EntryPtr::alloc(
+                    &key,
+                    NewValue::Boxed(Box::new(Value::Str(vec![1; klen]))),
+                    expire,
+                    0,
+                );
+                assert_eq!(e.value_slot() as usize % 8, 0);
+                // SAFETY: live until the free below; references end before it.
+                unsafe {
+                    assert_eq!(e.key(), &key[..]);
+                    assert!(matches!(e.value(), ValueRef::Boxed(Value::Str(v)) if v.len() == klen));
+                    if klen % 2 == 0 {
+                        e.free();
+                    } else {
+                        let v = e.take_boxed().unwrap();
+                        e.free();
+                        assert_eq!(*v, Value::Str(vec![1; klen]));
+                    }
+                }
+            }
         }
     }
 

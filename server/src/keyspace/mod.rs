@@ -259,6 +259,17 @@ pub struct Db {
     slot_counts: Option<Box<[u32]>>,
 }
 
+impl Drop for Db {
+    fn drop(&mut self) {
+        // Entries parked by lazy expiry since the last drain are unlinked: the dict's own
+        // drop does not see them.
+        for e in self.parked.drain(..) {
+            // SAFETY: parked entries are unlinked, owned only by this list, freed once.
+            unsafe { e.free() };
+        }
+    }
+}
+
 impl Db {
     fn new() -> Db {
         Db {
@@ -610,7 +621,7 @@ impl Keyspace {
         d.bump();
         let h = d.handle(db, e);
         if let Some(v) = taken {
-            // The shell was freed by `replace` (its value pointer was nulled by take_boxed).
+            // The shell was freed by `replace` (its value was moved out by take_boxed).
             self.signals.to_free.push(v);
             self.signals.pending = true;
         }
