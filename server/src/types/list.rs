@@ -100,8 +100,31 @@ pub enum ListValue {
     /// One listpack (`OBJ_ENCODING_LISTPACK`).
     Listpack(Listpack),
     /// A quicklist: listpack nodes, none empty (`OBJ_ENCODING_QUICKLIST`). Boxed so that
-    /// `Value` stays in a 32-byte allocation.
-    Quicklist(Box<VecDeque<Listpack>>),
+    /// `Value` stays 32 bytes.
+    Quicklist(Box<Quicklist>),
+}
+
+/// The nodes of a quicklist and their total element count (Redis `quicklist->count`: LLEN
+/// and every push reply are O(1), not a walk over thousands of nodes). Reads go through
+/// `Deref` to the nodes; every change of the element count is made by a `ListValue` method,
+/// which keeps `count` in step.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Quicklist {
+    nodes: VecDeque<Listpack>,
+    count: usize,
+}
+
+impl std::ops::Deref for Quicklist {
+    type Target = VecDeque<Listpack>;
+    fn deref(&self) -> &VecDeque<Listpack> {
+        &self.nodes
+    }
+}
+
+impl std::ops::DerefMut for Quicklist {
+    fn deref_mut(&mut self) -> &mut VecDeque<Listpack> {
+        &mut self.nodes
+    }
 }
 
 impl Default for ListValue {
@@ -115,7 +138,7 @@ impl ListValue {
     pub fn len(&self) -> usize {
         match self {
             ListValue::Listpack(lp) => lp.len(),
-            ListValue::Quicklist(q) => q.iter().map(|n| n.len()).sum(),
+            ListValue::Quicklist(q) => q.count,
         }
     }
 
@@ -160,11 +183,12 @@ impl ListValue {
         if let ListValue::Listpack(lp) = self {
             if exceeds_limit(fill, lp.bytes() + add_bytes, lp.len() + add_len) {
                 let lp = std::mem::take(lp);
-                let mut q = VecDeque::new();
+                let count = lp.len();
+                let mut nodes = VecDeque::new();
                 if !lp.is_empty() {
-                    q.push_back(lp);
+                    nodes.push_back(lp);
                 }
-                *self = ListValue::Quicklist(Box::new(q));
+                *self = ListValue::Quicklist(Box::new(Quicklist { nodes, count }));
             }
         }
     }
@@ -212,6 +236,7 @@ impl ListValue {
                         }
                     }
                 }
+                q.count += 1;
             }
         }
     }
@@ -232,6 +257,7 @@ impl ListValue {
         let v = node.entry(pos).to_vec();
         node.delete_at(pos);
         if let ListValue::Quicklist(q) = self {
+            q.count -= 1;
             match end {
                 End::Head if q.front().is_some_and(|n| n.is_empty()) => {
                     q.pop_front();
@@ -326,6 +352,7 @@ impl ListValue {
                         q.insert(ins, right);
                     }
                 }
+                q.count += 1;
             }
         }
     }
@@ -378,6 +405,9 @@ impl ListValue {
                 }
             }
         }
+        if let ListValue::Quicklist(q) = self {
+            q.count -= removed;
+        }
         self.drop_empty_nodes();
         removed
     }
@@ -402,23 +432,25 @@ impl ListValue {
             ListValue::Quicklist(q) => {
                 while ltrim > 0 {
                     let Some(n) = q.front_mut() else { break };
+                    let take = n.len().min(ltrim);
                     if n.len() <= ltrim {
-                        ltrim -= n.len();
                         q.pop_front();
                     } else {
                         n.delete_range(0, ltrim);
-                        ltrim = 0;
                     }
+                    ltrim -= take;
+                    q.count -= take;
                 }
                 while rtrim > 0 {
                     let Some(n) = q.back_mut() else { break };
+                    let take = n.len().min(rtrim);
                     if n.len() <= rtrim {
-                        rtrim -= n.len();
                         q.pop_back();
                     } else {
                         n.delete_range(-(rtrim as i64), rtrim);
-                        rtrim = 0;
                     }
+                    rtrim -= take;
+                    q.count -= take;
                 }
             }
         }
