@@ -271,6 +271,18 @@ impl ListValue {
         Some(v)
     }
 
+    /// Iterates the elements from position `i` (< len) to the tail, skipping whole nodes
+    /// before it (LRANGE far from the head does not decode what it skips).
+    pub fn iter_from(&self, i: usize) -> impl Iterator<Item = ListpackEntry<'_>> + '_ {
+        let (k, j) = self.locate(i);
+        let (a, b) = self.node_slices();
+        a.iter()
+            .chain(b.iter())
+            .skip(k)
+            .flat_map(|n| n.iter())
+            .skip(j)
+    }
+
     /// (node, index within node) of element `i` (< len).
     fn locate(&self, mut i: usize) -> (usize, usize) {
         let (a, b) = self.node_slices();
@@ -676,7 +688,7 @@ fn lrange(c: &mut Ctx) {
     };
     c.out.array(e - s + 1);
     let mut buf = Vec::new();
-    for x in l.iter().skip(s).take(e - s + 1) {
+    for x in l.iter_from(s).take(e - s + 1) {
         match x {
             ListpackEntry::Str(b) => c.out.bulk(b),
             ListpackEntry::Int(v) => {
@@ -1232,6 +1244,12 @@ mod tests {
                 }
                 prop_assert_eq!(model(&l), m.iter().cloned().collect::<Vec<_>>());
                 prop_assert_eq!(l.len(), m.len());
+                for i in [m.len() / 3, m.len().saturating_sub(1)] {
+                    if i < m.len() {
+                        let from: Vec<Vec<u8>> = l.iter_from(i).map(|e| e.to_vec()).collect();
+                        prop_assert_eq!(from, m.iter().skip(i).cloned().collect::<Vec<_>>());
+                    }
+                }
                 if let ListValue::Quicklist(q) = &l {
                     prop_assert!(q.iter().all(|n| !n.is_empty()), "no empty nodes");
                 }
