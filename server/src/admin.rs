@@ -159,6 +159,25 @@ fn debug(c: &mut Ctx) {
                 e.lru(),
                 idle
             );
+            let mut s = s;
+            if let crate::keyspace::ValueRef::Boxed(crate::object::Value::List(l)) = e.value() {
+                // debug.c's quicklist fields: node count, average elements per node, the
+                // fill setting, whether compression is on, and the listpack bytes.
+                if let Some((nodes, bytes, fill)) = l.quicklist_stats() {
+                    let depth = c.srv.config.get("list-compress-depth").unwrap_or("0");
+                    let _ = std::fmt::Write::write_fmt(
+                        &mut s,
+                        format_args!(
+                            " ql_nodes:{} ql_avg_node:{:.2} ql_listpack_max:{} ql_compressed:{} ql_uncompressed_size:{}",
+                            nodes,
+                            l.len() as f64 / nodes.max(1) as f64,
+                            fill,
+                            i32::from(depth != "0"),
+                            bytes
+                        ),
+                    );
+                }
+            }
             c.out.simple(&s);
         }
         (b"populate", 3..=5) => {

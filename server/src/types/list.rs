@@ -112,6 +112,9 @@ pub enum ListValue {
 pub struct Quicklist {
     nodes: VecDeque<Listpack>,
     count: usize,
+    /// The node limit this list was created with (`quicklist->fill`: a later CONFIG SET of
+    /// `list-max-listpack-size` applies to new lists only, as in Redis).
+    fill: i64,
 }
 
 impl std::ops::Deref for Quicklist {
@@ -155,6 +158,15 @@ impl ListValue {
         }
     }
 
+    /// (nodes, total listpack bytes, fill) of a quicklist (DEBUG OBJECT's `ql_*` fields),
+    /// None for a listpack.
+    pub fn quicklist_stats(&self) -> Option<(usize, usize, i64)> {
+        match self {
+            ListValue::Listpack(_) => None,
+            ListValue::Quicklist(q) => Some((q.len(), q.iter().map(|n| n.bytes()).sum(), q.fill)),
+        }
+    }
+
     /// Heap bytes of the nodes.
     pub fn heap_size(&self) -> usize {
         match self {
@@ -188,7 +200,7 @@ impl ListValue {
                 if !lp.is_empty() {
                     nodes.push_back(lp);
                 }
-                *self = ListValue::Quicklist(Box::new(Quicklist { nodes, count }));
+                *self = ListValue::Quicklist(Box::new(Quicklist { nodes, count, fill }));
             }
         }
     }
@@ -211,13 +223,14 @@ impl ListValue {
     }
 
     /// Pushes one element at `end` (`quicklistPush`).
-    pub fn push(&mut self, end: End, e: &[u8], fill: i64) {
+    pub fn push(&mut self, end: End, e: &[u8]) {
         match self {
             ListValue::Listpack(lp) => match end {
                 End::Head => lp.push_front(e),
                 End::Tail => lp.push_back(e),
             },
             ListValue::Quicklist(q) => {
+                let fill = q.fill;
                 let node = match end {
                     End::Head => q.front_mut(),
                     End::Tail => q.back_mut(),
@@ -326,12 +339,13 @@ impl ListValue {
     /// Inserts `e` before (or after) position `i` (< len) (`quicklistInsertBefore/After`):
     /// into the pivot's node if it has room, else into a neighbour at the matching edge, else
     /// by splitting the node.
-    pub fn insert(&mut self, i: usize, after: bool, e: &[u8], fill: i64) {
+    pub fn insert(&mut self, i: usize, after: bool, e: &[u8]) {
         let (k, j) = self.locate(i);
         let at = if after { j + 1 } else { j };
         match self {
             ListValue::Listpack(lp) => lp.insert(at, e),
             ListValue::Quicklist(q) => {
+                let fill = q.fill;
                 if allow_insert(&q[k], fill, e.len()) {
                     q[k].insert(at, e);
                 } else if at == q[k].len()
@@ -556,7 +570,7 @@ fn push_generic(c: &mut Ctx, end: End, only_existing: bool) {
     let l = list_mut(c, h);
     l.grow_check(f, add_bytes, add_len);
     for i in 2..argv.len() {
-        l.push(end, &argv[i], f);
+        l.push(end, &argv[i]);
     }
     let len = l.len();
     c.srv.ks.touched(h, end.push_event());
@@ -757,7 +771,7 @@ fn linsert(c: &mut Ctx) {
         return c.out.int(-1);
     };
     l.grow_check(f, v.len(), 1);
-    l.insert(i, after, v, f);
+    l.insert(i, after, v);
     let n = l.len();
     c.srv.ks.touched(h, ev::LINSERT);
     c.dirty(1);
@@ -929,7 +943,7 @@ fn move_generic(c: &mut Ctx, from: End, to: End) {
     let dh = existing_or_new(c, dst, dh);
     let l = list_mut(c, dh);
     l.grow_check(f, v.len(), 1);
-    l.push(to, &v, f);
+    l.push(to, &v);
     c.srv.ks.touched(dh, to.push_event());
     c.srv.ks.touched(sh, from.pop_event());
     after_removal(c, sh);
@@ -1194,7 +1208,7 @@ mod tests {
                     Op::Push(head, e) => {
                         l.grow_check(fill, e.len(), 1);
                         let end = if head { End::Head } else { End::Tail };
-                        l.push(end, &e, fill);
+                        l.push(end, &e);
                         if head { m.push_front(e) } else { m.push_back(e) }
                     }
                     Op::Pop(head) => {
@@ -1210,7 +1224,7 @@ mod tests {
                     }
                     Op::Insert(i, after, e) if i < m.len() => {
                         l.grow_check(fill, e.len(), 1);
-                        l.insert(i, after, &e, fill);
+                        l.insert(i, after, &e);
                         m.insert(if after { i + 1 } else { i }, e);
                     }
                     Op::Remove(e, n) => {
@@ -1264,7 +1278,7 @@ mod tests {
         let e = vec![b'x'; 100];
         for _ in 0..100 {
             l.grow_check(-2, e.len(), 1);
-            l.push(End::Tail, &e, -2);
+            l.push(End::Tail, &e);
         }
         assert!(matches!(&l, ListValue::Quicklist(q) if q.len() == 2));
         while l.len() > 20 {
@@ -1278,7 +1292,7 @@ mod tests {
         let mut l = ListValue::default();
         for i in 0..4 {
             l.grow_check(3, 1, 1);
-            l.push(End::Tail, i.to_string().as_bytes(), 3);
+            l.push(End::Tail, i.to_string().as_bytes());
         }
         assert!(matches!(&l, ListValue::Quicklist(q) if q.len() == 2));
     }
