@@ -602,8 +602,13 @@ fn process_commands(srv: &mut Server, k: usize, max: usize) {
                         break;
                     }
                 }
-                let f = srv.clients[k].flags;
-                if f & (flags::CLOSE_AFTER_REPLY | flags::CLOSE_ASAP) != 0 {
+                // Messages delivered to this client while its reply buffer was out (pub/sub
+                // from the waiters its command just served) follow that command's reply.
+                let c = &mut srv.clients[k];
+                if !c.out.buf.is_empty() {
+                    out.buf.append(&mut c.out.buf);
+                }
+                if c.flags & (flags::CLOSE_AFTER_REPLY | flags::CLOSE_ASAP) != 0 {
                     break;
                 }
             }
@@ -635,7 +640,8 @@ fn process_commands(srv: &mut Server, k: usize, max: usize) {
         }
     }
     c.input = input;
-    c.out = out;
+    let detached = std::mem::replace(&mut c.out, out);
+    c.out.buf.extend_from_slice(&detached.buf);
     if c.out.buf.len() != had_output || c.flags & flags::CLOSE_AFTER_REPLY != 0 {
         queue_write(srv, k);
     }

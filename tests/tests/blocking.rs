@@ -250,3 +250,30 @@ fn a_waiter_that_blocks_again_keeps_its_deadline() {
         "kept its deadline? {took:?}"
     );
 }
+
+/// A RESP3 client whose push serves a waiter receives the events of the waiter's command
+/// (delivered while its own reply buffer is in use) after its reply, nothing lost.
+#[test]
+fn events_of_served_waiters_reach_the_pushing_client() {
+    same_on_both(&["--notify-keyspace-events", "KEA"], |s| {
+        let mut t = Vec::new();
+        let mut main = s.client();
+        let mut w = s.client();
+        let mut a = s.client();
+        a.call(&["HELLO", "3"]).unwrap();
+        t.push(text(
+            &a.call(&["SUBSCRIBE", "__keyevent@0__:lpop", "__keyevent@0__:del"])
+                .unwrap(),
+        ));
+        t.push(text(&a.read_reply().unwrap()));
+        w.send(&["BLPOP", "q", "0"]).unwrap();
+        wait_blocked(&mut main, 1);
+        a.send(&["RPUSH", "q", "x"]).unwrap();
+        a.send(&["PING"]).unwrap();
+        for _ in 0..4 {
+            t.push(text(&a.read_reply().unwrap()));
+        }
+        t.push(text(&w.read_reply().unwrap()));
+        t
+    });
+}
