@@ -743,6 +743,43 @@ impl ZsetValue {
         spec.gte_min(m, s).then_some(i)
     }
 
+    /// `zslNthInRange` / `zslNthInLexRange`: index of the `n`th element in range (n >= 0
+    /// from the first; n < 0 from the last, -1 being the last), None out of range.
+    fn nth_in_range(&self, spec: &Spec, n: i64) -> Option<usize> {
+        if !self.in_range(spec) {
+            return None;
+        }
+        let len = self.len() as u64;
+        let i = if n >= 0 {
+            let i = (self.first_gte_min(spec) as u64).checked_add(n as u64)?;
+            if i >= len {
+                return None;
+            }
+            i as usize
+        } else {
+            let cnt = match self {
+                ZsetValue::Skiplist(t) => {
+                    t.count_while(|s, m| spec.lte_max(ListpackEntry::Str(m), s))
+                }
+                ZsetValue::Listpack(_) => self
+                    .iter_from(0, false)
+                    .take_while(|(m, s)| spec.lte_max(*m, *s))
+                    .count(),
+            } as u64;
+            if cnt < n.unsigned_abs() {
+                return None;
+            }
+            (cnt - n.unsigned_abs()) as usize
+        };
+        let (m, s) = self.at(i)?;
+        let ok = if n >= 0 {
+            spec.lte_max(m, s)
+        } else {
+            spec.gte_min(m, s)
+        };
+        ok.then_some(i)
+    }
+
     /// ZCOUNT / ZLEXCOUNT: elements in range.
     fn count_in_range(&self, spec: &Spec) -> usize {
         let Some(first) = self.first_in_range(spec) else {
@@ -1118,18 +1155,36 @@ fn select<'a>(z: &'a ZsetValue, what: &Selection, rev: bool) -> Vec<(ListpackEnt
             if offset > 0 && offset as u64 >= z.len() as u64 {
                 return Vec::new();
             }
-            let start = if rev {
-                z.last_in_range(spec)
-            } else {
-                z.first_in_range(spec)
+            let mut it = match z {
+                // Listpacks: the first (last) in range, then skip `offset` (a negative one
+                // skips everything: `while (eptr && offset--)`).
+                ZsetValue::Listpack(_) => {
+                    let start = if rev {
+                        z.last_in_range(spec)
+                    } else {
+                        z.first_in_range(spec)
+                    };
+                    let Some(start) = start else {
+                        return Vec::new();
+                    };
+                    if offset < 0 {
+                        return Vec::new();
+                    }
+                    z.iter_from(start, rev).skip(offset as usize)
+                }
+                // Skiplists: `zslNthInRange(offset)`, reversed `zslNthInRange(-offset-1)`.
+                ZsetValue::Skiplist(_) => {
+                    let n = if rev {
+                        offset.saturating_neg().saturating_sub(1)
+                    } else {
+                        offset
+                    };
+                    let Some(start) = z.nth_in_range(spec, n) else {
+                        return Vec::new();
+                    };
+                    z.iter_from(start, rev).skip(0)
+                }
             };
-            let Some(start) = start else {
-                return Vec::new();
-            };
-            if offset < 0 {
-                return Vec::new();
-            }
-            let mut it = z.iter_from(start, rev).skip(offset as usize);
             let mut out = Vec::new();
             let mut left = limit;
             while left != 0 {
@@ -1714,10 +1769,10 @@ fn zrandmember_with_count(c: &mut Ctx, l: i64, withscores: bool) {
         return;
     }
     let z = zset_ref(&c.srv.ks, h);
-    // CASE 2: the whole zset, in order.
+    // CASE 2: the whole zset, from the highest score down (`zuiNext` walks from the tail).
     if count >= size {
         range_header(c.out, size, withscores);
-        for (m, s) in z.iter_from(0, false) {
+        for (m, s) in z.iter_from(size - 1, true) {
             emit(c.out, m, s, withscores);
         }
         return;
