@@ -1526,7 +1526,7 @@ pub enum PopReply {
 /// Pops up to `count` (>= 1) elements from the zset at `h` (named `key`), lowest or highest
 /// first, as `genericZpopCommand` after it found its key: writes the reply in `shape`, emits
 /// `zpopmin`/`zpopmax` (and `del` when the key empties), counts dirty, and when `rewrite`
-/// propagates as `ZPOPMIN|ZPOPMAX key count` (ZMPOP, BZMPOP, BZPOP*). The blocking commands
+/// propagates as `ZPOPMIN|ZPOPMAX key <number popped>` (ZMPOP, BZMPOP, BZPOP*). The blocking commands
 /// call it when a key they wait on is ready. Returns how many were popped.
 pub fn pop_count(
     c: &mut Ctx,
@@ -1585,7 +1585,8 @@ pub fn pop_count(
             Where::Min => b"ZPOPMIN",
             Where::Max => b"ZPOPMAX",
         };
-        let cnt = count.to_string();
+        // Redis 7.4 propagates the number actually popped.
+        let cnt = n.to_string();
         c.propagate_one(&[cmd, key, cnt.as_bytes()]);
     }
     n
