@@ -953,6 +953,9 @@ fn zadd_generic(c: &mut Ctx, mut f: AddFlags) {
                 }
             }
         }
+        if let ZsetValue::Listpack(lp) = z {
+            lp.shrink_to_fit();
+        }
         if added + updated > 0 {
             c.srv
                 .ks
@@ -1360,7 +1363,10 @@ fn store_result(c: &mut Ctx, z: Option<ZsetValue>, ev: Ev) {
     let dst = c.arg(1);
     let existing = c.lookup_write(dst);
     match z {
-        Some(z) => {
+        Some(mut z) => {
+            if let ZsetValue::Listpack(lp) = &mut z {
+                lp.shrink_to_fit();
+            }
             let n = z.len();
             let lru = c.srv.new_key_lru();
             let db = c.db;
