@@ -2007,11 +2007,8 @@ fn zunion_inter_diff(c: &mut Ctx, store: Option<Ev>, numkeys_idx: usize, op: Set
     let mut hs = Vec::with_capacity(setnum);
     for j in numkeys_idx + 1..numkeys_idx + 1 + setnum {
         let key = c.arg(j);
-        let h = if store.is_some() {
-            c.lookup_write(key)
-        } else {
-            c.lookup_read(key)
-        };
+        // lookupKeyRead for the STORE forms too (they count keyspace hits/misses).
+        let h = c.lookup_read(key);
         if let Some(h) = h {
             let t = c.srv.ks.get(h).obj_type();
             if t != ObjType::ZSet && t != ObjType::Set {
