@@ -520,6 +520,12 @@ impl Listpack {
         self.buf.len()
     }
 
+    /// Gives back spare buffer capacity (Redis reallocates a listpack to its exact size on
+    /// every change; a `Vec` grows by doubling). Callers shrink after a batch of insertions.
+    pub fn shrink_to_fit(&mut self) {
+        self.buf.shrink_to_fit();
+    }
+
     /// Whether `add` more bytes keep the listpack within [`LISTPACK_MAX_SAFETY_SIZE`].
     /// `lpSafeToAdd` in listpack.c.
     pub fn safe_to_add(&self, add: usize) -> bool {

@@ -147,6 +147,27 @@ pub fn format_double(v: f64) -> String {
     if (-HALF..=HALF).contains(&v) && (v as i64) as f64 == v {
         return (v as i64).to_string();
     }
+    fpconv_dtoa(v)
+}
+
+/// `fpconv_dtoa()` (Redis's fpconv library) alone, without `d2string`'s integer shortcut:
+/// the shortest round-trip digits laid out as described at [`format_double`] (so `1e15` is
+/// `1e+15`); `0`, `-0`, `inf`, `-inf`, `nan` for the special values. DEBUG DIGEST mixes zset
+/// scores in this form.
+pub fn fpconv_dtoa(v: f64) -> String {
+    if v.is_nan() {
+        return "nan".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    if v == 0.0 {
+        return if v.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
+    }
     // Rust's `{:e}` gives the shortest round-trip digits: "-d.ddddde<exp10>".
     let e = format!("{v:e}");
     let (mant, exp10) = e.split_once('e').unwrap();

@@ -73,6 +73,19 @@ fn mix_object(d: &mut Digest20, e: &Entry) {
                 xor(d, &ed);
             });
         }
+        // Sorted sets: per element, mix the member then the score (`fpconv_dtoa` text) into
+        // a fresh digest, xor it in.
+        ValueRef::Boxed(Value::ZSet(z)) => {
+            let mut mb = Vec::new();
+            z.for_each(|m, s| {
+                let mut ed = [0u8; 20];
+                mb.clear();
+                m.write_to(&mut mb);
+                mix(&mut ed, &mb);
+                mix(&mut ed, crate::types::zset::digest_score(s).as_bytes());
+                xor(d, &ed);
+            });
+        }
         _ => {}
     }
     if e.expire().is_some() {

@@ -669,7 +669,7 @@ fn sanitize(argv: &mut Vec<Vec<u8>>) {
                 }
             }
         }
-        (b"srandmember", _) if argv.len() > 2 => {
+        (b"srandmember" | b"zrandmember" | b"hrandfield", _) if argv.len() > 2 => {
             // A negative count is that many replies (Redis writes them until the client's
             // output limit cuts it): at most a thousand here.
             if let Some(v) = int(&argv[2]) {

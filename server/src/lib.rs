@@ -41,6 +41,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         types::list::COMMANDS,
         types::set::COMMANDS,
         types::hash::COMMANDS,
+        types::zset::COMMANDS,
         keys::COMMANDS,
         connection::COMMANDS,
         admin::COMMANDS,

@@ -173,6 +173,9 @@ pub enum Value {
     /// A hash: listpack (field, value, field, value... as Redis) or hashtable
     /// (`types/hash.rs`, t_hash.c).
     Hash(crate::types::hash::HashValue),
+    /// A sorted set: listpack (member, score pairs sorted) or skiplist (`types/zset.rs`,
+    /// t_zset.c).
+    ZSet(crate::types::zset::ZsetValue),
 }
 
 /// The representation of a set, one variant per Redis encoding (t_set.c): `intset` while
@@ -206,6 +209,7 @@ impl Value {
             Value::List(_) => ObjType::List,
             Value::Set(_) => ObjType::Set,
             Value::Hash(_) => ObjType::Hash,
+            Value::ZSet(_) => ObjType::ZSet,
         }
     }
 
@@ -220,6 +224,8 @@ impl Value {
             Value::Set(SetValue::Listpack(_)) => Encoding::Listpack,
             Value::Set(SetValue::Hashtable(_)) => Encoding::Hashtable,
             Value::Hash(h) => h.encoding(),
+            Value::ZSet(crate::types::zset::ZsetValue::Listpack(_)) => Encoding::Listpack,
+            Value::ZSet(crate::types::zset::ZsetValue::Skiplist(_)) => Encoding::Skiplist,
         }
     }
 
@@ -237,6 +243,7 @@ impl Value {
             Value::Set(SetValue::Hashtable(t)) => t.len(),
             Value::Set(_) => 1,
             Value::Hash(h) => h.free_effort(),
+            Value::ZSet(z) => z.free_effort(),
         }
     }
 
@@ -252,6 +259,7 @@ impl Value {
                     std::mem::size_of::<crate::keyspace::FieldTable>() + t.heap_size()
                 }
                 Value::Hash(h) => h.heap_size(),
+                Value::ZSet(z) => z.heap_size(),
             }
     }
 }

@@ -1036,6 +1036,10 @@ pub struct Settings {
     pub hash_max_listpack_entries: usize,
     /// `hash-max-listpack-value` in bytes (alias `hash-max-ziplist-value`).
     pub hash_max_listpack_value: usize,
+    /// `zset-max-listpack-entries` (alias `zset-max-ziplist-entries`).
+    pub zset_max_listpack_entries: usize,
+    /// `zset-max-listpack-value` in bytes (alias `zset-max-ziplist-value`).
+    pub zset_max_listpack_value: usize,
 }
 
 /// The live configuration.
@@ -1662,6 +1666,8 @@ impl Config {
             set_max_listpack_value: i("set-max-listpack-value") as usize,
             hash_max_listpack_entries: i("hash-max-listpack-entries") as usize,
             hash_max_listpack_value: i("hash-max-listpack-value") as usize,
+            zset_max_listpack_entries: i("zset-max-listpack-entries") as usize,
+            zset_max_listpack_value: i("zset-max-listpack-value") as usize,
         }
     }
 

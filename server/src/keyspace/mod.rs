@@ -30,6 +30,7 @@ mod dict;
 mod entry;
 pub mod fields;
 pub mod signals;
+pub mod skiplist;
 
 use crate::object::{classify_string, Encoding, ObjType, StrEncoding, Value};
 use dict::Dict;
@@ -39,6 +40,7 @@ pub use entry::{NewValue, ValueRef};
 pub use fields::FieldTable;
 use signals::OwnedEntry;
 pub use signals::{ev, notify, want, Ev, Signals};
+pub use skiplist::SkipTable;
 use std::marker::PhantomData;
 
 /// Values whose freeing costs more than this many allocations go to the lazy-free thread when

@@ -1431,6 +1431,7 @@ mod tests {
             sizes.0 <= 32 && sizes.3 <= 32,
             "set, list, hash, value: {sizes:?}"
         );
+        assert!(std::mem::size_of::<crate::types::zset::ZsetValue>() <= 32);
     }
 
     #[test]
