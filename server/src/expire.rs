@@ -169,15 +169,21 @@ pub fn active_expire_cycle(srv: &mut Server, kind: CycleKind) {
 const FIELDS_PER_SEC: u64 = 10_000;
 
 /// `activeExpireHashFieldCycle`: expires due hash fields of one db, bounded per call (see the
-/// module docs); moves to the next db once this one has nothing due.
+/// module docs); moves on to the next db with registered hashes once this one has nothing
+/// due.
 fn hash_field_cycle(srv: &mut Server, st: &mut State) {
     const SEQUENCE_STEP: u64 = 1_000_000;
     let dbs = srv.ks.dbs();
-    let db = st.field_db % dbs;
-    if !srv.ks.has_hexpires(db) {
+    // Unlike Redis (one db per call, even an empty one), skip dbs without registered hashes.
+    let Some(db) = (0..dbs)
+        .map(|i| (st.field_db + i) % dbs)
+        .find(|&d| srv.ks.has_hexpires(d))
+    else {
         st.field_sequence = 0;
-        st.field_db = (db + 1) % dbs;
         return;
+    };
+    if db != st.field_db % dbs {
+        st.field_sequence = 0;
     }
     let mut quota = FIELDS_PER_SEC / srv.hz.max(1) as u64;
     if st.field_sequence > SEQUENCE_STEP {

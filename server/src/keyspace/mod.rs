@@ -790,6 +790,15 @@ impl Keyspace {
         s.event(db, ev, key);
     }
 
+    /// Reports an in-place change of a found key that sends its own events (modified key
+    /// only).
+    pub fn touched_quiet(&mut self, h: KeyRef) {
+        let e = self.check(h);
+        // SAFETY: live entry; the reference ends within this call.
+        let key = unsafe { e.key() };
+        self.signals.modified(h.db(), key);
+    }
+
     /// Records one more event for `key` (a command reporting two: SET EX gives "set" then
     /// "expire"; `keymiss` for read misses).
     #[inline]

@@ -1262,6 +1262,273 @@ fn hscan(c: &mut Ctx) {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Field expiration (Redis 7.4)
+
+/// `EB_EXPIRE_TIME_MAX` of Redis 7.4's ebuckets (2^46 - 1 ms): the latest field TTL.
+pub const FIELD_EXPIRE_MAX: i64 = (1 << 46) - 1;
+
+/// The `FIELDS numfields field...` block starting at `at` (7.4.1's checks, in its order):
+/// the field arguments' indexes, or None after replying the error (`num_err` for a count that
+/// is not a positive integer).
+fn fields_arg(c: &mut Ctx, at: usize, num_err: &str) -> Option<std::ops::Range<usize>> {
+    if crate::command::opt(c.arg(at)) != b"fields" {
+        c.out
+            .error("ERR Mandatory argument FIELDS is missing or not at the right position");
+        return None;
+    }
+    let n = match pyrope_common::util::string2ll(c.arg(at + 1)) {
+        Some(n) if n > 0 => n as usize,
+        _ => {
+            c.out.error(num_err);
+            return None;
+        }
+    };
+    let first = at + 2;
+    if n != c.argc() - first {
+        c.out
+            .error("ERR The `numfields` parameter must match the number of arguments");
+        return None;
+    }
+    Some(first..c.argc())
+}
+
+/// A field-TTL condition of HEXPIRE & co.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Cond {
+    None,
+    Nx,
+    Xx,
+    Gt,
+    Lt,
+}
+
+/// Whether a field with TTL `old` may get `new` under `cond` (7.4.1, as key EXPIRE): a field
+/// without a TTL counts as never expiring (meets NX and LT, not XX or GT); GT/LT compare with
+/// the old TTL.
+fn cond_met(cond: Cond, old: Option<i64>, new: i64) -> bool {
+    match (cond, old) {
+        (Cond::None, _) => true,
+        (Cond::Nx, old) => old.is_none(),
+        (Cond::Lt, None) => true,
+        (_, None) => false,
+        (Cond::Xx, Some(_)) => true,
+        (Cond::Gt, Some(p)) => new > p,
+        (Cond::Lt, Some(p)) => new < p,
+    }
+}
+
+/// Reads an expire-time argument of HEXPIRE & co. (7.4.1's checks): the absolute unix ms, or
+/// None after replying the error. `unit_ms` is 1000 for seconds; `base` is now for relative
+/// times, 0 for absolute ones.
+fn expire_arg(c: &mut Ctx, i: usize, unit_ms: i64, base: i64) -> Option<i64> {
+    let v = c.int_arg(i)?;
+    if v < 0 {
+        c.out.error("ERR invalid expire time, must be >= 0");
+        return None;
+    }
+    let invalid = v > FIELD_EXPIRE_MAX / unit_ms || v * unit_ms > FIELD_EXPIRE_MAX - base;
+    if invalid {
+        let msg = format!(
+            "ERR invalid expire time in '{}' command",
+            c.command().fullname
+        );
+        c.out.error(&msg);
+        return None;
+    }
+    Some(v * unit_ms + base)
+}
+
+/// HEXPIRE / HPEXPIRE / HEXPIREAT / HPEXPIREAT key time [NX|XX|GT|LT] FIELDS n field...
+/// (`hexpireGenericCommand`): per field -2 (no such field), 0 (condition not met), 1 (TTL
+/// set), 2 (deleted: the time is not in the future). An expired field not yet deleted counts
+/// as present. Event `hdel` for deletions, `hexpire` for TTLs set, `del` if the hash empties.
+/// Propagated as `HDEL key field` per deletion and `HPEXPIREAT key ms [cond] FIELDS n` with
+/// the fields whose TTL was set.
+fn hexpire_generic(c: &mut Ctx, unit_ms: i64, relative: bool) {
+    let key = c.arg(1);
+    let Ok(found) = lookup_write(c, key) else {
+        return;
+    };
+    let base = if relative { c.srv.now_ms } else { 0 };
+    let Some(when) = expire_arg(c, 2, unit_ms, base) else {
+        return;
+    };
+    let cond = match crate::command::opt(c.arg(3)).as_slice() {
+        b"nx" => Cond::Nx,
+        b"xx" => Cond::Xx,
+        b"gt" => Cond::Gt,
+        b"lt" => Cond::Lt,
+        _ => Cond::None,
+    };
+    let at = if cond == Cond::None { 3 } else { 4 };
+    let Some(range) = fields_arg(c, at, "ERR Parameter `numFields` should be greater than 0")
+    else {
+        return;
+    };
+    let Some(h) = found else {
+        c.out.array(range.len());
+        for _ in range {
+            c.out.int(-2);
+        }
+        return;
+    };
+    let past = when <= c.srv.now_ms;
+    let fields: Vec<&[u8]> = range.map(|i| c.arg(i)).collect();
+    let hv = hash_mut(&mut c.srv.ks, h);
+    hv.make_ex();
+    c.out.array(fields.len());
+    let (mut set, mut deleted): (Vec<&[u8]>, Vec<&[u8]>) = (Vec::new(), Vec::new());
+    for field in fields {
+        let r = match hv.ttl_of(field) {
+            None => -2,
+            Some(old) if !cond_met(cond, old, when) => 0,
+            Some(_) if past => {
+                hv.delete(field);
+                deleted.push(field);
+                2
+            }
+            Some(_) => {
+                hv.set_ttl(field, Some(when));
+                set.push(field);
+                1
+            }
+        };
+        c.out.int(r);
+    }
+    if set.is_empty() && deleted.is_empty() {
+        return;
+    }
+    let empty = hv.is_empty();
+    let db = c.db;
+    c.dirty((set.len() + deleted.len()) as u64);
+    if !deleted.is_empty() {
+        c.srv.ks.notify(db, EV_HDEL, key);
+    }
+    if empty {
+        c.srv.ks.delete(h, Deletion::Server, Some(ev::DEL));
+    } else {
+        if !set.is_empty() {
+            c.srv.ks.touched(h, EV_HEXPIRE);
+        } else {
+            c.srv.ks.touched_quiet(h);
+        }
+        c.srv.ks.hfe_update(h);
+    }
+    for f in &deleted {
+        c.propagate_one(&[&b"HDEL"[..], key, f]);
+    }
+    if !set.is_empty() {
+        let ms = when.to_string();
+        let n = set.len().to_string();
+        let mut argv: Vec<&[u8]> = vec![b"HPEXPIREAT", key, ms.as_bytes()];
+        if cond != Cond::None {
+            argv.push(c.arg(3));
+        }
+        argv.push(c.arg(at));
+        argv.push(n.as_bytes());
+        argv.extend(set.iter().copied());
+        c.propagate_one(&argv);
+    }
+}
+
+fn hexpire(c: &mut Ctx) {
+    hexpire_generic(c, 1000, true);
+}
+
+fn hpexpire(c: &mut Ctx) {
+    hexpire_generic(c, 1, true);
+}
+
+fn hexpireat(c: &mut Ctx) {
+    hexpire_generic(c, 1000, false);
+}
+
+fn hpexpireat(c: &mut Ctx) {
+    hexpire_generic(c, 1, false);
+}
+
+/// HTTL / HPTTL / HEXPIRETIME / HPEXPIRETIME key FIELDS n field... (`httlGenericCommand`):
+/// per field -2 (absent or expired), -1 (no TTL), else the TTL or the expire time in the
+/// command's unit (seconds rounded up: `(ms + 999 - base) / 1000`).
+fn httl_generic(c: &mut Ctx, unit_ms: i64, relative: bool) {
+    let Ok(found) = lookup_read(c, c.arg(1)) else {
+        return;
+    };
+    let Some(range) = fields_arg(c, 2, "ERR Number of fields must be a positive integer") else {
+        return;
+    };
+    let now = c.srv.now_ms;
+    let base = if relative { now } else { 0 };
+    c.out.array(range.len());
+    for i in range {
+        let ttl = found.and_then(|h| hash_ref(&c.srv.ks, h).ttl_of(c.arg(i)));
+        let r = match ttl {
+            None => -2,
+            Some(None) => -1,
+            Some(Some(t)) if is_expired(Some(t), now) => -2,
+            Some(Some(t)) if unit_ms == 1000 => (t + 999 - base) / 1000,
+            Some(Some(t)) => t - base,
+        };
+        c.out.int(r);
+    }
+}
+
+fn httl(c: &mut Ctx) {
+    httl_generic(c, 1000, true);
+}
+
+fn hpttl(c: &mut Ctx) {
+    httl_generic(c, 1, true);
+}
+
+fn hexpiretime(c: &mut Ctx) {
+    httl_generic(c, 1000, false);
+}
+
+fn hpexpiretime(c: &mut Ctx) {
+    httl_generic(c, 1, false);
+}
+
+/// HPERSIST key FIELDS n field... (`hpersistCommand`): per field -2 (absent or expired), -1
+/// (no TTL), 1 (TTL removed). Event `hpersist`; propagated as is. The hash stays registered
+/// for the active expiry until its next visit (as Redis).
+fn hpersist(c: &mut Ctx) {
+    let Ok(found) = lookup_write(c, c.arg(1)) else {
+        return;
+    };
+    let Some(range) = fields_arg(c, 2, "ERR Number of fields must be a positive integer") else {
+        return;
+    };
+    let now = c.srv.now_ms;
+    c.out.array(range.len());
+    let mut done = 0;
+    for i in range {
+        let field = c.arg(i);
+        let Some(h) = found else {
+            c.out.int(-2);
+            continue;
+        };
+        let hv = hash_mut(&mut c.srv.ks, h);
+        let r = match hv.ttl_of(field) {
+            None => -2,
+            Some(None) => -1,
+            Some(t) if is_expired(t, now) => -2,
+            Some(_) => {
+                hv.set_ttl(field, None);
+                done += 1;
+                1
+            }
+        };
+        c.out.int(r);
+    }
+    if done > 0 {
+        let h = found.expect("persisted fields");
+        c.srv.ks.touched(h, EV_HPERSIST);
+        c.dirty(done);
+    }
+}
+
 /// Handlers of this module.
 pub const COMMANDS: &[(&str, Handler)] = &[
     ("hset", hset),
@@ -1280,6 +1547,15 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("hincrbyfloat", hincrbyfloat),
     ("hrandfield", hrandfield),
     ("hscan", hscan),
+    ("hexpire", hexpire),
+    ("hpexpire", hpexpire),
+    ("hexpireat", hexpireat),
+    ("hpexpireat", hpexpireat),
+    ("httl", httl),
+    ("hpttl", hpttl),
+    ("hexpiretime", hexpiretime),
+    ("hpexpiretime", hpexpiretime),
+    ("hpersist", hpersist),
 ];
 
 #[cfg(test)]
