@@ -449,4 +449,60 @@ mod tests {
         assert!(t.is_empty());
         assert!(t.random().is_none());
     }
+
+    #[test]
+    fn ttls_match_a_model_and_expire_in_order() {
+        let mut t = FieldTable::new();
+        let mut model: BTreeMap<Vec<u8>, (Vec<u8>, Option<i64>)> = BTreeMap::new();
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..4000 {
+            let f = format!("f{}", rng.u32(..300)).into_bytes();
+            match rng.u8(..6) {
+                0 => {
+                    let v = vec![b'x'; rng.usize(..20)];
+                    assert_eq!(t.insert(&f, &v), !model.contains_key(&f));
+                    model.insert(f, (v, None));
+                }
+                1 | 2 => {
+                    let e = Some(rng.i64(0..1000)).filter(|_| rng.bool());
+                    assert_eq!(t.set_expire(&f, e), model.contains_key(&f));
+                    if let Some(m) = model.get_mut(&f) {
+                        m.1 = e;
+                    }
+                }
+                3 => {
+                    let v = vec![b'y'; rng.usize(..20)];
+                    let e = rng.i64(0..1000);
+                    t.insert_ex(&f, &v, Some(e));
+                    model.insert(f, (v, Some(e)));
+                }
+                4 => {
+                    let v = b"k".to_vec();
+                    t.insert_keep_ttl(&f, &v);
+                    let old = model.get(&f).and_then(|m| m.1);
+                    model.insert(f, (v, old));
+                }
+                _ => {
+                    assert_eq!(t.remove(&f), model.remove(&f).is_some());
+                }
+            }
+        }
+        assert_eq!(t.len(), model.len());
+        let with_ttl = model.values().filter(|m| m.1.is_some()).count();
+        assert_eq!(t.volatile_len(), with_ttl);
+        for (f, (v, e)) in &model {
+            assert_eq!(t.get_ex(f), Some((&v[..], *e)));
+        }
+        assert_eq!(t.min_expire(), model.values().filter_map(|m| m.1).min());
+        assert_eq!(t.clone(), t);
+        // Expiry pops fields in TTL order, only those due.
+        let mut last = i64::MIN;
+        while let Some(f) = t.pop_expired(500) {
+            let e = model.remove(&f).unwrap().1.unwrap();
+            assert!(e >= last && e <= 500);
+            last = e;
+        }
+        assert!(model.values().all(|m| m.1.is_none_or(|e| e > 500)));
+        assert_eq!(t.len(), model.len());
+    }
 }

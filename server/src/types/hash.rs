@@ -75,8 +75,9 @@ pub enum HashValue {
     /// `listpackex` (Redis 7.4): `field, value, ttl` triplets, ttl in unix ms or 0 for none,
     /// ordered by ttl ascending with the fields without one at the end (`listpackExAddNew`,
     /// `listpackExUpdateExpiry`, `listpackExPersist`). A listpack hash becomes one on its first
-    /// field-TTL command and never goes back.
-    ListpackEx(Listpack),
+    /// field-TTL command and never goes back. Boxed so that `HashValue` (and `Value`) stay
+    /// 24 bytes: only hashes with field TTLs pay for the box, as Redis's `listpackEx`.
+    ListpackEx(Box<Listpack>),
     /// The hashtable encoding (field TTLs in the table's volatile heap).
     Hashtable(Box<FieldTable>),
 }
@@ -174,7 +175,8 @@ impl HashValue {
     /// Approximate heap bytes.
     pub fn heap_size(&self) -> usize {
         match self {
-            HashValue::Listpack(lp) | HashValue::ListpackEx(lp) => lp.bytes(),
+            HashValue::Listpack(lp) => lp.bytes(),
+            HashValue::ListpackEx(lp) => lp.bytes() + std::mem::size_of::<Listpack>(),
             HashValue::Hashtable(t) => t.heap_size(),
         }
     }
@@ -252,7 +254,7 @@ impl HashValue {
                 ex.push_back(entry_bytes(&v, &mut vb));
                 ex.push_back_int(0);
             }
-            *self = HashValue::ListpackEx(ex);
+            *self = HashValue::ListpackEx(Box::new(ex));
         }
     }
 
@@ -276,8 +278,10 @@ impl HashValue {
     /// converts when they hold more pairs than the entries limit (pre-sizing the table), when
     /// one is longer than the value limit, or when the listpack would pass its safety size.
     pub fn try_conversion(&mut self, args: &[&[u8]], lim: Limits) {
-        let (HashValue::Listpack(lp) | HashValue::ListpackEx(lp)) = self else {
-            return;
+        let lp: &Listpack = match self {
+            HashValue::Listpack(lp) => lp,
+            HashValue::ListpackEx(lp) => lp,
+            HashValue::Hashtable(_) => return,
         };
         let new_fields = args.len() / 2;
         if new_fields > lim.entries {
@@ -1649,6 +1653,64 @@ mod tests {
             copy.convert(0);
             prop_assert_eq!(&snapshot(&copy), &model);
         }
+    }
+
+    fn lpex_layout(h: &HashValue) -> Vec<(Vec<u8>, Option<i64>)> {
+        let mut v = Vec::new();
+        h.for_each_ex(|f, _, t| v.push((f.to_vec(), t)));
+        v
+    }
+
+    #[test]
+    fn listpackex_orders_fields_by_ttl_as_redis() {
+        let lim = Limits {
+            entries: 128,
+            value: 64,
+        };
+        let mut h = HashValue::new();
+        for f in [b"a", b"b", b"c", b"d"] {
+            h.set(f, b"1", lim);
+        }
+        h.make_ex();
+        assert_eq!(h.encoding(), Encoding::ListpackEx);
+        assert!(h.set_ttl(b"c", Some(300)));
+        assert!(h.set_ttl(b"a", Some(100)));
+        // An equal TTL goes before the fields that have it (listpackExUpdateExpiry's `>=`).
+        assert!(h.set_ttl(b"d", Some(100)));
+        assert!(!h.set_ttl(b"zz", Some(1)));
+        let order: Vec<_> = lpex_layout(&h);
+        assert_eq!(
+            order,
+            vec![
+                (b"d".to_vec(), Some(100)),
+                (b"a".to_vec(), Some(100)),
+                (b"c".to_vec(), Some(300)),
+                (b"b".to_vec(), None),
+            ]
+        );
+        assert_eq!(h.min_expire(), Some(100));
+        // HSET clears a TTL (moved to the end), HINCRBY keeps it.
+        h.set(b"d", b"2", lim);
+        h.set_keep_ttl(b"c", b"3", lim);
+        assert_eq!(h.ttl_of(b"d"), Some(None));
+        assert_eq!(h.ttl_of(b"c"), Some(Some(300)));
+        assert_eq!(lpex_layout(&h).last().unwrap().0, b"d".to_vec());
+        let mut gone = Vec::new();
+        assert_eq!(h.expire_fields(300, 10, &mut gone), 2);
+        assert_eq!(gone, vec![b"a".to_vec(), b"c".to_vec()]);
+        assert_eq!(h.min_expire(), None);
+        if let HashValue::ListpackEx(lp) = &h {
+            assert!(Listpack::validate(lp.as_bytes()).is_ok());
+            assert_eq!(lp.len(), 6);
+        }
+        // Conversion keeps TTLs.
+        h.set_ttl(b"b", Some(50));
+        let mut t = h.clone();
+        t.convert(0);
+        assert_eq!(t.ttl_of(b"b"), Some(Some(50)));
+        assert_eq!(t.ttl_of(b"d"), Some(None));
+        assert_eq!(t.min_expire(), Some(50));
+        assert_eq!(t.live_len(51), 1);
     }
 
     #[test]
