@@ -286,7 +286,7 @@ fn propagation_matches_a_redis_replica_stream() {
         "HPEXPIREAT ht <ms> FIELDS 1 a",
         "HPEXPIREAT ht <ms> nx FIELDS 1 b",
         "HDEL ht c",
-        "hpersist ht FIELDS 2 a a",
+        "HPERSIST ht FIELDS 2 a a",
         "\"MULTI\", \"HDEL hl b\", \"HINCRBY hl b 1\", \"EXEC\"",
         "HDEL ha a",
         "HDEL ha b",

@@ -1,8 +1,8 @@
 //! Hash commands (Redis t_hash.c): HSET HSETNX HGET HMGET HMSET HDEL HLEN HSTRLEN HEXISTS HKEYS
 //! HVALS HGETALL HINCRBY HINCRBYFLOAT HRANDFIELD HSCAN, the field-expiration commands of Redis
 //! 7.4 (HEXPIRE HPEXPIRE HEXPIREAT HPEXPIREAT HTTL HPTTL HEXPIRETIME HPEXPIRETIME HPERSIST),
-//! Redis 8.0's HGETDEL HGETEX HSETEX, and [`HashValue`], the hash value with Redis's three
-//! encodings.
+//! and [`HashValue`], the hash value with Redis's three encodings. (Redis 8.0's HGETDEL
+//! HGETEX HSETEX are still to come: `HashValue::set_with_ttl` is their setter.)
 //!
 //! A small hash is a listpack of `field, value, field, value...` in Redis's exact bytes; it is
 //! converted to a hashtable ([`FieldTable`]) as `hashTypeTryConversion` / `hashTypeSet` do: when
@@ -53,8 +53,6 @@ pub const EV_HEXPIRE: Ev = h("hexpire");
 pub const EV_HPERSIST: Ev = h("hpersist");
 /// `hexpired`: fields deleted by their TTL.
 pub const EV_HEXPIRED: Ev = ev::HEXPIRED;
-/// `hgetdel` (Redis 8.0).
-pub const EV_HGETDEL: Ev = h("hgetdel");
 
 /// The listpack conversion thresholds (`hash-max-listpack-entries`, `hash-max-listpack-value`
 /// in bytes).
