@@ -106,6 +106,10 @@ fn rdb_string_len(v: &ValueRef) -> usize {
         }
         // A listpack is saved as one string blob (rdbSaveObject); a table per element.
         ValueRef::Boxed(Value::Hash(HashValue::Listpack(lp))) => enc_len(lp.bytes()) + lp.bytes(),
+        // RDB_TYPE_HASH_LISTPACK_EX: the earliest TTL (8 bytes), then the blob.
+        ValueRef::Boxed(Value::Hash(HashValue::ListpackEx(lp))) => {
+            8 + enc_len(lp.bytes()) + lp.bytes()
+        }
         ValueRef::Boxed(Value::Hash(h)) => {
             let mut n = enc_len(h.len());
             h.for_each(|f, v| n += bytes_len(&f.to_vec()) + bytes_len(&v.to_vec()));

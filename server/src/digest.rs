@@ -59,10 +59,12 @@ fn mix_object(d: &mut Digest20, e: &Entry) {
                 xor(d, &buf);
             });
         }
-        // Hashes: per field, mix the field then the value into a fresh digest, xor it in.
+        // Hashes: per field, mix the field then the value into a fresh digest, xor
+        // "!!hexpire!!" into it when the field has a TTL (its presence, not its time; expired
+        // fields not yet deleted included, as `hashTypeNext(hi, 0)`), xor it in.
         ValueRef::Boxed(Value::Hash(h)) => {
             let (mut fb, mut vb) = (Vec::new(), Vec::new());
-            h.for_each(|f, v| {
+            h.for_each_ex(|f, v, ttl| {
                 let mut ed = [0u8; 20];
                 fb.clear();
                 f.write_to(&mut fb);
@@ -70,6 +72,9 @@ fn mix_object(d: &mut Digest20, e: &Entry) {
                 vb.clear();
                 v.write_to(&mut vb);
                 mix(&mut ed, &vb);
+                if ttl.is_some() {
+                    xor(&mut ed, b"!!hexpire!!");
+                }
                 xor(d, &ed);
             });
         }

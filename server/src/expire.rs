@@ -7,6 +7,12 @@
 //! lasts. The slow cycle runs from the cron with 25% (+2% per effort) of a cron period; the fast
 //! cycle runs before the loop sleeps, for at most 1 ms (+0.25 ms per effort), only when the
 //! previous cycle ran out of time or left too many stale keys.
+//!
+//! Hash fields with a TTL (Redis 7.4's HFE) are expired first in each cycle, as
+//! `activeExpireHashFieldCycle`: one db per call, the registered hashes whose earliest field
+//! TTL has passed visited earliest first, at most `10000 / hz` fields per call (times up to 32
+//! while a db keeps having more than a million fields to expire), so a hash of any size is
+//! expired incrementally and a call stays bounded.
 
 use crate::keyspace::Probe;
 use crate::server::Server;
@@ -24,12 +30,18 @@ pub enum CycleKind {
 /// Cross-call state of the cycle (kept in a static: the executor is single-threaded).
 struct State {
     current_db: usize,
+    /// Db the hash-field cycle works on.
+    field_db: usize,
+    /// Fields expired in `field_db` by consecutive calls that used their whole quota.
+    field_sequence: u64,
     timelimit_exit: bool,
     last_fast_end: Option<Instant>,
 }
 
 static STATE: std::sync::Mutex<State> = std::sync::Mutex::new(State {
     current_db: 0,
+    field_db: 0,
+    field_sequence: 0,
     timelimit_exit: false,
     last_fast_end: None,
 });
@@ -47,6 +59,9 @@ pub fn active_expire_cycle(srv: &mut Server, kind: CycleKind) {
         return;
     }
     let mut st = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    if kind == CycleKind::Slow {
+        hash_field_cycle(srv, &mut st);
+    }
     if (0..srv.ks.dbs()).all(|d| srv.ks.db(d).volatile_len() == 0) {
         st.timelimit_exit = false;
         return;
@@ -148,4 +163,40 @@ pub fn active_expire_cycle(srv: &mut Server, kind: CycleKind) {
         0.0
     };
     srv.stats.expired_stale_perc = perc * 0.05 + srv.stats.expired_stale_perc * 0.95;
+}
+
+/// Redis's base rate of the active expiry of hash fields (`HFE_DB_BASE_ACTIVE_EXPIRE_FIELDS_PER_SEC`).
+const FIELDS_PER_SEC: u64 = 10_000;
+
+/// `activeExpireHashFieldCycle`: expires due hash fields of one db, bounded per call (see the
+/// module docs); moves on to the next db with registered hashes once this one has nothing
+/// due.
+fn hash_field_cycle(srv: &mut Server, st: &mut State) {
+    const SEQUENCE_STEP: u64 = 1_000_000;
+    let dbs = srv.ks.dbs();
+    // Unlike Redis (one db per call, even an empty one), skip dbs without registered hashes.
+    let Some(db) = (0..dbs)
+        .map(|i| (st.field_db + i) % dbs)
+        .find(|&d| srv.ks.has_hexpires(d))
+    else {
+        st.field_sequence = 0;
+        return;
+    };
+    if db != st.field_db % dbs {
+        st.field_sequence = 0;
+    }
+    let mut quota = FIELDS_PER_SEC / srv.hz.max(1) as u64;
+    if st.field_sequence > SEQUENCE_STEP {
+        quota *= (st.field_sequence / SEQUENCE_STEP).min(32);
+    }
+    let quota = quota.max(1) as usize;
+    let now = srv.now_ms;
+    let n = srv.ks.active_expire_fields(db, now, quota);
+    srv.dispatch_signals(None);
+    if n == quota {
+        st.field_sequence += quota as u64;
+    } else {
+        st.field_sequence = 0;
+        st.field_db = (db + 1) % dbs;
+    }
 }

@@ -28,6 +28,8 @@ pub struct Stats {
     pub total_net_input_bytes: u64,
     pub total_net_output_bytes: u64,
     pub expired_keys: u64,
+    /// Hash fields deleted by their TTL, lazily or actively (INFO `expired_subkeys`).
+    pub expired_subkeys: u64,
     pub expired_stale_perc: f64,
     pub expired_time_cap_reached_count: u64,
     pub expire_cycle_cpu_us: u64,
@@ -421,6 +423,8 @@ impl Server {
         let events = std::mem::take(&mut s.events);
         let expired = std::mem::take(&mut s.expired);
         let n = std::mem::take(&mut s.expired_count);
+        let fields = std::mem::take(&mut s.expired_fields);
+        self.stats.expired_subkeys += std::mem::take(&mut s.expired_fields_count);
         // Ready keys (and flushed or swapped dbs) go to the blocking core, served after the
         // top-level command. Modified keys feed WATCH and tracking, which arrive with their
         // issues; until then nothing records them (their want bit is off).
@@ -444,6 +448,15 @@ impl Server {
         for (db, key) in expired {
             self.propagator
                 .push(db, OwnedArgv::from_args(&[verb.as_bytes(), &key]));
+            if self.call_depth == 0 {
+                self.propagator.flush();
+            }
+        }
+        // Hash fields deleted by their TTL: `HDEL key field` each (propagateHashFieldDeletion),
+        // one unit per field outside a command, as the active expiry of Redis 7.4.1.
+        for (db, key, field) in fields {
+            self.propagator
+                .push(db, OwnedArgv::from_args(&[&b"HDEL"[..], &key, &field]));
             if self.call_depth == 0 {
                 self.propagator.flush();
             }

@@ -203,6 +203,40 @@ fn propagation_matches_a_redis_replica_stream() {
         &["DEBUG", "SET-ACTIVE-EXPIRE", "1"],
         &["SET", "active", "v", "PX", "50"],
         &["!wait"],
+        // Hash field TTLs: relative times as HPEXPIREAT with only the fields set, past
+        // times as HDELs, HPERSIST as is, lazy and active field expiry as HDEL per field.
+        &["HSET", "ht", "a", "1", "b", "2", "c", "3", "d", "4"],
+        &["HEXPIRE", "ht", "100", "FIELDS", "2", "a", "zz"],
+        &["HEXPIRE", "ht", "100", "FIELDS", "1", "zz"],
+        &[
+            "HPEXPIRE", "ht", "100000", "nx", "FIELDS", "3", "a", "zz", "b",
+        ],
+        &["HEXPIREAT", "ht", "1", "fields", "2", "c", "zz"],
+        &["HPERSIST", "ht", "FIELDS", "2", "a", "a"],
+        &["HPERSIST", "ht", "FIELDS", "1", "a"],
+        &["DEBUG", "SET-ACTIVE-EXPIRE", "0"],
+        &["HSET", "hl", "a", "1", "b", "2", "c", "3"],
+        &["HPEXPIRE", "hl", "1", "FIELDS", "2", "a", "b"],
+        &["!sleep"],
+        &["HGET", "hl", "a"],
+        &["HINCRBY", "hl", "b", "1"],
+        &["HSET", "hl", "a", "1", "b", "2"],
+        &["HPEXPIRE", "hl", "1", "FIELDS", "2", "a", "b"],
+        &["!sleep"],
+        &["HMGET", "hl", "a", "b", "c"],
+        &["HSET", "hl", "a", "1", "b", "2"],
+        &["HPEXPIRE", "hl", "1", "FIELDS", "2", "a", "b"],
+        &["!sleep"],
+        &["HRANDFIELD", "hl"],
+        &["HPEXPIRE", "hl", "1", "FIELDS", "1", "c"],
+        &["!sleep"],
+        &["HEXISTS", "hl", "c"],
+        &["DEBUG", "SET-ACTIVE-EXPIRE", "1"],
+        &["HSET", "ha", "a", "1", "b", "2"],
+        &["HPEXPIRE", "ha", "50", "FIELDS", "1", "a"],
+        &["!wait_hlen", "ha", "1"],
+        &["HPEXPIRE", "ha", "50", "FIELDS", "1", "b"],
+        &["!wait"],
         &["FLUSHALL"],
     ];
     let mut transcript = Vec::new();
@@ -212,6 +246,22 @@ fn propagation_matches_a_redis_replica_stream() {
             continue;
         }
         if step[0] == "!wait" {
+            continue;
+        }
+        if step[0] == "!wait_hlen" {
+            // Active expiry of fields: poll HLEN (it counts expired fields) on both.
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let want = Frame::Integer(step[2].parse().unwrap());
+            for c in [&mut rc, &mut pc] {
+                while c.call(&["HLEN", step[1]]).unwrap() != want {
+                    assert!(Instant::now() < deadline, "field expiry never happened");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            let rs = commands(&replica.drain(Duration::from_millis(300)));
+            let ps = commands(&pyrope_stream(&mut pc));
+            transcript.push(format!("{step:?} -> {rs:?}"));
+            assert_eq!(rs, ps, "active field expiry propagation differs");
             continue;
         }
         let before = rc.call(&["DBSIZE"]).unwrap();
@@ -253,6 +303,13 @@ fn propagation_matches_a_redis_replica_stream() {
         "RPOPLPUSH bl bl2",
         "ZPOPMAX z 2",
         "ZPOPMIN z 1",
+        "HPEXPIREAT ht <ms> FIELDS 1 a",
+        "HPEXPIREAT ht <ms> nx FIELDS 1 b",
+        "HDEL ht c",
+        "HPERSIST ht FIELDS 2 a a",
+        "\"MULTI\", \"HDEL hl b\", \"HINCRBY hl b 1\", \"EXEC\"",
+        "HDEL ha a",
+        "HDEL ha b",
     ] {
         assert!(all.contains(needle), "no {needle} in:\n{all}");
     }

@@ -49,6 +49,15 @@ pub(crate) unsafe trait DictItem: Copy + Eq + Send {
     fn volatile_index(self) -> usize;
     /// Records the item's position in the volatile list (only if `has_expire`).
     fn set_volatile_index(self, i: usize);
+    /// True when the volatile list is kept as a binary min-heap on [`DictItem::expire_at`]
+    /// (hash fields: the earliest TTL in O(1), the active expiry pops in order); false keeps
+    /// it unordered (keys: sampled at random by the active-expire cycle).
+    const ORDERED: bool = false;
+    /// The time the ordered volatile list sorts by (only called when `ORDERED` and
+    /// `has_expire`).
+    fn expire_at(self) -> i64 {
+        0
+    }
     /// Frees the item.
     ///
     /// # Safety
@@ -608,8 +617,16 @@ impl<E: DictItem> Dict<E> {
         let h = self.hash(unsafe { e.item_key() }) as usize & self.ht[t].mask();
         self.ht[t].push(h, e);
         if e.has_expire() {
-            e.set_volatile_index(self.volatile.len());
-            self.volatile.push(e);
+            self.volatile_push(e);
+        }
+    }
+
+    fn volatile_push(&mut self, e: E) {
+        let i = self.volatile.len();
+        e.set_volatile_index(i);
+        self.volatile.push(e);
+        if E::ORDERED {
+            self.sift_up(i);
         }
     }
 
@@ -619,7 +636,66 @@ impl<E: DictItem> Dict<E> {
         self.volatile.swap_remove(i);
         if i < self.volatile.len() {
             self.volatile[i].set_volatile_index(i);
+            if E::ORDERED {
+                self.heap_fix(i);
+            }
         }
+    }
+
+    /// Restores the heap order around position `i` after its item's time changed.
+    fn heap_fix(&mut self, i: usize) {
+        let i = self.sift_up(i);
+        self.sift_down(i);
+    }
+
+    fn heap_swap(&mut self, a: usize, b: usize) {
+        self.volatile.swap(a, b);
+        self.volatile[a].set_volatile_index(a);
+        self.volatile[b].set_volatile_index(b);
+    }
+
+    fn sift_up(&mut self, mut i: usize) -> usize {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if self.volatile[parent].expire_at() <= self.volatile[i].expire_at() {
+                break;
+            }
+            self.heap_swap(parent, i);
+            i = parent;
+        }
+        i
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let n = self.volatile.len();
+        loop {
+            let (l, r) = (2 * i + 1, 2 * i + 2);
+            let mut m = i;
+            if l < n && self.volatile[l].expire_at() < self.volatile[m].expire_at() {
+                m = l;
+            }
+            if r < n && self.volatile[r].expire_at() < self.volatile[m].expire_at() {
+                m = r;
+            }
+            if m == i {
+                return;
+            }
+            self.heap_swap(i, m);
+            i = m;
+        }
+    }
+
+    /// Re-sorts a linked item of an ordered volatile list whose [`DictItem::expire_at`] was
+    /// changed in place.
+    pub fn volatile_changed(&mut self, e: E) {
+        if E::ORDERED && e.has_expire() {
+            self.heap_fix(e.volatile_index());
+        }
+    }
+
+    /// The item with the earliest expire of an ordered volatile list (any item otherwise).
+    pub fn volatile_first(&self) -> Option<E> {
+        self.volatile.first().copied()
     }
 
     /// Replaces the linked entry `old` by `new` (same key) and frees `old` (its boxed value, if
@@ -642,12 +718,12 @@ impl<E: DictItem> Dict<E> {
                 let i = old.volatile_index();
                 new.set_volatile_index(i);
                 self.volatile[i] = new;
+                if E::ORDERED {
+                    self.heap_fix(i);
+                }
             }
             (true, false) => self.volatile_remove(old),
-            (false, true) => {
-                new.set_volatile_index(self.volatile.len());
-                self.volatile.push(new);
-            }
+            (false, true) => self.volatile_push(new),
             (false, false) => {}
         }
         // SAFETY: `old` was just unlinked and the dict held its only copy.

@@ -2,12 +2,17 @@
 //! safe table of fields (set members, hash fields) with optional values, built on the same
 //! [`Dict`] as the keyspace: incremental rehashing, Redis's SCAN cursor (so SSCAN/HSCAN keep
 //! the guarantee that every field present for the whole scan is returned at least once),
-//! fair random sampling (SRANDMEMBER, SPOP, HRANDFIELD), and a volatile list ready for hash
-//! field TTLs.
+//! fair random sampling (SRANDMEMBER, SPOP, HRANDFIELD), and hash field TTLs (Redis 7.4's
+//! HFE): fields with a TTL are listed in the dict's volatile list, kept as a binary min-heap on
+//! the expire time, so the earliest one is found in O(1) and the active expiry removes fields
+//! in expire order, a bounded number at a time (Redis keeps them in per-hash `ebuckets`).
 //!
-//! Each field is one allocation: `[vindex u32][flen varint][field][vlen varint][value]`, with
-//! the value absent for set members (`vlen` = 0 and the table's `has_values` false). The raw
-//! pointers never leave this file; callers get `&[u8]` views borrowed from the table.
+//! Each field is one allocation: `[vindex u32][flen varint][field][vlen varint][value]` and,
+//! only for a field with a TTL (`vindex != NONE`), `[expire i64 LE, unix ms]` after the value;
+//! fields without a TTL do not pay for it. Setting or removing a TTL replaces the allocation
+//! (a new TTL on a field that has one is written in place). The value is empty for set
+//! members. The raw pointers never leave this file; callers get `&[u8]` views borrowed from
+//! the table.
 
 use super::dict::{Dict, DictItem};
 use super::entry::read_varint;
@@ -34,13 +39,19 @@ fn put_varint(out: &mut Vec<u8>, mut v: usize) {
 }
 
 impl FieldPtr {
-    fn alloc(field: &[u8], value: &[u8]) -> FieldPtr {
-        let mut body = Vec::with_capacity(4 + 10 + field.len() + value.len());
-        body.extend_from_slice(&VINDEX_NONE.to_le_bytes());
+    /// A new field; with `expire`, its TTL (unix ms) is stored after the value and the
+    /// volatile index starts at 0 (any value but NONE: the dict sets it when linking).
+    fn alloc(field: &[u8], value: &[u8], expire: Option<i64>) -> FieldPtr {
+        let mut body = Vec::with_capacity(4 + 10 + field.len() + value.len() + 8);
+        let vindex = if expire.is_some() { 0 } else { VINDEX_NONE };
+        body.extend_from_slice(&vindex.to_le_bytes());
         put_varint(&mut body, field.len());
         body.extend_from_slice(field);
         put_varint(&mut body, value.len());
         body.extend_from_slice(value);
+        if let Some(t) = expire {
+            body.extend_from_slice(&t.to_le_bytes());
+        }
         let layout = Layout::from_size_align(body.len(), 8).expect("field layout");
         // SAFETY: non-zero size (at least 4 + 2 bytes).
         let p = unsafe { alloc(layout) };
@@ -59,15 +70,50 @@ impl FieldPtr {
     /// The field must be live for `'a`.
     unsafe fn parts<'a>(self) -> (&'a [u8], &'a [u8], usize) {
         let base = self.0.as_ptr();
-        // SAFETY: layout written by `alloc`: vindex, then two length-prefixed byte strings.
+        let ttl = if self.vindex() != VINDEX_NONE { 8 } else { 0 };
+        // SAFETY: layout written by `alloc`: vindex, then two length-prefixed byte strings
+        // (then the 8-byte expire when the field has a TTL).
         unsafe {
             let (flen, fp) = read_varint(base.add(4));
             let field = std::slice::from_raw_parts(fp, flen);
             let (vlen, vp) = read_varint(fp.add(flen));
             let value = std::slice::from_raw_parts(vp, vlen);
-            let total = vp.add(vlen) as usize - base as usize;
+            let total = vp.add(vlen) as usize - base as usize + ttl;
             (field, value, total)
         }
+    }
+
+    /// Pointer to the 8-byte expire of a field with a TTL.
+    ///
+    /// # Safety
+    /// The field must be live and have a TTL (`vindex != NONE`).
+    unsafe fn expire_ptr(self) -> *mut u8 {
+        // SAFETY: forwarded contract; the expire is the allocation's last 8 bytes.
+        unsafe {
+            let (_, _, total) = self.parts();
+            self.0.as_ptr().add(total - 8)
+        }
+    }
+
+    /// The field's TTL (unix ms), if it has one.
+    ///
+    /// # Safety
+    /// The field must be live.
+    unsafe fn expire(self) -> Option<i64> {
+        if self.vindex() == VINDEX_NONE {
+            return None;
+        }
+        // SAFETY: live field with a TTL: 8 readable bytes, possibly unaligned.
+        Some(unsafe { std::ptr::read_unaligned(self.expire_ptr() as *const i64) })
+    }
+
+    /// Overwrites the TTL of a field that has one.
+    ///
+    /// # Safety
+    /// The field must be live and have a TTL.
+    unsafe fn set_expire_in_place(self, t: i64) {
+        // SAFETY: forwarded contract; the table owns the field exclusively.
+        unsafe { std::ptr::write_unaligned(self.expire_ptr() as *mut i64, t) }
     }
 
     fn vindex(self) -> u32 {
@@ -90,8 +136,14 @@ unsafe impl DictItem for FieldPtr {
         self.vindex() as usize
     }
     fn set_volatile_index(self, i: usize) {
+        debug_assert!(i < VINDEX_NONE as usize, "volatile index overflow");
         // SAFETY: the first 4 bytes of a live field are its volatile index.
         unsafe { std::ptr::write_unaligned(self.0.as_ptr() as *mut u32, i as u32) }
+    }
+    const ORDERED: bool = true;
+    fn expire_at(self) -> i64 {
+        // SAFETY: the dict calls this only on linked (live) items with a TTL.
+        unsafe { self.expire() }.unwrap_or(i64::MAX)
     }
     unsafe fn free_item(self) {
         // SAFETY: same size/alignment as in `alloc`; the caller frees each field once.
@@ -127,8 +179,8 @@ impl Clone for FieldTable {
     fn clone(&self) -> Self {
         let mut t = FieldTable::new();
         t.reserve(self.len());
-        self.for_each(|f, v| {
-            t.insert(f, v);
+        self.for_each_ex(|f, v, exp| {
+            t.insert_ex(f, v, exp);
         });
         t
     }
@@ -140,8 +192,8 @@ impl PartialEq for FieldTable {
             return false;
         }
         let mut same = true;
-        self.for_each(|f, v| {
-            if other.get(f) != Some(v) {
+        self.for_each_ex(|f, v, exp| {
+            if other.get_ex(f) != Some((v, exp)) {
                 same = false;
             }
         });
@@ -185,9 +237,24 @@ impl FieldTable {
         self.dict.get(field).is_some()
     }
 
-    /// Sets `field` to `value` (use `b""` for set members). Returns true if the field is new.
+    /// The value of `field` and its TTL (unix ms), if present.
+    pub fn get_ex(&self, field: &[u8]) -> Option<(&[u8], Option<i64>)> {
+        // SAFETY: a linked field is live while `self` is borrowed.
+        self.dict
+            .get(field)
+            .map(|p| unsafe { (p.parts().1, p.expire()) })
+    }
+
+    /// Sets `field` to `value` (use `b""` for set members), without a TTL (a TTL it had is
+    /// cleared, as `hashTypeSet`). Returns true if the field is new.
     pub fn insert(&mut self, field: &[u8], value: &[u8]) -> bool {
-        let new = FieldPtr::alloc(field, value);
+        self.insert_ex(field, value, None)
+    }
+
+    /// Sets `field` to `value` with the TTL `expire` (unix ms; None: no TTL). Returns true if
+    /// the field is new.
+    pub fn insert_ex(&mut self, field: &[u8], value: &[u8], expire: Option<i64>) -> bool {
+        let new = FieldPtr::alloc(field, value, expire);
         match self.dict.find(field) {
             Some(old) => {
                 // SAFETY: `old` is linked (live) until `replace` frees it.
@@ -202,6 +269,66 @@ impl FieldTable {
                 true
             }
         }
+    }
+
+    /// Sets `field`'s value keeping its TTL (HINCRBY, HINCRBYFLOAT). Returns true if the
+    /// field is new (then without a TTL).
+    pub fn insert_keep_ttl(&mut self, field: &[u8], value: &[u8]) -> bool {
+        let exp = self.get_ex(field).and_then(|(_, e)| e);
+        self.insert_ex(field, value, exp)
+    }
+
+    /// Gives an existing `field` the TTL `expire` (None removes it). Returns false if the
+    /// field is absent.
+    pub fn set_expire(&mut self, field: &[u8], expire: Option<i64>) -> bool {
+        let Some(p) = self.dict.find(field) else {
+            return false;
+        };
+        // SAFETY: `p` is linked (live) until `replace` frees it; its bytes are copied first.
+        let (f, v, old) = unsafe {
+            let (f, v, _) = p.parts();
+            (f, v, p.expire())
+        };
+        match (old, expire) {
+            (None, None) => {}
+            (Some(_), Some(t)) => {
+                // SAFETY: live field with a TTL, exclusively borrowed through `self`.
+                unsafe { p.set_expire_in_place(t) };
+                self.dict.volatile_changed(p);
+            }
+            _ => {
+                let new = FieldPtr::alloc(f, v, expire);
+                self.dict.replace(p, new);
+            }
+        }
+        true
+    }
+
+    /// Number of fields with a TTL.
+    pub fn volatile_len(&self) -> usize {
+        self.dict.volatile_len()
+    }
+
+    /// The earliest field TTL (unix ms), if any field has one.
+    pub fn min_expire(&self) -> Option<i64> {
+        // SAFETY: linked fields are live.
+        self.dict
+            .volatile_first()
+            .and_then(|p| unsafe { p.expire() })
+    }
+
+    /// Removes the field with the earliest TTL if that TTL is `<= now_ms`, returning its
+    /// name (the active expiry's step, in expire order).
+    pub fn pop_expired(&mut self, now_ms: i64) -> Option<Vec<u8>> {
+        let p = self.dict.volatile_first()?;
+        // SAFETY: linked, live.
+        let (f, exp) = unsafe { (p.parts().0, p.expire()) };
+        if exp? > now_ms {
+            return None;
+        }
+        let name = f.to_vec();
+        self.remove(&name);
+        Some(name)
     }
 
     /// Removes `field`. Returns true if it was present.
@@ -238,6 +365,28 @@ impl FieldTable {
         })
     }
 
+    /// One SCAN step, as [`FieldTable::scan`], also passing each field's TTL.
+    pub fn scan_ex<'a>(
+        &'a self,
+        cursor: u64,
+        mut f: impl FnMut(&'a [u8], &'a [u8], Option<i64>),
+    ) -> u64 {
+        self.dict.scan(cursor, |p| {
+            // SAFETY: linked, live while `self` is borrowed for 'a.
+            let ((k, v, _), exp) = unsafe { (p.parts(), p.expire()) };
+            f(k, v, exp)
+        })
+    }
+
+    /// Calls `f(field, value, ttl)` for every field (in table order).
+    pub fn for_each_ex<'a>(&'a self, mut f: impl FnMut(&'a [u8], &'a [u8], Option<i64>)) {
+        self.dict.for_each(|p| {
+            // SAFETY: linked, live while `self` is borrowed for 'a.
+            let ((k, v, _), exp) = unsafe { (p.parts(), p.expire()) };
+            f(k, v, exp)
+        })
+    }
+
     /// Calls `f(field, value)` for every field (in table order).
     pub fn for_each<'a>(&'a self, mut f: impl FnMut(&'a [u8], &'a [u8])) {
         self.dict.for_each(|p| {
@@ -249,7 +398,7 @@ impl FieldTable {
 
     /// Approximate heap bytes (fields, values, table overhead).
     pub fn heap_size(&self) -> usize {
-        self.bytes + self.len() * 16 + self.dict.overhead_bytes()
+        self.bytes + self.len() * 16 + self.volatile_len() * 8 + self.dict.overhead_bytes()
     }
 
     /// Incremental rehash work for the cron (returns true if more is left).
@@ -299,5 +448,61 @@ mod tests {
         }
         assert!(t.is_empty());
         assert!(t.random().is_none());
+    }
+
+    #[test]
+    fn ttls_match_a_model_and_expire_in_order() {
+        let mut t = FieldTable::new();
+        let mut model: BTreeMap<Vec<u8>, (Vec<u8>, Option<i64>)> = BTreeMap::new();
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..4000 {
+            let f = format!("f{}", rng.u32(..300)).into_bytes();
+            match rng.u8(..6) {
+                0 => {
+                    let v = vec![b'x'; rng.usize(..20)];
+                    assert_eq!(t.insert(&f, &v), !model.contains_key(&f));
+                    model.insert(f, (v, None));
+                }
+                1 | 2 => {
+                    let e = Some(rng.i64(0..1000)).filter(|_| rng.bool());
+                    assert_eq!(t.set_expire(&f, e), model.contains_key(&f));
+                    if let Some(m) = model.get_mut(&f) {
+                        m.1 = e;
+                    }
+                }
+                3 => {
+                    let v = vec![b'y'; rng.usize(..20)];
+                    let e = rng.i64(0..1000);
+                    t.insert_ex(&f, &v, Some(e));
+                    model.insert(f, (v, Some(e)));
+                }
+                4 => {
+                    let v = b"k".to_vec();
+                    t.insert_keep_ttl(&f, &v);
+                    let old = model.get(&f).and_then(|m| m.1);
+                    model.insert(f, (v, old));
+                }
+                _ => {
+                    assert_eq!(t.remove(&f), model.remove(&f).is_some());
+                }
+            }
+        }
+        assert_eq!(t.len(), model.len());
+        let with_ttl = model.values().filter(|m| m.1.is_some()).count();
+        assert_eq!(t.volatile_len(), with_ttl);
+        for (f, (v, e)) in &model {
+            assert_eq!(t.get_ex(f), Some((&v[..], *e)));
+        }
+        assert_eq!(t.min_expire(), model.values().filter_map(|m| m.1).min());
+        assert_eq!(t.clone(), t);
+        // Expiry pops fields in TTL order, only those due.
+        let mut last = i64::MIN;
+        while let Some(f) = t.pop_expired(500) {
+            let e = model.remove(&f).unwrap().1.unwrap();
+            assert!(e >= last && e <= 500);
+            last = e;
+        }
+        assert!(model.values().all(|m| m.1.is_none_or(|e| e > 500)));
+        assert_eq!(t.len(), model.len());
     }
 }

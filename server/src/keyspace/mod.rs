@@ -259,6 +259,53 @@ pub struct Db {
     pub expire_cursor: usize,
     /// Keys per hash slot, kept in cluster mode only (CLUSTER COUNTKEYSINSLOT in O(1)).
     slot_counts: Option<Box<[u32]>>,
+    /// Hashes with field TTLs by the time their earliest field expires (Redis's per-db
+    /// `hexpires`), walked by the active expiry of fields; see [`Hexpires`].
+    hexpires: Hexpires,
+}
+
+/// The hashes of a db registered for the active expiry of fields (Redis `db->hexpires`):
+/// (time, key) ordered, plus the time each key is registered with. A hash is registered with
+/// its earliest field TTL when a command sets field TTLs ([`Keyspace::hfe_update`]); like
+/// Redis's registration it may then lag behind (HPERSIST, HDEL, HSET do not update it) but
+/// never runs ahead: a visit of the active expiry re-registers the hash at its true earliest
+/// TTL or drops it. Deleting, renaming, moving, copying a key and flushing or swapping dbs
+/// keep it current. Its size is INFO keyspace's `subexpiry`.
+#[derive(Default)]
+struct Hexpires {
+    by_time: std::collections::BTreeSet<(i64, Box<[u8]>)>,
+    by_key: std::collections::HashMap<Box<[u8]>, i64>,
+}
+
+impl Hexpires {
+    fn set(&mut self, key: &[u8], at: Option<i64>) {
+        if let Some(old) = self.by_key.get(key).copied() {
+            if Some(old) == at {
+                return;
+            }
+            self.by_time.remove(&(old, Box::from(key)));
+            self.by_key.remove(key);
+        }
+        if let Some(t) = at {
+            self.by_time.insert((t, Box::from(key)));
+            self.by_key.insert(Box::from(key), t);
+        }
+    }
+
+    #[inline]
+    fn forget(&mut self, key: &[u8]) -> Option<i64> {
+        if self.by_key.is_empty() {
+            return None;
+        }
+        let t = self.by_key.remove(key)?;
+        self.by_time.remove(&(t, Box::from(key)));
+        Some(t)
+    }
+
+    fn first_due(&self, now_ms: i64) -> Option<Vec<u8>> {
+        let (t, k) = self.by_time.first()?;
+        (*t <= now_ms).then(|| k.to_vec())
+    }
 }
 
 impl Drop for Db {
@@ -281,7 +328,13 @@ impl Db {
             avg_ttl: 0,
             expire_cursor: 0,
             slot_counts: None,
+            hexpires: Hexpires::default(),
         }
+    }
+
+    /// Number of hashes registered for the active expiry of fields (INFO `subexpiry`).
+    pub fn subexpiry(&self) -> usize {
+        self.hexpires.by_key.len()
     }
 
     /// Number of keys (including not-yet-reclaimed expired ones, as DBSIZE in Redis).
@@ -342,6 +395,10 @@ impl Db {
 
     /// Unlinks a linked entry (per-key indexes kept current).
     fn unlink(&mut self, e: EntryPtr) {
+        if !self.hexpires.by_key.is_empty() {
+            // SAFETY: `e` is linked, hence live.
+            self.hexpires.forget(unsafe { e.key() });
+        }
         self.dict.remove_entry(e);
         if let Some(c) = &mut self.slot_counts {
             // SAFETY: unlinked but not freed: still live.
@@ -524,6 +581,7 @@ impl Keyspace {
                     if let Some(c) = &mut d.slot_counts {
                         c[pyrope_common::slot::key_slot(key) as usize] -= 1;
                     }
+                    d.hexpires.forget(key);
                     d.parked.push(e);
                     self.expired_signals(db, key);
                 }
@@ -619,6 +677,8 @@ impl Keyspace {
         let lazy = self.lazy.lazy(Deletion::Server) && old.free_effort() > LAZYFREE_THRESHOLD;
         let taken = if lazy { old.take_boxed() } else { None };
         let d = &mut self.dbs[db];
+        // SAFETY: `old` is live until `replace` below.
+        d.hexpires.forget(unsafe { old.key() });
         d.dict.replace(old, e);
         d.bump();
         let h = d.handle(db, e);
@@ -743,6 +803,15 @@ impl Keyspace {
         s.event(db, ev, key);
     }
 
+    /// Reports an in-place change of a found key that sends its own events (modified key
+    /// only).
+    pub fn touched_quiet(&mut self, h: KeyRef) {
+        let e = self.check(h);
+        // SAFETY: live entry; the reference ends within this call.
+        let key = unsafe { e.key() };
+        self.signals.modified(h.db(), key);
+    }
+
     /// Records one more event for `key` (a command reporting two: SET EX gives "set" then
     /// "expire"; `keymiss` for read misses).
     #[inline]
@@ -773,6 +842,8 @@ impl Keyspace {
             self.delete(d, Deletion::Server, None);
         }
         let src_db = src.db();
+        // SAFETY: `e` is linked (checked handle).
+        let hfe = self.dbs[src_db].hexpires.forget(unsafe { e.key() });
         self.dbs[src_db].unlink(e);
         let (exp, lru, shared) = (e.expire(), e.lru(), e.is_shared());
         // SAFETY: `e` is unlinked and live until freed at the end; inline bytes are copied by
@@ -794,6 +865,9 @@ impl Keyspace {
         unsafe { e.free() };
         let d = &mut self.dbs[dst_db];
         d.link(n);
+        if hfe.is_some() {
+            d.hexpires.set(dst_key, hfe);
+        }
         let h = d.handle(dst_db, n);
         let s = &mut self.signals;
         s.modified(src_db, &src_key);
@@ -836,8 +910,17 @@ impl Keyspace {
                 }
             }
         };
+        // SAFETY: `e` is linked (see above).
+        let hfe = self.dbs[src.db()]
+            .hexpires
+            .by_key
+            .get(unsafe { e.key() })
+            .copied();
         let d = &mut self.dbs[dst_db];
         d.link(n);
+        if hfe.is_some() {
+            d.hexpires.set(dst_key, hfe);
+        }
         let h = d.handle(dst_db, n);
         let s = &mut self.signals;
         s.modified(dst_db, dst_key);
@@ -855,6 +938,7 @@ impl Keyspace {
         old.resize_paused = false;
         d.avg_ttl = 0;
         d.expire_cursor = 0;
+        d.hexpires = Hexpires::default();
         if let Some(c) = &mut d.slot_counts {
             c.fill(0);
         }
@@ -875,12 +959,80 @@ impl Keyspace {
         std::mem::swap(&mut x.dict, &mut y.dict);
         std::mem::swap(&mut x.avg_ttl, &mut y.avg_ttl);
         std::mem::swap(&mut x.slot_counts, &mut y.slot_counts);
+        std::mem::swap(&mut x.hexpires, &mut y.hexpires);
         x.expire_cursor = 0;
         y.expire_cursor = 0;
         x.bump();
         y.bump();
         self.signals.flushed(a);
         self.signals.flushed(b);
+    }
+
+    /// Registers the hash at `h` for the active expiry of fields at its earliest field TTL, or
+    /// drops it when no field has one (`updateGlobalHfeDs`, without Redis's 17-minute
+    /// hysteresis: the registration is exact). Called by the commands that set field TTLs.
+    pub fn hfe_update(&mut self, h: KeyRef) {
+        let e = self.check(h);
+        let at = match Entry::new(e).value() {
+            ValueRef::Boxed(Value::Hash(hv)) => hv.min_expire(),
+            _ => None,
+        };
+        // SAFETY: live entry; the key is copied by `set`.
+        self.dbs[h.db()].hexpires.set(unsafe { e.key() }, at);
+    }
+
+    /// Records hash fields of `key` deleted by their TTL (lazily, by a command): counted in
+    /// `expired_subkeys`, propagated as `HDEL key field` each; the key counts as modified.
+    /// The `hexpired` event is the caller's (Redis sends one per command, or none).
+    pub fn fields_expired(&mut self, db: usize, key: &[u8], fields: Vec<Vec<u8>>) {
+        let s = &mut self.signals;
+        s.modified(db, key);
+        for f in fields {
+            s.field_expired(db, key, f);
+        }
+    }
+
+    /// The active expiry of hash fields in `db` (`hashTypeDbActiveExpire`): visits the
+    /// registered hashes whose earliest field TTL is `<= now_ms`, earliest first, deleting
+    /// up to `quota` expired fields in all (a big hash is expired over several calls); each
+    /// visited hash gets one `hexpired` event and is re-registered at its next field TTL,
+    /// dropped when it has none, and deleted ("del") when it is left empty. Returns the
+    /// number of fields deleted.
+    pub fn active_expire_fields(&mut self, db: usize, now_ms: i64, quota: usize) -> usize {
+        let mut done = 0;
+        while done < quota {
+            let Some(key) = self.dbs[db].hexpires.first_due(now_ms) else {
+                break;
+            };
+            let Some(e) = self.dbs[db].dict.find(&key) else {
+                self.dbs[db].hexpires.forget(&key);
+                continue;
+            };
+            let h = self.dbs[db].handle(db, e);
+            let mut names = Vec::new();
+            let (next, empty) = match self.get_mut(h).into_value_mut() {
+                Some(Value::Hash(hv)) => {
+                    done += hv.expire_fields(now_ms, quota - done, &mut names);
+                    (hv.min_expire(), hv.is_empty())
+                }
+                _ => (None, false),
+            };
+            if !names.is_empty() {
+                self.fields_expired(db, &key, names);
+                self.signals.event(db, ev::HEXPIRED, &key);
+            }
+            if empty {
+                self.delete(h, Deletion::Server, Some(ev::DEL));
+            } else {
+                self.dbs[db].hexpires.set(&key, next);
+            }
+        }
+        done
+    }
+
+    /// True if `db` has hashes registered for the active expiry of fields.
+    pub fn has_hexpires(&self, db: usize) -> bool {
+        !self.dbs[db].hexpires.by_key.is_empty()
     }
 
     /// One active-expire probe at position `i` of `db`'s volatile list (wrapped): a key whose

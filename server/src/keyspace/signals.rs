@@ -86,6 +86,12 @@ pub mod ev {
     pub const LSET: Ev = l("lset");
     pub const LREM: Ev = l("lrem");
     pub const LTRIM: Ev = l("ltrim");
+    /// `hexpired`: hash fields deleted by their TTL (lazily or by the active expiry), once per
+    /// hash and command or cycle visit.
+    pub const HEXPIRED: Ev = Ev {
+        class: notify::HASH,
+        name: "hexpired",
+    };
 }
 
 /// Bits of [`Signals::want`] besides the [`notify`] classes.
@@ -130,6 +136,12 @@ pub struct Signals {
     pub expired: Vec<(usize, Vec<u8>)>,
     /// Number of keys deleted by expiry (lazy or active) since the last drain.
     pub expired_count: u64,
+    /// Hash fields deleted by their TTL (db, key, field), propagated as `HDEL key field` —
+    /// names kept only with [`want::EXPIRED_KEYS`].
+    pub expired_fields: Vec<(usize, Vec<u8>, Vec<u8>)>,
+    /// Number of hash fields deleted by their TTL since the last drain (INFO
+    /// `expired_subkeys`).
+    pub expired_fields_count: u64,
     /// Unlinked entries or values big enough for the lazy-free thread.
     pub(crate) to_free: Vec<Box<dyn Send>>,
 }
@@ -179,6 +191,17 @@ impl Signals {
             self.flushed.push(db);
             self.pending = true;
         }
+    }
+
+    /// Records a hash field deleted by its TTL (always counted; named when propagation needs
+    /// it).
+    #[inline]
+    pub fn field_expired(&mut self, db: usize, key: &[u8], field: Vec<u8>) {
+        self.expired_fields_count += 1;
+        if self.want & want::EXPIRED_KEYS != 0 {
+            self.expired_fields.push((db, key.to_vec(), field));
+        }
+        self.pending = true;
     }
 
     /// Records a key deleted by expiry (always counted; named when propagation needs it).

@@ -1,6 +1,8 @@
 //! Hash commands (Redis t_hash.c): HSET HSETNX HGET HMGET HMSET HDEL HLEN HSTRLEN HEXISTS HKEYS
-//! HVALS HGETALL HINCRBY HINCRBYFLOAT HRANDFIELD HSCAN, and [`HashValue`], the hash value with
-//! Redis's two encodings.
+//! HVALS HGETALL HINCRBY HINCRBYFLOAT HRANDFIELD HSCAN, the field-expiration commands of Redis
+//! 7.4 (HEXPIRE HPEXPIRE HEXPIREAT HPEXPIREAT HTTL HPTTL HEXPIRETIME HPEXPIRETIME HPERSIST),
+//! and [`HashValue`], the hash value with Redis's three encodings. (Redis 8.0's HGETDEL
+//! HGETEX HSETEX are still to come: `HashValue::set_with_ttl` is their setter.)
 //!
 //! A small hash is a listpack of `field, value, field, value...` in Redis's exact bytes; it is
 //! converted to a hashtable ([`FieldTable`]) as `hashTypeTryConversion` / `hashTypeSet` do: when
@@ -9,10 +11,17 @@
 //! listpack would pass its 1 GiB safety size, or when an insertion makes it longer than the
 //! entries limit. A hashtable never goes back to a listpack (as Redis).
 //!
-//! Field expiration (HEXPIRE & co., HGETEX/HSETEX) will add Redis's `listpackex` encoding
-//! (field, value, ttl triples ordered by ttl) as a third variant, and keep field TTLs of the
-//! hashtable encoding in the [`FieldTable`] volatile list; the command code here reads a hash
-//! only through `HashValue` methods so that it stays the one place to change.
+//! Field expiration: a listpack hash becomes `listpackex` (field, value, ttl triplets ordered
+//! by ttl) on its first field-TTL command; the hashtable keeps TTLs in the [`FieldTable`]'s
+//! volatile heap. Behaviour is Redis 7.4.1's, checked against it: an expired field is
+//! invisible to every read; HGET HMGET HSTRLEN HEXISTS (and HSETNX HINCRBY HINCRBYFLOAT) delete
+//! the fields they find expired (`HDEL` propagated per field, one `hexpired` event, `del` when
+//! the hash empties), HRANDFIELD first deletes all of them, HGETALL HKEYS HVALS HSCAN HTTL
+//! HPERSIST only skip them, HLEN HSET HDEL and the HEXPIRE family see them as present (an
+//! HSET clears a TTL, HINCRBY* keep it). The active expiry (`expire.rs`) deletes fields of
+//! hashes registered by [`crate::keyspace::Keyspace::hfe_update`]. HEXPIRE & co. propagate as
+//! `HPEXPIREAT key ms [cond] FIELDS n <the fields set>`, fields deleted by a past time as
+//! `HDEL`s.
 //!
 //! HINCRBYFLOAT uses C `long double` arithmetic (`string::long_double_add`) and propagates as
 //! `HSET key field value`, as Redis does, so replicas and AOF replays get the same bytes.
@@ -38,6 +47,12 @@ pub const EV_HDEL: Ev = h("hdel");
 pub const EV_HINCRBY: Ev = h("hincrby");
 /// `hincrbyfloat`.
 pub const EV_HINCRBYFLOAT: Ev = h("hincrbyfloat");
+/// `hexpire` (HEXPIRE & co., HGETEX/HSETEX with a TTL).
+pub const EV_HEXPIRE: Ev = h("hexpire");
+/// `hpersist`.
+pub const EV_HPERSIST: Ev = h("hpersist");
+/// `hexpired`: fields deleted by their TTL.
+pub const EV_HEXPIRED: Ev = ev::HEXPIRED;
 
 /// The listpack conversion thresholds (`hash-max-listpack-entries`, `hash-max-listpack-value`
 /// in bytes).
@@ -49,12 +64,19 @@ pub struct Limits {
     pub value: usize,
 }
 
-/// A hash value in one of Redis's encodings (`OBJ_ENCODING_LISTPACK`, `OBJ_ENCODING_HT`).
+/// A hash value in one of Redis's encodings (`OBJ_ENCODING_LISTPACK`, `OBJ_ENCODING_LISTPACK_EX`,
+/// `OBJ_ENCODING_HT`).
 #[derive(Clone, PartialEq, Debug)]
 pub enum HashValue {
     /// `field, value, field, value...`, Redis's exact listpack bytes.
     Listpack(Listpack),
-    /// The hashtable encoding.
+    /// `listpackex` (Redis 7.4): `field, value, ttl` triplets, ttl in unix ms or 0 for none,
+    /// ordered by ttl ascending with the fields without one at the end (`listpackExAddNew`,
+    /// `listpackExUpdateExpiry`, `listpackExPersist`). A listpack hash becomes one on its first
+    /// field-TTL command and never goes back. Boxed so that `HashValue` (and `Value`) stay
+    /// 24 bytes: only hashes with field TTLs pay for the box, as Redis's `listpackEx`.
+    ListpackEx(Box<Listpack>),
+    /// The hashtable encoding (field TTLs in the table's volatile heap).
     Hashtable(Box<FieldTable>),
 }
 
@@ -76,6 +98,55 @@ fn entry_bytes<'a>(e: &ListpackEntry<'a>, buf: &'a mut Vec<u8>) -> &'a [u8] {
     }
 }
 
+/// The ttl element of a listpackex triplet: Some(unix ms), or None for 0 (no TTL).
+fn lp_ttl(e: ListpackEntry<'_>) -> Option<i64> {
+    match e {
+        ListpackEntry::Int(0) => None,
+        ListpackEntry::Int(t) => Some(t),
+        ListpackEntry::Str(_) => unreachable!("listpackex ttl is an integer"),
+    }
+}
+
+/// Redis's `hashTypeIsExpired`: a field whose TTL is before `now_ms` is logically gone.
+#[inline]
+pub fn is_expired(ttl: Option<i64>, now_ms: i64) -> bool {
+    ttl.is_some_and(|t| t < now_ms)
+}
+
+/// A field of a listpackex as (position of the field, its ttl).
+fn lpex_find(lp: &Listpack, field: &[u8]) -> Option<(pyrope_common::listpack::Pos, Option<i64>)> {
+    let f = lp.find(lp.first_pos()?, field, 2)?;
+    let t = lp.seek(f.index() as i64 + 2).expect("listpackex triplet");
+    Some((f, lp_ttl(lp.entry(t))))
+}
+
+/// Inserts a triplet before the first field whose ttl is `>=` `ttl` or that has none
+/// (`listpackExAddNew` / `listpackExUpdateExpiry`); a field without a TTL is appended.
+fn lpex_insert(lp: &mut Listpack, field: &[u8], value: &[u8], ttl: Option<i64>) {
+    let mut at = lp.len();
+    if let Some(t) = ttl {
+        let mut i = 2;
+        while i < lp.len() {
+            match lp_ttl(lp.get(i).expect("in range")) {
+                None => {
+                    at = i - 2;
+                    break;
+                }
+                Some(c) if c >= t => {
+                    at = i - 2;
+                    break;
+                }
+                _ => i += 3,
+            }
+        }
+    }
+    let mut buf = Vec::new();
+    pyrope_common::util::push_i64(&mut buf, ttl.unwrap_or(0));
+    lp.insert(at, field);
+    lp.insert(at + 1, value);
+    lp.insert(at + 2, &buf);
+}
+
 impl HashValue {
     /// An empty listpack-encoded hash (`createHashObject`).
     pub fn new() -> HashValue {
@@ -86,6 +157,7 @@ impl HashValue {
     pub fn encoding(&self) -> Encoding {
         match self {
             HashValue::Listpack(_) => Encoding::Listpack,
+            HashValue::ListpackEx(_) => Encoding::ListpackEx,
             HashValue::Hashtable(_) => Encoding::Hashtable,
         }
     }
@@ -93,7 +165,7 @@ impl HashValue {
     /// `lazyfreeGetFreeEffort`: one buffer for a listpack, one allocation per field otherwise.
     pub fn free_effort(&self) -> usize {
         match self {
-            HashValue::Listpack(_) => 1,
+            HashValue::Listpack(_) | HashValue::ListpackEx(_) => 1,
             HashValue::Hashtable(t) => t.len(),
         }
     }
@@ -102,14 +174,16 @@ impl HashValue {
     pub fn heap_size(&self) -> usize {
         match self {
             HashValue::Listpack(lp) => lp.bytes(),
+            HashValue::ListpackEx(lp) => lp.bytes() + std::mem::size_of::<Listpack>(),
             HashValue::Hashtable(t) => t.heap_size(),
         }
     }
 
-    /// Number of fields (`hashTypeLength`).
+    /// Number of fields, expired ones not yet deleted included (`hashTypeLength(o, 0)`: HLEN).
     pub fn len(&self) -> usize {
         match self {
             HashValue::Listpack(lp) => lp.len() / 2,
+            HashValue::ListpackEx(lp) => lp.len() / 3,
             HashValue::Hashtable(t) => t.len(),
         }
     }
@@ -119,31 +193,82 @@ impl HashValue {
         self.len() == 0
     }
 
-    /// The value of `field` (`hashTypeGetValue`): listpack integers stay integers.
+    /// Number of fields live at `now_ms` (`hashTypeLength(o, 1)`).
+    pub fn live_len(&self, now_ms: i64) -> usize {
+        let mut n = 0;
+        self.for_each_ex(|_, _, t| {
+            if !is_expired(t, now_ms) {
+                n += 1;
+            }
+        });
+        n
+    }
+
+    /// The value of `field` whether or not it has expired; listpack integers stay integers.
     pub fn get(&self, field: &[u8]) -> Option<ListpackEntry<'_>> {
+        self.get_ex(field).map(|(v, _)| v)
+    }
+
+    /// The value of `field` and its TTL (unix ms), whether or not it has expired.
+    pub fn get_ex(&self, field: &[u8]) -> Option<(ListpackEntry<'_>, Option<i64>)> {
         match self {
             HashValue::Listpack(lp) => {
                 let f = lp.find(lp.first_pos()?, field, 1)?;
                 let v = lp.next_pos(f).expect("listpack hash: field without value");
-                Some(lp.entry(v))
+                Some((lp.entry(v), None))
             }
-            HashValue::Hashtable(t) => t.get(field).map(ListpackEntry::Str),
+            HashValue::ListpackEx(lp) => {
+                let (f, t) = lpex_find(lp, field)?;
+                let v = lp.next_pos(f).expect("listpackex: field without value");
+                Some((lp.entry(v), t))
+            }
+            HashValue::Hashtable(t) => t.get_ex(field).map(|(v, e)| (ListpackEntry::Str(v), e)),
         }
     }
 
-    /// Converts a listpack to a hashtable (`hashTypeConvertListpack`), pre-sized for `reserve`
-    /// fields at least. No-op on a hashtable.
-    pub fn convert(&mut self, reserve: usize) {
-        let HashValue::Listpack(lp) = self else {
-            return;
-        };
-        let mut t = FieldTable::new();
-        t.reserve(reserve.max(lp.len() / 2));
-        let (mut fb, mut vb) = (Vec::new(), Vec::new());
-        let mut it = lp.iter();
-        while let (Some(f), Some(v)) = (it.next(), it.next()) {
-            t.insert(entry_bytes(&f, &mut fb), entry_bytes(&v, &mut vb));
+    /// `field`'s TTL: None if absent, Some(None) without a TTL, Some(Some(ms)) with one.
+    pub fn ttl_of(&self, field: &[u8]) -> Option<Option<i64>> {
+        self.get_ex(field).map(|(_, t)| t)
+    }
+
+    /// The earliest field TTL (unix ms), if any field has one.
+    pub fn min_expire(&self) -> Option<i64> {
+        match self {
+            HashValue::Listpack(_) => None,
+            HashValue::ListpackEx(lp) => lp.get(2).and_then(lp_ttl),
+            HashValue::Hashtable(t) => t.min_expire(),
         }
+    }
+
+    /// Makes a listpack hash a listpackex (`hashTypeConvertListpack(o,
+    /// OBJ_ENCODING_LISTPACK_EX)`: a 0 ttl after each pair). No-op otherwise.
+    pub fn make_ex(&mut self) {
+        if let HashValue::Listpack(lp) = self {
+            let mut ex = Listpack::new();
+            let mut it = lp.iter();
+            let (mut fb, mut vb) = (Vec::new(), Vec::new());
+            while let (Some(f), Some(v)) = (it.next(), it.next()) {
+                ex.push_back(entry_bytes(&f, &mut fb));
+                ex.push_back(entry_bytes(&v, &mut vb));
+                ex.push_back_int(0);
+            }
+            *self = HashValue::ListpackEx(Box::new(ex));
+        }
+    }
+
+    /// Converts a listpack(ex) to a hashtable (`hashTypeConvertListpack` /
+    /// `hashTypeConvertListpackEx`, keeping TTLs), pre-sized for `reserve` fields at least.
+    /// No-op on a hashtable.
+    pub fn convert(&mut self, reserve: usize) {
+        if matches!(self, HashValue::Hashtable(_)) {
+            return;
+        }
+        let mut t = FieldTable::new();
+        t.reserve(reserve.max(self.len()));
+        let (mut fb, mut vb) = (Vec::new(), Vec::new());
+        self.for_each_ex(|f, v, ttl| {
+            t.insert_ex(entry_bytes(&f, &mut fb), entry_bytes(&v, &mut vb), ttl);
+        });
         *self = HashValue::Hashtable(Box::new(t));
     }
 
@@ -151,8 +276,10 @@ impl HashValue {
     /// converts when they hold more pairs than the entries limit (pre-sizing the table), when
     /// one is longer than the value limit, or when the listpack would pass its safety size.
     pub fn try_conversion(&mut self, args: &[&[u8]], lim: Limits) {
-        let HashValue::Listpack(lp) = self else {
-            return;
+        let lp: &Listpack = match self {
+            HashValue::Listpack(lp) => lp,
+            HashValue::ListpackEx(lp) => lp,
+            HashValue::Hashtable(_) => return,
         };
         let new_fields = args.len() / 2;
         if new_fields > lim.entries {
@@ -172,19 +299,34 @@ impl HashValue {
         }
     }
 
-    /// Sets `field` to `value` (`hashTypeSet`): converts first when either is longer than the
-    /// value limit, and after an insertion that passes the entries limit. Returns true if the
-    /// field existed (an update), false if it was added.
+    /// Sets `field` to `value` (`hashTypeSet`), clearing a TTL it had: converts first when
+    /// either is longer than the value limit, and after an insertion that passes the entries
+    /// limit. Returns true if the field existed (an update, even if expired), false if added.
     pub fn set(&mut self, field: &[u8], value: &[u8], lim: Limits) -> bool {
-        if matches!(self, HashValue::Listpack(_))
+        self.set_ttl_mode(field, value, TtlMode::Clear, lim)
+    }
+
+    /// As [`HashValue::set`], keeping the field's TTL (HINCRBY, HINCRBYFLOAT in 7.4.1).
+    pub fn set_keep_ttl(&mut self, field: &[u8], value: &[u8], lim: Limits) -> bool {
+        self.set_ttl_mode(field, value, TtlMode::Keep, lim)
+    }
+
+    /// As [`HashValue::set`] with the TTL `ttl` (unix ms; HSETEX).
+    pub fn set_with_ttl(&mut self, field: &[u8], value: &[u8], ttl: i64, lim: Limits) -> bool {
+        self.make_ex();
+        self.set_ttl_mode(field, value, TtlMode::Set(ttl), lim)
+    }
+
+    fn set_ttl_mode(&mut self, field: &[u8], value: &[u8], mode: TtlMode, lim: Limits) -> bool {
+        if matches!(self, HashValue::Listpack(_) | HashValue::ListpackEx(_))
             && (field.len() > lim.value || value.len() > lim.value)
         {
             self.convert(0);
         }
-        match self {
+        let update = match self {
             HashValue::Listpack(lp) => {
                 let found = lp.first_pos().and_then(|p| lp.find(p, field, 1));
-                let update = match found {
+                match found {
                     Some(f) => {
                         let v = lp.next_pos(f).expect("listpack hash: field without value");
                         lp.replace_at(v, value);
@@ -195,17 +337,73 @@ impl HashValue {
                         lp.push_back(value);
                         false
                     }
-                };
-                if lp.len() / 2 > lim.entries {
-                    self.convert(0);
                 }
-                update
             }
-            HashValue::Hashtable(t) => !t.insert(field, value),
+            HashValue::ListpackEx(lp) => match lpex_find(lp, field) {
+                Some((f, old)) => {
+                    let new = match mode {
+                        TtlMode::Clear => None,
+                        TtlMode::Keep => old,
+                        TtlMode::Set(t) => Some(t),
+                    };
+                    if new == old {
+                        let v = lp.next_pos(f).expect("listpackex: field without value");
+                        lp.replace_at(v, value);
+                    } else {
+                        lp.delete_range(f.index() as i64, 3);
+                        lpex_insert(lp, field, value, new);
+                    }
+                    true
+                }
+                None => {
+                    let ttl = match mode {
+                        TtlMode::Set(t) => Some(t),
+                        _ => None,
+                    };
+                    lpex_insert(lp, field, value, ttl);
+                    false
+                }
+            },
+            HashValue::Hashtable(t) => {
+                return match mode {
+                    TtlMode::Clear => !t.insert(field, value),
+                    TtlMode::Keep => !t.insert_keep_ttl(field, value),
+                    TtlMode::Set(e) => !t.insert_ex(field, value, Some(e)),
+                }
+            }
+        };
+        if self.len() > lim.entries {
+            self.convert(0);
+        }
+        update
+    }
+
+    /// Gives an existing `field` the TTL `ttl` (None removes it), moving it to its place in
+    /// a listpackex (`hashTypeSetExpiryListpack`, `listpackExPersist`). A listpack becomes a
+    /// listpackex first. Returns false if the field is absent.
+    pub fn set_ttl(&mut self, field: &[u8], ttl: Option<i64>) -> bool {
+        self.make_ex();
+        match self {
+            HashValue::Listpack(_) => unreachable!("made listpackex"),
+            HashValue::ListpackEx(lp) => {
+                let Some((f, old)) = lpex_find(lp, field) else {
+                    return false;
+                };
+                if old == ttl {
+                    return true;
+                }
+                let v = lp.next_pos(f).expect("listpackex: field without value");
+                let mut vb = Vec::new();
+                let value = entry_bytes(&lp.entry(v), &mut vb).to_vec();
+                lp.delete_range(f.index() as i64, 3);
+                lpex_insert(lp, field, &value, ttl);
+                true
+            }
+            HashValue::Hashtable(t) => t.set_expire(field, ttl),
         }
     }
 
-    /// Removes `field` (`hashTypeDelete`). Returns true if it was present.
+    /// Removes `field` (`hashTypeDelete`), expired or not. Returns true if it was present.
     pub fn delete(&mut self, field: &[u8]) -> bool {
         match self {
             HashValue::Listpack(lp) => {
@@ -215,32 +413,104 @@ impl HashValue {
                 lp.delete_range(f.index() as i64, 2);
                 true
             }
+            HashValue::ListpackEx(lp) => {
+                let Some((f, _)) = lpex_find(lp, field) else {
+                    return false;
+                };
+                lp.delete_range(f.index() as i64, 3);
+                true
+            }
             HashValue::Hashtable(t) => t.remove(field),
         }
     }
 
-    /// Calls `f(field, value)` for every field, in listpack order or table order
-    /// (`hashTypeNext`).
+    /// Deletes up to `max` fields whose TTL is `<= now_ms`, earliest first, appending their
+    /// names to `out` (`listpackExExpire` / `ebExpire` of a hash). Returns how many.
+    pub fn expire_fields(&mut self, now_ms: i64, max: usize, out: &mut Vec<Vec<u8>>) -> usize {
+        let mut n = 0;
+        match self {
+            HashValue::Listpack(_) => {}
+            HashValue::ListpackEx(lp) => {
+                let mut fb = Vec::new();
+                while n < max {
+                    match lp.get(2).and_then(lp_ttl) {
+                        Some(t) if t <= now_ms => {}
+                        _ => break,
+                    }
+                    let f = lp.get(0).expect("triplet");
+                    out.push(entry_bytes(&f, &mut fb).to_vec());
+                    lp.delete_range(0, 3);
+                    n += 1;
+                }
+            }
+            HashValue::Hashtable(t) => {
+                while n < max {
+                    let Some(f) = t.pop_expired(now_ms) else {
+                        break;
+                    };
+                    out.push(f);
+                    n += 1;
+                }
+            }
+        }
+        n
+    }
+
+    /// Calls `f(field, value)` for every field, expired ones included, in listpack order or
+    /// table order (`hashTypeNext(hi, 0)`).
     pub fn for_each<'a>(&'a self, mut f: impl FnMut(ListpackEntry<'a>, ListpackEntry<'a>)) {
+        self.for_each_ex(|k, v, _| f(k, v))
+    }
+
+    /// Calls `f(field, value, ttl)` for every field, expired ones included.
+    pub fn for_each_ex<'a>(
+        &'a self,
+        mut f: impl FnMut(ListpackEntry<'a>, ListpackEntry<'a>, Option<i64>),
+    ) {
         match self {
             HashValue::Listpack(lp) => {
                 let mut it = lp.iter();
                 while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                    f(k, v);
+                    f(k, v, None);
+                }
+            }
+            HashValue::ListpackEx(lp) => {
+                let mut it = lp.iter();
+                while let (Some(k), Some(v), Some(t)) = (it.next(), it.next(), it.next()) {
+                    f(k, v, lp_ttl(t));
                 }
             }
             HashValue::Hashtable(t) => {
-                t.for_each(|k, v| f(ListpackEntry::Str(k), ListpackEntry::Str(v)))
+                t.for_each_ex(|k, v, e| f(ListpackEntry::Str(k), ListpackEntry::Str(v), e))
             }
         }
     }
 
-    /// All (field, value) pairs, in iteration order.
+    /// All (field, value) pairs live at `now_ms`, in iteration order (`hashTypeNext(hi, 1)`).
+    pub fn live_pairs(&self, now_ms: i64) -> Vec<(ListpackEntry<'_>, ListpackEntry<'_>)> {
+        let mut v = Vec::with_capacity(self.len());
+        self.for_each_ex(|f, x, t| {
+            if !is_expired(t, now_ms) {
+                v.push((f, x))
+            }
+        });
+        v
+    }
+
+    /// All (field, value) pairs, expired ones included, in iteration order.
     pub fn pairs(&self) -> Vec<(ListpackEntry<'_>, ListpackEntry<'_>)> {
         let mut v = Vec::with_capacity(self.len());
         self.for_each(|f, x| v.push((f, x)));
         v
     }
+}
+
+/// What [`HashValue`]'s setters do with a field's TTL.
+#[derive(Clone, Copy)]
+enum TtlMode {
+    Clear,
+    Keep,
+    Set(i64),
 }
 
 // ---------------------------------------------------------------------------------------
@@ -315,6 +585,76 @@ fn lookup_write_or_create(c: &mut Ctx, key: &[u8]) -> Option<KeyRef> {
     }
 }
 
+/// What [`expire_if_needed`] found for a field.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Field {
+    /// Present and live.
+    Live,
+    /// Not in the hash.
+    Absent,
+    /// Its TTL had passed: deleted (when expiry may run), and the key with it when it was the
+    /// last field (the handle is then stale).
+    Expired { key_deleted: bool },
+}
+
+/// `hashTypeGetValue`'s lazy expiry (7.4.1): a field whose TTL has passed is deleted — unless
+/// expiry is suspended (CLIENT PAUSE), where it only reads as absent — its `HDEL` propagated,
+/// `expired_subkeys` counted, and the key deleted when that was its last field. The events
+/// (`hexpired`, `del`) are the caller's: Redis sends them per command.
+fn expire_if_needed(c: &mut Ctx, h: KeyRef, key: &[u8], field: &[u8]) -> Field {
+    let now = c.srv.now_ms;
+    match hash_ref(&c.srv.ks, h).ttl_of(field) {
+        None => Field::Absent,
+        Some(t) if !is_expired(t, now) => Field::Live,
+        Some(_) => {
+            if !c.srv.may_expire() {
+                return Field::Expired { key_deleted: false };
+            }
+            let hv = hash_mut(&mut c.srv.ks, h);
+            hv.delete(field);
+            let empty = hv.is_empty();
+            let db = c.db;
+            c.srv.ks.fields_expired(db, key, vec![field.to_vec()]);
+            if empty {
+                c.srv.ks.delete(h, Deletion::Server, None);
+            }
+            Field::Expired { key_deleted: empty }
+        }
+    }
+}
+
+/// The events of a command's lazy field expiry: `hexpired`, then `del` if the key went.
+fn notify_expired(c: &mut Ctx, key: &[u8], key_deleted: bool) {
+    let db = c.db;
+    c.srv.ks.notify(db, EV_HEXPIRED, key);
+    if key_deleted {
+        c.srv.ks.notify(db, ev::DEL, key);
+    }
+}
+
+/// `hashTypeExpireIfNeeded` (HRANDFIELD): deletes every expired field of the hash; returns
+/// true if that deleted the key.
+fn expire_all_if_needed(c: &mut Ctx, h: KeyRef, key: &[u8]) -> bool {
+    let now = c.srv.now_ms;
+    let hv = hash_ref(&c.srv.ks, h);
+    if !hv.min_expire().is_some_and(|t| t < now) || !c.srv.may_expire() {
+        return false;
+    }
+    let hv = hash_mut(&mut c.srv.ks, h);
+    let mut names = Vec::new();
+    hv.expire_fields(now, usize::MAX, &mut names);
+    let empty = hv.is_empty();
+    let db = c.db;
+    c.srv.ks.fields_expired(db, key, names);
+    if empty {
+        c.srv.ks.delete(h, Deletion::Server, None);
+    } else {
+        c.srv.ks.hfe_update(h);
+    }
+    notify_expired(c, key, empty);
+    empty
+}
+
 // ---------------------------------------------------------------------------------------
 // Commands
 
@@ -353,14 +693,34 @@ fn hset(c: &mut Ctx) {
     c.dirty((args.len() / 2) as u64);
 }
 
+/// The hash at `key` for a command about to set `field` (HSETNX, HINCRBY*): created when
+/// missing; an expired `field` is deleted first (events sent), and when that deleted the key
+/// it is created again. Returns the handle and whether the field is live.
+fn write_field(c: &mut Ctx, key: &[u8], field: &[u8]) -> Option<(KeyRef, bool)> {
+    let h = lookup_write_or_create(c, key)?;
+    match expire_if_needed(c, h, key, field) {
+        Field::Live => Some((h, true)),
+        Field::Absent => Some((h, false)),
+        Field::Expired { key_deleted } => {
+            notify_expired(c, key, key_deleted);
+            let h = if key_deleted {
+                lookup_write_or_create(c, key)?
+            } else {
+                h
+            };
+            Some((h, false))
+        }
+    }
+}
+
 fn hsetnx(c: &mut Ctx) {
     let (key, field, value) = (c.arg(1), c.arg(2), c.arg(3));
-    let Some(h) = lookup_write_or_create(c, key) else {
+    let Some((h, live)) = write_field(c, key, field) else {
         return;
     };
     let lim = limits(c);
     let hv = hash_mut(&mut c.srv.ks, h);
-    if hv.get(field).is_some() {
+    if live {
         return c.out.int(0);
     }
     hv.try_conversion(&[field, value], lim);
@@ -370,29 +730,66 @@ fn hsetnx(c: &mut Ctx) {
     c.dirty(1);
 }
 
+/// A read of one field with lazy expiry (HGET, HSTRLEN, HEXISTS): the live field's handle,
+/// after the events of an expired one.
+fn read_field(c: &mut Ctx, found: Option<KeyRef>, field: &[u8]) -> Option<KeyRef> {
+    let h = found?;
+    let key = c.arg(1);
+    match expire_if_needed(c, h, key, field) {
+        Field::Live => Some(h),
+        Field::Absent => None,
+        Field::Expired { key_deleted } => {
+            notify_expired(c, key, key_deleted);
+            None
+        }
+    }
+}
+
 fn hget(c: &mut Ctx) {
     let Ok(found) = lookup_read(c, c.arg(1)) else {
         return;
     };
     let field = c.arg(2);
-    let v = found.and_then(|h| hash_ref(&c.srv.ks, h).get(field));
-    match v {
+    match read_field(c, found, field).and_then(|h| hash_ref(&c.srv.ks, h).get(field)) {
         Some(e) => reply_entry(c.out, e),
         None => c.out.null(),
     }
 }
 
 fn hmget(c: &mut Ctx) {
-    let Ok(found) = lookup_read(c, c.arg(1)) else {
+    let Ok(mut found) = lookup_read(c, c.arg(1)) else {
         return;
     };
+    let key = c.arg(1);
     let fields: Vec<&[u8]> = (2..c.argc()).map(|i| c.arg(i)).collect();
     c.out.array(fields.len());
+    // 7.4.1: one `hexpired` for the fields that expired without emptying the hash, and
+    // `del` after it only then; a hash emptied by its first expired field sends nothing.
+    let (mut expired, mut deleted) = (0, false);
     for field in fields {
-        match found.and_then(|h| hash_ref(&c.srv.ks, h).get(field)) {
-            Some(e) => reply_entry(c.out, e),
-            None => c.out.null(),
+        let Some(h) = found else {
+            c.out.null();
+            continue;
+        };
+        match expire_if_needed(c, h, key, field) {
+            Field::Live => {
+                let e = hash_ref(&c.srv.ks, h).get(field).expect("live field");
+                reply_entry(c.out, e);
+            }
+            Field::Absent => c.out.null(),
+            Field::Expired { key_deleted } => {
+                c.out.null();
+                if key_deleted {
+                    deleted = true;
+                    found = None;
+                } else {
+                    expired += 1;
+                }
+            }
         }
+    }
+    if expired > 0 {
+        notify_expired(c, key, deleted);
     }
 }
 
@@ -441,7 +838,7 @@ fn hstrlen(c: &mut Ctx) {
         return;
     };
     let field = c.arg(2);
-    let n = match found.and_then(|h| hash_ref(&c.srv.ks, h).get(field)) {
+    let n = match read_field(c, found, field).and_then(|h| hash_ref(&c.srv.ks, h).get(field)) {
         None => 0,
         Some(ListpackEntry::Str(s)) => s.len(),
         Some(ListpackEntry::Int(v)) => pyrope_common::util::digits10(v),
@@ -454,7 +851,7 @@ fn hexists(c: &mut Ctx) {
         return;
     };
     let field = c.arg(2);
-    let yes = found.is_some_and(|h| hash_ref(&c.srv.ks, h).get(field).is_some());
+    let yes = read_field(c, found, field).is_some();
     c.out.int(yes as i64);
 }
 
@@ -474,19 +871,20 @@ fn getall_generic(c: &mut Ctx, keys: bool, vals: bool) {
         return;
     };
     let hv = hash_ref(&c.srv.ks, h);
+    let pairs = hv.live_pairs(c.srv.now_ms);
     if both {
-        c.out.map(hv.len());
+        c.out.map(pairs.len());
     } else {
-        c.out.array(hv.len());
+        c.out.array(pairs.len());
     }
     let out = &mut *c.out;
-    hv.for_each(|f, v| {
+    for (f, v) in pairs {
         for (want, e) in [(keys, f), (vals, v)] {
             if want {
                 reply_entry(out, e);
             }
         }
-    });
+    }
 }
 
 fn hkeys(c: &mut Ctx) {
@@ -504,7 +902,7 @@ fn hgetall(c: &mut Ctx) {
 fn hincrby(c: &mut Ctx) {
     let Some(incr) = c.int_arg(3) else { return };
     let (key, field) = (c.arg(1), c.arg(2));
-    let Some(h) = lookup_write_or_create(c, key) else {
+    let Some((h, _)) = write_field(c, key, field) else {
         return;
     };
     let lim = limits(c);
@@ -520,7 +918,7 @@ fn hincrby(c: &mut Ctx) {
     let Some(new) = old.checked_add(incr) else {
         return c.out.error(errors::OVERFLOW);
     };
-    hv.set(field, new.to_string().as_bytes(), lim);
+    hv.set_keep_ttl(field, new.to_string().as_bytes(), lim);
     c.out.int(new);
     c.srv.ks.touched(h, EV_HINCRBY);
     c.dirty(1);
@@ -536,7 +934,7 @@ fn hincrbyfloat(c: &mut Ctx) {
         Err(_) => return c.out.error(errors::NOT_FLOAT),
     }
     let (key, field) = (c.arg(1), c.arg(2));
-    let Some(h) = lookup_write_or_create(c, key) else {
+    let Some((h, _)) = write_field(c, key, field) else {
         return;
     };
     let lim = limits(c);
@@ -550,7 +948,7 @@ fn hincrbyfloat(c: &mut Ctx) {
         Err(1) => return c.out.error("ERR hash value is not a float"),
         Err(_) => return c.out.error("ERR increment would produce NaN or Infinity"),
     };
-    hv.set(field, &sum, lim);
+    hv.set_keep_ttl(field, &sum, lim);
     c.out.bulk(&sum);
     c.srv.ks.touched(h, EV_HINCRBYFLOAT);
     c.dirty(1);
@@ -601,6 +999,9 @@ fn hrandfield_with_count(c: &mut Ctx, l: i64, withvalues: bool) {
         Ok(None) => return c.out.array(0),
         Ok(Some(h)) => h,
     };
+    if expire_all_if_needed(c, h, c.arg(1)) {
+        return c.out.array(0);
+    }
     let (count, uniq) = if l >= 0 {
         (l as u64, true)
     } else {
@@ -636,7 +1037,7 @@ fn hrandfield_with_count(c: &mut Ctx, l: i64, withvalues: bool) {
                     }
                 }
             }
-            HashValue::Listpack(_) => {
+            HashValue::Listpack(_) | HashValue::ListpackEx(_) => {
                 let pairs = hv.pairs();
                 let mut left = count;
                 while left > 0 {
@@ -671,7 +1072,7 @@ fn hrandfield_with_count(c: &mut Ctx, l: i64, withvalues: bool) {
     match hv {
         // CASE 2.5: listpack: a uniform sample of `count` pairs, in listpack order
         // (`lpRandomPairsUnique`, selection sampling).
-        HashValue::Listpack(_) => {
+        HashValue::Listpack(_) | HashValue::ListpackEx(_) => {
             let pairs = hv.pairs();
             let mut need = count;
             let mut left = pairs.len();
@@ -738,6 +1139,9 @@ fn hrandfield(c: &mut Ctx) {
         Ok(None) => return c.out.null(),
         Ok(Some(h)) => h,
     };
+    if expire_all_if_needed(c, h, c.arg(1)) {
+        return c.out.null();
+    }
     match hash_mut(&mut c.srv.ks, h) {
         HashValue::Hashtable(t) => {
             let (f, _) = t.random().expect("non-empty hash");
@@ -746,6 +1150,11 @@ fn hrandfield(c: &mut Ctx) {
         HashValue::Listpack(lp) => {
             let i = fastrand::usize(..lp.len() / 2);
             let e = lp.get(2 * i).expect("in range");
+            reply_entry(c.out, e);
+        }
+        HashValue::ListpackEx(lp) => {
+            let i = fastrand::usize(..lp.len() / 3);
+            let e = lp.get(3 * i).expect("in range");
             reply_entry(c.out, e);
         }
     }
@@ -810,18 +1219,26 @@ fn hscan(c: &mut Ctx) {
         }
     }
     let hv = hash_ref(&c.srv.ks, h);
+    let now = c.srv.now_ms;
     let mut items: Vec<ListpackEntry<'_>> = Vec::new();
     match hv {
-        HashValue::Listpack(_) => {
-            hv.for_each(|f, v| scan_keep(pat, novalues, f, v, &mut items));
+        HashValue::Listpack(_) | HashValue::ListpackEx(_) => {
+            hv.for_each_ex(|f, v, t| {
+                if !is_expired(t, now) {
+                    scan_keep(pat, novalues, f, v, &mut items)
+                }
+            });
             cursor = 0;
         }
         HashValue::Hashtable(t) => {
             let mut sampled = 0i64;
             let mut maxiterations = count.saturating_mul(10);
             loop {
-                cursor = t.scan(cursor, |f, v| {
+                cursor = t.scan_ex(cursor, |f, v, ttl| {
                     sampled += 1;
+                    if is_expired(ttl, now) {
+                        return;
+                    }
                     scan_keep(
                         pat,
                         novalues,
@@ -847,6 +1264,273 @@ fn hscan(c: &mut Ctx) {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Field expiration (Redis 7.4)
+
+/// `EB_EXPIRE_TIME_MAX` of Redis 7.4's ebuckets (2^46 - 1 ms): the latest field TTL.
+pub const FIELD_EXPIRE_MAX: i64 = (1 << 46) - 1;
+
+/// The `FIELDS numfields field...` block starting at `at` (7.4.1's checks, in its order):
+/// the field arguments' indexes, or None after replying the error (`num_err` for a count that
+/// is not a positive integer).
+fn fields_arg(c: &mut Ctx, at: usize, num_err: &str) -> Option<std::ops::Range<usize>> {
+    if crate::command::opt(c.arg(at)) != b"fields" {
+        c.out
+            .error("ERR Mandatory argument FIELDS is missing or not at the right position");
+        return None;
+    }
+    let n = match pyrope_common::util::string2ll(c.arg(at + 1)) {
+        Some(n) if n > 0 => n as usize,
+        _ => {
+            c.out.error(num_err);
+            return None;
+        }
+    };
+    let first = at + 2;
+    if n != c.argc() - first {
+        c.out
+            .error("ERR The `numfields` parameter must match the number of arguments");
+        return None;
+    }
+    Some(first..c.argc())
+}
+
+/// A field-TTL condition of HEXPIRE & co.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Cond {
+    None,
+    Nx,
+    Xx,
+    Gt,
+    Lt,
+}
+
+/// Whether a field with TTL `old` may get `new` under `cond` (7.4.1, as key EXPIRE): a field
+/// without a TTL counts as never expiring (meets NX and LT, not XX or GT); GT/LT compare with
+/// the old TTL.
+fn cond_met(cond: Cond, old: Option<i64>, new: i64) -> bool {
+    match (cond, old) {
+        (Cond::None, _) => true,
+        (Cond::Nx, old) => old.is_none(),
+        (Cond::Lt, None) => true,
+        (_, None) => false,
+        (Cond::Xx, Some(_)) => true,
+        (Cond::Gt, Some(p)) => new > p,
+        (Cond::Lt, Some(p)) => new < p,
+    }
+}
+
+/// Reads an expire-time argument of HEXPIRE & co. (7.4.1's checks): the absolute unix ms, or
+/// None after replying the error. `unit_ms` is 1000 for seconds; `base` is now for relative
+/// times, 0 for absolute ones.
+fn expire_arg(c: &mut Ctx, i: usize, unit_ms: i64, base: i64) -> Option<i64> {
+    let v = c.int_arg(i)?;
+    if v < 0 {
+        c.out.error("ERR invalid expire time, must be >= 0");
+        return None;
+    }
+    let invalid = v > FIELD_EXPIRE_MAX / unit_ms || v * unit_ms > FIELD_EXPIRE_MAX - base;
+    if invalid {
+        let msg = format!(
+            "ERR invalid expire time in '{}' command",
+            c.command().fullname
+        );
+        c.out.error(&msg);
+        return None;
+    }
+    Some(v * unit_ms + base)
+}
+
+/// HEXPIRE / HPEXPIRE / HEXPIREAT / HPEXPIREAT key time [NX|XX|GT|LT] FIELDS n field...
+/// (`hexpireGenericCommand`): per field -2 (no such field), 0 (condition not met), 1 (TTL
+/// set), 2 (deleted: the time is not in the future). An expired field not yet deleted counts
+/// as present. Event `hdel` for deletions, `hexpire` for TTLs set, `del` if the hash empties.
+/// Propagated as `HDEL key field` per deletion and `HPEXPIREAT key ms [cond] FIELDS n` with
+/// the fields whose TTL was set.
+fn hexpire_generic(c: &mut Ctx, unit_ms: i64, relative: bool) {
+    let key = c.arg(1);
+    let Ok(found) = lookup_write(c, key) else {
+        return;
+    };
+    let base = if relative { c.srv.now_ms } else { 0 };
+    let Some(when) = expire_arg(c, 2, unit_ms, base) else {
+        return;
+    };
+    let cond = match crate::command::opt(c.arg(3)).as_slice() {
+        b"nx" => Cond::Nx,
+        b"xx" => Cond::Xx,
+        b"gt" => Cond::Gt,
+        b"lt" => Cond::Lt,
+        _ => Cond::None,
+    };
+    let at = if cond == Cond::None { 3 } else { 4 };
+    let Some(range) = fields_arg(c, at, "ERR Parameter `numFields` should be greater than 0")
+    else {
+        return;
+    };
+    let Some(h) = found else {
+        c.out.array(range.len());
+        for _ in range {
+            c.out.int(-2);
+        }
+        return;
+    };
+    let past = when <= c.srv.now_ms;
+    let fields: Vec<&[u8]> = range.map(|i| c.arg(i)).collect();
+    let hv = hash_mut(&mut c.srv.ks, h);
+    hv.make_ex();
+    c.out.array(fields.len());
+    let (mut set, mut deleted): (Vec<&[u8]>, Vec<&[u8]>) = (Vec::new(), Vec::new());
+    for field in fields {
+        let r = match hv.ttl_of(field) {
+            None => -2,
+            Some(old) if !cond_met(cond, old, when) => 0,
+            Some(_) if past => {
+                hv.delete(field);
+                deleted.push(field);
+                2
+            }
+            Some(_) => {
+                hv.set_ttl(field, Some(when));
+                set.push(field);
+                1
+            }
+        };
+        c.out.int(r);
+    }
+    if set.is_empty() && deleted.is_empty() {
+        return;
+    }
+    let empty = hv.is_empty();
+    let db = c.db;
+    c.dirty((set.len() + deleted.len()) as u64);
+    if !deleted.is_empty() {
+        c.srv.ks.notify(db, EV_HDEL, key);
+    }
+    if empty {
+        c.srv.ks.delete(h, Deletion::Server, Some(ev::DEL));
+    } else {
+        if !set.is_empty() {
+            c.srv.ks.touched(h, EV_HEXPIRE);
+        } else {
+            c.srv.ks.touched_quiet(h);
+        }
+        c.srv.ks.hfe_update(h);
+    }
+    for f in &deleted {
+        c.propagate_one(&[&b"HDEL"[..], key, f]);
+    }
+    if !set.is_empty() {
+        let ms = when.to_string();
+        let n = set.len().to_string();
+        let mut argv: Vec<&[u8]> = vec![b"HPEXPIREAT", key, ms.as_bytes()];
+        if cond != Cond::None {
+            argv.push(c.arg(3));
+        }
+        argv.push(c.arg(at));
+        argv.push(n.as_bytes());
+        argv.extend(set.iter().copied());
+        c.propagate_one(&argv);
+    }
+}
+
+fn hexpire(c: &mut Ctx) {
+    hexpire_generic(c, 1000, true);
+}
+
+fn hpexpire(c: &mut Ctx) {
+    hexpire_generic(c, 1, true);
+}
+
+fn hexpireat(c: &mut Ctx) {
+    hexpire_generic(c, 1000, false);
+}
+
+fn hpexpireat(c: &mut Ctx) {
+    hexpire_generic(c, 1, false);
+}
+
+/// HTTL / HPTTL / HEXPIRETIME / HPEXPIRETIME key FIELDS n field... (`httlGenericCommand`):
+/// per field -2 (absent or expired), -1 (no TTL), else the TTL or the expire time in the
+/// command's unit (seconds rounded up: `(ms + 999 - base) / 1000`).
+fn httl_generic(c: &mut Ctx, unit_ms: i64, relative: bool) {
+    let Ok(found) = lookup_read(c, c.arg(1)) else {
+        return;
+    };
+    let Some(range) = fields_arg(c, 2, "ERR Number of fields must be a positive integer") else {
+        return;
+    };
+    let now = c.srv.now_ms;
+    let base = if relative { now } else { 0 };
+    c.out.array(range.len());
+    for i in range {
+        let ttl = found.and_then(|h| hash_ref(&c.srv.ks, h).ttl_of(c.arg(i)));
+        let r = match ttl {
+            None => -2,
+            Some(None) => -1,
+            Some(Some(t)) if is_expired(Some(t), now) => -2,
+            Some(Some(t)) if unit_ms == 1000 => (t + 999 - base) / 1000,
+            Some(Some(t)) => t - base,
+        };
+        c.out.int(r);
+    }
+}
+
+fn httl(c: &mut Ctx) {
+    httl_generic(c, 1000, true);
+}
+
+fn hpttl(c: &mut Ctx) {
+    httl_generic(c, 1, true);
+}
+
+fn hexpiretime(c: &mut Ctx) {
+    httl_generic(c, 1000, false);
+}
+
+fn hpexpiretime(c: &mut Ctx) {
+    httl_generic(c, 1, false);
+}
+
+/// HPERSIST key FIELDS n field... (`hpersistCommand`): per field -2 (absent or expired), -1
+/// (no TTL), 1 (TTL removed). Event `hpersist`; propagated as is. The hash stays registered
+/// for the active expiry until its next visit (as Redis).
+fn hpersist(c: &mut Ctx) {
+    let Ok(found) = lookup_write(c, c.arg(1)) else {
+        return;
+    };
+    let Some(range) = fields_arg(c, 2, "ERR Number of fields must be a positive integer") else {
+        return;
+    };
+    let now = c.srv.now_ms;
+    c.out.array(range.len());
+    let mut done = 0;
+    for i in range {
+        let field = c.arg(i);
+        let Some(h) = found else {
+            c.out.int(-2);
+            continue;
+        };
+        let hv = hash_mut(&mut c.srv.ks, h);
+        let r = match hv.ttl_of(field) {
+            None => -2,
+            Some(None) => -1,
+            Some(t) if is_expired(t, now) => -2,
+            Some(_) => {
+                hv.set_ttl(field, None);
+                done += 1;
+                1
+            }
+        };
+        c.out.int(r);
+    }
+    if done > 0 {
+        let h = found.expect("persisted fields");
+        c.srv.ks.touched(h, EV_HPERSIST);
+        c.dirty(done);
+    }
+}
+
 /// Handlers of this module.
 pub const COMMANDS: &[(&str, Handler)] = &[
     ("hset", hset),
@@ -865,6 +1549,15 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("hincrbyfloat", hincrbyfloat),
     ("hrandfield", hrandfield),
     ("hscan", hscan),
+    ("hexpire", hexpire),
+    ("hpexpire", hpexpire),
+    ("hexpireat", hexpireat),
+    ("hpexpireat", hpexpireat),
+    ("httl", httl),
+    ("hpttl", hpttl),
+    ("hexpiretime", hexpiretime),
+    ("hpexpiretime", hpexpiretime),
+    ("hpersist", hpersist),
 ];
 
 #[cfg(test)]
@@ -958,6 +1651,64 @@ mod tests {
             copy.convert(0);
             prop_assert_eq!(&snapshot(&copy), &model);
         }
+    }
+
+    fn lpex_layout(h: &HashValue) -> Vec<(Vec<u8>, Option<i64>)> {
+        let mut v = Vec::new();
+        h.for_each_ex(|f, _, t| v.push((f.to_vec(), t)));
+        v
+    }
+
+    #[test]
+    fn listpackex_orders_fields_by_ttl_as_redis() {
+        let lim = Limits {
+            entries: 128,
+            value: 64,
+        };
+        let mut h = HashValue::new();
+        for f in [b"a", b"b", b"c", b"d"] {
+            h.set(f, b"1", lim);
+        }
+        h.make_ex();
+        assert_eq!(h.encoding(), Encoding::ListpackEx);
+        assert!(h.set_ttl(b"c", Some(300)));
+        assert!(h.set_ttl(b"a", Some(100)));
+        // An equal TTL goes before the fields that have it (listpackExUpdateExpiry's `>=`).
+        assert!(h.set_ttl(b"d", Some(100)));
+        assert!(!h.set_ttl(b"zz", Some(1)));
+        let order: Vec<_> = lpex_layout(&h);
+        assert_eq!(
+            order,
+            vec![
+                (b"d".to_vec(), Some(100)),
+                (b"a".to_vec(), Some(100)),
+                (b"c".to_vec(), Some(300)),
+                (b"b".to_vec(), None),
+            ]
+        );
+        assert_eq!(h.min_expire(), Some(100));
+        // HSET clears a TTL (moved to the end), HINCRBY keeps it.
+        h.set(b"d", b"2", lim);
+        h.set_keep_ttl(b"c", b"3", lim);
+        assert_eq!(h.ttl_of(b"d"), Some(None));
+        assert_eq!(h.ttl_of(b"c"), Some(Some(300)));
+        assert_eq!(lpex_layout(&h).last().unwrap().0, b"d".to_vec());
+        let mut gone = Vec::new();
+        assert_eq!(h.expire_fields(300, 10, &mut gone), 2);
+        assert_eq!(gone, vec![b"a".to_vec(), b"c".to_vec()]);
+        assert_eq!(h.min_expire(), None);
+        if let HashValue::ListpackEx(lp) = &h {
+            assert!(Listpack::validate(lp.as_bytes()).is_ok());
+            assert_eq!(lp.len(), 6);
+        }
+        // Conversion keeps TTLs.
+        h.set_ttl(b"b", Some(50));
+        let mut t = h.clone();
+        t.convert(0);
+        assert_eq!(t.ttl_of(b"b"), Some(Some(50)));
+        assert_eq!(t.ttl_of(b"d"), Some(None));
+        assert_eq!(t.min_expire(), Some(50));
+        assert_eq!(t.live_len(51), 1);
     }
 
     #[test]

@@ -1428,7 +1428,7 @@ mod tests {
             std::mem::size_of::<Value>(),
         );
         assert!(
-            sizes.0 <= 32 && sizes.3 <= 32,
+            sizes.0 <= 32 && sizes.2 <= 24 && sizes.3 <= 32,
             "set, list, hash, value: {sizes:?}"
         );
         assert!(std::mem::size_of::<crate::types::zset::ZsetValue>() <= 32);
