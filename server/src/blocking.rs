@@ -1,5 +1,5 @@
 //! The blocking core (Redis `blocked.c`): clients that wait for keys (BLPOP BRPOP BLMOVE
-//! BRPOPLPUSH BLMPOP today; BZPOPMIN/MAX, BZMPOP, XREAD/XREADGROUP BLOCK next), for replicas
+//! BRPOPLPUSH BLMPOP BZPOPMIN BZPOPMAX BZMPOP today; XREAD/XREADGROUP BLOCK next), for replicas
 //! (WAIT, with replication) or for a CLIENT PAUSE to end (Redis's `BLOCKED_POSTPONE`).
 //!
 //! ## Model
@@ -44,7 +44,6 @@ pub enum BlockKind {
     /// A list key (BLPOP BRPOP BLMOVE BRPOPLPUSH BLMPOP).
     List,
     /// A sorted-set key (BZPOPMIN BZPOPMAX BZMPOP).
-    #[allow(dead_code)]
     Zset,
     /// A stream key (XREAD / XREADGROUP BLOCK).
     #[allow(dead_code)]

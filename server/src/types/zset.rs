@@ -1522,8 +1522,7 @@ pub enum PopReply {
     Flat,
     /// ZPOPMIN/ZPOPMAX with a count in RESP3: an array of [member, score].
     Nested,
-    /// BZPOPMIN/BZPOPMAX: [key, member, score] (the blocking core's caller).
-    #[allow(dead_code)]
+    /// BZPOPMIN/BZPOPMAX: [key, member, score].
     KeyFlat,
     /// ZMPOP/BZMPOP: [key, [[member, score]...]].
     KeyNested,
@@ -1672,12 +1671,24 @@ fn positive_with_msg(c: &mut Ctx, i: usize, msg: &str) -> Option<usize> {
     }
 }
 
-/// `zmpopGenericCommand` (non-blocking): `ZMPOP numkeys key... MIN|MAX [COUNT n]`.
+/// `ZMPOP numkeys key... MIN|MAX [COUNT n]`.
 fn zmpop(c: &mut Ctx) {
-    let Some(numkeys) = positive_with_msg(c, 1, "ERR numkeys should be greater than 0") else {
+    zmpop_generic(c, 1, None);
+}
+
+/// `BZMPOP timeout numkeys key... MIN|MAX [COUNT n]`.
+fn bzmpop(c: &mut Ctx) {
+    zmpop_generic(c, 2, Some(1));
+}
+
+/// `zmpopGenericCommand`: numkeys at `numkeys_idx`, the keys, MIN|MAX and COUNT, checked in
+/// that order; then (BZMPOP) the timeout at `timeout_idx` and the blocking pop.
+fn zmpop_generic(c: &mut Ctx, numkeys_idx: usize, timeout_idx: Option<usize>) {
+    let Some(numkeys) = positive_with_msg(c, numkeys_idx, "ERR numkeys should be greater than 0")
+    else {
         return;
     };
-    let where_idx = 1usize.saturating_add(numkeys).saturating_add(1);
+    let where_idx = numkeys_idx.saturating_add(numkeys).saturating_add(1);
     if where_idx >= c.argc() {
         return c.out.syntax_error();
     }
@@ -1701,15 +1712,65 @@ fn zmpop(c: &mut Ctx) {
         }
         j += 1;
     }
-    zpop_generic(
-        c,
-        2..2 + numkeys,
-        whr,
-        Some(count.unwrap_or(1)),
-        PopReply::KeyNested,
-        true,
-        true,
-    );
+    let keys = numkeys_idx + 1..where_idx;
+    let count = Some(count.unwrap_or(1));
+    match timeout_idx {
+        None => zpop_generic(c, keys, whr, count, PopReply::KeyNested, true, true),
+        Some(t) => bzpop_generic(c, keys, whr, count, PopReply::KeyNested, t),
+    }
+}
+
+/// `blockingGenericZpopCommand`: the timeout at `timeout_idx` first, then a pop from the
+/// first zset among `keys` (propagated as ZPOPMIN|ZPOPMAX key n), else block on all of them
+/// (the blocking core), or answer the timeout reply at once where blocking is denied.
+fn bzpop_generic(
+    c: &mut Ctx,
+    keys: std::ops::Range<usize>,
+    whr: Where,
+    count: Option<usize>,
+    shape: PopReply,
+    timeout_idx: usize,
+) {
+    let Some(deadline) = c.timeout_arg(timeout_idx) else {
+        return;
+    };
+    for j in keys.clone() {
+        let key = c.arg(j);
+        match lookup_zset(c, key, true) {
+            Err(()) => return,
+            Ok(None) => continue,
+            Ok(Some(h)) => {
+                // BZMPOP propagates as ZPOPMIN|ZPOPMAX key <popped>, BZPOPMIN/MAX without a
+                // count (as Redis 7.4.1's replica stream shows).
+                pop_count(c, h, key, whr, count.unwrap_or(1), shape, count.is_some());
+                if count.is_none() {
+                    let cmd: &[u8] = match whr {
+                        Where::Min => b"ZPOPMIN",
+                        Where::Max => b"ZPOPMAX",
+                    };
+                    c.propagate_one(&[cmd, key]);
+                }
+                return;
+            }
+        }
+    }
+    if !c.may_block() {
+        return c.out.null_array();
+    }
+    let names = keys.map(|j| c.arg(j).to_vec()).collect();
+    c.block_for_keys(crate::blocking::BlockKind::Zset, names, deadline, false);
+}
+
+/// `BZPOPMIN key [key ...] timeout`.
+fn bzpopmin(c: &mut Ctx) {
+    let last = c.argc() - 1;
+    bzpop_generic(c, 1..last, Where::Min, None, PopReply::KeyFlat, last);
+}
+
+/// `BZPOPMAX key [key ...] timeout`.
+fn bzpopmax(c: &mut Ctx) {
+    let last = c.argc() - 1;
+    bzpop_generic(c, 1..last, Where::Max, None, PopReply::KeyFlat, last);
 }
 
 // --- ZRANDMEMBER -------------------------------------------------------------------------
@@ -2237,6 +2298,9 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("zpopmin", zpopmin),
     ("zpopmax", zpopmax),
     ("zmpop", zmpop),
+    ("bzmpop", bzmpop),
+    ("bzpopmin", bzpopmin),
+    ("bzpopmax", bzpopmax),
     ("zrandmember", zrandmember),
     ("zscan", zscan),
     ("zunion", zunion),
