@@ -243,6 +243,59 @@ fn debug(c: &mut Ctx) {
             }
             c.out.ok();
         }
+        (b"listpack", 3) => {
+            // Redis prints lpRepr() on stdout; ours goes to the log at warning level.
+            let Some(h) = c.lookup_notouch(c.arg(2)) else {
+                return c.out.error("ERR no such key");
+            };
+            let e = c.srv.ks.get(h);
+            let Some(lp) = listpack_of(&e.value()) else {
+                return c.out.error("ERR Not a listpack encoded object.");
+            };
+            let mut text = format!(
+                "{{total bytes {}}} {{num entries {}}}",
+                lp.bytes(),
+                lp.len()
+            );
+            for (i, x) in lp.iter().enumerate() {
+                let _ = std::fmt::Write::write_fmt(&mut text, format_args!("\n  {i}: "));
+                match x {
+                    pyrope_common::listpack::ListpackEntry::Int(v) => {
+                        let _ = std::fmt::Write::write_fmt(&mut text, format_args!("[int]{v}"));
+                    }
+                    pyrope_common::listpack::ListpackEntry::Str(b) => {
+                        let _ = std::fmt::Write::write_fmt(
+                            &mut text,
+                            format_args!("[str]{}", String::from_utf8_lossy(b)),
+                        );
+                    }
+                }
+            }
+            crate::log!(
+                Warning,
+                "DEBUG LISTPACK {}:\n{text}",
+                String::from_utf8_lossy(c.arg(2))
+            );
+            c.out.simple("Listpack structure printed on stdout");
+        }
+        (b"quicklist-packed-threshold", 3) => {
+            // Elements above it get a plain node of their own in Redis's quicklists; Pyrope
+            // accepts and validates the value (its nodes are always packed listpacks, which
+            // changes no reply: only DEBUG OBJECT's ql_nodes for elements above it).
+            // quicklistSetPackedThreshold: at most 4 GB - 1 MB; 0 restores 1 GB.
+            let v = std::str::from_utf8(c.arg(2))
+                .ok()
+                .and_then(crate::config::memtoull);
+            match v {
+                Some(v) if v <= (1 << 32) - (1 << 20) => {
+                    c.srv.quicklist_packed_threshold = if v == 0 { 1 << 30 } else { v };
+                    c.out.ok();
+                }
+                _ => c.out.error(
+                    "ERR argument must be a memory value bigger than 1 and smaller than 4gb",
+                ),
+            }
+        }
         (b"digest", 2) => {
             let d = crate::digest::dataset_digest(&c.srv.ks);
             c.out.simple(&crate::digest::hex(&d));
@@ -358,3 +411,22 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("shutdown", shutdown),
     ("debug", debug),
 ];
+
+/// The listpack of a listpack-encoded value (lists, sets, hashes incl. listpackex, zsets), for
+/// DEBUG LISTPACK.
+fn listpack_of<'a>(
+    v: &crate::keyspace::ValueRef<'a>,
+) -> Option<&'a pyrope_common::listpack::Listpack> {
+    use crate::object::{SetValue, Value};
+    let crate::keyspace::ValueRef::Boxed(v) = v else {
+        return None;
+    };
+    match v {
+        Value::List(crate::types::list::ListValue::Listpack(lp)) => Some(lp),
+        Value::Set(SetValue::Listpack(lp)) => Some(lp),
+        Value::Hash(crate::types::hash::HashValue::Listpack(lp)) => Some(lp),
+        Value::Hash(crate::types::hash::HashValue::ListpackEx(lp)) => Some(lp),
+        Value::ZSet(crate::types::zset::ZsetValue::Listpack(lp)) => Some(lp),
+        _ => None,
+    }
+}

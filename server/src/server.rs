@@ -163,6 +163,9 @@ pub struct Server {
     pub pending_input: Vec<usize>,
     /// Blocked clients: waiters per key, deadlines, postponed clients, ready keys.
     pub blocking: crate::blocking::Blocking,
+    /// DEBUG QUICKLIST-PACKED-THRESHOLD (bytes; Redis's default 1 GB). Recorded only: see
+    /// `admin.rs`.
+    pub quicklist_packed_threshold: u64,
     /// Shutdown requested (SHUTDOWN command or signal), with the exit code.
     pub shutdown: Option<i32>,
     pub cron_loops: u64,
@@ -299,6 +302,7 @@ impl Server {
             to_close: Vec::new(),
             pending_input: Vec::new(),
             blocking: Default::default(),
+            quicklist_packed_threshold: 1 << 30,
             shutdown: None,
             cron_loops: 0,
             hz,
