@@ -9,6 +9,10 @@
 #
 # Usage: bench/compare.sh            (defaults: -c 50 -n 1000000, tests set,get,incr,mset, -P 1 and 16)
 #        N=200000 ROUNDS=1 bench/compare.sh   (quicker)
+#        TESTS= CUSTOM='zadd1m=ZADD bigz __rand_int__ m:__rand_int__' PRELOAD=file.resp R=1000000 \
+#          bench/compare.sh            (custom commands, `;`-separated name=command entries, with
+#                                       __rand_int__ drawn from -r R; PRELOAD is RESP piped into
+#                                       both servers first; bench/collections.sh uses these)
 #        NOTIFY=KEA bench/compare.sh   (both servers with notify-keyspace-events KEA and one
 #                                       subscriber on every event, reading them all; no pubsub
 #                                       output limit, so a subscriber slower than the server
@@ -23,6 +27,9 @@ PIPELINES=${PIPELINES:-"1 16"}
 ROUNDS=${ROUNDS:-3}
 NOTIFY=${NOTIFY:-}
 POPULATE=${POPULATE:-1000000}
+CUSTOM=${CUSTOM:-}
+PRELOAD=${PRELOAD:-}
+R=${R:-1000000}
 REDIS=${REDIS:-/opt/redis-7.4/redis-server}
 BENCH=${BENCH:-/usr/bin/redis-benchmark}
 CLI=${CLI:-/usr/bin/redis-cli}
@@ -68,9 +75,15 @@ echo "redis 7.4.1 pid=$RPID port=$RPORT | pyrope pid=$PPID_ port=$PPORT | -c $C 
 printf '%-8s %3s %12s %12s %6s %12s %12s %6s %17s %17s\n' test P redis_ops/s pyrope_ops/s ratio redis_us/req pyrope_us/req ratio "redis usr+sys" "pyrope usr+sys"
 
 run_one() { # pid port test P -> "rps cpu_us_per_req user_us_per_req sys_us_per_req"
-  local before after rps
+  local before after rps sel
+  if [ -n "${CMDS[$3]:-}" ]; then
+    # shellcheck disable=SC2206
+    sel=(-r "$R" ${CMDS[$3]})
+  else
+    sel=(-t "$3")
+  fi
   before=$(cpu_ticks "$1")
-  rps=$("$BENCH" -p "$2" -c "$C" -n "$N" -P "$4" -t "$3" -q --csv 2>/dev/null | awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}')
+  rps=$("$BENCH" -p "$2" -c "$C" -n "$N" -P "$4" -q --csv "${sel[@]}" 2>/dev/null | awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}')
   after=$(cpu_ticks "$1")
   echo "$before $after" | awk -v hz="$HZ" -v n="$N" -v r="$rps" '{
     u=($3-$1)/hz*1e6/n; s=($4-$2)/hz*1e6/n; printf "%s %.3f %.3f %.3f\n", r, u+s, u, s }'
@@ -79,9 +92,23 @@ run_one() { # pid port test P -> "rps cpu_us_per_req user_us_per_req sys_us_per_
 # Median of a column over the rounds: median FILE COL.
 median() { awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{v[NR]=$1} END {print (NR%2 ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2)}'; }
 
+declare -A CMDS=()
+NAMES="${TESTS//,/ }"
+IFS=';' read -r -a entries <<< "$CUSTOM"
+for e in "${entries[@]}"; do
+  [ -n "$e" ] || continue
+  CMDS[${e%%=*}]=${e#*=}
+  NAMES="$NAMES ${e%%=*}"
+done
+if [ -n "$PRELOAD" ]; then
+  for port in "$RPORT" "$PPORT"; do
+    "$CLI" -p "$port" --pipe < "$PRELOAD" > /dev/null
+  done
+fi
+
 i=0
 for P in $PIPELINES; do
-  for t in ${TESTS//,/ }; do
+  for t in $NAMES; do
     : > "$TMP/r.txt"; : > "$TMP/p.txt"
     for _ in $(seq "$ROUNDS"); do
       # Alternate which server goes first, to cancel drift on a shared machine.
