@@ -123,6 +123,20 @@ pub fn digits10(v: i64) -> usize {
     d + (v < 0) as usize
 }
 
+/// Redis's spelling of the doubles every formatter special-cases: `nan`, `inf`, `-inf`, and
+/// the zeros `0` / `-0`; None for any other value.
+pub fn special_double(v: f64) -> Option<&'static str> {
+    if v.is_nan() {
+        Some("nan")
+    } else if v.is_infinite() {
+        Some(if v > 0.0 { "inf" } else { "-inf" })
+    } else if v == 0.0 {
+        Some(if v.is_sign_negative() { "-0" } else { "0" })
+    } else {
+        None
+    }
+}
+
 /// Formats a double as Redis 7.2+ does in replies and stored scores (`d2string()` in util.c):
 /// `nan`, `inf`, `-inf`, `0`/`-0`; integral values with |v| <= i64::MAX/2 as plain integers;
 /// everything else as `fpconv_dtoa()` lays out the shortest round-trip digits: plain notation
@@ -130,18 +144,8 @@ pub fn digits10(v: i64) -> usize {
 /// 6 places of the point (or whose exponent is > -4), otherwise `d.ddde+X` with no zero
 /// padding of the exponent.
 pub fn format_double(v: f64) -> String {
-    if v.is_nan() {
-        return "nan".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+    if let Some(t) = special_double(v) {
+        return t.into();
     }
     const HALF: f64 = (i64::MAX / 2) as f64;
     if (-HALF..=HALF).contains(&v) && (v as i64) as f64 == v {
@@ -155,18 +159,8 @@ pub fn format_double(v: f64) -> String {
 /// `1e+15`); `0`, `-0`, `inf`, `-inf`, `nan` for the special values. DEBUG DIGEST mixes zset
 /// scores in this form.
 pub fn fpconv_dtoa(v: f64) -> String {
-    if v.is_nan() {
-        return "nan".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+    if let Some(t) = special_double(v) {
+        return t.into();
     }
     // Rust's `{:e}` gives the shortest round-trip digits: "-d.ddddde<exp10>".
     let e = format!("{v:e}");

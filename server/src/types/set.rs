@@ -1018,32 +1018,13 @@ fn sinter_generic(c: &mut Ctx, first: usize, n: usize, mode: InterOut) {
     }
 }
 
-/// Stores a STORE command's result at argv[1] (replacing whatever is there, dropping its
-/// TTL, `setKey`) and replies its size; an empty result deletes argv[1] and replies 0.
+/// Stores a STORE command's result at argv[1] (`super::store_result`).
 fn store_result(c: &mut Ctx, s: Option<SetValue>, ev: Ev) {
-    let dst = c.arg(1);
-    let existing = c.lookup_write(dst);
-    match s {
-        Some(s) => {
-            let n = s.len();
-            let lru = c.srv.new_key_lru();
-            let db = c.db;
-            c.srv
-                .ks
-                .set(db, dst, existing, boxed(s), None, false, lru, Some(ev));
-            c.dirty(1);
-            c.out.int(n as i64);
-        }
-        None => {
-            c.out.int(0);
-            if let Some(h) = existing {
-                c.srv
-                    .ks
-                    .delete(h, Deletion::Server, Some(crate::keyspace::ev::DEL));
-                c.dirty(1);
-            }
-        }
-    }
+    let r = s.map(|s| {
+        let n = s.len();
+        (boxed(s), n)
+    });
+    super::store_result(c, r, ev);
 }
 
 fn sinter(c: &mut Ctx) {

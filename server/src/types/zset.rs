@@ -134,18 +134,8 @@ fn lp_score(e: ListpackEntry) -> f64 {
 /// `%.17g` of a double (ZSCAN of a skiplist, via `ld2string(.., LD_STR_AUTO)`), with `inf`,
 /// `-inf`, `nan` spelled as Redis.
 fn format_17g(v: f64) -> String {
-    if v.is_nan() {
-        return "nan".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    if v == 0.0 {
-        return if v.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+    if let Some(t) = pyrope_common::util::special_double(v) {
+        return t.into();
     }
     let e = format!("{v:.16e}");
     let (mant, exp) = e.split_once('e').expect("exponent");
@@ -1356,36 +1346,17 @@ fn zrevrangebylex(c: &mut Ctx) {
     zrange_generic(c, 1, false, RangeType::Lex, Direction::Reverse);
 }
 
-/// Stores a STORE command's result at argv[1] (replacing whatever is there, dropping its
-/// TTL, `setKey`) and replies its size; an empty result deletes argv[1] and replies 0
-/// (with `del`).
+/// Stores a STORE command's result at argv[1] (`super::store_result`), a listpack
+/// trimmed to its size first.
 fn store_result(c: &mut Ctx, z: Option<ZsetValue>, ev: Ev) {
-    let dst = c.arg(1);
-    let existing = c.lookup_write(dst);
-    match z {
-        Some(mut z) => {
-            if let ZsetValue::Listpack(lp) = &mut z {
-                lp.shrink_to_fit();
-            }
-            let n = z.len();
-            let lru = c.srv.new_key_lru();
-            let db = c.db;
-            c.srv
-                .ks
-                .set(db, dst, existing, boxed(z), None, false, lru, Some(ev));
-            c.dirty(1);
-            c.out.int(n as i64);
+    let r = z.map(|mut z| {
+        if let ZsetValue::Listpack(lp) = &mut z {
+            lp.shrink_to_fit();
         }
-        None => {
-            c.out.int(0);
-            if let Some(h) = existing {
-                c.srv
-                    .ks
-                    .delete(h, Deletion::Server, Some(crate::keyspace::ev::DEL));
-                c.dirty(1);
-            }
-        }
-    }
+        let n = z.len();
+        (boxed(z), n)
+    });
+    super::store_result(c, r, ev);
 }
 
 // --- removals ----------------------------------------------------------------------------
