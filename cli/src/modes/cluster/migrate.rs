@@ -12,6 +12,10 @@
 //!    "Please use SETSLOT only with masters" after losing its last slot is fine), then every
 //!    other primary.
 //!
+//! [`move_slots`] runs these steps for a list of moves with the round trips of consecutive
+//! moves from one source overlapped (each node still sees redis-cli's commands in redis-cli's
+//! order); every SETSLOT costs the node an fsync of nodes.conf, so fewer batches is faster.
+//!
 //! While the slot is MIGRATING the source creates no new key in it (clients are sent to the
 //! target with -ASK), so a GETKEYSINSLOT batch shorter than the pipeline is the last one and
 //! the closing empty GETKEYSINSLOT redis-cli sends is skipped. An interrupted move leaves the
@@ -176,17 +180,21 @@ fn migrate_keys_in_slot(
     dst: usize,
     slot: usize,
     verbose: bool,
+    mut prefetched: Option<Frame>,
 ) -> Result<(), Option<String>> {
     let do_fix = m.has(cmdflag::FIX);
     let do_replace = m.has(cmdflag::REPLACE);
     let pipeline = m.opts.pipeline;
     loop {
-        let r = m.nodes[src].call(&[
-            "CLUSTER",
-            "GETKEYSINSLOT",
-            &slot.to_string(),
-            &pipeline.to_string(),
-        ]);
+        let r = match prefetched.take() {
+            Some(f) => Some(f),
+            None => m.nodes[src].call(&[
+                "CLUSTER",
+                "GETKEYSINSLOT",
+                &slot.to_string(),
+                &pipeline.to_string(),
+            ]),
+        };
         let keys: Vec<Vec<u8>> = match r {
             None => return Err(None),
             Some(Frame::Error(e)) => {
@@ -289,8 +297,8 @@ fn migrate_keys_in_slot(
     }
 }
 
-/// `clusterManagerMoveSlot` (see the module comment). Err(Some(text)) with the failing
-/// reply's error.
+/// `clusterManagerMoveSlot` (see the module comment) for one slot. Err(Some(text)) with the
+/// failing reply's error.
 pub fn move_slot(
     m: &mut Manager,
     src: usize,
@@ -298,78 +306,159 @@ pub fn move_slot(
     slot: usize,
     opts: u32,
 ) -> Result<(), Option<String>> {
-    if opts & opt::QUIET == 0 {
-        m.out.print(&format!(
-            "Moving slot {slot} from {} to {}: ",
-            m.nodes[src].addr(),
-            m.nodes[dst].addr()
-        ));
+    move_slots(m, &[(src, slot)], dst, opts, &mut |_| {})
+}
+
+/// Sends `cmds` to node `i` without waiting (pipelined with what is already in flight).
+fn send_all(m: &mut Manager, i: usize, cmds: &[Vec<String>]) {
+    if let Some(l) = m.nodes[i].link.as_mut() {
+        for c in cmds {
+            if l.send(c).is_none() {
+                return;
+            }
+        }
     }
+}
+
+/// Reads `n` replies from node `i` (None for each one lost with the connection).
+fn read_all(m: &mut Manager, i: usize, n: usize) -> Vec<Option<Frame>> {
+    (0..n)
+        .map(|_| m.nodes[i].link.as_mut().and_then(|l| l.read()))
+        .collect()
+}
+
+/// A SETSLOT reply as [`set_slot`] reports it.
+fn setslot_result(r: Option<Frame>) -> Result<(), Option<String>> {
+    match r {
+        None => Err(Some("CLUSTER SETSLOT failed to run".into())),
+        Some(Frame::Error(e)) => Err(Some(crate::conn::cstr(&e))),
+        Some(_) => Ok(()),
+    }
+}
+
+fn setslot(slot: usize, state: &str, id: &str) -> Vec<String> {
+    vec![
+        "CLUSTER".into(),
+        "SETSLOT".into(),
+        slot.to_string(),
+        state.into(),
+        id.into(),
+    ]
+}
+
+/// [`move_slot`] for a list of `(source, slot)` moves to one target, in order, with the
+/// steps of consecutive moves from the same source overlapped (same commands, same order per
+/// node, fewer round trips and fewer nodes.conf fsyncs, which every SETSLOT costs):
+/// - the target gets `SETSLOT <slot> NODE <target>` and the next slot's `IMPORTING` in one
+///   write;
+/// - then, concurrently, the source gets `SETSLOT <slot> NODE <target>`, the next slot's
+///   `MIGRATING` and its first `GETKEYSINSLOT` in one write, and the other primaries their
+///   `SETSLOT <slot> NODE <target>`.
+///
+/// The target still learns each slot first, and a slot is MIGRATING on the source only once
+/// the target imports it. `done(k)` is called after move `k` completes.
+pub fn move_slots(
+    m: &mut Manager,
+    moves: &[(usize, usize)],
+    dst: usize,
+    opts: u32,
+    done: &mut dyn FnMut(usize),
+) -> Result<(), Option<String>> {
     let cold = opts & opt::COLD != 0;
-    let src_id = m.nodes[src].name.clone();
     let dst_id = m.nodes[dst].name.clone();
-    if !cold {
-        set_slot(&mut m.nodes[dst], slot, "importing", &src_id)?;
-        set_slot(&mut m.nodes[src], slot, "migrating", &dst_id)?;
-    }
-    let r = migrate_keys_in_slot(m, src, dst, slot, opts & opt::VERBOSE != 0);
-    if opts & opt::QUIET == 0 {
-        m.out.print("\n");
-    }
-    r?;
-    if !cold {
-        // The target first: it propagates the change (redis#7116).
-        set_slot(&mut m.nodes[dst], slot, "node", &dst_id)?;
-        match set_slot(&mut m.nodes[src], slot, "node", &dst_id) {
-            Ok(()) => {}
-            // The source lost its last slot and became a replica (redis#9223).
-            Err(Some(e)) if e.starts_with("ERR Please use SETSLOT only with masters.") => {}
-            Err(e) => return Err(e),
+    let pipeline = m.opts.pipeline.to_string();
+    // The first GETKEYSINSLOT reply of the current slot when it came with the open.
+    let mut prefetched: Option<Frame> = None;
+    let mut opened = false;
+    for (k, &(src, slot)) in moves.iter().enumerate() {
+        if opts & opt::QUIET == 0 {
+            m.out.print(&format!(
+                "Moving slot {slot} from {} to {}: ",
+                m.nodes[src].addr(),
+                m.nodes[dst].addr()
+            ));
         }
-        // The other primaries too, in one round trip, so no client is redirected twice.
-        let slot_s = slot.to_string();
-        let others: Vec<usize> = (0..m.nodes.len())
-            .filter(|&i| i != src && i != dst && !m.nodes[i].is_replica())
-            .collect();
-        for &i in &others {
-            let cmd = [
-                "CLUSTER",
-                "SETSLOT",
-                slot_s.as_str(),
-                "node",
-                dst_id.as_str(),
-            ];
-            if let Some(l) = m.nodes[i].link.as_mut() {
-                let _ = l_send(l, &cmd);
+        let src_id = m.nodes[src].name.clone();
+        if !cold && !opened {
+            set_slot(&mut m.nodes[dst], slot, "importing", &src_id)?;
+            set_slot(&mut m.nodes[src], slot, "migrating", &dst_id)?;
+        }
+        let r = migrate_keys_in_slot(
+            m,
+            src,
+            dst,
+            slot,
+            opts & opt::VERBOSE != 0,
+            prefetched.take(),
+        );
+        if opts & opt::QUIET == 0 {
+            m.out.print("\n");
+        }
+        r?;
+        opened = false;
+        if !cold {
+            let next = moves
+                .get(k + 1)
+                .filter(|&&(s2, _)| s2 == src)
+                .map(|&(_, slot2)| slot2);
+            // The target first: it propagates the change (redis#7116).
+            let mut t = vec![setslot(slot, "node", &dst_id)];
+            if let Some(n) = next {
+                t.push(setslot(n, "importing", &src_id));
+            }
+            send_all(m, dst, &t);
+            let mut replies = read_all(m, dst, t.len()).into_iter();
+            setslot_result(replies.next().flatten())?;
+            if next.is_some() {
+                setslot_result(replies.next().flatten())?;
+            }
+            let mut sc = vec![setslot(slot, "node", &dst_id)];
+            if let Some(n) = next {
+                sc.push(setslot(n, "migrating", &dst_id));
+                sc.push(vec![
+                    "CLUSTER".into(),
+                    "GETKEYSINSLOT".into(),
+                    n.to_string(),
+                    pipeline.clone(),
+                ]);
+            }
+            send_all(m, src, &sc);
+            // The other primaries too, in the same round trip.
+            let others: Vec<usize> = (0..m.nodes.len())
+                .filter(|&i| i != src && i != dst && !m.nodes[i].is_replica())
+                .collect();
+            for &i in &others {
+                send_all(m, i, &[setslot(slot, "node", &dst_id)]);
+            }
+            let mut sr = read_all(m, src, sc.len()).into_iter();
+            match setslot_result(sr.next().flatten()) {
+                Ok(()) => {}
+                // The source lost its last slot and became a replica (redis#9223).
+                Err(Some(e)) if e.starts_with("ERR Please use SETSLOT only with masters.") => {}
+                Err(e) => return Err(e),
+            }
+            if next.is_some() {
+                setslot_result(sr.next().flatten())?;
+                prefetched = Some(sr.next().flatten().ok_or(None)?);
+                opened = true;
+            }
+            for &i in &others {
+                setslot_result(read_all(m, i, 1).pop().flatten())?;
             }
         }
-        for &i in &others {
-            match m.nodes[i].link.as_mut().and_then(l_read) {
-                None => return Err(Some("CLUSTER SETSLOT failed to run".into())),
-                Some(Frame::Error(e)) => return Err(Some(crate::conn::cstr(&e))),
-                Some(_) => {}
+        if opts & opt::UPDATE != 0 {
+            if m.nodes[src].slots[slot] {
+                m.nodes[src].slots[slot] = false;
+                m.nodes[src].slots_count -= 1;
+            }
+            if !m.nodes[dst].slots[slot] {
+                m.nodes[dst].slots[slot] = true;
+                m.nodes[dst].slots_count += 1;
             }
         }
-    }
-    if opts & opt::UPDATE != 0 {
-        if m.nodes[src].slots[slot] {
-            m.nodes[src].slots[slot] = false;
-            m.nodes[src].slots_count -= 1;
-        }
-        if !m.nodes[dst].slots[slot] {
-            m.nodes[dst].slots[slot] = true;
-            m.nodes[dst].slots_count += 1;
-        }
+        done(k);
     }
     Ok(())
-}
-
-fn l_send(l: &mut super::node::Link, cmd: &[&str]) -> Option<()> {
-    l.send(cmd)
-}
-
-fn l_read(l: &mut super::node::Link) -> Option<Frame> {
-    l.read()
 }
 
 /// `clusterManagerComputeReshardTable`: which slots to take from which source, sources by
@@ -566,17 +655,16 @@ pub fn reshard(m: &mut Manager) -> bool {
         }
     }
     let progress = Progress::new(table.len() as u64);
-    for &(src, slot) in &table {
-        if let Err(e) = move_slot(m, src, target, slot, opt::VERBOSE) {
-            progress.finish();
-            if let Some(e) = e {
-                m.out.err(&format!("clusterManagerMoveSlot failed: {e}\n"));
-            }
-            return false;
-        }
-        progress.slot(KEYS_MOVED.load(std::sync::atomic::Ordering::Relaxed));
-    }
+    let r = move_slots(m, &table, target, opt::VERBOSE, &mut |_| {
+        progress.slot(KEYS_MOVED.load(std::sync::atomic::Ordering::Relaxed))
+    });
     progress.finish();
+    if let Err(e) = r {
+        if let Some(e) = e {
+            m.out.err(&format!("clusterManagerMoveSlot failed: {e}\n"));
+        }
+        return false;
+    }
     true
 }
 
@@ -695,17 +783,18 @@ pub fn rebalance(m: &mut Manager) -> bool {
             if simulate {
                 m.out.print(&"#".repeat(table.len()));
             } else {
-                for &(s, slot) in &table {
-                    if let Err(e) = move_slot(m, s, dst, slot, opt::QUIET | opt::UPDATE) {
-                        progress.finish();
-                        m.out.err(&format!(
-                            "*** clusterManagerMoveSlot: {}\n",
-                            e.unwrap_or_default()
-                        ));
-                        return false;
-                    }
-                    m.out.print("#");
+                let out = m.out;
+                let r = move_slots(m, &table, dst, opt::QUIET | opt::UPDATE, &mut |_| {
+                    out.print("#");
                     progress.slot(KEYS_MOVED.load(std::sync::atomic::Ordering::Relaxed));
+                });
+                if let Err(e) = r {
+                    progress.finish();
+                    m.out.err(&format!(
+                        "*** clusterManagerMoveSlot: {}\n",
+                        e.unwrap_or_default()
+                    ));
+                    return false;
                 }
             }
             m.out.print("\n");
