@@ -120,18 +120,25 @@ run_scenario() { # scenario tool -> seconds
       target=$("$RC" -p "$seed" cluster myid)
       t0=$(now)
       "$tool" --cluster reshard "127.0.0.1:$seed" --cluster-from all --cluster-to "$target" \
-        --cluster-slots 8192 --cluster-yes --cluster-pipeline "${sc#reshard}" >/dev/null
+        --cluster-slots 8192 --cluster-yes --cluster-pipeline "${sc#reshard}" >/dev/null || echo "reshard by $tool failed" >&2
       ;;
     rebalance)
       local extra; extra=$(start_node "$TMP/x$RANDOM" cluster)
       "$RC" --cluster add-node "127.0.0.1:$extra" "127.0.0.1:$seed" >/dev/null
-      for _ in $(seq 300); do
-        "$RC" -p "$extra" cluster info | grep -q 'cluster_state:ok' && \
-          "$RC" --cluster check "127.0.0.1:$seed" >/dev/null 2>&1 && break
+      # Every node must know the new one (and it the cluster) before slots can name it.
+      local all
+      for _ in $(seq 600); do
+        all=1
+        for p in $("$RC" -p "$seed" cluster nodes | awk '{split($2,a,"[:@]"); print a[2]}'); do
+          "$RC" -p "$p" cluster info | grep -q 'cluster_known_nodes:7' || all=0
+          "$RC" -p "$p" cluster info | grep -q 'cluster_state:ok' || all=0
+        done
+        [ $all = 1 ] && "$RC" --cluster check "127.0.0.1:$seed" >/dev/null 2>&1 && break
         sleep 0.1
       done
       t0=$(now)
-      "$tool" --cluster rebalance "127.0.0.1:$seed" --cluster-use-empty-masters >/dev/null
+      "$tool" --cluster rebalance "127.0.0.1:$seed" --cluster-use-empty-masters > "$TMP/rebalance.out"
+      grep -q "^Moving " "$TMP/rebalance.out" || { echo "rebalance by $tool moved nothing:" >&2; cat "$TMP/rebalance.out" >&2; }
       ;;
     import)
       local src; src=$(start_node "$TMP/s$RANDOM")
@@ -144,7 +151,8 @@ for i in range(n):
     w.write(b'*3\r\n\$3\r\nSET\r\n\$%d\r\n%s\r\n\$%d\r\n%s\r\n'%(len(k),k,len(v),v))
 " "$KEYS" | "$RC" -p "$src" --pipe >/dev/null
       t0=$(now)
-      "$tool" --cluster import "127.0.0.1:$seed" --cluster-from "127.0.0.1:$src" >/dev/null
+      "$tool" --cluster import "127.0.0.1:$seed" --cluster-from "127.0.0.1:$src" >/dev/null || echo "import by $tool failed" >&2
+      [ "$("$RC" -p "$src" dbsize)" = 0 ] || echo "import by $tool left keys in the source" >&2
       ;;
   esac
   elapsed "$t0"
