@@ -942,3 +942,103 @@ fn import_moves_every_key_of_every_type_with_its_ttl() {
     assert_eq!(dbsize_total(&addrs), n as i64);
     assert!(started.elapsed() < Duration::from_secs(120));
 }
+
+/// `cmdstat_set` calls of a node.
+fn set_calls(addr: &str) -> i64 {
+    let info = text(&call(addr, &["INFO", "commandstats"]));
+    info.lines()
+        .find_map(|l| l.strip_prefix("cmdstat_set:calls="))
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.parse().unwrap())
+        .unwrap_or(0)
+}
+
+#[test]
+fn benchmark_counts_per_node_and_follows_a_reshard() {
+    require_reference();
+    let c = RedisCluster::start(3);
+    let addrs = c.addrs();
+    create_with_pyrope(&addrs, 0);
+    wait_cluster_ok(&addrs);
+    let cc = ClusterClient::new(&addrs[0]);
+    // The benchmark's clients of the primary serving 0..5460 use the first decimal tag in its
+    // range ("3", slot 1584); resharding that primary's lowest slots up to the tag's moves
+    // their keys while they write.
+    let (m0, m1) = (cc.owner[0].clone(), cc.owner[5461].clone());
+    let tag_slot = (0..)
+        .map(|i: u32| pyrope_common::slot::key_slot(i.to_string().as_bytes()))
+        .find(|s| (0..=5460).contains(s))
+        .unwrap();
+    for a in &addrs {
+        call(a, &["CONFIG", "RESETSTAT"]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let port = addrs[0].rsplit_once(':').unwrap().1.to_string();
+    let n = 500_000;
+    let mut bench = Command::new("timeout")
+        .args(["150", binary("pyrope-benchmark").to_str().unwrap()])
+        .args([
+            "-p",
+            &port,
+            "--cluster",
+            "-t",
+            "set",
+            "-r",
+            "100000",
+            "-c",
+            "8",
+        ])
+        .args(["-n", &n.to_string(), "--json", json.to_str().unwrap()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(60), || addrs
+        .iter()
+        .map(|a| set_calls(a))
+        .sum::<i64>()
+        > 20_000));
+    let slots = (tag_slot as usize + 20).to_string();
+    let out = py(
+        "reshard",
+        &s(&[
+            &addrs[0],
+            "--cluster-from",
+            &node_id(&m0),
+            "--cluster-to",
+            &node_id(&m1),
+            "--cluster-slots",
+            &slots,
+            "--cluster-yes",
+        ]),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let status = bench.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(bench.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "benchmark: {err}");
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let t = &doc["tests"][0];
+    assert_eq!(t["errors"], 0, "{t}");
+    assert_eq!(t["unanswered"], 0);
+    assert!(
+        t["redirects"].as_u64().unwrap() > 0,
+        "no redirection seen: {}",
+        t["redirects"]
+    );
+    let nodes = t["nodes"].as_array().unwrap();
+    let total: u64 = nodes.iter().map(|x| x["requests"].as_u64().unwrap()).sum();
+    assert_eq!(total, n);
+    for a in &addrs {
+        let ours = nodes
+            .iter()
+            .find(|x| x["node"] == a.as_str())
+            .map(|x| x["requests"].as_i64().unwrap())
+            .unwrap_or(0);
+        assert_eq!(ours, set_calls(a), "requests answered by {a}");
+    }
+    assert_eq!(py("check", &[addrs[0].clone()]).code, 0);
+}
