@@ -256,7 +256,7 @@ pub fn run(argv: Vec<OsString>) -> i32 {
     // variable number of words, options in any order), so they are taken out first.
     let (cluster, argv) = match modes::cluster::split_args(argv) {
         modes::cluster::Split::Plain(v) => (None, v),
-        modes::cluster::Split::Cluster(o, v) => (Some(o), v),
+        modes::cluster::Split::Cluster(o, v) => (Some(*o), v),
         modes::cluster::Split::Usage => {
             let _ = args::Args::try_parse_from(["pyrope-cli", "--help"])
                 .map_err(|e| eprint!("{}", e.render()));

@@ -6,6 +6,8 @@
 //! Every node runs under `timeout(1)` in its own temp dir on free loopback ports; each test
 //! builds its own cluster, so tests run in parallel. Conditions are polled, never slept for.
 
+#![allow(clippy::cloned_ref_to_slice_refs)] // `&[seed.clone()]` reads better in assertions
+
 use pyrope_common::client::Client;
 use pyrope_common::resp::Frame;
 use pyrope_tests::*;

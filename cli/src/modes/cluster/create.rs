@@ -339,11 +339,11 @@ pub fn create(m: &mut Manager) -> bool {
                 }
                 let mut found = None;
                 let mut first_idx = None;
-                for j in start..rest.len() {
-                    let Some(n) = rest[j] else { continue };
+                for (j, slot) in rest.iter_mut().enumerate().skip(start) {
+                    let Some(n) = *slot else { continue };
                     if m.nodes[n].ip != m.nodes[mi].ip {
                         found = Some(n);
-                        rest[j] = None;
+                        *slot = None;
                         break;
                     }
                     if first_idx.is_none() {

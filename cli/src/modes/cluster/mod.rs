@@ -105,7 +105,7 @@ pub enum Split {
     /// accepts and ignores them).
     Plain(Vec<OsString>),
     /// `--cluster`: its options, and the remaining arguments for clap.
-    Cluster(Opts, Vec<OsString>),
+    Cluster(Box<Opts>, Vec<OsString>),
     /// `--cluster` as the last argument: redis-cli prints its usage and exits 1.
     Usage,
 }
@@ -235,7 +235,7 @@ pub fn split_args(argv: Vec<OsString>) -> Split {
         i += 1;
     }
     match opts {
-        Some(_) => Split::Cluster(o, rest),
+        Some(_) => Split::Cluster(Box::new(o), rest),
         None => Split::Plain(rest),
     }
 }
@@ -880,9 +880,8 @@ impl Manager {
                     if n.is_replica() {
                         continue;
                     }
-                    if n.slots[slot] {
-                        owners.push(i);
-                    } else if fix::count_keys_in_slot(n, slot) > 0 {
+                    // A node holding keys of the slot counts as an owner too.
+                    if n.slots[slot] || fix::count_keys_in_slot(n, slot) > 0 {
                         owners.push(i);
                     }
                 }

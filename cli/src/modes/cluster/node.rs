@@ -609,9 +609,7 @@ mod tests {
     fn slot_strings_are_bracketed_ranges() {
         let mut s = vec![false; SLOTS];
         assert_eq!(slots_string(&s), "");
-        for i in 0..=5460 {
-            s[i] = true;
-        }
+        s[..=5460].iter_mut().for_each(|x| *x = true);
         s[5462] = true;
         s[16383] = true;
         assert_eq!(slots_string(&s), "[0-5460],[5462],[16383]");
