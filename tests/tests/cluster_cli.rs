@@ -390,6 +390,25 @@ fn create_check_info_and_call_equal_redis_cli() {
         assert_eq!(only.stdout.matches("role:master").count(), 3);
         assert!(!only.stdout.contains("role:slave"));
     }
+    // backup: the same lines, the same nodes.json, an RDB per primary.
+    let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (p1, p2) = (d1.path().to_str().unwrap(), d2.path().to_str().unwrap());
+    let x = py("backup", &s(&[&a.addrs()[0], p1]));
+    let y = rc("backup", &s(&[&a.addrs()[0], p2]));
+    assert_eq!((x.code, y.code), (0, 0), "{x:?}\n{y:?}");
+    assert_eq!(x.stdout.replace(p1, "DIR"), y.stdout.replace(p2, "DIR"));
+    let read = |d: &Path, f: &str| std::fs::read(d.join(f)).unwrap();
+    assert_eq!(read(d1.path(), "nodes.json"), read(d2.path(), "nodes.json"));
+    let mut rdbs: Vec<String> = std::fs::read_dir(d2.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|f| f.ends_with(".rdb"))
+        .collect();
+    rdbs.sort();
+    assert_eq!(rdbs.len(), 3);
+    for f in &rdbs {
+        assert!(read(d1.path(), f).starts_with(b"REDIS0012"), "{f}");
+    }
     // Ours: check --json is one document with the verdict and every node.
     let j = tool(
         &pyrope_cli(),
