@@ -159,15 +159,83 @@ pub fn wait_for_cluster_join(m: &mut Manager) {
     m.out.print("Waiting for the cluster to join\n");
     let start = Instant::now();
     let mut dots = 0u64;
+    // As redis-cli: after 20 s (+0.15 s per node) without agreement, and again every such
+    // period, the links the nodes report down are shown.
+    let check_after = 20 + (m.nodes.len() as f32 * 0.15) as u64;
+    let mut counter = 0u64;
     while !m.is_config_consistent() || !all_known(m) {
         std::thread::sleep(Duration::from_millis(50));
         let secs = start.elapsed().as_secs();
         while dots < secs {
             m.out.print(".");
             dots += 1;
+            counter += 1;
+            if counter > check_after {
+                report_unreachable(m);
+                counter = 0;
+            }
         }
     }
     m.out.print("\n");
+}
+
+/// `clusterManagerGetLinkStatus`: for each node address some node's CLUSTER NODES shows
+/// disconnected or in handshake, the nodes (`ip:port`) that see it so, in order.
+fn link_status(m: &mut Manager) -> Vec<(String, Vec<String>)> {
+    let mut status: Vec<(String, Vec<String>)> = Vec::new();
+    for n in m.nodes.iter_mut() {
+        let me = n.addr();
+        let Some(f) = n.call(&["CLUSTER", "NODES"]) else {
+            continue;
+        };
+        if f.is_error() {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&super::node::bulk_bytes(&f)).into_owned();
+        for line in text.lines() {
+            let fields: Vec<&str> = line.split(' ').collect();
+            if fields.len() < 8 || fields[2].contains("myself") {
+                continue;
+            }
+            let down = fields[2].contains("disconnected") || fields[7].contains("disconnected");
+            if down || fields[2].contains("handshake") {
+                let addr = fields[1].to_string();
+                match status.iter_mut().find(|(a, _)| *a == addr) {
+                    Some((_, from)) => from.push(me.clone()),
+                    None => status.push((addr, vec![me.clone()])),
+                }
+            }
+        }
+    }
+    status
+}
+
+/// The warning redis-cli prints while the join takes long: which bus ports may be
+/// unreachable, and from where.
+fn report_unreachable(m: &mut Manager) {
+    let status = link_status(m);
+    if status.is_empty() {
+        return;
+    }
+    m.out.print("\n");
+    m.out.err(&format!(
+        "Warning: {} node(s) may be unreachable\n",
+        status.len()
+    ));
+    for (addr, from) in status {
+        match super::node::parse_address(&addr) {
+            Some((ip, _, bus)) if bus != 0 => m.out.err(&format!(
+                " - The port {bus} of node {ip} may be unreachable from:\n"
+            )),
+            _ => m
+                .out
+                .err(&format!(" - Node {addr} may be unreachable from:\n")),
+        }
+        for f in from {
+            m.out.err(&format!("   {f}\n"));
+        }
+        m.out.err("Cluster bus ports must be reachable by every node.\nRemember that cluster bus ports are different from standard instance ports.\n");
+    }
 }
 
 /// Every node's CLUSTER NODES has at least as many lines as there are loaded nodes.
