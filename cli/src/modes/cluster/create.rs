@@ -518,3 +518,44 @@ pub fn create(m: &mut Manager) -> bool {
     m.check_cluster(false);
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modes::cluster::{Opts, Out};
+
+    fn node(ip: &str, name: &str, replicate: Option<&str>) -> Node {
+        let mut n = Node::new(ip, 7000, 0);
+        n.name = name.into();
+        n.replicate = replicate.map(String::from);
+        n
+    }
+
+    #[test]
+    fn anti_affinity_scores_as_redis_cli() {
+        let mut m = Manager {
+            nodes: vec![
+                node("10.0.0.1", "a", None),
+                node("10.0.0.1", "ra", Some("a")),
+                node("10.0.0.2", "b", None),
+                node("10.0.0.2", "rb1", Some("a")),
+                node("10.0.0.2", "rb2", Some("a")),
+            ],
+            errors: Vec::new(),
+            unreachable_masters: 0,
+            opts: Opts::default(),
+            auth: Default::default(),
+            out: Out { color: false },
+            verbose: false,
+        };
+        let groups = vec![vec![0, 1], vec![2, 3, 4]];
+        let mut off = Vec::new();
+        // A replica beside its primary: 10000; two replicas of one primary together: 2.
+        assert_eq!(anti_affinity_score(&m, &groups, Some(&mut off)), 10002);
+        assert_eq!(off, vec![1, 3]);
+        m.nodes[1].replicate = Some("b".into());
+        m.nodes[4].replicate = Some("b".into());
+        // ra (10.0.0.1) now replicates b (10.0.0.2); rb2 sits beside b.
+        assert_eq!(anti_affinity_score(&m, &groups, None), 10000);
+    }
+}

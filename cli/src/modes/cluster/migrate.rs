@@ -811,3 +811,50 @@ pub fn rebalance(m: &mut Manager) -> bool {
     progress.finish();
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::modes::cluster::{Manager, Opts, Out};
+
+    fn manager(slot_sets: &[&[usize]]) -> Manager {
+        let nodes = slot_sets
+            .iter()
+            .enumerate()
+            .map(|(i, slots)| {
+                let mut n = Node::new("127.0.0.1", 7000 + i as u16, 0);
+                for &s in *slots {
+                    n.slots[s] = true;
+                }
+                n.slots_count = slots.len();
+                n
+            })
+            .collect();
+        Manager {
+            nodes,
+            errors: Vec::new(),
+            unreachable_masters: 0,
+            opts: Opts::default(),
+            auth: Default::default(),
+            out: Out { color: false },
+            verbose: false,
+        }
+    }
+
+    #[test]
+    fn reshard_table_takes_shares_lowest_slots_first() {
+        let a: Vec<usize> = (100..110).collect();
+        let b: Vec<usize> = (0..5).collect();
+        let m = manager(&[&b, &a]);
+        // 6 of 15 slots: the bigger source (sorted first) gives ceil(4.0) = 4, the other
+        // floor(2.0) = 2, each from its lowest slots.
+        let t = compute_reshard_table(&m, &[0, 1], 6);
+        assert_eq!(
+            t,
+            vec![(1, 100), (1, 101), (1, 102), (1, 103), (0, 0), (0, 1)]
+        );
+        // Never more than asked, even when rounding up would allow it.
+        let t = compute_reshard_table(&m, &[0, 1], 1);
+        assert_eq!(t, vec![(1, 100)]);
+    }
+}
