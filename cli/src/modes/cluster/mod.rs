@@ -222,6 +222,12 @@ pub fn split_args(argv: Vec<OsString>) -> Split {
                 // redis-cli stops parsing at a stray word; the rest is ignored.
                 break;
             }
+            _ if opts.is_none() && !is_dash(&argv[i]) && i > 0 => {
+                // The command: everything from here is its arguments, as they are (redis-cli
+                // stops parsing options at the command name).
+                rest.extend(argv[i..].iter().cloned());
+                break;
+            }
             _ => {
                 rest.push(argv[i].clone());
                 // An option's value travels with it (so `-a -x` stays a password).
@@ -1064,6 +1070,11 @@ mod tests {
         assert!(matches!(
             split_args(os(&["cli", "--cluster-yes", "get", "k"])),
             Split::Plain(v) if v == os(&["cli", "get", "k"])
+        ));
+        // After the command name every word is an argument of the command.
+        assert!(matches!(
+            split_args(os(&["cli", "-n", "1", "set", "k", "--cluster-yes", "--cluster"])),
+            Split::Plain(v) if v == os(&["cli", "-n", "1", "set", "k", "--cluster-yes", "--cluster"])
         ));
     }
 
