@@ -22,6 +22,14 @@
 //! - RESP3 out-of-band pushes (client-side caching invalidations, pub/sub messages) are not
 //!   replies: they are counted apart and do not complete a request.
 //!
+//! - Cluster mode (`--cluster`): client `i` starts on primary `i % masters` with keys tagged
+//!   for that primary. A `-MOVED` / `-ASK` reply (a reshard in progress) is not an error: it
+//!   is counted as a redirection and the request is sent again to the node named (after
+//!   `ASKING` for -ASK) on a blocking side connection, its latency running until that final
+//!   reply; after a -MOVED the client reconnects to the new owner once its batch is answered
+//!   (open loop: keeps redirecting). Every final reply is counted for the node that gave it,
+//!   so the per-node counts are the nodes' own executed calls (INFO commandstats).
+//!
 //! Latencies go into a per-thread HdrHistogram (microseconds, 1 us .. 60 s); threads merge
 //! them into a shared one every 100 ms (for the progress line) and at the end.
 
@@ -160,6 +168,33 @@ pub struct RunResult {
     /// Open loop: how late each send went out after its intended time, in microseconds (the
     /// generator's own contribution to the measured latency).
     pub send_lag: Option<Histogram<u64>>,
+    /// Cluster mode: -MOVED / -ASK replies followed (not counted as errors).
+    pub redirects: u64,
+    /// Cluster mode: per node (`host:port`), the measured requests it answered and their
+    /// latencies, in order of first answer.
+    pub nodes: Vec<NodeStats>,
+}
+
+/// One node's share of a cluster-mode run.
+#[derive(Clone)]
+pub struct NodeStats {
+    /// `host:port`.
+    pub addr: String,
+    /// Measured requests this node gave the final reply to.
+    pub requests: u64,
+    /// Their latencies (microseconds).
+    pub hist: Histogram<u64>,
+}
+
+/// Adds `n`'s counts into the list entry for the same node.
+fn merge_nodes(into: &mut Vec<NodeStats>, n: &NodeStats) {
+    match into.iter_mut().find(|x| x.addr == n.addr) {
+        Some(x) => {
+            x.requests += n.requests;
+            let _ = x.hist.add(&n.hist);
+        }
+        None => into.push(n.clone()),
+    }
 }
 
 /// Live counters shared by the load threads and the progress reporter.
@@ -190,6 +225,10 @@ pub struct Shared {
     pub sequence: Arc<AtomicU64>,
     /// The open-loop schedule's origin, common to every thread.
     start: OnceLock<Instant>,
+    /// Cluster mode: redirections followed so far.
+    pub redirects: AtomicU64,
+    /// Cluster mode: merged per-node counts.
+    pub nodes: Mutex<Vec<NodeStats>>,
 }
 
 /// Latency histogram: 1 us resolution (exact below 2 ms at 3 significant figures) up to 60 s.
@@ -347,6 +386,10 @@ struct Client {
     /// Open loop: intended send time of each outstanding request, oldest first, and whether
     /// it is measured.
     intended: VecDeque<(Instant, bool)>,
+    /// Cluster mode: the bytes of each outstanding request, oldest first (to send again after
+    /// a redirection), and the node this connection talks to.
+    requests: VecDeque<Vec<u8>>,
+    node: String,
 }
 
 impl Client {
@@ -419,6 +462,16 @@ struct Worker {
     local_unanswered: u64,
     local_pushes: u64,
     errors: Vec<(String, u64)>,
+    /// Cluster mode: end offset of each request in `rendered`.
+    bounds: Vec<usize>,
+    /// Cluster mode: blocking connections for redirected requests, by `host:port`.
+    side: std::collections::HashMap<String, pyrope_common::client::Client>,
+    /// Cluster mode: where a client reconnects after a -MOVED (once its batch is answered).
+    moved_to: Vec<Option<Target>>,
+    /// Cluster mode: the node each client is (to be) connected to, when not its first one.
+    retarget: Vec<Option<Target>>,
+    local_redirects: u64,
+    local_nodes: Vec<NodeStats>,
 }
 
 fn record_error(samples: &mut Vec<(String, u64)>, text: String) {
@@ -435,7 +488,11 @@ fn micros(d: Duration) -> u64 {
 
 impl Worker {
     fn connect(&mut self, i: usize) -> io::Result<()> {
-        let mut conn = Conn::open(self.spec.target_of(i))?;
+        let target = match &self.retarget[i] {
+            Some(t) => t.clone(),
+            None => self.spec.target_of(i).clone(),
+        };
+        let mut conn = Conn::open(&target)?;
         conn.register(&self.poll, Token(i))?;
         let mut c = Client {
             conn,
@@ -447,6 +504,8 @@ impl Worker {
             batch_sent: Instant::now(),
             batch_counted: false,
             intended: VecDeque::new(),
+            requests: VecDeque::new(),
+            node: target.display(),
         };
         for h in &self.spec.handshake {
             c.out.extend_from_slice(h);
@@ -487,7 +546,78 @@ impl Worker {
                 None
             };
             render(&mut self.rendered, tpl, rand, &self.data);
+            if !spec.nodes.is_empty() {
+                self.bounds.push(self.rendered.len());
+            }
         }
+    }
+
+    /// Cluster mode: remembers the requests just rendered for client `i`.
+    fn keep_requests(&mut self, i: usize) {
+        if self.spec.nodes.is_empty() {
+            return;
+        }
+        let c = self.clients[i].as_mut().unwrap();
+        let mut start = 0;
+        for &end in &self.bounds {
+            c.requests.push_back(self.rendered[start..end].to_vec());
+            start = end;
+        }
+        self.bounds.clear();
+    }
+
+    /// Cluster mode: sends `req` again where `-MOVED slot host:port` / `-ASK ...` (`text`)
+    /// points, on a blocking side connection (with the session's handshake), following up
+    /// to 5 more redirections. Returns the final reply's node, whether it is an error, and
+    /// its error text.
+    fn redirect(&mut self, mut text: String, req: &[u8]) -> (String, bool, Option<String>) {
+        for _ in 0..6 {
+            let mut w = text.split(' ');
+            let kind = w.next().unwrap_or("");
+            let addr = w.nth(1).unwrap_or("").to_string();
+            self.local_redirects += 1;
+            let ask = kind == "ASK";
+            let r = (|| -> Result<pyrope_common::resp::Frame, String> {
+                if !self.side.contains_key(&addr) {
+                    let (h, p) = addr.rsplit_once(':').ok_or("bad redirection")?;
+                    let h = h.trim_start_matches('[').trim_end_matches(']');
+                    let s = Stream::tcp(
+                        h,
+                        p.parse().map_err(|_| "bad port")?,
+                        Some(Duration::from_secs(10)),
+                    )
+                    .map_err(|e| os_error_text(&e))?;
+                    let mut c = pyrope_common::client::Client::new(s);
+                    for h in &self.spec.handshake {
+                        c.send_raw(h).map_err(|e| e.to_string())?;
+                        c.read_reply().map_err(|e| e.to_string())?;
+                    }
+                    self.side.insert(addr.clone(), c);
+                }
+                let c = self.side.get_mut(&addr).unwrap();
+                if ask {
+                    c.call(&["ASKING"]).map_err(|e| e.to_string())?;
+                }
+                c.send_raw(req).map_err(|e| e.to_string())?;
+                c.read_reply().map_err(|e| e.to_string())
+            })();
+            match r {
+                Err(e) => {
+                    self.side.remove(&addr);
+                    return (addr, true, Some(e));
+                }
+                Ok(pyrope_common::resp::Frame::Error(e)) => {
+                    let t = String::from_utf8_lossy(&e).into_owned();
+                    if t.starts_with("MOVED ") || t.starts_with("ASK ") {
+                        text = t;
+                        continue;
+                    }
+                    return (addr, true, Some(t));
+                }
+                Ok(_) => return (addr, false, None),
+            }
+        }
+        (String::new(), true, Some("too many redirections".into()))
     }
 
     /// Claims up to `want` requests. Returns how many may be sent and whether they are
@@ -520,6 +650,7 @@ impl Worker {
             return Ok(());
         }
         self.render_batch(i, n);
+        self.keep_requests(i);
         let c = self.clients[i].as_mut().unwrap();
         c.out.extend_from_slice(&self.rendered);
         c.in_flight = n;
@@ -529,6 +660,32 @@ impl Worker {
     }
 
     fn on_reply(&mut self, i: usize, is_error: bool, text: Option<String>, now: Instant) {
+        let (mut is_error, mut text, mut now) = (is_error, text, now);
+        let mut node = None;
+        if !self.spec.nodes.is_empty() {
+            let c = self.clients[i].as_mut().unwrap();
+            let req = c.requests.pop_front().unwrap_or_default();
+            node = Some(c.node.clone());
+            if let Some(t) = text
+                .as_ref()
+                .filter(|t| t.starts_with("MOVED ") || t.starts_with("ASK "))
+            {
+                let moved = t.starts_with("MOVED ");
+                let (addr, e, t2) = self.redirect(t.clone(), &req);
+                if moved && !addr.is_empty() && self.spec.rps.is_none() {
+                    if let Some((h, p)) = addr.rsplit_once(':') {
+                        if let Ok(p) = p.parse() {
+                            let h = h.trim_start_matches('[').trim_end_matches(']');
+                            self.moved_to[i] = Some(Target::Tcp(h.to_string(), p));
+                        }
+                    }
+                }
+                node = Some(addr);
+                is_error = e;
+                text = t2;
+                now = Instant::now();
+            }
+        }
         let c = self.clients[i].as_mut().unwrap();
         let (latency, counted) = if self.spec.rps.is_some() {
             let (t, counted) = c.intended.pop_front().unwrap_or((now, false));
@@ -542,6 +699,22 @@ impl Worker {
         }
         self.hist.saturating_record(micros(latency));
         self.local_done += 1;
+        if let Some(addr) = node {
+            let pos = match self.local_nodes.iter().position(|n| n.addr == addr) {
+                Some(p) => p,
+                None => {
+                    self.local_nodes.push(NodeStats {
+                        addr,
+                        requests: 0,
+                        hist: new_histogram(self.spec.precision),
+                    });
+                    self.local_nodes.len() - 1
+                }
+            };
+            let n = &mut self.local_nodes[pos];
+            n.requests += 1;
+            n.hist.saturating_record(micros(latency));
+        }
         if is_error {
             self.local_errors += 1;
             if let Some(t) = text {
@@ -618,6 +791,16 @@ impl Worker {
         s.unanswered
             .fetch_add(self.local_unanswered, Ordering::Relaxed);
         s.pushes.fetch_add(self.local_pushes, Ordering::Relaxed);
+        s.redirects
+            .fetch_add(self.local_redirects, Ordering::Relaxed);
+        self.local_redirects = 0;
+        if !self.local_nodes.is_empty() {
+            if let Ok(mut nodes) = s.nodes.lock() {
+                for n in self.local_nodes.drain(..) {
+                    merge_nodes(&mut nodes, &n);
+                }
+            }
+        }
         if !self.errors.is_empty() {
             if let Ok(mut e) = s.error_samples.lock() {
                 for (t, n) in self.errors.drain(..) {
@@ -694,7 +877,18 @@ impl Worker {
                     let c = self.clients[i].as_ref().unwrap();
                     let ready = c.handshake_left == 0 && c.in_flight == 0;
                     if ready && !self.finished() {
-                        if !self.spec.keepalive && !was_handshaking {
+                        if let Some(t) = self.moved_to[i].take() {
+                            // Cluster mode after a -MOVED: talk to the new owner from now on.
+                            let mut old = self.clients[i].take().unwrap();
+                            old.conn.deregister(&self.poll);
+                            drop(old);
+                            self.retarget[i] = Some(t);
+                            self.connect(i)
+                                .map_err(|e| format!("Could not connect: {}", os_error_text(&e)))?;
+                            if self.spec.handshake.is_empty() {
+                                self.send_batch(i).map_err(|e| e.to_string())?;
+                            }
+                        } else if !self.spec.keepalive && !was_handshaking {
                             // -k 0: a new connection for every batch.
                             let mut old = self.clients[i].take().unwrap();
                             old.conn.deregister(&self.poll);
@@ -832,6 +1026,7 @@ impl Worker {
                         break;
                     }
                     self.render_batch(rr, 1);
+                    self.keep_requests(rr);
                     let c = self.clients[rr].as_mut().unwrap();
                     c.out.extend_from_slice(&self.rendered);
                     c.intended.push_back((due, counted));
@@ -926,6 +1121,12 @@ pub fn run(spec: RunSpec, shared: Arc<Shared>) -> Result<RunResult, String> {
                 local_unanswered: 0,
                 local_pushes: 0,
                 errors: Vec::new(),
+                bounds: Vec::new(),
+                side: std::collections::HashMap::new(),
+                moved_to: (0..spec.clients).map(|_| None).collect(),
+                retarget: (0..spec.clients).map(|_| None).collect(),
+                local_redirects: 0,
+                local_nodes: Vec::new(),
                 spec,
                 shared,
             };
@@ -949,6 +1150,10 @@ pub fn run(spec: RunSpec, shared: Arc<Shared>) -> Result<RunResult, String> {
         }
         shared.done.store(0, Ordering::Relaxed);
         shared.errors.store(0, Ordering::Relaxed);
+        shared.redirects.store(0, Ordering::Relaxed);
+        if let Ok(mut n) = shared.nodes.lock() {
+            n.clear();
+        }
         measure_start = Instant::now();
         shared.measuring.store(true, Ordering::Release);
     }
@@ -994,6 +1199,8 @@ pub fn run(spec: RunSpec, shared: Arc<Shared>) -> Result<RunResult, String> {
         unanswered,
         pushes: shared.pushes.load(Ordering::Relaxed),
         send_lag,
+        redirects: shared.redirects.load(Ordering::Relaxed),
+        nodes: shared.nodes.lock().map(|n| n.clone()).unwrap_or_default(),
     })
 }
 
@@ -1014,6 +1221,8 @@ impl Shared {
             send_lag: Mutex::new(new_histogram(precision)),
             sequence: Arc::new(AtomicU64::new(0)),
             start: OnceLock::new(),
+            redirects: AtomicU64::new(0),
+            nodes: Mutex::new(Vec::new()),
         })
     }
 }

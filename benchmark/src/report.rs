@@ -196,6 +196,37 @@ pub fn full_report(title: &str, r: &RunResult, hd: &Header) -> String {
     if r.unanswered > 0 {
         let _ = writeln!(o, "  {}", unanswered_note(r));
     }
+    o.push_str(&cluster_summary(r));
+    o
+}
+
+/// Cluster mode: the redirections followed and, per node, the requests it answered, its
+/// share of the throughput and its latency (empty outside cluster mode).
+pub fn cluster_summary(r: &RunResult) -> String {
+    if r.nodes.is_empty() {
+        return String::new();
+    }
+    let mut o = String::new();
+    let _ = writeln!(o, "  redirections (MOVED/ASK followed): {}", r.redirects);
+    o.push_str("  per node:\n");
+    let _ = writeln!(
+        o,
+        "    {:<22} {:>10} {:>14} {:>9} {:>9} {:>9}",
+        "node", "requests", "requests/s", "avg", "p50", "p99"
+    );
+    let secs = r.elapsed.as_secs_f64().max(1e-9);
+    for n in &r.nodes {
+        let _ = writeln!(
+            o,
+            "    {:<22} {:>10} {:>14.2} {:9.3} {:9.3} {:9.3}",
+            n.addr,
+            n.requests,
+            n.requests as f64 / secs,
+            figure(&n.hist, Fig::Avg),
+            figure(&n.hist, Fig::Q(0.50)),
+            figure(&n.hist, Fig::Q(0.99))
+        );
+    }
     o
 }
 
@@ -352,6 +383,13 @@ pub fn json_test(title: &str, r: &RunResult) -> serde_json::Value {
         "error_samples": r.error_samples.iter().map(|(t, n)| serde_json::json!({"error": t, "count": n})).collect::<Vec<_>>(),
         "unanswered": r.unanswered,
         "pushes": r.pushes,
+        "redirects": r.redirects,
+        "nodes": r.nodes.iter().map(|n| serde_json::json!({
+            "node": n.addr, "requests": n.requests,
+            "rps": n.requests as f64 / r.elapsed.as_secs_f64().max(1e-9),
+            "latency_ms": {"avg": figure(&n.hist, Fig::Avg), "p50": figure(&n.hist, Fig::Q(0.5)),
+                "p99": figure(&n.hist, Fig::Q(0.99)), "max": figure(&n.hist, Fig::Max)},
+        })).collect::<Vec<_>>(),
         "latency_ms": {
             "avg": figure(h, Fig::Avg), "min": figure(h, Fig::Min), "p50": p(0.5), "p90": p(0.9), "p95": p(0.95),
             "p99": p(0.99), "p99.9": p(0.999), "p99.99": p(0.9999), "max": figure(h, Fig::Max),
@@ -387,6 +425,8 @@ mod tests {
             unanswered: 0,
             pushes: 0,
             send_lag: None,
+            redirects: 0,
+            nodes: vec![],
         }
     }
 

@@ -1,6 +1,7 @@
 //! Command-line options: redis-cli 7's options with the same spelling and meaning (`-h` is the
 //! host), parsed by clap. The connection options are `pyrope_common::client::ConnArgs`, the
-//! same group as the other tools'. `--cluster` subcommands arrive with the cluster issue.
+//! same group as the other tools'. `--cluster` and its `--cluster-*` options are taken out of argv
+//! before clap runs (`modes::cluster::split_args`), as redis-cli parses them its own way.
 
 use clap::Parser;
 use pyrope_common::client::ConnArgs;

@@ -252,6 +252,17 @@ fn show_pushes(a: &args::Args, tty: bool) -> bool {
 
 /// Entry point with the raw program arguments; returns the exit code.
 pub fn run(argv: Vec<OsString>) -> i32 {
+    // The cluster manager's options follow redis-cli's own parsing rules (a subcommand with a
+    // variable number of words, options in any order), so they are taken out first.
+    let (cluster, argv) = match modes::cluster::split_args(argv) {
+        modes::cluster::Split::Plain(v) => (None, v),
+        modes::cluster::Split::Cluster(o, v) => (Some(*o), v),
+        modes::cluster::Split::Usage => {
+            let _ = args::Args::try_parse_from(["pyrope-cli", "--help"])
+                .map_err(|e| eprint!("{}", e.render()));
+            return 1;
+        }
+    };
     let a = match args::Args::try_parse_from(&argv) {
         Ok(a) => a,
         Err(e) => {
@@ -303,6 +314,29 @@ pub fn run(argv: Vec<OsString>) -> i32 {
     };
     if a.conn.password_on_command_line() && !a.no_auth_warning && !a.askpass {
         eprintln!("Warning: Using a password with '-a' or '-u' option on the command line interface may not be safe.");
+    }
+    if let Some(mut opts) = cluster {
+        if a.stdin_last_arg {
+            opts.argv.push(read_stdin_all());
+        } else if let Some(tag) = &a.stdin_tag {
+            match opts
+                .argv
+                .iter_mut()
+                .find(|w| w.as_slice() == tag.as_bytes())
+            {
+                Some(w) => *w = read_stdin_all(),
+                None => {
+                    eprintln!("Using -X option but stdin tag not match.");
+                    return 1;
+                }
+            }
+        }
+        let auth = modes::cluster::node::Auth {
+            user: settings.server.user.clone(),
+            password: settings.server.password.clone(),
+            timeout: settings.timeout,
+        };
+        return modes::cluster::run(opts, auth, a.verbose);
     }
     let ctx = Ctx {
         bulk_delim: bytes(&a.bulk_delim),

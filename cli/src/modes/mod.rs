@@ -2,12 +2,14 @@
 //! - [`pipe`]: --pipe (mass insertion);
 //! - [`keys`]: --scan, --bigkeys / --memkeys, --hotkeys; [`keystats`]: --keystats;
 //! - [`latency`]: --latency / --latency-history / --latency-dist, --intrinsic-latency;
+//! - [`cluster`]: --cluster <subcommand> (redis-cli's cluster manager);
 //! - [`sync`]: --rdb / --functions-rdb, --replica (the replication handshake);
 //! - here: --stat and --eval.
 //!
 //! Every mode but --eval connects strictly: a failed AUTH or SELECT ends it with exit code 1,
 //! as redis-cli's `if (cliConnect(0) == REDIS_ERR) exit(1)`.
 
+pub mod cluster;
 pub mod keys;
 pub mod keystats;
 pub mod latency;

@@ -54,7 +54,7 @@ fn sync(conn: &mut Conn) -> Result<Raw, String> {
 
 /// How a full sync's payload is delimited.
 #[derive(Debug, PartialEq)]
-enum Payload {
+pub(crate) enum Payload {
     Length(u64),
     /// Diskless: until this 40-byte mark.
     EofMark(Vec<u8>),
@@ -62,7 +62,7 @@ enum Payload {
 
 /// Reads the `$<len>` or `$EOF:<40-byte mark>` line of a full sync (skipping the newlines a
 /// master sends while it prepares the payload), as redis-cli's `sendSync`.
-fn read_preamble(stream: &mut dyn Read) -> Result<Payload, String> {
+pub(crate) fn read_preamble(stream: &mut dyn Read) -> Result<Payload, String> {
     let mut line = Vec::new();
     let mut b = [0u8; 1];
     loop {
@@ -100,7 +100,7 @@ fn read_preamble(stream: &mut dyn Read) -> Result<Payload, String> {
 
 /// Streams the payload to `out`; returns its size and the bytes that followed an EOF mark in
 /// the last read (the start of the replication stream).
-fn copy_payload(
+pub(crate) fn copy_payload(
     stream: &mut dyn Read,
     payload: &Payload,
     out: &mut dyn Write,
