@@ -632,6 +632,26 @@ fn notify_expired(c: &mut Ctx, key: &[u8], key_deleted: bool) {
     }
 }
 
+/// The value of `field` in the hash at `key` (handle `h`, type checked) for SORT's `->`
+/// patterns (`hashTypeGetValueObject` with lazy expiry, sort.c `lookupKeyByPattern`): an
+/// expired field is deleted with its events (`hexpired`, `del` if the hash empties) and reads
+/// as missing.
+pub(crate) fn field_value_lazy(
+    c: &mut Ctx,
+    h: KeyRef,
+    key: &[u8],
+    field: &[u8],
+) -> Option<Vec<u8>> {
+    match expire_if_needed(c, h, key, field) {
+        Field::Live => hash_ref(&c.srv.ks, h).get(field).map(|e| e.to_vec()),
+        Field::Absent => None,
+        Field::Expired { key_deleted } => {
+            notify_expired(c, key, key_deleted);
+            None
+        }
+    }
+}
+
 /// `hashTypeExpireIfNeeded` (HRANDFIELD): deletes every expired field of the hash; returns
 /// true if that deleted the key.
 fn expire_all_if_needed(c: &mut Ctx, h: KeyRef, key: &[u8]) -> bool {
