@@ -127,7 +127,11 @@ fn getkeys_target(c: &mut Ctx) -> Option<(usize, Vec<usize>)> {
             .error("ERR Invalid number of arguments specified for command");
         return None;
     }
-    match keyspec::get_keys(&cmd.key_specs, &argv) {
+    let found = match proc_keys(&cmd.fullname, &argv) {
+        Some(k) => Ok(k.into_iter().map(|(i, _)| i).collect()),
+        None => keyspec::get_keys(&cmd.key_specs, &argv),
+    };
+    match found {
         Ok(k) if !k.is_empty() => Some((id, k)),
         Ok(_) => {
             c.out.error("ERR The command has no key arguments");
@@ -157,11 +161,19 @@ fn command_getkeysandflags(c: &mut Ctx) {
     let args = inner_args(c);
     let mut pairs: Vec<(usize, Vec<String>)> = Vec::new();
     let fullname = c.srv.commands.cmds[id].fullname.clone();
-    for s in &c.srv.commands.cmds[id].key_specs {
+    let by_proc = proc_keys(&fullname, &args.argv());
+    let specs: &[keyspec::KeySpec] = match by_proc {
+        Some(_) => &[],
+        None => &c.srv.commands.cmds[id].key_specs,
+    };
+    for s in specs {
         if let Ok(ks) = keyspec::get_keys(std::slice::from_ref(s), &args.argv()) {
             let flags = variable_flags(&fullname, &args.argv()).unwrap_or_else(|| s.flags.clone());
             pairs.extend(ks.into_iter().map(|k| (k + 2, flags.clone())));
         }
+    }
+    if let Some(keys) = by_proc {
+        pairs.extend(keys.into_iter().map(|(k, f)| (k + 2, f)));
     }
     c.out.array(pairs.len());
     for (k, flags) in pairs {
@@ -171,6 +183,34 @@ fn command_getkeysandflags(c: &mut Ctx) {
         for f in flags {
             c.out.simple(&f);
         }
+    }
+}
+
+/// Keys of commands whose specs cannot describe them (Redis's `getkeys_proc`), with their
+/// flags; None for the others. SORT: `sortGetKeys` (db.c) — the sorted key, and the
+/// argument after the last STORE, skipping LIMIT's two arguments and GET's and BY's one.
+fn proc_keys(fullname: &str, argv: &super::Argv) -> Option<Vec<(usize, Vec<String>)>> {
+    let flags = |f: &[&str]| f.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    match fullname {
+        "sort" => {
+            let mut keys = vec![(1, flags(&["RO", "access"]))];
+            let mut store = None;
+            let mut i = 2;
+            while i < argv.len() {
+                match super::opt(&argv[i]).as_slice() {
+                    b"limit" => i += 2,
+                    b"get" | b"by" => i += 1,
+                    b"store" if i + 1 < argv.len() => store = Some(i + 1),
+                    _ => {}
+                }
+                i += 1;
+            }
+            if let Some(k) = store {
+                keys.push((k, flags(&["OW", "update"])));
+            }
+            Some(keys)
+        }
+        _ => None,
     }
 }
 

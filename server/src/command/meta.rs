@@ -1,4 +1,6 @@
-//! Builds the command table from Redis 7.4's metadata and our handlers.
+//! Builds the command table from Redis 7.4's metadata and our handlers. Commands newer than
+//! the oracle (Redis 8.0's HGETDEL HGETEX HSETEX) get theirs from [`super::meta_extra`],
+//! appended to the oracle's before the join.
 
 use super::{flags, keyspec::KeySpec, CmdStats, Command, CommandTable, Handler};
 use pyrope_common::resp::{parse_frame, Frame};
@@ -85,7 +87,12 @@ pub fn redis_command_names() -> &'static std::collections::HashSet<String> {
         let (info, _) = parse_frame(META)
             .expect("command metadata")
             .expect("complete");
-        info.as_array().unwrap_or(&[]).iter().map(name_of).collect()
+        info.as_array()
+            .unwrap_or(&[])
+            .iter()
+            .map(name_of)
+            .chain(super::meta_extra::EXTRA.iter().map(|e| e.name.to_string()))
+            .collect()
     })
 }
 
@@ -115,6 +122,10 @@ pub fn build(handlers: &[(&'static str, Handler)]) -> CommandTable {
         by_name: Default::default(),
     };
     let mut infos: Vec<Frame> = info.as_array().unwrap_or(&[]).to_vec();
+    for e in super::meta_extra::EXTRA {
+        infos.push(e.info());
+        docs_by_name.insert(e.name.to_string(), e.docs());
+    }
     infos.sort_by_key(name_of);
     for mut el in infos {
         let name = name_of(&el);

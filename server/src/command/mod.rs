@@ -15,6 +15,7 @@ pub mod call;
 pub mod introspect;
 pub mod keyspec;
 pub mod meta;
+pub mod meta_extra;
 
 use crate::reply::Reply;
 use crate::server::Server;

@@ -1,8 +1,8 @@
 //! Hash commands (Redis t_hash.c): HSET HSETNX HGET HMGET HMSET HDEL HLEN HSTRLEN HEXISTS HKEYS
 //! HVALS HGETALL HINCRBY HINCRBYFLOAT HRANDFIELD HSCAN, the field-expiration commands of Redis
 //! 7.4 (HEXPIRE HPEXPIRE HEXPIREAT HPEXPIREAT HTTL HPTTL HEXPIRETIME HPEXPIRETIME HPERSIST),
-//! and [`HashValue`], the hash value with Redis's three encodings. (Redis 8.0's HGETDEL
-//! HGETEX HSETEX are still to come: `HashValue::set_with_ttl` is their setter.)
+//! Redis 8.0's HGETDEL HGETEX HSETEX (metadata in `command::meta_extra`), and
+//! [`HashValue`], the hash value with Redis's three encodings.
 //!
 //! A small hash is a listpack of `field, value, field, value...` in Redis's exact bytes; it is
 //! converted to a hashtable ([`FieldTable`]) as `hashTypeTryConversion` / `hashTypeSet` do: when
@@ -629,6 +629,26 @@ fn notify_expired(c: &mut Ctx, key: &[u8], key_deleted: bool) {
     c.srv.ks.notify(db, EV_HEXPIRED, key);
     if key_deleted {
         c.srv.ks.notify(db, ev::DEL, key);
+    }
+}
+
+/// The value of `field` in the hash at `key` (handle `h`, type checked) for SORT's `->`
+/// patterns (`hashTypeGetValueObject` with lazy expiry, sort.c `lookupKeyByPattern`): an
+/// expired field is deleted with its events (`hexpired`, `del` if the hash empties) and reads
+/// as missing.
+pub(crate) fn field_value_lazy(
+    c: &mut Ctx,
+    h: KeyRef,
+    key: &[u8],
+    field: &[u8],
+) -> Option<Vec<u8>> {
+    match expire_if_needed(c, h, key, field) {
+        Field::Live => hash_ref(&c.srv.ks, h).get(field).map(|e| e.to_vec()),
+        Field::Absent => None,
+        Field::Expired { key_deleted } => {
+            notify_expired(c, key, key_deleted);
+            None
+        }
     }
 }
 
@@ -1531,6 +1551,477 @@ fn hpersist(c: &mut Ctx) {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// Redis 8.0: HGETDEL HGETEX HSETEX (t_hash.c `hgetdelCommand`, `hgetexCommand`,
+// `hsetexCommand`). Not in the 7.4.1 oracle: their metadata is `command::meta_extra`'s,
+// their behaviour Redis 8.0's documentation and source, tested by
+// tests/tests/hash_commands_8.rs.
+
+/// Sends a command's events on `key`: the first with the modified-key signal
+/// (`signalModifiedKey`), the others after it, in order.
+fn send_events(c: &mut Ctx, h: KeyRef, evs: &[Ev]) {
+    let Some((first, rest)) = evs.split_first() else {
+        return;
+    };
+    c.srv.ks.touched(h, *first);
+    let db = c.db;
+    let key = c.arg(1);
+    for e in rest {
+        c.srv.ks.notify(db, *e, key);
+    }
+}
+
+/// Deletes a hash that a command left empty (`del` event), or keeps its registration for the
+/// active field expiry current.
+fn drop_if_empty(c: &mut Ctx, h: KeyRef) {
+    if hash_ref(&c.srv.ks, h).is_empty() {
+        c.srv.ks.delete(h, Deletion::Server, Some(ev::DEL));
+    } else {
+        c.srv.ks.hfe_update(h);
+    }
+}
+
+/// Deletes `field` whose TTL has passed, as `hashTypeGetValue` with
+/// `HFE_LAZY_NO_NOTIFICATION | HFE_LAZY_AVOID_HASH_DEL` does: the hash is kept even if empty
+/// (the command deletes it at its end), `HDEL` is propagated, no event (the command sends one
+/// `hexpired`). While expiry is suspended (CLIENT PAUSE) the field only reads as missing.
+fn expire_field_quietly(c: &mut Ctx, h: KeyRef, key: &[u8], field: &[u8]) {
+    if c.srv.may_expire() {
+        hash_mut(&mut c.srv.ks, h).delete(field);
+        let db = c.db;
+        c.srv.ks.fields_expired(db, key, vec![field.to_vec()]);
+    }
+}
+
+/// Deletes `field` because the TTL a command gives it is not in the future
+/// (`checkAlreadyExpired` in `hashTypeSetExpiry*`): `HDEL` propagated, counted in
+/// `expired_subkeys`.
+fn delete_past_field(c: &mut Ctx, h: KeyRef, key: &[u8], field: &[u8]) {
+    hash_mut(&mut c.srv.ks, h).delete(field);
+    let db = c.db;
+    c.srv.ks.fields_expired(db, key, vec![field.to_vec()]);
+}
+
+/// HGETDEL key FIELDS numfields field... (Redis 8.0 `hgetdelCommand`): replies an array with
+/// each field's value (nil when absent or expired) and deletes the fields found. WRONGTYPE
+/// comes before the argument checks (the lookup is first). Events: `hexpired` (expired
+/// fields met), `hdel` (fields deleted), `del` when the hash empties. Propagated as
+/// `HDEL key field...` (every field named), after the `HDEL`s of expired fields.
+fn hgetdel(c: &mut Ctx) {
+    let key = c.arg(1);
+    let Ok(found) = lookup_write(c, key) else {
+        return;
+    };
+    let Some(range) = fields_arg(c, 2, "ERR Number of fields must be a positive integer") else {
+        return;
+    };
+    c.out.array(range.len());
+    let Some(h) = found else {
+        for _ in range {
+            c.out.null();
+        }
+        return;
+    };
+    let now = c.srv.now_ms;
+    let (mut expired, mut deleted) = (0u64, 0u64);
+    for i in range.clone() {
+        let field = c.arg(i);
+        let hv = hash_mut(&mut c.srv.ks, h);
+        match hv.get_ex(field) {
+            None => c.out.null(),
+            Some((_, t)) if is_expired(t, now) => {
+                c.out.null();
+                expired += 1;
+                expire_field_quietly(c, h, key, field);
+            }
+            Some((v, _)) => {
+                reply_entry(c.out, v);
+                hv.delete(field);
+                deleted += 1;
+            }
+        }
+    }
+    if expired == 0 && deleted == 0 {
+        return;
+    }
+    let mut evs = Vec::new();
+    if expired > 0 {
+        evs.push(EV_HEXPIRED);
+    }
+    if deleted > 0 {
+        evs.push(EV_HDEL);
+        c.dirty(deleted);
+        let mut argv: Vec<&[u8]> = vec![b"HDEL", key];
+        argv.extend(range.map(|i| c.arg(i)));
+        c.propagate_one(&argv);
+    }
+    send_events(c, h, &evs);
+    drop_if_empty(c, h);
+}
+
+/// What HGETEX / HSETEX do to the TTL of the fields they touch.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum TtlOp {
+    /// Nothing (HGETEX without option; HSETEX without one clears TTLs, as HSET).
+    None,
+    /// PERSIST (HGETEX): remove it.
+    Persist,
+    /// KEEPTTL (HSETEX): keep it.
+    Keep,
+    /// EX / PX / EXAT / PXAT: set it to this unix ms (`pxat`: given as PXAT already).
+    Set { when: i64, pxat: bool },
+}
+
+/// The unit (ms) and base of a TTL option name (`ex`, `px`, `exat`, `pxat`), as
+/// `parseExpireTime` is called for it.
+fn ttl_unit(o: &[u8], now: i64) -> Option<(i64, i64)> {
+    match o {
+        b"ex" => Some((1000, now)),
+        b"px" => Some((1, now)),
+        b"exat" => Some((1000, 0)),
+        b"pxat" => Some((1, 0)),
+        _ => None,
+    }
+}
+
+/// HGETEX key [EX s | PX ms | EXAT unix-s | PXAT unix-ms | PERSIST] FIELDS numfields field...
+/// (Redis 8.0 `hgetexCommand`): replies each field's value (nil when absent or expired) and
+/// sets or removes the TTL of the fields found. A time not in the future deletes them. The
+/// lookup (WRONGTYPE) comes first, then the option, its time (`parseExpireTime`'s errors),
+/// and the FIELDS block. Events: `hexpired`, then `hpersist` / `hexpire` (or `hdel` for
+/// deletions), `del` if the hash empties. Propagated as `HPERSIST key FIELDS n field...` or
+/// `HPEXPIREAT key unix-ms FIELDS n field...` (every field named), deletions as `HDEL`s only.
+fn hgetex(c: &mut Ctx) {
+    let key = c.arg(1);
+    let Ok(found) = lookup_write(c, key) else {
+        return;
+    };
+    let now = c.srv.now_ms;
+    let o = crate::command::opt(c.arg(2));
+    let (op, fields_at) = if let Some((unit, base)) = ttl_unit(&o, now) {
+        let Some(when) = expire_arg(c, 3, unit, base) else {
+            return;
+        };
+        (
+            TtlOp::Set {
+                when,
+                pxat: o == b"pxat",
+            },
+            4,
+        )
+    } else if o == b"persist" {
+        (TtlOp::Persist, 3)
+    } else {
+        (TtlOp::None, 2)
+    };
+    // Redis reads argv[fields_at + 1] without checking argc (HGETEX k EX 1 FIELDS):
+    // answered here as a count that is missing.
+    if fields_at + 1 >= c.argc() {
+        if crate::command::opt(c.arg(fields_at)) != b"fields" {
+            return c
+                .out
+                .error("ERR Mandatory argument FIELDS is missing or not at the right position");
+        }
+        return c
+            .out
+            .error("ERR Number of fields must be a positive integer");
+    }
+    let Some(range) = fields_arg(
+        c,
+        fields_at,
+        "ERR Number of fields must be a positive integer",
+    ) else {
+        return;
+    };
+    c.out.array(range.len());
+    let Some(h) = found else {
+        for _ in range {
+            c.out.null();
+        }
+        return;
+    };
+    if op != TtlOp::None {
+        hash_mut(&mut c.srv.ks, h).make_ex();
+    }
+    let (mut expired, mut deleted, mut updated) = (0u64, 0u64, 0u64);
+    for i in range.clone() {
+        let field = c.arg(i);
+        let hv = hash_mut(&mut c.srv.ks, h);
+        let ttl = match hv.get_ex(field) {
+            None => {
+                c.out.null();
+                continue;
+            }
+            Some((_, t)) if is_expired(t, now) => {
+                c.out.null();
+                expired += 1;
+                expire_field_quietly(c, h, key, field);
+                continue;
+            }
+            Some((v, t)) => {
+                reply_entry(c.out, v);
+                t
+            }
+        };
+        match op {
+            TtlOp::None | TtlOp::Keep => {}
+            TtlOp::Persist => {
+                if ttl.is_some() {
+                    hv.set_ttl(field, None);
+                    updated += 1;
+                }
+            }
+            TtlOp::Set { when, .. } if when <= now => {
+                delete_past_field(c, h, key, field);
+                deleted += 1;
+            }
+            TtlOp::Set { when, .. } => {
+                hv.set_ttl(field, Some(when));
+                updated += 1;
+            }
+        }
+    }
+    if expired == 0 && deleted == 0 && updated == 0 {
+        return;
+    }
+    c.dirty(deleted + updated);
+    let mut evs = Vec::new();
+    if expired > 0 {
+        evs.push(EV_HEXPIRED);
+    }
+    let fields: Vec<&[u8]> = range.clone().map(|i| c.arg(i)).collect();
+    let n = fields.len().to_string();
+    if updated > 0 {
+        let mut argv: Vec<&[u8]>;
+        let ms;
+        if let TtlOp::Set { when, .. } = op {
+            evs.push(EV_HEXPIRE);
+            ms = when.to_string();
+            argv = vec![b"HPEXPIREAT", key, ms.as_bytes()];
+        } else {
+            evs.push(EV_HPERSIST);
+            argv = vec![b"HPERSIST", key];
+        }
+        argv.push(c.arg(fields_at));
+        argv.push(n.as_bytes());
+        argv.extend(fields);
+        c.propagate_one(&argv);
+    } else if deleted > 0 {
+        evs.push(EV_HDEL);
+        c.no_propagate = true;
+    }
+    send_events(c, h, &evs);
+    drop_if_empty(c, h);
+}
+
+/// The parsed options of HSETEX (`hsetexParseArgs`).
+struct SetexArgs {
+    fnx: bool,
+    fxx: bool,
+    op: TtlOp,
+    /// Index of the time argument (rewritten to PXAT for propagation).
+    time_at: usize,
+    /// Index of the first field.
+    first: usize,
+}
+
+/// `hsetexParseArgs`: options in any order up to FIELDS, Redis 8.0's errors.
+fn hsetex_args(c: &mut Ctx) -> Option<SetexArgs> {
+    const DUP_TTL: &str =
+        "ERR Only one of EX, PX, EXAT, PXAT or KEEPTTL arguments can be specified";
+    const DUP_COND: &str = "ERR Only one of FXX or FNX arguments can be specified";
+    let arity = format!(
+        "ERR wrong number of arguments for '{}' command",
+        c.command().fullname
+    );
+    let mut a = SetexArgs {
+        fnx: false,
+        fxx: false,
+        op: TtlOp::None,
+        time_at: 0,
+        first: 0,
+    };
+    let now = c.srv.now_ms;
+    let argc = c.argc();
+    let mut i = 2;
+    while i < argc {
+        let o = crate::command::opt(c.arg(i));
+        if o == b"fields" {
+            if i + 3 >= argc {
+                c.out.error(&arity);
+                return None;
+            }
+            let n = match pyrope_common::util::string2ll(c.arg(i + 1)) {
+                Some(n) if (1..=i32::MAX as i64).contains(&n) => n as usize,
+                _ => {
+                    c.out.error("ERR invalid number of fields");
+                    return None;
+                }
+            };
+            let remaining = argc - i - 2;
+            if remaining % 2 != 0 || n != remaining / 2 {
+                c.out.error(&arity);
+                return None;
+            }
+            a.first = i + 2;
+            return Some(a);
+        }
+        if let Some((unit, base)) = ttl_unit(&o, now) {
+            if a.op != TtlOp::None {
+                c.out.error(DUP_TTL);
+                return None;
+            }
+            if i >= argc - 1 {
+                c.out.error("ERR missing expire time");
+                return None;
+            }
+            i += 1;
+            let when = expire_arg(c, i, unit, base)?;
+            a.op = TtlOp::Set {
+                when,
+                pxat: o == b"pxat",
+            };
+            a.time_at = i;
+        } else if o == b"keepttl" {
+            if a.op != TtlOp::None {
+                c.out.error(DUP_TTL);
+                return None;
+            }
+            a.op = TtlOp::Keep;
+        } else if o == b"fxx" || o == b"fnx" {
+            if a.fxx || a.fnx {
+                c.out.error(DUP_COND);
+                return None;
+            }
+            a.fxx = o == b"fxx";
+            a.fnx = o == b"fnx";
+        } else {
+            let msg = format!(
+                "ERR unknown argument: {}",
+                crate::command::trunc(c.arg(i), usize::MAX)
+            );
+            c.out.error(&msg);
+            return None;
+        }
+        i += 1;
+    }
+    // Unreachable with the arity of -6 (Redis asserts); answered as a syntax error.
+    c.out.syntax_error();
+    None
+}
+
+/// HSETEX key [FNX | FXX] [EX s | PX ms | EXAT unix-s | PXAT unix-ms | KEEPTTL]
+/// FIELDS numfields field value... (Redis 8.0 `hsetexCommand`): sets the fields — only if
+/// none exists (FNX) or all exist (FXX); expired ones count as absent and are deleted — with
+/// the TTL given, kept (KEEPTTL) or cleared (no option, as HSET). Replies 1, or 0 when the
+/// condition failed (no key is created for FXX). A time not in the future deletes the fields
+/// it sets. Events: `hexpired`, `hset`, then `hexpire` (or `hdel`), `del` if the hash ends
+/// empty. Propagated as is, EX/PX/EXAT rewritten to `PXAT unix-ms`; deletions as `HDEL`s only.
+fn hsetex(c: &mut Ctx) {
+    let Some(a) = hsetex_args(c) else {
+        return;
+    };
+    let key = c.arg(1);
+    let h = match lookup_write(c, key) {
+        Err(()) => return,
+        Ok(None) if a.fxx => return c.out.int(0),
+        Ok(Some(h)) => h,
+        Ok(None) => {
+            let lru = c.srv.new_key_lru();
+            let db = c.db;
+            let v = NewValue::Boxed(Box::new(Value::Hash(HashValue::new())));
+            c.srv.ks.add(db, key, v, None, lru, None)
+        }
+    };
+    let now = c.srv.now_ms;
+    let pairs: Vec<(&[u8], &[u8])> = (a.first..c.argc())
+        .step_by(2)
+        .map(|i| (c.arg(i), c.arg(i + 1)))
+        .collect();
+    let mut expired = 0u64;
+    let mut cond_ok = true;
+    if a.fnx || a.fxx {
+        let mut found = 0;
+        for &(field, _) in &pairs {
+            let exists = match hash_ref(&c.srv.ks, h).ttl_of(field) {
+                None => false,
+                Some(t) if is_expired(t, now) => {
+                    expired += 1;
+                    expire_field_quietly(c, h, key, field);
+                    false
+                }
+                Some(_) => true,
+            };
+            found += exists as usize;
+            if (a.fxx && !exists) || (a.fnx && exists) {
+                break;
+            }
+        }
+        cond_ok = if a.fnx {
+            found == 0
+        } else {
+            found == pairs.len()
+        };
+    }
+    let (mut deleted, mut updated) = (0u64, 0u64);
+    if cond_ok {
+        let lim = limits(c);
+        let args: Vec<&[u8]> = pairs.iter().flat_map(|&(f, v)| [f, v]).collect();
+        let hv = hash_mut(&mut c.srv.ks, h);
+        hv.try_conversion(&args, lim);
+        if matches!(a.op, TtlOp::Set { .. }) {
+            hv.make_ex();
+        }
+        for &(field, value) in &pairs {
+            let hv = hash_mut(&mut c.srv.ks, h);
+            match a.op {
+                TtlOp::None | TtlOp::Persist => {
+                    hv.set(field, value, lim);
+                }
+                TtlOp::Keep => {
+                    hv.set_keep_ttl(field, value, lim);
+                }
+                TtlOp::Set { when, .. } if when <= now => {
+                    hv.set_keep_ttl(field, value, lim);
+                    delete_past_field(c, h, key, field);
+                    deleted += 1;
+                }
+                TtlOp::Set { when, .. } => {
+                    hv.set_with_ttl(field, value, when, lim);
+                    updated += 1;
+                }
+            }
+        }
+        c.dirty(pairs.len() as u64);
+        if deleted > 0 {
+            c.no_propagate = true;
+        } else if let TtlOp::Set { when, pxat: false } = a.op {
+            let ms = when.to_string();
+            let mut argv: Vec<&[u8]> = (0..c.argc()).map(|i| c.arg(i)).collect();
+            argv[a.time_at - 1] = b"PXAT";
+            argv[a.time_at] = ms.as_bytes();
+            c.propagate_one(&argv);
+        }
+        c.out.int(1);
+    } else {
+        c.out.int(0);
+    }
+    let mut evs = Vec::new();
+    if expired > 0 {
+        evs.push(EV_HEXPIRED);
+    }
+    if cond_ok {
+        evs.push(EV_HSET);
+        if deleted > 0 {
+            evs.push(EV_HDEL);
+        } else if updated > 0 {
+            evs.push(EV_HEXPIRE);
+        }
+    }
+    send_events(c, h, &evs);
+    drop_if_empty(c, h);
+}
+
 /// Handlers of this module.
 pub const COMMANDS: &[(&str, Handler)] = &[
     ("hset", hset),
@@ -1558,6 +2049,9 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("hexpiretime", hexpiretime),
     ("hpexpiretime", hpexpiretime),
     ("hpersist", hpersist),
+    ("hgetdel", hgetdel),
+    ("hgetex", hgetex),
+    ("hsetex", hsetex),
 ];
 
 #[cfg(test)]

@@ -189,6 +189,29 @@ impl ListValue {
         a.iter().chain(b.iter()).flat_map(|n| n.iter())
     }
 
+    /// A list built the way SORT ... STORE builds its result (sort.c): a quicklist created
+    /// with `fill` (`createQuicklistObject`), every element pushed at the tail, then
+    /// `listTypeTryConversion(LIST_CONV_AUTO)` — back to a listpack when it is one node
+    /// within the node limits (not halved: this is no shrink).
+    pub fn build_stored<'e>(fill: i64, elements: impl IntoIterator<Item = &'e [u8]>) -> ListValue {
+        let mut l = ListValue::Quicklist(Box::new(Quicklist {
+            nodes: VecDeque::new(),
+            count: 0,
+            fill,
+        }));
+        for e in elements {
+            l.push(End::Tail, e);
+        }
+        if let ListValue::Quicklist(q) = &mut l {
+            let (sz, count) = node_limit(fill);
+            if q.len() == 1 && q[0].bytes() <= sz && q[0].len() <= count {
+                let lp = q.pop_front().unwrap_or_default();
+                return ListValue::Listpack(lp);
+            }
+        }
+        l
+    }
+
     /// Converts to a quicklist before adding `add_len` elements of `add_bytes` bytes if one
     /// listpack could not hold them (`listTypeTryConvertListpack`).
     pub fn grow_check(&mut self, fill: i64, add_bytes: usize, add_len: usize) {

@@ -84,7 +84,7 @@ pub enum ZsetValue {
 
 /// C `strtod()` over the C-string view of `a` (up to its first NUL): (value, bytes consumed,
 /// ERANGE set). Hex floats, `inf`, `infinity`, `nan` and leading blanks as glibc reads them.
-fn c_strtod(a: &[u8]) -> (f64, usize, bool) {
+pub(crate) fn c_strtod(a: &[u8]) -> (f64, usize, bool) {
     let s = std::ffi::CString::new(cstr(a)).expect("cstr has no NUL");
     let mut end: *mut libc::c_char = std::ptr::null_mut();
     // SAFETY: `s` is a valid NUL-terminated string and `end` a valid out-pointer; strtod
@@ -458,8 +458,9 @@ impl ZsetValue {
         }
     }
 
-    /// `zsetConvertAndExpand(zobj, OBJ_ENCODING_SKIPLIST, cap)`.
-    fn convert_to_skiplist(&mut self, cap: usize) {
+    /// `zsetConvertAndExpand(zobj, OBJ_ENCODING_SKIPLIST, cap)` (also SORT's destructive
+    /// `zsetConvert`, sort.c).
+    pub(crate) fn convert_to_skiplist(&mut self, cap: usize) {
         let ZsetValue::Listpack(lp) = self else {
             return;
         };
