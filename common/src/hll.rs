@@ -40,7 +40,6 @@ pub const SPARSE: u8 = 1;
 pub const SPARSE_VAL_MAX_VALUE: u8 = 32;
 const SPARSE_VAL_MAX_LEN: usize = 4;
 const SPARSE_ZERO_MAX_LEN: usize = 64;
-const SPARSE_XZERO_MAX_LEN: usize = 16384;
 /// Redis's seed for MurmurHash64A in `hllPatLen`.
 pub const SEED: u32 = 0xadc8_3b19;
 const ALPHA_INF: f64 = 0.721_347_520_444_481_7;

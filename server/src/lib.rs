@@ -42,6 +42,8 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         types::set::COMMANDS,
         types::hash::COMMANDS,
         types::zset::COMMANDS,
+        types::bitops::COMMANDS,
+        types::hll::COMMANDS,
         keys::COMMANDS,
         connection::COMMANDS,
         admin::COMMANDS,
