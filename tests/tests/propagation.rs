@@ -246,7 +246,9 @@ fn propagation_matches_a_redis_replica_stream() {
         &["SETBIT", "bm", "7", "0"],
         &["BITFIELD", "bm", "SET", "u8", "0", "5", "GET", "u8", "0"],
         &["BITFIELD", "bm", "SET", "u8", "0", "5"],
-        &["BITFIELD", "bm", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "100"],
+        &[
+            "BITFIELD", "bm", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "100",
+        ],
         &["BITFIELD", "bm", "GET", "u8", "0"],
         &["BITFIELD_RO", "bm", "GET", "u8", "0"],
         &["BITOP", "OR", "bmo", "bm"],

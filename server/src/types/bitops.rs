@@ -806,3 +806,248 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("bitfield", bitfield),
     ("bitfield_ro", bitfield_ro),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::harness::Harness;
+    use proptest::prelude::*;
+    use pyrope_common::resp::frame::{parse_frame, Frame};
+
+    fn call(h: &mut Harness, argv: &[&[u8]]) -> Frame {
+        let out = h.run(argv);
+        let (f, n) = parse_frame(&out).unwrap().expect("one reply");
+        assert_eq!(n, out.len(), "exactly one reply");
+        f
+    }
+
+    fn get(h: &mut Harness, k: &[u8]) -> Vec<u8> {
+        call(h, &[b"GET", k])
+            .as_bytes()
+            .map(|b| b.to_vec())
+            .unwrap_or_default()
+    }
+
+    /// Redis 8.2's BITOP DIFF DIFF1 ANDOR ONE (bitops.c; the 7.4 oracle lacks them), on
+    /// sources of different lengths so both the word loop and the zero-padded tail run.
+    #[test]
+    fn bitop_redis_8_2_operations() {
+        let mut h = Harness::new(&[]).unwrap();
+        fastrand::seed(7);
+        let srcs: Vec<Vec<u8>> = [37usize, 20, 41, 3]
+            .iter()
+            .map(|&n| (0..n).map(|_| fastrand::u8(..)).collect())
+            .collect();
+        for (i, s) in srcs.iter().enumerate() {
+            call(&mut h, &[b"SET", format!("s{i}").as_bytes(), s]);
+        }
+        let byte = |s: &Vec<u8>, j: usize| s.get(j).copied().unwrap_or(0);
+        let maxlen = 41;
+        type Model = fn(u8, &[u8]) -> u8;
+        let cases: [(&str, Model); 4] = [
+            ("DIFF", |x, r| x & !r.iter().fold(0, |a, b| a | b)),
+            ("diff1", |x, r| !x & r.iter().fold(0, |a, b| a | b)),
+            ("AndOr", |x, r| x & r.iter().fold(0, |a, b| a | b)),
+            ("ONE", |x, r| {
+                // Bits set in exactly one of all the keys.
+                let mut out = 0u8;
+                for bit in 0..8 {
+                    let n = (x >> bit & 1) + r.iter().map(|b| b >> bit & 1).sum::<u8>();
+                    out |= ((n == 1) as u8) << bit;
+                }
+                out
+            }),
+        ];
+        for (name, model) in cases {
+            for nkeys in 2..=4 {
+                let mut argv: Vec<Vec<u8>> = vec![b"BITOP".to_vec(), name.into(), b"dst".to_vec()];
+                argv.extend((0..nkeys).map(|i| format!("s{i}").into_bytes()));
+                let refs: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
+                let n = srcs[..nkeys].iter().map(|s| s.len()).max().unwrap();
+                assert_eq!(call(&mut h, &refs), Frame::Integer(n as i64), "{name}");
+                let want: Vec<u8> = (0..n)
+                    .map(|j| {
+                        let rest: Vec<u8> = srcs[1..nkeys].iter().map(|s| byte(s, j)).collect();
+                        model(byte(&srcs[0], j), &rest)
+                    })
+                    .collect();
+                assert_eq!(get(&mut h, b"dst"), want, "{name} over {nkeys} keys");
+                assert!(n <= maxlen);
+            }
+        }
+        // ONE with a single key copies it; DIFF-family need two sources.
+        call(&mut h, &[b"BITOP", b"ONE", b"dst", b"s0"]);
+        assert_eq!(get(&mut h, b"dst"), srcs[0]);
+        for (op, up) in [("diff", "DIFF"), ("Diff1", "DIFF1"), ("andor", "ANDOR")] {
+            let r = call(&mut h, &[b"BITOP", op.as_bytes(), b"dst", b"s0"]);
+            let want = format!("ERR BITOP {up} must be called with at least two source keys.");
+            assert_eq!(r, Frame::Error(want.into_bytes()));
+        }
+        // Every source empty: the destination is deleted, the reply is 0.
+        assert_eq!(
+            call(&mut h, &[b"BITOP", b"DIFF", b"dst", b"none1", b"none2"]),
+            Frame::Integer(0)
+        );
+        assert_eq!(call(&mut h, &[b"EXISTS", b"dst"]), Frame::Integer(0));
+    }
+
+    /// One BITFIELD sub-operation of the model test.
+    #[derive(Clone, Debug)]
+    struct MOp {
+        kind: u8, // 0 GET, 1 SET, 2 INCRBY
+        signed: bool,
+        bits: u32,
+        offset: u64,
+        arg: i64,
+        ow: u8, // 0 WRAP, 1 SAT, 2 FAIL
+    }
+
+    fn mop() -> impl Strategy<Value = MOp> {
+        (
+            0u8..3,
+            any::<bool>(),
+            1u32..=64,
+            0u64..200,
+            prop_oneof![
+                -300i64..300,
+                any::<i64>(),
+                Just(i64::MIN),
+                Just(i64::MAX),
+                Just(-1i64)
+            ],
+            0u8..3,
+        )
+            .prop_map(|(kind, signed, bits, offset, arg, ow)| MOp {
+                kind,
+                signed,
+                bits: if signed { bits } else { bits.min(63) },
+                offset,
+                arg,
+                ow,
+            })
+    }
+
+    /// The model: a bit vector, with integer ranges computed in i128.
+    fn model_apply(bits: &mut Vec<bool>, op: &MOp) -> Option<i64> {
+        let w = op.bits as usize;
+        let off = op.offset as usize;
+        if bits.len() < off + w {
+            bits.resize(off + w, false);
+        }
+        let raw: u128 = (0..w).fold(0, |a, j| a << 1 | bits[off + j] as u128);
+        let (min, max): (i128, i128) = if op.signed {
+            (-(1i128 << (w - 1)), (1i128 << (w - 1)) - 1)
+        } else {
+            (0, (1i128 << w) - 1)
+        };
+        let cur: i128 = if op.signed && raw >> (w - 1) & 1 == 1 {
+            raw as i128 - (1i128 << w)
+        } else {
+            raw as i128
+        };
+        let wrap = |v: i128| -> i128 {
+            let m = v.rem_euclid(1i128 << w);
+            if op.signed && m > max {
+                m - (1i128 << w)
+            } else {
+                m
+            }
+        };
+        let target: i128 = match op.kind {
+            0 => return Some(cur as i64),
+            1 if !op.signed => op.arg as u64 as i128, // SET on unsigned sees the u64 cast
+            1 => op.arg as i128,
+            _ => cur + op.arg as i128,
+        };
+        // Redis's quirk (checkSignedBitfieldOverflow): for a signed SET below
+        // `max - i64::MAX`, `max - value` wraps and the value saturates to the maximum.
+        let sat_max = target > max
+            || (op.kind == 1 && op.signed && w < 64 && target < max - i64::MAX as i128);
+        let new = if target > max || target < min {
+            match op.ow {
+                0 => wrap(target),
+                1 if sat_max => max,
+                1 => min,
+                _ => return None,
+            }
+        } else {
+            target
+        };
+        let enc = new.rem_euclid(1i128 << w) as u128;
+        for j in 0..w {
+            bits[off + j] = enc >> (w - 1 - j) & 1 == 1;
+        }
+        Some(if op.kind == 1 { cur } else { new } as i64)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// BITFIELD against a model bit array: every reply, then the string's bytes.
+        #[test]
+        fn bitfield_matches_a_model(cmds in proptest::collection::vec(
+            proptest::collection::vec(mop(), 1..5), 1..12)) {
+            let mut h = Harness::new(&[]).unwrap();
+            let mut model: Vec<bool> = Vec::new();
+            let mut len = 0usize;
+            for ops in &cmds {
+                let mut argv: Vec<Vec<u8>> = vec![b"BITFIELD".to_vec(), b"k".to_vec()];
+                let mut want = Vec::new();
+                let mut highest = None;
+                for op in ops {
+                    argv.push(b"OVERFLOW".to_vec());
+                    argv.push(["WRAP", "SAT", "FAIL"][op.ow as usize].into());
+                    argv.push(["GET", "SET", "INCRBY"][op.kind as usize].into());
+                    argv.push(format!("{}{}", if op.signed { 'i' } else { 'u' }, op.bits).into());
+                    argv.push(op.offset.to_string().into());
+                    if op.kind != 0 {
+                        argv.push(op.arg.to_string().into());
+                        let top = op.offset + op.bits as u64 - 1;
+                        highest = Some(highest.map_or(top, |h: u64| h.max(top)));
+                    }
+                }
+                if let Some(top) = highest {
+                    len = len.max((top >> 3) as usize + 1);
+                }
+                for op in ops {
+                    want.push(match model_apply(&mut model, op) {
+                        Some(v) => Frame::Integer(v),
+                        None => Frame::Null,
+                    });
+                }
+                let refs: Vec<&[u8]> = argv.iter().map(|a| &a[..]).collect();
+                let got = call(&mut h, &refs);
+                let got: Vec<Frame> = got.as_array().unwrap().iter().map(|f| match f {
+                    Frame::Bulk(None) => Frame::Null,
+                    f => f.clone(),
+                }).collect();
+                prop_assert_eq!(got, want, "{:?}", ops);
+            }
+            model.resize(len * 8, false);
+            let bytes: Vec<u8> = model[..len * 8]
+                .chunks(8)
+                .map(|c| c.iter().fold(0u8, |a, &b| a << 1 | b as u8))
+                .collect();
+            prop_assert_eq!(get(&mut h, b"k"), bytes);
+        }
+    }
+
+    #[test]
+    fn popcount_and_bitpos_match_bit_loops() {
+        fastrand::seed(3);
+        for n in 0..100 {
+            let mut s: Vec<u8> = (0..n).map(|_| fastrand::u8(..)).collect();
+            let ones: u64 = s.iter().map(|b| b.count_ones() as u64).sum();
+            assert_eq!(popcount(&s), ones);
+            if n > 3 && fastrand::bool() {
+                let k = fastrand::usize(..n);
+                s[..k].fill(if fastrand::bool() { 0 } else { 0xff });
+            }
+            for bit in [false, true] {
+                let naive = (0..s.len() * 8)
+                    .find(|&i| ((s[i / 8] >> (7 - i % 8)) & 1 == 1) == bit)
+                    .map_or(if bit { -1 } else { s.len() as i64 * 8 }, |i| i as i64);
+                assert_eq!(bitpos(&s, bit), naive);
+            }
+        }
+    }
+}
