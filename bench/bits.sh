@@ -12,12 +12,13 @@
 #   getbit    GETBIT bitmap 419430400                 on the same bitmap
 #   bitcount  BITCOUNT bitmap                         popcount of the whole 100 MB
 #   bitcount_range BITCOUNT bitmap 1000 2000000 BIT   a bit range inside it
-#   bitpos    BITPOS bitmap 1 100                     scan from byte 100 to the first set bit
+#   bitpos    BITPOS bitmap 1 10000                   scan ~100 MB of zeros to the last set bit
 # (__rand_int__ renders 12-digit zero-padded numbers, which are not valid bit offsets, so the
 # bitmap tests use fixed offsets.)
 #
 # Usage: bench/bits.sh                 (N=200000 for the cheap tests, NBIG=300 for BITCOUNT)
 #        ROUNDS=1 N=50000 bench/bits.sh
+#        ONLY='pfadd10|bitcount' bench/bits.sh   (a regex over the test names)
 # Servers listen on 127.0.0.1 only, on free ports, and are stopped at the end.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,6 +77,7 @@ median() { awk -v c="$2" '{print $c}' "$1" | sort -g | awk '{v[NR]=$1} END {prin
 R10=$(printf ' __rand_int__%.0s' $(seq 10))
 i=0
 while IFS='|' read -r name n cmd; do
+  [[ "$name" =~ ^(${ONLY:-.*})$ ]] || continue
   : > "$TMP/r.txt"; : > "$TMP/p.txt"
   for _ in $(seq "$ROUNDS"); do
     if (( i % 2 == 0 )); then
@@ -94,7 +96,7 @@ setbit|$N|SETBIT bitmap 419430400 1
 getbit|$N|GETBIT bitmap 419430400
 bitcount|$NBIG|BITCOUNT bitmap
 bitcount_range|$N|BITCOUNT bitmap 1000 2000000 BIT
-bitpos|$NBIG|BITPOS bitmap 1 100
+bitpos|$NBIG|BITPOS bitmap 1 10000
 TESTS
 for s in "redis $RPORT" "pyrope $PPORT"; do
   set -- $s
