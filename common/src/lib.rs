@@ -2,6 +2,7 @@
 //!
 //! - [`resp`]: RESP2/RESP3 request parsing (server side), reply encoding and reply parsing.
 //! - [`glob`]: Redis glob patterns.
+//! - [`hll`]: Redis's HyperLogLog representation (sparse/dense bytes, hash, estimator).
 //! - [`slot`]: CRC16 cluster hash slots.
 //! - [`conf`]: `redis.conf` / `sdssplitargs` tokenizing.
 //! - [`client`]: the tools' and tests' client layer: connection options (clap), `redis://`
@@ -14,6 +15,7 @@
 pub mod client;
 pub mod conf;
 pub mod glob;
+pub mod hll;
 pub mod intset;
 pub mod listpack;
 pub mod logfmt;

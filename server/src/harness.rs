@@ -701,6 +701,12 @@ fn sanitize(argv: &mut Vec<Vec<u8>>) {
             // No outgoing connection to whatever listens on this machine.
             argv[1] = b"no".to_vec();
         }
+        (b"pfselftest", _) => {
+            // Ten million HLL additions (a second or more): only its arity paths stay.
+            if argv.len() == 1 {
+                argv.push(b"x".to_vec());
+            }
+        }
         (b"migrate" | b"failover", _) | (b"cluster", b"meet") => {
             argv.truncate(1);
             argv[0] = b"ping".to_vec();

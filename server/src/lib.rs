@@ -43,6 +43,8 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         types::hash::COMMANDS,
         types::zset::COMMANDS,
         types::sort::COMMANDS,
+        types::bitops::COMMANDS,
+        types::hll::COMMANDS,
         keys::COMMANDS,
         connection::COMMANDS,
         admin::COMMANDS,

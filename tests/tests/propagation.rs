@@ -269,6 +269,30 @@ fn propagation_matches_a_redis_replica_stream() {
         &["!wait_hlen", "ha", "1"],
         &["HPEXPIRE", "ha", "50", "FIELDS", "1", "b"],
         &["!wait"],
+        // Bitmaps: only writes that changed something propagate (7.4.1's dirty rule).
+        &["SETBIT", "bm", "7", "1"],
+        &["SETBIT", "bm", "7", "1"],
+        &["SETBIT", "bm", "7", "0"],
+        &["BITFIELD", "bm", "SET", "u8", "0", "5", "GET", "u8", "0"],
+        &["BITFIELD", "bm", "SET", "u8", "0", "5"],
+        &[
+            "BITFIELD", "bm", "OVERFLOW", "FAIL", "INCRBY", "u2", "0", "100",
+        ],
+        &["BITFIELD", "bm", "GET", "u8", "0"],
+        &["BITFIELD_RO", "bm", "GET", "u8", "0"],
+        &["BITOP", "OR", "bmo", "bm"],
+        &["BITOP", "OR", "bmo", "nokey"],
+        &["BITOP", "OR", "bmo", "nokey"],
+        // HyperLogLog: PFCOUNT that refreshes the cached cardinality propagates itself.
+        &["PFADD", "hl1", "a", "b"],
+        &["PFADD", "hl1", "a"],
+        &["PFCOUNT", "hl1"],
+        &["PFCOUNT", "hl1"],
+        &["PFMERGE", "hl2", "hl1"],
+        &["PFCOUNT", "hl1", "hl2"],
+        &["PFDEBUG", "TODENSE", "hl2"],
+        &["PFDEBUG", "TODENSE", "hl2"],
+        &["PFDEBUG", "GETREG", "hl1"],
         &["FLUSHALL"],
     ];
     let mut transcript = Vec::new();
@@ -347,6 +371,12 @@ fn propagation_matches_a_redis_replica_stream() {
         "SORT nokey STORE sd",
         "HDEL hs1 a",
         "HDEL ha b",
+        "SETBIT bm 7 0",
+        "BITOP OR bmo bm",
+        "BITOP OR bmo nokey",
+        "PFCOUNT hl1",
+        "PFMERGE hl2 hl1",
+        "PFDEBUG TODENSE hl2",
     ] {
         assert!(all.contains(needle), "no {needle} in:\n{all}");
     }

@@ -1040,6 +1040,9 @@ pub struct Settings {
     pub zset_max_listpack_entries: usize,
     /// `zset-max-listpack-value` in bytes (alias `zset-max-ziplist-value`).
     pub zset_max_listpack_value: usize,
+    /// `hll-sparse-max-bytes`: the largest sparse HyperLogLog (header included) before it is
+    /// promoted to the dense representation (hyperloglog.c `server.hll_sparse_max_bytes`).
+    pub hll_sparse_max_bytes: usize,
 }
 
 /// The live configuration.
@@ -1668,6 +1671,7 @@ impl Config {
             hash_max_listpack_value: i("hash-max-listpack-value") as usize,
             zset_max_listpack_entries: i("zset-max-listpack-entries") as usize,
             zset_max_listpack_value: i("zset-max-listpack-value") as usize,
+            hll_sparse_max_bytes: i("hll-sparse-max-bytes") as usize,
         }
     }
 

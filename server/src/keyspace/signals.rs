@@ -72,6 +72,10 @@ pub mod ev {
     pub const INCRBY: Ev = s("incrby");
     pub const INCRBYFLOAT: Ev = s("incrbyfloat");
     pub const APPEND: Ev = s("append");
+    /// `setbit`: SETBIT, and BITFIELD writes that changed the string (bitops.c).
+    pub const SETBIT: Ev = s("setbit");
+    /// `pfadd`: PFADD that changed a register, and every PFMERGE (hyperloglog.c).
+    pub const PFADD: Ev = s("pfadd");
     const fn l(name: &'static str) -> Ev {
         Ev {
             class: notify::LIST,

@@ -414,7 +414,10 @@ fn strlen(c: &mut Ctx) {
     }
 }
 
-fn string_too_long(c: &mut Ctx, total: u128) -> bool {
+/// Replies Redis's `string exceeds maximum allowed size (proto-max-bulk-len)` and returns
+/// true when a string of `total` bytes would be longer than `proto-max-bulk-len`
+/// (`checkStringLength`).
+pub(crate) fn string_too_long(c: &mut Ctx, total: u128) -> bool {
     if total > c.srv.settings.proto_max_bulk_len as u128 {
         c.out.error(errors::STRING_TOO_LONG);
         return true;
@@ -425,7 +428,7 @@ fn string_too_long(c: &mut Ctx, total: u128) -> bool {
 /// Turns the string at `h` into a raw (heap) string so it can be modified in place
 /// (`dbUnshareStringValue`), and returns the live handle. No event: the caller reports the
 /// change.
-fn unshare(c: &mut Ctx, h: KeyRef) -> KeyRef {
+pub(crate) fn unshare(c: &mut Ctx, h: KeyRef) -> KeyRef {
     let e = c.srv.ks.get(h);
     if matches!(e.value(), ValueRef::Boxed(_)) {
         return h;
@@ -440,8 +443,9 @@ fn unshare(c: &mut Ctx, h: KeyRef) -> KeyRef {
         .overwrite(h, raw_string_value(bytes), exp, lru, None)
 }
 
-/// The raw string buffer of `h` (after [`unshare`]).
-fn raw_mut<'a>(c: &'a mut Ctx, h: KeyRef) -> &'a mut Vec<u8> {
+/// The raw string buffer of `h` (after [`unshare`]): the caller edits it in place and reports
+/// the change (`touched`).
+pub(crate) fn raw_mut<'a>(c: &'a mut Ctx, h: KeyRef) -> &'a mut Vec<u8> {
     match c.srv.ks.get_mut(h).into_value_mut() {
         Some(Value::Str(s)) => s,
         _ => unreachable!("unshared strings are boxed strings"),
