@@ -42,6 +42,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         types::set::COMMANDS,
         types::hash::COMMANDS,
         types::zset::COMMANDS,
+        types::stream::COMMANDS,
         keys::COMMANDS,
         connection::COMMANDS,
         admin::COMMANDS,

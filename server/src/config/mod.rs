@@ -1040,6 +1040,10 @@ pub struct Settings {
     pub zset_max_listpack_entries: usize,
     /// `zset-max-listpack-value` in bytes (alias `zset-max-ziplist-value`).
     pub zset_max_listpack_value: usize,
+    /// `stream-node-max-entries`: entries (live + deleted) per stream node; 0 = no limit.
+    pub stream_node_max_entries: i64,
+    /// `stream-node-max-bytes`: listpack bytes per stream node; 0 = no limit (1 GiB cap).
+    pub stream_node_max_bytes: usize,
 }
 
 /// The live configuration.
@@ -1668,6 +1672,8 @@ impl Config {
             hash_max_listpack_value: i("hash-max-listpack-value") as usize,
             zset_max_listpack_entries: i("zset-max-listpack-entries") as usize,
             zset_max_listpack_value: i("zset-max-listpack-value") as usize,
+            stream_node_max_entries: i("stream-node-max-entries"),
+            stream_node_max_bytes: i("stream-node-max-bytes") as usize,
         }
     }
 
