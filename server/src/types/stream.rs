@@ -10,7 +10,7 @@
 
 pub mod store;
 
-use crate::command::{cstr, opt, Ctx, Handler};
+use crate::command::{cstr, opt, Ctx, Handler, OwnedArgv};
 use crate::keyspace::{notify, Ev, KeyRef, Keyspace, NewValue, ValueRef};
 use crate::object::{ObjType, Value};
 use crate::reply::{errors, Reply};
@@ -32,6 +32,11 @@ pub mod ev {
     pub const XTRIM: Ev = t("xtrim");
     pub const XDEL: Ev = t("xdel");
     pub const XSETID: Ev = t("xsetid");
+    pub const XGROUP_CREATE: Ev = t("xgroup-create");
+    pub const XGROUP_SETID: Ev = t("xgroup-setid");
+    pub const XGROUP_DESTROY: Ev = t("xgroup-destroy");
+    pub const XGROUP_CREATECONSUMER: Ev = t("xgroup-createconsumer");
+    pub const XGROUP_DELCONSUMER: Ev = t("xgroup-delconsumer");
 }
 
 /// `-ERR Invalid stream ID specified as stream command argument`.
@@ -650,19 +655,50 @@ fn timeout_ms_arg(c: &mut Ctx, i: usize) -> Option<i64> {
     }
 }
 
-/// `XREAD [COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]`
-/// (`xreadCommand` without a group).
+/// The `-NOGROUP` error of XREADGROUP.
+fn nogroup_read(key: &[u8], group: &[u8]) -> String {
+    format!(
+        "NOGROUP No such key '{}' or consumer group '{}' in XREADGROUP with GROUP option",
+        String::from_utf8_lossy(cstr(key)),
+        String::from_utf8_lossy(cstr(group))
+    )
+}
+
+/// `XREAD [COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]`.
 fn xread(c: &mut Ctx) {
+    xread_generic(c, false);
+}
+
+/// `XREADGROUP GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key
+/// [key ...] id [id ...]`.
+fn xreadgroup(c: &mut Ctx) {
+    xread_generic(c, true);
+}
+
+/// `xreadCommand`: options, then per stream its id (`$`, `+`, `>`, an id), a synchronous
+/// answer for every stream that has something, else block (or the null array). XREADGROUP
+/// is not propagated as such: what it changed goes as XCLAIM / XGROUP SETID /
+/// XGROUP CREATECONSUMER, as Redis.
+fn xread_generic(c: &mut Ctx, xreadgroup: bool) {
     let argc = c.argc();
     let mut timeout: Option<i64> = None;
     let mut count: i64 = 0;
     let mut streams_arg = 0;
     let mut streams_count = 0;
+    let mut noack = false;
+    let mut group_consumer: Option<(&[u8], &[u8])> = None;
     let mut i = 1;
     while i < argc {
         let moreargs = argc - i - 1;
         let o = opt(c.arg(i));
         if o == b"block" && moreargs > 0 {
+            if c.flags & crate::command::ctx::IN_SCRIPT != 0 {
+                let msg = format!(
+                    "ERR {} command is not allowed with BLOCK option from scripts",
+                    String::from_utf8_lossy(c.arg(0))
+                );
+                return c.out.error(&msg);
+            }
             i += 1;
             let Some(t) = timeout_ms_arg(c, i) else {
                 return;
@@ -676,20 +712,30 @@ fn xread(c: &mut Ctx) {
             streams_arg = i + 1;
             streams_count = argc - streams_arg;
             if streams_count % 2 != 0 {
-                return c.out.error(
-                    "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.",
-                );
+                let msg = if xreadgroup {
+                    "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be specified."
+                } else {
+                    "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified."
+                };
+                return c.out.error(msg);
             }
             streams_count /= 2;
             break;
         } else if o == b"group" && moreargs >= 2 {
-            return c.out.error(
-                "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
-            );
+            if !xreadgroup {
+                return c.out.error(
+                    "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.",
+                );
+            }
+            group_consumer = Some((c.arg(i + 1), c.arg(i + 2)));
+            i += 2;
         } else if o == b"noack" {
-            return c.out.error(
-                "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
-            );
+            if !xreadgroup {
+                return c.out.error(
+                    "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.",
+                );
+            }
+            noack = true;
         } else {
             return c.out.syntax_error();
         }
@@ -698,23 +744,56 @@ fn xread(c: &mut Ctx) {
     if streams_arg == 0 {
         return c.out.syntax_error();
     }
+    if xreadgroup && group_consumer.is_none() {
+        return c.out.error("ERR Missing GROUP option for XREADGROUP");
+    }
     let mut ids = Vec::with_capacity(streams_count);
     let mut hs = Vec::with_capacity(streams_count);
     let mut last_only = vec![false; streams_count];
     for k in 0..streams_count {
         let key = c.arg(streams_arg + k);
-        let a = c.arg(streams_arg + streams_count + k);
+        let a = c.blocked_arg(streams_arg + streams_count + k).to_vec();
+        if let (Some((g, _)), crate::blocking::Resume::Run { .. }) =
+            (group_consumer, &c.srv.clients[c.cid].resume)
+        {
+            // Woken because the stream went away or changed type (unblock_on_nokey).
+            let t = c.srv.ks.peek(c.db, key).map(|e| e.obj_type());
+            if t.is_some_and(|t| t != ObjType::Stream) {
+                let msg = nogroup_read(key, g);
+                return c.out.error(&msg);
+            }
+        }
         let Ok(h) = lookup_stream(c, key, false) else {
             return;
         };
         hs.push(h);
+        if let Some((g, _)) = group_consumer {
+            let exists = h.is_some_and(|h| stream_ref(&c.srv.ks, h).groups.contains_key(g));
+            if !exists {
+                let msg = nogroup_read(key, g);
+                return c.out.error(&msg);
+            }
+        }
         if a == b"$" {
+            if xreadgroup {
+                return c.out.error(
+                    "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.",
+                );
+            }
             ids.push(h.map_or(StreamId::MIN, |h| stream_ref(&c.srv.ks, h).last_id));
         } else if a == b">" {
-            return c.out.error(
-                "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.",
-            );
+            if !xreadgroup {
+                return c.out.error(
+                    "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.",
+                );
+            }
+            ids.push(StreamId::MAX);
         } else if a == b"+" {
+            if xreadgroup {
+                return c.out.error(
+                    "ERR The + ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The + ID would just return an empty result set.",
+                );
+            }
             last_only[k] = true;
             let id = match h {
                 Some(h) => {
@@ -729,33 +808,86 @@ fn xread(c: &mut Ctx) {
             };
             ids.push(id);
         } else {
-            let Some(id) = id_or_reply(c, a, true, 0) else {
+            let Some(id) = id_or_reply(c, &a, true, 0) else {
                 return;
             };
             ids.push(id);
         }
     }
+    if xreadgroup {
+        c.propagate_as = Some(Vec::new());
+    }
     // Serve synchronously what can be.
     let mut served = 0usize;
     let mut body = Reply::new();
     body.resp = c.out.resp;
+    let now = c.srv.now_ms;
     for k in 0..streams_count {
         let key = c.arg(streams_arg + k);
         let Some(h) = hs[k] else {
             continue;
         };
-        let s = stream_ref(&c.srv.ks, h);
-        if s.length == 0 || s.last_valid_id() <= ids[k] {
-            continue;
+        let mut gt = ids[k];
+        let mut history = false;
+        {
+            let s = stream_ref(&c.srv.ks, h);
+            if let Some((g, _)) = group_consumer {
+                if gt != StreamId::MAX {
+                    history = true;
+                } else if s.length > 0 {
+                    let last = s.groups[g].last_id;
+                    if s.last_valid_id() > last {
+                        gt = last;
+                    } else {
+                        continue;
+                    }
+                } else {
+                    continue;
+                }
+            } else if s.length == 0 || s.last_valid_id() <= gt {
+                continue;
+            }
         }
         served += 1;
         if body.resp == 2 {
             body.array(2);
         }
         body.bulk(key);
-        let start = ids[k].incr().unwrap_or(StreamId::MAX);
+        let start = gt.incr().unwrap_or(StreamId::MAX);
         let n = if last_only[k] { 1 } else { count as usize };
-        reply_range(&mut body, s, start, StreamId::MAX, n, false);
+        match group_consumer {
+            None => {
+                reply_range(
+                    &mut body,
+                    stream_ref(&c.srv.ks, h),
+                    start,
+                    StreamId::MAX,
+                    n,
+                    false,
+                );
+            }
+            Some((g, cname)) => {
+                ensure_consumer(c, h, key, g, cname, true);
+                let s = stream_mut(&mut c.srv.ks, h);
+                s.groups
+                    .get_mut(g)
+                    .and_then(|gr| gr.consumers.get_mut(cname))
+                    .expect("consumer")
+                    .seen_time = now;
+                let mut props = Vec::new();
+                if history {
+                    reply_history(&mut body, s, g, cname, start, n, now);
+                } else {
+                    reply_group_range(
+                        &mut body, s, g, cname, start, n, noack, now, key, &mut props,
+                    );
+                }
+                if let Some(list) = c.propagate_as.as_mut() {
+                    list.extend(props.iter().map(|v| OwnedArgv::from_args(v)));
+                }
+                c.dirty(1);
+            }
+        }
     }
     if served > 0 {
         if c.out.resp == 2 {
@@ -773,17 +905,909 @@ fn xread(c: &mut Ctx) {
         let keys = (0..streams_count)
             .map(|k| c.arg(streams_arg + k).to_vec())
             .collect();
-        let _ = deadline;
-        c.block_for_keys(crate::blocking::BlockKind::Stream, keys, deadline, false);
+        let mut rewrites = Vec::new();
+        for (k, id) in ids.iter().enumerate() {
+            let j = streams_arg + streams_count + k;
+            if c.blocked_arg(j) == b"$" {
+                rewrites.push((j, id.to_bytes()));
+            } else if c.blocked_arg(j) != c.arg(j) {
+                rewrites.push((j, c.blocked_arg(j).to_vec()));
+            }
+        }
+        c.block_for_keys(
+            crate::blocking::BlockKind::Stream,
+            keys,
+            deadline,
+            xreadgroup,
+        );
+        if let Some(b) = c.block.as_mut() {
+            b.rewrites = rewrites;
+        }
         return;
     }
     c.out.null_array();
+}
+
+// --- consumer groups -------------------------------------------------------------------
+
+/// Creates consumer `cname` of group `g` if missing (`streamCreateConsumer`, SCC_DEFAULT):
+/// `xgroup-createconsumer` event, dirty. Returns true if it was created.
+fn ensure_consumer(
+    c: &mut Ctx,
+    h: KeyRef,
+    key: &[u8],
+    g: &[u8],
+    cname: &[u8],
+    _read: bool,
+) -> bool {
+    let now = c.srv.now_ms;
+    let s = stream_mut(&mut c.srv.ks, h);
+    let Some(grp) = s.groups.get_mut(g) else {
+        return false;
+    };
+    if grp.consumers.contains_key(cname) {
+        return false;
+    }
+    grp.consumers.insert(
+        cname.to_vec(),
+        store::Consumer {
+            seen_time: now,
+            active_time: -1,
+            pel: Default::default(),
+        },
+    );
+    c.dirty(1);
+    c.srv.ks.notify(c.db, ev::XGROUP_CREATECONSUMER, key);
+    true
+}
+
+/// `XCLAIM key group consumer 0 id TIME ms RETRYCOUNT n FORCE JUSTID LASTID id`, the
+/// idempotent form Redis propagates for a delivery or a claim (`streamPropagateXCLAIM`).
+fn xclaim_prop(
+    key: &[u8],
+    g: &[u8],
+    id: StreamId,
+    nack: &store::Nack,
+    last: StreamId,
+) -> Vec<Vec<u8>> {
+    vec![
+        b"XCLAIM".to_vec(),
+        key.to_vec(),
+        g.to_vec(),
+        nack.consumer.clone(),
+        b"0".to_vec(),
+        id.to_bytes(),
+        b"TIME".to_vec(),
+        nack.delivery_time.to_string().into_bytes(),
+        b"RETRYCOUNT".to_vec(),
+        nack.delivery_count.to_string().into_bytes(),
+        b"FORCE".to_vec(),
+        b"JUSTID".to_vec(),
+        b"LASTID".to_vec(),
+        last.to_bytes(),
+    ]
+}
+
+/// `XGROUP SETID key group id ENTRIESREAD n` (`streamPropagateGroupID`).
+fn setid_prop(key: &[u8], g: &[u8], grp: &store::Group) -> Vec<Vec<u8>> {
+    vec![
+        b"XGROUP".to_vec(),
+        b"SETID".to_vec(),
+        key.to_vec(),
+        g.to_vec(),
+        grp.last_id.to_bytes(),
+        b"ENTRIESREAD".to_vec(),
+        grp.entries_read.to_string().into_bytes(),
+    ]
+}
+
+/// Whether entry `id` is live (`streamEntryExists`).
+fn entry_exists(s: &Stream, id: StreamId) -> bool {
+    let mut found = false;
+    s.range(id, id, false, |_, _| {
+        found = true;
+        false
+    });
+    found
+}
+
+/// Replies one entry by id as a raw entry; false if it is not there.
+fn reply_one(out: &mut Reply, s: &Stream, id: StreamId) -> bool {
+    let mut one = None;
+    s.range(id, id, false, |lp, e| {
+        one = Some((lp, *e));
+        false
+    });
+    match one {
+        Some((lp, e)) => {
+            reply_entry(out, lp, &e);
+            true
+        }
+        None => false,
+    }
+}
+
+/// New entries for a group (`streamReplyWithRange` with a group): the reply, the group's
+/// last id and entries-read, NACKs in the group's and the consumer's PEL (unless NOACK),
+/// XCLAIM per entry and one XGROUP SETID to propagate.
+#[allow(clippy::too_many_arguments)]
+fn reply_group_range(
+    out: &mut Reply,
+    s: &mut Stream,
+    g: &[u8],
+    cname: &[u8],
+    start: StreamId,
+    count: usize,
+    noack: bool,
+    now: i64,
+    key: &[u8],
+    props: &mut Vec<Vec<Vec<u8>>>,
+) {
+    let mut ids = Vec::new();
+    {
+        let mut items: Vec<(&Listpack, RawEntry)> = Vec::new();
+        s.range(start, StreamId::MAX, false, |lp, e| {
+            items.push((lp, *e));
+            count == 0 || items.len() < count
+        });
+        out.array(items.len());
+        for (lp, e) in &items {
+            reply_entry(out, lp, e);
+            ids.push(e.id);
+        }
+    }
+    let Some(mut grp) = s.groups.remove(g) else {
+        return;
+    };
+    let mut propagate_last_id = false;
+    for id in ids {
+        if id > grp.last_id {
+            if grp.entries_read != store::INVALID_ENTRIES_READ
+                && !s.range_has_tombstones(Some(grp.last_id), None)
+            {
+                grp.entries_read += 1;
+            } else if s.entries_added > 0 {
+                grp.entries_read = s
+                    .estimate_distance(id)
+                    .map_or(store::INVALID_ENTRIES_READ, |v| v as i64);
+            }
+            grp.last_id = id;
+            propagate_last_id = true;
+        }
+        if !noack {
+            let old = grp.pel.insert(
+                id,
+                store::Nack {
+                    delivery_time: now,
+                    delivery_count: 1,
+                    consumer: cname.to_vec(),
+                },
+            );
+            if let Some(old) = old {
+                if let Some(oc) = grp.consumers.get_mut(&old.consumer) {
+                    oc.pel.remove(&id);
+                }
+            }
+            let cons = grp.consumers.get_mut(cname).expect("consumer");
+            cons.pel.insert(id);
+            cons.active_time = now;
+            props.push(xclaim_prop(key, g, id, &grp.pel[&id], grp.last_id));
+        }
+    }
+    if propagate_last_id {
+        props.push(setid_prop(key, g, &grp));
+    }
+    s.groups.insert(g.to_vec(), grp);
+}
+
+/// A consumer's history (`streamReplyWithRangeFromConsumerPEL`): its pending ids from
+/// `start`, each with its entry (delivery time and count updated) or, for an entry deleted
+/// since, the id and a null array.
+fn reply_history(
+    out: &mut Reply,
+    s: &mut Stream,
+    g: &[u8],
+    cname: &[u8],
+    start: StreamId,
+    count: usize,
+    now: i64,
+) {
+    let Some(mut grp) = s.groups.remove(g) else {
+        return;
+    };
+    let ids: Vec<StreamId> = grp
+        .consumers
+        .get(cname)
+        .map(|c| {
+            c.pel
+                .range(start..)
+                .take(if count == 0 { usize::MAX } else { count })
+                .copied()
+                .collect()
+        })
+        .unwrap_or_default();
+    out.array(ids.len());
+    for id in ids {
+        if reply_one(out, s, id) {
+            if let Some(n) = grp.pel.get_mut(&id) {
+                n.delivery_time = now;
+                n.delivery_count += 1;
+            }
+        } else {
+            out.array(2);
+            reply_id(out, id);
+            out.null_array();
+        }
+    }
+    s.groups.insert(g.to_vec(), grp);
+}
+
+/// `XGROUP CREATE|SETID|DESTROY|CREATECONSUMER|DELCONSUMER` (`xgroupCommand`).
+fn xgroup_generic(c: &mut Ctx) {
+    let sub = opt(c.arg(1));
+    let argc = c.argc();
+    let mut mkstream = false;
+    let mut entries_read = store::INVALID_ENTRIES_READ;
+    if sub == b"create" {
+        let mut i = 5;
+        while i < argc {
+            let o = opt(c.arg(i));
+            if o == b"mkstream" {
+                mkstream = true;
+                i += 1;
+            } else if o == b"entriesread" && i + 1 < argc {
+                let Some(v) = c.int_arg(i + 1) else { return };
+                if v < 0 && v != store::INVALID_ENTRIES_READ {
+                    return c
+                        .out
+                        .error("ERR value for ENTRIESREAD must be positive or -1");
+                }
+                entries_read = v;
+                i += 2;
+            } else {
+                return c.subcommand_syntax_error();
+            }
+        }
+    } else if sub == b"setid" {
+        if argc == 7 {
+            if opt(c.arg(5)) == b"entriesread" {
+                let Some(v) = c.int_arg(6) else { return };
+                if v < 0 && v != store::INVALID_ENTRIES_READ {
+                    return c
+                        .out
+                        .error("ERR value for ENTRIESREAD must be positive or -1");
+                }
+                entries_read = v;
+            } else {
+                return c.subcommand_syntax_error();
+            }
+        } else if argc != 5 {
+            return c.subcommand_syntax_error();
+        }
+    }
+    let key = c.arg(2);
+    let g = c.arg(3);
+    let Ok(h) = lookup_stream(c, key, true) else {
+        return;
+    };
+    if !mkstream {
+        let Some(hh) = h else {
+            return c.out.error(
+                "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.",
+            );
+        };
+        let exists = stream_ref(&c.srv.ks, hh).groups.contains_key(g);
+        if !exists && (sub == b"setid" || sub == b"createconsumer" || sub == b"delconsumer") {
+            let msg = format!(
+                "NOGROUP No such consumer group '{}' for key name '{}'",
+                String::from_utf8_lossy(cstr(g)),
+                String::from_utf8_lossy(cstr(key))
+            );
+            return c.out.error(&msg);
+        }
+    }
+    if sub == b"create" && (5..=8).contains(&argc) {
+        let id = if c.arg(4) == b"$" {
+            h.map_or(StreamId::MIN, |h| stream_ref(&c.srv.ks, h).last_id)
+        } else {
+            let Some(id) = id_or_reply(c, c.arg(4), true, 0) else {
+                return;
+            };
+            id
+        };
+        let h = match h {
+            Some(h) => h,
+            None => {
+                let lru = c.srv.new_key_lru();
+                let v = NewValue::Boxed(Box::new(Value::Stream(Box::new(Stream::new()))));
+                c.srv.ks.add(c.db, key, v, None, lru, None)
+            }
+        };
+        let s = stream_mut(&mut c.srv.ks, h);
+        if s.groups.contains_key(g) {
+            return c.out.error("BUSYGROUP Consumer Group name already exists");
+        }
+        s.groups.insert(
+            g.to_vec(),
+            store::Group {
+                last_id: id,
+                entries_read,
+                ..Default::default()
+            },
+        );
+        c.out.ok();
+        c.dirty(1);
+        c.srv.ks.notify(c.db, ev::XGROUP_CREATE, key);
+    } else if sub == b"setid" && (argc == 5 || argc == 7) {
+        let h = h.expect("checked");
+        let id = if c.arg(4) == b"$" {
+            stream_ref(&c.srv.ks, h).last_id
+        } else {
+            let Some(id) = id_or_reply(c, c.arg(4), false, 0) else {
+                return;
+            };
+            id
+        };
+        let grp = stream_mut(&mut c.srv.ks, h)
+            .groups
+            .get_mut(g)
+            .expect("checked");
+        grp.last_id = id;
+        grp.entries_read = entries_read;
+        c.out.ok();
+        c.dirty(1);
+        c.srv.ks.notify(c.db, ev::XGROUP_SETID, key);
+    } else if sub == b"destroy" && argc == 4 {
+        let h = h.expect("checked");
+        if stream_mut(&mut c.srv.ks, h).groups.remove(g).is_some() {
+            c.out.int(1);
+            c.dirty(1);
+            c.srv.ks.notify(c.db, ev::XGROUP_DESTROY, key);
+            // Wake XREADGROUP waiters: they answer -NOGROUP.
+            c.srv.ks.touched_ready(h);
+        } else {
+            c.out.int(0);
+        }
+    } else if sub == b"createconsumer" && argc == 5 {
+        let h = h.expect("checked");
+        let created = ensure_consumer(c, h, key, g, c.arg(4), false);
+        c.out.int(created as i64);
+    } else if sub == b"delconsumer" && argc == 5 {
+        let h = h.expect("checked");
+        let cname = c.arg(4);
+        let grp = stream_mut(&mut c.srv.ks, h)
+            .groups
+            .get_mut(g)
+            .expect("checked");
+        let mut pending = 0;
+        if let Some(cons) = grp.consumers.remove(cname) {
+            pending = cons.pel.len();
+            for id in &cons.pel {
+                grp.pel.remove(id);
+            }
+            c.dirty(1);
+            c.srv.ks.notify(c.db, ev::XGROUP_DELCONSUMER, key);
+        }
+        c.out.int(pending as i64);
+    } else {
+        c.subcommand_syntax_error();
+    }
+}
+
+/// `XGROUP HELP`.
+fn xgroup_help(c: &mut Ctx) {
+    c.out.help(
+        "XGROUP",
+        &[
+            "CREATE <key> <groupname> <id|$> [option]",
+            "    Create a new consumer group. Options are:",
+            "    * MKSTREAM",
+            "      Create the empty stream if it does not exist.",
+            "    * ENTRIESREAD entries_read",
+            "      Set the group's entries_read counter (internal use).",
+            "CREATECONSUMER <key> <groupname> <consumer>",
+            "    Create a new consumer in the specified group.",
+            "DELCONSUMER <key> <groupname> <consumer>",
+            "    Remove the specified consumer.",
+            "DESTROY <key> <groupname>",
+            "    Remove the specified group.",
+            "SETID <key> <groupname> <id|$> [ENTRIESREAD entries_read]",
+            "    Set the current group ID and entries_read counter.",
+        ],
+    );
+}
+
+/// `XACK key group id [id ...]`: all ids are parsed before any is acknowledged.
+fn xack(c: &mut Ctx) {
+    let key = c.arg(1);
+    let g = c.arg(2);
+    let h = match lookup_stream(c, key, false) {
+        Err(()) => return,
+        Ok(h) => h,
+    };
+    let Some(h) = h.filter(|&h| stream_ref(&c.srv.ks, h).groups.contains_key(g)) else {
+        return c.out.int(0);
+    };
+    let mut ids = Vec::with_capacity(c.argc() - 3);
+    for j in 3..c.argc() {
+        let Some(id) = id_or_reply(c, c.arg(j), true, 0) else {
+            return;
+        };
+        ids.push(id);
+    }
+    let grp = stream_mut(&mut c.srv.ks, h)
+        .groups
+        .get_mut(g)
+        .expect("checked");
+    let mut acked = 0;
+    for id in ids {
+        if let Some(n) = grp.pel.remove(&id) {
+            if let Some(cons) = grp.consumers.get_mut(&n.consumer) {
+                cons.pel.remove(&id);
+            }
+            acked += 1;
+        }
+    }
+    c.dirty(acked);
+    c.out.int(acked as i64);
+}
+
+/// The `-NOGROUP No such key ... or consumer group ...` error (XPENDING, XCLAIM,
+/// XAUTOCLAIM).
+fn nogroup(key: &[u8], g: &[u8]) -> String {
+    format!(
+        "NOGROUP No such key '{}' or consumer group '{}'",
+        String::from_utf8_lossy(cstr(key)),
+        String::from_utf8_lossy(cstr(g))
+    )
+}
+
+/// `XPENDING key group [[IDLE min-idle-time] start end count [consumer]]`.
+fn xpending(c: &mut Ctx) {
+    let argc = c.argc();
+    let justinfo = argc == 3;
+    if argc != 3 && !(6..=9).contains(&argc) {
+        return c.out.syntax_error();
+    }
+    let (mut start, mut end, mut count, mut minidle) = (StreamId::MIN, StreamId::MAX, 0i64, 0i64);
+    let mut consumer: Option<&[u8]> = None;
+    if argc >= 6 {
+        let mut si = 3;
+        if opt(c.arg(3)) == b"idle" {
+            let Some(v) = c.int_arg(4) else { return };
+            minidle = v;
+            if argc < 8 {
+                return c.out.syntax_error();
+            }
+            si += 2;
+        }
+        let Some(v) = c.int_arg(si + 2) else { return };
+        count = v.max(0);
+        let Some((s, sx)) = interval_id(c, c.arg(si), 0) else {
+            return;
+        };
+        start = s;
+        if sx {
+            match start.incr() {
+                Some(s) => start = s,
+                None => return c.out.error("ERR invalid start ID for the interval"),
+            }
+        }
+        let Some((e, ex)) = interval_id(c, c.arg(si + 1), u64::MAX) else {
+            return;
+        };
+        end = e;
+        if ex {
+            match end.decr() {
+                Some(e) => end = e,
+                None => return c.out.error("ERR invalid end ID for the interval"),
+            }
+        }
+        if si + 3 < argc {
+            consumer = Some(c.arg(si + 3));
+        }
+    }
+    let key = c.arg(1);
+    let g = c.arg(2);
+    let Ok(h) = lookup_stream(c, key, false) else {
+        return;
+    };
+    let Some(h) = h.filter(|&h| stream_ref(&c.srv.ks, h).groups.contains_key(g)) else {
+        let msg = nogroup(key, g);
+        return c.out.error(&msg);
+    };
+    let now = c.srv.now_ms;
+    let grp = &stream_ref(&c.srv.ks, h).groups[g];
+    let out = &mut *c.out;
+    if justinfo {
+        out.array(4);
+        out.int(grp.pel.len() as i64);
+        if grp.pel.is_empty() {
+            out.null();
+            out.null();
+            out.null_array();
+        } else {
+            reply_id(out, *grp.pel.keys().next().expect("non-empty"));
+            reply_id(out, *grp.pel.keys().next_back().expect("non-empty"));
+            let with: Vec<_> = grp
+                .consumers
+                .iter()
+                .filter(|(_, c)| !c.pel.is_empty())
+                .collect();
+            out.array(with.len());
+            for (name, cons) in with {
+                out.array(2);
+                out.bulk(name);
+                out.bulk_i64(cons.pel.len() as i64);
+            }
+        }
+        return;
+    }
+    let ids: Vec<StreamId> = match consumer {
+        Some(cn) => match grp.consumers.get(cn) {
+            None => return out.array(0),
+            Some(cons) => cons.pel.range(start..).copied().collect(),
+        },
+        None => grp.pel.range(start..).map(|(k, _)| *k).collect(),
+    };
+    let mut rows = Vec::new();
+    for id in ids {
+        if count == 0 || id > end {
+            break;
+        }
+        let n = &grp.pel[&id];
+        if minidle != 0 && now - n.delivery_time < minidle {
+            continue;
+        }
+        count -= 1;
+        rows.push((id, n));
+    }
+    out.array(rows.len());
+    for (id, n) in rows {
+        out.array(4);
+        reply_id(out, id);
+        out.bulk(&n.consumer);
+        out.int((now - n.delivery_time).max(0));
+        out.int(n.delivery_count as i64);
+    }
+}
+
+/// Parses `getLongLongFromObjectOrReply` with a custom message.
+fn ll_or(c: &mut Ctx, i: usize, msg: &str) -> Option<i64> {
+    match string2ll(c.arg(i)) {
+        Some(v) => Some(v),
+        None => {
+            c.out.error(&format!("ERR {msg}"));
+            None
+        }
+    }
+}
+
+/// `XCLAIM key group consumer min-idle-time id [id ...] [IDLE ms] [TIME unix-ms]
+/// [RETRYCOUNT count] [FORCE] [JUSTID] [LASTID id]` (`xclaimCommand`). Propagated as one
+/// idempotent XCLAIM per claimed (or dropped) entry, or XGROUP SETID for LASTID alone.
+fn xclaim(c: &mut Ctx) {
+    let key = c.arg(1);
+    let g = c.arg(2);
+    let Ok(h) = lookup_stream(c, key, false) else {
+        return;
+    };
+    let Some(h) = h.filter(|&h| stream_ref(&c.srv.ks, h).groups.contains_key(g)) else {
+        let msg = nogroup(key, g);
+        return c.out.error(&msg);
+    };
+    let Some(minidle) = ll_or(c, 4, "Invalid min-idle-time argument for XCLAIM") else {
+        return;
+    };
+    let minidle = minidle.max(0);
+    let argc = c.argc();
+    let mut ids = Vec::new();
+    let mut j = 5;
+    while j < argc {
+        match parse_id(c.arg(j), true, 0, None) {
+            Some(id) => ids.push(id),
+            None => break,
+        }
+        j += 1;
+    }
+    let now = c.srv.now_ms;
+    let (mut force, mut justid) = (false, false);
+    let mut retrycount: i64 = -1;
+    let mut deliverytime: i64 = -1;
+    let mut last_id = StreamId::MIN;
+    while j < argc {
+        let moreargs = argc - 1 - j;
+        let o = opt(c.arg(j));
+        if o == b"force" {
+            force = true;
+        } else if o == b"justid" {
+            justid = true;
+        } else if o == b"idle" && moreargs > 0 {
+            j += 1;
+            let Some(v) = ll_or(c, j, "Invalid IDLE option argument for XCLAIM") else {
+                return;
+            };
+            deliverytime = now.wrapping_sub(v);
+        } else if o == b"time" && moreargs > 0 {
+            j += 1;
+            let Some(v) = ll_or(c, j, "Invalid TIME option argument for XCLAIM") else {
+                return;
+            };
+            deliverytime = v;
+        } else if o == b"retrycount" && moreargs > 0 {
+            j += 1;
+            let Some(v) = ll_or(c, j, "Invalid RETRYCOUNT option argument for XCLAIM") else {
+                return;
+            };
+            retrycount = v;
+        } else if o == b"lastid" && moreargs > 0 {
+            j += 1;
+            let Some(v) = id_or_reply(c, c.arg(j), true, 0) else {
+                return;
+            };
+            last_id = v;
+        } else {
+            let msg = format!(
+                "ERR Unrecognized XCLAIM option '{}'",
+                String::from_utf8_lossy(cstr(c.arg(j)))
+            );
+            return c.out.error(&msg);
+        }
+        j += 1;
+    }
+    c.propagate_as = Some(Vec::new());
+    let mut propagate_last_id = false;
+    {
+        let grp = stream_mut(&mut c.srv.ks, h)
+            .groups
+            .get_mut(g)
+            .expect("checked");
+        if last_id > grp.last_id {
+            grp.last_id = last_id;
+            propagate_last_id = true;
+        }
+    }
+    if deliverytime != -1 {
+        if deliverytime < 0 || deliverytime > now {
+            deliverytime = now;
+        }
+    } else {
+        deliverytime = now;
+    }
+    let cname = c.arg(3);
+    ensure_consumer(c, h, key, g, cname, false);
+    let s = stream_mut(&mut c.srv.ks, h);
+    let mut grp = s.groups.remove(g).expect("checked");
+    grp.consumers.get_mut(cname).expect("consumer").seen_time = now;
+    let mut body = Reply::new();
+    body.resp = c.out.resp;
+    let mut n = 0usize;
+    let mut props = Vec::new();
+    let mut dirty = 0;
+    for id in ids {
+        if !entry_exists(s, id) {
+            if let Some(nack) = grp.pel.remove(&id) {
+                props.push(xclaim_prop(key, g, id, &nack, grp.last_id));
+                propagate_last_id = false;
+                dirty += 1;
+                if let Some(oc) = grp.consumers.get_mut(&nack.consumer) {
+                    oc.pel.remove(&id);
+                }
+            }
+            continue;
+        }
+        let mut created = false;
+        if force && !grp.pel.contains_key(&id) {
+            grp.pel.insert(
+                id,
+                store::Nack {
+                    delivery_time: now,
+                    delivery_count: 1,
+                    consumer: Vec::new(),
+                },
+            );
+            created = true;
+        }
+        let Some(nack) = grp.pel.get_mut(&id) else {
+            continue;
+        };
+        if !created && minidle != 0 && now - nack.delivery_time < minidle {
+            continue;
+        }
+        if nack.consumer != cname || created {
+            if !created {
+                if let Some(oc) = grp.consumers.get_mut(&nack.consumer) {
+                    oc.pel.remove(&id);
+                }
+            }
+        }
+        nack.delivery_time = deliverytime;
+        if retrycount >= 0 {
+            nack.delivery_count = retrycount as u64;
+        } else if !justid {
+            nack.delivery_count += 1;
+        }
+        let moved = created || nack.consumer != cname;
+        nack.consumer = cname.to_vec();
+        let cons = grp.consumers.get_mut(cname).expect("consumer");
+        if moved {
+            cons.pel.insert(id);
+        }
+        if justid {
+            reply_id(&mut body, id);
+        } else {
+            reply_one(&mut body, s, id);
+        }
+        n += 1;
+        cons.active_time = now;
+        props.push(xclaim_prop(key, g, id, &grp.pel[&id], grp.last_id));
+        propagate_last_id = false;
+        dirty += 1;
+    }
+    if propagate_last_id {
+        props.push(setid_prop(key, g, &grp));
+        dirty += 1;
+    }
+    s.groups.insert(g.to_vec(), grp);
+    c.dirty(dirty);
+    c.propagate_as = Some(props.iter().map(|v| OwnedArgv::from_args(v)).collect());
+    c.out.array(n);
+    c.out.raw(&body.buf);
+}
+
+/// `XAUTOCLAIM key group consumer min-idle-time start [COUNT count] [JUSTID]`
+/// (`xautoclaimCommand`): reply `[next-cursor, claimed, deleted-ids]`; at most
+/// `count * 10` PEL entries are visited.
+fn xautoclaim(c: &mut Ctx) {
+    let Some(minidle) = ll_or(c, 4, "Invalid min-idle-time argument for XAUTOCLAIM") else {
+        return;
+    };
+    let minidle = minidle.max(0);
+    let Some((mut start, sx)) = interval_id(c, c.arg(5), 0) else {
+        return;
+    };
+    if sx {
+        match start.incr() {
+            Some(s) => start = s,
+            None => return c.out.error("ERR invalid start ID for the interval"),
+        }
+    }
+    let argc = c.argc();
+    let mut count: i64 = 100;
+    let mut justid = false;
+    let mut j = 6;
+    while j < argc {
+        let moreargs = argc - 1 - j;
+        let o = opt(c.arg(j));
+        if o == b"count" && moreargs > 0 {
+            let max_count = i64::MAX / 16;
+            match string2ll(c.arg(j + 1)) {
+                Some(v) if (1..=max_count).contains(&v) => count = v,
+                _ => return c.out.error("ERR COUNT must be > 0"),
+            }
+            j += 1;
+        } else if o == b"justid" {
+            justid = true;
+        } else {
+            return c.out.syntax_error();
+        }
+        j += 1;
+    }
+    let key = c.arg(1);
+    let g = c.arg(2);
+    let Ok(h) = lookup_stream(c, key, false) else {
+        return;
+    };
+    let Some(h) = h.filter(|&h| stream_ref(&c.srv.ks, h).groups.contains_key(g)) else {
+        let msg = nogroup(key, g);
+        return c.out.error(&msg);
+    };
+    let now = c.srv.now_ms;
+    let cname = c.arg(3);
+    ensure_consumer(c, h, key, g, cname, false);
+    let s = stream_mut(&mut c.srv.ks, h);
+    let mut grp = s.groups.remove(g).expect("checked");
+    grp.consumers.get_mut(cname).expect("consumer").seen_time = now;
+    let mut attempts = count.saturating_mul(10);
+    let mut body = Reply::new();
+    body.resp = c.out.resp;
+    let mut n = 0usize;
+    let mut deleted = Vec::new();
+    let mut props = Vec::new();
+    let mut dirty = 0;
+    let mut cursor = start;
+    let mut next_cursor = StreamId::MIN;
+    loop {
+        if attempts == 0 || count == 0 {
+            next_cursor = grp
+                .pel
+                .range(cursor..)
+                .next()
+                .map_or(StreamId::MIN, |(k, _)| *k);
+            break;
+        }
+        attempts -= 1;
+        let Some(id) = grp.pel.range(cursor..).next().map(|(k, _)| *k) else {
+            break;
+        };
+        cursor = match id.incr() {
+            Some(nx) => nx,
+            None => {
+                // The last possible id: nothing can follow it.
+                StreamId::MAX
+            }
+        };
+        if !entry_exists(s, id) {
+            let nack = grp.pel.remove(&id).expect("pel entry");
+            props.push(xclaim_prop(key, g, id, &nack, grp.last_id));
+            dirty += 1;
+            if let Some(oc) = grp.consumers.get_mut(&nack.consumer) {
+                oc.pel.remove(&id);
+            }
+            deleted.push(id);
+            count -= 1;
+            if id == StreamId::MAX {
+                break;
+            }
+            continue;
+        }
+        let nack = grp.pel.get_mut(&id).expect("pel entry");
+        if minidle != 0 && now - nack.delivery_time < minidle {
+            if id == StreamId::MAX {
+                break;
+            }
+            continue;
+        }
+        if nack.consumer != cname {
+            if let Some(oc) = grp.consumers.get_mut(&nack.consumer) {
+                oc.pel.remove(&id);
+            }
+        }
+        nack.delivery_time = now;
+        if !justid {
+            nack.delivery_count += 1;
+        }
+        nack.consumer = cname.to_vec();
+        let cons = grp.consumers.get_mut(cname).expect("consumer");
+        cons.pel.insert(id);
+        if justid {
+            reply_id(&mut body, id);
+        } else {
+            reply_one(&mut body, s, id);
+        }
+        n += 1;
+        count -= 1;
+        cons.active_time = now;
+        props.push(xclaim_prop(key, g, id, &grp.pel[&id], grp.last_id));
+        dirty += 1;
+        if id == StreamId::MAX {
+            break;
+        }
+    }
+    s.groups.insert(g.to_vec(), grp);
+    c.dirty(dirty);
+    c.propagate_as = Some(props.iter().map(|v| OwnedArgv::from_args(v)).collect());
+    let out = &mut *c.out;
+    out.array(3);
+    reply_id(out, next_cursor);
+    out.array(n);
+    out.raw(&body.buf);
+    out.array(deleted.len());
+    for id in deleted {
+        reply_id(out, id);
+    }
 }
 
 // --- XINFO -------------------------------------------------------------------------------
 
 /// `XINFO STREAM key [FULL [COUNT count]]` (`xinfoReplyWithStreamInfo`).
 fn xinfo_stream(c: &mut Ctx) {
+    let key = c.arg(2);
+    let h = match lookup_stream(c, key, false) {
+        Err(()) => return,
+        Ok(None) => return c.out.error(errors::NO_SUCH_KEY),
+        Ok(Some(h)) => h,
+    };
     let argc = c.argc();
     let mut full = false;
     let mut count: i64 = 10;
@@ -800,12 +1824,6 @@ fn xinfo_stream(c: &mut Ctx) {
             count = if v < 0 { 0 } else { v };
         }
     }
-    let key = c.arg(2);
-    let h = match lookup_stream(c, key, false) {
-        Err(()) => return,
-        Ok(None) => return c.out.error(errors::NO_SUCH_KEY),
-        Ok(Some(h)) => h,
-    };
     let s = stream_ref(&c.srv.ks, h);
     let out = &mut *c.out;
     let keys: Vec<[u8; 16]> = s.nodes.keys().map(|k| k.encode()).collect();
@@ -929,6 +1947,78 @@ pub(crate) fn reply_lag(out: &mut Reply, s: &Stream, g: &store::Group) {
     }
 }
 
+/// `XINFO GROUPS key`.
+fn xinfo_groups(c: &mut Ctx) {
+    let key = c.arg(2);
+    let h = match lookup_stream(c, key, false) {
+        Err(()) => return,
+        Ok(None) => return c.out.error(errors::NO_SUCH_KEY),
+        Ok(Some(h)) => h,
+    };
+    let s = stream_ref(&c.srv.ks, h);
+    let out = &mut *c.out;
+    out.array(s.groups.len());
+    for (name, g) in &s.groups {
+        out.map(6);
+        out.bulk(b"name");
+        out.bulk(name);
+        out.bulk(b"consumers");
+        out.int(g.consumers.len() as i64);
+        out.bulk(b"pending");
+        out.int(g.pel.len() as i64);
+        out.bulk(b"last-delivered-id");
+        reply_id(out, g.last_id);
+        out.bulk(b"entries-read");
+        if g.entries_read != store::INVALID_ENTRIES_READ {
+            out.int(g.entries_read);
+        } else {
+            out.null();
+        }
+        out.bulk(b"lag");
+        reply_lag(out, s, g);
+    }
+}
+
+/// `XINFO CONSUMERS key group`: idle since last seen, inactive since last active (-1
+/// never), in ms.
+fn xinfo_consumers(c: &mut Ctx) {
+    let key = c.arg(2);
+    let h = match lookup_stream(c, key, false) {
+        Err(()) => return,
+        Ok(None) => return c.out.error(errors::NO_SUCH_KEY),
+        Ok(Some(h)) => h,
+    };
+    let g = c.arg(3);
+    let now = c.srv.now_ms;
+    let s = stream_ref(&c.srv.ks, h);
+    let Some(grp) = s.groups.get(g) else {
+        let msg = format!(
+            "NOGROUP No such consumer group '{}' for key name '{}'",
+            String::from_utf8_lossy(cstr(g)),
+            String::from_utf8_lossy(cstr(key))
+        );
+        return c.out.error(&msg);
+    };
+    let out = &mut *c.out;
+    out.array(grp.consumers.len());
+    for (name, cons) in &grp.consumers {
+        let inactive = if cons.active_time != -1 {
+            now - cons.active_time
+        } else {
+            -1
+        };
+        out.map(4);
+        out.bulk(b"name");
+        out.bulk(name);
+        out.bulk(b"pending");
+        out.int(cons.pel.len() as i64);
+        out.bulk(b"idle");
+        out.int((now - cons.seen_time).max(0));
+        out.bulk(b"inactive");
+        out.int(inactive);
+    }
+}
+
 /// `XINFO HELP`.
 fn xinfo_help(c: &mut Ctx) {
     c.out.help(
@@ -956,4 +2046,17 @@ pub const COMMANDS: &[(&str, Handler)] = &[
     ("xread", xread),
     ("xinfo|stream", xinfo_stream),
     ("xinfo|help", xinfo_help),
+    ("xinfo|groups", xinfo_groups),
+    ("xinfo|consumers", xinfo_consumers),
+    ("xreadgroup", xreadgroup),
+    ("xgroup|create", xgroup_generic),
+    ("xgroup|setid", xgroup_generic),
+    ("xgroup|destroy", xgroup_generic),
+    ("xgroup|createconsumer", xgroup_generic),
+    ("xgroup|delconsumer", xgroup_generic),
+    ("xgroup|help", xgroup_help),
+    ("xack", xack),
+    ("xpending", xpending),
+    ("xclaim", xclaim),
+    ("xautoclaim", xautoclaim),
 ];
