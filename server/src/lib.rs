@@ -359,7 +359,7 @@ mod tests {
         }
         assert!(t.find_fullname("config").is_some());
         assert!(
-            t.find_fullname("xadd").is_none(),
+            t.find_fullname("pfadd").is_none(),
             "unimplemented commands are not advertised"
         );
     }
