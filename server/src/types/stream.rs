@@ -331,7 +331,15 @@ fn rewrite_trim(c: &Ctx, argv: &mut [Vec<u8>], a: &AddTrimArgs, s: &Stream) {
     argv[a.trim_idx - 1] = b"=".to_vec();
     argv[a.trim_idx] = match a.trim {
         Some(Trim::MaxLen(_)) => s.length.to_string().into_bytes(),
-        _ => s.first_id.to_bytes(),
+        // `streamGetEdgeID(s, 1, 0, ..)`: the first entry of the first node, tombstones
+        // included; the largest id when the stream is empty.
+        _ => s
+            .nodes
+            .iter()
+            .next()
+            .and_then(|(&m, lp)| store::scan(m, lp).first().map(|e| e.id))
+            .unwrap_or(StreamId::MAX)
+            .to_bytes(),
     };
 }
 
@@ -867,7 +875,19 @@ fn xread_generic(c: &mut Ctx, xreadgroup: bool) {
                 );
             }
             Some((g, cname)) => {
-                ensure_consumer(c, h, key, g, cname, true);
+                // With NOACK no XCLAIM will create the consumer on the replica: propagate
+                // its creation (`streamPropagateConsumerCreation`).
+                if ensure_consumer(c, h, key, g, cname, true) && noack {
+                    if let Some(list) = c.propagate_as.as_mut() {
+                        list.push(OwnedArgv::from_args(&[
+                            &b"XGROUP"[..],
+                            b"CREATECONSUMER",
+                            key,
+                            g,
+                            cname,
+                        ]));
+                    }
+                }
                 let s = stream_mut(&mut c.srv.ks, h);
                 s.groups
                     .get_mut(g)
