@@ -1,5 +1,5 @@
 //! The blocking core (Redis `blocked.c`): clients that wait for keys (BLPOP BRPOP BLMOVE
-//! BRPOPLPUSH BLMPOP BZPOPMIN BZPOPMAX BZMPOP today; XREAD/XREADGROUP BLOCK next), for replicas
+//! BRPOPLPUSH BLMPOP BZPOPMIN BZPOPMAX BZMPOP XREAD/XREADGROUP BLOCK), for replicas
 //! (WAIT, with replication) or for a CLIENT PAUSE to end (Redis's `BLOCKED_POSTPONE`).
 //!
 //! ## Model
