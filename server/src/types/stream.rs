@@ -400,8 +400,10 @@ fn xadd(c: &mut Ctx) {
     reply_id(c.out, id);
     c.srv.ks.touched(h, ev::XADD);
     c.dirty(1);
+    // The rewritten argv costs a copy: only while something consumes the propagation stream.
+    let want_prop = c.srv.propagator.consumers > 0;
     let mut pargv: Option<Vec<Vec<u8>>> = None;
-    if a.id.map_or(true, |(_, sg)| !sg) {
+    if want_prop && a.id.map_or(true, |(_, sg)| !sg) {
         let mut v: Vec<Vec<u8>> = argv.iter().map(|x| x.to_vec()).collect();
         v[idpos] = id.to_bytes();
         pargv = Some(v);
@@ -411,7 +413,7 @@ fn xadd(c: &mut Ctx) {
         if s.trim(t, a.approx, a.limit) > 0 {
             c.srv.ks.notify(c.db, ev::XTRIM, key);
         }
-        if a.approx {
+        if a.approx && want_prop {
             let mut v = pargv.unwrap_or_else(|| argv.iter().map(|x| x.to_vec()).collect());
             rewrite_trim(c, &mut v, &a, stream_ref(&c.srv.ks, h));
             pargv = Some(v);
@@ -1841,7 +1843,7 @@ fn xinfo_stream(c: &mut Ctx) {
                 return c.subcommand_syntax_error();
             }
             let Some(v) = c.int_arg(5) else { return };
-            count = if v < 0 { 0 } else { v };
+            count = if v < 0 { 10 } else { v };
         }
     }
     let s = stream_ref(&c.srv.ks, h);

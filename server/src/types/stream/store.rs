@@ -120,12 +120,19 @@ fn next(lp: &Listpack, p: Pos) -> Pos {
     lp.next_pos(p).expect("stream node layout")
 }
 
-/// One entry of a node as scanned: its id, flags and the position of its flags element.
+/// One entry of a node as scanned: its id, flags, the position of its flags element and
+/// where its fields are.
 #[derive(Clone, Copy, Debug)]
 pub struct RawEntry {
     pub id: StreamId,
     pub flags: i64,
     pub pos: Pos,
+    /// Number of fields.
+    pub nfields: usize,
+    /// First value (SAMEFIELDS) or first field (otherwise); None without fields.
+    pub first: Option<Pos>,
+    /// First master field (used for SAMEFIELDS entries).
+    pub master_field: Option<Pos>,
 }
 
 /// A node's master entry, read.
@@ -166,37 +173,70 @@ pub fn header(lp: &Listpack) -> NodeHeader {
     }
 }
 
-/// Every entry of a node (deleted ones included), in id order.
-pub fn scan(master: StreamId, lp: &Listpack) -> Vec<RawEntry> {
-    let h = header(lp);
-    let mut out = Vec::with_capacity((h.count + h.deleted).max(0) as usize);
-    let mut cur = h.first_entry;
-    while let Some(p) = cur {
+/// The entries of one node in id order, deleted ones included (`streamIteratorGetID`'s
+/// walk of a listpack).
+pub struct NodeIter<'a> {
+    lp: &'a Listpack,
+    master: StreamId,
+    h: NodeHeader,
+    cur: Option<Pos>,
+}
+
+impl<'a> NodeIter<'a> {
+    /// Iterates the node `lp` keyed by `master`.
+    pub fn new(master: StreamId, lp: &'a Listpack) -> NodeIter<'a> {
+        let h = header(lp);
+        NodeIter {
+            lp,
+            master,
+            h,
+            cur: h.first_entry,
+        }
+    }
+}
+
+impl Iterator for NodeIter<'_> {
+    type Item = RawEntry;
+
+    fn next(&mut self) -> Option<RawEntry> {
+        let lp = self.lp;
+        let p = self.cur?;
         let flags = int_at(lp, p);
         let q = next(lp, p);
         let ms = int_at(lp, q) as u64;
         let q = next(lp, q);
         let seq = int_at(lp, q) as u64;
         let mut q = next(lp, q);
-        let skip = if flags & FLAG_SAMEFIELDS != 0 {
-            h.master_fields
+        let (nfields, skip) = if flags & FLAG_SAMEFIELDS != 0 {
+            (self.h.master_fields, self.h.master_fields)
         } else {
             let n = int_at(lp, q).max(0) as usize;
             q = next(lp, q);
-            n * 2
+            (n, n * 2)
         };
+        let first = (nfields > 0).then_some(q);
         for _ in 0..skip {
             q = next(lp, q);
         }
         // q is the lp-count.
-        out.push(RawEntry {
-            id: StreamId::new(master.ms.wrapping_add(ms), master.seq.wrapping_add(seq)),
+        self.cur = lp.next_pos(q);
+        Some(RawEntry {
+            id: StreamId::new(
+                self.master.ms.wrapping_add(ms),
+                self.master.seq.wrapping_add(seq),
+            ),
             flags,
             pos: p,
-        });
-        cur = lp.next_pos(q);
+            nfields,
+            first,
+            master_field: self.h.first_field,
+        })
     }
-    out
+}
+
+/// Every entry of a node (deleted ones included), in id order.
+pub fn scan(master: StreamId, lp: &Listpack) -> Vec<RawEntry> {
+    NodeIter::new(master, lp).collect()
 }
 
 /// Calls `f(field, value)` for each field of the entry at `e` (of the node `lp`).
@@ -205,38 +245,34 @@ pub fn for_each_field<'a>(
     e: &RawEntry,
     mut f: impl FnMut(ListpackEntry<'a>, ListpackEntry<'a>),
 ) {
-    let q = next(lp, e.pos);
-    let q = next(lp, q);
-    let mut q = next(lp, q);
+    let Some(mut q) = e.first else {
+        return;
+    };
     if e.flags & FLAG_SAMEFIELDS != 0 {
-        let h = header(lp);
-        let mut fp = h.first_field;
-        for _ in 0..h.master_fields {
+        let mut fp = e.master_field;
+        for i in 0..e.nfields {
             let fpos = fp.expect("master field");
             f(lp.entry(fpos), lp.entry(q));
             fp = lp.next_pos(fpos);
-            q = next(lp, q);
+            if i + 1 < e.nfields {
+                q = next(lp, q);
+            }
         }
     } else {
-        let n = int_at(lp, q).max(0) as usize;
-        q = next(lp, q);
-        for _ in 0..n {
+        for i in 0..e.nfields {
             let fpos = q;
             q = next(lp, q);
             f(lp.entry(fpos), lp.entry(q));
-            q = next(lp, q);
+            if i + 1 < e.nfields {
+                q = next(lp, q);
+            }
         }
     }
 }
 
 /// Number of fields of an entry.
-pub fn num_fields(lp: &Listpack, e: &RawEntry) -> usize {
-    if e.flags & FLAG_SAMEFIELDS != 0 {
-        header(lp).master_fields
-    } else {
-        let q = next(lp, next(lp, next(lp, e.pos)));
-        int_at(lp, q).max(0) as usize
-    }
+pub fn num_fields(_lp: &Listpack, e: &RawEntry) -> usize {
+    e.nfields
 }
 
 /// A pending entry of a consumer group (`streamNACK`).
@@ -416,35 +452,39 @@ impl Stream {
                 e.get_mut().shrink_to_fit();
             }
             let mut lp = Listpack::new();
-            lp.push_back_int(1);
-            lp.push_back_int(0);
-            lp.push_back_int(numfields as i64);
+            let mut items = Vec::with_capacity(numfields + 4);
+            items.push(ListpackEntry::Int(1));
+            items.push(ListpackEntry::Int(0));
+            items.push(ListpackEntry::Int(numfields as i64));
             for i in 0..numfields {
-                lp.push_back(fields[i * 2]);
+                items.push(ListpackEntry::Str(fields[i * 2]));
             }
-            lp.push_back_int(0);
+            items.push(ListpackEntry::Int(0));
+            lp.push_back_all(&items);
             flags |= FLAG_SAMEFIELDS;
             let lp = self.nodes.entry(id).or_insert(lp);
             (id, lp)
         };
-        lp.push_back_int(flags);
-        lp.push_back_int(id.ms.wrapping_sub(master.ms) as i64);
-        lp.push_back_int(id.seq.wrapping_sub(master.seq) as i64);
         let same = flags & FLAG_SAMEFIELDS != 0;
+        let mut items = Vec::with_capacity(fields.len() + 5);
+        items.push(ListpackEntry::Int(flags));
+        items.push(ListpackEntry::Int(id.ms.wrapping_sub(master.ms) as i64));
+        items.push(ListpackEntry::Int(id.seq.wrapping_sub(master.seq) as i64));
         if !same {
-            lp.push_back_int(numfields as i64);
+            items.push(ListpackEntry::Int(numfields as i64));
         }
         for i in 0..numfields {
             if !same {
-                lp.push_back(fields[i * 2]);
+                items.push(ListpackEntry::Str(fields[i * 2]));
             }
-            lp.push_back(fields[i * 2 + 1]);
+            items.push(ListpackEntry::Str(fields[i * 2 + 1]));
         }
         let mut lp_count = numfields as i64 + 3;
         if !same {
             lp_count += numfields as i64 + 1;
         }
-        lp.push_back_int(lp_count);
+        items.push(ListpackEntry::Int(lp_count));
+        lp.push_back_all(&items);
         self.length += 1;
         self.entries_added += 1;
         self.last_id = id;
@@ -474,7 +514,7 @@ impl Stream {
                 .map(|(k, _)| *k)
                 .unwrap_or(start);
             for (&master, lp) in self.nodes.range(lo..=end) {
-                for e in scan(master, lp) {
+                for e in NodeIter::new(master, lp) {
                     if e.flags & FLAG_DELETED != 0 || e.id < start {
                         continue;
                     }
