@@ -77,8 +77,9 @@ printf '%-8s %3s %12s %12s %6s %12s %12s %6s %17s %17s\n' test P redis_ops/s pyr
 run_one() { # pid port test P -> "rps cpu_us_per_req user_us_per_req sys_us_per_req"
   local before after rps sel
   if [ -n "${CMDS[$3]:-}" ]; then
+    # Split on blanks, never glob: `XADD s * f v` keeps its `*`.
     # shellcheck disable=SC2206
-    sel=(-r "$R" ${CMDS[$3]})
+    set -f; sel=(-r "$R" ${CMDS[$3]}); set +f
   else
     sel=(-t "$3")
   fi

@@ -597,6 +597,44 @@ impl Listpack {
         self.insert_ele(self.eof(), Ele::Int(v));
     }
 
+    /// Appends several elements with one growth of the buffer (`lpBatchAppend`): `Int`s as
+    /// `lpAppendInteger`, `Str`s as `lpAppend` (canonical integers stored as integers). The
+    /// bytes are those of the same elements appended one by one.
+    pub fn push_back_all<'a>(&mut self, items: &[ListpackEntry<'a>]) {
+        fn ele<'a>(it: &ListpackEntry<'a>) -> Ele<'a> {
+            match *it {
+                ListpackEntry::Int(v) => Ele::Int(v),
+                ListpackEntry::Str(s) => Ele::from_bytes(s),
+            }
+        }
+        let mut add = 0usize;
+        for it in items {
+            let mut hdr = [0u8; 9];
+            let (h, payload) = ele(it).encode(&mut hdr);
+            let enclen = h + payload.len();
+            add += enclen + backlen_size(enclen as u64);
+        }
+        assert!(
+            self.buf.len() + add <= u32::MAX as usize,
+            "listpack would exceed u32::MAX bytes"
+        );
+        self.buf.reserve_exact(add);
+        let eof = self.buf.pop();
+        debug_assert_eq!(eof, Some(LP_EOF));
+        for it in items {
+            let mut hdr = [0u8; 9];
+            let (h, payload) = ele(it).encode(&mut hdr);
+            let enclen = (h + payload.len()) as u64;
+            self.buf.extend_from_slice(&hdr[..h]);
+            self.buf.extend_from_slice(payload);
+            let mut bl = [0u8; 5];
+            let b = encode_backlen(&mut bl, enclen);
+            self.buf.extend_from_slice(&bl[..b]);
+        }
+        self.buf.push(LP_EOF);
+        self.set_header(items.len() as isize);
+    }
+
     /// Prepends a string (stored as an integer if it is a canonical one). `lpPrepend`.
     pub fn push_front(&mut self, s: &[u8]) {
         self.insert_ele(LP_HDR_SIZE, Ele::from_bytes(s));
@@ -953,6 +991,29 @@ pub fn check_listpack_invariants(data: &[u8]) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn push_back_all_equals_one_by_one() {
+        let mut a = Listpack::new();
+        let mut b = Listpack::new();
+        let long = [b'x'; 300];
+        let items = [
+            ListpackEntry::Int(3),
+            ListpackEntry::Str(b"12"),
+            ListpackEntry::Str(b"hello"),
+            ListpackEntry::Int(-70000),
+            ListpackEntry::Str(&long),
+        ];
+        for it in &items {
+            match *it {
+                ListpackEntry::Int(v) => a.push_back_int(v),
+                ListpackEntry::Str(s) => a.push_back(s),
+            }
+        }
+        b.push_back_all(&items);
+        assert_eq!(a.as_bytes(), b.as_bytes());
+        check_listpack_invariants(b.as_bytes());
+    }
 
     /// Bytes from hex digits, whitespace ignored (shared with the intset tests).
     pub(crate) fn hex(s: &str) -> Vec<u8> {

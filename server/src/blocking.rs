@@ -1,5 +1,5 @@
 //! The blocking core (Redis `blocked.c`): clients that wait for keys (BLPOP BRPOP BLMOVE
-//! BRPOPLPUSH BLMPOP BZPOPMIN BZPOPMAX BZMPOP today; XREAD/XREADGROUP BLOCK next), for replicas
+//! BRPOPLPUSH BLMPOP BZPOPMIN BZPOPMAX BZMPOP XREAD/XREADGROUP BLOCK), for replicas
 //! (WAIT, with replication) or for a CLIENT PAUSE to end (Redis's `BLOCKED_POSTPONE`).
 //!
 //! ## Model
@@ -46,7 +46,6 @@ pub enum BlockKind {
     /// A sorted-set key (BZPOPMIN BZPOPMAX BZMPOP).
     Zset,
     /// A stream key (XREAD / XREADGROUP BLOCK).
-    #[allow(dead_code)]
     Stream,
     /// The end of a CLIENT PAUSE (Redis `BLOCKED_POSTPONE`).
     Postpone,
@@ -75,6 +74,10 @@ pub struct BlockRequest {
     pub deadline_ms: i64,
     /// Wake also when a key is deleted or changes type (XREADGROUP: the group is gone).
     pub unblock_on_nokey: bool,
+    /// Arguments the command reads differently when it runs again (argument index, value):
+    /// XREAD's `$` becomes the last id it saw, as Redis's `rewriteClientCommandArgument`
+    /// before `blockForKeys`. Read back with [`crate::command::Ctx::blocked_arg`].
+    pub rewrites: Vec<(usize, Vec<u8>)>,
 }
 
 /// The state of a blocked client.
@@ -87,6 +90,8 @@ pub struct BlockedState {
     /// Absolute unix ms, 0 = never.
     pub deadline_ms: i64,
     pub unblock_on_nokey: bool,
+    /// See [`BlockRequest::rewrites`].
+    pub rewrites: Vec<(usize, Vec<u8>)>,
     /// Bytes of the blocked command at the head of the query buffer (CLIENT LIST's `qbuf`
     /// leaves them out, as Redis has them parsed into argv).
     pub cmd_len: usize,
@@ -99,8 +104,11 @@ pub enum Resume {
     #[default]
     None,
     /// Run it again (a key is ready, the pause ended); if it blocks again it keeps
-    /// `deadline_ms` (0 = none).
-    Run { deadline_ms: i64 },
+    /// `deadline_ms` (0 = none); `rewrites` are the arguments it asked to read differently.
+    Run {
+        deadline_ms: i64,
+        rewrites: Vec<(usize, Vec<u8>)>,
+    },
     /// Reply the timeout reply of `kind` instead of running it.
     TimedOut(BlockKind),
     /// Reply this error (with its code) instead of running it.
@@ -196,7 +204,7 @@ pub fn block(srv: &mut Server, k: usize, req: BlockRequest) {
     let db = c.db;
     // A command run again keeps the deadline of its first run.
     let deadline_ms = match std::mem::take(&mut c.resume) {
-        Resume::Run { deadline_ms } => deadline_ms,
+        Resume::Run { deadline_ms, .. } => deadline_ms,
         _ => req.deadline_ms,
     };
     let mut keys: Vec<Vec<u8>> = Vec::with_capacity(req.keys.len());
@@ -224,6 +232,7 @@ pub fn block(srv: &mut Server, k: usize, req: BlockRequest) {
         keys,
         deadline_ms,
         unblock_on_nokey: req.unblock_on_nokey,
+        rewrites: req.rewrites,
         cmd_len: 0,
     }));
     srv.ks.signals.want |= crate::keyspace::want::READY;
@@ -240,6 +249,7 @@ pub fn postpone(srv: &mut Server, k: usize) {
         keys: Vec::new(),
         deadline_ms: 0,
         unblock_on_nokey: false,
+        rewrites: Vec::new(),
         cmd_len: 0,
     }));
     srv.blocking.by_id.insert(id, k);
@@ -305,7 +315,14 @@ pub fn release_postponed(srv: &mut Server) {
     let ids: Vec<u64> = srv.blocking.postponed.iter().copied().collect();
     for id in ids {
         if let Some(&k) = srv.blocking.by_id.get(&id) {
-            resume(srv, k, Resume::Run { deadline_ms: 0 });
+            resume(
+                srv,
+                k,
+                Resume::Run {
+                    deadline_ms: 0,
+                    rewrites: Vec::new(),
+                },
+            );
         }
     }
 }
@@ -383,8 +400,11 @@ fn serve_key(srv: &mut Server, db: usize, key: Vec<u8>) {
         if !serve {
             continue;
         }
-        unblock(srv, k);
-        srv.clients[k].resume = Resume::Run { deadline_ms };
+        let rewrites = unblock(srv, k).map(|st| st.rewrites).unwrap_or_default();
+        srv.clients[k].resume = Resume::Run {
+            deadline_ms,
+            rewrites,
+        };
         crate::net::process_blocked_command(srv, k);
     }
 }

@@ -91,6 +91,28 @@ fn mix_object(d: &mut Digest20, e: &Entry) {
                 xor(d, &ed);
             });
         }
+        // Streams: per live entry, mix "<ms>.<seq>" then each field and value
+        // (`xorObjectDigest`'s OBJ_STREAM branch); groups are not part of the digest.
+        ValueRef::Boxed(Value::Stream(s)) => {
+            let mut fb = Vec::new();
+            s.range(
+                crate::types::stream::StreamId::MIN,
+                crate::types::stream::StreamId::MAX,
+                false,
+                |lp, en| {
+                    mix(d, format!("{}.{}", en.id.ms, en.id.seq).as_bytes());
+                    crate::types::stream::store::for_each_field(lp, en, |f, v| {
+                        fb.clear();
+                        f.write_to(&mut fb);
+                        mix(d, &fb);
+                        fb.clear();
+                        v.write_to(&mut fb);
+                        mix(d, &fb);
+                    });
+                    true
+                },
+            );
+        }
         _ => {}
     }
     if e.expire().is_some() {

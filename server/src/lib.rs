@@ -45,6 +45,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         types::sort::COMMANDS,
         types::bitops::COMMANDS,
         types::hll::COMMANDS,
+        types::stream::COMMANDS,
         keys::COMMANDS,
         connection::COMMANDS,
         admin::COMMANDS,
@@ -361,7 +362,7 @@ mod tests {
         }
         assert!(t.find_fullname("config").is_some());
         assert!(
-            t.find_fullname("xadd").is_none(),
+            t.find_fullname("pfadd").is_none(),
             "unimplemented commands are not advertised"
         );
     }

@@ -176,6 +176,9 @@ pub enum Value {
     /// A sorted set: listpack (member, score pairs sorted) or skiplist (`types/zset.rs`,
     /// t_zset.c).
     ZSet(crate::types::zset::ZsetValue),
+    /// A stream: listpack nodes by master id and consumer groups (`types/stream.rs`,
+    /// t_stream.c). Boxed so that `Value` stays small.
+    Stream(Box<crate::types::stream::Stream>),
 }
 
 /// The representation of a set, one variant per Redis encoding (t_set.c): `intset` while
@@ -210,6 +213,7 @@ impl Value {
             Value::Set(_) => ObjType::Set,
             Value::Hash(_) => ObjType::Hash,
             Value::ZSet(_) => ObjType::ZSet,
+            Value::Stream(_) => ObjType::Stream,
         }
     }
 
@@ -226,6 +230,7 @@ impl Value {
             Value::Hash(h) => h.encoding(),
             Value::ZSet(crate::types::zset::ZsetValue::Listpack(_)) => Encoding::Listpack,
             Value::ZSet(crate::types::zset::ZsetValue::Skiplist(_)) => Encoding::Skiplist,
+            Value::Stream(_) => Encoding::Stream,
         }
     }
 
@@ -244,6 +249,7 @@ impl Value {
             Value::Set(_) => 1,
             Value::Hash(h) => h.free_effort(),
             Value::ZSet(z) => z.free_effort(),
+            Value::Stream(s) => s.free_effort(),
         }
     }
 
@@ -260,6 +266,7 @@ impl Value {
                 }
                 Value::Hash(h) => h.heap_size(),
                 Value::ZSet(z) => z.heap_size(),
+                Value::Stream(s) => s.heap_size(),
             }
     }
 }

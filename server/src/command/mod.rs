@@ -466,7 +466,19 @@ impl<'a> Ctx<'a> {
             keys,
             deadline_ms,
             unblock_on_nokey,
+            rewrites: Vec::new(),
         });
+    }
+
+    /// Argument `i` as the command reads it: the value it asked for when it blocked
+    /// ([`crate::blocking::BlockRequest::rewrites`]) while it runs again, else argv's.
+    pub fn blocked_arg(&self, i: usize) -> &[u8] {
+        if let crate::blocking::Resume::Run { rewrites, .. } = &self.srv.clients[self.cid].resume {
+            if let Some((_, v)) = rewrites.iter().find(|(j, _)| *j == i) {
+                return v;
+            }
+        }
+        self.arg(i)
     }
 
     /// Parses argument `i` as a blocking timeout in seconds (decimals allowed, as C's

@@ -1043,6 +1043,10 @@ pub struct Settings {
     /// `hll-sparse-max-bytes`: the largest sparse HyperLogLog (header included) before it is
     /// promoted to the dense representation (hyperloglog.c `server.hll_sparse_max_bytes`).
     pub hll_sparse_max_bytes: usize,
+    /// `stream-node-max-entries`: entries (live + deleted) per stream node; 0 = no limit.
+    pub stream_node_max_entries: i64,
+    /// `stream-node-max-bytes`: listpack bytes per stream node; 0 = no limit (1 GiB cap).
+    pub stream_node_max_bytes: usize,
 }
 
 /// The live configuration.
@@ -1672,6 +1676,8 @@ impl Config {
             zset_max_listpack_entries: i("zset-max-listpack-entries") as usize,
             zset_max_listpack_value: i("zset-max-listpack-value") as usize,
             hll_sparse_max_bytes: i("hll-sparse-max-bytes") as usize,
+            stream_node_max_entries: i("stream-node-max-entries"),
+            stream_node_max_bytes: i("stream-node-max-bytes") as usize,
         }
     }
 

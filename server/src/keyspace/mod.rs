@@ -780,6 +780,8 @@ impl Keyspace {
         let key = unsafe { e.key() };
         let s = &mut self.signals;
         s.modified(db, key);
+        // `signalDeletedKeyAsReady`: waiters that wake on a missing key (XREADGROUP).
+        s.ready(db, key);
         if let Some(ev) = ev {
             s.event(db, ev, key);
         }
@@ -801,6 +803,15 @@ impl Keyspace {
         s.modified(db, key);
         s.ready(db, key);
         s.event(db, ev, key);
+    }
+
+    /// Signals a found key as ready for its blocked clients without reporting a change
+    /// (`signalKeyAsReady` alone: XGROUP DESTROY wakes XREADGROUP waiters).
+    pub fn touched_ready(&mut self, h: KeyRef) {
+        let e = self.check(h);
+        // SAFETY: live entry; the reference ends within this call.
+        let key = unsafe { e.key() };
+        self.signals.ready(h.db(), key);
     }
 
     /// Reports an in-place change of a found key that sends its own events (modified key
