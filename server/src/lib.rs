@@ -362,7 +362,7 @@ mod tests {
         }
         assert!(t.find_fullname("config").is_some());
         assert!(
-            t.find_fullname("pfadd").is_none(),
+            t.find_fullname("geoadd").is_none(),
             "unimplemented commands are not advertised"
         );
     }
