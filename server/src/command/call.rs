@@ -396,6 +396,29 @@ impl<'a> Ctx<'a> {
         r
     }
 
+    /// Looks `key` up for reading (`write` false: hits/misses, `keymiss`) or writing, and
+    /// checks it holds a `ty` value: `Ok(None)` when missing, `Err(())` after replying
+    /// WRONGTYPE (Redis's `lookupKey*` + `checkType`).
+    pub fn lookup_typed(
+        &mut self,
+        key: &[u8],
+        ty: crate::object::ObjType,
+        write: bool,
+    ) -> Result<Option<KeyRef>, ()> {
+        let h = if write {
+            self.lookup_write(key)
+        } else {
+            self.lookup_read(key)
+        };
+        match h {
+            Some(h) if self.srv.ks.get(h).obj_type() != ty => {
+                self.out.wrong_type();
+                Err(())
+            }
+            h => Ok(h),
+        }
+    }
+
     /// Looks a key up for writing (no hit/miss accounting).
     #[inline]
     pub fn lookup_write(&mut self, key: &[u8]) -> Option<KeyRef> {

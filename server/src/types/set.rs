@@ -445,18 +445,7 @@ impl SetValue {
 
 /// Looks `key` up for reading (`write` false) or writing; `Err` after replying WRONGTYPE.
 fn lookup_set(c: &mut Ctx, key: &[u8], write: bool) -> Result<Option<KeyRef>, ()> {
-    let h = if write {
-        c.lookup_write(key)
-    } else {
-        c.lookup_read(key)
-    };
-    match h {
-        Some(h) if c.srv.ks.get(h).obj_type() != ObjType::Set => {
-            c.out.wrong_type();
-            Err(())
-        }
-        h => Ok(h),
-    }
+    c.lookup_typed(key, ObjType::Set, write)
 }
 
 /// The set of a found key of type set.

@@ -138,18 +138,7 @@ fn reply_id(out: &mut Reply, id: StreamId) {
 
 /// The key if it holds a stream (None if missing); WRONGTYPE replied and Err otherwise.
 pub(crate) fn lookup_stream(c: &mut Ctx, key: &[u8], write: bool) -> Result<Option<KeyRef>, ()> {
-    let h = if write {
-        c.lookup_write(key)
-    } else {
-        c.lookup_read(key)
-    };
-    match h {
-        Some(h) if c.srv.ks.get(h).obj_type() != ObjType::Stream => {
-            c.out.wrong_type();
-            Err(())
-        }
-        h => Ok(h),
-    }
+    c.lookup_typed(key, ObjType::Stream, write)
 }
 
 /// The stream of a found key of type stream.

@@ -800,18 +800,7 @@ impl ZsetValue {
 
 /// Looks `key` up for reading (`write` false) or writing; `Err` after replying WRONGTYPE.
 fn lookup_zset(c: &mut Ctx, key: &[u8], write: bool) -> Result<Option<KeyRef>, ()> {
-    let h = if write {
-        c.lookup_write(key)
-    } else {
-        c.lookup_read(key)
-    };
-    match h {
-        Some(h) if c.srv.ks.get(h).obj_type() != ObjType::ZSet => {
-            c.out.wrong_type();
-            Err(())
-        }
-        h => Ok(h),
-    }
+    c.lookup_typed(key, ObjType::ZSet, write)
 }
 
 /// The zset of a found key of type zset.
