@@ -21,11 +21,16 @@ fn lastsave(c: &mut Ctx) {
 /// ABORT with any other flag, or NOSAVE with SAVE, is a syntax error.
 fn shutdown(c: &mut Ctx) {
     let (mut abort, mut save, mut nosave, mut other) = (false, false, false, false);
+    let mut force = false;
     for i in 1..c.argc() {
         match crate::command::opt(c.arg(i)).as_slice() {
             b"nosave" => nosave = true,
             b"save" => save = true,
-            b"now" | b"force" => other = true,
+            b"now" => other = true,
+            b"force" => {
+                other = true;
+                force = true;
+            }
             b"abort" => abort = true,
             _ => return c.out.syntax_error(),
         }
@@ -36,8 +41,15 @@ fn shutdown(c: &mut Ctx) {
     if abort {
         return c.out.error("ERR No shutdown in progress.");
     }
-    let code = crate::shutdown::prepare_shutdown(c.srv);
-    c.srv.shutdown = Some(code);
+    let how = crate::shutdown::How {
+        save,
+        nosave,
+        force,
+    };
+    match crate::shutdown::prepare_shutdown(c.srv, how) {
+        Ok(code) => c.srv.shutdown = Some(code),
+        Err(()) => c.out.error("ERR Errors trying to SHUTDOWN. Check logs."),
+    }
 }
 
 /// True if DEBUG is allowed for this client (`enable-debug-command`).

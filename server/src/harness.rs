@@ -23,6 +23,8 @@ impl Harness {
     pub fn new(directives: &[(&str, &str)]) -> Result<Harness, String> {
         let mut cfg = crate::config::Config::new();
         cfg.set_from_file("enable-debug-command", &["yes".into()])?;
+        // No automatic snapshots from an in-process server (tests and the fuzzer).
+        cfg.set_from_file("save", &["".into()])?;
         for (k, v) in directives {
             cfg.set_from_file(k, &[v.to_string()])
                 .map_err(|e| format!("{k}: {e}"))?;
@@ -645,6 +647,15 @@ fn sanitize(argv: &mut Vec<Vec<u8>>) {
     let int = |a: &[u8]| pyrope_common::util::string2ll(a);
     match (name.as_slice(), sub.as_slice()) {
         (b"debug", s) if DEBUG_BLOCKED.contains(&s) => argv[1] = b"help".to_vec(),
+        // File writes in the working directory and forks of the fuzzer's process.
+        (b"save" | b"bgsave" | b"bgrewriteaof", _) => argv[0] = b"lastsave".to_vec(),
+        (b"shutdown", _) => {
+            for a in argv.iter_mut().skip(1) {
+                if a.eq_ignore_ascii_case(b"save") {
+                    *a = b"nosave".to_vec();
+                }
+            }
+        }
         (b"debug", b"sleep") if argv.len() > 2 => {
             // Up to 0.2 s (enough for the cron's 100 ms samples); anything that strtod()
             // might read as longer sleeps not at all.

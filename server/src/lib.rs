@@ -11,6 +11,7 @@ pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod digest;
 pub(crate) mod expire;
+pub(crate) mod fork;
 pub mod harness;
 pub(crate) mod help;
 pub(crate) mod info;
@@ -19,8 +20,10 @@ pub(crate) mod keyspace;
 pub(crate) mod log;
 pub(crate) mod net;
 pub(crate) mod object;
+pub(crate) mod persist;
 pub(crate) mod propagate;
 pub(crate) mod pubsub;
+pub(crate) mod rdb;
 pub(crate) mod reply;
 pub(crate) mod server;
 pub(crate) mod shutdown;
@@ -49,6 +52,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         keys::COMMANDS,
         connection::COMMANDS,
         admin::COMMANDS,
+        persist::COMMANDS,
         config::command::COMMANDS,
         info::COMMANDS,
         slowlog::COMMANDS,
@@ -274,6 +278,9 @@ pub fn run(args: Vec<String>) -> i32 {
     }
     srv.used_memory_startup = info::used_memory();
     log!(Notice, "Server initialized");
+    if persist::load_at_startup(&mut srv).is_err() {
+        return 1;
+    }
     log!(Notice, "Ready to accept connections tcp");
     let code = ev.run(&mut srv);
     drop(ev);

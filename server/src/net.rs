@@ -251,7 +251,11 @@ impl EventLoop {
             }
             if crate::signals::take_shutdown_request() {
                 log!(Warning, "Received SIGTERM scheduling shutdown...");
-                return crate::shutdown::prepare_shutdown(srv);
+                if let Ok(code) =
+                    crate::shutdown::prepare_shutdown(srv, crate::shutdown::How::default())
+                {
+                    return code;
+                }
             }
             let period = Duration::from_micros(1_000_000 / srv.hz.max(1) as u64);
             let timeout = if !self.accept_pending.is_empty()

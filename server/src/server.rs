@@ -151,6 +151,8 @@ pub struct Server {
     /// Writes since the last save (rdb_changes_since_last_save).
     pub dirty: u64,
     pub lastsave_s: i64,
+    /// RDB persistence state: the fork child, save statistics (`persist.rs`).
+    pub persist: crate::persist::Persist,
     pub next_client_id: u64,
     pub pause: Pause,
     pub active_expire_enabled: bool,
@@ -292,6 +294,7 @@ impl Server {
             replid: random_hex40(),
             dirty: 0,
             lastsave_s: now_us / 1_000_000,
+            persist: Default::default(),
             next_client_id: 1,
             pause: Pause::default(),
             active_expire_enabled: true,
@@ -578,6 +581,7 @@ impl Server {
             .activerehashing
             .then_some(std::time::Duration::from_millis(1));
         self.ks.cron_resize(rehash);
+        crate::persist::cron(self);
         self.dispatch_signals(None);
         if self.pause.until_ms != 0 && self.pause.until_ms <= self.now_ms {
             crate::client::unpause(self);

@@ -128,6 +128,13 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
         srv.count_errors(&mut out.errors);
         return Outcome::Done;
     }
+    // A failed background save with `stop-writes-on-bgsave-error`: writes (and PING, as
+    // Redis's `writeCommandsDeniedByDiskError` check) are refused until a save succeeds.
+    if (cmd.has(flags::WRITE) || cmd.fullname == "ping") && crate::persist::writes_refused(srv) {
+        reject(srv, Some(id), out, crate::persist::MISCONF);
+        srv.count_errors(&mut out.errors);
+        return Outcome::Done;
+    }
     // A RESP2 connection with subscriptions is in subscribed mode: only the pub/sub commands,
     // PING, QUIT and RESET (RESP3 has no such limit).
     if out.resp == 2
