@@ -7,6 +7,8 @@
 //! - [`conf`]: `redis.conf` / `sdssplitargs` tokenizing.
 //! - [`client`]: the tools' and tests' client layer: connection options (clap), `redis://`
 //!   URIs, TCP/unix streams, the incremental reply reader, a blocking client.
+//! - [`rdb`]: the RDB format: CRC64, LZF, a streaming reader (v1-12) with a visitor, a writer,
+//!   DUMP/RESTORE payloads.
 //! - [`logfmt`]: Redis's log line format.
 //! - [`util`]: Redis's strict number parsing and formatting (`string2ll`, `ll2string`...).
 //!
@@ -19,6 +21,7 @@ pub mod hll;
 pub mod intset;
 pub mod listpack;
 pub mod logfmt;
+pub mod rdb;
 pub mod resp;
 pub mod slot;
 pub mod util;
