@@ -48,7 +48,10 @@ pub fn configure(min_level: usize, logfile: &str) -> std::io::Result<()> {
     let mut s = SINK.lock().unwrap_or_else(|e| e.into_inner());
     s.min = min_level;
     CHILD_MIN.store(min_level, Ordering::Relaxed);
-    CHILD_FD.store(file.as_ref().map_or(1, |f| f.as_raw_fd()), Ordering::Relaxed);
+    CHILD_FD.store(
+        file.as_ref().map_or(1, |f| f.as_raw_fd()),
+        Ordering::Relaxed,
+    );
     s.file = file;
     Ok(())
 }

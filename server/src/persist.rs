@@ -62,14 +62,19 @@ impl Default for Persist {
 impl Persist {
     /// True while a BGSAVE child runs.
     pub fn rdb_child(&self) -> bool {
-        self.child.as_ref().is_some_and(|c| c.kind == ChildKind::Rdb)
+        self.child
+            .as_ref()
+            .is_some_and(|c| c.kind == ChildKind::Rdb)
     }
 }
 
 /// `save` as (seconds, changes) pairs.
 fn save_params(srv: &Server) -> Vec<(i64, u64)> {
     let v = srv.config.get("save").unwrap_or("");
-    let nums: Vec<i64> = v.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+    let nums: Vec<i64> = v
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
     nums.chunks_exact(2)
         .map(|p| (p[0], p[1].max(0) as u64))
         .collect()
@@ -124,8 +129,11 @@ pub fn bgsave_start(srv: &mut Server) -> Result<(), String> {
     let keys: u64 = (0..srv.ks.dbs()).map(|d| srv.ks.db(d).len() as u64).sum();
     let t0 = Instant::now();
     let srv_ref: &Server = srv;
-    let forked = crate::fork::fork(ChildKind::Rdb, &close, keys, |ctx| {
-        match crate::rdb::save_file(srv_ref, &path, Some(ctx)) {
+    let forked = crate::fork::fork(
+        ChildKind::Rdb,
+        &close,
+        keys,
+        |ctx| match crate::rdb::save_file(srv_ref, &path, Some(ctx)) {
             Ok(()) => {
                 crate::log!(Notice, "DB saved on disk");
                 let cow = crate::fork::private_dirty_bytes();
@@ -140,8 +148,8 @@ pub fn bgsave_start(srv: &mut Server) -> Result<(), String> {
                 true
             }
             Err(_) => false,
-        }
-    });
+        },
+    );
     match forked {
         Ok(child) => {
             srv.persist.latest_fork_usec = t0.elapsed().as_micros() as u64;

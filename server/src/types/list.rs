@@ -176,7 +176,7 @@ impl ListValue {
     }
 
     /// The nodes in order (a listpack is one node).
-    fn node_slices(&self) -> (&[Listpack], &[Listpack]) {
+    pub fn node_slices(&self) -> (&[Listpack], &[Listpack]) {
         match self {
             ListValue::Listpack(lp) => (std::slice::from_ref(lp), &[]),
             ListValue::Quicklist(q) => q.as_slices(),
@@ -210,6 +210,22 @@ impl ListValue {
             }
         }
         l
+    }
+
+    /// A list loaded from RDB quicklist nodes (none empty), as Redis 7.4's `rdbLoadObject`:
+    /// the nodes are kept as they are in a quicklist created with `fill`, then a single node
+    /// within the node limits becomes a listpack-encoded list (not halved: no shrink).
+    pub fn from_loaded_nodes(fill: i64, nodes: Vec<Listpack>) -> ListValue {
+        let count = nodes.iter().map(|n| n.len()).sum();
+        let (sz, cnt) = node_limit(fill);
+        if nodes.len() == 1 && nodes[0].bytes() <= sz && nodes[0].len() <= cnt {
+            return ListValue::Listpack(nodes.into_iter().next().unwrap_or_default());
+        }
+        ListValue::Quicklist(Box::new(Quicklist {
+            nodes: nodes.into(),
+            count,
+            fill,
+        }))
     }
 
     /// Converts to a quicklist before adding `add_len` elements of `add_bytes` bytes if one

@@ -79,6 +79,14 @@ pub enum Member<'a> {
 }
 
 impl<'a> Member<'a> {
+    /// A member given as bytes: an integer when it reads as one (`string2ll`).
+    pub fn from_bytes(b: &'a [u8]) -> Member<'a> {
+        match pyrope_common::util::string2ll(b) {
+            Some(v) => Member::Int(v),
+            None => Member::Str(b),
+        }
+    }
+
     fn from_lp(e: ListpackEntry<'a>) -> Member<'a> {
         match e {
             ListpackEntry::Int(v) => Member::Int(v),
@@ -225,6 +233,12 @@ impl SetValue {
     }
 
     /// `setTypeConvertAndExpand(.., OBJ_ENCODING_HT, cap)`.
+    /// Converts to the hashtable encoding (a loaded set over the listpack limit).
+    pub fn to_hashtable(&mut self) {
+        let n = self.len();
+        self.convert_to_ht(n);
+    }
+
     fn convert_to_ht(&mut self, cap: usize) {
         let mut t = FieldTable::new();
         t.reserve(cap);

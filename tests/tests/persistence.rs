@@ -1,0 +1,276 @@
+//! RDB persistence end to end: SAVE / BGSAVE / SHUTDOWN SAVE write a file that pyrope-server
+//! and Redis 7.4.1 load with the same `DEBUG DIGEST`; a file written by Redis 6.2 (ziplist
+//! encodings) loads into pyrope with Redis's digest; a damaged file stops the start-up with a
+//! message naming the offset.
+
+use pyrope_common::client::Client;
+use pyrope_common::resp::Frame;
+use pyrope_tests::*;
+use std::time::Duration;
+
+/// A dataset touching every type and encoding we keep: int/embstr/raw strings, listpack and
+/// quicklist lists, intset/listpack/hashtable sets, listpack/skiplist zsets, listpack,
+/// listpackex and hashtable hashes (with a field TTL), a stream with a group and a PEL, TTLs,
+/// and keys in another db.
+fn fill(c: &mut Client) {
+    let cmds: Vec<Vec<String>> = vec![
+        vec!["SET".into(), "s".into(), "hello".into()],
+        vec!["SET".into(), "i".into(), "12345".into()],
+        vec!["SET".into(), "raw".into(), "x".repeat(100)],
+        vec![
+            "RPUSH".into(),
+            "l".into(),
+            "a".into(),
+            "1".into(),
+            "".into(),
+        ],
+        vec![
+            "SADD".into(),
+            "si".into(),
+            "1".into(),
+            "2".into(),
+            "3".into(),
+        ],
+        vec!["SADD".into(), "ss".into(), "a".into(), "b".into()],
+        vec![
+            "ZADD".into(),
+            "z".into(),
+            "1.5".into(),
+            "a".into(),
+            "-inf".into(),
+            "b".into(),
+        ],
+        vec![
+            "HSET".into(),
+            "h".into(),
+            "f".into(),
+            "v".into(),
+            "g".into(),
+            "w".into(),
+        ],
+        vec![
+            "HEXPIRE".into(),
+            "h".into(),
+            "100000".into(),
+            "FIELDS".into(),
+            "1".into(),
+            "f".into(),
+        ],
+        vec![
+            "XADD".into(),
+            "st".into(),
+            "1-1".into(),
+            "f".into(),
+            "v".into(),
+        ],
+        vec![
+            "XADD".into(),
+            "st".into(),
+            "2-1".into(),
+            "f".into(),
+            "w".into(),
+        ],
+        vec![
+            "XGROUP".into(),
+            "CREATE".into(),
+            "st".into(),
+            "g".into(),
+            "0".into(),
+        ],
+        vec![
+            "XREADGROUP".into(),
+            "GROUP".into(),
+            "g".into(),
+            "c1".into(),
+            "COUNT".into(),
+            "1".into(),
+            "STREAMS".into(),
+            "st".into(),
+            ">".into(),
+        ],
+        vec!["EXPIRE".into(), "s".into(), "100000".into()],
+        vec!["SELECT".into(), "5".into()],
+        vec!["SET".into(), "other".into(), "db".into()],
+        vec!["SELECT".into(), "0".into()],
+    ];
+    for cmd in cmds {
+        let args: Vec<&str> = cmd.iter().map(|s| s.as_str()).collect();
+        let r = call(c, &args);
+        assert!(!matches!(r, Frame::Error(_)), "{cmd:?}: {r:?}");
+    }
+    for i in 0..600 {
+        let (m, v) = (format!("m{i}"), format!("{}", i * 7));
+        for args in [
+            vec!["ZADD", "bz", &v, &m],
+            vec!["SADD", "bs", &m],
+            vec!["SADD", "bi", &v],
+            vec!["HSET", "bh", &m, &v],
+            vec!["RPUSH", "bl", &m, "xxxxxxxxxxxxxxxxxxxx"],
+        ] {
+            call(c, &args);
+        }
+    }
+    assert_eq!(call(c, &["HSET", "bhttl", "a", "1", "b", "2"]), int(2));
+    for i in 0..600 {
+        call(c, &["HSET", "bhttl", &format!("f{i}"), "v"]);
+    }
+    call(c, &["HEXPIRE", "bhttl", "100000", "FIELDS", "1", "f3"]);
+}
+
+fn digest(c: &mut Client) -> Frame {
+    call(c, &["DEBUG", "DIGEST"])
+}
+
+fn start_in(kind: Kind, dir: &std::path::Path) -> TestServer {
+    TestServer::start(
+        kind,
+        &[
+            "--dir",
+            dir.to_str().unwrap(),
+            "--enable-debug-command",
+            "yes",
+        ],
+    )
+}
+
+#[test]
+fn save_restart_and_redis_load_keep_the_digest() {
+    require_reference();
+    let dir = tempfile::tempdir().unwrap();
+    let d0;
+    {
+        let s = start_in(Kind::Pyrope, dir.path());
+        let mut c = s.client();
+        fill(&mut c);
+        d0 = digest(&mut c);
+        assert_eq!(call(&mut c, &["SAVE"]), Frame::Simple("OK".into()));
+        let info = info(&mut c, "persistence");
+        assert_eq!(
+            info_field(&info, "rdb_changes_since_last_save").as_deref(),
+            Some("0")
+        );
+        assert_eq!(info_field(&info, "rdb_saves").as_deref(), Some("1"));
+    }
+    let s = start_in(Kind::Pyrope, dir.path());
+    let mut c = s.client();
+    assert_eq!(digest(&mut c), d0, "pyrope reloading its own file");
+    assert_eq!(
+        call(&mut c, &["OBJECT", "ENCODING", "bz"]),
+        bulk("skiplist")
+    );
+    assert_eq!(
+        call(&mut c, &["OBJECT", "ENCODING", "h"]),
+        bulk("listpackex")
+    );
+    assert!(s
+        .log_text()
+        .contains("Done loading RDB, keys loaded: 16, keys expired: 0."));
+    drop(c);
+    drop(s);
+    let r = start_in(Kind::Redis, dir.path());
+    let mut rc = r.client();
+    assert_eq!(digest(&mut rc), d0, "Redis 7.4.1 loading pyrope's file");
+}
+
+#[test]
+fn bgsave_writes_a_snapshot_in_a_child() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_in(Kind::Pyrope, dir.path());
+    let mut c = s.client();
+    fill(&mut c);
+    let d0 = digest(&mut c);
+    assert_eq!(
+        call(&mut c, &["BGSAVE"]),
+        Frame::Simple("Background saving started".into())
+    );
+    assert!(wait_for(Duration::from_secs(60), || {
+        let i = info(&mut c, "persistence");
+        info_field(&i, "rdb_bgsave_in_progress").as_deref() == Some("0")
+            && info_field(&i, "rdb_saves").as_deref() == Some("1")
+    }));
+    let i = info(&mut c, "persistence");
+    assert_eq!(
+        info_field(&i, "rdb_last_bgsave_status").as_deref(),
+        Some("ok")
+    );
+    assert_eq!(
+        info_field(&info(&mut c, "stats"), "total_forks").as_deref(),
+        Some("1")
+    );
+    // Written after the fork: not in the snapshot.
+    call(&mut c, &["SET", "after", "fork"]);
+    let _ = c.call(&["SHUTDOWN", "NOSAVE"]);
+    drop(c);
+    drop(s);
+    let s = start_in(Kind::Pyrope, dir.path());
+    let mut c = s.client();
+    assert_eq!(digest(&mut c), d0);
+    assert_eq!(call(&mut c, &["EXISTS", "after"]), int(0));
+}
+
+#[test]
+fn shutdown_save_and_syntax() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = start_in(Kind::Pyrope, dir.path());
+    let mut c = s.client();
+    call(&mut c, &["SET", "k", "v"]);
+    assert!(matches!(call(&mut c, &["BGSAVE", "x"]), Frame::Error(_)));
+    let _ = c.call(&["SHUTDOWN", "SAVE"]);
+    assert!(s.wait_exit(Duration::from_secs(30)).is_some());
+    assert!(dir.path().join("dump.rdb").exists());
+    let s = start_in(Kind::Pyrope, dir.path());
+    let mut c = s.client();
+    assert_eq!(call(&mut c, &["GET", "k"]), bulk("v"));
+}
+
+#[test]
+fn loads_a_redis_6_2_ziplist_file_with_redis_digest() {
+    require_reference();
+    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/corpus/rdb/redis-6.2.14-default.rdb");
+    if !src.exists() {
+        eprintln!("corpus not found: {}", src.display());
+        return;
+    }
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::copy(&src, a.path().join("dump.rdb")).unwrap();
+    std::fs::copy(&src, b.path().join("dump.rdb")).unwrap();
+    let p = start_in(Kind::Pyrope, a.path());
+    let r = start_in(Kind::Redis, b.path());
+    let (mut pc, mut rc) = (p.client(), r.client());
+    assert_eq!(digest(&mut pc), digest(&mut rc));
+    assert!(!matches!(digest(&mut pc), Frame::Bulk(Some(ref d)) if d.iter().all(|&x| x == b'0')));
+}
+
+#[test]
+fn a_damaged_file_stops_startup_naming_the_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = start_in(Kind::Pyrope, dir.path());
+        let mut c = s.client();
+        fill(&mut c);
+        assert_eq!(call(&mut c, &["SAVE"]), Frame::Simple("OK".into()));
+    }
+    let path = dir.path().join("dump.rdb");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes.truncate(n / 2);
+    std::fs::write(&path, &bytes).unwrap();
+    let bin = binary("pyrope-server");
+    let out = std::process::Command::new("timeout")
+        .arg("60")
+        .arg(bin)
+        .args(["--port", &free_port().to_string(), "--bind", "127.0.0.1"])
+        .args(["--dir", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let log = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        log.contains("Internal error in RDB reading offset"),
+        "{log}"
+    );
+    assert!(log.contains("Unexpected EOF"), "{log}");
+    // The damaged file is left as it was.
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
