@@ -401,3 +401,100 @@ fn dump_payloads_of_the_corpus_decode() {
     }
     assert!(n > 500, "{n} payloads");
 }
+
+/// Rewrites `src` with our writer into `dst` (v12 only when field TTLs need it).
+fn rewrite(src: &Path, dst: &Path) -> u32 {
+    let (c, _) = read(&std::fs::read(src).unwrap()).unwrap();
+    let v12 = c.keys.iter().any(|k| k.value.needs_v12());
+    let ver = if v12 { 12 } else { 11 };
+    let mut w = Writer::new(Vec::new(), ver, WriterOptions::default());
+    w.default_aux("7.4.1", 0, 0, false).unwrap();
+    for code in &c.functions {
+        w.function(code).unwrap();
+    }
+    let mut db = u64::MAX;
+    for k in &c.keys {
+        if k.db != db {
+            db = k.db;
+            w.select_db(db).unwrap();
+        }
+        w.key(&k.key, &k.value, k.expire_ms, None, None).unwrap();
+    }
+    std::fs::write(dst, w.finish().unwrap()).unwrap();
+    ver
+}
+
+/// Starts `server` on `dir/file`, returns `DEBUG DIGEST` and the summed key count.
+fn digest_of(server: &str, dir: &Path, file: &str) -> Option<String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .ok()?
+        .local_addr()
+        .ok()?
+        .port();
+    // Spawned directly (not under `timeout`) so `kill` reaches the server itself.
+    let mut child = std::process::Command::new(server)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--enable-debug-command",
+            "yes",
+        ])
+        .arg("--dir")
+        .arg(dir)
+        .args(["--dbfilename", file])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .ok()?;
+    let mut out = None;
+    for _ in 0..100 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        let o = std::process::Command::new("/usr/bin/redis-cli")
+            .args(["-p", &port.to_string(), "DEBUG", "DIGEST"])
+            .output()
+            .ok()?;
+        let s = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        if o.status.success() && s.len() == 40 {
+            out = Some(s);
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    out
+}
+
+#[test]
+fn real_servers_load_rewritten_files_with_the_same_digest() {
+    let Some(dir) = corpus() else { return };
+    let tmp = std::env::temp_dir().join(format!("pyrope-rdb-digest-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let redis74 = "/opt/redis-7.4/redis-server";
+    let valkey = "/opt/anchors/valkey-server";
+    for (name, server) in [
+        ("redis-7.4.1-default.rdb", redis74),
+        ("redis-7.0.15-default.rdb", redis74),
+        ("redis-6.2.14-default.rdb", redis74),
+        ("valkey-8.1.8-default.rdb", valkey),
+        ("redis-7.0.15-default.rdb", valkey),
+    ] {
+        if !Path::new(server).exists() {
+            continue;
+        }
+        std::fs::copy(dir.join(name), tmp.join("orig.rdb")).unwrap();
+        let ver = rewrite(&dir.join(name), &tmp.join("ours.rdb"));
+        if server == valkey {
+            assert_eq!(ver, 11);
+        }
+        let a = digest_of(server, &tmp, "orig.rdb").expect("original loads");
+        let b = digest_of(server, &tmp, "ours.rdb")
+            .unwrap_or_else(|| panic!("{server} refused our {name}"));
+        assert_eq!(a, b, "{server} {name}");
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}
