@@ -22,7 +22,7 @@ fn esc_decode(s: &str) -> Vec<u8> {
         if b[i] == b'\\' && i + 1 < b.len() && b[i + 1] == b'\\' {
             out.push(b'\\');
             i += 2;
-        } else if b[i] == b'\\' && i + 3 < b.len() + 0 && b[i + 1] == b'x' {
+        } else if b[i] == b'\\' && i + 3 < b.len() && b[i + 1] == b'x' {
             out.push(u8::from_str_radix(&s[i + 2..i + 4], 16).unwrap());
             i += 4;
         } else {
@@ -297,7 +297,8 @@ fn corpus_files_match_their_expectations_and_round_trip() {
 fn damaged_files_are_rejected_with_offset_and_reason() {
     let Some(dir) = corpus() else { return };
     let d = dir.join("damaged");
-    let expect: &[(&str, Option<(u64, fn(&ErrorKind) -> bool)>)] = &[
+    type Want = Option<(u64, fn(&ErrorKind) -> bool)>;
+    let expect: &[(&str, Want)] = &[
         ("truncated.rdb", Some((23733, |k| *k == ErrorKind::Eof))),
         (
             "truncated-no-checksum.rdb",
