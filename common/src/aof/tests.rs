@@ -431,23 +431,8 @@ fn manifest_round_trip_rotation_and_quoting() {
     );
 }
 
-fn replay(target: &str, check: fn(&[u8])) {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
-    let mut n = 0;
-    for dir in ["corpus", "regressions"] {
-        let Ok(rd) = std::fs::read_dir(root.join(dir).join(target)) else {
-            continue;
-        };
-        for e in rd {
-            check(&std::fs::read(e.unwrap().path()).unwrap());
-            n += 1;
-        }
-    }
-    assert!(n > 0, "no {target} fuzz corpus");
-}
-
 #[test]
 fn fuzz_corpora_replay() {
-    replay("aof", check_aof_invariants);
-    replay("manifest", manifest::check_manifest_invariants);
+    crate::listpack::tests::replay_fuzz_corpus("aof", check_aof_invariants);
+    crate::listpack::tests::replay_fuzz_corpus("manifest", manifest::check_manifest_invariants);
 }
