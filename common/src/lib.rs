@@ -1,5 +1,7 @@
 //! `pyrope-common`: the codecs and small algorithms every Pyrope binary shares.
 //!
+//! - [`aof`]: AOF command streams (reader, writer, redis-check-aof's scan) and the Redis 7
+//!   multi-part manifest.
 //! - [`resp`]: RESP2/RESP3 request parsing (server side), reply encoding and reply parsing.
 //! - [`glob`]: Redis glob patterns.
 //! - [`hll`]: Redis's HyperLogLog representation (sparse/dense bytes, hash, estimator).
@@ -14,6 +16,7 @@
 //!
 //! Invariant: no server logic lives here; nothing here allocates per byte on a hot path.
 
+pub mod aof;
 pub mod client;
 pub mod conf;
 pub mod glob;
