@@ -9,7 +9,12 @@ use pyrope_common::rdb::read::{Checksum, KeyRecord, Reader, ReaderOptions, Visit
 use pyrope_common::rdb::{ErrorKind, Value, Writer, WriterOptions};
 
 fn corpus() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/rdb");
+    let p = std::env::var_os("PYROPE_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+        })
+        .join("corpus/rdb");
     p.is_dir().then_some(p)
 }
 

@@ -226,8 +226,12 @@ fn shutdown_save_and_syntax() {
 #[test]
 fn loads_a_redis_6_2_ziplist_file_with_redis_digest() {
     require_reference();
-    let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/corpus/rdb/redis-6.2.14-default.rdb");
+    let src = std::env::var_os("PYROPE_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+        })
+        .join("corpus/rdb/redis-6.2.14-default.rdb");
     if !src.exists() {
         eprintln!("corpus not found: {}", src.display());
         return;

@@ -4,7 +4,12 @@ use std::path::PathBuf;
 
 /// The shared persistence corpus (../shared/corpus from the main checkout; README.md there).
 pub(crate) fn corpus() -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+    let p = std::env::var_os("PYROPE_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+        })
+        .join("corpus");
     assert!(
         p.join("aof").is_dir(),
         "persistence corpus missing at {}",
