@@ -134,15 +134,15 @@ pub static PARAMS: &[Param] = &[
         false
     ),
     // Booleans
-    p!("rdbchecksum", None, Bool, IMMUTABLE, "yes", false),
+    p!("rdbchecksum", None, Bool, IMMUTABLE, "yes", true),
     p!("daemonize", None, Bool, IMMUTABLE, "no", true),
     p!("io-threads-do-reads", None, Bool, IMMUTABLE, "no", false),
     p!("always-show-logo", None, Bool, IMMUTABLE, "no", true),
     p!("protected-mode", None, Bool, 0, "yes", true),
-    p!("rdbcompression", None, Bool, 0, "yes", false),
+    p!("rdbcompression", None, Bool, 0, "yes", true),
     p!("rdb-del-sync-files", None, Bool, 0, "no", false),
     p!("activerehashing", None, Bool, 0, "yes", true),
-    p!("stop-writes-on-bgsave-error", None, Bool, 0, "yes", false),
+    p!("stop-writes-on-bgsave-error", None, Bool, 0, "yes", true),
     p!("set-proc-title", None, Bool, IMMUTABLE, "yes", false),
     p!("dynamic-hz", None, Bool, 0, "yes", true),
     p!("lazyfree-lazy-eviction", None, Bool, 0, "no", false),
@@ -261,7 +261,7 @@ pub static PARAMS: &[Param] = &[
     p!("cluster-announce-hostname", None, Str, 0, "", false),
     p!("cluster-announce-human-nodename", None, Str, 0, "", false),
     p!("syslog-ident", None, Str, IMMUTABLE, "redis", false),
-    p!("dbfilename", None, Str, PROTECTED, "dump.rdb", false),
+    p!("dbfilename", None, Str, PROTECTED, "dump.rdb", true),
     p!(
         "appendfilename",
         None,
@@ -930,7 +930,7 @@ pub static PARAMS: &[Param] = &[
         Special,
         MULTI_ARG,
         "3600 1 300 100 60 10000",
-        false
+        true
     ),
     p!(
         "client-output-buffer-limit",
@@ -1510,8 +1510,8 @@ impl Config {
         } else {
             canonical(p, &raw)?
         };
-        // `save ""` asks for no snapshots, which is what Pyrope does until persistence exists:
-        // only a schedule is worth a warning.
+        // `save ""` asks for no snapshots: for an unsupported `save` only a schedule would be
+        // worth a warning.
         let asks_for_feature = if p.name == "save" {
             !val.is_empty()
         } else {
