@@ -308,6 +308,43 @@ fn debug(c: &mut Ctx) {
                 ),
             }
         }
+        (b"reload", _) => {
+            // debug.c: save (unless NOSAVE), empty every db (unless NOFLUSH), load the file.
+            // MERGE is accepted; a key already present still fails the load (no replace yet).
+            let (mut save, mut flush) = (true, true);
+            for i in 2..c.argc() {
+                match crate::command::opt(c.arg(i)).as_slice() {
+                    b"merge" => {}
+                    b"noflush" => flush = false,
+                    b"nosave" => save = false,
+                    _ => {
+                        return c.out.error(
+                            "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+                        )
+                    }
+                }
+            }
+            if save && crate::persist::save_foreground(c.srv).is_err() {
+                return c.out.error("ERR");
+            }
+            if flush {
+                for db in 0..c.srv.ks.dbs() {
+                    let _ = c.srv.ks.flush_db(db);
+                }
+            }
+            let path = crate::persist::rdb_filename(c.srv);
+            match crate::rdb::load_file(c.srv, &path) {
+                Ok(_) => {
+                    crate::log!(Notice, "DB reloaded by DEBUG RELOAD");
+                    c.out.ok();
+                }
+                Err(e) => {
+                    crate::log!(Warning, "{e}");
+                    c.out
+                        .error("ERR Error trying to load the RDB dump, check server logs.");
+                }
+            }
+        }
         (b"digest", 2) => {
             let d = crate::digest::dataset_digest(&c.srv.ks);
             c.out.simple(&crate::digest::hex(&d));

@@ -10,6 +10,7 @@
 //!   with `_exit`, so no destructor, atexit handler or stdio flush runs);
 //! - jemalloc registers `pthread_atfork` handlers that take every arena lock before the fork
 //!   and release them on both sides, so allocating in the child is safe.
+//!
 //! A panic in the child is caught and turned into exit code 1.
 //!
 //! The child reports progress through a pipe (`ChildInfo` messages of 24 bytes: keys

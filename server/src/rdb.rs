@@ -234,7 +234,7 @@ pub fn write_dataset<W: Write>(
     wr.default_aux(
         crate::server::REDIS_VERSION_REPORTED,
         crate::server::unix_us() / 1_000_000,
-        crate::info::used_memory() as u64,
+        crate::info::used_memory(),
         false,
     )
     .map_err(io)?;
@@ -284,7 +284,7 @@ pub fn write_dataset<W: Write>(
                 err = Some(e.to_string());
             }
             keys += 1;
-            if keys % 1024 == 0 {
+            if keys.is_multiple_of(1024) {
                 if let Some(c) = ctx.as_deref_mut() {
                     c.progress(keys, false);
                 }
@@ -416,7 +416,7 @@ fn adopt(
             boxed(Value::Set(s))
         }
         crdb::Value::SetIntset(is) => {
-            if is.len() == 0 {
+            if is.is_empty() {
                 return Ok(None);
             }
             let mut s = SetValue::Intset(is);

@@ -278,3 +278,30 @@ fn a_damaged_file_stops_startup_naming_the_offset() {
     // The damaged file is left as it was.
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
 }
+
+#[test]
+fn debug_reload_keeps_the_digest() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start_in(Kind::Pyrope, dir.path());
+    let mut c = s.client();
+    fill(&mut c);
+    let d0 = digest(&mut c);
+    assert_eq!(
+        call(&mut c, &["DEBUG", "RELOAD"]),
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(digest(&mut c), d0);
+    assert_eq!(call(&mut c, &["DBSIZE"]), int(15));
+    // NOSAVE reloads the file as it is: a write made since is gone.
+    call(&mut c, &["SET", "later", "x"]);
+    assert_eq!(
+        call(&mut c, &["DEBUG", "RELOAD", "NOSAVE"]),
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(call(&mut c, &["EXISTS", "later"]), int(0));
+    assert_eq!(digest(&mut c), d0);
+    assert!(matches!(
+        call(&mut c, &["DEBUG", "RELOAD", "BOGUS"]),
+        Frame::Error(e) if e.starts_with(b"ERR DEBUG RELOAD only supports")
+    ));
+}
