@@ -1,6 +1,6 @@
 //! Server administration commands: TIME, LASTSAVE, SHUTDOWN and DEBUG (SLEEP,
 //! SET-ACTIVE-EXPIRE, OBJECT, POPULATE, DIGEST, DIGEST-VALUE, PROTOCOL, LOG, ERROR,
-//! CHANGE-REPL-ID, REPL-STREAM, HELP). CONFIG's handlers are in `config/command.rs`.
+//! CHANGE-REPL-ID, REPL-STREAM, RELOAD, HELP). CONFIG's handlers are in `config/command.rs`.
 
 use crate::command::{Ctx, Handler};
 use crate::keyspace::{NewValue, ValueRef};
