@@ -241,6 +241,7 @@ pub fn write_dataset<W: Write>(
     let compress = opts.compression;
     let mut keys = 0u64;
     let mut err: Option<String> = None;
+    let mut scratch = Vec::new();
     for db in 0..srv.ks.dbs() {
         let d = srv.ks.db(db);
         if d.is_empty() {
@@ -253,25 +254,15 @@ pub fn write_dataset<W: Write>(
             if err.is_some() {
                 return;
             }
-            let buf = wr.out();
-            let mark = buf.len();
-            buf.push(0); // the type byte, patched below
-            w::put_string(buf, e.key(), compress);
-            let body = buf.len();
-            match put_object(buf, &e.value(), version, compress) {
+            // The value goes to a reused scratch buffer first: its type byte must precede
+            // the key, and only the value knows it.
+            scratch.clear();
+            match put_object(&mut scratch, &e.value(), version, compress) {
                 Ok(t) => {
-                    // The expire opcode comes before the type: rebuild the header in place.
-                    let mut head = Vec::with_capacity(16);
-                    if let Some(ms) = e.expire() {
-                        head.push(crdb::opcodes::EXPIRETIME_MS);
-                        w::put_ms_time(&mut head, ms);
-                    }
-                    head.push(t);
-                    let key_part = buf[mark + 1..body].to_vec();
-                    buf.splice(mark..body, head.into_iter().chain(key_part));
+                    wr.key_header(t, e.key(), e.expire(), None, None);
+                    wr.out().extend_from_slice(&scratch);
                 }
                 Err(e2) => {
-                    buf.truncate(mark);
                     err = Some(format!(
                         "Error writing key '{}': {}",
                         String::from_utf8_lossy(e.key()),
