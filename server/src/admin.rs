@@ -308,6 +308,14 @@ fn debug(c: &mut Ctx) {
                 ),
             }
         }
+        (b"loadaof", 2) => {
+            // debug.c: write what is buffered, empty the dataset, load the AOF again.
+            if crate::aof::debug_loadaof(c.srv).is_err() {
+                crate::log!(Warning, "DEBUG LOADAOF failed to load the AOF: exiting");
+                std::process::exit(1);
+            }
+            c.out.ok();
+        }
         (b"reload", _) => {
             // debug.c: save (unless NOSAVE), empty every db (unless NOFLUSH), load the file.
             // MERGE is accepted; a key already present still fails the load (no replace yet).
@@ -376,6 +384,7 @@ fn debug(c: &mut Ctx) {
             if !c.srv.stream_capture {
                 c.srv.stream_capture = true;
                 c.srv.propagator.consumers += 1;
+                c.srv.propagator.stream_consumers += 1;
                 c.srv.update_signal_wants();
                 c.out.bulk(b"");
             } else {

@@ -874,6 +874,19 @@ impl Server {
         self.clients[k].flags |= crate::client::flags::DENY_BLOCKING;
         k
     }
+
+    /// Frees a socketless client made by [`Server::create_socketless_client`] (its
+    /// subscriptions and blocked state included).
+    pub fn free_socketless_client(&mut self, k: usize) {
+        if !self.clients.contains(k) {
+            return;
+        }
+        crate::pubsub::unsubscribe_all(self, k);
+        crate::blocking::forget(self, k);
+        self.clients.remove(k);
+        self.to_close.retain(|x| *x != k);
+        self.pending_writes.retain(|x| *x != k);
+    }
 }
 
 #[cfg(test)]

@@ -238,10 +238,7 @@ fn section(srv: &Server, sec: &str, o: &mut String) {
         "persistence" => {
             o.push_str("# Persistence\r\n");
             crate::persist::info_rdb(srv, o);
-            let _ = write!(
-                o,
-                "aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\naof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\naof_rewrites:0\r\naof_rewrites_consecutive_failures:0\r\naof_last_write_status:ok\r\naof_last_cow_size:0\r\nmodule_fork_in_progress:0\r\nmodule_fork_last_cow_size:0\r\n",
-            );
+            crate::aof::info(srv, o);
         }
         "stats" => {
             let st = &srv.stats;

@@ -294,7 +294,7 @@ fn expire_generic(c: &mut Ctx, unit_ms: bool, absolute: bool) {
     {
         return c.out.int(0);
     }
-    if when <= c.srv.now_ms {
+    if when <= c.srv.now_ms && !c.srv.loading {
         // expireGenericCommand: an expire in the past deletes the key ("del" event).
         let lazy = c.srv.settings.lazyfree_lazy_expire;
         c.srv.ks.delete(h, Deletion::PastExpire, Some(ev::DEL));

@@ -4,6 +4,7 @@
 //! (see `net` and `command::call`); background threads only free memory.
 
 pub(crate) mod admin;
+pub(crate) mod aof;
 pub(crate) mod blocking;
 pub(crate) mod client;
 pub(crate) mod command;
@@ -53,6 +54,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         connection::COMMANDS,
         admin::COMMANDS,
         persist::COMMANDS,
+        aof::COMMANDS,
         config::command::COMMANDS,
         info::COMMANDS,
         slowlog::COMMANDS,

@@ -737,6 +737,9 @@ fn before_sleep(srv: &mut Server) {
     if srv.active_expire_enabled {
         crate::expire::active_expire_cycle(srv, crate::expire::CycleKind::Fast);
     }
+    // The AOF is written (and under `appendfsync always` fsynced) before any reply goes
+    // out: a client hears of a write only once it is in the file.
+    crate::aof::flush(srv, false);
     // Clients that yield for fairness re-queue themselves and are served on the next
     // iteration (the poll then does not wait).
     for k in std::mem::take(&mut srv.pending_writes) {

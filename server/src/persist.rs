@@ -110,7 +110,7 @@ pub fn save_foreground(srv: &mut Server) -> Result<(), String> {
 }
 
 /// Descriptors a child must close: the listening sockets.
-fn listener_fds(srv: &Server) -> Vec<std::os::fd::RawFd> {
+pub fn listener_fds(srv: &Server) -> Vec<std::os::fd::RawFd> {
     use std::os::fd::AsRawFd;
     let mut v: Vec<_> = srv.listeners.tcp.iter().map(|l| l.as_raw_fd()).collect();
     if let Some(u) = &srv.listeners.unix {
@@ -200,8 +200,9 @@ pub fn kill_child(srv: &mut Server) {
     if let Some(mut child) = srv.persist.child.take() {
         let kind = child.kind;
         let exit = child.kill();
-        if kind == ChildKind::Rdb {
-            bgsave_done(srv, &child, exit);
+        match kind {
+            ChildKind::Rdb => bgsave_done(srv, &child, exit),
+            ChildKind::Aof => crate::aof::rewrite_done(srv, &child, exit),
         }
         srv.ks.set_resize_paused(false);
     }
@@ -216,8 +217,9 @@ pub fn cron(srv: &mut Server) {
             return;
         };
         let child = srv.persist.child.take().expect("child present");
-        if child.kind == ChildKind::Rdb {
-            bgsave_done(srv, &child, exit);
+        match child.kind {
+            ChildKind::Rdb => bgsave_done(srv, &child, exit),
+            ChildKind::Aof => crate::aof::rewrite_done(srv, &child, exit),
         }
         srv.ks.set_resize_paused(false);
     }
@@ -254,6 +256,13 @@ pub const MISCONF: &str = "MISCONF Redis is configured to save RDB snapshots, bu
 /// Loads the RDB file at start-up if it exists (Redis `loadDataFromDisk`). Errors (a
 /// damaged file) are logged and returned: the server must not start with partial data.
 pub fn load_at_startup(srv: &mut Server) -> Result<(), ()> {
+    // With `appendonly yes` the AOF is the dataset (Redis `loadDataFromDisk`): the RDB
+    // file is not read, even when there is no AOF yet.
+    if srv.config.get("appendonly") == Some("yes") {
+        crate::aof::load_manifest(srv)?;
+        crate::aof::load(srv)?;
+        return crate::aof::open_on_start(srv);
+    }
     let path = rdb_filename(srv);
     if !std::path::Path::new(&path).exists() {
         return Ok(());

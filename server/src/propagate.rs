@@ -8,11 +8,26 @@
 //! as is, several wrapped in MULTI/EXEC, with a SELECT whenever the db changes — the byte
 //! stream Redis feeds to its replication backlog and AOF buffer.
 //!
-//! The consumers of that stream (AOF writer, replication backlog) arrive with their issues;
-//! until one attaches, [`Propagator::flush`] drops the batch after counting it.
+//! Consumers: the AOF (`aof.rs`) takes each unit as (db, argv) through [`AofFeed`], which
+//! keeps its own selected db and `#TS:` annotations (Redis's `feedAppendOnlyFile`); the byte
+//! stream (`stream_consumers`: DEBUG REPL-STREAM today, the replication backlog next) keeps
+//! its own SELECT state. With no consumer, [`Propagator::flush`] drops the batch after
+//! counting it.
 
 use crate::command::OwnedArgv;
+use pyrope_common::aof::writer::AofWriter;
 use pyrope_common::resp::encode;
+
+/// The AOF's side of propagation (Redis's `server.aof_buf` and `aof_selected_db`): commands
+/// are appended to `buf` as the AOF writes them, until `aof::flush` writes the buffer to the
+/// incr file (before replies go out, in `before_sleep`).
+#[derive(Debug, Default)]
+pub struct AofFeed {
+    /// Bytes not yet written to the file (`aof_buf`).
+    pub buf: Vec<u8>,
+    /// The SELECT / `#TS:` state of the file being appended to (reset for each new file).
+    pub writer: AofWriter,
+}
 
 /// The propagation queue and output stream.
 #[derive(Default)]
@@ -21,8 +36,13 @@ pub struct Propagator {
     pending: Vec<(usize, OwnedArgv)>,
     /// Db of the last command written to the stream.
     stream_db: Option<usize>,
-    /// Number of attached consumers (AOF, replication backlog).
+    /// Number of attached consumers (AOF, replication backlog, DEBUG REPL-STREAM): while it
+    /// is 0, `call()` does not even queue what commands propagate.
     pub consumers: usize,
+    /// Consumers of the byte stream (`stream`): DEBUG REPL-STREAM, the replication backlog.
+    pub stream_consumers: usize,
+    /// The AOF's feed while `appendonly` is on (state on or wait-rewrite).
+    pub aof: Option<AofFeed>,
     /// Bytes produced since the last [`Propagator::take_stream`] (only when consumers > 0).
     stream: Vec<u8>,
     /// Total bytes ever produced (master_repl_offset once replication exists).
@@ -53,6 +73,28 @@ impl Propagator {
             return;
         }
         let wrap = batch.len() > 1;
+        if let Some(aof) = &mut self.aof {
+            // `#TS:` annotations need the wall clock: read it only when they are on.
+            let now_s = if aof.writer.timestamps {
+                crate::server::unix_us() / 1_000_000
+            } else {
+                0
+            };
+            let w = &mut aof.writer;
+            if wrap {
+                w.feed(&mut aof.buf, Some(batch[0].0), &[b"MULTI"], now_s);
+            }
+            for (db, argv) in &batch {
+                let a: Vec<&[u8]> = argv.argv().iter().collect();
+                w.feed(&mut aof.buf, Some(*db), &a, now_s);
+            }
+            if wrap {
+                w.feed(&mut aof.buf, None, &[b"EXEC"], now_s);
+            }
+        }
+        if self.stream_consumers == 0 {
+            return;
+        }
         if wrap {
             let db = batch[0].0;
             self.select(db);
@@ -88,6 +130,12 @@ impl Propagator {
     pub fn take_stream(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.stream)
     }
+
+    /// Drops what the current unit queued (commands replayed from the AOF must not be
+    /// propagated again).
+    pub fn discard_pending(&mut self) {
+        self.pending.clear();
+    }
 }
 
 #[cfg(test)]
@@ -98,6 +146,7 @@ mod tests {
     fn single_commands_select_once_and_batches_are_transactions() {
         let mut p = Propagator {
             consumers: 1,
+            stream_consumers: 1,
             ..Default::default()
         };
         p.push(0, OwnedArgv::from_args(&["SET", "a", "1"]));

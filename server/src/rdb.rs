@@ -219,10 +219,17 @@ fn stream_to_rdb(s: &st::Stream) -> crdb::StreamValue {
 /// Writes the whole dataset as an RDB file to `out` (Redis `rdbSaveRio`): header, AUX
 /// fields, per db SELECTDB + RESIZEDB + key records, EOF, CRC64. Reports progress to a fork
 /// child's `ctx` every 1024 keys.
-pub fn write_dataset<W: Write>(
+pub fn write_dataset<W: Write>(srv: &Server, out: W, ctx: Option<&mut ChildCtx>) -> Result<W, String> {
+    write_dataset_as(srv, out, ctx, false)
+}
+
+/// [`write_dataset`], with the `aof-base` AUX field set to 1 when the file is an AOF base
+/// (`RDBFLAGS_AOF_PREAMBLE`).
+pub fn write_dataset_as<W: Write>(
     srv: &Server,
     out: W,
     mut ctx: Option<&mut ChildCtx>,
+    aof_base: bool,
 ) -> Result<W, String> {
     let version = needed_version(srv);
     let opts = w::WriterOptions {
@@ -235,7 +242,7 @@ pub fn write_dataset<W: Write>(
         crate::server::REDIS_VERSION_REPORTED,
         crate::server::unix_us() / 1_000_000,
         crate::info::used_memory(),
-        false,
+        aof_base,
     )
     .map_err(io)?;
     let compress = opts.compression;
@@ -286,6 +293,80 @@ pub fn write_dataset<W: Write>(
         }
     }
     wr.finish().map_err(io)
+}
+
+/// Writes the whole dataset as the commands that rebuild it (an AOF base without the RDB
+/// preamble, Redis's `rewriteAppendOnlyFileRio`): an optional `#TS:` annotation, then per
+/// non-empty db a SELECT and each key's commands (`common::aof::rewrite`). Each value goes
+/// through its RDB form into the common value model, so every encoding is covered by one
+/// path. Module values cannot exist here. Reports progress to a fork child every 1024 keys.
+pub fn write_dataset_commands<W: Write>(
+    srv: &Server,
+    mut out: W,
+    mut ctx: Option<&mut ChildCtx>,
+    timestamp: bool,
+) -> Result<W, String> {
+    use pyrope_common::aof::{rewrite, writer};
+    let version = needed_version(srv);
+    let io = |e: std::io::Error| e.to_string();
+    let mut buf = Vec::with_capacity(1 << 16);
+    if timestamp {
+        writer::cat_timestamp(&mut buf, crate::server::unix_us() / 1_000_000);
+    }
+    let mut keys = 0u64;
+    let mut err: Option<String> = None;
+    let mut scratch = Vec::new();
+    for db in 0..srv.ks.dbs() {
+        if srv.ks.db(db).is_empty() {
+            continue;
+        }
+        let d = db.to_string();
+        writer::cat_command(&mut buf, &[b"SELECT".as_slice(), d.as_bytes()]);
+        srv.ks.for_each(db, |e| {
+            if err.is_some() {
+                return;
+            }
+            scratch.clear();
+            let decoded = put_object(&mut scratch, &e.value(), version, false)
+                .map_err(|e2| e2.kind.to_string())
+                .and_then(|t| {
+                    let mut rd = crdb::Reader::new(&scratch[..], crdb::ReaderOptions::default());
+                    rd.set_version(version);
+                    rd.read_value(t).map_err(|e2| e2.kind.to_string())
+                });
+            match decoded {
+                Ok(Some(v)) => {
+                    rewrite::put_key_commands(&mut buf, e.key(), &v, e.expire());
+                }
+                Ok(None) => {}
+                Err(why) => {
+                    err = Some(format!(
+                        "Error rewriting key '{}': {why}",
+                        String::from_utf8_lossy(e.key())
+                    ));
+                    return;
+                }
+            }
+            if buf.len() >= 1 << 16 {
+                if let Err(e) = out.write_all(&buf) {
+                    err = Some(e.to_string());
+                }
+                buf.clear();
+            }
+            keys += 1;
+            if keys.is_multiple_of(1024) {
+                if let Some(c) = ctx.as_deref_mut() {
+                    c.progress(keys, false);
+                }
+            }
+        });
+        if let Some(e) = err.take() {
+            return Err(e);
+        }
+    }
+    out.write_all(&buf).map_err(io)?;
+    out.flush().map_err(io)?;
+    Ok(out)
 }
 
 /// Writes the whole dataset to `path` atomically: `temp-<pid>.rdb`, fsync, rename, fsync of
@@ -611,6 +692,7 @@ impl crdb::Visitor for Loader<'_> {
                 let age = crate::server::unix_us() / 1_000_000 - v.parse::<i64>().unwrap_or(0);
                 crate::log!(Notice, "RDB age {} seconds", age.max(0));
             }
+            b"aof-base" if value == b"1" => crate::log!(Notice, "RDB is base AOF"),
             b"used-mem" => crate::log!(
                 Notice,
                 "RDB memory usage when created {:.2} Mb",
@@ -654,6 +736,37 @@ impl crdb::Visitor for Loader<'_> {
     fn empty_key(&mut self, _db: u64, _key: &[u8], _rdb_type: u8) -> crdb::read::VisitResult {
         self.stats.empty += 1;
         Ok(())
+    }
+}
+
+/// Loads the RDB at the start of `f` (an AOF base or preamble, `RDBFLAGS_AOF_PREAMBLE`)
+/// into the keyspace and returns the stats and the offset just past the RDB (where a
+/// command tail would start). `keep_expired`: load keys whose expire passed (they expire
+/// later, as Redis does for an AOF preamble). Errors as [`load_file`].
+pub fn load_reader(
+    srv: &mut Server,
+    f: &mut std::fs::File,
+    keep_expired: bool,
+) -> Result<(LoadStats, u64), String> {
+    let lim = LoadLimits::of(srv);
+    let now_ms = crate::server::unix_us() / 1000;
+    let verify = srv.config.get("rdbchecksum") != Some("no");
+    let deep = srv.config.get("sanitize-dump-payload") == Some("yes");
+    let mut l = Loader {
+        srv,
+        lim,
+        now_ms,
+        stats: LoadStats::default(),
+        keep_expired,
+    };
+    let opts = crdb::ReaderOptions {
+        verify_checksum: verify,
+        deep,
+    };
+    let mut rd = crdb::Reader::new(f, opts);
+    match rd.run(&mut l) {
+        Ok(_) => Ok((l.stats, rd.offset())),
+        Err(e) => Err(describe(&e)),
     }
 }
 

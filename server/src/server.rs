@@ -153,6 +153,11 @@ pub struct Server {
     pub lastsave_s: i64,
     /// RDB persistence state: the fork child, save statistics (`persist.rs`).
     pub persist: crate::persist::Persist,
+    /// AOF state (`aof.rs`).
+    pub aof: crate::aof::Aof,
+    /// Replaying the AOF (Redis's `server.loading` for the AOF): keys do not expire and
+    /// expire times in the past do not delete, as in Redis while loading.
+    pub loading: bool,
     pub next_client_id: u64,
     pub pause: Pause,
     pub active_expire_enabled: bool,
@@ -295,6 +300,8 @@ impl Server {
             dirty: 0,
             lastsave_s: now_us / 1_000_000,
             persist: Default::default(),
+            aof: Default::default(),
+            loading: false,
             next_client_id: 1,
             pause: Pause::default(),
             active_expire_enabled: true,
@@ -582,6 +589,7 @@ impl Server {
             .then_some(std::time::Duration::from_millis(1));
         self.ks.cron_resize(rehash);
         crate::persist::cron(self);
+        crate::aof::cron(self);
         self.dispatch_signals(None);
         if self.pause.until_ms != 0 && self.pause.until_ms <= self.now_ms {
             crate::client::unpause(self);

@@ -12,6 +12,7 @@
 
 pub mod manifest;
 pub mod reader;
+pub mod rewrite;
 pub mod writer;
 
 pub use manifest::{AofInfo, FileType, Manifest, ManifestError};

@@ -205,6 +205,15 @@ impl<R: BufRead + Seek> AofReader<R> {
         self
     }
 
+    /// Declares that `input` is already positioned at byte `offset` of the file (after an
+    /// RDB preamble read by another reader): offsets in items and errors count from the
+    /// file's start.
+    pub fn at_offset(mut self, offset: u64) -> Self {
+        self.pos = offset;
+        self.epos = offset;
+        self
+    }
+
     /// Current offset (just past the last item returned).
     pub fn position(&self) -> u64 {
         self.pos

@@ -130,10 +130,17 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
     }
     // A failed background save with `stop-writes-on-bgsave-error`: writes (and PING, as
     // Redis's `writeCommandsDeniedByDiskError` check) are refused until a save succeeds.
-    if (cmd.has(flags::WRITE) || cmd.fullname == "ping") && crate::persist::writes_refused(srv) {
-        reject(srv, Some(id), out, crate::persist::MISCONF);
-        srv.count_errors(&mut out.errors);
-        return Outcome::Done;
+    if cmd.has(flags::WRITE) || cmd.fullname == "ping" {
+        let refusal = if crate::persist::writes_refused(srv) {
+            Some(crate::persist::MISCONF.to_string())
+        } else {
+            crate::aof::write_error(srv)
+        };
+        if let Some(msg) = refusal {
+            reject(srv, Some(id), out, &msg);
+            srv.count_errors(&mut out.errors);
+            return Outcome::Done;
+        }
     }
     // A RESP2 connection with subscriptions is in subscribed mode: only the pub/sub commands,
     // PING, QUIT and RESET (RESP3 has no such limit).
@@ -444,7 +451,12 @@ impl<'a> Ctx<'a> {
     /// the expiry path unless expiry is paused.
     #[inline]
     pub fn lookup_in(&mut self, db: usize, key: &[u8], touch: Touch) -> Option<KeyRef> {
-        let now = self.srv.now_ms;
+        // Nothing expires while the AOF is replayed (Redis's `keyIsExpired` under loading).
+        let now = if self.srv.loading {
+            i64::MIN
+        } else {
+            self.srv.now_ms
+        };
         let may_expire = self.srv.may_expire();
         self.srv.ks.lookup(db, key, now, may_expire, touch)
     }
@@ -537,6 +549,7 @@ mod tests {
     fn nested_calls_freeze_time_and_propagate_one_unit() {
         let (mut srv, k) = server();
         srv.propagator.consumers = 1;
+        srv.propagator.stream_consumers = 1;
         srv.update_signal_wants();
         run(&mut srv, k, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"], 0);
         run(&mut srv, k, &["SET", "gone", "v", "PX", "1"], 0);

@@ -47,6 +47,26 @@ fn config_set(c: &mut Ctx) {
                     ));
                 }
             }
+            // `appendonly` switches the AOF on (a first rewrite) or off (`updateAppendonly`).
+            if names.contains(&"appendonly") {
+                let on = c.srv.config.get("appendonly") == Some("yes");
+                if !on {
+                    crate::aof::stop(c.srv);
+                } else if c.srv.aof.state == crate::aof::AofState::Off {
+                    let in_exec = c.flags & crate::command::ctx::IN_MULTI != 0;
+                    if crate::aof::start(c.srv, in_exec).is_err() {
+                        c.srv.config.restore_values(before);
+                        c.srv.apply_config();
+                        return c.out.error("ERR CONFIG SET failed (possibly related to argument 'appendonly') - Unable to turn on AOF. Check server logs.");
+                    }
+                }
+            }
+            if names.contains(&"aof-timestamp-enabled") {
+                let on = c.srv.config.get("aof-timestamp-enabled") == Some("yes");
+                if let Some(feed) = c.srv.propagator.aof.as_mut() {
+                    feed.writer.timestamps = on;
+                }
+            }
             // Changing where we listen is applied now; on failure everything is rolled back.
             if names.iter().any(|n| *n == "port" || *n == "bind") {
                 let which = if names.contains(&"port") {

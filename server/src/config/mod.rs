@@ -99,7 +99,7 @@ pub static PARAMS: &[Param] = &[
     // Hidden (Redis 7.4's HIDDEN_CONFIG set, found by asking the oracle for each name its
     // binary holds): accepted and kept; Pyrope's loading and saving do not use them yet.
     p!("use-exit-on-panic", None, Bool, HIDDEN, "no", false),
-    p!("aof-disable-auto-gc", None, Bool, HIDDEN, "no", false),
+    p!("aof-disable-auto-gc", None, Bool, HIDDEN, "no", true),
     p!(
         "key-load-delay",
         None,
@@ -152,13 +152,13 @@ pub static PARAMS: &[Param] = &[
     p!("lazyfree-lazy-user-flush", None, Bool, 0, "no", true),
     p!("repl-disable-tcp-nodelay", None, Bool, 0, "no", false),
     p!("repl-diskless-sync", None, Bool, 0, "yes", false),
-    p!("aof-rewrite-incremental-fsync", None, Bool, 0, "yes", false),
-    p!("no-appendfsync-on-rewrite", None, Bool, 0, "no", false),
+    p!("aof-rewrite-incremental-fsync", None, Bool, 0, "yes", true),
+    p!("no-appendfsync-on-rewrite", None, Bool, 0, "no", true),
     p!("cluster-require-full-coverage", None, Bool, 0, "yes", false),
     p!("rdb-save-incremental-fsync", None, Bool, 0, "yes", false),
-    p!("aof-load-truncated", None, Bool, 0, "yes", false),
-    p!("aof-use-rdb-preamble", None, Bool, 0, "yes", false),
-    p!("aof-timestamp-enabled", None, Bool, 0, "no", false),
+    p!("aof-load-truncated", None, Bool, 0, "yes", true),
+    p!("aof-use-rdb-preamble", None, Bool, 0, "yes", true),
+    p!("aof-timestamp-enabled", None, Bool, 0, "no", true),
     p!(
         "cluster-replica-no-failover",
         Some("cluster-slave-no-failover"),
@@ -203,7 +203,7 @@ pub static PARAMS: &[Param] = &[
     p!("activedefrag", None, Bool, 0, "no", false),
     p!("syslog-enabled", None, Bool, IMMUTABLE, "no", false),
     p!("cluster-enabled", None, Bool, IMMUTABLE, "no", false),
-    p!("appendonly", None, Bool, 0, "no", false),
+    p!("appendonly", None, Bool, 0, "no", true),
     p!("cluster-allow-reads-when-down", None, Bool, 0, "no", false),
     p!(
         "cluster-allow-pubsubshard-when-down",
@@ -268,7 +268,7 @@ pub static PARAMS: &[Param] = &[
         Str,
         IMMUTABLE,
         "appendonly.aof",
-        false
+        true
     ),
     p!(
         "appenddirname",
@@ -276,7 +276,7 @@ pub static PARAMS: &[Param] = &[
         Str,
         IMMUTABLE,
         "appendonlydir",
-        false
+        true
     ),
     p!(
         "server-cpulist",
@@ -370,7 +370,7 @@ pub static PARAMS: &[Param] = &[
         Enum(&["everysec", "always", "no"], false),
         0,
         "everysec",
-        false
+        true
     ),
     p!(
         "oom-score-adj",
@@ -469,7 +469,7 @@ pub static PARAMS: &[Param] = &[
         Int(0, IMAX),
         0,
         "100",
-        false
+        true
     ),
     p!(
         "cluster-replica-validity-factor",
@@ -887,7 +887,7 @@ pub static PARAMS: &[Param] = &[
         },
         0,
         "67108864",
-        false
+        true
     ),
     p!("tls-port", None, Int(0, 65535), 0, "0", false),
     p!(

@@ -1395,7 +1395,7 @@ fn hexpire_generic(c: &mut Ctx, unit_ms: i64, relative: bool) {
         }
         return;
     };
-    let past = when <= c.srv.now_ms;
+    let past = when <= c.srv.now_ms && !c.srv.loading;
     let fields: Vec<&[u8]> = range.map(|i| c.arg(i)).collect();
     let hv = hash_mut(&mut c.srv.ks, h);
     hv.make_ex();

@@ -329,7 +329,9 @@ fn getex(c: &mut Ctx) {
     reply_string(c, e);
     match when {
         Some((ms, kind))
-            if matches!(kind, ExpireKind::Exat | ExpireKind::Pxat) && ms <= c.srv.now_ms =>
+            if matches!(kind, ExpireKind::Exat | ExpireKind::Pxat)
+                && ms <= c.srv.now_ms
+                && !c.srv.loading =>
         {
             c.srv.ks.delete(e, Deletion::PastExpire, Some(ev::DEL));
             c.srv.stats.expired_keys += 1;
