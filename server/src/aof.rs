@@ -403,10 +403,7 @@ pub fn load(srv: &mut Server) -> Result<bool, ()> {
         if r == FileLoad::NotExist {
             return Err(());
         }
-        if r == FileLoad::Ok
-            || r == FileLoad::Empty
-            || (r == FileLoad::Truncated && last)
-        {
+        if r == FileLoad::Ok || r == FileLoad::Empty || (r == FileLoad::Truncated && last) {
             crate::log!(
                 Notice,
                 "DB loaded from {} file {name}: {:.3} seconds",
@@ -608,7 +605,12 @@ fn replay(
 
 /// The short-read branch of `loadSingleAppendOnlyFile`: under `aof-load-truncated` the file
 /// is cut at the last complete command and the load goes on; otherwise it fails.
-fn truncate_tail(srv: &mut Server, name: &str, path: &Path, valid_up_to: u64) -> Result<FileLoad, ()> {
+fn truncate_tail(
+    srv: &mut Server,
+    name: &str,
+    path: &Path,
+    valid_up_to: u64,
+) -> Result<FileLoad, ()> {
     if yes(srv, "aof-load-truncated") {
         crate::log!(
             Warning,
@@ -671,7 +673,14 @@ fn run_loaded(srv: &mut Server, cid: usize, argv: &[Vec<u8>], file: &str) -> Res
         ));
     }
     let mut out = std::mem::take(&mut srv.clients[cid].out);
-    crate::command::call::call(srv, cid, id, av, &mut out, crate::command::ctx::DENY_BLOCKING);
+    crate::command::call::call(
+        srv,
+        cid,
+        id,
+        av,
+        &mut out,
+        crate::command::ctx::DENY_BLOCKING,
+    );
     out.buf.clear();
     out.errors.clear();
     srv.clients[cid].out = out;
@@ -1084,10 +1093,7 @@ pub fn rewrite_done(srv: &mut Server, child: &Child, exit: ChildExit) {
             srv.aof.lastbgrewrite_ok = false;
             srv.aof.rewrites_consecutive_failures += 1;
         }
-        crate::log!(
-            Warning,
-            "Background AOF rewrite terminated by signal {sig}"
-        );
+        crate::log!(Warning, "Background AOF rewrite terminated by signal {sig}");
     } else {
         srv.aof.lastbgrewrite_ok = false;
         srv.aof.rewrites_consecutive_failures += 1;
@@ -1274,10 +1280,7 @@ pub fn shutdown(srv: &mut Server) {
         .as_ref()
         .is_some_and(|c| c.kind == ChildKind::Aof)
     {
-        crate::log!(
-            Warning,
-            "There is a child rewriting the AOF. Killing it!"
-        );
+        crate::log!(Warning, "There is a child rewriting the AOF. Killing it!");
         crate::persist::kill_child(srv);
     }
     if srv.aof.state != AofState::Off {
@@ -1319,7 +1322,8 @@ fn bgrewriteaof(c: &mut crate::command::Ctx) {
         c.out
             .simple("Background append only file rewriting scheduled");
     } else if rewrite_background(c.srv).is_ok() {
-        c.out.simple("Background append only file rewriting started");
+        c.out
+            .simple("Background append only file rewriting started");
     } else {
         c.out.error("ERR Can't execute an AOF background rewriting. Please check the server logs for more information.");
     }

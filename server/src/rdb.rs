@@ -219,7 +219,11 @@ fn stream_to_rdb(s: &st::Stream) -> crdb::StreamValue {
 /// Writes the whole dataset as an RDB file to `out` (Redis `rdbSaveRio`): header, AUX
 /// fields, per db SELECTDB + RESIZEDB + key records, EOF, CRC64. Reports progress to a fork
 /// child's `ctx` every 1024 keys.
-pub fn write_dataset<W: Write>(srv: &Server, out: W, ctx: Option<&mut ChildCtx>) -> Result<W, String> {
+pub fn write_dataset<W: Write>(
+    srv: &Server,
+    out: W,
+    ctx: Option<&mut ChildCtx>,
+) -> Result<W, String> {
     write_dataset_as(srv, out, ctx, false)
 }
 

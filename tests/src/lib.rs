@@ -211,6 +211,23 @@ impl TestServer {
         matches!(self.child.try_wait(), Ok(None))
     }
 
+    /// Kills the server process itself (not its `timeout(1)` wrapper) with SIGKILL, as a
+    /// crash would, and waits for it to be gone. Its pid comes from INFO's `process_id`.
+    pub fn kill9(&mut self) {
+        let mut c = self.client();
+        let pid: i32 = info_field(&info(&mut c, "server"), "process_id")
+            .and_then(|p| p.parse().ok())
+            .expect("process_id");
+        drop(c);
+        unsafe {
+            libc_kill(pid, 9);
+        }
+        assert!(
+            self.wait_exit(Duration::from_secs(30)).is_some(),
+            "the killed server's wrapper did not exit"
+        );
+    }
+
     /// Waits up to `within` for the process to exit; returns its status code.
     pub fn wait_exit(&mut self, within: Duration) -> Option<i32> {
         let start = Instant::now();
@@ -641,4 +658,113 @@ impl RedisCluster {
     pub fn addrs(&self) -> Vec<String> {
         self.nodes.iter().map(|n| n.addr()).collect()
     }
+}
+
+/// A dataset touching every type and encoding we keep: int/embstr/raw strings, listpack and
+/// quicklist lists, intset/listpack/hashtable sets, listpack/skiplist zsets, listpack,
+/// listpackex and hashtable hashes (with a field TTL), a stream with a group and a PEL, TTLs,
+/// and keys in another db (5). Used by the persistence tests (RDB, AOF, DUMP).
+pub fn fill_dataset(c: &mut Client) {
+    let cmds: Vec<Vec<String>> = vec![
+        vec!["SET".into(), "s".into(), "hello".into()],
+        vec!["SET".into(), "i".into(), "12345".into()],
+        vec!["SET".into(), "raw".into(), "x".repeat(100)],
+        vec![
+            "RPUSH".into(),
+            "l".into(),
+            "a".into(),
+            "1".into(),
+            "".into(),
+        ],
+        vec![
+            "SADD".into(),
+            "si".into(),
+            "1".into(),
+            "2".into(),
+            "3".into(),
+        ],
+        vec!["SADD".into(), "ss".into(), "a".into(), "b".into()],
+        vec![
+            "ZADD".into(),
+            "z".into(),
+            "1.5".into(),
+            "a".into(),
+            "-inf".into(),
+            "b".into(),
+        ],
+        vec![
+            "HSET".into(),
+            "h".into(),
+            "f".into(),
+            "v".into(),
+            "g".into(),
+            "w".into(),
+        ],
+        vec![
+            "HEXPIRE".into(),
+            "h".into(),
+            "100000".into(),
+            "FIELDS".into(),
+            "1".into(),
+            "f".into(),
+        ],
+        vec![
+            "XADD".into(),
+            "st".into(),
+            "1-1".into(),
+            "f".into(),
+            "v".into(),
+        ],
+        vec![
+            "XADD".into(),
+            "st".into(),
+            "2-1".into(),
+            "f".into(),
+            "w".into(),
+        ],
+        vec![
+            "XGROUP".into(),
+            "CREATE".into(),
+            "st".into(),
+            "g".into(),
+            "0".into(),
+        ],
+        vec![
+            "XREADGROUP".into(),
+            "GROUP".into(),
+            "g".into(),
+            "c1".into(),
+            "COUNT".into(),
+            "1".into(),
+            "STREAMS".into(),
+            "st".into(),
+            ">".into(),
+        ],
+        vec!["EXPIRE".into(), "s".into(), "100000".into()],
+        vec!["SELECT".into(), "5".into()],
+        vec!["SET".into(), "other".into(), "db".into()],
+        vec!["SELECT".into(), "0".into()],
+    ];
+    for cmd in cmds {
+        let args: Vec<&str> = cmd.iter().map(|s| s.as_str()).collect();
+        let r = call(c, &args);
+        assert!(!matches!(r, Frame::Error(_)), "{cmd:?}: {r:?}");
+    }
+    for i in 0..600 {
+        let (m, v) = (format!("m{i}"), format!("{}", i * 7));
+        for args in [
+            vec!["ZADD", "bz", &v, &m],
+            vec!["SADD", "bs", &m],
+            vec!["SADD", "bi", &v],
+            vec!["HSET", "bh", &m, &v],
+            vec!["RPUSH", "bl", &m, "xxxxxxxxxxxxxxxxxxxx"],
+        ] {
+            call(c, &args);
+        }
+    }
+    assert_eq!(call(c, &["HSET", "bhttl", "a", "1", "b", "2"]), int(2));
+    for i in 0..600 {
+        call(c, &["HSET", "bhttl", &format!("f{i}"), "v"]);
+    }
+    call(c, &["HEXPIRE", "bhttl", "100000", "FIELDS", "1", "f3"]);
 }

@@ -8,115 +8,6 @@ use pyrope_common::resp::Frame;
 use pyrope_tests::*;
 use std::time::Duration;
 
-/// A dataset touching every type and encoding we keep: int/embstr/raw strings, listpack and
-/// quicklist lists, intset/listpack/hashtable sets, listpack/skiplist zsets, listpack,
-/// listpackex and hashtable hashes (with a field TTL), a stream with a group and a PEL, TTLs,
-/// and keys in another db.
-fn fill(c: &mut Client) {
-    let cmds: Vec<Vec<String>> = vec![
-        vec!["SET".into(), "s".into(), "hello".into()],
-        vec!["SET".into(), "i".into(), "12345".into()],
-        vec!["SET".into(), "raw".into(), "x".repeat(100)],
-        vec![
-            "RPUSH".into(),
-            "l".into(),
-            "a".into(),
-            "1".into(),
-            "".into(),
-        ],
-        vec![
-            "SADD".into(),
-            "si".into(),
-            "1".into(),
-            "2".into(),
-            "3".into(),
-        ],
-        vec!["SADD".into(), "ss".into(), "a".into(), "b".into()],
-        vec![
-            "ZADD".into(),
-            "z".into(),
-            "1.5".into(),
-            "a".into(),
-            "-inf".into(),
-            "b".into(),
-        ],
-        vec![
-            "HSET".into(),
-            "h".into(),
-            "f".into(),
-            "v".into(),
-            "g".into(),
-            "w".into(),
-        ],
-        vec![
-            "HEXPIRE".into(),
-            "h".into(),
-            "100000".into(),
-            "FIELDS".into(),
-            "1".into(),
-            "f".into(),
-        ],
-        vec![
-            "XADD".into(),
-            "st".into(),
-            "1-1".into(),
-            "f".into(),
-            "v".into(),
-        ],
-        vec![
-            "XADD".into(),
-            "st".into(),
-            "2-1".into(),
-            "f".into(),
-            "w".into(),
-        ],
-        vec![
-            "XGROUP".into(),
-            "CREATE".into(),
-            "st".into(),
-            "g".into(),
-            "0".into(),
-        ],
-        vec![
-            "XREADGROUP".into(),
-            "GROUP".into(),
-            "g".into(),
-            "c1".into(),
-            "COUNT".into(),
-            "1".into(),
-            "STREAMS".into(),
-            "st".into(),
-            ">".into(),
-        ],
-        vec!["EXPIRE".into(), "s".into(), "100000".into()],
-        vec!["SELECT".into(), "5".into()],
-        vec!["SET".into(), "other".into(), "db".into()],
-        vec!["SELECT".into(), "0".into()],
-    ];
-    for cmd in cmds {
-        let args: Vec<&str> = cmd.iter().map(|s| s.as_str()).collect();
-        let r = call(c, &args);
-        assert!(!matches!(r, Frame::Error(_)), "{cmd:?}: {r:?}");
-    }
-    for i in 0..600 {
-        let (m, v) = (format!("m{i}"), format!("{}", i * 7));
-        for args in [
-            vec!["ZADD", "bz", &v, &m],
-            vec!["SADD", "bs", &m],
-            vec!["SADD", "bi", &v],
-            vec!["HSET", "bh", &m, &v],
-            vec!["RPUSH", "bl", &m, "xxxxxxxxxxxxxxxxxxxx"],
-        ] {
-            call(c, &args);
-        }
-    }
-    assert_eq!(call(c, &["HSET", "bhttl", "a", "1", "b", "2"]), int(2));
-    for i in 0..600 {
-        call(c, &["HSET", "bhttl", &format!("f{i}"), "v"]);
-    }
-    call(c, &["HEXPIRE", "bhttl", "100000", "FIELDS", "1", "f3"]);
-}
-
 fn digest(c: &mut Client) -> Frame {
     call(c, &["DEBUG", "DIGEST"])
 }
@@ -141,7 +32,7 @@ fn save_restart_and_redis_load_keep_the_digest() {
     {
         let s = start_in(Kind::Pyrope, dir.path());
         let mut c = s.client();
-        fill(&mut c);
+        fill_dataset(&mut c);
         d0 = digest(&mut c);
         assert_eq!(call(&mut c, &["SAVE"]), Frame::Simple("OK".into()));
         let info = info(&mut c, "persistence");
@@ -177,7 +68,7 @@ fn bgsave_writes_a_snapshot_in_a_child() {
     let dir = tempfile::tempdir().unwrap();
     let s = start_in(Kind::Pyrope, dir.path());
     let mut c = s.client();
-    fill(&mut c);
+    fill_dataset(&mut c);
     let d0 = digest(&mut c);
     assert_eq!(
         call(&mut c, &["BGSAVE"]),
@@ -252,7 +143,7 @@ fn a_damaged_file_stops_startup_naming_the_offset() {
     {
         let s = start_in(Kind::Pyrope, dir.path());
         let mut c = s.client();
-        fill(&mut c);
+        fill_dataset(&mut c);
         assert_eq!(call(&mut c, &["SAVE"]), Frame::Simple("OK".into()));
     }
     let path = dir.path().join("dump.rdb");
@@ -284,7 +175,7 @@ fn debug_reload_keeps_the_digest() {
     let dir = tempfile::tempdir().unwrap();
     let s = start_in(Kind::Pyrope, dir.path());
     let mut c = s.client();
-    fill(&mut c);
+    fill_dataset(&mut c);
     let d0 = digest(&mut c);
     assert_eq!(
         call(&mut c, &["DEBUG", "RELOAD"]),

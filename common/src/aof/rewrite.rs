@@ -18,7 +18,11 @@ pub const ITEMS_PER_CMD: usize = 64;
 /// the same double; `inf` / `-inf`).
 fn score_text(d: f64) -> Vec<u8> {
     if d.is_infinite() {
-        return if d > 0.0 { b"inf".to_vec() } else { b"-inf".to_vec() };
+        return if d > 0.0 {
+            b"inf".to_vec()
+        } else {
+            b"-inf".to_vec()
+        };
     }
     format!("{d}").into_bytes()
 }
@@ -195,7 +199,13 @@ fn put_stream(out: &mut Vec<u8>, key: &[u8], s: &StreamValue) {
             if c.pel.is_empty() {
                 cat_command(
                     out,
-                    &[b"XGROUP".as_slice(), b"CREATECONSUMER", key, &g.name, &c.name],
+                    &[
+                        b"XGROUP".as_slice(),
+                        b"CREATECONSUMER",
+                        key,
+                        &g.name,
+                        &c.name,
+                    ],
                 );
                 continue;
             }
@@ -267,9 +277,6 @@ mod tests {
         let zs: Vec<(Vec<u8>, f64)> = vec![(b"a".to_vec(), 1.5), (b"b".to_vec(), f64::INFINITY)];
         let mut out = Vec::new();
         put_key_commands(&mut out, b"z", &Value::Zset(zs), None);
-        assert_eq!(
-            text(&out),
-            "*6 $4 ZADD $1 z $3 1.5 $1 a $3 inf $1 b "
-        );
+        assert_eq!(text(&out), "*6 $4 ZADD $1 z $3 1.5 $1 a $3 inf $1 b ");
     }
 }

@@ -270,14 +270,7 @@ pub static PARAMS: &[Param] = &[
         "appendonly.aof",
         true
     ),
-    p!(
-        "appenddirname",
-        None,
-        Str,
-        IMMUTABLE,
-        "appendonlydir",
-        true
-    ),
+    p!("appenddirname", None, Str, IMMUTABLE, "appendonlydir", true),
     p!(
         "server-cpulist",
         Some("server_cpulist"),
