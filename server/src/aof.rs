@@ -323,13 +323,15 @@ fn upgrade(srv: &mut Server) -> Result<(), ()> {
         );
         return Err(());
     }
-    let mut m = Manifest::default();
-    m.curr_base_file_seq = 1;
-    m.base = Some(manifest::AofInfo {
-        file_name: name.clone(),
-        file_seq: 1,
-        file_type: FileType::Base,
-    });
+    let m = Manifest {
+        curr_base_file_seq: 1,
+        base: Some(manifest::AofInfo {
+            file_name: name.clone(),
+            file_seq: 1,
+            file_type: FileType::Base,
+        }),
+        ..Default::default()
+    };
     persist_manifest(srv, &m).map_err(|_| ())?;
     if let Err(e) = std::fs::rename(&name, Path::new(&dir).join(&name)) {
         crate::log!(

@@ -166,6 +166,28 @@ mod tests {
     }
 
     #[test]
+    fn the_aof_feed_keeps_its_own_select_state_and_wraps_units() {
+        let mut p = Propagator {
+            consumers: 1,
+            aof: Some(AofFeed::default()),
+            ..Default::default()
+        };
+        p.push(2, OwnedArgv::from_args(&["SET", "a", "1"]));
+        p.flush();
+        p.push(2, OwnedArgv::from_args(&["DEL", "x"]));
+        p.push(3, OwnedArgv::from_args(&["INCR", "y"]));
+        p.flush();
+        let aof = p.aof.as_ref().unwrap();
+        let s = String::from_utf8_lossy(&aof.buf).replace("\r\n", " ");
+        assert_eq!(
+            s,
+            "*2 $6 SELECT $1 2 *3 $3 SET $1 a $1 1 *1 $5 MULTI *2 $3 DEL $1 x *2 $6 SELECT $1 3 *2 $4 INCR $1 y *1 $4 EXEC "
+        );
+        // The byte stream has no consumer of its own: nothing is kept for it.
+        assert!(p.take_stream().is_empty());
+    }
+
+    #[test]
     fn without_consumers_nothing_is_buffered() {
         let mut p = Propagator::default();
         p.push(0, OwnedArgv::from_args(&["SET", "a", "1"]));

@@ -108,7 +108,14 @@ fn debian_stock_redis_conf_loads() {
 /// A directive of a feature not built yet is accepted and named in one warning line.
 #[test]
 fn unsupported_directives_are_accepted_and_logged() {
-    let s = TestServer::pyrope(&["--appendonly", "yes", "--save", "900 1"]);
+    let s = TestServer::pyrope(&[
+        "--appendonly",
+        "yes",
+        "--save",
+        "900 1",
+        "--repl-diskless-sync-delay",
+        "7",
+    ]);
     let mut c = s.client();
     assert_eq!(
         call(&mut c, &["PING"]),
@@ -120,8 +127,10 @@ fn unsupported_directives_are_accepted_and_logged() {
         .find(|l| l.contains("accepted but not supported yet"))
         .unwrap_or_else(|| panic!("{log}"));
     assert!(
-        // RDB snapshots are supported: only the AOF is named.
-        line.contains("appendonly") && !line.contains("save"),
+        // RDB snapshots and the AOF are supported: only the replication directive is named.
+        line.contains("repl-diskless-sync-delay")
+            && !line.contains("save")
+            && !line.contains("appendonly"),
         "{line}"
     );
 }
