@@ -13,6 +13,9 @@
 #          bench/compare.sh            (custom commands, `;`-separated name=command entries, with
 #                                       __rand_int__ drawn from -r R; PRELOAD is RESP piped into
 #                                       both servers first; bench/collections.sh uses these)
+#        EXTRA='--appendonly yes --appendfsync always' bench/compare.sh
+#                                      (extra directives for both servers; bench/persistence.sh
+#                                       uses it for the AOF throughput rows)
 #        NOTIFY=KEA bench/compare.sh   (both servers with notify-keyspace-events KEA and one
 #                                       subscriber on every event, reading them all; no pubsub
 #                                       output limit, so a subscriber slower than the server
@@ -30,6 +33,7 @@ POPULATE=${POPULATE:-1000000}
 CUSTOM=${CUSTOM:-}
 PRELOAD=${PRELOAD:-}
 R=${R:-1000000}
+EXTRA=${EXTRA:-}
 REDIS=${REDIS:-/opt/redis-7.4/redis-server}
 BENCH=${BENCH:-/usr/bin/redis-benchmark}
 CLI=${CLI:-/usr/bin/redis-cli}
@@ -46,9 +50,10 @@ trap cleanup EXIT
 
 start() { # name binary -> prints "pid port"
   local port; port=$(free_port)
+  mkdir -p "$TMP/$1.d"
   timeout 3600 "$2" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --enable-debug-command yes \
-    --dir "$TMP" --notify-keyspace-events "$NOTIFY" ${NOTIFY:+--client-output-buffer-limit "pubsub 0 0 0"} \
-    >"$TMP/$1.log" 2>&1 &
+    --dir "$TMP/$1.d" --notify-keyspace-events "$NOTIFY" ${NOTIFY:+--client-output-buffer-limit "pubsub 0 0 0"} \
+    $EXTRA >"$TMP/$1.log" 2>&1 &
   local pid=$!
   echo "$pid" >> "$TMP/pids"
   for _ in $(seq 100); do "$CLI" -p "$port" ping >/dev/null 2>&1 && break; sleep 0.1; done

@@ -787,8 +787,14 @@ fn detach(srv: &mut Server) {
 /// Writes the AOF buffer to the INCR file and fsyncs by policy (`flushAppendOnlyFile`).
 /// `force` writes even while a background fsync is running (shutdown, rewrite start).
 pub fn flush(srv: &mut Server, force: bool) {
-    if srv.propagator.aof.is_none() {
-        return;
+    // The common case first, without reading any setting: nothing buffered and nothing
+    // waiting for its fsync.
+    match &srv.propagator.aof {
+        None => return,
+        Some(f) if f.buf.is_empty() && srv.aof.last_incr_fsync_offset == srv.aof.last_incr_size => {
+            return
+        }
+        _ => {}
     }
     let Some(file) = srv.aof.file.clone() else {
         return;
@@ -1029,6 +1035,14 @@ pub fn rewrite_background(srv: &mut Server) -> Result<(), ()> {
         return Err(());
     }
     srv.aof.rewrites += 1;
+    if srv.aof.state == AofState::WaitRewrite {
+        // Everything written so far is in the snapshot the child takes: only what follows
+        // the fork goes to the temporary INCR file (Redis feeds the buffer in this state
+        // only while the rewrite child exists).
+        if let Some(feed) = srv.propagator.aof.as_mut() {
+            feed.buf.clear();
+        }
+    }
     let close = crate::persist::listener_fds(srv);
     let keys: u64 = (0..srv.ks.dbs()).map(|d| srv.ks.db(d).len() as u64).sum();
     let t0 = Instant::now();
@@ -1275,13 +1289,22 @@ pub fn stop(srv: &mut Server) {
 }
 
 /// SHUTDOWN's part (`prepareForShutdown`): stop a rewrite child, write and fsync the buffer.
-pub fn shutdown(srv: &mut Server) {
+/// Errors: the AOF was switched on and its first rewrite is still running (the dataset is
+/// not in any AOF yet), without `force` — the shutdown must not happen.
+pub fn shutdown(srv: &mut Server, force: bool) -> Result<(), ()> {
     if srv
         .persist
         .child
         .as_ref()
         .is_some_and(|c| c.kind == ChildKind::Aof)
     {
+        if srv.aof.state == AofState::WaitRewrite {
+            if !force {
+                crate::log!(Warning, "Writing initial AOF, can't exit.");
+                return Err(());
+            }
+            crate::log!(Warning, "Writing initial AOF. Exit anyway.");
+        }
         crate::log!(Warning, "There is a child rewriting the AOF. Killing it!");
         crate::persist::kill_child(srv);
     }
@@ -1289,9 +1312,16 @@ pub fn shutdown(srv: &mut Server) {
         crate::log!(Notice, "Calling fsync() on the AOF file.");
         flush(srv, true);
         if let Some(f) = &srv.aof.file {
-            let _ = f.sync_data();
+            if let Err(e) = f.sync_data() {
+                crate::log!(
+                    Warning,
+                    "Fail to fsync the AOF file: {}",
+                    crate::os_text(&e)
+                );
+            }
         }
     }
+    Ok(())
 }
 
 /// DEBUG LOADAOF: write the buffer, empty the dataset, load the AOF again.

@@ -85,8 +85,12 @@ impl Propagator {
                 w.feed(&mut aof.buf, Some(batch[0].0), &[b"MULTI"], now_s);
             }
             for (db, argv) in &batch {
-                let a: Vec<&[u8]> = argv.argv().iter().collect();
-                w.feed(&mut aof.buf, Some(*db), &a, now_s);
+                w.prepare(&mut aof.buf, Some(*db), now_s);
+                let av = argv.argv();
+                encode::array(&mut aof.buf, av.len());
+                for a in av.iter() {
+                    encode::bulk(&mut aof.buf, a);
+                }
             }
             if wrap {
                 w.feed(&mut aof.buf, None, &[b"EXEC"], now_s);

@@ -23,7 +23,13 @@ pub fn prepare_shutdown(srv: &mut Server, how: How) -> Result<i32, ()> {
         crate::log!(Warning, "There is a child saving an .rdb. Killing it!");
         crate::persist::kill_child(srv);
     }
-    crate::aof::shutdown(srv);
+    if crate::aof::shutdown(srv, how.force).is_err() {
+        crate::log!(
+            Warning,
+            "Errors trying to shut down the server. Check the logs for more information."
+        );
+        return Err(());
+    }
     let has_rules = !srv.config.get("save").unwrap_or("").trim().is_empty();
     if (has_rules && !how.nosave) || how.save {
         crate::log!(Notice, "Saving the final RDB snapshot before exiting.");

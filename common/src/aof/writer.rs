@@ -60,6 +60,13 @@ impl AofWriter {
         argv: &[A],
         now_s: i64,
     ) {
+        self.prepare(out, db, now_s);
+        cat_command(out, argv);
+    }
+
+    /// The part of [`AofWriter::feed`] before the command itself: the timestamp annotation if
+    /// due and a SELECT if `db` changed. For callers that encode the command themselves.
+    pub fn prepare(&mut self, out: &mut Vec<u8>, db: Option<usize>, now_s: i64) {
         self.timestamp_if_needed(out, now_s);
         if let Some(db) = db {
             if self.selected_db != Some(db) {
@@ -68,6 +75,5 @@ impl AofWriter {
                 self.selected_db = Some(db);
             }
         }
-        cat_command(out, argv);
     }
 }
