@@ -721,9 +721,8 @@ pub fn open_on_start(srv: &mut Server) -> Result<(), ()> {
             let _ = std::fs::remove_file(&tmp);
             return Err(());
         }
+        // As Redis, the sizes stay what loading found (0 here) until the next write/rewrite.
         crate::log!(Notice, "Creating AOF base file {base} on server start");
-        srv.aof.base_size = std::fs::metadata(in_dir(srv, &base)).map_or(0, |m| m.len());
-        srv.aof.current_size = srv.aof.base_size;
     }
     let opened_existing = !m.incr.is_empty();
     let incr = match m.incr.last() {
