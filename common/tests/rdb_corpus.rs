@@ -481,7 +481,10 @@ fn real_servers_load_rewritten_files_with_the_same_digest() {
     let tmp = std::env::temp_dir().join(format!("pyrope-rdb-digest-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     let redis74 = "/opt/redis-7.4/redis-server";
-    let valkey = "/opt/anchors/valkey-server";
+    // install-references.sh puts Valkey in $VALKEY_DIR (default /opt/valkey).
+    let valkey_dir = std::env::var("VALKEY_DIR").unwrap_or_else(|_| "/opt/valkey".into());
+    let valkey_path = format!("{valkey_dir}/valkey-server");
+    let valkey = valkey_path.as_str();
     for (name, server) in [
         ("redis-7.4.1-default.rdb", redis74),
         ("redis-7.0.15-default.rdb", redis74),
