@@ -106,10 +106,13 @@ fn compare(rc: &mut Client, pc: &mut Client, cmds: &[Vec<String>]) -> (usize, us
                 let at = a[i].iter().zip(&b[i]).take_while(|(x, y)| x == y).count();
                 let from = at.saturating_sub(100);
                 let show = |v: &[u8]| {
-                    String::from_utf8_lossy(&v[from..v.len().min(from + 400)])
-                        .replace("\r\n", " ")
+                    String::from_utf8_lossy(&v[from..v.len().min(from + 400)]).replace("\r\n", " ")
                 };
-                let prev = if i > 0 { chunk[i - 1].join(" ") } else { String::new() };
+                let prev = if i > 0 {
+                    chunk[i - 1].join(" ")
+                } else {
+                    String::new()
+                };
                 mismatches.push(format!(
                     "(after {prev})\n{}\n  (from byte {from})\n  redis : {}\n  pyrope: {}",
                     cmd.join(" "),
@@ -148,12 +151,7 @@ fn same_scores(cmd: &[String], a: &[u8], b: &[u8]) -> bool {
             if i % 2 == 0 {
                 return p == q;
             }
-            let num = |f: &Frame| {
-                std::str::from_utf8(f.as_bytes()?)
-                    .ok()?
-                    .parse::<f64>()
-                    .ok()
-            };
+            let num = |f: &Frame| std::str::from_utf8(f.as_bytes()?).ok()?.parse::<f64>().ok();
             matches!((num(p), num(q)), (Some(u), Some(v)) if u == v)
         })
 }
@@ -410,23 +408,109 @@ fn geo_propagation_matches_a_redis_replica_stream() {
     let mut pc = pyrope.client();
     let mut replica = Replica::attach(&redis.addr());
     // The first DEBUG REPL-STREAM starts pyrope's capture.
-    assert_eq!(pc.call(&["DEBUG", "REPL-STREAM"]).unwrap(), Frame::Bulk(Some(Vec::new())));
+    assert_eq!(
+        pc.call(&["DEBUG", "REPL-STREAM"]).unwrap(),
+        Frame::Bulk(Some(Vec::new()))
+    );
     let steps: &[&[&str]] = &[
-        &["GEOADD", "g", "13.361389", "38.115556", "Palermo", "15.087269", "37.502669", "Catania"],
+        &[
+            "GEOADD",
+            "g",
+            "13.361389",
+            "38.115556",
+            "Palermo",
+            "15.087269",
+            "37.502669",
+            "Catania",
+        ],
         &["GEOADD", "g", "13.361389", "38.115556", "Palermo"],
-        &["GEOADD", "g", "ch", "Nx", "13.4", "38.1", "Palermo", "14", "37", "x"],
-        &["GEOADD", "g", "XX", "CH", "13.4", "38.1", "Palermo", "14", "37", "y"],
+        &[
+            "GEOADD", "g", "ch", "Nx", "13.4", "38.1", "Palermo", "14", "37", "x",
+        ],
+        &[
+            "GEOADD", "g", "XX", "CH", "13.4", "38.1", "Palermo", "14", "37", "y",
+        ],
         &["GEOADD", "g", "200", "0", "bad"],
         &["GEOADD", "g", "NX", "XX", "1", "1", "a"],
-        &["GEOSEARCH", "g", "FROMLONLAT", "15", "37", "BYRADIUS", "200", "km"],
+        &[
+            "GEOSEARCH",
+            "g",
+            "FROMLONLAT",
+            "15",
+            "37",
+            "BYRADIUS",
+            "200",
+            "km",
+        ],
         &["GEORADIUS", "g", "15", "37", "200", "km", "STORE", "d1"],
-        &["GEORADIUS", "g", "15", "37", "200", "km", "STOREDIST", "d1", "COUNT", "1"],
-        &["GEORADIUSBYMEMBER", "g", "Palermo", "200", "km", "STORE", "d2"],
+        &[
+            "GEORADIUS",
+            "g",
+            "15",
+            "37",
+            "200",
+            "km",
+            "STOREDIST",
+            "d1",
+            "COUNT",
+            "1",
+        ],
+        &[
+            "GEORADIUSBYMEMBER",
+            "g",
+            "Palermo",
+            "200",
+            "km",
+            "STORE",
+            "d2",
+        ],
         &["GEORADIUS_RO", "g", "15", "37", "200", "km"],
-        &["GEOSEARCHSTORE", "d3", "g", "FROMLONLAT", "15", "37", "BYBOX", "400", "400", "km", "STOREDIST"],
-        &["GEOSEARCHSTORE", "d3", "g", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "km"],
-        &["GEOSEARCHSTORE", "d3", "g", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "km"],
-        &["GEOSEARCHSTORE", "d4", "nokey", "FROMLONLAT", "0", "0", "BYRADIUS", "1", "km"],
+        &[
+            "GEOSEARCHSTORE",
+            "d3",
+            "g",
+            "FROMLONLAT",
+            "15",
+            "37",
+            "BYBOX",
+            "400",
+            "400",
+            "km",
+            "STOREDIST",
+        ],
+        &[
+            "GEOSEARCHSTORE",
+            "d3",
+            "g",
+            "FROMLONLAT",
+            "0",
+            "0",
+            "BYRADIUS",
+            "1",
+            "km",
+        ],
+        &[
+            "GEOSEARCHSTORE",
+            "d3",
+            "g",
+            "FROMLONLAT",
+            "0",
+            "0",
+            "BYRADIUS",
+            "1",
+            "km",
+        ],
+        &[
+            "GEOSEARCHSTORE",
+            "d4",
+            "nokey",
+            "FROMLONLAT",
+            "0",
+            "0",
+            "BYRADIUS",
+            "1",
+            "km",
+        ],
         &["GEORADIUS", "nokey", "0", "0", "1", "km", "STORE", "d1"],
         &["SET", "end", "1"],
     ];
@@ -441,5 +525,8 @@ fn geo_propagation_matches_a_redis_replica_stream() {
         other => panic!("DEBUG REPL-STREAM: {other:?}"),
     };
     assert_eq!(got, want);
-    assert!(want.iter().any(|l| l.starts_with("zadd g ch Nx ")), "{want:?}");
+    assert!(
+        want.iter().any(|l| l.starts_with("zadd g ch Nx ")),
+        "{want:?}"
+    );
 }

@@ -15,7 +15,7 @@
 use super::geohash::{self, Bits, Shape, ShapeKind};
 use super::zset::{string2d, zadd_argv, AddFlags, ZsetLimits, ZsetValue};
 use crate::command::{opt, trunc, Ctx, Handler, OwnedArgv};
-use crate::keyspace::{notify, Deletion, Ev, KeyRef, NewValue, SkipTable, ValueRef};
+use crate::keyspace::{notify, Deletion, Ev, KeyRef, NewValue, ValueRef};
 use crate::object::{ObjType, Value};
 use crate::reply::{errors, Reply};
 use std::cmp::Ordering;
@@ -30,6 +30,9 @@ pub const EV_GEOSEARCHSTORE: Ev = Ev {
     class: notify::ZSET,
     name: "geosearchstore",
 };
+
+/// 2^63 as a double (C's integer conversion limits).
+const TWO63: f64 = (1u64 << 63) as f64;
 
 // --- helpers -----------------------------------------------------------------------------
 
@@ -134,7 +137,7 @@ pub fn distance_text(d: f64) -> String {
     }
     // llrint: round half to even in the default rounding mode.
     let sv = (d * 10000.0).round_ties_even();
-    let sv = if sv.is_nan() || sv >= 9.223372036854775807e18 || sv < -9.223372036854775808e18 {
+    let sv = if sv.is_nan() || !(-TWO63..TWO63).contains(&sv) {
         i64::MIN
     } else {
         sv as i64
@@ -204,7 +207,7 @@ fn geoadd(c: &mut Ctx) {
         }
         longidx += 1;
     }
-    if (c.argc() - longidx) % 3 != 0 || (xx && nx) {
+    if !(c.argc() - longidx).is_multiple_of(3) || (xx && nx) {
         return c.out.syntax_error();
     }
     let elements = (c.argc() - longidx) / 3;
@@ -356,7 +359,14 @@ fn within_shape(shape: &Shape, score: f64) -> Option<([f64; 2], f64)> {
 
 /// `geoGetPointsInRange`: appends the points with `min <= score < max` inside the shape,
 /// stopping once `limit` (non-zero) points are collected.
-fn points_in_range(z: &ZsetValue, min: f64, max: f64, shape: &Shape, ga: &mut Vec<Point>, limit: usize) {
+fn points_in_range(
+    z: &ZsetValue,
+    min: f64,
+    max: f64,
+    shape: &Shape,
+    ga: &mut Vec<Point>,
+    limit: usize,
+) {
     for (m, score) in z.iter_score_range(min, max) {
         if let Some((xy, dist)) = within_shape(shape, score) {
             let mut member = Vec::new();
@@ -666,9 +676,7 @@ fn georadius_generic(c: &mut Ctx, src: usize, flags: u32) {
                 if let Some(h) = zh {
                     match member_long_lat(zset_at(c, h), c.arg(base_args + i + 1)) {
                         Some(xy) => shape.xy = xy,
-                        None => {
-                            return c.out.error("ERR could not decode requested zset member")
-                        }
+                        None => return c.out.error("ERR could not decode requested zset member"),
                     }
                 }
                 frommember = true;
@@ -801,7 +809,7 @@ fn georadius_generic(c: &mut Ctx, src: usize, flags: u32) {
         Some(dst) => {
             if returned_items > 0 {
                 let lim = ZsetLimits::of(&c.srv.settings);
-                let mut z = ZsetValue::Skiplist(Box::new(SkipTable::new()));
+                let mut z = ZsetValue::Skiplist(Box::default());
                 let (mut maxelelen, mut totelelen) = (0, 0);
                 for gp in ga.iter().take(returned_items) {
                     let dist = gp.dist / shape.conversion;
@@ -844,7 +852,7 @@ fn delete_store_key(c: &mut Ctx, dst: &[u8]) {
 
 /// C's `(long long)d` on x86-64 (`cvttsd2si`: out of range gives `LLONG_MIN`).
 fn c_double_to_i64(d: f64) -> i64 {
-    if d.is_nan() || !(-9.223372036854775808e18..9.223372036854775808e18).contains(&d) {
+    if d.is_nan() || !(-TWO63..TWO63).contains(&d) {
         i64::MIN
     } else {
         d as i64
@@ -903,9 +911,22 @@ mod tests {
 
     #[test]
     fn human_double() {
-        assert_eq!(human_double_text(13.361389338970184), "13.36138933897018433");
+        assert_eq!(
+            human_double_text(13.361389338970184),
+            "13.36138933897018433"
+        );
         assert_eq!(human_double_text(-0.0), "0");
         assert_eq!(human_double_text(15.0), "15");
+    }
+
+    // Redis 7.4.1's GEOHASH of Palermo, the north-east and south-west limits, and 0,0.
+    #[test]
+    fn geohash_strings_match_redis() {
+        let g = |score: f64| String::from_utf8(geohash_string(score).unwrap().to_vec()).unwrap();
+        assert_eq!(g(3479099956230698.0), "sqc8b49rny0");
+        assert_eq!(g(13510798882111488.0), "bp05b5048p0");
+        assert_eq!(g(0.0), "00bh0hbj200");
+        assert_eq!(g(3377699720527872.0), "s0000000000");
     }
 
     #[test]

@@ -154,7 +154,13 @@ fn range_is_zero(r: &Range) -> bool {
 
 /// `geohashEncode`: the cell of (longitude, latitude) at `step` bits per axis within the
 /// given ranges; None outside the ranges or the global limits, or for a bad step.
-pub fn encode(long_range: Range, lat_range: Range, longitude: f64, latitude: f64, step: u8) -> Option<Bits> {
+pub fn encode(
+    long_range: Range,
+    lat_range: Range,
+    longitude: f64,
+    latitude: f64,
+    step: u8,
+) -> Option<Bits> {
     if step > 32 || step == 0 || range_is_zero(&lat_range) || range_is_zero(&long_range) {
         return None;
     }
@@ -353,12 +359,14 @@ pub fn bounding_box(shape: &Shape) -> [f64; 4] {
     let latitude = shape.xy[1];
     let (height, width) = match shape.kind {
         ShapeKind::Circle { radius } => (shape.conversion * radius, shape.conversion * radius),
-        ShapeKind::Rect { width, height } => {
-            (shape.conversion * (height / 2.0), shape.conversion * (width / 2.0))
-        }
+        ShapeKind::Rect { width, height } => (
+            shape.conversion * (height / 2.0),
+            shape.conversion * (width / 2.0),
+        ),
     };
     let lat_delta = rad_deg(height / EARTH_RADIUS_IN_METERS);
-    let long_delta_top = rad_deg(width / EARTH_RADIUS_IN_METERS / deg_rad(latitude + lat_delta).cos());
+    let long_delta_top =
+        rad_deg(width / EARTH_RADIUS_IN_METERS / deg_rad(latitude + lat_delta).cos());
     let long_delta_bottom =
         rad_deg(width / EARTH_RADIUS_IN_METERS / deg_rad(latitude - lat_delta).cos());
     let southern = latitude < 0.0;
@@ -505,11 +513,85 @@ mod tests {
 
     #[test]
     fn interleave_roundtrip() {
-        for (x, y) in [(0u32, 0u32), (1, 0), (0, 1), (0x3ffffff, 0x1234567), (u32::MAX, 7)] {
+        for (x, y) in [
+            (0u32, 0u32),
+            (1, 0),
+            (0, 1),
+            (0x3ffffff, 0x1234567),
+            (u32::MAX, 7),
+        ] {
             let i = interleave64(x, y);
             let d = deinterleave64(i);
             assert_eq!(d as u32, x);
             assert_eq!((d >> 32) as u32, y);
         }
+    }
+
+    /// `%.17f` of a coordinate, what GEOPOS prints before trimming zeros.
+    fn f17(v: f64) -> String {
+        format!("{v:.17}")
+    }
+
+    // Expected values are Redis 7.4.1's (GEOADD then ZRANGE WITHSCORES, GEOPOS, GEODIST).
+    #[test]
+    fn scores_match_redis() {
+        assert_eq!(score_of(13.361389, 38.115556), Some(3479099956230698));
+        assert_eq!(score_of(15.087269, 37.502669), Some(3479447370796909));
+        assert_eq!(score_of(0.0, 0.0), Some(3377699720527872));
+        assert_eq!(score_of(-180.0, -85.05112878), Some(0));
+        // The north-east corner overflows the 26 bits (offset 2^26), as in Redis.
+        assert_eq!(score_of(180.0, 85.05112878), Some(13510798882111488));
+        assert_eq!(score_of(180.1, 0.0), None);
+        assert_eq!(score_of(0.0, 85.06), None);
+    }
+
+    #[test]
+    fn decoding_matches_redis() {
+        let p = decode_score(3479099956230698.0).unwrap();
+        assert_eq!(f17(p[0]), "13.36138933897018433");
+        assert_eq!(f17(p[1]), "38.11555639549629859");
+        let sw = decode_score(0.0).unwrap();
+        assert_eq!(f17(sw[0]), "-179.99999731779098511");
+        assert_eq!(f17(sw[1]), "-85.05112751263942528");
+        let ne = decode_score(13510798882111488.0).unwrap();
+        assert_eq!(f17(ne[0]), "180.00000000000000000");
+        assert_eq!(f17(ne[1]), "85.05112877999999910");
+        let z = decode_score(3377699720527872.0).unwrap();
+        assert_eq!(f17(z[0]), "0.00000268220901489");
+        assert_eq!(f17(z[1]), "0.00000126736058093");
+        // A negative score converts as x86's (uint64_t) does: all high bits set, clamped.
+        let neg = decode_score(-1.0).unwrap();
+        assert_eq!(neg, [180.0, GEO_LAT_MAX]);
+    }
+
+    #[test]
+    fn distances_match_redis() {
+        let a = decode_score(3479099956230698.0).unwrap();
+        let b = decode_score(3479447370796909.0).unwrap();
+        assert_eq!(
+            format!("{:.4}", distance(a[0], a[1], b[0], b[1])),
+            "166274.1516"
+        );
+        let ne = decode_score(13510798882111488.0).unwrap();
+        let sw = decode_score(0.0).unwrap();
+        assert_eq!(
+            format!("{:.4}", distance(ne[0], ne[1], sw[0], sw[1])),
+            "18919844.5891"
+        );
+    }
+
+    #[test]
+    fn steps_and_neighbours() {
+        assert_eq!(estimate_steps_by_radius(0.0, 0.0), 26);
+        assert_eq!(estimate_steps_by_radius(1e9, 0.0), 1);
+        assert_eq!(estimate_steps_by_radius(200_000.0, 70.0), 5);
+        let h = encode_wgs84(15.0, 37.0, 5).unwrap();
+        let n = neighbors(&h);
+        let area = |b: Bits| decode(coord_range().0, coord_range().1, b).unwrap();
+        let c = area(h);
+        assert_eq!(area(n.north).latitude.min, c.latitude.max);
+        assert_eq!(area(n.east).longitude.min, c.longitude.max);
+        assert_eq!(area(n.south_west).latitude.max, c.latitude.min);
+        assert_eq!(area(n.south_west).longitude.max, c.longitude.min);
     }
 }
