@@ -949,16 +949,22 @@ mod tests {
         let mut h = Harness::new(&[]).unwrap();
         h.fuzz = Some(Box::new(FuzzTables::new(&h)));
         let t = h.fuzz.as_deref().unwrap();
-        let set = t.names.iter().position(|n| n == b"set").unwrap() as u8;
-        // SET, count byte 0 (arity -3: two arguments), k0, then token 0x7f % len.
+        let set = t.names.iter().position(|n| n == b"set").unwrap();
+        // SET (one index byte, or two once the table has more than 255 names), count byte 0 (arity -3: two arguments), k0, then token 0x7f % len.
+        let mut data = if t.names.len() > 255 {
+            vec![(set >> 8) as u8, set as u8]
+        } else {
+            vec![set as u8]
+        };
+        data.extend_from_slice(&[0, 0, 1]);
         let mut r = Bytes {
-            data: &[set, 0, 0, 1],
+            data: &data,
             pos: 0,
         };
-        assert_eq!(
-            decode_command(&mut r, &h),
-            [b"set".to_vec(), b"k0".to_vec(), b"k1".to_vec()]
-        );
+        // The name's case follows the index byte's high bit.
+        let mut got = decode_command(&mut r, &h);
+        got[0].make_ascii_lowercase();
+        assert_eq!(got, [b"set".to_vec(), b"k0".to_vec(), b"k1".to_vec()]);
         let mut argv = vec![
             b"DEBUG".to_vec(),
             b"populate".to_vec(),

@@ -2,6 +2,8 @@
 //! handlers it registers by full command name.
 
 pub mod bitops;
+pub mod geo;
+pub mod geohash;
 pub mod hash;
 pub mod hll;
 pub mod list;

@@ -20,7 +20,7 @@
 //! while the other bound holds; on the skiplist the start is found in O(log n) through
 //! [`SkipTable::count_while`].
 
-use crate::command::{cstr, opt, Ctx, Handler};
+use crate::command::{cstr, opt, Argv, Ctx, Handler};
 use crate::config::Settings;
 use crate::keyspace::{notify, Deletion, Ev, KeyRef, Keyspace, NewValue, SkipTable, ValueRef};
 use crate::object::{ObjType, SetValue, Value};
@@ -788,6 +788,26 @@ impl ZsetValue {
         }
     }
 
+    /// The elements with `min <= score < max`, ascending: the walk of geo.c's
+    /// `geoGetPointsInRange` (`zzlFirstInRange` / `zslNthInRange(.., 0)`, then on while
+    /// `zslValueLteMax` with an exclusive max).
+    pub(crate) fn iter_score_range(
+        &self,
+        min: f64,
+        max: f64,
+    ) -> impl Iterator<Item = (ListpackEntry<'_>, f64)> + '_ {
+        let spec = Spec::Score(ScoreRange {
+            min,
+            max,
+            minex: false,
+            maxex: true,
+        });
+        self.first_in_range(&spec)
+            .into_iter()
+            .flat_map(move |i| self.iter_from(i, false))
+            .take_while(move |(_, s)| *s < max)
+    }
+
     /// Calls `f(member)` for every element (ascending), as strings.
     pub fn for_each<'a>(&'a self, mut f: impl FnMut(ListpackEntry<'a>, f64)) {
         for (m, s) in self.iter_from(0, false) {
@@ -847,12 +867,19 @@ fn delete_if_empty(c: &mut Ctx, h: KeyRef) -> bool {
 // --- ZADD / ZINCRBY ----------------------------------------------------------------------
 
 /// `zaddGenericCommand`.
-fn zadd_generic(c: &mut Ctx, mut f: AddFlags) {
-    let key = c.arg(1);
+fn zadd_generic(c: &mut Ctx, f: AddFlags) {
+    let argv = c.argv;
+    zadd_argv(c, argv, f);
+}
+
+/// `zaddGenericCommand` over `argv` (`ZADD key [opts] score member ...`), which may differ
+/// from the client's own (GEOADD rewrites itself to ZADD, geo.c). Replies as ZADD.
+pub(crate) fn zadd_argv(c: &mut Ctx, argv: Argv<'_>, mut f: AddFlags) {
+    let key = &argv[1];
     let mut ch = false;
     let mut scoreidx = 2;
-    while scoreidx < c.argc() {
-        match opt(c.arg(scoreidx)).as_slice() {
+    while scoreidx < argv.len() {
+        match opt(&argv[scoreidx]).as_slice() {
             b"nx" => f.nx = true,
             b"xx" => f.xx = true,
             b"ch" => ch = true,
@@ -863,7 +890,7 @@ fn zadd_generic(c: &mut Ctx, mut f: AddFlags) {
         }
         scoreidx += 1;
     }
-    let elements = c.argc() - scoreidx;
+    let elements = argv.len() - scoreidx;
     if elements % 2 == 1 || elements == 0 {
         return c.out.syntax_error();
     }
@@ -886,11 +913,11 @@ fn zadd_generic(c: &mut Ctx, mut f: AddFlags) {
     let mut scores = Vec::with_capacity(elements);
     let mut maxelelen = 0;
     for j in 0..elements {
-        match string2d(c.arg(scoreidx + 2 * j)) {
+        match string2d(&argv[scoreidx + 2 * j]) {
             Some(v) => scores.push(v),
             None => return c.out.error(errors::NOT_FLOAT),
         }
-        maxelelen = maxelelen.max(c.arg(scoreidx + 2 * j + 1).len());
+        maxelelen = maxelelen.max(argv[scoreidx + 2 * j + 1].len());
     }
     let Ok(h) = lookup_zset(c, key, true) else {
         return;
@@ -912,7 +939,6 @@ fn zadd_generic(c: &mut Ctx, mut f: AddFlags) {
     let mut score = 0.0;
     let mut nan = false;
     if let Some(h) = h {
-        let argv = c.argv;
         let z = zset_mut(&mut c.srv.ks, h);
         for (j, &sc) in scores.iter().enumerate() {
             match z.add(sc, &argv[scoreidx + 2 * j + 1], f, &lim) {
