@@ -572,17 +572,7 @@ fn object_freq(c: &mut Ctx) {
     }
     // Report the decayed counter without the probabilistic increment (LFUDecrAndReturn).
     let lru = c.srv.ks.get(h).lru();
-    let ldt = (lru >> 8) as u16;
-    let counter = lru & 0xff;
-    let now = ((c.srv.now_ms / 60000) & 0xffff) as u16;
-    let elapsed = if now >= ldt {
-        now - ldt
-    } else {
-        65535 - ldt + now
-    } as u32;
-    let decay = c.srv.settings.lfu_decay_time;
-    let periods = if decay > 0 { elapsed / decay } else { 0 };
-    c.out.int(counter.saturating_sub(periods) as i64);
+    c.out.int(c.srv.lfu_decayed(lru) as i64);
 }
 
 fn object_help(c: &mut Ctx) {

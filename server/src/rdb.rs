@@ -270,7 +270,8 @@ pub fn write_dataset_as<W: Write>(
             scratch.clear();
             match put_object(&mut scratch, &e.value(), version, compress) {
                 Ok(t) => {
-                    wr.key_header(t, e.key(), e.expire(), None, None);
+                    let (idle, freq) = srv.rdb_lru_info(e.lru());
+                    wr.key_header(t, e.key(), e.expire(), idle, freq);
                     wr.out().extend_from_slice(&scratch);
                 }
                 Err(e2) => {
@@ -650,6 +651,7 @@ fn add_key(
     key: &[u8],
     v: NewValue,
     expire: Option<i64>,
+    lru: Option<u32>,
 ) -> Result<(), String> {
     if srv.ks.peek(db, key).is_some() {
         return Err(format!(
@@ -657,7 +659,7 @@ fn add_key(
             String::from_utf8_lossy(key)
         ));
     }
-    let lru = srv.new_key_lru();
+    let lru = lru.unwrap_or_else(|| srv.new_key_lru());
     // Strings of up to 44 bytes are embedded, as `tryObjectEncoding` leaves them.
     let v = match v {
         NewValue::Boxed(b) => match *b {
@@ -729,7 +731,8 @@ impl crdb::Visitor for Loader<'_> {
         }
         match adopt(rec.value, &self.lim, self.now_ms)? {
             Some(v) => {
-                add_key(self.srv, db, &rec.key, v, rec.expire_ms)?;
+                let lru = self.srv.lru_from_rdb(rec.lru_idle, rec.lfu_freq);
+                add_key(self.srv, db, &rec.key, v, rec.expire_ms, lru)?;
                 self.stats.loaded += 1;
             }
             None => self.stats.empty += 1,

@@ -362,6 +362,50 @@ impl Server {
         }
     }
 
+    /// The decayed LFU counter of a key's 24-bit LFU field, without the probabilistic
+    /// increment (Redis `LFUDecrAndReturn`): what OBJECT FREQ shows and RDB's FREQ saves.
+    pub fn lfu_decayed(&self, lru: u32) -> u32 {
+        let ldt = (lru >> 8) as u16;
+        let counter = lru & 0xff;
+        let now = self.lfu_minutes();
+        let elapsed = if now >= ldt {
+            now - ldt
+        } else {
+            65535 - ldt + now
+        } as u32;
+        let decay = self.settings.lfu_decay_time;
+        let periods = if decay > 0 { elapsed / decay } else { 0 };
+        counter.saturating_sub(periods)
+    }
+
+    /// What RDB saves with a key under the current `maxmemory-policy` (`rdbSaveKeyValuePair`):
+    /// `(idle seconds, None)` for an LRU policy, `(None, counter)` for an LFU one, nothing else.
+    pub fn rdb_lru_info(&self, lru: u32) -> (Option<u64>, Option<u8>) {
+        let p = self.settings.maxmemory_policy.as_str();
+        if p.ends_with("lru") {
+            (Some(idle_ms(self.lruclock, lru) / 1000), None)
+        } else if p.ends_with("lfu") {
+            (None, Some(self.lfu_decayed(lru).min(255) as u8))
+        } else {
+            (None, None)
+        }
+    }
+
+    /// The LRU/LFU field of a key loaded with RDB's IDLE (seconds) / FREQ, or restored with
+    /// IDLETIME / FREQ (Redis `objectSetLRUOrLFU`): FREQ counts under an LFU policy, IDLE
+    /// under any other; `None` when neither applies (the key gets a new key's field).
+    pub fn lru_from_rdb(&self, idle_s: Option<u64>, freq: Option<u8>) -> Option<u32> {
+        if self.lfu_policy() {
+            return freq.map(|f| (self.lfu_minutes() as u32) << 8 | f as u32);
+        }
+        let idle = idle_s? as i64;
+        let mut abs = self.lruclock as i64 - idle;
+        if abs < 0 {
+            abs += LRU_CLOCK_MAX as i64;
+        }
+        Some((abs as u32) & LRU_CLOCK_MAX)
+    }
+
     fn lfu_minutes(&self) -> u16 {
         ((self.now_ms / 60000) & 0xffff) as u16
     }

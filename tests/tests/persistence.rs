@@ -196,3 +196,77 @@ fn debug_reload_keeps_the_digest() {
         Frame::Error(e) if e.starts_with(b"ERR DEBUG RELOAD only supports")
     ));
 }
+
+/// LRU idle times and LFU counters travel in RDB files (IDLE / FREQ opcodes) both ways: Redis
+/// 7.4.1 sets them (RESTORE IDLETIME, repeated reads), pyrope loads them and saves them again,
+/// Redis reads pyrope's file back with the same values.
+#[test]
+fn lru_and_lfu_metadata_survive_save_and_load() {
+    require_reference();
+    for (policy, field) in [("allkeys-lru", "IDLETIME"), ("allkeys-lfu", "FREQ")] {
+        let dir = tempfile::tempdir().unwrap();
+        let extra = ["--maxmemory-policy", policy];
+        let mut args = vec![
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--enable-debug-command",
+            "yes",
+        ];
+        args.extend_from_slice(&extra);
+        let want: Vec<Frame>;
+        {
+            let r = TestServer::start(Kind::Redis, &args);
+            let mut c = r.client();
+            call(&mut c, &["SET", "src", "v"]);
+            let Frame::Bulk(Some(payload)) = call(&mut c, &["DUMP", "src"]) else {
+                panic!("DUMP")
+            };
+            for (i, n) in [(0, 1000u32), (1, 5000), (2, 77777)] {
+                let k = format!("k{i}");
+                let n = n.to_string();
+                let args: [&[u8]; 6] = [
+                    b"RESTORE",
+                    k.as_bytes(),
+                    b"0",
+                    &payload,
+                    b"IDLETIME",
+                    n.as_bytes(),
+                ];
+                let r = c.call(&args).unwrap();
+                assert_eq!(r, Frame::Simple(b"OK".to_vec()));
+                if policy.ends_with("lfu") {
+                    for _ in 0..(i * 40) {
+                        call(&mut c, &["GET", &k]);
+                    }
+                }
+            }
+            want = (0..3)
+                .map(|i| call(&mut c, &["OBJECT", field, &format!("k{i}")]))
+                .collect();
+            assert_eq!(call(&mut c, &["SAVE"]), Frame::Simple("OK".into()));
+        }
+        let close = |a: &Frame, b: &Frame| match (a, b) {
+            // Idle seconds may tick once between two servers' reads.
+            (Frame::Integer(x), Frame::Integer(y)) => (x - y).abs() <= 2,
+            _ => false,
+        };
+        {
+            let s = TestServer::start(Kind::Pyrope, &args);
+            let mut c = s.client();
+            for (i, w) in want.iter().enumerate() {
+                let got = call(&mut c, &["OBJECT", field, &format!("k{i}")]);
+                assert!(close(&got, w), "{policy} k{i}: pyrope {got:?}, redis {w:?}");
+            }
+            assert_eq!(call(&mut c, &["SAVE"]), Frame::Simple("OK".into()));
+        }
+        let r = TestServer::start(Kind::Redis, &args);
+        let mut c = r.client();
+        for (i, w) in want.iter().enumerate() {
+            let got = call(&mut c, &["OBJECT", field, &format!("k{i}")]);
+            assert!(
+                close(&got, w),
+                "{policy} k{i} after pyrope's save: {got:?}, want {w:?}"
+            );
+        }
+    }
+}
