@@ -4,7 +4,8 @@
 # sets and hashes of 8 elements), one server after the other:
 #   - SAVE duration (wall time of the SAVE command), RDB file size,
 #   - load duration at start-up (the "DB loaded from disk: X seconds" log line of each),
-#   - BGSAVE peak extra memory: rdb_last_cow_size while SETs overwrite random keys,
+#   - BGSAVE peak extra memory: rdb_last_cow_size while SETs of random keys arrive at a fixed
+#     rate (COW_RPS, default 100000/s, open loop),
 #   - with appendfsync everysec: how many acknowledged writes a SIGKILL loses (the loss window),
 # then the AOF write throughput (SET, -P 1 and -P 16) under appendfsync everysec and always
 # through bench/compare.sh with pyrope-benchmark as the load generator.
@@ -72,7 +73,9 @@ for name in redis pyrope; do
   RES[$name.size]=$(stat -c %s "$d/dump.rdb")
   RES[$name.keys]=$("$CLI" -p "$port" dbsize)
   # BGSAVE under a write load: COW of the child.
-  "$BENCH" -p "$port" -c 20 -n 100000000 -r "$KEYS" -t set -P 16 -q >/dev/null 2>&1 &
+  # Open loop at a fixed rate, so both servers take the same writes while their child runs
+  # (a closed loop would hand the faster server more writes, hence more copied pages).
+  "$BENCH" -p "$port" -c 20 --rps "${COW_RPS:-100000}" --test-time 600 -r "$KEYS" -t set -q >/dev/null 2>&1 &
   bpid=$!; echo "$bpid" >> "$TMP/pids"
   sleep 1
   "$CLI" -p "$port" bgsave >/dev/null
