@@ -109,7 +109,6 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
     let name = cmd.fullname.as_str();
     let is_exec = name == "exec";
     let is_ping = name == "ping";
-    let oom_exempt_in_multi = matches!(name, "exec" | "discard" | "quit" | "reset");
     let queues = !crate::multi::runs_inside_multi(name);
     let allowed_subscribed = ALLOWED_SUBSCRIBED.contains(&name);
     let has = |f: u64| cmd_flags & f != 0;
@@ -136,12 +135,10 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
         return Outcome::Done;
     }
     // maxmemory: Pyrope does not evict yet, so every policy behaves as noeviction: commands
-    // that may grow memory are refused while used memory is over the limit. Inside MULTI
-    // every command but EXEC DISCARD QUIT RESET is (queueing takes memory too).
+    // that may grow memory are refused while used memory is over the limit, EXEC when one
+    // of its commands may. (Redis 7.4.1 queues the other commands of a MULTI even then.)
     if srv.settings.maxmemory > 0
-        && (has(flags::DENYOOM)
-            || queued_flags & flags::DENYOOM != 0
-            || (in_multi && !oom_exempt_in_multi))
+        && (has(flags::DENYOOM) || queued_flags & flags::DENYOOM != 0)
         && srv.mem.used() > srv.settings.maxmemory
     {
         reject_command(
