@@ -482,4 +482,38 @@ mod tests {
             "-EXECABORT Transaction discarded because of: wrong number of arguments for 'exec' command\r\n"
         );
     }
+
+    /// The command fuzz harness with transactions in the mix: random inputs in the fuzz
+    /// target's encoding where every few commands is MULTI, EXEC, DISCARD, WATCH or UNWATCH
+    /// spelled out, so queues fill with random commands and run inside EXEC. Nothing may
+    /// panic and every reply must be well formed (`fuzz_one` checks).
+    #[test]
+    fn fuzz_inputs_with_transactions_never_panic() {
+        crate::harness::quiet_logs();
+        let mut h = Harness::for_fuzzing();
+        let mut rng = fastrand::Rng::with_seed(0x6d75_6c74_69);
+        let tx: [&[u8]; 6] = [
+            b"MULTI", b"EXEC", b"DISCARD", b"WATCH", b"UNWATCH", b"multi",
+        ];
+        for _ in 0..1500 {
+            let mut input = Vec::new();
+            for _ in 0..rng.usize(1..12) {
+                if rng.u8(..) < 90 {
+                    let name = tx[rng.usize(..tx.len())];
+                    input.extend_from_slice(&[0xff, name.len() as u8]);
+                    input.extend_from_slice(name);
+                    // An argument count by arity, then tokens (keys among the first ones).
+                    input.push(rng.u8(..0xe0));
+                    for _ in 0..3 {
+                        input.push(rng.u8(..0x20));
+                    }
+                } else {
+                    for _ in 0..rng.usize(2..14) {
+                        input.push(rng.u8(..0xfe));
+                    }
+                }
+            }
+            crate::harness::fuzz_one(&mut h, &input);
+        }
+    }
 }
