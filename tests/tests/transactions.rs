@@ -691,3 +691,64 @@ fn exec_propagates_as_one_unit() {
     let rs = commands(&replica.drain(Duration::from_millis(300)));
     assert_eq!(rs, ["MULTI", "SET x 1", "SET y 1", "EXEC"]);
 }
+
+/// `stop-writes-on-bgsave-error` after a failed BGSAVE: writes (and PING) are refused while
+/// queueing, which dooms the transaction, and EXEC of writes queued before the failure is
+/// refused with the reason (`-EXECABORT Transaction discarded because of: MISCONF ...`);
+/// a transaction of reads still runs.
+#[test]
+fn exec_rechecks_misconf() {
+    require_reference();
+    let args = ["--enable-protected-configs", "yes", "--save", "3600 1"];
+    let (redis, pyrope) = (TestServer::redis(&args), TestServer::pyrope(&args));
+    let mut seen = Vec::new();
+    for srv in [&redis, &pyrope] {
+        let mut c = srv.client();
+        let mut o = srv.client();
+        let mut t = Vec::new();
+        let run = |c: &mut Client, t: &mut Vec<String>, args: &[&str]| {
+            let r = c.call(args).unwrap();
+            t.push(format!("{args:?} -> {}", show(&r)));
+        };
+        run(&mut c, &mut t, &["SET", "a", "1"]);
+        run(&mut c, &mut t, &["MULTI"]);
+        run(&mut c, &mut t, &["INCR", "a"]);
+        // Make the next BGSAVE fail: its directory is gone.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap().to_string();
+        call(&mut o, &["CONFIG", "SET", "dir", &path]);
+        drop(dir);
+        let bg = o.call(&["BGSAVE"]).unwrap();
+        poll("failed bgsave", || {
+            let p = info(&mut o, "persistence");
+            info_field(&p, "rdb_bgsave_in_progress").as_deref() == Some("0")
+                && info_field(&p, "rdb_last_bgsave_status").as_deref() == Some("err")
+        });
+        t.push(format!("bgsave -> {}", matches!(bg, Frame::Simple(_))));
+        run(&mut c, &mut t, &["EXEC"]);
+        run(&mut c, &mut t, &["GET", "a"]);
+        run(&mut c, &mut t, &["MULTI"]);
+        run(&mut c, &mut t, &["GET", "a"]);
+        run(&mut c, &mut t, &["EXEC"]);
+        run(&mut c, &mut t, &["MULTI"]);
+        run(&mut c, &mut t, &["SET", "a", "2"]);
+        run(&mut c, &mut t, &["PING"]);
+        run(&mut c, &mut t, &["GET", "a"]);
+        run(&mut c, &mut t, &["EXEC"]);
+        let errs = info(&mut c, "errorstats");
+        t.extend(
+            errs.lines()
+                .filter(|l| l.starts_with("errorstat"))
+                .map(String::from),
+        );
+        seen.push(t);
+    }
+    assert!(
+        seen[0]
+            .iter()
+            .any(|l| l.contains("EXECABORT Transaction discarded because of: MISCONF")),
+        "{:#?}",
+        seen[0]
+    );
+    assert_eq!(seen[0], seen[1]);
+}
