@@ -942,6 +942,8 @@ impl Keyspace {
 
     /// Deletes every key of `db`, returning how many there were and the old table (for the
     /// caller to drop here or hand to the lazy-free thread: FLUSHDB / FLUSHALL ASYNC).
+    /// WATCH needs the keys still there: callers run `multi::touch_all_watched_keys_in_db`
+    /// first (Redis's `signalFlushedDb`).
     pub fn flush_db(&mut self, db: usize) -> (usize, impl Send) {
         let d = &mut self.dbs[db];
         let mut old = std::mem::take(&mut d.dict);
@@ -959,7 +961,8 @@ impl Keyspace {
     }
 
     /// Swaps the contents of two dbs (SWAPDB): every key of both counts as modified, and keys
-    /// that blocked clients wait for may now be there.
+    /// that blocked clients wait for may now be there. The caller runs
+    /// `multi::touch_all_watched_keys_in_db` for both dbs first (it compares them).
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
         if a == b {
             return;
