@@ -135,7 +135,7 @@ fn watch_is_invalidated_by_every_kind_of_write() {
         ("hset", &[], "k", &[&["HSET", "k", "f", "v"]]),
         ("sadd", &[], "k", &[&["SADD", "k", "m"]]),
         ("zadd", &[], "k", &[&["ZADD", "k", "1", "m"]]),
-        ("xadd", &[], "k", &[&["XADD", "k", "*", "f", "v"]]),
+        ("xadd", &[], "k", &[&["XADD", "k", "1-1", "f", "v"]]),
         ("pfadd", &[], "k", &[&["PFADD", "k", "a"]]),
         (
             "rename from",

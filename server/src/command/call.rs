@@ -106,16 +106,12 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
         return Outcome::Done;
     }
     let cmd_flags = cmd.flags;
-    let name = cmd.fullname.as_str();
-    let is_exec = name == "exec";
-    let is_ping = name == "ping";
-    let queues = !crate::multi::runs_inside_multi(name);
-    let allowed_subscribed = ALLOWED_SUBSCRIBED.contains(&name);
     let has = |f: u64| cmd_flags & f != 0;
     let in_multi = srv.clients[k].flags & cf::MULTI != 0;
     // EXEC is checked with the flags of the commands it would run (Redis's
-    // `mstate.cmd_flags` terms of `is_write_command`, `is_denyoom_command`, ...).
-    let queued_flags = if is_exec {
+    // `mstate.cmd_flags` terms of `is_write_command`, `is_denyoom_command`, ...; outside
+    // MULTI nothing is queued).
+    let queued_flags = if in_multi && cmd.fullname == "exec" {
         srv.clients[k].multi.cmd_flags
     } else {
         0
@@ -152,7 +148,7 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
     }
     // A failed background save with `stop-writes-on-bgsave-error`: writes (and PING, as
     // Redis's `writeCommandsDeniedByDiskError` check) are refused until a save succeeds.
-    if (has(flags::WRITE) || queued_flags & flags::WRITE != 0 || is_ping)
+    if (has(flags::WRITE) || queued_flags & flags::WRITE != 0 || cmd_name(srv, id) == "ping")
         && crate::persist::writes_refused(srv)
     {
         reject_command(srv, k, Some(id), out, crate::persist::MISCONF);
@@ -160,7 +156,10 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
     }
     // A RESP2 connection with subscriptions is in subscribed mode: only the pub/sub commands,
     // PING, QUIT and RESET (RESP3 has no such limit).
-    if out.resp == 2 && !allowed_subscribed && srv.clients[k].subs.any() {
+    if out.resp == 2
+        && srv.clients[k].subs.any()
+        && !ALLOWED_SUBSCRIBED.contains(&cmd_name(srv, id))
+    {
         let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", srv.commands.cmds[id].fullname);
         reject_command(srv, k, Some(id), out, &msg);
         return Outcome::Done;
@@ -173,7 +172,7 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
             return Outcome::Postponed;
         }
     }
-    if in_multi && queues {
+    if in_multi && !crate::multi::runs_inside_multi(cmd_name(srv, id)) {
         crate::multi::queue(srv, k, id, argv);
         out.raw(b"+QUEUED\r\n");
         srv.clients[k].last_interaction_ms = srv.now_ms;
@@ -181,6 +180,12 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
     }
     call(srv, k, id, argv, out, 0);
     Outcome::Done
+}
+
+/// The full name of command `id` (`get`, `config|get`).
+#[inline]
+fn cmd_name(srv: &Server, id: usize) -> &str {
+    &srv.commands.cmds[id].fullname
 }
 
 /// Rejects a command before it runs (Redis `rejectCommand`): counts it rejected (errorstats
