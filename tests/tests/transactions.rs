@@ -752,3 +752,32 @@ fn exec_rechecks_misconf() {
     );
     assert_eq!(seen[0], seen[1]);
 }
+
+/// A protected command (DEBUG without `enable-debug-command`) is rejected while queueing,
+/// as every `processCommand` rejection: counted as rejected, and the transaction is doomed.
+#[test]
+fn a_protected_command_dooms_the_transaction() {
+    require_reference();
+    let (redis, pyrope) = (TestServer::redis(&[]), TestServer::pyrope(&[]));
+    let mut seen = Vec::new();
+    for srv in [&redis, &pyrope] {
+        let mut c = srv.client();
+        let mut t = Vec::new();
+        c.call(&["CONFIG", "RESETSTAT"]).unwrap();
+        for step in [
+            &["DEBUG", "HELP"][..],
+            &["MULTI"],
+            &["SET", "a", "1"],
+            &["DEBUG", "HELP"],
+            &["EXEC"],
+            &["GET", "a"],
+        ] {
+            t.push(format!("{step:?} -> {}", show(&c.call(step).unwrap())));
+        }
+        let stats = info(&mut c, "commandstats");
+        t.push(cmdstat(&stats, "debug"));
+        seen.push(t);
+    }
+    assert!(seen[0][4].contains("EXECABORT"), "{:#?}", seen[0]);
+    assert_eq!(seen[0], seen[1]);
+}

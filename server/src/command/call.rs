@@ -108,6 +108,19 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
     let cmd_flags = cmd.flags;
     let has = |f: u64| cmd_flags & f != 0;
     let in_multi = srv.clients[k].flags & cf::MULTI != 0;
+    // Protected commands (DEBUG; MODULE has no handler) per `enable-debug-command` (the
+    // metadata does not carry Redis's CMD_PROTECTED: DEBUG is found by name, admin first).
+    if has(flags::ADMIN) && cmd_name(srv, id) == "debug" {
+        let allowed = match srv.config.get("enable-debug-command").unwrap_or("no") {
+            "yes" => true,
+            "local" => srv.clients[k].is_local(),
+            _ => false,
+        };
+        if !allowed {
+            reject_command(srv, k, Some(id), out, "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
+            return Outcome::Done;
+        }
+    }
     // EXEC is checked with the flags of the commands it would run (Redis's
     // `mstate.cmd_flags` terms of `is_write_command`, `is_denyoom_command`, ...; outside
     // MULTI nothing is queued).
