@@ -211,14 +211,14 @@ fn watch_is_invalidated_by_every_kind_of_write() {
             "lazy expiry by another client",
             &[
                 &["DEBUG", "SET-ACTIVE-EXPIRE", "0"],
-                &["SET", "k", "v", "PX", "30"],
+                &["SET", "k", "v", "PX", "300"],
             ],
             "k",
-            &[&["!sleep", "60"], &["GET", "k"]],
+            &[&["!sleep", "500"], &["GET", "k"]],
         ),
         (
             "active expiry",
-            &[&["SET", "k", "v", "PX", "50"]],
+            &[&["SET", "k", "v", "PX", "300"]],
             "k",
             &[&["!dbsize", "0"]],
         ),
@@ -226,7 +226,7 @@ fn watch_is_invalidated_by_every_kind_of_write() {
             "hash deleted by its last field's TTL",
             &[
                 &["HSET", "k", "f", "v"],
-                &["HPEXPIRE", "k", "50", "FIELDS", "1", "f"],
+                &["HPEXPIRE", "k", "300", "FIELDS", "1", "f"],
             ],
             "k",
             &[&["!dbsize", "0"]],
@@ -319,9 +319,9 @@ fn a_watched_key_expiring_before_exec_aborts() {
     for srv in [&redis, &pyrope] {
         let mut c = srv.client();
         c.call(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]).unwrap();
-        c.call(&["SET", "k", "v", "PX", "100"]).unwrap();
+        c.call(&["SET", "k", "v", "PX", "300"]).unwrap();
         assert_eq!(call(&mut c, &["WATCH", "k"]), Frame::Simple("OK".into()));
-        std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(500));
         // Still in the db (nothing looked it up), but logically expired.
         assert_eq!(dbsize(&mut c), 1, "{:?}", srv.addr());
         call(&mut c, &["MULTI"]);
@@ -333,7 +333,7 @@ fn a_watched_key_expiring_before_exec_aborts() {
             srv.addr()
         );
         c.call(&["DEBUG", "SET-ACTIVE-EXPIRE", "1"]).unwrap();
-        c.call(&["SET", "k2", "v", "PX", "100"]).unwrap();
+        c.call(&["SET", "k2", "v", "PX", "300"]).unwrap();
         call(&mut c, &["WATCH", "k2"]);
         let mut other = srv.client();
         poll("active expiry of k2", || dbsize(&mut other) == 0);
