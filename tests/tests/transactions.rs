@@ -436,10 +436,9 @@ fn execabort_and_statistics_match_redis() {
                 .map(String::from),
         );
         let st = info(&mut c, "stats");
-        t.push(format!(
-            "total_error_replies:{:?}",
-            info_field(&st, "total_error_replies")
-        ));
+        for f in ["total_error_replies", "total_commands_processed"] {
+            t.push(format!("{f}:{:?}", info_field(&st, f)));
+        }
         seen.push(t);
     }
     assert!(
