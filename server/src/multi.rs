@@ -491,7 +491,7 @@ mod tests {
     fn fuzz_inputs_with_transactions_never_panic() {
         crate::harness::quiet_logs();
         let mut h = Harness::for_fuzzing();
-        let mut rng = fastrand::Rng::with_seed(0x6d75_6c74_69);
+        let mut rng = fastrand::Rng::with_seed(0x006d_756c_7469);
         let tx: [&[u8]; 6] = [
             b"MULTI", b"EXEC", b"DISCARD", b"WATCH", b"UNWATCH", b"multi",
         ];
