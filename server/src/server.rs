@@ -448,8 +448,16 @@ impl Server {
         for db in s.flushed.drain(..) {
             self.blocking.db_changed(db);
         }
-        for (db, key, exists) in &modified {
-            crate::multi::touch_watched_key(self, *db, key, *exists);
+        if !modified.is_empty() {
+            let mut modified = modified;
+            for (db, key, exists) in &modified {
+                crate::multi::touch_watched_key(self, *db, key, *exists);
+            }
+            // Keep the allocation for the next command's records.
+            modified.clear();
+            if self.ks.signals.modified.is_empty() {
+                self.ks.signals.modified = modified;
+            }
         }
         self.stats.expired_keys += n;
         self.ks.free_parked();
