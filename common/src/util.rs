@@ -458,7 +458,13 @@ fn grisu2(d: f64) -> (Vec<u8>, i32) {
         part2 &= one_frac - 1;
         if part2 < delta {
             kk += kappa;
-            round_digit(&mut digits, delta, part2, one_frac, wfrac.wrapping_mul(TENS[unit]));
+            round_digit(
+                &mut digits,
+                delta,
+                part2,
+                one_frac,
+                wfrac.wrapping_mul(TENS[unit]),
+            );
             return (digits, kk);
         }
         unit -= 1;

@@ -337,6 +337,7 @@ fn debug(c: &mut Ctx) {
             }
             if flush {
                 for db in 0..c.srv.ks.dbs() {
+                    crate::multi::touch_all_watched_keys_in_db(c.srv, db, None);
                     let _ = c.srv.ks.flush_db(db);
                 }
             }

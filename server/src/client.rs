@@ -100,6 +100,12 @@ pub mod flags {
     /// Never blocks (socketless clients: the harness, later the Lua client): blocking
     /// commands answer as if their timeout had elapsed (Redis `CLIENT_DENY_BLOCKING`).
     pub const DENY_BLOCKING: u32 = 1 << 11;
+    /// Inside MULTI: commands are queued until EXEC (`crate::multi`; CLIENT LIST `x`).
+    pub const MULTI: u32 = 1 << 12;
+    /// A watched key was modified: the next EXEC fails with a null array (CLIENT LIST `d`).
+    pub const DIRTY_CAS: u32 = 1 << 13;
+    /// A command was rejected while queueing: the next EXEC fails with EXECABORT.
+    pub const DIRTY_EXEC: u32 = 1 << 14;
 }
 
 /// Buffered input of a client.
@@ -154,6 +160,8 @@ pub struct Client {
     /// Execution time (us) of the runs of the current command that blocked, counted when it
     /// completes (Redis `c->duration`).
     pub blocked_us: u64,
+    /// MULTI queue and watched keys (`crate::multi`).
+    pub multi: crate::multi::ClientMulti,
 }
 
 impl Client {
@@ -204,6 +212,7 @@ impl Client {
             block: None,
             resume: Default::default(),
             blocked_us: 0,
+            multi: Default::default(),
         }
     }
 
@@ -218,8 +227,14 @@ impl Client {
         if self.subs.any() {
             s.push('P');
         }
+        if self.flags & flags::MULTI != 0 {
+            s.push('x');
+        }
         if self.flags & flags::BLOCKED != 0 {
             s.push('b');
+        }
+        if self.flags & flags::DIRTY_CAS != 0 {
+            s.push('d');
         }
         if self.flags & flags::CLOSE_AFTER_REPLY != 0 {
             s.push('c');
@@ -260,7 +275,7 @@ impl Client {
         let tot_mem =
             self.input.qbuf.capacity() + self.out.buf.capacity() + std::mem::size_of::<Client>();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi=-1 watch=0 qbuf={} qbuf-free={} argv-mem=0 multi-mem=0 rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events=r{} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events=r{} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -273,8 +288,15 @@ impl Client {
             self.subs.channels.len(),
             self.subs.patterns.len(),
             self.subs.shard.len(),
+            if self.flags & flags::MULTI != 0 {
+                self.multi.count as i64
+            } else {
+                -1
+            },
+            self.multi.watched.len(),
             qbuf,
             qfree,
+            self.multi.argv_len_sums,
             self.out.buf.capacity(),
             self.out.buf.capacity(),
             obl,

@@ -177,14 +177,16 @@ fn section(srv: &Server, sec: &str, o: &mut String) {
         "clients" => {
             let _ = write!(
                 o,
-                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\npubsub_clients:{}\r\nwatching_clients:0\r\nclients_in_timeout_table:{}\r\ntotal_watched_keys:0\r\ntotal_blocking_keys:{}\r\ntotal_blocking_keys_on_nokey:{}\r\n",
+                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\nclient_recent_max_input_buffer:{}\r\nclient_recent_max_output_buffer:{}\r\nblocked_clients:{}\r\ntracking_clients:0\r\npubsub_clients:{}\r\nwatching_clients:{}\r\nclients_in_timeout_table:{}\r\ntotal_watched_keys:{}\r\ntotal_blocking_keys:{}\r\ntotal_blocking_keys_on_nokey:{}\r\n",
                 srv.clients.iter().filter(|(_, c)| c.conn.is_some()).count(),
                 s.maxclients,
                 srv.recent_max_buffers().0,
                 srv.recent_max_buffers().1,
                 srv.blocking.blocked_clients(),
                 srv.pubsub.clients,
+                srv.watched.watching_clients(),
                 srv.blocking.clients_in_timeout_table(),
+                srv.watched.total_keys(),
                 srv.blocking.blocking_keys(),
                 srv.blocking.blocking_keys_on_nokey(),
             );

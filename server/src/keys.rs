@@ -483,6 +483,11 @@ fn swapdb(c: &mut Ctx) {
     let Some(b) = db_index(c, 2, "ERR invalid second DB index") else {
         return;
     };
+    if a != b {
+        // WATCH looks at both dbs before the swap (Redis `dbSwapDatabases`).
+        crate::multi::touch_all_watched_keys_in_db(c.srv, a, Some(b));
+        crate::multi::touch_all_watched_keys_in_db(c.srv, b, Some(a));
+    }
     c.srv.ks.swap_dbs(a, b);
     c.dirty(1);
     c.out.ok();
@@ -510,6 +515,8 @@ fn flush_mode(c: &mut Ctx) -> Option<bool> {
 /// Empties db `db` (FLUSHDB, FLUSHALL): the old table is freed here or, with `lazy`, on the
 /// lazy-free thread. Returns the number of keys removed.
 fn flush_one(c: &mut Ctx, db: usize, lazy: bool) -> u64 {
+    // WATCH looks at the keys before they go (Redis `signalFlushedDb`).
+    crate::multi::touch_all_watched_keys_in_db(c.srv, db, None);
     let (n, old) = c.srv.ks.flush_db(db);
     if lazy && n > 0 {
         c.srv.lazy_free(Box::new(old), n as u64);

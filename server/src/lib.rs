@@ -19,6 +19,7 @@ pub(crate) mod info;
 pub(crate) mod keys;
 pub(crate) mod keyspace;
 pub(crate) mod log;
+pub(crate) mod multi;
 pub(crate) mod net;
 pub(crate) mod object;
 pub(crate) mod persist;
@@ -60,6 +61,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         info::COMMANDS,
         slowlog::COMMANDS,
         pubsub::COMMANDS,
+        multi::COMMANDS,
         command::introspect::COMMANDS,
     ] {
         v.extend_from_slice(list);

@@ -756,6 +756,7 @@ fn before_sleep(srv: &mut Server) {
         if srv.clients.contains(k) {
             crate::pubsub::unsubscribe_all(srv, k);
             crate::blocking::forget(srv, k);
+            crate::multi::free_client(srv, k);
             let c = srv.clients.remove(k);
             log!(Verbose, "Client id={} addr={} closed", c.id, c.addr);
             srv.pending_writes.retain(|x| *x != k);

@@ -82,7 +82,8 @@ impl Propagator {
             };
             let w = &mut aof.writer;
             if wrap {
-                w.feed(&mut aof.buf, Some(batch[0].0), &[b"MULTI"], now_s);
+                // MULTI carries no SELECT (dbid -1), as for the byte stream below.
+                w.feed(&mut aof.buf, None, &[b"MULTI"], now_s);
             }
             for (db, argv) in &batch {
                 w.prepare(&mut aof.buf, Some(*db), now_s);
@@ -100,8 +101,8 @@ impl Propagator {
             return;
         }
         if wrap {
-            let db = batch[0].0;
-            self.select(db);
+            // As Redis (`propagatePendingCommands` sends MULTI with dbid -1): MULTI carries
+            // no SELECT; the first command's SELECT, if needed, goes inside the transaction.
             self.emit(&OwnedArgv::from_args(&["MULTI"]));
         }
         for (db, argv) in &batch {
@@ -163,7 +164,7 @@ mod tests {
         let s = String::from_utf8(p.take_stream()).unwrap();
         assert_eq!(
             s,
-            "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n*1\r\n$5\r\nMULTI\r\n*2\r\n$3\r\nDEL\r\n$1\r\nx\r\n*2\r\n$4\r\nINCR\r\n$1\r\ny\r\n*1\r\n$4\r\nEXEC\r\n"
+            "*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n2\r\n*1\r\n$5\r\nMULTI\r\n*2\r\n$6\r\nSELECT\r\n$1\r\n1\r\n*2\r\n$3\r\nDEL\r\n$1\r\nx\r\n*2\r\n$4\r\nINCR\r\n$1\r\ny\r\n*1\r\n$4\r\nEXEC\r\n"
         );
         assert_eq!(p.offset as usize, s.len());
         assert_eq!(p.units, 3);

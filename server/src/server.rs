@@ -170,6 +170,8 @@ pub struct Server {
     pub pending_input: Vec<usize>,
     /// Blocked clients: waiters per key, deadlines, postponed clients, ready keys.
     pub blocking: crate::blocking::Blocking,
+    /// Watched keys (WATCH), per db and key (`crate::multi`).
+    pub watched: crate::multi::Watched,
     /// DEBUG QUICKLIST-PACKED-THRESHOLD (bytes; Redis's default 1 GB). Recorded only: see
     /// `admin.rs`.
     pub quicklist_packed_threshold: u64,
@@ -312,6 +314,7 @@ impl Server {
             to_close: Vec::new(),
             pending_input: Vec::new(),
             blocking: Default::default(),
+            watched: Default::default(),
             quicklist_packed_threshold: 1 << 30,
             shutdown: None,
             cron_loops: 0,
@@ -447,8 +450,9 @@ impl Server {
 
     /// Recomputes what the keyspace records ([`crate::keyspace::Signals::want`]): the
     /// `notify-keyspace-events` classes when K or E is on, the names of expired keys when the
-    /// propagation stream has a consumer. Call after a config change or a consumer change.
-    /// (WATCH, tracking and blocked clients add their bits when they arrive.)
+    /// propagation stream has a consumer, modified keys while a client watches keys, ready
+    /// keys while clients are blocked on keys. Call after a config change, a consumer
+    /// change, the first WATCH or the last unwatch. (Tracking will add its bit.)
     pub fn update_signal_wants(&mut self) {
         use crate::keyspace::{notify, want};
         let n = self.settings.notify_keyspace_events;
@@ -461,6 +465,9 @@ impl Server {
         }
         if self.blocking.wants_ready_keys() {
             w |= want::READY;
+        }
+        if !self.watched.is_empty() {
+            w |= want::MODIFIED;
         }
         self.ks.signals.want = w;
     }
@@ -484,14 +491,24 @@ impl Server {
         let fields = std::mem::take(&mut s.expired_fields);
         self.stats.expired_subkeys += std::mem::take(&mut s.expired_fields_count);
         // Ready keys (and flushed or swapped dbs) go to the blocking core, served after the
-        // top-level command. Modified keys feed WATCH and tracking, which arrive with their
-        // issues; until then nothing records them (their want bit is off).
-        s.modified.clear();
+        // top-level command. Modified keys feed WATCH (tracking will read them too).
+        let modified = std::mem::take(&mut s.modified);
         for (db, key) in s.ready.drain(..) {
             self.blocking.key_ready(db, key);
         }
         for db in s.flushed.drain(..) {
             self.blocking.db_changed(db);
+        }
+        if !modified.is_empty() {
+            let mut modified = modified;
+            for (db, key, exists) in &modified {
+                crate::multi::touch_watched_key(self, *db, key, *exists);
+            }
+            // Keep the allocation for the next command's records.
+            modified.clear();
+            if self.ks.signals.modified.is_empty() {
+                self.ks.signals.modified = modified;
+            }
         }
         self.stats.expired_keys += n;
         self.ks.free_parked();

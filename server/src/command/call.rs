@@ -83,8 +83,7 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
     let id = match lookup {
         Lookup::Found(id) => id,
         Lookup::Unknown => {
-            reject(srv, None, out, &unknown_command_error(&argv));
-            srv.count_errors(&mut out.errors);
+            reject_command(srv, k, None, out, &unknown_command_error(&argv));
             return Outcome::Done;
         }
         Lookup::UnknownSub => {
@@ -93,8 +92,7 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
                 super::trunc(&argv[1], 128),
                 String::from_utf8_lossy(&argv[0]).to_ascii_uppercase()
             );
-            reject(srv, None, out, &msg);
-            srv.count_errors(&mut out.errors);
+            reject_command(srv, k, None, out, &msg);
             return Outcome::Done;
         }
     };
@@ -104,41 +102,74 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
             "ERR wrong number of arguments for '{}' command",
             cmd.fullname
         );
-        reject(srv, Some(id), out, &msg);
-        srv.count_errors(&mut out.errors);
+        reject_command(srv, k, Some(id), out, &msg);
         return Outcome::Done;
     }
-    if srv.auth_required(k) && !cmd.has(flags::NO_AUTH) {
-        reject(srv, Some(id), out, "NOAUTH Authentication required.");
-        srv.count_errors(&mut out.errors);
+    let cmd_flags = cmd.flags;
+    let has = |f: u64| cmd_flags & f != 0;
+    let in_multi = srv.clients[k].flags & cf::MULTI != 0;
+    // Protected commands (DEBUG; MODULE has no handler) per `enable-debug-command` (the
+    // metadata does not carry Redis's CMD_PROTECTED: DEBUG is found by name, admin first).
+    if has(flags::ADMIN) && cmd_name(srv, id) == "debug" {
+        let allowed = match srv.config.get("enable-debug-command").unwrap_or("no") {
+            "yes" => true,
+            "local" => srv.clients[k].is_local(),
+            _ => false,
+        };
+        if !allowed {
+            reject_command(srv, k, Some(id), out, "ERR DEBUG command not allowed. If the enable-debug-command option is set to \"local\", you can run it from a local connection, otherwise you need to set this option in the configuration file, and then restart the server.");
+            return Outcome::Done;
+        }
+    }
+    // EXEC is checked with the flags of the commands it would run (Redis's
+    // `mstate.cmd_flags` terms of `is_write_command`, `is_denyoom_command`, ...; outside
+    // MULTI nothing is queued).
+    let queued_flags = if in_multi && cmd.fullname == "exec" {
+        srv.clients[k].multi.cmd_flags
+    } else {
+        0
+    };
+    if srv.auth_required(k) && !has(flags::NO_AUTH) {
+        reject_command(srv, k, Some(id), out, "NOAUTH Authentication required.");
+        return Outcome::Done;
+    }
+    if in_multi && has(flags::NO_MULTI) {
+        reject_command(
+            srv,
+            k,
+            Some(id),
+            out,
+            "ERR Command not allowed inside a transaction",
+        );
         return Outcome::Done;
     }
     // maxmemory: Pyrope does not evict yet, so every policy behaves as noeviction: commands
-    // that may grow memory are refused while used memory is over the limit.
+    // that may grow memory are refused while used memory is over the limit, EXEC when one
+    // of its commands may. (Redis 7.4.1 queues the other commands of a MULTI even then.)
     if srv.settings.maxmemory > 0
-        && cmd.has(flags::DENYOOM)
+        && (has(flags::DENYOOM) || queued_flags & flags::DENYOOM != 0)
         && srv.mem.used() > srv.settings.maxmemory
     {
-        reject(
+        reject_command(
             srv,
+            k,
             Some(id),
             out,
             "OOM command not allowed when used memory > 'maxmemory'.",
         );
-        srv.count_errors(&mut out.errors);
         return Outcome::Done;
     }
     // A failed background save with `stop-writes-on-bgsave-error`: writes (and PING, as
     // Redis's `writeCommandsDeniedByDiskError` check) are refused until a save succeeds.
-    if cmd.has(flags::WRITE) || cmd.fullname == "ping" {
+    if has(flags::WRITE) || queued_flags & flags::WRITE != 0 || cmd_name(srv, id) == "ping" {
+        // The AOF's write errors refuse writes the same way (`DISK_ERROR_TYPE_AOF`).
         let refusal = if crate::persist::writes_refused(srv) {
             Some(crate::persist::MISCONF.to_string())
         } else {
             crate::aof::write_error(srv)
         };
         if let Some(msg) = refusal {
-            reject(srv, Some(id), out, &msg);
-            srv.count_errors(&mut out.errors);
+            reject_command(srv, k, Some(id), out, &msg);
             return Outcome::Done;
         }
     }
@@ -146,23 +177,49 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
     // PING, QUIT and RESET (RESP3 has no such limit).
     if out.resp == 2
         && srv.clients[k].subs.any()
-        && !ALLOWED_SUBSCRIBED.contains(&cmd.fullname.as_str())
+        && !ALLOWED_SUBSCRIBED.contains(&cmd_name(srv, id))
     {
-        let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", cmd.fullname);
-        reject(srv, Some(id), out, &msg);
-        srv.count_errors(&mut out.errors);
+        let msg = format!("ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context", srv.commands.cmds[id].fullname);
+        reject_command(srv, k, Some(id), out, &msg);
         return Outcome::Done;
     }
     // Every command waits out a PAUSE ALL, CLIENT UNPAUSE included (as Redis 7.4: only the
     // timeout, or an UNPAUSE sent during a WRITE pause, ends it); a WRITE pause holds the
-    // commands that may write or replicate.
+    // commands that may write or replicate (an EXEC: if one of its commands may).
     if let Some(write_only) = srv.paused() {
-        if !write_only || cmd.has(flags::WRITE) || cmd.has(flags::MAY_REPLICATE) {
+        if !write_only || (cmd_flags | queued_flags) & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
             return Outcome::Postponed;
         }
     }
+    if in_multi && !crate::multi::runs_inside_multi(cmd_name(srv, id)) {
+        crate::multi::queue(srv, k, id, argv);
+        out.raw(b"+QUEUED\r\n");
+        srv.clients[k].last_interaction_ms = srv.now_ms;
+        return Outcome::Done;
+    }
     call(srv, k, id, argv, out, 0);
     Outcome::Done
+}
+
+/// The full name of command `id` (`get`, `config|get`).
+#[inline]
+fn cmd_name(srv: &Server, id: usize) -> &str {
+    &srv.commands.cmds[id].fullname
+}
+
+/// Rejects a command before it runs (Redis `rejectCommand`): counts it rejected (errorstats
+/// too), flags the transaction of a client in MULTI, and turns the rejection of EXEC into
+/// the transaction's abort (`-EXECABORT Transaction discarded because of: <reason>`).
+fn reject_command(srv: &mut Server, k: usize, id: Option<usize>, out: &mut Reply, msg: &str) {
+    crate::multi::flag_transaction(srv, k);
+    match id {
+        Some(id) if srv.commands.cmds[id].fullname == "exec" => {
+            srv.commands.cmds[id].stats.rejected_calls += 1;
+            crate::multi::exec_abort(srv, k, out, msg);
+        }
+        _ => reject(srv, id, out, msg),
+    }
+    srv.count_errors(&mut out.errors);
 }
 
 /// Commands a RESP2 client in subscribed mode may run.

@@ -123,7 +123,10 @@ impl<'a> Argv<'a> {
 
     /// Copies the arguments (for MULTI queues, blocked clients, slowlog).
     pub fn to_owned(&self) -> OwnedArgv {
-        let mut o = OwnedArgv::default();
+        let mut o = OwnedArgv {
+            buf: Vec::with_capacity(self.iter().map(|a| a.len()).sum()),
+            ranges: Vec::with_capacity(self.len()),
+        };
         for a in self.iter() {
             o.push(a);
         }

@@ -608,7 +608,7 @@ impl Keyspace {
     /// Signals of a key deleted by expiry: modified, "expired" event, counted.
     fn expired_signals(&mut self, db: usize, key: &[u8]) {
         let s = &mut self.signals;
-        s.modified(db, key);
+        s.modified(db, key, false);
         s.event(db, ev::EXPIRED, key);
         s.expired(db, key);
     }
@@ -648,7 +648,7 @@ impl Keyspace {
         d.link(e);
         let h = d.handle(db, e);
         let s = &mut self.signals;
-        s.modified(db, key);
+        s.modified(db, key, true);
         s.ready(db, key);
         s.event(db, ev::NEW, key);
         if let Some(ev) = ev {
@@ -690,7 +690,7 @@ impl Keyspace {
         // SAFETY: `e` is live and linked; the reference ends within these calls.
         let key = unsafe { e.key() };
         let s = &mut self.signals;
-        s.modified(db, key);
+        s.modified(db, key, true);
         s.ready(db, key);
         if let Some(ev) = ev {
             s.event(db, ev, key);
@@ -762,7 +762,7 @@ impl Keyspace {
         };
         // SAFETY: the live entry of `h`; the reference ends within these calls.
         let key = unsafe { h.e.key() };
-        self.signals.modified(db, key);
+        self.signals.modified(db, key, true);
         if let Some(ev) = ev {
             self.signals.event(db, ev, key);
         }
@@ -779,7 +779,7 @@ impl Keyspace {
         // SAFETY: unlinked, not yet freed: live until `free_unlinked` below.
         let key = unsafe { e.key() };
         let s = &mut self.signals;
-        s.modified(db, key);
+        s.modified(db, key, false);
         // `signalDeletedKeyAsReady`: waiters that wake on a missing key (XREADGROUP).
         s.ready(db, key);
         if let Some(ev) = ev {
@@ -800,7 +800,7 @@ impl Keyspace {
         let key = unsafe { e.key() };
         let db = h.db();
         let s = &mut self.signals;
-        s.modified(db, key);
+        s.modified(db, key, true);
         s.ready(db, key);
         s.event(db, ev, key);
     }
@@ -820,7 +820,7 @@ impl Keyspace {
         let e = self.check(h);
         // SAFETY: live entry; the reference ends within this call.
         let key = unsafe { e.key() };
-        self.signals.modified(h.db(), key);
+        self.signals.modified(h.db(), key, true);
     }
 
     /// Records one more event for `key` (a command reporting two: SET EX gives "set" then
@@ -881,8 +881,8 @@ impl Keyspace {
         }
         let h = d.handle(dst_db, n);
         let s = &mut self.signals;
-        s.modified(src_db, &src_key);
-        s.modified(dst_db, dst_key);
+        s.modified(src_db, &src_key, false);
+        s.modified(dst_db, dst_key, true);
         s.ready(dst_db, dst_key);
         s.event(src_db, from, &src_key);
         s.event(dst_db, to, dst_key);
@@ -934,7 +934,7 @@ impl Keyspace {
         }
         let h = d.handle(dst_db, n);
         let s = &mut self.signals;
-        s.modified(dst_db, dst_key);
+        s.modified(dst_db, dst_key, true);
         s.ready(dst_db, dst_key);
         s.event(dst_db, ev::COPY_TO, dst_key);
         h
@@ -942,6 +942,8 @@ impl Keyspace {
 
     /// Deletes every key of `db`, returning how many there were and the old table (for the
     /// caller to drop here or hand to the lazy-free thread: FLUSHDB / FLUSHALL ASYNC).
+    /// WATCH needs the keys still there: callers run `multi::touch_all_watched_keys_in_db`
+    /// first (Redis's `signalFlushedDb`).
     pub fn flush_db(&mut self, db: usize) -> (usize, impl Send) {
         let d = &mut self.dbs[db];
         let mut old = std::mem::take(&mut d.dict);
@@ -959,7 +961,8 @@ impl Keyspace {
     }
 
     /// Swaps the contents of two dbs (SWAPDB): every key of both counts as modified, and keys
-    /// that blocked clients wait for may now be there.
+    /// that blocked clients wait for may now be there. The caller runs
+    /// `multi::touch_all_watched_keys_in_db` for both dbs first (it compares them).
     pub fn swap_dbs(&mut self, a: usize, b: usize) {
         if a == b {
             return;
@@ -997,7 +1000,7 @@ impl Keyspace {
     /// The `hexpired` event is the caller's (Redis sends one per command, or none).
     pub fn fields_expired(&mut self, db: usize, key: &[u8], fields: Vec<Vec<u8>>) {
         let s = &mut self.signals;
-        s.modified(db, key);
+        s.modified(db, key, true);
         for f in fields {
             s.field_expired(db, key, f);
         }
@@ -1239,25 +1242,26 @@ mod tests {
         ks.add(0, b"z", string_value(b"1"), None, 0, None);
         ks.flush_db(0);
         ks.swap_dbs(0, 1);
-        let m: Vec<(usize, &[u8])> = ks
+        let m: Vec<(usize, &[u8], bool)> = ks
             .signals
             .modified
             .iter()
-            .map(|(d, k)| (*d, &k[..]))
+            .map(|(d, k, e)| (*d, &k[..], *e))
             .collect();
+        // The third field: the key is in the db right after the change.
         assert_eq!(
             m,
             vec![
-                (0, &b"a"[..]),
-                (0, b"a"),
-                (0, b"a"),
-                (0, b"a"),
-                (0, b"a"),
-                (1, b"b"),
-                (1, b"c"),
-                (1, b"c"),
-                (1, b"b"),
-                (0, b"z"),
+                (0, &b"a"[..], true),
+                (0, b"a", true),
+                (0, b"a", true),
+                (0, b"a", true),
+                (0, b"a", false),
+                (1, b"b", true),
+                (1, b"c", true),
+                (1, b"c", false),
+                (1, b"b", false),
+                (0, b"z", true),
             ]
         );
         assert_eq!(ks.signals.flushed, vec![0, 0, 1]);

@@ -127,8 +127,10 @@ pub struct Signals {
     pub want: u64,
     /// Something below needs the server's attention.
     pub pending: bool,
-    /// Modified keys (db, key), for WATCH and tracking.
-    pub modified: Vec<(usize, Vec<u8>)>,
+    /// Modified keys (db, key, present in the db right after the change), for WATCH and
+    /// tracking. The presence tells WATCH a deletion from another change (Redis's
+    /// `touchWatchedKey` looks the key up when it is signalled).
+    pub modified: Vec<(usize, Vec<u8>, bool)>,
     /// Dbs whose every key counts as modified (FLUSHDB/FLUSHALL, SWAPDB: `signalFlushedDb`,
     /// `touchAllWatchedKeysInDb`).
     pub flushed: Vec<usize>,
@@ -170,11 +172,12 @@ impl Signals {
         }
     }
 
-    /// Records a modified key (`signalModifiedKey`) if anyone watches.
+    /// Records a modified key (`signalModifiedKey`) if anyone watches; `exists` says whether
+    /// the key is in the db after the change (false for deletions).
     #[inline]
-    pub fn modified(&mut self, db: usize, key: &[u8]) {
+    pub fn modified(&mut self, db: usize, key: &[u8], exists: bool) {
         if self.want & want::MODIFIED != 0 {
-            self.modified.push((db, key.to_vec()));
+            self.modified.push((db, key.to_vec(), exists));
             self.pending = true;
         }
     }
