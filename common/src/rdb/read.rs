@@ -518,10 +518,11 @@ impl<R: Read> Reader<R> {
                     self.visit(v.function(&code))?;
                 }
                 t if types::is_object_type(t) => {
+                    // The type is known while the key is read (redis-check-rdb names it).
+                    self.rtype = Some(t);
                     self.doing = "read-key";
                     let key = self.read_string()?;
                     self.key = Some(key);
-                    self.rtype = Some(t);
                     self.doing = "read-object-value";
                     let value = self.read_value(t)?;
                     let key = self.key.take().unwrap_or_default();
