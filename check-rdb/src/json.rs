@@ -123,7 +123,7 @@ pub fn value_json(v: &Value) -> J {
                     .map(|p| {
                         let score = std::str::from_utf8(p.get(1).map(|x| &x[..]).unwrap_or(b""))
                             .ok()
-                            .and_then(|s| pyrope_common::rdb::read::parse_c_double(s))
+                            .and_then(pyrope_common::rdb::read::parse_c_double)
                             .map(pyrope_common::util::format_double)
                             .unwrap_or_default();
                         json!([esc(&p[0]), score])

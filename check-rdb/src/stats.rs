@@ -24,13 +24,16 @@ pub struct TypeStats {
     pub elements: u64,
 }
 
+/// One of the biggest keys: (serialized bytes, db, key, RDB type, elements).
+pub type BigKey = (u64, u64, Vec<u8>, u8, u64);
+
 /// The `--stats` sink.
 #[derive(Default)]
 pub struct Stats {
     /// Totals by RDB type byte.
     pub by_type: BTreeMap<u8, TypeStats>,
     /// Min-heap of the biggest keys: (bytes, db, key, rdb type, elements).
-    top: BinaryHeap<Reverse<(u64, u64, Vec<u8>, u8, u64)>>,
+    top: BinaryHeap<Reverse<BigKey>>,
 }
 
 /// The element count of a value (see the module docs).
@@ -59,7 +62,7 @@ pub fn elements(v: &Value) -> u64 {
 
 impl Stats {
     /// The biggest keys, biggest first: (bytes, db, key, rdb type, elements).
-    pub fn biggest(&self) -> Vec<(u64, u64, Vec<u8>, u8, u64)> {
+    pub fn biggest(&self) -> Vec<BigKey> {
         let mut v: Vec<_> = self.top.iter().map(|r| r.0.clone()).collect();
         v.sort_by(|a, b| b.cmp(a));
         v
