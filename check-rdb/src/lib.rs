@@ -25,7 +25,9 @@
 //! Error reasons: Redis's `rdbReportCorruptRDB` texts (`Internal error in RDB reading offset
 //! 0, function at rdb.c:LINE -> REASON`) are printed as `Internal error in RDB reading ->
 //! REASON` (the rdb.c line is meaningless here); an empty collection is, as in redis-check-rdb,
-//! `Unexpected EOF reading RDB file`, followed by an `[additional info]` line saying why.
+//! `Unexpected EOF reading RDB file`, followed by an `[additional info]` line saying why. A key
+//! is printed as Redis's `%s` does (up to its first NUL byte), then escaped in full on one
+//! more `[additional info]` line when that cut it.
 
 pub mod json;
 pub mod stats;
@@ -232,6 +234,10 @@ pub fn reason(e: &RdbError) -> String {
     match &e.kind {
         ErrorKind::Checksum { .. } => "RDB CRC error".into(),
         ErrorKind::UnknownType(t) if e.doing == "read-type" => format!("Invalid object type: {t}"),
+        // `rdbFunctionLoad` fails with this text when the library string cannot be read.
+        ErrorKind::Eof if e.doing == "read-functions" => {
+            "Failed loading library, Failed loading library payload".into()
+        }
         ErrorKind::Corrupt(_) | ErrorKind::Lzf | ErrorKind::UnknownStringEncoding(_) => {
             format!("Internal error in RDB reading -> {}", e.kind)
         }
@@ -322,9 +328,19 @@ pub fn check<'a, R: Read>(
                 doing_name(e.doing)
             );
             if let Some(k) = &e.key {
+                // Redis prints the key with `%s`: up to its first NUL byte. The whole key,
+                // escaped, follows when that hides something.
+                let shown = k.split(|&b| b == 0).next().unwrap_or(&[]);
                 let _ = c.out.write_all(b"[additional info] Reading key '");
-                let _ = c.out.write_all(k);
+                let _ = c.out.write_all(shown);
                 let _ = c.out.write_all(b"'\n");
+                if shown.len() != k.len() {
+                    let _ = writeln!(
+                        c.out,
+                        "[additional info] The whole key (escaped as in --json): '{}'",
+                        json::esc(k)
+                    );
+                }
             }
             let t = e.rdb_type.map(i32::from).unwrap_or(c.last_type);
             if t >= 0 {
