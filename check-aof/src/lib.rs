@@ -6,12 +6,14 @@
 //! names the offset and the reason of any damage. `--fix` shows what will be cut, asks (unless
 //! `--yes`), keeps a backup copy and truncates the last file to its last complete command.
 //!
-//! TODO(rdb-merge): RDB preambles/bases are only recognised (`SkipPreamble`); the lead plugs
-//! the `common::rdb` checker into `preamble_checker()`.
+//! An RDB preamble (or an RDB base file) is checked record by record with the `common::rdb`
+//! reader through `pyrope_check_rdb::check`, which prints redis-check-rdb's report as
+//! redis-check-aof does (`redis_check_rdb_main` on the open file); the command tail is then
+//! checked from the offset just past the RDB's CRC trailer.
 
 use clap::Parser;
 use pyrope_common::aof::{
-    check_stream, AofReader, ErrorKind, Manifest, PreambleChecker, SkipPreamble,
+    check_stream, AofReader, ErrorKind, Manifest, PreambleChecker, PreambleError,
 };
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write};
@@ -56,9 +58,34 @@ struct Ctx {
     line: u64,
 }
 
-/// The preamble checker in use. TODO(rdb-merge): return the RDB reader's checker.
-fn preamble_checker() -> Box<dyn PreambleChecker> {
-    Box::new(SkipPreamble)
+/// Checks an RDB preamble with the RDB reader, printing redis-check-rdb's report (the file
+/// named `name`) to stdout; the preamble ends just past its CRC trailer.
+struct RdbPreamble {
+    name: String,
+}
+
+impl PreambleChecker for RdbPreamble {
+    fn check_preamble(&mut self, input: &mut dyn BufRead, len: u64) -> Result<u64, PreambleError> {
+        let mut out = std::io::stdout();
+        let opts = pyrope_check_rdb::CheckOptions::default();
+        let rep = pyrope_check_rdb::check(input, &self.name, &opts, &mut out, None);
+        match rep.error {
+            None if rep.ok => Ok(rep.end_offset),
+            Some(e) => Err(PreambleError {
+                offset: e.offset,
+                reason: pyrope_check_rdb::reason(&e),
+            }),
+            None => Err(PreambleError {
+                offset: len,
+                reason: "RDB preamble could not be read".into(),
+            }),
+        }
+    }
+}
+
+/// The preamble checker for the file `name`.
+fn preamble_checker(name: &str) -> Box<dyn PreambleChecker> {
+    Box::new(RdbPreamble { name: name.into() })
 }
 
 /// Runs the tool; returns the exit code (0 valid or repaired, 1 otherwise).
@@ -215,14 +242,11 @@ fn check_single(
     }
     let mut r = AofReader::new(BufReader::new(f)).with_max_bulk(i64::MAX as u64);
     if preamble {
-        println!("[offset 0] Checking RDB preamble of {name} (structure only: magic, version, EOF opcode)");
-        match r.skip_preamble(preamble_checker().as_mut(), size) {
-            Ok(end) => {
-                println!("[offset {end}] RDB preamble ends");
-                println!("RDB preamble is OK, proceeding with AOF tail...");
-            }
-            Err(e) => {
-                println!("{e}");
+        // The RDB report (redis-check-rdb's lines, its error block on damage) is printed by
+        // the checker itself.
+        match r.skip_preamble(preamble_checker(name).as_mut(), size) {
+            Ok(_) => println!("RDB preamble is OK, proceeding with AOF tail..."),
+            Err(_) => {
                 println!("RDB preamble of AOF file is not sane, aborting.");
                 return Err(Exit(1));
             }

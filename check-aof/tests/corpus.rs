@@ -89,6 +89,27 @@ fn compare(case: &str, key: &str, cwd: &Path, j: &serde_json::Value, stdin: &str
         let l = l.trim_start_matches("Continue? [y/N]: ");
         // Log-prefixed lines of the FATAL block: compare the message part.
         let msg = l.split(" # ").last().unwrap_or(l).trim();
+        // The RDB report of a preamble/base: every `[offset N] ...` line (AUX fields, SELECTDB,
+        // the error's offset and reason) as redis-check-rdb printed it, the reason of a
+        // corruption without its rdb.c line.
+        if let Some(rest) = l.strip_prefix("[offset ") {
+            let want = match rest.find("Internal error in RDB reading offset 0, function at rdb.c:")
+            {
+                Some(i) => {
+                    let arrow = rest.find(" -> ").unwrap();
+                    format!(
+                        "[offset {}Internal error in RDB reading{}",
+                        &rest[..i],
+                        &rest[arrow..]
+                    )
+                }
+                None => l.to_string(),
+            };
+            assert!(
+                ours.contains(&want.trim()),
+                "{case} {key}: missing {want:?} in\n{out}"
+            );
+        }
         if parsable(msg) {
             assert!(
                 ours.iter().any(|o| o.ends_with(msg)),
@@ -109,10 +130,6 @@ fn damaged_files_match_redis_check_aof() {
             continue;
         }
         let case = p.file_stem().unwrap().to_str().unwrap().to_string();
-        // TODO(rdb-merge): the RDB checker finds the damage inside the RDB base.
-        if case == "corrupt-preamble" {
-            continue;
-        }
         let j: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
         for (key, stdin) in [
             ("check_aof", ""),
@@ -218,4 +235,52 @@ fn truncate_to_timestamp_cuts_at_the_first_later_annotation() {
         "{out}"
     );
     assert_eq!(std::fs::read(&incr).unwrap().len(), second_at);
+}
+
+/// A legacy AOF whose RDB preamble has a bad CRC (the last trailer byte flipped): the same
+/// `[offset N] RDB CRC error` and "not sane" lines and exit code as the real redis-check-aof
+/// (7.0.15) on the same bytes; and a good preamble passes with the command tail checked.
+#[test]
+fn rdb_preamble_checked_by_the_rdb_reader() {
+    let src = corpus().join("../redis-tests-assets/rdb-preamble.aof");
+    let data = std::fs::read(&src).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("good.aof"), &data).unwrap();
+    let (code, out) = run(tmp.path(), &["good.aof".into()], "");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("[offset 117] Checksum OK"), "{out}");
+    assert!(
+        out.contains("RDB preamble is OK, proceeding with AOF tail..."),
+        "{out}"
+    );
+    assert!(out.contains("AOF good.aof is valid"), "{out}");
+    let mut bad = data.clone();
+    bad[116] ^= 0xff;
+    std::fs::write(tmp.path().join("bad.aof"), &bad).unwrap();
+    let (code, out) = run(tmp.path(), &["bad.aof".into()], "");
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("[offset 117] RDB CRC error"), "{out}");
+    assert!(
+        out.contains("[additional info] While doing: check-sum"),
+        "{out}"
+    );
+    assert!(
+        out.contains("RDB preamble of AOF file is not sane, aborting."),
+        "{out}"
+    );
+    let real = "/usr/bin/redis-check-aof";
+    if Path::new(real).exists() {
+        let o = Command::new(real)
+            .arg("bad.aof")
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let theirs = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert_eq!(o.status.code(), Some(code), "{theirs}");
+        for l in theirs.lines() {
+            if l.starts_with("[offset ") || l.starts_with("RDB preamble") {
+                assert!(out.lines().any(|o| o == l), "missing {l:?} in\n{out}");
+            }
+        }
+    }
 }

@@ -333,9 +333,10 @@ impl<R: Read> Reader<R> {
     }
 
     /// Reads a length or a special encoding (`rdbLoadLenByRef`): `(value, is_encoded)`;
-    /// when `is_encoded` the value is one of [`enc::INT8`]..[`enc::LZF`].
+    /// when `is_encoded` the value is one of [`enc::INT8`]..[`enc::LZF`]. A first byte of
+    /// `0x82..=0xBF` is corrupt ("Unknown length encoding 2", reported after the byte, as
+    /// Redis does).
     pub fn read_len_enc(&mut self) -> Result<(u64, bool)> {
-        let at = self.offset();
         let b = self.read_u8()?;
         match b >> 6 {
             0 => Ok(((b & 0x3f) as u64, false)),
@@ -348,32 +349,25 @@ impl<R: Read> Reader<R> {
                 enc::LEN_32BIT => Ok((u32::from_be_bytes(self.read_array()?) as u64, false)),
                 enc::LEN_64BIT => Ok((u64::from_be_bytes(self.read_array()?), false)),
                 _ => Err(self.err(
-                    at,
-                    ErrorKind::Corrupt(format!("Unknown length encoding {b} in rdbLoadLen()")),
+                    self.offset(),
+                    ErrorKind::Corrupt(format!(
+                        "Unknown length encoding {} in rdbLoadLen()",
+                        b >> 6
+                    )),
                 )),
             },
         }
     }
 
-    /// Reads a plain length (`rdbLoadLen`); an encoded value here is corruption.
+    /// Reads a plain length (`rdbLoadLen`). As in Redis, a special-encoding byte (`0xC0 |
+    /// e`) here is not an error: its low 6 bits are the length.
     pub fn read_len(&mut self) -> Result<u64> {
-        let at = self.offset();
-        match self.read_len_enc()? {
-            (v, false) => Ok(v),
-            (v, true) => Err(self.err(
-                at,
-                ErrorKind::Corrupt(format!(
-                    "Unknown length encoding {} in rdbLoadLen()",
-                    0xC0 | v
-                )),
-            )),
-        }
+        Ok(self.read_len_enc()?.0)
     }
 
     /// Reads a string in any encoding (`rdbGenericLoadStringObject`): int-encoded strings come
     /// back as their decimal text, LZF strings decompressed.
     pub fn read_string(&mut self) -> Result<Vec<u8>> {
-        let at = self.offset();
         let (len, encoded) = self.read_len_enc()?;
         if !encoded {
             return self.read_bytes(len);
@@ -385,11 +379,12 @@ impl<R: Read> Reader<R> {
             enc::LZF => {
                 let clen = self.read_len()?;
                 let ulen = self.read_len()?;
-                let data_at = self.offset();
                 let c = self.read_bytes(clen)?;
-                return lzf::decompress(&c, ulen).ok_or_else(|| self.err(data_at, ErrorKind::Lzf));
+                // Reported after the compressed bytes, as `rdbLoadLzfStringObject` does.
+                return lzf::decompress(&c, ulen)
+                    .ok_or_else(|| self.err(self.offset(), ErrorKind::Lzf));
             }
-            other => return Err(self.err(at, ErrorKind::UnknownStringEncoding(other))),
+            other => return Err(self.err(self.offset(), ErrorKind::UnknownStringEncoding(other))),
         };
         Ok(v.to_string().into_bytes())
     }
@@ -518,10 +513,11 @@ impl<R: Read> Reader<R> {
                     self.visit(v.function(&code))?;
                 }
                 t if types::is_object_type(t) => {
+                    // The type is known while the key is read (redis-check-rdb names it).
+                    self.rtype = Some(t);
                     self.doing = "read-key";
                     let key = self.read_string()?;
                     self.key = Some(key);
-                    self.rtype = Some(t);
                     self.doing = "read-object-value";
                     let value = self.read_value(t)?;
                     let key = self.key.take().unwrap_or_default();
@@ -645,12 +641,15 @@ impl<R: Read> Reader<R> {
                 if n == 0 {
                     return Ok(None);
                 }
-                let mut m = Vec::new();
+                let mut m: Vec<Vec<u8>> = Vec::new();
+                let mut seen: HashSet<Vec<u8>> = HashSet::new();
                 for _ in 0..n {
-                    m.push(self.read_string()?);
-                }
-                if deep && has_dups(m.iter().map(|x| x.as_slice())) {
-                    return Err(self.corrupt("Duplicate set members detected"));
+                    let e = self.read_string()?;
+                    // Found at the duplicate, as Redis's insertion finds it.
+                    if deep && !seen.insert(e.clone()) {
+                        return Err(self.corrupt("Duplicate set members detected"));
+                    }
+                    m.push(e);
                 }
                 Value::Set(m)
             }
@@ -660,6 +659,7 @@ impl<R: Read> Reader<R> {
                     return Ok(None);
                 }
                 let mut m = Vec::new();
+                let mut seen: HashSet<Vec<u8>> = HashSet::new();
                 for _ in 0..n {
                     let ele = self.read_string()?;
                     let score = if t == types::ZSET_2 {
@@ -670,10 +670,10 @@ impl<R: Read> Reader<R> {
                     if score.is_nan() {
                         return Err(self.corrupt("Zset with NAN score detected"));
                     }
+                    if deep && !seen.insert(ele.clone()) {
+                        return Err(self.corrupt("Duplicate zset fields detected"));
+                    }
                     m.push((ele, score));
-                }
-                if deep && has_dups(m.iter().map(|x| x.0.as_slice())) {
-                    return Err(self.corrupt("Duplicate zset fields detected"));
                 }
                 Value::Zset(m)
             }
@@ -683,23 +683,24 @@ impl<R: Read> Reader<R> {
                     return Ok(None);
                 }
                 let mut m = Vec::new();
+                let mut seen: HashSet<Vec<u8>> = HashSet::new();
                 for _ in 0..n {
                     let field = self.read_string()?;
                     let value = self.read_string()?;
+                    if deep && !seen.insert(field.clone()) {
+                        return Err(self.corrupt("Duplicate hash fields detected"));
+                    }
                     m.push(HashField {
                         field,
                         value,
                         expire_ms: None,
                     });
                 }
-                if deep && has_dups(m.iter().map(|x| x.field.as_slice())) {
-                    return Err(self.corrupt("Duplicate hash fields detected"));
-                }
                 Value::Hash(m)
             }
             types::HASH_METADATA | types::HASH_METADATA_PRE_GA => {
                 let min_expire = if t == types::HASH_METADATA {
-                    Some(self.read_ms_time()? as u64)
+                    Some(eof_as(self.read_ms_time(), "Hash failed loading minExpire")? as u64)
                 } else {
                     None
                 };
@@ -708,6 +709,7 @@ impl<R: Read> Reader<R> {
                     return Ok(None);
                 }
                 let mut m = Vec::new();
+                let mut seen: HashSet<Vec<u8>> = HashSet::new();
                 for _ in 0..n {
                     let ttl = self.read_len()?;
                     let expire = match (ttl, min_expire) {
@@ -722,20 +724,23 @@ impl<R: Read> Reader<R> {
                     }
                     let field = self.read_string()?;
                     let value = self.read_string()?;
+                    if deep && !seen.insert(field.clone()) {
+                        return Err(self.corrupt("Duplicate hash fields detected"));
+                    }
                     m.push(HashField {
                         field,
                         value,
                         expire_ms: expire,
                     });
                 }
-                if deep && has_dups(m.iter().map(|x| x.field.as_slice())) {
-                    return Err(self.corrupt("Duplicate hash fields detected"));
-                }
                 Value::Hash(m)
             }
             types::HASH_LISTPACK_EX | types::HASH_LISTPACK_EX_PRE_GA => {
                 if t == types::HASH_LISTPACK_EX {
-                    let _min_expire = self.read_ms_time()?;
+                    let _min_expire = eof_as(
+                        self.read_ms_time(),
+                        "Hash listpackex integrity check failed.",
+                    )?;
                 }
                 let lp = self.read_listpack("Hash listpack")?;
                 if lp.is_empty() {
@@ -926,15 +931,21 @@ impl<R: Read> Reader<R> {
     }
 
     fn read_stream(&mut self, t: u8) -> Result<StreamValue> {
-        let n = self.read_len()?;
+        let n = eof_as(self.read_len(), "Stream listpacks len loading failed.")?;
         let mut nodes: Vec<(StreamId, Listpack)> = Vec::new();
         for _ in 0..n {
-            let key = self.read_string()?;
+            let key = eof_as(
+                self.read_string(),
+                "Stream master ID loading failed: invalid encoding or I/O error.",
+            )?;
             let key: [u8; 16] = key.as_slice().try_into().map_err(|_| {
                 self.corrupt("Stream node key entry is not the size of a stream ID")
             })?;
             let master = StreamId::from_be_bytes(&key);
-            let lp = self.read_listpack("Stream listpack")?;
+            let lp = eof_as(
+                self.read_listpack("Stream listpack"),
+                "Stream listpacks loading failed.",
+            )?;
             if lp.is_empty() {
                 return Err(self.corrupt("Empty listpack inside stream"));
             }
@@ -948,12 +959,13 @@ impl<R: Read> Reader<R> {
             }
             nodes.push((master, lp));
         }
-        let length = self.read_len()?;
-        let last_id = self.read_stream_id()?;
+        const META: &str = "Stream object metadata loading failed.";
+        let length = eof_as(self.read_len(), META)?;
+        let last_id = eof_as(self.read_stream_id(), META)?;
         let (first_id, max_deleted_id, entries_added) = if t >= types::STREAM_LISTPACKS_2 {
-            let f = self.read_stream_id()?;
-            let m = self.read_stream_id()?;
-            let a = self.read_len()?;
+            let f = eof_as(self.read_stream_id(), META)?;
+            let m = eof_as(self.read_stream_id(), META)?;
+            let a = eof_as(self.read_len(), META)?;
             (f, m, a)
         } else {
             let first = nodes
@@ -975,25 +987,29 @@ impl<R: Read> Reader<R> {
             entries_added,
             groups: Vec::new(),
         };
-        let ngroups = self.read_len()?;
+        let ngroups = eof_as(self.read_len(), "Stream cgroup count loading failed.")?;
         for _ in 0..ngroups {
-            let name = self.read_string()?;
-            let last = self.read_stream_id()?;
+            let name = eof_as(
+                self.read_string(),
+                "Error reading the consumer group name from Stream",
+            )?;
+            let last = eof_as(self.read_stream_id(), "Stream cgroup ID loading failed.")?;
             let entries_read = if t >= types::STREAM_LISTPACKS_2 {
-                self.read_len()? as i64
+                eof_as(self.read_len(), "Stream cgroup offset loading failed.")? as i64
             } else {
                 estimate_entries_read(&s, &last)
             };
             if s.groups.iter().any(|g| g.name == name) {
                 return Err(self.corrupt("Duplicated consumer group name"));
             }
-            let npel = self.read_len()?;
+            let npel = eof_as(self.read_len(), "Stream PEL size loading failed.")?;
             let mut pel: Vec<PendingEntry> = Vec::new();
             let mut pel_ids: HashSet<StreamId> = HashSet::new();
             for _ in 0..npel {
-                let id = self.read_raw_id()?;
-                let delivery_time = self.read_ms_time()? as u64;
-                let delivery_count = self.read_len()?;
+                let id = eof_as(self.read_raw_id(), "Stream PEL ID loading failed.")?;
+                const NACK: &str = "Stream PEL NACK loading failed.";
+                let delivery_time = eof_as(self.read_ms_time(), NACK)? as u64;
+                let delivery_count = eof_as(self.read_len(), NACK)?;
                 if !pel_ids.insert(id) {
                     return Err(
                         self.corrupt("Duplicated global PEL entry loading stream consumer group")
@@ -1005,21 +1021,31 @@ impl<R: Read> Reader<R> {
                     delivery_count,
                 });
             }
-            let ncons = self.read_len()?;
+            let ncons = eof_as(self.read_len(), "Stream consumers num loading failed.")?;
             let mut consumers = Vec::new();
             let mut owned: HashSet<StreamId> = HashSet::new();
             for _ in 0..ncons {
-                let cname = self.read_string()?;
-                let seen_time = self.read_ms_time()? as u64;
+                let cname = eof_as(
+                    self.read_string(),
+                    "Error reading the consumer name from Stream group.",
+                )?;
+                let seen_time =
+                    eof_as(self.read_ms_time(), "Stream short read reading seen time.")? as u64;
                 let active_time = if t >= types::STREAM_LISTPACKS_3 {
-                    self.read_ms_time()?
+                    eof_as(
+                        self.read_ms_time(),
+                        "Stream short read reading active time.",
+                    )?
                 } else {
                     seen_time as i64
                 };
-                let n = self.read_len()?;
+                let n = eof_as(self.read_len(), "Stream consumer PEL num loading failed.")?;
                 let mut cpel = Vec::new();
                 for _ in 0..n {
-                    let id = self.read_raw_id()?;
+                    let id = eof_as(
+                        self.read_raw_id(),
+                        "Stream short read reading PEL streamID.",
+                    )?;
                     if !pel_ids.contains(&id) {
                         return Err(self.corrupt("Consumer entry not found in group global PEL"));
                     }
@@ -1050,6 +1076,18 @@ impl<R: Read> Reader<R> {
         }
         Ok(s)
     }
+}
+
+/// Turns an end-of-input error into the corruption Redis reports at that point
+/// (`rdbReportReadError` texts of `rdbLoadObject` for streams and hashes with field TTLs), keeping
+/// its offset, key and type.
+fn eof_as<T>(r: Result<T>, reason: &str) -> Result<T> {
+    r.map_err(|mut e| {
+        if e.kind == ErrorKind::Eof {
+            e.kind = ErrorKind::Corrupt(reason.into());
+        }
+        e
+    })
 }
 
 /// `streamEstimateDistanceFromFirstEverEntry` (t_stream.c): the entries-read counter Redis
