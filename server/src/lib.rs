@@ -10,6 +10,7 @@ pub(crate) mod command;
 pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod digest;
+pub(crate) mod dump;
 pub(crate) mod expire;
 pub(crate) mod fork;
 pub mod harness;
@@ -53,6 +54,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         connection::COMMANDS,
         admin::COMMANDS,
         persist::COMMANDS,
+        dump::COMMANDS,
         config::command::COMMANDS,
         info::COMMANDS,
         slowlog::COMMANDS,

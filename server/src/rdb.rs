@@ -340,8 +340,8 @@ pub fn save_file(srv: &Server, path: &str, ctx: Option<&mut ChildCtx>) -> Result
 
 // --- loading ------------------------------------------------------------------------------
 
-/// The limits the loader converts by.
-struct LoadLimits {
+/// The limits the loader converts by (the live `*-max-*` settings).
+pub(crate) struct LoadLimits {
     fill: i64,
     hash: HashLimits,
     set: crate::types::set::SetLimits,
@@ -349,7 +349,8 @@ struct LoadLimits {
 }
 
 impl LoadLimits {
-    fn of(srv: &Server) -> LoadLimits {
+    /// The limits of `srv`'s current settings.
+    pub(crate) fn of(srv: &Server) -> LoadLimits {
         let s = &srv.settings;
         LoadLimits {
             fill: s.list_max_listpack_size,
@@ -365,8 +366,9 @@ impl LoadLimits {
 
 /// A loaded value in the server's form, or None for an empty collection (skipped). `now_ms`
 /// drops hash fields whose TTL has passed (Redis 7.4 on a primary). Errors: a duplicate
-/// member or field (Redis's "Duplicate ... detected" corruption).
-fn adopt(
+/// member or field (Redis's "Duplicate ... detected" corruption), module data. Used by the
+/// file loader and RESTORE (`dump.rs`).
+pub(crate) fn adopt(
     v: crdb::Value,
     lim: &LoadLimits,
     now_ms: i64,
@@ -573,23 +575,39 @@ fn add_key(
         ));
     }
     let lru = srv.new_key_lru();
-    // Strings of up to 44 bytes are embedded, as `tryObjectEncoding` leaves them.
+    link_adopted(srv, db, key, v, expire, lru, None);
+    Ok(())
+}
+
+/// Links a value from [`adopt`] under `key` in `db`, which the caller knows to be absent
+/// (`dbAdd`), with `expire` (unix ms), the LRU/LFU field `lru` and the event `ev` after
+/// "new". Strings of up to 44 bytes are embedded or int-encoded as `tryObjectEncoding`
+/// leaves them; a hash with field TTLs is registered for the active expiry of fields.
+/// Returns the new key's handle.
+pub(crate) fn link_adopted(
+    srv: &mut Server,
+    db: usize,
+    key: &[u8],
+    v: NewValue,
+    expire: Option<i64>,
+    lru: u32,
+    ev: Option<crate::keyspace::Ev>,
+) -> crate::keyspace::KeyRef {
     let v = match v {
         NewValue::Boxed(b) => match *b {
             Value::Str(s) if s.len() <= 44 => {
-                srv.ks.add(db, key, string_value(&s), expire, lru, None);
-                return Ok(());
+                return srv.ks.add(db, key, string_value(&s), expire, lru, ev);
             }
             other => NewValue::Boxed(Box::new(other)),
         },
         other => other,
     };
     let is_hash = matches!(&v, NewValue::Boxed(b) if matches!(**b, Value::Hash(_)));
-    let h = srv.ks.add(db, key, v, expire, lru, None);
+    let h = srv.ks.add(db, key, v, expire, lru, ev);
     if is_hash {
         srv.ks.hfe_update(h);
     }
-    Ok(())
+    h
 }
 
 /// The loader: a `Visitor` adding every key to the server's keyspace.
