@@ -20,11 +20,15 @@ pub const DUMP_RDB_VERSION: u32 = 12;
 const LRU_CLOCK_RESOLUTION: i64 = 1000;
 
 /// The DUMP payload of `v` (`createDumpPayload`): type byte, body, version, CRC64. `compress`
-/// is `rdbcompression`.
-pub fn create_payload(v: &crate::keyspace::ValueRef, compress: bool) -> Vec<u8> {
+/// is `rdbcompression`; `hfe_min` as for [`crate::rdb::put_object`].
+pub fn create_payload(
+    v: &crate::keyspace::ValueRef,
+    compress: bool,
+    hfe_min: Option<i64>,
+) -> Vec<u8> {
     let mut out = vec![0u8];
     // Every value the keyspace holds is expressible at version 12.
-    let t = crate::rdb::put_object(&mut out, v, DUMP_RDB_VERSION, compress)
+    let t = crate::rdb::put_object(&mut out, v, DUMP_RDB_VERSION, compress, hfe_min)
         .expect("every value can be written at RDB version 12");
     out[0] = t;
     out.extend_from_slice(&(DUMP_RDB_VERSION as u16).to_le_bytes());
@@ -38,7 +42,8 @@ fn dump(c: &mut Ctx) {
         return c.out.null();
     };
     let compress = c.srv.config.get("rdbcompression") != Some("no");
-    let p = create_payload(&c.srv.ks.get(h).value(), compress);
+    let hfe = c.srv.ks.hfe_registered(c.db, c.arg(1));
+    let p = create_payload(&c.srv.ks.get(h).value(), compress, hfe);
     c.out.bulk(&p);
 }
 

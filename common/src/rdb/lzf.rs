@@ -18,15 +18,145 @@ pub fn decompress(data: &[u8], len: u64) -> Option<Vec<u8>> {
     (out.len() as u64 == len).then_some(out)
 }
 
-/// Compresses `data` as `rdbSaveLzfStringObject` would keep it: `None` unless the result is
-/// at least 4 bytes shorter than the input (Redis gives lzf_compress `len - 4` output bytes and
-/// stores the string raw when it does not fit) and the input is longer than 4 bytes.
+/// Compresses `data` as `rdbSaveLzfStringObject` would keep it: `None` unless the input is
+/// longer than 4 bytes and Redis's `lzf_compress` succeeds with an output buffer of `len - 4`
+/// bytes (Redis stores the string raw otherwise). The buffer size matters beyond the final
+/// length: liblzf gives up as soon as a conservative in-loop bound is crossed, so the same
+/// decision as Redis needs the same bound checks ([`compress_bounded`]).
 pub fn compress(data: &[u8]) -> Option<Vec<u8>> {
     if data.len() <= 4 {
         return None;
     }
-    let out = ::lzf::compress(data).ok()?;
-    (out.len() + 4 <= data.len()).then_some(out)
+    compress_bounded(data, data.len() - 4)
+}
+
+const HLOG: u32 = 16;
+const HSIZE: usize = 1 << HLOG;
+const MAX_LIT: usize = 1 << 5;
+const MAX_OFF: usize = 1 << 13;
+const MAX_REF: usize = (1 << 8) + (1 << 3);
+
+/// liblzf's hash slot of the 3 bytes in `h` (lzfP.h with `ULTRA_FAST 0`).
+#[inline]
+fn idx(h: u32) -> usize {
+    ((h >> (3 * 8 - HLOG)).wrapping_sub(h.wrapping_mul(5)) as usize) & (HSIZE - 1)
+}
+
+/// Redis's `lzf_compress(data, len, out, out_len)` (lzf_c.c, liblzf 3.6 with Redis's lzfP.h:
+/// HLOG 16, VERY_FAST, no ULTRA_FAST), byte for byte, including where it gives up: `None`
+/// when the output would not fit `out_len` bytes by liblzf's own checks. Inputs shorter than
+/// 3 bytes are refused (Redis never compresses strings of 20 bytes or less).
+pub fn compress_bounded(data: &[u8], out_len: usize) -> Option<Vec<u8>> {
+    let in_len = data.len();
+    if in_len < 3 || out_len == 0 {
+        return None;
+    }
+    // Slot value 0 is "empty": liblzf's `ref > in_data` test never matches position 0 either.
+    let mut htab = vec![0usize; HSIZE];
+    let mut out = vec![0u8; out_len + 16];
+    let mut op = 1usize; // start run
+    let mut lit = 0usize;
+    let mut ip = 0usize;
+    let frst = |i: usize| ((data[i] as u32) << 8) | data[i + 1] as u32;
+    let mut hval = frst(0);
+    while ip + 2 < in_len {
+        hval = (hval << 8) | data[ip + 2] as u32;
+        let slot = idx(hval);
+        let r = htab[slot];
+        htab[slot] = ip;
+        if r > 0
+            && r < ip
+            && ip - r - 1 < MAX_OFF
+            && ip + 4 < in_len
+            && data[r] == data[ip]
+            && data[r + 1] == data[ip + 1]
+            && data[r + 2] == data[ip + 2]
+        {
+            let off = ip - r - 1;
+            let mut len = 2usize;
+            let maxlen = (in_len - ip - len).min(MAX_REF);
+            out[op - lit - 1] = (lit as u8).wrapping_sub(1); // stop run
+            op -= (lit == 0) as usize; // undo run if length is zero
+            if op + 3 + 1 >= out_len {
+                return None;
+            }
+            // The unrolled 16-step scan, then the do-while (whose first step is unchecked
+            // against maxlen, as in C).
+            'scan: {
+                if maxlen > 16 {
+                    for _ in 0..16 {
+                        len += 1;
+                        if data[r + len] != data[ip + len] {
+                            break 'scan;
+                        }
+                    }
+                }
+                loop {
+                    len += 1;
+                    if !(len < maxlen && data[r + len] == data[ip + len]) {
+                        break;
+                    }
+                }
+            }
+            len -= 2; // len is now #octets - 1
+            ip += 1;
+            if len < 7 {
+                out[op] = ((off >> 8) + (len << 5)) as u8;
+                op += 1;
+            } else {
+                out[op] = ((off >> 8) + (7 << 5)) as u8;
+                out[op + 1] = (len - 7) as u8;
+                op += 2;
+            }
+            out[op] = off as u8;
+            op += 2; // and start a run
+            lit = 0;
+            ip += len + 1;
+            if ip + 2 >= in_len {
+                break;
+            }
+            ip -= 2;
+            hval = frst(ip);
+            hval = (hval << 8) | data[ip + 2] as u32;
+            htab[idx(hval)] = ip;
+            ip += 1;
+            hval = (hval << 8) | data[ip + 2] as u32;
+            htab[idx(hval)] = ip;
+            ip += 1;
+        } else {
+            // one more literal byte we must copy
+            if op >= out_len {
+                return None;
+            }
+            lit += 1;
+            out[op] = data[ip];
+            op += 1;
+            ip += 1;
+            if lit == MAX_LIT {
+                out[op - lit - 1] = (lit - 1) as u8; // stop run
+                lit = 0;
+                op += 1; // start run
+            }
+        }
+    }
+    if op + 3 > out_len {
+        return None; // at most 3 bytes can be missing here
+    }
+    while ip < in_len {
+        lit += 1;
+        out[op] = data[ip];
+        op += 1;
+        ip += 1;
+        if lit == MAX_LIT {
+            out[op - lit - 1] = (lit - 1) as u8;
+            lit = 0;
+            op += 1;
+        }
+    }
+    out[op - lit - 1] = (lit as u8).wrapping_sub(1); // end run
+    op -= (lit == 0) as usize;
+    out.truncate(op);
+    Some(out)
 }
 
 #[cfg(test)]
@@ -43,5 +173,50 @@ mod tests {
         assert!(decompress(&[], 5).is_none());
         assert!(compress(b"abcd").is_none());
         assert!(compress(b"\x01\x02\x03\x04\x05\x06\x07").is_none());
+    }
+
+    #[test]
+    fn bounded_compression_round_trips_and_agrees_with_the_crate() {
+        // Inputs of many shapes: runs, periods, tails of 17-20 bytes after a long match.
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for n in 3..400usize {
+            for alphabet in [1u64, 2, 3, 7, 26, 256] {
+                let period = 1 + (rnd() % 40) as usize;
+                let base: Vec<u8> = (0..period).map(|_| (rnd() % alphabet) as u8).collect();
+                let data: Vec<u8> = (0..n)
+                    .map(|i| {
+                        if rnd() % 13 == 0 {
+                            (rnd() % alphabet) as u8
+                        } else {
+                            base[i % period]
+                        }
+                    })
+                    .collect();
+                if let Some(c) = compress_bounded(&data, data.len() + 64) {
+                    assert_eq!(decompress(&c, data.len() as u64).as_deref(), Some(&data[..]));
+                    // With room to spare liblzf and the crate make the same choices except
+                    // where C's unrolled scan runs past maxlen (both decode correctly).
+                    let theirs = ::lzf::compress(&data).ok();
+                    if theirs.as_ref().is_some_and(|t| t.len() == c.len()) {
+                        assert_eq!(theirs.unwrap(), c);
+                    }
+                }
+                if let Some(c) = compress(&data) {
+                    assert!(c.len() + 4 <= data.len());
+                    assert_eq!(decompress(&c, data.len() as u64).as_deref(), Some(&data[..]));
+                }
+            }
+        }
+        // A sparse HyperLogLog of 27 bytes: liblzf gives up inside 23 bytes, so Redis keeps
+        // it raw, although 23 would do in the end.
+        let hll = b"HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80`\xf3\x80P\xb1\x84K\xfb\x80BZ";
+        assert_eq!(hll.len(), 27);
+        assert!(compress(hll).is_none());
     }
 }
