@@ -554,3 +554,42 @@ fn restore_of_damaged_payloads_errors() {
     }
     assert_eq!(s(&mut cl, &["PING"]), Frame::Simple("PONG".into()));
 }
+
+/// DEBUG OBJECT's `serializedlength` (`rdbSavedObjectLen`: the RDB body, compressed per
+/// `rdbcompression`) equals Redis's for every type and encoding, with compression on and off.
+#[test]
+fn debug_object_serializedlength_matches_redis() {
+    require_reference();
+    let args = ["--enable-debug-command", "yes"];
+    let redis = TestServer::redis(&args);
+    let pyrope = TestServer::pyrope(&args);
+    let (mut rc, mut pc) = (redis.client(), pyrope.client());
+    fill(&mut rc);
+    fill(&mut pc);
+    let field = |cl: &mut Client, k: &[u8]| -> String {
+        let f = c(cl, &[b"DEBUG", b"OBJECT", k]);
+        let Frame::Simple(text) = f else {
+            panic!("DEBUG OBJECT: {f:?}")
+        };
+        String::from_utf8_lossy(&text)
+            .split(' ')
+            .find(|w| w.starts_with("serializedlength:"))
+            .unwrap()
+            .to_string()
+    };
+    let ks = keys(&mut rc);
+    assert_eq!(keys(&mut pc), ks);
+    for compression in ["yes", "no"] {
+        for cl in [&mut rc, &mut pc] {
+            s(cl, &["CONFIG", "SET", "rdbcompression", compression]);
+        }
+        for k in &ks {
+            assert_eq!(
+                field(&mut rc, k),
+                field(&mut pc, k),
+                "{} (rdbcompression {compression})",
+                String::from_utf8_lossy(k)
+            );
+        }
+    }
+}
