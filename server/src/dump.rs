@@ -129,7 +129,13 @@ fn restore(c: &mut Ctx) {
     let db = c.db;
     let mut deleted = false;
     if replace {
-        if let Some(h) = c.lookup_write(key) {
+        // dbDelete without a lookup: a key whose TTL has passed is replaced like any other
+        // (no "expired" event), so it is found here whatever its expire.
+        let found = c
+            .srv
+            .ks
+            .lookup(db, key, i64::MIN, false, crate::keyspace::Touch::No);
+        if let Some(h) = found {
             c.srv.ks.delete(h, Deletion::Server, None);
             deleted = true;
         }
