@@ -180,7 +180,9 @@ fn payloads_round_trip_between_redis_and_pyrope() {
     fill(&mut pc);
     transfer(&mut pc, &mut rc, "pyrope -> redis");
     // Same data and encodings, fixed order: byte-identical payloads.
-    for k in ["s:int", "s:emb", "s:raw", "s:lzf", "l:lp", "l:ql", "set:is", "hx", "z:sl"] {
+    for k in [
+        "s:int", "s:emb", "s:raw", "s:lzf", "l:lp", "l:ql", "set:is", "hx", "z:sl",
+    ] {
         assert_eq!(
             s(&mut rc, &["DUMP", k]),
             s(&mut pc, &["DUMP", k]),
@@ -456,16 +458,28 @@ fn idletime_freq_and_lazy_free() {
         assert!((1000..=1003).contains(&idle), "idle {idle}");
         // FREQ is ignored under an LRU policy.
         c(&mut cl, &[b"RESTORE", b"f", b"0", &p, b"FREQ", b"200"]);
-        s(&mut cl, &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]);
+        s(
+            &mut cl,
+            &["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"],
+        );
         assert_eq!(s(&mut cl, &["OBJECT", "FREQ", "f"]), int(0));
-        c(&mut cl, &[b"RESTORE", b"f", b"0", &p, b"FREQ", b"200", b"REPLACE"]);
+        c(
+            &mut cl,
+            &[b"RESTORE", b"f", b"0", &p, b"FREQ", b"200", b"REPLACE"],
+        );
         assert_eq!(s(&mut cl, &["OBJECT", "FREQ", "f"]), int(200));
         // IDLETIME is ignored under an LFU policy: the new key's counter is LFU_INIT_VAL.
         c(&mut cl, &[b"RESTORE", b"g", b"0", &p, b"IDLETIME", b"50"]);
         assert_eq!(s(&mut cl, &["OBJECT", "FREQ", "g"]), int(5));
-        s(&mut cl, &["CONFIG", "SET", "maxmemory-policy", "noeviction"]);
+        s(
+            &mut cl,
+            &["CONFIG", "SET", "maxmemory-policy", "noeviction"],
+        );
         // A big set replaced by RESTORE ... REPLACE goes to the lazy-free thread.
-        s(&mut cl, &["CONFIG", "SET", "lazyfree-lazy-server-del", "yes"]);
+        s(
+            &mut cl,
+            &["CONFIG", "SET", "lazyfree-lazy-server-del", "yes"],
+        );
         let mut sadd = vec!["SADD".to_string(), "big".into()];
         sadd.extend((0..300).map(|i| format!("m{i}")));
         cl.call(&sadd).unwrap();
@@ -512,7 +526,10 @@ fn restore_of_damaged_payloads_errors() {
         p
     };
     for sanitize in ["no", "yes"] {
-        s(&mut cl, &["CONFIG", "SET", "sanitize-dump-payload", sanitize]);
+        s(
+            &mut cl,
+            &["CONFIG", "SET", "sanitize-dump-payload", sanitize],
+        );
         let mut tried = 0;
         for p in &payloads {
             let body = &p[..p.len() - 10];

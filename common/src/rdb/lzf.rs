@@ -202,11 +202,17 @@ mod tests {
                     })
                     .collect();
                 if let Some(c) = compress_bounded(&data, data.len() + 64) {
-                    assert_eq!(decompress(&c, data.len() as u64).as_deref(), Some(&data[..]));
+                    assert_eq!(
+                        decompress(&c, data.len() as u64).as_deref(),
+                        Some(&data[..])
+                    );
                 }
                 if let Some(c) = compress(&data) {
                     assert!(c.len() + 4 <= data.len());
-                    assert_eq!(decompress(&c, data.len() as u64).as_deref(), Some(&data[..]));
+                    assert_eq!(
+                        decompress(&c, data.len() as u64).as_deref(),
+                        Some(&data[..])
+                    );
                 }
             }
         }
@@ -217,8 +223,12 @@ mod tests {
         let tail = b"Xabcdefgabc";
         let c = compress_bounded(tail, 64).unwrap();
         assert_eq!(c, b"\x07Xabcdefg\x20\x06");
-        assert_eq!(decompress(&c, tail.len() as u64).as_deref(), Some(&tail[..]));
-        let hll = b"HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80`\xf3\x80P\xb1\x84K\xfb\x80BZ";
+        assert_eq!(
+            decompress(&c, tail.len() as u64).as_deref(),
+            Some(&tail[..])
+        );
+        let hll =
+            b"HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80`\xf3\x80P\xb1\x84K\xfb\x80BZ";
         assert_eq!(hll.len(), 27);
         assert!(compress(hll).is_none());
     }
