@@ -20,21 +20,20 @@ pub const DUMP_RDB_VERSION: u32 = 12;
 const LRU_CLOCK_RESOLUTION: i64 = 1000;
 
 /// The DUMP payload of `v` (`createDumpPayload`): type byte, body, version, CRC64. `compress`
-/// is `rdbcompression`; `hfe_min` as for [`crate::rdb::put_object`].
+/// is `rdbcompression`; `hfe_min` as for [`crate::rdb::put_object`]. Errors: a value that
+/// cannot be written at version 12 (none the keyspace can hold).
 pub fn create_payload(
     v: &crate::keyspace::ValueRef,
     compress: bool,
     hfe_min: Option<i64>,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, crdb::RdbError> {
     let mut out = vec![0u8];
-    // Every value the keyspace holds is expressible at version 12.
-    let t = crate::rdb::put_object(&mut out, v, DUMP_RDB_VERSION, compress, hfe_min)
-        .expect("every value can be written at RDB version 12");
+    let t = crate::rdb::put_object(&mut out, v, DUMP_RDB_VERSION, compress, hfe_min)?;
     out[0] = t;
     out.extend_from_slice(&(DUMP_RDB_VERSION as u16).to_le_bytes());
     let crc = crc64(0, &out);
     out.extend_from_slice(&crc.to_le_bytes());
-    out
+    Ok(out)
 }
 
 fn dump(c: &mut Ctx) {
@@ -43,8 +42,10 @@ fn dump(c: &mut Ctx) {
     };
     let compress = c.srv.config.get("rdbcompression") != Some("no");
     let hfe = c.srv.ks.hfe_registered(c.db, c.arg(1));
-    let p = create_payload(&c.srv.ks.get(h).value(), compress, hfe);
-    c.out.bulk(&p);
+    match create_payload(&c.srv.ks.get(h).value(), compress, hfe) {
+        Ok(p) => c.out.bulk(&p),
+        Err(e) => c.out.error(&format!("ERR {}", e.kind)),
+    }
 }
 
 /// The 24-bit LRU/LFU field RESTORE gives a key (`objectSetLRUOrLFU` with a multiplier of
@@ -180,7 +181,13 @@ fn restore(c: &mut Ctx) {
 }
 
 /// Handlers of this module.
-pub const COMMANDS: &[(&str, Handler)] = &[("dump", dump), ("restore", restore)];
+/// RESTORE-ASKING is RESTORE for cluster migrations (same handler in Redis; its ASKING
+/// flag is the command table's).
+pub const COMMANDS: &[(&str, Handler)] = &[
+    ("dump", dump),
+    ("restore", restore),
+    ("restore-asking", restore),
+];
 
 #[cfg(test)]
 mod tests {
