@@ -120,7 +120,9 @@ fn restore(c: &mut Ctx) {
     };
     let lim = crate::rdb::LoadLimits::of(c.srv);
     let now = c.srv.now_ms;
-    let value = match crate::rdb::adopt(value, &lim, now) {
+    // Unlike a file load, RESTORE keeps hash fields whose TTL has passed (Redis 7.4.1: the
+    // key is created, HLEN counts them, reads skip them, the field expiry removes them).
+    let value = match crate::rdb::adopt(value, &lim, i64::MIN) {
         Ok(Some(v)) => v,
         // An empty collection, a duplicate member, module data: rdbLoadObject fails.
         Ok(None) | Err(_) => return c.out.error("ERR Bad data format"),

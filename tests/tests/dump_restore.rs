@@ -610,3 +610,47 @@ fn debug_object_serializedlength_matches_redis() {
         }
     }
 }
+
+/// A payload of hashes whose field TTLs have passed since the DUMP: RESTORE creates the key
+/// with those fields (HLEN counts them, reads skip them), listpackex and hash-table alike.
+#[test]
+fn restore_keeps_hash_fields_expired_since_the_dump() {
+    require_reference();
+    let args = ["--enable-debug-command", "yes"];
+    let redis = TestServer::redis(&args);
+    let pyrope = TestServer::pyrope(&args);
+    let (mut rc, mut pc) = (redis.client(), pyrope.client());
+    let big = "v".repeat(70);
+    let mut payloads = Vec::new();
+    s(&mut rc, &["HSET", "lp", "a", "1", "b", "2"]);
+    s(&mut rc, &["HSET", "ht", "a", &big, "b", "2"]);
+    for k in ["lp", "ht"] {
+        s(&mut rc, &["HPEXPIRE", k, "100", "FIELDS", "2", "a", "b"]);
+        payloads.push(bytes(&s(&mut rc, &["DUMP", k])));
+    }
+    s(&mut rc, &["HSET", "part", "a", "1", "b", "2"]);
+    s(&mut rc, &["HPEXPIRE", "part", "100", "FIELDS", "1", "a"]);
+    payloads.push(bytes(&s(&mut rc, &["DUMP", "part"])));
+    std::thread::sleep(Duration::from_millis(300));
+    for cl in [&mut rc, &mut pc] {
+        s(cl, &["DEBUG", "SET-ACTIVE-EXPIRE", "0"]);
+    }
+    for (i, p) in payloads.iter().enumerate() {
+        let key = format!("r{i}");
+        let mut replies = Vec::new();
+        for cl in [&mut rc, &mut pc] {
+            let mut r = vec![c(cl, &[b"RESTORE", key.as_bytes(), b"0", p])];
+            for cmd in [
+                &["EXISTS", &key][..],
+                &["HLEN", &key],
+                &["OBJECT", "ENCODING", &key],
+                &["HGETALL", &key],
+                &["HPEXPIRETIME", &key, "FIELDS", "1", "b"],
+            ] {
+                r.push(s(cl, cmd));
+            }
+            replies.push(r);
+        }
+        assert_eq!(replies[0], replies[1], "payload {i}");
+    }
+}
