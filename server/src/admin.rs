@@ -3,8 +3,7 @@
 //! CHANGE-REPL-ID, REPL-STREAM, RELOAD, HELP). CONFIG's handlers are in `config/command.rs`.
 
 use crate::command::{Ctx, Handler};
-use crate::keyspace::{NewValue, ValueRef};
-use crate::object::Value;
+use crate::keyspace::NewValue;
 
 fn time(c: &mut Ctx) {
     let us = crate::server::unix_us();
@@ -61,77 +60,6 @@ fn debug_allowed(c: &Ctx) -> bool {
     }
 }
 
-/// Length of `v` in the RDB string encoding (Redis `rdbSavedObjectLen` for strings, without
-/// LZF compression).
-fn rdb_string_len(v: &ValueRef) -> usize {
-    use crate::types::hash::HashValue;
-    let enc_len = |n: usize| {
-        if n < 64 {
-            1
-        } else if n < 16384 {
-            2
-        } else if n <= u32::MAX as usize {
-            5
-        } else {
-            9
-        }
-    };
-    let int_len = |i: i64| {
-        if (i8::MIN as i64..=i8::MAX as i64).contains(&i) {
-            Some(2)
-        } else if (i16::MIN as i64..=i16::MAX as i64).contains(&i) {
-            Some(3)
-        } else if (i32::MIN as i64..=i32::MAX as i64).contains(&i) {
-            Some(5)
-        } else {
-            None
-        }
-    };
-    let bytes_len = |b: &[u8]| {
-        if b.len() <= 11 {
-            if let Some(i) = pyrope_common::util::string2ll(b) {
-                if let Some(n) = int_len(i) {
-                    return n;
-                }
-            }
-        }
-        enc_len(b.len()) + b.len()
-    };
-    match v {
-        ValueRef::Int(i) => int_len(*i).unwrap_or_else(|| {
-            let s = i.to_string();
-            enc_len(s.len()) + s.len()
-        }),
-        ValueRef::Inline(b) => bytes_len(b),
-        ValueRef::Boxed(Value::Str(s)) => bytes_len(s),
-        // RDB_TYPE_SET_INTSET / SET_LISTPACK: one blob; RDB_TYPE_SET: a count, then members.
-        ValueRef::Boxed(Value::Set(crate::object::SetValue::Intset(i))) => {
-            enc_len(i.bytes()) + i.bytes()
-        }
-        ValueRef::Boxed(Value::Set(crate::object::SetValue::Listpack(l))) => {
-            enc_len(l.bytes()) + l.bytes()
-        }
-        ValueRef::Boxed(Value::Set(crate::object::SetValue::Hashtable(t))) => {
-            let mut n = enc_len(t.len());
-            t.for_each(|m, _| n += bytes_len(m));
-            n
-        }
-        // A listpack is saved as one string blob (rdbSaveObject); a table per element.
-        ValueRef::Boxed(Value::Hash(HashValue::Listpack(lp))) => enc_len(lp.bytes()) + lp.bytes(),
-        // RDB_TYPE_HASH_LISTPACK_EX: the earliest TTL (8 bytes), then the blob.
-        ValueRef::Boxed(Value::Hash(HashValue::ListpackEx(lp))) => {
-            8 + enc_len(lp.bytes()) + lp.bytes()
-        }
-        ValueRef::Boxed(Value::Hash(h)) => {
-            let mut n = enc_len(h.len());
-            h.for_each(|f, v| n += bytes_len(&f.to_vec()) + bytes_len(&v.to_vec()));
-            n
-        }
-        // Collections: their serialized length comes with the RDB writer (persistence issue).
-        ValueRef::Boxed(_) => 0,
-    }
-}
-
 /// C `strtod()` of the argument (as a C string), 0.0 when nothing parses.
 fn c_strtod(a: &[u8]) -> f64 {
     let s = std::ffi::CString::new(crate::command::cstr(a)).unwrap_or_default();
@@ -167,11 +95,30 @@ fn debug(c: &mut Ctx) {
             };
             let e = c.srv.ks.get(h);
             let idle = crate::server::idle_ms(c.srv.lruclock, e.lru()) / 1000;
+            // rdbSavedObjectLen: the RDB body as SAVE and DUMP write it (compressed per
+            // `rdbcompression`), without the type byte. Redis 7.4's rdbSaveObject does not
+            // count the 8-byte minimum field TTL of the hash types with field TTLs (24, 25)
+            // in what it returns, so neither do we.
+            let compress = c.srv.config.get("rdbcompression") != Some("no");
+            let hfe = c.srv.ks.hfe_registered(c.db, c.arg(2));
+            let mut body = Vec::new();
+            let t = crate::rdb::put_object(
+                &mut body,
+                &e.value(),
+                crate::dump::DUMP_RDB_VERSION,
+                compress,
+                hfe,
+            );
+            let uncounted = match t {
+                Ok(pyrope_common::rdb::types::HASH_METADATA)
+                | Ok(pyrope_common::rdb::types::HASH_LISTPACK_EX) => 8,
+                _ => 0,
+            };
             let s = format!(
                 "Value at:{:p} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
                 e.addr() as *const u8,
                 e.encoding().name(),
-                rdb_string_len(&e.value()),
+                body.len() - uncounted,
                 e.lru(),
                 idle
             );

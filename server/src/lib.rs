@@ -11,6 +11,7 @@ pub(crate) mod command;
 pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod digest;
+pub(crate) mod dump;
 pub(crate) mod expire;
 pub(crate) mod fork;
 pub mod harness;
@@ -57,6 +58,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         admin::COMMANDS,
         persist::COMMANDS,
         aof::COMMANDS,
+        dump::COMMANDS,
         config::command::COMMANDS,
         info::COMMANDS,
         slowlog::COMMANDS,

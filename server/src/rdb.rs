@@ -49,17 +49,36 @@ fn pairs_of_listpackex(lp: &Listpack) -> Listpack {
     out
 }
 
+/// The earliest field TTL of a listpackex hash, 0 if none (what `rdbSaveObject` writes for
+/// an unregistered hash).
+fn listpackex_min(lp: &Listpack) -> i64 {
+    lp.iter()
+        .skip(2)
+        .step_by(3)
+        .filter_map(|e| match e {
+            ListpackEntry::Int(v) if v > 0 => Some(v),
+            _ => None,
+        })
+        .min()
+        .unwrap_or(0)
+}
+
 fn entry_vec(e: ListpackEntry) -> Vec<u8> {
     e.to_vec()
 }
 
 /// Appends the value body of `v` in Redis 7.4's `rdbSaveObject` layout for RDB `version` and
-/// returns its RDB type byte. Errors: a value that cannot be expressed at `version`.
+/// returns its RDB type byte. `hfe_min` is the time a hash is registered with for the active
+/// expiry of fields ([`crate::keyspace::Keyspace::hfe_registered`]): Redis writes that
+/// (`hashTypeGetMinExpire(o, 0)`, which may lag behind HPERSIST) as a hash's minimum field
+/// TTL, and a hash-table hash registered there is written with field TTLs (type 24) even when
+/// none is left. Errors: a value that cannot be expressed at `version`.
 pub fn put_object(
     out: &mut Vec<u8>,
     v: &ValueRef,
     version: u32,
     compress: bool,
+    hfe_min: Option<i64>,
 ) -> Result<u8, RdbError> {
     Ok(match v {
         ValueRef::Int(i) => {
@@ -107,15 +126,16 @@ pub fn put_object(
                 w::put_string(out, lp.as_bytes(), compress);
                 types::ZSET_LISTPACK
             }
-            Value::ZSet(z @ ZsetValue::Skiplist(_)) => {
-                w::put_len(out, z.len() as u64);
-                let mut buf = Vec::new();
-                z.for_each(|m, s| {
-                    buf.clear();
-                    m.write_to(&mut buf);
-                    w::put_string(out, &buf, compress);
-                    w::put_binary_double(out, s);
-                });
+            Value::ZSet(ZsetValue::Skiplist(t)) => {
+                // From the greatest element to the smallest, as rdbSaveObject walks the
+                // skiplist (so that loading inserts at the head).
+                w::put_len(out, t.len() as u64);
+                if !t.is_empty() {
+                    for (m, s) in t.iter_from(t.len() - 1, true) {
+                        w::put_string(out, m, compress);
+                        w::put_binary_double(out, s);
+                    }
+                }
                 types::ZSET_2
             }
             Value::Hash(HashValue::Listpack(lp)) => {
@@ -124,8 +144,9 @@ pub fn put_object(
             }
             Value::Hash(HashValue::ListpackEx(lp)) => {
                 if version >= 12 {
-                    let cv = crdb::Value::HashListpackEx((**lp).clone());
-                    w::put_value(out, &cv, version, compress)?;
+                    let min = hfe_min.unwrap_or_else(|| listpackex_min(lp));
+                    w::put_ms_time(out, min);
+                    w::put_string(out, lp.as_bytes(), compress);
                     types::HASH_LISTPACK_EX
                 } else {
                     w::put_string(out, pairs_of_listpackex(lp).as_bytes(), compress);
@@ -141,9 +162,30 @@ pub fn put_object(
                         expire_ms: ttl.map(|t| t as u64),
                     })
                 });
-                let cv = crdb::Value::Hash(fields);
-                w::put_value(out, &cv, version, compress)?;
-                w::value_type(&cv, version)
+                let true_min = fields.iter().filter_map(|f| f.expire_ms).min();
+                let min = match (hfe_min, true_min) {
+                    (Some(a), Some(b)) => Some(a.min(b as i64)),
+                    (a, b) => a.or(b.map(|b| b as i64)),
+                };
+                match min {
+                    Some(min) if version >= 12 && min >= 0 => {
+                        // RDB_TYPE_HASH_METADATA: the minimum, then each field's TTL relative
+                        // to it (+1; 0 for none).
+                        w::put_ms_time(out, min);
+                        w::put_len(out, fields.len() as u64);
+                        for f in &fields {
+                            w::put_len(out, f.expire_ms.map_or(0, |e| e - min as u64 + 1));
+                            w::put_string(out, &f.field, compress);
+                            w::put_string(out, &f.value, compress);
+                        }
+                        types::HASH_METADATA
+                    }
+                    _ => {
+                        let cv = crdb::Value::Hash(fields);
+                        w::put_value(out, &cv, version, compress)?;
+                        w::value_type(&cv, version)
+                    }
+                }
             }
             Value::Stream(s) => {
                 let sv = stream_to_rdb(s);
@@ -268,7 +310,11 @@ pub fn write_dataset_as<W: Write>(
             // The value goes to a reused scratch buffer first: its type byte must precede
             // the key, and only the value knows it.
             scratch.clear();
-            match put_object(&mut scratch, &e.value(), version, compress) {
+            let hfe = match e.value() {
+                ValueRef::Boxed(Value::Hash(_)) => srv.ks.hfe_registered(db, e.key()),
+                _ => None,
+            };
+            match put_object(&mut scratch, &e.value(), version, compress, hfe) {
                 Ok(t) => {
                     let (idle, freq) = srv.rdb_lru_info(e.lru());
                     wr.key_header(t, e.key(), e.expire(), idle, freq);
@@ -426,8 +472,8 @@ pub fn save_file(srv: &Server, path: &str, ctx: Option<&mut ChildCtx>) -> Result
 
 // --- loading ------------------------------------------------------------------------------
 
-/// The limits the loader converts by.
-struct LoadLimits {
+/// The limits the loader converts by (the live `*-max-*` settings).
+pub(crate) struct LoadLimits {
     fill: i64,
     hash: HashLimits,
     set: crate::types::set::SetLimits,
@@ -435,7 +481,8 @@ struct LoadLimits {
 }
 
 impl LoadLimits {
-    fn of(srv: &Server) -> LoadLimits {
+    /// The limits of `srv`'s current settings.
+    pub(crate) fn of(srv: &Server) -> LoadLimits {
         let s = &srv.settings;
         LoadLimits {
             fill: s.list_max_listpack_size,
@@ -451,8 +498,9 @@ impl LoadLimits {
 
 /// A loaded value in the server's form, or None for an empty collection (skipped). `now_ms`
 /// drops hash fields whose TTL has passed (Redis 7.4 on a primary). Errors: a duplicate
-/// member or field (Redis's "Duplicate ... detected" corruption).
-fn adopt(
+/// member or field (Redis's "Duplicate ... detected" corruption), module data. Used by the
+/// file loader and RESTORE (`dump.rs`).
+pub(crate) fn adopt(
     v: crdb::Value,
     lim: &LoadLimits,
     now_ms: i64,
@@ -660,23 +708,39 @@ fn add_key(
         ));
     }
     let lru = lru.unwrap_or_else(|| srv.new_key_lru());
-    // Strings of up to 44 bytes are embedded, as `tryObjectEncoding` leaves them.
+    link_adopted(srv, db, key, v, expire, lru, None);
+    Ok(())
+}
+
+/// Links a value from [`adopt`] under `key` in `db`, which the caller knows to be absent
+/// (`dbAdd`), with `expire` (unix ms), the LRU/LFU field `lru` and the event `ev` after
+/// "new". Strings of up to 44 bytes are embedded or int-encoded as `tryObjectEncoding`
+/// leaves them; a hash with field TTLs is registered for the active expiry of fields.
+/// Returns the new key's handle.
+pub(crate) fn link_adopted(
+    srv: &mut Server,
+    db: usize,
+    key: &[u8],
+    v: NewValue,
+    expire: Option<i64>,
+    lru: u32,
+    ev: Option<crate::keyspace::Ev>,
+) -> crate::keyspace::KeyRef {
     let v = match v {
         NewValue::Boxed(b) => match *b {
             Value::Str(s) if s.len() <= 44 => {
-                srv.ks.add(db, key, string_value(&s), expire, lru, None);
-                return Ok(());
+                return srv.ks.add(db, key, string_value(&s), expire, lru, ev);
             }
             other => NewValue::Boxed(Box::new(other)),
         },
         other => other,
     };
     let is_hash = matches!(&v, NewValue::Boxed(b) if matches!(**b, Value::Hash(_)));
-    let h = srv.ks.add(db, key, v, expire, lru, None);
+    let h = srv.ks.add(db, key, v, expire, lru, ev);
     if is_hash {
         srv.ks.hfe_update(h);
     }
-    Ok(())
+    h
 }
 
 /// The loader: a `Visitor` adding every key to the server's keyspace.

@@ -64,11 +64,13 @@ pub fn verify_payload(p: &[u8]) -> Result<(u16, &[u8]), PayloadError> {
 
 /// Verifies a payload and decodes its value (RESTORE's `rdbLoadObjectType` +
 /// `rdbLoadObject`); returns the RDB type byte and the value. `deep` is
-/// `sanitize-dump-payload yes`.
+/// `sanitize-dump-payload yes`. As in Redis, the value is read from the whole payload: a body
+/// that claims more bytes than it has reads on into the version and CRC footer (RESTORE
+/// accepts such a payload), and bytes left after the value are ignored.
 pub fn decode_payload(p: &[u8], deep: bool) -> Result<(u8, Value), PayloadError> {
-    let (ver, body) = verify_payload(p)?;
+    let (ver, _body) = verify_payload(p)?;
     let mut r = Reader::new(
-        body,
+        p,
         ReaderOptions {
             verify_checksum: false,
             deep,

@@ -995,6 +995,17 @@ impl Keyspace {
         self.dbs[h.db()].hexpires.set(unsafe { e.key() }, at);
     }
 
+    /// The time the hash at `key` of `db` is registered with for the active expiry of fields,
+    /// if it is (Redis's non-accurate `hashTypeGetMinExpire(o, 0)`, which may lag behind:
+    /// RDB files and DUMP payloads carry it as the hash's minimum field TTL).
+    pub fn hfe_registered(&self, db: usize, key: &[u8]) -> Option<i64> {
+        let by_key = &self.dbs[db].hexpires.by_key;
+        if by_key.is_empty() {
+            return None;
+        }
+        by_key.get(key).copied()
+    }
+
     /// Records hash fields of `key` deleted by their TTL (lazily, by a command): counted in
     /// `expired_subkeys`, propagated as `HDEL key field` each; the key counts as modified.
     /// The `hexpired` event is the caller's (Redis sends one per command, or none).

@@ -67,6 +67,8 @@ pub mod ev {
     pub const MOVE_FROM: Ev = g("move_from");
     pub const MOVE_TO: Ev = g("move_to");
     pub const COPY_TO: Ev = g("copy_to");
+    /// `restore`: RESTORE created the key (cluster.c).
+    pub const RESTORE: Ev = g("restore");
     pub const SET: Ev = s("set");
     pub const SETRANGE: Ev = s("setrange");
     pub const INCRBY: Ev = s("incrby");
