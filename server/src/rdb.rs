@@ -378,7 +378,11 @@ pub fn write_dataset_commands<W: Write>(
                 return;
             }
             scratch.clear();
-            let decoded = put_object(&mut scratch, &e.value(), version, false)
+            let hfe = match e.value() {
+                ValueRef::Boxed(Value::Hash(_)) => srv.ks.hfe_registered(db, e.key()),
+                _ => None,
+            };
+            let decoded = put_object(&mut scratch, &e.value(), version, false, hfe)
                 .map_err(|e2| e2.kind.to_string())
                 .and_then(|t| {
                     let mut rd = crdb::Reader::new(&scratch[..], crdb::ReaderOptions::default());
