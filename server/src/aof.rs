@@ -1329,6 +1329,8 @@ pub fn debug_loadaof(srv: &mut Server) -> Result<(), ()> {
         flush(srv, true);
     }
     for db in 0..srv.ks.dbs() {
+        // As `emptyData` → `signalFlushedDb`: watchers see the flush.
+        crate::multi::touch_all_watched_keys_in_db(srv, db, None);
         let _ = srv.ks.flush_db(db);
     }
     srv.dispatch_signals(None);

@@ -8,7 +8,8 @@ pub mod pty;
 
 use pyrope_common::client::Client;
 use pyrope_common::resp::Frame;
-use std::net::TcpListener;
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -514,18 +515,45 @@ pub struct RedisNode {
 impl RedisNode {
     /// Starts a node with extra arguments (e.g. `--replicaof 127.0.0.1 6379`).
     pub fn start(args: &[&str]) -> RedisNode {
+        Self::start_fresh(|| args.iter().map(|s| s.to_string()).collect())
+    }
+
+    /// Starts a node on a free port with the arguments `args()` gives. A port picked free can
+    /// be taken by another process before the node binds it (the machine is shared, and tests
+    /// run in parallel), so a node that does not come up is started again on new ports
+    /// (`args` is called again, so it can pick new ports too), up to 4 times.
+    fn start_fresh(args: impl Fn() -> Vec<String>) -> RedisNode {
         require_reference();
-        let mut n = RedisNode {
-            port: free_port(),
-            args: args.iter().map(|s| s.to_string()).collect(),
-            child: None,
-            dir: tempfile::tempdir().unwrap(),
-        };
-        n.spawn();
-        n
+        let mut last_log = String::new();
+        for _ in 0..4 {
+            let mut n = RedisNode {
+                port: free_port(),
+                args: args(),
+                child: None,
+                dir: tempfile::tempdir().unwrap(),
+            };
+            if n.try_spawn() {
+                return n;
+            }
+            last_log = std::fs::read_to_string(n.dir.path().join("redis.log")).unwrap_or_default();
+            if let Some(mut child) = n.child.take() {
+                stop_child(&mut child);
+            }
+        }
+        panic!("redis node did not start after 4 attempts; its last log:\n{last_log}");
     }
 
     fn spawn(&mut self) {
+        assert!(
+            self.try_spawn(),
+            "redis node on {} did not start",
+            self.port
+        );
+    }
+
+    /// Spawns the node and waits (20 s at most) until it answers PING; false if it exited or
+    /// never answered.
+    fn try_spawn(&mut self) -> bool {
         let log = self.dir.path().join("redis.log");
         let mut cmd = bounded_command(std::path::Path::new(REFERENCE_REDIS), self.dir.path(), &log);
         cmd.args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
@@ -535,13 +563,18 @@ impl RedisNode {
             .args(&self.args);
         self.child = Some(cmd.spawn().expect("spawn redis"));
         let addr = self.addr();
-        assert!(
-            wait_for(Duration::from_secs(20), || Client::connect(&addr)
+        let child = self.child.as_mut().unwrap();
+        let mut exited = false;
+        let up = wait_for(Duration::from_secs(20), || {
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                exited = true;
+                return true;
+            }
+            Client::connect(&addr)
                 .and_then(|mut c| c.call(&["PING"]))
-                .is_ok()),
-            "redis node on {} did not start",
-            self.port
-        );
+                .is_ok()
+        });
+        up && !exited
     }
 
     /// `127.0.0.1:port`
@@ -606,21 +639,25 @@ impl RedisNode {
     /// its own dir, a bus port of its own picked free with `--cluster-port`, DEBUG enabled
     /// for DEBUG DIGEST / DIGEST-VALUE) with extra arguments.
     pub fn start_cluster(extra: &[&str]) -> RedisNode {
-        let bus = free_port().to_string();
-        let mut args = vec![
-            "--cluster-enabled",
-            "yes",
-            "--cluster-config-file",
-            "nodes.conf",
-            "--cluster-port",
-            bus.as_str(),
-            "--enable-debug-command",
-            "yes",
-            "--cluster-node-timeout",
-            "5000",
-        ];
-        args.extend_from_slice(extra);
-        RedisNode::start(&args)
+        Self::start_fresh(|| {
+            let mut args: Vec<String> = [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-port",
+                &free_port().to_string(),
+                "--enable-debug-command",
+                "yes",
+                "--cluster-node-timeout",
+                "5000",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            args.extend(extra.iter().map(|s| s.to_string()));
+            args
+        })
     }
 
     /// The node's directory (its nodes.conf, log, RDB files).
@@ -771,4 +808,59 @@ pub fn fill_dataset(c: &mut Client) {
         call(c, &["HSET", "bhttl", &format!("f{i}"), "v"]);
     }
     call(c, &["HEXPIRE", "bhttl", "100000", "FIELDS", "1", "f3"]);
+}
+
+/// A raw replica connection to a server (the reference, usually), past the initial RDB
+/// transfer: what a replica receives of the propagation stream. Used by the propagation,
+/// transactions, GEO and DUMP/RESTORE tests.
+pub struct ReplicaLink {
+    s: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl ReplicaLink {
+    /// Connects to `addr`, sends SYNC and reads past the RDB payload.
+    pub fn attach(addr: &str) -> ReplicaLink {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        std::io::Write::write_all(&mut s, b"SYNC\r\n").unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 65536];
+        // Skip newline keepalives, then `$<len>\r\n<rdb>`.
+        loop {
+            while buf.first() == Some(&b'\n') {
+                buf.remove(0);
+            }
+            if let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
+                assert_eq!(
+                    buf[0],
+                    b'$',
+                    "unexpected SYNC reply {:?}",
+                    String::from_utf8_lossy(&buf)
+                );
+                let len: usize = std::str::from_utf8(&buf[1..end]).unwrap().parse().unwrap();
+                if buf.len() >= end + 2 + len {
+                    buf.drain(..end + 2 + len);
+                    break;
+                }
+            }
+            let n = s.read(&mut chunk).unwrap();
+            assert!(n > 0, "replica link closed during SYNC");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        ReplicaLink { s, buf }
+    }
+
+    /// Everything the primary sends until `quiet` passes with nothing new.
+    pub fn drain(&mut self, quiet: Duration) -> Vec<u8> {
+        self.s.set_read_timeout(Some(quiet)).unwrap();
+        let mut chunk = [0u8; 65536];
+        while let Ok(n) = self.s.read(&mut chunk) {
+            if n == 0 {
+                break;
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+        std::mem::take(&mut self.buf)
+    }
 }

@@ -8,8 +8,6 @@
 use pyrope_common::client::Client;
 use pyrope_common::resp::Frame;
 use pyrope_tests::*;
-use std::io::Read;
-use std::net::TcpStream;
 use std::time::Duration;
 
 fn c(cl: &mut Client, args: &[&[u8]]) -> Frame {
@@ -297,52 +295,6 @@ fn corpus_payloads_restore_as_on_redis() {
     eprintln!("{restored} of {n} corpus payloads restored, all as on Redis");
 }
 
-/// A raw replica connection to the reference server, past the initial RDB transfer (as in
-/// tests/propagation.rs).
-struct Replica {
-    s: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Replica {
-    fn attach(addr: &str) -> Replica {
-        let mut s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        std::io::Write::write_all(&mut s, b"SYNC\r\n").unwrap();
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 65536];
-        loop {
-            while buf.first() == Some(&b'\n') {
-                buf.remove(0);
-            }
-            if let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
-                assert_eq!(buf[0], b'$');
-                let len: usize = std::str::from_utf8(&buf[1..end]).unwrap().parse().unwrap();
-                if buf.len() >= end + 2 + len {
-                    buf.drain(..end + 2 + len);
-                    break;
-                }
-            }
-            let n = s.read(&mut chunk).unwrap();
-            assert!(n > 0, "replica link closed during SYNC");
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        Replica { s, buf }
-    }
-
-    fn drain(&mut self, quiet: Duration) -> Vec<u8> {
-        self.s.set_read_timeout(Some(quiet)).unwrap();
-        let mut chunk = [0u8; 65536];
-        while let Ok(n) = self.s.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-        std::mem::take(&mut self.buf)
-    }
-}
-
 /// The stream as commands, 13-digit unix-ms arguments masked, payloads shown by length,
 /// PINGs dropped.
 fn commands(stream: &[u8]) -> Vec<String> {
@@ -390,7 +342,7 @@ fn restore_propagates_as_redis() {
     ]);
     let pyrope = TestServer::pyrope(&["--enable-debug-command", "yes"]);
     let (mut rc, mut pc) = (redis.client(), pyrope.client());
-    let mut replica = Replica::attach(&redis.addr());
+    let mut replica = ReplicaLink::attach(&redis.addr());
     let stream = |pc: &mut Client| bytes(&s(pc, &["DEBUG", "REPL-STREAM"]));
     assert_eq!(stream(&mut pc), b"");
     s(&mut rc, &["RPUSH", "src", "a", "b", "c"]);

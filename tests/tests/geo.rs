@@ -9,8 +9,6 @@
 use pyrope_common::client::Client;
 use pyrope_common::resp::Frame;
 use pyrope_tests::*;
-use std::io::Read;
-use std::net::TcpStream;
 use std::time::Duration;
 
 /// splitmix64: a small deterministic generator.
@@ -326,50 +324,6 @@ fn random_points_and_searches_match_redis() {
     assert!(checked.1 > checked.0 / 2, "most queries should find points");
 }
 
-/// A raw replica link to the reference server (SYNC, past the RDB payload).
-struct Replica {
-    s: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Replica {
-    fn attach(addr: &str) -> Replica {
-        let mut s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        std::io::Write::write_all(&mut s, b"SYNC\r\n").unwrap();
-        let mut buf: Vec<u8> = Vec::new();
-        let mut chunk = [0u8; 65536];
-        loop {
-            while buf.first() == Some(&b'\n') {
-                buf.remove(0);
-            }
-            if let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
-                let len: usize = std::str::from_utf8(&buf[1..end]).unwrap().parse().unwrap();
-                if buf.len() >= end + 2 + len {
-                    buf.drain(..end + 2 + len);
-                    break;
-                }
-            }
-            let n = s.read(&mut chunk).unwrap();
-            assert!(n > 0, "replica link closed during SYNC");
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        Replica { s, buf }
-    }
-
-    fn drain(&mut self, quiet: Duration) -> Vec<u8> {
-        self.s.set_read_timeout(Some(quiet)).unwrap();
-        let mut chunk = [0u8; 65536];
-        while let Ok(n) = self.s.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-        std::mem::take(&mut self.buf)
-    }
-}
-
 /// The commands of a propagation stream, one line each, replica PINGs dropped.
 fn commands(stream: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
@@ -406,7 +360,7 @@ fn geo_propagation_matches_a_redis_replica_stream() {
     let pyrope = TestServer::pyrope(&["--enable-debug-command", "yes"]);
     let mut rc = redis.client();
     let mut pc = pyrope.client();
-    let mut replica = Replica::attach(&redis.addr());
+    let mut replica = ReplicaLink::attach(&redis.addr());
     // The first DEBUG REPL-STREAM starts pyrope's capture.
     assert_eq!(
         pc.call(&["DEBUG", "REPL-STREAM"]).unwrap(),

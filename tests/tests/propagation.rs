@@ -10,61 +10,7 @@
 use pyrope_common::client::Client;
 use pyrope_common::resp::Frame;
 use pyrope_tests::*;
-use std::io::Read;
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
-
-/// A raw replica connection to the reference server, past the initial RDB transfer.
-struct Replica {
-    s: TcpStream,
-    buf: Vec<u8>,
-}
-
-impl Replica {
-    fn attach(addr: &str) -> Replica {
-        let mut s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        std::io::Write::write_all(&mut s, b"SYNC\r\n").unwrap();
-        let mut buf = Vec::new();
-        let mut chunk = [0u8; 65536];
-        // Skip newline keepalives, then `$<len>\r\n<rdb>`.
-        loop {
-            while buf.first() == Some(&b'\n') {
-                buf.remove(0);
-            }
-            if let Some(end) = buf.windows(2).position(|w| w == b"\r\n") {
-                assert_eq!(
-                    buf[0],
-                    b'$',
-                    "unexpected SYNC reply {:?}",
-                    String::from_utf8_lossy(&buf)
-                );
-                let len: usize = std::str::from_utf8(&buf[1..end]).unwrap().parse().unwrap();
-                if buf.len() >= end + 2 + len {
-                    buf.drain(..end + 2 + len);
-                    break;
-                }
-            }
-            let n = s.read(&mut chunk).unwrap();
-            assert!(n > 0, "replica link closed during SYNC");
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        Replica { s, buf }
-    }
-
-    /// Everything the primary sends until `quiet` passes with nothing new.
-    fn drain(&mut self, quiet: Duration) -> Vec<u8> {
-        self.s.set_read_timeout(Some(quiet)).unwrap();
-        let mut chunk = [0u8; 65536];
-        while let Ok(n) = self.s.read(&mut chunk) {
-            if n == 0 {
-                break;
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-        std::mem::take(&mut self.buf)
-    }
-}
 
 /// The stream as readable commands, unix-ms times masked, Redis's replica PINGs dropped.
 fn commands(stream: &[u8]) -> Vec<String> {
@@ -122,7 +68,7 @@ fn propagation_matches_a_redis_replica_stream() {
     let pyrope = TestServer::pyrope(&["--enable-debug-command", "yes"]);
     let mut rc = redis.client();
     let mut pc = pyrope.client();
-    let mut replica = Replica::attach(&redis.addr());
+    let mut replica = ReplicaLink::attach(&redis.addr());
     assert_eq!(pyrope_stream(&mut pc), b"");
     // Both sides stop active expiry where a test wants lazy expiry only.
     let steps: &[&[&str]] = &[
@@ -447,7 +393,7 @@ fn served_waiters_propagate_after_the_push_in_serving_order() {
         "3600",
     ]);
     let pyrope = TestServer::pyrope(&["--enable-debug-command", "yes"]);
-    let mut replica = Replica::attach(&redis.addr());
+    let mut replica = ReplicaLink::attach(&redis.addr());
     let mut pc = pyrope.client();
     assert_eq!(pyrope_stream(&mut pc), b"");
     let waiters: &[&[&str]] = &[
