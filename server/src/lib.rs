@@ -28,6 +28,7 @@ pub(crate) mod propagate;
 pub(crate) mod pubsub;
 pub(crate) mod rdb;
 pub(crate) mod reply;
+pub(crate) mod script;
 pub(crate) mod server;
 pub(crate) mod shutdown;
 pub(crate) mod signals;
@@ -64,6 +65,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         slowlog::COMMANDS,
         pubsub::COMMANDS,
         multi::COMMANDS,
+        script::COMMANDS,
         command::introspect::COMMANDS,
     ] {
         v.extend_from_slice(list);

@@ -172,6 +172,8 @@ pub struct Server {
     pub blocking: crate::blocking::Blocking,
     /// Watched keys (WATCH), per db and key (`crate::multi`).
     pub watched: crate::multi::Watched,
+    /// EVAL's Lua state, script cache and Lua client (`crate::script`).
+    pub scripting: crate::script::Scripting,
     /// DEBUG QUICKLIST-PACKED-THRESHOLD (bytes; Redis's default 1 GB). Recorded only: see
     /// `admin.rs`.
     pub quicklist_packed_threshold: u64,
@@ -315,6 +317,7 @@ impl Server {
             pending_input: Vec::new(),
             blocking: Default::default(),
             watched: Default::default(),
+            scripting: Default::default(),
             quicklist_packed_threshold: 1 << 30,
             shutdown: None,
             cron_loops: 0,

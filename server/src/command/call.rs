@@ -105,7 +105,11 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
         reject_command(srv, k, Some(id), out, &msg);
         return Outcome::Done;
     }
-    let cmd_flags = cmd.flags;
+    let mut cmd_flags = cmd.flags;
+    // A script with a shebang is checked with the flags it declares (`evalGetCommandFlags`).
+    if cmd_flags & flags::NOSCRIPT != 0 && is_script_call(&cmd.fullname) {
+        cmd_flags = crate::script::command_flags(srv, &argv, cmd_flags);
+    }
     let has = |f: u64| cmd_flags & f != 0;
     let in_multi = srv.clients[k].flags & cf::MULTI != 0;
     // Protected commands (DEBUG; MODULE has no handler) per `enable-debug-command` (the
@@ -199,6 +203,13 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
     }
     call(srv, k, id, argv, out, 0);
     Outcome::Done
+}
+
+/// EVAL, EVALSHA and their _RO forms (FCALL later): commands whose checks depend on the
+/// script's declared flags.
+#[inline]
+fn is_script_call(fullname: &str) -> bool {
+    matches!(fullname, "eval" | "evalsha" | "eval_ro" | "evalsha_ro")
 }
 
 /// The full name of command `id` (`get`, `config|get`).
@@ -337,6 +348,7 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
     // Building the propagated argv costs a copy: skip it while nothing consumes the stream.
     if (srv.dirty > dirty_before || force_propagate)
         && !no_propagate
+        && ctx_flags & crate::command::ctx::NO_PROPAGATE == 0
         && srv.propagator.consumers > 0
     {
         match propagate_as {

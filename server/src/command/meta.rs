@@ -43,7 +43,12 @@ fn command_from(
         .iter()
         .filter_map(Frame::as_bytes)
         .map(flags::from_name)
-        .fold(0, |x, y| x | y);
+        .fold(0, |x, y| x | y)
+        | if MAY_REPLICATE.contains(&fullname.as_str()) {
+            flags::MAY_REPLICATE
+        } else {
+            0
+        };
     let acl_categories = a[6]
         .as_array()
         .unwrap_or(&[])
@@ -72,6 +77,19 @@ fn command_from(
         stats: CmdStats::default(),
     }
 }
+
+/// Commands with Redis's `CMD_MAY_REPLICATE`, a flag `COMMAND INFO` does not show (from
+/// Redis 7.4's command definitions): refused in read-only scripts, held by CLIENT PAUSE WRITE.
+const MAY_REPLICATE: &[&str] = &[
+    "publish",
+    "spublish",
+    "pfcount",
+    "eval",
+    "evalsha",
+    "fcall",
+    "script|flush",
+    "script|load",
+];
 
 /// Builds the table: every metadata command that has a handler in `handlers` (by full name,
 /// `get` / `config|get`), and every container with at least one handled subcommand.

@@ -443,6 +443,8 @@ pub mod ctx {
     /// The command must not block (MULTI, scripts, the AOF loader): blocking commands answer
     /// as if their timeout had elapsed.
     pub const DENY_BLOCKING: u32 = 1 << 2;
+    /// The command's effects are not propagated (a script's `redis.set_repl(REPL_NONE)`).
+    pub const NO_PROPAGATE: u32 = 1 << 3;
 }
 
 impl<'a> Ctx<'a> {

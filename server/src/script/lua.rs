@@ -1,0 +1,1488 @@
+//! The Lua engine of EVAL and FUNCTION (Redis 7.4's `script_lua.c`): a Lua 5.1 state with
+//! Redis's sandbox, the `redis.*` API, and the conversions between RESP replies and Lua
+//! values in both directions.
+//!
+//! - **State.** Lua 5.1.5 from the vendored, patched `lua-src` (readonly tables, see
+//!   `vendor/lua-src/README.pyrope.md`), driven through `mlua-sys`'s raw C API. Libraries:
+//!   base (without `print`, `dofile`, `loadfile`), `table`, `string`, `math` (with Redis's
+//!   deterministic `random`), `bit`, and the error handler `__redis__err__handler`, built
+//!   with `debug`, which is then removed. After set-up the globals get an `__index`
+//!   metamethod raising `Script attempted to access nonexistent global variable '<name>'`,
+//!   and every table reachable from them (their metatables included) is made readonly, so
+//!   any write raises `Attempt to modify a readonly table` — Redis's sandbox exactly.
+//! - **Run context.** While a script runs, [`RunCtx`] (the server, the caller, the Lua
+//!   client, the RESP version set by `redis.setresp`, the script's flags) is reachable from
+//!   the Lua callbacks through a thread-local pointer; it is cleared when the script
+//!   returns, so `redis.call` outside a script invocation raises Redis's error.
+//! - **`redis.call`/`redis.pcall`** run their command on the Lua client (a socketless
+//!   client selecting the caller's db) through the nestable `call()` with
+//!   `ctx::IN_SCRIPT | ctx::DENY_BLOCKING`, after the checks of Redis's `scriptCall()`
+//!   (unknown command, arity, `noscript`, writes from read-only scripts, MISCONF, OOM); the
+//!   reply bytes are converted to Lua values as `redisProtocolToLuaType` does.
+//! - **Errors** are tables `{err = "CODE message"}` (plus `source`, `line` added by the
+//!   error handler, and `ignore_error_stats_update` for errors already counted); the final
+//!   reply is `-<err> script: <name>, on <source>:<line>.`.
+//!
+//! Safety: Lua raises errors with `longjmp`. Every callback here does its work in an inner
+//! function that returns before `lua_error` is called, so no Rust value with a destructor
+//! is live in a frame that `longjmp` skips; panics are caught before they reach C frames.
+
+use crate::command::{ctx, flags, Lookup, OwnedArgv};
+use crate::reply::Reply;
+use crate::server::Server;
+use mlua_sys as ffi;
+use std::cell::Cell;
+use std::ffi::{c_char, c_int, CStr};
+use std::ptr;
+
+pub use ffi::lua_State;
+
+unsafe extern "C" {
+    fn lua_enablereadonlytable(l: *mut lua_State, idx: c_int, enabled: c_int);
+    fn lua_isreadonlytable(l: *mut lua_State, idx: c_int) -> c_int;
+}
+
+/// `redis.set_repl` flags (Redis `PROPAGATE_AOF`, `PROPAGATE_REPL`).
+pub mod repl {
+    pub const NONE: u8 = 0;
+    pub const AOF: u8 = 1;
+    pub const REPLICA: u8 = 2;
+    pub const ALL: u8 = 3;
+}
+
+/// What a running script's callbacks need (Redis `scriptRunCtx`).
+pub struct RunCtx {
+    /// The server (the handler's `&mut Server`, not used by the handler while Lua runs).
+    pub srv: *mut Server,
+    /// Slab key of the Lua client the script's commands run on.
+    pub lua_client: usize,
+    /// RESP version of `redis.call` replies (`redis.setresp`, 2 by default).
+    pub resp: u8,
+    /// No writes allowed (EVAL_RO, FCALL_RO, the `no-writes` flag).
+    pub read_only: bool,
+    /// The `allow-oom` flag.
+    pub allow_oom: bool,
+    /// Used memory was over `maxmemory` when the script started.
+    pub oom_at_start: bool,
+    /// The script has run a write command (Redis `SCRIPT_WRITE_DIRTY`).
+    pub write_dirty: bool,
+    /// `redis.set_repl` flags ([`repl`]).
+    pub repl_flags: u8,
+    /// The script's name in error replies: the sha1 for EVAL, the function's name.
+    pub funcname: String,
+}
+
+thread_local! {
+    static RUN_CTX: Cell<*mut RunCtx> = const { Cell::new(ptr::null_mut()) };
+    /// Redis's `redisLrand48` state (48 bits), reset before every script.
+    static RAND48: Cell<u64> = const { Cell::new(0x330E) };
+}
+
+/// Seeds the script PRNG as `redisSrand48(seed)` (lrand48's algorithm).
+pub fn srand48(seed: i32) {
+    RAND48.with(|r| r.set((((seed as u32) as u64) << 16) | 0x330E));
+}
+
+/// Next value of the script PRNG (31 bits, as `lrand48`).
+fn lrand48() -> i32 {
+    RAND48.with(|r| {
+        let x = (r.get().wrapping_mul(0x5DEECE66D).wrapping_add(0xB)) & ((1u64 << 48) - 1);
+        r.set(x);
+        (x >> 17) as i32
+    })
+}
+
+/// Installs `rctx` as the running script's context for the duration of `f`.
+pub fn with_run_ctx<R>(rctx: *mut RunCtx, f: impl FnOnce() -> R) -> R {
+    let prev = RUN_CTX.with(|c| c.replace(rctx));
+    let r = f();
+    RUN_CTX.with(|c| c.set(prev));
+    r
+}
+
+fn run_ctx() -> *mut RunCtx {
+    RUN_CTX.with(|c| c.get())
+}
+
+// ---------------------------------------------------------------------------------------
+// Small helpers over the C API.
+
+/// Pushes a byte string.
+#[inline]
+unsafe fn push_bytes(l: *mut lua_State, b: &[u8]) {
+    unsafe { ffi::lua_pushlstring(l, b.as_ptr() as *const c_char, b.len()) };
+}
+
+/// The bytes of the string (or number, converted in place) at `idx`, if it is one.
+#[inline]
+unsafe fn to_bytes<'a>(l: *mut lua_State, idx: c_int) -> Option<&'a [u8]> {
+    let mut len = 0usize;
+    let p = unsafe { ffi::lua_tolstring(l, idx, &mut len) };
+    if p.is_null() {
+        None
+    } else {
+        Some(unsafe { std::slice::from_raw_parts(p as *const u8, len) })
+    }
+}
+
+/// `t[k] = v` (raw) for a string key, on the table at the top of the stack.
+unsafe fn set_field_bytes(l: *mut lua_State, k: &CStr, v: &[u8]) {
+    unsafe {
+        ffi::lua_pushstring(l, k.as_ptr());
+        push_bytes(l, v);
+        ffi::lua_rawset(l, -3);
+    }
+}
+
+/// Pushes an error table as Redis's `luaPushErrorBuff`: `msg` either `-CODE text` (the
+/// code is kept) or plain text (the code `ERR` is added); trailing CR/LF are trimmed.
+pub unsafe fn push_error(l: *mut lua_State, msg: &[u8]) {
+    let final_msg = error_table_text(msg);
+    unsafe {
+        ffi::lua_createtable(l, 0, 1);
+        set_field_bytes(l, c"err", &final_msg);
+    }
+}
+
+/// The `err` text Redis stores for an error message (see [`push_error`]).
+pub fn error_table_text(msg: &[u8]) -> Vec<u8> {
+    let (code, text): (&[u8], &[u8]) = match msg.strip_prefix(b"-") {
+        Some(rest) => match rest.iter().position(|&b| b == b' ') {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (b"ERR", rest),
+        },
+        None => (b"ERR", msg),
+    };
+    let mut start = 0;
+    let mut end = text.len();
+    while start < end && (text[start] == b'\r' || text[start] == b'\n') {
+        start += 1;
+    }
+    while end > start && (text[end - 1] == b'\r' || text[end - 1] == b'\n') {
+        end -= 1;
+    }
+    let mut out = Vec::with_capacity(code.len() + 1 + end - start);
+    out.extend_from_slice(code);
+    out.push(b' ');
+    out.extend_from_slice(&text[start..end]);
+    out
+}
+
+/// Marks the error table at the top of the stack as already counted in the stats.
+unsafe fn mark_ignore_stats(l: *mut lua_State) {
+    unsafe {
+        ffi::lua_pushstring(l, c"ignore_error_stats_update".as_ptr());
+        ffi::lua_pushboolean(l, 1);
+        ffi::lua_rawset(l, -3);
+    }
+}
+
+/// Runs a callback body, turning `Err(())` (an error value pushed on the stack) and panics
+/// into a Lua error raised after the body's frame is gone.
+#[inline]
+unsafe fn guarded(
+    l: *mut lua_State,
+    body: unsafe fn(*mut lua_State) -> Result<c_int, ()>,
+) -> c_int {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { body(l) }));
+    match r {
+        Ok(Ok(n)) => n,
+        Ok(Err(())) => unsafe { ffi::lua_error(l) },
+        Err(_) => unsafe {
+            push_error(l, b"internal error in a Redis API call");
+            ffi::lua_error(l)
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// State creation and the sandbox.
+
+/// The globals a script may see besides the libraries (Redis's allow lists).
+const ALLOWED_BASE: &[&str] = &[
+    "xpcall",
+    "tostring",
+    "getfenv",
+    "setmetatable",
+    "next",
+    "assert",
+    "tonumber",
+    "rawequal",
+    "collectgarbage",
+    "getmetatable",
+    "rawset",
+    "pcall",
+    "coroutine",
+    "type",
+    "_G",
+    "select",
+    "unpack",
+    "gcinfo",
+    "pairs",
+    "rawget",
+    "loadstring",
+    "ipairs",
+    "_VERSION",
+    "setfenv",
+    "load",
+    "error",
+    "newproxy",
+    "os",
+    "string",
+    "math",
+    "table",
+    "bit",
+    "cjson",
+    "cmsgpack",
+    "struct",
+    "redis",
+    "__redis__err__handler",
+];
+
+/// The error handler every script runs under (Redis's `__redis__err__handler`): it turns
+/// a string error into `{err = 'ERR ' .. msg}` and adds the source and line of the Lua
+/// code that raised it (skipping a C function such as `redis.call`).
+const ERR_HANDLER: &str = "local dbg = debug
+local error_handler = function (err)
+  local i = dbg.getinfo(2,'nSl')
+  if i and i.what == 'C' then
+    i = dbg.getinfo(3,'nSl')
+  end
+  if type(err) ~= 'table' then
+    err = {err='ERR ' .. tostring(err)}
+  end
+  if i then
+    err['source'] = i.source
+    err['line'] = i.currentline
+  end
+  return err
+end
+return error_handler";
+
+/// Creates a sandboxed Lua state with the `redis` API (Redis `luaEngineInitEngine` +
+/// `luaRegisterRedisAPI`); `eval` adds the EVAL-only parts (`redis.breakpoint`,
+/// `redis.debug`) and locks the globals. Never fails (Lua only fails to allocate).
+pub fn new_state(version: &str, version_num: i64) -> *mut lua_State {
+    unsafe {
+        let l = ffi::luaL_newstate();
+        assert!(!l.is_null(), "cannot allocate the Lua state");
+        for (name, open) in [
+            (c"", ffi::luaopen_base as ffi::lua_CFunction),
+            (c"table", ffi::luaopen_table),
+            (c"string", ffi::luaopen_string),
+            (c"math", ffi::luaopen_math),
+            (c"debug", ffi::luaopen_debug),
+        ] {
+            ffi::lua_pushcfunction(l, open);
+            ffi::lua_pushstring(l, name.as_ptr());
+            ffi::lua_call(l, 1, 0);
+        }
+        super::libs::open_all(l);
+        // `os` with `clock` only (Redis 7.4).
+        ffi::lua_createtable(l, 0, 1);
+        ffi::lua_pushcfunction(l, lua_os_clock);
+        ffi::lua_setfield(l, -2, c"clock".as_ptr());
+        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"os".as_ptr());
+        // pcall that hands back the `err` string of Redis's error tables.
+        ffi::lua_pushcfunction(l, lua_redis_pcall_builtin);
+        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"pcall".as_ptr());
+
+        ffi::lua_createtable(l, 0, 32);
+        let funcs: &[(&CStr, ffi::lua_CFunction)] = &[
+            (c"call", lua_redis_call),
+            (c"pcall", lua_redis_pcall),
+            (c"log", lua_redis_log),
+            (c"setresp", lua_redis_setresp),
+            (c"sha1hex", lua_redis_sha1hex),
+            (c"error_reply", lua_redis_error_reply),
+            (c"status_reply", lua_redis_status_reply),
+            (c"set_repl", lua_redis_set_repl),
+            (c"replicate_commands", lua_redis_replicate_commands),
+            (c"acl_check_cmd", lua_redis_acl_check_cmd),
+            (c"breakpoint", lua_redis_breakpoint),
+            (c"debug", lua_redis_debug),
+        ];
+        for (name, f) in funcs {
+            ffi::lua_pushcfunction(l, *f);
+            ffi::lua_setfield(l, -2, name.as_ptr());
+        }
+        let numbers: &[(&CStr, f64)] = &[
+            (c"LOG_DEBUG", 0.0),
+            (c"LOG_VERBOSE", 1.0),
+            (c"LOG_NOTICE", 2.0),
+            (c"LOG_WARNING", 3.0),
+            (c"REPL_NONE", repl::NONE as f64),
+            (c"REPL_AOF", repl::AOF as f64),
+            (c"REPL_SLAVE", repl::REPLICA as f64),
+            (c"REPL_REPLICA", repl::REPLICA as f64),
+            (c"REPL_ALL", repl::ALL as f64),
+            (c"REDIS_VERSION_NUM", version_num as f64),
+        ];
+        for (name, v) in numbers {
+            ffi::lua_pushnumber(l, *v);
+            ffi::lua_setfield(l, -2, name.as_ptr());
+        }
+        push_bytes(l, version.as_bytes());
+        ffi::lua_setfield(l, -2, c"REDIS_VERSION".as_ptr());
+        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"redis".as_ptr());
+
+        // Redis's math.random / math.randomseed (lrand48, reset before each script).
+        ffi::lua_getfield(l, ffi::LUA_GLOBALSINDEX, c"math".as_ptr());
+        ffi::lua_pushcfunction(l, lua_math_random);
+        ffi::lua_setfield(l, -2, c"random".as_ptr());
+        ffi::lua_pushcfunction(l, lua_math_randomseed);
+        ffi::lua_setfield(l, -2, c"randomseed".as_ptr());
+        ffi::lua_pop(l, 1);
+
+        // The error handler, then no more `debug`.
+        let rc = ffi::luaL_loadbuffer(
+            l,
+            ERR_HANDLER.as_ptr() as *const c_char,
+            ERR_HANDLER.len(),
+            c"@err_handler_def".as_ptr(),
+        );
+        assert_eq!(rc, 0, "the error handler compiles");
+        ffi::lua_call(l, 0, 1);
+        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"__redis__err__handler".as_ptr());
+
+        // Keep only the allowed globals (Redis never lets the others in).
+        ffi::lua_pushnil(l);
+        let mut remove: Vec<Vec<u8>> = Vec::new();
+        while ffi::lua_next(l, ffi::LUA_GLOBALSINDEX) != 0 {
+            ffi::lua_pop(l, 1);
+            if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
+                let k = to_bytes(l, -1).unwrap_or_default();
+                if !ALLOWED_BASE.iter().any(|a| a.as_bytes() == k) {
+                    remove.push(k.to_vec());
+                }
+            }
+        }
+        for k in &remove {
+            push_bytes(l, k);
+            ffi::lua_pushnil(l);
+            ffi::lua_rawset(l, ffi::LUA_GLOBALSINDEX);
+        }
+        drop(remove);
+
+        // Lock: unknown globals raise, every reachable table is readonly.
+        ffi::lua_pushvalue(l, ffi::LUA_GLOBALSINDEX);
+        ffi::lua_createtable(l, 0, 1);
+        ffi::lua_pushcfunction(l, lua_global_index_error);
+        ffi::lua_setfield(l, -2, c"__index".as_ptr());
+        ffi::lua_setmetatable(l, -2);
+        protect_recursively(l);
+        ffi::lua_pop(l, 1);
+        l
+    }
+}
+
+/// Makes the table at the top of the stack, every table reachable from it and their
+/// metatables readonly (Redis `luaSetTableProtectionRecursively`).
+unsafe fn protect_recursively(l: *mut lua_State) {
+    unsafe {
+        if lua_isreadonlytable(l, -1) != 0 {
+            return;
+        }
+        lua_enablereadonlytable(l, -1, 1);
+        ffi::lua_checkstack(l, 2);
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, -2) != 0 {
+            if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+                protect_recursively(l);
+            }
+            ffi::lua_pop(l, 1);
+        }
+        if ffi::lua_getmetatable(l, -1) != 0 {
+            protect_recursively(l);
+            ffi::lua_pop(l, 1);
+        }
+    }
+}
+
+/// Sets global `name` to the array of `items` (KEYS, ARGV), opening the globals' lock for
+/// the assignment.
+pub unsafe fn set_global_array(l: *mut lua_State, name: &CStr, items: &[&[u8]]) {
+    unsafe {
+        ffi::lua_createtable(l, items.len() as c_int, 0);
+        for (i, it) in items.iter().enumerate() {
+            push_bytes(l, it);
+            ffi::lua_rawseti(l, -2, i as ffi::lua_Integer + 1);
+        }
+        lua_enablereadonlytable(l, ffi::LUA_GLOBALSINDEX, 0);
+        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, name.as_ptr());
+        lua_enablereadonlytable(l, ffi::LUA_GLOBALSINDEX, 1);
+    }
+}
+
+/// Pushes an array table of `items` (the KEYS / ARGV arguments of a function).
+pub unsafe fn push_array(l: *mut lua_State, items: &[&[u8]]) {
+    unsafe {
+        ffi::lua_createtable(l, items.len() as c_int, 0);
+        for (i, it) in items.iter().enumerate() {
+            push_bytes(l, it);
+            ffi::lua_rawseti(l, -2, i as ffi::lua_Integer + 1);
+        }
+    }
+}
+
+/// Compiles `code` as chunk `name` (`@user_script`); on success the function is pushed,
+/// on failure the message (`user_script:1: ...`) is returned and nothing is pushed.
+pub fn load(l: *mut lua_State, code: &[u8], name: &CStr) -> Result<(), Vec<u8>> {
+    unsafe {
+        if ffi::luaL_loadbuffer(l, code.as_ptr() as *const c_char, code.len(), name.as_ptr()) != 0 {
+            let msg = to_bytes(l, -1).unwrap_or(b"unknown error").to_vec();
+            ffi::lua_pop(l, 1);
+            return Err(msg);
+        }
+    }
+    Ok(())
+}
+
+/// Stores the value at the top of the stack in the registry; returns its reference.
+pub fn registry_ref(l: *mut lua_State) -> c_int {
+    unsafe { ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX) }
+}
+
+/// Releases a registry reference.
+pub fn registry_unref(l: *mut lua_State, r: c_int) {
+    unsafe { ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, r) }
+}
+
+/// Memory used by the Lua state, bytes (Redis `luaMemory`).
+pub fn memory(l: *mut lua_State) -> usize {
+    if l.is_null() {
+        return 0;
+    }
+    unsafe { ffi::lua_gc(l, ffi::LUA_GCCOUNT, 0) as usize * 1024 }
+}
+
+/// One incremental GC step of `n` (Redis runs `lua_gc(LUA_GCSTEP, 50)` every 50 scripts).
+pub fn gc_step(l: *mut lua_State, n: c_int) {
+    unsafe { ffi::lua_gc(l, ffi::LUA_GCSTEP, n) };
+}
+
+/// Closes a state.
+pub fn close(l: *mut lua_State) {
+    if !l.is_null() {
+        unsafe { ffi::lua_close(l) };
+    }
+}
+
+/// Runs a compiled function (registry reference `fref`) under the error handler, with
+/// `KEYS`/`ARGV` set as globals (`eval_mode`) or passed as the two arguments (functions),
+/// and writes its result (or error) to `out` (Redis `luaCallFunction`). `rctx` must be the
+/// run context installed with [`with_run_ctx`].
+pub fn call_function(
+    l: *mut lua_State,
+    fref: c_int,
+    keys: &[&[u8]],
+    args: &[&[u8]],
+    eval_mode: bool,
+    rctx: *mut RunCtx,
+    out: &mut Reply,
+) {
+    unsafe {
+        ffi::lua_getfield(l, ffi::LUA_GLOBALSINDEX, c"__redis__err__handler".as_ptr());
+        ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, fref as _);
+        let err = if eval_mode {
+            set_global_array(l, c"KEYS", keys);
+            set_global_array(l, c"ARGV", args);
+            ffi::lua_pcall(l, 0, 1, -2)
+        } else {
+            push_array(l, keys);
+            push_array(l, args);
+            ffi::lua_pcall(l, 2, 1, -4)
+        };
+        if err != 0 {
+            if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
+                let msg = to_bytes(l, -1).unwrap_or(b"execution failure");
+                let msg = &msg[..msg.len().min(100)];
+                let text = format!(
+                    "ERR Error running script {}, {}",
+                    (*rctx).funcname,
+                    String::from_utf8_lossy(msg)
+                );
+                out.error(&text.replace(['\r', '\n'], " "));
+            } else {
+                let info = error_info(l);
+                let mut text = info.msg.unwrap_or_default();
+                if let (Some(src), Some(line)) = (info.source, info.line) {
+                    text.extend_from_slice(b" script: ");
+                    text.extend_from_slice((*rctx).funcname.as_bytes());
+                    text.extend_from_slice(b", on ");
+                    text.extend_from_slice(&src);
+                    text.push(b':');
+                    text.extend_from_slice(&line);
+                    text.push(b'.');
+                }
+                write_error(out, &text, info.ignore_stats);
+            }
+        } else {
+            reply_from_lua(l, out, (*rctx).resp);
+        }
+        // The error handler.
+        ffi::lua_pop(l, 1);
+    }
+}
+
+/// Writes `-<text>\r\n` (CR/LF in the text become spaces), counted in the error stats
+/// unless `ignore_stats` (the error was already counted when the command failed).
+fn write_error(out: &mut Reply, text: &[u8], ignore_stats: bool) {
+    if ignore_stats {
+        out.buf.push(b'-');
+        out.buf.extend(
+            text.iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+        );
+        out.buf.extend_from_slice(b"\r\n");
+    } else {
+        out.error_verbatim(text);
+    }
+}
+
+/// The parts of an error object (Redis `errorInfo`).
+struct ErrorInfo {
+    msg: Option<Vec<u8>>,
+    source: Option<Vec<u8>>,
+    line: Option<Vec<u8>>,
+    ignore_stats: bool,
+}
+
+/// Reads the error object at the top of the stack (Redis `luaExtractErrorInformation`).
+unsafe fn error_info(l: *mut lua_State) -> ErrorInfo {
+    unsafe {
+        let mut info = ErrorInfo {
+            msg: None,
+            source: None,
+            line: None,
+            ignore_stats: false,
+        };
+        if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
+            let mut m = b"ERR ".to_vec();
+            m.extend_from_slice(to_bytes(l, -1).unwrap_or_default());
+            info.msg = Some(m);
+            return info;
+        }
+        for (field, slot) in [(c"err", 0), (c"source", 1), (c"line", 2)] {
+            ffi::lua_getfield(l, -1, field.as_ptr());
+            if ffi::lua_isstring(l, -1) != 0 {
+                let v = to_bytes(l, -1).unwrap_or_default().to_vec();
+                match slot {
+                    0 => info.msg = Some(v),
+                    1 => info.source = Some(v),
+                    _ => info.line = Some(v),
+                }
+            }
+            ffi::lua_pop(l, 1);
+        }
+        ffi::lua_getfield(l, -1, c"ignore_error_stats_update".as_ptr());
+        if ffi::lua_type(l, -1) == ffi::LUA_TBOOLEAN {
+            info.ignore_stats = ffi::lua_toboolean(l, -1) != 0;
+        }
+        ffi::lua_pop(l, 1);
+        info
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Lua value -> reply (Redis `luaReplyToRedisReply`).
+
+/// Converts the value at the top of the stack into a reply to `out` and pops it.
+/// `script_resp` is the RESP version the script chose (booleans differ).
+pub unsafe fn reply_from_lua(l: *mut lua_State, out: &mut Reply, script_resp: u8) {
+    unsafe {
+        if ffi::lua_checkstack(l, 4) == 0 {
+            out.error("ERR reached lua stack limit");
+            ffi::lua_pop(l, 1);
+            return;
+        }
+        match ffi::lua_type(l, -1) {
+            ffi::LUA_TSTRING => out.bulk(to_bytes(l, -1).unwrap_or_default()),
+            ffi::LUA_TBOOLEAN => {
+                let b = ffi::lua_toboolean(l, -1) != 0;
+                if script_resp == 2 {
+                    if b {
+                        out.int(1)
+                    } else {
+                        out.null()
+                    }
+                } else {
+                    out.boolean(b)
+                }
+            }
+            ffi::LUA_TNUMBER => out.int(lua_number_to_i64(ffi::lua_tonumber(l, -1))),
+            ffi::LUA_TTABLE => {
+                table_reply(l, out, script_resp);
+                return;
+            }
+            _ => out.null(),
+        }
+        ffi::lua_pop(l, 1);
+    }
+}
+
+/// C's `(long long)` cast of a double as x86-64 computes it (`cvttsd2si`): truncation,
+/// and i64::MIN for NaN and for anything out of range.
+#[inline]
+fn lua_number_to_i64(n: f64) -> i64 {
+    if n.is_nan() || n >= 9.223372036854775807e18 || n < -9.223372036854775808e18 {
+        i64::MIN
+    } else {
+        n as i64
+    }
+}
+
+/// Pushes `t[field]` (raw) of the table at the top and returns its Lua type.
+unsafe fn raw_field(l: *mut lua_State, field: &CStr) -> c_int {
+    unsafe {
+        ffi::lua_pushstring(l, field.as_ptr());
+        ffi::lua_rawget(l, -2);
+        ffi::lua_type(l, -1)
+    }
+}
+
+/// The table case of [`reply_from_lua`]: error, status, double, big number, verbatim,
+/// map, set, or else an array up to the first nil. Pops the table.
+unsafe fn table_reply(l: *mut lua_State, out: &mut Reply, script_resp: u8) {
+    unsafe {
+        if raw_field(l, c"err") == ffi::LUA_TSTRING {
+            ffi::lua_pop(l, 1);
+            let info = error_info(l);
+            write_error(out, &info.msg.unwrap_or_default(), info.ignore_stats);
+            ffi::lua_pop(l, 1);
+            return;
+        }
+        ffi::lua_pop(l, 1);
+        if raw_field(l, c"ok") == ffi::LUA_TSTRING {
+            let s = to_bytes(l, -1).unwrap_or_default();
+            out.buf.push(b'+');
+            out.buf.extend(
+                s.iter()
+                    .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
+            );
+            out.buf.extend_from_slice(b"\r\n");
+            ffi::lua_pop(l, 2);
+            return;
+        }
+        ffi::lua_pop(l, 1);
+        if raw_field(l, c"double") == ffi::LUA_TNUMBER {
+            out.double(ffi::lua_tonumber(l, -1));
+            ffi::lua_pop(l, 2);
+            return;
+        }
+        ffi::lua_pop(l, 1);
+        if raw_field(l, c"big_number") == ffi::LUA_TSTRING {
+            let s: Vec<u8> = to_bytes(l, -1)
+                .unwrap_or_default()
+                .iter()
+                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b })
+                .collect();
+            out.bignum(&s);
+            ffi::lua_pop(l, 2);
+            return;
+        }
+        ffi::lua_pop(l, 1);
+        if raw_field(l, c"verbatim_string") == ffi::LUA_TTABLE {
+            if raw_field(l, c"format") == ffi::LUA_TSTRING {
+                let fmt = to_bytes(l, -1).unwrap_or_default().to_vec();
+                ffi::lua_pushstring(l, c"string".as_ptr());
+                ffi::lua_rawget(l, -3);
+                if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
+                    let s = to_bytes(l, -1).unwrap_or_default();
+                    let mut f = [b' '; 3];
+                    for (i, b) in fmt.iter().take(3).enumerate() {
+                        f[i] = *b;
+                    }
+                    pyrope_common::resp::encode::verbatim(&mut out.buf, &f, s, out.resp);
+                    ffi::lua_pop(l, 4);
+                    return;
+                }
+                ffi::lua_pop(l, 1);
+            }
+            ffi::lua_pop(l, 1);
+        }
+        ffi::lua_pop(l, 1);
+        if raw_field(l, c"map") == ffi::LUA_TTABLE {
+            let n = count_pairs(l);
+            out.map(n);
+            ffi::lua_pushnil(l);
+            while ffi::lua_next(l, -2) != 0 {
+                ffi::lua_pushvalue(l, -2);
+                reply_from_lua(l, out, script_resp);
+                reply_from_lua(l, out, script_resp);
+            }
+            ffi::lua_pop(l, 2);
+            return;
+        }
+        ffi::lua_pop(l, 1);
+        if raw_field(l, c"set") == ffi::LUA_TTABLE {
+            let n = count_pairs(l);
+            out.set(n);
+            ffi::lua_pushnil(l);
+            while ffi::lua_next(l, -2) != 0 {
+                ffi::lua_pop(l, 1);
+                ffi::lua_pushvalue(l, -1);
+                reply_from_lua(l, out, script_resp);
+            }
+            ffi::lua_pop(l, 2);
+            return;
+        }
+        ffi::lua_pop(l, 1);
+        // An array: elements 1.. up to the first nil.
+        let mut n = 0;
+        loop {
+            ffi::lua_rawgeti(l, -1, (n + 1) as _);
+            let t = ffi::lua_type(l, -1);
+            ffi::lua_pop(l, 1);
+            if t == ffi::LUA_TNIL {
+                break;
+            }
+            n += 1;
+        }
+        out.array(n as usize);
+        for i in 1..=n {
+            ffi::lua_rawgeti(l, -1, i as _);
+            reply_from_lua(l, out, script_resp);
+        }
+        ffi::lua_pop(l, 1);
+    }
+}
+
+/// Number of pairs of the table at the top of the stack.
+unsafe fn count_pairs(l: *mut lua_State) -> usize {
+    unsafe {
+        let mut n = 0;
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, -2) != 0 {
+            ffi::lua_pop(l, 1);
+            n += 1;
+        }
+        n
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Reply bytes -> Lua value (Redis `redisProtocolToLuaType`).
+
+/// Parses one reply at `*pos` of `buf` (a reply the server wrote, so well formed) and
+/// pushes its Lua value; with `push == false` the reply is skipped (attributes).
+unsafe fn push_reply(l: *mut lua_State, buf: &[u8], pos: &mut usize, push: bool) {
+    unsafe {
+        let line_end =
+            |p: usize| -> usize { memchr::memchr(b'\r', &buf[p..]).map_or(buf.len(), |i| p + i) };
+        let t = buf[*pos];
+        let start = *pos + 1;
+        let end = line_end(start);
+        let line = &buf[start..end];
+        *pos = (end + 2).min(buf.len());
+        let int = |b: &[u8]| pyrope_common::util::string2ll(b).unwrap_or(0);
+        if push && ffi::lua_checkstack(l, 5) == 0 {
+            // Redis panics here; an error value is safer.
+            push_error(l, b"reached lua stack limit");
+            return;
+        }
+        match t {
+            b':' => {
+                if push {
+                    ffi::lua_pushnumber(l, int(line) as f64)
+                }
+            }
+            b'$' => {
+                let n = int(line);
+                if n < 0 {
+                    if push {
+                        ffi::lua_pushboolean(l, 0)
+                    }
+                } else {
+                    let n = n as usize;
+                    if push {
+                        push_bytes(l, &buf[*pos..*pos + n]);
+                    }
+                    *pos += n + 2;
+                }
+            }
+            b'+' => {
+                if push {
+                    ffi::lua_createtable(l, 0, 1);
+                    set_field_bytes(l, c"ok", line);
+                }
+            }
+            b'-' => {
+                if push {
+                    let mut m = Vec::with_capacity(line.len() + 1);
+                    m.push(b'-');
+                    m.extend_from_slice(line);
+                    push_error(l, &m);
+                    mark_ignore_stats(l);
+                }
+            }
+            b'*' | b'~' | b'>' => {
+                let n = int(line);
+                if n < 0 {
+                    if push {
+                        ffi::lua_pushboolean(l, 0)
+                    }
+                    return;
+                }
+                if t == b'~' {
+                    if push {
+                        ffi::lua_createtable(l, 0, 1);
+                        ffi::lua_pushstring(l, c"set".as_ptr());
+                        ffi::lua_createtable(l, 0, n as c_int);
+                    }
+                    for _ in 0..n {
+                        push_reply(l, buf, pos, push);
+                        if push {
+                            ffi::lua_pushboolean(l, 1);
+                            ffi::lua_rawset(l, -3);
+                        }
+                    }
+                    if push {
+                        ffi::lua_rawset(l, -3);
+                    }
+                } else {
+                    if push {
+                        ffi::lua_createtable(l, n as c_int, 0);
+                    }
+                    for i in 0..n {
+                        push_reply(l, buf, pos, push);
+                        if push {
+                            ffi::lua_rawseti(l, -2, (i + 1) as ffi::lua_Integer);
+                        }
+                    }
+                }
+            }
+            b'%' => {
+                let n = int(line);
+                if push {
+                    ffi::lua_createtable(l, 0, 1);
+                    ffi::lua_pushstring(l, c"map".as_ptr());
+                    ffi::lua_createtable(l, 0, n as c_int);
+                }
+                for _ in 0..n {
+                    push_reply(l, buf, pos, push);
+                    push_reply(l, buf, pos, push);
+                    if push {
+                        ffi::lua_rawset(l, -3);
+                    }
+                }
+                if push {
+                    ffi::lua_rawset(l, -3);
+                }
+            }
+            b'|' => {
+                let n = int(line);
+                for _ in 0..2 * n {
+                    push_reply(l, buf, pos, false);
+                }
+                push_reply(l, buf, pos, push);
+            }
+            b'_' => {
+                if push {
+                    ffi::lua_pushnil(l)
+                }
+            }
+            b'#' => {
+                if push {
+                    ffi::lua_pushboolean(l, (line == b"t") as c_int)
+                }
+            }
+            b',' => {
+                if push {
+                    let d = parse_double(line);
+                    ffi::lua_createtable(l, 0, 1);
+                    ffi::lua_pushstring(l, c"double".as_ptr());
+                    ffi::lua_pushnumber(l, d);
+                    ffi::lua_rawset(l, -3);
+                }
+            }
+            b'(' => {
+                if push {
+                    ffi::lua_createtable(l, 0, 1);
+                    set_field_bytes(l, c"big_number", line);
+                }
+            }
+            b'=' => {
+                let n = int(line) as usize;
+                let body = &buf[*pos..*pos + n];
+                *pos += n + 2;
+                if push {
+                    let (fmt, text) = if body.len() >= 4 {
+                        (&body[..3], &body[4..])
+                    } else {
+                        (&b"txt"[..], body)
+                    };
+                    ffi::lua_createtable(l, 0, 1);
+                    ffi::lua_pushstring(l, c"verbatim_string".as_ptr());
+                    ffi::lua_createtable(l, 0, 2);
+                    set_field_bytes(l, c"string", text);
+                    set_field_bytes(l, c"format", fmt);
+                    ffi::lua_rawset(l, -3);
+                }
+            }
+            _ => {
+                if push {
+                    ffi::lua_pushnil(l)
+                }
+            }
+        }
+    }
+}
+
+/// A RESP3 double's text (`inf`, `-inf`, `nan` included).
+fn parse_double(b: &[u8]) -> f64 {
+    match b {
+        b"inf" => f64::INFINITY,
+        b"-inf" => f64::NEG_INFINITY,
+        b"nan" | b"-nan" => f64::NAN,
+        _ => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0.0),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// redis.* functions.
+
+/// A Lua number as a `redis.call` argument, as Redis 7.2+ writes it: an integral value
+/// within ±(2^63-1)/2 as an integer (`double2ll`), anything else as the shortest
+/// round-trip form (`fpconv_dtoa`).
+fn number_arg(n: f64) -> Vec<u8> {
+    const HALF: f64 = (i64::MAX / 2) as f64;
+    if (-HALF..=HALF).contains(&n) {
+        let i = n as i64;
+        if i as f64 == n {
+            return i.to_string().into_bytes();
+        }
+    }
+    pyrope_common::util::fpconv_dtoa(n).into_bytes()
+}
+
+/// Collects the call's arguments into an argv (Redis `luaArgsToRedisArgv`), popping them.
+/// On error the error table is pushed.
+unsafe fn args_to_argv(l: *mut lua_State) -> Result<OwnedArgv, ()> {
+    unsafe {
+        let argc = ffi::lua_gettop(l);
+        if argc == 0 {
+            push_error(
+                l,
+                b"Please specify at least one argument for this redis lib call",
+            );
+            return Err(());
+        }
+        let mut argv = OwnedArgv::default();
+        let mut ok = true;
+        for j in 1..=argc {
+            if ffi::lua_type(l, j) == ffi::LUA_TNUMBER {
+                argv.push(&number_arg(ffi::lua_tonumber(l, j)));
+            } else if ffi::lua_type(l, j) == ffi::LUA_TSTRING {
+                argv.push(to_bytes(l, j).unwrap_or_default());
+            } else {
+                ok = false;
+                break;
+            }
+        }
+        ffi::lua_pop(l, argc);
+        if !ok {
+            push_error(
+                l,
+                b"Lua redis lib command arguments must be strings or integers",
+            );
+            return Err(());
+        }
+        Ok(argv)
+    }
+}
+
+/// Runs one command for the script (Redis `scriptCall`): the checks, then `call()` on the
+/// Lua client. On a rejection returns the error text (counted in the stats here).
+fn script_call(rctx: &mut RunCtx, argv: &OwnedArgv, out: &mut Reply) -> Result<(), Vec<u8>> {
+    let srv = unsafe { &mut *rctx.srv };
+    let a = argv.argv();
+    let reject = |srv: &mut Server, id: Option<usize>, msg: &[u8]| -> Result<(), Vec<u8>> {
+        let code = match msg.strip_prefix(b"-") {
+            Some(rest) => {
+                String::from_utf8_lossy(rest.split(|&b| b == b' ').next().unwrap_or(b"ERR"))
+                    .into_owned()
+            }
+            None => "ERR".to_string(),
+        };
+        srv.count_errors(&mut vec![code]);
+        if let Some(id) = id {
+            srv.commands.cmds[id].stats.rejected_calls += 1;
+        }
+        Err(msg.to_vec())
+    };
+    let id = match srv.commands.lookup(&a) {
+        Lookup::Found(id) => id,
+        _ => return reject(srv, None, b"Unknown Redis command called from script"),
+    };
+    let cmd = &srv.commands.cmds[id];
+    if !cmd.arity_ok(a.len()) || cmd.handler.is_none() {
+        return reject(
+            srv,
+            Some(id),
+            b"Wrong number of args calling Redis command from script",
+        );
+    }
+    let f = cmd.flags;
+    if f & flags::NOSCRIPT != 0 {
+        return reject(
+            srv,
+            Some(id),
+            b"This Redis command is not allowed from script",
+        );
+    }
+    if rctx.read_only && f & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
+        return reject(
+            srv,
+            Some(id),
+            b"Write commands are not allowed from read-only scripts.",
+        );
+    }
+    if f & flags::WRITE != 0 && !rctx.write_dirty {
+        if crate::persist::writes_refused(srv) {
+            let m = format!("-{}", crate::persist::MISCONF);
+            return reject(srv, Some(id), m.as_bytes());
+        }
+        if let Some(e) = crate::aof::write_error(srv) {
+            let m = format!("-{e}");
+            return reject(srv, Some(id), m.as_bytes());
+        }
+    }
+    if !rctx.allow_oom
+        && srv.settings.maxmemory > 0
+        && !rctx.write_dirty
+        && rctx.oom_at_start
+        && f & flags::DENYOOM != 0
+    {
+        return reject(
+            srv,
+            Some(id),
+            b"-OOM command not allowed when used memory > 'maxmemory'.",
+        );
+    }
+    if f & flags::WRITE != 0 {
+        rctx.write_dirty = true;
+    }
+    out.resp = rctx.resp;
+    let mut cflags = ctx::IN_SCRIPT | ctx::DENY_BLOCKING;
+    if rctx.repl_flags == repl::NONE {
+        cflags |= ctx::NO_PROPAGATE;
+    }
+    crate::command::call::call(srv, rctx.lua_client, id, a, out, cflags);
+    Ok(())
+}
+
+unsafe fn redis_generic(l: *mut lua_State, raise: bool) -> Result<c_int, ()> {
+    unsafe {
+        let rctx = run_ctx();
+        if rctx.is_null() {
+            push_error(
+                l,
+                b"redis.call/pcall can only be called inside a script invocation",
+            );
+            return Err(());
+        }
+        let rctx = &mut *rctx;
+        let argv = match args_to_argv(l) {
+            Ok(a) => a,
+            Err(()) => return if raise { Err(()) } else { Ok(1) },
+        };
+        let srv = &mut *rctx.srv;
+        let mut out = std::mem::take(&mut srv.scripting.reply);
+        out.buf.clear();
+        out.errors.clear();
+        let r = script_call(rctx, &argv, &mut out);
+        drop(argv);
+        let raise_now = match r {
+            Err(msg) => {
+                push_error(l, &msg);
+                mark_ignore_stats(l);
+                raise
+            }
+            Ok(()) => {
+                let mut pos = 0;
+                let is_err = out.buf.first() == Some(&b'-');
+                if out.buf.is_empty() {
+                    ffi::lua_pushnil(l);
+                } else {
+                    push_reply(l, &out.buf, &mut pos, true);
+                }
+                raise && is_err
+            }
+        };
+        out.buf.clear();
+        if out.buf.capacity() > 64 * 1024 {
+            out.buf = Vec::with_capacity(1024);
+        }
+        let srv = &mut *rctx.srv;
+        srv.scripting.reply = out;
+        if raise_now {
+            Err(())
+        } else {
+            Ok(1)
+        }
+    }
+}
+
+unsafe fn call_body(l: *mut lua_State) -> Result<c_int, ()> {
+    unsafe { redis_generic(l, true) }
+}
+
+unsafe fn pcall_body(l: *mut lua_State) -> Result<c_int, ()> {
+    unsafe { redis_generic(l, false) }
+}
+
+unsafe extern "C-unwind" fn lua_redis_call(l: *mut lua_State) -> c_int {
+    unsafe { guarded(l, call_body) }
+}
+
+unsafe extern "C-unwind" fn lua_redis_pcall(l: *mut lua_State) -> c_int {
+    unsafe { guarded(l, pcall_body) }
+}
+
+/// The global `pcall`: as Lua's, but an error table with an `err` string comes back as
+/// that string (Redis `luaRedisPcall`, for scripts written before Redis 7).
+unsafe extern "C-unwind" fn lua_redis_pcall_builtin(l: *mut lua_State) -> c_int {
+    unsafe {
+        let argc = ffi::lua_gettop(l);
+        if argc == 0 {
+            // Redis's pcall calls nothing and returns nothing then.
+            return 0;
+        }
+        ffi::lua_pushboolean(l, 1);
+        ffi::lua_insert(l, 1);
+        if ffi::lua_pcall(l, argc - 1, ffi::LUA_MULTRET, 0) != 0 {
+            ffi::lua_remove(l, 1);
+            if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+                ffi::lua_getfield(l, -1, c"err".as_ptr());
+                if ffi::lua_isstring(l, -1) != 0 {
+                    ffi::lua_replace(l, -2);
+                } else {
+                    ffi::lua_pop(l, 1);
+                }
+            }
+            ffi::lua_pushboolean(l, 0);
+            ffi::lua_insert(l, 1);
+        }
+        ffi::lua_gettop(l)
+    }
+}
+
+unsafe fn sha1hex_body(l: *mut lua_State) -> Result<c_int, ()> {
+    unsafe {
+        if ffi::lua_gettop(l) != 1 {
+            push_error(l, b"wrong number of arguments");
+            return Err(());
+        }
+        let s = to_bytes(l, 1).unwrap_or_default();
+        let hex = super::sha1hex(s);
+        push_bytes(l, hex.as_bytes());
+        Ok(1)
+    }
+}
+
+unsafe extern "C-unwind" fn lua_redis_sha1hex(l: *mut lua_State) -> c_int {
+    unsafe { guarded(l, sha1hex_body) }
+}
+
+unsafe extern "C-unwind" fn lua_redis_error_reply(l: *mut lua_State) -> c_int {
+    unsafe {
+        if ffi::lua_gettop(l) != 1 || ffi::lua_type(l, -1) != ffi::LUA_TSTRING {
+            push_error(l, b"wrong number or type of arguments");
+            return 1;
+        }
+        let s = to_bytes(l, -1).unwrap_or_default();
+        let msg = if s.first() == Some(&b'-') {
+            s.to_vec()
+        } else {
+            let mut m = b"-".to_vec();
+            m.extend_from_slice(s);
+            m
+        };
+        // Strings stop at NUL in Redis (`lua_tostring` into an sds by strlen).
+        let msg = match msg.iter().position(|&b| b == 0) {
+            Some(i) => msg[..i].to_vec(),
+            None => msg,
+        };
+        push_error(l, &msg);
+        1
+    }
+}
+
+unsafe extern "C-unwind" fn lua_redis_status_reply(l: *mut lua_State) -> c_int {
+    unsafe {
+        if ffi::lua_gettop(l) != 1 || ffi::lua_type(l, -1) != ffi::LUA_TSTRING {
+            push_error(l, b"wrong number or type of arguments");
+            return 1;
+        }
+        ffi::lua_createtable(l, 0, 1);
+        ffi::lua_pushstring(l, c"ok".as_ptr());
+        ffi::lua_pushvalue(l, -3);
+        ffi::lua_settable(l, -3);
+        1
+    }
+}
+
+unsafe fn set_repl_body(l: *mut lua_State) -> Result<c_int, ()> {
+    unsafe {
+        let rctx = run_ctx();
+        if rctx.is_null() {
+            push_error(
+                l,
+                b"redis.set_repl can only be called inside a script invocation",
+            );
+            return Err(());
+        }
+        if ffi::lua_gettop(l) != 1 {
+            push_error(l, b"redis.set_repl() requires one argument.");
+            return Err(());
+        }
+        let f = ffi::lua_tonumber(l, -1) as i64;
+        if f & !(repl::ALL as i64) != 0 {
+            push_error(
+                l,
+                b"Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+            );
+            return Err(());
+        }
+        (*rctx).repl_flags = f as u8;
+        Ok(0)
+    }
+}
+
+unsafe extern "C-unwind" fn lua_redis_set_repl(l: *mut lua_State) -> c_int {
+    unsafe { guarded(l, set_repl_body) }
+}
+
+/// `redis.replicate_commands()`: effects replication is the only mode since Redis 7;
+/// returns true.
+unsafe extern "C-unwind" fn lua_redis_replicate_commands(l: *mut lua_State) -> c_int {
+    unsafe {
+        ffi::lua_pushboolean(l, 1);
+        1
+    }
+}
+
+/// `redis.breakpoint()` / `redis.debug()`: the script debugger is not running, so
+/// breakpoint returns false and debug does nothing, as in Redis outside `SCRIPT DEBUG`.
+unsafe extern "C-unwind" fn lua_redis_breakpoint(l: *mut lua_State) -> c_int {
+    unsafe {
+        ffi::lua_pushboolean(l, 0);
+        1
+    }
+}
+
+unsafe extern "C-unwind" fn lua_redis_debug(_l: *mut lua_State) -> c_int {
+    0
+}
+
+unsafe fn acl_check_body(l: *mut lua_State) -> Result<c_int, ()> {
+    unsafe {
+        let rctx = run_ctx();
+        if rctx.is_null() {
+            push_error(
+                l,
+                b"redis.acl_check_cmd can only be called inside a script invocation",
+            );
+            return Err(());
+        }
+        let argv = args_to_argv(l)?;
+        let srv = &*(*rctx).srv;
+        let found = matches!(srv.commands.lookup(&argv.argv()), Lookup::Found(_));
+        drop(argv);
+        if !found {
+            push_error(l, b"Invalid command passed to redis.acl_check_cmd()");
+            return Err(());
+        }
+        // Every connection runs as the default user with all permissions (no ACL yet).
+        ffi::lua_pushboolean(l, 1);
+        Ok(1)
+    }
+}
+
+unsafe extern "C-unwind" fn lua_redis_acl_check_cmd(l: *mut lua_State) -> c_int {
+    unsafe { guarded(l, acl_check_body) }
+}
+
+unsafe fn log_body(l: *mut lua_State) -> Result<c_int, ()> {
+    unsafe {
+        let argc = ffi::lua_gettop(l);
+        if argc < 2 {
+            push_error(l, b"redis.log() requires two arguments or more.");
+            return Err(());
+        }
+        if ffi::lua_isnumber(l, -argc) == 0 {
+            push_error(l, b"First argument must be a number (log level).");
+            return Err(());
+        }
+        let level = ffi::lua_tonumber(l, -argc) as i64;
+        if !(0..=3).contains(&level) {
+            push_error(l, b"Invalid log level.");
+            return Err(());
+        }
+        let mut msg = Vec::new();
+        for j in 1..argc {
+            if let Some(s) = to_bytes(l, -argc + j) {
+                if j != 1 {
+                    msg.push(b' ');
+                }
+                msg.extend_from_slice(s);
+            }
+        }
+        let lvl = match level {
+            0 => crate::log::Level::Debug,
+            1 => crate::log::Level::Verbose,
+            2 => crate::log::Level::Notice,
+            _ => crate::log::Level::Warning,
+        };
+        crate::log::log(lvl, &String::from_utf8_lossy(&msg));
+        Ok(0)
+    }
+}
+
+unsafe extern "C-unwind" fn lua_redis_log(l: *mut lua_State) -> c_int {
+    unsafe { guarded(l, log_body) }
+}
+
+unsafe fn setresp_body(l: *mut lua_State) -> Result<c_int, ()> {
+    unsafe {
+        let rctx = run_ctx();
+        if rctx.is_null() {
+            push_error(
+                l,
+                b"redis.setresp can only be called inside a script invocation",
+            );
+            return Err(());
+        }
+        let argc = ffi::lua_gettop(l);
+        if argc != 1 {
+            push_error(l, b"redis.setresp() requires one argument.");
+            return Err(());
+        }
+        let resp = ffi::lua_tonumber(l, -argc) as i64;
+        if resp != 2 && resp != 3 {
+            push_error(l, b"RESP version must be 2 or 3.");
+            return Err(());
+        }
+        (*rctx).resp = resp as u8;
+        Ok(0)
+    }
+}
+
+unsafe extern "C-unwind" fn lua_redis_setresp(l: *mut lua_State) -> c_int {
+    unsafe { guarded(l, setresp_body) }
+}
+
+/// `__index` of the locked globals: reading an unknown global raises (Redis
+/// `luaProtectedTableError`).
+unsafe extern "C-unwind" fn lua_global_index_error(l: *mut lua_State) -> c_int {
+    unsafe {
+        if ffi::lua_gettop(l) != 2 {
+            return ffi::luaL_error(
+                l,
+                c"Wrong number of arguments to luaProtectedTableError".as_ptr(),
+            );
+        }
+        if ffi::lua_isstring(l, -1) == 0 && ffi::lua_isnumber(l, -1) == 0 {
+            return ffi::luaL_error(
+                l,
+                c"Second argument to luaProtectedTableError must be a string or number".as_ptr(),
+            );
+        }
+        let name = ffi::lua_tolstring(l, -1, ptr::null_mut());
+        ffi::luaL_error(
+            l,
+            c"Script attempted to access nonexistent global variable '%s'".as_ptr(),
+            name,
+        )
+    }
+}
+
+/// `os.clock()`: processor time of the process, seconds (C's `clock()`).
+unsafe extern "C-unwind" fn lua_os_clock(l: *mut lua_State) -> c_int {
+    unsafe {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts);
+        ffi::lua_pushnumber(l, ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9);
+        1
+    }
+}
+
+/// Redis's `math.random`: Lua 5.1's, over `redisLrand48`.
+unsafe extern "C-unwind" fn lua_math_random(l: *mut lua_State) -> c_int {
+    unsafe {
+        if run_ctx().is_null() {
+            return ffi::luaL_error(
+                l,
+                c"math.random can only be called inside a script invocation".as_ptr(),
+            );
+        }
+        const MAX: f64 = i32::MAX as f64;
+        let r = (lrand48() % i32::MAX) as f64 / MAX;
+        match ffi::lua_gettop(l) {
+            0 => ffi::lua_pushnumber(l, r),
+            1 => {
+                let u = ffi::luaL_checkinteger(l, 1) as c_int;
+                if u < 1 {
+                    return ffi::luaL_argerror(l, 1, c"interval is empty".as_ptr());
+                }
+                ffi::lua_pushnumber(l, (r * u as f64).floor() + 1.0);
+            }
+            2 => {
+                let lo = ffi::luaL_checkinteger(l, 1) as c_int;
+                let up = ffi::luaL_checkinteger(l, 2) as c_int;
+                if lo > up {
+                    return ffi::luaL_argerror(l, 2, c"interval is empty".as_ptr());
+                }
+                ffi::lua_pushnumber(l, (r * (up as f64 - lo as f64 + 1.0)).floor() + lo as f64);
+            }
+            _ => return ffi::luaL_error(l, c"wrong number of arguments".as_ptr()),
+        }
+        1
+    }
+}
+
+unsafe extern "C-unwind" fn lua_math_randomseed(l: *mut lua_State) -> c_int {
+    unsafe {
+        if run_ctx().is_null() {
+            return ffi::luaL_error(
+                l,
+                c"math.randomseed can only be called inside a script invocation".as_ptr(),
+            );
+        }
+        srand48(ffi::luaL_checkinteger(l, 1) as c_int);
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_texts_take_the_code_or_add_err() {
+        assert_eq!(
+            error_table_text(b"-WRONGTYPE Operation"),
+            b"WRONGTYPE Operation"
+        );
+        assert_eq!(error_table_text(b"-NOCODE"), b"ERR NOCODE");
+        assert_eq!(error_table_text(b"plain text\r\n"), b"ERR plain text");
+    }
+
+    #[test]
+    fn lrand48_matches_the_libc_sequence() {
+        srand48(0);
+        let ours: Vec<i32> = (0..5).map(|_| lrand48()).collect();
+        let theirs: Vec<i32> = unsafe {
+            libc::srand48(0);
+            (0..5).map(|_| libc::lrand48() as i32).collect()
+        };
+        assert_eq!(ours, theirs);
+    }
+}
