@@ -384,16 +384,18 @@ fn info(c: &mut Ctx) {
 /// Handlers of this module.
 pub const COMMANDS: &[(&str, Handler)] = &[("info", info)];
 /// The scripting lines of INFO memory (`used_memory_lua` ... `used_memory_scripts_human`),
-/// in Redis 7.4's order. Functions are not there yet, so their fields are 0.
+/// in Redis 7.4's order.
 fn scripts_memory_fields(srv: &Server) -> String {
     let vm_eval = srv.scripting.vm_memory();
     let scripts_eval = srv.scripting.cache_memory();
-    let vm_functions = 0usize;
-    let functions = 0usize;
+    let vm_functions = srv.scripting.functions.vm_memory();
+    let functions = srv.scripting.functions.overhead();
     format!(
-        "used_memory_lua:{vm_eval}\r\nused_memory_vm_eval:{vm_eval}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{scripts_eval}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:0\r\nnumber_of_libraries:0\r\nused_memory_vm_functions:{vm_functions}\r\nused_memory_vm_total:{}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:{functions}\r\nused_memory_scripts:{}\r\nused_memory_scripts_human:{}\r\n",
+        "used_memory_lua:{vm_eval}\r\nused_memory_vm_eval:{vm_eval}\r\nused_memory_lua_human:{}\r\nused_memory_scripts_eval:{scripts_eval}\r\nnumber_of_cached_scripts:{}\r\nnumber_of_functions:{}\r\nnumber_of_libraries:{}\r\nused_memory_vm_functions:{vm_functions}\r\nused_memory_vm_total:{}\r\nused_memory_vm_total_human:{}\r\nused_memory_functions:{functions}\r\nused_memory_scripts:{}\r\nused_memory_scripts_human:{}\r\n",
         bytes_to_human(vm_eval as u64),
         srv.scripting.cached_scripts(),
+        srv.scripting.functions.count(),
+        srv.scripting.functions.libraries_count(),
         vm_eval + vm_functions,
         bytes_to_human((vm_eval + vm_functions) as u64),
         scripts_eval + functions,

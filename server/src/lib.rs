@@ -66,6 +66,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         pubsub::COMMANDS,
         multi::COMMANDS,
         script::COMMANDS,
+        script::function::COMMANDS,
         command::introspect::COMMANDS,
     ] {
         v.extend_from_slice(list);

@@ -291,6 +291,10 @@ pub fn write_dataset_as<W: Write>(
         aof_base,
     )
     .map_err(io)?;
+    // Function libraries come before the keys (`rdbSaveFunctions`).
+    for lib in srv.scripting.functions.libraries.values() {
+        wr.function(&lib.code).map_err(io)?;
+    }
     let compress = opts.compression;
     let mut keys = 0u64;
     let mut err: Option<String> = None;
@@ -363,6 +367,10 @@ pub fn write_dataset_commands<W: Write>(
     let mut buf = Vec::with_capacity(1 << 16);
     if timestamp {
         writer::cat_timestamp(&mut buf, crate::server::unix_us() / 1_000_000);
+    }
+    // Function libraries first (`rewriteFunctions`): one FUNCTION LOAD each.
+    for lib in srv.scripting.functions.libraries.values() {
+        writer::cat_command(&mut buf, &[b"FUNCTION".as_slice(), b"LOAD", &lib.code]);
     }
     let mut keys = 0u64;
     let mut err: Option<String> = None;
@@ -781,8 +789,8 @@ impl crdb::Visitor for Loader<'_> {
         Ok(())
     }
 
-    fn function(&mut self, _code: &[u8]) -> crdb::read::VisitResult {
-        Err("The RDB file contains a function library, and this server has no scripting engine yet: refusing to load it rather than lose the library".into())
+    fn function(&mut self, code: &[u8]) -> crdb::read::VisitResult {
+        crate::script::function::load_from_rdb(self.srv, code)
     }
 
     fn key(&mut self, rec: crdb::KeyRecord) -> crdb::read::VisitResult {

@@ -137,6 +137,186 @@ fn loads_a_redis_6_2_ziplist_file_with_redis_digest() {
     assert!(!matches!(digest(&mut pc), Frame::Bulk(Some(ref d)) if d.iter().all(|&x| x == b'0')));
 }
 
+/// `shared/corpus/<rel>`, if the corpus is there.
+fn corpus(rel: &str) -> Option<std::path::PathBuf> {
+    let p = std::env::var_os("PYROPE_SHARED")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+        })
+        .join("corpus")
+        .join(rel);
+    p.exists().then_some(p)
+}
+
+/// Copies a directory tree.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+/// What a loaded server holds: DEBUG DIGEST and its function libraries, as text, sorted
+/// (libraries and the functions of each come in dict order).
+fn loaded_state(c: &mut pyrope_common::client::Client) -> (Frame, Vec<String>) {
+    let enc = |f: &Frame| {
+        let mut b = Vec::new();
+        f.encode(&mut b);
+        String::from_utf8_lossy(&b).into_owned()
+    };
+    let libs = match call(c, &["FUNCTION", "LIST", "WITHCODE"]) {
+        Frame::Array(Some(v)) => {
+            let mut v: Vec<String> = v
+                .iter()
+                .map(|lib| {
+                    let fields = lib.as_array().unwrap_or(&[]);
+                    let mut parts = Vec::new();
+                    for pair in fields.chunks(2) {
+                        match (&pair[0], pair.get(1)) {
+                            (k, Some(Frame::Array(Some(funcs))))
+                                if k.as_bytes() == Some(b"functions".as_slice()) =>
+                            {
+                                let mut fs: Vec<String> = funcs.iter().map(enc).collect();
+                                fs.sort();
+                                parts.push(format!("functions {fs:?}"));
+                            }
+                            (k, Some(v)) => parts.push(format!("{} {}", enc(k), enc(v))),
+                            (k, None) => parts.push(enc(k)),
+                        }
+                    }
+                    parts.join(" | ")
+                })
+                .collect();
+            v.sort();
+            v
+        }
+        other => panic!("FUNCTION LIST: {other:?}"),
+    };
+    (digest(c), libs)
+}
+
+/// Every RDB file and AOF directory of the corpus written by Redis 6.2, 7.0, 7.4.1 and Valkey
+/// 8.1 (function libraries included) loads into Pyrope with the digest and the libraries
+/// Redis 7.4.1 has after loading the same file, and FCALL runs the loaded functions.
+#[test]
+fn loads_every_corpus_file_with_its_functions_as_redis() {
+    require_reference();
+    let rdbs = [
+        "redis-6.2.14-default.rdb",
+        "redis-6.2.14-nocompress.rdb",
+        "redis-7.0.15-default.rdb",
+        "redis-7.0.15-lfu.rdb",
+        "redis-7.0.15-nochecksum.rdb",
+        "redis-7.4.1-default.rdb",
+        "valkey-8.1.8-default.rdb",
+        "valkey-8.1.8-nocompress.rdb",
+    ];
+    let mut with_functions = 0;
+    for name in rdbs {
+        let Some(src) = corpus(&format!("rdb/{name}")) else {
+            eprintln!("corpus not found: {name}");
+            return;
+        };
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        std::fs::copy(&src, a.path().join("dump.rdb")).unwrap();
+        std::fs::copy(&src, b.path().join("dump.rdb")).unwrap();
+        let p = start_in(Kind::Pyrope, a.path());
+        let r = start_in(Kind::Redis, b.path());
+        let (ps, rs) = (loaded_state(&mut p.client()), loaded_state(&mut r.client()));
+        assert_eq!(ps, rs, "{name}");
+        if !ps.1.is_empty() {
+            with_functions += 1;
+        }
+    }
+    assert!(with_functions > 0, "the corpus has libraries to load");
+    for dir in [
+        "redis-7.0.15-nopreamble",
+        "redis-7.0.15-preamble",
+        "redis-7.0.15-two-incr",
+        "redis-7.4.1-nopreamble",
+        "redis-7.4.1-preamble",
+    ] {
+        let Some(src) = corpus(&format!("aof/{dir}")) else {
+            continue;
+        };
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        copy_tree(&src, a.path());
+        copy_tree(&src, b.path());
+        let args = |d: &std::path::Path| {
+            vec![
+                "--dir".to_string(),
+                d.to_str().unwrap().to_string(),
+                "--enable-debug-command".into(),
+                "yes".into(),
+                "--appendonly".into(),
+                "yes".into(),
+                "--appenddirname".into(),
+                "appendonlydir".into(),
+            ]
+        };
+        let pa = args(a.path());
+        let ra = args(b.path());
+        let p = TestServer::start(
+            Kind::Pyrope,
+            &pa.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        );
+        let r = TestServer::start(
+            Kind::Redis,
+            &ra.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        );
+        let (ps, rs) = (loaded_state(&mut p.client()), loaded_state(&mut r.client()));
+        assert_eq!(ps, rs, "{dir}");
+    }
+}
+
+/// Functions survive SAVE + restart and DEBUG RELOAD, and Redis 7.4.1 loads our file with
+/// them; FUNCTION DUMP's payload restores on Redis and Redis's on Pyrope.
+#[test]
+fn functions_persist_in_rdb_files_and_dump_payloads() {
+    require_reference();
+    let lib = "#!lua name=plib\nredis.register_function('pf', function(keys, args) return 'persisted' end)";
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = start_in(Kind::Pyrope, dir.path());
+        let mut c = s.client();
+        assert_eq!(call(&mut c, &["FUNCTION", "LOAD", lib]), bulk("plib"));
+        call(&mut c, &["SET", "k", "v"]);
+        assert_eq!(
+            call(&mut c, &["DEBUG", "RELOAD"]),
+            Frame::Simple("OK".into())
+        );
+        assert_eq!(call(&mut c, &["FCALL", "pf", "0"]), bulk("persisted"));
+        assert_eq!(call(&mut c, &["SAVE"]), Frame::Simple("OK".into()));
+    }
+    let p = start_in(Kind::Pyrope, dir.path());
+    let mut pc = p.client();
+    assert_eq!(call(&mut pc, &["FCALL", "pf", "0"]), bulk("persisted"));
+    let r = start_in(Kind::Redis, dir.path());
+    let mut rc = r.client();
+    assert_eq!(loaded_state(&mut rc), loaded_state(&mut pc));
+    // DUMP payloads both ways.
+    let ours = call(&mut pc, &["FUNCTION", "DUMP"]);
+    let theirs = call(&mut rc, &["FUNCTION", "DUMP"]);
+    assert_eq!(ours, theirs, "byte-identical FUNCTION DUMP payloads");
+    let Frame::Bulk(Some(payload)) = theirs else {
+        panic!("FUNCTION DUMP: {theirs:?}")
+    };
+    call(&mut pc, &["FUNCTION", "FLUSH"]);
+    assert_eq!(
+        pc.call(&[b"FUNCTION".as_slice(), b"RESTORE", &payload[..]])
+            .unwrap(),
+        Frame::Simple("OK".into())
+    );
+    assert_eq!(call(&mut pc, &["FCALL", "pf", "0"]), bulk("persisted"));
+}
+
 #[test]
 fn a_damaged_file_stops_startup_naming_the_offset() {
     let dir = tempfile::tempdir().unwrap();

@@ -205,11 +205,14 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
     Outcome::Done
 }
 
-/// EVAL, EVALSHA and their _RO forms (FCALL later): commands whose checks depend on the
+/// EVAL, EVALSHA, FCALL and their _RO forms: commands whose checks depend on the
 /// script's declared flags.
 #[inline]
 fn is_script_call(fullname: &str) -> bool {
-    matches!(fullname, "eval" | "evalsha" | "eval_ro" | "evalsha_ro")
+    matches!(
+        fullname,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    )
 }
 
 /// The full name of command `id` (`get`, `config|get`).

@@ -1461,6 +1461,315 @@ unsafe extern "C-unwind" fn lua_math_randomseed(l: *mut lua_State) -> c_int {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// The functions engine (Redis 7.4's `function_lua.c`).
+
+/// A function registered by `redis.register_function` while a library loads.
+pub struct Registered {
+    /// Function name.
+    pub name: String,
+    /// Registry reference of the callback.
+    pub fref: c_int,
+    /// [`super::sflags`] bits.
+    pub flags: u32,
+    /// `description`, if given.
+    pub description: Option<Vec<u8>>,
+}
+
+/// What `redis.register_function` fills while a library's code runs.
+struct LoadCtx {
+    registered: Vec<Registered>,
+}
+
+thread_local! {
+    static LOAD_CTX: Cell<*mut LoadCtx> = const { Cell::new(ptr::null_mut()) };
+}
+
+const LIBRARY_API: &CStr = c"__library_api";
+
+/// Prepares a state made by [`new_state`] for the functions engine: the library-loading
+/// globals — only `redis`, with only `register_function`, `log`, the `LOG_*` levels and the
+/// versions; any other name raises the nonexistent-variable error — kept in the registry.
+pub fn functions_setup(l: *mut lua_State, version: &str, version_num: i64) {
+    unsafe {
+        // R_load: the loading `redis` table.
+        ffi::lua_createtable(l, 0, 8);
+        ffi::lua_pushcfunction(l, lua_register_function);
+        ffi::lua_setfield(l, -2, c"register_function".as_ptr());
+        ffi::lua_pushcfunction(l, lua_redis_log);
+        ffi::lua_setfield(l, -2, c"log".as_ptr());
+        for (name, v) in [
+            (c"LOG_DEBUG", 0.0),
+            (c"LOG_VERBOSE", 1.0),
+            (c"LOG_NOTICE", 2.0),
+            (c"LOG_WARNING", 3.0),
+            (c"REDIS_VERSION_NUM", version_num as f64),
+        ] {
+            ffi::lua_pushnumber(l, v);
+            ffi::lua_setfield(l, -2, name.as_ptr());
+        }
+        push_bytes(l, version.as_bytes());
+        ffi::lua_setfield(l, -2, c"REDIS_VERSION".as_ptr());
+        ffi::lua_createtable(l, 0, 1);
+        ffi::lua_pushcfunction(l, lua_global_index_error);
+        ffi::lua_setfield(l, -2, c"__index".as_ptr());
+        ffi::lua_setmetatable(l, -2);
+        // T_load: { redis = R_load } and nothing else (as Redis: not even `error`).
+        ffi::lua_createtable(l, 0, 1);
+        ffi::lua_insert(l, -2);
+        ffi::lua_setfield(l, -2, c"redis".as_ptr());
+        ffi::lua_createtable(l, 0, 1);
+        ffi::lua_pushcfunction(l, lua_global_index_error);
+        ffi::lua_setfield(l, -2, c"__index".as_ptr());
+        ffi::lua_setmetatable(l, -2);
+        protect_recursively(l);
+        ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, LIBRARY_API.as_ptr());
+    }
+}
+
+/// Compiles and runs a library's code (`code` starts at the shebang's line feed, so line
+/// numbers count the shebang) in its own readonly environment whose names resolve to the
+/// loading API; afterwards the environment resolves to the full globals, so the registered
+/// callbacks see the whole `redis` API when called (Redis `luaEngineCreate`). Returns the
+/// registered functions, or the error text (`Error compiling function: ...`, `Error
+/// registering functions: ...`, `No functions registered`), freeing what was registered.
+pub fn load_library(l: *mut lua_State, code: &[u8]) -> Result<Vec<Registered>, String> {
+    unsafe {
+        ffi::lua_getfield(l, ffi::LUA_GLOBALSINDEX, c"__redis__err__handler".as_ptr());
+        if let Err(msg) = load(l, code, c"@user_function") {
+            ffi::lua_pop(l, 1);
+            return Err(format!(
+                "Error compiling function: {}",
+                String::from_utf8_lossy(&msg)
+            ));
+        }
+        // env = {} with metatable { __index = T_load }; the chunk runs in it.
+        ffi::lua_createtable(l, 0, 0);
+        ffi::lua_createtable(l, 0, 1);
+        ffi::lua_getfield(l, ffi::LUA_REGISTRYINDEX, LIBRARY_API.as_ptr());
+        ffi::lua_setfield(l, -2, c"__index".as_ptr());
+        ffi::lua_pushvalue(l, -1);
+        let meta_ref = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+        ffi::lua_setmetatable(l, -2);
+        lua_enablereadonlytable(l, -1, 1);
+        ffi::lua_setfenv(l, -2);
+        let mut ctx = LoadCtx {
+            registered: Vec::new(),
+        };
+        let prev = LOAD_CTX.with(|c| c.replace(&mut ctx as *mut LoadCtx));
+        let rc = ffi::lua_pcall(l, 0, 0, -2);
+        LOAD_CTX.with(|c| c.set(prev));
+        let result = if rc != 0 {
+            let info = if ffi::lua_type(l, -1) == ffi::LUA_TTABLE {
+                error_info(l).msg.unwrap_or_default()
+            } else {
+                to_bytes(l, -1).unwrap_or_default().to_vec()
+            };
+            ffi::lua_pop(l, 1);
+            Err(format!(
+                "Error registering functions: {}",
+                String::from_utf8_lossy(&info)
+            ))
+        } else if ctx.registered.is_empty() {
+            Err("No functions registered".to_string())
+        } else {
+            Ok(())
+        };
+        // From now on the library's names resolve to the full globals.
+        ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, meta_ref as _);
+        ffi::lua_pushvalue(l, ffi::LUA_GLOBALSINDEX);
+        ffi::lua_setfield(l, -2, c"__index".as_ptr());
+        lua_enablereadonlytable(l, -1, 1);
+        ffi::lua_pop(l, 1);
+        ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, meta_ref);
+        // The error handler.
+        ffi::lua_pop(l, 1);
+        match result {
+            Ok(()) => Ok(std::mem::take(&mut ctx.registered)),
+            Err(e) => {
+                for r in ctx.registered.drain(..) {
+                    registry_unref(l, r.fref);
+                }
+                Err(e)
+            }
+        }
+    }
+}
+
+/// True for a valid function or library name: letters, digits, `_`, at least one.
+pub fn valid_name(n: &[u8]) -> bool {
+    !n.is_empty() && n.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+}
+
+const BAD_NAME: &[u8] = b"Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
+
+/// Reads a flags table (`{'no-writes', ...}`) at `idx`.
+unsafe fn read_flags(l: *mut lua_State, idx: c_int) -> Result<u32, ()> {
+    unsafe {
+        let mut f = 0;
+        let n = ffi::lua_objlen(l, idx);
+        for i in 1..=n {
+            ffi::lua_rawgeti(l, idx, i as _);
+            let name = if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
+                to_bytes(l, -1).unwrap_or_default()
+            } else {
+                b""
+            };
+            let bit = super::sflags::NAMES
+                .iter()
+                .find(|(n, _)| n.as_bytes() == name)
+                .map(|(_, b)| *b);
+            ffi::lua_pop(l, 1);
+            match bit {
+                Some(b) => f |= b,
+                None => {
+                    push_error(l, b"unknown flag given");
+                    return Err(());
+                }
+            }
+        }
+        Ok(f)
+    }
+}
+
+unsafe fn register_function_body(l: *mut lua_State) -> Result<c_int, ()> {
+    unsafe {
+        let ctx = LOAD_CTX.with(|c| c.get());
+        if ctx.is_null() {
+            push_error(
+                l,
+                b"redis.register_function can only be called on FUNCTION LOAD command",
+            );
+            return Err(());
+        }
+        let argc = ffi::lua_gettop(l);
+        let (name, flags, description): (Vec<u8>, u32, Option<Vec<u8>>);
+        if argc == 1 {
+            if ffi::lua_type(l, 1) != ffi::LUA_TTABLE {
+                push_error(l, b"calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).");
+                return Err(());
+            }
+            let mut nm: Option<Vec<u8>> = None;
+            let mut fl = 0;
+            let mut desc = None;
+            let mut have_cb = false;
+            ffi::lua_pushnil(l);
+            while ffi::lua_next(l, 1) != 0 {
+                // key at -2, value at -1
+                if ffi::lua_type(l, -2) != ffi::LUA_TSTRING {
+                    push_error(
+                        l,
+                        b"named argument key given to redis.register_function is not a string",
+                    );
+                    return Err(());
+                }
+                let key = to_bytes(l, -2).unwrap_or_default().to_vec();
+                match key.as_slice() {
+                    b"function_name" => {
+                        if ffi::lua_isstring(l, -1) == 0 {
+                            push_error(l, b"function_name argument given to redis.register_function must be a string");
+                            return Err(());
+                        }
+                        nm = Some(to_bytes(l, -1).unwrap_or_default().to_vec());
+                    }
+                    b"description" => {
+                        if ffi::lua_isstring(l, -1) == 0 {
+                            push_error(l, b"description argument given to redis.register_function must be a string");
+                            return Err(());
+                        }
+                        desc = Some(to_bytes(l, -1).unwrap_or_default().to_vec());
+                    }
+                    b"callback" => {
+                        if ffi::lua_type(l, -1) != ffi::LUA_TFUNCTION {
+                            push_error(l, b"callback argument given to redis.register_function must be a function");
+                            return Err(());
+                        }
+                        // Keep it at index 2 for the reference below.
+                        ffi::lua_pushvalue(l, -1);
+                        if have_cb {
+                            ffi::lua_replace(l, 2);
+                        } else {
+                            ffi::lua_insert(l, 2);
+                        }
+                        have_cb = true;
+                    }
+                    b"flags" => {
+                        if ffi::lua_type(l, -1) != ffi::LUA_TTABLE {
+                            push_error(l, b"flags argument to redis.register_function must be a table representing function flags");
+                            return Err(());
+                        }
+                        fl = read_flags(l, ffi::lua_gettop(l))?;
+                    }
+                    _ => {
+                        push_error(l, b"unknown argument given to redis.register_function");
+                        return Err(());
+                    }
+                }
+                ffi::lua_pop(l, 1);
+            }
+            let Some(n) = nm else {
+                push_error(
+                    l,
+                    b"redis.register_function must get a function name argument",
+                );
+                return Err(());
+            };
+            if !have_cb {
+                push_error(l, b"redis.register_function must get a callback argument");
+                return Err(());
+            }
+            name = n;
+            flags = fl;
+            description = desc;
+            // Stack: table, callback.
+            ffi::lua_settop(l, 2);
+        } else if argc == 2 {
+            if ffi::lua_isstring(l, 1) == 0 {
+                push_error(
+                    l,
+                    b"first argument to redis.register_function must be a string",
+                );
+                return Err(());
+            }
+            if ffi::lua_type(l, 2) != ffi::LUA_TFUNCTION {
+                push_error(
+                    l,
+                    b"second argument to redis.register_function must be a function",
+                );
+                return Err(());
+            }
+            name = to_bytes(l, 1).unwrap_or_default().to_vec();
+            flags = 0;
+            description = None;
+        } else {
+            push_error(l, b"wrong number of arguments to redis.register_function");
+            return Err(());
+        }
+        if !valid_name(&name) {
+            push_error(l, BAD_NAME);
+            return Err(());
+        }
+        let ctx = &mut *ctx;
+        if ctx.registered.iter().any(|r| r.name.as_bytes() == name) {
+            push_error(l, b"Function already exists in the library");
+            return Err(());
+        }
+        ffi::lua_pushvalue(l, 2);
+        let fref = ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX);
+        ctx.registered.push(Registered {
+            name: String::from_utf8_lossy(&name).into_owned(),
+            fref,
+            flags,
+            description,
+        });
+        Ok(0)
+    }
+}
+
+unsafe extern "C-unwind" fn lua_register_function(l: *mut lua_State) -> c_int {
+    unsafe { guarded(l, register_function_body) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

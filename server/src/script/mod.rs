@@ -19,6 +19,7 @@
 //! - Not yet: SCRIPT KILL of a running script and the BUSY state (scripts run to the end;
 //!   SCRIPT KILL answers NOTBUSY), SCRIPT DEBUG.
 
+pub mod function;
 pub mod libs;
 pub mod lua;
 
@@ -80,6 +81,8 @@ pub struct Scripting {
     pub evicted_scripts: u64,
     /// Sum of the cached bodies, bytes.
     bodies: usize,
+    /// FUNCTION libraries and their engine.
+    pub functions: function::Functions,
 }
 
 impl Default for Scripting {
@@ -93,6 +96,7 @@ impl Default for Scripting {
             gc_count: 0,
             evicted_scripts: 0,
             bodies: 0,
+            functions: Default::default(),
         }
     }
 }
@@ -217,23 +221,30 @@ pub fn command_flags(srv: &Server, argv: &crate::command::Argv, cmd_flags: u64) 
         return cmd_flags;
     }
     let body = &argv[1];
-    let script_flags = if evalsha {
-        if body.len() != 40 {
-            return cmd_flags;
-        }
-        match srv.scripting.scripts.get(&sha_key(body)) {
-            Some(s) => s.flags,
-            None => return cmd_flags,
-        }
-    } else {
-        if !body.starts_with(b"#!") {
-            return cmd_flags;
-        }
-        match shebang_flags(body) {
-            Ok((f, _)) => f,
-            Err(_) => return cmd_flags,
-        }
-    };
+    let script_flags =
+        if name.eq_ignore_ascii_case(b"fcall") || name.eq_ignore_ascii_case(b"fcall_ro") {
+            // `fcallGetCommandFlags`: a function always declares its flags.
+            match srv.scripting.functions.flags_of(body) {
+                Some(f) => f,
+                None => return cmd_flags,
+            }
+        } else if evalsha {
+            if body.len() != 40 {
+                return cmd_flags;
+            }
+            match srv.scripting.scripts.get(&sha_key(body)) {
+                Some(s) => s.flags,
+                None => return cmd_flags,
+            }
+        } else {
+            if !body.starts_with(b"#!") {
+                return cmd_flags;
+            }
+            match shebang_flags(body) {
+                Ok((f, _)) => f,
+                Err(_) => return cmd_flags,
+            }
+        };
     script_flags_to_cmd_flags(cmd_flags, script_flags)
 }
 
@@ -265,7 +276,7 @@ fn ensure_engine(srv: &mut Server) {
 }
 
 /// `REDIS_VERSION_NUM` of the version we report (0x00MMmmpp).
-fn redis_version_num() -> i64 {
+pub(crate) fn redis_version_num() -> i64 {
     let mut parts = crate::REDIS_VERSION
         .split('.')
         .map(|p| p.parse::<i64>().unwrap_or(0));
@@ -385,7 +396,8 @@ fn eval_generic(c: &mut Ctx, evalsha: bool, ro: bool) {
     let keys: Vec<&[u8]> = (3..3 + nk).map(|i| c.arg(i)).collect();
     let args: Vec<&[u8]> = (3 + nk..c.argc()).map(|i| c.arg(i)).collect();
     let name = String::from_utf8_lossy(&key).into_owned();
-    run_script(c, fref, sflags, ro, &name, &keys, &args, true);
+    let l = c.srv.scripting.lua;
+    run_script(c, l, fref, sflags, ro, &name, &keys, &args, true);
 }
 
 /// Runs a compiled function for the client of `c` (Redis `scriptPrepareForRun` +
@@ -393,6 +405,7 @@ fn eval_generic(c: &mut Ctx, evalsha: bool, ro: bool) {
 #[allow(clippy::too_many_arguments)]
 pub fn run_script(
     c: &mut Ctx,
+    l: *mut lua::lua_State,
     fref: c_int,
     script_flags: u32,
     ro: bool,
@@ -436,7 +449,6 @@ pub fn run_script(
         repl_flags: lua::repl::ALL,
         funcname: funcname.to_string(),
     };
-    let l = srv.scripting.lua;
     let out: &mut Reply = c.out;
     let rp: *mut lua::RunCtx = &mut rctx;
     lua::with_run_ctx(rp, || {
@@ -445,7 +457,7 @@ pub fn run_script(
     let s = &mut c.srv.scripting;
     s.gc_count += 1;
     if s.gc_count >= 50 {
-        lua::gc_step(s.lua, 50);
+        lua::gc_step(l, 50);
         s.gc_count = 0;
     }
 }
