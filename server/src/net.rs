@@ -239,6 +239,7 @@ impl EventLoop {
 
     /// Runs until SHUTDOWN (or a signal). Returns the exit code.
     pub fn run(&mut self, srv: &mut Server) -> i32 {
+        EVENT_LOOP.with(|p| p.set(self as *mut EventLoop));
         let mut events = Events::with_capacity(1024);
         let mut next_cron = Instant::now();
         // The end of the previous iteration stands for "now" before polling: one clock read
@@ -308,6 +309,11 @@ impl EventLoop {
             for l in std::mem::take(&mut self.accept_pending) {
                 self.accept(srv, l);
             }
+            for k in std::mem::take(&mut srv.reread) {
+                if srv.clients.contains(k) {
+                    read_from_client(srv, k, false);
+                }
+            }
             for k in std::mem::take(&mut srv.pending_input) {
                 if srv.clients.contains(k) {
                     process_input(srv, k);
@@ -321,6 +327,70 @@ impl EventLoop {
             }
             srv.stats.eventloop_duration_sum_us +=
                 now.saturating_duration_since(loop_start).as_micros() as u64;
+        }
+    }
+
+    /// One round of event processing while a command runs long (Redis
+    /// `processEventsWhileBlocked`, called by a busy script): accept, read and process other
+    /// clients' input — `process_command` answers -BUSY to all but the few commands allowed
+    /// then — and write their replies. The client running the long command (`protected`) is
+    /// neither read nor closed; a readable event of it is kept for the next loop iteration.
+    /// Nothing else of `before_sleep` runs (no expiry, no AOF flush, no blocked clients).
+    fn process_events_while_blocked(&mut self, srv: &mut Server, protected: usize) {
+        let mut events = Events::with_capacity(256);
+        for _ in 0..4 {
+            if self.poll.poll(&mut events, Some(Duration::ZERO)).is_err() {
+                return;
+            }
+            let mut any = false;
+            for ev in events.iter() {
+                any = true;
+                let t = ev.token().0;
+                if t > LISTENER_TOKEN_BASE - 64 {
+                    self.accept(srv, t);
+                    continue;
+                }
+                if !srv.clients.contains(t) {
+                    continue;
+                }
+                if t == protected {
+                    if !srv.reread.contains(&t) {
+                        srv.reread.push(t);
+                    }
+                    continue;
+                }
+                if ev.is_writable() && srv.clients[t].pending_output() > 0 {
+                    queue_write(srv, t);
+                }
+                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                    read_from_client(srv, t, ev.is_read_closed() || ev.is_error());
+                }
+            }
+            for k in std::mem::take(&mut srv.pending_writes) {
+                let Some(c) = srv.clients.get_mut(k) else {
+                    continue;
+                };
+                c.flags &= !flags::PENDING_WRITE;
+                if c.flags & flags::CLOSE_ASAP == 0 {
+                    write_to_client(srv, k);
+                }
+            }
+            let mut keep = Vec::new();
+            for k in std::mem::take(&mut srv.to_close) {
+                if k == protected || !srv.clients.contains(k) {
+                    keep.push(k);
+                    continue;
+                }
+                crate::pubsub::unsubscribe_all(srv, k);
+                crate::blocking::forget(srv, k);
+                crate::multi::free_client(srv, k);
+                srv.clients.remove(k);
+                srv.pending_writes.retain(|x| *x != k);
+            }
+            srv.to_close = keep;
+            if !any {
+                return;
+            }
         }
     }
 
@@ -432,6 +502,24 @@ impl EventLoop {
         }
         entry.insert(c);
     }
+}
+
+thread_local! {
+    /// The running event loop, for [`process_events_while_blocked`].
+    static EVENT_LOOP: std::cell::Cell<*mut EventLoop> = const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
+/// Processes other clients' events while client `protected` runs a long command (a busy
+/// script): see [`EventLoop::process_events_while_blocked`]. Does nothing outside the event
+/// loop (tests, the harness).
+pub fn process_events_while_blocked(srv: &mut Server, protected: usize) {
+    let el = EVENT_LOOP.with(|p| p.get());
+    if el.is_null() {
+        return;
+    }
+    // SAFETY: the loop's `run` is suspended below us on this thread (it called into the
+    // command that is now blocked), so nothing else uses the EventLoop meanwhile.
+    unsafe { (*el).process_events_while_blocked(srv, protected) }
 }
 
 /// True for a peer Redis calls local (`connSocketIsLocal`): an IPv4 address in 127.0.0.0/8

@@ -168,6 +168,9 @@ pub struct Server {
     pub to_close: Vec<usize>,
     /// Clients whose buffered input must be processed again (unpaused).
     pub pending_input: Vec<usize>,
+    /// Clients whose socket became readable while a busy script protected them: read on
+    /// the next loop iteration (the edge-triggered poll reports it only once).
+    pub reread: Vec<usize>,
     /// Blocked clients: waiters per key, deadlines, postponed clients, ready keys.
     pub blocking: crate::blocking::Blocking,
     /// Watched keys (WATCH), per db and key (`crate::multi`).
@@ -315,6 +318,7 @@ impl Server {
             pending_writes: Vec::new(),
             to_close: Vec::new(),
             pending_input: Vec::new(),
+            reread: Vec::new(),
             blocking: Default::default(),
             watched: Default::default(),
             scripting: Default::default(),

@@ -200,6 +200,11 @@ impl TestServer {
         c
     }
 
+    /// A new client, or None if the server does not accept connections (it exited).
+    pub fn client_opt(&self) -> Option<Client> {
+        Client::connect(&self.addr()).ok()
+    }
+
     /// A `redis` crate connection.
     pub fn redis_conn(&self) -> redis::Connection {
         let cl = redis::Client::open(format!("redis://{}/", self.addr())).unwrap();

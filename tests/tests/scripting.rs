@@ -194,3 +194,100 @@ fn info_reports_the_script_cache() {
         Some("0")
     );
 }
+
+/// Polls `cond` for up to 30 s.
+fn poll(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `args` on a new client in a thread; the join handle gives its reply.
+fn in_thread(srv: &TestServer, args: &[&str]) -> std::thread::JoinHandle<Option<Frame>> {
+    let mut c = srv.client();
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    std::thread::spawn(move || c.call(&args).ok())
+}
+
+/// The error text of a reply ("" if not an error).
+fn err_text(f: &Frame) -> String {
+    match f {
+        Frame::Error(e) => String::from_utf8_lossy(e).into_owned(),
+        _ => String::new(),
+    }
+}
+
+/// A script past `busy-reply-threshold`: other clients get -BUSY, SCRIPT KILL stops a
+/// script that has not written (FUNCTION KILL is refused for it), the server then serves
+/// again; FUNCTION KILL stops a function and FUNCTION STATS shows it while it runs; a script
+/// that wrote is UNKILLABLE and SHUTDOWN NOSAVE still stops the server. Same transcript as
+/// Redis 7.4.1.
+#[test]
+fn busy_scripts_answer_busy_and_can_be_killed() {
+    let (redis, pyrope) = both();
+    let mut transcripts = Vec::new();
+    for srv in [&redis, &pyrope] {
+        let mut t = Vec::new();
+        let mut o = srv.client();
+        o.call(&["CONFIG", "SET", "busy-reply-threshold", "100"])
+            .unwrap();
+        let spin = in_thread(
+            srv,
+            &["EVAL", "local i = 0 while true do i = i + 1 end", "0"],
+        );
+        poll("the BUSY state", || {
+            !err_text(&o.call(&["PING"]).unwrap()).is_empty()
+        });
+        t.push(err_text(&o.call(&["GET", "x"]).unwrap()));
+        t.push(err_text(&o.call(&["FUNCTION", "KILL"]).unwrap()));
+        t.push(format!("{:?}", o.call(&["SCRIPT", "KILL"]).unwrap()));
+        t.push(err_text(&spin.join().unwrap().unwrap()));
+        t.push(format!("{:?}", o.call(&["PING"]).unwrap()));
+        // A function.
+        o.call(&[
+            "FUNCTION",
+            "LOAD",
+            "#!lua name=spinlib\nredis.register_function('spin', function() while true do end end)",
+        ])
+        .unwrap();
+        let spin = in_thread(srv, &["FCALL", "spin", "0", "arg"]);
+        poll("the BUSY state", || {
+            !err_text(&o.call(&["PING"]).unwrap()).is_empty()
+        });
+        t.push(err_text(&o.call(&["PING"]).unwrap()));
+        t.push(err_text(&o.call(&["SCRIPT", "KILL"]).unwrap()));
+        let stats = o.call(&["FUNCTION", "STATS"]).unwrap();
+        let mut raw = Vec::new();
+        stats.encode(&mut raw);
+        let running = String::from_utf8_lossy(&raw).into_owned();
+        assert!(
+            running.contains("spin") && running.contains("duration_ms"),
+            "{running}"
+        );
+        t.push(format!("{:?}", o.call(&["FUNCTION", "KILL"]).unwrap()));
+        t.push(err_text(&spin.join().unwrap().unwrap()));
+        // A script that wrote.
+        let stuck = in_thread(
+            srv,
+            &["EVAL", "redis.call('set', 'w', '1') while true do end", "0"],
+        );
+        poll("the BUSY state", || {
+            !err_text(&o.call(&["PING"]).unwrap()).is_empty()
+        });
+        t.push(err_text(&o.call(&["SCRIPT", "KILL"]).unwrap()));
+        let _ = o.call(&["SHUTDOWN", "NOSAVE"]);
+        let _ = stuck.join();
+        poll("the server to exit", || srv.client_opt().is_none());
+        transcripts.push(t);
+    }
+    assert_eq!(
+        transcripts[0][0],
+        "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."
+    );
+    assert_eq!(transcripts[1], transcripts[0]);
+}

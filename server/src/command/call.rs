@@ -187,6 +187,19 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
         reject_command(srv, k, Some(id), out, &msg);
         return Outcome::Done;
     }
+    // A script running past `busy-reply-threshold`: only the commands flagged `allow-busy`
+    // (SCRIPT KILL, FUNCTION KILL/STATS, SHUTDOWN, MULTI/DISCARD/WATCH...), as Redis.
+    if let Some(is_eval) = srv.scripting.busy {
+        if !has(flags::ALLOW_BUSY) {
+            let msg = if is_eval {
+                crate::script::BUSY_EVAL
+            } else {
+                crate::script::BUSY_FUNCTION
+            };
+            reject_command(srv, k, Some(id), out, msg);
+            return Outcome::Done;
+        }
+    }
     // Every command waits out a PAUSE ALL, CLIENT UNPAUSE included (as Redis 7.4: only the
     // timeout, or an UNPAUSE sent during a WRITE pause, ends it); a WRITE pause holds the
     // commands that may write or replicate (an EXEC: if one of its commands may).

@@ -473,12 +473,29 @@ fn function_restore(c: &mut Ctx) {
 }
 
 fn function_stats(c: &mut Ctx) {
+    if c.srv.scripting.busy == Some(true) {
+        return c.out.error(super::BUSY_EVAL);
+    }
     let fs = &c.srv.scripting.functions;
     let (libs, funcs) = (fs.libraries.len(), fs.functions.len());
     let out = &mut *c.out;
     out.map(2);
     out.bulk(b"running_script");
-    out.null();
+    match lua::running() {
+        Some(r) if !r.is_eval => {
+            out.map(3);
+            out.bulk(b"name");
+            out.bulk(r.funcname.as_bytes());
+            out.bulk(b"command");
+            out.array(r.command.len());
+            for a in &r.command {
+                out.bulk(a);
+            }
+            out.bulk(b"duration_ms");
+            out.int(r.start.elapsed().as_millis() as i64);
+        }
+        _ => out.null(),
+    }
     out.bulk(b"engines");
     out.map(1);
     out.bulk(b"LUA");
@@ -490,7 +507,7 @@ fn function_stats(c: &mut Ctx) {
 }
 
 fn function_kill(c: &mut Ctx) {
-    c.out.error("NOTBUSY No scripts in execution right now.");
+    super::kill_script(c, false);
 }
 
 fn function_help(c: &mut Ctx) {

@@ -70,6 +70,20 @@ pub struct RunCtx {
     pub repl_flags: u8,
     /// The script's name in error replies: the sha1 for EVAL, the function's name.
     pub funcname: String,
+    /// Slab key of the client running the script (protected while the script is busy).
+    pub caller: usize,
+    /// EVAL (not FCALL).
+    pub is_eval: bool,
+    /// When the script started.
+    pub start: std::time::Instant,
+    /// `busy-reply-threshold`, ms (0: never busy).
+    pub busy_threshold_ms: u64,
+    /// The script ran past the threshold: other clients get -BUSY.
+    pub timed_out: bool,
+    /// SCRIPT KILL / FUNCTION KILL asked to stop it.
+    pub killed: bool,
+    /// The command that started it (FUNCTION STATS `command`).
+    pub command: Vec<Vec<u8>>,
 }
 
 thread_local! {
@@ -102,6 +116,78 @@ pub fn with_run_ctx<R>(rctx: *mut RunCtx, f: impl FnOnce() -> R) -> R {
 
 fn run_ctx() -> *mut RunCtx {
     RUN_CTX.with(|c| c.get())
+}
+
+/// The running script's context, while one runs (for SCRIPT KILL, FUNCTION KILL / STATS
+/// answered during a busy script).
+pub fn running<'a>() -> Option<&'a mut RunCtx> {
+    let p = run_ctx();
+    if p.is_null() {
+        None
+    } else {
+        Some(unsafe { &mut *p })
+    }
+}
+
+/// Installs the count hook that notices a script running past `busy-reply-threshold`
+/// (every 100,000 instructions, as Redis), or removes it.
+pub fn set_busy_hook(l: *mut lua_State, on: bool) {
+    unsafe {
+        if on {
+            ffi::lua_sethook(l, Some(busy_hook), ffi::LUA_MASKCOUNT, 100_000);
+        } else {
+            ffi::lua_sethook(l, None, 0, 0);
+        }
+    }
+}
+
+/// The busy-script hook (Redis `luaMaskCountHook` + `scriptInterrupt`): past the threshold
+/// it logs once, marks the server busy and serves other clients (-BUSY, SCRIPT KILL,
+/// SHUTDOWN NOSAVE); a killed script gets an error it cannot catch for long (the hook then
+/// fires on every line).
+unsafe extern "C-unwind" fn busy_hook(l: *mut lua_State, _ar: *mut ffi::lua_Debug) {
+    let kill = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let Some(rctx) = running() else { return false };
+        if rctx.killed {
+            return true;
+        }
+        let elapsed = rctx.start.elapsed().as_millis() as u64;
+        if rctx.busy_threshold_ms == 0 || elapsed < rctx.busy_threshold_ms {
+            return false;
+        }
+        let srv = unsafe { &mut *rctx.srv };
+        if !rctx.timed_out {
+            rctx.timed_out = true;
+            srv.scripting.busy = Some(rctx.is_eval);
+            crate::log::log(
+                crate::log::Level::Warning,
+                &format!(
+                    "Slow script detected: still in execution after {elapsed} milliseconds. You can try killing the script using the SCRIPT KILL command. Script name is: {}.",
+                    rctx.funcname
+                ),
+            );
+        }
+        crate::net::process_events_while_blocked(srv, rctx.caller);
+        if let Some(code) = srv.shutdown {
+            // SHUTDOWN NOSAVE during a busy script: it has done its work; leave now.
+            std::process::exit(code);
+        }
+        if rctx.killed {
+            crate::log::log(
+                crate::log::Level::Notice,
+                "Lua script killed by user with SCRIPT KILL.",
+            );
+        }
+        rctx.killed
+    }))
+    .unwrap_or(false);
+    if kill {
+        unsafe {
+            ffi::lua_sethook(l, Some(busy_hook), ffi::LUA_MASKLINE, 0);
+            push_error(l, b"Script killed by user with SCRIPT KILL...");
+            ffi::lua_error(l);
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -83,6 +83,9 @@ pub struct Scripting {
     bodies: usize,
     /// FUNCTION libraries and their engine.
     pub functions: function::Functions,
+    /// A script runs past `busy-reply-threshold`: `Some(true)` for EVAL, `Some(false)` for
+    /// FCALL. Other clients get -BUSY meanwhile.
+    pub busy: Option<bool>,
 }
 
 impl Default for Scripting {
@@ -97,6 +100,7 @@ impl Default for Scripting {
             evicted_scripts: 0,
             bodies: 0,
             functions: Default::default(),
+            busy: None,
         }
     }
 }
@@ -438,6 +442,11 @@ pub fn run_script(
     ensure_engine(srv);
     let lua_client = srv.scripting.client.expect("created with the engine");
     srv.clients[lua_client].db = c.db;
+    let busy_threshold_ms = srv
+        .config
+        .get("busy-reply-threshold")
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or(5000);
     let mut rctx = lua::RunCtx {
         srv: srv as *mut Server,
         lua_client,
@@ -448,12 +457,28 @@ pub fn run_script(
         write_dirty: false,
         repl_flags: lua::repl::ALL,
         funcname: funcname.to_string(),
+        caller: c.cid,
+        is_eval: eval_mode,
+        start: std::time::Instant::now(),
+        busy_threshold_ms,
+        timed_out: false,
+        killed: false,
+        command: c.argv.iter().map(|a| a.to_vec()).collect(),
     };
     let out: &mut Reply = c.out;
     let rp: *mut lua::RunCtx = &mut rctx;
+    if busy_threshold_ms > 0 {
+        lua::set_busy_hook(l, true);
+    }
     lua::with_run_ctx(rp, || {
         lua::call_function(l, fref, keys, args, eval_mode, rp, out)
     });
+    if busy_threshold_ms > 0 {
+        lua::set_busy_hook(l, false);
+    }
+    if rctx.timed_out {
+        c.srv.scripting.busy = None;
+    }
     let s = &mut c.srv.scripting;
     s.gc_count += 1;
     if s.gc_count >= 50 {
@@ -525,7 +550,32 @@ pub fn flush_scripts(srv: &mut Server) {
 }
 
 fn script_kill(c: &mut Ctx) {
-    c.out.error("NOTBUSY No scripts in execution right now.");
+    kill_script(c, true);
+}
+
+/// The -BUSY reply while an EVAL script runs long (Redis `shared.slowevalerr`).
+pub const BUSY_EVAL: &str =
+    "BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE.";
+/// The -BUSY reply while a function runs long (Redis `shared.slowscripterr`).
+pub const BUSY_FUNCTION: &str =
+    "BUSY Redis is busy running a script. You can only call FUNCTION KILL or SHUTDOWN NOSAVE.";
+
+/// SCRIPT KILL / FUNCTION KILL (Redis `scriptKill`).
+pub fn kill_script(c: &mut Ctx, is_eval: bool) {
+    let Some(r) = lua::running() else {
+        return c.out.error("NOTBUSY No scripts in execution right now.");
+    };
+    if r.write_dirty {
+        return c.out.error("UNKILLABLE Sorry the script already executed write commands against the dataset. You can either wait the script termination or kill the server in a hard way using the SHUTDOWN NOSAVE command.");
+    }
+    if is_eval && !r.is_eval {
+        return c.out.error(BUSY_FUNCTION);
+    }
+    if !is_eval && r.is_eval {
+        return c.out.error(BUSY_EVAL);
+    }
+    r.killed = true;
+    c.out.ok();
 }
 
 fn script_help(c: &mut Ctx) {
