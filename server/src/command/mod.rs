@@ -150,6 +150,12 @@ pub struct OwnedArgv {
 }
 
 impl OwnedArgv {
+    /// Empties it, keeping the allocations (a buffer reused per call).
+    pub fn clear(&mut self) {
+        self.buf.clear();
+        self.ranges.clear();
+    }
+
     /// Builds from a list of arguments.
     pub fn from_args<A: AsRef<[u8]>>(args: &[A]) -> OwnedArgv {
         let mut o = OwnedArgv::default();

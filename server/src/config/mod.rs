@@ -997,6 +997,9 @@ pub struct Settings {
     pub obuf_limits: [(u64, u64, u64); 3],
     pub slowlog_log_slower_than_us: i64,
     pub slowlog_max_len: usize,
+    /// `busy-reply-threshold` (alias `lua-time-limit`), ms: a script running longer makes
+    /// the server answer -BUSY to others (0: never).
+    pub busy_reply_threshold_ms: u64,
     pub active_expire_effort: i64,
     pub activerehashing: bool,
     pub lazyfree_lazy_expire: bool,
@@ -1635,6 +1638,7 @@ impl Config {
             obuf_limits: parse_obuf(g("client-output-buffer-limit")).unwrap_or_default(),
             slowlog_log_slower_than_us: i("slowlog-log-slower-than"),
             slowlog_max_len: i("slowlog-max-len") as usize,
+            busy_reply_threshold_ms: i("busy-reply-threshold").max(0) as u64,
             active_expire_effort: i("active-expire-effort"),
             activerehashing: b("activerehashing"),
             lazyfree_lazy_expire: b("lazyfree-lazy-expire"),

@@ -488,7 +488,7 @@ fn function_stats(c: &mut Ctx) {
             out.bulk(r.funcname.as_bytes());
             out.bulk(b"command");
             out.array(r.command.len());
-            for a in &r.command {
+            for a in r.command.iter() {
                 out.bulk(a);
             }
             out.bulk(b"duration_ms");

@@ -82,8 +82,9 @@ pub struct RunCtx {
     pub timed_out: bool,
     /// SCRIPT KILL / FUNCTION KILL asked to stop it.
     pub killed: bool,
-    /// The command that started it (FUNCTION STATS `command`).
-    pub command: Vec<Vec<u8>>,
+    /// The command that started it (FUNCTION STATS `command`); valid while the run context
+    /// exists (it borrows the caller's argv).
+    pub command: crate::command::Argv<'static>,
 }
 
 thread_local! {
@@ -1047,7 +1048,7 @@ fn number_arg(n: f64) -> Vec<u8> {
 
 /// Collects the call's arguments into an argv (Redis `luaArgsToRedisArgv`), popping them.
 /// On error the error table is pushed.
-unsafe fn args_to_argv(l: *mut lua_State) -> Result<OwnedArgv, ()> {
+unsafe fn args_to_argv(l: *mut lua_State, mut argv: OwnedArgv) -> Result<OwnedArgv, ()> {
     unsafe {
         let argc = ffi::lua_gettop(l);
         if argc == 0 {
@@ -1057,7 +1058,7 @@ unsafe fn args_to_argv(l: *mut lua_State) -> Result<OwnedArgv, ()> {
             );
             return Err(());
         }
-        let mut argv = OwnedArgv::default();
+        argv.clear();
         let mut ok = true;
         for j in 1..=argc {
             if ffi::lua_type(l, j) == ffi::LUA_TNUMBER {
@@ -1172,7 +1173,8 @@ unsafe fn redis_generic(l: *mut lua_State, raise: bool) -> Result<c_int, ()> {
             return Err(());
         }
         let rctx = &mut *rctx;
-        let argv = match args_to_argv(l) {
+        let reuse = std::mem::take(&mut (*rctx.srv).scripting.argv);
+        let argv = match args_to_argv(l, reuse) {
             Ok(a) => a,
             Err(()) => return if raise { Err(()) } else { Ok(1) },
         };
@@ -1181,7 +1183,7 @@ unsafe fn redis_generic(l: *mut lua_State, raise: bool) -> Result<c_int, ()> {
         out.buf.clear();
         out.errors.clear();
         let r = script_call(rctx, &argv, &mut out);
-        drop(argv);
+        (*rctx.srv).scripting.argv = argv;
         let raise_now = match r {
             Err(msg) => {
                 push_error(l, &msg);
@@ -1375,7 +1377,7 @@ unsafe fn acl_check_body(l: *mut lua_State) -> Result<c_int, ()> {
             );
             return Err(());
         }
-        let argv = args_to_argv(l)?;
+        let argv = args_to_argv(l, OwnedArgv::default())?;
         let srv = &*(*rctx).srv;
         let found = matches!(srv.commands.lookup(&argv.argv()), Lookup::Found(_));
         drop(argv);

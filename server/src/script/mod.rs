@@ -81,6 +81,8 @@ pub struct Scripting {
     pub evicted_scripts: u64,
     /// Sum of the cached bodies, bytes.
     bodies: usize,
+    /// The argv buffer `redis.call` reuses.
+    pub argv: crate::command::OwnedArgv,
     /// FUNCTION libraries and their engine.
     pub functions: function::Functions,
     /// A script runs past `busy-reply-threshold`: `Some(true)` for EVAL, `Some(false)` for
@@ -99,6 +101,7 @@ impl Default for Scripting {
             gc_count: 0,
             evicted_scripts: 0,
             bodies: 0,
+            argv: Default::default(),
             functions: Default::default(),
             busy: None,
         }
@@ -442,11 +445,7 @@ pub fn run_script(
     ensure_engine(srv);
     let lua_client = srv.scripting.client.expect("created with the engine");
     srv.clients[lua_client].db = c.db;
-    let busy_threshold_ms = srv
-        .config
-        .get("busy-reply-threshold")
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(5000);
+    let busy_threshold_ms = srv.settings.busy_reply_threshold_ms;
     let mut rctx = lua::RunCtx {
         srv: srv as *mut Server,
         lua_client,
@@ -463,7 +462,11 @@ pub fn run_script(
         busy_threshold_ms,
         timed_out: false,
         killed: false,
-        command: c.argv.iter().map(|a| a.to_vec()).collect(),
+        // SAFETY: the argv outlives the run context, which is dropped at the end of this
+        // function, before the handler returns.
+        command: unsafe {
+            std::mem::transmute::<crate::command::Argv<'_>, crate::command::Argv<'static>>(c.argv)
+        },
     };
     let out: &mut Reply = c.out;
     let rp: *mut lua::RunCtx = &mut rctx;
