@@ -5,8 +5,14 @@
 //! number plus 2^52+2^51, low 32 bits: round to nearest, modulo 2^32); results are signed
 //! 32-bit numbers. Shift counts use their low 5 bits.
 //!
-//! `cjson`, `cmsgpack`, `struct`: the tables exist (so scripts that only test for them
-//! run), their functions are not implemented yet.
+//! `cjson` (lua-cjson 2.1.0's API and output, written here): `encode` (numbers with
+//! `%.14g`, `/` escaped as `\/`, control bytes as `\u00XX`, an empty table as `{}`,
+//! tables with only positive integer keys as arrays unless excessively sparse), `decode`
+//! (JSON null as `cjson.null`, `\u` escapes and surrogate pairs to UTF-8, lua-cjson's
+//! error texts and character positions), `null`, and the configuration functions.
+//!
+//! `cmsgpack`, `struct`: the tables exist (so scripts that only test for them run), their
+//! functions are not implemented yet.
 
 use mlua_sys as ffi;
 use std::ffi::{c_char, c_int, CStr};
@@ -35,7 +41,8 @@ pub fn open_all(l: *mut ffi::lua_State) {
             ffi::lua_setfield(l, -2, name.as_ptr());
         }
         ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"bit".as_ptr());
-        for name in [c"cjson", c"cmsgpack", c"struct"] {
+        open_cjson(l);
+        for name in [c"cmsgpack", c"struct"] {
             ffi::lua_createtable(l, 0, 0);
             ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, name.as_ptr());
         }
@@ -149,6 +156,764 @@ unsafe extern "C-unwind" fn bit_tohex(l: *mut ffi::lua_State) -> c_int {
             v >>= 4;
         }
         ffi::lua_pushlstring(l, buf.as_ptr() as *const c_char, n);
+        1
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// cjson
+
+/// lua-cjson's configuration (the module defaults).
+struct CjsonCfg {
+    encode_max_depth: i64,
+    decode_max_depth: i64,
+    encode_number_precision: i64,
+    encode_invalid_numbers: bool,
+    decode_invalid_numbers: bool,
+    encode_keep_buffer: bool,
+    sparse_convert: bool,
+    sparse_ratio: i64,
+    sparse_safe: i64,
+}
+
+thread_local! {
+    static CJSON: std::cell::RefCell<CjsonCfg> = const { std::cell::RefCell::new(CjsonCfg {
+        encode_max_depth: 1000,
+        decode_max_depth: 1000,
+        encode_number_precision: 14,
+        encode_invalid_numbers: false,
+        decode_invalid_numbers: true,
+        encode_keep_buffer: true,
+        sparse_convert: false,
+        sparse_ratio: 2,
+        sparse_safe: 10,
+    }) };
+}
+
+fn open_cjson(l: *mut ffi::lua_State) {
+    unsafe {
+        ffi::lua_createtable(l, 0, 16);
+        let funcs: &[(&CStr, ffi::lua_CFunction)] = &[
+            (c"encode", cjson_encode),
+            (c"decode", cjson_decode),
+            (c"encode_max_depth", cjson_encode_max_depth),
+            (c"decode_max_depth", cjson_decode_max_depth),
+            (c"encode_number_precision", cjson_encode_number_precision),
+            (c"encode_invalid_numbers", cjson_encode_invalid_numbers),
+            (c"decode_invalid_numbers", cjson_decode_invalid_numbers),
+            (c"encode_keep_buffer", cjson_encode_keep_buffer),
+            (c"encode_sparse_array", cjson_encode_sparse_array),
+            (c"new", cjson_new),
+        ];
+        for (name, f) in funcs {
+            ffi::lua_pushcfunction(l, *f);
+            ffi::lua_setfield(l, -2, name.as_ptr());
+        }
+        ffi::lua_pushlightuserdata(l, std::ptr::null_mut());
+        ffi::lua_setfield(l, -2, c"null".as_ptr());
+        ffi::lua_pushstring(l, c"cjson".as_ptr());
+        ffi::lua_setfield(l, -2, c"_NAME".as_ptr());
+        ffi::lua_pushstring(l, c"2.1.0".as_ptr());
+        ffi::lua_setfield(l, -2, c"_VERSION".as_ptr());
+        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"cjson".as_ptr());
+    }
+}
+
+/// Raises `msg` as a Lua error with the caller's position (as `luaL_error`), after `msg`
+/// has been copied into Lua (nothing of ours is alive across the longjmp).
+unsafe fn raise(l: *mut ffi::lua_State, msg: String) -> c_int {
+    unsafe {
+        ffi::luaL_where(l, 1);
+        ffi::lua_pushlstring(l, msg.as_ptr() as *const c_char, msg.len());
+        drop(msg);
+        ffi::lua_concat(l, 2);
+        ffi::lua_error(l)
+    }
+}
+
+/// `%.<prec>g` of a number.
+fn fmt_g(n: f64, prec: i64) -> Vec<u8> {
+    let fmt = std::ffi::CString::new(format!("%.{}g", prec.clamp(1, 14))).unwrap_or_default();
+    let mut buf = [0u8; 64];
+    let len =
+        unsafe { libc::snprintf(buf.as_mut_ptr() as *mut c_char, buf.len(), fmt.as_ptr(), n) };
+    buf[..(len.max(0) as usize).min(63)].to_vec()
+}
+
+fn type_name(l: *mut ffi::lua_State, idx: c_int) -> String {
+    unsafe {
+        let t = ffi::lua_type(l, idx);
+        let p = ffi::lua_typename(l, t);
+        CStr::from_ptr(p).to_string_lossy().into_owned()
+    }
+}
+
+fn json_escape(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    for &b in s {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'/' => out.extend_from_slice(b"\\/"),
+            8 => out.extend_from_slice(b"\\b"),
+            9 => out.extend_from_slice(b"\\t"),
+            10 => out.extend_from_slice(b"\\n"),
+            12 => out.extend_from_slice(b"\\f"),
+            13 => out.extend_from_slice(b"\\r"),
+            0..=31 | 127 => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+            _ => out.push(b),
+        }
+    }
+    out.push(b'"');
+}
+
+/// Appends the number at `idx` (lua-cjson `json_append_number`).
+unsafe fn json_number(
+    l: *mut ffi::lua_State,
+    cfg: &CjsonCfg,
+    out: &mut Vec<u8>,
+    idx: c_int,
+) -> Result<(), String> {
+    let n = unsafe { ffi::lua_tonumber(l, idx) };
+    if !n.is_finite() && !cfg.encode_invalid_numbers {
+        return Err(format!(
+            "Cannot serialise {}: must not be NaN or Inf",
+            type_name(l, idx)
+        ));
+    }
+    out.extend_from_slice(&fmt_g(n, cfg.encode_number_precision));
+    Ok(())
+}
+
+/// The array length of the table at the top, or -1 if it must be an object
+/// (lua-cjson `lua_array_length`).
+unsafe fn array_length(l: *mut ffi::lua_State, cfg: &CjsonCfg) -> Result<i64, String> {
+    unsafe {
+        let (mut max, mut items) = (0i64, 0i64);
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, -2) != 0 {
+            if ffi::lua_type(l, -2) == ffi::LUA_TNUMBER {
+                let k = ffi::lua_tonumber(l, -2);
+                if k != 0.0 && k.floor() == k && k >= 1.0 {
+                    if k as i64 > max {
+                        max = k as i64;
+                    }
+                    items += 1;
+                    ffi::lua_pop(l, 1);
+                    continue;
+                }
+            }
+            ffi::lua_pop(l, 2);
+            return Ok(-1);
+        }
+        if cfg.sparse_ratio > 0 && max > items * cfg.sparse_ratio && max > cfg.sparse_safe {
+            if !cfg.sparse_convert {
+                return Err("Cannot serialise table: excessively sparse array".into());
+            }
+            return Ok(-1);
+        }
+        Ok(max)
+    }
+}
+
+/// Appends the value at the top of the stack (lua-cjson `json_append_data`).
+unsafe fn json_append(
+    l: *mut ffi::lua_State,
+    cfg: &CjsonCfg,
+    depth: i64,
+    out: &mut Vec<u8>,
+) -> Result<(), String> {
+    unsafe {
+        match ffi::lua_type(l, -1) {
+            ffi::LUA_TSTRING => {
+                let mut len = 0usize;
+                let p = ffi::lua_tolstring(l, -1, &mut len);
+                json_escape(out, std::slice::from_raw_parts(p as *const u8, len));
+            }
+            ffi::LUA_TNUMBER => json_number(l, cfg, out, -1)?,
+            ffi::LUA_TBOOLEAN => out.extend_from_slice(if ffi::lua_toboolean(l, -1) != 0 {
+                b"true"
+            } else {
+                b"false"
+            }),
+            ffi::LUA_TTABLE => {
+                let depth = depth + 1;
+                if depth > cfg.encode_max_depth || ffi::lua_checkstack(l, 3) == 0 {
+                    return Err(format!("Cannot serialise, excessive nesting ({depth})"));
+                }
+                let len = array_length(l, cfg)?;
+                if len > 0 {
+                    out.push(b'[');
+                    for i in 1..=len {
+                        if i > 1 {
+                            out.push(b',');
+                        }
+                        ffi::lua_rawgeti(l, -1, i as _);
+                        json_append(l, cfg, depth, out)?;
+                        ffi::lua_pop(l, 1);
+                    }
+                    out.push(b']');
+                } else {
+                    out.push(b'{');
+                    let mut first = true;
+                    ffi::lua_pushnil(l);
+                    while ffi::lua_next(l, -2) != 0 {
+                        if !first {
+                            out.push(b',');
+                        }
+                        first = false;
+                        match ffi::lua_type(l, -2) {
+                            ffi::LUA_TSTRING => {
+                                let mut len = 0usize;
+                                let p = ffi::lua_tolstring(l, -2, &mut len);
+                                json_escape(out, std::slice::from_raw_parts(p as *const u8, len));
+                                out.push(b':');
+                            }
+                            ffi::LUA_TNUMBER => {
+                                out.push(b'"');
+                                json_number(l, cfg, out, -2)?;
+                                out.extend_from_slice(b"\":");
+                            }
+                            _ => {
+                                return Err(format!(
+                                    "Cannot serialise {}: table key must be a number or string",
+                                    type_name(l, -2)
+                                ))
+                            }
+                        }
+                        json_append(l, cfg, depth, out)?;
+                        ffi::lua_pop(l, 1);
+                    }
+                    out.push(b'}');
+                }
+            }
+            ffi::LUA_TNIL => out.extend_from_slice(b"null"),
+            ffi::LUA_TLIGHTUSERDATA if ffi::lua_touserdata(l, -1).is_null() => {
+                out.extend_from_slice(b"null")
+            }
+            _ => {
+                return Err(format!(
+                    "Cannot serialise {}: type not supported",
+                    type_name(l, -1)
+                ))
+            }
+        }
+        Ok(())
+    }
+}
+
+unsafe fn encode_body(l: *mut ffi::lua_State) -> Result<(), String> {
+    unsafe {
+        if ffi::lua_gettop(l) != 1 {
+            return Err("bad argument #1 to 'encode' (expected 1 argument)".into());
+        }
+        let mut out = Vec::new();
+        CJSON.with(|c| json_append(l, &c.borrow(), 0, &mut out))?;
+        ffi::lua_pushlstring(l, out.as_ptr() as *const c_char, out.len());
+        Ok(())
+    }
+}
+
+unsafe extern "C-unwind" fn cjson_encode(l: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        match encode_body(l) {
+            Ok(()) => 1,
+            Err(e) => raise(l, e),
+        }
+    }
+}
+
+/// The JSON decoder over the argument's bytes (lua-cjson's tokenizer and parser).
+struct Decoder<'a> {
+    s: &'a [u8],
+    pos: usize,
+    depth: i64,
+    max_depth: i64,
+    invalid_numbers: bool,
+}
+
+/// A token: its kind, the index it starts at (0-based), and for errors the message.
+enum Tok {
+    ObjBegin,
+    ObjEnd,
+    ArrBegin,
+    ArrEnd,
+    Str(Vec<u8>),
+    Num(f64),
+    Bool(bool),
+    Null,
+    Colon,
+    Comma,
+    End,
+    Error(&'static str),
+}
+
+impl Tok {
+    fn name(&self) -> &'static str {
+        match self {
+            Tok::ObjBegin => "T_OBJ_BEGIN",
+            Tok::ObjEnd => "T_OBJ_END",
+            Tok::ArrBegin => "T_ARR_BEGIN",
+            Tok::ArrEnd => "T_ARR_END",
+            Tok::Str(_) => "T_STRING",
+            Tok::Num(_) => "T_NUMBER",
+            Tok::Bool(_) => "T_BOOLEAN",
+            Tok::Null => "T_NULL",
+            Tok::Colon => "T_COLON",
+            Tok::Comma => "T_COMMA",
+            Tok::End => "T_END",
+            Tok::Error(m) => m,
+        }
+    }
+}
+
+impl Decoder<'_> {
+    fn err(&self, expected: &str, t: &Tok, at: usize) -> String {
+        format!(
+            "Expected {expected} but found {} at character {}",
+            t.name(),
+            at + 1
+        )
+    }
+
+    fn hex4(&self, at: usize) -> Option<u32> {
+        let h = self.s.get(at..at + 4)?;
+        let mut v = 0u32;
+        for &c in h {
+            v = v * 16 + (c as char).to_digit(16)?;
+        }
+        Some(v)
+    }
+
+    /// Next token and its index.
+    fn next(&mut self) -> (Tok, usize) {
+        while self.pos < self.s.len() && matches!(self.s[self.pos], b' ' | b'\t' | b'\n' | b'\r') {
+            self.pos += 1;
+        }
+        let at = self.pos;
+        let Some(&c) = self.s.get(self.pos) else {
+            return (Tok::End, at);
+        };
+        let simple = match c {
+            b'{' => Some(Tok::ObjBegin),
+            b'}' => Some(Tok::ObjEnd),
+            b'[' => Some(Tok::ArrBegin),
+            b']' => Some(Tok::ArrEnd),
+            b':' => Some(Tok::Colon),
+            b',' => Some(Tok::Comma),
+            _ => None,
+        };
+        if let Some(t) = simple {
+            self.pos += 1;
+            return (t, at);
+        }
+        if c == b'"' {
+            return self.string(at);
+        }
+        if c == b'-' || c.is_ascii_digit() {
+            return self.number(at);
+        }
+        let rest = &self.s[self.pos..];
+        for (word, tok) in [
+            (&b"true"[..], Tok::Bool(true)),
+            (b"false", Tok::Bool(false)),
+            (b"null", Tok::Null),
+        ] {
+            if rest.starts_with(word) {
+                self.pos += word.len();
+                return (tok, at);
+            }
+        }
+        if self.invalid_numbers && self.is_invalid_number() {
+            return self.number(at);
+        }
+        (Tok::Error("invalid token"), at)
+    }
+
+    /// Inf, NaN and hex numbers (invalid JSON, accepted as lua-cjson does by default).
+    fn is_invalid_number(&self) -> bool {
+        let mut p = &self.s[self.pos..];
+        if let Some(r) = p.strip_prefix(b"-") {
+            p = r;
+        }
+        let lower: Vec<u8> = p.iter().take(3).map(|b| b.to_ascii_lowercase()).collect();
+        lower.starts_with(b"0x") || lower == b"inf" || lower == b"nan"
+    }
+
+    fn number(&mut self, at: usize) -> (Tok, usize) {
+        // strtod over the rest (it stops where the number ends).
+        let rest = &self.s[self.pos..];
+        let end = rest
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'+'))
+            .unwrap_or(rest.len());
+        let text = std::ffi::CString::new(&rest[..end]).unwrap_or_default();
+        let mut endp: *mut c_char = std::ptr::null_mut();
+        let v = unsafe { libc::strtod(text.as_ptr(), &mut endp) };
+        let used = endp as usize - text.as_ptr() as usize;
+        if used == 0 {
+            return (Tok::Error("invalid number"), at);
+        }
+        self.pos += used;
+        (Tok::Num(v), at)
+    }
+
+    fn string(&mut self, at: usize) -> (Tok, usize) {
+        self.pos += 1;
+        let mut out = Vec::new();
+        loop {
+            let Some(&c) = self.s.get(self.pos) else {
+                return (Tok::Error("unexpected end of string"), self.pos);
+            };
+            if c == b'"' {
+                self.pos += 1;
+                return (Tok::Str(out), at);
+            }
+            if c != b'\\' {
+                out.push(c);
+                self.pos += 1;
+                continue;
+            }
+            // A backslash at the very end reads the terminating NUL as its escape.
+            let Some(&e) = self.s.get(self.pos + 1) else {
+                return (Tok::Error("invalid escape code"), self.pos);
+            };
+            let simple = match e {
+                b'b' => Some(8),
+                b'f' => Some(12),
+                b'n' => Some(10),
+                b'r' => Some(13),
+                b't' => Some(9),
+                b'"' => Some(b'"'),
+                b'\\' => Some(b'\\'),
+                b'/' => Some(b'/'),
+                _ => None,
+            };
+            if let Some(b) = simple {
+                out.push(b);
+                self.pos += 2;
+                continue;
+            }
+            if e != b'u' {
+                return (Tok::Error("invalid escape code"), self.pos);
+            }
+            let Some(mut cp) = self.hex4(self.pos + 2) else {
+                return (Tok::Error("invalid unicode escape code"), self.pos);
+            };
+            let mut len = 6;
+            if (0xD800..0xDC00).contains(&cp) {
+                // A high surrogate must be followed by a low one.
+                let low = if self.s.get(self.pos + 6) == Some(&b'\\')
+                    && self.s.get(self.pos + 7) == Some(&b'u')
+                {
+                    self.hex4(self.pos + 8)
+                } else {
+                    None
+                };
+                match low {
+                    Some(lo) if (0xDC00..0xE000).contains(&lo) => {
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                        len = 12;
+                    }
+                    _ => return (Tok::Error("invalid unicode escape code"), self.pos),
+                }
+            } else if (0xDC00..0xE000).contains(&cp) {
+                return (Tok::Error("invalid unicode escape code"), self.pos);
+            }
+            let ch = char::from_u32(cp).unwrap_or('\u{fffd}');
+            let mut b = [0u8; 4];
+            out.extend_from_slice(ch.encode_utf8(&mut b).as_bytes());
+            self.pos += len;
+        }
+    }
+
+    /// Pushes the value of token `t` (lua-cjson `json_process_value`).
+    unsafe fn value(&mut self, l: *mut ffi::lua_State, t: Tok, at: usize) -> Result<(), String> {
+        unsafe {
+            match t {
+                Tok::Str(s) => {
+                    ffi::lua_pushlstring(l, s.as_ptr() as *const c_char, s.len());
+                }
+                Tok::Num(n) => ffi::lua_pushnumber(l, n),
+                Tok::Bool(b) => ffi::lua_pushboolean(l, b as c_int),
+                Tok::Null => ffi::lua_pushlightuserdata(l, std::ptr::null_mut()),
+                Tok::ObjBegin => self.object(l, at)?,
+                Tok::ArrBegin => self.array(l, at)?,
+                other => return Err(self.err("value", &other, at)),
+            }
+            Ok(())
+        }
+    }
+
+    fn descend(&mut self, l: *mut ffi::lua_State, at: usize) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > self.max_depth || unsafe { ffi::lua_checkstack(l, 3) } == 0 {
+            return Err(format!(
+                "Found too many nested data structures ({}) at character {}",
+                self.depth,
+                at + 1
+            ));
+        }
+        Ok(())
+    }
+
+    unsafe fn object(&mut self, l: *mut ffi::lua_State, at: usize) -> Result<(), String> {
+        unsafe {
+            self.descend(l, at)?;
+            ffi::lua_createtable(l, 0, 0);
+            let (mut t, mut tat) = self.next();
+            if matches!(t, Tok::ObjEnd) {
+                self.depth -= 1;
+                return Ok(());
+            }
+            loop {
+                let Tok::Str(key) = t else {
+                    return Err(self.err("object key string", &t, tat));
+                };
+                ffi::lua_pushlstring(l, key.as_ptr() as *const c_char, key.len());
+                let (c, cat) = self.next();
+                if !matches!(c, Tok::Colon) {
+                    return Err(self.err("colon", &c, cat));
+                }
+                let (v, vat) = self.next();
+                self.value(l, v, vat)?;
+                ffi::lua_rawset(l, -3);
+                let (n, nat) = self.next();
+                match n {
+                    Tok::ObjEnd => {
+                        self.depth -= 1;
+                        return Ok(());
+                    }
+                    Tok::Comma => {}
+                    other => return Err(self.err("comma or object end", &other, nat)),
+                }
+                (t, tat) = self.next();
+            }
+        }
+    }
+
+    unsafe fn array(&mut self, l: *mut ffi::lua_State, at: usize) -> Result<(), String> {
+        unsafe {
+            self.descend(l, at)?;
+            ffi::lua_createtable(l, 0, 0);
+            let (mut t, mut tat) = self.next();
+            if matches!(t, Tok::ArrEnd) {
+                self.depth -= 1;
+                return Ok(());
+            }
+            let mut i = 1;
+            loop {
+                self.value(l, t, tat)?;
+                ffi::lua_rawseti(l, -2, i);
+                i += 1;
+                let (n, nat) = self.next();
+                match n {
+                    Tok::ArrEnd => {
+                        self.depth -= 1;
+                        return Ok(());
+                    }
+                    Tok::Comma => {}
+                    other => return Err(self.err("comma or array end", &other, nat)),
+                }
+                (t, tat) = self.next();
+            }
+        }
+    }
+}
+
+unsafe fn decode_body(l: *mut ffi::lua_State) -> Result<(), String> {
+    unsafe {
+        if ffi::lua_gettop(l) != 1 {
+            return Err("bad argument #1 to 'decode' (expected 1 argument)".into());
+        }
+        let mut len = 0usize;
+        let p = ffi::lua_tolstring(l, 1, &mut len);
+        if p.is_null() {
+            return Err(format!(
+                "bad argument #1 to 'decode' (string expected, got {})",
+                type_name(l, 1)
+            ));
+        }
+        let s = std::slice::from_raw_parts(p as *const u8, len);
+        if s.len() >= 2 && (s[0] == 0 || s[1] == 0) {
+            return Err("JSON parser does not support UTF-16 or UTF-32".into());
+        }
+        let (max_depth, invalid_numbers) = CJSON.with(|c| {
+            (
+                c.borrow().decode_max_depth,
+                c.borrow().decode_invalid_numbers,
+            )
+        });
+        let mut d = Decoder {
+            s,
+            pos: 0,
+            depth: 0,
+            max_depth,
+            invalid_numbers,
+        };
+        let (t, at) = d.next();
+        d.value(l, t, at)?;
+        let (t, at) = d.next();
+        if !matches!(t, Tok::End) {
+            return Err(d.err("the end", &t, at));
+        }
+        Ok(())
+    }
+}
+
+unsafe extern "C-unwind" fn cjson_decode(l: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        match decode_body(l) {
+            Ok(()) => 1,
+            Err(e) => raise(l, e),
+        }
+    }
+}
+
+/// A lua-cjson integer setting: with an argument (checked to `lo..=hi`) set it; return the
+/// value.
+unsafe fn cfg_int(
+    l: *mut ffi::lua_State,
+    lo: i64,
+    hi: i64,
+    get: fn(&CjsonCfg) -> i64,
+    set: fn(&mut CjsonCfg, i64),
+) -> c_int {
+    unsafe {
+        if ffi::lua_gettop(l) >= 1 && ffi::lua_type(l, 1) != ffi::LUA_TNIL {
+            let v = ffi::luaL_checkinteger(l, 1) as i64;
+            if !(lo..=hi).contains(&v) {
+                return ffi::luaL_argerror(l, 1, c"expected integer in range".as_ptr());
+            }
+            CJSON.with(|c| set(&mut c.borrow_mut(), v));
+        }
+        ffi::lua_pushinteger(l, CJSON.with(|c| get(&c.borrow())) as _);
+        1
+    }
+}
+
+/// A lua-cjson boolean setting (`true`/`false`/`"on"`/`"off"`).
+unsafe fn cfg_bool(
+    l: *mut ffi::lua_State,
+    get: fn(&CjsonCfg) -> bool,
+    set: fn(&mut CjsonCfg, bool),
+) -> c_int {
+    unsafe {
+        if ffi::lua_gettop(l) >= 1 && ffi::lua_type(l, 1) != ffi::LUA_TNIL {
+            let v = match ffi::lua_type(l, 1) {
+                ffi::LUA_TBOOLEAN => ffi::lua_toboolean(l, 1) != 0,
+                _ => {
+                    let mut len = 0usize;
+                    let p = ffi::lua_tolstring(l, 1, &mut len);
+                    let s = if p.is_null() {
+                        &[][..]
+                    } else {
+                        std::slice::from_raw_parts(p as *const u8, len)
+                    };
+                    match s {
+                        b"on" => true,
+                        b"off" => false,
+                        _ => return ffi::luaL_argerror(l, 1, c"invalid option".as_ptr()),
+                    }
+                }
+            };
+            CJSON.with(|c| set(&mut c.borrow_mut(), v));
+        }
+        ffi::lua_pushboolean(l, CJSON.with(|c| get(&c.borrow())) as c_int);
+        1
+    }
+}
+
+unsafe extern "C-unwind" fn cjson_encode_max_depth(l: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        cfg_int(
+            l,
+            1,
+            i32::MAX as i64,
+            |c| c.encode_max_depth,
+            |c, v| c.encode_max_depth = v,
+        )
+    }
+}
+
+unsafe extern "C-unwind" fn cjson_decode_max_depth(l: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        cfg_int(
+            l,
+            1,
+            i32::MAX as i64,
+            |c| c.decode_max_depth,
+            |c, v| c.decode_max_depth = v,
+        )
+    }
+}
+
+unsafe extern "C-unwind" fn cjson_encode_number_precision(l: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        cfg_int(
+            l,
+            1,
+            14,
+            |c| c.encode_number_precision,
+            |c, v| c.encode_number_precision = v,
+        )
+    }
+}
+
+unsafe extern "C-unwind" fn cjson_encode_invalid_numbers(l: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        cfg_bool(
+            l,
+            |c| c.encode_invalid_numbers,
+            |c, v| c.encode_invalid_numbers = v,
+        )
+    }
+}
+
+unsafe extern "C-unwind" fn cjson_decode_invalid_numbers(l: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        cfg_bool(
+            l,
+            |c| c.decode_invalid_numbers,
+            |c, v| c.decode_invalid_numbers = v,
+        )
+    }
+}
+
+unsafe extern "C-unwind" fn cjson_encode_keep_buffer(l: *mut ffi::lua_State) -> c_int {
+    unsafe { cfg_bool(l, |c| c.encode_keep_buffer, |c, v| c.encode_keep_buffer = v) }
+}
+
+/// `encode_sparse_array([convert[, ratio[, safe]]])`: returns the three settings.
+unsafe extern "C-unwind" fn cjson_encode_sparse_array(l: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        if ffi::lua_gettop(l) >= 1 && ffi::lua_type(l, 1) == ffi::LUA_TBOOLEAN {
+            let v = ffi::lua_toboolean(l, 1) != 0;
+            CJSON.with(|c| c.borrow_mut().sparse_convert = v);
+        }
+        if ffi::lua_gettop(l) >= 2 && ffi::lua_type(l, 2) == ffi::LUA_TNUMBER {
+            let v = ffi::lua_tonumber(l, 2) as i64;
+            CJSON.with(|c| c.borrow_mut().sparse_ratio = v.max(0));
+        }
+        if ffi::lua_gettop(l) >= 3 && ffi::lua_type(l, 3) == ffi::LUA_TNUMBER {
+            let v = ffi::lua_tonumber(l, 3) as i64;
+            CJSON.with(|c| c.borrow_mut().sparse_safe = v.max(0));
+        }
+        let (cv, r, sf) = CJSON.with(|c| {
+            let c = c.borrow();
+            (c.sparse_convert, c.sparse_ratio, c.sparse_safe)
+        });
+        ffi::lua_pushboolean(l, cv as c_int);
+        ffi::lua_pushinteger(l, r as _);
+        ffi::lua_pushinteger(l, sf as _);
+        3
+    }
+}
+
+/// `cjson.new()`: lua-cjson returns a new module table; the shared one serves here.
+unsafe extern "C-unwind" fn cjson_new(l: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        ffi::lua_getfield(l, ffi::LUA_GLOBALSINDEX, c"cjson".as_ptr());
         1
     }
 }
