@@ -1049,3 +1049,161 @@ fn a_minority_sentinel_is_never_elected() {
         assert_eq!(master_addr(&sentinels[0]), Some(primary.port));
     });
 }
+
+/// `f` with the values of map keys in [`MASKED`] (plus `extra`) replaced, recursively: RESP3
+/// maps and the RESP2 flat arrays inside them compare field for field.
+fn mask3(f: &Frame, extra: &[&str]) -> Frame {
+    let m = |x: &Frame| mask3(x, extra);
+    match f {
+        Frame::Map(kv) => Frame::Map(
+            kv.iter()
+                .map(|(k, v)| {
+                    let key = text(k);
+                    if MASKED.contains(&key.as_str()) || extra.contains(&key.as_str()) {
+                        (k.clone(), Frame::Simple(b"<masked>".to_vec()))
+                    } else {
+                        (k.clone(), m(v))
+                    }
+                })
+                .collect(),
+        ),
+        Frame::Array(Some(v)) => Frame::Array(Some(v.iter().map(m).collect())),
+        Frame::Set(v) => Frame::Set(v.iter().map(m).collect()),
+        Frame::Push(v) => Frame::Push(v.iter().map(m).collect()),
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn resp3_replies_match_redis_sentinel() {
+    let primary = RedisNode::start(&[]);
+    let _replica = RedisNode::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let ours = TestSentinel::start(SentinelKind::Pyrope, &monitor_conf(primary.port, 2, 5000));
+    let theirs = TestSentinel::start(SentinelKind::Redis, &monitor_conf(primary.port, 2, 5000));
+    wait_discovery(&[&ours, &theirs], 1, 1);
+    for s in [&ours, &theirs] {
+        assert!(wait_for(Duration::from_secs(30), || {
+            let r = cmd(&mut s.client(), &["SENTINEL", "REPLICAS", "mymaster"]);
+            let Frame::Array(Some(v)) = r else {
+                return false;
+            };
+            v.len() == 1 && field(&v[0], "master-link-status").as_deref() == Some("ok")
+        }));
+        assert!(wait_for(Duration::from_secs(30), || {
+            let r = cmd(&mut s.client(), &["SENTINEL", "SENTINELS", "mymaster"]);
+            let Frame::Array(Some(v)) = r else {
+                return false;
+            };
+            v.len() == 1 && field(&v[0], "flags").as_deref() == Some("sentinel")
+        }));
+    }
+    let (mut a, mut b) = (ours.client(), theirs.client());
+    let h1 = cmd(&mut a, &["HELLO", "3"]);
+    let h2 = cmd(&mut b, &["HELLO", "3"]);
+    assert_eq!(
+        mask3(&h1, &["id", "version"]),
+        mask3(&h2, &["id", "version"])
+    );
+    // Replies compared after masking ids, times and the sentinels' own addresses.
+    let masked_cmds: &[(&[&str], &[&str])] = &[
+        (&["SENTINEL", "MASTER", "mymaster"], &[]),
+        (&["SENTINEL", "MASTERS"], &[]),
+        (&["SENTINEL", "REPLICAS", "mymaster"], &[]),
+        (&["SENTINEL", "SLAVES", "mymaster"], &[]),
+        (&["SENTINEL", "SENTINELS", "mymaster"], &["name", "port"]),
+        (&["SENTINEL", "CONFIG", "GET", "*"], &[]),
+        (&["HELLO"], &["id", "version"]),
+        (&["HELLO", "3"], &["id", "version"]),
+    ];
+    for (args, extra) in masked_cmds {
+        let ra = cmd(&mut a, args);
+        let rb = cmd(&mut b, args);
+        assert_eq!(
+            mask3(&ra, extra),
+            mask3(&rb, extra),
+            "RESP3 reply to {args:?}"
+        );
+    }
+    // Replies that must be byte-identical in RESP3.
+    let same: &[&[&str]] = &[
+        &["PING"],
+        &["PING", "hello"],
+        &["ROLE"],
+        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"],
+        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "nope"],
+        &["SENTINEL", "CKQUORUM", "mymaster"],
+        &["SENTINEL", "MASTER", "nope"],
+        &[
+            "SENTINEL",
+            "IS-MASTER-DOWN-BY-ADDR",
+            "127.0.0.1",
+            "1",
+            "0",
+            "*",
+        ],
+        &["SENTINEL", "PENDING-SCRIPTS"],
+        &["SENTINEL", "DEBUG"],
+        &["SENTINEL", "CONFIG", "GET", "resolve-hostnames"],
+        &["SENTINEL", "CONFIG", "GET", "nope"],
+        &["SENTINEL", "INFO-CACHE", "nope"],
+        &["SENTINEL", "SIMULATE-FAILURE", "help"],
+        &["SENTINEL", "RESET", "nomatch*"],
+        &["SENTINEL", "foo"],
+        &["INFO", "sentinel"],
+        &["CLIENT", "GETNAME"],
+        &["CLIENT", "SETNAME", "probe"],
+        &["CLIENT", "GETNAME"],
+        &["ACL", "WHOAMI"],
+        &["SUBSCRIBE", "+switch-master"],
+        &["PSUBSCRIBE", "+odown*"],
+        &["PING"],
+        &["UNSUBSCRIBE"],
+        &["PUNSUBSCRIBE"],
+        &["GET", "x"],
+    ];
+    for args in same {
+        a.send(args).unwrap();
+        b.send(args).unwrap();
+        let (_, ra) = a.read_reply_raw().unwrap();
+        let (_, rb) = b.read_reply_raw().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&ra),
+            String::from_utf8_lossy(&rb),
+            "RESP3 reply to {args:?}"
+        );
+    }
+    // INFO (all sections): the same frame type (a bulk string in 7.4.1's sentinel, not a
+    // verbatim one) with the same field names.
+    let ia = cmd(&mut a, &["INFO"]);
+    let ib = cmd(&mut b, &["INFO"]);
+    assert_eq!(std::mem::discriminant(&ia), std::mem::discriminant(&ib));
+    let names = |t: &str| -> Vec<String> {
+        t.lines()
+            .map(|l| l.split(':').next().unwrap().to_string())
+            .filter(|n| n != "pyrope_version")
+            .collect()
+    };
+    assert_eq!(names(&text(&ia)), names(&text(&ib)));
+    // INFO-CACHE: [name, [[ms, info]...]] with the times masked and the INFO texts compared
+    // by field names.
+    let shape = |f: &Frame| -> Vec<String> {
+        let Frame::Array(Some(v)) = f else {
+            panic!("{f:?}")
+        };
+        let mut out = vec![text(&v[0])];
+        let Frame::Array(Some(entries)) = &v[1] else {
+            panic!("{f:?}")
+        };
+        for e in entries {
+            let Frame::Array(Some(p)) = e else {
+                panic!("{e:?}")
+            };
+            out.push(format!("{:?}", std::mem::discriminant(&p[0])));
+            out.extend(names(&text(&p[1])));
+        }
+        out
+    };
+    let ca = cmd(&mut a, &["SENTINEL", "INFO-CACHE", "mymaster"]);
+    let cb = cmd(&mut b, &["SENTINEL", "INFO-CACHE", "mymaster"]);
+    assert_eq!(shape(&ca), shape(&cb));
+}
