@@ -1207,3 +1207,206 @@ fn resp3_replies_match_redis_sentinel() {
     let cb = cmd(&mut b, &["SENTINEL", "INFO-CACHE", "mymaster"]);
     assert_eq!(shape(&ca), shape(&cb));
 }
+
+/// Sends SIGCONT to what a test froze, on drop too (a failed assertion must not leave a
+/// stopped process behind).
+struct Thaw<'a> {
+    nodes: Vec<&'a RedisNode>,
+    sentinels: Vec<&'a TestSentinel>,
+}
+
+impl Thaw<'_> {
+    fn now(&self) {
+        self.nodes.iter().for_each(|n| n.resume());
+        self.sentinels.iter().for_each(|s| s.resume());
+    }
+}
+
+impl Drop for Thaw<'_> {
+    fn drop(&mut self) {
+        self.now();
+    }
+}
+
+#[test]
+fn after_a_partition_heals_the_sentinels_never_accept_two_primaries() {
+    let primary = RedisNode::start(&[]);
+    let p = primary.port.to_string();
+    let nodes = vec![
+        primary,
+        RedisNode::start(&["--replicaof", "127.0.0.1", &p]),
+        RedisNode::start(&["--replicaof", "127.0.0.1", &p]),
+    ];
+    let old = nodes[0].port;
+    let sentinels: Vec<TestSentinel> = (0..3)
+        .map(|_| TestSentinel::start(SentinelKind::Pyrope, &monitor_conf(old, 2, 2000)))
+        .collect();
+    let refs: Vec<&TestSentinel> = sentinels.iter().collect();
+    wait_discovery(&refs, 2, 2);
+    for s in &sentinels {
+        wait_replicas_ready(s, 2);
+    }
+    let subs: Vec<Subscriber> = sentinels.iter().map(|s| Subscriber::new(s.port)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let logs = || -> String {
+        sentinels
+            .iter()
+            .map(|s| format!("=== {:?} {}\n{}", s.kind, s.port, s.log_text()))
+            .collect()
+    };
+    // The partition: the primary and one sentinel on one side (frozen), the two other
+    // sentinels and both replicas on the majority side, which fails the primary over.
+    let thaw = Thaw {
+        nodes: vec![&nodes[0]],
+        sentinels: vec![&sentinels[2]],
+    };
+    nodes[0].freeze();
+    sentinels[2].freeze();
+    let replica_ports = [nodes[1].port, nodes[2].port];
+    let mut newp = 0;
+    let majority = wait_for(Duration::from_secs(90), || {
+        let a = master_addr(&sentinels[0]);
+        let b = master_addr(&sentinels[1]);
+        match (a, b) {
+            (Some(a), Some(b)) if a == b && replica_ports.contains(&a) => {
+                newp = a;
+                true
+            }
+            _ => false,
+        }
+    });
+    assert!(majority, "the majority did not fail over:\n{}", logs());
+    // The other replica follows the new primary before the partition heals.
+    let other = nodes
+        .iter()
+        .find(|n| n.port != old && n.port != newp)
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(60), || repl_field(other, "master_port")
+            == Some(newp.to_string())),
+        "the other replica was not re-pointed:\n{}",
+        logs()
+    );
+    // Heal. From now on every sentinel names the old or the new primary, and once it has
+    // named the new one it never goes back; the old primary is made a replica of the new.
+    thaw.now();
+    let mut seen_new = [false; 3];
+    let mut history: Vec<Vec<Option<u16>>> = vec![Vec::new(); 3];
+    let mut check = |history: &mut Vec<Vec<Option<u16>>>| -> Vec<Option<u16>> {
+        let addrs: Vec<Option<u16>> = sentinels.iter().map(master_addr).collect();
+        for (i, a) in addrs.iter().enumerate() {
+            if history[i].last() != Some(a) {
+                history[i].push(*a);
+            }
+            match a {
+                Some(x) if *x == newp => seen_new[i] = true,
+                Some(x) if *x == old => assert!(
+                    !seen_new[i],
+                    "sentinel {i} went back to the old primary: {history:?}\n{}",
+                    logs()
+                ),
+                None => {}
+                Some(x) => panic!("sentinel {i} names a third primary {x}:\n{}", logs()),
+            }
+        }
+        addrs
+    };
+    let healed = wait_for(Duration::from_secs(120), || {
+        let addrs = check(&mut history);
+        addrs.iter().all(|a| *a == Some(newp))
+            && repl_field(&nodes[0], "master_port") == Some(newp.to_string())
+            && repl_field(&nodes[0], "master_link_status").as_deref() == Some("up")
+    });
+    assert!(
+        healed,
+        "the group did not converge after the heal: {history:?}\n{}",
+        logs()
+    );
+    // Stable: for a while after, the same single primary everywhere.
+    let until = std::time::Instant::now() + Duration::from_secs(8);
+    while std::time::Instant::now() < until {
+        let addrs = check(&mut history);
+        assert!(addrs.iter().all(|a| *a == Some(newp)), "{history:?}");
+        let masters: Vec<u16> = nodes
+            .iter()
+            .filter(|n| repl_field(n, "role").as_deref() == Some("master"))
+            .map(|n| n.port)
+            .collect();
+        assert_eq!(masters, vec![newp], "{history:?}\n{}", logs());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // One switch per sentinel (the frozen one learns it from the others' hellos), one leader.
+    for (i, sub) in subs.iter().enumerate() {
+        assert_eq!(
+            sub.messages("+switch-master"),
+            vec![format!("mymaster 127.0.0.1 {old} 127.0.0.1 {newp}")],
+            "sentinel {i}:\n{}",
+            logs()
+        );
+    }
+    let elected: usize = subs.iter().map(|s| s.count("+elected-leader")).sum();
+    assert_eq!(elected, 1, "{}", logs());
+    assert_eq!(subs[2].count("+elected-leader"), 0);
+}
+
+#[test]
+fn redis_70_sentinel_leads_a_failover_in_a_mixed_group() {
+    if !std::path::Path::new(REDIS_SENTINEL_70).exists() {
+        eprintln!("skipped: no {REDIS_SENTINEL_70}");
+        return;
+    }
+    let primary = RedisNode::start(&[]);
+    let p = primary.port.to_string();
+    let nodes = vec![
+        primary,
+        RedisNode::start(&["--replicaof", "127.0.0.1", &p]),
+        RedisNode::start(&["--replicaof", "127.0.0.1", &p]),
+    ];
+    let first = nodes[0].port;
+    let sentinels = vec![
+        TestSentinel::start(SentinelKind::Redis70, &monitor_conf(first, 2, 2000)),
+        TestSentinel::start(SentinelKind::Pyrope, &monitor_conf(first, 2, 2000)),
+        TestSentinel::start(SentinelKind::Redis, &monitor_conf(first, 2, 2000)),
+    ];
+    let refs: Vec<&TestSentinel> = sentinels.iter().collect();
+    wait_discovery(&refs, 2, 2);
+    let subs: Vec<Subscriber> = sentinels.iter().map(|s| Subscriber::new(s.port)).collect();
+    let mut current = first;
+    // 7.0.15 leads, then pyrope (7.0.15 follows it), each one failover seen by everyone.
+    for (run, leader) in [0usize, 1].into_iter().enumerate() {
+        wait_replicas_ready(&sentinels[leader], 2);
+        let before: Vec<usize> = subs.iter().map(|s| s.count("+switch-master")).collect();
+        assert_eq!(
+            cmd(
+                &mut sentinels[leader].client(),
+                &["SENTINEL", "FAILOVER", "mymaster"]
+            ),
+            Frame::Simple(b"OK".to_vec())
+        );
+        let newp = wait_converged(&sentinels, &nodes, current);
+        std::thread::sleep(Duration::from_secs(2));
+        for (i, sub) in subs.iter().enumerate() {
+            let msgs = sub.messages("+switch-master");
+            assert_eq!(
+                msgs.len(),
+                before[i] + 1,
+                "run {run}: sentinel {i}: {msgs:?}"
+            );
+            assert_eq!(
+                msgs.last().unwrap(),
+                &format!("mymaster 127.0.0.1 {current} 127.0.0.1 {newp}")
+            );
+        }
+        assert_eq!(subs[leader].count("+elected-leader"), 1, "run {run}");
+        current = newp;
+    }
+    // Everyone agrees on the epoch the pyrope-led failover ended in.
+    let epochs: Vec<i64> = sentinels
+        .iter()
+        .map(|s| num(&master(s, "mymaster"), "config-epoch"))
+        .collect();
+    assert!(
+        epochs.iter().all(|e| *e == epochs[0] && *e >= 2),
+        "{epochs:?}"
+    );
+}
