@@ -298,15 +298,8 @@ fn dispatch(
             }
         }
         "command" => {
-            if argv.len() == 2 && argv[1].eq_ignore_ascii_case(b"count") {
-                r.int(15);
-            } else if argv.len() == 1 {
-                encode::array(r.out, 0);
-            } else {
-                r.err(&format!(
-                    "ERR unknown subcommand '{}'. Try COMMAND HELP.",
-                    s(&argv[1])
-                ));
+            if let Err(e) = crate::cmdtable::command(argv, r.resp, r.out) {
+                r.err(&e);
             }
         }
         _ => r.err(&unknown_command(argv)),

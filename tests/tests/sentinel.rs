@@ -1410,3 +1410,85 @@ fn redis_70_sentinel_leads_a_failover_in_a_mixed_group() {
         "{epochs:?}"
     );
 }
+
+/// `f` with every array and map put in a canonical order (by the debug text of the
+/// elements, recursively): for replies whose order is Redis's dict order (COMMAND, COMMAND
+/// DOCS, COMMAND LIST), which a Redis process seeds at random.
+fn canon(f: &Frame) -> Frame {
+    let sort = |mut v: Vec<Frame>| {
+        v.sort_by_key(|x| format!("{x:?}"));
+        v
+    };
+    match f {
+        Frame::Array(Some(v)) => Frame::Array(Some(sort(v.iter().map(canon).collect()))),
+        Frame::Set(v) => Frame::Set(sort(v.iter().map(canon).collect())),
+        Frame::Map(kv) => {
+            let mut kv: Vec<(Frame, Frame)> =
+                kv.iter().map(|(k, v)| (canon(k), canon(v))).collect();
+            kv.sort_by_key(|(k, _)| format!("{k:?}"));
+            Frame::Map(kv)
+        }
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn command_introspection_matches_redis_sentinel() {
+    let ours = TestSentinel::start(SentinelKind::Pyrope, "");
+    let theirs = TestSentinel::start(SentinelKind::Redis, "");
+    for proto in ["2", "3"] {
+        let (mut a, mut b) = (ours.client(), theirs.client());
+        cmd(&mut a, &["HELLO", proto]);
+        cmd(&mut b, &["HELLO", proto]);
+        let unordered: &[&[&str]] = &[
+            &["COMMAND"],
+            &["COMMAND", "INFO"],
+            &["COMMAND", "DOCS"],
+            &["COMMAND", "LIST"],
+            &["COMMAND", "LIST", "FILTERBY", "ACLCAT", "connection"],
+            &["COMMAND", "LIST", "FILTERBY", "aclcat", "dangerous"],
+            &["COMMAND", "LIST", "FILTERBY", "PATTERN", "p*"],
+            &["COMMAND", "LIST", "FILTERBY", "PATTERN", "SENTINEL|*"],
+            &["COMMAND", "LIST", "FILTERBY", "MODULE", "x"],
+            &["COMMAND", "DOCS", "sentinel", "client|list"],
+        ];
+        for args in unordered {
+            let ra = cmd(&mut a, args);
+            let rb = cmd(&mut b, args);
+            assert!(!rb.is_error(), "{args:?}: {rb:?}");
+            assert_eq!(canon(&ra), canon(&rb), "RESP{proto} reply to {args:?}");
+        }
+        let same: &[&[&str]] = &[
+            &["COMMAND", "COUNT"],
+            &["COMMAND", "HELP"],
+            &["COMMAND", "INFO", "ping", "SENTINEL|master", "nope", "get"],
+            &["COMMAND", "DOCS", "ping", "sentinel|master", "nope"],
+            &["COMMAND", "DOCS", "nope"],
+            &["COMMAND", "DOCS", "SENTINEL|MASTER", "Client|Kill"],
+            &["COMMAND", "GETKEYS", "ping"],
+            &["COMMAND", "GETKEYS", "sentinel"],
+            &["COMMAND", "GETKEYS", "sentinel", "nope"],
+            &["COMMAND", "GETKEYS", "get", "x"],
+            &["COMMAND", "GETKEYSANDFLAGS", "client", "list"],
+            &["COMMAND", "GETKEYS"],
+            &["COMMAND", "LIST", "x"],
+            &["COMMAND", "LIST", "FILTERBY"],
+            &["COMMAND", "LIST", "FILTERBY", "foo", "bar"],
+            &["COMMAND", "LIST", "FILTERBY", "pattern", "p*", "x"],
+            &["COMMAND", "COUNT", "x"],
+            &["COMMAND", "HELP", "x"],
+            &["COMMAND", "foo"],
+        ];
+        for args in same {
+            a.send(args).unwrap();
+            b.send(args).unwrap();
+            let (_, ra) = a.read_reply_raw().unwrap();
+            let (_, rb) = b.read_reply_raw().unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&ra),
+                String::from_utf8_lossy(&rb),
+                "RESP{proto} reply to {args:?}"
+            );
+        }
+    }
+}
