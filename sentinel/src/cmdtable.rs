@@ -26,6 +26,8 @@ pub struct Entry {
     pub arity: i64,
     /// ACL categories without the `@`: `admin`, `slow`...
     pub categories: Vec<String>,
+    /// Command flags (`no_auth`, `admin`...).
+    pub flags: Vec<String>,
     /// The COMMAND INFO element.
     pub info: Frame,
     /// The COMMAND DOCS value (a map).
@@ -75,6 +77,13 @@ fn entry(info: &Frame, docs_of: &dyn Fn(&str) -> Frame) -> Entry {
             .unwrap_or_default()
             .iter()
             .map(|c| text(c).trim_start_matches('@').to_string())
+            .collect(),
+        flags: a
+            .get(2)
+            .and_then(Frame::as_array)
+            .unwrap_or_default()
+            .iter()
+            .map(text)
             .collect(),
         info: info.clone(),
         docs,

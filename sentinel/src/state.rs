@@ -42,6 +42,8 @@ pub struct Sentinel {
     pub config_dirty: bool,
     /// Notification and client-reconfig scripts.
     pub scripts: crate::scripts::Scripts,
+    /// ACL users (`user` lines, `requirepass`, ACL SETUSER).
+    pub acl: crate::acl::Acl,
 }
 
 /// 40 random hex characters (Redis's `getRandomHexChars`), from the kernel's generator.
@@ -88,7 +90,11 @@ impl Sentinel {
             next_id: 1,
             config_dirty: false,
             scripts: Default::default(),
+            acl: Default::default(),
         };
+        // The `user` lines were checked at load; the default user takes `requirepass`.
+        s.acl = crate::acl::Acl::from_config(s.cfg.requirepass.as_deref(), &s.cfg.users)
+            .unwrap_or_default();
         let masters = std::mem::take(&mut s.cfg.masters);
         for mc in &masters {
             s.add_master(mc);
@@ -590,6 +596,10 @@ impl Sentinel {
                 pyrope_common::conf::repr(dir.to_string_lossy().as_bytes())
             ),
         );
+        // Redis's rewrite puts the users between the server options and the sentinel ones.
+        for l in self.acl.config_lines() {
+            push("user", l);
+        }
         push("sentinel myid", format!("sentinel myid {}", self.myid));
         if !self.cfg.deny_scripts_reconfig {
             push(
@@ -750,7 +760,9 @@ impl Sentinel {
     pub fn flush_config(&mut self) -> std::io::Result<()> {
         self.config_dirty = false;
         let lines = self.config_lines();
-        let owned = |k: &str| k.starts_with("sentinel ") || k == "dir" || k == "protected-mode";
+        let owned = |k: &str| {
+            k.starts_with("sentinel ") || k == "dir" || k == "protected-mode" || k == "user"
+        };
         let r = config::rewrite_file(&self.cfg.path, &lines, &owned);
         if r.is_ok() {
             crate::log!(Notice, "Sentinel new configuration saved on disk");

@@ -1492,3 +1492,221 @@ fn command_introspection_matches_redis_sentinel() {
         }
     }
 }
+
+/// CLIENT LIST / INFO lines as `(field, value)` with the values that legitimately differ
+/// between two processes masked (ids, addresses, fds, times, memory sizes).
+fn client_fields(line: &str) -> Vec<(String, String)> {
+    const VARY: &[&str] = &[
+        "id",
+        "addr",
+        "laddr",
+        "fd",
+        "age",
+        "idle",
+        "qbuf-free",
+        "tot-mem",
+    ];
+    line.split(' ')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            let v = if VARY.contains(&k) { "<masked>" } else { v };
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn acl_users_and_client_subcommands_match_redis_sentinel() {
+    let body = "user watcher on >w0rd -@all +ping +sentinel|get-master-addr-by-name +client|id\n";
+    let ours = TestSentinel::start(SentinelKind::Pyrope, body);
+    let theirs = TestSentinel::start(SentinelKind::Redis, body);
+    let (mut a, mut b) = (ours.client(), theirs.client());
+    let same: &[&[&str]] = &[
+        &["ACL", "WHOAMI"],
+        &["ACL", "USERS"],
+        &["ACL", "LIST"],
+        &["ACL", "GETUSER", "default"],
+        &["ACL", "GETUSER", "watcher"],
+        &["ACL", "GETUSER", "nope"],
+        &["ACL", "SETUSER", "bob"],
+        &["ACL", "GETUSER", "bob"],
+        &[
+            "ACL",
+            "SETUSER",
+            "bob",
+            "+ping",
+            "+ping",
+            "-ping",
+            "+@connection",
+            "-hello",
+            "~foo*",
+            "&ch",
+        ],
+        &["ACL", "LIST"],
+        &["ACL", "GETUSER", "bob"],
+        &["ACL", "SETUSER", "bob", "foo"],
+        &["ACL", "SETUSER", "bob", "+nope"],
+        &["ACL", "SETUSER", "bob", "+@nope"],
+        &["ACL", "SETUSER", "bob", "#abc"],
+        &["ACL", "SETUSER", "bob", "<nopw"],
+        &[
+            "ACL",
+            "SETUSER",
+            "bob",
+            "+client|list",
+            "-client|kill",
+            "+sentinel|masters",
+        ],
+        &["ACL", "GETUSER", "bob"],
+        &["ACL", "SETUSER", "bob", "reset"],
+        &["ACL", "LIST"],
+        &[
+            "ACL",
+            "SETUSER",
+            "bob",
+            "on",
+            ">x",
+            "+@all",
+            "allkeys",
+            "allchannels",
+        ],
+        &[
+            "ACL",
+            "SETUSER",
+            "bob",
+            "-sentinel",
+            "+sentinel|myid",
+            "nopass",
+        ],
+        &["ACL", "LIST"],
+        &["ACL", "CAT"],
+        &["ACL", "CAT", "nope"],
+        &["ACL", "GENPASS", "x"],
+        &["ACL", "GENPASS", "0"],
+        &["ACL", "DRYRUN", "default", "ping"],
+        &["ACL", "DRYRUN", "nope", "ping"],
+        &["ACL", "DRYRUN", "watcher", "sentinel", "masters"],
+        &["ACL", "DRYRUN", "watcher", "ping"],
+        &["ACL", "DRYRUN", "watcher", "nope"],
+        &["ACL", "DRYRUN", "bob", "sentinel", "myid"],
+        &["ACL", "DRYRUN", "bob", "sentinel", "masters"],
+        &["ACL", "LOG"],
+        &["ACL", "LOG", "RESET"],
+        &["ACL", "SAVE"],
+        &["ACL", "LOAD"],
+        &["ACL", "HELP"],
+        &["ACL", "SETUSER"],
+        &["ACL", "WHOAMI", "x"],
+        &["ACL", "foo"],
+        &["ACL", "DELUSER", "default"],
+        &["ACL", "DELUSER", "bob", "nope"],
+        &["ACL", "USERS"],
+        &["CLIENT", "SETNAME", "probe"],
+        &["CLIENT", "SETINFO", "lib-name", "mylib"],
+        &["CLIENT", "SETINFO", "LIB-VER", "1.0"],
+        &["CLIENT", "SETINFO", "lib-name", "a b"],
+        &["CLIENT", "SETINFO", "foo", "x"],
+        &["CLIENT", "SETINFO", "lib-name"],
+        &["CLIENT", "LIST", "TYPE", "foo"],
+        &["CLIENT", "LIST", "TYPE", "master"],
+        &["CLIENT", "LIST", "TYPE", "pubsub"],
+        &["CLIENT", "LIST", "ID", "x"],
+        &["CLIENT", "LIST", "ID", "999999"],
+        &["CLIENT", "LIST", "foo"],
+        &["CLIENT", "NO-EVICT", "on"],
+        &["CLIENT", "NO-EVICT", "x"],
+        &["CLIENT", "GETREDIR"],
+        &["CLIENT", "UNPAUSE"],
+        &["CLIENT", "UNBLOCK", "99"],
+        &["CLIENT", "UNBLOCK", "x"],
+        &["CLIENT", "UNBLOCK", "99", "foo"],
+        &["CLIENT", "TRACKINGINFO"],
+        &["CLIENT", "KILL", "ID", "x"],
+        &["CLIENT", "KILL", "foo", "bar"],
+        &["CLIENT", "KILL", "ID", "999999"],
+        &["CLIENT", "KILL", "LADDR", "1.2.3.4:5"],
+        &["CLIENT", "KILL", "MAXAGE", "0"],
+        &["CLIENT", "KILL", "TYPE", "foo"],
+        &["CLIENT", "KILL", "TYPE", "pubsub"],
+        &["CLIENT", "KILL", "USER", "nope"],
+        &["CLIENT", "KILL", "ID", "1", "ADDR"],
+        &["CLIENT", "KILL", "1.2.3.4:5"],
+        &["CLIENT", "PAUSE", "x"],
+        &["CLIENT", "PAUSE", "10", "foo"],
+        &["CLIENT", "CACHING", "yes"],
+        &["CLIENT", "HELP"],
+        &["CLIENT", "ID", "x"],
+        &["CLIENT", "foo"],
+        &["CLIENT", "REPLY", "foo"],
+        &["AUTH", "x"],
+        &["AUTH", "watcher", "bad"],
+        &["AUTH", "nope", "x"],
+        &["AUTH", "watcher", "w0rd"],
+        &["ACL", "WHOAMI"],
+        &["PING"],
+        &["SENTINEL", "MASTERS"],
+        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "x"],
+        &["CLIENT", "LIST"],
+        &["COMMAND", "COUNT"],
+        &["AUTH", "default", "anything"],
+        &["ACL", "WHOAMI"],
+    ];
+    for args in same {
+        a.send(args).unwrap();
+        b.send(args).unwrap();
+        let (_, ra) = a.read_reply_raw().unwrap();
+        let (_, rb) = b.read_reply_raw().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&ra),
+            String::from_utf8_lossy(&rb),
+            "reply to {args:?}"
+        );
+    }
+    // CLIENT INFO / LIST: the same fields, values equal but for ids, addresses and sizes.
+    let ia = text(&cmd(&mut a, &["CLIENT", "INFO"]));
+    let ib = text(&cmd(&mut b, &["CLIENT", "INFO"]));
+    assert_eq!(client_fields(ia.trim_end()), client_fields(ib.trim_end()));
+    // An idle second connection as seen from the first.
+    let (mut a2, mut b2) = (ours.client(), theirs.client());
+    cmd(&mut a2, &["SUBSCRIBE", "x"]);
+    cmd(&mut b2, &["SUBSCRIBE", "x"]);
+    std::thread::sleep(Duration::from_millis(2500));
+    let la = text(&cmd(&mut a, &["CLIENT", "LIST", "TYPE", "pubsub"]));
+    let lb = text(&cmd(&mut b, &["CLIENT", "LIST", "TYPE", "pubsub"]));
+    let strip = |l: &str| {
+        client_fields(l.trim_end())
+            .into_iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "rbs" | "rbp"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&la), strip(&lb));
+    // CLIENT REPLY: SKIP drops the next reply, OFF all until ON.
+    let script: &[&[&str]] = &[
+        &["CLIENT", "REPLY", "SKIP"],
+        &["PING", "skipped"],
+        &["PING", "one"],
+        &["CLIENT", "REPLY", "OFF"],
+        &["PING", "dropped"],
+        &["CLIENT", "REPLY", "ON"],
+        &["PING", "end"],
+    ];
+    for c in [&mut a, &mut b] {
+        for args in script {
+            c.send(args).unwrap();
+        }
+    }
+    let mut got = Vec::new();
+    for c in [&mut a, &mut b] {
+        let mut all = Vec::new();
+        loop {
+            let (f, raw) = c.read_reply_raw().unwrap();
+            all.extend_from_slice(&raw);
+            if text(&f) == "end" {
+                break;
+            }
+        }
+        got.push(String::from_utf8_lossy(&all).into_owned());
+    }
+    assert_eq!(got[0], got[1]);
+    assert_eq!(got[0], "$3\r\none\r\n+OK\r\n$3\r\nend\r\n");
+}
