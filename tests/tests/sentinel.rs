@@ -1710,3 +1710,103 @@ fn acl_users_and_client_subcommands_match_redis_sentinel() {
     assert_eq!(got[0], got[1]);
     assert_eq!(got[0], "$3\r\none\r\n+OK\r\n$3\r\nend\r\n");
 }
+
+/// `SENTINEL <sub> <name>` on both sentinels, compared with the usual fields masked.
+fn same_instance_replies(a: &TestSentinel, b: &TestSentinel, name: &str) {
+    let (mut ca, mut cb) = (a.client(), b.client());
+    let m1 = cmd(&mut ca, &["SENTINEL", "MASTER", name]);
+    let m2 = cmd(&mut cb, &["SENTINEL", "MASTER", name]);
+    assert_eq!(masked(&m1, &[]), masked(&m2, &[]), "SENTINEL MASTER {name}");
+    for sub in ["REPLICAS", "SENTINELS"] {
+        let Frame::Array(Some(r1)) = cmd(&mut ca, &["SENTINEL", sub, name]) else {
+            panic!()
+        };
+        let Frame::Array(Some(r2)) = cmd(&mut cb, &["SENTINEL", sub, name]) else {
+            panic!()
+        };
+        assert_eq!(r1.len(), r2.len(), "SENTINEL {sub} {name}");
+        for (x, y) in r1.iter().zip(&r2) {
+            let mask: &[&str] = if sub == "SENTINELS" {
+                &["name", "port"]
+            } else {
+                &[]
+            };
+            assert_eq!(masked(x, mask), masked(y, mask), "SENTINEL {sub} {name}");
+        }
+    }
+    for args in [
+        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", name][..],
+        &["SENTINEL", "CONFIG", "GET", "*"],
+    ] {
+        assert_eq!(cmd(&mut ca, args), cmd(&mut cb, args), "{args:?}");
+    }
+}
+
+#[test]
+fn hostnames_and_ipv6_addresses_as_redis_sentinel() {
+    // A node on both loopbacks with a replica that connects over IPv6.
+    let node = RedisNode::start(&["--bind", "127.0.0.1", "::1"]);
+    let np = node.port.to_string();
+    let _replica = RedisNode::start(&["--bind", "127.0.0.1", "::1", "--replicaof", "::1", &np]);
+    let body = format!(
+        "sentinel resolve-hostnames yes\nsentinel monitor byname localhost {np} 2\nsentinel monitor v6 ::1 {np} 2\n"
+    );
+    let ours = TestSentinel::start(SentinelKind::Pyrope, &body);
+    let theirs = TestSentinel::start(SentinelKind::Redis, &body);
+    // Both find the replica (reported by its IPv6 address) and each other (hellos over ::1
+    // carry the sentinel's address on that link).
+    for s in [&ours, &theirs] {
+        for name in ["byname", "v6"] {
+            let ok = wait_for(Duration::from_secs(60), || {
+                let m = master(s, name);
+                num(&m, "num-slaves") == 1 && num(&m, "num-other-sentinels") == 1
+            });
+            assert!(
+                ok,
+                "{:?} {name}: {:?}\n{}",
+                s.kind,
+                master(s, name),
+                s.log_text()
+            );
+        }
+    }
+    for s in [&ours, &theirs] {
+        assert!(wait_for(Duration::from_secs(30), || {
+            ["byname", "v6"].iter().all(|name| {
+                let r = cmd(&mut s.client(), &["SENTINEL", "REPLICAS", name]);
+                let Frame::Array(Some(v)) = r else {
+                    return false;
+                };
+                v.len() == 1 && field(&v[0], "master-link-status").as_deref() == Some("ok")
+            })
+        }));
+    }
+    for name in ["byname", "v6"] {
+        same_instance_replies(&ours, &theirs, name);
+    }
+    // announce-hostnames: the host name as configured instead of the address it resolved to.
+    for s in [&ours, &theirs] {
+        assert_eq!(
+            cmd(
+                &mut s.client(),
+                &["SENTINEL", "CONFIG", "SET", "announce-hostnames", "yes"]
+            ),
+            Frame::Simple(b"OK".to_vec())
+        );
+    }
+    for name in ["byname", "v6"] {
+        same_instance_replies(&ours, &theirs, name);
+    }
+    // The rewritten config names the masters the same way.
+    let monitors = |s: &TestSentinel| -> Vec<String> {
+        cmd(&mut s.client(), &["SENTINEL", "FLUSHCONFIG"]);
+        s.conf_text()
+            .lines()
+            .filter(|l| {
+                l.starts_with("sentinel monitor") || l.starts_with("sentinel known-replica")
+            })
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(monitors(&ours), monitors(&theirs));
+}
