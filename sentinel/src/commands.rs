@@ -994,11 +994,16 @@ fn client_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
 
 /// `addReplySentinelRedisInstance()`: the fields of one master, replica or sentinel.
 fn reply_instance(m: &Master, who: Who, r: &mut R) {
+    reply_instance_shared(m, who, 1, r)
+}
+
+/// [`reply_instance`] with the `link-refcount` to show.
+fn reply_instance_shared(m: &Master, who: Who, refcount: usize, r: &mut R) {
     let now = mstime();
     let ri = m.get(who);
     let mut fields: Vec<(&str, String)> = vec![
         ("name", ri.name.clone()),
-        ("ip", ri.addr.host.clone()),
+        ("ip", ri.addr.shown().to_string()),
         ("port", ri.addr.port.to_string()),
         ("runid", ri.runid.clone().unwrap_or_default()),
     ];
@@ -1035,7 +1040,7 @@ fn reply_instance(m: &Master, who: Who, r: &mut R) {
     }
     fields.push(("flags", flags.join(",")));
     fields.push(("link-pending-commands", ri.pending_commands.to_string()));
-    fields.push(("link-refcount", "1".into()));
+    fields.push(("link-refcount", refcount.to_string()));
     if f & SRI_FAILOVER_IN_PROGRESS != 0 {
         fields.push(("failover-state", m.failover_state.as_str().into()));
     }
@@ -1194,10 +1199,21 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
             let Some(mi) = master_or_err(srv, &argv[2], r) else {
                 return;
             };
-            let m = &srv.sentinel.masters[mi];
+            let masters = &srv.sentinel.masters;
+            let m = &masters[mi];
             encode::array(r.out, m.sentinels.len());
             for i in 0..m.sentinels.len() {
-                reply_instance(m, Who::Sentinel(i), r);
+                // Redis shares one link between the instances of the same sentinel (by run
+                // id) under several masters (`sentinelTryConnectionSharing`); its refcount
+                // is how many there are. Our links are not shared; the count is reported.
+                let shared = m.sentinels[i].runid.as_ref().map_or(1, |id| {
+                    masters
+                        .iter()
+                        .filter(|x| x.sentinels.iter().any(|s| s.runid.as_ref() == Some(id)))
+                        .count()
+                        .max(1)
+                });
+                reply_instance_shared(m, Who::Sentinel(i), shared, r);
             }
         }
         "myid" => {
@@ -1209,7 +1225,7 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
             Some(mi) => {
                 let a = st.masters[mi].current_addr().clone();
                 encode::array(r.out, 2);
-                r.bulk(&a.host);
+                r.bulk(a.shown());
                 r.bulk_i(a.port as i64);
             }
         },
@@ -1254,9 +1270,10 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
                 return;
             };
             let host = s(&argv[2]);
-            let mi = st.masters.iter().position(|m| {
-                m.inst.addr.host.eq_ignore_ascii_case(&host) && m.inst.addr.port as i64 == port
-            });
+            let mi = st
+                .masters
+                .iter()
+                .position(|m| m.inst.addr.same_host(&host) && m.inst.addr.port as i64 == port);
             let mut isdown = false;
             let mut leader: Option<String> = None;
             let mut leader_epoch = 0u64;
@@ -1564,7 +1581,13 @@ fn sentinel_config(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
             };
             let ok = match k.as_str() {
                 "resolve-hostnames" => yn(&v).map(|b| st.cfg.resolve_hostnames = b).is_some(),
-                "announce-hostnames" => yn(&v).map(|b| st.cfg.announce_hostnames = b).is_some(),
+                "announce-hostnames" => yn(&v)
+                    .map(|b| {
+                        st.cfg.announce_hostnames = b;
+                        crate::instance::ANNOUNCE_HOSTNAMES
+                            .store(b, std::sync::atomic::Ordering::Relaxed);
+                    })
+                    .is_some(),
                 "announce-ip" => {
                     st.cfg.announce_ip = if v.is_empty() { None } else { Some(v.clone()) };
                     true

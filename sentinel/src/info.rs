@@ -210,7 +210,7 @@ fn section(srv: &Server, sec: &str, o: &mut String) {
                     o,
                     "master{i}:name={},status={status},address={}:{},slaves={},sentinels={}\r\n",
                     m.inst.name,
-                    m.inst.addr.host,
+                    m.inst.addr.shown(),
                     m.inst.addr.port,
                     m.replicas.len(),
                     m.sentinels.len() + 1

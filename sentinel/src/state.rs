@@ -92,6 +92,10 @@ impl Sentinel {
             scripts: Default::default(),
             acl: Default::default(),
         };
+        crate::instance::ANNOUNCE_HOSTNAMES.store(
+            s.cfg.announce_hostnames,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         // The `user` lines were checked at load; the default user takes `requirepass`.
         s.acl = crate::acl::Acl::from_config(s.cfg.requirepass.as_deref(), &s.cfg.users)
             .unwrap_or_default();
@@ -121,10 +125,7 @@ impl Sentinel {
             id,
             SRI_MASTER,
             mc.name.clone(),
-            Addr {
-                host: mc.host.clone(),
-                port: mc.port,
-            },
+            Addr::new(mc.host.clone(), mc.port),
             mc.down_after_ms,
             now,
         );
@@ -154,10 +155,7 @@ impl Sentinel {
             if m.replicas.iter().any(|r| r.addr.same(h, *p)) {
                 continue;
             }
-            let addr = Addr {
-                host: h.clone(),
-                port: *p,
-            };
+            let addr = Addr::new(h.clone(), *p);
             let rid = self.new_id();
             m.replicas.push(Instance::new(
                 rid,
@@ -177,10 +175,7 @@ impl Sentinel {
                 sid,
                 SRI_SENTINEL,
                 runid.clone(),
-                Addr {
-                    host: h.clone(),
-                    port: *p,
-                },
+                Addr::new(h.clone(), *p),
                 mc.down_after_ms,
                 now,
             );
@@ -215,13 +210,15 @@ impl Sentinel {
             "{} {} {} {}",
             ri.type_str(),
             ri.name,
-            ri.addr.host,
+            ri.addr.shown(),
             ri.addr.port
         );
         if who != Who::Master {
             s.push_str(&format!(
                 " @ {} {} {}",
-                m.inst.name, m.inst.addr.host, m.inst.addr.port
+                m.inst.name,
+                m.inst.addr.shown(),
+                m.inst.addr.port
             ));
         }
         s
@@ -266,9 +263,9 @@ impl Sentinel {
             m.inst.name.clone(),
             if leader { "leader" } else { "observer" }.to_string(),
             state.to_string(),
-            from.host.clone(),
+            from.shown().to_string(),
             from.port.to_string(),
-            to.host.clone(),
+            to.shown().to_string(),
             to.port.to_string(),
         ];
         self.scripts.schedule(argv);
@@ -416,10 +413,7 @@ impl Sentinel {
                 id,
                 SRI_SENTINEL,
                 runid.to_string(),
-                Addr {
-                    host: ip.to_string(),
-                    port,
-                },
+                Addr::new(ip.to_string(), port),
                 down_after,
                 now,
             );
@@ -438,7 +432,7 @@ impl Sentinel {
             self.masters[mi].config_epoch = mepoch;
             self.config_dirty = true;
             let m = &self.masters[mi];
-            if mport != m.inst.addr.port || !m.inst.addr.host.eq_ignore_ascii_case(t[5]) {
+            if mport != m.inst.addr.port || !m.inst.addr.same_host(t[5]) {
                 self.event(
                     Level::Warning,
                     "+config-update-from",
@@ -449,7 +443,11 @@ impl Sentinel {
                 let m = &self.masters[mi];
                 let text = format!(
                     "{} {} {} {} {}",
-                    m.inst.name, m.inst.addr.host, m.inst.addr.port, t[5], mport
+                    m.inst.name,
+                    m.inst.addr.shown(),
+                    m.inst.addr.port,
+                    t[5],
+                    mport
                 );
                 self.event_for(Level::Warning, "+switch-master", mi, &text);
                 let old = self.masters[mi].inst.addr.clone();
@@ -488,17 +486,7 @@ impl Sentinel {
         }
         let mut inst = std::mem::replace(
             &mut self.masters[mi].inst,
-            Instance::new(
-                0,
-                0,
-                String::new(),
-                Addr {
-                    host: String::new(),
-                    port: 0,
-                },
-                0,
-                0,
-            ),
+            Instance::new(0, 0, String::new(), Addr::new(String::new(), 0), 0, 0),
         );
         self.close_links(&mut inst);
         inst.flags &= SRI_MASTER;
@@ -545,10 +533,7 @@ impl Sentinel {
         let down_after = self.masters[mi].inst.down_after_period;
         {
             let m = &mut self.masters[mi];
-            m.inst.addr = Addr {
-                host: host.to_string(),
-                port,
-            };
+            m.inst.addr = Addr::new(host.to_string(), port);
             m.inst.o_down_since_time = 0;
             m.inst.s_down_since_time = 0;
         }
@@ -566,10 +551,7 @@ impl Sentinel {
     pub fn add_replica(&mut self, mi: usize, host: &str, port: u16) -> usize {
         let now = mstime();
         let id = self.new_id();
-        let addr = Addr {
-            host: host.to_string(),
-            port,
-        };
+        let addr = Addr::new(host.to_string(), port);
         let down_after = self.masters[mi].inst.down_after_period;
         let inst = Instance::new(id, SRI_SLAVE, addr.fmt_ip_port(), addr, down_after, now);
         self.masters[mi].replicas.push(inst);
@@ -638,7 +620,9 @@ impl Sentinel {
                 "sentinel monitor",
                 format!(
                     "sentinel monitor {name} {} {} {}",
-                    addr.host, addr.port, m.quorum
+                    addr.shown(),
+                    addr.port,
+                    m.quorum
                 ),
             );
             if m.inst.down_after_period != config::DEFAULT_DOWN_AFTER_MS {
@@ -712,7 +696,8 @@ impl Sentinel {
                     "sentinel known-replica",
                     format!(
                         "sentinel known-replica {name} {} {}",
-                        r.addr.host, r.addr.port
+                        r.addr.shown(),
+                        r.addr.port
                     ),
                 );
             }
@@ -725,7 +710,8 @@ impl Sentinel {
                     "sentinel known-sentinel",
                     format!(
                         "sentinel known-sentinel {name} {} {} {runid}",
-                        s.addr.host, s.addr.port
+                        s.addr.shown(),
+                        s.addr.port
                     ),
                 );
             }
