@@ -1232,7 +1232,7 @@ impl Drop for Thaw<'_> {
 fn after_a_partition_heals_the_sentinels_never_accept_two_primaries() {
     let primary = RedisNode::start(&[]);
     let p = primary.port.to_string();
-    let nodes = vec![
+    let nodes = [
         primary,
         RedisNode::start(&["--replicaof", "127.0.0.1", &p]),
         RedisNode::start(&["--replicaof", "127.0.0.1", &p]),
