@@ -406,6 +406,7 @@ impl Sentinel {
                     "",
                 );
                 self.masters[mi].sentinels[oi].addr.port = 0;
+                self.update_sentinel_address_in_all_masters(mi, oi);
             }
             let id = self.new_id();
             let down_after = self.masters[mi].inst.down_after_period;
@@ -422,6 +423,8 @@ impl Sentinel {
             let idx = self.masters[mi].sentinels.len() - 1;
             if n_removed == 0 {
                 self.event(Level::Notice, "+sentinel", mi, Who::Sentinel(idx), "");
+            } else {
+                self.update_sentinel_address_in_all_masters(mi, idx);
             }
             self.config_dirty = true;
             si = Some(idx);
@@ -458,6 +461,48 @@ impl Sentinel {
         }
         self.masters[mi].sentinels[si].last_hello_time = now;
         true
+    }
+
+    /// `sentinelUpdateSentinelAddressInAllMasters()`: sentinel `si` of master `mi` has a new
+    /// address; the same sentinel (by run id) under every master takes it, its links closed
+    /// (they reconnect to the new address), and `+sentinel-address-update` tells how many
+    /// other masters were changed.
+    pub fn update_sentinel_address_in_all_masters(&mut self, mi: usize, si: usize) {
+        let (Some(runid), addr) = (
+            self.masters[mi].sentinels[si].runid.clone(),
+            self.masters[mi].sentinels[si].addr.clone(),
+        ) else {
+            return;
+        };
+        let mut reconfigured = 0;
+        for m in 0..self.masters.len() {
+            let Some(k) = self.masters[m]
+                .sentinels
+                .iter()
+                .position(|s| s.runid.as_deref() == Some(runid.as_str()))
+            else {
+                continue;
+            };
+            let mut ri = std::mem::replace(
+                &mut self.masters[m].sentinels[k],
+                Instance::new(0, 0, String::new(), Addr::new("", 0), 0, 0),
+            );
+            self.close_links(&mut ri);
+            if !(m == mi && k == si) {
+                ri.addr = addr.clone();
+                reconfigured += 1;
+            }
+            self.masters[m].sentinels[k] = ri;
+        }
+        if reconfigured > 0 {
+            self.event(
+                Level::Notice,
+                "+sentinel-address-update",
+                mi,
+                Who::Sentinel(si),
+                &format!(" {reconfigured} additional matching instances"),
+            );
+        }
     }
 
     /// Closes both links of an instance.
@@ -760,5 +805,37 @@ impl Sentinel {
             );
         }
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sentinel_address_switch_applies_under_every_master() {
+        let cfg = config::load_str(
+            "sentinel monitor m1 127.0.0.1 7001 2\nsentinel monitor m2 127.0.0.1 7002 2\n",
+            "t.conf",
+        )
+        .unwrap();
+        let poll = mio::Poll::new().unwrap();
+        let mut s = Sentinel::new(cfg, poll.registry().try_clone().unwrap());
+        let id = "a".repeat(40);
+        for (m, p) in [("m1", 7001), ("m2", 7002)] {
+            assert!(s.process_hello(&format!("127.0.0.1,5000,{id},0,{m},127.0.0.1,{p},0")));
+        }
+        // Seen at a new address through m1 only: m2's instance follows.
+        assert!(s.process_hello(&format!("127.0.0.2,5001,{id},0,m1,127.0.0.1,7001,0")));
+        for m in &s.masters {
+            assert_eq!(m.sentinels.len(), 1);
+            let a = &m.sentinels[0].addr;
+            assert_eq!(
+                (a.ip.as_str(), a.port),
+                ("127.0.0.2", 5001),
+                "{}",
+                m.inst.name
+            );
+        }
     }
 }
