@@ -337,17 +337,48 @@ impl User {
     }
 }
 
+/// One ACL LOG entry (`ACLLogEntry`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LogEntry {
+    pub count: u64,
+    /// `auth` or `command` (the sentinel checks no keys or channels).
+    pub reason: &'static str,
+    /// The command's full name, or `AUTH`.
+    pub object: String,
+    pub username: String,
+    /// CLIENT LIST line of the client when it last happened.
+    pub client_info: String,
+    pub entry_id: u64,
+    /// Unix ms.
+    pub created: i64,
+    pub updated: i64,
+}
+
+/// Entries kept (`acllog-max-len` default) and how long a repeat joins an entry (ms,
+/// `ACL_LOG_GROUPING_MAX_TIME_DELTA`).
+const LOG_MAX_LEN: usize = 128;
+const LOG_GROUPING_MS: i64 = 60_000;
+
 /// The users, sorted by name (Redis keeps them in a radix tree), the default user always
-/// present.
+/// present; the ACL log and the INFO `acl_access_denied_*` counters.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Acl {
     pub users: Vec<User>,
+    /// Newest first.
+    pub log: std::collections::VecDeque<LogEntry>,
+    next_entry_id: u64,
+    pub denied_auth: u64,
+    pub denied_cmd: u64,
 }
 
 impl Default for Acl {
     fn default() -> Acl {
         Acl {
             users: vec![User::default_user()],
+            log: Default::default(),
+            next_entry_id: 0,
+            denied_auth: 0,
+            denied_cmd: 0,
         }
     }
 }
@@ -408,6 +439,49 @@ impl Acl {
     /// The user `name` if `pass` authenticates it.
     pub fn authenticate(&self, name: &str, pass: &[u8]) -> bool {
         self.get(name).is_some_and(|u| u.check_password(pass))
+    }
+
+    /// Records a denial (`addACLLogEntry`): a repeat of an entry (same reason, object and
+    /// user) created less than 60 s ago counts in it and moves it to the head; else a new
+    /// entry goes first and the oldest beyond 128 are dropped.
+    pub fn log_denial(
+        &mut self,
+        reason: &'static str,
+        object: &str,
+        username: &str,
+        client_info: String,
+        now: i64,
+    ) {
+        match reason {
+            "auth" => self.denied_auth += 1,
+            _ => self.denied_cmd += 1,
+        }
+        let hit = self.log.iter().position(|e| {
+            e.reason == reason
+                && e.object == object
+                && e.username == username
+                && now - e.created < LOG_GROUPING_MS
+        });
+        if let Some(i) = hit {
+            let mut e = self.log.remove(i).expect("entry");
+            e.count += 1;
+            e.updated = now;
+            e.client_info = client_info;
+            self.log.push_front(e);
+            return;
+        }
+        self.log.push_front(LogEntry {
+            count: 1,
+            reason,
+            object: object.to_string(),
+            username: username.to_string(),
+            client_info,
+            entry_id: self.next_entry_id,
+            created: now,
+            updated: now,
+        });
+        self.next_entry_id += 1;
+        self.log.truncate(LOG_MAX_LEN);
     }
 
     /// The `user ...` lines of the config rewrite, one per user.

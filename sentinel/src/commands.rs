@@ -167,7 +167,20 @@ pub fn execute(srv: &mut Server, t: Token, argv: &[Vec<u8>]) {
                     ))
                 });
                 match denied {
-                    Some(e) => r.err(&e),
+                    Some(e) => {
+                        let now = mstime();
+                        if let Some(c) = srv.clients.get(&t) {
+                            let info = client_info_line(c, now);
+                            let user = c.user.clone();
+                            let object = crate::cmdtable::lookup_argv(argv)
+                                .map(|x| x.name.clone())
+                                .unwrap_or_default();
+                            srv.sentinel
+                                .acl
+                                .log_denial("command", &object, &user, info, now);
+                        }
+                        r.err(&e)
+                    }
                     None => dispatch(srv, t, &cmd, argv, &mut out, resp, &mut errors),
                 }
             }
@@ -513,18 +526,47 @@ fn acl_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
             }
         }
         "log" => {
+            let mut count = 10i64;
             if argv.len() == 3 {
                 if argv[2].eq_ignore_ascii_case(b"reset") {
+                    acl.log.clear();
                     r.ok();
                     return;
                 }
-                if pyrope_common::util::string2ll(&argv[2]).is_none_or(|n| n < 0) {
-                    r.err("ERR value is out of range, must be positive");
-                    return;
+                match pyrope_common::util::string2ll(&argv[2]) {
+                    Some(n) => count = n.max(0),
+                    None => {
+                        r.err("ERR value is not an integer or out of range");
+                        return;
+                    }
                 }
             }
-            // Denials are not logged (yet): the log is always empty.
-            encode::array(r.out, 0);
+            let now = mstime();
+            let n = (count as usize).min(acl.log.len());
+            encode::array(r.out, n);
+            for e in acl.log.iter().take(n) {
+                encode::map(r.out, 10, r.resp);
+                r.bulk("count");
+                r.int(e.count as i64);
+                r.bulk("reason");
+                r.bulk(e.reason);
+                r.bulk("context");
+                r.bulk("toplevel");
+                r.bulk("object");
+                r.bulk(&e.object);
+                r.bulk("username");
+                r.bulk(&e.username);
+                r.bulk("age-seconds");
+                encode::double(r.out, (now - e.updated) as f64 / 1000.0, r.resp);
+                r.bulk("client-info");
+                r.bulk(&e.client_info);
+                r.bulk("entry-id");
+                r.int(e.entry_id as i64);
+                r.bulk("timestamp-created");
+                r.int(e.created);
+                r.bulk("timestamp-last-updated");
+                r.int(e.updated);
+            }
         }
         "load" | "save" => r.err("ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration."),
         "help" => {
@@ -562,7 +604,17 @@ fn auth_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
         }
         r.ok();
     } else {
+        auth_denied(srv, t, &user);
         r.err("WRONGPASS invalid username-password pair or user is disabled.");
+    }
+}
+
+/// A failed AUTH (or HELLO AUTH) for `user`: an ACL log entry with the client's info.
+fn auth_denied(srv: &mut Server, t: Token, user: &str) {
+    let now = mstime();
+    if let Some(c) = srv.clients.get(&t) {
+        let info = client_info_line(c, now);
+        srv.sentinel.acl.log_denial("auth", "AUTH", user, info, now);
     }
 }
 
@@ -592,6 +644,7 @@ fn hello_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
         if opt == "auth" && i + 2 < argv.len() {
             let user = s(&argv[i + 1]);
             if !srv.sentinel.acl.authenticate(&user, &argv[i + 2]) {
+                auth_denied(srv, t, &user);
                 r.err("WRONGPASS invalid username-password pair or user is disabled.");
                 return;
             }
@@ -641,29 +694,27 @@ fn hello_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
     encode::array(r.out, 0);
 }
 
-fn client_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
-    let sub = s(&argv[1]).to_ascii_lowercase();
-    let now = mstime();
-    let line = |c: &crate::server::Client| -> String {
-        // Memory fields as Redis 7.4 shows them: the running client has its request in a
-        // 20474-byte query buffer and a 16 KiB reply buffer; an idle one has no query buffer
-        // and a reply buffer shrunk to 1 KiB (`clientsCronResizeOutputBuffer`).
-        let running = c.running_qbuf > 0;
-        let (qbuf, qbuf_free, argv_mem, rbs, rbp) = if running {
-            let q = c.running_qbuf;
-            (
-                q,
-                20474usize.saturating_sub(q),
-                c.running_argv_mem,
-                16384,
-                16384,
-            )
-        } else {
-            (0, 0, 0, 1024, 0)
-        };
-        let omem = c.out.len();
-        let tot = 904 + qbuf + qbuf_free + argv_mem + rbs + omem + 56 * c.subscriptions();
-        format!(
+/// One CLIENT LIST / CLIENT INFO line (`getClientInfoString`) of client `c` at `now` (ms).
+pub fn client_info_line(c: &crate::server::Client, now: i64) -> String {
+    // Memory fields as Redis 7.4 shows them: the running client has its request in a
+    // 20474-byte query buffer and a 16 KiB reply buffer; an idle one has no query buffer
+    // and a reply buffer shrunk to 1 KiB (`clientsCronResizeOutputBuffer`).
+    let running = c.running_qbuf > 0;
+    let (qbuf, qbuf_free, argv_mem, rbs, rbp) = if running {
+        let q = c.running_qbuf;
+        (
+            q,
+            20474usize.saturating_sub(q),
+            c.running_argv_mem,
+            16384,
+            16384,
+        )
+    } else {
+        (0, 0, 0, 1024, 0)
+    };
+    let omem = c.out.len();
+    let tot = 904 + qbuf + qbuf_free + argv_mem + rbs + omem + 56 * c.subscriptions();
+    format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi=-1 watch=0 qbuf={qbuf} qbuf-free={qbuf_free} argv-mem={argv_mem} multi-mem=0 rbs={rbs} rbp={rbp} obl=0 oll=0 omem=0 tot-mem={tot} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             c.id,
             c.addr,
@@ -697,7 +748,12 @@ fn client_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
             c.lib_name,
             c.lib_ver,
         )
-    };
+}
+
+fn client_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
+    let sub = s(&argv[1]).to_ascii_lowercase();
+    let now = mstime();
+    let line = |c: &crate::server::Client| client_info_line(c, now);
     // Subcommand lookup and arity as `processCommand` (the full server's CLIENT table).
     let Some(e) = crate::cmdtable::lookup_argv(argv) else {
         let shown: String = s(&argv[1]).chars().take(128).collect();

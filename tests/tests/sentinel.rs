@@ -1505,6 +1505,9 @@ fn client_fields(line: &str) -> Vec<(String, String)> {
         "idle",
         "qbuf-free",
         "tot-mem",
+        // The reply buffer's size and peak follow `clientsCron`'s timing.
+        "rbs",
+        "rbp",
     ];
     line.split(' ')
         .map(|kv| {
@@ -1662,6 +1665,40 @@ fn acl_users_and_client_subcommands_match_redis_sentinel() {
             "reply to {args:?}"
         );
     }
+    // ACL LOG: the same entries (denied AUTHs and commands above, grouped the same way),
+    // times and client details masked; INFO counts them.
+    let log = |c: &mut pyrope_common::client::Client| -> Vec<Vec<(String, String)>> {
+        let Frame::Array(Some(v)) = cmd(c, &["ACL", "LOG"]) else {
+            panic!("ACL LOG")
+        };
+        v.iter()
+            .map(|e| {
+                pairs(e)
+                    .into_iter()
+                    .map(|(k, v)| match k.as_str() {
+                        "age-seconds" | "timestamp-created" | "timestamp-last-updated" => {
+                            (k, "<masked>".into())
+                        }
+                        "client-info" => (k, format!("{:?}", client_fields(&v))),
+                        _ => (k, v),
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let (la, lb) = (log(&mut a), log(&mut b));
+    assert!(la.len() >= 3, "{la:?}");
+    assert_eq!(la, lb);
+    for k in ["acl_access_denied_auth", "acl_access_denied_cmd"] {
+        let ia = text(&cmd(&mut a, &["INFO", "stats"]));
+        let ib = text(&cmd(&mut b, &["INFO", "stats"]));
+        assert_eq!(info_field(&ia, k), info_field(&ib, k), "{k}");
+    }
+    assert_eq!(
+        cmd(&mut a, &["ACL", "LOG", "RESET"]),
+        cmd(&mut b, &["ACL", "LOG", "RESET"])
+    );
+    assert_eq!(cmd(&mut a, &["ACL", "LOG"]), cmd(&mut b, &["ACL", "LOG"]));
     // CLIENT INFO / LIST: the same fields, values equal but for ids, addresses and sizes.
     let ia = text(&cmd(&mut a, &["CLIENT", "INFO"]));
     let ib = text(&cmd(&mut b, &["CLIENT", "INFO"]));
