@@ -1230,6 +1230,25 @@ impl Drop for Thaw<'_> {
 
 #[test]
 fn after_a_partition_heals_the_sentinels_never_accept_two_primaries() {
+    partition_heals([SentinelKind::Pyrope; 3]);
+}
+
+/// The same with two Redis 7.4.1 sentinels on the majority side and the frozen pyrope one
+/// learning the new primary from their hellos.
+#[test]
+fn a_frozen_pyrope_sentinel_follows_redis_sentinels_after_the_heal() {
+    partition_heals([
+        SentinelKind::Redis,
+        SentinelKind::Redis,
+        SentinelKind::Pyrope,
+    ]);
+}
+
+/// Freezes the primary and the third sentinel (a partition), lets the two others fail over,
+/// heals, and checks that no sentinel ever names a third node or goes back to the old
+/// primary, that the group converges on one primary (the old one its replica), and that
+/// each sentinel switched once.
+fn partition_heals(kinds: [SentinelKind; 3]) {
     let primary = RedisNode::start(&[]);
     let p = primary.port.to_string();
     let nodes = [
@@ -1238,8 +1257,9 @@ fn after_a_partition_heals_the_sentinels_never_accept_two_primaries() {
         RedisNode::start(&["--replicaof", "127.0.0.1", &p]),
     ];
     let old = nodes[0].port;
-    let sentinels: Vec<TestSentinel> = (0..3)
-        .map(|_| TestSentinel::start(SentinelKind::Pyrope, &monitor_conf(old, 2, 2000)))
+    let sentinels: Vec<TestSentinel> = kinds
+        .iter()
+        .map(|k| TestSentinel::start(*k, &monitor_conf(old, 2, 2000)))
         .collect();
     let refs: Vec<&TestSentinel> = sentinels.iter().collect();
     wait_discovery(&refs, 2, 2);
