@@ -1244,6 +1244,16 @@ fn a_frozen_pyrope_sentinel_follows_redis_sentinels_after_the_heal() {
     ]);
 }
 
+/// And a frozen Redis sentinel following two pyrope ones.
+#[test]
+fn a_frozen_redis_sentinel_follows_pyrope_sentinels_after_the_heal() {
+    partition_heals([
+        SentinelKind::Pyrope,
+        SentinelKind::Pyrope,
+        SentinelKind::Redis,
+    ]);
+}
+
 /// Freezes the primary and the third sentinel (a partition), lets the two others fail over,
 /// heals, and checks that no sentinel ever names a third node or goes back to the old
 /// primary, that the group converges on one primary (the old one its replica), and that
@@ -1876,5 +1886,86 @@ fn hostnames_and_ipv6_addresses_as_redis_sentinel() {
         let (ma, mb) = (monitors(&ours), monitors(&theirs));
         assert_eq!(ma, mb);
         assert!(ma[0].contains(host), "{ma:?}");
+    }
+}
+
+#[test]
+fn a_redis_pyrope_group_with_passwords_authenticates_as_the_sentinel_user() {
+    let primary = RedisNode::start(&[]);
+    let _replica = RedisNode::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let conf = |pass: &str| {
+        format!(
+            "requirepass adminpw\nuser peer on >peerpw +@all\nsentinel sentinel-user peer\nsentinel sentinel-pass {pass}\n{}",
+            monitor_conf(primary.port, 2, 1500)
+        )
+    };
+    let group = [
+        TestSentinel::start(SentinelKind::Redis, &conf("peerpw")),
+        TestSentinel::start(SentinelKind::Pyrope, &conf("peerpw")),
+    ];
+    let authed = |s: &TestSentinel| {
+        let mut c = s.client();
+        assert_eq!(
+            cmd(&mut c, &["AUTH", "adminpw"]),
+            Frame::Simple(b"OK".to_vec())
+        );
+        c
+    };
+    // Without AUTH nothing but AUTH/HELLO answers.
+    assert!(cmd(&mut group[1].client(), &["SENTINEL", "MASTERS"]).is_error());
+    let peer_flags = |s: &TestSentinel| -> Vec<String> {
+        let Frame::Array(Some(v)) = cmd(&mut authed(s), &["SENTINEL", "SENTINELS", "mymaster"])
+        else {
+            panic!()
+        };
+        v.iter()
+            .map(|x| field(x, "flags").unwrap_or_default())
+            .collect()
+    };
+    for s in &group {
+        assert!(
+            wait_for(Duration::from_secs(60), || peer_flags(s) == ["sentinel"]),
+            "{:?}: {:?}\n{}",
+            s.kind,
+            peer_flags(s),
+            s.log_text()
+        );
+    }
+    // Longer than down-after: the peers' PINGs are answered (they authenticated as `peer`).
+    std::thread::sleep(Duration::from_secs(4));
+    for s in &group {
+        assert_eq!(
+            peer_flags(s),
+            ["sentinel"],
+            "{:?}\n{}",
+            s.kind,
+            s.log_text()
+        );
+    }
+    // The peers' connections run as `peer` on both sides.
+    for s in &group {
+        let Frame::Bulk(Some(list)) = cmd(&mut authed(s), &["CLIENT", "LIST"]) else {
+            panic!()
+        };
+        let list = String::from_utf8_lossy(&list).into_owned();
+        assert!(list.contains("user=peer"), "{:?}: {list}", s.kind);
+    }
+    // A pyrope sentinel with the wrong sentinel-pass: its PINGs to the others are refused,
+    // so it sees them subjectively down, while they see it fine.
+    let wrong = TestSentinel::start(SentinelKind::Pyrope, &conf("nope"));
+    assert!(
+        wait_for(Duration::from_secs(60), || {
+            let f = peer_flags(&wrong);
+            f.len() == 2 && f.iter().all(|x| x.starts_with("s_down,sentinel"))
+        }),
+        "{:?}\n{}",
+        peer_flags(&wrong),
+        wrong.log_text()
+    );
+    for s in &group {
+        assert!(wait_for(Duration::from_secs(30), || {
+            let f = peer_flags(s);
+            f.len() == 2 && f.iter().all(|x| x == "sentinel")
+        }));
     }
 }
