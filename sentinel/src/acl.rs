@@ -178,12 +178,10 @@ impl User {
                 if self.keys.iter().any(|k| k == "~*") {
                     return Err("Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns");
                 }
-                if !self.keys.iter().any(|k| k == rule) {
-                    if rule == "~*" {
-                        self.keys.clear();
-                    }
-                    self.keys.push(rule.to_string());
+                if rule == "~*" {
+                    self.keys.clear();
                 }
+                self.add_key(rest, 3);
             }
             b'%' => {
                 let Some((perm, pat)) = rule[1..].split_once('~') else {
@@ -193,22 +191,12 @@ impl User {
                 if p.is_empty() || !p.bytes().all(|b| b == b'R' || b == b'W') {
                     return Err(syntax);
                 }
-                let norm = format!(
-                    "%{}~{pat}",
-                    if p.contains('R') && p.contains('W') {
-                        "RW"
-                    } else {
-                        &p[..1]
-                    }
-                );
-                let norm = if norm.starts_with("%RW~") {
-                    format!("~{pat}")
-                } else {
-                    norm
-                };
-                if !self.keys.contains(&norm) {
-                    self.keys.push(norm);
+                if self.keys.iter().any(|k| k == "~*") {
+                    return Err("Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns");
                 }
+                let flags =
+                    if p.contains('R') { 1 } else { 0 } | if p.contains('W') { 2 } else { 0 };
+                self.add_key(pat, flags);
             }
             b'&' => {
                 if self.all_channels {
@@ -228,9 +216,16 @@ impl User {
                     if !CATEGORIES.contains(&cat) {
                         return Err("Unknown command or category name in ACL");
                     }
+                    // A category rule replaces an earlier rule for the same category.
+                    self.rules.retain(|(_, r)| *r != name);
                     self.rules.push((allow, name));
                 } else {
-                    if cmdtable::lookup(&name).is_none() {
+                    // `cmd|first-arg` rules are allowed for commands without subcommands
+                    // (kept and shown; the sentinel's commands never match them).
+                    let first_arg = name.split_once('|').is_some_and(|(base, _)| {
+                        cmdtable::lookup(base).is_some_and(|e| e.subs.is_empty())
+                    });
+                    if cmdtable::lookup(&name).is_none() && !first_arg {
                         return Err("Unknown command or category name in ACL");
                     }
                     // A command rule replaces earlier rules for the same command (and, for a
@@ -241,10 +236,45 @@ impl User {
                     self.rules.push((allow, name));
                 }
             }
-            b'(' => return Err("Selectors are not supported by this sentinel"),
+            b'(' => {
+                // Rules inside a selector are checked as Redis does; selectors themselves
+                // are not kept.
+                let inner = rule.trim_start_matches('(').trim_end_matches(')');
+                let mut scratch = User::new("selector");
+                for r in inner.split_whitespace() {
+                    scratch.apply(r)?;
+                }
+                return Err("Selectors are not supported by this sentinel");
+            }
             _ => return Err(syntax),
         }
         Ok(())
+    }
+
+    /// Adds key pattern `pat` with permissions `flags` (1 read, 2 write), merged with the
+    /// same pattern already there; shown as `~pat` (both), `%R~pat` or `%W~pat`.
+    fn add_key(&mut self, pat: &str, flags: u8) {
+        let parse = |k: &str| -> (u8, String) {
+            if let Some(p) = k.strip_prefix("%R~") {
+                (1, p.to_string())
+            } else if let Some(p) = k.strip_prefix("%W~") {
+                (2, p.to_string())
+            } else {
+                (3, k.trim_start_matches('~').to_string())
+            }
+        };
+        let show = |f: u8, p: &str| match f {
+            1 => format!("%R~{p}"),
+            2 => format!("%W~{p}"),
+            _ => format!("~{p}"),
+        };
+        match self.keys.iter().position(|k| parse(k).1 == pat) {
+            Some(i) => {
+                let f = parse(&self.keys[i]).0 | flags;
+                self.keys[i] = show(f, pat);
+            }
+            None => self.keys.push(show(flags, pat)),
+        }
     }
 
     /// May this user run the command `e` (a command or subcommand entry)?
