@@ -13,6 +13,12 @@ use pyrope_common::resp::encode;
 /// The text of `SENTINEL HELP`, captured from Redis 7.4.1.
 const SENTINEL_HELP: &str = include_str!("sentinel_help.txt");
 
+/// The text of `ACL HELP`, captured from Redis 7.4.1.
+const ACL_HELP: &str = include_str!("acl_help.txt");
+
+/// The text of `CLIENT HELP`, captured from Redis 7.4.1.
+const CLIENT_HELP: &str = include_str!("client_help.txt");
+
 /// Arity of the top-level commands (Redis's command table: negative = at least).
 fn arity(cmd: &str) -> Option<i64> {
     Some(match cmd {
@@ -118,8 +124,12 @@ pub fn execute(srv: &mut Server, t: Token, argv: &[Vec<u8>]) {
     let resp = c.resp;
     let authenticated = c.authenticated;
     let subscribed = c.subscriptions() > 0 && resp == 2;
-    c.last_cmd = cmd.clone();
+    // `c->lastcmd = lookupCommand(...)`: NULL for an unknown command or subcommand.
+    c.last_cmd = crate::cmdtable::lookup_argv(argv)
+        .map(|e| e.name.clone())
+        .unwrap_or_else(|| "NULL".into());
     let mut errors = 0u64;
+    let out_start = out.len();
     {
         let mut r = R {
             out: &mut out,
@@ -146,12 +156,45 @@ pub fn execute(srv: &mut Server, t: Token, argv: &[Vec<u8>]) {
                 ))
             }
             Some(_) => {
-                dispatch(srv, t, &cmd, argv, &mut out, resp, &mut errors);
+                // ACL: `NOPERM` for a command the user may not run (a known subcommand is
+                // checked as itself; unknown ones fail in the command with Redis's text).
+                let denied = crate::cmdtable::lookup_argv(argv).and_then(|e| {
+                    let user = srv.clients.get(&t).map(|c| c.user.clone())?;
+                    let u = srv.sentinel.acl.get(&user)?;
+                    (!u.can_run(e)).then(|| format!(
+                        "NOPERM User {user} has no permissions to run the '{}' command",
+                        e.name
+                    ))
+                });
+                match denied {
+                    Some(e) => {
+                        let now = mstime();
+                        if let Some(c) = srv.clients.get(&t) {
+                            let info = client_info_line(c, now);
+                            let user = c.user.clone();
+                            let object = crate::cmdtable::lookup_argv(argv)
+                                .map(|x| x.name.clone())
+                                .unwrap_or_default();
+                            srv.sentinel
+                                .acl
+                                .log_denial("command", &object, &user, info, now);
+                        }
+                        r.err(&e)
+                    }
+                    None => dispatch(srv, t, &cmd, argv, &mut out, resp, &mut errors),
+                }
             }
         }
     }
     srv.stats.error_replies += errors;
     if let Some(c) = srv.clients.get_mut(&t) {
+        // CLIENT REPLY OFF / SKIP: the reply is dropped (pub/sub messages still go out).
+        if c.reply_skip > 0 {
+            c.reply_skip -= 1;
+            out.truncate(out_start);
+        } else if c.reply_off {
+            out.truncate(out_start);
+        }
         // Pub/sub messages may have been queued into c.out while we held the reply.
         let queued = std::mem::take(&mut c.out);
         c.out = out;
@@ -199,7 +242,8 @@ fn dispatch(
                 c.patterns.clear();
                 c.name = None;
                 c.resp = 2;
-                c.authenticated = srv.sentinel.cfg.requirepass.is_none();
+                c.authenticated = srv.sentinel.acl.default_auto_auth();
+                c.user = "default".into();
             }
             encode::simple(r.out, b"RESET");
         }
@@ -286,30 +330,256 @@ fn dispatch(
             srv.shutdown_asked = true;
             // Redis closes the connection without a reply when it exits.
         }
-        "acl" => {
-            let sub = s(&argv[1]).to_ascii_lowercase();
-            if sub == "whoami" && argv.len() == 2 {
-                r.bulk("default");
-            } else {
-                r.err(&format!(
-                    "ERR unknown subcommand '{}'. Try ACL HELP.",
-                    s(&argv[1])
-                ));
-            }
-        }
+        "acl" => acl_command(srv, t, argv, &mut r),
         "command" => {
-            if argv.len() == 2 && argv[1].eq_ignore_ascii_case(b"count") {
-                r.int(15);
-            } else if argv.len() == 1 {
-                encode::array(r.out, 0);
-            } else {
-                r.err(&format!(
-                    "ERR unknown subcommand '{}'. Try COMMAND HELP.",
-                    s(&argv[1])
-                ));
+            if let Err(e) = crate::cmdtable::command(argv, r.resp, r.out) {
+                r.err(&e);
             }
         }
         _ => r.err(&unknown_command(argv)),
+    }
+}
+
+/// ACL and its subcommands over [`crate::acl`], with Redis 7.4's replies and errors.
+fn acl_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
+    let Some(e) = crate::cmdtable::lookup_argv(argv) else {
+        let shown: String = s(&argv[1]).chars().take(128).collect();
+        r.err(&format!("ERR unknown subcommand '{shown}'. Try ACL HELP."));
+        return;
+    };
+    if !arity_ok(e.arity, argv.len()) {
+        r.err(&format!(
+            "ERR wrong number of arguments for '{}' command",
+            e.name
+        ));
+        return;
+    }
+    let sub = s(&argv[1]).to_ascii_lowercase();
+    let acl = &mut srv.sentinel.acl;
+    match sub.as_str() {
+        "whoami" => {
+            let u = srv.clients.get(&t).map(|c| c.user.clone()).unwrap_or_default();
+            r.bulk(&u);
+        }
+        "users" => {
+            encode::array(r.out, acl.users.len());
+            for u in &acl.users {
+                encode::bulk(r.out, u.name.as_bytes());
+            }
+        }
+        "list" => {
+            let lines = acl.config_lines();
+            encode::array(r.out, lines.len());
+            for l in lines {
+                encode::bulk(r.out, l.as_bytes());
+            }
+        }
+        "getuser" => {
+            let Some(u) = acl.get(&s(&argv[2])) else {
+                encode::null(r.out, r.resp);
+                return;
+            };
+            encode::map(r.out, 6, r.resp);
+            r.bulk("flags");
+            let flags = u.flags();
+            encode::array(r.out, flags.len());
+            flags.iter().for_each(|f| encode::bulk(r.out, f.as_bytes()));
+            r.bulk("passwords");
+            encode::array(r.out, u.passwords.len());
+            u.passwords
+                .iter()
+                .for_each(|p| encode::bulk(r.out, p.as_bytes()));
+            r.bulk("commands");
+            r.bulk(&u.describe_commands());
+            r.bulk("keys");
+            r.bulk(&u.describe_keys());
+            r.bulk("channels");
+            r.bulk(&u.describe_channels());
+            r.bulk("selectors");
+            encode::array(r.out, 0);
+        }
+        "setuser" => {
+            let name = s(&argv[2]);
+            let mut u = acl
+                .get(&name)
+                .cloned()
+                .unwrap_or_else(|| crate::acl::User::new(&name));
+            for a in &argv[3..] {
+                let rule = s(a);
+                if let Err(e) = u.apply(&rule) {
+                    r.err(&format!("ERR Error in ACL SETUSER modifier '{rule}': {e}"));
+                    return;
+                }
+            }
+            acl.put(u);
+            r.ok();
+        }
+        "deluser" => {
+            let mut n = 0;
+            for a in &argv[2..] {
+                let name = s(a);
+                if name == "default" {
+                    r.err("ERR The 'default' user cannot be removed");
+                    return;
+                }
+            }
+            let mut gone = Vec::new();
+            for a in &argv[2..] {
+                let name = s(a);
+                if acl.exists(&name) {
+                    acl.users.retain(|u| u.name != name);
+                    gone.push(name);
+                    n += 1;
+                }
+            }
+            r.int(n);
+            // Clients authenticated as a deleted user are disconnected (`ACLFreeUserAndKillClients`).
+            let victims: Vec<Token> = srv
+                .clients
+                .iter()
+                .filter(|(_, c)| gone.contains(&c.user))
+                .map(|(k, _)| *k)
+                .collect();
+            for v in victims {
+                if v == t {
+                    if let Some(c) = srv.clients.get_mut(&t) {
+                        c.close_after_reply = true;
+                    }
+                } else {
+                    srv.close_client(v);
+                }
+            }
+        }
+        "cat" => {
+            if argv.len() == 2 {
+                encode::array(r.out, crate::acl::CATEGORIES.len());
+                for c in crate::acl::CATEGORIES {
+                    encode::bulk(r.out, c.as_bytes());
+                }
+                return;
+            }
+            let cat = s(&argv[2]).to_ascii_lowercase();
+            if !crate::acl::CATEGORIES.contains(&cat.as_str()) {
+                r.err(&format!("ERR Unknown category '{}'", s(&argv[2])));
+                return;
+            }
+            let mut names = Vec::new();
+            for e in crate::cmdtable::table() {
+                for x in std::iter::once(e).chain(e.subs.iter()) {
+                    if x.categories.contains(&cat) {
+                        names.push(x.name.clone());
+                    }
+                }
+            }
+            encode::array(r.out, names.len());
+            names.iter().for_each(|n| encode::bulk(r.out, n.as_bytes()));
+        }
+        "genpass" => {
+            let bits = if argv.len() == 3 {
+                match pyrope_common::util::string2ll(&argv[2]) {
+                    Some(b) => b,
+                    None => {
+                        r.err("ERR value is not an integer or out of range");
+                        return;
+                    }
+                }
+            } else {
+                256
+            };
+            if bits <= 0 || bits > 4096 {
+                r.err("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096");
+                return;
+            }
+            let chars = (bits as usize).div_ceil(4);
+            let mut hex = String::new();
+            while hex.len() < chars {
+                hex.push_str(&crate::state::random_hex40());
+            }
+            hex.truncate(chars);
+            r.bulk(&hex);
+        }
+        "dryrun" => {
+            let name = s(&argv[2]);
+            let Some(u) = acl.get(&name) else {
+                r.err(&format!("ERR User '{name}' not found"));
+                return;
+            };
+            let inner = &argv[3..];
+            let Some(e) = crate::cmdtable::lookup_argv(inner) else {
+                r.err(&format!("ERR Command '{}' not found", s(&inner[0])));
+                return;
+            };
+            if !arity_ok(e.arity, inner.len()) {
+                r.err(&format!(
+                    "ERR wrong number of arguments for '{}' command",
+                    e.name
+                ));
+                return;
+            }
+            if u.can_run(e) {
+                r.ok();
+            } else {
+                r.bulk(&format!(
+                    "User {name} has no permissions to run the '{}' command",
+                    e.name
+                ));
+            }
+        }
+        "log" => {
+            let mut count = 10i64;
+            if argv.len() == 3 {
+                if argv[2].eq_ignore_ascii_case(b"reset") {
+                    acl.log.clear();
+                    r.ok();
+                    return;
+                }
+                match pyrope_common::util::string2ll(&argv[2]) {
+                    Some(n) => count = n.max(0),
+                    None => {
+                        r.err("ERR value is not an integer or out of range");
+                        return;
+                    }
+                }
+            }
+            let now = mstime();
+            let n = (count as usize).min(acl.log.len());
+            encode::array(r.out, n);
+            for e in acl.log.iter().take(n) {
+                encode::map(r.out, 10, r.resp);
+                r.bulk("count");
+                r.int(e.count as i64);
+                r.bulk("reason");
+                r.bulk(e.reason);
+                r.bulk("context");
+                r.bulk("toplevel");
+                r.bulk("object");
+                r.bulk(&e.object);
+                r.bulk("username");
+                r.bulk(&e.username);
+                r.bulk("age-seconds");
+                encode::double(r.out, (now - e.updated) as f64 / 1000.0, r.resp);
+                r.bulk("client-info");
+                r.bulk(&e.client_info);
+                r.bulk("entry-id");
+                r.int(e.entry_id as i64);
+                r.bulk("timestamp-created");
+                r.int(e.created);
+                r.bulk("timestamp-last-updated");
+                r.int(e.updated);
+            }
+        }
+        "load" | "save" => r.err("ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration."),
+        "help" => {
+            let lines: Vec<&str> = ACL_HELP.lines().collect();
+            encode::array(r.out, lines.len());
+            for l in lines {
+                encode::simple(r.out, l.as_bytes());
+            }
+        }
+        _ => r.err(&format!(
+            "ERR unknown subcommand '{}'. Try ACL HELP.",
+            s(&argv[1])
+        )),
     }
 }
 
@@ -318,28 +588,33 @@ fn auth_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
         r.err("ERR syntax error");
         return;
     }
-    let Some(pass) = srv.sentinel.cfg.requirepass.clone() else {
-        if argv.len() == 2 {
-            r.err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
-        } else if argv[1] == b"default" {
-            r.ok();
-        } else {
-            r.err("WRONGPASS invalid username-password pair or user is disabled.");
-        }
-        return;
-    };
     let (user, given) = if argv.len() == 3 {
         (s(&argv[1]), &argv[2])
     } else {
         ("default".to_string(), &argv[1])
     };
-    if user == "default" && given.as_slice() == pass.as_bytes() {
+    if argv.len() == 2 && srv.sentinel.acl.get("default").is_some_and(|u| u.nopass) {
+        r.err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
+        return;
+    }
+    if srv.sentinel.acl.authenticate(&user, given) {
         if let Some(c) = srv.clients.get_mut(&t) {
             c.authenticated = true;
+            c.user = user;
         }
         r.ok();
     } else {
+        auth_denied(srv, t, &user);
         r.err("WRONGPASS invalid username-password pair or user is disabled.");
+    }
+}
+
+/// A failed AUTH (or HELLO AUTH) for `user`: an ACL log entry with the client's info.
+fn auth_denied(srv: &mut Server, t: Token, user: &str) {
+    let now = mstime();
+    if let Some(c) = srv.clients.get(&t) {
+        let info = client_info_line(c, now);
+        srv.sentinel.acl.log_denial("auth", "AUTH", user, info, now);
     }
 }
 
@@ -367,17 +642,15 @@ fn hello_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
     while i < argv.len() {
         let opt = s(&argv[i]).to_ascii_lowercase();
         if opt == "auth" && i + 2 < argv.len() {
-            let pass = &argv[i + 2];
-            let ok = match &srv.sentinel.cfg.requirepass {
-                Some(p) => argv[i + 1] == b"default" && pass.as_slice() == p.as_bytes(),
-                None => argv[i + 1] == b"default",
-            };
-            if !ok {
+            let user = s(&argv[i + 1]);
+            if !srv.sentinel.acl.authenticate(&user, &argv[i + 2]) {
+                auth_denied(srv, t, &user);
                 r.err("WRONGPASS invalid username-password pair or user is disabled.");
                 return;
             }
             if let Some(c) = srv.clients.get_mut(&t) {
                 c.authenticated = true;
+                c.user = user;
             }
             i += 3;
         } else if opt == "setname" && i + 1 < argv.len() {
@@ -421,32 +694,89 @@ fn hello_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
     encode::array(r.out, 0);
 }
 
-fn client_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
-    let sub = s(&argv[1]).to_ascii_lowercase();
-    let now = mstime();
-    let line = |c: &crate::server::Client| -> String {
-        format!(
-            "id={} addr={} laddr={} fd=0 name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi=-1 watch=0 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name= lib-ver=",
+/// One CLIENT LIST / CLIENT INFO line (`getClientInfoString`) of client `c` at `now` (ms).
+pub fn client_info_line(c: &crate::server::Client, now: i64) -> String {
+    // Memory fields as Redis 7.4 shows them: the running client has its request in a
+    // 20474-byte query buffer and a 16 KiB reply buffer; an idle one has no query buffer
+    // and a reply buffer shrunk to 1 KiB (`clientsCronResizeOutputBuffer`).
+    let running = c.running_qbuf > 0;
+    let (qbuf, qbuf_free, argv_mem, rbs, rbp) = if running {
+        let q = c.running_qbuf;
+        (
+            q,
+            20474usize.saturating_sub(q),
+            c.running_argv_mem,
+            16384,
+            16384,
+        )
+    } else {
+        (0, 0, 0, 1024, 0)
+    };
+    let omem = c.out.len();
+    let tot = 904 + qbuf + qbuf_free + argv_mem + rbs + omem + 56 * c.subscriptions();
+    format!(
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db=0 sub={} psub={} ssub=0 multi=-1 watch=0 qbuf={qbuf} qbuf-free={qbuf_free} argv-mem={argv_mem} multi-mem=0 rbs={rbs} rbp={rbp} obl=0 oll=0 omem=0 tot-mem={tot} events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             c.id,
             c.addr,
             c.laddr.map(|a| a.to_string()).unwrap_or_default(),
+            c.fd(),
             c.name.as_deref().unwrap_or(""),
             (now - c.ctime) / 1000,
             (now - c.last_interaction) / 1000,
-            if c.subscriptions() > 0 { "P" } else { "N" },
+            {
+                // `getClientInfoString`'s flag letters, in its order; N for none.
+                let mut f = String::new();
+                if c.subscriptions() > 0 {
+                    f.push('P');
+                }
+                if c.close_after_reply {
+                    f.push('c');
+                }
+                if c.no_evict {
+                    f.push('e');
+                }
+                if f.is_empty() {
+                    f.push('N');
+                }
+                f
+            },
             c.channels.len(),
             c.patterns.len(),
             c.last_cmd,
-            c.resp
+            c.user,
+            c.resp,
+            c.lib_name,
+            c.lib_ver,
         )
+}
+
+fn client_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
+    let sub = s(&argv[1]).to_ascii_lowercase();
+    let now = mstime();
+    let line = |c: &crate::server::Client| client_info_line(c, now);
+    // Subcommand lookup and arity as `processCommand` (the full server's CLIENT table).
+    let Some(e) = crate::cmdtable::lookup_argv(argv) else {
+        let shown: String = s(&argv[1]).chars().take(128).collect();
+        r.err(&format!(
+            "ERR unknown subcommand '{shown}'. Try CLIENT HELP."
+        ));
+        return;
     };
-    match (sub.as_str(), argv.len()) {
-        ("id", 2) => r.int(srv.clients.get(&t).map(|c| c.id as i64).unwrap_or(0)),
-        ("getname", 2) => match srv.clients.get(&t).and_then(|c| c.name.clone()) {
+    if !arity_ok(e.arity, argv.len()) {
+        r.err(&format!(
+            "ERR wrong number of arguments for '{}' command",
+            e.name
+        ));
+        return;
+    }
+    let n = argv.len();
+    match sub.as_str() {
+        "id" => r.int(srv.clients.get(&t).map(|c| c.id as i64).unwrap_or(0)),
+        "getname" => match srv.clients.get(&t).and_then(|c| c.name.clone()) {
             Some(n) => r.bulk(&n),
             None => encode::null(r.out, r.resp),
         },
-        ("setname", 3) => {
+        "setname" => {
             let name = &argv[2];
             if name.iter().any(|&b| b <= b' ' || b > b'~') {
                 r.err("ERR Client names cannot contain spaces, newlines or special characters.");
@@ -457,19 +787,75 @@ fn client_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
             }
             r.ok();
         }
-        ("info", 2) => {
+        "setinfo" => {
+            let attr = s(&argv[2]).to_ascii_lowercase();
+            let val = &argv[3];
+            if attr != "lib-name" && attr != "lib-ver" {
+                r.err(&format!("ERR Unrecognized option '{}'", s(&argv[2])));
+                return;
+            }
+            if val.iter().any(|&b| b <= b' ' || b > b'~') {
+                r.err(&format!(
+                    "ERR {attr} cannot contain spaces, newlines or special characters."
+                ));
+                return;
+            }
+            if let Some(c) = srv.clients.get_mut(&t) {
+                if attr == "lib-name" {
+                    c.lib_name = s(val);
+                } else {
+                    c.lib_ver = s(val);
+                }
+            }
+            r.ok();
+        }
+        "help" => {
+            let lines: Vec<&str> = CLIENT_HELP.lines().collect();
+            encode::array(r.out, lines.len());
+            for l in lines {
+                encode::simple(r.out, l.as_bytes());
+            }
+        }
+        "info" => {
             let l = srv.clients.get(&t).map(line).unwrap_or_default();
             encode::verbatim(r.out, b"txt", format!("{l}\n").as_bytes(), r.resp);
         }
-        ("list", 2) => {
+        "list" => {
             let mut cs: Vec<&crate::server::Client> = srv.clients.values().collect();
             cs.sort_by_key(|c| c.id);
+            if n >= 4 && argv[2].eq_ignore_ascii_case(b"type") && n == 4 {
+                let ty = s(&argv[3]).to_ascii_lowercase();
+                match ty.as_str() {
+                    "normal" => cs.retain(|c| c.subscriptions() == 0),
+                    "pubsub" => cs.retain(|c| c.subscriptions() > 0),
+                    "master" | "replica" | "slave" => cs.clear(),
+                    _ => {
+                        r.err(&format!("ERR Unknown client type '{}'", s(&argv[3])));
+                        return;
+                    }
+                }
+            } else if n >= 4 && argv[2].eq_ignore_ascii_case(b"id") {
+                let mut ids = Vec::new();
+                for a in &argv[3..] {
+                    match pyrope_common::util::string2ll(a) {
+                        Some(v) if v > 0 => ids.push(v as u64),
+                        _ => {
+                            r.err("ERR Invalid client ID");
+                            return;
+                        }
+                    }
+                }
+                cs.retain(|c| ids.contains(&c.id));
+            } else if n != 2 {
+                r.err("ERR syntax error");
+                return;
+            }
             let text: String = cs.iter().map(|c| format!("{}\n", line(c))).collect();
             encode::verbatim(r.out, b"txt", text.as_bytes(), r.resp);
         }
-        ("kill", n) if n >= 3 => {
-            // CLIENT KILL addr | CLIENT KILL ID n | ADDR a (old and new forms).
-            let mut victims: Vec<Token> = Vec::new();
+        "kill" => {
+            // CLIENT KILL addr (old form) | CLIENT KILL <filter> <value> ... (new form).
+            let victims: Vec<Token>;
             if n == 3 {
                 let addr = s(&argv[2]);
                 victims = srv
@@ -484,23 +870,86 @@ fn client_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
                 }
                 r.ok();
             } else {
+                let mut skipme = true;
+                let mut filters: Vec<(String, String)> = Vec::new();
                 let mut i = 2;
-                while i + 1 < n {
+                while i < n {
+                    if i + 1 >= n {
+                        r.err("ERR syntax error");
+                        return;
+                    }
                     let k = s(&argv[i]).to_ascii_lowercase();
                     let v = s(&argv[i + 1]);
-                    let matched: Vec<Token> = srv
-                        .clients
-                        .iter()
-                        .filter(|(_, c)| match k.as_str() {
-                            "id" => c.id.to_string() == v,
-                            "addr" => c.addr.to_string() == v,
-                            _ => false,
-                        })
-                        .map(|(k, _)| *k)
-                        .collect();
-                    victims.extend(matched);
+                    match k.as_str() {
+                        "id" => match pyrope_common::util::string2ll(&argv[i + 1]) {
+                            Some(x) if x > 0 => {}
+                            _ => {
+                                r.err("ERR client-id should be greater than 0");
+                                return;
+                            }
+                        },
+                        "maxage" => match pyrope_common::util::string2ll(&argv[i + 1]) {
+                            Some(x) if x > 0 => {}
+                            _ => {
+                                r.err("ERR maxage should be greater than 0");
+                                return;
+                            }
+                        },
+                        "type" => {
+                            if !matches!(
+                                v.to_ascii_lowercase().as_str(),
+                                "normal" | "pubsub" | "master" | "replica" | "slave"
+                            ) {
+                                r.err(&format!("ERR Unknown client type '{v}'"));
+                                return;
+                            }
+                        }
+                        "user" => {
+                            if !srv.sentinel.acl.exists(&v) {
+                                r.err(&format!("ERR No such user '{v}'"));
+                                return;
+                            }
+                        }
+                        "skipme" => match v.to_ascii_lowercase().as_str() {
+                            "yes" => skipme = true,
+                            "no" => skipme = false,
+                            _ => {
+                                r.err("ERR syntax error");
+                                return;
+                            }
+                        },
+                        "addr" | "laddr" => {}
+                        _ => {
+                            r.err("ERR syntax error");
+                            return;
+                        }
+                    }
+                    if k != "skipme" {
+                        filters.push((k, v));
+                    }
                     i += 2;
                 }
+                victims = srv
+                    .clients
+                    .iter()
+                    .filter(|(k, c)| {
+                        !(skipme && **k == t)
+                            && filters.iter().all(|(f, v)| match f.as_str() {
+                                "id" => c.id.to_string() == *v,
+                                "addr" => c.addr.to_string() == *v,
+                                "laddr" => c.laddr.map(|a| a.to_string()).as_deref() == Some(v),
+                                "maxage" => (now - c.ctime) / 1000 >= v.parse::<i64>().unwrap_or(0),
+                                "user" => c.user == *v,
+                                "type" => match v.to_ascii_lowercase().as_str() {
+                                    "normal" => c.subscriptions() == 0,
+                                    "pubsub" => c.subscriptions() > 0,
+                                    _ => false,
+                                },
+                                _ => false,
+                            })
+                    })
+                    .map(|(k, _)| *k)
+                    .collect();
                 r.int(victims.len() as i64);
             }
             for v in victims {
@@ -511,6 +960,87 @@ fn client_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
                 }
             }
         }
+        "no-evict" => {
+            let on = argv[2].eq_ignore_ascii_case(b"on");
+            if on || argv[2].eq_ignore_ascii_case(b"off") {
+                if let Some(c) = srv.clients.get_mut(&t) {
+                    c.no_evict = on;
+                }
+                r.ok();
+            } else {
+                r.err("ERR syntax error");
+            }
+        }
+        "getredir" => r.int(-1),
+        "unpause" => r.ok(),
+        "pause" => {
+            if pyrope_common::util::string2ll(&argv[2]).is_none_or(|v| v < 0) {
+                r.err("ERR timeout is not an integer or out of range");
+            } else if n == 4
+                && !argv[3].eq_ignore_ascii_case(b"write")
+                && !argv[3].eq_ignore_ascii_case(b"all")
+            {
+                r.err("ERR CLIENT PAUSE mode must be WRITE or ALL");
+            } else if n > 4 {
+                r.err("ERR syntax error");
+            } else {
+                // The sentinel has no writes to hold back; its commands are never paused.
+                r.ok();
+            }
+        }
+        "unblock" => {
+            if pyrope_common::util::string2ll(&argv[2]).is_none() {
+                r.err("ERR value is not an integer or out of range");
+            } else if n == 4
+                && !argv[3].eq_ignore_ascii_case(b"timeout")
+                && !argv[3].eq_ignore_ascii_case(b"error")
+            {
+                r.err("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+            } else if n > 4 {
+                r.err("ERR syntax error");
+            } else {
+                // Nothing ever blocks in a sentinel.
+                r.int(0);
+            }
+        }
+        "trackinginfo" => {
+            encode::map(r.out, 3, r.resp);
+            r.bulk("flags");
+            encode::set(r.out, 1, r.resp);
+            r.bulk("off");
+            r.bulk("redirect");
+            r.int(-1);
+            r.bulk("prefixes");
+            encode::array(r.out, 0);
+        }
+        "reply" => {
+            // OFF and SKIP are applied by `execute` once this reply is built (neither is
+            // answered); ON is.
+            let mode = s(&argv[2]).to_ascii_lowercase();
+            let Some(c) = srv.clients.get_mut(&t) else {
+                return;
+            };
+            match mode.as_str() {
+                "on" => {
+                    c.reply_off = false;
+                    c.reply_skip = 0;
+                    r.ok();
+                }
+                "off" => c.reply_off = true,
+                // This command's reply and the next one's are skipped.
+                "skip" => c.reply_skip = 2,
+                _ => r.err("ERR syntax error"),
+            }
+        }
+        "tracking" => {
+            // The sentinel has no keys to track: ON and OFF are accepted and have no effect.
+            if argv[2].eq_ignore_ascii_case(b"on") || argv[2].eq_ignore_ascii_case(b"off") {
+                r.ok();
+            } else {
+                r.err("ERR syntax error");
+            }
+        }
+        "caching" => r.err("ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled"),
         _ => r.err(&format!(
             "ERR unknown subcommand '{}'. Try CLIENT HELP.",
             s(&argv[1])
@@ -520,11 +1050,16 @@ fn client_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
 
 /// `addReplySentinelRedisInstance()`: the fields of one master, replica or sentinel.
 fn reply_instance(m: &Master, who: Who, r: &mut R) {
+    reply_instance_shared(m, who, 1, r)
+}
+
+/// [`reply_instance`] with the `link-refcount` to show.
+fn reply_instance_shared(m: &Master, who: Who, refcount: usize, r: &mut R) {
     let now = mstime();
     let ri = m.get(who);
     let mut fields: Vec<(&str, String)> = vec![
         ("name", ri.name.clone()),
-        ("ip", ri.addr.host.clone()),
+        ("ip", ri.addr.shown().to_string()),
         ("port", ri.addr.port.to_string()),
         ("runid", ri.runid.clone().unwrap_or_default()),
     ];
@@ -561,7 +1096,7 @@ fn reply_instance(m: &Master, who: Who, r: &mut R) {
     }
     fields.push(("flags", flags.join(",")));
     fields.push(("link-pending-commands", ri.pending_commands.to_string()));
-    fields.push(("link-refcount", "1".into()));
+    fields.push(("link-refcount", refcount.to_string()));
     if f & SRI_FAILOVER_IN_PROGRESS != 0 {
         fields.push(("failover-state", m.failover_state.as_str().into()));
     }
@@ -720,10 +1255,21 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
             let Some(mi) = master_or_err(srv, &argv[2], r) else {
                 return;
             };
-            let m = &srv.sentinel.masters[mi];
+            let masters = &srv.sentinel.masters;
+            let m = &masters[mi];
             encode::array(r.out, m.sentinels.len());
             for i in 0..m.sentinels.len() {
-                reply_instance(m, Who::Sentinel(i), r);
+                // Redis shares one link between the instances of the same sentinel (by run
+                // id) under several masters (`sentinelTryConnectionSharing`); its refcount
+                // is how many there are. Our links are not shared; the count is reported.
+                let shared = m.sentinels[i].runid.as_ref().map_or(1, |id| {
+                    masters
+                        .iter()
+                        .filter(|x| x.sentinels.iter().any(|s| s.runid.as_ref() == Some(id)))
+                        .count()
+                        .max(1)
+                });
+                reply_instance_shared(m, Who::Sentinel(i), shared, r);
             }
         }
         "myid" => {
@@ -735,7 +1281,7 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
             Some(mi) => {
                 let a = st.masters[mi].current_addr().clone();
                 encode::array(r.out, 2);
-                r.bulk(&a.host);
+                r.bulk(a.shown());
                 r.bulk_i(a.port as i64);
             }
         },
@@ -780,9 +1326,10 @@ fn sentinel_command(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
                 return;
             };
             let host = s(&argv[2]);
-            let mi = st.masters.iter().position(|m| {
-                m.inst.addr.host.eq_ignore_ascii_case(&host) && m.inst.addr.port as i64 == port
-            });
+            let mi = st
+                .masters
+                .iter()
+                .position(|m| m.inst.addr.same_host(&host) && m.inst.addr.port as i64 == port);
             let mut isdown = false;
             let mut leader: Option<String> = None;
             let mut leader_epoch = 0u64;
@@ -1090,7 +1637,13 @@ fn sentinel_config(srv: &mut Server, argv: &[Vec<u8>], r: &mut R) {
             };
             let ok = match k.as_str() {
                 "resolve-hostnames" => yn(&v).map(|b| st.cfg.resolve_hostnames = b).is_some(),
-                "announce-hostnames" => yn(&v).map(|b| st.cfg.announce_hostnames = b).is_some(),
+                "announce-hostnames" => yn(&v)
+                    .map(|b| {
+                        st.cfg.announce_hostnames = b;
+                        crate::instance::ANNOUNCE_HOSTNAMES
+                            .store(b, std::sync::atomic::Ordering::Relaxed);
+                    })
+                    .is_some(),
                 "announce-ip" => {
                     st.cfg.announce_ip = if v.is_empty() { None } else { Some(v.clone()) };
                     true

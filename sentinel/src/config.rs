@@ -133,6 +133,8 @@ pub struct Config {
     pub deny_scripts_reconfig: bool,
     pub sentinel_user: Option<String>,
     pub sentinel_pass: Option<String>,
+    /// `user <name> <rules...>` lines, in file order (see [`crate::acl`]).
+    pub users: Vec<Vec<String>>,
     pub masters: Vec<MasterConf>,
 }
 
@@ -157,6 +159,7 @@ impl Config {
             deny_scripts_reconfig: true,
             sentinel_user: None,
             sentinel_pass: None,
+            users: Vec::new(),
             masters: Vec::new(),
         }
     }
@@ -182,7 +185,6 @@ const IGNORED: &[&str] = &[
     "syslog-ident",
     "syslog-facility",
     "latency-tracking-info-percentiles",
-    "user",
     "unixsocket",
     "unixsocketperm",
     "save",
@@ -350,6 +352,17 @@ fn apply_server(cfg: &mut Config, d: &Directive) -> Result<(), String> {
             } else {
                 Some(s(&a[0]))
             }
+        }
+        ("user", n) if n >= 1 => {
+            // Checked as Redis's loader does (`ACLAppendUserForLoading`), rules applied to a
+            // scratch user.
+            let line: Vec<String> = a.iter().map(|x| s(x)).collect();
+            let mut u = crate::acl::User::new(&line[0]);
+            for r in &line[1..] {
+                u.apply(r)
+                    .map_err(|e| format!("Error in user declaration '{}': {e}", line[0]))?;
+            }
+            cfg.users.push(line);
         }
         ("logfile", 1) => cfg.logfile = s(&a[0]),
         ("loglevel", 1) => cfg.loglevel = crate::log::Level::parse_min(&s(&a[0])).ok_or(

@@ -413,7 +413,11 @@ impl Sentinel {
             .unwrap_or_else(|| m.inst.addr.clone());
         let text = format!(
             "{} {} {} {} {}",
-            m.inst.name, m.inst.addr.host, m.inst.addr.port, to.host, to.port
+            m.inst.name,
+            m.inst.addr.shown(),
+            m.inst.addr.port,
+            to.shown(),
+            to.port
         );
         self.event_for(Level::Warning, "+switch-master", mi, &text);
         self.reset_master_and_change_address(mi, &to.host, to.port);

@@ -175,11 +175,17 @@ fn section(srv: &Server, sec: &str, o: &mut String) {
                 "eventloop_duration_cmd_sum",
                 "instantaneous_eventloop_cycles_per_sec",
                 "instantaneous_eventloop_duration_usec",
-                "acl_access_denied_auth",
-                "acl_access_denied_cmd",
                 "acl_access_denied_key",
                 "acl_access_denied_channel",
             ] {
+                if k == "acl_access_denied_key" {
+                    let acl = &srv.sentinel.acl;
+                    let _ = write!(
+                        o,
+                        "acl_access_denied_auth:{}\r\nacl_access_denied_cmd:{}\r\n",
+                        acl.denied_auth, acl.denied_cmd
+                    );
+                }
                 let _ = write!(o, "{k}:0\r\n");
             }
         }
@@ -210,7 +216,7 @@ fn section(srv: &Server, sec: &str, o: &mut String) {
                     o,
                     "master{i}:name={},status={status},address={}:{},slaves={},sentinels={}\r\n",
                     m.inst.name,
-                    m.inst.addr.host,
+                    m.inst.addr.shown(),
                     m.inst.addr.port,
                     m.replicas.len(),
                     m.sentinels.len() + 1

@@ -5,6 +5,7 @@
 //! Times are unix milliseconds (`mstime()`), 0 meaning "never", as in Redis.
 
 use crate::link::Link;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// `SRI_MASTER`
 pub const SRI_MASTER: u32 = 1 << 0;
@@ -63,16 +64,50 @@ impl FailoverState {
     }
 }
 
-/// An address as configured or announced (a host name is kept as given).
+/// `sentinel announce-hostnames`: replies, events, hellos and the rewritten config show
+/// the host names as configured rather than the addresses they resolved to. Process-wide, as
+/// Redis's `sentinel.announce_hostnames` (set at load and by SENTINEL CONFIG SET).
+pub static ANNOUNCE_HOSTNAMES: AtomicBool = AtomicBool::new(false);
+
+/// An address as configured or announced (Redis's `sentinelAddr`): the host as given (an IP
+/// address, or a host name with `resolve-hostnames yes`) and the IP address it resolved to
+/// when the address was created.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Addr {
     pub host: String,
+    /// The resolved address (the host itself when it is an IP address, or when it does not
+    /// resolve).
+    pub ip: String,
     pub port: u16,
 }
 
 impl Addr {
+    /// An address for `host:port`, resolving a host name now (first address of
+    /// `getaddrinfo`, as `anetResolve`).
+    pub fn new(host: impl Into<String>, port: u16) -> Addr {
+        let host: String = host.into();
+        let ip = if host.is_empty() || host.parse::<std::net::IpAddr>().is_ok() {
+            host.clone()
+        } else {
+            crate::link::resolve(&host, port)
+                .map(|a| a.ip().to_string())
+                .unwrap_or_else(|_| host.clone())
+        };
+        Addr { host, ip, port }
+    }
+
+    /// What Redis shows of this address (`announceSentinelAddr`): the host name with
+    /// `announce-hostnames yes`, else the IP address.
+    pub fn shown(&self) -> &str {
+        if ANNOUNCE_HOSTNAMES.load(Ordering::Relaxed) {
+            &self.host
+        } else {
+            &self.ip
+        }
+    }
+
     /// `ip:port`, or `[ip]:port` for IPv6 (Redis's `announceSentinelAddrAndPort` /
-    /// `anetFormatAddr`).
+    /// `anetFormatAddr`), of the host as given.
     pub fn fmt_ip_port(&self) -> String {
         if self.host.contains(':') {
             format!("[{}]:{}", self.host, self.port)
@@ -81,9 +116,15 @@ impl Addr {
         }
     }
 
-    /// Same host (case-insensitive, as `sentinelAddrEqualsHostname`) and port.
+    /// Same port, and `host` names this address: its host name (case-insensitive, as
+    /// `sentinelAddrEqualsHostname`) or its IP address.
     pub fn same(&self, host: &str, port: u16) -> bool {
-        self.port == port && self.host.eq_ignore_ascii_case(host)
+        self.port == port && self.same_host(host)
+    }
+
+    /// `host` is this address's host name or IP address.
+    pub fn same_host(&self, host: &str) -> bool {
+        self.host.eq_ignore_ascii_case(host) || self.ip.eq_ignore_ascii_case(host)
     }
 }
 

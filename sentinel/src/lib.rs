@@ -13,6 +13,8 @@
 //! Invariant: one thread owns everything; nothing here blocks the loop except the resolution of
 //! a configured host name when a link is opened.
 
+pub mod acl;
+pub mod cmdtable;
 pub mod commands;
 pub mod config;
 pub mod failover;

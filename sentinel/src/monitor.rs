@@ -180,7 +180,7 @@ impl Sentinel {
         if now - ri.last_reconn_time < PING_PERIOD {
             return;
         }
-        let (id, host, port) = (ri.id, ri.addr.host.clone(), ri.addr.port);
+        let (id, host, port) = (ri.id, ri.addr.ip.clone(), ri.addr.port);
         let need_pc = !matches!(who, Who::Sentinel(_)) && ri.pc.is_none();
         let need_cc = ri.cc.is_none();
         self.masters[mi].get_mut(who).last_reconn_time = now;
@@ -337,7 +337,7 @@ impl Sentinel {
             self.myid,
             self.current_epoch,
             m.inst.name,
-            maddr.host,
+            maddr.shown(),
             maddr.port,
             m.config_epoch
         );
@@ -471,7 +471,7 @@ impl Sentinel {
             let args = [
                 m.map_command("SENTINEL"),
                 "is-master-down-by-addr".to_string(),
-                m.inst.addr.host.clone(),
+                m.inst.addr.shown().to_string(),
                 m.inst.addr.port.to_string(),
                 self.current_epoch.to_string(),
                 runid,
@@ -797,7 +797,7 @@ impl Sentinel {
                 || !ri
                     .slave_master_host
                     .as_deref()
-                    .is_some_and(|h| h.eq_ignore_ascii_case(&m.inst.addr.host)))
+                    .is_some_and(|h| m.inst.addr.same_host(h)))
         {
             let wait = m.failover_timeout;
             if self.master_looks_sane(mi)
@@ -816,7 +816,7 @@ impl Sentinel {
             let promoted = m.promoted_replica().map(|p| p.addr.clone());
             if ri.flags & SRI_RECONF_SENT != 0 {
                 if let (Some(p), Some(h)) = (&promoted, &ri.slave_master_host) {
-                    if p.host.eq_ignore_ascii_case(h) && ri.slave_master_port == p.port as i64 {
+                    if p.same_host(h) && ri.slave_master_port == p.port as i64 {
                         let ri = self.masters[mi].get_mut(who);
                         ri.flags &= !SRI_RECONF_SENT;
                         ri.flags |= SRI_RECONF_INPROG;
@@ -853,7 +853,7 @@ impl Sentinel {
         }
         let (host, port) = match addr {
             None => ("NO".to_string(), "ONE".to_string()),
-            Some(a) => (a.host.clone(), a.port.to_string()),
+            Some(a) => (a.shown().to_string(), a.port.to_string()),
         };
         let m = &self.masters[mi];
         let (multi, slaveof, config, client, exec) = (

@@ -55,11 +55,31 @@ pub struct Client {
     pub close_after_reply: bool,
     pub ctime: i64,
     pub last_interaction: i64,
-    /// Full name of the last command (`client|list`).
+    /// Full name of the last command (`client|list`; `NULL` before the first known one).
     pub last_cmd: String,
+    /// While a command of this client runs: the bytes of its query buffer (the request
+    /// included) and of its arguments, for CLIENT LIST's `qbuf` and `argv-mem`; 0 otherwise.
+    pub running_qbuf: usize,
+    pub running_argv_mem: usize,
+    /// The ACL user the connection is authenticated as (`default` at first).
+    pub user: String,
+    /// CLIENT SETINFO LIB-NAME / LIB-VER.
+    pub lib_name: String,
+    pub lib_ver: String,
+    /// CLIENT REPLY OFF; CLIENT REPLY SKIP (replies still to drop, this command's included).
+    pub reply_off: bool,
+    pub reply_skip: u8,
+    /// CLIENT NO-EVICT ON (shown as flag `e`; nothing is evicted in a sentinel anyway).
+    pub no_evict: bool,
 }
 
 impl Client {
+    /// The socket's file descriptor (CLIENT LIST `fd=`).
+    pub fn fd(&self) -> i32 {
+        use std::os::fd::AsRawFd;
+        self.stream.as_raw_fd()
+    }
+
     /// Subscriptions (channels + patterns); non-zero puts a RESP2 client in subscribed mode.
     pub fn subscriptions(&self) -> usize {
         self.channels.len() + self.patterns.len()
@@ -276,7 +296,7 @@ impl Server {
             let now = mstime();
             let laddr = stream.local_addr().ok();
             let mut parser = RequestParser::new();
-            let authenticated = self.sentinel.cfg.requirepass.is_none();
+            let authenticated = self.sentinel.acl.default_auto_auth();
             parser.unauthenticated = !authenticated;
             self.clients.insert(
                 token,
@@ -297,6 +317,14 @@ impl Server {
                     ctime: now,
                     last_interaction: now,
                     last_cmd: "NULL".into(),
+                    running_qbuf: 0,
+                    running_argv_mem: 0,
+                    user: "default".into(),
+                    lib_name: String::new(),
+                    lib_ver: String::new(),
+                    reply_off: false,
+                    reply_skip: 0,
+                    no_evict: false,
                 },
             );
         }
@@ -372,6 +400,8 @@ impl Server {
                         .iter()
                         .map(|r| base[r.clone()].to_vec())
                         .collect();
+                    c.running_qbuf = c.query.len();
+                    c.running_argv_mem = argv.iter().map(Vec::len).sum();
                     c.query.drain(..consumed);
                     c.last_interaction = mstime();
                     if argv.is_empty() {
@@ -379,6 +409,10 @@ impl Server {
                     }
                     self.stats.commands_processed += 1;
                     crate::commands::execute(self, t, &argv);
+                    if let Some(c) = self.clients.get_mut(&t) {
+                        c.running_qbuf = 0;
+                        c.running_argv_mem = 0;
+                    }
                 }
             }
         }

@@ -42,6 +42,8 @@ pub struct Sentinel {
     pub config_dirty: bool,
     /// Notification and client-reconfig scripts.
     pub scripts: crate::scripts::Scripts,
+    /// ACL users (`user` lines, `requirepass`, ACL SETUSER).
+    pub acl: crate::acl::Acl,
 }
 
 /// 40 random hex characters (Redis's `getRandomHexChars`), from the kernel's generator.
@@ -88,7 +90,15 @@ impl Sentinel {
             next_id: 1,
             config_dirty: false,
             scripts: Default::default(),
+            acl: Default::default(),
         };
+        crate::instance::ANNOUNCE_HOSTNAMES.store(
+            s.cfg.announce_hostnames,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        // The `user` lines were checked at load; the default user takes `requirepass`.
+        s.acl = crate::acl::Acl::from_config(s.cfg.requirepass.as_deref(), &s.cfg.users)
+            .unwrap_or_default();
         let masters = std::mem::take(&mut s.cfg.masters);
         for mc in &masters {
             s.add_master(mc);
@@ -115,10 +125,7 @@ impl Sentinel {
             id,
             SRI_MASTER,
             mc.name.clone(),
-            Addr {
-                host: mc.host.clone(),
-                port: mc.port,
-            },
+            Addr::new(mc.host.clone(), mc.port),
             mc.down_after_ms,
             now,
         );
@@ -148,10 +155,7 @@ impl Sentinel {
             if m.replicas.iter().any(|r| r.addr.same(h, *p)) {
                 continue;
             }
-            let addr = Addr {
-                host: h.clone(),
-                port: *p,
-            };
+            let addr = Addr::new(h.clone(), *p);
             let rid = self.new_id();
             m.replicas.push(Instance::new(
                 rid,
@@ -171,10 +175,7 @@ impl Sentinel {
                 sid,
                 SRI_SENTINEL,
                 runid.clone(),
-                Addr {
-                    host: h.clone(),
-                    port: *p,
-                },
+                Addr::new(h.clone(), *p),
                 mc.down_after_ms,
                 now,
             );
@@ -209,13 +210,15 @@ impl Sentinel {
             "{} {} {} {}",
             ri.type_str(),
             ri.name,
-            ri.addr.host,
+            ri.addr.shown(),
             ri.addr.port
         );
         if who != Who::Master {
             s.push_str(&format!(
                 " @ {} {} {}",
-                m.inst.name, m.inst.addr.host, m.inst.addr.port
+                m.inst.name,
+                m.inst.addr.shown(),
+                m.inst.addr.port
             ));
         }
         s
@@ -260,9 +263,9 @@ impl Sentinel {
             m.inst.name.clone(),
             if leader { "leader" } else { "observer" }.to_string(),
             state.to_string(),
-            from.host.clone(),
+            from.shown().to_string(),
             from.port.to_string(),
-            to.host.clone(),
+            to.shown().to_string(),
             to.port.to_string(),
         ];
         self.scripts.schedule(argv);
@@ -403,6 +406,7 @@ impl Sentinel {
                     "",
                 );
                 self.masters[mi].sentinels[oi].addr.port = 0;
+                self.update_sentinel_address_in_all_masters(mi, oi);
             }
             let id = self.new_id();
             let down_after = self.masters[mi].inst.down_after_period;
@@ -410,10 +414,7 @@ impl Sentinel {
                 id,
                 SRI_SENTINEL,
                 runid.to_string(),
-                Addr {
-                    host: ip.to_string(),
-                    port,
-                },
+                Addr::new(ip.to_string(), port),
                 down_after,
                 now,
             );
@@ -422,6 +423,8 @@ impl Sentinel {
             let idx = self.masters[mi].sentinels.len() - 1;
             if n_removed == 0 {
                 self.event(Level::Notice, "+sentinel", mi, Who::Sentinel(idx), "");
+            } else {
+                self.update_sentinel_address_in_all_masters(mi, idx);
             }
             self.config_dirty = true;
             si = Some(idx);
@@ -432,7 +435,7 @@ impl Sentinel {
             self.masters[mi].config_epoch = mepoch;
             self.config_dirty = true;
             let m = &self.masters[mi];
-            if mport != m.inst.addr.port || !m.inst.addr.host.eq_ignore_ascii_case(t[5]) {
+            if mport != m.inst.addr.port || !m.inst.addr.same_host(t[5]) {
                 self.event(
                     Level::Warning,
                     "+config-update-from",
@@ -443,7 +446,11 @@ impl Sentinel {
                 let m = &self.masters[mi];
                 let text = format!(
                     "{} {} {} {} {}",
-                    m.inst.name, m.inst.addr.host, m.inst.addr.port, t[5], mport
+                    m.inst.name,
+                    m.inst.addr.shown(),
+                    m.inst.addr.port,
+                    t[5],
+                    mport
                 );
                 self.event_for(Level::Warning, "+switch-master", mi, &text);
                 let old = self.masters[mi].inst.addr.clone();
@@ -454,6 +461,48 @@ impl Sentinel {
         }
         self.masters[mi].sentinels[si].last_hello_time = now;
         true
+    }
+
+    /// `sentinelUpdateSentinelAddressInAllMasters()`: sentinel `si` of master `mi` has a new
+    /// address; the same sentinel (by run id) under every master takes it, its links closed
+    /// (they reconnect to the new address), and `+sentinel-address-update` tells how many
+    /// other masters were changed.
+    pub fn update_sentinel_address_in_all_masters(&mut self, mi: usize, si: usize) {
+        let (Some(runid), addr) = (
+            self.masters[mi].sentinels[si].runid.clone(),
+            self.masters[mi].sentinels[si].addr.clone(),
+        ) else {
+            return;
+        };
+        let mut reconfigured = 0;
+        for m in 0..self.masters.len() {
+            let Some(k) = self.masters[m]
+                .sentinels
+                .iter()
+                .position(|s| s.runid.as_deref() == Some(runid.as_str()))
+            else {
+                continue;
+            };
+            let mut ri = std::mem::replace(
+                &mut self.masters[m].sentinels[k],
+                Instance::new(0, 0, String::new(), Addr::new("", 0), 0, 0),
+            );
+            self.close_links(&mut ri);
+            if !(m == mi && k == si) {
+                ri.addr = addr.clone();
+                reconfigured += 1;
+            }
+            self.masters[m].sentinels[k] = ri;
+        }
+        if reconfigured > 0 {
+            self.event(
+                Level::Notice,
+                "+sentinel-address-update",
+                mi,
+                Who::Sentinel(si),
+                &format!(" {reconfigured} additional matching instances"),
+            );
+        }
     }
 
     /// Closes both links of an instance.
@@ -482,17 +531,7 @@ impl Sentinel {
         }
         let mut inst = std::mem::replace(
             &mut self.masters[mi].inst,
-            Instance::new(
-                0,
-                0,
-                String::new(),
-                Addr {
-                    host: String::new(),
-                    port: 0,
-                },
-                0,
-                0,
-            ),
+            Instance::new(0, 0, String::new(), Addr::new(String::new(), 0), 0, 0),
         );
         self.close_links(&mut inst);
         inst.flags &= SRI_MASTER;
@@ -539,10 +578,7 @@ impl Sentinel {
         let down_after = self.masters[mi].inst.down_after_period;
         {
             let m = &mut self.masters[mi];
-            m.inst.addr = Addr {
-                host: host.to_string(),
-                port,
-            };
+            m.inst.addr = Addr::new(host.to_string(), port);
             m.inst.o_down_since_time = 0;
             m.inst.s_down_since_time = 0;
         }
@@ -560,10 +596,7 @@ impl Sentinel {
     pub fn add_replica(&mut self, mi: usize, host: &str, port: u16) -> usize {
         let now = mstime();
         let id = self.new_id();
-        let addr = Addr {
-            host: host.to_string(),
-            port,
-        };
+        let addr = Addr::new(host.to_string(), port);
         let down_after = self.masters[mi].inst.down_after_period;
         let inst = Instance::new(id, SRI_SLAVE, addr.fmt_ip_port(), addr, down_after, now);
         self.masters[mi].replicas.push(inst);
@@ -590,6 +623,10 @@ impl Sentinel {
                 pyrope_common::conf::repr(dir.to_string_lossy().as_bytes())
             ),
         );
+        // Redis's rewrite puts the users between the server options and the sentinel ones.
+        for l in self.acl.config_lines() {
+            push("user", l);
+        }
         push("sentinel myid", format!("sentinel myid {}", self.myid));
         if !self.cfg.deny_scripts_reconfig {
             push(
@@ -628,7 +665,9 @@ impl Sentinel {
                 "sentinel monitor",
                 format!(
                     "sentinel monitor {name} {} {} {}",
-                    addr.host, addr.port, m.quorum
+                    addr.shown(),
+                    addr.port,
+                    m.quorum
                 ),
             );
             if m.inst.down_after_period != config::DEFAULT_DOWN_AFTER_MS {
@@ -702,7 +741,8 @@ impl Sentinel {
                     "sentinel known-replica",
                     format!(
                         "sentinel known-replica {name} {} {}",
-                        r.addr.host, r.addr.port
+                        r.addr.shown(),
+                        r.addr.port
                     ),
                 );
             }
@@ -715,7 +755,8 @@ impl Sentinel {
                     "sentinel known-sentinel",
                     format!(
                         "sentinel known-sentinel {name} {} {} {runid}",
-                        s.addr.host, s.addr.port
+                        s.addr.shown(),
+                        s.addr.port
                     ),
                 );
             }
@@ -750,7 +791,9 @@ impl Sentinel {
     pub fn flush_config(&mut self) -> std::io::Result<()> {
         self.config_dirty = false;
         let lines = self.config_lines();
-        let owned = |k: &str| k.starts_with("sentinel ") || k == "dir" || k == "protected-mode";
+        let owned = |k: &str| {
+            k.starts_with("sentinel ") || k == "dir" || k == "protected-mode" || k == "user"
+        };
         let r = config::rewrite_file(&self.cfg.path, &lines, &owned);
         if r.is_ok() {
             crate::log!(Notice, "Sentinel new configuration saved on disk");
@@ -762,5 +805,37 @@ impl Sentinel {
             );
         }
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sentinel_address_switch_applies_under_every_master() {
+        let cfg = config::load_str(
+            "sentinel monitor m1 127.0.0.1 7001 2\nsentinel monitor m2 127.0.0.1 7002 2\n",
+            "t.conf",
+        )
+        .unwrap();
+        let poll = mio::Poll::new().unwrap();
+        let mut s = Sentinel::new(cfg, poll.registry().try_clone().unwrap());
+        let id = "a".repeat(40);
+        for (m, p) in [("m1", 7001), ("m2", 7002)] {
+            assert!(s.process_hello(&format!("127.0.0.1,5000,{id},0,{m},127.0.0.1,{p},0")));
+        }
+        // Seen at a new address through m1 only: m2's instance follows.
+        assert!(s.process_hello(&format!("127.0.0.2,5001,{id},0,m1,127.0.0.1,7001,0")));
+        for m in &s.masters {
+            assert_eq!(m.sentinels.len(), 1);
+            let a = &m.sentinels[0].addr;
+            assert_eq!(
+                (a.ip.as_str(), a.port),
+                ("127.0.0.2", 5001),
+                "{}",
+                m.inst.name
+            );
+        }
     }
 }

@@ -869,3 +869,49 @@ impl ReplicaLink {
         std::mem::take(&mut self.buf)
     }
 }
+
+/// The pid of the program a `timeout(1)` wrapper runs (its only child).
+fn wrapped_pid(child: &Child) -> Option<i32> {
+    let pid = child.id();
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .ok()?
+        .split_whitespace()
+        .next()
+        .and_then(|k| k.parse().ok())
+}
+
+impl RedisNode {
+    /// Freezes the node with SIGSTOP (a partition: it neither answers nor notices time pass)
+    /// until [`RedisNode::resume`]. Panics if the node is not running.
+    pub fn freeze(&self) {
+        let pid = wrapped_pid(self.child.as_ref().expect("running node")).expect("node pid");
+        unsafe {
+            libc_kill(pid, 19);
+        }
+    }
+
+    /// Lets a node stopped by [`RedisNode::freeze`] go on (SIGCONT).
+    pub fn resume(&self) {
+        let pid = wrapped_pid(self.child.as_ref().expect("running node")).expect("node pid");
+        unsafe {
+            libc_kill(pid, 18);
+        }
+    }
+}
+
+impl TestSentinel {
+    /// Freezes the sentinel with SIGSTOP until [`TestSentinel::resume`] (a partitioned
+    /// sentinel; [`TestSentinel::pause`] is the blocking form).
+    pub fn freeze(&self) {
+        unsafe {
+            libc_kill(wrapped_pid(&self.child).expect("sentinel pid"), 19);
+        }
+    }
+
+    /// Lets a sentinel stopped by [`TestSentinel::freeze`] go on (SIGCONT).
+    pub fn resume(&self) {
+        unsafe {
+            libc_kill(wrapped_pid(&self.child).expect("sentinel pid"), 18);
+        }
+    }
+}

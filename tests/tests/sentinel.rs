@@ -1049,3 +1049,940 @@ fn a_minority_sentinel_is_never_elected() {
         assert_eq!(master_addr(&sentinels[0]), Some(primary.port));
     });
 }
+
+/// `f` with the values of map keys in [`MASKED`] (plus `extra`) replaced, recursively: RESP3
+/// maps and the RESP2 flat arrays inside them compare field for field.
+fn mask3(f: &Frame, extra: &[&str]) -> Frame {
+    let m = |x: &Frame| mask3(x, extra);
+    match f {
+        Frame::Map(kv) => Frame::Map(
+            kv.iter()
+                .map(|(k, v)| {
+                    let key = text(k);
+                    if MASKED.contains(&key.as_str()) || extra.contains(&key.as_str()) {
+                        (k.clone(), Frame::Simple(b"<masked>".to_vec()))
+                    } else {
+                        (k.clone(), m(v))
+                    }
+                })
+                .collect(),
+        ),
+        Frame::Array(Some(v)) => Frame::Array(Some(v.iter().map(m).collect())),
+        Frame::Set(v) => Frame::Set(v.iter().map(m).collect()),
+        Frame::Push(v) => Frame::Push(v.iter().map(m).collect()),
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn resp3_replies_match_redis_sentinel() {
+    let primary = RedisNode::start(&[]);
+    let _replica = RedisNode::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let ours = TestSentinel::start(SentinelKind::Pyrope, &monitor_conf(primary.port, 2, 5000));
+    let theirs = TestSentinel::start(SentinelKind::Redis, &monitor_conf(primary.port, 2, 5000));
+    wait_discovery(&[&ours, &theirs], 1, 1);
+    for s in [&ours, &theirs] {
+        assert!(wait_for(Duration::from_secs(30), || {
+            let r = cmd(&mut s.client(), &["SENTINEL", "REPLICAS", "mymaster"]);
+            let Frame::Array(Some(v)) = r else {
+                return false;
+            };
+            v.len() == 1 && field(&v[0], "master-link-status").as_deref() == Some("ok")
+        }));
+        assert!(wait_for(Duration::from_secs(30), || {
+            let r = cmd(&mut s.client(), &["SENTINEL", "SENTINELS", "mymaster"]);
+            let Frame::Array(Some(v)) = r else {
+                return false;
+            };
+            v.len() == 1 && field(&v[0], "flags").as_deref() == Some("sentinel")
+        }));
+    }
+    let (mut a, mut b) = (ours.client(), theirs.client());
+    let h1 = cmd(&mut a, &["HELLO", "3"]);
+    let h2 = cmd(&mut b, &["HELLO", "3"]);
+    assert_eq!(
+        mask3(&h1, &["id", "version"]),
+        mask3(&h2, &["id", "version"])
+    );
+    // Replies compared after masking ids, times and the sentinels' own addresses.
+    let masked_cmds: &[(&[&str], &[&str])] = &[
+        (&["SENTINEL", "MASTER", "mymaster"], &[]),
+        (&["SENTINEL", "MASTERS"], &[]),
+        (&["SENTINEL", "REPLICAS", "mymaster"], &[]),
+        (&["SENTINEL", "SLAVES", "mymaster"], &[]),
+        (&["SENTINEL", "SENTINELS", "mymaster"], &["name", "port"]),
+        (&["SENTINEL", "CONFIG", "GET", "*"], &[]),
+        (&["HELLO"], &["id", "version"]),
+        (&["HELLO", "3"], &["id", "version"]),
+    ];
+    for (args, extra) in masked_cmds {
+        let ra = cmd(&mut a, args);
+        let rb = cmd(&mut b, args);
+        assert_eq!(
+            mask3(&ra, extra),
+            mask3(&rb, extra),
+            "RESP3 reply to {args:?}"
+        );
+    }
+    // Replies that must be byte-identical in RESP3.
+    let same: &[&[&str]] = &[
+        &["PING"],
+        &["PING", "hello"],
+        &["ROLE"],
+        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "mymaster"],
+        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "nope"],
+        &["SENTINEL", "CKQUORUM", "mymaster"],
+        &["SENTINEL", "MASTER", "nope"],
+        &[
+            "SENTINEL",
+            "IS-MASTER-DOWN-BY-ADDR",
+            "127.0.0.1",
+            "1",
+            "0",
+            "*",
+        ],
+        &["SENTINEL", "PENDING-SCRIPTS"],
+        &["SENTINEL", "DEBUG"],
+        &["SENTINEL", "CONFIG", "GET", "resolve-hostnames"],
+        &["SENTINEL", "CONFIG", "GET", "nope"],
+        &["SENTINEL", "INFO-CACHE", "nope"],
+        &["SENTINEL", "SIMULATE-FAILURE", "help"],
+        &["SENTINEL", "RESET", "nomatch*"],
+        &["SENTINEL", "foo"],
+        &["INFO", "sentinel"],
+        &["CLIENT", "GETNAME"],
+        &["CLIENT", "SETNAME", "probe"],
+        &["CLIENT", "GETNAME"],
+        &["ACL", "WHOAMI"],
+        &["SUBSCRIBE", "+switch-master"],
+        &["PSUBSCRIBE", "+odown*"],
+        &["PING"],
+        &["UNSUBSCRIBE"],
+        &["PUNSUBSCRIBE"],
+        &["GET", "x"],
+    ];
+    for args in same {
+        a.send(args).unwrap();
+        b.send(args).unwrap();
+        let (_, ra) = a.read_reply_raw().unwrap();
+        let (_, rb) = b.read_reply_raw().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&ra),
+            String::from_utf8_lossy(&rb),
+            "RESP3 reply to {args:?}"
+        );
+    }
+    // INFO (all sections): the same frame type (a bulk string in 7.4.1's sentinel, not a
+    // verbatim one) with the same field names.
+    let ia = cmd(&mut a, &["INFO"]);
+    let ib = cmd(&mut b, &["INFO"]);
+    assert_eq!(std::mem::discriminant(&ia), std::mem::discriminant(&ib));
+    let names = |t: &str| -> Vec<String> {
+        t.lines()
+            .map(|l| l.split(':').next().unwrap().to_string())
+            .filter(|n| n != "pyrope_version")
+            .collect()
+    };
+    assert_eq!(names(&text(&ia)), names(&text(&ib)));
+    // INFO-CACHE: [name, [[ms, info]...]] with the times masked and the INFO texts compared
+    // by field names.
+    let shape = |f: &Frame| -> Vec<String> {
+        let Frame::Array(Some(v)) = f else {
+            panic!("{f:?}")
+        };
+        let mut out = vec![text(&v[0])];
+        let Frame::Array(Some(entries)) = &v[1] else {
+            panic!("{f:?}")
+        };
+        for e in entries {
+            let Frame::Array(Some(p)) = e else {
+                panic!("{e:?}")
+            };
+            out.push(format!("{:?}", std::mem::discriminant(&p[0])));
+            out.extend(names(&text(&p[1])));
+        }
+        out
+    };
+    let ca = cmd(&mut a, &["SENTINEL", "INFO-CACHE", "mymaster"]);
+    let cb = cmd(&mut b, &["SENTINEL", "INFO-CACHE", "mymaster"]);
+    assert_eq!(shape(&ca), shape(&cb));
+}
+
+/// Sends SIGCONT to what a test froze, on drop too (a failed assertion must not leave a
+/// stopped process behind).
+struct Thaw<'a> {
+    nodes: Vec<&'a RedisNode>,
+    sentinels: Vec<&'a TestSentinel>,
+}
+
+impl Thaw<'_> {
+    fn now(&self) {
+        self.nodes.iter().for_each(|n| n.resume());
+        self.sentinels.iter().for_each(|s| s.resume());
+    }
+}
+
+impl Drop for Thaw<'_> {
+    fn drop(&mut self) {
+        self.now();
+    }
+}
+
+#[test]
+fn after_a_partition_heals_the_sentinels_never_accept_two_primaries() {
+    partition_heals([SentinelKind::Pyrope; 3]);
+}
+
+/// The same with two Redis 7.4.1 sentinels on the majority side and the frozen pyrope one
+/// learning the new primary from their hellos.
+#[test]
+fn a_frozen_pyrope_sentinel_follows_redis_sentinels_after_the_heal() {
+    partition_heals([
+        SentinelKind::Redis,
+        SentinelKind::Redis,
+        SentinelKind::Pyrope,
+    ]);
+}
+
+/// And a frozen Redis sentinel following two pyrope ones.
+#[test]
+fn a_frozen_redis_sentinel_follows_pyrope_sentinels_after_the_heal() {
+    partition_heals([
+        SentinelKind::Pyrope,
+        SentinelKind::Pyrope,
+        SentinelKind::Redis,
+    ]);
+}
+
+/// Freezes the primary and the third sentinel (a partition), lets the two others fail over,
+/// heals, and checks that no sentinel ever names a third node or goes back to the old
+/// primary, that the group converges on one primary (the old one its replica), and that
+/// each sentinel switched once.
+fn partition_heals(kinds: [SentinelKind; 3]) {
+    let primary = RedisNode::start(&[]);
+    let p = primary.port.to_string();
+    let nodes = [
+        primary,
+        RedisNode::start(&["--replicaof", "127.0.0.1", &p]),
+        RedisNode::start(&["--replicaof", "127.0.0.1", &p]),
+    ];
+    let old = nodes[0].port;
+    let sentinels: Vec<TestSentinel> = kinds
+        .iter()
+        .map(|k| TestSentinel::start(*k, &monitor_conf(old, 2, 2000)))
+        .collect();
+    let refs: Vec<&TestSentinel> = sentinels.iter().collect();
+    wait_discovery(&refs, 2, 2);
+    for s in &sentinels {
+        wait_replicas_ready(s, 2);
+    }
+    let subs: Vec<Subscriber> = sentinels.iter().map(|s| Subscriber::new(s.port)).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let logs = || -> String {
+        sentinels
+            .iter()
+            .map(|s| format!("=== {:?} {}\n{}", s.kind, s.port, s.log_text()))
+            .collect()
+    };
+    // The partition: the primary and one sentinel on one side (frozen), the two other
+    // sentinels and both replicas on the majority side, which fails the primary over.
+    let thaw = Thaw {
+        nodes: vec![&nodes[0]],
+        sentinels: vec![&sentinels[2]],
+    };
+    nodes[0].freeze();
+    sentinels[2].freeze();
+    let replica_ports = [nodes[1].port, nodes[2].port];
+    let mut newp = 0;
+    let majority = wait_for(Duration::from_secs(90), || {
+        let a = master_addr(&sentinels[0]);
+        let b = master_addr(&sentinels[1]);
+        match (a, b) {
+            (Some(a), Some(b)) if a == b && replica_ports.contains(&a) => {
+                newp = a;
+                true
+            }
+            _ => false,
+        }
+    });
+    assert!(majority, "the majority did not fail over:\n{}", logs());
+    // The other replica follows the new primary before the partition heals.
+    let other = nodes
+        .iter()
+        .find(|n| n.port != old && n.port != newp)
+        .unwrap();
+    assert!(
+        wait_for(Duration::from_secs(60), || repl_field(other, "master_port")
+            == Some(newp.to_string())),
+        "the other replica was not re-pointed:\n{}",
+        logs()
+    );
+    // Heal. From now on every sentinel names the old or the new primary, and once it has
+    // named the new one it never goes back; the old primary is made a replica of the new.
+    thaw.now();
+    let mut seen_new = [false; 3];
+    let mut history: Vec<Vec<Option<u16>>> = vec![Vec::new(); 3];
+    let mut check = |history: &mut Vec<Vec<Option<u16>>>| -> Vec<Option<u16>> {
+        let addrs: Vec<Option<u16>> = sentinels.iter().map(master_addr).collect();
+        for (i, a) in addrs.iter().enumerate() {
+            if history[i].last() != Some(a) {
+                history[i].push(*a);
+            }
+            match a {
+                Some(x) if *x == newp => seen_new[i] = true,
+                Some(x) if *x == old => assert!(
+                    !seen_new[i],
+                    "sentinel {i} went back to the old primary: {history:?}\n{}",
+                    logs()
+                ),
+                None => {}
+                Some(x) => panic!("sentinel {i} names a third primary {x}:\n{}", logs()),
+            }
+        }
+        addrs
+    };
+    let healed = wait_for(Duration::from_secs(120), || {
+        let addrs = check(&mut history);
+        addrs.iter().all(|a| *a == Some(newp))
+            && repl_field(&nodes[0], "master_port") == Some(newp.to_string())
+            && repl_field(&nodes[0], "master_link_status").as_deref() == Some("up")
+    });
+    assert!(
+        healed,
+        "the group did not converge after the heal: {history:?}\n{}",
+        logs()
+    );
+    // Stable: for a while after, the same single primary everywhere.
+    let until = std::time::Instant::now() + Duration::from_secs(8);
+    while std::time::Instant::now() < until {
+        let addrs = check(&mut history);
+        assert!(addrs.iter().all(|a| *a == Some(newp)), "{history:?}");
+        let masters: Vec<u16> = nodes
+            .iter()
+            .filter(|n| repl_field(n, "role").as_deref() == Some("master"))
+            .map(|n| n.port)
+            .collect();
+        assert_eq!(masters, vec![newp], "{history:?}\n{}", logs());
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // One switch per sentinel (the frozen one learns it from the others' hellos), one leader.
+    for (i, sub) in subs.iter().enumerate() {
+        assert_eq!(
+            sub.messages("+switch-master"),
+            vec![format!("mymaster 127.0.0.1 {old} 127.0.0.1 {newp}")],
+            "sentinel {i}:\n{}",
+            logs()
+        );
+    }
+    let elected: usize = subs.iter().map(|s| s.count("+elected-leader")).sum();
+    assert_eq!(elected, 1, "{}", logs());
+    assert_eq!(subs[2].count("+elected-leader"), 0);
+}
+
+#[test]
+fn redis_70_sentinel_leads_a_failover_in_a_mixed_group() {
+    if !std::path::Path::new(REDIS_SENTINEL_70).exists() {
+        eprintln!("skipped: no {REDIS_SENTINEL_70}");
+        return;
+    }
+    let primary = RedisNode::start(&[]);
+    let p = primary.port.to_string();
+    let nodes = vec![
+        primary,
+        RedisNode::start(&["--replicaof", "127.0.0.1", &p]),
+        RedisNode::start(&["--replicaof", "127.0.0.1", &p]),
+    ];
+    let first = nodes[0].port;
+    let sentinels = vec![
+        TestSentinel::start(SentinelKind::Redis70, &monitor_conf(first, 2, 2000)),
+        TestSentinel::start(SentinelKind::Pyrope, &monitor_conf(first, 2, 2000)),
+        TestSentinel::start(SentinelKind::Redis, &monitor_conf(first, 2, 2000)),
+    ];
+    let refs: Vec<&TestSentinel> = sentinels.iter().collect();
+    wait_discovery(&refs, 2, 2);
+    let subs: Vec<Subscriber> = sentinels.iter().map(|s| Subscriber::new(s.port)).collect();
+    let mut current = first;
+    // 7.0.15 leads, then pyrope (7.0.15 follows it), each one failover seen by everyone.
+    for (run, leader) in [0usize, 1].into_iter().enumerate() {
+        wait_replicas_ready(&sentinels[leader], 2);
+        let before: Vec<usize> = subs.iter().map(|s| s.count("+switch-master")).collect();
+        assert_eq!(
+            cmd(
+                &mut sentinels[leader].client(),
+                &["SENTINEL", "FAILOVER", "mymaster"]
+            ),
+            Frame::Simple(b"OK".to_vec())
+        );
+        let newp = wait_converged(&sentinels, &nodes, current);
+        std::thread::sleep(Duration::from_secs(2));
+        for (i, sub) in subs.iter().enumerate() {
+            let msgs = sub.messages("+switch-master");
+            assert_eq!(
+                msgs.len(),
+                before[i] + 1,
+                "run {run}: sentinel {i}: {msgs:?}"
+            );
+            assert_eq!(
+                msgs.last().unwrap(),
+                &format!("mymaster 127.0.0.1 {current} 127.0.0.1 {newp}")
+            );
+        }
+        assert_eq!(subs[leader].count("+elected-leader"), 1, "run {run}");
+        current = newp;
+    }
+    // Everyone agrees on the epoch the pyrope-led failover ended in.
+    let epochs: Vec<i64> = sentinels
+        .iter()
+        .map(|s| num(&master(s, "mymaster"), "config-epoch"))
+        .collect();
+    assert!(
+        epochs.iter().all(|e| *e == epochs[0] && *e >= 2),
+        "{epochs:?}"
+    );
+}
+
+/// `f` with every array and map put in a canonical order (by the debug text of the
+/// elements, recursively): for replies whose order is Redis's dict order (COMMAND, COMMAND
+/// DOCS, COMMAND LIST), which a Redis process seeds at random.
+fn canon(f: &Frame) -> Frame {
+    let sort = |mut v: Vec<Frame>| {
+        v.sort_by_key(|x| format!("{x:?}"));
+        v
+    };
+    match f {
+        Frame::Array(Some(v)) => Frame::Array(Some(sort(v.iter().map(canon).collect()))),
+        Frame::Set(v) => Frame::Set(sort(v.iter().map(canon).collect())),
+        Frame::Map(kv) => {
+            let mut kv: Vec<(Frame, Frame)> =
+                kv.iter().map(|(k, v)| (canon(k), canon(v))).collect();
+            kv.sort_by_key(|(k, _)| format!("{k:?}"));
+            Frame::Map(kv)
+        }
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn command_introspection_matches_redis_sentinel() {
+    let ours = TestSentinel::start(SentinelKind::Pyrope, "");
+    let theirs = TestSentinel::start(SentinelKind::Redis, "");
+    for proto in ["2", "3"] {
+        let (mut a, mut b) = (ours.client(), theirs.client());
+        cmd(&mut a, &["HELLO", proto]);
+        cmd(&mut b, &["HELLO", proto]);
+        let unordered: &[&[&str]] = &[
+            &["COMMAND"],
+            &["COMMAND", "INFO"],
+            &["COMMAND", "DOCS"],
+            &["COMMAND", "LIST"],
+            &["COMMAND", "LIST", "FILTERBY", "ACLCAT", "connection"],
+            &["COMMAND", "LIST", "FILTERBY", "aclcat", "dangerous"],
+            &["COMMAND", "LIST", "FILTERBY", "PATTERN", "p*"],
+            &["COMMAND", "LIST", "FILTERBY", "PATTERN", "SENTINEL|*"],
+            &["COMMAND", "LIST", "FILTERBY", "MODULE", "x"],
+            &["COMMAND", "DOCS", "sentinel", "client|list"],
+        ];
+        for args in unordered {
+            let ra = cmd(&mut a, args);
+            let rb = cmd(&mut b, args);
+            assert!(!rb.is_error(), "{args:?}: {rb:?}");
+            assert_eq!(canon(&ra), canon(&rb), "RESP{proto} reply to {args:?}");
+        }
+        let same: &[&[&str]] = &[
+            &["COMMAND", "COUNT"],
+            &["COMMAND", "HELP"],
+            &["COMMAND", "INFO", "ping", "SENTINEL|master", "nope", "get"],
+            &["COMMAND", "DOCS", "ping", "sentinel|master", "nope"],
+            &["COMMAND", "DOCS", "nope"],
+            &["COMMAND", "DOCS", "SENTINEL|MASTER", "Client|Kill"],
+            &["COMMAND", "GETKEYS", "ping"],
+            &["COMMAND", "GETKEYS", "sentinel"],
+            &["COMMAND", "GETKEYS", "sentinel", "nope"],
+            &["COMMAND", "GETKEYS", "get", "x"],
+            &["COMMAND", "GETKEYSANDFLAGS", "client", "list"],
+            &["COMMAND", "GETKEYS"],
+            &["COMMAND", "LIST", "x"],
+            &["COMMAND", "LIST", "FILTERBY"],
+            &["COMMAND", "LIST", "FILTERBY", "foo", "bar"],
+            &["COMMAND", "LIST", "FILTERBY", "pattern", "p*", "x"],
+            &["COMMAND", "COUNT", "x"],
+            &["COMMAND", "HELP", "x"],
+            &["COMMAND", "foo"],
+        ];
+        for args in same {
+            a.send(args).unwrap();
+            b.send(args).unwrap();
+            let (_, ra) = a.read_reply_raw().unwrap();
+            let (_, rb) = b.read_reply_raw().unwrap();
+            assert_eq!(
+                String::from_utf8_lossy(&ra),
+                String::from_utf8_lossy(&rb),
+                "RESP{proto} reply to {args:?}"
+            );
+        }
+    }
+}
+
+/// CLIENT LIST / INFO lines as `(field, value)` with the values that legitimately differ
+/// between two processes masked (ids, addresses, fds, times, memory sizes).
+fn client_fields(line: &str) -> Vec<(String, String)> {
+    const VARY: &[&str] = &[
+        "id",
+        "addr",
+        "laddr",
+        "fd",
+        "age",
+        "idle",
+        "qbuf-free",
+        "tot-mem",
+        // The reply buffer's size and peak follow `clientsCron`'s timing.
+        "rbs",
+        "rbp",
+    ];
+    line.split(' ')
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            let v = if VARY.contains(&k) { "<masked>" } else { v };
+            (k.to_string(), v.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn acl_users_and_client_subcommands_match_redis_sentinel() {
+    let body = "user watcher on >w0rd -@all +ping +sentinel|get-master-addr-by-name +client|id\n";
+    let ours = TestSentinel::start(SentinelKind::Pyrope, body);
+    let theirs = TestSentinel::start(SentinelKind::Redis, body);
+    let (mut a, mut b) = (ours.client(), theirs.client());
+    let same: &[&[&str]] = &[
+        &["ACL", "WHOAMI"],
+        &["ACL", "USERS"],
+        &["ACL", "LIST"],
+        &["ACL", "GETUSER", "default"],
+        &["ACL", "GETUSER", "watcher"],
+        &["ACL", "GETUSER", "nope"],
+        &["ACL", "SETUSER", "bob"],
+        &["ACL", "GETUSER", "bob"],
+        &[
+            "ACL",
+            "SETUSER",
+            "bob",
+            "+ping",
+            "+ping",
+            "-ping",
+            "+@connection",
+            "-hello",
+            "~foo*",
+            "&ch",
+        ],
+        &["ACL", "LIST"],
+        &["ACL", "GETUSER", "bob"],
+        &["ACL", "SETUSER", "bob", "foo"],
+        &["ACL", "SETUSER", "bob", "+nope"],
+        &["ACL", "SETUSER", "bob", "+@nope"],
+        &["ACL", "SETUSER", "bob", "#abc"],
+        &["ACL", "SETUSER", "bob", "<nopw"],
+        &[
+            "ACL",
+            "SETUSER",
+            "bob",
+            "+client|list",
+            "-client|kill",
+            "+sentinel|masters",
+        ],
+        &["ACL", "GETUSER", "bob"],
+        &["ACL", "SETUSER", "bob", "reset"],
+        &["ACL", "LIST"],
+        &[
+            "ACL",
+            "SETUSER",
+            "bob",
+            "on",
+            ">x",
+            "+@all",
+            "allkeys",
+            "allchannels",
+        ],
+        &[
+            "ACL",
+            "SETUSER",
+            "bob",
+            "-sentinel",
+            "+sentinel|myid",
+            "nopass",
+        ],
+        &["ACL", "LIST"],
+        // Rule merging as ACL LIST shows it.
+        &[
+            "ACL",
+            "SETUSER",
+            "m1",
+            "+@connection",
+            "+@connection",
+            "-@fast",
+            "+ping|x",
+        ],
+        &["ACL", "SETUSER", "m2", "%R~x", "~x", "%W~y", "%R~y", "%R~z"],
+        &["ACL", "SETUSER", "m3", "allkeys", "%R~a"],
+        &["ACL", "SETUSER", "m3", "(~x +get)"],
+        &["ACL", "SETUSER", "m3", "+client|nope"],
+        &["ACL", "SETUSER", "m3", "%X~a"],
+        &["ACL", "LIST"],
+        &["ACL", "DELUSER", "m1", "m2", "m3"],
+        &["ACL", "CAT"],
+        &["ACL", "CAT", "nope"],
+        &["ACL", "GENPASS", "x"],
+        &["ACL", "GENPASS", "0"],
+        &["ACL", "DRYRUN", "default", "ping"],
+        &["ACL", "DRYRUN", "nope", "ping"],
+        &["ACL", "DRYRUN", "watcher", "sentinel", "masters"],
+        &["ACL", "DRYRUN", "watcher", "ping"],
+        &["ACL", "DRYRUN", "watcher", "nope"],
+        &["ACL", "DRYRUN", "bob", "sentinel", "myid"],
+        &["ACL", "DRYRUN", "bob", "sentinel", "masters"],
+        &["ACL", "LOG"],
+        &["ACL", "LOG", "RESET"],
+        &["ACL", "SAVE"],
+        &["ACL", "LOAD"],
+        &["ACL", "HELP"],
+        &["ACL", "SETUSER"],
+        &["ACL", "WHOAMI", "x"],
+        &["ACL", "foo"],
+        &["ACL", "DELUSER", "default"],
+        &["ACL", "DELUSER", "bob", "nope"],
+        &["ACL", "USERS"],
+        &["CLIENT", "SETNAME", "probe"],
+        &["CLIENT", "SETINFO", "lib-name", "mylib"],
+        &["CLIENT", "SETINFO", "LIB-VER", "1.0"],
+        &["CLIENT", "SETINFO", "lib-name", "a b"],
+        &["CLIENT", "SETINFO", "foo", "x"],
+        &["CLIENT", "SETINFO", "lib-name"],
+        &["CLIENT", "LIST", "TYPE", "foo"],
+        &["CLIENT", "LIST", "TYPE", "master"],
+        &["CLIENT", "LIST", "TYPE", "pubsub"],
+        &["CLIENT", "LIST", "ID", "x"],
+        &["CLIENT", "LIST", "ID", "999999"],
+        &["CLIENT", "LIST", "foo"],
+        &["CLIENT", "NO-EVICT", "on"],
+        &["CLIENT", "NO-EVICT", "x"],
+        &["CLIENT", "GETREDIR"],
+        &["CLIENT", "UNPAUSE"],
+        &["CLIENT", "UNBLOCK", "99"],
+        &["CLIENT", "UNBLOCK", "x"],
+        &["CLIENT", "UNBLOCK", "99", "foo"],
+        &["CLIENT", "TRACKINGINFO"],
+        &["CLIENT", "KILL", "ID", "x"],
+        &["CLIENT", "KILL", "foo", "bar"],
+        &["CLIENT", "KILL", "ID", "999999"],
+        &["CLIENT", "KILL", "LADDR", "1.2.3.4:5"],
+        &["CLIENT", "KILL", "MAXAGE", "0"],
+        &["CLIENT", "KILL", "TYPE", "foo"],
+        &["CLIENT", "KILL", "TYPE", "pubsub"],
+        &["CLIENT", "KILL", "USER", "nope"],
+        &["CLIENT", "KILL", "ID", "1", "ADDR"],
+        &["CLIENT", "KILL", "1.2.3.4:5"],
+        &["CLIENT", "PAUSE", "x"],
+        &["CLIENT", "PAUSE", "10", "foo"],
+        &["CLIENT", "CACHING", "yes"],
+        &["CLIENT", "HELP"],
+        &["CLIENT", "ID", "x"],
+        &["CLIENT", "foo"],
+        &["CLIENT", "REPLY", "foo"],
+        &["AUTH", "x"],
+        &["AUTH", "watcher", "bad"],
+        &["AUTH", "nope", "x"],
+        &["AUTH", "watcher", "w0rd"],
+        &["ACL", "WHOAMI"],
+        &["PING"],
+        &["SENTINEL", "MASTERS"],
+        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", "x"],
+        &["CLIENT", "LIST"],
+        &["COMMAND", "COUNT"],
+        &["AUTH", "default", "anything"],
+        &["ACL", "WHOAMI"],
+    ];
+    for args in same {
+        a.send(args).unwrap();
+        b.send(args).unwrap();
+        let (_, ra) = a.read_reply_raw().unwrap();
+        let (_, rb) = b.read_reply_raw().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&ra),
+            String::from_utf8_lossy(&rb),
+            "reply to {args:?}"
+        );
+    }
+    // ACL LOG: the same entries (denied AUTHs and commands above, grouped the same way),
+    // times and client details masked; INFO counts them.
+    let log = |c: &mut pyrope_common::client::Client| -> Vec<Vec<(String, String)>> {
+        let Frame::Array(Some(v)) = cmd(c, &["ACL", "LOG"]) else {
+            panic!("ACL LOG")
+        };
+        v.iter()
+            .map(|e| {
+                pairs(e)
+                    .into_iter()
+                    .map(|(k, v)| match k.as_str() {
+                        "age-seconds" | "timestamp-created" | "timestamp-last-updated" => {
+                            (k, "<masked>".into())
+                        }
+                        "client-info" => (k, format!("{:?}", client_fields(&v))),
+                        _ => (k, v),
+                    })
+                    .collect()
+            })
+            .collect()
+    };
+    let (la, lb) = (log(&mut a), log(&mut b));
+    assert!(la.len() >= 3, "{la:?}");
+    assert_eq!(la, lb);
+    for k in ["acl_access_denied_auth", "acl_access_denied_cmd"] {
+        let ia = text(&cmd(&mut a, &["INFO", "stats"]));
+        let ib = text(&cmd(&mut b, &["INFO", "stats"]));
+        assert_eq!(info_field(&ia, k), info_field(&ib, k), "{k}");
+    }
+    assert_eq!(
+        cmd(&mut a, &["ACL", "LOG", "RESET"]),
+        cmd(&mut b, &["ACL", "LOG", "RESET"])
+    );
+    assert_eq!(cmd(&mut a, &["ACL", "LOG"]), cmd(&mut b, &["ACL", "LOG"]));
+    // CLIENT INFO / LIST: the same fields, values equal but for ids, addresses and sizes.
+    let ia = text(&cmd(&mut a, &["CLIENT", "INFO"]));
+    let ib = text(&cmd(&mut b, &["CLIENT", "INFO"]));
+    assert_eq!(client_fields(ia.trim_end()), client_fields(ib.trim_end()));
+    // An idle second connection as seen from the first.
+    let (mut a2, mut b2) = (ours.client(), theirs.client());
+    cmd(&mut a2, &["SUBSCRIBE", "x"]);
+    cmd(&mut b2, &["SUBSCRIBE", "x"]);
+    std::thread::sleep(Duration::from_millis(2500));
+    let la = text(&cmd(&mut a, &["CLIENT", "LIST", "TYPE", "pubsub"]));
+    let lb = text(&cmd(&mut b, &["CLIENT", "LIST", "TYPE", "pubsub"]));
+    let strip = |l: &str| {
+        client_fields(l.trim_end())
+            .into_iter()
+            .filter(|(k, _)| !matches!(k.as_str(), "rbs" | "rbp"))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(strip(&la), strip(&lb));
+    // CLIENT REPLY: SKIP drops the next reply, OFF all until ON.
+    let script: &[&[&str]] = &[
+        &["CLIENT", "REPLY", "SKIP"],
+        &["PING", "skipped"],
+        &["PING", "one"],
+        &["CLIENT", "REPLY", "OFF"],
+        &["PING", "dropped"],
+        &["CLIENT", "REPLY", "ON"],
+        &["PING", "end"],
+    ];
+    for c in [&mut a, &mut b] {
+        for args in script {
+            c.send(args).unwrap();
+        }
+    }
+    let mut got = Vec::new();
+    for c in [&mut a, &mut b] {
+        let mut all = Vec::new();
+        loop {
+            let (f, raw) = c.read_reply_raw().unwrap();
+            all.extend_from_slice(&raw);
+            if text(&f) == "end" {
+                break;
+            }
+        }
+        got.push(String::from_utf8_lossy(&all).into_owned());
+    }
+    assert_eq!(got[0], got[1]);
+    assert_eq!(got[0], "$3\r\none\r\n+OK\r\n$3\r\nend\r\n");
+}
+
+/// `SENTINEL <sub> <name>` on both sentinels, compared with the usual fields masked.
+fn same_instance_replies(a: &TestSentinel, b: &TestSentinel, name: &str) {
+    let (mut ca, mut cb) = (a.client(), b.client());
+    let m1 = cmd(&mut ca, &["SENTINEL", "MASTER", name]);
+    let m2 = cmd(&mut cb, &["SENTINEL", "MASTER", name]);
+    assert_eq!(masked(&m1, &[]), masked(&m2, &[]), "SENTINEL MASTER {name}");
+    for sub in ["REPLICAS", "SENTINELS"] {
+        let Frame::Array(Some(r1)) = cmd(&mut ca, &["SENTINEL", sub, name]) else {
+            panic!()
+        };
+        let Frame::Array(Some(r2)) = cmd(&mut cb, &["SENTINEL", sub, name]) else {
+            panic!()
+        };
+        assert_eq!(r1.len(), r2.len(), "SENTINEL {sub} {name}");
+        for (x, y) in r1.iter().zip(&r2) {
+            let mask: &[&str] = if sub == "SENTINELS" {
+                &["name", "port"]
+            } else {
+                &[]
+            };
+            assert_eq!(masked(x, mask), masked(y, mask), "SENTINEL {sub} {name}");
+        }
+    }
+    for args in [
+        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", name][..],
+        &["SENTINEL", "CONFIG", "GET", "*"],
+    ] {
+        assert_eq!(cmd(&mut ca, args), cmd(&mut cb, args), "{args:?}");
+    }
+}
+
+#[test]
+fn hostnames_and_ipv6_addresses_as_redis_sentinel() {
+    // A node on both loopbacks with a replica that connects over IPv6.
+    let node = RedisNode::start(&["--bind", "127.0.0.1", "::1"]);
+    let np = node.port.to_string();
+    let _replica = RedisNode::start(&["--bind", "127.0.0.1", "::1", "--replicaof", "::1", &np]);
+    // One group by host name (resolve-hostnames), one over IPv6. (Not both in one group:
+    // a peer seen through two address families switches address at every hello, in Redis
+    // as here.) The sentinels listen on both loopbacks: peers announce the address of their
+    // link to the master.
+    for (name, host) in [("byname", "localhost"), ("v6", "::1")] {
+        let body = format!(
+            "bind 127.0.0.1 ::1\nsentinel resolve-hostnames yes\nsentinel monitor {name} {host} {np} 2\n"
+        );
+        let ours = TestSentinel::start(SentinelKind::Pyrope, &body);
+        let theirs = TestSentinel::start(SentinelKind::Redis, &body);
+        // Both find the replica (reported by its IPv6 address) and each other.
+        for s in [&ours, &theirs] {
+            let ok = wait_for(Duration::from_secs(60), || {
+                let m = master(s, name);
+                num(&m, "num-slaves") == 1 && num(&m, "num-other-sentinels") == 1
+            });
+            assert!(
+                ok,
+                "{:?} {name}: {:?}\n{}",
+                s.kind,
+                master(s, name),
+                s.log_text()
+            );
+            assert!(wait_for(Duration::from_secs(30), || {
+                let r = cmd(&mut s.client(), &["SENTINEL", "REPLICAS", name]);
+                let Frame::Array(Some(v)) = r else {
+                    return false;
+                };
+                v.len() == 1 && field(&v[0], "master-link-status").as_deref() == Some("ok")
+            }));
+            assert!(wait_for(Duration::from_secs(30), || {
+                let r = cmd(&mut s.client(), &["SENTINEL", "SENTINELS", name]);
+                let Frame::Array(Some(v)) = r else {
+                    return false;
+                };
+                v.len() == 1 && field(&v[0], "flags").as_deref() == Some("sentinel")
+            }));
+        }
+        same_instance_replies(&ours, &theirs, name);
+        let info = |s: &TestSentinel| {
+            let t = text(&cmd(&mut s.client(), &["INFO", "sentinel"]));
+            info_field(&t, "master0")
+        };
+        assert_eq!(info(&ours), info(&theirs));
+        // announce-hostnames: the host name as configured instead of the address it
+        // resolved to.
+        for s in [&ours, &theirs] {
+            assert_eq!(
+                cmd(
+                    &mut s.client(),
+                    &["SENTINEL", "CONFIG", "SET", "announce-hostnames", "yes"]
+                ),
+                Frame::Simple(b"OK".to_vec())
+            );
+        }
+        same_instance_replies(&ours, &theirs, name);
+        assert_eq!(info(&ours), info(&theirs));
+        // The rewritten config names the master and replica the same way.
+        let monitors = |s: &TestSentinel| -> Vec<String> {
+            cmd(&mut s.client(), &["SENTINEL", "FLUSHCONFIG"]);
+            s.conf_text()
+                .lines()
+                .filter(|l| {
+                    l.starts_with("sentinel monitor") || l.starts_with("sentinel known-replica")
+                })
+                .map(String::from)
+                .collect()
+        };
+        let (ma, mb) = (monitors(&ours), monitors(&theirs));
+        assert_eq!(ma, mb);
+        assert!(ma[0].contains(host), "{ma:?}");
+    }
+}
+
+#[test]
+fn a_redis_pyrope_group_with_passwords_authenticates_as_the_sentinel_user() {
+    let primary = RedisNode::start(&[]);
+    let _replica = RedisNode::start(&["--replicaof", "127.0.0.1", &primary.port.to_string()]);
+    let conf = |pass: &str| {
+        format!(
+            "requirepass adminpw\nuser peer on >peerpw +@all\nsentinel sentinel-user peer\nsentinel sentinel-pass {pass}\n{}",
+            monitor_conf(primary.port, 2, 1500)
+        )
+    };
+    let group = [
+        TestSentinel::start(SentinelKind::Redis, &conf("peerpw")),
+        TestSentinel::start(SentinelKind::Pyrope, &conf("peerpw")),
+    ];
+    let authed = |s: &TestSentinel| {
+        let mut c = s.client();
+        assert_eq!(
+            cmd(&mut c, &["AUTH", "adminpw"]),
+            Frame::Simple(b"OK".to_vec())
+        );
+        c
+    };
+    // Without AUTH nothing but AUTH/HELLO answers.
+    assert!(cmd(&mut group[1].client(), &["SENTINEL", "MASTERS"]).is_error());
+    let peer_flags = |s: &TestSentinel| -> Vec<String> {
+        let Frame::Array(Some(v)) = cmd(&mut authed(s), &["SENTINEL", "SENTINELS", "mymaster"])
+        else {
+            panic!()
+        };
+        v.iter()
+            .map(|x| field(x, "flags").unwrap_or_default())
+            .collect()
+    };
+    for s in &group {
+        assert!(
+            wait_for(Duration::from_secs(60), || peer_flags(s) == ["sentinel"]),
+            "{:?}: {:?}\n{}",
+            s.kind,
+            peer_flags(s),
+            s.log_text()
+        );
+    }
+    // Longer than down-after: the peers' PINGs are answered (they authenticated as `peer`).
+    std::thread::sleep(Duration::from_secs(4));
+    for s in &group {
+        assert_eq!(
+            peer_flags(s),
+            ["sentinel"],
+            "{:?}\n{}",
+            s.kind,
+            s.log_text()
+        );
+    }
+    // The peers' connections run as `peer` on both sides.
+    for s in &group {
+        let Frame::Bulk(Some(list)) = cmd(&mut authed(s), &["CLIENT", "LIST"]) else {
+            panic!()
+        };
+        let list = String::from_utf8_lossy(&list).into_owned();
+        assert!(list.contains("user=peer"), "{:?}: {list}", s.kind);
+    }
+    // A pyrope sentinel with the wrong sentinel-pass: its PINGs to the others are refused,
+    // so it sees them subjectively down, while they see it fine.
+    let wrong = TestSentinel::start(SentinelKind::Pyrope, &conf("nope"));
+    assert!(
+        wait_for(Duration::from_secs(60), || {
+            let f = peer_flags(&wrong);
+            f.len() == 2 && f.iter().all(|x| x.starts_with("s_down,sentinel"))
+        }),
+        "{:?}\n{}",
+        peer_flags(&wrong),
+        wrong.log_text()
+    );
+    for s in &group {
+        assert!(wait_for(Duration::from_secs(30), || {
+            let f = peer_flags(s);
+            f.len() == 2 && f.iter().all(|x| x == "sentinel")
+        }));
+    }
+}
