@@ -489,6 +489,8 @@ pub struct Keyspace {
     /// New small integers use Redis's shared objects (false when maxmemory is set with an
     /// LRU/LFU policy, as `canUseSharedObject()`).
     pub share_ints: bool,
+    /// Scratch space of [`Keyspace::evict_sample`] (kept to avoid an allocation per sample).
+    sample_buf: Vec<EntryPtr>,
 }
 
 impl Keyspace {
@@ -499,6 +501,7 @@ impl Keyspace {
             signals: Signals::default(),
             lazy: LazyFree::default(),
             share_ints: true,
+            sample_buf: Vec::new(),
         }
     }
 
@@ -1072,6 +1075,57 @@ impl Keyspace {
         let h = d.handle(db, e);
         self.delete(h, Deletion::Expire, None);
         Probe::Expired
+    }
+
+    /// Calls `f` with up to `count` keys of `db` sampled for the eviction pool (evict.c's
+    /// `evictionPoolPopulate`): from the whole db as Redis's `dictGetSomeKeys`, or, when
+    /// `volatile`, from the keys with a TTL (Redis samples `db->expires`). Nothing is touched.
+    pub fn evict_sample(
+        &mut self,
+        db: usize,
+        volatile: bool,
+        count: usize,
+        mut f: impl FnMut(Entry<'_>),
+    ) {
+        let mut buf = std::mem::take(&mut self.sample_buf);
+        let d = &mut self.dbs[db].dict;
+        if volatile {
+            d.some_volatile(count, &mut buf);
+        } else {
+            d.some_keys(count, &mut buf);
+        }
+        for &e in &buf {
+            f(Entry::new(e));
+        }
+        buf.clear();
+        self.sample_buf = buf;
+    }
+
+    /// Finds a key chosen from the eviction pool, without expiring or touching it: None when
+    /// it is gone (a "ghost"), or when `volatile` and it no longer has a TTL.
+    pub fn evict_find(&mut self, db: usize, key: &[u8], volatile: bool) -> Option<KeyRef> {
+        let d = &mut self.dbs[db];
+        let e = d.dict.find(key)?;
+        if volatile && !e.has_expire() {
+            return None;
+        }
+        Some(d.handle(db, e))
+    }
+
+    /// A random key of `db`, or of its keys with a TTL when `volatile` (the random eviction
+    /// policies' `dictGetRandomKey`), without expiring or touching it.
+    pub fn evict_random(&mut self, db: usize, volatile: bool) -> Option<KeyRef> {
+        let d = &mut self.dbs[db];
+        let e = if volatile {
+            let n = d.dict.volatile_len();
+            if n == 0 {
+                return None;
+            }
+            d.dict.volatile_at(fastrand::usize(..n))
+        } else {
+            d.dict.random()?
+        };
+        Some(d.handle(db, e))
     }
 
     /// A random key of `db` (`dbRandomKey` without the expiry loop), or None if empty.
