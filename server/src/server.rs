@@ -444,6 +444,7 @@ impl Server {
         let p = &self.settings.maxmemory_policy;
         let share = !maxmemory || !(p.contains("lru") || p.contains("lfu"));
         self.ks.share_ints = share;
+        self.ks.keep_lfu = self.settings.lfu;
         let st = &self.settings;
         self.ks.lazy = crate::keyspace::LazyFree {
             user_del: st.lazyfree_lazy_user_del,

@@ -590,3 +590,66 @@ fn eviction_quality_allkeys_lfu() {
         "allkeys-lfu: pyrope kept {got:.3} of the hot keys, Redis {want:.3}"
     );
 }
+
+/// The LFU field as Redis keeps it, made deterministic (`lfu-log-factor 0`: every access
+/// increments; `lfu-decay-time 0`: no decay): new keys start at 5, reads and writes count as
+/// accesses, an overwrite keeps the counter (`dbSetValue`), EXISTS/TYPE/OBJECT do not touch,
+/// TOUCH does, RENAME keeps it, COPY's destination is a new object at 5.
+#[test]
+fn lfu_counter_follows_redis() {
+    let (redis, pyrope) = both(&[
+        "--maxmemory-policy",
+        "allkeys-lfu",
+        "--lfu-log-factor",
+        "0",
+        "--lfu-decay-time",
+        "0",
+    ]);
+    let script: &[&[&str]] = &[
+        &["SET", "k", "v"],
+        &["OBJECT", "FREQ", "k"],
+        &["GET", "k"],
+        &["GET", "k"],
+        &["OBJECT", "FREQ", "k"],
+        &["SET", "k", "v2"],
+        &["OBJECT", "FREQ", "k"],
+        &["SET", "k", "12"],
+        &["INCR", "k"],
+        &["OBJECT", "FREQ", "k"],
+        &["APPEND", "k", "x"],
+        &["GETSET", "k", "1"],
+        &["OBJECT", "FREQ", "k"],
+        &["EXISTS", "k"],
+        &["TYPE", "k"],
+        &["OBJECT", "FREQ", "k"],
+        &["TOUCH", "k"],
+        &["OBJECT", "FREQ", "k"],
+        &["RENAME", "k", "k2"],
+        &["OBJECT", "FREQ", "k2"],
+        &["SETEX", "k2", "100", "v"],
+        &["OBJECT", "FREQ", "k2"],
+        &["SET", "k3", "v"],
+        &["COPY", "k2", "k3", "REPLACE"],
+        &["OBJECT", "FREQ", "k3"],
+        &["OBJECT", "FREQ", "k2"],
+        &["RPUSH", "l", "a"],
+        &["RPUSH", "l", "b"],
+        &["LPOP", "l"],
+        &["OBJECT", "FREQ", "l"],
+        &["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"],
+        &["OBJECT", "FREQ", "l"],
+    ];
+    let run = |srv: &TestServer| -> Vec<String> {
+        let mut c = srv.client();
+        script
+            .iter()
+            .map(|a| format!("{a:?} -> {}", show(&c.call(a).unwrap())))
+            .collect()
+    };
+    let want = run(&redis);
+    assert!(
+        want.contains(&"[\"OBJECT\", \"FREQ\", \"k\"] -> :8 ".to_string()),
+        "{want:#?}"
+    );
+    assert_eq!(run(&pyrope), want);
+}

@@ -489,6 +489,9 @@ pub struct Keyspace {
     /// New small integers use Redis's shared objects (false when maxmemory is set with an
     /// LRU/LFU policy, as `canUseSharedObject()`).
     pub share_ints: bool,
+    /// An LFU `maxmemory-policy` is set: an overwritten key keeps its LFU field (Redis's
+    /// `dbSetValue`), so a rewritten hot key stays hot.
+    pub keep_lfu: bool,
     /// Scratch space of [`Keyspace::evict_sample`] (kept to avoid an allocation per sample).
     sample_buf: Vec<EntryPtr>,
 }
@@ -501,6 +504,7 @@ impl Keyspace {
             signals: Signals::default(),
             lazy: LazyFree::default(),
             share_ints: true,
+            keep_lfu: false,
             sample_buf: Vec::new(),
         }
     }
@@ -661,7 +665,8 @@ impl Keyspace {
     }
 
     /// Replaces the value of a found key (`dbSetValue` with overwrite): the old value is freed
-    /// (lazily under `lazyfree-lazy-server-del` when big). Returns the new handle.
+    /// (lazily under `lazyfree-lazy-server-del` when big). Under an LFU policy the key keeps
+    /// its LFU field whatever `lru` says. Returns the new handle.
     pub fn overwrite(
         &mut self,
         h: KeyRef,
@@ -672,6 +677,7 @@ impl Keyspace {
     ) -> KeyRef {
         let old = self.check(h);
         let db = h.db();
+        let lru = if self.keep_lfu { old.lru() } else { lru };
         let shared = self.shared(&value);
         // SAFETY: `old` is live (checked handle); the key is copied by `alloc` before `old`
         // is freed below.
@@ -894,13 +900,15 @@ impl Keyspace {
 
     /// Links under `dst_key` in `dst_db` a deep copy of `src`'s value with its expire (COPY),
     /// replacing `dst_existing` (server-del). The copy is a new object, never a shared integer
-    /// (`dupStringObject`). Event: "copy_to" on the destination. Returns the new handle.
+    /// (`dupStringObject`), with a new key's LRU/LFU field `lru` (createObject's). Event:
+    /// "copy_to" on the destination. Returns the new handle.
     pub fn copy(
         &mut self,
         src: KeyRef,
         dst_db: usize,
         dst_key: &[u8],
         dst_existing: Option<KeyRef>,
+        lru: u32,
     ) -> KeyRef {
         let e = self.check(src);
         if let Some(d) = dst_existing {
@@ -912,7 +920,7 @@ impl Keyspace {
         }
         // `delete` bumped the destination db's generation: re-read the source handle's entry
         // through its pointer, which deleting a different key cannot have freed.
-        let (exp, lru) = (e.expire(), e.lru());
+        let exp = e.expire();
         // SAFETY: `e` is linked (another key was deleted, never this one) and the value is
         // copied or cloned by `alloc` before anything else changes.
         let n = unsafe {
@@ -1299,7 +1307,7 @@ mod tests {
         let a = ks.set_expire(a, Some(10), Some(ev::EXPIRE));
         ks.touched(a, ev::INCRBY);
         let b = ks.rename(a, 1, b"b", None, ev::MOVE_FROM, ev::MOVE_TO);
-        let c = ks.copy(b, 1, b"c", None);
+        let c = ks.copy(b, 1, b"c", None, 0);
         ks.delete(c, Deletion::UserDel, Some(ev::DEL));
         let b = ks.lookup(1, b"b", 0, true, Touch::No).unwrap();
         assert!(ks.expire_probe(1, 0, 10) == Probe::Expired);
@@ -1373,7 +1381,7 @@ mod tests {
         let mut ks = ks();
         let a0 = ks.add(0, b"k", string_value(&[b'v'; 100]), None, 0, None);
         let a1 = ks.add(1, b"k", string_value(b"other"), None, 0, None);
-        let c = ks.copy(a0, 1, b"k", Some(a1));
+        let c = ks.copy(a0, 1, b"k", Some(a1), 0);
         assert_eq!(val(&ks, c), vec![b'v'; 100]);
         let a0 = ks.lookup(0, b"k", 0, true, Touch::No).unwrap();
         assert_eq!(val(&ks, a0), vec![b'v'; 100]);
