@@ -197,6 +197,18 @@ pub fn over_limit(srv: &Server) -> Option<u64> {
     (used > max).then(|| used - max)
 }
 
+/// Bytes that may still be allocated before used memory passes `maxmemory` (`usize::MAX`
+/// without a limit): the keyspace's tables do not double past it (`overMaxmemoryAfterAlloc`
+/// as Redis's `dictResizeAllowed` asks it).
+pub fn headroom(srv: &Server) -> usize {
+    let max = srv.settings.maxmemory;
+    if max == 0 {
+        return usize::MAX;
+    }
+    let used = used_memory(srv).saturating_sub(not_counted(srv));
+    max.saturating_sub(used) as usize
+}
+
 /// The time limit of one eviction run in µs (`evictionTimeLimitUs`): 50 µs per unit up to
 /// tenacity 10, then 15% more per unit (about 2 minutes at 99), unlimited at 100.
 pub fn time_limit_us(tenacity: u32) -> u64 {
@@ -435,6 +447,7 @@ pub fn start_timer(srv: &mut Server) {
 /// CONFIG SET maxmemory (`updateMaxmemory`): warns when the new limit is below the memory
 /// in use, and lets the eviction timer work towards it.
 pub fn maxmemory_changed(srv: &mut Server) {
+    srv.ks.grow_headroom = headroom(srv);
     let max = srv.settings.maxmemory;
     if max == 0 {
         return;

@@ -153,6 +153,7 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
         });
         let oom = crate::evict::perform_evictions(srv, running) == crate::evict::Outcome::Fail;
         srv.evict.oom = oom;
+        srv.ks.grow_headroom = crate::evict::headroom(srv);
         if srv.call_depth == 0 && !srv.deferred_pushes.is_empty() {
             // This client's own `evicted` messages precede its command's reply.
             out.buf.append(&mut srv.deferred_pushes);

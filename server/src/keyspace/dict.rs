@@ -99,6 +99,9 @@ const MIN_FILL: usize = 8;
 const EMPTY_VISITS: usize = 10;
 /// With resizing paused, grow anyway past this load factor (Redis `dict_force_resize_ratio`).
 const FORCE_RESIZE_RATIO: usize = 4;
+/// Up to this load factor (x1000) a table may stay ungrown to respect `grow_headroom`
+/// (Redis `HASHTABLE_MAX_LOAD_FACTOR` 1.618).
+const MAX_LOAD_FOR_GUARD: usize = 1618;
 
 /// An overflow block: `len` and `cap` (u32 each) followed by `cap` entry pointers.
 struct Overflow;
@@ -353,6 +356,10 @@ pub(crate) struct Dict<E: DictItem = EntryPtr> {
     rehash_idx: Option<usize>,
     hasher: foldhash::fast::FixedState,
     volatile: Vec<E>,
+    /// Bytes a new bucket array may take without going over `maxmemory` (`usize::MAX`: no
+    /// limit). Below [`MAX_LOAD_FOR_GUARD`] the table does not grow past it (Redis's
+    /// `dictResizeAllowed` / `overMaxmemoryAfterAlloc`): growing would only force evictions.
+    pub grow_headroom: usize,
     /// When true, only grow past [`FORCE_RESIZE_RATIO`] and never shrink (a fork child is
     /// sharing pages copy-on-write).
     pub resize_paused: bool,
@@ -378,6 +385,7 @@ impl<E: DictItem> Dict<E> {
             hasher: foldhash::fast::FixedState::with_seed(fastrand::u64(..)),
             volatile: Vec::new(),
             resize_paused: false,
+            grow_headroom: usize::MAX,
             _items: PhantomData,
         }
     }
@@ -508,6 +516,12 @@ impl<E: DictItem> Dict<E> {
         } else if self.ht[0].used >= size
             && (!self.resize_paused || self.ht[0].used / size > FORCE_RESIZE_RATIO)
         {
+            let want = (self.ht[0].used + 1).next_power_of_two();
+            if self.ht[0].used * 1000 <= size * MAX_LOAD_FOR_GUARD
+                && want.saturating_mul(8) > self.grow_headroom
+            {
+                return;
+            }
             self.start_resize(self.ht[0].used + 1);
         }
     }
@@ -1157,6 +1171,37 @@ mod tests {
             let e = d.random().unwrap();
             assert!(key(e).starts_with(b"k"));
         }
+    }
+
+    /// Without headroom under maxmemory a table stays ungrown up to load 1.618, then grows
+    /// anyway (Redis's `dictResizeAllowed`).
+    #[test]
+    fn growth_respects_the_headroom_below_the_max_load() {
+        let mut d = Dict::new();
+        for i in 0..64 {
+            d.insert(entry(&format!("k{i}"), None));
+        }
+        while d.is_rehashing() {
+            d.rehash(100);
+        }
+        assert_eq!(d.bucket_counts(), (64, 0));
+        d.grow_headroom = 0;
+        // The check is made before each insertion, on the count so far.
+        for i in 64..104 {
+            d.insert(entry(&format!("k{i}"), None));
+        }
+        assert_eq!(
+            d.bucket_counts(),
+            (64, 0),
+            "load 103/64 <= 1.618: no growth"
+        );
+        d.insert(entry("k104", None));
+        assert!(d.is_rehashing(), "load 104/64 > 1.618: grows");
+        d.grow_headroom = usize::MAX;
+        for i in 0..105 {
+            assert!(d.get(format!("k{i}").as_bytes()).is_some());
+        }
+        d.clear();
     }
 
     /// `some_keys` returns members, at most `count`, during a resize too, and over many

@@ -384,8 +384,10 @@ impl Db {
         self.gen = self.gen.wrapping_add(1);
     }
 
-    /// Links a new entry (per-key indexes kept current).
-    fn link(&mut self, e: EntryPtr) {
+    /// Links a new entry (per-key indexes kept current); the table grows only within
+    /// `headroom` bytes below load 1.618 (see `Keyspace::grow_headroom`).
+    fn link(&mut self, e: EntryPtr, headroom: usize) {
+        self.dict.grow_headroom = headroom;
         if let Some(c) = &mut self.slot_counts {
             // SAFETY: `e` is live (just allocated); the key is read before linking.
             c[pyrope_common::slot::key_slot(unsafe { e.key() }) as usize] += 1;
@@ -492,6 +494,10 @@ pub struct Keyspace {
     /// An LFU `maxmemory-policy` is set: an overwritten key keeps its LFU field (Redis's
     /// `dbSetValue`), so a rewritten hot key stays hot.
     pub keep_lfu: bool,
+    /// Bytes that may still be allocated before used memory passes `maxmemory` (`usize::MAX`
+    /// without a limit), set before each command: a db table does not double past it while
+    /// its load factor is under 1.618 (Redis's `dictResizeAllowed` for the keyspace).
+    pub grow_headroom: usize,
     /// Scratch space of [`Keyspace::evict_sample`] (kept to avoid an allocation per sample).
     sample_buf: Vec<EntryPtr>,
 }
@@ -505,6 +511,7 @@ impl Keyspace {
             lazy: LazyFree::default(),
             share_ints: true,
             keep_lfu: false,
+            grow_headroom: usize::MAX,
             sample_buf: Vec::new(),
         }
     }
@@ -652,7 +659,7 @@ impl Keyspace {
         let e = EntryPtr::alloc(key, value, expire, lru);
         e.set_shared(shared);
         let d = &mut self.dbs[db];
-        d.link(e);
+        d.link(e, self.grow_headroom);
         let h = d.handle(db, e);
         let s = &mut self.signals;
         s.modified(db, key, true);
@@ -884,7 +891,7 @@ impl Keyspace {
         // SAFETY: unlinked, not used again (a taken boxed value left a null pointer).
         unsafe { e.free() };
         let d = &mut self.dbs[dst_db];
-        d.link(n);
+        d.link(n, self.grow_headroom);
         if hfe.is_some() {
             d.hexpires.set(dst_key, hfe);
         }
@@ -939,7 +946,7 @@ impl Keyspace {
             .get(unsafe { e.key() })
             .copied();
         let d = &mut self.dbs[dst_db];
-        d.link(n);
+        d.link(n, self.grow_headroom);
         if hfe.is_some() {
             d.hexpires.set(dst_key, hfe);
         }
