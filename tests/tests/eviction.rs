@@ -653,3 +653,49 @@ fn lfu_counter_follows_redis() {
     );
     assert_eq!(run(&pyrope), want);
 }
+
+/// With `maxmemory-eviction-tenacity 0` a run stops after 16 keys; the eviction timer keeps
+/// going without any command (a subscriber sees every key's `evicted` event while nobody
+/// sends anything), and keys of every db are evicted.
+#[test]
+fn the_eviction_timer_finishes_the_work_in_every_db() {
+    let (redis, pyrope) = both(&[
+        "--notify-keyspace-events",
+        "Ee",
+        "--maxmemory-policy",
+        "allkeys-random",
+        "--maxmemory-eviction-tenacity",
+        "0",
+    ]);
+    for srv in [&redis, &pyrope] {
+        let mut c = srv.client();
+        let mut sub = srv.client();
+        for db in ["0", "5"] {
+            c.call(&["SELECT", db]).unwrap();
+            let cmds: Vec<Vec<String>> = (0..2000)
+                .map(|i| cmd(&["SET", &format!("k:{i}"), "value"]))
+                .collect();
+            pipeline(&mut c, &cmds);
+        }
+        sub.call(&["PSUBSCRIBE", "__keyevent@*__:evicted"]).unwrap();
+        c.call(&["CONFIG", "SET", "maxmemory", "1"]).unwrap();
+        let mut per_db = std::collections::BTreeMap::new();
+        for _ in 0..4000 {
+            let Frame::Array(Some(m)) = sub.read_reply().unwrap() else {
+                panic!("not a message")
+            };
+            let ch = String::from_utf8_lossy(m[2].as_bytes().unwrap()).into_owned();
+            *per_db.entry(ch).or_insert(0) += 1;
+        }
+        assert_eq!(
+            per_db.into_iter().collect::<Vec<_>>(),
+            [
+                ("__keyevent@0__:evicted".to_string(), 2000),
+                ("__keyevent@5__:evicted".to_string(), 2000)
+            ],
+            "{:?}",
+            srv.kind
+        );
+        assert_eq!(info_u64(&mut c, "stats", "evicted_keys"), 4000);
+    }
+}
