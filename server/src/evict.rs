@@ -374,7 +374,7 @@ pub fn perform_evictions(srv: &mut Server, running: Option<Running>) -> Outcome 
         };
         freed += delete_evicted(srv, h, running);
         keys_freed += 1;
-        if keys_freed % 16 == 0 {
+        if keys_freed.is_multiple_of(16) {
             // Lazily freed memory comes back on another thread: check the real figure.
             if lazy && over_limit(srv).is_none() {
                 break;
