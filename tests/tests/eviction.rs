@@ -499,8 +499,9 @@ fn evictions_propagate_as_del_or_unlink() {
 }
 
 /// One server's run of Redis's LRU/LFU quality test: fill to maxmemory, then in rounds touch
-/// the hot half (for LRU after the 1-second LRU clock ticks) and add new keys (half as many
-/// as were filled, in all); returns the fraction of hot keys still present.
+/// the hot half (for LRU after the 1-second LRU clock ticks) and add new keys (as many as
+/// were filled, in all: the cold half and the earlier rounds' keys must go, the hot half
+/// stay); returns the fraction of hot keys still present.
 fn quality_run(srv: &TestServer, policy: &str) -> f64 {
     let mut c = srv.client();
     let base = empty_base(&mut c);
@@ -532,7 +533,7 @@ fn quality_run(srv: &TestServer, policy: &str) -> f64 {
         .map(|(_, k)| k[1].clone())
         .collect();
     let early = info_u64(&mut c, "stats", "evicted_keys");
-    let rounds = 3;
+    let rounds = 4;
     let mut next = n;
     for _ in 0..rounds {
         if policy.ends_with("lru") {
@@ -546,13 +547,13 @@ fn quality_run(srv: &TestServer, policy: &str) -> f64 {
         for _ in 0..if policy.ends_with("lfu") { 3 } else { 1 } {
             pipeline(&mut c, &touch);
         }
-        let add: Vec<Vec<String>> = (next..next + n / 2 / rounds)
+        let add: Vec<Vec<String>> = (next..next + n / rounds)
             .map(|i| cmd(&["SET", &format!("key:{i}"), &v]))
             .collect();
         for r in pipeline(&mut c, &add) {
             assert_eq!(r, Frame::Simple(b"OK".to_vec()));
         }
-        next += n / 2 / rounds;
+        next += n / rounds;
     }
     let evicted = info_u64(&mut c, "stats", "evicted_keys");
     let mut exists = vec!["EXISTS".to_string()];
