@@ -16,6 +16,9 @@
 #        EXTRA='--appendonly yes --appendfsync always' bench/compare.sh
 #                                      (extra directives for both servers; bench/persistence.sh
 #                                       uses it for the AOF throughput rows)
+#        SHOW_INFO='evicted_keys used_memory' bench/compare.sh
+#                                      (INFO fields of both servers printed after the runs;
+#                                       bench/eviction.sh uses it)
 #        NOTIFY=KEA bench/compare.sh   (both servers with notify-keyspace-events KEA and one
 #                                       subscriber on every event, reading them all; no pubsub
 #                                       output limit, so a subscriber slower than the server
@@ -25,10 +28,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-1000000}
 C=${C:-50}
-TESTS=${TESTS:-set,get,incr,mset}
+TESTS=${TESTS-set,get,incr,mset}
 PIPELINES=${PIPELINES:-"1 16"}
 ROUNDS=${ROUNDS:-3}
 NOTIFY=${NOTIFY:-}
+SHOW_INFO=${SHOW_INFO:-}
 POPULATE=${POPULATE:-1000000}
 CUSTOM=${CUSTOM:-}
 PRELOAD=${PRELOAD:-}
@@ -144,7 +148,19 @@ if [ -n "$NOTIFY" ]; then
   done
 fi
 
-# Memory: same keys on both.
+if [ -n "$SHOW_INFO" ]; then
+  for s in "redis $RPORT" "pyrope $PPORT"; do
+    set -- $s
+    line="$1:"
+    for f in $SHOW_INFO; do
+      line="$line $f=$("$CLI" -p "$2" info everything | awk -F: -v f="$f" '$1 == f {sub(/\r$/, "", $2); print $2}')"
+    done
+    echo "$line"
+  done
+fi
+
+# Memory: same keys on both (POPULATE=0 skips it).
+[ "$POPULATE" = 0 ] && exit 0
 for s in "redis $RPORT" "pyrope $PPORT"; do
   set -- $s
   "$CLI" -p "$2" flushall >/dev/null

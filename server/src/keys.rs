@@ -447,7 +447,8 @@ fn copy(c: &mut Ctx) {
     if existing.is_some() && !replace {
         return c.out.int(0);
     }
-    c.srv.ks.copy(h, dst_db, dst, existing);
+    let lru = c.srv.new_key_lru();
+    c.srv.ks.copy(h, dst_db, dst, existing, lru);
     c.dirty(1);
     c.out.int(1);
 }

@@ -12,6 +12,7 @@ pub(crate) mod config;
 pub(crate) mod connection;
 pub(crate) mod digest;
 pub(crate) mod dump;
+pub(crate) mod evict;
 pub(crate) mod expire;
 pub(crate) mod fork;
 pub mod harness;
@@ -286,7 +287,7 @@ pub fn run(args: Vec<String>) -> i32 {
             log!(Warning, "Failed to write PID file: {e}");
         }
     }
-    srv.used_memory_startup = info::used_memory();
+    srv.used_memory_startup = evict::used_memory(&srv);
     log!(Notice, "Server initialized");
     if persist::load_at_startup(&mut srv).is_err() {
         return 1;

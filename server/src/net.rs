@@ -262,6 +262,7 @@ impl EventLoop {
             let timeout = if !self.accept_pending.is_empty()
                 || !srv.pending_input.is_empty()
                 || !srv.pending_writes.is_empty()
+                || srv.evict.timer
             {
                 Duration::ZERO
             } else {
@@ -319,6 +320,8 @@ impl EventLoop {
                     process_input(srv, k);
                 }
             }
+            // The eviction timer (`evictionTimeProc`) runs every iteration while armed.
+            crate::evict::timer_proc(srv);
             now = Instant::now();
             if now >= next_cron {
                 srv.cron();

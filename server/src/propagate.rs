@@ -131,6 +131,12 @@ impl Propagator {
         self.offset += (self.stream.len() - start) as u64;
     }
 
+    /// Bytes held by the stream buffer (the replicas' share of memory, not counted against
+    /// maxmemory).
+    pub fn stream_capacity(&self) -> usize {
+        self.stream.capacity()
+    }
+
     /// Takes the bytes produced so far (for a consumer).
     pub fn take_stream(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.stream)

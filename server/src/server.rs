@@ -34,6 +34,10 @@ pub struct Stats {
     pub expired_time_cap_reached_count: u64,
     pub expire_cycle_cpu_us: u64,
     pub evicted_keys: u64,
+    /// Since when used memory has been over `maxmemory` without eviction catching up (Redis
+    /// `stat_last_eviction_exceeded_time`), and the total of such periods in µs.
+    pub eviction_exceeded_since: Option<Instant>,
+    pub total_eviction_exceeded_us: u64,
     pub keyspace_hits: u64,
     pub keyspace_misses: u64,
     pub total_error_replies: u64,
@@ -189,6 +193,8 @@ pub struct Server {
     pub lazyfree_pending: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Fast used-memory counter for the maxmemory check.
     pub mem: MemCounter,
+    /// maxmemory eviction: the pool, the timer (`crate::evict`).
+    pub evict: crate::evict::Evict,
     /// The listening sockets.
     pub listeners: crate::net::Listeners,
     /// The event loop's registry (set once the loop exists), to switch a client's interest in
@@ -329,6 +335,7 @@ impl Server {
             lazyfree_tx: Some(tx),
             lazyfree_pending: pending,
             mem,
+            evict: Default::default(),
             listeners: Default::default(),
             registry: None,
             listeners_info: Vec::new(),
@@ -444,6 +451,7 @@ impl Server {
         let p = &self.settings.maxmemory_policy;
         let share = !maxmemory || !(p.contains("lru") || p.contains("lfu"));
         self.ks.share_ints = share;
+        self.ks.keep_lfu = self.settings.lfu;
         let st = &self.settings;
         self.ks.lazy = crate::keyspace::LazyFree {
             user_del: st.lazyfree_lazy_user_del,
@@ -640,7 +648,7 @@ impl Server {
             }
             // Refreshing jemalloc's stats costs ~100k instructions: once a second is enough.
             if self.cron_loops % (self.hz.max(1) as u64) == 0 {
-                let used = crate::info::used_memory();
+                let used = crate::evict::used_memory(self);
                 self.used_memory_peak = self.used_memory_peak.max(used);
                 // Start-up scratch (the command table's metadata, thread caches) is released
                 // after the measurement: the baseline never exceeds what is in use.

@@ -147,21 +147,27 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
         );
         return Outcome::Done;
     }
-    // maxmemory: Pyrope does not evict yet, so every policy behaves as noeviction: commands
-    // that may grow memory are refused while used memory is over the limit, EXEC when one
-    // of its commands may. (Redis 7.4.1 queues the other commands of a MULTI even then.)
-    if srv.settings.maxmemory > 0
-        && (has(flags::DENYOOM) || queued_flags & flags::DENYOOM != 0)
-        && srv.mem.used() > srv.settings.maxmemory
-    {
-        reject_command(
-            srv,
-            k,
-            Some(id),
-            out,
-            "OOM command not allowed when used memory > 'maxmemory'.",
-        );
-        return Outcome::Done;
+    // maxmemory: evict first (`performEvictions`); if memory stays over the limit, commands
+    // that may grow memory are refused, EXEC when one of its commands may. (Redis 7.4.1
+    // queues the other commands of a MULTI even then.)
+    // Not while a busy script runs (Redis's `isInsideYieldingLongCommand`): only the
+    // allow-busy commands run then, and the script's own state must not change under it.
+    if srv.settings.maxmemory > 0 && srv.scripting.busy.is_none() {
+        let running = Some(Running {
+            cid: k,
+            resp: out.resp,
+        });
+        let oom = crate::evict::perform_evictions(srv, running) == crate::evict::Outcome::Fail;
+        srv.evict.oom = oom;
+        srv.ks.grow_headroom = crate::evict::headroom(srv);
+        if srv.call_depth == 0 && !srv.deferred_pushes.is_empty() {
+            // This client's own `evicted` messages precede its command's reply.
+            out.buf.append(&mut srv.deferred_pushes);
+        }
+        if oom && (has(flags::DENYOOM) || queued_flags & flags::DENYOOM != 0) {
+            reject_command(srv, k, Some(id), out, crate::evict::OOM_ERROR);
+            return Outcome::Done;
+        }
     }
     // A failed background save with `stop-writes-on-bgsave-error`: writes (and PING, as
     // Redis's `writeCommandsDeniedByDiskError` check) are refused until a save succeeds.

@@ -61,6 +61,9 @@ fn config_set(c: &mut Ctx) {
                     }
                 }
             }
+            if names.contains(&"maxmemory") {
+                crate::evict::maxmemory_changed(c.srv);
+            }
             if names.contains(&"aof-timestamp-enabled") {
                 let on = c.srv.config.get("aof-timestamp-enabled") == Some("yes");
                 if let Some(feed) = c.srv.propagator.aof.as_mut() {
@@ -101,7 +104,7 @@ fn config_resetstat(c: &mut Ctx) {
     for cmd in &mut c.srv.commands.cmds {
         cmd.stats = Default::default();
     }
-    c.srv.used_memory_peak = crate::info::used_memory();
+    c.srv.used_memory_peak = crate::evict::used_memory(c.srv);
     c.out.ok();
 }
 

@@ -1014,6 +1014,11 @@ pub struct Settings {
     pub maxmemory: u64,
     pub lfu_log_factor: u32,
     pub lfu_decay_time: u32,
+    /// `maxmemory-samples`: keys sampled per db and eviction-pool refill (1..=64).
+    pub maxmemory_samples: usize,
+    /// `maxmemory-eviction-tenacity` (0..=100): the time limit of one eviction run
+    /// (`evictionTimeLimitUs`).
+    pub maxmemory_eviction_tenacity: u32,
     /// `latency-tracking`: per-command latency histograms for INFO latencystats.
     pub latency_tracking: bool,
     /// `latency-tracking-info-percentiles` (0..=100).
@@ -1651,6 +1656,8 @@ impl Config {
             maxmemory: g("maxmemory").parse().unwrap_or(0),
             lfu_log_factor: i("lfu-log-factor") as u32,
             lfu_decay_time: i("lfu-decay-time") as u32,
+            maxmemory_samples: i("maxmemory-samples").clamp(1, 64) as usize,
+            maxmemory_eviction_tenacity: i("maxmemory-eviction-tenacity").clamp(0, 100) as u32,
             latency_tracking: b("latency-tracking"),
             latency_percentiles: g("latency-tracking-info-percentiles")
                 .split_whitespace()

@@ -99,6 +99,9 @@ const MIN_FILL: usize = 8;
 const EMPTY_VISITS: usize = 10;
 /// With resizing paused, grow anyway past this load factor (Redis `dict_force_resize_ratio`).
 const FORCE_RESIZE_RATIO: usize = 4;
+/// Up to this load factor (x1000) a table may stay ungrown to respect `grow_headroom`
+/// (Redis `HASHTABLE_MAX_LOAD_FACTOR` 1.618).
+const MAX_LOAD_FOR_GUARD: usize = 1618;
 
 /// An overflow block: `len` and `cap` (u32 each) followed by `cap` entry pointers.
 struct Overflow;
@@ -353,6 +356,10 @@ pub(crate) struct Dict<E: DictItem = EntryPtr> {
     rehash_idx: Option<usize>,
     hasher: foldhash::fast::FixedState,
     volatile: Vec<E>,
+    /// Bytes a new bucket array may take without going over `maxmemory` (`usize::MAX`: no
+    /// limit). Below [`MAX_LOAD_FOR_GUARD`] the table does not grow past it (Redis's
+    /// `dictResizeAllowed` / `overMaxmemoryAfterAlloc`): growing would only force evictions.
+    pub grow_headroom: usize,
     /// When true, only grow past [`FORCE_RESIZE_RATIO`] and never shrink (a fork child is
     /// sharing pages copy-on-write).
     pub resize_paused: bool,
@@ -378,6 +385,7 @@ impl<E: DictItem> Dict<E> {
             hasher: foldhash::fast::FixedState::with_seed(fastrand::u64(..)),
             volatile: Vec::new(),
             resize_paused: false,
+            grow_headroom: usize::MAX,
             _items: PhantomData,
         }
     }
@@ -508,6 +516,12 @@ impl<E: DictItem> Dict<E> {
         } else if self.ht[0].used >= size
             && (!self.resize_paused || self.ht[0].used / size > FORCE_RESIZE_RATIO)
         {
+            let want = (self.ht[0].used + 1).next_power_of_two();
+            if self.ht[0].used * 1000 <= size * MAX_LOAD_FOR_GUARD
+                && want.saturating_mul(8) > self.grow_headroom
+            {
+                return;
+            }
             self.start_resize(self.ht[0].used + 1);
         }
     }
@@ -781,6 +795,98 @@ impl<E: DictItem> Dict<E> {
             if !items.is_empty() {
                 return Some(items[fastrand::usize(..items.len())]);
             }
+        }
+    }
+
+    /// Up to `count` items sampled for eviction, as Redis's `dictGetSomeKeys`: a few rehash
+    /// steps, then a walk of consecutive buckets from a random index of the larger table
+    /// (at most `10 * count` steps; a run of more than `max(5, count)` empty buckets jumps to
+    /// another random index), every item of a visited bucket collected by reservoir sampling
+    /// so a long bucket is sampled fairly. Items are appended to `out` (cleared first);
+    /// possibly fewer than `count`, and (after a jump) possibly one twice, as in Redis.
+    pub fn some_keys(&mut self, count: usize, out: &mut Vec<E>) {
+        out.clear();
+        let count = count.min(self.len());
+        if count == 0 {
+            return;
+        }
+        for _ in 0..count {
+            if self.rehash_idx.is_none() {
+                break;
+            }
+            self.rehash_step();
+        }
+        let tables = if self.rehash_idx.is_some() { 2 } else { 1 };
+        let mut maxmask = self.ht[0].mask();
+        if tables > 1 {
+            maxmask = maxmask.max(self.ht[1].mask());
+        }
+        let mut i = fastrand::usize(..) & maxmask;
+        let mut emptylen = 0usize;
+        let mut stored = 0usize;
+        let mut maxsteps = count * 10;
+        while stored < count && maxsteps > 0 {
+            maxsteps -= 1;
+            for t in 0..tables {
+                if tables == 2 && t == 0 {
+                    let ridx = self.rehash_idx.unwrap_or(0);
+                    if i < ridx {
+                        // ht[0] below the rehash index is empty.
+                        if i >= self.ht[1].buckets.len() {
+                            i = ridx;
+                        } else {
+                            continue;
+                        }
+                    }
+                }
+                let table = &self.ht[t];
+                if i >= table.buckets.len() {
+                    continue;
+                }
+                let items = table.buckets[i].entries::<E>();
+                if items.is_empty() {
+                    emptylen += 1;
+                    if emptylen >= 5 && emptylen > count {
+                        i = fastrand::usize(..) & maxmask;
+                        emptylen = 0;
+                    }
+                } else {
+                    emptylen = 0;
+                    for &e in items {
+                        if stored < count {
+                            out.push(e);
+                        } else {
+                            let r = fastrand::usize(..=stored);
+                            if r < count {
+                                out[r] = e;
+                            }
+                        }
+                        stored += 1;
+                    }
+                    if stored >= count {
+                        return;
+                    }
+                }
+            }
+            i = (i + 1) & maxmask;
+        }
+    }
+
+    /// Up to `count` items of the volatile list at random positions (the expires-dict sample
+    /// of `dictGetSomeKeys(db->expires, ...)`; duplicates possible when the list is short,
+    /// harmless to the eviction pool).
+    pub fn some_volatile(&self, count: usize, out: &mut Vec<E>) {
+        out.clear();
+        let n = self.volatile.len();
+        if n == 0 {
+            return;
+        }
+        if n <= count {
+            out.extend_from_slice(&self.volatile);
+            return;
+        }
+        for _ in 0..count {
+            out.push(self.volatile[fastrand::usize(..n)]);
         }
     }
 
@@ -1065,6 +1171,70 @@ mod tests {
             let e = d.random().unwrap();
             assert!(key(e).starts_with(b"k"));
         }
+    }
+
+    /// Without headroom under maxmemory a table stays ungrown up to load 1.618, then grows
+    /// anyway (Redis's `dictResizeAllowed`).
+    #[test]
+    fn growth_respects_the_headroom_below_the_max_load() {
+        let mut d = Dict::new();
+        for i in 0..64 {
+            d.insert(entry(&format!("k{i}"), None));
+        }
+        while d.is_rehashing() {
+            d.rehash(100);
+        }
+        assert_eq!(d.bucket_counts(), (64, 0));
+        d.grow_headroom = 0;
+        // The check is made before each insertion, on the count so far.
+        for i in 64..104 {
+            d.insert(entry(&format!("k{i}"), None));
+        }
+        assert_eq!(
+            d.bucket_counts(),
+            (64, 0),
+            "load 103/64 <= 1.618: no growth"
+        );
+        d.insert(entry("k104", None));
+        assert!(d.is_rehashing(), "load 104/64 > 1.618: grows");
+        d.grow_headroom = usize::MAX;
+        for i in 0..105 {
+            assert!(d.get(format!("k{i}").as_bytes()).is_some());
+        }
+        d.clear();
+    }
+
+    /// `some_keys` returns members, at most `count`, during a resize too, and over many
+    /// draws reaches every key.
+    #[test]
+    fn some_keys_samples_distinct_members() {
+        let mut d = Dict::new();
+        let mut out = Vec::new();
+        d.some_keys(5, &mut out);
+        assert!(out.is_empty());
+        let mut seen = HashSet::new();
+        for i in 0..1000 {
+            d.insert(entry(
+                &format!("k{i}"),
+                if i % 2 == 0 { Some(1) } else { None },
+            ));
+            d.some_keys(5, &mut out);
+            // Fewer only when the step budget ran out (mostly empty buckets of a new table
+            // while resizing), as Redis's.
+            assert!(!out.is_empty() && out.len() <= (i + 1).min(5), "at {i}");
+            // A jump after a run of empty buckets may revisit a bucket (as in Redis): the
+            // eviction pool drops such duplicates as ghosts.
+            seen.extend(out.iter().map(|e| key(*e).to_vec()));
+        }
+        for _ in 0..2000 {
+            d.some_keys(16, &mut out);
+            seen.extend(out.iter().map(|e| key(*e).to_vec()));
+        }
+        assert_eq!(seen.len(), 1000);
+        d.some_volatile(5, &mut out);
+        assert_eq!(out.len(), 5);
+        assert!(out.iter().all(|e| e.has_expire()));
+        d.clear();
     }
 }
 

@@ -384,8 +384,10 @@ impl Db {
         self.gen = self.gen.wrapping_add(1);
     }
 
-    /// Links a new entry (per-key indexes kept current).
-    fn link(&mut self, e: EntryPtr) {
+    /// Links a new entry (per-key indexes kept current); the table grows only within
+    /// `headroom` bytes below load 1.618 (see `Keyspace::grow_headroom`).
+    fn link(&mut self, e: EntryPtr, headroom: usize) {
+        self.dict.grow_headroom = headroom;
         if let Some(c) = &mut self.slot_counts {
             // SAFETY: `e` is live (just allocated); the key is read before linking.
             c[pyrope_common::slot::key_slot(unsafe { e.key() }) as usize] += 1;
@@ -489,6 +491,15 @@ pub struct Keyspace {
     /// New small integers use Redis's shared objects (false when maxmemory is set with an
     /// LRU/LFU policy, as `canUseSharedObject()`).
     pub share_ints: bool,
+    /// An LFU `maxmemory-policy` is set: an overwritten key keeps its LFU field (Redis's
+    /// `dbSetValue`), so a rewritten hot key stays hot.
+    pub keep_lfu: bool,
+    /// Bytes that may still be allocated before used memory passes `maxmemory` (`usize::MAX`
+    /// without a limit), set before each command: a db table does not double past it while
+    /// its load factor is under 1.618 (Redis's `dictResizeAllowed` for the keyspace).
+    pub grow_headroom: usize,
+    /// Scratch space of [`Keyspace::evict_sample`] (kept to avoid an allocation per sample).
+    sample_buf: Vec<EntryPtr>,
 }
 
 impl Keyspace {
@@ -499,6 +510,9 @@ impl Keyspace {
             signals: Signals::default(),
             lazy: LazyFree::default(),
             share_ints: true,
+            keep_lfu: false,
+            grow_headroom: usize::MAX,
+            sample_buf: Vec::new(),
         }
     }
 
@@ -645,7 +659,7 @@ impl Keyspace {
         let e = EntryPtr::alloc(key, value, expire, lru);
         e.set_shared(shared);
         let d = &mut self.dbs[db];
-        d.link(e);
+        d.link(e, self.grow_headroom);
         let h = d.handle(db, e);
         let s = &mut self.signals;
         s.modified(db, key, true);
@@ -658,7 +672,8 @@ impl Keyspace {
     }
 
     /// Replaces the value of a found key (`dbSetValue` with overwrite): the old value is freed
-    /// (lazily under `lazyfree-lazy-server-del` when big). Returns the new handle.
+    /// (lazily under `lazyfree-lazy-server-del` when big). Under an LFU policy the key keeps
+    /// its LFU field whatever `lru` says. Returns the new handle.
     pub fn overwrite(
         &mut self,
         h: KeyRef,
@@ -669,6 +684,7 @@ impl Keyspace {
     ) -> KeyRef {
         let old = self.check(h);
         let db = h.db();
+        let lru = if self.keep_lfu { old.lru() } else { lru };
         let shared = self.shared(&value);
         // SAFETY: `old` is live (checked handle); the key is copied by `alloc` before `old`
         // is freed below.
@@ -875,7 +891,7 @@ impl Keyspace {
         // SAFETY: unlinked, not used again (a taken boxed value left a null pointer).
         unsafe { e.free() };
         let d = &mut self.dbs[dst_db];
-        d.link(n);
+        d.link(n, self.grow_headroom);
         if hfe.is_some() {
             d.hexpires.set(dst_key, hfe);
         }
@@ -891,13 +907,15 @@ impl Keyspace {
 
     /// Links under `dst_key` in `dst_db` a deep copy of `src`'s value with its expire (COPY),
     /// replacing `dst_existing` (server-del). The copy is a new object, never a shared integer
-    /// (`dupStringObject`). Event: "copy_to" on the destination. Returns the new handle.
+    /// (`dupStringObject`), with a new key's LRU/LFU field `lru` (createObject's). Event:
+    /// "copy_to" on the destination. Returns the new handle.
     pub fn copy(
         &mut self,
         src: KeyRef,
         dst_db: usize,
         dst_key: &[u8],
         dst_existing: Option<KeyRef>,
+        lru: u32,
     ) -> KeyRef {
         let e = self.check(src);
         if let Some(d) = dst_existing {
@@ -909,7 +927,7 @@ impl Keyspace {
         }
         // `delete` bumped the destination db's generation: re-read the source handle's entry
         // through its pointer, which deleting a different key cannot have freed.
-        let (exp, lru) = (e.expire(), e.lru());
+        let exp = e.expire();
         // SAFETY: `e` is linked (another key was deleted, never this one) and the value is
         // copied or cloned by `alloc` before anything else changes.
         let n = unsafe {
@@ -928,7 +946,7 @@ impl Keyspace {
             .get(unsafe { e.key() })
             .copied();
         let d = &mut self.dbs[dst_db];
-        d.link(n);
+        d.link(n, self.grow_headroom);
         if hfe.is_some() {
             d.hexpires.set(dst_key, hfe);
         }
@@ -1072,6 +1090,57 @@ impl Keyspace {
         let h = d.handle(db, e);
         self.delete(h, Deletion::Expire, None);
         Probe::Expired
+    }
+
+    /// Calls `f` with up to `count` keys of `db` sampled for the eviction pool (evict.c's
+    /// `evictionPoolPopulate`): from the whole db as Redis's `dictGetSomeKeys`, or, when
+    /// `volatile`, from the keys with a TTL (Redis samples `db->expires`). Nothing is touched.
+    pub fn evict_sample(
+        &mut self,
+        db: usize,
+        volatile: bool,
+        count: usize,
+        mut f: impl FnMut(Entry<'_>),
+    ) {
+        let mut buf = std::mem::take(&mut self.sample_buf);
+        let d = &mut self.dbs[db].dict;
+        if volatile {
+            d.some_volatile(count, &mut buf);
+        } else {
+            d.some_keys(count, &mut buf);
+        }
+        for &e in &buf {
+            f(Entry::new(e));
+        }
+        buf.clear();
+        self.sample_buf = buf;
+    }
+
+    /// Finds a key chosen from the eviction pool, without expiring or touching it: None when
+    /// it is gone (a "ghost"), or when `volatile` and it no longer has a TTL.
+    pub fn evict_find(&mut self, db: usize, key: &[u8], volatile: bool) -> Option<KeyRef> {
+        let d = &mut self.dbs[db];
+        let e = d.dict.find(key)?;
+        if volatile && !e.has_expire() {
+            return None;
+        }
+        Some(d.handle(db, e))
+    }
+
+    /// A random key of `db`, or of its keys with a TTL when `volatile` (the random eviction
+    /// policies' `dictGetRandomKey`), without expiring or touching it.
+    pub fn evict_random(&mut self, db: usize, volatile: bool) -> Option<KeyRef> {
+        let d = &mut self.dbs[db];
+        let e = if volatile {
+            let n = d.dict.volatile_len();
+            if n == 0 {
+                return None;
+            }
+            d.dict.volatile_at(fastrand::usize(..n))
+        } else {
+            d.dict.random()?
+        };
+        Some(d.handle(db, e))
     }
 
     /// A random key of `db` (`dbRandomKey` without the expiry loop), or None if empty.
@@ -1245,7 +1314,7 @@ mod tests {
         let a = ks.set_expire(a, Some(10), Some(ev::EXPIRE));
         ks.touched(a, ev::INCRBY);
         let b = ks.rename(a, 1, b"b", None, ev::MOVE_FROM, ev::MOVE_TO);
-        let c = ks.copy(b, 1, b"c", None);
+        let c = ks.copy(b, 1, b"c", None, 0);
         ks.delete(c, Deletion::UserDel, Some(ev::DEL));
         let b = ks.lookup(1, b"b", 0, true, Touch::No).unwrap();
         assert!(ks.expire_probe(1, 0, 10) == Probe::Expired);
@@ -1319,7 +1388,7 @@ mod tests {
         let mut ks = ks();
         let a0 = ks.add(0, b"k", string_value(&[b'v'; 100]), None, 0, None);
         let a1 = ks.add(1, b"k", string_value(b"other"), None, 0, None);
-        let c = ks.copy(a0, 1, b"k", Some(a1));
+        let c = ks.copy(a0, 1, b"k", Some(a1), 0);
         assert_eq!(val(&ks, c), vec![b'v'; 100]);
         let a0 = ks.lookup(0, b"k", 0, true, Touch::No).unwrap();
         assert_eq!(val(&ks, a0), vec![b'v'; 100]);

@@ -55,6 +55,11 @@ pub mod ev {
         class: notify::EXPIRED,
         name: "expired",
     };
+    /// `evicted`: a key deleted by maxmemory eviction (evict.c).
+    pub const EVICTED: Ev = Ev {
+        class: notify::EVICTED,
+        name: "evicted",
+    };
     pub const KEYMISS: Ev = Ev {
         class: notify::KEY_MISS,
         name: "keymiss",

@@ -422,7 +422,8 @@ pub fn run_script(
     eval_mode: bool,
 ) {
     let srv = &mut *c.srv;
-    let oom = srv.settings.maxmemory > 0 && srv.mem.used() > srv.settings.maxmemory;
+    // Whether eviction failed before this command (Redis `server.pre_command_oom_state`).
+    let oom = srv.settings.maxmemory > 0 && srv.evict.oom;
     if script_flags & sflags::EVAL_COMPAT_MODE == 0 && script_flags & sflags::NO_WRITES == 0 {
         if crate::persist::writes_refused(srv) {
             return c.out.error("MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Writable scripts are blocked. Use 'no-writes' flag for read only scripts.");
