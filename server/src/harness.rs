@@ -44,9 +44,16 @@ impl Harness {
     /// (`proto-max-bulk-len`, which CONFIG SET cannot change there), so that the 32 commands
     /// of one input cannot pile up gigabytes (SETRANGE/APPEND/SETBIT at 512 MB, and their
     /// replies) before the between-inputs memory check resets the server. The paths that
-    /// refuse sizes are the same at any limit.
+    /// refuse sizes are the same at any limit. Lua scripts end after 100 ms and share 256 MB.
     pub fn for_fuzzing() -> Harness {
-        Harness::new(&[("proto-max-bulk-len", "8mb")]).expect("fuzz harness")
+        // Scripts: stopped after 100 ms (no client could send SCRIPT KILL here), and at most
+        // 256 MB of Lua memory.
+        crate::script::lua::set_memory_limit(256 << 20);
+        Harness::new(&[
+            ("proto-max-bulk-len", "8mb"),
+            ("busy-reply-threshold", "100"),
+        ])
+        .expect("fuzz harness")
     }
 
     /// Runs one command as the client would send it and returns the reply bytes it produced
@@ -421,9 +428,12 @@ const DEBUG_BLOCKED: &[&[u8]] = &[
 ];
 
 /// Directives CONFIG SET must not touch from the fuzzer: they listen on real ports, write
-/// files in the working directory or move it, fork, or lift the fuzz server's size cap.
+/// files in the working directory or move it, fork, or lift the fuzz server's size cap or
+/// its script time limit.
 const CONFIG_BLOCKED: &[&str] = &[
     "proto-max-bulk-len",
+    "busy-reply-threshold",
+    "lua-time-limit",
     "port",
     "bind",
     "tls-port",

@@ -513,16 +513,17 @@ thread_local! {
 }
 
 /// Processes other clients' events while client `protected` runs a long command (a busy
-/// script): see [`EventLoop::process_events_while_blocked`]. Does nothing outside the event
-/// loop (tests, the harness).
-pub fn process_events_while_blocked(srv: &mut Server, protected: usize) {
+/// script): see [`EventLoop::process_events_while_blocked`]. Returns false, doing nothing,
+/// outside the event loop (tests, the harness).
+pub fn process_events_while_blocked(srv: &mut Server, protected: usize) -> bool {
     let el = EVENT_LOOP.with(|p| p.get());
     if el.is_null() {
-        return;
+        return false;
     }
     // SAFETY: the loop's `run` is suspended below us on this thread (it called into the
     // command that is now blocked), so nothing else uses the EventLoop meanwhile.
-    unsafe { (*el).process_events_while_blocked(srv, protected) }
+    unsafe { (*el).process_events_while_blocked(srv, protected) };
+    true
 }
 
 /// True for a peer Redis calls local (`connSocketIsLocal`): an IPv4 address in 127.0.0.0/8

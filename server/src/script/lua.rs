@@ -168,7 +168,11 @@ unsafe extern "C-unwind" fn busy_hook(l: *mut lua_State, _ar: *mut ffi::lua_Debu
                 ),
             );
         }
-        crate::net::process_events_while_blocked(srv, rctx.caller);
+        if !crate::net::process_events_while_blocked(srv, rctx.caller) {
+            // No event loop (the test harness, the fuzzer): nobody could ever send SCRIPT
+            // KILL, so a script past the threshold is stopped here, written or not.
+            rctx.killed = true;
+        }
         if let Some(code) = srv.shutdown {
             // SHUTDOWN NOSAVE during a busy script: it has done its work; leave now.
             std::process::exit(code);
@@ -285,6 +289,61 @@ unsafe fn guarded(
 // ---------------------------------------------------------------------------------------
 // State creation and the sandbox.
 
+/// Bytes the Lua states hold (every state of the process).
+static LUA_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Most bytes the Lua states may hold (0: no limit, as Redis). The fuzz harness sets one so
+/// that a script cannot take the fuzzer's memory; past it an allocation fails and Lua raises
+/// `not enough memory`.
+static LUA_LIMIT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Sets the limit on the Lua states' memory, bytes (0: none).
+pub fn set_memory_limit(bytes: usize) {
+    LUA_LIMIT.store(bytes, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The allocator of the Lua states (Lua's own `l_alloc` — realloc/free — with the byte
+/// count and the optional limit).
+unsafe extern "C" fn lua_alloc(
+    _ud: *mut std::ffi::c_void,
+    ptr: *mut std::ffi::c_void,
+    osize: usize,
+    nsize: usize,
+) -> *mut std::ffi::c_void {
+    use std::sync::atomic::Ordering::Relaxed;
+    let old = if ptr.is_null() { 0 } else { osize };
+    if nsize == 0 {
+        unsafe { libc::free(ptr) };
+        LUA_BYTES.fetch_sub(old, Relaxed);
+        return std::ptr::null_mut();
+    }
+    let limit = LUA_LIMIT.load(Relaxed);
+    if limit > 0 && nsize > old && LUA_BYTES.load(Relaxed) + (nsize - old) > limit {
+        return std::ptr::null_mut();
+    }
+    let p = unsafe { libc::realloc(ptr, nsize) };
+    if !p.is_null() {
+        if nsize >= old {
+            LUA_BYTES.fetch_add(nsize - old, Relaxed);
+        } else {
+            LUA_BYTES.fetch_sub(old - nsize, Relaxed);
+        }
+    }
+    p
+}
+
+/// An error outside any protected call (never expected: every entry is a pcall).
+unsafe extern "C-unwind" fn lua_panic(l: *mut lua_State) -> c_int {
+    let msg = unsafe { to_bytes(l, -1) }.unwrap_or(b"?").to_vec();
+    crate::log::log(
+        crate::log::Level::Warning,
+        &format!(
+            "Lua error outside a protected call: {}",
+            String::from_utf8_lossy(&msg)
+        ),
+    );
+    std::process::abort();
+}
+
 /// The globals a script may see besides the libraries (Redis's allow lists).
 const ALLOWED_BASE: &[&str] = &[
     "xpcall",
@@ -351,8 +410,9 @@ return error_handler";
 /// `redis.debug`) and locks the globals. Never fails (Lua only fails to allocate).
 pub fn new_state(version: &str, version_num: i64) -> *mut lua_State {
     unsafe {
-        let l = ffi::luaL_newstate();
+        let l = ffi::lua_newstate(lua_alloc, std::ptr::null_mut());
         assert!(!l.is_null(), "cannot allocate the Lua state");
+        ffi::lua_atpanic(l, lua_panic);
         for (name, open) in [
             (c"", ffi::luaopen_base as ffi::lua_CFunction),
             (c"table", ffi::luaopen_table),

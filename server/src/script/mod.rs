@@ -616,7 +616,7 @@ mod tests {
         );
         assert_eq!(
             shebang_flags(b"#!lua flags=no-writes,allow-oom\nreturn 1"),
-            Ok((sflags::NO_WRITES | sflags::ALLOW_OOM, 32))
+            Ok((sflags::NO_WRITES | sflags::ALLOW_OOM, 31))
         );
         assert_eq!(shebang_flags(b"#!lua\nreturn 1"), Ok((0, 5)));
         assert_eq!(
@@ -631,6 +631,28 @@ mod tests {
             shebang_flags(b"#!lua name=x\n"),
             Err("ERR Unknown lua shebang option: name=x".to_string())
         );
+    }
+
+    /// Without an event loop (the harness, the fuzzer) a looping script is stopped past the
+    /// threshold, and the Lua memory limit turns a huge allocation into a Lua error.
+    #[test]
+    fn the_fuzz_harness_stops_looping_and_hungry_scripts() {
+        let mut h = crate::harness::Harness::for_fuzzing();
+        let r = h.run(&[b"EVAL", b"while true do end", b"0"]);
+        assert!(
+            r.starts_with(b"-ERR Script killed by user with SCRIPT KILL..."),
+            "{}",
+            String::from_utf8_lossy(&r)
+        );
+        let r = h.run(&[b"EVAL", b"return #string.rep('x', 2^29)", b"0"]);
+        assert!(
+            r.windows(b"not enough memory".len())
+                .any(|w| w == b"not enough memory"),
+            "{}",
+            String::from_utf8_lossy(&r)
+        );
+        assert_eq!(h.run(&[b"EVAL", b"return 1", b"0"]), b":1\r\n");
+        crate::script::lua::set_memory_limit(0);
     }
 
     #[test]
