@@ -11,8 +11,14 @@
 //! (JSON null as `cjson.null`, `\u` escapes and surrogate pairs to UTF-8, lua-cjson's
 //! error texts and character positions), `null`, and the configuration functions.
 //!
-//! `cmsgpack`, `struct`: the tables exist (so scripts that only test for them run), their
-//! functions are not implemented yet.
+//! `cmsgpack` (lua-cmsgpack 0.4.0's API and byte output, written here): `pack` (integral
+//! numbers in the smallest int format, others as float when exact else double, strings as
+//! fixstr/str8/str16/str32, tables with keys 1..n as arrays, other tables as maps, nesting
+//! past 16 levels as nil), `unpack`, `unpack_one`, `unpack_limit` (no bin/ext types, as
+//! 0.4.0).
+//!
+//! `struct`: the table exists (so scripts that only test for it run), its functions are not
+//! implemented yet.
 
 use mlua_sys as ffi;
 use std::ffi::{c_char, c_int, CStr};
@@ -42,7 +48,8 @@ pub fn open_all(l: *mut ffi::lua_State) {
         }
         ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"bit".as_ptr());
         open_cjson(l);
-        for name in [c"cmsgpack", c"struct"] {
+        open_cmsgpack(l);
+        for name in [c"struct"] {
             ffi::lua_createtable(l, 0, 0);
             ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, name.as_ptr());
         }
@@ -915,6 +922,372 @@ unsafe extern "C-unwind" fn cjson_new(l: *mut ffi::lua_State) -> c_int {
     unsafe {
         ffi::lua_getfield(l, ffi::LUA_GLOBALSINDEX, c"cjson".as_ptr());
         1
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// cmsgpack
+
+fn open_cmsgpack(l: *mut ffi::lua_State) {
+    unsafe {
+        ffi::lua_createtable(l, 0, 8);
+        let funcs: &[(&CStr, ffi::lua_CFunction)] = &[
+            (c"pack", mp_pack),
+            (c"unpack", mp_unpack),
+            (c"unpack_one", mp_unpack_one),
+            (c"unpack_limit", mp_unpack_limit),
+        ];
+        for (name, f) in funcs {
+            ffi::lua_pushcfunction(l, *f);
+            ffi::lua_setfield(l, -2, name.as_ptr());
+        }
+        for (k, v) in [
+            (c"_NAME", c"cmsgpack"),
+            (c"_VERSION", c"lua-cmsgpack 0.4.0"),
+            (c"_COPYRIGHT", c"Copyright (C) 2012, Salvatore Sanfilippo"),
+            (c"_DESCRIPTION", c"MessagePack C implementation for Lua"),
+        ] {
+            ffi::lua_pushstring(l, v.as_ptr());
+            ffi::lua_setfield(l, -2, k.as_ptr());
+        }
+        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"cmsgpack".as_ptr());
+    }
+}
+
+/// Tables nested deeper than this are packed as nil (LUACMSGPACK_MAX_NESTING).
+const MP_MAX_NESTING: u32 = 16;
+
+/// C's `(int64_t)x` on x86-64: truncation, i64::MIN when out of range or NaN.
+fn c_i64(x: f64) -> i64 {
+    if x.is_nan() || x >= 9.223372036854775807e18 || x < -9.223372036854775808e18 {
+        i64::MIN
+    } else {
+        x as i64
+    }
+}
+
+fn mp_int(out: &mut Vec<u8>, n: i64) {
+    if n >= 0 {
+        if n <= 127 {
+            out.push(n as u8);
+        } else if n <= 0xff {
+            out.extend_from_slice(&[0xcc, n as u8]);
+        } else if n <= 0xffff {
+            out.push(0xcd);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        } else if n <= 0xffff_ffff {
+            out.push(0xce);
+            out.extend_from_slice(&(n as u32).to_be_bytes());
+        } else {
+            out.push(0xcf);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    } else if n >= -32 {
+        out.push(n as i8 as u8);
+    } else if n >= -128 {
+        out.extend_from_slice(&[0xd0, n as i8 as u8]);
+    } else if n >= -32768 {
+        out.push(0xd1);
+        out.extend_from_slice(&(n as i16).to_be_bytes());
+    } else if n >= -2147483648 {
+        out.push(0xd2);
+        out.extend_from_slice(&(n as i32).to_be_bytes());
+    } else {
+        out.push(0xd3);
+        out.extend_from_slice(&n.to_be_bytes());
+    }
+}
+
+fn mp_number(out: &mut Vec<u8>, n: f64) {
+    let i = c_i64(n);
+    if !n.is_infinite() && i as f64 == n {
+        mp_int(out, i);
+    } else {
+        let f = n as f32;
+        if f as f64 == n {
+            out.push(0xca);
+            out.extend_from_slice(&f.to_bits().to_be_bytes());
+        } else {
+            out.push(0xcb);
+            out.extend_from_slice(&n.to_bits().to_be_bytes());
+        }
+    }
+}
+
+fn mp_len_header(out: &mut Vec<u8>, n: usize, fix: u8, fix_max: usize, b16: u8, b32: u8) {
+    if n <= fix_max {
+        out.push(fix | n as u8);
+    } else if n <= 0xffff {
+        out.push(b16);
+        out.extend_from_slice(&(n as u16).to_be_bytes());
+    } else {
+        out.push(b32);
+        out.extend_from_slice(&(n as u32).to_be_bytes());
+    }
+}
+
+/// True if the table at the top has exactly the keys 1..n (lua-cmsgpack
+/// `table_is_an_array`; an empty table is one).
+unsafe fn mp_is_array(l: *mut ffi::lua_State) -> bool {
+    unsafe {
+        let top = ffi::lua_gettop(l);
+        let (mut count, mut max) = (0i64, 0i64);
+        ffi::lua_pushnil(l);
+        while ffi::lua_next(l, -2) != 0 {
+            ffi::lua_pop(l, 1);
+            let n = ffi::lua_tonumber(l, -1);
+            let as_int = c_i64(n) as i32;
+            if ffi::lua_type(l, -1) != ffi::LUA_TNUMBER || n <= 0.0 || as_int as f64 != n {
+                ffi::lua_settop(l, top);
+                return false;
+            }
+            max = max.max(n as i64);
+            count += 1;
+        }
+        ffi::lua_settop(l, top);
+        max == count
+    }
+}
+
+/// Packs the value at the top of the stack (lua-cmsgpack `mp_encode_lua_type`).
+unsafe fn mp_encode(l: *mut ffi::lua_State, out: &mut Vec<u8>, level: u32) {
+    unsafe {
+        let mut t = ffi::lua_type(l, -1);
+        if t == ffi::LUA_TTABLE && level == MP_MAX_NESTING {
+            t = ffi::LUA_TNIL;
+        }
+        match t {
+            ffi::LUA_TSTRING => {
+                let mut len = 0usize;
+                let p = ffi::lua_tolstring(l, -1, &mut len);
+                let b = std::slice::from_raw_parts(p as *const u8, len);
+                if len < 32 {
+                    out.push(0xa0 | len as u8);
+                } else if len <= 0xff {
+                    out.extend_from_slice(&[0xd9, len as u8]);
+                } else if len <= 0xffff {
+                    out.push(0xda);
+                    out.extend_from_slice(&(len as u16).to_be_bytes());
+                } else {
+                    out.push(0xdb);
+                    out.extend_from_slice(&(len as u32).to_be_bytes());
+                }
+                out.extend_from_slice(b);
+            }
+            ffi::LUA_TBOOLEAN => out.push(if ffi::lua_toboolean(l, -1) != 0 {
+                0xc3
+            } else {
+                0xc2
+            }),
+            ffi::LUA_TNUMBER => mp_number(out, ffi::lua_tonumber(l, -1)),
+            ffi::LUA_TTABLE => {
+                ffi::luaL_checkstack(l, 3, c"in function mp_encode_lua_table".as_ptr());
+                if mp_is_array(l) {
+                    let n = ffi::lua_objlen(l, -1);
+                    mp_len_header(out, n, 0x90, 15, 0xdc, 0xdd);
+                    for j in 1..=n {
+                        ffi::lua_rawgeti(l, -1, j as _);
+                        mp_encode(l, out, level + 1);
+                        ffi::lua_pop(l, 1);
+                    }
+                } else {
+                    let mut n = 0usize;
+                    ffi::lua_pushnil(l);
+                    while ffi::lua_next(l, -2) != 0 {
+                        ffi::lua_pop(l, 1);
+                        n += 1;
+                    }
+                    mp_len_header(out, n, 0x80, 15, 0xde, 0xdf);
+                    ffi::lua_pushnil(l);
+                    while ffi::lua_next(l, -2) != 0 {
+                        ffi::lua_pushvalue(l, -2);
+                        mp_encode(l, out, level + 1);
+                        ffi::lua_pop(l, 1);
+                        mp_encode(l, out, level + 1);
+                        ffi::lua_pop(l, 1);
+                    }
+                }
+            }
+            _ => out.push(0xc0),
+        }
+    }
+}
+
+unsafe fn pack_body(l: *mut ffi::lua_State) -> Result<(), ()> {
+    unsafe {
+        let n = ffi::lua_gettop(l);
+        let mut out = Vec::new();
+        for i in 1..=n {
+            ffi::lua_pushvalue(l, i);
+            mp_encode(l, &mut out, 0);
+            ffi::lua_pop(l, 1);
+        }
+        ffi::lua_pushlstring(l, out.as_ptr() as *const c_char, out.len());
+        Ok(())
+    }
+}
+
+unsafe extern "C-unwind" fn mp_pack(l: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        if ffi::lua_gettop(l) == 0 {
+            return ffi::luaL_argerror(l, 0, c"MessagePack pack needs input.".as_ptr());
+        }
+        let _ = pack_body(l);
+        1
+    }
+}
+
+/// Why decoding stopped.
+enum MpErr {
+    Eof,
+    BadFormat,
+}
+
+/// Decodes one value at `s[*pos..]` and pushes it (lua-cmsgpack `mp_decode_to_lua_type`).
+unsafe fn mp_decode(
+    l: *mut ffi::lua_State,
+    s: &[u8],
+    pos: &mut usize,
+    depth: u32,
+) -> Result<(), MpErr> {
+    unsafe {
+        if depth > 1000 || ffi::lua_checkstack(l, 4) == 0 {
+            return Err(MpErr::BadFormat);
+        }
+        let take = |pos: &mut usize, n: usize| -> Result<&[u8], MpErr> {
+            let b = s.get(*pos..*pos + n).ok_or(MpErr::Eof)?;
+            *pos += n;
+            Ok(b)
+        };
+        let t = take(pos, 1)?[0];
+        let be = |b: &[u8]| b.iter().fold(0u64, |a, &x| (a << 8) | x as u64);
+        match t {
+            0x00..=0x7f => ffi::lua_pushnumber(l, t as f64),
+            0xe0..=0xff => ffi::lua_pushnumber(l, t as i8 as f64),
+            0xc0 => ffi::lua_pushnil(l),
+            0xc2 => ffi::lua_pushboolean(l, 0),
+            0xc3 => ffi::lua_pushboolean(l, 1),
+            0xca => {
+                let v = f32::from_bits(be(take(pos, 4)?) as u32);
+                ffi::lua_pushnumber(l, v as f64);
+            }
+            0xcb => {
+                let v = f64::from_bits(be(take(pos, 8)?));
+                ffi::lua_pushnumber(l, v);
+            }
+            0xcc => ffi::lua_pushnumber(l, be(take(pos, 1)?) as f64),
+            0xcd => ffi::lua_pushnumber(l, be(take(pos, 2)?) as f64),
+            0xce => ffi::lua_pushnumber(l, be(take(pos, 4)?) as f64),
+            0xcf => ffi::lua_pushnumber(l, be(take(pos, 8)?) as f64),
+            0xd0 => ffi::lua_pushnumber(l, be(take(pos, 1)?) as u8 as i8 as f64),
+            0xd1 => ffi::lua_pushnumber(l, be(take(pos, 2)?) as u16 as i16 as f64),
+            0xd2 => ffi::lua_pushnumber(l, be(take(pos, 4)?) as u32 as i32 as f64),
+            0xd3 => ffi::lua_pushnumber(l, be(take(pos, 8)?) as i64 as f64),
+            0xa0..=0xbf | 0xd9 | 0xda | 0xdb => {
+                let n = match t {
+                    0xd9 => be(take(pos, 1)?) as usize,
+                    0xda => be(take(pos, 2)?) as usize,
+                    0xdb => be(take(pos, 4)?) as usize,
+                    _ => (t & 0x1f) as usize,
+                };
+                let b = take(pos, n)?;
+                ffi::lua_pushlstring(l, b.as_ptr() as *const c_char, n);
+            }
+            0x90..=0x9f | 0xdc | 0xdd => {
+                let n = match t {
+                    0xdc => be(take(pos, 2)?) as usize,
+                    0xdd => be(take(pos, 4)?) as usize,
+                    _ => (t & 0x0f) as usize,
+                };
+                ffi::lua_createtable(l, 0, 0);
+                for i in 1..=n {
+                    mp_decode(l, s, pos, depth + 1)?;
+                    ffi::lua_rawseti(l, -2, i as _);
+                }
+            }
+            0x80..=0x8f | 0xde | 0xdf => {
+                let n = match t {
+                    0xde => be(take(pos, 2)?) as usize,
+                    0xdf => be(take(pos, 4)?) as usize,
+                    _ => (t & 0x0f) as usize,
+                };
+                ffi::lua_createtable(l, 0, 0);
+                for _ in 0..n {
+                    mp_decode(l, s, pos, depth + 1)?;
+                    mp_decode(l, s, pos, depth + 1)?;
+                    if ffi::lua_type(l, -2) == ffi::LUA_TNIL {
+                        // A nil key cannot be stored (Lua would raise); drop the pair.
+                        ffi::lua_pop(l, 2);
+                        continue;
+                    }
+                    ffi::lua_rawset(l, -3);
+                }
+            }
+            _ => return Err(MpErr::BadFormat),
+        }
+        Ok(())
+    }
+}
+
+/// lua-cmsgpack `mp_unpack_full`: decodes up to `limit` values (all when both are 0) from
+/// `offset`; with a limit or offset the next offset (-1 at the end) comes first.
+unsafe fn mp_unpack_full(l: *mut ffi::lua_State, limit: i64, offset: i64) -> c_int {
+    unsafe {
+        let mut len = 0usize;
+        let p = ffi::luaL_checklstring(l, 1, &mut len);
+        let s = std::slice::from_raw_parts(p as *const u8, len);
+        let decode_all = limit == 0 && offset == 0;
+        if offset < 0 || limit < 0 {
+            let msg =
+                format!("Invalid request to unpack with offset of {offset} and limit of {len}.");
+            return raise(l, msg);
+        }
+        if offset as usize > len {
+            return raise(
+                l,
+                format!("Start offset {offset} greater than input length {len}."),
+            );
+        }
+        let limit = if decode_all { i64::MAX } else { limit };
+        let mut pos = offset as usize;
+        let mut cnt: c_int = 0;
+        while pos < len && (cnt as i64) < limit {
+            match mp_decode(l, s, &mut pos, 0) {
+                Ok(()) => {}
+                Err(MpErr::Eof) => return raise(l, "Missing bytes in input.".to_string()),
+                Err(MpErr::BadFormat) => return raise(l, "Bad data format in input.".to_string()),
+            }
+            cnt += 1;
+        }
+        if !decode_all {
+            ffi::luaL_checkstack(l, 1, c"in function mp_unpack_full".as_ptr());
+            let next = if pos >= len { -1 } else { pos as i64 };
+            ffi::lua_pushinteger(l, next as _);
+            ffi::lua_insert(l, 2);
+            cnt += 1;
+        }
+        cnt
+    }
+}
+
+unsafe extern "C-unwind" fn mp_unpack(l: *mut ffi::lua_State) -> c_int {
+    unsafe { mp_unpack_full(l, 0, 0) }
+}
+
+unsafe extern "C-unwind" fn mp_unpack_one(l: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        let offset = ffi::luaL_optinteger(l, 2, 0) as i64;
+        ffi::lua_pop(l, ffi::lua_gettop(l) - 1);
+        mp_unpack_full(l, 1, offset)
+    }
+}
+
+unsafe extern "C-unwind" fn mp_unpack_limit(l: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        let limit = ffi::luaL_checkinteger(l, 2) as i64;
+        let offset = ffi::luaL_optinteger(l, 3, 0) as i64;
+        ffi::lua_pop(l, ffi::lua_gettop(l) - 1);
+        mp_unpack_full(l, limit, offset)
     }
 }
 
