@@ -17,8 +17,9 @@
 //! past 16 levels as nil), `unpack`, `unpack_one`, `unpack_limit` (no bin/ext types, as
 //! 0.4.0).
 //!
-//! `struct`: the table exists (so scripts that only test for it run), its functions are not
-//! implemented yet.
+//! `struct` (Roberto Ierusalimschy's struct library as Redis bundles it, written here):
+//! `pack`, `unpack`, `size` with the options `> < ! x b B h H l L T i[n] I[n] c[n] s f d`,
+//! alignment, and the library's error texts.
 
 use mlua_sys as ffi;
 use std::ffi::{c_char, c_int, CStr};
@@ -49,10 +50,7 @@ pub fn open_all(l: *mut ffi::lua_State) {
         ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"bit".as_ptr());
         open_cjson(l);
         open_cmsgpack(l);
-        for name in [c"struct"] {
-            ffi::lua_createtable(l, 0, 0);
-            ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, name.as_ptr());
-        }
+        open_struct(l);
     }
 }
 
@@ -1288,6 +1286,425 @@ unsafe extern "C-unwind" fn mp_unpack_limit(l: *mut ffi::lua_State) -> c_int {
         let offset = ffi::luaL_optinteger(l, 3, 0) as i64;
         ffi::lua_pop(l, ffi::lua_gettop(l) - 1);
         mp_unpack_full(l, limit, offset)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// struct
+
+fn open_struct(l: *mut ffi::lua_State) {
+    unsafe {
+        ffi::lua_createtable(l, 0, 3);
+        let funcs: &[(&CStr, ffi::lua_CFunction)] = &[
+            (c"pack", st_pack),
+            (c"unpack", st_unpack),
+            (c"size", st_size),
+        ];
+        for (name, f) in funcs {
+            ffi::lua_pushcfunction(l, *f);
+            ffi::lua_setfield(l, -2, name.as_ptr());
+        }
+        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"struct".as_ptr());
+    }
+}
+
+/// An error of the struct library, raised once our values are gone.
+enum StErr {
+    /// `luaL_error` text.
+    Msg(String),
+    /// `luaL_argerror(narg, text)`.
+    Arg(c_int, String),
+}
+
+unsafe fn st_raise(l: *mut ffi::lua_State, e: StErr) -> c_int {
+    unsafe {
+        match e {
+            StErr::Msg(m) => raise(l, m),
+            StErr::Arg(n, m) => {
+                ffi::lua_pushlstring(l, m.as_ptr() as *const c_char, m.len());
+                drop(m);
+                let p = ffi::lua_tolstring(l, -1, std::ptr::null_mut());
+                ffi::luaL_argerror(l, n, p)
+            }
+        }
+    }
+}
+
+const ST_MAXINTSIZE: usize = 32;
+const ST_MAXALIGN: usize = 8;
+
+/// The format's state: byte order (true = little) and maximum alignment.
+struct StHeader {
+    little: bool,
+    align: usize,
+}
+
+/// Reads a number in the format at `*i` (`getnum`), `df` when there is none.
+fn st_getnum(f: &[u8], i: &mut usize, df: usize) -> Result<usize, StErr> {
+    if *i >= f.len() || !f[*i].is_ascii_digit() {
+        return Ok(df);
+    }
+    let mut a: usize = 0;
+    while *i < f.len() && f[*i].is_ascii_digit() {
+        let d = (f[*i] - b'0') as usize;
+        if a > (i32::MAX as usize) / 10 || a * 10 > (i32::MAX as usize) - d {
+            return Err(StErr::Msg("integral size overflow".into()));
+        }
+        a = a * 10 + d;
+        *i += 1;
+    }
+    Ok(a)
+}
+
+/// Size of option `opt` (`optsize`).
+fn st_optsize(opt: u8, f: &[u8], i: &mut usize) -> Result<usize, StErr> {
+    Ok(match opt {
+        b'B' | b'b' => 1,
+        b'H' | b'h' => 2,
+        b'L' | b'l' | b'T' | b'd' => 8,
+        b'f' => 4,
+        b'x' => 1,
+        b'c' => st_getnum(f, i, 1)?,
+        b'i' | b'I' => {
+            let sz = st_getnum(f, i, 4)?;
+            if sz > ST_MAXINTSIZE {
+                return Err(StErr::Msg(format!(
+                    "integral size {sz} is larger than limit of {ST_MAXINTSIZE}"
+                )));
+            }
+            sz
+        }
+        _ => 0,
+    })
+}
+
+fn st_toalign(len: usize, h: &StHeader, opt: u8, size: usize) -> usize {
+    if size == 0 || opt == b'c' {
+        return 0;
+    }
+    let size = size.min(h.align);
+    (size - (len & (size - 1))) & (size - 1)
+}
+
+/// `controloptions`: `' '`, `>`, `<`, `!n`, else an invalid option.
+fn st_control(opt: u8, f: &[u8], i: &mut usize, h: &mut StHeader) -> Result<(), StErr> {
+    match opt {
+        b' ' => {}
+        b'>' => h.little = false,
+        b'<' => h.little = true,
+        b'!' => {
+            let a = st_getnum(f, i, ST_MAXALIGN)?;
+            if a == 0 || !a.is_power_of_two() {
+                return Err(StErr::Msg(format!("alignment {a} is not a power of 2")));
+            }
+            h.align = a;
+        }
+        _ => {
+            return Err(StErr::Arg(
+                1,
+                format!("invalid format option '{}'", opt as char),
+            ))
+        }
+    }
+    Ok(())
+}
+
+/// The format string (up to a NUL, as C reads it).
+unsafe fn st_fmt<'a>(l: *mut ffi::lua_State) -> Result<&'a [u8], StErr> {
+    unsafe {
+        let mut len = 0usize;
+        let p = ffi::lua_tolstring(l, 1, &mut len);
+        if p.is_null() {
+            return Err(StErr::Arg(
+                1,
+                format!("string expected, got {}", type_name(l, 1)),
+            ));
+        }
+        let f = std::slice::from_raw_parts(p as *const u8, len);
+        Ok(&f[..memchr::memchr(0, f).unwrap_or(f.len())])
+    }
+}
+
+unsafe fn st_number(l: *mut ffi::lua_State, arg: c_int) -> Result<f64, StErr> {
+    unsafe {
+        let d = ffi::lua_tonumber(l, arg);
+        if d == 0.0 && ffi::lua_isnumber(l, arg) == 0 {
+            return Err(StErr::Arg(
+                arg,
+                format!("number expected, got {}", type_name(l, arg)),
+            ));
+        }
+        Ok(d)
+    }
+}
+
+unsafe fn st_pack_body(l: *mut ffi::lua_State) -> Result<(), StErr> {
+    unsafe {
+        let f = st_fmt(l)?;
+        // As the C library: a nil marks the end of the arguments (a missing one is "nil").
+        ffi::lua_pushnil(l);
+        let mut h = StHeader {
+            little: true,
+            align: 1,
+        };
+        let mut arg: c_int = 2;
+        let mut out: Vec<u8> = Vec::new();
+        let mut i = 0;
+        while i < f.len() {
+            let opt = f[i];
+            i += 1;
+            let mut size = st_optsize(opt, f, &mut i)?;
+            let toalign = st_toalign(out.len(), &h, opt, size);
+            out.resize(out.len() + toalign, 0);
+            match opt {
+                b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
+                    let n = st_number(l, arg)?;
+                    arg += 1;
+                    let mut value: u64 = if n < 0.0 {
+                        super::lua::c_i64_cast(n) as u64
+                    } else if n >= 18446744073709551616.0 || n.is_nan() {
+                        0x8000_0000_0000_0000
+                    } else {
+                        n as u64
+                    };
+                    let mut buff = [0u8; ST_MAXINTSIZE];
+                    if h.little {
+                        for b in buff.iter_mut().take(size) {
+                            *b = value as u8;
+                            value = value.checked_shr(8).unwrap_or(0);
+                        }
+                    } else {
+                        for k in (0..size).rev() {
+                            buff[k] = value as u8;
+                            value = value.checked_shr(8).unwrap_or(0);
+                        }
+                    }
+                    out.extend_from_slice(&buff[..size]);
+                }
+                b'x' => out.push(0),
+                b'f' => {
+                    let v = st_number(l, arg)? as f32;
+                    arg += 1;
+                    out.extend_from_slice(&if h.little {
+                        v.to_le_bytes()
+                    } else {
+                        v.to_be_bytes()
+                    });
+                }
+                b'd' => {
+                    let v = st_number(l, arg)?;
+                    arg += 1;
+                    out.extend_from_slice(&if h.little {
+                        v.to_le_bytes()
+                    } else {
+                        v.to_be_bytes()
+                    });
+                }
+                b'c' | b's' => {
+                    let mut len = 0usize;
+                    let p = ffi::lua_tolstring(l, arg, &mut len);
+                    if p.is_null() {
+                        return Err(StErr::Arg(
+                            arg,
+                            format!("string expected, got {}", type_name(l, arg)),
+                        ));
+                    }
+                    arg += 1;
+                    let s = std::slice::from_raw_parts(p as *const u8, len);
+                    if size == 0 {
+                        size = len;
+                    }
+                    if len < size {
+                        return Err(StErr::Arg(arg, "string too short".into()));
+                    }
+                    out.extend_from_slice(&s[..size]);
+                    if opt == b's' {
+                        out.push(0);
+                        size += 1;
+                    }
+                }
+                _ => st_control(opt, f, &mut i, &mut h)?,
+            }
+            let _ = size;
+        }
+        ffi::lua_pushlstring(l, out.as_ptr() as *const c_char, out.len());
+        Ok(())
+    }
+}
+
+unsafe extern "C-unwind" fn st_pack(l: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        match st_pack_body(l) {
+            Ok(()) => 1,
+            Err(e) => st_raise(l, e),
+        }
+    }
+}
+
+fn st_getinteger(b: &[u8], little: bool, signed: bool) -> f64 {
+    let size = b.len();
+    let mut v: u64 = 0;
+    let bytes: Box<dyn Iterator<Item = &u8>> = if little {
+        Box::new(b.iter().rev())
+    } else {
+        Box::new(b.iter())
+    };
+    for &x in bytes {
+        v = (v << 8) | x as u64;
+    }
+    if !signed {
+        return v as f64;
+    }
+    // x86 shifts by the count modulo 64, as the C code's oversized shift does there.
+    let mask = u64::MAX << ((size * 8).wrapping_sub(1) & 63);
+    if v & mask != 0 {
+        v |= mask;
+    }
+    v as i64 as f64
+}
+
+unsafe fn st_unpack_body(l: *mut ffi::lua_State) -> Result<c_int, StErr> {
+    unsafe {
+        let f = st_fmt(l)?;
+        let mut ld = 0usize;
+        let p = ffi::lua_tolstring(l, 2, &mut ld);
+        if p.is_null() {
+            return Err(StErr::Arg(
+                2,
+                format!("string expected, got {}", type_name(l, 2)),
+            ));
+        }
+        let data = std::slice::from_raw_parts(p as *const u8, ld);
+        let pos1 = if ffi::lua_type(l, 3) <= 0 {
+            1
+        } else {
+            st_number(l, 3)? as i64
+        };
+        if pos1 <= 0 {
+            return Err(StErr::Arg(3, "offset must be 1 or greater".into()));
+        }
+        let mut pos = (pos1 - 1) as usize;
+        let mut h = StHeader {
+            little: true,
+            align: 1,
+        };
+        let mut n: c_int = 0;
+        let mut i = 0;
+        while i < f.len() {
+            let opt = f[i];
+            i += 1;
+            let mut size = st_optsize(opt, f, &mut i)?;
+            pos += st_toalign(pos, &h, opt, size);
+            if !(size <= ld && pos <= ld - size) {
+                return Err(StErr::Arg(2, "data string too short".into()));
+            }
+            if ffi::lua_checkstack(l, 2) == 0 {
+                return Err(StErr::Msg("stack overflow (too many results)".into()));
+            }
+            match opt {
+                b'b' | b'B' | b'h' | b'H' | b'l' | b'L' | b'T' | b'i' | b'I' => {
+                    let v =
+                        st_getinteger(&data[pos..pos + size], h.little, opt.is_ascii_lowercase());
+                    ffi::lua_pushnumber(l, v);
+                    n += 1;
+                }
+                b'x' => {}
+                b'f' => {
+                    let b: [u8; 4] = data[pos..pos + 4].try_into().unwrap_or([0; 4]);
+                    let v = if h.little {
+                        f32::from_le_bytes(b)
+                    } else {
+                        f32::from_be_bytes(b)
+                    };
+                    ffi::lua_pushnumber(l, v as f64);
+                    n += 1;
+                }
+                b'd' => {
+                    let b: [u8; 8] = data[pos..pos + 8].try_into().unwrap_or([0; 8]);
+                    let v = if h.little {
+                        f64::from_le_bytes(b)
+                    } else {
+                        f64::from_be_bytes(b)
+                    };
+                    ffi::lua_pushnumber(l, v);
+                    n += 1;
+                }
+                b'c' => {
+                    if size == 0 {
+                        if n == 0 || ffi::lua_isnumber(l, -1) == 0 {
+                            return Err(StErr::Msg("format 'c0' needs a previous size".into()));
+                        }
+                        size = ffi::lua_tonumber(l, -1) as usize;
+                        ffi::lua_pop(l, 1);
+                        n -= 1;
+                        if !(size <= ld && pos <= ld - size) {
+                            return Err(StErr::Arg(2, "data string too short".into()));
+                        }
+                    }
+                    ffi::lua_pushlstring(l, data[pos..].as_ptr() as *const c_char, size);
+                    n += 1;
+                }
+                b's' => {
+                    let Some(e) = memchr::memchr(0, &data[pos..]) else {
+                        return Err(StErr::Msg("unfinished string in data".into()));
+                    };
+                    size = e + 1;
+                    ffi::lua_pushlstring(l, data[pos..].as_ptr() as *const c_char, e);
+                    n += 1;
+                }
+                _ => st_control(opt, f, &mut i, &mut h)?,
+            }
+            pos += size;
+        }
+        ffi::lua_pushinteger(l, (pos + 1) as _);
+        Ok(n + 1)
+    }
+}
+
+unsafe extern "C-unwind" fn st_unpack(l: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        match st_unpack_body(l) {
+            Ok(n) => n,
+            Err(e) => st_raise(l, e),
+        }
+    }
+}
+
+unsafe fn st_size_body(l: *mut ffi::lua_State) -> Result<(), StErr> {
+    unsafe {
+        let f = st_fmt(l)?;
+        let mut h = StHeader {
+            little: true,
+            align: 1,
+        };
+        let mut pos = 0usize;
+        let mut i = 0;
+        while i < f.len() {
+            let opt = f[i];
+            i += 1;
+            let size = st_optsize(opt, f, &mut i)?;
+            pos += st_toalign(pos, &h, opt, size);
+            if opt == b's' {
+                return Err(StErr::Arg(1, "option 's' has no fixed size".into()));
+            } else if opt == b'c' && size == 0 {
+                return Err(StErr::Arg(1, "option 'c0' has no fixed size".into()));
+            }
+            if !opt.is_ascii_alphanumeric() {
+                st_control(opt, f, &mut i, &mut h)?;
+            }
+            pos += size;
+        }
+        ffi::lua_pushinteger(l, pos as _);
+        Ok(())
+    }
+}
+
+unsafe extern "C-unwind" fn st_size(l: *mut ffi::lua_State) -> c_int {
+    unsafe {
+        match st_size_body(l) {
+            Ok(()) => 1,
+            Err(e) => st_raise(l, e),
+        }
     }
 }
 

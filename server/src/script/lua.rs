@@ -768,6 +768,11 @@ pub unsafe fn reply_from_lua(l: *mut lua_State, out: &mut Reply, script_resp: u8
     }
 }
 
+/// C's `(long long)` cast of a double as x86-64 computes it (for the libraries).
+pub fn c_i64_cast(n: f64) -> i64 {
+    lua_number_to_i64(n)
+}
+
 /// C's `(long long)` cast of a double as x86-64 computes it (`cvttsd2si`): truncation,
 /// and i64::MIN for NaN and for anything out of range.
 #[inline]
