@@ -220,7 +220,10 @@ fn shrink_to(c: &mut Client, base: u64, frac: f64) -> u64 {
     let start = Instant::now();
     loop {
         c.call(&["PING"]).unwrap();
-        let used = info_u64(c, "memory", "used_memory");
+        // What eviction counts: used memory minus what it leaves out (AOF and replica
+        // buffers, `mem_not_counted_for_evict`).
+        let used = info_u64(c, "memory", "used_memory")
+            .saturating_sub(info_u64(c, "memory", "mem_not_counted_for_evict"));
         if used <= limit && info_u64(c, "stats", "current_eviction_exceeded_time") == 0 {
             break;
         }
