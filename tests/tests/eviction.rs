@@ -222,8 +222,11 @@ fn shrink_to(c: &mut Client, base: u64, frac: f64) -> u64 {
         c.call(&["PING"]).unwrap();
         // What eviction counts: used memory minus what it leaves out (AOF and replica
         // buffers, `mem_not_counted_for_evict`).
-        let used = info_u64(c, "memory", "used_memory")
-            .saturating_sub(info_u64(c, "memory", "mem_not_counted_for_evict"));
+        let used = info_u64(c, "memory", "used_memory").saturating_sub(info_u64(
+            c,
+            "memory",
+            "mem_not_counted_for_evict",
+        ));
         if used <= limit && info_u64(c, "stats", "current_eviction_exceeded_time") == 0 {
             break;
         }

@@ -629,6 +629,7 @@ pub fn call_function(
     out: &mut Reply,
 ) {
     unsafe {
+        let top0 = ffi::lua_gettop(l);
         ffi::lua_getfield(l, ffi::LUA_GLOBALSINDEX, c"__redis__err__handler".as_ptr());
         ffi::lua_rawgeti(l, ffi::LUA_REGISTRYINDEX, fref as _);
         let err = if eval_mode {
@@ -664,9 +665,16 @@ pub fn call_function(
                 }
                 write_error(out, &text, info.ignore_stats);
             }
+            // Consume the error object.
+            ffi::lua_pop(l, 1);
         } else {
             reply_from_lua(l, out, (*rctx).resp);
         }
+        debug_assert_eq!(
+            ffi::lua_gettop(l),
+            top0 + 1,
+            "only the error handler is left"
+        );
         // The error handler.
         ffi::lua_pop(l, 1);
     }
