@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Issue 20's numbers: EVALSHA of a script doing one GET and one SET, FCALL of the same as a
 # function, against Redis 7.4.1 in the same run, pyrope-benchmark as the load generator, at
-# -P 1 and -P 16 (bench/compare.sh prints ops/s, server CPU per request and the ratios).
-# Then the memory of 10,000 cached scripts (used_memory_scripts + used_memory_vm_eval) on
-# each server, and the ratio.
+# -P 1 and -P 16 (bench/compare.sh prints ops/s, server CPU per request and the ratios);
+# MULTI/SET/INCR/EXEC transactions (bench/multi.py: pyrope-benchmark sends one command per
+# request, so a small driver pipelines whole transactions); then the memory of 10,000 cached
+# scripts (used_memory_scripts + used_memory_vm_eval) on each server, and the ratio.
 #
 # Usage: bench/scripting.sh                  (N=200000 ROUNDS=3)
 #        N=100000 ROUNDS=1 bench/scripting.sh   (quicker)
@@ -30,6 +31,8 @@ N=${N:-200000} ROUNDS=${ROUNDS:-3} BENCH=${BENCH:-target/release/pyrope-benchmar
   TESTS=ping_inline PRELOAD="$TMPF" R=100000 \
   CUSTOM="evalsha=EVALSHA $SHA 1 key:__rand_int__ v;fcall=FCALL getset 1 key:__rand_int__ v" \
   bench/compare.sh
+
+python3 bench/multi.py "${N:-200000}"
 
 # Memory of 10,000 cached scripts.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
