@@ -289,24 +289,7 @@ impl EventLoop {
             let loop_start = Instant::now();
             srv.set_time(loop_start);
             srv.stats.eventloop_cycles += 1;
-            for ev in events.iter() {
-                let t = ev.token().0;
-                if t > LISTENER_TOKEN_BASE - 64 {
-                    self.accept(srv, t);
-                    continue;
-                }
-                if !srv.clients.contains(t) {
-                    continue;
-                }
-                if ev.is_writable() && srv.clients[t].pending_output() > 0 {
-                    queue_write(srv, t);
-                }
-                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                    // When the peer has closed, read until EOF even after a short read: no
-                    // further edge will come.
-                    read_from_client(srv, t, ev.is_read_closed() || ev.is_error());
-                }
-            }
+            self.dispatch(srv, &events, None);
             for l in std::mem::take(&mut self.accept_pending) {
                 self.accept(srv, l);
             }
@@ -345,54 +328,42 @@ impl EventLoop {
             if self.poll.poll(&mut events, Some(Duration::ZERO)).is_err() {
                 return;
             }
-            let mut any = false;
-            for ev in events.iter() {
-                any = true;
-                let t = ev.token().0;
-                if t > LISTENER_TOKEN_BASE - 64 {
-                    self.accept(srv, t);
-                    continue;
-                }
-                if !srv.clients.contains(t) {
-                    continue;
-                }
-                if t == protected {
-                    if !srv.reread.contains(&t) {
-                        srv.reread.push(t);
-                    }
-                    continue;
-                }
-                if ev.is_writable() && srv.clients[t].pending_output() > 0 {
-                    queue_write(srv, t);
-                }
-                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
-                    read_from_client(srv, t, ev.is_read_closed() || ev.is_error());
-                }
-            }
-            for k in std::mem::take(&mut srv.pending_writes) {
-                let Some(c) = srv.clients.get_mut(k) else {
-                    continue;
-                };
-                c.flags &= !flags::PENDING_WRITE;
-                if c.flags & flags::CLOSE_ASAP == 0 {
-                    write_to_client(srv, k);
-                }
-            }
-            let mut keep = Vec::new();
-            for k in std::mem::take(&mut srv.to_close) {
-                if k == protected || !srv.clients.contains(k) {
-                    keep.push(k);
-                    continue;
-                }
-                crate::pubsub::unsubscribe_all(srv, k);
-                crate::blocking::forget(srv, k);
-                crate::multi::free_client(srv, k);
-                srv.clients.remove(k);
-                srv.pending_writes.retain(|x| *x != k);
-            }
-            srv.to_close = keep;
+            let any = !events.is_empty();
+            self.dispatch(srv, &events, Some(protected));
+            write_pending(srv);
+            close_pending(srv, Some(protected));
             if !any {
                 return;
+            }
+        }
+    }
+
+    /// Handles one poll's events: accepts on listeners, queues writes, reads (and so
+    /// processes) clients. A readable event of `protected` (the client running a busy
+    /// script) is not read but kept in `Server::reread` for the next loop iteration.
+    fn dispatch(&mut self, srv: &mut Server, events: &Events, protected: Option<usize>) {
+        for ev in events.iter() {
+            let t = ev.token().0;
+            if t > LISTENER_TOKEN_BASE - 64 {
+                self.accept(srv, t);
+                continue;
+            }
+            if !srv.clients.contains(t) {
+                continue;
+            }
+            if Some(t) == protected {
+                if !srv.reread.contains(&t) {
+                    srv.reread.push(t);
+                }
+                continue;
+            }
+            if ev.is_writable() && srv.clients[t].pending_output() > 0 {
+                queue_write(srv, t);
+            }
+            if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                // When the peer has closed, read until EOF even after a short read: no
+                // further edge will come.
+                read_from_client(srv, t, ev.is_read_closed() || ev.is_error());
             }
         }
     }
@@ -832,8 +803,13 @@ fn before_sleep(srv: &mut Server) {
     // The AOF is written (and under `appendfsync always` fsynced) before any reply goes
     // out: a client hears of a write only once it is in the file.
     crate::aof::flush(srv, false);
-    // Clients that yield for fairness re-queue themselves and are served on the next
-    // iteration (the poll then does not wait).
+    write_pending(srv);
+    close_pending(srv, None);
+}
+
+/// Writes every client queued for writing. Clients that yield for fairness re-queue
+/// themselves and are served on the next iteration (the poll then does not wait).
+fn write_pending(srv: &mut Server) {
     for k in std::mem::take(&mut srv.pending_writes) {
         let Some(c) = srv.clients.get_mut(k) else {
             continue;
@@ -844,7 +820,17 @@ fn before_sleep(srv: &mut Server) {
         }
         write_to_client(srv, k);
     }
+}
+
+/// Frees the clients queued for closing, except `keep` (a client running a busy script
+/// stays queued until its command ends).
+fn close_pending(srv: &mut Server, keep: Option<usize>) {
+    let mut kept = Vec::new();
     for k in std::mem::take(&mut srv.to_close) {
+        if Some(k) == keep {
+            kept.push(k);
+            continue;
+        }
         if srv.clients.contains(k) {
             crate::pubsub::unsubscribe_all(srv, k);
             crate::blocking::forget(srv, k);
@@ -855,6 +841,7 @@ fn before_sleep(srv: &mut Server) {
             drop(c);
         }
     }
+    srv.to_close = kept;
 }
 
 /// Per-client cron work: idle timeouts, output buffer limits (a soft limit can expire with

@@ -295,18 +295,10 @@ fn function_delete(c: &mut Ctx) {
 }
 
 fn function_flush(c: &mut Ctx) {
-    if c.argc() > 3 {
+    if !super::flush_mode_ok(c) {
         return c
             .out
             .error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
-    }
-    if c.argc() == 3 {
-        let a = c.arg(2);
-        if !a.eq_ignore_ascii_case(b"sync") && !a.eq_ignore_ascii_case(b"async") {
-            return c
-                .out
-                .error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
-        }
     }
     c.srv.scripting.functions.flush();
     c.dirty(1);

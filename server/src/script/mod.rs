@@ -525,21 +525,26 @@ fn script_exists(c: &mut Ctx) {
 }
 
 fn script_flush(c: &mut Ctx) {
-    if c.argc() > 3 {
+    if !flush_mode_ok(c) {
         return c
             .out
             .error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
     }
-    if c.argc() == 3 {
-        let a = c.arg(2);
-        if !a.eq_ignore_ascii_case(b"sync") && !a.eq_ignore_ascii_case(b"async") {
-            return c
-                .out
-                .error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
-        }
-    }
     flush_scripts(c.srv);
     c.out.ok();
+}
+
+/// True if SCRIPT FLUSH / FUNCTION FLUSH has at most one argument, SYNC or ASYNC (both flush
+/// at once here: the Lua state is small and freed in one go).
+pub fn flush_mode_ok(c: &Ctx) -> bool {
+    match c.argc() {
+        2 => true,
+        3 => {
+            let a = c.arg(2);
+            a.eq_ignore_ascii_case(b"sync") || a.eq_ignore_ascii_case(b"async")
+        }
+        _ => false,
+    }
 }
 
 /// Empties the script cache and starts a new Lua state (Redis `scriptingReset`).
