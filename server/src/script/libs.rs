@@ -955,14 +955,7 @@ fn open_cmsgpack(l: *mut ffi::lua_State) {
 /// Tables nested deeper than this are packed as nil (LUACMSGPACK_MAX_NESTING).
 const MP_MAX_NESTING: u32 = 16;
 
-/// C's `(int64_t)x` on x86-64: truncation, i64::MIN when out of range or NaN.
-fn c_i64(x: f64) -> i64 {
-    if x.is_nan() || x >= 9.223372036854775807e18 || x < -9.223372036854775808e18 {
-        i64::MIN
-    } else {
-        x as i64
-    }
-}
+use super::lua::c_i64_cast as c_i64;
 
 fn mp_int(out: &mut Vec<u8>, n: i64) {
     if n >= 0 {

@@ -785,7 +785,9 @@ pub fn c_i64_cast(n: f64) -> i64 {
 /// and i64::MIN for NaN and for anything out of range.
 #[inline]
 fn lua_number_to_i64(n: f64) -> i64 {
-    if n.is_nan() || n >= 9.223372036854775807e18 || n < -9.223372036854775808e18 {
+    // 2^63 is exact as a double; anything at or past it does not fit.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    if n.is_nan() || !(-LIMIT..LIMIT).contains(&n) {
         i64::MIN
     } else {
         n as i64
