@@ -112,9 +112,14 @@ pub struct Tracking {
     current: Option<(usize, u8)>,
     /// Whether the running command is a CLIENT subcommand (keeps CLIENT CACHING's flag).
     current_is_client_cmd: bool,
-    /// Invalidations for the running client, sent after its command: a key, or None for a
-    /// flush (Redis's `tracking_pending_keys`).
-    pending: Vec<Option<Vec<u8>>>,
+    /// Invalidations for the running client, sent after its command (Redis's
+    /// `tracking_pending_keys`).
+    pending: Vec<Vec<u8>>,
+    /// Flushes by the running client: their null invalidations precede its reply, as Redis
+    /// writes them at once into its buffer.
+    pending_flushes: usize,
+    /// Length of the running client's reply buffer when its command started.
+    out_start: usize,
     /// Consecutive before-sleep runs that ended over `tracking-table-max-keys`.
     limit_runs: usize,
 }
@@ -224,7 +229,7 @@ fn client_tracking(c: &mut Ctx) {
                 return;
             }
             if options & tf::OPTIN != 0 && options & tf::OPTOUT != 0 {
-                c.out.error("ERR You can't use both OPTIN and OPTOUT");
+                c.out.error("ERR You can't specify both OPTIN mode and OPTOUT mode");
                 return;
             }
             if (options & tf::OPTIN != 0 && cur & tf::OPTOUT != 0)
@@ -409,9 +414,10 @@ fn client_trackinginfo(c: &mut Ctx) {
 
 /// Start of a top-level command of client `k` (called by `call()` before the handler).
 #[inline]
-pub fn begin(srv: &mut Server, k: usize, id: usize, resp: u8) {
+pub fn begin(srv: &mut Server, k: usize, id: usize, out: &Reply) {
     if srv.tracking.active() {
-        srv.tracking.current = Some((k, resp));
+        srv.tracking.current = Some((k, out.resp));
+        srv.tracking.out_start = out.buf.len();
         srv.tracking.current_is_client_cmd =
             srv.commands.cmds[id].fullname.starts_with("client|");
     }
@@ -477,15 +483,23 @@ pub fn end(srv: &mut Server, k: usize, out: &mut Reply) {
     let Some((cur, _)) = srv.tracking.current.take() else {
         return;
     };
+    let flushes = std::mem::take(&mut srv.tracking.pending_flushes);
+    if flushes > 0 && srv.clients.contains(cur) {
+        let mut front = Reply {
+            resp: out.resp,
+            ..Default::default()
+        };
+        for _ in 0..flushes {
+            send(srv, cur, Payload::Null, Some((k, &mut front)));
+        }
+        let at = srv.tracking.out_start.min(out.buf.len());
+        out.buf.splice(at..at, front.buf);
+    }
     let pending = std::mem::take(&mut srv.tracking.pending);
-    for p in pending {
+    for key in pending {
         // The client may have closed (CLIENT KILL of itself).
         if srv.clients.contains(cur) {
-            let payload = match &p {
-                Some(key) => Payload::Key(key),
-                None => Payload::Null,
-            };
-            send(srv, cur, payload, Some((k, &mut *out)));
+            send(srv, cur, Payload::Key(&key), Some((k, &mut *out)));
         }
     }
     if let Some(cl) = srv.clients.get_mut(k) {
@@ -614,7 +628,7 @@ fn invalidate_key(srv: &mut Server, key: &[u8], bcast: bool) {
             if f & tf::NOLOOP != 0 {
                 continue;
             }
-            srv.tracking.pending.push(Some(key.to_vec()));
+            srv.tracking.pending.push(key.to_vec());
         } else {
             send(srv, t, Payload::Key(key), None);
         }
@@ -640,7 +654,7 @@ pub fn flushed(srv: &mut Server) {
         targets.sort_unstable();
         for t in targets {
             if Some(t) == current {
-                srv.tracking.pending.push(None);
+                srv.tracking.pending_flushes += 1;
             } else {
                 send(srv, t, Payload::Null, None);
             }

@@ -291,7 +291,7 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
     };
     let db = srv.clients[k].db;
     if top {
-        crate::tracking::begin(srv, k, id, out.resp);
+        crate::tracking::begin(srv, k, id, out);
     }
     let mut ctx = Ctx {
         srv,
