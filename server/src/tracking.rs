@@ -229,7 +229,8 @@ fn client_tracking(c: &mut Ctx) {
                 return;
             }
             if options & tf::OPTIN != 0 && options & tf::OPTOUT != 0 {
-                c.out.error("ERR You can't specify both OPTIN mode and OPTOUT mode");
+                c.out
+                    .error("ERR You can't specify both OPTIN mode and OPTOUT mode");
                 return;
             }
             if (options & tf::OPTIN != 0 && cur & tf::OPTOUT != 0)
@@ -345,13 +346,17 @@ fn client_caching(c: &mut Ctx) {
     match crate::command::opt(c.arg(2)).as_slice() {
         b"yes" => {
             if t & tf::OPTIN == 0 {
-                c.out.error("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.");
+                c.out.error(
+                    "ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.",
+                );
                 return;
             }
         }
         b"no" => {
             if t & tf::OPTOUT == 0 {
-                c.out.error("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.");
+                c.out.error(
+                    "ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.",
+                );
                 return;
             }
         }
@@ -418,8 +423,7 @@ pub fn begin(srv: &mut Server, k: usize, id: usize, out: &Reply) {
     if srv.tracking.active() {
         srv.tracking.current = Some((k, out.resp));
         srv.tracking.out_start = out.buf.len();
-        srv.tracking.current_is_client_cmd =
-            srv.commands.cmds[id].fullname.starts_with("client|");
+        srv.tracking.current_is_client_cmd = srv.commands.cmds[id].fullname.starts_with("client|");
     }
 }
 
@@ -437,10 +441,7 @@ pub fn after_call(srv: &mut Server, id: usize, argv: &crate::command::Argv) {
     };
     let cmd = &srv.commands.cmds[id];
     if cmd.flags & crate::command::flags::READONLY == 0
-        || matches!(
-            cmd.fullname.as_str(),
-            "eval_ro" | "evalsha_ro" | "fcall_ro"
-        )
+        || matches!(cmd.fullname.as_str(), "eval_ro" | "evalsha_ro" | "fcall_ro")
     {
         return;
     }
@@ -524,10 +525,7 @@ fn find_client(srv: &Server, id: u64) -> Option<usize> {
     if let Some(&k) = srv.tracking.clients.get(&id) {
         return Some(k);
     }
-    srv.clients
-        .iter()
-        .find(|(_, c)| c.id == id)
-        .map(|(k, _)| k)
+    srv.clients.iter().find(|(_, c)| c.id == id).map(|(k, _)| k)
 }
 
 /// The protocol version of client `k` (the running client's `out` is outside it).
@@ -541,7 +539,12 @@ fn resp_of(srv: &Server, k: usize) -> u8 {
 /// Appends `bytes` to client `target`'s output: into `self_out` when it is the running
 /// client's reply buffer, after the running client's reply when it is the running client,
 /// else into its buffer (with output limits).
-fn write(srv: &mut Server, target: usize, bytes: &[u8], self_out: &mut Option<(usize, &mut Reply)>) {
+fn write(
+    srv: &mut Server,
+    target: usize,
+    bytes: &[u8],
+    self_out: &mut Option<(usize, &mut Reply)>,
+) {
     if let Some((k, out)) = self_out {
         if *k == target {
             out.raw(bytes);

@@ -195,12 +195,18 @@ fn run_script(
         } else {
             let side = |first: bool| -> Vec<Vec<u8>> {
                 args.iter()
-                    .map(|a| {
-                        match id_subst.iter().find(|(w, _)| w.as_bytes() == a.as_slice()) {
-                            Some((_, (r, p))) => if first { r.clone() } else { p.clone() },
+                    .map(
+                        |a| match id_subst.iter().find(|(w, _)| w.as_bytes() == a.as_slice()) {
+                            Some((_, (r, p))) => {
+                                if first {
+                                    r.clone()
+                                } else {
+                                    p.clone()
+                                }
+                            }
                             None => a.clone(),
-                        }
-                    })
+                        },
+                    )
                     .collect()
             };
             (side(true), side(false))
