@@ -455,6 +455,11 @@ impl Server {
         let share = !maxmemory || !(p.contains("lru") || p.contains("lfu"));
         self.ks.share_ints = share;
         self.ks.keep_lfu = self.settings.lfu;
+        self.tracking.max_keys = self
+            .config
+            .get("tracking-table-max-keys")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let st = &self.settings;
         self.ks.lazy = crate::keyspace::LazyFree {
             user_del: st.lazyfree_lazy_user_del,

@@ -27,7 +27,10 @@
 use crate::command::{Ctx, Handler};
 use crate::reply::Reply;
 use crate::server::Server;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Hash maps keyed by key names or ids: foldhash, as the keyspace's dict.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Per-client tracking flag bits ([`ClientTracking::flags`]).
 pub mod tf {
@@ -122,6 +125,8 @@ pub struct Tracking {
     out_start: usize,
     /// Consecutive before-sleep runs that ended over `tracking-table-max-keys`.
     limit_runs: usize,
+    /// `tracking-table-max-keys` (0: no limit), set by `Server::apply_config`.
+    pub max_keys: usize,
 }
 
 impl Tracking {
@@ -663,7 +668,7 @@ pub fn flushed(srv: &mut Server) {
             }
         }
     }
-    srv.tracking.table = HashMap::new();
+    srv.tracking.table = HashMap::default();
     srv.tracking.items = 0;
 }
 
@@ -714,28 +719,32 @@ fn broadcast(srv: &mut Server) {
         }
         let keys = std::mem::take(&mut bs.keys);
         let clients: Vec<u64> = bs.clients.iter().copied().collect();
-        let common = keys_proto(&keys, None);
+        let Some(common) = keys_proto(&keys, None) else {
+            continue;
+        };
+        // The whole RESP3 push, built once for the common case (no redirection).
+        let mut push = b">2\r\n$10\r\ninvalidate\r\n".to_vec();
+        push.extend_from_slice(&common);
         for id in clients {
             let Some(&t) = srv.tracking.clients.get(&id) else {
                 continue;
             };
-            if srv.clients[t].tracking.flags & tf::NOLOOP != 0 {
+            let ct = &srv.clients[t].tracking;
+            if ct.flags & tf::NOLOOP != 0 {
                 if let Some(adhoc) = keys_proto(&keys, Some(id)) {
                     send(srv, t, Payload::Proto(&adhoc), None);
                 }
-            } else if let Some(common) = &common {
-                send(srv, t, Payload::Proto(common), None);
+            } else if ct.redirect == 0 && srv.clients[t].out.resp > 2 {
+                crate::pubsub::deliver(srv, None, t, |r| r.raw(&push));
+            } else {
+                send(srv, t, Payload::Proto(&common), None);
             }
         }
     }
 }
 
 fn limit_table(srv: &mut Server) {
-    let max: usize = srv
-        .config
-        .get("tracking-table-max-keys")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let max = srv.tracking.max_keys;
     if max == 0 {
         return;
     }
