@@ -292,9 +292,8 @@ fn check_prefix_collisions(c: &mut Ctx, prefixes: &[Vec<u8>]) -> bool {
 /// Turns tracking on for client `k` (Redis `enableTracking`).
 fn enable(srv: &mut Server, k: usize, redirect: u64, options: u8, prefixes: &[Vec<u8>]) {
     let id = srv.clients[k].id;
-    let was_on = srv.tracking.clients.insert(id, k).is_some();
+    srv.tracking.clients.insert(id, k);
     let t = &mut srv.clients[k].tracking;
-    let _ = was_on;
     t.flags |= tf::ON;
     t.flags &= !(tf::BROKEN_REDIR | tf::BCAST | tf::OPTIN | tf::OPTOUT | tf::NOLOOP);
     t.redirect = redirect;
