@@ -248,6 +248,12 @@ fn client_tracking(c: &mut Ctx) {
                 return;
             }
             enable(c.srv, k, redir as u64, options, &prefixes);
+            // Turned on inside EXEC or a script: the rest of the unit remembers keys.
+            if c.srv.call_depth > 1 && c.srv.tracking.current.is_none() {
+                c.srv.tracking.current = Some((k, c.out.resp));
+                c.srv.tracking.out_start = c.out.buf.len();
+                c.srv.tracking.current_is_client_cmd = false;
+            }
         }
         b"off" => disable(c.srv, k),
         _ => {
