@@ -54,6 +54,9 @@ pub struct Args {
     /// Send CLIENT TRACKING on before starting.
     #[arg(long)]
     pub enable_tracking: bool,
+    /// Send CLIENT TRACKING on BCAST before starting (broadcasting mode, every key).
+    #[arg(long)]
+    pub tracking_bcast: bool,
     /// 1 = keep connections alive, 0 = reconnect after every request.
     #[arg(short = 'k', value_name = "boolean", default_value_t = 1)]
     pub keepalive: u8,

@@ -543,7 +543,9 @@ pub fn run(argv: Vec<String>) -> i32 {
     if args.conn.resp3 {
         handshake.push(encode(&["HELLO", "3"]));
     }
-    if args.enable_tracking {
+    if args.tracking_bcast {
+        handshake.push(encode(&["CLIENT", "TRACKING", "on", "BCAST"]));
+    } else if args.enable_tracking {
         handshake.push(encode(&["CLIENT", "TRACKING", "on"]));
     }
     if let Err(e) = engine::check_connect(&target) {

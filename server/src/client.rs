@@ -162,6 +162,8 @@ pub struct Client {
     pub blocked_us: u64,
     /// MULTI queue and watched keys (`crate::multi`).
     pub multi: crate::multi::ClientMulti,
+    /// Client-side caching state (`crate::tracking`).
+    pub tracking: crate::tracking::ClientTracking,
 }
 
 impl Client {
@@ -213,6 +215,7 @@ impl Client {
             resume: Default::default(),
             blocked_us: 0,
             multi: Default::default(),
+            tracking: Default::default(),
         }
     }
 
@@ -233,6 +236,7 @@ impl Client {
         if self.flags & flags::BLOCKED != 0 {
             s.push('b');
         }
+        s.push_str(self.tracking.list_flags());
         if self.flags & flags::DIRTY_CAS != 0 {
             s.push('d');
         }
@@ -275,7 +279,7 @@ impl Client {
         let tot_mem =
             self.input.qbuf.capacity() + self.out.buf.capacity() + std::mem::size_of::<Client>();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events=r{} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events=r{} cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -305,6 +309,7 @@ impl Client {
             if self.want_write { "w" } else { "" },
             last_cmd,
             self.user,
+            self.tracking.redir(),
             self.out.resp,
             lossy(&self.lib_name),
             lossy(&self.lib_ver),

@@ -47,6 +47,7 @@ fn quit(c: &mut Ctx) {
 fn reset(c: &mut Ctx) {
     crate::multi::discard_transaction(c.srv, c.cid);
     crate::pubsub::unsubscribe_all(c.srv, c.cid);
+    crate::tracking::disable(c.srv, c.cid);
     let cl = &mut c.srv.clients[c.cid];
     cl.db = 0;
     cl.name = None;

@@ -155,6 +155,7 @@ impl Harness {
         let k = self.cid;
         crate::pubsub::unsubscribe_all(&mut self.srv, k);
         crate::multi::free_client(&mut self.srv, k);
+        crate::tracking::disable(&mut self.srv, k);
         self.srv.clients.remove(k);
         self.srv.to_close.retain(|x| *x != k);
         self.srv.pending_writes.retain(|x| *x != k);
@@ -895,6 +896,7 @@ impl Server {
         crate::pubsub::unsubscribe_all(self, k);
         crate::blocking::forget(self, k);
         crate::multi::free_client(self, k);
+        crate::tracking::disable(self, k);
         self.clients.remove(k);
         self.to_close.retain(|x| *x != k);
         self.pending_writes.retain(|x| *x != k);

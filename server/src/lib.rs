@@ -34,6 +34,7 @@ pub(crate) mod server;
 pub(crate) mod shutdown;
 pub(crate) mod signals;
 pub(crate) mod slowlog;
+pub(crate) mod tracking;
 pub(crate) mod types;
 
 /// Version of Redis whose behaviour we follow (for messages such as the config-file error).
@@ -66,6 +67,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         slowlog::COMMANDS,
         pubsub::COMMANDS,
         multi::COMMANDS,
+        tracking::COMMANDS,
         script::COMMANDS,
         script::function::COMMANDS,
         command::introspect::COMMANDS,

@@ -800,6 +800,8 @@ fn before_sleep(srv: &mut Server) {
     if srv.active_expire_enabled {
         crate::expire::active_expire_cycle(srv, crate::expire::CycleKind::Fast);
     }
+    // BCAST invalidations and the tracking table's size limit (after expiry's invalidations).
+    crate::tracking::before_sleep(srv);
     // The AOF is written (and under `appendfsync always` fsynced) before any reply goes
     // out: a client hears of a write only once it is in the file.
     crate::aof::flush(srv, false);
@@ -835,6 +837,7 @@ fn close_pending(srv: &mut Server, keep: Option<usize>) {
             crate::pubsub::unsubscribe_all(srv, k);
             crate::blocking::forget(srv, k);
             crate::multi::free_client(srv, k);
+            crate::tracking::disable(srv, k);
             let c = srv.clients.remove(k);
             log!(Verbose, "Client id={} addr={} closed", c.id, c.addr);
             srv.pending_writes.retain(|x| *x != k);

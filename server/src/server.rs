@@ -179,6 +179,8 @@ pub struct Server {
     pub blocking: crate::blocking::Blocking,
     /// Watched keys (WATCH), per db and key (`crate::multi`).
     pub watched: crate::multi::Watched,
+    /// Client-side caching: the tracking table, BCAST prefixes (`crate::tracking`).
+    pub tracking: crate::tracking::Tracking,
     /// EVAL's Lua state, script cache and Lua client (`crate::script`).
     pub scripting: crate::script::Scripting,
     /// DEBUG QUICKLIST-PACKED-THRESHOLD (bytes; Redis's default 1 GB). Recorded only: see
@@ -327,6 +329,7 @@ impl Server {
             reread: Vec::new(),
             blocking: Default::default(),
             watched: Default::default(),
+            tracking: Default::default(),
             scripting: Default::default(),
             quicklist_packed_threshold: 1 << 30,
             shutdown: None,
@@ -452,6 +455,11 @@ impl Server {
         let share = !maxmemory || !(p.contains("lru") || p.contains("lfu"));
         self.ks.share_ints = share;
         self.ks.keep_lfu = self.settings.lfu;
+        self.tracking.max_keys = self
+            .config
+            .get("tracking-table-max-keys")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let st = &self.settings;
         self.ks.lazy = crate::keyspace::LazyFree {
             user_del: st.lazyfree_lazy_user_del,
@@ -481,7 +489,7 @@ impl Server {
         if self.blocking.wants_ready_keys() {
             w |= want::READY;
         }
-        if !self.watched.is_empty() {
+        if !self.watched.is_empty() || self.tracking.active() {
             w |= want::MODIFIED;
         }
         self.ks.signals.want = w;
@@ -514,11 +522,16 @@ impl Server {
         for db in s.flushed.drain(..) {
             self.blocking.db_changed(db);
         }
+        let flush = std::mem::take(&mut s.flush_happened);
+        if flush {
+            crate::tracking::flushed(self);
+        }
         if !modified.is_empty() {
             let mut modified = modified;
             for (db, key, exists) in &modified {
                 crate::multi::touch_watched_key(self, *db, key, *exists);
             }
+            crate::tracking::keys_modified(self, &modified);
             // Keep the allocation for the next command's records.
             modified.clear();
             if self.ks.signals.modified.is_empty() {

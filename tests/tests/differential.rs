@@ -22,6 +22,9 @@
 //!                            compare the concatenation (keyspace notification sequences)
 //! - `@name <line>`           run the line on connection `name` (opened on first use; the
 //!                            default connection is `@main`), for pub/sub and notifications
+//! - `$id:name` as an argument  the client id of connection `name` on each side (CLIENT
+//!                            TRACKING ... REDIRECT $id:inv); read with CLIENT ID the first
+//!                            time it is used, so before `name` enters RESP2 subscribed mode
 //! - `# ...` and blank lines  ignored
 //!
 //! Each script starts on fresh connections after FLUSHALL, so scripts are independent. The
@@ -143,6 +146,7 @@ fn run_script(
             c.call(&["CONFIG", "RESETSTAT"]).unwrap();
         }
     }
+    let mut ids: std::collections::HashMap<String, (Vec<u8>, Vec<u8>)> = Default::default();
     let mut checked = 0;
     for (lineno, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -156,6 +160,24 @@ fn run_script(
             },
             None => ("main".to_string(), line),
         };
+        // `$id:name` arguments: each side gets its own client id of connection `name`.
+        let mut id_subst: Vec<(String, (Vec<u8>, Vec<u8>))> = Vec::new();
+        for w in line.split_whitespace() {
+            if let Some(n) = w.strip_prefix("$id:") {
+                if !ids.contains_key(n) {
+                    let (rc, pc) = conns
+                        .entry(n.to_string())
+                        .or_insert_with(|| (redis.client(), pyrope.client()));
+                    let get = |c: &mut Client| match c.call(&["CLIENT", "ID"]).unwrap() {
+                        Frame::Integer(i) => i.to_string().into_bytes(),
+                        other => panic!("CLIENT ID: {other:?}"),
+                    };
+                    let v = (get(rc), get(pc));
+                    ids.insert(n.to_string(), v);
+                }
+                id_subst.push((w.to_string(), ids[n].clone()));
+            }
+        }
         let (rc, pc) = conns
             .entry(conn)
             .or_insert_with(|| (redis.client(), pyrope.client()));
@@ -167,6 +189,27 @@ fn run_script(
         let args = match split_args(rest.as_bytes()) {
             Ok(a) => a,
             Err(e) => panic!("{name}:{}: bad line ({e}): {line}", lineno + 1),
+        };
+        let (rargs, pargs) = if id_subst.is_empty() {
+            (args.clone(), args.clone())
+        } else {
+            let side = |first: bool| -> Vec<Vec<u8>> {
+                args.iter()
+                    .map(
+                        |a| match id_subst.iter().find(|(w, _)| w.as_bytes() == a.as_slice()) {
+                            Some((_, (r, p))) => {
+                                if first {
+                                    r.clone()
+                                } else {
+                                    p.clone()
+                                }
+                            }
+                            None => a.clone(),
+                        },
+                    )
+                    .collect()
+            };
+            (side(true), side(false))
         };
         if mode == "!sleep" {
             let ms: u64 = rest.trim().parse().unwrap();
@@ -215,8 +258,8 @@ fn run_script(
             continue;
         }
         if mode == "!send" {
-            rc.send(&args).unwrap();
-            pc.send(&args).unwrap();
+            rc.send(&rargs).unwrap();
+            pc.send(&pargs).unwrap();
             continue;
         }
         if mode == "!drain" {
@@ -272,8 +315,8 @@ fn run_script(
                     .unwrap();
             }
         } else {
-            rc.send(&args).unwrap();
-            pc.send(&args).unwrap();
+            rc.send(&rargs).unwrap();
+            pc.send(&pargs).unwrap();
         }
         let (rf, rraw) = rc
             .read_reply_raw()

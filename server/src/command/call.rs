@@ -290,6 +290,9 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
         Instant::now()
     };
     let db = srv.clients[k].db;
+    if top {
+        crate::tracking::begin(srv, k, id, out);
+    }
     let mut ctx = Ctx {
         srv,
         out,
@@ -367,6 +370,8 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
     if srv.ks.signals.pending {
         srv.dispatch_signals(Some(running));
     }
+    // Client-side caching remembers the keys a read-only command read.
+    crate::tracking::after_call(srv, id, &argv);
     // Building the propagated argv costs a copy: skip it while nothing consumes the stream.
     if (srv.dirty > dirty_before || force_propagate)
         && !no_propagate
@@ -388,7 +393,7 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
 /// The end of every `call()`, executed or blocked: leave the nesting level; at depth 0 flush
 /// the unit's propagation, append the client's own messages after its reply, serve the
 /// clients blocked on keys this unit made ready (after the whole unit — a MULTI/EXEC, a
-/// script — never in its middle; tracking invalidations will go here too), check the
+/// script — never in its middle; the client's own tracking invalidations too), check the
 /// client's output limit.
 fn finish_call(
     srv: &mut Server,
@@ -404,6 +409,8 @@ fn finish_call(
     srv.call_depth -= 1;
     if top {
         srv.propagator.flush();
+        // Its own tracking invalidations follow the reply, before its other messages.
+        crate::tracking::end(srv, k, out);
         // Messages for this client produced by its own command follow the reply.
         if !srv.deferred_pushes.is_empty() {
             out.buf.append(&mut srv.deferred_pushes);

@@ -975,6 +975,9 @@ impl Keyspace {
         }
         d.bump();
         self.signals.flushed(db);
+        if self.signals.want & want::MODIFIED != 0 {
+            self.signals.flush_happened = true;
+        }
         (old.len(), old)
     }
 

@@ -155,6 +155,9 @@ pub struct Signals {
     /// Number of hash fields deleted by their TTL since the last drain (INFO
     /// `expired_subkeys`).
     pub expired_fields_count: u64,
+    /// A FLUSHDB / FLUSHALL happened (recorded with [`want::MODIFIED`]): client tracking
+    /// sends its null invalidation once per drain (SWAPDB does not set it).
+    pub flush_happened: bool,
     /// Unlinked entries or values big enough for the lazy-free thread.
     pub(crate) to_free: Vec<Box<dyn Send>>,
 }
