@@ -236,7 +236,10 @@ impl Selector {
                 let allow = c == b'+';
                 self.update_rules(&lower[1..], allow);
                 for id in 0..t.cmds.len() {
-                    if t.cmds[id].acl_categories.iter().any(|x| x == cat) {
+                    if t.cmds[id]
+                        .acl_categories
+                        .iter()
+                        .any(|x| x.strip_prefix('@').unwrap_or(x) == cat) {
                         self.allowed[id] = allow;
                         if !allow {
                             self.allcommands = false;
@@ -851,10 +854,13 @@ fn log_max_len(srv: &Server) -> usize {
 
 /// The permission check of `processCommand` / `scriptVerifyACL` for client `k` running
 /// command `id`: on denial logs it (context `toplevel`, `multi` or `lua`) and returns the
-/// NOPERM message (without the `-NOPERM ` prefix).
+/// NOPERM message (without the `-NOPERM ` prefix). The log shows client `shown`'s
+/// CLIENT LIST line (a script's caller rather than the Lua client, as Redis's
+/// `server.current_client`).
 pub fn check_command(
     srv: &mut Server,
     k: usize,
+    shown: usize,
     id: usize,
     argv: &Argv,
     context: &'static str,
@@ -869,12 +875,27 @@ pub fn check_command(
         Denied::Cmd => fullname.clone(),
         _ => String::from_utf8_lossy(&argv[idx]).into_owned(),
     };
-    let info = srv.clients[k].info_line(srv.now_ms, &srv.commands);
+    let info = srv.clients[shown].info_line(srv.now_ms, &srv.commands);
     let max = log_max_len(srv);
     let now = srv.now_ms;
     srv.acl
         .log_denial(d, context, &object, &user, info, now, max);
     Err(error_message(d, &user, &fullname))
+}
+
+/// EXEC's re-check of a queued command (permissions may have changed since it was
+/// queued): the error Redis's `execCommand` replies with instead of running it.
+pub fn exec_check(srv: &mut Server, k: usize, id: usize, argv: &Argv) -> Option<String> {
+    let slot = srv.clients[k].acl_user;
+    let (d, _) = srv.acl.check(&srv.commands, slot, id, argv).err()?;
+    let _ = check_command(srv, k, k, id, argv, "multi");
+    let reason = match d {
+        Denied::Cmd => "no permission to execute the command or subcommand",
+        Denied::Key => "no permission to touch the specified keys",
+        Denied::Channel => "no permission to access one of the channels used as arguments",
+        Denied::Auth => "no permission",
+    };
+    Some(format!("NOPERM ACLs rules changed between the moment the transaction was accumulated and the EXEC call. This command is no longer allowed for the following reason: {reason}"))
 }
 
 /// Authenticates client `k` as `name` with `pass` (`ACLAuthenticateUser`): on success binds
@@ -1257,7 +1278,11 @@ fn acl_cat(c: &mut Ctx) {
         .commands
         .cmds
         .iter()
-        .filter(|cmd| cmd.acl_categories.iter().any(|x| *x == cat))
+        .filter(|cmd| {
+            cmd.acl_categories
+                .iter()
+                .any(|x| x.strip_prefix('@').unwrap_or(x) == cat)
+        })
         .filter(|cmd| cmd.parent.is_none() || cmd.handler.is_some())
         .map(|cmd| cmd.fullname.clone())
         .collect();

@@ -149,7 +149,7 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
     }
     // The ACL check (`ACLCheckAllPerm`), after the auth and MULTI checks as in Redis.
     let ctx = if in_multi { "multi" } else { "toplevel" };
-    if let Err(msg) = crate::acl::check_command(srv, k, id, &argv, ctx) {
+    if let Err(msg) = crate::acl::check_command(srv, k, k, id, &argv, ctx) {
         reject_command(srv, k, Some(id), out, &format!("NOPERM {msg}"));
         return Outcome::Done;
     }
