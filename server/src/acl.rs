@@ -1185,7 +1185,7 @@ fn acl_getuser(c: &mut Ctx) {
     c.out.map(6);
     c.out.bulk(b"flags");
     let f = u.flags();
-    c.out.array(f.len());
+    c.out.set(f.len());
     for x in f {
         c.out.bulk(x.as_bytes());
     }
@@ -1296,6 +1296,7 @@ fn acl_genpass(c: &mut Ctx) {
     let bits = if c.argc() > 2 {
         match pyrope_common::util::string2ll(c.arg(2)) {
             Some(b) if (1..=4096).contains(&b) => b as usize,
+            None => return c.out.error("ERR value is not an integer or out of range"),
             _ => return c.out.error("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096"),
         }
     } else {
@@ -1329,8 +1330,8 @@ fn acl_log(c: &mut Ctx) {
             return c.out.ok();
         }
         match pyrope_common::util::string2ll(c.arg(2)) {
-            Some(n) if n >= 0 => count = n as usize,
-            _ => return c.out.error("ERR value is out of range, must be positive"),
+            Some(n) => count = n.max(0) as usize,
+            None => return c.out.error("ERR value is not an integer or out of range"),
         }
     }
     let now = c.srv.now_ms;
