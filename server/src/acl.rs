@@ -900,7 +900,14 @@ pub fn exec_check(srv: &mut Server, k: usize, id: usize, argv: &Argv) -> Option<
 
 /// Authenticates client `k` as `name` with `pass` (`ACLAuthenticateUser`): on success binds
 /// the client to the user; on failure logs an `auth` entry and counts it.
-pub fn authenticate(srv: &mut Server, k: usize, name: &[u8], pass: &[u8]) -> bool {
+/// `object` is the ACL LOG entry's object: `AUTH` or `HELLO`.
+pub fn authenticate(
+    srv: &mut Server,
+    k: usize,
+    name: &[u8],
+    pass: &[u8],
+    object: &str,
+) -> bool {
     let name_s = String::from_utf8_lossy(name).into_owned();
     let ok = srv
         .acl
@@ -920,7 +927,7 @@ pub fn authenticate(srv: &mut Server, k: usize, name: &[u8], pass: &[u8]) -> boo
             let max = log_max_len(srv);
             let now = srv.now_ms;
             srv.acl
-                .log_denial(Denied::Auth, "toplevel", "AUTH", &name_s, info, now, max);
+                .log_denial(Denied::Auth, "toplevel", object, &name_s, info, now, max);
             false
         }
     }

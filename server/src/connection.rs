@@ -80,7 +80,7 @@ fn auth(c: &mut Ctx) {
         c.out.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
         return;
     }
-    if crate::acl::authenticate(c.srv, c.cid, user, pass) {
+    if crate::acl::authenticate(c.srv, c.cid, user, pass, "AUTH") {
         c.out.ok();
     } else {
         c.out
@@ -128,7 +128,7 @@ fn hello(c: &mut Ctx) {
         }
     }
     if let Some((u, p)) = &creds {
-        if !crate::acl::authenticate(c.srv, c.cid, u, p) {
+        if !crate::acl::authenticate(c.srv, c.cid, u, p, "HELLO") {
             c.out
                 .error("WRONGPASS invalid username-password pair or user is disabled.");
             return;
