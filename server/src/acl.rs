@@ -223,7 +223,7 @@ impl Selector {
                 if self.allchannels {
                     return Err("Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels");
                 }
-                let p = op[1..].as_bytes().to_vec();
+                let p = op.as_bytes()[1..].to_vec();
                 if !self.channels.contains(&p) {
                     self.channels.push(p);
                 }
@@ -239,7 +239,8 @@ impl Selector {
                     if t.cmds[id]
                         .acl_categories
                         .iter()
-                        .any(|x| x.strip_prefix('@').unwrap_or(x) == cat) {
+                        .any(|x| x.strip_prefix('@').unwrap_or(x) == cat)
+                    {
                         self.allowed[id] = allow;
                         if !allow {
                             self.allcommands = false;
@@ -283,8 +284,9 @@ impl Selector {
                 let name = &lower[1..];
                 let id = match name.split_once('|') {
                     None => lookup_name(t, name),
-                    Some((base, sub)) => lookup_name(t, base)
-                        .and_then(|id| t.cmds[id].subcommands.get(sub).copied()),
+                    Some((base, sub)) => {
+                        lookup_name(t, base).and_then(|id| t.cmds[id].subcommands.get(sub).copied())
+                    }
                 }
                 .ok_or(ERR_UNKNOWN)?;
                 self.set_cmd(t, id, false);
@@ -371,9 +373,7 @@ impl Selector {
         argv: &Argv,
     ) -> Result<(), (Denied, usize)> {
         let cmd = &t.cmds[id];
-        if !self.allcommands
-            && cmd.flags & crate::command::flags::NO_AUTH == 0
-            && !self.allowed[id]
+        if !self.allcommands && cmd.flags & crate::command::flags::NO_AUTH == 0 && !self.allowed[id]
         {
             let ok = argv.len() > 1
                 && self.first_args.get(&id).is_some_and(|v| {
@@ -386,8 +386,7 @@ impl Selector {
         }
         if !self.allkeys && !cmd.key_specs.is_empty() {
             for (spec, &need) in cmd.key_specs.iter().zip(&perms[id]) {
-                let Ok(idx) = keyspec::get_keys(std::slice::from_ref::<KeySpec>(spec), argv)
-                else {
+                let Ok(idx) = keyspec::get_keys(std::slice::from_ref::<KeySpec>(spec), argv) else {
                     continue;
                 };
                 for i in idx {
@@ -510,7 +509,7 @@ impl User {
             }
             _ => {
                 let first = op.as_bytes().first().copied().unwrap_or(0);
-                let rest = &op[op.len().min(1)..];
+                let rest = op.get(1..).unwrap_or("");
                 match first {
                     b'>' | b'#' => {
                         let h = if first == b'>' {
@@ -901,13 +900,7 @@ pub fn exec_check(srv: &mut Server, k: usize, id: usize, argv: &Argv) -> Option<
 /// Authenticates client `k` as `name` with `pass` (`ACLAuthenticateUser`): on success binds
 /// the client to the user; on failure logs an `auth` entry and counts it.
 /// `object` is the ACL LOG entry's object: `AUTH` or `HELLO`.
-pub fn authenticate(
-    srv: &mut Server,
-    k: usize,
-    name: &[u8],
-    pass: &[u8],
-    object: &str,
-) -> bool {
+pub fn authenticate(srv: &mut Server, k: usize, name: &[u8], pass: &[u8], object: &str) -> bool {
     let name_s = String::from_utf8_lossy(name).into_owned();
     let ok = srv
         .acl
@@ -939,9 +932,7 @@ fn kill_clients_of(srv: &mut Server, slot: usize, except: usize) {
     let ks: Vec<usize> = srv
         .clients
         .iter()
-        .filter(|(k, c)| {
-            c.acl_user == slot && c.authenticated && c.conn.is_some() && *k != except
-        })
+        .filter(|(k, c)| c.acl_user == slot && c.authenticated && c.conn.is_some() && *k != except)
         .map(|(k, _)| k)
         .collect();
     for k in ks {
@@ -1058,7 +1049,10 @@ fn load_file(srv: &mut Server, path: &str, caller: usize) -> Result<(), String> 
                 )
                 .collect(),
             _ => {
-                errors.push_str(&format!("{path}:{}: unbalanced quotes in acl line. ", n + 1));
+                errors.push_str(&format!(
+                    "{path}:{}: unbalanced quotes in acl line. ",
+                    n + 1
+                ));
                 continue;
             }
         };
@@ -1169,13 +1163,11 @@ fn acl_setuser(c: &mut Ctx) {
             ));
         }
     }
-    let channels_changed = slot
-        .and_then(|s| c.srv.acl.user(s))
-        .is_some_and(|old| {
-            old.root.channels != u.root.channels
-                || old.root.allchannels != u.root.allchannels
-                || old.selectors != u.selectors
-        });
+    let channels_changed = slot.and_then(|s| c.srv.acl.user(s)).is_some_and(|old| {
+        old.root.channels != u.root.channels
+            || old.root.allchannels != u.root.allchannels
+            || old.selectors != u.selectors
+    });
     let s = c.srv.acl.put(u);
     if channels_changed {
         kill_pubsub_clients(c.srv, s);
@@ -1402,9 +1394,10 @@ fn acl_save(c: &mut Ctx) {
 fn acl_dryrun(c: &mut Ctx) {
     let name = String::from_utf8_lossy(c.arg(2)).into_owned();
     let Some(slot) = c.srv.acl.slot(&name) else {
-        return c
-            .out
-            .error(&format!("ERR User '{}' not found", crate::command::trunc(c.arg(2), 128)));
+        return c.out.error(&format!(
+            "ERR User '{}' not found",
+            crate::command::trunc(c.arg(2), 128)
+        ));
     };
     let ranges: Vec<std::ops::Range<usize>> = (3..c.argc()).map(|i| c.argv.range(i)).collect();
     let argv = Argv::new(c.argv.base(), &ranges);
@@ -1517,8 +1510,16 @@ mod tests {
         let mut u = User::new("alice", &t);
         u.apply(&t, "resetchannels").unwrap();
         for r in [
-            "on", ">pw", "~app:*", "%R~r:*", "&ch*", "+@read", "-get", "+config|get",
-            "+select|0", "(~x* +set)",
+            "on",
+            ">pw",
+            "~app:*",
+            "%R~r:*",
+            "&ch*",
+            "+@read",
+            "-get",
+            "+config|get",
+            "+select|0",
+            "(~x* +set)",
         ] {
             u.apply(&t, r).unwrap();
         }

@@ -71,8 +71,7 @@ fn auth(c: &mut Ctx) {
     // Redis's `authCommand`: the one-argument form needs the default user to have a
     // password.
     if c.argc() == 2
-        && c
-            .srv
+        && c.srv
             .acl
             .user(crate::acl::DEFAULT_USER)
             .is_some_and(|u| u.nopass)

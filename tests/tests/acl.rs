@@ -37,8 +37,18 @@ fn restricted_user_is_confined() {
             run(
                 &mut admin,
                 &[
-                    "ACL", "SETUSER", "app", "on", ">pw", "~app:*", "&app:*", "+@read", "+eval",
-                    "+subscribe", "+psubscribe", "+publish",
+                    "ACL",
+                    "SETUSER",
+                    "app",
+                    "on",
+                    ">pw",
+                    "~app:*",
+                    "&app:*",
+                    "+@read",
+                    "+eval",
+                    "+subscribe",
+                    "+psubscribe",
+                    "+publish",
                 ]
             ),
             "+OK "
@@ -58,10 +68,7 @@ fn restricted_user_is_confined() {
             "-NOPERM User app has no permissions to run the 'del' command "
         );
         // Scripts: the keys it declares, and the commands it runs, as the caller.
-        assert_eq!(
-            run(&mut c, &["EVAL", "return 1", "1", "other"]),
-            key_denied
-        );
+        assert_eq!(run(&mut c, &["EVAL", "return 1", "1", "other"]), key_denied);
         let r = run(&mut c, &["EVAL", "return redis.call('get','other')", "0"]);
         assert!(
             r.starts_with("-ERR ACL failure in script: No permissions to access a key"),
@@ -123,7 +130,10 @@ fn restricted_user_is_confined() {
 fn wrong_passwords_are_logged() {
     for s in both(&[]) {
         let mut admin = s.client();
-        run(&mut admin, &["ACL", "SETUSER", "u1", "on", ">right", "+@all"]);
+        run(
+            &mut admin,
+            &["ACL", "SETUSER", "u1", "on", ">right", "+@all"],
+        );
         let mut c = s.client();
         let wrong = "-WRONGPASS invalid username-password pair or user is disabled. ";
         assert_eq!(run(&mut c, &["AUTH", "u1", "wrong"]), wrong);
@@ -142,7 +152,9 @@ fn wrong_passwords_are_logged() {
             log.starts_with("*3 *20 $5 count :3 $6 reason $4 auth $7 context $8 toplevel $6 object $4 AUTH $8 username $2 u1 "),
             "{log}"
         );
-        let hello = log.find("$6 object $5 HELLO $8 username $2 u1").expect("HELLO entry");
+        let hello = log
+            .find("$6 object $5 HELLO $8 username $2 u1")
+            .expect("HELLO entry");
         let ghost = log.find("$8 username $5 ghost").expect("ghost entry");
         assert!(hello < ghost, "{log}");
         let info = info(&mut admin, "stats");
@@ -165,7 +177,17 @@ fn aclfile_save_restart_load() {
     let mut c = s.client();
     run(
         &mut c,
-        &["ACL", "SETUSER", "kim", "on", ">pw", "~k:*", "&c", "+get", "(%R~r:* +hget)"],
+        &[
+            "ACL",
+            "SETUSER",
+            "kim",
+            "on",
+            ">pw",
+            "~k:*",
+            "&c",
+            "+get",
+            "(%R~r:* +hget)",
+        ],
     );
     assert_eq!(run(&mut c, &["ACL", "SAVE"]), "+OK ");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -185,7 +207,11 @@ fn aclfile_save_restart_load() {
     );
     let mut admin = s.client();
     // ACL LOAD replaces the users with the file's (kim's client is closed: its user changed).
-    std::fs::write(&path, "user default on nopass ~* &* +@all\nuser lee on >p2 +@all ~*\n").unwrap();
+    std::fs::write(
+        &path,
+        "user default on nopass ~* &* +@all\nuser lee on >p2 +@all ~*\n",
+    )
+    .unwrap();
     assert_eq!(run(&mut admin, &["ACL", "LOAD"]), "+OK ");
     assert_eq!(run(&mut admin, &["ACL", "USERS"]), "*2 $7 default $3 lee ");
     assert!(c.call(&["PING"]).is_err(), "kim's client is disconnected");
@@ -193,7 +219,10 @@ fn aclfile_save_restart_load() {
     std::fs::write(&path, "user zed on +nosuch\n").unwrap();
     let r = run(&mut admin, &["ACL", "LOAD"]);
     assert!(r.starts_with("-ERR "), "{r}");
-    assert!(r.contains("no change to the previously active ACL rules"), "{r}");
+    assert!(
+        r.contains("no change to the previously active ACL rules"),
+        "{r}"
+    );
     assert_eq!(run(&mut admin, &["ACL", "USERS"]), "*2 $7 default $3 lee ");
 }
 
@@ -226,9 +255,15 @@ fn config_file_users_and_requirepass() {
     assert_eq!(run(&mut d, &["AUTH", "topsecret"]), "+OK ");
     assert_eq!(run(&mut d, &["ACL", "WHOAMI"]), "$7 default ");
     // CONFIG SET requirepass changes the default user's password.
-    assert_eq!(run(&mut d, &["CONFIG", "SET", "requirepass", "other"]), "+OK ");
+    assert_eq!(
+        run(&mut d, &["CONFIG", "SET", "requirepass", "other"]),
+        "+OK "
+    );
     let mut e = s.client();
-    assert_eq!(run(&mut e, &["AUTH", "topsecret"]), "-WRONGPASS invalid username-password pair or user is disabled. ");
+    assert_eq!(
+        run(&mut e, &["AUTH", "topsecret"]),
+        "-WRONGPASS invalid username-password pair or user is disabled. "
+    );
     assert_eq!(run(&mut e, &["AUTH", "default", "other"]), "+OK ");
     assert_eq!(run(&mut d, &["CONFIG", "SET", "requirepass", ""]), "+OK ");
     let mut f = s.client();

@@ -1129,8 +1129,7 @@ fn script_call(rctx: &mut RunCtx, argv: &OwnedArgv, out: &mut Reply) -> Result<(
         );
     }
     // `scriptVerifyACL`: as the caller's user.
-    if let Err(msg) = crate::acl::check_command(srv, rctx.lua_client, rctx.caller, id, &a, "lua")
-    {
+    if let Err(msg) = crate::acl::check_command(srv, rctx.lua_client, rctx.caller, id, &a, "lua") {
         let m = format!("ACL failure in script: {msg}");
         return reject(srv, Some(id), m.as_bytes());
     }
