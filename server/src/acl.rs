@@ -685,6 +685,10 @@ pub struct Acl {
 /// The slot of the default user.
 pub const DEFAULT_USER: usize = 0;
 
+/// The "slot" of internal socketless clients (the AOF loader, the master link, the
+/// harness): no user, every permission (Redis's `c->user == NULL`).
+pub const SUPERUSER: usize = usize::MAX;
+
 /// The permission a key spec's flags need (`ACLSelectorCheckKey`).
 fn spec_perm(s: &KeySpec) -> u8 {
     let mut f = 0;
@@ -776,6 +780,7 @@ impl Acl {
     ) -> Result<(), (Denied, usize)> {
         match self.user(slot) {
             Some(u) => u.check(t, &self.perms, id, argv),
+            None if slot == SUPERUSER => Ok(()),
             None => Err((Denied::Cmd, 0)),
         }
     }

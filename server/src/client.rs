@@ -187,6 +187,7 @@ impl Client {
             ..Default::default()
         };
         input.parser.unauthenticated = auth_needed;
+        let internal = conn.is_none();
         Client {
             id,
             conn,
@@ -199,7 +200,11 @@ impl Client {
             db: 0,
             authenticated: !auth_needed,
             user: "default".into(),
-            acl_user: crate::acl::DEFAULT_USER,
+            acl_user: if internal {
+                crate::acl::SUPERUSER
+            } else {
+                crate::acl::DEFAULT_USER
+            },
             flags: 0,
             input,
             out: Reply::new(),

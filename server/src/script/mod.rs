@@ -447,8 +447,12 @@ pub fn run_script(
     let lua_client = srv.scripting.client.expect("created with the engine");
     srv.clients[lua_client].db = c.db;
     // The script's commands run as the caller's ACL user (`scriptPrepareForRun`).
-    srv.clients[lua_client].acl_user = srv.clients[c.cid].acl_user;
-    srv.clients[lua_client].user = srv.clients[c.cid].user.clone();
+    let (slot, user) = srv.clients.get(c.cid).map_or_else(
+        || (crate::acl::SUPERUSER, "default".to_string()),
+        |cl| (cl.acl_user, cl.user.clone()),
+    );
+    srv.clients[lua_client].acl_user = slot;
+    srv.clients[lua_client].user = user;
     let busy_threshold_ms = srv.settings.busy_reply_threshold_ms;
     let mut rctx = lua::RunCtx {
         srv: srv as *mut Server,
