@@ -676,7 +676,9 @@ pub struct Acl {
     /// Newest first.
     pub log: VecDeque<LogEntry>,
     next_entry_id: u64,
-    /// INFO `acl_access_denied_cmd` / `_key` / `_channel` (auth is in `Stats`).
+    /// INFO `acl_access_denied_auth` / `_cmd` / `_key` / `_channel` (not reset by CONFIG
+    /// RESETSTAT, as Redis 7.4.1).
+    pub denied_auth: u64,
     pub denied_cmd: u64,
     pub denied_key: u64,
     pub denied_channel: u64,
@@ -717,6 +719,7 @@ impl Acl {
                 .collect(),
             log: VecDeque::new(),
             next_entry_id: 0,
+            denied_auth: 0,
             denied_cmd: 0,
             denied_key: 0,
             denied_channel: 0,
@@ -920,7 +923,7 @@ pub fn authenticate(srv: &mut Server, k: usize, name: &[u8], pass: &[u8], object
             true
         }
         None => {
-            srv.stats.acl_access_denied_auth += 1;
+            srv.acl.denied_auth += 1;
             let info = srv.clients[k].info_line(srv.now_ms, &srv.commands);
             let max = log_max_len(srv);
             let now = srv.now_ms;

@@ -287,7 +287,7 @@ fn section(srv: &Server, sec: &str, o: &mut String) {
                 st.eventloop_duration_cmd_sum_us,
                 inst.el_cycles_per_sec,
                 inst.el_duration_us,
-                st.acl_access_denied_auth,
+                srv.acl.denied_auth,
                 srv.acl.denied_cmd,
                 srv.acl.denied_key,
                 srv.acl.denied_channel,

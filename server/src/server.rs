@@ -52,8 +52,6 @@ pub struct Stats {
     pub eventloop_duration_cmd_sum_us: u64,
     /// Ring of samples for the instantaneous_* metrics (the last ~1.6 s).
     pub samples: std::collections::VecDeque<StatsSample>,
-    /// Failed AUTH / HELLO AUTH attempts (acl_access_denied_auth).
-    pub acl_access_denied_auth: u64,
 }
 
 /// `CLIENT PAUSE` state.
