@@ -135,6 +135,8 @@ pub struct Client {
     pub db: usize,
     pub authenticated: bool,
     pub user: String,
+    /// The ACL user's slot (`acl::Acl::slots`), `acl::DEFAULT_USER` until AUTH.
+    pub acl_user: usize,
     pub flags: u32,
     pub input: Input,
     pub out: Reply,
@@ -187,6 +189,7 @@ impl Client {
             ..Default::default()
         };
         input.parser.unauthenticated = auth_needed;
+        let internal = conn.is_none();
         Client {
             id,
             conn,
@@ -199,6 +202,11 @@ impl Client {
             db: 0,
             authenticated: !auth_needed,
             user: "default".into(),
+            acl_user: if internal {
+                crate::acl::SUPERUSER
+            } else {
+                crate::acl::DEFAULT_USER
+            },
             flags: 0,
             input,
             out: Reply::new(),

@@ -5,7 +5,6 @@
 
 use crate::client::{flags, unpause};
 use crate::command::{Ctx, Handler};
-use crate::server::Server;
 
 /// True if a name (client name, lib-name, lib-ver) is acceptable: printable ASCII without
 /// spaces (Redis `validateClientAttr`).
@@ -52,22 +51,12 @@ fn reset(c: &mut Ctx) {
     cl.db = 0;
     cl.name = None;
     cl.flags &= !(flags::NO_EVICT | flags::NO_TOUCH | flags::REPLY_OFF | flags::REPLY_SKIP_NEXT);
-    let need_auth = !c.srv.settings.requirepass.is_empty();
-    cl.authenticated = !need_auth;
+    cl.acl_user = crate::acl::DEFAULT_USER;
+    cl.user = "default".into();
+    cl.authenticated = !c.srv.acl.default_needs_auth();
     c.db = 0;
     c.out.resp = 2;
     c.out.raw(b"+RESET\r\n");
-}
-
-fn check_password(srv: &Server, user: &[u8], pass: &[u8]) -> bool {
-    user == b"default"
-        && !srv.settings.requirepass.is_empty()
-        && srv.settings.requirepass.as_bytes() == pass
-}
-
-fn set_authenticated(c: &mut Ctx) {
-    let cl = &mut c.srv.clients[c.cid];
-    cl.authenticated = true;
 }
 
 fn auth(c: &mut Ctx) {
@@ -80,16 +69,20 @@ fn auth(c: &mut Ctx) {
     } else {
         (c.arg(1), c.arg(2))
     };
-    if c.argc() == 2 && c.srv.settings.requirepass.is_empty() {
+    // Redis's `authCommand`: the one-argument form needs the default user to have a
+    // password.
+    if c.argc() == 2
+        && c.srv
+            .acl
+            .user(crate::acl::DEFAULT_USER)
+            .is_some_and(|u| u.nopass)
+    {
         c.out.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
         return;
     }
-    let nopass_default = c.srv.settings.requirepass.is_empty() && user == b"default";
-    if nopass_default || check_password(c.srv, user, pass) {
-        set_authenticated(c);
+    if crate::acl::authenticate(c.srv, c.cid, user, pass, "AUTH") {
         c.out.ok();
     } else {
-        c.srv.stats.acl_access_denied_auth += 1;
         c.out
             .error("WRONGPASS invalid username-password pair or user is disabled.");
     }
@@ -135,15 +128,11 @@ fn hello(c: &mut Ctx) {
         }
     }
     if let Some((u, p)) = &creds {
-        let ok = (c.srv.settings.requirepass.is_empty() && u == b"default")
-            || check_password(c.srv, u, p);
-        if !ok {
-            c.srv.stats.acl_access_denied_auth += 1;
+        if !crate::acl::authenticate(c.srv, c.cid, u, p, "HELLO") {
             c.out
                 .error("WRONGPASS invalid username-password pair or user is disabled.");
             return;
         }
-        set_authenticated(c);
     }
     if c.srv.auth_required(c.cid) {
         c.out.error("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time");

@@ -3,6 +3,7 @@
 //! Start at [`run`]; the code map is in ARCHITECTURE.md. One thread executes every command
 //! (see `net` and `command::call`); background threads only free memory.
 
+pub(crate) mod acl;
 pub(crate) mod admin;
 pub(crate) mod aof;
 pub(crate) mod blocking;
@@ -71,6 +72,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         script::COMMANDS,
         script::function::COMMANDS,
         command::introspect::COMMANDS,
+        acl::COMMANDS,
     ] {
         v.extend_from_slice(list);
     }
@@ -270,6 +272,10 @@ pub fn run(args: Vec<String>) -> i32 {
         table.rename(old, new);
     }
     let mut srv = server::Server::new(cfg, table);
+    if let Err(e) = acl::load_at_startup(&mut srv) {
+        log!(Warning, "{e}");
+        return 1;
+    }
     let mut ev = match net::EventLoop::open(&mut srv) {
         Ok(ev) => ev,
         Err(e) => {

@@ -229,6 +229,10 @@ fn exec(c: &mut Ctx) {
     let mut cmds = std::mem::take(&mut c.srv.clients[k].multi.commands);
     c.out.array(cmds.len());
     for (id, argv) in &cmds {
+        if let Some(e) = crate::acl::exec_check(c.srv, k, *id, &argv.argv()) {
+            c.out.error(&e);
+            continue;
+        }
         crate::command::call::call(
             c.srv,
             k,

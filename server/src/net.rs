@@ -455,7 +455,7 @@ impl EventLoop {
         // Refused connections are not counted (Redis counts in clientAcceptHandler).
         srv.stats.total_connections_received += 1;
         let id = srv.next_id();
-        let need_auth = !srv.settings.requirepass.is_empty();
+        let need_auth = srv.acl.default_needs_auth();
         let entry = srv.clients.vacant_entry();
         let key = entry.key();
         let token = Token(key);

@@ -52,8 +52,6 @@ pub struct Stats {
     pub eventloop_duration_cmd_sum_us: u64,
     /// Ring of samples for the instantaneous_* metrics (the last ~1.6 s).
     pub samples: std::collections::VecDeque<StatsSample>,
-    /// Failed AUTH / HELLO AUTH attempts (acl_access_denied_auth).
-    pub acl_access_denied_auth: u64,
 }
 
 /// `CLIENT PAUSE` state.
@@ -183,6 +181,8 @@ pub struct Server {
     pub tracking: crate::tracking::Tracking,
     /// EVAL's Lua state, script cache and Lua client (`crate::script`).
     pub scripting: crate::script::Scripting,
+    /// ACL users, log and denial counters.
+    pub acl: crate::acl::Acl,
     /// DEBUG QUICKLIST-PACKED-THRESHOLD (bytes; Redis's default 1 GB). Recorded only: see
     /// `admin.rs`.
     pub quicklist_packed_threshold: u64,
@@ -291,6 +291,7 @@ impl Server {
         };
         let ks = Keyspace::new(settings.databases);
         let hz = settings.hz;
+        let acl = crate::acl::Acl::new(&commands);
         let mut s = Server {
             config,
             ks,
@@ -331,6 +332,7 @@ impl Server {
             watched: Default::default(),
             tracking: Default::default(),
             scripting: Default::default(),
+            acl,
             quicklist_packed_threshold: 1 << 30,
             shutdown: None,
             cron_loops: 0,
@@ -350,6 +352,10 @@ impl Server {
         };
         s.update_time();
         s.apply_config();
+        let pass = s.settings.requirepass.clone();
+        if !pass.is_empty() {
+            s.acl.set_requirepass(&s.commands, &pass);
+        }
         s
     }
 
@@ -447,7 +453,12 @@ impl Server {
     /// Re-derives the hot settings after a configuration change and applies the ones with
     /// runtime effects.
     pub fn apply_config(&mut self) {
+        let old_pass = std::mem::take(&mut self.settings.requirepass);
         self.settings = self.config.settings();
+        if self.settings.requirepass != old_pass {
+            self.acl
+                .set_requirepass(&self.commands, &self.settings.requirepass);
+        }
         self.hz = self.settings.hz;
         // canUseSharedObject(): no shared integers when maxmemory is set with LRU/LFU.
         let maxmemory = self.config.get("maxmemory").is_some_and(|v| v != "0");
@@ -615,7 +626,7 @@ impl Server {
     /// `authRequired()`): the default user has a password and the client has not logged in.
     #[inline]
     pub fn auth_required(&self, k: usize) -> bool {
-        !self.settings.requirepass.is_empty() && !self.clients[k].authenticated
+        !self.clients[k].authenticated && self.acl.default_needs_auth()
     }
 
     /// False while expiry is suspended (CLIENT PAUSE WRITE or ALL, as Redis's

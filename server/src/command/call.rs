@@ -147,6 +147,12 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
         );
         return Outcome::Done;
     }
+    // The ACL check (`ACLCheckAllPerm`), after the auth and MULTI checks as in Redis.
+    let ctx = if in_multi { "multi" } else { "toplevel" };
+    if let Err(msg) = crate::acl::check_command(srv, k, k, id, &argv, ctx) {
+        reject_command(srv, k, Some(id), out, &format!("NOPERM {msg}"));
+        return Outcome::Done;
+    }
     // maxmemory: evict first (`performEvictions`); if memory stays over the limit, commands
     // that may grow memory are refused, EXEC when one of its commands may. (Redis 7.4.1
     // queues the other commands of a MULTI even then.)

@@ -116,6 +116,18 @@ impl<'a> Argv<'a> {
         self.ranges.get(i).map(|r| &self.base[r.clone()])
     }
 
+    /// The byte range of argument `i` in [`Argv::base`].
+    #[inline]
+    pub fn range(&self, i: usize) -> Range<usize> {
+        self.ranges[i].clone()
+    }
+
+    /// The buffer the arguments are ranges of.
+    #[inline]
+    pub fn base(&self) -> &'a [u8] {
+        self.base
+    }
+
     /// Iterates the arguments.
     pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> + '_ {
         self.ranges.iter().map(|r| &self.base[r.clone()])

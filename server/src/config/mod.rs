@@ -1058,6 +1058,8 @@ pub struct Config {
     /// Directives seen in the config file / command line that are accepted but whose feature
     /// is not implemented yet.
     pub unsupported_seen: Vec<String>,
+    /// The `user` directives, each `[name, rules...]` (applied by `acl::load_at_startup`).
+    pub user_lines: Vec<Vec<String>>,
     /// Renamed commands from `rename-command` (old lowercase name, new name or "" to disable).
     pub renames: Vec<(String, String)>,
     /// A `save` line was already read from the file (later lines add to it).
@@ -1453,6 +1455,7 @@ impl Config {
             values,
             file: None,
             unsupported_seen: Vec::new(),
+            user_lines: Vec::new(),
             renames: Vec::new(),
             file_save_seen: false,
         }
@@ -1599,6 +1602,12 @@ impl Config {
                     }
                     self.rename_command(&args[0], &args[1])
                         .map_err(|e| err(e.into()))?;
+                }
+                "user" => {
+                    if args.is_empty() {
+                        return Err(err("Bad directive or wrong number of arguments".into()));
+                    }
+                    self.user_lines.push(args);
                 }
                 n if FILE_ONLY.contains(&n) => {
                     if !self.unsupported_seen.iter().any(|x| x == n) {

@@ -1203,6 +1203,11 @@ fn script_call(rctx: &mut RunCtx, argv: &OwnedArgv, out: &mut Reply) -> Result<(
             b"Write commands are not allowed from read-only scripts.",
         );
     }
+    // `scriptVerifyACL`: as the caller's user.
+    if let Err(msg) = crate::acl::check_command(srv, rctx.lua_client, rctx.caller, id, &a, "lua") {
+        let m = format!("ACL failure in script: {msg}");
+        return reject(srv, Some(id), m.as_bytes());
+    }
     if f & flags::WRITE != 0 && !rctx.write_dirty {
         if crate::persist::writes_refused(srv) {
             let m = format!("-{}", crate::persist::MISCONF);
@@ -1454,14 +1459,16 @@ unsafe fn acl_check_body(l: *mut lua_State) -> Result<c_int, ()> {
         }
         let argv = args_to_argv(l, OwnedArgv::default())?;
         let srv = &*(*rctx).srv;
-        let found = matches!(srv.commands.lookup(&argv.argv()), Lookup::Found(_));
-        drop(argv);
-        if !found {
+        let a = argv.argv();
+        let Lookup::Found(id) = srv.commands.lookup(&a) else {
+            drop(argv);
             push_error(l, b"Invalid command passed to redis.acl_check_cmd()");
             return Err(());
-        }
-        // Every connection runs as the default user with all permissions (no ACL yet).
-        ffi::lua_pushboolean(l, 1);
+        };
+        let slot = srv.clients[(*rctx).lua_client].acl_user;
+        let ok = srv.acl.check(&srv.commands, slot, id, &a).is_ok();
+        drop(argv);
+        ffi::lua_pushboolean(l, ok as c_int);
         Ok(1)
     }
 }

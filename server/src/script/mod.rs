@@ -446,6 +446,13 @@ pub fn run_script(
     ensure_engine(srv);
     let lua_client = srv.scripting.client.expect("created with the engine");
     srv.clients[lua_client].db = c.db;
+    // The script's commands run as the caller's ACL user (`scriptPrepareForRun`).
+    let (slot, user) = srv.clients.get(c.cid).map_or_else(
+        || (crate::acl::SUPERUSER, "default".to_string()),
+        |cl| (cl.acl_user, cl.user.clone()),
+    );
+    srv.clients[lua_client].acl_user = slot;
+    srv.clients[lua_client].user = user;
     let busy_threshold_ms = srv.settings.busy_reply_threshold_ms;
     let mut rctx = lua::RunCtx {
         srv: srv as *mut Server,
