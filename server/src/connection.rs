@@ -258,8 +258,15 @@ fn client_info(c: &mut Ctx) {
     c.out.verbatim(line.as_bytes());
 }
 
+/// True for a client CLIENT KILL may see: a connection, or the caller itself. Internal
+/// socketless clients (the Lua client, the AOF loader) are not in Redis's client list.
+fn is_listed(cl: &crate::client::Client, k: usize, me: usize) -> bool {
+    cl.conn.is_some() || k == me
+}
+
 fn client_kill(c: &mut Ctx) {
     let me_id = c.srv.clients[c.cid].id;
+    let me = c.cid;
     // Old form: CLIENT KILL addr
     if c.argc() == 3 {
         let addr = c.arg(2);
@@ -267,7 +274,7 @@ fn client_kill(c: &mut Ctx) {
             .srv
             .clients
             .iter()
-            .find(|(_, cl)| cl.addr.as_bytes() == addr)
+            .find(|(k, cl)| is_listed(cl, *k, me) && cl.addr.as_bytes() == addr)
             .map(|(k, _)| k);
         match found {
             Some(k) => {
@@ -349,8 +356,9 @@ fn client_kill(c: &mut Ctx) {
         .srv
         .clients
         .iter()
-        .filter(|(_, cl)| {
+        .filter(|(k, cl)| {
             kind_ok
+                && is_listed(cl, *k, me)
                 && id.is_none_or(|x| cl.id == x)
                 && addr.as_ref().is_none_or(|a| cl.addr.as_bytes() == &a[..])
                 && laddr.as_ref().is_none_or(|a| cl.laddr.as_bytes() == &a[..])

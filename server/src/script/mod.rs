@@ -276,7 +276,12 @@ fn ensure_engine(srv: &mut Server) {
         // script: one sequence runs on from a random seed.
         lua::srand48(fastrand::i32(..));
     }
-    if srv.scripting.client.is_none() {
+    // The Lua client is created once; should anything have freed it, a new one is made.
+    if srv
+        .scripting
+        .client
+        .is_none_or(|k| !srv.clients.contains(k))
+    {
         let k = srv.create_socketless_client();
         srv.scripting.client = Some(k);
     }
@@ -489,6 +494,11 @@ pub fn run_script(
     }
     if rctx.timed_out {
         c.srv.scripting.busy = None;
+    }
+    // Between scripts the Lua client belongs to no user, so that ACL changes to the last
+    // caller's user (DELUSER disconnects that user's clients) leave it alone.
+    if let Some(cl) = c.srv.clients.get_mut(lua_client) {
+        cl.acl_user = crate::acl::SUPERUSER;
     }
     let s = &mut c.srv.scripting;
     s.gc_count += 1;
