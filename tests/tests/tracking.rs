@@ -146,10 +146,16 @@ fn eviction_invalidates_tracked_keys() {
         let evicted = info_u64(&mut m, "stats", "evicted_keys") as usize;
         assert!(evicted > 0, "{name}: nothing evicted");
         pushes += drain(&mut t).iter().filter(|f| is_invalidate(f)).count();
-        assert_eq!(pushes, evicted, "{name}: one invalidation per evicted key");
+        // The eviction timer may keep evicting after the SET, the untracked `trigger` too.
+        let trigger_gone = matches!(call(&mut m, &["EXISTS", "trigger"]), Frame::Integer(0));
+        let tracked_evicted = evicted - trigger_gone as usize;
+        assert_eq!(
+            pushes, tracked_evicted,
+            "{name}: one invalidation per evicted key"
+        );
         assert_eq!(
             info_u64(&mut m, "stats", "tracking_total_keys") as usize,
-            3000 - evicted,
+            3000 - tracked_evicted,
             "{name}"
         );
     }
