@@ -1145,6 +1145,10 @@ fn save_file(srv: &Server, path: &str) -> std::io::Result<()> {
 }
 
 fn acl_setuser(c: &mut Ctx) {
+    // The user and its rules (passwords among them) never reach MONITOR or the slowlog.
+    for j in 2..c.argc() {
+        c.redact_arg(j);
+    }
     let name = String::from_utf8_lossy(c.arg(2)).into_owned();
     let args: Vec<String> = (3..c.argc())
         .map(|i| String::from_utf8_lossy(c.arg(i)).into_owned())

@@ -106,6 +106,8 @@ pub mod flags {
     pub const DIRTY_CAS: u32 = 1 << 13;
     /// A command was rejected while queueing: the next EXEC fails with EXECABORT.
     pub const DIRTY_EXEC: u32 = 1 << 14;
+    /// In MONITOR mode (`crate::monitor`; CLIENT LIST `O`).
+    pub const MONITOR: u32 = 1 << 15;
 }
 
 /// Buffered input of a client.
@@ -235,6 +237,9 @@ impl Client {
     /// The flags column of CLIENT LIST.
     fn flag_string(&self) -> String {
         let mut s = String::new();
+        if self.flags & flags::MONITOR != 0 {
+            s.push('O');
+        }
         if self.subs.any() {
             s.push('P');
         }

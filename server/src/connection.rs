@@ -47,6 +47,7 @@ fn reset(c: &mut Ctx) {
     crate::multi::discard_transaction(c.srv, c.cid);
     crate::pubsub::unsubscribe_all(c.srv, c.cid);
     crate::tracking::disable(c.srv, c.cid);
+    crate::monitor::stop(c.srv, c.cid);
     let cl = &mut c.srv.clients[c.cid];
     cl.db = 0;
     cl.name = None;
@@ -60,6 +61,9 @@ fn reset(c: &mut Ctx) {
 }
 
 fn auth(c: &mut Ctx) {
+    for j in 1..c.argc() {
+        c.redact_arg(j);
+    }
     if c.argc() > 3 {
         c.out.syntax_error();
         return;
@@ -114,6 +118,8 @@ fn hello(c: &mut Ctx) {
         let more = c.argc() - i - 1;
         let opt = crate::command::opt(c.arg(i));
         if opt == b"auth" && more >= 2 {
+            c.redact_arg(i + 1);
+            c.redact_arg(i + 2);
             creds = Some((c.arg(i + 1).to_vec(), c.arg(i + 2).to_vec()));
             i += 3;
         } else if opt == b"setname" && more >= 1 {

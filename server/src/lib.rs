@@ -22,6 +22,7 @@ pub(crate) mod info;
 pub(crate) mod keys;
 pub(crate) mod keyspace;
 pub(crate) mod log;
+pub(crate) mod monitor;
 pub(crate) mod multi;
 pub(crate) mod net;
 pub(crate) mod object;
@@ -73,6 +74,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         script::function::COMMANDS,
         command::introspect::COMMANDS,
         acl::COMMANDS,
+        monitor::COMMANDS,
     ] {
         v.extend_from_slice(list);
     }

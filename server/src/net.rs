@@ -838,6 +838,7 @@ fn close_pending(srv: &mut Server, keep: Option<usize>) {
             crate::blocking::forget(srv, k);
             crate::multi::free_client(srv, k);
             crate::tracking::disable(srv, k);
+            crate::monitor::stop(srv, k);
             let c = srv.clients.remove(k);
             log!(Verbose, "Client id={} addr={} closed", c.id, c.addr);
             srv.pending_writes.retain(|x| *x != k);

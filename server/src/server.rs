@@ -142,6 +142,8 @@ pub struct Server {
     pub call_depth: u32,
     /// Pub/sub messages for the running client, appended after its command's reply.
     pub deferred_pushes: Vec<u8>,
+    /// Slab keys of the clients in MONITOR mode, in the order they entered it.
+    pub monitors: Vec<usize>,
     /// DEBUG REPL-STREAM attached its capture consumer to the propagation stream.
     pub stream_capture: bool,
     /// Redis's 24-bit LRU clock (seconds resolution).
@@ -307,6 +309,7 @@ impl Server {
             batch_clock: None,
             call_depth: 0,
             deferred_pushes: Vec::new(),
+            monitors: Vec::new(),
             stream_capture: false,
             lruclock: 0,
             start_ms: now_us / 1000,

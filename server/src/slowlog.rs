@@ -38,6 +38,7 @@ impl Slowlog {
         duration_us: u64,
         now_s: i64,
         argv: &Argv,
+        redacted: u64,
         peer: &str,
         name: &[u8],
     ) {
@@ -50,6 +51,8 @@ impl Slowlog {
         for (i, a) in argv.iter().enumerate().take(argc) {
             if argc != argv.len() && i == argc - 1 {
                 args.push(format!("... ({} more arguments)", argv.len() - argc + 1).into_bytes());
+            } else if crate::monitor::is_redacted(redacted, i) {
+                args.push(b"(redacted)".to_vec());
             } else if a.len() > MAX_STRING {
                 let mut s = a[..MAX_STRING].to_vec();
                 s.extend_from_slice(

@@ -212,10 +212,25 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
             return Outcome::Done;
         }
     }
+    // A monitor is a replica to Redis (CLIENT_SLAVE|CLIENT_MONITOR): it may not touch the
+    // keyspace, and it is never paused.
+    let monitor = srv.clients[k].flags & cf::MONITOR != 0;
+    if monitor
+        && (cmd_flags | queued_flags) & (flags::WRITE | flags::READONLY | flags::MAY_REPLICATE) != 0
+    {
+        reject_command(
+            srv,
+            k,
+            Some(id),
+            out,
+            "ERR Replica can't interact with the keyspace",
+        );
+        return Outcome::Done;
+    }
     // Every command waits out a PAUSE ALL, CLIENT UNPAUSE included (as Redis 7.4: only the
     // timeout, or an UNPAUSE sent during a WRITE pause, ends it); a WRITE pause holds the
     // commands that may write or replicate (an EXEC: if one of its commands may).
-    if let Some(write_only) = srv.paused() {
+    if let Some(write_only) = srv.paused().filter(|_| !monitor) {
         if !write_only || (cmd_flags | queued_flags) & (flags::WRITE | flags::MAY_REPLICATE) != 0 {
             return Outcome::Postponed;
         }
@@ -299,6 +314,20 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
     if top {
         crate::tracking::begin(srv, k, id, out);
     }
+    // Monitors see a script before the commands it runs (Redis feeds EVAL and FCALL, flagged
+    // `skip_monitor`, as they start); every other command after it ran.
+    let feed_monitors = !srv.monitors.is_empty()
+        && !srv.loading
+        && !matches!(srv.clients[k].resume, Resume::Run { .. });
+    let cmd_flags = srv.commands.cmds[id].flags;
+    if feed_monitors && cmd_flags & flags::SKIP_MONITOR != 0 && is_script_call(cmd_name(srv, id)) {
+        let args: Vec<&[u8]> = argv.iter().collect();
+        let running = Running {
+            cid: k,
+            resp: out.resp,
+        };
+        crate::monitor::feed(srv, k, db, &args, 0, running);
+    }
     let mut ctx = Ctx {
         srv,
         out,
@@ -311,6 +340,7 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
         no_propagate: false,
         force_propagate: false,
         block: None,
+        redacted: 0,
     };
     handler(&mut ctx);
     let Ctx {
@@ -321,8 +351,17 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
         no_propagate,
         force_propagate,
         block,
+        redacted,
         ..
     } = ctx;
+    if feed_monitors && cmd_flags & (flags::SKIP_MONITOR | flags::ADMIN) == 0 {
+        let args: Vec<&[u8]> = argv.iter().collect();
+        let running = Running {
+            cid: k,
+            resp: out.resp,
+        };
+        crate::monitor::feed(srv, k, db, &args, redacted, running);
+    }
     let end = Instant::now();
     if top {
         srv.batch_clock = Some(end);
@@ -365,7 +404,7 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
     srv.count_errors(&mut out.errors);
     srv.stats.total_commands_processed += 1;
 
-    slowlog_push(srv, k, id, argv, dur);
+    slowlog_push(srv, k, id, argv, dur, redacted);
 
     // What the keyspace recorded (events, expired keys' DELs, lazy frees) goes out before
     // the command's own propagation, as Redis orders them.
@@ -452,14 +491,15 @@ fn count_unblocked(srv: &mut Server, k: usize, argv: Argv, failed: bool) {
         st.record_latency(dur);
     }
     srv.stats.total_commands_processed += 1;
-    slowlog_push(srv, k, id, argv, dur);
+    slowlog_push(srv, k, id, argv, dur, 0);
     let c = &mut srv.clients[k];
     c.commands_processed += 1;
     c.last_interaction_ms = srv.now_ms;
 }
 
 /// Logs the command in the slowlog if it took long enough.
-fn slowlog_push(srv: &mut Server, k: usize, id: usize, argv: Argv, dur: u64) {
+/// `redacted` marks the arguments logged as `(redacted)` ([`Ctx::redact_arg`]).
+fn slowlog_push(srv: &mut Server, k: usize, id: usize, argv: Argv, dur: u64, redacted: u64) {
     let cmd_flags = srv.commands.cmds[id].flags;
     let (thr, max) = (
         srv.settings.slowlog_log_slower_than_us,
@@ -469,12 +509,26 @@ fn slowlog_push(srv: &mut Server, k: usize, id: usize, argv: Argv, dur: u64) {
         let c = &srv.clients[k];
         let name = c.name.clone().unwrap_or_default();
         let peer = c.addr.clone();
-        srv.slowlog
-            .maybe_push(thr, max, dur, srv.now_ms / 1000, &argv, &peer, &name);
+        srv.slowlog.maybe_push(
+            thr,
+            max,
+            dur,
+            srv.now_ms / 1000,
+            &argv,
+            redacted,
+            &peer,
+            &name,
+        );
     }
 }
 
 impl<'a> Ctx<'a> {
+    /// Shows argument `j` as `(redacted)` in MONITOR and the slowlog (Redis
+    /// `redactClientCommandArgument`): passwords of AUTH, HELLO, CONFIG SET, ACL SETUSER.
+    pub fn redact_arg(&mut self, j: usize) {
+        self.redacted |= 1u64 << j.min(63);
+    }
+
     /// LRU/LFU update mode for lookups of this client.
     #[inline]
     pub fn touch_mode(&self) -> Touch {

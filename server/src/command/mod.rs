@@ -448,6 +448,9 @@ pub struct Ctx<'a> {
     /// Set by a handler that must wait ([`Ctx::block_for_keys`]): `call()` blocks the client
     /// instead of counting the command.
     pub block: Option<crate::blocking::BlockRequest>,
+    /// Arguments shown as `(redacted)` in MONITOR and the slowlog: bit `j` for argument `j`,
+    /// bit 63 for every argument from 63 on ([`Ctx::redact_arg`]).
+    pub redacted: u64,
 }
 
 /// [`Ctx::flags`] bits: the context a nested `call()` runs in. Set by EXEC and the script

@@ -20,6 +20,11 @@ fn config_set(c: &mut Ctx) {
     }
     let mut pairs = Vec::new();
     for i in (2..c.argc()).step_by(2) {
+        // A sensitive parameter's value never reaches MONITOR or the slowlog.
+        let name = String::from_utf8_lossy(c.arg(i));
+        if super::lookup(&name).is_some_and(|p| super::PARAMS[p].flags & super::SENSITIVE != 0) {
+            c.redact_arg(i + 1);
+        }
         pairs.push((
             String::from_utf8_lossy(c.arg(i)).into_owned(),
             String::from_utf8_lossy(c.arg(i + 1)).into_owned(),

@@ -109,6 +109,11 @@ impl Default for Scripting {
 }
 
 impl Scripting {
+    /// True when `k` is the Lua client (MONITOR shows its commands as `lua`).
+    pub fn is_client(&self, k: usize) -> bool {
+        self.client == Some(k)
+    }
+
     /// INFO `number_of_cached_scripts`.
     pub fn cached_scripts(&self) -> usize {
         self.scripts.len()
