@@ -882,7 +882,7 @@ pub fn check_command(
         Denied::Cmd => fullname.clone(),
         _ => String::from_utf8_lossy(&argv[idx]).into_owned(),
     };
-    let info = srv.clients[shown].info_line(srv.now_ms, &srv.commands);
+    let info = srv.client_info_line(shown);
     let max = log_max_len(srv);
     let now = srv.now_ms;
     srv.acl
@@ -924,7 +924,7 @@ pub fn authenticate(srv: &mut Server, k: usize, name: &[u8], pass: &[u8], object
         }
         None => {
             srv.acl.denied_auth += 1;
-            let info = srv.clients[k].info_line(srv.now_ms, &srv.commands);
+            let info = srv.client_info_line(k);
             let max = log_max_len(srv);
             let now = srv.now_ms;
             srv.acl

@@ -95,6 +95,9 @@ pub struct BlockedState {
     /// Bytes of the blocked command at the head of the query buffer (CLIENT LIST's `qbuf`
     /// leaves them out, as Redis has them parsed into argv).
     pub cmd_len: usize,
+    /// Sum of the blocked command's argument lengths and its argc (CLIENT LIST `argv-mem`).
+    pub argv_mem: usize,
+    pub argc: usize,
 }
 
 /// How a client's blocked command resumes when its input is processed again.
@@ -234,6 +237,8 @@ pub fn block(srv: &mut Server, k: usize, req: BlockRequest) {
         unblock_on_nokey: req.unblock_on_nokey,
         rewrites: req.rewrites,
         cmd_len: 0,
+        argv_mem: 0,
+        argc: 0,
     }));
     srv.ks.signals.want |= crate::keyspace::want::READY;
 }
@@ -251,6 +256,8 @@ pub fn postpone(srv: &mut Server, k: usize) {
         unblock_on_nokey: false,
         rewrites: Vec::new(),
         cmd_len: 0,
+        argv_mem: 0,
+        argc: 0,
     }));
     srv.blocking.by_id.insert(id, k);
     srv.blocking.postponed.push_back(id);

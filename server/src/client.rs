@@ -168,6 +168,46 @@ pub struct Client {
     pub multi: crate::multi::ClientMulti,
     /// Client-side caching state (`crate::tracking`).
     pub tracking: crate::tracking::ClientTracking,
+    /// Largest query buffer length (bytes) since the cron last looked (Redis
+    /// `querybuf_peak`), for `clientsCronResizeQueryBuffer`.
+    pub qbuf_peak: usize,
+    /// Largest reply buffer length (bytes) since the last peak reset (Redis `buf_peak`,
+    /// CLIENT LIST `rbp`).
+    pub out_peak: usize,
+    /// When `out_peak` was last reset (ms).
+    pub out_peak_reset_ms: i64,
+}
+
+/// The buffers of the client whose commands are being processed, taken out of its
+/// [`Client`] meanwhile: CLIENT LIST / CLIENT INFO read them here (Redis measures the
+/// running command inside the query buffer, and its arguments as `argv-mem`).
+#[derive(Clone, Copy, Debug)]
+pub struct RunningIo {
+    /// Slab key of the client (`usize::MAX`: none).
+    pub k: usize,
+    /// Query buffer length and capacity, bytes (the running command included).
+    pub qbuf_len: usize,
+    pub qbuf_cap: usize,
+    /// Sum of the running command's argument lengths (Redis `argv_len_sum`) and its argc.
+    pub argv_mem: usize,
+    pub argc: usize,
+    /// Reply buffer capacity and length, bytes.
+    pub out_cap: usize,
+    pub out_len: usize,
+}
+
+impl Default for RunningIo {
+    fn default() -> RunningIo {
+        RunningIo {
+            k: usize::MAX,
+            qbuf_len: 0,
+            qbuf_cap: 0,
+            argv_mem: 0,
+            argc: 0,
+            out_cap: 0,
+            out_len: 0,
+        }
+    }
 }
 
 impl Client {
@@ -226,6 +266,9 @@ impl Client {
             blocked_us: 0,
             multi: Default::default(),
             tracking: Default::default(),
+            qbuf_peak: 0,
+            out_peak: 0,
+            out_peak_reset_ms: now_ms,
         }
     }
 
@@ -275,7 +318,22 @@ impl Client {
     }
 
     /// One CLIENT LIST line (without the newline), fields as Redis 7.4.
-    pub fn info_line(&self, now_ms: i64, cmds: &crate::command::CommandTable) -> String {
+    ///
+    /// The buffer fields are measured (Redis's `catClientInfoString` /
+    /// `getClientMemoryUsage` terms): `qbuf`/`qbuf-free` the query buffer's length and spare
+    /// capacity (the running command's own bytes included, a blocked command's left out);
+    /// `argv-mem` the argument bytes of the running or blocked command; `rbs` the reply
+    /// buffer's capacity and `rbp` its peak; `obl` the pending output up to 16 KiB (Redis's
+    /// static reply buffer), `oll`/`omem` the 16 KiB blocks and bytes beyond it, which the
+    /// output limits count; `tot-mem` the client struct, both buffers' capacities, argv,
+    /// MULTI queue, watched keys and subscriptions. `io`: the taken-out buffers when this is
+    /// the client whose commands are running ([`RunningIo`]).
+    pub fn info_line(
+        &self,
+        now_ms: i64,
+        cmds: &crate::command::CommandTable,
+        io: Option<&RunningIo>,
+    ) -> String {
         let last_cmd = self
             .last_cmd
             .map_or("NULL", |id| cmds.cmds[id].fullname.as_str());
@@ -284,15 +342,53 @@ impl Client {
                 .map(|v| String::from_utf8_lossy(v).into_owned())
                 .unwrap_or_default()
         };
-        // A blocked command is parsed into argv in Redis: not part of qbuf.
-        let held = self.block.as_ref().map_or(0, |b| b.cmd_len);
-        let qbuf = (self.input.qbuf.len() - self.input.pos).saturating_sub(held);
-        let qfree = self.input.qbuf.capacity() - self.input.qbuf.len();
-        let obl = self.pending_output();
-        let tot_mem =
-            self.input.qbuf.capacity() + self.out.buf.capacity() + std::mem::size_of::<Client>();
+        // A blocked command is parsed into argv in Redis: not part of qbuf, but argv-mem.
+        let (qbuf, qcap, argv_mem, argc, rbs, pending) = match io {
+            Some(io) => (
+                io.qbuf_len,
+                io.qbuf_cap,
+                io.argv_mem,
+                io.argc,
+                io.out_cap,
+                io.out_len + self.pending_output(),
+            ),
+            None => {
+                // A command being received: its complete arguments are argv in Redis.
+                let (held, argv_mem, argc) = match self.block.as_ref() {
+                    Some(b) => (b.cmd_len, b.argv_mem, b.argc),
+                    None => {
+                        let (mem, n) = self.input.parser.partial_args();
+                        (self.input.pos + self.input.parser.parsed_len(), mem, n)
+                    }
+                };
+                (
+                    self.input.qbuf.len().saturating_sub(held),
+                    self.input.qbuf.capacity(),
+                    argv_mem,
+                    argc,
+                    self.out.buf.capacity(),
+                    self.pending_output(),
+                )
+            }
+        };
+        let qfree = qcap.saturating_sub(qbuf);
+        const STATIC_REPLY: usize = 16 * 1024;
+        let obl = pending.min(STATIC_REPLY);
+        let omem = pending - obl;
+        let oll = omem.div_ceil(STATIC_REPLY);
+        let ptr = std::mem::size_of::<usize>();
+        let tot_mem = std::mem::size_of::<Client>()
+            + qcap
+            + rbs
+            + argv_mem
+            + ptr * argc
+            + self.input.parser.heap_bytes()
+            + self.multi.memory()
+            + (self.subs.channels.len() + self.subs.patterns.len() + self.subs.shard.len()) * ptr
+            + self.addr.capacity()
+            + self.laddr.capacity();
         format!(
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free={} argv-mem=0 multi-mem={} rbs={} rbp={} obl={} oll=0 omem={} tot-mem={} events=r{} cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events=r{} cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.laddr,
@@ -313,11 +409,13 @@ impl Client {
             self.multi.watched.len(),
             qbuf,
             qfree,
+            argv_mem,
             self.multi.argv_len_sums,
-            self.out.buf.capacity(),
-            self.out.buf.capacity(),
+            rbs,
+            self.out_peak.max(pending).min(rbs),
             obl,
-            if obl > 16384 { obl } else { 0 },
+            oll,
+            omem,
             tot_mem,
             if self.want_write { "w" } else { "" },
             last_cmd,

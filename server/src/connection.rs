@@ -198,16 +198,16 @@ fn client_getname(c: &mut Ctx) {
 
 fn client_list(c: &mut Ctx) {
     let mut ids: Option<Vec<u64>> = None;
+    let mut kind: Option<ClientType> = None;
     let mut i = 2;
     while i < c.argc() {
         let opt = crate::command::opt(c.arg(i));
         // As Redis: either exactly `TYPE <type>`, or `ID <id> [<id> ...]`.
         if opt == b"type" && c.argc() == 4 {
             let t = crate::command::opt(c.arg(i + 1));
-            match t.as_slice() {
-                b"normal" => {}
-                b"master" | b"replica" | b"slave" | b"pubsub" => ids = Some(Vec::new()),
-                _ => {
+            match parse_client_type(&t) {
+                Some(t) => kind = Some(t),
+                None => {
                     c.out.error(&format!(
                         "ERR Unknown client type '{}'",
                         crate::command::trunc(c.arg(i + 1), usize::MAX)
@@ -234,7 +234,6 @@ fn client_list(c: &mut Ctx) {
             return;
         }
     }
-    let now = c.srv.now_ms;
     let mut text = String::new();
     // Socketless clients (scripting, loaders) are not connections: Redis lists only real ones.
     let mut keys: Vec<usize> = c
@@ -252,16 +251,49 @@ fn client_list(c: &mut Ctx) {
                 continue;
             }
         }
-        text.push_str(&cl.info_line(now, &c.srv.commands));
+        if kind.is_some_and(|t| client_type(cl) != t) {
+            continue;
+        }
+        text.push_str(&c.srv.client_info_line(k));
         text.push('\n');
     }
     c.out.verbatim(text.as_bytes());
 }
 
 fn client_info(c: &mut Ctx) {
-    let mut line = c.srv.clients[c.cid].info_line(c.srv.now_ms, &c.srv.commands);
+    let mut line = c.srv.client_info_line(c.cid);
     line.push('\n');
     c.out.verbatim(line.as_bytes());
+}
+
+/// The client types of CLIENT LIST / CLIENT KILL `TYPE` (Redis `getClientType`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum ClientType {
+    Normal,
+    Replica,
+    Master,
+    Pubsub,
+}
+
+/// `normal`, `master`, `replica` (`slave`), `pubsub` (lowercased); None for another name.
+fn parse_client_type(t: &[u8]) -> Option<ClientType> {
+    match t {
+        b"normal" => Some(ClientType::Normal),
+        b"master" => Some(ClientType::Master),
+        b"replica" | b"slave" => Some(ClientType::Replica),
+        b"pubsub" => Some(ClientType::Pubsub),
+        _ => None,
+    }
+}
+
+/// A client's type: pub/sub when it has subscriptions, otherwise normal (no replication
+/// links yet; a MONITOR client is normal, as Redis shows it).
+fn client_type(cl: &crate::client::Client) -> ClientType {
+    if cl.subs.any() {
+        ClientType::Pubsub
+    } else {
+        ClientType::Normal
+    }
 }
 
 /// True for a client CLIENT KILL may see: a connection, or the caller itself. Internal
@@ -300,7 +332,7 @@ fn client_kill(c: &mut Ctx) {
     let mut laddr: Option<Vec<u8>> = None;
     let mut user: Option<Vec<u8>> = None;
     let mut maxage: Option<i64> = None;
-    let mut kind_ok = true;
+    let mut kind: Option<ClientType> = None;
     let mut skipme = true;
     let mut i = 2;
     while i + 1 < c.argc() {
@@ -314,10 +346,9 @@ fn client_kill(c: &mut Ctx) {
                     return;
                 }
             },
-            b"type" => match crate::command::opt(v).as_slice() {
-                b"normal" => kind_ok = true,
-                b"master" | b"replica" | b"slave" | b"pubsub" => kind_ok = false,
-                _ => {
+            b"type" => match parse_client_type(&crate::command::opt(v)) {
+                Some(t) => kind = Some(t),
+                None => {
                     c.out.error(&format!(
                         "ERR Unknown client type '{}'",
                         crate::command::trunc(v, usize::MAX)
@@ -328,7 +359,7 @@ fn client_kill(c: &mut Ctx) {
             b"addr" => addr = Some(v.to_vec()),
             b"laddr" => laddr = Some(v.to_vec()),
             b"user" => {
-                if v != b"default" {
+                if c.srv.acl.slot(&String::from_utf8_lossy(v)).is_none() {
                     c.out.error(&format!(
                         "ERR No such user '{}'",
                         crate::command::trunc(v, usize::MAX)
@@ -363,7 +394,7 @@ fn client_kill(c: &mut Ctx) {
         .clients
         .iter()
         .filter(|(k, cl)| {
-            kind_ok
+            kind.is_none_or(|t| client_type(cl) == t)
                 && is_listed(cl, *k, me)
                 && id.is_none_or(|x| cl.id == x)
                 && addr.as_ref().is_none_or(|a| cl.addr.as_bytes() == &a[..])

@@ -59,6 +59,20 @@ pub struct ClientMulti {
     pub watched: Vec<(usize, Vec<u8>)>,
 }
 
+impl ClientMulti {
+    /// Bytes of the MULTI state (Redis `multiStateMemOverhead`): the queued arguments, the
+    /// queue's slots, the watched keys' entries and names.
+    pub fn memory(&self) -> usize {
+        self.argv_len_sums
+            + self.commands.capacity() * std::mem::size_of::<(usize, OwnedArgv)>()
+            + self
+                .watched
+                .iter()
+                .map(|(_, k)| std::mem::size_of::<(usize, Vec<u8>)>() + k.capacity())
+                .sum::<usize>()
+    }
+}
+
 /// One client watching a key.
 #[derive(Clone, Copy, Debug)]
 struct Watcher {

@@ -7,7 +7,7 @@
 //! directly (Redis's `handleClientsWithPendingWrites` in `beforeSleep`), so a request costs
 //! one read and one write syscall and no extra wakeup. The cron runs at `hz`.
 
-use crate::client::{flags, Client, Conn, Input};
+use crate::client::{flags, Client, Conn, Input, RunningIo};
 use crate::command::{self, Argv};
 use crate::log;
 use crate::reply::Reply;
@@ -567,6 +567,7 @@ fn read_from_client(srv: &mut Server, k: usize, until_eof: bool) {
                 return;
             }
             Ok(n) => {
+                c.qbuf_peak = c.qbuf_peak.max(c.input.qbuf.len());
                 c.net_in += n as u64;
                 c.last_interaction_ms = srv.now_ms;
                 srv.stats.total_net_input_bytes += n as u64;
@@ -575,7 +576,7 @@ fn read_from_client(srv: &mut Server, k: usize, until_eof: bool) {
                 let unparsed = c.input.qbuf.len() - c.input.pos - c.input.parser.parsed_len();
                 let over = unparsed as u64 > srv.settings.client_query_buffer_limit;
                 if over {
-                    log!(Warning, "Closing client that reached max query buffer length: {} (qbuf initial bytes: {:?})", c.info_line(srv.now_ms, &srv.commands), String::from_utf8_lossy(&c.input.qbuf[..c.input.qbuf.len().min(64)]));
+                    log!(Warning, "Closing client that reached max query buffer length: {} (qbuf initial bytes: {:?})", c.info_line(srv.now_ms, &srv.commands, None), String::from_utf8_lossy(&c.input.qbuf[..c.input.qbuf.len().min(64)]));
                     srv.stats.client_query_buffer_limit_disconnections += 1;
                     close_async(srv, k);
                     return;
@@ -654,17 +655,33 @@ fn process_commands(srv: &mut Server, k: usize, max: usize) {
                 };
                 let argv = Argv::new(base, input.parser.args());
                 ran += 1;
-                match command::call::process_command(srv, k, argv, &mut out) {
+                // CLIENT LIST / INFO of this client, while its buffers are out here.
+                let argv_mem = input.parser.args().iter().map(|r| r.len()).sum();
+                srv.running_io = RunningIo {
+                    k,
+                    qbuf_len: input.qbuf.len(),
+                    qbuf_cap: input.qbuf.capacity(),
+                    argv_mem,
+                    argc: argv.len(),
+                    out_cap: out.buf.capacity(),
+                    out_len: out.buf.len(),
+                };
+                let outcome = command::call::process_command(srv, k, argv, &mut out);
+                srv.running_io.k = usize::MAX;
+                match outcome {
                     command::call::Outcome::Done => input.pos += consumed,
                     outcome => {
                         // Blocked or postponed: the command stays at the head of the buffer
                         // and runs again when the client is unblocked (`blocking`).
+                        let argc = input.parser.args().len();
                         input.parser.reset();
                         if let command::call::Outcome::Postponed = outcome {
                             crate::blocking::postpone(srv, k);
                         }
                         if let Some(b) = srv.clients[k].block.as_mut() {
                             b.cmd_len = consumed;
+                            b.argv_mem = argv_mem;
+                            b.argc = argc;
                         }
                         break;
                     }
@@ -709,6 +726,7 @@ fn process_commands(srv: &mut Server, k: usize, max: usize) {
     c.input = input;
     let detached = std::mem::replace(&mut c.out, out);
     c.out.buf.extend_from_slice(&detached.buf);
+    c.out_peak = c.out_peak.max(c.out.buf.len());
     if c.out.buf.len() != had_output || c.flags & flags::CLOSE_AFTER_REPLY != 0 {
         queue_write(srv, k);
     }
@@ -723,6 +741,7 @@ fn write_to_client(srv: &mut Server, k: usize) -> bool {
         // A socketless client's replies are read by its owner from `out`.
         return true;
     };
+    c.out_peak = c.out_peak.max(c.out.buf.len());
     while c.out.buf.len() > c.sent {
         match conn.write(&c.out.buf[c.sent..]) {
             Ok(0) => break,
@@ -870,13 +889,15 @@ pub fn clients_cron(srv: &mut Server) {
             idle.push(k);
             continue;
         }
-        // Give back idle query buffer memory (Redis clientsCronResizeQueryBuffer).
-        if c.input.qbuf.is_empty()
-            && c.input.qbuf.capacity() > IOBUF_LEN
-            && now - c.last_interaction_ms > 2000
-        {
-            c.input.qbuf = Vec::new();
-        }
+        resize_query_buffer(c, now);
+        let (shrunk, grown) = resize_reply_buffer(
+            c,
+            now,
+            srv.reply_buffer_peak_reset_ms,
+            srv.reply_buffer_resizing,
+        );
+        srv.stats.reply_buffer_shrinks += shrunk as u64;
+        srv.stats.reply_buffer_expands += grown as u64;
     }
     srv.track_recent_buffers(max_in, max_out);
     for k in idle {
@@ -888,6 +909,64 @@ pub fn clients_cron(srv: &mut Server) {
             enforce_output_limits(srv, k);
         }
     }
+}
+
+/// Gives back query buffer memory a client does not use (Redis 7.4
+/// `clientsCronResizeQueryBuffer`): with more than 4 KiB spare, an idle client (over 2 s)
+/// loses its buffer if nothing is pending (or keeps only what is), and a buffer over 32 KiB
+/// twice its recent peak shrinks to that peak (never below the pending bytes or the bulk
+/// being read). The peak then restarts from the current length.
+fn resize_query_buffer(c: &mut Client, now_ms: i64) {
+    const RESIZE_THRESHOLD: usize = 32 * 1024;
+    let input = &mut c.input;
+    let cap = input.qbuf.capacity();
+    if cap - input.qbuf.len() > 4 * 1024 {
+        if now_ms - c.last_interaction_ms > 2000 {
+            if input.qbuf.len() == input.pos {
+                input.qbuf = Vec::new();
+                input.pos = 0;
+            } else {
+                input.qbuf.shrink_to_fit();
+            }
+        } else if cap > RESIZE_THRESHOLD && cap / 2 > c.qbuf_peak {
+            let mut want = input.qbuf.len().max(c.qbuf_peak);
+            if let Some(bulk) = input.parser.pending_bulk_len() {
+                want = want.max(bulk + 2);
+            }
+            input.qbuf.shrink_to(want);
+        }
+    }
+    c.qbuf_peak = input.qbuf.len();
+    if let Some(bulk) = input.parser.pending_bulk_len() {
+        c.qbuf_peak = c.qbuf_peak.max(bulk + 2);
+    }
+}
+
+/// Resizes a client's reply buffer to its recent use (Redis `clientsCronResizeOutputBuffer`):
+/// shrinks it to `max(1 KiB, peak + 1)` when the peak stayed under half its capacity, grows
+/// a small buffer that filled up (up to 16 KiB), and restarts the peak every `reset_ms`
+/// (-1: never). Returns (shrunk, grown).
+fn resize_reply_buffer(c: &mut Client, now_ms: i64, reset_ms: i64, enabled: bool) -> (bool, bool) {
+    const MIN: usize = 1024;
+    const CHUNK: usize = 16 * 1024;
+    let cap = c.out.buf.capacity();
+    let len = c.out.buf.len();
+    c.out_peak = c.out_peak.max(len);
+    let mut res = (false, false);
+    if enabled {
+        if cap / 2 >= MIN && c.out_peak < cap / 2 {
+            c.out.buf.shrink_to(MIN.max(c.out_peak + 1).max(len));
+            res.0 = true;
+        } else if cap * 2 < CHUNK * 2 && c.out_peak == cap {
+            c.out.buf.reserve_exact(CHUNK.min(cap * 2) - len);
+            res.1 = true;
+        }
+    }
+    if reset_ms >= 0 && now_ms - c.out_peak_reset_ms >= reset_ms {
+        c.out_peak = len;
+        c.out_peak_reset_ms = now_ms;
+    }
+    res
 }
 
 /// Output-buffer usage as Redis counts it for limits: only what overflows the 16 KiB static
@@ -942,7 +1021,7 @@ fn enforce_limits_at(srv: &mut Server, k: usize, pending: usize) -> bool {
     log!(
         Warning,
         "Client {} scheduled to be closed ASAP for overcoming of output buffer limits.",
-        srv.clients[k].info_line(now, &srv.commands)
+        srv.client_info_line(k)
     );
     close_async(srv, k);
     let c = &mut srv.clients[k];

@@ -46,6 +46,9 @@ pub struct Stats {
     pub total_writes_processed: u64,
     pub client_query_buffer_limit_disconnections: u64,
     pub client_output_buffer_limit_disconnections: u64,
+    /// Reply buffers the cron shrank / grew (INFO `reply_buffer_shrinks` / `_expands`).
+    pub reply_buffer_shrinks: u64,
+    pub reply_buffer_expands: u64,
     pub lazyfreed_objects: u64,
     pub eventloop_cycles: u64,
     pub eventloop_duration_sum_us: u64,
@@ -144,6 +147,13 @@ pub struct Server {
     pub deferred_pushes: Vec<u8>,
     /// Slab keys of the clients in MONITOR mode, in the order they entered it.
     pub monitors: Vec<usize>,
+    /// The buffers of the client whose commands `net` is processing (CLIENT LIST reads them).
+    pub running_io: crate::client::RunningIo,
+    /// DEBUG REPLYBUFFER settings: how often a client's reply-buffer peak resets (ms; -1
+    /// never) and whether the cron resizes reply buffers (Redis `reply_buffer_peak_reset_time`,
+    /// `reply_buffer_resizing_enabled`).
+    pub reply_buffer_peak_reset_ms: i64,
+    pub reply_buffer_resizing: bool,
     /// DEBUG REPL-STREAM attached its capture consumer to the propagation stream.
     pub stream_capture: bool,
     /// Redis's 24-bit LRU clock (seconds resolution).
@@ -259,6 +269,12 @@ pub fn random_hex40() -> String {
 }
 
 impl Server {
+    /// CLIENT LIST's line for client `k`, measuring the running client's taken-out buffers.
+    pub fn client_info_line(&self, k: usize) -> String {
+        let io = (self.running_io.k == k).then_some(&self.running_io);
+        self.clients[k].info_line(self.now_ms, &self.commands, io)
+    }
+
     /// Builds the state from a loaded configuration (no sockets yet).
     pub fn new(config: Config, commands: CommandTable) -> Server {
         let settings = config.settings();
@@ -310,6 +326,9 @@ impl Server {
             call_depth: 0,
             deferred_pushes: Vec::new(),
             monitors: Vec::new(),
+            running_io: Default::default(),
+            reply_buffer_peak_reset_ms: 5000,
+            reply_buffer_resizing: true,
             stream_capture: false,
             lruclock: 0,
             start_ms: now_us / 1000,

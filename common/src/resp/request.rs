@@ -133,6 +133,12 @@ impl RequestParser {
         &self.scratch
     }
 
+    /// Bytes the parser holds allocated (the inline scratch and the argument ranges), for
+    /// memory accounting (CLIENT LIST `tot-mem`).
+    pub fn heap_bytes(&self) -> usize {
+        self.scratch.capacity() + self.args.capacity() * std::mem::size_of::<Range<usize>>()
+    }
+
     /// True if the parser is in the middle of a multibulk (bytes are pending).
     pub fn in_progress(&self) -> bool {
         self.multibulk_left > 0 || self.pos > 0
@@ -147,6 +153,17 @@ impl RequestParser {
             self.pos
         } else {
             0
+        }
+    }
+
+    /// The complete arguments of the command in progress: (their total length, their
+    /// count); (0, 0) when no multibulk is in progress. Redis has them in `argv` already
+    /// (CLIENT LIST `argv-mem`).
+    pub fn partial_args(&self) -> (usize, usize) {
+        if self.multibulk_left > 0 {
+            (self.args.iter().map(|r| r.len()).sum(), self.args.len())
+        } else {
+            (0, 0)
         }
     }
 
