@@ -19,6 +19,10 @@
 #        SHOW_INFO='evicted_keys used_memory' bench/compare.sh
 #                                      (INFO fields of both servers printed after the runs;
 #                                       bench/eviction.sh uses it)
+#        SUBSCRIBERS=50 CHANNEL=ch bench/compare.sh
+#                                      (K pub/sub subscribers on CHANNEL per server, read by
+#                                       bench/subscribers.py; no pubsub output limit; the
+#                                       PUBLISH row is bench/pubsub.sh)
 #        NOTIFY=KEA bench/compare.sh   (both servers with notify-keyspace-events KEA and one
 #                                       subscriber on every event, reading them all; no pubsub
 #                                       output limit, so a subscriber slower than the server
@@ -32,6 +36,8 @@ TESTS=${TESTS-set,get,incr,mset}
 PIPELINES=${PIPELINES:-"1 16"}
 ROUNDS=${ROUNDS:-3}
 NOTIFY=${NOTIFY:-}
+SUBSCRIBERS=${SUBSCRIBERS:-0}
+CHANNEL=${CHANNEL:-ch}
 SHOW_INFO=${SHOW_INFO:-}
 POPULATE=${POPULATE:-1000000}
 CUSTOM=${CUSTOM:-}
@@ -56,7 +62,7 @@ start() { # name binary -> prints "pid port"
   local port; port=$(free_port)
   mkdir -p "$TMP/$1.d"
   timeout 3600 "$2" --port "$port" --bind 127.0.0.1 --save '' --appendonly no --enable-debug-command yes \
-    --dir "$TMP/$1.d" --notify-keyspace-events "$NOTIFY" ${NOTIFY:+--client-output-buffer-limit "pubsub 0 0 0"} \
+    --dir "$TMP/$1.d" --notify-keyspace-events "$NOTIFY" $( [ -n "$NOTIFY" ] || [ "$SUBSCRIBERS" != 0 ] && echo --client-output-buffer-limit "pubsub 0 0 0") \
     $EXTRA >"$TMP/$1.log" 2>&1 &
   local pid=$!
   echo "$pid" >> "$TMP/pids"
@@ -79,6 +85,18 @@ if [ -n "$NOTIFY" ]; then
   done
   sleep 0.5
   echo "notify-keyspace-events $NOTIFY with one subscriber on each server"
+fi
+if [ "$SUBSCRIBERS" != 0 ]; then
+  for port in "$RPORT" "$PPORT"; do
+    (timeout 3600 python3 bench/subscribers.py "$port" "$SUBSCRIBERS" "$CHANNEL" > "$TMP/subs.$port") &
+    echo $! >> "$TMP/pids"
+  done
+  for port in "$RPORT" "$PPORT"; do
+    for _ in $(seq 100); do
+      [ "$("$CLI" -p "$port" pubsub numsub "$CHANNEL" | tail -1)" = "$SUBSCRIBERS" ] && break; sleep 0.1
+    done
+  done
+  echo "$SUBSCRIBERS subscribers on $CHANNEL on each server"
 fi
 echo "redis 7.4.1 pid=$RPID port=$RPORT | pyrope pid=$PPID_ port=$PPORT | -c $C -n $N | medians of $ROUNDS rounds"
 printf '%-8s %3s %12s %12s %6s %12s %12s %6s %17s %17s\n' test P redis_ops/s pyrope_ops/s ratio redis_us/req pyrope_us/req ratio "redis usr+sys" "pyrope usr+sys"
