@@ -317,6 +317,42 @@ impl Client {
         s
     }
 
+    /// Bytes this client holds (CLIENT LIST `tot-mem`, Redis `getClientMemoryUsage`): the
+    /// struct, both buffers' capacities, the arguments of a running, blocked or
+    /// half-received command, the MULTI state, subscriptions. `io` as for
+    /// [`Client::info_line`].
+    pub fn memory_usage(&self, io: Option<&RunningIo>) -> usize {
+        match io {
+            Some(io) => self.memory_parts(io.qbuf_cap, io.out_cap, io.argv_mem, io.argc),
+            None => {
+                let (argv_mem, argc) = match self.block.as_ref() {
+                    Some(b) => (b.argv_mem, b.argc),
+                    None => self.input.parser.partial_args(),
+                };
+                self.memory_parts(
+                    self.input.qbuf.capacity(),
+                    self.out.buf.capacity(),
+                    argv_mem,
+                    argc,
+                )
+            }
+        }
+    }
+
+    fn memory_parts(&self, qcap: usize, rbs: usize, argv_mem: usize, argc: usize) -> usize {
+        let ptr = std::mem::size_of::<usize>();
+        std::mem::size_of::<Client>()
+            + qcap
+            + rbs
+            + argv_mem
+            + ptr * argc
+            + self.input.parser.heap_bytes()
+            + self.multi.memory()
+            + (self.subs.channels.len() + self.subs.patterns.len() + self.subs.shard.len()) * ptr
+            + self.addr.capacity()
+            + self.laddr.capacity()
+    }
+
     /// One CLIENT LIST line (without the newline), fields as Redis 7.4.
     ///
     /// The buffer fields are measured (Redis's `catClientInfoString` /
@@ -376,17 +412,7 @@ impl Client {
         let obl = pending.min(STATIC_REPLY);
         let omem = pending - obl;
         let oll = omem.div_ceil(STATIC_REPLY);
-        let ptr = std::mem::size_of::<usize>();
-        let tot_mem = std::mem::size_of::<Client>()
-            + qcap
-            + rbs
-            + argv_mem
-            + ptr * argc
-            + self.input.parser.heap_bytes()
-            + self.multi.memory()
-            + (self.subs.channels.len() + self.subs.patterns.len() + self.subs.shard.len()) * ptr
-            + self.addr.capacity()
-            + self.laddr.capacity();
+        let tot_mem = self.memory_parts(qcap, rbs, argv_mem, argc);
         format!(
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} watch={} qbuf={} qbuf-free={} argv-mem={} multi-mem={} rbs={} rbp={} obl={} oll={} omem={} tot-mem={} events=r{} cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,

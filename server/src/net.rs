@@ -581,6 +581,9 @@ fn read_from_client(srv: &mut Server, k: usize, until_eof: bool) {
                     close_async(srv, k);
                     return;
                 }
+                if srv.settings.maxmemory_clients != 0 && evict_clients(srv, Some(k)) {
+                    return;
+                }
                 process_input(srv, k);
                 // A short read means the socket is drained (edge-triggered: the next data
                 // brings a new event).
@@ -900,6 +903,9 @@ pub fn clients_cron(srv: &mut Server) {
         srv.stats.reply_buffer_expands += grown as u64;
     }
     srv.track_recent_buffers(max_in, max_out);
+    if srv.settings.maxmemory_clients != 0 {
+        evict_clients(srv, None);
+    }
     for k in idle {
         log!(Verbose, "Closing idle client");
         close_async(srv, k);
@@ -909,6 +915,68 @@ pub fn clients_cron(srv: &mut Server) {
             enforce_output_limits(srv, k);
         }
     }
+}
+
+/// The client memory limit of `maxmemory-clients` in bytes (Redis `getClientEvictionLimit`):
+/// the bytes given, or the percentage of `maxmemory`; never under 8 MiB (1024 * 128 * 64),
+/// so a bad setting cannot cut every client off; 0 when off.
+pub fn client_eviction_limit(srv: &Server) -> usize {
+    let v = srv.settings.maxmemory_clients;
+    let limit = if v < 0 {
+        (srv.settings.maxmemory as u128 * (-v) as u128 / 100) as usize
+    } else {
+        v as usize
+    };
+    if limit == 0 {
+        0
+    } else {
+        limit.max(1024 * 128 * 64)
+    }
+}
+
+/// Client eviction (Redis `evictClients`): while the memory of the connected normal and
+/// pub/sub clients together reaches `maxmemory-clients`, frees the largest client that
+/// allows eviction (not CLIENT NO-EVICT), logging it and counting INFO `evicted_clients`.
+/// Returns true if client `me` was among them (its command must not run).
+pub fn evict_clients(srv: &mut Server, me: Option<usize>) -> bool {
+    let limit = client_eviction_limit(srv);
+    if limit == 0 {
+        return false;
+    }
+    let mut total = 0;
+    let mut evictable: Vec<(usize, usize)> = Vec::new();
+    for (k, c) in srv.clients.iter() {
+        if c.conn.is_none() || c.flags & (flags::CLOSE_ASAP | flags::CLOSING) != 0 {
+            continue;
+        }
+        let io = (srv.running_io.k == k).then_some(&srv.running_io);
+        let mem = c.memory_usage(io);
+        total += mem;
+        if c.flags & flags::NO_EVICT == 0 {
+            evictable.push((mem, k));
+        }
+    }
+    if total < limit {
+        return false;
+    }
+    evictable.sort_unstable_by(|a, b| b.cmp(a));
+    let mut hit_me = false;
+    let mut victims = evictable.into_iter();
+    while total >= limit {
+        let Some((mem, k)) = victims.next() else {
+            log!(
+                Warning,
+                "Over client maxmemory after evicting all evictable clients"
+            );
+            break;
+        };
+        log!(Notice, "Evicting client: {}", srv.client_info_line(k));
+        total -= mem;
+        srv.stats.evicted_clients += 1;
+        hit_me |= Some(k) == me;
+        close_async(srv, k);
+    }
+    hit_me
 }
 
 /// Gives back query buffer memory a client does not use (Redis 7.4

@@ -48,6 +48,8 @@ pub struct Stats {
     pub client_output_buffer_limit_disconnections: u64,
     /// Reply buffers the cron shrank / grew (INFO `reply_buffer_shrinks` / `_expands`).
     pub reply_buffer_shrinks: u64,
+    /// Clients freed by `maxmemory-clients` (INFO `evicted_clients`).
+    pub evicted_clients: u64,
     pub reply_buffer_expands: u64,
     pub lazyfreed_objects: u64,
     pub eventloop_cycles: u64,

@@ -111,11 +111,13 @@ fn observe(s: &TestServer) -> Vec<(String, String)> {
     call(&mut big, &["SET", "big", &value]);
     assert_eq!(call(&mut big, &["GET", "big"]), bulk(&value));
     let mut idle = HashMap::new();
+    let t0 = std::time::Instant::now();
     let shrunk = wait_for(Duration::from_secs(30), || {
         idle = line_of(&mut a, &big_id);
         idle["qbuf-free"] == "0" && idle["rbs"] == "1024"
     });
     assert!(shrunk, "buffers not given back: {idle:?}");
+    eprintln!("{}: buffers given back after {:?}", s.addr(), t0.elapsed());
     put(
         "idle",
         &idle,
@@ -174,4 +176,62 @@ fn client_list_buffer_fields_match_redis() {
             assert_eq!(pval, rval, "{name}");
         }
     }
+}
+
+/// True once the server closed `s` (a read returns EOF or an error), polled up to 30 s.
+fn closed_by_server(s: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    wait_for(Duration::from_secs(30), || match s.read(&mut buf) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    })
+}
+
+/// `maxmemory-clients`: a client whose query buffer grows past the limit is evicted (INFO
+/// `evicted_clients`), the CLIENT NO-EVICT ones survive over the limit and finish their
+/// command; the same on both servers.
+#[test]
+fn maxmemory_clients_evicts_the_big_client_as_redis() {
+    let (r, p) = both();
+    let mut out = Vec::new();
+    for s in [&r, &p] {
+        let mut seen = Vec::new();
+        let mut ctl = s.client();
+        call(&mut ctl, &["CLIENT", "NO-EVICT", "on"]);
+        call(&mut ctl, &["CONFIG", "SET", "maxmemory-clients", "10mb"]);
+        // 12 MB of a 20 MB argument: the query buffer alone is over the limit.
+        let head = b"*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n$20000000\r\n";
+        let chunk = vec![b'x'; 12_000_000];
+        let mut big = std::net::TcpStream::connect(s.addr()).unwrap();
+        big.write_all(head).unwrap();
+        let _ = big.write_all(&chunk);
+        seen.push(format!("big evicted: {}", closed_by_server(&mut big)));
+        seen.push(format!(
+            "evicted_clients: {}",
+            info_field(&info(&mut ctl, "stats"), "evicted_clients").unwrap()
+        ));
+        // A NO-EVICT client may go over the limit and complete its command.
+        let mut keep = s.client();
+        call(&mut keep, &["CLIENT", "NO-EVICT", "on"]);
+        keep.send_raw(head).unwrap();
+        keep.send_raw(&chunk).unwrap();
+        keep.send_raw(&vec![b'y'; 8_000_000]).unwrap();
+        keep.send_raw(b"\r\n").unwrap();
+        seen.push(format!("no-evict reply: {:?}", keep.read_reply().unwrap()));
+        seen.push(format!("strlen: {:?}", call(&mut ctl, &["STRLEN", "big"])));
+        seen.push(format!(
+            "evicted_clients after: {}",
+            info_field(&info(&mut ctl, "stats"), "evicted_clients").unwrap()
+        ));
+        out.push(seen);
+    }
+    assert_eq!(out[1], out[0]);
+    assert_eq!(out[0][0], "big evicted: true");
 }

@@ -153,6 +153,11 @@ fn check_and_call(srv: &mut Server, k: usize, argv: Argv, out: &mut Reply) -> Ou
         reject_command(srv, k, Some(id), out, &format!("NOPERM {msg}"));
         return Outcome::Done;
     }
+    // Clients over `maxmemory-clients` go first, this one possibly (Redis's `evictClients`
+    // before key eviction).
+    if srv.settings.maxmemory_clients != 0 && crate::net::evict_clients(srv, Some(k)) {
+        return Outcome::Done;
+    }
     // maxmemory: evict first (`performEvictions`); if memory stays over the limit, commands
     // that may grow memory are refused, EXEC when one of its commands may. (Redis 7.4.1
     // queues the other commands of a MULTI even then.)

@@ -867,7 +867,7 @@ pub static PARAMS: &[Param] = &[
         },
         0,
         "0",
-        false
+        true
     ),
     p!("repl-backlog-ttl", None, Int(0, i64::MAX), 0, "3600", false),
     p!(
@@ -1012,6 +1012,8 @@ pub struct Settings {
     pub lfu: bool,
     /// `maxmemory` in bytes (0 = no limit).
     pub maxmemory: u64,
+    /// `maxmemory-clients`: bytes, or a negative percentage of `maxmemory` (0: off).
+    pub maxmemory_clients: i64,
     pub lfu_log_factor: u32,
     pub lfu_decay_time: u32,
     /// `maxmemory-samples`: keys sampled per db and eviction-pool refill (1..=64).
@@ -1663,6 +1665,7 @@ impl Config {
             maxmemory_policy: g("maxmemory-policy").to_string(),
             lfu: g("maxmemory-policy").ends_with("lfu"),
             maxmemory: g("maxmemory").parse().unwrap_or(0),
+            maxmemory_clients: g("maxmemory-clients").parse().unwrap_or(0),
             lfu_log_factor: i("lfu-log-factor") as u32,
             lfu_decay_time: i("lfu-decay-time") as u32,
             maxmemory_samples: i("maxmemory-samples").clamp(1, 64) as usize,
