@@ -154,6 +154,7 @@ pub fn active_expire_cycle(srv: &mut Server, kind: CycleKind) {
     }
     let elapsed = start.elapsed();
     srv.stats.expire_cycle_cpu_us += elapsed.as_micros() as u64;
+    crate::latency::add_sample_if_needed(srv, "expire-cycle", elapsed.as_millis() as u64);
     if kind == CycleKind::Fast {
         st.last_fast_end = Some(Instant::now());
     }

@@ -21,6 +21,7 @@ pub(crate) mod help;
 pub(crate) mod info;
 pub(crate) mod keys;
 pub(crate) mod keyspace;
+pub(crate) mod latency;
 pub(crate) mod log;
 pub(crate) mod multi;
 pub(crate) mod net;
@@ -66,6 +67,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         config::command::COMMANDS,
         info::COMMANDS,
         slowlog::COMMANDS,
+        latency::COMMANDS,
         pubsub::COMMANDS,
         multi::COMMANDS,
         tracking::COMMANDS,
