@@ -339,8 +339,8 @@ fn analyze(ts: &TimeSeries, now_s: i64) -> Stats {
             st.period = s.time;
         }
     }
-    if st.samples > 0 {
-        st.avg = sum / st.samples;
+    if let Some(avg) = sum.checked_div(st.samples) {
+        st.avg = avg;
         st.period = now_s - st.period;
         if st.period == 0 {
             st.period = 1;
@@ -350,9 +350,7 @@ fn analyze(ts: &TimeSeries, now_s: i64) -> Stats {
     for s in ts.samples.iter().filter(|s| s.time != 0) {
         sum += (st.avg as i64 - s.latency as i64).unsigned_abs();
     }
-    if st.samples > 0 {
-        st.mad = sum / st.samples;
-    }
+    st.mad = sum.checked_div(st.samples).unwrap_or(0);
     st
 }
 
