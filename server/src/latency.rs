@@ -654,7 +654,7 @@ fn latency_latest(c: &mut Ctx) {
 /// LATENCY HISTORY <event>: `[time, latency]` pairs, oldest first; empty for an unknown
 /// event.
 fn latency_history(c: &mut Ctx) {
-    match c.srv.latency.get(c.arg(2)) {
+    match c.srv.latency.get(c_str(c.arg(2))) {
         None => c.out.array(0),
         Some((_, ts)) => {
             let v: Vec<Sample> = ts.ordered().collect();
@@ -671,7 +671,7 @@ fn latency_history(c: &mut Ctx) {
 /// LATENCY GRAPH <event>: the ASCII graph (verbatim string), or
 /// `ERR No samples available for event '<event>'`.
 fn latency_graph(c: &mut Ctx) {
-    let text = match c.srv.latency.get(c.arg(2)) {
+    let text = match c.srv.latency.get(c_str(c.arg(2))) {
         None => {
             let mut msg = b"ERR No samples available for event '".to_vec();
             msg.extend_from_slice(c_str(c.arg(2)));
@@ -843,5 +843,30 @@ mod tests {
             "-".repeat(80)
         );
         assert_eq!(g, want);
+    }
+
+    #[test]
+    fn graph_wraps_at_80_columns() {
+        let mut l = Latency::default();
+        for t in 0..100i64 {
+            l.add_sample("x", (t % 7) as u64 + 1, 10_000 + t * 61);
+        }
+        let (e, ts) = l.get(b"x").unwrap();
+        let g = String::from_utf8(graph(e, ts, 10_000 + 99 * 61)).unwrap();
+        let lines: Vec<&str> = g.split('\n').collect();
+        assert_eq!(lines[0], "x - high 7 ms, low 1 ms (all time high 7 ms)");
+        // First chunk: 80 columns, 4 rows, a blank margin row, then the labels, one
+        // character per row: the oldest sample is 6039 s old ("1h"), the 42nd 3599 s ("59m").
+        assert!(lines[2..6].iter().all(|r| r.len() == 80));
+        assert_eq!(lines[6], " ".repeat(80));
+        assert_eq!(&lines[7][..1], "1");
+        assert_eq!(&lines[8][..1], "h");
+        assert_eq!(&lines[7][40..41], "5");
+        assert_eq!(&lines[8][40..41], "9");
+        assert_eq!(&lines[9][40..41], "m");
+        // The second chunk follows a blank line and is 20 columns wide.
+        let second = lines.iter().position(|r| r.is_empty()).unwrap() + 1;
+        assert!(lines[second..second + 4].iter().all(|r| r.len() == 20));
+        assert!(g.ends_with('\n'));
     }
 }
