@@ -8,7 +8,8 @@
 //! second (two samples in the same second merge, keeping the larger) and the all-time max.
 //!
 //! Event names are Redis's: `command` (a command without the `fast` flag), `fast-command`,
-//! `expire-cycle`, `eviction-cycle`, `eviction-del`, `fork`, `aof-write` (plus one of
+//! `expire-cycle`, `expire-del`, `eviction-cycle`, `eviction-del`, `eviction-lazyfree`,
+//! `fork`, `aof-write` (plus one of
 //! `aof-write-pending-fsync`, `aof-write-active-child`, `aof-write-alone`),
 //! `aof-fsync-always`, `aof-fstat`, `aof-rename`, `rdb-unlink-temp-file`.
 //!

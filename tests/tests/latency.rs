@@ -373,3 +373,32 @@ fn threshold_config_and_merge_per_second() {
         call(&mut c, &["CONFIG", "SET", "latency-monitor-threshold", "0"]);
     }
 }
+
+#[test]
+fn expire_cycle_event() {
+    for (who, srv) in &both() {
+        let mut c = srv.client();
+        call(&mut c, &["CONFIG", "SET", "latency-monitor-threshold", "1"]);
+        call(&mut c, &["LATENCY", "RESET"]);
+        call(&mut c, &["DEBUG", "POPULATE", "200000"]);
+        let r = call(
+            &mut c,
+            &[
+                "EVAL",
+                "for i=0,199999 do redis.call('pexpire','key:'..i, 1) end return 1",
+                "0",
+            ],
+        );
+        assert_eq!(r, int(1), "{who}");
+        // The active expire cycle (25% of each 100 ms at hz 10) takes well over 1 ms per
+        // run on 200k expired keys.
+        let ok = wait_for(Duration::from_secs(30), || {
+            latest(&mut c).iter().any(|e| e.0 == "expire-cycle")
+        });
+        assert!(ok, "{who}: no expire-cycle event: {:?}", latest(&mut c));
+        let h = history(&mut c, "expire-cycle");
+        assert!(h.iter().all(|&(_, ms)| ms >= 1), "{who}: {h:?}");
+        call(&mut c, &["CONFIG", "SET", "latency-monitor-threshold", "0"]);
+        call(&mut c, &["FLUSHALL"]);
+    }
+}
