@@ -6,8 +6,10 @@
 //! makes a `command` event (not `fast-command`) of at least 50 ms in LATEST and HISTORY;
 //! GRAPH draws its header, 80 dashes and the 4-row sparkline; DOCTOR reports the event and
 //! gives the same advice on both; RESET of the event counts 1; with the threshold back at 0
-//! nothing is recorded. LATENCY HISTOGRAM is checked against the calls made (counts,
-//! cumulative buckets at HdrHistogram's logarithmic bounds) in RESP2 and RESP3.
+//! nothing is recorded. GET of a 50 MB string makes a `fast-command` event (and DOCTOR's
+//! scheduler advice); 200k keys expiring make `expire-cycle` events. LATENCY HISTOGRAM is
+//! checked against the calls made (counts, cumulative buckets at HdrHistogram's
+//! logarithmic bounds) in RESP2 and RESP3, and lists the same commands on both servers.
 
 use pyrope_common::client::Client;
 use pyrope_common::resp::Frame;
@@ -400,5 +402,35 @@ fn expire_cycle_event() {
         assert!(h.iter().all(|&(_, ms)| ms >= 1), "{who}: {h:?}");
         call(&mut c, &["CONFIG", "SET", "latency-monitor-threshold", "0"]);
         call(&mut c, &["FLUSHALL"]);
+    }
+}
+
+#[test]
+fn fast_command_event() {
+    for (who, srv) in &both() {
+        let mut c = srv.client();
+        // A 50 MB string (SETRANGE is not fast: a `command` event, maybe), then GET (fast)
+        // copies it into the reply: well over 1 ms on both servers.
+        call(&mut c, &["SETRANGE", "big", "50000000", "x"]);
+        call(&mut c, &["CONFIG", "SET", "latency-monitor-threshold", "1"]);
+        call(&mut c, &["LATENCY", "RESET"]);
+        let r = call(&mut c, &["GET", "big"]);
+        assert_eq!(r.as_bytes().map(|b| b.len()), Some(50_000_001), "{who}");
+        let l = latest(&mut c);
+        let e = l
+            .iter()
+            .find(|e| e.0 == "fast-command")
+            .unwrap_or_else(|| panic!("{who}: no fast-command event in {l:?}"));
+        assert!(e.2 >= 1 && e.3 >= e.2, "{who}: {e:?}");
+        let d = text(&call(&mut c, &["LATENCY", "DOCTOR"]));
+        assert!(d.contains(". fast-command: "), "{who}: {d}");
+        assert!(
+            d.contains(
+                "- The system is slow to execute Redis code paths not containing system calls."
+            ),
+            "{who}: {d}"
+        );
+        call(&mut c, &["CONFIG", "SET", "latency-monitor-threshold", "0"]);
+        call(&mut c, &["DEL", "big"]);
     }
 }
