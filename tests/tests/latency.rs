@@ -234,8 +234,11 @@ fn bucket_bounds() -> Vec<i64> {
     v
 }
 
-/// (name, calls, [(bucket µs, cumulative)]) from a LATENCY HISTOGRAM reply (RESP2 or 3).
-fn histogram(f: &Frame) -> Vec<(String, i64, Vec<(i64, i64)>)> {
+/// One command of LATENCY HISTOGRAM: (name, calls, [(bucket µs, cumulative calls)]).
+type CommandHistogram = (String, i64, Vec<(i64, i64)>);
+
+/// The entries of a LATENCY HISTOGRAM reply (RESP2 or 3).
+fn histogram(f: &Frame) -> Vec<CommandHistogram> {
     fn pairs(f: &Frame) -> Vec<(Frame, Frame)> {
         match f {
             Frame::Map(kv) => kv.clone(),
