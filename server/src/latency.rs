@@ -808,8 +808,16 @@ mod tests {
         assert_eq!(cdf(&hist(&[1000, 2000])), vec![(1, 1), (2, 2)]);
         assert_eq!(cdf(&hist(&[50_000])), vec![(66, 1)]);
         assert_eq!(cdf(&hist(&[8000, 9000, 16000])), vec![(8, 1), (16, 3)]);
-        // A saturated sample (past the last reporting level inside the counts array).
-        assert_eq!(cdf(&hist(&[1_000_000_000])).last().unwrap().1, 1);
+        // Past the last reporting level inside the counts array (2^30 ns): the iteration
+        // runs off the end and reports the last bucket. Values seen from Redis 7.4.1 for
+        // DEBUG SLEEP 0.3 and 0.6.
+        assert_eq!(
+            cdf(&hist(&[300_000_000, 600_000_000])),
+            vec![(541065, 1), (1073741, 2)]
+        );
+        assert_eq!(cdf(&hist(&[1_000_000_000])), vec![(1073741, 1)]);
+        // DEBUG SLEEP 0.05 in Redis 7.4.1: 67633.
+        assert_eq!(cdf(&hist(&[50_100_000])), vec![(67633, 1)]);
         assert!(cdf(&hist(&[])).is_empty());
     }
 
