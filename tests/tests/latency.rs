@@ -437,3 +437,37 @@ fn fast_command_event() {
         call(&mut c, &["DEL", "big"]);
     }
 }
+
+/// With samples far from bucket edges the HISTOGRAM reply is deterministic: DEBUG SLEEP 0.3
+/// lands in (268, 536] ms and 0.6 past the last reporting level, so both servers must
+/// answer the same bytes (RESP2 and RESP3).
+#[test]
+fn histogram_identical_for_wide_buckets() {
+    let mut replies = Vec::new();
+    for (_, srv) in &both() {
+        let mut c = srv.client();
+        call(&mut c, &["CONFIG", "RESETSTAT"]);
+        call(&mut c, &["DEBUG", "SLEEP", "0.3"]);
+        call(&mut c, &["DEBUG", "SLEEP", "0.6"]);
+        let mut got = Vec::new();
+        for resp in ["2", "3"] {
+            call(&mut c, &["HELLO", resp]);
+            c.send(&["LATENCY", "HISTOGRAM", "debug"]).unwrap();
+            got.push(c.read_reply_raw().unwrap().1);
+        }
+        replies.push(got);
+    }
+    let r2 = String::from_utf8_lossy(&replies[0][0]).into_owned();
+    assert!(
+        r2.contains(":541065\r\n:1\r\n:1073741\r\n:2\r\n"),
+        "redis: {r2:?}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&replies[0][0]),
+        String::from_utf8_lossy(&replies[1][0])
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&replies[0][1]),
+        String::from_utf8_lossy(&replies[1][1])
+    );
+}
