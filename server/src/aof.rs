@@ -800,6 +800,8 @@ pub fn flush(srv: &mut Server, force: bool) {
     };
     let policy = fsync_policy(srv);
     let no_fsync_now = yes(srv, "no-appendfsync-on-rewrite") && srv.persist.child.is_some();
+    let latency_on = srv.settings.latency_monitor_threshold_ms > 0;
+    let has_child = srv.persist.child.is_some();
     let now = now_ms();
     let Some(feed) = srv.propagator.aof.as_mut() else {
         return;
@@ -831,7 +833,10 @@ pub fn flush(srv: &mut Server, force: bool) {
         crate::log!(Notice, "Asynchronous AOF fsync is taking too long (disk is busy?). Writing the AOF buffer without waiting for fsync to complete, this may slow down Redis.");
     }
     a.flush_postponed_start = 0;
-    match (&*file).write_all(&feed.buf) {
+    let t0 = latency_on.then(Instant::now);
+    let written = (&*file).write_all(&feed.buf);
+    let write_ms = t0.map(|t| t.elapsed().as_millis() as u64);
+    match written {
         Ok(()) => {
             let n = feed.buf.len() as u64;
             a.last_incr_size += n;
@@ -868,23 +873,28 @@ pub fn flush(srv: &mut Server, force: bool) {
                 crate::log!(Warning, "Can't recover from AOF write error when the AOF fsync policy is 'always'. Exiting...");
                 std::process::exit(1);
             }
+            write_latency(srv, write_ms, in_progress, has_child);
             return;
         }
     }
+    write_latency(srv, write_ms, in_progress, has_child);
     if no_fsync_now {
         return;
     }
-    let a = &mut srv.aof;
     match policy {
         FsyncPolicy::Always => {
+            let t0 = crate::latency::start(srv);
             if let Err(e) = file.sync_data() {
                 crate::log!(Warning, "Can't persist AOF for fsync error when the AOF fsync policy is 'always': {}. Exiting...", crate::os_text(&e));
                 std::process::exit(1);
             }
+            crate::latency::end(srv, t0, "aof-fsync-always");
+            let a = &mut srv.aof;
             a.last_incr_fsync_offset = a.last_incr_size;
             a.last_fsync_ms = now;
         }
         FsyncPolicy::Everysec => {
+            let a = &mut srv.aof;
             if now - a.last_fsync_ms >= 1000 {
                 if a.fsync.pending() == 0 {
                     a.fsync.submit(file);
@@ -895,6 +905,23 @@ pub fn flush(srv: &mut Server, force: bool) {
         }
         FsyncPolicy::No => {}
     }
+}
+
+/// The latency events of one AOF buffer write (`flushAppendOnlyFile`): `aof-write` and, by
+/// what else was going on, `aof-write-pending-fsync` (a background fsync running),
+/// `aof-write-active-child` (a fork child alive) or `aof-write-alone`. `write_ms` is None
+/// while the monitor is off.
+fn write_latency(srv: &mut Server, write_ms: Option<u64>, fsync_pending: bool, child: bool) {
+    let Some(ms) = write_ms else { return };
+    let event = if fsync_pending {
+        "aof-write-pending-fsync"
+    } else if child {
+        "aof-write-active-child"
+    } else {
+        "aof-write-alone"
+    };
+    crate::latency::add_sample_if_needed(srv, event, ms);
+    crate::latency::add_sample_if_needed(srv, "aof-write", ms);
 }
 
 /// The reason writes are refused for the AOF (`writeCommandsDeniedByDiskError`'s AOF case):
@@ -1072,6 +1099,7 @@ pub fn rewrite_background(srv: &mut Server) -> Result<(), ()> {
         Ok(child) => {
             srv.persist.latest_fork_usec = t0.elapsed().as_micros() as u64;
             srv.persist.total_forks += 1;
+            crate::latency::fork_done(srv, srv.persist.latest_fork_usec);
             crate::log!(
                 Notice,
                 "Background append only file rewriting started by pid {}",
@@ -1138,7 +1166,10 @@ fn finish_rewrite(srv: &mut Server, tmp: &str) -> Result<(), ()> {
     let mut m = srv.aof.manifest.clone();
     let base = m.new_base(&name, yes(srv, "aof-use-rdb-preamble"));
     let base_path = in_dir(srv, &base);
-    if let Err(e) = std::fs::rename(tmp, &base_path) {
+    let t0 = crate::latency::start(srv);
+    let renamed = std::fs::rename(tmp, &base_path);
+    crate::latency::end(srv, t0, "aof-rename");
+    if let Err(e) = renamed {
         crate::log!(
             Warning,
             "Error trying to rename the temporary AOF base file {tmp} into {base}: {}",
@@ -1151,7 +1182,10 @@ fn finish_rewrite(srv: &mut Server, tmp: &str) -> Result<(), ()> {
         let temp_incr = in_dir(srv, &temp_incr_name(srv));
         let incr = m.new_incr(&name);
         let p = in_dir(srv, &incr);
-        if let Err(e) = std::fs::rename(&temp_incr, &p) {
+        let t0 = crate::latency::start(srv);
+        let renamed = std::fs::rename(&temp_incr, &p);
+        crate::latency::end(srv, t0, "aof-rename");
+        if let Err(e) = renamed {
             crate::log!(
                 Warning,
                 "Error trying to rename the temporary AOF incr file {} into {incr}: {}",
@@ -1173,8 +1207,10 @@ fn finish_rewrite(srv: &mut Server, tmp: &str) -> Result<(), ()> {
     }
     srv.aof.manifest = m;
     if srv.aof.state != AofState::Off {
-        srv.aof.current_size =
-            std::fs::metadata(&base_path).map_or(0, |m| m.len()) + srv.aof.last_incr_size;
+        let t0 = crate::latency::start(srv);
+        let base_len = std::fs::metadata(&base_path).map_or(0, |m| m.len());
+        crate::latency::end(srv, t0, "aof-fstat");
+        srv.aof.current_size = base_len + srv.aof.last_incr_size;
         srv.aof.base_size = srv.aof.current_size;
     }
     del_history_files(srv);

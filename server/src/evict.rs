@@ -372,7 +372,9 @@ pub fn perform_evictions(srv: &mut Server, running: Option<Running>) -> Outcome 
             exhausted = true;
             break;
         };
+        let t0 = crate::latency::start(srv);
         freed += delete_evicted(srv, h, running);
+        crate::latency::end(srv, t0, "eviction-del");
         keys_freed += 1;
         if keys_freed.is_multiple_of(16) {
             // Lazily freed memory comes back on another thread: check the real figure.
@@ -396,6 +398,7 @@ pub fn perform_evictions(srv: &mut Server, running: Option<Running>) -> Outcome 
         // Nothing left to evict: values may still be on their way out on the lazy-free
         // thread; wait for them a little, never beyond the run's time limit.
         use std::sync::atomic::Ordering::Relaxed;
+        let t0 = crate::latency::start(srv);
         while srv.lazyfree_pending.load(Relaxed) > 0
             && (start.elapsed().as_micros() as u64) < limit_us
         {
@@ -405,6 +408,11 @@ pub fn perform_evictions(srv: &mut Server, running: Option<Running>) -> Outcome 
             }
             std::thread::sleep(std::time::Duration::from_micros(limit_us.min(1000)));
         }
+        crate::latency::end(srv, t0, "eviction-lazyfree");
+    }
+    if srv.settings.latency_monitor_threshold_ms > 0 {
+        let ms = start.elapsed().as_millis() as u64;
+        crate::latency::add_sample_if_needed(srv, "eviction-cycle", ms);
     }
     update_metrics(srv, result)
 }

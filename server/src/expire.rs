@@ -115,11 +115,15 @@ pub fn active_expire_cycle(srv: &mut Server, kind: CycleKind) {
                     i = 0;
                 }
                 sampled += 1;
+                let t0 = crate::latency::start(srv);
                 match srv.ks.expire_probe(dbi, i, now) {
                     // Deleted through the keyspace's expiry path ("expired" event, DEL
                     // propagated by dispatch_signals); the list's last key moved into slot i:
-                    // look at it next.
-                    Probe::Expired => expired += 1,
+                    // look at it next. Timed as Redis's `expire-del` latency event.
+                    Probe::Expired => {
+                        crate::latency::end(srv, t0, "expire-del");
+                        expired += 1
+                    }
                     Probe::Live(ttl) => {
                         ttl_sum += ttl as i128;
                         ttl_n += 1;
@@ -154,6 +158,7 @@ pub fn active_expire_cycle(srv: &mut Server, kind: CycleKind) {
     }
     let elapsed = start.elapsed();
     srv.stats.expire_cycle_cpu_us += elapsed.as_micros() as u64;
+    crate::latency::add_sample_if_needed(srv, "expire-cycle", elapsed.as_millis() as u64);
     if kind == CycleKind::Fast {
         st.last_fast_end = Some(Instant::now());
     }

@@ -21,6 +21,7 @@ pub(crate) mod help;
 pub(crate) mod info;
 pub(crate) mod keys;
 pub(crate) mod keyspace;
+pub(crate) mod latency;
 pub(crate) mod log;
 pub(crate) mod monitor;
 pub(crate) mod multi;
@@ -67,6 +68,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         config::command::COMMANDS,
         info::COMMANDS,
         slowlog::COMMANDS,
+        latency::COMMANDS,
         pubsub::COMMANDS,
         multi::COMMANDS,
         tracking::COMMANDS,

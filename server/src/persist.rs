@@ -154,6 +154,7 @@ pub fn bgsave_start(srv: &mut Server) -> Result<(), String> {
         Ok(child) => {
             srv.persist.latest_fork_usec = t0.elapsed().as_micros() as u64;
             srv.persist.total_forks += 1;
+            crate::latency::fork_done(srv, srv.persist.latest_fork_usec);
             crate::log!(Notice, "Background saving started by pid {}", child.pid);
             srv.persist.child = Some(child);
             srv.ks.set_resize_paused(true);
@@ -183,7 +184,9 @@ fn bgsave_done(srv: &mut Server, child: &Child, exit: ChildExit) {
         if sig != libc::SIGUSR1 {
             srv.persist.lastbgsave_ok = false;
         }
+        let t0 = crate::latency::start(srv);
         let _ = std::fs::remove_file(format!("temp-{}.rdb", child.pid));
+        crate::latency::end(srv, t0, "rdb-unlink-temp-file");
     } else {
         crate::log!(Warning, "Background saving error");
         srv.persist.lastbgsave_ok = false;

@@ -132,6 +132,8 @@ pub struct Server {
     pub commands: CommandTable,
     pub stats: Stats,
     pub slowlog: Slowlog,
+    /// The latency monitor's events (LATENCY).
+    pub latency: crate::latency::Latency,
     pub propagator: Propagator,
     /// Cached wall clock, unix ms / us (updated per event-loop iteration and per command).
     pub now_ms: i64,
@@ -320,6 +322,7 @@ impl Server {
             commands,
             stats: Stats::default(),
             slowlog: Slowlog::default(),
+            latency: crate::latency::Latency::default(),
             propagator: Propagator::default(),
             now_ms: now_us / 1000,
             now_us,

@@ -375,6 +375,16 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
     if top {
         srv.stats.eventloop_duration_cmd_sum_us += dur;
     }
+    // The latency monitor's `command` / `fast-command` events (this run's time, as Redis's
+    // call(); not while loading the AOF).
+    if srv.settings.latency_monitor_threshold_ms > 0 && !srv.loading {
+        let event = if srv.commands.cmds[id].flags & flags::FAST != 0 {
+            "fast-command"
+        } else {
+            "command"
+        };
+        crate::latency::add_sample_if_needed(srv, event, dur / 1000);
+    }
     if let Some(req) = block {
         // Not executed yet: counted (with this run's time) when it completes or times out.
         srv.clients[k].blocked_us += dur;

@@ -679,7 +679,7 @@ pub static PARAMS: &[Param] = &[
         Int(0, i64::MAX),
         0,
         "0",
-        false
+        true
     ),
     p!(
         "proto-max-bulk-len",
@@ -997,6 +997,9 @@ pub struct Settings {
     pub obuf_limits: [(u64, u64, u64); 3],
     pub slowlog_log_slower_than_us: i64,
     pub slowlog_max_len: usize,
+    /// `latency-monitor-threshold`, ms: the latency monitor samples events at least this
+    /// long (0: off, nothing is measured).
+    pub latency_monitor_threshold_ms: u64,
     /// `busy-reply-threshold` (alias `lua-time-limit`), ms: a script running longer makes
     /// the server answer -BUSY to others (0: never).
     pub busy_reply_threshold_ms: u64,
@@ -1654,6 +1657,7 @@ impl Config {
             obuf_limits: parse_obuf(g("client-output-buffer-limit")).unwrap_or_default(),
             slowlog_log_slower_than_us: i("slowlog-log-slower-than"),
             slowlog_max_len: i("slowlog-max-len") as usize,
+            latency_monitor_threshold_ms: i("latency-monitor-threshold").max(0) as u64,
             busy_reply_threshold_ms: i("busy-reply-threshold").max(0) as u64,
             active_expire_effort: i("active-expire-effort"),
             activerehashing: b("activerehashing"),
