@@ -385,22 +385,44 @@ impl Selector {
             }
         }
         if !self.allkeys && !cmd.key_specs.is_empty() {
+            // Incomplete or variable-flags specs: Redis's getkeys procedure decides.
+            if let Some(keys) = proc_keys(&cmd.fullname, argv) {
+                for (i, need) in keys {
+                    if !self.key_ok(&argv[i], need) {
+                        return Err((Denied::Key, i));
+                    }
+                }
+                return self.check_channels(cmd, argv);
+            }
             for (spec, &need) in cmd.key_specs.iter().zip(&perms[id]) {
                 let Ok(idx) = keyspec::get_keys(std::slice::from_ref::<KeySpec>(spec), argv) else {
                     continue;
                 };
                 for i in idx {
-                    let key = &argv[i];
-                    let ok = self
-                        .keys
-                        .iter()
-                        .any(|p| p.flags & need == need && glob_match(&p.pat, key, false));
-                    if !ok {
+                    if !self.key_ok(&argv[i], need) {
                         return Err((Denied::Key, i));
                     }
                 }
             }
         }
+        self.check_channels(cmd, argv)
+    }
+
+    /// `ACLSelectorCheckKey`: a key pattern with at least the `need` permissions matches.
+    fn key_ok(&self, key: &[u8], need: u8) -> bool {
+        self.allkeys
+            || self
+                .keys
+                .iter()
+                .any(|p| p.flags & need == need && glob_match(&p.pat, key, false))
+    }
+
+    /// The channel part of `ACLSelectorCheckCmd`.
+    fn check_channels(
+        &self,
+        cmd: &crate::command::Command,
+        argv: &Argv,
+    ) -> Result<(), (Denied, usize)> {
         if !self.allchannels {
             let (range, pattern) = channel_args(&cmd.fullname, argv.len());
             for i in range {
@@ -423,6 +445,76 @@ impl Selector {
                     glob_match(p, ch, false)
                 }
             })
+    }
+}
+
+/// The keys of the commands whose key specs Redis 7.4 marks `incomplete` (SORT) or
+/// `variable_flags` (SET, BITFIELD), with the permissions each needs, as Redis's getkeys
+/// procedures find them (`sortGetKeys`, `setGetKeys`, `bitfieldGetKeys` in db.c): SORT reads
+/// its key and overwrites the last STORE key; SET only writes unless GET is given;
+/// BITFIELD only reads when every subcommand is a GET (OVERFLOW aside).
+fn proc_keys(fullname: &str, argv: &Argv) -> Option<Vec<(usize, u8)>> {
+    if argv.len() < 2 {
+        return None;
+    }
+    let is = |i: usize, w: &str| argv[i].eq_ignore_ascii_case(w.as_bytes());
+    match fullname {
+        "sort" => {
+            let mut keys = vec![(1, READ)];
+            let mut store = None;
+            let mut i = 2;
+            while i < argv.len() {
+                if is(i, "limit") {
+                    i += 2;
+                } else if is(i, "get") || is(i, "by") {
+                    i += 1;
+                } else if is(i, "store") && i + 1 < argv.len() {
+                    store = Some(i + 1);
+                }
+                i += 1;
+            }
+            if let Some(s) = store {
+                keys.push((s, WRITE));
+            }
+            Some(keys)
+        }
+        "set" => {
+            let get = (3..argv.len()).any(|i| is(i, "get"));
+            Some(vec![(1, if get { READ | WRITE } else { WRITE })])
+        }
+        "bitfield" => {
+            let mut readonly = true;
+            let mut i = 2;
+            while i < argv.len() {
+                let rem = argv.len() - i - 1;
+                if is(i, "get") && rem >= 2 {
+                    i += 2;
+                } else if (is(i, "set") || is(i, "incrby")) && rem >= 3 {
+                    readonly = false;
+                    break;
+                } else if is(i, "overflow") && rem >= 1 {
+                    i += 1;
+                } else {
+                    readonly = false;
+                    break;
+                }
+                i += 1;
+            }
+            Some(vec![(1, if readonly { READ } else { READ | WRITE })])
+        }
+        _ => None,
+    }
+}
+
+/// True when user `slot` may read every key (Redis's `ACLUserCheckKeyPerm(user, "*", ...)`
+/// in sort.c: the literal key `*` is readable through some selector), as SORT's BY and GET
+/// patterns need. Internal clients (no user slot) may.
+pub fn full_key_access(srv: &Server, slot: usize) -> bool {
+    match srv.acl.user(slot) {
+        None => true,
+        Some(u) => std::iter::once(&u.root)
+            .chain(&u.selectors)
+            .any(|s| s.key_ok(b"*", READ)),
     }
 }
 

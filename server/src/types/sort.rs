@@ -301,9 +301,22 @@ fn parse<'a>(c: &mut Ctx<'a>, readonly: bool) -> Option<Options<'a>> {
                 o.by = Some(p);
                 // A constant BY pattern: nothing to sort, no weight to read.
                 o.dontsort = memchr::memchr(b'*', cstr(p)).is_none();
+                // A real pattern reads keys the ACL cannot foresee: only for users who may
+                // read every key (sort.c's `user_has_full_key_access`).
+                if !o.dontsort && !full_key_access(c) {
+                    c.out
+                        .error("ERR BY option of SORT denied due to insufficient ACL permissions.");
+                    return None;
+                }
                 j += 1;
             }
             b"get" if left >= 1 => {
+                if !full_key_access(c) {
+                    c.out.error(
+                        "ERR GET option of SORT denied due to insufficient ACL permissions.",
+                    );
+                    return None;
+                }
                 o.gets.push(c.arg(j + 1));
                 j += 1;
             }
@@ -315,6 +328,12 @@ fn parse<'a>(c: &mut Ctx<'a>, readonly: bool) -> Option<Options<'a>> {
         j += 1;
     }
     Some(o)
+}
+
+/// True when the calling client's user may read every key (BY and GET patterns).
+fn full_key_access(c: &Ctx) -> bool {
+    let slot = c.srv.clients[c.cid].acl_user;
+    crate::acl::full_key_access(c.srv, slot)
 }
 
 /// The clamped window `start..=end` over `len` elements (sort.c's LIMIT sanity checks, in
