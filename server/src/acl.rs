@@ -109,10 +109,17 @@ fn is_hash(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
+/// `acl-pubsub-default allchannels`: new users, new selectors and `reset` get `&*` (Redis
+/// ORs `server.acl_pubsub_default` into every selector it creates). Set by
+/// `Server::apply_config`.
+pub static PUBSUB_DEFAULT_ALL: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
+
 impl Selector {
     fn new(n: usize) -> Selector {
         Selector {
             allowed: vec![false; n],
+            allchannels: PUBSUB_DEFAULT_ALL.load(std::sync::atomic::Ordering::Relaxed),
             ..Default::default()
         }
     }
@@ -595,10 +602,9 @@ impl User {
             "sanitize-payload" => self.sanitize_payload = true,
             "skip-sanitize-payload" => self.sanitize_payload = false,
             "clearselectors" => self.selectors.clear(),
-            "reset" => {
-                *self = User::new(&self.name, t);
-                self.root.apply(t, "resetchannels")?;
-            }
+            // resetpass resetkeys resetchannels [allchannels per acl-pubsub-default] off
+            // sanitize-payload clearselectors -@all: a new user's state.
+            "reset" => *self = User::new(&self.name, t),
             _ => {
                 let first = op.as_bytes().first().copied().unwrap_or(0);
                 let rest = op.get(1..).unwrap_or("");
@@ -1253,11 +1259,8 @@ fn acl_setuser(c: &mut Ctx) {
     let slot = c.srv.acl.slot(&name);
     let mut u = match slot.and_then(|s| c.srv.acl.user(s)) {
         Some(u) => u.clone(),
-        None => {
-            let mut u = User::new(&name, t);
-            u.apply(t, "resetchannels").ok();
-            u
-        }
+        // Channels as `acl-pubsub-default` says (`ACLCreateUser`).
+        None => User::new(&name, t),
     };
     for r in &rules {
         if let Err(e) = u.apply(t, r) {

@@ -482,6 +482,10 @@ impl Server {
     pub fn apply_config(&mut self) {
         let old_pass = std::mem::take(&mut self.settings.requirepass);
         self.settings = self.config.settings();
+        crate::acl::PUBSUB_DEFAULT_ALL.store(
+            self.config.get("acl-pubsub-default") == Some("allchannels"),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         if self.settings.requirepass != old_pass {
             self.acl
                 .set_requirepass(&self.commands, &self.settings.requirepass);

@@ -379,7 +379,7 @@ pub static PARAMS: &[Param] = &[
         Enum(&["allchannels", "resetchannels"], false),
         0,
         "resetchannels",
-        false
+        true
     ),
     p!(
         "sanitize-dump-payload",
