@@ -1337,14 +1337,17 @@ fn acl_deluser(c: &mut Ctx) {
     c.out.int(n);
 }
 
-fn acl_list(c: &mut Ctx) {
-    let lines: Vec<String> = c
-        .srv
-        .acl
+/// ACL LIST's lines (`user <name> <rules>`), users in name order.
+pub fn list_lines(srv: &Server) -> Vec<String> {
+    srv.acl
         .by_name
         .values()
-        .filter_map(|&s| c.srv.acl.user(s).map(User::describe))
-        .collect();
+        .filter_map(|&s| srv.acl.user(s).map(User::describe))
+        .collect()
+}
+
+fn acl_list(c: &mut Ctx) {
+    let lines = list_lines(c.srv);
     c.out.array(lines.len());
     for l in lines {
         c.out.bulk(l.as_bytes());

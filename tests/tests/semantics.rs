@@ -496,3 +496,42 @@ fn latencystats_lists_called_commands_with_configured_percentiles() {
         (first, second, third, fourth)
     });
 }
+
+/// CONFIG REWRITE without an aclfile writes every user as a `user` line (Redis
+/// `rewriteConfigUserOption`): the file's user lines replaced in place, in name order, the
+/// rest appended; the same lines on both servers.
+#[test]
+fn config_rewrite_writes_user_lines_as_redis() {
+    require_reference();
+    let mut files = Vec::new();
+    for kind in [Kind::Redis, Kind::Pyrope] {
+        let conf_dir = tempfile::tempdir().unwrap();
+        let conf = conf_dir.path().join("u.conf");
+        std::fs::write(
+            &conf,
+            "port 7000\nuser bob on >pw ~* +get\nsave \"\"\nuser alice off\n",
+        )
+        .unwrap();
+        let s = TestServer::start(kind, &[conf.to_str().unwrap()]);
+        let mut c = s.client();
+        call(
+            &mut c,
+            &["ACL", "SETUSER", "carl", "on", "&news", "~c:*", "+@read"],
+        );
+        call(&mut c, &["ACL", "DELUSER", "alice"]);
+        assert_eq!(call(&mut c, &["CONFIG", "REWRITE"]), ok(), "{kind:?}");
+        let text = std::fs::read_to_string(&conf).unwrap();
+        // Only the lines both servers must agree on: users, and where they stand.
+        let lines: Vec<String> = text
+            .lines()
+            .filter(|l| {
+                !l.starts_with("dir ")
+                    && !l.starts_with("port ")
+                    && !l.starts_with("latency-tracking")
+            })
+            .map(str::to_string)
+            .collect();
+        files.push(lines);
+    }
+    assert_eq!(files[1], files[0]);
+}

@@ -114,7 +114,13 @@ fn config_resetstat(c: &mut Ctx) {
 }
 
 fn config_rewrite(c: &mut Ctx) {
-    match c.srv.config.rewrite() {
+    // Without an aclfile the users live in the config file (`rewriteConfigUserOption`).
+    let users = if c.srv.config.get("aclfile").unwrap_or("").is_empty() {
+        Some(crate::acl::list_lines(c.srv))
+    } else {
+        None
+    };
+    match c.srv.config.rewrite(users.as_deref()) {
         Ok(()) => {
             crate::log!(Notice, "CONFIG REWRITE executed with success.");
             c.out.ok();
