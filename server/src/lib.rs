@@ -22,6 +22,7 @@ pub(crate) mod info;
 pub(crate) mod keys;
 pub(crate) mod keyspace;
 pub(crate) mod log;
+pub(crate) mod memory;
 pub(crate) mod multi;
 pub(crate) mod net;
 pub(crate) mod object;
@@ -66,6 +67,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         config::command::COMMANDS,
         info::COMMANDS,
         slowlog::COMMANDS,
+        memory::COMMANDS,
         pubsub::COMMANDS,
         multi::COMMANDS,
         tracking::COMMANDS,

@@ -396,6 +396,32 @@ impl FieldTable {
         })
     }
 
+    /// MEMORY USAGE sampling: calls `f(bytes)` with the allocation size (requested bytes)
+    /// of up to `limit` fields, visited in SCAN order from cursor 0 (Redis's `dictNext` walk
+    /// from the start of the table).
+    pub fn sample_alloc_sizes(&self, limit: usize, mut f: impl FnMut(usize)) {
+        let mut seen = 0usize;
+        let mut cursor = 0u64;
+        loop {
+            cursor = self.dict.scan(cursor, |p| {
+                if seen < limit {
+                    // SAFETY: linked, live while `self` is borrowed.
+                    let (_, _, size) = unsafe { p.parts() };
+                    f(size);
+                    seen += 1;
+                }
+            });
+            if cursor == 0 || seen >= limit {
+                break;
+            }
+        }
+    }
+
+    /// Bytes of the table's bucket arrays, overflow blocks and volatile list.
+    pub fn table_overhead_bytes(&self) -> usize {
+        self.dict.overhead_bytes()
+    }
+
     /// Approximate heap bytes (fields, values, table overhead).
     pub fn heap_size(&self) -> usize {
         self.bytes + self.len() * 16 + self.volatile_len() * 8 + self.dict.overhead_bytes()

@@ -572,6 +572,34 @@ impl SkipTable {
         })
     }
 
+    /// MEMORY USAGE sampling: calls `f(bytes)` with the allocation size (requested bytes) of
+    /// the first `limit` element nodes in rank order (Redis's walk of `level[0].forward`).
+    pub fn sample_node_sizes(&self, limit: usize, mut f: impl FnMut(usize)) {
+        let mut n = self.header.fwd(0);
+        let mut seen = 0;
+        while let Some(node) = n {
+            if seen >= limit {
+                break;
+            }
+            // SAFETY: linked, live while `self` is borrowed.
+            let (_, size) = unsafe { node.member_and_size() };
+            f(size);
+            seen += 1;
+            n = node.fwd(0);
+        }
+    }
+
+    /// Allocation size (requested bytes) of the header node (level 32, empty member).
+    pub fn header_alloc_size(&self) -> usize {
+        // SAFETY: the header is live while `self` is borrowed.
+        unsafe { self.header.member_and_size() }.1
+    }
+
+    /// Bytes of the member dict's bucket arrays and overflow blocks.
+    pub fn table_overhead_bytes(&self) -> usize {
+        self.dict.overhead_bytes()
+    }
+
     /// Approximate heap bytes (nodes, buckets, header).
     pub fn heap_size(&self) -> usize {
         self.bytes + self.len() * 40 + self.dict.overhead_bytes() + 400
