@@ -303,8 +303,11 @@ fn section(srv: &Server, sec: &str, o: &mut String) {
                 mh.overhead_total,
                 mh.dataset,
             );
-            let (allocated, active, resident) =
-                (mh.allocator_allocated, mh.allocator_active, mh.allocator_resident);
+            let (allocated, active, resident) = (
+                mh.allocator_allocated,
+                mh.allocator_active,
+                mh.allocator_resident,
+            );
             let maxmemory: u64 = srv
                 .config
                 .get("maxmemory")

@@ -117,8 +117,8 @@ fn skiplist_size(t: &SkipTable, samples: usize) -> usize {
 /// average for all but the last node, the last node exactly, then the groups with their PELs
 /// and consumers.
 fn stream_size(s: &Stream, samples: usize) -> usize {
-    let mut n = usable(size_of::<Stream>())
-        + btree_size(s.nodes.len(), size_of::<(StreamId, Listpack)>());
+    let mut n =
+        usable(size_of::<Stream>()) + btree_size(s.nodes.len(), size_of::<(StreamId, Listpack)>());
     let mut total = 0;
     let mut seen = 0;
     for lp in s.nodes.values().take(samples) {
@@ -281,7 +281,10 @@ fn stats_tail(srv: &Server, mh: &MemOverhead) -> Vec<(&'static str, Stat)> {
             Stat::Int(resident as i64 - active as i64),
         ),
         ("rss-overhead.ratio", Stat::Float(ratio(rss, resident))),
-        ("rss-overhead.bytes", Stat::Int(rss as i64 - resident as i64)),
+        (
+            "rss-overhead.bytes",
+            Stat::Int(rss as i64 - resident as i64),
+        ),
         ("fragmentation", Stat::Float(ratio(rss, used))),
         ("fragmentation.bytes", Stat::Int(rss as i64 - used as i64)),
     ]
@@ -383,7 +386,8 @@ pub fn doctor_report(srv: &Server) -> String {
     if reports.is_empty() {
         return DOCTOR_FINE.to_string();
     }
-    let mut s = String::from("Sam, I detected a few issues in this Redis instance memory implants:\n\n");
+    let mut s =
+        String::from("Sam, I detected a few issues in this Redis instance memory implants:\n\n");
     for r in reports {
         s.push_str(r);
     }
