@@ -248,11 +248,7 @@ fn stats_tail(srv: &Server, mh: &MemOverhead) -> Vec<(&'static str, Stat)> {
         ("keys.count", Stat::Int(mh.total_keys as i64)),
         (
             "keys.bytes-per-key",
-            Stat::Int(if mh.total_keys > 0 {
-                (net / mh.total_keys) as i64
-            } else {
-                0
-            }),
+            Stat::Int(net.checked_div(mh.total_keys).unwrap_or(0) as i64),
         ),
         ("dataset.bytes", Stat::Int(mh.dataset as i64)),
         (
