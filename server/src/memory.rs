@@ -221,9 +221,9 @@ fn memory_usage(c: &mut Ctx) {
     }
 }
 
-/// MEMORY STATS field names after the db maps (7.4.1's order); their values come from
-/// [`stats_tail`].
-fn stats_tail(srv: &Server, mh: &MemOverhead) -> Vec<(&'static str, Stat)> {
+/// MEMORY STATS fields after the db maps, in Redis 7.4.1's order, with their values.
+/// Ratios are C `float`s as in `struct redisMemOverhead` (0 when the divisor is 0).
+fn stats_tail(mh: &MemOverhead) -> Vec<(&'static str, Stat)> {
     let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f32 / b as f32 };
     let (alloc, active, resident, rss, used) = (
         mh.allocator_allocated,
@@ -233,7 +233,6 @@ fn stats_tail(srv: &Server, mh: &MemOverhead) -> Vec<(&'static str, Stat)> {
         mh.total_allocated,
     );
     let net = mh.net_usage();
-    let _ = srv;
     vec![
         ("overhead.db.hashtable.lut", Stat::Int(0)),
         (
@@ -307,7 +306,7 @@ fn memory_stats(c: &mut Ctx) {
         ("lua.caches", mh.lua_caches),
         ("functions.caches", mh.functions_caches),
     ];
-    let tail = stats_tail(c.srv, &mh);
+    let tail = stats_tail(&mh);
     c.out.map(head.len() + mh.dbs.len() + tail.len());
     for (k, v) in head {
         c.out.bulk(k.as_bytes());

@@ -227,6 +227,16 @@ fn usage_per_type_and_encoding() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    // Loaded (over 5 MB): DOCTOR leaves the "empty instance" text on both.
+    for c in [&mut r, &mut p] {
+        let d = call(c, &["MEMORY", "DOCTOR"]);
+        let text = String::from_utf8_lossy(d.as_bytes().expect("DOCTOR text")).into_owned();
+        assert!(
+            text.starts_with("Hi Sam, I can't find any memory issue")
+                || text.starts_with("Sam, I detected a few issues"),
+            "{text}"
+        );
+    }
     // A missing key is nil on both.
     assert_eq!(
         call(&mut p, &["MEMORY", "USAGE", "nokey"]),
