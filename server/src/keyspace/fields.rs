@@ -439,6 +439,27 @@ mod tests {
     use std::collections::{BTreeMap, HashSet};
 
     #[test]
+    fn samples_field_allocation_sizes() {
+        let mut t = FieldTable::new();
+        for i in 0..100u32 {
+            t.insert(format!("f{i:03}").as_bytes(), b"value");
+        }
+        assert!(t.set_expire(b"f000", Some(1)));
+        let mut n = 0;
+        t.sample_alloc_sizes(5, |_| n += 1);
+        assert_eq!(n, 5);
+        let (mut all, mut n) = (0, 0);
+        t.sample_alloc_sizes(usize::MAX, |s| {
+            all += s;
+            n += 1;
+        });
+        assert_eq!(n, 100);
+        // vindex 4 + length 1 + 4 field bytes + length 1 + 5 value bytes; 8 more for the TTL.
+        assert_eq!(all, 100 * 15 + 8);
+        assert!(t.table_overhead_bytes() >= 100 * 8);
+    }
+
+    #[test]
     fn behaves_as_a_map_through_resizes() {
         let mut t = FieldTable::new();
         let mut model = BTreeMap::new();

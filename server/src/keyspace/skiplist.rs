@@ -673,6 +673,32 @@ impl<'a> Iterator for Iter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn samples_node_sizes_in_rank_order() {
+        let mut t = SkipTable::new();
+        for i in 0..50 {
+            t.insert(format!("m{i:02}").as_bytes(), i as f64);
+        }
+        let mut n = 0;
+        t.sample_node_sizes(7, |_| n += 1);
+        assert_eq!(n, 7);
+        let mut all = Vec::new();
+        t.sample_node_sizes(usize::MAX, |s| all.push(s));
+        assert_eq!(all.len(), 50);
+        // score, backward link, level byte, 12 bytes per level, length 1, 3 member bytes.
+        let fixed = LEVEL_OFF + 1 + 1 + 3;
+        for s in all {
+            assert!(
+                s >= fixed + LEVEL_SIZE && (s - fixed) % LEVEL_SIZE == 0,
+                "{s}"
+            );
+        }
+        assert_eq!(
+            t.header_alloc_size(),
+            LEVEL_OFF + 1 + LEVEL_SIZE * MAX_LEVEL + 1
+        );
+    }
     use std::collections::BTreeMap;
 
     /// Total order key of the model: (score, member) with scores as ordered bits.
