@@ -690,7 +690,7 @@ mod tests {
         let fixed = LEVEL_OFF + 1 + 1 + 3;
         for s in all {
             assert!(
-                s >= fixed + LEVEL_SIZE && (s - fixed) % LEVEL_SIZE == 0,
+                s >= fixed + LEVEL_SIZE && (s - fixed).is_multiple_of(LEVEL_SIZE),
                 "{s}"
             );
         }
