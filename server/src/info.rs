@@ -127,7 +127,12 @@ pub struct MemOverhead {
 impl MemOverhead {
     /// Gathers the figures now (refreshes jemalloc's stats epoch).
     pub fn compute(srv: &Server) -> MemOverhead {
-        let used = crate::evict::used_memory(srv);
+        Self::compute_at(srv, crate::evict::used_memory(srv))
+    }
+
+    /// As [`MemOverhead::compute`] with `used_memory` read by the caller (INFO reads it
+    /// before allocating its own arguments and text, so its scratch is not reported).
+    pub fn compute_at(srv: &Server, used: u64) -> MemOverhead {
         let mut mh = MemOverhead {
             total_allocated: used,
             startup_allocated: srv.used_memory_startup,
@@ -201,8 +206,8 @@ const DEFAULT: &[&str] = &[
 const ALL_EXTRA: &[&str] = &["commandstats", "latencystats"];
 
 /// Builds the INFO text for the requested section names (lowercase; `default`, `all`,
-/// `everything` expand as in Redis).
-pub fn info_string(srv: &Server, sections: &[String]) -> String {
+/// `everything` expand as in Redis). `used` is `used_memory`, read by the caller before it allocated anything for the command.
+pub fn info_string(srv: &Server, sections: &[String], used: u64) -> String {
     let mut want: Vec<&str> = Vec::new();
     if sections.is_empty() {
         want.extend(DEFAULT);
@@ -243,12 +248,12 @@ pub fn info_string(srv: &Server, sections: &[String]) -> String {
         if !out.is_empty() {
             out.push_str("\r\n");
         }
-        section(srv, sec, &mut out);
+        section(srv, sec, &mut out, used);
     }
     out
 }
 
-fn section(srv: &Server, sec: &str, o: &mut String) {
+fn section(srv: &Server, sec: &str, o: &mut String, used: u64) {
     let s = &srv.settings;
     match sec {
         "server" => {
@@ -295,7 +300,7 @@ fn section(srv: &Server, sec: &str, o: &mut String) {
         "memory" => {
             // What maxmemory compares (`zmalloc_used_memory`); allocator_allocated is
             // jemalloc's global figure (thread caches included).
-            let mh = MemOverhead::compute(srv);
+            let mh = MemOverhead::compute_at(srv, used);
             let (used, peak, rss, overhead, dataset) = (
                 mh.total_allocated,
                 mh.peak_allocated,
@@ -490,13 +495,15 @@ fn section(srv: &Server, sec: &str, o: &mut String) {
 }
 
 fn info(c: &mut Ctx) {
+    // Read before this command allocates anything, as the maxmemory check before it did.
+    let used = crate::evict::used_memory(c.srv);
     let sections: Vec<String> = c
         .argv
         .iter()
         .skip(1)
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
         .collect();
-    let text = info_string(c.srv, &sections);
+    let text = info_string(c.srv, &sections, used);
     c.out.verbatim(text.as_bytes());
 }
 
