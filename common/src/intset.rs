@@ -220,6 +220,12 @@ impl Intset {
         self.buf.len()
     }
 
+    /// Bytes reserved for the blob (at least [`Self::bytes`]): what the buffer asked the
+    /// allocator for, for MEMORY USAGE.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     fn contents(&self) -> &[u8] {
         &self.buf[INTSET_HDR_SIZE..]
     }

@@ -520,6 +520,12 @@ impl Listpack {
         self.buf.len()
     }
 
+    /// Bytes reserved for the blob (at least [`Self::bytes`]): what the buffer asked the
+    /// allocator for, for MEMORY USAGE.
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// Gives back spare buffer capacity (Redis reallocates a listpack to its exact size on
     /// every change; a `Vec` grows by doubling). Callers shrink after a batch of insertions.
     pub fn shrink_to_fit(&mut self) {

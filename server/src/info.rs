@@ -85,6 +85,111 @@ fn uname() -> String {
     format!("{} {} {}", f(&u.sysname), f(&u.release), f(&u.machine))
 }
 
+/// Redis's `struct redisMemOverhead` (`getMemoryOverheadData`, object.c): the figures INFO
+/// memory and MEMORY STATS / DOCTOR share. Bytes unless noted.
+pub struct MemOverhead {
+    /// `used_memory` ([`crate::evict::used_memory`]).
+    pub total_allocated: u64,
+    /// `used_memory_startup`.
+    pub startup_allocated: u64,
+    /// `used_memory_peak` (at least the current usage).
+    pub peak_allocated: u64,
+    /// Query and output buffers of the (normal) clients.
+    pub clients_normal: u64,
+    /// The AOF buffer's reserved bytes (0 with the AOF off).
+    pub aof_buffer: u64,
+    /// The EVAL script cache (`used_memory_scripts_eval`).
+    pub lua_caches: u64,
+    /// The functions' overhead (`used_memory_functions`).
+    pub functions_caches: u64,
+    /// Per non-empty db: (index, main table overhead, expires overhead). The main table is
+    /// Pyrope's bucket arrays and overflow blocks; "expires" is its volatile list (8 bytes
+    /// per key with a TTL: Pyrope has no second table).
+    pub dbs: Vec<(usize, u64, u64)>,
+    /// Old-table bytes of dbs in the middle of a rehash.
+    pub db_rehashing: u64,
+    /// Number of db tables rehashing.
+    pub db_rehashing_count: u64,
+    /// Sum of the overheads above plus the start-up memory.
+    pub overhead_total: u64,
+    /// Keys in every db.
+    pub total_keys: u64,
+    /// `total_allocated - overhead_total`.
+    pub dataset: u64,
+    /// Process RSS (`/proc/self/statm`).
+    pub rss: u64,
+    /// jemalloc's `stats.allocated` / `stats.active` / `stats.resident`.
+    pub allocator_allocated: u64,
+    pub allocator_active: u64,
+    pub allocator_resident: u64,
+}
+
+impl MemOverhead {
+    /// Gathers the figures now (refreshes jemalloc's stats epoch).
+    pub fn compute(srv: &Server) -> MemOverhead {
+        Self::compute_at(srv, crate::evict::used_memory(srv))
+    }
+
+    /// As [`MemOverhead::compute`] with `used_memory` read by the caller (INFO reads it
+    /// before allocating its own arguments and text, so its scratch is not reported).
+    pub fn compute_at(srv: &Server, used: u64) -> MemOverhead {
+        let mut mh = MemOverhead {
+            total_allocated: used,
+            startup_allocated: srv.used_memory_startup,
+            peak_allocated: srv.used_memory_peak.max(used),
+            clients_normal: srv
+                .clients
+                .iter()
+                .map(|(_, c)| c.input.qbuf.capacity() + c.out.buf.capacity())
+                .sum::<usize>() as u64,
+            aof_buffer: srv.propagator.aof.as_ref().map_or(0, |a| a.buf.capacity()) as u64,
+            lua_caches: srv.scripting.cache_memory() as u64,
+            functions_caches: srv.scripting.functions.overhead() as u64,
+            dbs: Vec::new(),
+            db_rehashing: 0,
+            db_rehashing_count: 0,
+            overhead_total: 0,
+            total_keys: 0,
+            dataset: 0,
+            rss: rss_bytes(),
+            allocator_allocated: used_memory(),
+            allocator_active: jemalloc_stat("active"),
+            allocator_resident: jemalloc_stat("resident"),
+        };
+        let mut total = mh.startup_allocated
+            + mh.clients_normal
+            + mh.aof_buffer
+            + mh.lua_caches
+            + mh.functions_caches;
+        for d in 0..srv.ks.dbs() {
+            let db = srv.ks.db(d);
+            if db.is_empty() {
+                continue;
+            }
+            mh.total_keys += db.len() as u64;
+            let all = db.overhead_bytes() as u64;
+            let expires = (db.volatile_len() as u64 * 8).min(all);
+            mh.dbs.push((d, all - expires, expires));
+            total += all;
+            if db.is_rehashing() {
+                mh.db_rehashing_count += 1;
+            }
+        }
+        mh.overhead_total = total;
+        mh.dataset = used.saturating_sub(total);
+        mh
+    }
+
+    /// `used - startup`, at least 1 (Redis's `net_usage`).
+    pub fn net_usage(&self) -> u64 {
+        if self.total_allocated > self.startup_allocated {
+            self.total_allocated - self.startup_allocated
+        } else {
+            1
+        }
+    }
+}
+
 const DEFAULT: &[&str] = &[
     "server",
     "clients",
@@ -101,8 +206,8 @@ const DEFAULT: &[&str] = &[
 const ALL_EXTRA: &[&str] = &["commandstats", "latencystats"];
 
 /// Builds the INFO text for the requested section names (lowercase; `default`, `all`,
-/// `everything` expand as in Redis).
-pub fn info_string(srv: &Server, sections: &[String]) -> String {
+/// `everything` expand as in Redis). `used` is `used_memory`, read by the caller before it allocated anything for the command.
+pub fn info_string(srv: &Server, sections: &[String], used: u64) -> String {
     let mut want: Vec<&str> = Vec::new();
     if sections.is_empty() {
         want.extend(DEFAULT);
@@ -143,12 +248,12 @@ pub fn info_string(srv: &Server, sections: &[String]) -> String {
         if !out.is_empty() {
             out.push_str("\r\n");
         }
-        section(srv, sec, &mut out);
+        section(srv, sec, &mut out, used);
     }
     out
 }
 
-fn section(srv: &Server, sec: &str, o: &mut String) {
+fn section(srv: &Server, sec: &str, o: &mut String, used: u64) {
     let s = &srv.settings;
     match sec {
         "server" => {
@@ -195,17 +300,19 @@ fn section(srv: &Server, sec: &str, o: &mut String) {
         "memory" => {
             // What maxmemory compares (`zmalloc_used_memory`); allocator_allocated is
             // jemalloc's global figure (thread caches included).
-            let used = crate::evict::used_memory(srv);
-            let allocated = used_memory();
-            let peak = srv.used_memory_peak.max(used);
-            let rss = rss_bytes();
-            let overhead: u64 = (0..srv.ks.dbs())
-                .map(|d| srv.ks.db(d).overhead_bytes() as u64)
-                .sum::<u64>()
-                + srv.used_memory_startup;
-            let dataset = used.saturating_sub(overhead);
-            let active = jemalloc_stat("active");
-            let resident = jemalloc_stat("resident");
+            let mh = MemOverhead::compute_at(srv, used);
+            let (used, peak, rss, overhead, dataset) = (
+                mh.total_allocated,
+                mh.peak_allocated,
+                mh.rss,
+                mh.overhead_total,
+                mh.dataset,
+            );
+            let (allocated, active, resident) = (
+                mh.allocator_allocated,
+                mh.allocator_active,
+                mh.allocator_resident,
+            );
             let maxmemory: u64 = srv
                 .config
                 .get("maxmemory")
@@ -238,8 +345,8 @@ fn section(srv: &Server, sec: &str, o: &mut String) {
                 rss.saturating_sub(resident),
                 rss.saturating_sub(used),
                 crate::evict::not_counted(srv),
-                srv.clients.iter().map(|(_, c)| c.input.qbuf.capacity() + c.out.buf.capacity()).sum::<usize>(),
-                srv.propagator.aof.as_ref().map_or(0, |a| a.buf.capacity()),
+                mh.clients_normal,
+                mh.aof_buffer,
                 srv.lazyfree_pending.load(std::sync::atomic::Ordering::Relaxed),
                 srv.stats.lazyfreed_objects,
             );
@@ -391,13 +498,15 @@ fn section(srv: &Server, sec: &str, o: &mut String) {
 }
 
 fn info(c: &mut Ctx) {
+    // Read before this command allocates anything, as the maxmemory check before it did.
+    let used = crate::evict::used_memory(c.srv);
     let sections: Vec<String> = c
         .argv
         .iter()
         .skip(1)
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
         .collect();
-    let text = info_string(c.srv, &sections);
+    let text = info_string(c.srv, &sections, used);
     c.out.verbatim(text.as_bytes());
 }
 

@@ -23,6 +23,7 @@ pub(crate) mod keys;
 pub(crate) mod keyspace;
 pub(crate) mod latency;
 pub(crate) mod log;
+pub(crate) mod memory;
 pub(crate) mod monitor;
 pub(crate) mod multi;
 pub(crate) mod net;
@@ -69,6 +70,7 @@ pub fn handlers() -> Vec<(&'static str, command::Handler)> {
         info::COMMANDS,
         slowlog::COMMANDS,
         latency::COMMANDS,
+        memory::COMMANDS,
         pubsub::COMMANDS,
         multi::COMMANDS,
         tracking::COMMANDS,

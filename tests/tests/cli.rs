@@ -1642,8 +1642,9 @@ fn keystats_reports_sizes_lengths_and_distributions_as_redis_cli_7_4() {
         let out = run(&pyrope_cli(), redis.port, args, None);
         assert_eq!((out.stderr.as_str(), out.code), (msg, 1), "{args:?}");
     }
-    // A server without MEMORY USAGE: each failure is reported, lengths still computed.
-    let pyrope = TestServer::pyrope(&[]);
+    // A server without MEMORY USAGE (renamed away): each failure is reported, lengths still
+    // computed.
+    let pyrope = TestServer::pyrope(&["--rename-command", "MEMORY", ""]);
     load(pyrope.port, &[&["SET", "a", "12345"], &["SET", "b", "1"]]);
     let out = run(&pyrope_cli(), pyrope.port, &["--keystats"], None);
     assert_eq!(out.code, 0, "{out:?}");
@@ -1661,7 +1662,8 @@ fn keystats_reports_sizes_lengths_and_distributions_as_redis_cli_7_4() {
 
 #[test]
 fn memkeys_warns_when_memory_usage_fails_and_sizes_of_zero_are_never_biggest() {
-    let pyrope = TestServer::pyrope(&[]);
+    // MEMORY renamed away: MEMORY USAGE fails.
+    let pyrope = TestServer::pyrope(&["--rename-command", "MEMORY", ""]);
     load(
         pyrope.port,
         &[

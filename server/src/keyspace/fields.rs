@@ -396,6 +396,32 @@ impl FieldTable {
         })
     }
 
+    /// MEMORY USAGE sampling: calls `f(bytes)` with the allocation size (requested bytes)
+    /// of up to `limit` fields, visited in SCAN order from cursor 0 (Redis's `dictNext` walk
+    /// from the start of the table).
+    pub fn sample_alloc_sizes(&self, limit: usize, mut f: impl FnMut(usize)) {
+        let mut seen = 0usize;
+        let mut cursor = 0u64;
+        loop {
+            cursor = self.dict.scan(cursor, |p| {
+                if seen < limit {
+                    // SAFETY: linked, live while `self` is borrowed.
+                    let (_, _, size) = unsafe { p.parts() };
+                    f(size);
+                    seen += 1;
+                }
+            });
+            if cursor == 0 || seen >= limit {
+                break;
+            }
+        }
+    }
+
+    /// Bytes of the table's bucket arrays, overflow blocks and volatile list.
+    pub fn table_overhead_bytes(&self) -> usize {
+        self.dict.overhead_bytes()
+    }
+
     /// Approximate heap bytes (fields, values, table overhead).
     pub fn heap_size(&self) -> usize {
         self.bytes + self.len() * 16 + self.volatile_len() * 8 + self.dict.overhead_bytes()
@@ -411,6 +437,27 @@ impl FieldTable {
 mod tests {
     use super::*;
     use std::collections::{BTreeMap, HashSet};
+
+    #[test]
+    fn samples_field_allocation_sizes() {
+        let mut t = FieldTable::new();
+        for i in 0..100u32 {
+            t.insert(format!("f{i:03}").as_bytes(), b"value");
+        }
+        assert!(t.set_expire(b"f000", Some(1)));
+        let mut n = 0;
+        t.sample_alloc_sizes(5, |_| n += 1);
+        assert_eq!(n, 5);
+        let (mut all, mut n) = (0, 0);
+        t.sample_alloc_sizes(usize::MAX, |s| {
+            all += s;
+            n += 1;
+        });
+        assert_eq!(n, 100);
+        // vindex 4 + length 1 + 4 field bytes + length 1 + 5 value bytes; 8 more for the TTL.
+        assert_eq!(all, 100 * 15 + 8);
+        assert!(t.table_overhead_bytes() >= 100 * 8);
+    }
 
     #[test]
     fn behaves_as_a_map_through_resizes() {

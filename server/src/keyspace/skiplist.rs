@@ -572,6 +572,34 @@ impl SkipTable {
         })
     }
 
+    /// MEMORY USAGE sampling: calls `f(bytes)` with the allocation size (requested bytes) of
+    /// the first `limit` element nodes in rank order (Redis's walk of `level[0].forward`).
+    pub fn sample_node_sizes(&self, limit: usize, mut f: impl FnMut(usize)) {
+        let mut n = self.header.fwd(0);
+        let mut seen = 0;
+        while let Some(node) = n {
+            if seen >= limit {
+                break;
+            }
+            // SAFETY: linked, live while `self` is borrowed.
+            let (_, size) = unsafe { node.member_and_size() };
+            f(size);
+            seen += 1;
+            n = node.fwd(0);
+        }
+    }
+
+    /// Allocation size (requested bytes) of the header node (level 32, empty member).
+    pub fn header_alloc_size(&self) -> usize {
+        // SAFETY: the header is live while `self` is borrowed.
+        unsafe { self.header.member_and_size() }.1
+    }
+
+    /// Bytes of the member dict's bucket arrays and overflow blocks.
+    pub fn table_overhead_bytes(&self) -> usize {
+        self.dict.overhead_bytes()
+    }
+
     /// Approximate heap bytes (nodes, buckets, header).
     pub fn heap_size(&self) -> usize {
         self.bytes + self.len() * 40 + self.dict.overhead_bytes() + 400
@@ -645,6 +673,32 @@ impl<'a> Iterator for Iter<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn samples_node_sizes_in_rank_order() {
+        let mut t = SkipTable::new();
+        for i in 0..50 {
+            t.insert(format!("m{i:02}").as_bytes(), i as f64);
+        }
+        let mut n = 0;
+        t.sample_node_sizes(7, |_| n += 1);
+        assert_eq!(n, 7);
+        let mut all = Vec::new();
+        t.sample_node_sizes(usize::MAX, |s| all.push(s));
+        assert_eq!(all.len(), 50);
+        // score, backward link, level byte, 12 bytes per level, length 1, 3 member bytes.
+        let fixed = LEVEL_OFF + 1 + 1 + 3;
+        for s in all {
+            assert!(
+                s >= fixed + LEVEL_SIZE && (s - fixed).is_multiple_of(LEVEL_SIZE),
+                "{s}"
+            );
+        }
+        assert_eq!(
+            t.header_alloc_size(),
+            LEVEL_OFF + 1 + LEVEL_SIZE * MAX_LEVEL + 1
+        );
+    }
     use std::collections::BTreeMap;
 
     /// Total order key of the model: (score, member) with scores as ordered bits.
