@@ -344,6 +344,13 @@ pub fn update(v: &mut Vec<u8>, index: usize, count: u8, sparse_max_bytes: usize)
             return promote(v, index, count);
         }
         let new_len = (v.len() as isize + delta) as usize;
+        // Grow as Redis's `sdsMakeRoomFor(o->ptr, 3)` does (to twice the needed length, only
+        // when fewer than 3 bytes are spare), not by Vec's doubling of the capacity: the
+        // sparse value's memory then follows Redis's.
+        if delta > 0 && v.capacity() - v.len() < 3 {
+            let target = (v.len() + 3) * 2;
+            v.reserve_exact(target - v.len());
+        }
         match next {
             Some(n) => {
                 v.splice(p..n, seq);
