@@ -258,6 +258,33 @@ fn stream_to_rdb(s: &st::Stream) -> crdb::StreamValue {
     }
 }
 
+/// `rdb-key-save-delay` in microseconds (a testing aid that makes saves and AOF rewrites
+/// slow, as Redis's; 0: none).
+fn key_save_delay(srv: &Server) -> i64 {
+    srv.config
+        .get("rdb-key-save-delay")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Redis's `debugDelay`: sleeps `us` microseconds; a negative `-n` sleeps 1 µs with
+/// probability 1/n (short delays without a context switch per key).
+fn debug_delay(us: i64) {
+    if us == 0 {
+        return;
+    }
+    let us = if us < 0 {
+        // SAFETY: rand(3) has no preconditions; only its value is used.
+        let r = unsafe { libc::rand() } as i64;
+        i64::from(r % -us == 0)
+    } else {
+        us
+    };
+    if us > 0 {
+        std::thread::sleep(std::time::Duration::from_micros(us as u64));
+    }
+}
+
 /// Writes the whole dataset as an RDB file to `out` (Redis `rdbSaveRio`): header, AUX
 /// fields, per db SELECTDB + RESIZEDB + key records, EOF, CRC64. Reports progress to a fork
 /// child's `ctx` every 1024 keys.
@@ -299,6 +326,7 @@ pub fn write_dataset_as<W: Write>(
     let mut keys = 0u64;
     let mut err: Option<String> = None;
     let mut scratch = Vec::new();
+    let delay_us = key_save_delay(srv);
     for db in 0..srv.ks.dbs() {
         let d = srv.ks.db(db);
         if d.is_empty() {
@@ -337,6 +365,7 @@ pub fn write_dataset_as<W: Write>(
                 err = Some(e.to_string());
             }
             keys += 1;
+            debug_delay(delay_us);
             if keys.is_multiple_of(1024) {
                 if let Some(c) = ctx.as_deref_mut() {
                     c.progress(keys, false);
@@ -375,6 +404,7 @@ pub fn write_dataset_commands<W: Write>(
     let mut keys = 0u64;
     let mut err: Option<String> = None;
     let mut scratch = Vec::new();
+    let delay_us = key_save_delay(srv);
     for db in 0..srv.ks.dbs() {
         if srv.ks.db(db).is_empty() {
             continue;
@@ -417,6 +447,7 @@ pub fn write_dataset_commands<W: Write>(
                 buf.clear();
             }
             keys += 1;
+            debug_delay(delay_us);
             if keys.is_multiple_of(1024) {
                 if let Some(c) = ctx.as_deref_mut() {
                     c.progress(keys, false);

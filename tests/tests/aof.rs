@@ -330,3 +330,58 @@ fn growth_triggers_an_automatic_rewrite() {
         .log_text()
         .contains("Starting automatic rewriting of AOF on"));
 }
+
+/// The replies of BGSAVE, BGSAVE SCHEDULE, SAVE and BGREWRITEAOF while another child runs
+/// (`rdb-key-save-delay` keeps each child busy for seconds), the same on both servers:
+/// a rewrite asked for during a BGSAVE is scheduled and starts when the save ends; during
+/// the rewrite, BGREWRITEAOF and BGSAVE are refused with Redis's texts and BGSAVE SCHEDULE is
+/// scheduled.
+#[test]
+fn child_conflict_replies_match_redis() {
+    require_reference();
+    let run = |kind: Kind| -> Vec<Frame> {
+        let s = TestServer::start(kind, &["--enable-debug-command", "yes"]);
+        let mut c = s.client();
+        let mut seen = Vec::new();
+        call(&mut c, &["DEBUG", "POPULATE", "3000"]);
+        call(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "1000"]);
+        for args in [
+            &["BGSAVE"][..],
+            &["BGSAVE"],
+            &["SAVE"],
+            &["BGREWRITEAOF"],
+            &["BGREWRITEAOF"],
+            &["BGSAVE", "SCHEDULE"],
+        ] {
+            seen.push(call(&mut c, args));
+        }
+        let field = |c: &mut Client, f: &str| info_field(&info(c, "persistence"), f).unwrap();
+        // The save ends (3000 keys x 1 ms), then the scheduled rewrite starts.
+        assert!(
+            wait_for(Duration::from_secs(60), || {
+                field(&mut c, "rdb_bgsave_in_progress") == "0"
+                    && field(&mut c, "aof_rewrite_in_progress") == "1"
+            }),
+            "{kind:?}: the scheduled rewrite did not start"
+        );
+        for args in [&["BGREWRITEAOF"][..], &["BGSAVE"], &["BGSAVE", "SCHEDULE"]] {
+            seen.push(call(&mut c, args));
+        }
+        // The rewrite ends, then the scheduled BGSAVE runs and ends.
+        call(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+        assert!(
+            wait_for(Duration::from_secs(60), || {
+                field(&mut c, "aof_rewrite_in_progress") == "0"
+                    && field(&mut c, "rdb_bgsave_in_progress") == "0"
+                    && field(&mut c, "aof_rewrites") == "1"
+                    && field(&mut c, "rdb_last_bgsave_status") == "ok"
+                    && field(&mut c, "rdb_changes_since_last_save") == "0"
+            }),
+            "{kind:?}: the children did not finish"
+        );
+        seen
+    };
+    let r = run(Kind::Redis);
+    let p = run(Kind::Pyrope);
+    assert_eq!(p, r);
+}

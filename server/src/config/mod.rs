@@ -114,7 +114,7 @@ pub static PARAMS: &[Param] = &[
         Int(i32::MIN as i64, IMAX),
         HIDDEN,
         "0",
-        false
+        true
     ),
     p!(
         "loading-process-events-interval-bytes",
