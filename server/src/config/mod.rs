@@ -1069,6 +1069,9 @@ pub struct Config {
     pub renames: Vec<(String, String)>,
     /// A `save` line was already read from the file (later lines add to it).
     file_save_seen: bool,
+    /// `notify-keyspace-events` classes that are on but that Redis's canonical string does not
+    /// show (`n` next to `A`: `KEAn` reads back as `AKE`, yet new-key events are sent).
+    notify_hidden: u32,
 }
 
 /// An error while setting a value: CONFIG SET puts it after "possibly related to argument".
@@ -1463,6 +1466,7 @@ impl Config {
             user_lines: Vec::new(),
             renames: Vec::new(),
             file_save_seen: false,
+            notify_hidden: 0,
         }
     }
 
@@ -1529,8 +1533,18 @@ impl Config {
         if !p.supported && asks_for_feature && !self.unsupported_seen.iter().any(|n| n == p.name) {
             self.unsupported_seen.push(p.name.to_string());
         }
+        self.note_hidden(i, &raw);
         self.values[i] = val;
         Ok(())
+    }
+
+    /// Remembers the classes of a `notify-keyspace-events` value its canonical string hides.
+    fn note_hidden(&mut self, i: usize, raw: &str) {
+        if PARAMS[i].name == "notify-keyspace-events" {
+            let f = keyspace_events_parse(raw).unwrap_or(0);
+            let shown = keyspace_events_parse(&keyspace_events_format(f)).unwrap_or(0);
+            self.notify_hidden = f & !shown;
+        }
     }
 
     fn accumulate(&mut self, p: &Param, raw: &str) -> Result<String, String> {
@@ -1637,7 +1651,8 @@ impl Config {
         let i = |n: &str| g(n).parse::<i64>().unwrap_or(0);
         let b = |n: &str| g(n) == "yes";
         Settings {
-            notify_keyspace_events: keyspace_events_parse(g("notify-keyspace-events")).unwrap_or(0),
+            notify_keyspace_events: keyspace_events_parse(g("notify-keyspace-events")).unwrap_or(0)
+                | self.notify_hidden,
             list_max_listpack_size: i("list-max-listpack-size"),
             port: i("port") as u16,
             bind: g("bind").split_whitespace().map(str::to_string).collect(),
@@ -1748,7 +1763,7 @@ impl Config {
         pairs: &[(String, String)],
         protected_ok: bool,
     ) -> Result<Vec<&'static str>, String> {
-        let mut staged: Vec<(usize, String)> = Vec::new();
+        let mut staged: Vec<(usize, String, String)> = Vec::new();
         let mut seen: Vec<String> = Vec::new();
         for (name, value) in pairs {
             // Redis uses names and scalar values as C strings (up to a NUL byte).
@@ -1773,12 +1788,13 @@ impl Config {
             if p.flags & PROTECTED != 0 && !protected_ok {
                 return Err(fail("can't set protected config"));
             }
-            staged.push((i, String::new()));
+            staged.push((i, String::new(), value.clone()));
             let v = canonical(p, value).map_err(|e| fail(&e))?;
             staged.last_mut().unwrap().1 = v;
         }
         let mut names = Vec::new();
-        for (i, v) in staged {
+        for (i, v, raw) in staged {
+            self.note_hidden(i, &raw);
             self.values[i] = v;
             names.push(PARAMS[i].name);
         }
@@ -1799,6 +1815,7 @@ impl Config {
     pub fn force_set(&mut self, name: &str, value: &str) -> Result<(), String> {
         let i = lookup(name).ok_or_else(|| format!("unknown parameter {name}"))?;
         self.values[i] = canonical(&PARAMS[i], value)?;
+        self.note_hidden(i, value);
         Ok(())
     }
 

@@ -900,6 +900,8 @@ impl Keyspace {
         s.modified(src_db, &src_key, false);
         s.modified(dst_db, dst_key, true);
         s.ready(dst_db, dst_key);
+        // Redis's `dbAdd` of the destination announces a new key before the move events.
+        s.event(dst_db, ev::NEW, dst_key);
         s.event(src_db, from, &src_key);
         s.event(dst_db, to, dst_key);
         h
@@ -954,6 +956,7 @@ impl Keyspace {
         let s = &mut self.signals;
         s.modified(dst_db, dst_key, true);
         s.ready(dst_db, dst_key);
+        s.event(dst_db, ev::NEW, dst_key);
         s.event(dst_db, ev::COPY_TO, dst_key);
         h
     }
