@@ -89,6 +89,36 @@ pub fn reference_available() -> bool {
     std::path::Path::new(REFERENCE_REDIS).exists()
 }
 
+/// Redis 7.4.1 and pyrope-server started with the same arguments (`--enable-debug-command
+/// yes` plus `extra`), for tests that run the same steps on both and compare what they see.
+/// Fails when the reference is not installed.
+pub fn both(extra: &[&str]) -> (TestServer, TestServer) {
+    require_reference();
+    let mut args = vec!["--enable-debug-command", "yes"];
+    args.extend_from_slice(extra);
+    (TestServer::redis(&args), TestServer::pyrope(&args))
+}
+
+/// Polls `cond` every 10 ms for up to 30 s; panics naming `what` when it never holds (time
+/// conditions on a shared, sometimes slow machine: never a fixed sleep).
+pub fn poll(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !cond() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A reply's RESP bytes as one line (CRLFs as spaces), for transcripts and messages.
+pub fn show(f: &Frame) -> String {
+    let mut b = Vec::new();
+    f.encode(&mut b);
+    String::from_utf8_lossy(&b).replace("\r\n", " ")
+}
+
 /// Fails loudly when the reference server is missing (differential tests must not pass
 /// silently without it).
 pub fn require_reference() {

@@ -15,12 +15,6 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::time::Duration;
 
-fn both() -> (TestServer, TestServer) {
-    require_reference();
-    let args = ["--enable-debug-command", "yes"];
-    (TestServer::redis(&args), TestServer::pyrope(&args))
-}
-
 fn parse_line(line: &str) -> HashMap<String, String> {
     line.split_whitespace()
         .filter_map(|kv| kv.split_once('='))
@@ -160,7 +154,7 @@ fn observe(s: &TestServer) -> Vec<(String, String)> {
 
 #[test]
 fn client_list_buffer_fields_match_redis() {
-    let (r, p) = both();
+    let (r, p) = both(&[]);
     let rv = observe(&r);
     let pv = observe(&p);
     assert_eq!(rv.len(), pv.len());
@@ -199,7 +193,7 @@ fn closed_by_server(s: &mut std::net::TcpStream) -> bool {
 /// command; the same on both servers.
 #[test]
 fn maxmemory_clients_evicts_the_big_client_as_redis() {
-    let (r, p) = both();
+    let (r, p) = both(&[]);
     let mut out = Vec::new();
     for s in [&r, &p] {
         let mut seen = Vec::new();

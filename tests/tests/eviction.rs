@@ -14,29 +14,6 @@ use pyrope_common::resp::Frame;
 use pyrope_tests::*;
 use std::time::{Duration, Instant};
 
-fn both(extra: &[&str]) -> (TestServer, TestServer) {
-    require_reference();
-    let mut args = vec!["--enable-debug-command", "yes"];
-    args.extend_from_slice(extra);
-    (TestServer::redis(&args), TestServer::pyrope(&args))
-}
-
-/// Text of a reply, for transcripts.
-fn show(f: &Frame) -> String {
-    let mut b = Vec::new();
-    f.encode(&mut b);
-    String::from_utf8_lossy(&b).replace("\r\n", " ")
-}
-
-/// Polls `cond` for up to 30 s.
-fn poll(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 fn int_of(f: Frame) -> i64 {
     match f {
         Frame::Integer(n) => n,

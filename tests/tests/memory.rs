@@ -24,12 +24,6 @@ use pyrope_common::client::Client;
 use pyrope_common::resp::Frame;
 use pyrope_tests::*;
 
-fn both() -> (TestServer, TestServer) {
-    require_reference();
-    let args = ["--enable-debug-command", "yes"];
-    (TestServer::redis(&args), TestServer::pyrope(&args))
-}
-
 /// Sends every command, then reads every reply (batches of 1000); panics on an error reply.
 fn pipeline(c: &mut Client, cmds: &[Vec<Vec<u8>>]) {
     for chunk in cmds.chunks(1000) {
@@ -194,7 +188,7 @@ fn encoding(c: &mut Client, key: &str) -> String {
 
 #[test]
 fn usage_per_type_and_encoding() {
-    let (redis, pyrope) = both();
+    let (redis, pyrope) = both(&[]);
     let (mut r, mut p) = (redis.client(), pyrope.client());
     load(&mut r);
     load(&mut p);
@@ -318,7 +312,7 @@ fn stat(f: &Frame, name: &str) -> Frame {
 
 #[test]
 fn stats_fields_match_redis() {
-    let (redis, pyrope) = both();
+    let (redis, pyrope) = both(&[]);
     let (mut r, mut p) = (redis.client(), pyrope.client());
     for c in [&mut r, &mut p] {
         for (db, n) in [("0", 30), ("3", 7)] {

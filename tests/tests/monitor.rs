@@ -13,12 +13,6 @@ use pyrope_common::resp::Frame;
 use pyrope_tests::*;
 use std::time::Duration;
 
-fn both() -> (TestServer, TestServer) {
-    require_reference();
-    let args = ["--enable-debug-command", "yes"];
-    (TestServer::redis(&args), TestServer::pyrope(&args))
-}
-
 /// Normalises one monitor line: checks and drops the `<secs>.<6 digits>` timestamp, and
 /// replaces the peer `ip:port` by `peer`.
 fn normalise(line: &[u8]) -> String {
@@ -77,7 +71,7 @@ fn transcript(s: &TestServer, script: &[Vec<&str>]) -> (Vec<Frame>, Vec<String>)
 
 #[test]
 fn monitor_transcript_matches_redis() {
-    let (r, p) = both();
+    let (r, p) = both(&[]);
     let lib = "#!lua name=mlib\nredis.register_function('f', function(keys, args) return redis.call('ping') end)";
     let script: Vec<Vec<&str>> = vec![
         vec!["SET", "k", "12"],
@@ -122,7 +116,7 @@ fn monitor_transcript_matches_redis() {
 
 #[test]
 fn monitor_connection_rules_match_redis() {
-    let (r, p) = both();
+    let (r, p) = both(&[]);
     let mut out = Vec::new();
     for s in [&r, &p] {
         let mut seen = Vec::new();
@@ -179,7 +173,7 @@ fn monitor_connection_rules_match_redis() {
 
 #[test]
 fn slowlog_redacts_passwords_as_redis() {
-    let (r, p) = both();
+    let (r, p) = both(&[]);
     let mut got = Vec::new();
     for s in [&r, &p] {
         let mut c = s.client();

@@ -9,12 +9,6 @@ use pyrope_common::resp::Frame;
 use pyrope_tests::*;
 use std::time::Duration;
 
-fn both() -> (TestServer, TestServer) {
-    require_reference();
-    let args = ["--enable-debug-command", "yes"];
-    (TestServer::redis(&args), TestServer::pyrope(&args))
-}
-
 /// The words of a RESP stream (lengths and headers dropped), for comparing streams.
 fn words(stream: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(stream)
@@ -28,7 +22,7 @@ fn words(stream: &[u8]) -> Vec<String> {
 /// REPL_NONE the following writes are not propagated at all; EVAL itself never is.
 #[test]
 fn scripts_propagate_their_effects_as_one_unit() {
-    let (redis, pyrope) = both();
+    let (redis, pyrope) = both(&[]);
     let mut streams = Vec::new();
     let mut link = ReplicaLink::attach(&redis.addr());
     for srv in [&redis, &pyrope] {
@@ -86,7 +80,7 @@ fn scripts_propagate_their_effects_as_one_unit() {
 /// queued inside MULTI runs at EXEC.
 #[test]
 fn scripts_touch_watched_keys_and_run_inside_multi() {
-    let (redis, pyrope) = both();
+    let (redis, pyrope) = both(&[]);
     let mut transcripts = Vec::new();
     for srv in [&redis, &pyrope] {
         let mut w = srv.client();
@@ -124,7 +118,7 @@ fn scripts_touch_watched_keys_and_run_inside_multi() {
 /// INFO counts cached and evicted scripts.
 #[test]
 fn eval_script_cache_is_an_lru_of_500() {
-    let (redis, pyrope) = both();
+    let (redis, pyrope) = both(&[]);
     let mut seen = Vec::new();
     for srv in [&redis, &pyrope] {
         let mut c = srv.client();
@@ -195,18 +189,6 @@ fn info_reports_the_script_cache() {
     );
 }
 
-/// Polls `cond` for up to 30 s.
-fn poll(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Runs `args` on a new client in a thread; the join handle gives its reply.
 fn in_thread(srv: &TestServer, args: &[&str]) -> std::thread::JoinHandle<Option<Frame>> {
     let mut c = srv.client();
@@ -229,7 +211,7 @@ fn err_text(f: &Frame) -> String {
 /// Redis 7.4.1.
 #[test]
 fn busy_scripts_answer_busy_and_can_be_killed() {
-    let (redis, pyrope) = both();
+    let (redis, pyrope) = both(&[]);
     let mut transcripts = Vec::new();
     for srv in [&redis, &pyrope] {
         let mut t = Vec::new();

@@ -14,13 +14,6 @@ use pyrope_common::resp::Frame;
 use pyrope_tests::*;
 use std::time::Duration;
 
-fn both(extra: &[&str]) -> (TestServer, TestServer) {
-    require_reference();
-    let mut args = vec!["--enable-debug-command", "yes"];
-    args.extend_from_slice(extra);
-    (TestServer::redis(&args), TestServer::pyrope(&args))
-}
-
 /// The RESP bytes of a frame, as text.
 fn show(f: &Frame) -> String {
     let mut b = Vec::new();

@@ -14,29 +14,7 @@
 use pyrope_common::client::Client;
 use pyrope_common::resp::Frame;
 use pyrope_tests::*;
-use std::time::{Duration, Instant};
-
-fn both() -> (TestServer, TestServer) {
-    require_reference();
-    let args = ["--enable-debug-command", "yes"];
-    (TestServer::redis(&args), TestServer::pyrope(&args))
-}
-
-/// Text of a reply, for transcripts.
-fn show(f: &Frame) -> String {
-    let mut b = Vec::new();
-    f.encode(&mut b);
-    String::from_utf8_lossy(&b).replace("\r\n", " ")
-}
-
-/// Polls `cond` for up to 20 s.
-fn poll(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
+use std::time::Duration;
 
 fn dbsize(c: &mut Client) -> i64 {
     match c.call(&["DBSIZE"]).unwrap() {
@@ -91,7 +69,7 @@ fn race(srv: &TestServer, setup: &[&[&str]], key: &str, touch: &[&[&str]]) -> Ve
 /// servers.
 #[test]
 fn watch_is_invalidated_by_every_kind_of_write() {
-    let (redis, pyrope) = both();
+    let (redis, pyrope) = both(&[]);
     type Case<'a> = (&'a str, &'a [&'a [&'a str]], &'a str, &'a [&'a [&'a str]]);
     let cases: &[Case] = &[
         ("set", &[], "k", &[&["SET", "k", "v"]]),
@@ -254,7 +232,7 @@ fn watch_is_invalidated_by_every_kind_of_write() {
 /// already expired when it was watched. EXEC runs on both.
 #[test]
 fn watch_is_kept_when_nothing_changed() {
-    let (redis, pyrope) = both();
+    let (redis, pyrope) = both(&[]);
     type Case<'a> = (&'a str, &'a [&'a [&'a str]], &'a str, &'a [&'a [&'a str]]);
     let cases: &[Case] = &[
         ("read", &[&["SET", "k", "v"]], "k", &[&["GET", "k"]]),
@@ -313,7 +291,7 @@ fn watch_is_kept_when_nothing_changed() {
 /// (EXEC's `isWatchedKeyExpired`), and when the active expiry did.
 #[test]
 fn a_watched_key_expiring_before_exec_aborts() {
-    let (redis, pyrope) = both();
+    let (redis, pyrope) = both(&[]);
     for srv in [&redis, &pyrope] {
         let mut c = srv.client();
         c.call(&["DEBUG", "SET-ACTIVE-EXPIRE", "0"]).unwrap();
@@ -350,7 +328,7 @@ fn a_watched_key_expiring_before_exec_aborts() {
 /// waiter sees the final state, not the first push.
 #[test]
 fn blocked_clients_are_served_after_the_whole_exec() {
-    let (redis, pyrope) = both();
+    let (redis, pyrope) = both(&[]);
     let mut got = Vec::new();
     for srv in [&redis, &pyrope] {
         let mut waiter = srv.client();
@@ -394,7 +372,7 @@ fn cmdstat(info_text: &str, cmd: &str) -> String {
 /// calls, EXECABORT as a failed EXEC; INFO errorstats.
 #[test]
 fn execabort_and_statistics_match_redis() {
-    let (redis, pyrope) = both();
+    let (redis, pyrope) = both(&[]);
     let mut seen = Vec::new();
     for srv in [&redis, &pyrope] {
         let mut c = srv.client();
@@ -453,7 +431,7 @@ fn execabort_and_statistics_match_redis() {
 /// counters; closing a connection unwatches its keys.
 #[test]
 fn client_list_and_info_show_transactions() {
-    let (redis, pyrope) = both();
+    let (redis, pyrope) = both(&[]);
     let mut seen = Vec::new();
     for srv in [&redis, &pyrope] {
         let mut c = srv.client();
