@@ -27,6 +27,9 @@ use std::ffi::{c_char, c_int, CStr};
 /// Opens every bundled library into the globals of `l` (at state creation, before the
 /// globals are locked).
 pub fn open_all(l: *mut ffi::lua_State) {
+    // SAFETY: `l` comes from `new_state`, during set-up [state]; at most two values are pushed at a
+    // time and each table ends in the globals [stack]; no Lua error is raised except on allocation
+    // failure, outside any script [jmp].
     unsafe {
         ffi::lua_createtable(l, 0, 12);
         let funcs: &[(&CStr, ffi::lua_CFunction)] = &[
@@ -57,6 +60,8 @@ pub fn open_all(l: *mut ffi::lua_State) {
 /// LuaBitOp's `barg`: argument `i` as an int32 (raises Lua's "number expected" error).
 #[inline]
 unsafe fn barg(l: *mut ffi::lua_State, i: c_int) -> i32 {
+    // SAFETY: the caller guarantees `l` is the state of the running C function; `luaL_checknumber`
+    // may longjmp, and this frame holds only numbers [jmp].
     let n = unsafe { ffi::luaL_checknumber(l, i) };
     tobit(n)
 }
@@ -69,19 +74,27 @@ pub fn tobit(n: f64) -> i32 {
 
 #[inline]
 unsafe fn ret(l: *mut ffi::lua_State, v: i32) -> c_int {
+    // SAFETY: the caller guarantees `l` is the state of the running C function with a free slot
+    // [stack].
     unsafe { ffi::lua_pushnumber(l, v as f64) };
     1
 }
 
 unsafe extern "C-unwind" fn bit_tobit(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `barg` may raise from a
+    // frame holding only integers [jmp]; `ret` pushes one slot [stack].
     unsafe { ret(l, barg(l, 1)) }
 }
 
 unsafe extern "C-unwind" fn bit_bnot(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `barg` may raise from a
+    // frame holding only integers [jmp]; `ret` pushes one slot [stack].
     unsafe { ret(l, !barg(l, 1)) }
 }
 
 unsafe fn fold(l: *mut ffi::lua_State, op: fn(i32, i32) -> i32) -> c_int {
+    // SAFETY: the caller passes the state of the running C function; the indices `2..=n` are
+    // counted by `lua_gettop`; `barg` may raise from a frame holding only integers [jmp].
     unsafe {
         let mut b = barg(l, 1);
         let n = ffi::lua_gettop(l);
@@ -93,18 +106,23 @@ unsafe fn fold(l: *mut ffi::lua_State, op: fn(i32, i32) -> i32) -> c_int {
 }
 
 unsafe extern "C-unwind" fn bit_band(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `fold` keeps that contract.
     unsafe { fold(l, |a, b| a & b) }
 }
 
 unsafe extern "C-unwind" fn bit_bor(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `fold` keeps that contract.
     unsafe { fold(l, |a, b| a | b) }
 }
 
 unsafe extern "C-unwind" fn bit_bxor(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `fold` keeps that contract.
     unsafe { fold(l, |a, b| a ^ b) }
 }
 
 unsafe fn shift(l: *mut ffi::lua_State, op: fn(u32, u32) -> u32) -> c_int {
+    // SAFETY: the caller passes the state of the running C function; `barg` may raise from a frame
+    // holding only integers [jmp].
     unsafe {
         let b = barg(l, 1) as u32;
         let n = (barg(l, 2) as u32) & 31;
@@ -113,30 +131,45 @@ unsafe fn shift(l: *mut ffi::lua_State, op: fn(u32, u32) -> u32) -> c_int {
 }
 
 unsafe extern "C-unwind" fn bit_lshift(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `shift` keeps that
+    // contract.
     unsafe { shift(l, |b, n| b << n) }
 }
 
 unsafe extern "C-unwind" fn bit_rshift(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `shift` keeps that
+    // contract.
     unsafe { shift(l, |b, n| b >> n) }
 }
 
 unsafe extern "C-unwind" fn bit_arshift(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `shift` keeps that
+    // contract.
     unsafe { shift(l, |b, n| ((b as i32) >> n) as u32) }
 }
 
 unsafe extern "C-unwind" fn bit_rol(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `shift` keeps that
+    // contract.
     unsafe { shift(l, |b, n| b.rotate_left(n)) }
 }
 
 unsafe extern "C-unwind" fn bit_ror(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `shift` keeps that
+    // contract.
     unsafe { shift(l, |b, n| b.rotate_right(n)) }
 }
 
 unsafe extern "C-unwind" fn bit_bswap(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `barg` may raise from a
+    // frame holding only integers [jmp]; `ret` pushes one slot [stack].
     unsafe { ret(l, (barg(l, 1) as u32).swap_bytes() as i32) }
 }
 
 unsafe extern "C-unwind" fn bit_tohex(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `barg` may raise from a
+    // frame holding only integers and a stack array [jmp]; `buf` holds the `n <= 8` bytes Lua
+    // copies [stack].
     unsafe {
         let b = barg(l, 1) as u32;
         let mut n: i32 = if ffi::lua_type(l, 2) <= 0 {
@@ -196,6 +229,9 @@ thread_local! {
 }
 
 fn open_cjson(l: *mut ffi::lua_State) {
+    // SAFETY: `l` comes from `new_state`, during set-up [state]; at most two values are pushed at a
+    // time and the table ends in the globals [stack]; no Lua error is raised except on allocation
+    // failure, outside any script [jmp].
     unsafe {
         ffi::lua_createtable(l, 0, 16);
         let funcs: &[(&CStr, ffi::lua_CFunction)] = &[
@@ -227,6 +263,9 @@ fn open_cjson(l: *mut ffi::lua_State) {
 /// Raises `msg` as a Lua error with the caller's position (as `luaL_error`), after `msg`
 /// has been copied into Lua (nothing of ours is alive across the longjmp).
 unsafe fn raise(l: *mut ffi::lua_State, msg: String) -> c_int {
+    // SAFETY: the caller guarantees the state of the running C function and that its own frames own
+    // nothing with a destructor; `msg` is copied into Lua and dropped before `lua_error` longjmps
+    // [jmp]; two slots are used [stack].
     unsafe {
         ffi::luaL_where(l, 1);
         ffi::lua_pushlstring(l, msg.as_ptr() as *const c_char, msg.len());
@@ -241,11 +280,15 @@ fn fmt_g(n: f64, prec: i64) -> Vec<u8> {
     let fmt = std::ffi::CString::new(format!("%.{}g", prec.clamp(1, 14))).unwrap_or_default();
     let mut buf = [0u8; 64];
     let len =
+        // SAFETY: `fmt` is a NUL-terminated `%.<p>g` format taking one double, and `buf` has
+        // `buf.len()` writable bytes; snprintf writes at most that many.
         unsafe { libc::snprintf(buf.as_mut_ptr() as *mut c_char, buf.len(), fmt.as_ptr(), n) };
     buf[..(len.max(0) as usize).min(63)].to_vec()
 }
 
 fn type_name(l: *mut ffi::lua_State, idx: c_int) -> String {
+    // SAFETY: `l` is the state of the running C function (every caller is one) [state];
+    // `lua_typename` returns a static NUL-terminated name, copied at once.
     unsafe {
         let t = ffi::lua_type(l, idx);
         let p = ffi::lua_typename(l, t);
@@ -279,6 +322,7 @@ unsafe fn json_number(
     out: &mut Vec<u8>,
     idx: c_int,
 ) -> Result<(), String> {
+    // SAFETY: the caller guarantees a valid state and index; `lua_tonumber` never raises.
     let n = unsafe { ffi::lua_tonumber(l, idx) };
     if !n.is_finite() && !cfg.encode_invalid_numbers {
         return Err(format!(
@@ -293,6 +337,9 @@ unsafe fn json_number(
 /// The array length of the table at the top, or -1 if it must be an object
 /// (lua-cjson `lua_array_length`).
 unsafe fn array_length(l: *mut ffi::lua_State, cfg: &CjsonCfg) -> Result<i64, String> {
+    // SAFETY: the caller guarantees a valid state with the table at the top and two free slots;
+    // `lua_next` pushes key and value, both popped, keys never converted; errors are returned
+    // [jmp].
     unsafe {
         let (mut max, mut items) = (0i64, 0i64);
         ffi::lua_pushnil(l);
@@ -328,6 +375,9 @@ unsafe fn json_append(
     depth: i64,
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
+    // SAFETY: the caller guarantees a valid state with the value at the top; tables are walked with
+    // `lua_next` after `lua_checkstack` [stack]; string slices are copied into `out` while on the
+    // stack [str]; errors are returned, not raised [jmp].
     unsafe {
         match ffi::lua_type(l, -1) {
             ffi::LUA_TSTRING => {
@@ -408,6 +458,8 @@ unsafe fn json_append(
 }
 
 unsafe fn encode_body(l: *mut ffi::lua_State) -> Result<(), String> {
+    // SAFETY: the caller passes the state of the running `cjson.encode` [state]; one argument is
+    // checked; `out` is copied by `lua_pushlstring`; errors are returned [jmp].
     unsafe {
         if ffi::lua_gettop(l) != 1 {
             return Err("bad argument #1 to 'encode' (expected 1 argument)".into());
@@ -420,6 +472,8 @@ unsafe fn encode_body(l: *mut ffi::lua_State) -> Result<(), String> {
 }
 
 unsafe extern "C-unwind" fn cjson_encode(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `encode_body`'s frame is
+    // gone and `raise` drops the message before the longjmp, so no destructor is skipped [jmp].
     unsafe {
         match encode_body(l) {
             Ok(()) => 1,
@@ -554,6 +608,8 @@ impl Decoder<'_> {
             .unwrap_or(rest.len());
         let text = std::ffi::CString::new(&rest[..end]).unwrap_or_default();
         let mut endp: *mut c_char = std::ptr::null_mut();
+        // SAFETY: `text` is a NUL-terminated copy of the number's bytes and `endp` a valid out-
+        // pointer; strtod reads only up to the NUL.
         let v = unsafe { libc::strtod(text.as_ptr(), &mut endp) };
         let used = endp as usize - text.as_ptr() as usize;
         if used == 0 {
@@ -634,6 +690,9 @@ impl Decoder<'_> {
 
     /// Pushes the value of token `t` (lua-cjson `json_process_value`).
     unsafe fn value(&mut self, l: *mut ffi::lua_State, t: Tok, at: usize) -> Result<(), String> {
+        // SAFETY: the caller (`decode_body`) guarantees the state of the running `cjson.decode`;
+        // `descend` reserves three slots before each nested value [stack]; pushed strings are
+        // copied by Lua; errors are returned [jmp].
         unsafe {
             match t {
                 Tok::Str(s) => {
@@ -652,6 +711,8 @@ impl Decoder<'_> {
 
     fn descend(&mut self, l: *mut ffi::lua_State, at: usize) -> Result<(), String> {
         self.depth += 1;
+        // SAFETY: `l` is the state of the running `cjson.decode` (the decoder's caller guarantees
+        // it); `lua_checkstack` reports failure by return value.
         if self.depth > self.max_depth || unsafe { ffi::lua_checkstack(l, 3) } == 0 {
             return Err(format!(
                 "Found too many nested data structures ({}) at character {}",
@@ -663,6 +724,8 @@ impl Decoder<'_> {
     }
 
     unsafe fn object(&mut self, l: *mut ffi::lua_State, at: usize) -> Result<(), String> {
+        // SAFETY: as `value`: a valid state, slots reserved by `descend` [stack], errors returned
+        // [jmp].
         unsafe {
             self.descend(l, at)?;
             ffi::lua_createtable(l, 0, 0);
@@ -698,6 +761,8 @@ impl Decoder<'_> {
     }
 
     unsafe fn array(&mut self, l: *mut ffi::lua_State, at: usize) -> Result<(), String> {
+        // SAFETY: as `value`: a valid state, slots reserved by `descend` [stack], errors returned
+        // [jmp].
         unsafe {
             self.descend(l, at)?;
             ffi::lua_createtable(l, 0, 0);
@@ -727,6 +792,9 @@ impl Decoder<'_> {
 }
 
 unsafe fn decode_body(l: *mut ffi::lua_State) -> Result<(), String> {
+    // SAFETY: the caller passes the state of the running `cjson.decode` [state]; the argument's
+    // bytes stay on the stack (slot 1) while the decoder reads them [str]; errors are returned
+    // [jmp].
     unsafe {
         if ffi::lua_gettop(l) != 1 {
             return Err("bad argument #1 to 'decode' (expected 1 argument)".into());
@@ -767,6 +835,8 @@ unsafe fn decode_body(l: *mut ffi::lua_State) -> Result<(), String> {
 }
 
 unsafe extern "C-unwind" fn cjson_decode(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `decode_body`'s frame is
+    // gone and `raise` drops the message before the longjmp, so no destructor is skipped [jmp].
     unsafe {
         match decode_body(l) {
             Ok(()) => 1,
@@ -784,6 +854,9 @@ unsafe fn cfg_int(
     get: fn(&CjsonCfg) -> i64,
     set: fn(&mut CjsonCfg, i64),
 ) -> c_int {
+    // SAFETY: the caller passes the state of the running C function [state];
+    // `luaL_checkinteger`/`luaL_argerror` longjmp from a frame holding only integers and fn
+    // pointers (the `RefCell` borrow is released before) [jmp]; one slot is pushed [stack].
     unsafe {
         if ffi::lua_gettop(l) >= 1 && ffi::lua_type(l, 1) != ffi::LUA_TNIL {
             let v = ffi::luaL_checkinteger(l, 1) as i64;
@@ -803,6 +876,9 @@ unsafe fn cfg_bool(
     get: fn(&CjsonCfg) -> bool,
     set: fn(&mut CjsonCfg, bool),
 ) -> c_int {
+    // SAFETY: the caller passes the state of the running C function [state]; the option string is
+    // compared while it is argument 1 [str]; `luaL_argerror` longjmps from a frame holding only
+    // slices and fn pointers [jmp]; one slot is pushed [stack].
     unsafe {
         if ffi::lua_gettop(l) >= 1 && ffi::lua_type(l, 1) != ffi::LUA_TNIL {
             let v = match ffi::lua_type(l, 1) {
@@ -830,6 +906,8 @@ unsafe fn cfg_bool(
 }
 
 unsafe extern "C-unwind" fn cjson_encode_max_depth(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `cfg_int` keeps that
+    // contract.
     unsafe {
         cfg_int(
             l,
@@ -842,6 +920,8 @@ unsafe extern "C-unwind" fn cjson_encode_max_depth(l: *mut ffi::lua_State) -> c_
 }
 
 unsafe extern "C-unwind" fn cjson_decode_max_depth(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `cfg_int` keeps that
+    // contract.
     unsafe {
         cfg_int(
             l,
@@ -854,6 +934,8 @@ unsafe extern "C-unwind" fn cjson_decode_max_depth(l: *mut ffi::lua_State) -> c_
 }
 
 unsafe extern "C-unwind" fn cjson_encode_number_precision(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `cfg_int` keeps that
+    // contract.
     unsafe {
         cfg_int(
             l,
@@ -866,6 +948,8 @@ unsafe extern "C-unwind" fn cjson_encode_number_precision(l: *mut ffi::lua_State
 }
 
 unsafe extern "C-unwind" fn cjson_encode_invalid_numbers(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `cfg_bool` keeps that
+    // contract.
     unsafe {
         cfg_bool(
             l,
@@ -876,6 +960,8 @@ unsafe extern "C-unwind" fn cjson_encode_invalid_numbers(l: *mut ffi::lua_State)
 }
 
 unsafe extern "C-unwind" fn cjson_decode_invalid_numbers(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `cfg_bool` keeps that
+    // contract.
     unsafe {
         cfg_bool(
             l,
@@ -886,11 +972,15 @@ unsafe extern "C-unwind" fn cjson_decode_invalid_numbers(l: *mut ffi::lua_State)
 }
 
 unsafe extern "C-unwind" fn cjson_encode_keep_buffer(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `cfg_bool` keeps that
+    // contract.
     unsafe { cfg_bool(l, |c| c.encode_keep_buffer, |c, v| c.encode_keep_buffer = v) }
 }
 
 /// `encode_sparse_array([convert[, ratio[, safe]]])`: returns the three settings.
 unsafe extern "C-unwind" fn cjson_encode_sparse_array(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; every argument read is
+    // counted by `lua_gettop` first; three slots are pushed [stack]; nothing raises.
     unsafe {
         if ffi::lua_gettop(l) >= 1 && ffi::lua_type(l, 1) == ffi::LUA_TBOOLEAN {
             let v = ffi::lua_toboolean(l, 1) != 0;
@@ -917,6 +1007,8 @@ unsafe extern "C-unwind" fn cjson_encode_sparse_array(l: *mut ffi::lua_State) ->
 
 /// `cjson.new()`: lua-cjson returns a new module table; the shared one serves here.
 unsafe extern "C-unwind" fn cjson_new(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; one slot is pushed [stack];
+    // the globals' `__index` is not reached (`cjson` exists).
     unsafe {
         ffi::lua_getfield(l, ffi::LUA_GLOBALSINDEX, c"cjson".as_ptr());
         1
@@ -927,6 +1019,9 @@ unsafe extern "C-unwind" fn cjson_new(l: *mut ffi::lua_State) -> c_int {
 // cmsgpack
 
 fn open_cmsgpack(l: *mut ffi::lua_State) {
+    // SAFETY: `l` comes from `new_state`, during set-up [state]; at most two values are pushed at a
+    // time and the table ends in the globals [stack]; no Lua error is raised except on allocation
+    // failure, outside any script [jmp].
     unsafe {
         ffi::lua_createtable(l, 0, 8);
         let funcs: &[(&CStr, ffi::lua_CFunction)] = &[
@@ -1020,6 +1115,8 @@ fn mp_len_header(out: &mut Vec<u8>, n: usize, fix: u8, fix_max: usize, b16: u8, 
 /// True if the table at the top has exactly the keys 1..n (lua-cmsgpack
 /// `table_is_an_array`; an empty table is one).
 unsafe fn mp_is_array(l: *mut ffi::lua_State) -> bool {
+    // SAFETY: the caller guarantees a valid state with the table at the top and two free slots;
+    // `lua_next` pushes key and value, both popped, keys never converted.
     unsafe {
         let top = ffi::lua_gettop(l);
         let (mut count, mut max) = (0i64, 0i64);
@@ -1042,6 +1139,10 @@ unsafe fn mp_is_array(l: *mut ffi::lua_State) -> bool {
 
 /// Packs the value at the top of the stack (lua-cmsgpack `mp_encode_lua_type`).
 unsafe fn mp_encode(l: *mut ffi::lua_State, out: &mut Vec<u8>, level: u32) {
+    // SAFETY: the caller guarantees a valid state with the value at the top; string slices are
+    // copied into `out` while on the stack [str]; `luaL_checkstack` cannot raise while `pack_body`
+    // owns its buffer: nesting is capped at 16 levels of 3 slots, far below Lua's stack limit
+    // [stack] [jmp]; pushes raise only on allocation failure.
     unsafe {
         let mut t = ffi::lua_type(l, -1);
         if t == ffi::LUA_TTABLE && level == MP_MAX_NESTING {
@@ -1105,6 +1206,8 @@ unsafe fn mp_encode(l: *mut ffi::lua_State, out: &mut Vec<u8>, level: u32) {
 }
 
 unsafe fn pack_body(l: *mut ffi::lua_State) -> Result<(), ()> {
+    // SAFETY: the caller passes the state of the running `cmsgpack.pack` [state]; each argument is
+    // counted by `lua_gettop`; the buffer is copied by Lua.
     unsafe {
         let n = ffi::lua_gettop(l);
         let mut out = Vec::new();
@@ -1119,6 +1222,8 @@ unsafe fn pack_body(l: *mut ffi::lua_State) -> Result<(), ()> {
 }
 
 unsafe extern "C-unwind" fn mp_pack(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `luaL_argerror` longjmps
+    // from a frame holding nothing with a destructor, and `pack_body` has returned before [jmp].
     unsafe {
         if ffi::lua_gettop(l) == 0 {
             return ffi::luaL_argerror(l, 0, c"MessagePack pack needs input.".as_ptr());
@@ -1141,6 +1246,8 @@ unsafe fn mp_decode(
     pos: &mut usize,
     depth: u32,
 ) -> Result<(), MpErr> {
+    // SAFETY: the caller guarantees a valid state; `lua_checkstack` is called before each nested
+    // value [stack]; decoded strings are copied by Lua; errors are returned [jmp].
     unsafe {
         if depth > 1000 || ffi::lua_checkstack(l, 4) == 0 {
             return Err(MpErr::BadFormat);
@@ -1223,6 +1330,10 @@ unsafe fn mp_decode(
 /// lua-cmsgpack `mp_unpack_full`: decodes up to `limit` values (all when both are 0) from
 /// `offset`; with a limit or offset the next offset (-1 at the end) comes first.
 unsafe fn mp_unpack_full(l: *mut ffi::lua_State, limit: i64, offset: i64) -> c_int {
+    // SAFETY: the caller passes the state of the running C function [state]; the input slice stays
+    // valid while argument 1 stays on the stack, which it does (values are only pushed above it)
+    // [str]; `raise` and `luaL_check*` longjmp from a frame holding only slices and integers
+    // (`raise` drops its message first) [jmp].
     unsafe {
         let mut len = 0usize;
         let p = ffi::luaL_checklstring(l, 1, &mut len);
@@ -1262,10 +1373,14 @@ unsafe fn mp_unpack_full(l: *mut ffi::lua_State, limit: i64, offset: i64) -> c_i
 }
 
 unsafe extern "C-unwind" fn mp_unpack(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `mp_unpack_full` keeps that
+    // contract.
     unsafe { mp_unpack_full(l, 0, 0) }
 }
 
 unsafe extern "C-unwind" fn mp_unpack_one(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `luaL_optinteger` longjmps
+    // from a frame holding only integers [jmp]; the pop leaves argument 1 for `mp_unpack_full`.
     unsafe {
         let offset = ffi::luaL_optinteger(l, 2, 0) as i64;
         ffi::lua_pop(l, ffi::lua_gettop(l) - 1);
@@ -1274,6 +1389,9 @@ unsafe extern "C-unwind" fn mp_unpack_one(l: *mut ffi::lua_State) -> c_int {
 }
 
 unsafe extern "C-unwind" fn mp_unpack_limit(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state];
+    // `luaL_checkinteger`/`luaL_optinteger` longjmp from a frame holding only integers [jmp]; the
+    // pop leaves argument 1 for `mp_unpack_full`.
     unsafe {
         let limit = ffi::luaL_checkinteger(l, 2) as i64;
         let offset = ffi::luaL_optinteger(l, 3, 0) as i64;
@@ -1286,6 +1404,9 @@ unsafe extern "C-unwind" fn mp_unpack_limit(l: *mut ffi::lua_State) -> c_int {
 // struct
 
 fn open_struct(l: *mut ffi::lua_State) {
+    // SAFETY: `l` comes from `new_state`, during set-up [state]; at most two values are pushed at a
+    // time and the table ends in the globals [stack]; no Lua error is raised except on allocation
+    // failure, outside any script [jmp].
     unsafe {
         ffi::lua_createtable(l, 0, 3);
         let funcs: &[(&CStr, ffi::lua_CFunction)] = &[
@@ -1310,6 +1431,9 @@ enum StErr {
 }
 
 unsafe fn st_raise(l: *mut ffi::lua_State, e: StErr) -> c_int {
+    // SAFETY: the caller passes the state of the running C function with nothing of its own to drop
+    // [jmp]; the message is copied into Lua and dropped before `luaL_argerror` longjmps, and the
+    // pointer passed to it stays valid because the string is on the stack [str].
     unsafe {
         match e {
             StErr::Msg(m) => raise(l, m),
@@ -1404,6 +1528,9 @@ fn st_control(opt: u8, f: &[u8], i: &mut usize, h: &mut StHeader) -> Result<(), 
 
 /// The format string (up to a NUL, as C reads it).
 unsafe fn st_fmt<'a>(l: *mut ffi::lua_State) -> Result<&'a [u8], StErr> {
+    // SAFETY: the caller passes the state of the running C function [state]; the format is argument
+    // 1, which stays on the stack for the whole call, so the slice lives as long as the callback
+    // [str]; errors are returned [jmp].
     unsafe {
         let mut len = 0usize;
         let p = ffi::lua_tolstring(l, 1, &mut len);
@@ -1419,6 +1546,8 @@ unsafe fn st_fmt<'a>(l: *mut ffi::lua_State) -> Result<&'a [u8], StErr> {
 }
 
 unsafe fn st_number(l: *mut ffi::lua_State, arg: c_int) -> Result<f64, StErr> {
+    // SAFETY: the caller passes the state of the running C function; `lua_tonumber`/`lua_isnumber`
+    // never raise.
     unsafe {
         let d = ffi::lua_tonumber(l, arg);
         if d == 0.0 && ffi::lua_isnumber(l, arg) == 0 {
@@ -1432,6 +1561,10 @@ unsafe fn st_number(l: *mut ffi::lua_State, arg: c_int) -> Result<f64, StErr> {
 }
 
 unsafe fn st_pack_body(l: *mut ffi::lua_State) -> Result<(), StErr> {
+    // SAFETY: the caller passes the state of the running `struct.pack` [state]; arguments are read
+    // with `lua_tolstring`/`st_number`, which never raise (missing ones read as nil), and string
+    // slices are copied while on the stack [str]; errors are returned [jmp]; one string is pushed
+    // [stack].
     unsafe {
         let f = st_fmt(l)?;
         // As the C library: a nil marks the end of the arguments (a missing one is "nil").
@@ -1526,6 +1659,8 @@ unsafe fn st_pack_body(l: *mut ffi::lua_State) -> Result<(), StErr> {
 }
 
 unsafe extern "C-unwind" fn st_pack(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `st_pack_body` has returned
+    // and `st_raise` drops the message before the longjmp [jmp].
     unsafe {
         match st_pack_body(l) {
             Ok(()) => 1,
@@ -1557,6 +1692,9 @@ fn st_getinteger(b: &[u8], little: bool, signed: bool) -> f64 {
 }
 
 unsafe fn st_unpack_body(l: *mut ffi::lua_State) -> Result<c_int, StErr> {
+    // SAFETY: the caller passes the state of the running `struct.unpack` [state]; the data slice
+    // (argument 2) stays on the stack for the whole call [str]; `lua_checkstack` reserves room
+    // before each value is pushed [stack]; errors are returned [jmp].
     unsafe {
         let f = st_fmt(l)?;
         let mut ld = 0usize;
@@ -1655,6 +1793,8 @@ unsafe fn st_unpack_body(l: *mut ffi::lua_State) -> Result<c_int, StErr> {
 }
 
 unsafe extern "C-unwind" fn st_unpack(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `st_unpack_body` has
+    // returned and `st_raise` drops the message before the longjmp [jmp].
     unsafe {
         match st_unpack_body(l) {
             Ok(n) => n,
@@ -1664,6 +1804,8 @@ unsafe extern "C-unwind" fn st_unpack(l: *mut ffi::lua_State) -> c_int {
 }
 
 unsafe fn st_size_body(l: *mut ffi::lua_State) -> Result<(), StErr> {
+    // SAFETY: the caller passes the state of the running `struct.size` [state]; the format slice
+    // stays on the stack [str]; one slot is pushed [stack]; errors are returned [jmp].
     unsafe {
         let f = st_fmt(l)?;
         let mut h = StHeader {
@@ -1693,6 +1835,8 @@ unsafe fn st_size_body(l: *mut ffi::lua_State) -> Result<(), StErr> {
 }
 
 unsafe extern "C-unwind" fn st_size(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `st_size_body` has returned
+    // and `st_raise` drops the message before the longjmp [jmp].
     unsafe {
         match st_size_body(l) {
             Ok(()) => 1,

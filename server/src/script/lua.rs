@@ -23,9 +23,33 @@
 //!   error handler, and `ignore_error_stats_update` for errors already counted); the final
 //!   reply is `-<err> script: <name>, on <source>:<line>.`.
 //!
-//! Safety: Lua raises errors with `longjmp`. Every callback here does its work in an inner
-//! function that returns before `lua_error` is called, so no Rust value with a destructor
-//! is live in a frame that `longjmp` skips; panics are caught before they reach C frames.
+//! # Safety model
+//!
+//! Every `unsafe` block here and in `libs.rs` has a `// SAFETY:` comment citing these
+//! invariants by tag:
+//!
+//! - **[state]** Every `*mut lua_State` used is a state made by [`new_state`] (owned by the
+//!   server's scripting state, closed once by [`close`]) or the state Lua passes to one of
+//!   our C functions or hooks; all use is on the server thread. The safe `pub fn`s taking a
+//!   `*mut lua_State` rely on this crate-wide convention (there is no other source of
+//!   states).
+//! - **[stack]** A C function starts with `LUA_MINSTACK` (20) free slots; code that pushes
+//!   more, or recurses over nested values, calls `lua_checkstack` first. Stack indices are
+//!   either checked against `lua_gettop` or refer to values the same code pushed. The
+//!   debug build's Lua API checks catch violations in the tests.
+//! - **[jmp]** Lua raises errors with `longjmp`. `lua_error`, `luaL_error`, `luaL_argerror`
+//!   and the `luaL_check*`/`luaL_opt*` family are only called from frames that own no
+//!   value with a destructor: callback bodies return `Err` and the error is raised by
+//!   `guarded` (or by the `extern fn` itself, as `raise`/`st_raise` in `libs.rs`, which
+//!   copy the message into Lua and drop it first) once those frames are gone. Lua code is
+//!   always run with `lua_pcall`, so its errors come back as return codes. The one case
+//!   not covered is an allocation failure inside a push (`LUA_ERRMEM`, only possible past
+//!   the fuzz harness's memory limit or at real OOM), which Redis shares.
+//! - **[str]** A slice made from `lua_tolstring` points into an immutable Lua string that
+//!   lives while that value stays on the stack; each slice is used or copied before its
+//!   slot is popped or overwritten. `lua_tolstring` converts a number in place, so it is
+//!   never applied to a key during `lua_next` unless the key is known to be a string.
+//! - **[panic]** Panics are caught (`catch_unwind`) before they reach a C frame.
 
 use crate::command::{ctx, flags, Lookup, OwnedArgv};
 use crate::reply::Reply;
@@ -126,6 +150,10 @@ pub fn running<'a>() -> Option<&'a mut RunCtx> {
     if p.is_null() {
         None
     } else {
+        // SAFETY: the pointer is non-null, so it is the `RunCtx` installed by `with_run_ctx`, which
+        // lives on the stack of the command handler running the script for the whole time it is
+        // installed; the server is single-threaded and no other `&mut` to it is live while Lua code
+        // runs.
         Some(unsafe { &mut *p })
     }
 }
@@ -133,6 +161,8 @@ pub fn running<'a>() -> Option<&'a mut RunCtx> {
 /// Installs the count hook that notices a script running past `busy-reply-threshold`
 /// (every 100,000 instructions, as Redis), or removes it.
 pub fn set_busy_hook(l: *mut lua_State, on: bool) {
+    // SAFETY: `l` is a state made by `new_state` [state]; `lua_sethook` only stores the hook in the
+    // state and cannot raise.
     unsafe {
         if on {
             ffi::lua_sethook(l, Some(busy_hook), ffi::LUA_MASKCOUNT, 100_000);
@@ -156,6 +186,8 @@ unsafe extern "C-unwind" fn busy_hook(l: *mut lua_State, _ar: *mut ffi::lua_Debu
         if rctx.busy_threshold_ms == 0 || elapsed < rctx.busy_threshold_ms {
             return false;
         }
+        // SAFETY: `rctx.srv` is the handler's `&mut Server`, which the handler does not touch while
+        // Lua runs; the hook runs on the server thread inside that script run.
         let srv = unsafe { &mut *rctx.srv };
         if !rctx.timed_out {
             rctx.timed_out = true;
@@ -187,6 +219,9 @@ unsafe extern "C-unwind" fn busy_hook(l: *mut lua_State, _ar: *mut ffi::lua_Debu
     }))
     .unwrap_or(false);
     if kill {
+        // SAFETY: `l` is the state the hook was called with [state]; the closure above has returned
+        // and dropped everything it owned, so `lua_error` skips only this frame, which holds plain
+        // values [jmp]. `push_error` pushes one table within LUA_MINSTACK [stack].
         unsafe {
             ffi::lua_sethook(l, Some(busy_hook), ffi::LUA_MASKLINE, 0);
             push_error(l, b"Script killed by user with SCRIPT KILL...");
@@ -201,6 +236,8 @@ unsafe extern "C-unwind" fn busy_hook(l: *mut lua_State, _ar: *mut ffi::lua_Debu
 /// Pushes a byte string.
 #[inline]
 unsafe fn push_bytes(l: *mut lua_State, b: &[u8]) {
+    // SAFETY: the caller guarantees a valid state with a free slot (see `# Safety`); `b` is a live
+    // slice of `b.len()` bytes that Lua copies before returning.
     unsafe { ffi::lua_pushlstring(l, b.as_ptr() as *const c_char, b.len()) };
 }
 
@@ -208,16 +245,24 @@ unsafe fn push_bytes(l: *mut lua_State, b: &[u8]) {
 #[inline]
 unsafe fn to_bytes<'a>(l: *mut lua_State, idx: c_int) -> Option<&'a [u8]> {
     let mut len = 0usize;
+    // SAFETY: the caller guarantees a valid state and an acceptable index (see `# Safety`);
+    // `lua_tolstring` returns NULL for non-strings and never raises except for the allocation of a
+    // number's conversion [jmp].
     let p = unsafe { ffi::lua_tolstring(l, idx, &mut len) };
     if p.is_null() {
         None
     } else {
+        // SAFETY: `p` is non-null, so it points at `len` bytes of the Lua string at `idx`, which
+        // are immutable and stay alive while that value stays on the stack [str]; the caller bounds
+        // `'a` by that.
         Some(unsafe { std::slice::from_raw_parts(p as *const u8, len) })
     }
 }
 
 /// `t[k] = v` (raw) for a string key, on the table at the top of the stack.
 unsafe fn set_field_bytes(l: *mut lua_State, k: &CStr, v: &[u8]) {
+    // SAFETY: the caller guarantees a valid state with a table at the top and two free slots; key
+    // and value are pushed and consumed by `lua_rawset`, leaving the stack as it was.
     unsafe {
         ffi::lua_pushstring(l, k.as_ptr());
         push_bytes(l, v);
@@ -229,6 +274,8 @@ unsafe fn set_field_bytes(l: *mut lua_State, k: &CStr, v: &[u8]) {
 /// code is kept) or plain text (the code `ERR` is added); trailing CR/LF are trimmed.
 pub unsafe fn push_error(l: *mut lua_State, msg: &[u8]) {
     let final_msg = error_table_text(msg);
+    // SAFETY: the caller guarantees a valid state with three free slots; `final_msg` is copied into
+    // Lua by `set_field_bytes`, which does not raise except on allocation failure [jmp].
     unsafe {
         ffi::lua_createtable(l, 0, 1);
         set_field_bytes(l, c"err", &final_msg);
@@ -261,6 +308,8 @@ pub fn error_table_text(msg: &[u8]) -> Vec<u8> {
 
 /// Marks the error table at the top of the stack as already counted in the stats.
 unsafe fn mark_ignore_stats(l: *mut lua_State) {
+    // SAFETY: the caller guarantees a valid state with an error table at the top and two free
+    // slots; `lua_rawset` consumes the pair pushed here.
     unsafe {
         ffi::lua_pushstring(l, c"ignore_error_stats_update".as_ptr());
         ffi::lua_pushboolean(l, 1);
@@ -275,10 +324,18 @@ unsafe fn guarded(
     l: *mut lua_State,
     body: unsafe fn(*mut lua_State) -> Result<c_int, ()>,
 ) -> c_int {
+    // SAFETY: the caller guarantees `l` is the state of the running C function; `body` is an
+    // `unsafe fn` with the same contract, called with that state.
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { body(l) }));
     match r {
         Ok(Ok(n)) => n,
+        // SAFETY: `body` returned `Err` after pushing its error value and its frame (and the
+        // closure's) is gone: this frame holds only `r`, a `Result<_, ()>` with nothing to drop, so
+        // the longjmp crosses no destructor [jmp].
         Ok(Err(())) => unsafe { ffi::lua_error(l) },
+        // SAFETY: the panic payload was dropped with the match scrutinee's temporary (`Err(_)`
+        // binds nothing); the frame holds nothing with a destructor when `lua_error` longjmps
+        // [jmp]. `push_error` needs three slots, within LUA_MINSTACK [stack].
         Err(_) => unsafe {
             push_error(l, b"internal error in a Redis API call");
             ffi::lua_error(l)
@@ -312,6 +369,8 @@ unsafe extern "C" fn lua_alloc(
     use std::sync::atomic::Ordering::Relaxed;
     let old = if ptr.is_null() { 0 } else { osize };
     if nsize == 0 {
+        // SAFETY: Lua's allocator contract: `ptr` is null or a block this allocator returned, and
+        // Lua never uses it after a free (`nsize == 0`).
         unsafe { libc::free(ptr) };
         LUA_BYTES.fetch_sub(old, Relaxed);
         return std::ptr::null_mut();
@@ -320,6 +379,8 @@ unsafe extern "C" fn lua_alloc(
     if limit > 0 && nsize > old && LUA_BYTES.load(Relaxed) + (nsize - old) > limit {
         return std::ptr::null_mut();
     }
+    // SAFETY: same contract as above: `ptr` is null or a live block from this allocator, of `osize`
+    // bytes; on failure the old block is left intact, as Lua expects.
     let p = unsafe { libc::realloc(ptr, nsize) };
     if !p.is_null() {
         if nsize >= old {
@@ -333,6 +394,9 @@ unsafe extern "C" fn lua_alloc(
 
 /// An error outside any protected call (never expected: every entry is a pcall).
 unsafe extern "C-unwind" fn lua_panic(l: *mut lua_State) -> c_int {
+    // SAFETY: Lua calls the panic function with its state and the error value at the top [state];
+    // the bytes are copied before anything else touches the stack, and the process aborts (no
+    // return into Lua).
     let msg = unsafe { to_bytes(l, -1) }.unwrap_or(b"?").to_vec();
     crate::log::log(
         crate::log::Level::Warning,
@@ -409,6 +473,10 @@ return error_handler";
 /// `luaRegisterRedisAPI`); `eval` adds the EVAL-only parts (`redis.breakpoint`,
 /// `redis.debug`) and locks the globals. Never fails (Lua only fails to allocate).
 pub fn new_state(version: &str, version_num: i64) -> *mut lua_State {
+    // SAFETY: `l` is checked non-null just below and is used only on this thread [state]; set-up
+    // pushes at most a few values at a time (within LUA_MINSTACK) and pops them before returning
+    // [stack]; no Lua error can be raised here except on allocation failure, outside any script
+    // [jmp].
     unsafe {
         let l = ffi::lua_newstate(lua_alloc, std::ptr::null_mut());
         assert!(!l.is_null(), "cannot allocate the Lua state");
@@ -526,6 +594,9 @@ pub fn new_state(version: &str, version_num: i64) -> *mut lua_State {
 /// Makes the table at the top of the stack, every table reachable from it and their
 /// metatables readonly (Redis `luaSetTableProtectionRecursively`).
 unsafe fn protect_recursively(l: *mut lua_State) {
+    // SAFETY: the caller guarantees a valid state with a table at the top; two slots are reserved
+    // with `lua_checkstack` per level before `lua_next` pushes key and value [stack]; every pushed
+    // value is popped before returning.
     unsafe {
         if lua_isreadonlytable(l, -1) != 0 {
             return;
@@ -549,6 +620,9 @@ unsafe fn protect_recursively(l: *mut lua_State) {
 /// Sets global `name` to the array of `items` (KEYS, ARGV), opening the globals' lock for
 /// the assignment.
 pub unsafe fn set_global_array(l: *mut lua_State, name: &CStr, items: &[&[u8]]) {
+    // SAFETY: the caller guarantees a valid state [state]; `push_array` leaves exactly one table,
+    // which `lua_setfield` consumes; the globals' lock is opened only around that assignment and no
+    // Lua code runs in between.
     unsafe {
         ffi::lua_createtable(l, items.len() as c_int, 0);
         for (i, it) in items.iter().enumerate() {
@@ -563,6 +637,8 @@ pub unsafe fn set_global_array(l: *mut lua_State, name: &CStr, items: &[&[u8]]) 
 
 /// Pushes an array table of `items` (the KEYS / ARGV arguments of a function).
 pub unsafe fn push_array(l: *mut lua_State, items: &[&[u8]]) {
+    // SAFETY: the caller guarantees a valid state with two free slots; each element is pushed then
+    // consumed by `lua_rawseti`, leaving only the table [stack]; the slices are copied by Lua.
     unsafe {
         ffi::lua_createtable(l, items.len() as c_int, 0);
         for (i, it) in items.iter().enumerate() {
@@ -575,6 +651,9 @@ pub unsafe fn push_array(l: *mut lua_State, items: &[&[u8]]) {
 /// Compiles `code` as chunk `name` (`@user_script`); on success the function is pushed,
 /// on failure the message (`user_script:1: ...`) is returned and nothing is pushed.
 pub fn load(l: *mut lua_State, code: &[u8], name: &CStr) -> Result<(), Vec<u8>> {
+    // SAFETY: `l` comes from `new_state` [state]; `code` and `name` outlive the call (Lua copies
+    // the chunk); on failure the message is copied to a `Vec` before it is popped [str];
+    // `luaL_loadbuffer` reports errors by return code, it does not longjmp.
     unsafe {
         if ffi::luaL_loadbuffer(l, code.as_ptr() as *const c_char, code.len(), name.as_ptr()) != 0 {
             let msg = to_bytes(l, -1).unwrap_or(b"unknown error").to_vec();
@@ -587,11 +666,15 @@ pub fn load(l: *mut lua_State, code: &[u8], name: &CStr) -> Result<(), Vec<u8>> 
 
 /// Stores the value at the top of the stack in the registry; returns its reference.
 pub fn registry_ref(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` comes from `new_state` [state] and the caller has pushed the value to store;
+    // `luaL_ref` pops it.
     unsafe { ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX) }
 }
 
 /// Releases a registry reference.
 pub fn registry_unref(l: *mut lua_State, r: c_int) {
+    // SAFETY: `l` comes from `new_state` [state]; `r` is a reference obtained from
+    // `registry_ref`/`luaL_ref` on it and released once.
     unsafe { ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, r) }
 }
 
@@ -600,17 +683,23 @@ pub fn memory(l: *mut lua_State) -> usize {
     if l.is_null() {
         return 0;
     }
+    // SAFETY: `l` is non-null, so it is a state from `new_state` [state]; `LUA_GCCOUNT` only reads
+    // a counter.
     unsafe { ffi::lua_gc(l, ffi::LUA_GCCOUNT, 0) as usize * 1024 }
 }
 
 /// One incremental GC step of `n` (Redis runs `lua_gc(LUA_GCSTEP, 50)` every 50 scripts).
 pub fn gc_step(l: *mut lua_State, n: c_int) {
+    // SAFETY: `l` comes from `new_state` [state] and no script is running (called between scripts);
+    // a GC step runs finalizers of no Rust data.
     unsafe { ffi::lua_gc(l, ffi::LUA_GCSTEP, n) };
 }
 
 /// Closes a state.
 pub fn close(l: *mut lua_State) {
     if !l.is_null() {
+        // SAFETY: `l` is non-null, so it is a state from `new_state`, closed once by its owner,
+        // which drops the pointer afterwards [state].
         unsafe { ffi::lua_close(l) };
     }
 }
@@ -628,6 +717,10 @@ pub fn call_function(
     rctx: *mut RunCtx,
     out: &mut Reply,
 ) {
+    // SAFETY: `l` comes from `new_state` and `rctx` is the installed run context, alive for this
+    // call [state]; the script runs under `lua_pcall`, so its errors come back as a return code and
+    // never longjmp through this frame [jmp]; the stack is back at `top0` at the end (checked in
+    // debug builds) [stack]; the error bytes are copied before the error object is popped [str].
     unsafe {
         let top0 = ffi::lua_gettop(l);
         ffi::lua_getfield(l, ffi::LUA_GLOBALSINDEX, c"__redis__err__handler".as_ptr());
@@ -705,6 +798,9 @@ struct ErrorInfo {
 
 /// Reads the error object at the top of the stack (Redis `luaExtractErrorInformation`).
 unsafe fn error_info(l: *mut lua_State) -> ErrorInfo {
+    // SAFETY: the caller guarantees a valid state with the error object at the top and one free
+    // slot; each field pushed is copied to a `Vec` and popped [str]; `lua_getfield` on a table with
+    // no metatable runs no Lua code.
     unsafe {
         let mut info = ErrorInfo {
             msg: None,
@@ -745,6 +841,9 @@ unsafe fn error_info(l: *mut lua_State) -> ErrorInfo {
 /// Converts the value at the top of the stack into a reply to `out` and pops it.
 /// `script_resp` is the RESP version the script chose (booleans differ).
 pub unsafe fn reply_from_lua(l: *mut lua_State, out: &mut Reply, script_resp: u8) {
+    // SAFETY: the caller guarantees a valid state with the value at the top; four slots are
+    // reserved before recursing [stack]; the string slice is written to `out` before the value is
+    // popped [str]; nothing here raises a Lua error (tables are read raw) [jmp].
     unsafe {
         if ffi::lua_checkstack(l, 4) == 0 {
             out.error("ERR reached lua stack limit");
@@ -796,6 +895,8 @@ fn lua_number_to_i64(n: f64) -> i64 {
 
 /// Pushes `t[field]` (raw) of the table at the top and returns its Lua type.
 unsafe fn raw_field(l: *mut lua_State, field: &CStr) -> c_int {
+    // SAFETY: the caller guarantees a valid state with a table at the top and two free slots;
+    // `lua_rawget` replaces the pushed key by the value (no metamethods, no raise).
     unsafe {
         ffi::lua_pushstring(l, field.as_ptr());
         ffi::lua_rawget(l, -2);
@@ -806,6 +907,9 @@ unsafe fn raw_field(l: *mut lua_State, field: &CStr) -> c_int {
 /// The table case of [`reply_from_lua`]: error, status, double, big number, verbatim,
 /// map, set, or else an array up to the first nil. Pops the table.
 unsafe fn table_reply(l: *mut lua_State, out: &mut Reply, script_resp: u8) {
+    // SAFETY: the caller (`reply_from_lua`) guarantees a valid state with the table at the top and
+    // has reserved four slots; every field read with `raw_field` is popped after its bytes are
+    // copied into `out` [str]; the table is popped before returning.
     unsafe {
         if raw_field(l, c"err") == ffi::LUA_TSTRING {
             ffi::lua_pop(l, 1);
@@ -912,6 +1016,9 @@ unsafe fn table_reply(l: *mut lua_State, out: &mut Reply, script_resp: u8) {
 
 /// Number of pairs of the table at the top of the stack.
 unsafe fn count_pairs(l: *mut lua_State) -> usize {
+    // SAFETY: the caller guarantees a valid table at the top and two free slots; `lua_next` pushes
+    // key and value, the value is popped, and the final `lua_next` returning 0 pops the key; the
+    // keys are not converted, so the iteration stays valid.
     unsafe {
         let mut n = 0;
         ffi::lua_pushnil(l);
@@ -929,6 +1036,9 @@ unsafe fn count_pairs(l: *mut lua_State) -> usize {
 /// Parses one reply at `*pos` of `buf` (a reply the server wrote, so well formed) and
 /// pushes its Lua value; with `push == false` the reply is skipped (attributes).
 unsafe fn push_reply(l: *mut lua_State, buf: &[u8], pos: &mut usize, push: bool) {
+    // SAFETY: the caller guarantees a valid state; five slots are reserved before pushing [stack];
+    // `buf` is a well-formed reply the server wrote, and every string pushed is copied by Lua;
+    // nothing here raises except on allocation failure [jmp].
     unsafe {
         let line_end =
             |p: usize| -> usize { memchr::memchr(b'\r', &buf[p..]).map_or(buf.len(), |i| p + i) };
@@ -1124,6 +1234,9 @@ fn number_arg(n: f64) -> Vec<u8> {
 /// Collects the call's arguments into an argv (Redis `luaArgsToRedisArgv`), popping them.
 /// On error the error table is pushed.
 unsafe fn args_to_argv(l: *mut lua_State, mut argv: OwnedArgv) -> Result<OwnedArgv, ()> {
+    // SAFETY: the caller guarantees `l` is the state of the running callback [state]; the indices
+    // `1..=argc` are checked against `lua_gettop`; each string slice is copied into `argv` before
+    // the arguments are popped [str]; errors are returned, not raised [jmp].
     unsafe {
         let argc = ffi::lua_gettop(l);
         if argc == 0 {
@@ -1160,6 +1273,8 @@ unsafe fn args_to_argv(l: *mut lua_State, mut argv: OwnedArgv) -> Result<OwnedAr
 /// Runs one command for the script (Redis `scriptCall`): the checks, then `call()` on the
 /// Lua client. On a rejection returns the error text (counted in the stats here).
 fn script_call(rctx: &mut RunCtx, argv: &OwnedArgv, out: &mut Reply) -> Result<(), Vec<u8>> {
+    // SAFETY: `rctx.srv` is the handler's `&mut Server`, which the handler does not use while the
+    // script runs; the Lua callback is the only code holding it now.
     let srv = unsafe { &mut *rctx.srv };
     let a = argv.argv();
     let reject = |srv: &mut Server, id: Option<usize>, msg: &[u8]| -> Result<(), Vec<u8>> {
@@ -1243,6 +1358,10 @@ fn script_call(rctx: &mut RunCtx, argv: &OwnedArgv, out: &mut Reply) -> Result<(
 }
 
 unsafe fn redis_generic(l: *mut lua_State, raise: bool) -> Result<c_int, ()> {
+    // SAFETY: called only through `guarded` with the callback's state [state]; `rctx` is non-null,
+    // so it is the installed run context [state]; errors are returned as `Err` and raised by
+    // `guarded` after this frame (which owns `argv` and `out`) is gone [jmp]; the result occupies
+    // one slot [stack].
     unsafe {
         let rctx = run_ctx();
         if rctx.is_null() {
@@ -1296,24 +1415,36 @@ unsafe fn redis_generic(l: *mut lua_State, raise: bool) -> Result<c_int, ()> {
 }
 
 unsafe fn call_body(l: *mut lua_State) -> Result<c_int, ()> {
+    // SAFETY: the caller (`guarded`) passes the state of the running `redis.call`/`redis.pcall`
+    // [state].
     unsafe { redis_generic(l, true) }
 }
 
 unsafe fn pcall_body(l: *mut lua_State) -> Result<c_int, ()> {
+    // SAFETY: the caller (`guarded`) passes the state of the running `redis.call`/`redis.pcall`
+    // [state].
     unsafe { redis_generic(l, false) }
 }
 
 unsafe extern "C-unwind" fn lua_redis_call(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; the body's error is raised
+    // by `guarded` after the body's frame is gone [jmp].
     unsafe { guarded(l, call_body) }
 }
 
 unsafe extern "C-unwind" fn lua_redis_pcall(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; the body's error is raised
+    // by `guarded` after the body's frame is gone [jmp].
     unsafe { guarded(l, pcall_body) }
 }
 
 /// The global `pcall`: as Lua's, but an error table with an `err` string comes back as
 /// that string (Redis `luaRedisPcall`, for scripts written before Redis 7).
 unsafe extern "C-unwind" fn lua_redis_pcall_builtin(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state of this call [state]; the argument count is checked before use; the
+    // function is run with `lua_pcall`, so its error comes back as a return code and no longjmp
+    // crosses this frame [jmp]; one slot is added (the boolean) and `lua_getfield`'s value replaces
+    // or is popped [stack].
     unsafe {
         let argc = ffi::lua_gettop(l);
         if argc == 0 {
@@ -1340,6 +1471,8 @@ unsafe extern "C-unwind" fn lua_redis_pcall_builtin(l: *mut lua_State) -> c_int 
 }
 
 unsafe fn sha1hex_body(l: *mut lua_State) -> Result<c_int, ()> {
+    // SAFETY: called through `guarded` with the callback's state [state]; argument 1 exists
+    // (checked); the slice is hashed before anything is pushed [str]; errors are returned [jmp].
     unsafe {
         if ffi::lua_gettop(l) != 1 {
             push_error(l, b"wrong number of arguments");
@@ -1353,10 +1486,15 @@ unsafe fn sha1hex_body(l: *mut lua_State) -> Result<c_int, ()> {
 }
 
 unsafe extern "C-unwind" fn lua_redis_sha1hex(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; the body's error is raised
+    // by `guarded` after the body's frame is gone [jmp].
     unsafe { guarded(l, sha1hex_body) }
 }
 
 unsafe extern "C-unwind" fn lua_redis_error_reply(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state of this call [state]; argument 1 exists and is a string (checked),
+    // and the slice is copied into `msg` before anything is pushed [str]; nothing is raised: the
+    // error table is returned as a value [jmp].
     unsafe {
         if ffi::lua_gettop(l) != 1 || ffi::lua_type(l, -1) != ffi::LUA_TSTRING {
             push_error(l, b"wrong number or type of arguments");
@@ -1381,6 +1519,9 @@ unsafe extern "C-unwind" fn lua_redis_error_reply(l: *mut lua_State) -> c_int {
 }
 
 unsafe extern "C-unwind" fn lua_redis_status_reply(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state of this call [state]; argument 1 exists and is a string (checked);
+    // three slots are used, within LUA_MINSTACK [stack]; the new table has no metamethods, so
+    // `lua_settable` runs no Lua code and cannot raise.
     unsafe {
         if ffi::lua_gettop(l) != 1 || ffi::lua_type(l, -1) != ffi::LUA_TSTRING {
             push_error(l, b"wrong number or type of arguments");
@@ -1395,6 +1536,8 @@ unsafe extern "C-unwind" fn lua_redis_status_reply(l: *mut lua_State) -> c_int {
 }
 
 unsafe fn set_repl_body(l: *mut lua_State) -> Result<c_int, ()> {
+    // SAFETY: called through `guarded` with the callback's state [state]; `rctx` is non-null, so it
+    // is the installed run context; the argument is checked to exist; errors are returned [jmp].
     unsafe {
         let rctx = run_ctx();
         if rctx.is_null() {
@@ -1422,12 +1565,15 @@ unsafe fn set_repl_body(l: *mut lua_State) -> Result<c_int, ()> {
 }
 
 unsafe extern "C-unwind" fn lua_redis_set_repl(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; the body's error is raised
+    // by `guarded` after the body's frame is gone [jmp].
     unsafe { guarded(l, set_repl_body) }
 }
 
 /// `redis.replicate_commands()`: effects replication is the only mode since Redis 7;
 /// returns true.
 unsafe extern "C-unwind" fn lua_redis_replicate_commands(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state of this call [state]; one slot pushed, within LUA_MINSTACK [stack].
     unsafe {
         ffi::lua_pushboolean(l, 1);
         1
@@ -1437,6 +1583,7 @@ unsafe extern "C-unwind" fn lua_redis_replicate_commands(l: *mut lua_State) -> c
 /// `redis.breakpoint()` / `redis.debug()`: the script debugger is not running, so
 /// breakpoint returns false and debug does nothing, as in Redis outside `SCRIPT DEBUG`.
 unsafe extern "C-unwind" fn lua_redis_breakpoint(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state of this call [state]; one slot pushed, within LUA_MINSTACK [stack].
     unsafe {
         ffi::lua_pushboolean(l, 0);
         1
@@ -1448,6 +1595,9 @@ unsafe extern "C-unwind" fn lua_redis_debug(_l: *mut lua_State) -> c_int {
 }
 
 unsafe fn acl_check_body(l: *mut lua_State) -> Result<c_int, ()> {
+    // SAFETY: called through `guarded` with the callback's state [state]; `rctx` is non-null, so it
+    // is the installed run context, and its server is not otherwise borrowed while Lua runs; errors
+    // are returned [jmp].
     unsafe {
         let rctx = run_ctx();
         if rctx.is_null() {
@@ -1474,10 +1624,15 @@ unsafe fn acl_check_body(l: *mut lua_State) -> Result<c_int, ()> {
 }
 
 unsafe extern "C-unwind" fn lua_redis_acl_check_cmd(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; the body's error is raised
+    // by `guarded` after the body's frame is gone [jmp].
     unsafe { guarded(l, acl_check_body) }
 }
 
 unsafe fn log_body(l: *mut lua_State) -> Result<c_int, ()> {
+    // SAFETY: called through `guarded` with the callback's state [state]; indices `-argc..-1` are
+    // the `argc` arguments counted by `lua_gettop`; slices are copied into `msg` at once [str];
+    // errors are returned [jmp].
     unsafe {
         let argc = ffi::lua_gettop(l);
         if argc < 2 {
@@ -1514,10 +1669,14 @@ unsafe fn log_body(l: *mut lua_State) -> Result<c_int, ()> {
 }
 
 unsafe extern "C-unwind" fn lua_redis_log(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; the body's error is raised
+    // by `guarded` after the body's frame is gone [jmp].
     unsafe { guarded(l, log_body) }
 }
 
 unsafe fn setresp_body(l: *mut lua_State) -> Result<c_int, ()> {
+    // SAFETY: called through `guarded` with the callback's state [state]; `rctx` is non-null, so it
+    // is the installed run context; the argument is checked to exist; errors are returned [jmp].
     unsafe {
         let rctx = run_ctx();
         if rctx.is_null() {
@@ -1543,12 +1702,18 @@ unsafe fn setresp_body(l: *mut lua_State) -> Result<c_int, ()> {
 }
 
 unsafe extern "C-unwind" fn lua_redis_setresp(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; the body's error is raised
+    // by `guarded` after the body's frame is gone [jmp].
     unsafe { guarded(l, setresp_body) }
 }
 
 /// `__index` of the locked globals: reading an unknown global raises (Redis
 /// `luaProtectedTableError`).
 unsafe extern "C-unwind" fn lua_global_index_error(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state of this `__index` call [state]; the key at -1 exists (two arguments
+    // checked) and is a string or number, so `lua_tolstring` returns a NUL-terminated string that
+    // stays on the stack during `luaL_error`'s formatting [str]; `luaL_error` longjmps from a frame
+    // holding only raw pointers [jmp].
     unsafe {
         if ffi::lua_gettop(l) != 2 {
             return ffi::luaL_error(
@@ -1573,6 +1738,8 @@ unsafe extern "C-unwind" fn lua_global_index_error(l: *mut lua_State) -> c_int {
 
 /// `os.clock()`: processor time of the process, seconds (C's `clock()`).
 unsafe extern "C-unwind" fn lua_os_clock(l: *mut lua_State) -> c_int {
+    // SAFETY: `ts` is a valid out-parameter for `clock_gettime`; `l` is the state of this call and
+    // one slot is pushed [state] [stack].
     unsafe {
         let mut ts = libc::timespec {
             tv_sec: 0,
@@ -1586,6 +1753,8 @@ unsafe extern "C-unwind" fn lua_os_clock(l: *mut lua_State) -> c_int {
 
 /// Redis's `math.random`: Lua 5.1's, over `redisLrand48`.
 unsafe extern "C-unwind" fn lua_math_random(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state of this call [state]; `luaL_check*`/`luaL_argerror`/`luaL_error`
+    // longjmp from a frame holding only integers and floats [jmp]; one slot is pushed [stack].
     unsafe {
         if run_ctx().is_null() {
             return ffi::luaL_error(
@@ -1619,6 +1788,8 @@ unsafe extern "C-unwind" fn lua_math_random(l: *mut lua_State) -> c_int {
 }
 
 unsafe extern "C-unwind" fn lua_math_randomseed(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state of this call [state]; `luaL_error`/`luaL_checkinteger` longjmp from
+    // a frame holding no destructors [jmp].
     unsafe {
         if run_ctx().is_null() {
             return ffi::luaL_error(
@@ -1661,6 +1832,9 @@ const LIBRARY_API: &CStr = c"__library_api";
 /// globals — only `redis`, with only `register_function`, `log`, the `LOG_*` levels and the
 /// versions; any other name raises the nonexistent-variable error — kept in the registry.
 pub fn functions_setup(l: *mut lua_State, version: &str, version_num: i64) {
+    // SAFETY: `l` comes from `new_state` [state]; at most four values are on the stack at once and
+    // all end in the registry [stack]; no Lua error can be raised here except on allocation
+    // failure, outside any script [jmp].
     unsafe {
         // R_load: the loading `redis` table.
         ffi::lua_createtable(l, 0, 8);
@@ -1704,6 +1878,10 @@ pub fn functions_setup(l: *mut lua_State, version: &str, version_num: i64) {
 /// registered functions, or the error text (`Error compiling function: ...`, `Error
 /// registering functions: ...`, `No functions registered`), freeing what was registered.
 pub fn load_library(l: *mut lua_State, code: &[u8]) -> Result<Vec<Registered>, String> {
+    // SAFETY: `l` comes from `new_state` [state]; the library's code runs under `lua_pcall`, so its
+    // errors return as a code and never longjmp across this frame, which owns `ctx` [jmp];
+    // `LOAD_CTX` points at `ctx` only during that pcall; the stack is restored to its entry height
+    // [stack]; error bytes are copied before the pop [str].
     unsafe {
         ffi::lua_getfield(l, ffi::LUA_GLOBALSINDEX, c"__redis__err__handler".as_ptr());
         if let Err(msg) = load(l, code, c"@user_function") {
@@ -1775,6 +1953,9 @@ const BAD_NAME: &[u8] = b"Library names can only contain letters, numbers, or un
 
 /// Reads a flags table (`{'no-writes', ...}`) at `idx`.
 unsafe fn read_flags(l: *mut lua_State, idx: c_int) -> Result<u32, ()> {
+    // SAFETY: the caller guarantees a valid state with the flags table at `idx` (an absolute index)
+    // and one free slot; each element is pushed, compared while on the stack [str], and popped;
+    // errors are returned [jmp].
     unsafe {
         let mut f = 0;
         let n = ffi::lua_objlen(l, idx);
@@ -1803,6 +1984,10 @@ unsafe fn read_flags(l: *mut lua_State, idx: c_int) -> Result<u32, ()> {
 }
 
 unsafe fn register_function_body(l: *mut lua_State) -> Result<c_int, ()> {
+    // SAFETY: called through `guarded` with the callback's state [state]; `ctx` is non-null, so it
+    // is the `LoadCtx` of the `load_library` frame below this pcall; keys are type-checked as
+    // strings before `lua_tolstring`, so `lua_next` stays valid; slices are copied into `Vec`s at
+    // once [str]; errors are returned and raised by `guarded` after the `Vec`s are dropped [jmp].
     unsafe {
         let ctx = LOAD_CTX.with(|c| c.get());
         if ctx.is_null() {
@@ -1937,6 +2122,8 @@ unsafe fn register_function_body(l: *mut lua_State) -> Result<c_int, ()> {
 }
 
 unsafe extern "C-unwind" fn lua_register_function(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; the body's error is raised
+    // by `guarded` after the body's frame is gone [jmp].
     unsafe { guarded(l, register_function_body) }
 }
 
@@ -1958,6 +2145,8 @@ mod tests {
     fn lrand48_matches_the_libc_sequence() {
         srand48(0);
         let ours: Vec<i32> = (0..5).map(|_| lrand48()).collect();
+        // SAFETY: libc's `srand48`/`lrand48` take no pointers and have no preconditions; only
+        // this test uses their global state.
         let theirs: Vec<i32> = unsafe {
             libc::srand48(0);
             (0..5).map(|_| libc::lrand48() as i32).collect()

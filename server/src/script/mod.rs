@@ -18,6 +18,11 @@
 //!   outer `call()`; EVAL itself is never propagated.
 //! - Not yet: SCRIPT KILL of a running script and the BUSY state (scripts run to the end;
 //!   SCRIPT KILL answers NOTBUSY), SCRIPT DEBUG.
+//!
+//! Every `unsafe` block of this module carries a `// SAFETY:` comment (enforced by the
+//! lint below); the invariants they cite are listed in [`lua`]'s "Safety model".
+
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod function;
 pub mod libs;
