@@ -59,6 +59,8 @@ use std::cell::Cell;
 use std::ffi::{c_char, c_int, CStr};
 use std::ptr;
 
+use super::stack::Stack;
+
 pub use ffi::lua_State;
 
 unsafe extern "C" {
@@ -259,27 +261,11 @@ unsafe fn to_bytes<'a>(l: *mut lua_State, idx: c_int) -> Option<&'a [u8]> {
     }
 }
 
-/// `t[k] = v` (raw) for a string key, on the table at the top of the stack.
-unsafe fn set_field_bytes(l: *mut lua_State, k: &CStr, v: &[u8]) {
-    // SAFETY: the caller guarantees a valid state with a table at the top and two free slots; key
-    // and value are pushed and consumed by `lua_rawset`, leaving the stack as it was.
-    unsafe {
-        ffi::lua_pushstring(l, k.as_ptr());
-        push_bytes(l, v);
-        ffi::lua_rawset(l, -3);
-    }
-}
-
 /// Pushes an error table as Redis's `luaPushErrorBuff`: `msg` either `-CODE text` (the
 /// code is kept) or plain text (the code `ERR` is added); trailing CR/LF are trimmed.
 pub unsafe fn push_error(l: *mut lua_State, msg: &[u8]) {
-    let final_msg = error_table_text(msg);
-    // SAFETY: the caller guarantees a valid state with three free slots; `final_msg` is copied into
-    // Lua by `set_field_bytes`, which does not raise except on allocation failure [jmp].
-    unsafe {
-        ffi::lua_createtable(l, 0, 1);
-        set_field_bytes(l, c"err", &final_msg);
-    }
+    // SAFETY: the caller's contract (a live state on this thread) is `Stack::new`'s.
+    unsafe { Stack::new(l) }.push_error(msg);
 }
 
 /// The `err` text Redis stores for an error message (see [`push_error`]).
@@ -306,40 +292,33 @@ pub fn error_table_text(msg: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Marks the error table at the top of the stack as already counted in the stats.
-unsafe fn mark_ignore_stats(l: *mut lua_State) {
-    // SAFETY: the caller guarantees a valid state with an error table at the top and two free
-    // slots; `lua_rawset` consumes the pair pushed here.
-    unsafe {
-        ffi::lua_pushstring(l, c"ignore_error_stats_update".as_ptr());
-        ffi::lua_pushboolean(l, 1);
-        ffi::lua_rawset(l, -3);
-    }
-}
-
 /// Runs a callback body, turning `Err(())` (an error value pushed on the stack) and panics
 /// into a Lua error raised after the body's frame is gone.
 #[inline]
-unsafe fn guarded(
-    l: *mut lua_State,
-    body: unsafe fn(*mut lua_State) -> Result<c_int, ()>,
-) -> c_int {
-    // SAFETY: the caller guarantees `l` is the state of the running C function; `body` is an
-    // `unsafe fn` with the same contract, called with that state.
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { body(l) }));
+unsafe fn guarded(l: *mut lua_State, body: fn(&mut Stack<'_>) -> Result<c_int, ()>) -> c_int {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: the caller guarantees `l` is the state of the running C function [state],
+        // used on this thread until it returns.
+        let mut st = unsafe { Stack::new(l) };
+        body(&mut st)
+    }));
     match r {
         Ok(Ok(n)) => n,
-        // SAFETY: `body` returned `Err` after pushing its error value and its frame (and the
-        // closure's) is gone: this frame holds only `r`, a `Result<_, ()>` with nothing to drop, so
-        // the longjmp crosses no destructor [jmp].
+        // SAFETY: `body` returned `Err` after pushing its error value, and its frame (and the
+        // closure's) is gone: this frame holds only `r`, an `Ok(Err(()))` with nothing to
+        // drop, so the longjmp crosses no destructor [jmp].
         Ok(Err(())) => unsafe { ffi::lua_error(l) },
-        // SAFETY: the panic payload was dropped with the match scrutinee's temporary (`Err(_)`
-        // binds nothing); the frame holds nothing with a destructor when `lua_error` longjmps
-        // [jmp]. `push_error` needs three slots, within LUA_MINSTACK [stack].
-        Err(_) => unsafe {
-            push_error(l, b"internal error in a Redis API call");
-            ffi::lua_error(l)
-        },
+        Err(payload) => {
+            // The panic payload is the one value here with a destructor: drop it before the
+            // longjmp skips this frame.
+            drop(payload);
+            // SAFETY: `l` is the state of the running C function (caller's contract); it now
+            // holds nothing with a destructor when `lua_error` longjmps [jmp].
+            let mut st = unsafe { Stack::new(l) };
+            st.push_error(b"internal error in a Redis API call");
+            // SAFETY: as above: nothing with a destructor is live in this frame [jmp].
+            unsafe { ffi::lua_error(l) }
+        }
     }
 }
 
@@ -895,13 +874,8 @@ fn lua_number_to_i64(n: f64) -> i64 {
 
 /// Pushes `t[field]` (raw) of the table at the top and returns its Lua type.
 unsafe fn raw_field(l: *mut lua_State, field: &CStr) -> c_int {
-    // SAFETY: the caller guarantees a valid state with a table at the top and two free slots;
-    // `lua_rawget` replaces the pushed key by the value (no metamethods, no raise).
-    unsafe {
-        ffi::lua_pushstring(l, field.as_ptr());
-        ffi::lua_rawget(l, -2);
-        ffi::lua_type(l, -1)
-    }
+    // SAFETY: the caller's contract (a live state on this thread) is `Stack::new`'s.
+    unsafe { Stack::new(l) }.raw_field(field)
 }
 
 /// The table case of [`reply_from_lua`]: error, status, double, big number, verbatim,
@@ -1036,9 +1010,10 @@ unsafe fn count_pairs(l: *mut lua_State) -> usize {
 /// Parses one reply at `*pos` of `buf` (a reply the server wrote, so well formed) and
 /// pushes its Lua value; with `push == false` the reply is skipped (attributes).
 unsafe fn push_reply(l: *mut lua_State, buf: &[u8], pos: &mut usize, push: bool) {
-    // SAFETY: the caller guarantees a valid state; five slots are reserved before pushing [stack];
-    // `buf` is a well-formed reply the server wrote, and every string pushed is copied by Lua;
-    // nothing here raises except on allocation failure [jmp].
+    // SAFETY: the caller guarantees a valid state (also handed to `Stack::new` for the table
+    // fields); five slots are reserved before pushing [stack]; `buf` is a well-formed reply the
+    // server wrote, and every string pushed is copied by Lua; nothing here raises except on
+    // allocation failure [jmp].
     unsafe {
         let line_end =
             |p: usize| -> usize { memchr::memchr(b'\r', &buf[p..]).map_or(buf.len(), |i| p + i) };
@@ -1076,7 +1051,7 @@ unsafe fn push_reply(l: *mut lua_State, buf: &[u8], pos: &mut usize, push: bool)
             b'+' => {
                 if push {
                     ffi::lua_createtable(l, 0, 1);
-                    set_field_bytes(l, c"ok", line);
+                    Stack::new(l).set_field_bytes(c"ok", line);
                 }
             }
             b'-' => {
@@ -1085,7 +1060,7 @@ unsafe fn push_reply(l: *mut lua_State, buf: &[u8], pos: &mut usize, push: bool)
                     m.push(b'-');
                     m.extend_from_slice(line);
                     push_error(l, &m);
-                    mark_ignore_stats(l);
+                    Stack::new(l).mark_ignore_stats();
                 }
             }
             b'*' | b'~' | b'>' => {
@@ -1171,7 +1146,7 @@ unsafe fn push_reply(l: *mut lua_State, buf: &[u8], pos: &mut usize, push: bool)
             b'(' => {
                 if push {
                     ffi::lua_createtable(l, 0, 1);
-                    set_field_bytes(l, c"big_number", line);
+                    Stack::new(l).set_field_bytes(c"big_number", line);
                 }
             }
             b'=' => {
@@ -1187,8 +1162,8 @@ unsafe fn push_reply(l: *mut lua_State, buf: &[u8], pos: &mut usize, push: bool)
                     ffi::lua_createtable(l, 0, 1);
                     ffi::lua_pushstring(l, c"verbatim_string".as_ptr());
                     ffi::lua_createtable(l, 0, 2);
-                    set_field_bytes(l, c"string", text);
-                    set_field_bytes(l, c"format", fmt);
+                    Stack::new(l).set_field_bytes(c"string", text);
+                    Stack::new(l).set_field_bytes(c"format", fmt);
                     ffi::lua_rawset(l, -3);
                 }
             }
@@ -1233,41 +1208,30 @@ fn number_arg(n: f64) -> Vec<u8> {
 
 /// Collects the call's arguments into an argv (Redis `luaArgsToRedisArgv`), popping them.
 /// On error the error table is pushed.
-unsafe fn args_to_argv(l: *mut lua_State, mut argv: OwnedArgv) -> Result<OwnedArgv, ()> {
-    // SAFETY: the caller guarantees `l` is the state of the running callback [state]; the indices
-    // `1..=argc` are checked against `lua_gettop`; each string slice is copied into `argv` before
-    // the arguments are popped [str]; errors are returned, not raised [jmp].
-    unsafe {
-        let argc = ffi::lua_gettop(l);
-        if argc == 0 {
-            push_error(
-                l,
-                b"Please specify at least one argument for this redis lib call",
-            );
-            return Err(());
-        }
-        argv.clear();
-        let mut ok = true;
-        for j in 1..=argc {
-            if ffi::lua_type(l, j) == ffi::LUA_TNUMBER {
-                argv.push(&number_arg(ffi::lua_tonumber(l, j)));
-            } else if ffi::lua_type(l, j) == ffi::LUA_TSTRING {
-                argv.push(to_bytes(l, j).unwrap_or_default());
-            } else {
-                ok = false;
-                break;
-            }
-        }
-        ffi::lua_pop(l, argc);
-        if !ok {
-            push_error(
-                l,
-                b"Lua redis lib command arguments must be strings or integers",
-            );
-            return Err(());
-        }
-        Ok(argv)
+fn args_to_argv(st: &mut Stack<'_>, mut argv: OwnedArgv) -> Result<OwnedArgv, ()> {
+    let argc = st.top();
+    if argc == 0 {
+        st.push_error(b"Please specify at least one argument for this redis lib call");
+        return Err(());
     }
+    argv.clear();
+    let mut ok = true;
+    for j in 1..=argc {
+        if st.type_at(j) == ffi::LUA_TNUMBER {
+            argv.push(&number_arg(st.number(j)));
+        } else if st.type_at(j) == ffi::LUA_TSTRING {
+            argv.push(st.bytes(j).unwrap_or_default());
+        } else {
+            ok = false;
+            break;
+        }
+    }
+    st.pop(argc);
+    if !ok {
+        st.push_error(b"Lua redis lib command arguments must be strings or integers");
+        return Err(());
+    }
+    Ok(argv)
 }
 
 /// Runs one command for the script (Redis `scriptCall`): the checks, then `call()` on the
@@ -1357,73 +1321,65 @@ fn script_call(rctx: &mut RunCtx, argv: &OwnedArgv, out: &mut Reply) -> Result<(
     Ok(())
 }
 
-unsafe fn redis_generic(l: *mut lua_State, raise: bool) -> Result<c_int, ()> {
-    // SAFETY: called only through `guarded` with the callback's state [state]; `rctx` is non-null,
-    // so it is the installed run context [state]; errors are returned as `Err` and raised by
-    // `guarded` after this frame (which owns `argv` and `out`) is gone [jmp]; the result occupies
-    // one slot [stack].
-    unsafe {
-        let rctx = run_ctx();
-        if rctx.is_null() {
-            push_error(
-                l,
-                b"redis.call/pcall can only be called inside a script invocation",
-            );
-            return Err(());
+fn redis_generic(st: &mut Stack<'_>, raise: bool) -> Result<c_int, ()> {
+    let Some(rctx) = running() else {
+        st.push_error(b"redis.call/pcall can only be called inside a script invocation");
+        return Err(());
+    };
+    // SAFETY: `rctx.srv` is the handler's `&mut Server`, which the handler does not use
+    // while the script runs; this callback is the only code holding it now.
+    let reuse = std::mem::take(unsafe { &mut (*rctx.srv).scripting.argv });
+    let argv = match args_to_argv(st, reuse) {
+        Ok(a) => a,
+        Err(()) => return if raise { Err(()) } else { Ok(1) },
+    };
+    // SAFETY: as above.
+    let srv = unsafe { &mut *rctx.srv };
+    let mut out = std::mem::take(&mut srv.scripting.reply);
+    out.buf.clear();
+    out.errors.clear();
+    let r = script_call(rctx, &argv, &mut out);
+    // SAFETY: as above; `script_call`'s borrow of the server has ended.
+    unsafe { (*rctx.srv).scripting.argv = argv };
+    let raise_now = match r {
+        Err(msg) => {
+            st.push_error(&msg);
+            st.mark_ignore_stats();
+            raise
         }
-        let rctx = &mut *rctx;
-        let reuse = std::mem::take(&mut (*rctx.srv).scripting.argv);
-        let argv = match args_to_argv(l, reuse) {
-            Ok(a) => a,
-            Err(()) => return if raise { Err(()) } else { Ok(1) },
-        };
-        let srv = &mut *rctx.srv;
-        let mut out = std::mem::take(&mut srv.scripting.reply);
-        out.buf.clear();
-        out.errors.clear();
-        let r = script_call(rctx, &argv, &mut out);
-        (*rctx.srv).scripting.argv = argv;
-        let raise_now = match r {
-            Err(msg) => {
-                push_error(l, &msg);
-                mark_ignore_stats(l);
-                raise
+        Ok(()) => {
+            let mut pos = 0;
+            let is_err = out.buf.first() == Some(&b'-');
+            if out.buf.is_empty() {
+                st.push_nil();
+            } else {
+                // SAFETY: `st` wraps the live state of this callback [state]; `push_reply`
+                // reserves its own slots [stack] and does not raise [jmp].
+                unsafe { push_reply(st.raw(), &out.buf, &mut pos, true) };
             }
-            Ok(()) => {
-                let mut pos = 0;
-                let is_err = out.buf.first() == Some(&b'-');
-                if out.buf.is_empty() {
-                    ffi::lua_pushnil(l);
-                } else {
-                    push_reply(l, &out.buf, &mut pos, true);
-                }
-                raise && is_err
-            }
-        };
-        out.buf.clear();
-        if out.buf.capacity() > 64 * 1024 {
-            out.buf = Vec::with_capacity(1024);
+            raise && is_err
         }
-        let srv = &mut *rctx.srv;
-        srv.scripting.reply = out;
-        if raise_now {
-            Err(())
-        } else {
-            Ok(1)
-        }
+    };
+    out.buf.clear();
+    if out.buf.capacity() > 64 * 1024 {
+        out.buf = Vec::with_capacity(1024);
+    }
+    // SAFETY: as above.
+    let srv = unsafe { &mut *rctx.srv };
+    srv.scripting.reply = out;
+    if raise_now {
+        Err(())
+    } else {
+        Ok(1)
     }
 }
 
-unsafe fn call_body(l: *mut lua_State) -> Result<c_int, ()> {
-    // SAFETY: the caller (`guarded`) passes the state of the running `redis.call`/`redis.pcall`
-    // [state].
-    unsafe { redis_generic(l, true) }
+fn call_body(st: &mut Stack<'_>) -> Result<c_int, ()> {
+    redis_generic(st, true)
 }
 
-unsafe fn pcall_body(l: *mut lua_State) -> Result<c_int, ()> {
-    // SAFETY: the caller (`guarded`) passes the state of the running `redis.call`/`redis.pcall`
-    // [state].
-    unsafe { redis_generic(l, false) }
+fn pcall_body(st: &mut Stack<'_>) -> Result<c_int, ()> {
+    redis_generic(st, false)
 }
 
 unsafe extern "C-unwind" fn lua_redis_call(l: *mut lua_State) -> c_int {
@@ -1470,19 +1426,14 @@ unsafe extern "C-unwind" fn lua_redis_pcall_builtin(l: *mut lua_State) -> c_int 
     }
 }
 
-unsafe fn sha1hex_body(l: *mut lua_State) -> Result<c_int, ()> {
-    // SAFETY: called through `guarded` with the callback's state [state]; argument 1 exists
-    // (checked); the slice is hashed before anything is pushed [str]; errors are returned [jmp].
-    unsafe {
-        if ffi::lua_gettop(l) != 1 {
-            push_error(l, b"wrong number of arguments");
-            return Err(());
-        }
-        let s = to_bytes(l, 1).unwrap_or_default();
-        let hex = super::sha1hex(s);
-        push_bytes(l, hex.as_bytes());
-        Ok(1)
+fn sha1hex_body(st: &mut Stack<'_>) -> Result<c_int, ()> {
+    if st.top() != 1 {
+        st.push_error(b"wrong number of arguments");
+        return Err(());
     }
+    let hex = super::sha1hex(st.bytes(1).unwrap_or_default());
+    st.push_bytes(hex.as_bytes());
+    Ok(1)
 }
 
 unsafe extern "C-unwind" fn lua_redis_sha1hex(l: *mut lua_State) -> c_int {
@@ -1492,76 +1443,61 @@ unsafe extern "C-unwind" fn lua_redis_sha1hex(l: *mut lua_State) -> c_int {
 }
 
 unsafe extern "C-unwind" fn lua_redis_error_reply(l: *mut lua_State) -> c_int {
-    // SAFETY: `l` is the state of this call [state]; argument 1 exists and is a string (checked),
-    // and the slice is copied into `msg` before anything is pushed [str]; nothing is raised: the
-    // error table is returned as a value [jmp].
-    unsafe {
-        if ffi::lua_gettop(l) != 1 || ffi::lua_type(l, -1) != ffi::LUA_TSTRING {
-            push_error(l, b"wrong number or type of arguments");
-            return 1;
-        }
-        let s = to_bytes(l, -1).unwrap_or_default();
-        let msg = if s.first() == Some(&b'-') {
-            s.to_vec()
-        } else {
-            let mut m = b"-".to_vec();
-            m.extend_from_slice(s);
-            m
-        };
-        // Strings stop at NUL in Redis (`lua_tostring` into an sds by strlen).
-        let msg = match msg.iter().position(|&b| b == 0) {
-            Some(i) => msg[..i].to_vec(),
-            None => msg,
-        };
-        push_error(l, &msg);
-        1
+    // SAFETY: `l` is the state Lua called this C function with, used on this thread until
+    // it returns [state]. Nothing below raises: the error table is returned as a value.
+    let mut st = unsafe { Stack::new(l) };
+    if st.top() != 1 || st.type_at(-1) != ffi::LUA_TSTRING {
+        st.push_error(b"wrong number or type of arguments");
+        return 1;
     }
+    let s = st.bytes(-1).unwrap_or_default();
+    let msg = if s.first() == Some(&b'-') {
+        s.to_vec()
+    } else {
+        let mut m = b"-".to_vec();
+        m.extend_from_slice(s);
+        m
+    };
+    // Strings stop at NUL in Redis (`lua_tostring` into an sds by strlen).
+    let msg = match msg.iter().position(|&b| b == 0) {
+        Some(i) => msg[..i].to_vec(),
+        None => msg,
+    };
+    st.push_error(&msg);
+    1
 }
 
 unsafe extern "C-unwind" fn lua_redis_status_reply(l: *mut lua_State) -> c_int {
-    // SAFETY: `l` is the state of this call [state]; argument 1 exists and is a string (checked);
-    // three slots are used, within LUA_MINSTACK [stack]; the new table has no metamethods, so
-    // `lua_settable` runs no Lua code and cannot raise.
-    unsafe {
-        if ffi::lua_gettop(l) != 1 || ffi::lua_type(l, -1) != ffi::LUA_TSTRING {
-            push_error(l, b"wrong number or type of arguments");
-            return 1;
-        }
-        ffi::lua_createtable(l, 0, 1);
-        ffi::lua_pushstring(l, c"ok".as_ptr());
-        ffi::lua_pushvalue(l, -3);
-        ffi::lua_settable(l, -3);
-        1
+    // SAFETY: `l` is the state Lua called this C function with, used on this thread until
+    // it returns [state]. Nothing below raises.
+    let mut st = unsafe { Stack::new(l) };
+    if st.top() != 1 || st.type_at(-1) != ffi::LUA_TSTRING {
+        st.push_error(b"wrong number or type of arguments");
+        return 1;
     }
+    st.new_table(0, 1);
+    st.set_field_value(c"ok", 1);
+    1
 }
 
-unsafe fn set_repl_body(l: *mut lua_State) -> Result<c_int, ()> {
-    // SAFETY: called through `guarded` with the callback's state [state]; `rctx` is non-null, so it
-    // is the installed run context; the argument is checked to exist; errors are returned [jmp].
-    unsafe {
-        let rctx = run_ctx();
-        if rctx.is_null() {
-            push_error(
-                l,
-                b"redis.set_repl can only be called inside a script invocation",
-            );
-            return Err(());
-        }
-        if ffi::lua_gettop(l) != 1 {
-            push_error(l, b"redis.set_repl() requires one argument.");
-            return Err(());
-        }
-        let f = ffi::lua_tonumber(l, -1) as i64;
-        if f & !(repl::ALL as i64) != 0 {
-            push_error(
-                l,
-                b"Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
-            );
-            return Err(());
-        }
-        (*rctx).repl_flags = f as u8;
-        Ok(0)
+fn set_repl_body(st: &mut Stack<'_>) -> Result<c_int, ()> {
+    let Some(rctx) = running() else {
+        st.push_error(b"redis.set_repl can only be called inside a script invocation");
+        return Err(());
+    };
+    if st.top() != 1 {
+        st.push_error(b"redis.set_repl() requires one argument.");
+        return Err(());
     }
+    let f = st.number(-1) as i64;
+    if f & !(repl::ALL as i64) != 0 {
+        st.push_error(
+            b"Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+        );
+        return Err(());
+    }
+    rctx.repl_flags = f as u8;
+    Ok(0)
 }
 
 unsafe extern "C-unwind" fn lua_redis_set_repl(l: *mut lua_State) -> c_int {
@@ -1573,54 +1509,43 @@ unsafe extern "C-unwind" fn lua_redis_set_repl(l: *mut lua_State) -> c_int {
 /// `redis.replicate_commands()`: effects replication is the only mode since Redis 7;
 /// returns true.
 unsafe extern "C-unwind" fn lua_redis_replicate_commands(l: *mut lua_State) -> c_int {
-    // SAFETY: `l` is the state of this call [state]; one slot pushed, within LUA_MINSTACK [stack].
-    unsafe {
-        ffi::lua_pushboolean(l, 1);
-        1
-    }
+    // SAFETY: `l` is the state Lua called this C function with [state].
+    unsafe { Stack::new(l) }.push_bool(true);
+    1
 }
 
 /// `redis.breakpoint()` / `redis.debug()`: the script debugger is not running, so
 /// breakpoint returns false and debug does nothing, as in Redis outside `SCRIPT DEBUG`.
 unsafe extern "C-unwind" fn lua_redis_breakpoint(l: *mut lua_State) -> c_int {
-    // SAFETY: `l` is the state of this call [state]; one slot pushed, within LUA_MINSTACK [stack].
-    unsafe {
-        ffi::lua_pushboolean(l, 0);
-        1
-    }
+    // SAFETY: `l` is the state Lua called this C function with [state].
+    unsafe { Stack::new(l) }.push_bool(false);
+    1
 }
 
 unsafe extern "C-unwind" fn lua_redis_debug(_l: *mut lua_State) -> c_int {
     0
 }
 
-unsafe fn acl_check_body(l: *mut lua_State) -> Result<c_int, ()> {
-    // SAFETY: called through `guarded` with the callback's state [state]; `rctx` is non-null, so it
-    // is the installed run context, and its server is not otherwise borrowed while Lua runs; errors
-    // are returned [jmp].
-    unsafe {
-        let rctx = run_ctx();
-        if rctx.is_null() {
-            push_error(
-                l,
-                b"redis.acl_check_cmd can only be called inside a script invocation",
-            );
-            return Err(());
-        }
-        let argv = args_to_argv(l, OwnedArgv::default())?;
-        let srv = &*(*rctx).srv;
-        let a = argv.argv();
-        let Lookup::Found(id) = srv.commands.lookup(&a) else {
-            drop(argv);
-            push_error(l, b"Invalid command passed to redis.acl_check_cmd()");
-            return Err(());
-        };
-        let slot = srv.clients[(*rctx).lua_client].acl_user;
-        let ok = srv.acl.check(&srv.commands, slot, id, &a).is_ok();
+fn acl_check_body(st: &mut Stack<'_>) -> Result<c_int, ()> {
+    let Some(rctx) = running() else {
+        st.push_error(b"redis.acl_check_cmd can only be called inside a script invocation");
+        return Err(());
+    };
+    let argv = args_to_argv(st, OwnedArgv::default())?;
+    // SAFETY: `rctx.srv` is the handler's `&mut Server`, which the handler does not use
+    // while the script runs; only read here.
+    let srv = unsafe { &*rctx.srv };
+    let a = argv.argv();
+    let Lookup::Found(id) = srv.commands.lookup(&a) else {
         drop(argv);
-        ffi::lua_pushboolean(l, ok as c_int);
-        Ok(1)
-    }
+        st.push_error(b"Invalid command passed to redis.acl_check_cmd()");
+        return Err(());
+    };
+    let slot = srv.clients[rctx.lua_client].acl_user;
+    let ok = srv.acl.check(&srv.commands, slot, id, &a).is_ok();
+    drop(argv);
+    st.push_bool(ok);
+    Ok(1)
 }
 
 unsafe extern "C-unwind" fn lua_redis_acl_check_cmd(l: *mut lua_State) -> c_int {
@@ -1629,43 +1554,38 @@ unsafe extern "C-unwind" fn lua_redis_acl_check_cmd(l: *mut lua_State) -> c_int 
     unsafe { guarded(l, acl_check_body) }
 }
 
-unsafe fn log_body(l: *mut lua_State) -> Result<c_int, ()> {
-    // SAFETY: called through `guarded` with the callback's state [state]; indices `-argc..-1` are
-    // the `argc` arguments counted by `lua_gettop`; slices are copied into `msg` at once [str];
-    // errors are returned [jmp].
-    unsafe {
-        let argc = ffi::lua_gettop(l);
-        if argc < 2 {
-            push_error(l, b"redis.log() requires two arguments or more.");
-            return Err(());
-        }
-        if ffi::lua_isnumber(l, -argc) == 0 {
-            push_error(l, b"First argument must be a number (log level).");
-            return Err(());
-        }
-        let level = ffi::lua_tonumber(l, -argc) as i64;
-        if !(0..=3).contains(&level) {
-            push_error(l, b"Invalid log level.");
-            return Err(());
-        }
-        let mut msg = Vec::new();
-        for j in 1..argc {
-            if let Some(s) = to_bytes(l, -argc + j) {
-                if j != 1 {
-                    msg.push(b' ');
-                }
-                msg.extend_from_slice(s);
-            }
-        }
-        let lvl = match level {
-            0 => crate::log::Level::Debug,
-            1 => crate::log::Level::Verbose,
-            2 => crate::log::Level::Notice,
-            _ => crate::log::Level::Warning,
-        };
-        crate::log::log(lvl, &String::from_utf8_lossy(&msg));
-        Ok(0)
+fn log_body(st: &mut Stack<'_>) -> Result<c_int, ()> {
+    let argc = st.top();
+    if argc < 2 {
+        st.push_error(b"redis.log() requires two arguments or more.");
+        return Err(());
     }
+    if !st.is_number(-argc) {
+        st.push_error(b"First argument must be a number (log level).");
+        return Err(());
+    }
+    let level = st.number(-argc) as i64;
+    if !(0..=3).contains(&level) {
+        st.push_error(b"Invalid log level.");
+        return Err(());
+    }
+    let mut msg = Vec::new();
+    for j in 1..argc {
+        if let Some(s) = st.bytes(-argc + j) {
+            if j != 1 {
+                msg.push(b' ');
+            }
+            msg.extend_from_slice(s);
+        }
+    }
+    let lvl = match level {
+        0 => crate::log::Level::Debug,
+        1 => crate::log::Level::Verbose,
+        2 => crate::log::Level::Notice,
+        _ => crate::log::Level::Warning,
+    };
+    crate::log::log(lvl, &String::from_utf8_lossy(&msg));
+    Ok(0)
 }
 
 unsafe extern "C-unwind" fn lua_redis_log(l: *mut lua_State) -> c_int {
@@ -1674,31 +1594,23 @@ unsafe extern "C-unwind" fn lua_redis_log(l: *mut lua_State) -> c_int {
     unsafe { guarded(l, log_body) }
 }
 
-unsafe fn setresp_body(l: *mut lua_State) -> Result<c_int, ()> {
-    // SAFETY: called through `guarded` with the callback's state [state]; `rctx` is non-null, so it
-    // is the installed run context; the argument is checked to exist; errors are returned [jmp].
-    unsafe {
-        let rctx = run_ctx();
-        if rctx.is_null() {
-            push_error(
-                l,
-                b"redis.setresp can only be called inside a script invocation",
-            );
-            return Err(());
-        }
-        let argc = ffi::lua_gettop(l);
-        if argc != 1 {
-            push_error(l, b"redis.setresp() requires one argument.");
-            return Err(());
-        }
-        let resp = ffi::lua_tonumber(l, -argc) as i64;
-        if resp != 2 && resp != 3 {
-            push_error(l, b"RESP version must be 2 or 3.");
-            return Err(());
-        }
-        (*rctx).resp = resp as u8;
-        Ok(0)
+fn setresp_body(st: &mut Stack<'_>) -> Result<c_int, ()> {
+    let Some(rctx) = running() else {
+        st.push_error(b"redis.setresp can only be called inside a script invocation");
+        return Err(());
+    };
+    let argc = st.top();
+    if argc != 1 {
+        st.push_error(b"redis.setresp() requires one argument.");
+        return Err(());
     }
+    let resp = st.number(-argc) as i64;
+    if resp != 2 && resp != 3 {
+        st.push_error(b"RESP version must be 2 or 3.");
+        return Err(());
+    }
+    rctx.resp = resp as u8;
+    Ok(0)
 }
 
 unsafe extern "C-unwind" fn lua_redis_setresp(l: *mut lua_State) -> c_int {
@@ -1710,45 +1622,43 @@ unsafe extern "C-unwind" fn lua_redis_setresp(l: *mut lua_State) -> c_int {
 /// `__index` of the locked globals: reading an unknown global raises (Redis
 /// `luaProtectedTableError`).
 unsafe extern "C-unwind" fn lua_global_index_error(l: *mut lua_State) -> c_int {
-    // SAFETY: `l` is the state of this `__index` call [state]; the key at -1 exists (two arguments
-    // checked) and is a string or number, so `lua_tolstring` returns a NUL-terminated string that
-    // stays on the stack during `luaL_error`'s formatting [str]; `luaL_error` longjmps from a frame
-    // holding only raw pointers [jmp].
-    unsafe {
-        if ffi::lua_gettop(l) != 2 {
-            return ffi::luaL_error(
+    // SAFETY: `l` is the state of this `__index` call, used on this thread until it
+    // returns [state].
+    let st = unsafe { Stack::new(l) };
+    let msg: &CStr = if st.top() != 2 {
+        c"Wrong number of arguments to luaProtectedTableError"
+    } else if !st.is_string(-1) && !st.is_number(-1) {
+        c"Second argument to luaProtectedTableError must be a string or number"
+    } else {
+        // SAFETY: the key at -1 exists (two arguments) and is a string or number, so
+        // `lua_tolstring` returns a NUL-terminated string, which stays on the stack while
+        // `luaL_error` formats it [str]; `luaL_error` longjmps from a frame holding only
+        // pointers and the `Stack` handle, none with a destructor [jmp].
+        return unsafe {
+            let name = ffi::lua_tolstring(l, -1, ptr::null_mut());
+            ffi::luaL_error(
                 l,
-                c"Wrong number of arguments to luaProtectedTableError".as_ptr(),
-            );
-        }
-        if ffi::lua_isstring(l, -1) == 0 && ffi::lua_isnumber(l, -1) == 0 {
-            return ffi::luaL_error(
-                l,
-                c"Second argument to luaProtectedTableError must be a string or number".as_ptr(),
-            );
-        }
-        let name = ffi::lua_tolstring(l, -1, ptr::null_mut());
-        ffi::luaL_error(
-            l,
-            c"Script attempted to access nonexistent global variable '%s'".as_ptr(),
-            name,
-        )
-    }
+                c"Script attempted to access nonexistent global variable '%s'".as_ptr(),
+                name,
+            )
+        };
+    };
+    // SAFETY: `msg` is a static string without `%`; `luaL_error` longjmps from a frame
+    // holding only pointers and the `Stack` handle, none with a destructor [jmp].
+    unsafe { ffi::luaL_error(l, msg.as_ptr()) }
 }
 
 /// `os.clock()`: processor time of the process, seconds (C's `clock()`).
 unsafe extern "C-unwind" fn lua_os_clock(l: *mut lua_State) -> c_int {
-    // SAFETY: `ts` is a valid out-parameter for `clock_gettime`; `l` is the state of this call and
-    // one slot is pushed [state] [stack].
-    unsafe {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts);
-        ffi::lua_pushnumber(l, ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9);
-        1
-    }
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec` for `clock_gettime` to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    // SAFETY: `l` is the state Lua called this C function with [state].
+    unsafe { Stack::new(l) }.push_number(ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9);
+    1
 }
 
 /// Redis's `math.random`: Lua 5.1's, over `redisLrand48`.
@@ -1983,9 +1893,10 @@ unsafe fn read_flags(l: *mut lua_State, idx: c_int) -> Result<u32, ()> {
     }
 }
 
-unsafe fn register_function_body(l: *mut lua_State) -> Result<c_int, ()> {
-    // SAFETY: called through `guarded` with the callback's state [state]; `ctx` is non-null, so it
-    // is the `LoadCtx` of the `load_library` frame below this pcall; keys are type-checked as
+fn register_function_body(st: &mut Stack<'_>) -> Result<c_int, ()> {
+    let l = st.raw();
+    // SAFETY: `l` is the live state of this callback, wrapped by `st` [state]; `ctx` is non-null,
+    // so it is the `LoadCtx` of the `load_library` frame below this pcall; keys are type-checked as
     // strings before `lua_tolstring`, so `lua_next` stays valid; slices are copied into `Vec`s at
     // once [str]; errors are returned and raised by `guarded` after the `Vec`s are dropped [jmp].
     unsafe {

@@ -27,6 +27,7 @@
 pub mod function;
 pub mod libs;
 pub mod lua;
+pub mod stack;
 
 use crate::command::{flags, Ctx, Handler};
 use crate::reply::Reply;

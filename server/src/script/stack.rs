@@ -1,0 +1,262 @@
+//! [`Stack`]: a checked handle on a Lua state's stack, so that the scripting callbacks can
+//! push, read and pop values without `unsafe` of their own.
+//!
+//! The raw C API (through `mlua-sys`) trusts its caller for three things, which this
+//! module checks or encapsulates once (see the "Safety model" of [`super::lua`]):
+//! - the state is live and used on its own thread ([state]): the one obligation left to
+//!   the caller of [`Stack::new`], the only `unsafe fn` here;
+//! - indices name existing slots and pushes have a free slot ([stack]): every read
+//!   checks its index against `lua_gettop` (an index past the top reads as "none", as
+//!   Lua's acceptable indices do), every push reserves its slot with `lua_checkstack`,
+//!   every pop checks the count;
+//! - a string slice dies before its value leaves the stack ([str]): [`Stack::bytes`]
+//!   borrows the `Stack` immutably and every method that pops or overwrites a slot takes
+//!   it mutably, so the borrow checker enforces it.
+//!
+//! No method raises a Lua error ([jmp]): none calls `lua_error`/`luaL_*` or runs Lua code
+//! (tables are read and written raw). As everywhere in Lua, a push can still fail to
+//! allocate (`LUA_ERRMEM`), which the safety model lists as its one uncovered case.
+
+use mlua_sys as ffi;
+use std::ffi::{c_char, c_int, CStr};
+use std::marker::PhantomData;
+
+/// Aborts on a broken invariant of this module's callers (a bug). Not a panic: these
+/// methods run inside Lua C functions, and unwinding must not reach Lua's C frames.
+fn check(ok: bool, what: &str) {
+    if !ok {
+        crate::log::log(
+            crate::log::Level::Warning,
+            &format!("Lua stack misuse: {what}"),
+        );
+        std::process::abort();
+    }
+}
+
+/// A Lua state's stack, borrowed for `'l` (one C function call, or one set-up step).
+pub struct Stack<'l> {
+    l: *mut ffi::lua_State,
+    _state: PhantomData<&'l mut ffi::lua_State>,
+}
+
+impl Stack<'_> {
+    /// Wraps the state `l`.
+    ///
+    /// # Safety
+    ///
+    /// `l` must be a live Lua state ([state] in [`super::lua`]'s safety model): one made by
+    /// `new_state`, or the state Lua passed to the running C function or hook. It is used
+    /// only on the current thread while the `Stack` lives, and any other code that touches
+    /// its stack meanwhile (through [`Stack::raw`]) leaves the slots below the top it found
+    /// as they were.
+    pub unsafe fn new(l: *mut ffi::lua_State) -> Self {
+        Stack {
+            l,
+            _state: PhantomData,
+        }
+    }
+
+    /// The raw state, for the calls not wrapped here (each in its own `unsafe` block).
+    pub fn raw(&self) -> *mut ffi::lua_State {
+        self.l
+    }
+
+    /// Number of values on the stack (`lua_gettop`).
+    pub fn top(&self) -> c_int {
+        // SAFETY: `self.l` is live and on this thread (constructor contract); `lua_gettop`
+        // only subtracts two stack pointers.
+        unsafe { ffi::lua_gettop(self.l) }
+    }
+
+    /// Whether `idx` names an existing slot (`1..=top` or `-top..=-1`).
+    fn valid(&self, idx: c_int) -> bool {
+        let top = self.top();
+        (idx > 0 && idx <= top) || (idx < 0 && idx >= -top)
+    }
+
+    /// Reserves one free slot for a push. Failure (a C function already holding
+    /// `LUAI_MAXCSTACK` values) cannot happen with the callbacks here; it aborts rather than
+    /// writing past the stack.
+    fn reserve(&mut self) {
+        // SAFETY: live state (constructor contract); `lua_checkstack` grows the stack or
+        // reports failure, it never raises.
+        let ok = unsafe { ffi::lua_checkstack(self.l, 1) } != 0;
+        check(ok, "Lua stack overflow");
+    }
+
+    /// Lua type of slot `idx` (`LUA_TNONE` when there is no such slot).
+    pub fn type_at(&self, idx: c_int) -> c_int {
+        if !self.valid(idx) {
+            return ffi::LUA_TNONE;
+        }
+        // SAFETY: live state, and `idx` names an existing slot (checked above).
+        unsafe { ffi::lua_type(self.l, idx) }
+    }
+
+    /// Whether slot `idx` is a string or a number (`lua_isstring`).
+    pub fn is_string(&self, idx: c_int) -> bool {
+        // SAFETY: live state, and `idx` names an existing slot (checked first).
+        self.valid(idx) && unsafe { ffi::lua_isstring(self.l, idx) } != 0
+    }
+
+    /// Whether slot `idx` is a number or a numeric string (`lua_isnumber`).
+    pub fn is_number(&self, idx: c_int) -> bool {
+        // SAFETY: live state, and `idx` names an existing slot (checked first).
+        self.valid(idx) && unsafe { ffi::lua_isnumber(self.l, idx) } != 0
+    }
+
+    /// Slot `idx` as a number (`lua_tonumber`: 0 when it is not one or does not exist).
+    pub fn number(&self, idx: c_int) -> f64 {
+        if !self.valid(idx) {
+            return 0.0;
+        }
+        // SAFETY: live state, and `idx` names an existing slot (checked above).
+        unsafe { ffi::lua_tonumber(self.l, idx) }
+    }
+
+    /// The bytes of slot `idx` if it is a string, or a number (converted in place to a
+    /// string, as `lua_tolstring` does; not to be used on a key during a traversal).
+    pub fn bytes(&self, idx: c_int) -> Option<&[u8]> {
+        if !self.valid(idx) {
+            return None;
+        }
+        let mut len = 0usize;
+        // SAFETY: live state, and `idx` names an existing slot (checked above);
+        // `lua_tolstring` returns NULL for other types and does not raise.
+        let p = unsafe { ffi::lua_tolstring(self.l, idx, &mut len) };
+        if p.is_null() {
+            return None;
+        }
+        // SAFETY: `p` points at the `len` bytes of an immutable Lua string, which lives
+        // while it is on the stack; the slice borrows `self`, and every method that pops or
+        // overwrites a slot takes `&mut self`, so the string outlives the slice [str].
+        Some(unsafe { std::slice::from_raw_parts(p as *const u8, len) })
+    }
+
+    /// Pushes a byte string (copied by Lua).
+    pub fn push_bytes(&mut self, b: &[u8]) {
+        self.reserve();
+        // SAFETY: live state with a free slot (reserved above); `b` is a live slice of
+        // `b.len()` bytes, copied before `lua_pushlstring` returns.
+        unsafe { ffi::lua_pushlstring(self.l, b.as_ptr() as *const c_char, b.len()) };
+    }
+
+    /// Pushes a NUL-terminated string (copied by Lua).
+    pub fn push_cstr(&mut self, s: &CStr) {
+        self.reserve();
+        // SAFETY: live state with a free slot (reserved above); `s` is NUL-terminated and
+        // copied before `lua_pushstring` returns.
+        unsafe { ffi::lua_pushstring(self.l, s.as_ptr()) };
+    }
+
+    /// Pushes a number.
+    pub fn push_number(&mut self, n: f64) {
+        self.reserve();
+        // SAFETY: live state with a free slot (reserved above).
+        unsafe { ffi::lua_pushnumber(self.l, n) };
+    }
+
+    /// Pushes nil.
+    pub fn push_nil(&mut self) {
+        self.reserve();
+        // SAFETY: live state with a free slot (reserved above).
+        unsafe { ffi::lua_pushnil(self.l) };
+    }
+
+    /// Pushes a boolean.
+    pub fn push_bool(&mut self, b: bool) {
+        self.reserve();
+        // SAFETY: live state with a free slot (reserved above).
+        unsafe { ffi::lua_pushboolean(self.l, b as c_int) };
+    }
+
+    /// Pushes a copy of slot `idx` (a missing slot is a bug: aborts).
+    pub fn push_value(&mut self, idx: c_int) {
+        check(self.valid(idx), "push_value of a missing slot");
+        self.reserve();
+        // SAFETY: live state with a free slot (reserved above), `idx` names an existing
+        // slot (asserted above; a relative index is taken before the push).
+        unsafe { ffi::lua_pushvalue(self.l, idx) };
+    }
+
+    /// Pushes a new table with room for `narr` array and `nrec` hash entries.
+    pub fn new_table(&mut self, narr: c_int, nrec: c_int) {
+        self.reserve();
+        // SAFETY: live state with a free slot (reserved above).
+        unsafe { ffi::lua_createtable(self.l, narr, nrec) };
+    }
+
+    /// Pops `n` values (fewer on the stack is a bug: aborts).
+    pub fn pop(&mut self, n: c_int) {
+        check(
+            n >= 0 && n <= self.top(),
+            "pop past the bottom of the stack",
+        );
+        // SAFETY: live state holding at least `n` values (asserted above).
+        unsafe { ffi::lua_pop(self.l, n) };
+    }
+
+    /// Asserts that the top slot is a table (the raw table writes need one).
+    fn assert_table_on_top(&self) {
+        check(
+            self.type_at(-1) == ffi::LUA_TTABLE,
+            "a table must be on top of the stack",
+        );
+    }
+
+    /// `t[k] = v` (raw) for the table `t` at the top of the stack.
+    pub fn set_field_bytes(&mut self, k: &CStr, v: &[u8]) {
+        self.assert_table_on_top();
+        self.push_cstr(k);
+        self.push_bytes(v);
+        // SAFETY: live state with the table at -3 (asserted before the two pushes) and the
+        // key and value above it; `lua_rawset` pops both and runs no metamethod.
+        unsafe { ffi::lua_rawset(self.l, -3) };
+    }
+
+    /// `t[k] = true` (raw) for the table `t` at the top of the stack.
+    pub fn set_field_true(&mut self, k: &CStr) {
+        self.assert_table_on_top();
+        self.push_cstr(k);
+        self.push_bool(true);
+        // SAFETY: as in `set_field_bytes`: table at -3, key and value above it, raw set.
+        unsafe { ffi::lua_rawset(self.l, -3) };
+    }
+
+    /// Pushes `t[field]` (raw) of the table at the top of the stack; returns its type.
+    pub fn raw_field(&mut self, field: &CStr) -> c_int {
+        self.assert_table_on_top();
+        self.push_cstr(field);
+        // SAFETY: live state with the table at -2 (asserted before the push) and the key
+        // at -1; `lua_rawget` replaces the key by the value and runs no metamethod.
+        unsafe { ffi::lua_rawget(self.l, -2) };
+        self.type_at(-1)
+    }
+
+    /// `t[field] = ` a copy of slot `src` (an absolute index, below the table), raw, for the
+    /// table `t` at the top of the stack.
+    pub fn set_field_value(&mut self, field: &CStr, src: c_int) {
+        self.assert_table_on_top();
+        check(
+            src > 0 && self.valid(src),
+            "set_field_value from a missing slot",
+        );
+        self.push_cstr(field);
+        self.push_value(src);
+        // SAFETY: as in `set_field_bytes`: table at -3, key and value above it, raw set.
+        unsafe { ffi::lua_rawset(self.l, -3) };
+    }
+
+    /// Pushes an error table as Redis's `luaPushErrorBuff`: `msg` either `-CODE text` (the
+    /// code is kept) or plain text (the code `ERR` is added); trailing CR/LF are trimmed.
+    pub fn push_error(&mut self, msg: &[u8]) {
+        let text = super::lua::error_table_text(msg);
+        self.new_table(0, 1);
+        self.set_field_bytes(c"err", &text);
+    }
+
+    /// Marks the error table at the top of the stack as already counted in the stats.
+    pub fn mark_ignore_stats(&mut self) {
+        self.set_field_true(c"ignore_error_stats_update");
+    }
+}
