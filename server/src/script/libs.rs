@@ -58,6 +58,12 @@ pub fn open_all(l: *mut ffi::lua_State) {
 }
 
 /// LuaBitOp's `barg`: argument `i` as an int32 (raises Lua's "number expected" error).
+///
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model). This may raise a Lua error (`longjmp`): every Rust frame between
+/// the caller and Lua's C frame must own nothing with a destructor ([jmp]).
 #[inline]
 unsafe fn barg(l: *mut ffi::lua_State, i: c_int) -> i32 {
     // SAFETY: the caller guarantees `l` is the state of the running C function; `luaL_checknumber`
@@ -72,6 +78,10 @@ pub fn tobit(n: f64) -> i32 {
     (n + 6755399441055744.0).to_bits() as u32 as i32
 }
 
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model), with a free slot.
 #[inline]
 unsafe fn ret(l: *mut ffi::lua_State, v: i32) -> c_int {
     // SAFETY: the caller guarantees `l` is the state of the running C function with a free slot
@@ -92,6 +102,11 @@ unsafe extern "C-unwind" fn bit_bnot(l: *mut ffi::lua_State) -> c_int {
     unsafe { ret(l, !barg(l, 1)) }
 }
 
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model). This may raise a Lua error (`longjmp`): every Rust frame between
+/// the caller and Lua's C frame must own nothing with a destructor ([jmp]).
 unsafe fn fold(l: *mut ffi::lua_State, op: fn(i32, i32) -> i32) -> c_int {
     // SAFETY: the caller passes the state of the running C function; the indices `2..=n` are
     // counted by `lua_gettop`; `barg` may raise from a frame holding only integers [jmp].
@@ -120,6 +135,11 @@ unsafe extern "C-unwind" fn bit_bxor(l: *mut ffi::lua_State) -> c_int {
     unsafe { fold(l, |a, b| a ^ b) }
 }
 
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model). This may raise a Lua error (`longjmp`): every Rust frame between
+/// the caller and Lua's C frame must own nothing with a destructor ([jmp]).
 unsafe fn shift(l: *mut ffi::lua_State, op: fn(u32, u32) -> u32) -> c_int {
     // SAFETY: the caller passes the state of the running C function; `barg` may raise from a frame
     // holding only integers [jmp].
@@ -262,6 +282,12 @@ fn open_cjson(l: *mut ffi::lua_State) {
 
 /// Raises `msg` as a Lua error with the caller's position (as `luaL_error`), after `msg`
 /// has been copied into Lua (nothing of ours is alive across the longjmp).
+///
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model). It raises a Lua error (`longjmp`) after dropping `msg`: every Rust
+/// frame between the caller and Lua's C frame must own nothing with a destructor ([jmp]).
 unsafe fn raise(l: *mut ffi::lua_State, msg: String) -> c_int {
     // SAFETY: the caller guarantees the state of the running C function and that its own frames own
     // nothing with a destructor; `msg` is copied into Lua and dropped before `lua_error` longjmps
@@ -316,6 +342,11 @@ fn json_escape(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// Appends the number at `idx` (lua-cjson `json_append_number`).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model) and `idx`
+/// names an existing slot.
 unsafe fn json_number(
     l: *mut ffi::lua_State,
     cfg: &CjsonCfg,
@@ -336,6 +367,11 @@ unsafe fn json_number(
 
 /// The array length of the table at the top, or -1 if it must be an object
 /// (lua-cjson `lua_array_length`).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with a
+/// table at the top and two free slots. Errors are returned, not raised.
 unsafe fn array_length(l: *mut ffi::lua_State, cfg: &CjsonCfg) -> Result<i64, String> {
     // SAFETY: the caller guarantees a valid state with the table at the top and two free slots;
     // `lua_next` pushes key and value, both popped, keys never converted; errors are returned
@@ -369,6 +405,11 @@ unsafe fn array_length(l: *mut ffi::lua_State, cfg: &CjsonCfg) -> Result<i64, St
 }
 
 /// Appends the value at the top of the stack (lua-cjson `json_append_data`).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with the
+/// value to encode at the top. Errors are returned, not raised.
 unsafe fn json_append(
     l: *mut ffi::lua_State,
     cfg: &CjsonCfg,
@@ -457,6 +498,10 @@ unsafe fn json_append(
     }
 }
 
+/// # Safety
+///
+/// `l` is the state of the running `cjson.encode` call ([state]). Errors are returned, not
+/// raised.
 unsafe fn encode_body(l: *mut ffi::lua_State) -> Result<(), String> {
     // SAFETY: the caller passes the state of the running `cjson.encode` [state]; one argument is
     // checked; `out` is copied by `lua_pushlstring`; errors are returned [jmp].
@@ -689,6 +734,11 @@ impl Decoder<'_> {
     }
 
     /// Pushes the value of token `t` (lua-cjson `json_process_value`).
+    ///
+    /// # Safety
+    ///
+    /// `l` is the state of the running `cjson.decode` call ([state]), with three free slots
+    /// (reserved by `descend`). Errors are returned, not raised.
     unsafe fn value(&mut self, l: *mut ffi::lua_State, t: Tok, at: usize) -> Result<(), String> {
         // SAFETY: the caller (`decode_body`) guarantees the state of the running `cjson.decode`;
         // `descend` reserves three slots before each nested value [stack]; pushed strings are
@@ -723,6 +773,10 @@ impl Decoder<'_> {
         Ok(())
     }
 
+    /// # Safety
+    ///
+    /// `l` is the state of the running `cjson.decode` call ([state]). Errors are returned, not
+    /// raised.
     unsafe fn object(&mut self, l: *mut ffi::lua_State, at: usize) -> Result<(), String> {
         // SAFETY: as `value`: a valid state, slots reserved by `descend` [stack], errors returned
         // [jmp].
@@ -760,6 +814,10 @@ impl Decoder<'_> {
         }
     }
 
+    /// # Safety
+    ///
+    /// `l` is the state of the running `cjson.decode` call ([state]). Errors are returned, not
+    /// raised.
     unsafe fn array(&mut self, l: *mut ffi::lua_State, at: usize) -> Result<(), String> {
         // SAFETY: as `value`: a valid state, slots reserved by `descend` [stack], errors returned
         // [jmp].
@@ -791,6 +849,10 @@ impl Decoder<'_> {
     }
 }
 
+/// # Safety
+///
+/// `l` is the state of the running `cjson.decode` call ([state]). Errors are returned, not
+/// raised.
 unsafe fn decode_body(l: *mut ffi::lua_State) -> Result<(), String> {
     // SAFETY: the caller passes the state of the running `cjson.decode` [state]; the argument's
     // bytes stay on the stack (slot 1) while the decoder reads them [str]; errors are returned
@@ -847,6 +909,12 @@ unsafe extern "C-unwind" fn cjson_decode(l: *mut ffi::lua_State) -> c_int {
 
 /// A lua-cjson integer setting: with an argument (checked to `lo..=hi`) set it; return the
 /// value.
+///
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model). This may raise a Lua error (`longjmp`): every Rust frame between
+/// the caller and Lua's C frame must own nothing with a destructor ([jmp]).
 unsafe fn cfg_int(
     l: *mut ffi::lua_State,
     lo: i64,
@@ -871,6 +939,12 @@ unsafe fn cfg_int(
 }
 
 /// A lua-cjson boolean setting (`true`/`false`/`"on"`/`"off"`).
+///
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model). This may raise a Lua error (`longjmp`): every Rust frame between
+/// the caller and Lua's C frame must own nothing with a destructor ([jmp]).
 unsafe fn cfg_bool(
     l: *mut ffi::lua_State,
     get: fn(&CjsonCfg) -> bool,
@@ -1114,6 +1188,11 @@ fn mp_len_header(out: &mut Vec<u8>, n: usize, fix: u8, fix_max: usize, b16: u8, 
 
 /// True if the table at the top has exactly the keys 1..n (lua-cmsgpack
 /// `table_is_an_array`; an empty table is one).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with a
+/// table at the top and two free slots.
 unsafe fn mp_is_array(l: *mut ffi::lua_State) -> bool {
     // SAFETY: the caller guarantees a valid state with the table at the top and two free slots;
     // `lua_next` pushes key and value, both popped, keys never converted.
@@ -1138,6 +1217,12 @@ unsafe fn mp_is_array(l: *mut ffi::lua_State) -> bool {
 }
 
 /// Packs the value at the top of the stack (lua-cmsgpack `mp_encode_lua_type`).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with the
+/// value to encode at the top. Its `luaL_checkstack` cannot raise within the 16 levels it
+/// descends.
 unsafe fn mp_encode(l: *mut ffi::lua_State, out: &mut Vec<u8>, level: u32) {
     // SAFETY: the caller guarantees a valid state with the value at the top; string slices are
     // copied into `out` while on the stack [str]; `luaL_checkstack` cannot raise while `pack_body`
@@ -1205,6 +1290,9 @@ unsafe fn mp_encode(l: *mut ffi::lua_State, out: &mut Vec<u8>, level: u32) {
     }
 }
 
+/// # Safety
+///
+/// `l` is the state of the running `cmsgpack.pack` call ([state]).
 unsafe fn pack_body(l: *mut ffi::lua_State) -> Result<(), ()> {
     // SAFETY: the caller passes the state of the running `cmsgpack.pack` [state]; each argument is
     // counted by `lua_gettop`; the buffer is copied by Lua.
@@ -1240,6 +1328,11 @@ enum MpErr {
 }
 
 /// Decodes one value at `s[*pos..]` and pushes it (lua-cmsgpack `mp_decode_to_lua_type`).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model). Errors are
+/// returned, not raised.
 unsafe fn mp_decode(
     l: *mut ffi::lua_State,
     s: &[u8],
@@ -1329,6 +1422,12 @@ unsafe fn mp_decode(
 
 /// lua-cmsgpack `mp_unpack_full`: decodes up to `limit` values (all when both are 0) from
 /// `offset`; with a limit or offset the next offset (-1 at the end) comes first.
+///
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model). This may raise a Lua error (`longjmp`): every Rust frame between
+/// the caller and Lua's C frame must own nothing with a destructor ([jmp]).
 unsafe fn mp_unpack_full(l: *mut ffi::lua_State, limit: i64, offset: i64) -> c_int {
     // SAFETY: the caller passes the state of the running C function [state]; the input slice stays
     // valid while argument 1 stays on the stack, which it does (values are only pushed above it)
@@ -1430,6 +1529,12 @@ enum StErr {
     Arg(c_int, String),
 }
 
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model). It raises a Lua error (`longjmp`) after dropping the message:
+/// every Rust frame between the caller and Lua's C frame must own nothing with a destructor
+/// ([jmp]).
 unsafe fn st_raise(l: *mut ffi::lua_State, e: StErr) -> c_int {
     // SAFETY: the caller passes the state of the running C function with nothing of its own to drop
     // [jmp]; the message is copied into Lua and dropped before `luaL_argerror` longjmps, and the
@@ -1527,6 +1632,12 @@ fn st_control(opt: u8, f: &[u8], i: &mut usize, h: &mut StHeader) -> Result<(), 
 }
 
 /// The format string (up to a NUL, as C reads it).
+///
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model). The slice (any `'a` the caller picks) must not outlive argument 1
+/// on the stack ([str]). Errors are returned, not raised.
 unsafe fn st_fmt<'a>(l: *mut ffi::lua_State) -> Result<&'a [u8], StErr> {
     // SAFETY: the caller passes the state of the running C function [state]; the format is argument
     // 1, which stays on the stack for the whole call, so the slice lives as long as the callback
@@ -1545,6 +1656,10 @@ unsafe fn st_fmt<'a>(l: *mut ffi::lua_State) -> Result<&'a [u8], StErr> {
     }
 }
 
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model).
 unsafe fn st_number(l: *mut ffi::lua_State, arg: c_int) -> Result<f64, StErr> {
     // SAFETY: the caller passes the state of the running C function; `lua_tonumber`/`lua_isnumber`
     // never raise.
@@ -1560,6 +1675,10 @@ unsafe fn st_number(l: *mut ffi::lua_State, arg: c_int) -> Result<f64, StErr> {
     }
 }
 
+/// # Safety
+///
+/// `l` is the state of the running `struct.pack` call ([state]). Errors are returned, not
+/// raised.
 unsafe fn st_pack_body(l: *mut ffi::lua_State) -> Result<(), StErr> {
     // SAFETY: the caller passes the state of the running `struct.pack` [state]; arguments are read
     // with `lua_tolstring`/`st_number`, which never raise (missing ones read as nil), and string
@@ -1691,6 +1810,10 @@ fn st_getinteger(b: &[u8], little: bool, signed: bool) -> f64 {
     v as i64 as f64
 }
 
+/// # Safety
+///
+/// `l` is the state of the running `struct.unpack` call ([state]). Errors are returned, not
+/// raised.
 unsafe fn st_unpack_body(l: *mut ffi::lua_State) -> Result<c_int, StErr> {
     // SAFETY: the caller passes the state of the running `struct.unpack` [state]; the data slice
     // (argument 2) stays on the stack for the whole call [str]; `lua_checkstack` reserves room
@@ -1803,6 +1926,10 @@ unsafe extern "C-unwind" fn st_unpack(l: *mut ffi::lua_State) -> c_int {
     }
 }
 
+/// # Safety
+///
+/// `l` is the state of the running `struct.size` call ([state]). Errors are returned, not
+/// raised.
 unsafe fn st_size_body(l: *mut ffi::lua_State) -> Result<(), StErr> {
     // SAFETY: the caller passes the state of the running `struct.size` [state]; the format slice
     // stays on the stack [str]; one slot is pushed [stack]; errors are returned [jmp].

@@ -236,6 +236,11 @@ unsafe extern "C-unwind" fn busy_hook(l: *mut lua_State, _ar: *mut ffi::lua_Debu
 // Small helpers over the C API.
 
 /// Pushes a byte string.
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with a
+/// free stack slot.
 #[inline]
 unsafe fn push_bytes(l: *mut lua_State, b: &[u8]) {
     // SAFETY: the caller guarantees a valid state with a free slot (see `# Safety`); `b` is a live
@@ -244,6 +249,13 @@ unsafe fn push_bytes(l: *mut lua_State, b: &[u8]) {
 }
 
 /// The bytes of the string (or number, converted in place) at `idx`, if it is one.
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model) and `idx`
+/// names an existing slot. The slice (any `'a` the caller picks) must not be used after that
+/// slot is popped or overwritten ([str]); a number at `idx` is converted in place, so `idx`
+/// must not be a key under `lua_next` traversal.
 #[inline]
 unsafe fn to_bytes<'a>(l: *mut lua_State, idx: c_int) -> Option<&'a [u8]> {
     let mut len = 0usize;
@@ -263,6 +275,11 @@ unsafe fn to_bytes<'a>(l: *mut lua_State, idx: c_int) -> Option<&'a [u8]> {
 
 /// Pushes an error table as Redis's `luaPushErrorBuff`: `msg` either `-CODE text` (the
 /// code is kept) or plain text (the code `ERR` is added); trailing CR/LF are trimmed.
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model) (as
+/// [`Stack::new`]).
 pub unsafe fn push_error(l: *mut lua_State, msg: &[u8]) {
     // SAFETY: the caller's contract (a live state on this thread) is `Stack::new`'s.
     unsafe { Stack::new(l) }.push_error(msg);
@@ -294,6 +311,13 @@ pub fn error_table_text(msg: &[u8]) -> Vec<u8> {
 
 /// Runs a callback body, turning `Err(())` (an error value pushed on the stack) and panics
 /// into a Lua error raised after the body's frame is gone.
+///
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model); `guarded` must be the last thing the C function does, with no Rust
+/// value owning a destructor live in its frame, since on `Err` or a panic it raises the error
+/// with `lua_error`.
 #[inline]
 unsafe fn guarded(l: *mut lua_State, body: fn(&mut Stack<'_>) -> Result<c_int, ()>) -> c_int {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -572,6 +596,11 @@ pub fn new_state(version: &str, version_num: i64) -> *mut lua_State {
 
 /// Makes the table at the top of the stack, every table reachable from it and their
 /// metatables readonly (Redis `luaSetTableProtectionRecursively`).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with a
+/// table at the top of the stack.
 unsafe fn protect_recursively(l: *mut lua_State) {
     // SAFETY: the caller guarantees a valid state with a table at the top; two slots are reserved
     // with `lua_checkstack` per level before `lua_next` pushes key and value [stack]; every pushed
@@ -598,6 +627,11 @@ unsafe fn protect_recursively(l: *mut lua_State) {
 
 /// Sets global `name` to the array of `items` (KEYS, ARGV), opening the globals' lock for
 /// the assignment.
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), outside
+/// any running script's stack manipulation, with two free slots.
 pub unsafe fn set_global_array(l: *mut lua_State, name: &CStr, items: &[&[u8]]) {
     // SAFETY: the caller guarantees a valid state [state]; `push_array` leaves exactly one table,
     // which `lua_setfield` consumes; the globals' lock is opened only around that assignment and no
@@ -615,6 +649,11 @@ pub unsafe fn set_global_array(l: *mut lua_State, name: &CStr, items: &[&[u8]]) 
 }
 
 /// Pushes an array table of `items` (the KEYS / ARGV arguments of a function).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with two
+/// free slots.
 pub unsafe fn push_array(l: *mut lua_State, items: &[&[u8]]) {
     // SAFETY: the caller guarantees a valid state with two free slots; each element is pushed then
     // consumed by `lua_rawseti`, leaving only the table [stack]; the slices are copied by Lua.
@@ -776,6 +815,12 @@ struct ErrorInfo {
 }
 
 /// Reads the error object at the top of the stack (Redis `luaExtractErrorInformation`).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with the
+/// error object at the top and one free slot. Its fields are read with `lua_getfield` (an error
+/// table has no metatable), so nothing runs or raises.
 unsafe fn error_info(l: *mut lua_State) -> ErrorInfo {
     // SAFETY: the caller guarantees a valid state with the error object at the top and one free
     // slot; each field pushed is copied to a `Vec` and popped [str]; `lua_getfield` on a table with
@@ -819,6 +864,11 @@ unsafe fn error_info(l: *mut lua_State) -> ErrorInfo {
 
 /// Converts the value at the top of the stack into a reply to `out` and pops it.
 /// `script_resp` is the RESP version the script chose (booleans differ).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with the
+/// value to convert at the top of the stack (it is popped).
 pub unsafe fn reply_from_lua(l: *mut lua_State, out: &mut Reply, script_resp: u8) {
     // SAFETY: the caller guarantees a valid state with the value at the top; four slots are
     // reserved before recursing [stack]; the string slice is written to `out` before the value is
@@ -873,6 +923,11 @@ fn lua_number_to_i64(n: f64) -> i64 {
 }
 
 /// Pushes `t[field]` (raw) of the table at the top and returns its Lua type.
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model) (as
+/// [`Stack::new`]), with a table at the top.
 unsafe fn raw_field(l: *mut lua_State, field: &CStr) -> c_int {
     // SAFETY: the caller's contract (a live state on this thread) is `Stack::new`'s.
     unsafe { Stack::new(l) }.raw_field(field)
@@ -880,6 +935,11 @@ unsafe fn raw_field(l: *mut lua_State, field: &CStr) -> c_int {
 
 /// The table case of [`reply_from_lua`]: error, status, double, big number, verbatim,
 /// map, set, or else an array up to the first nil. Pops the table.
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with the
+/// table at the top and four free slots (reserved by [`reply_from_lua`]).
 unsafe fn table_reply(l: *mut lua_State, out: &mut Reply, script_resp: u8) {
     // SAFETY: the caller (`reply_from_lua`) guarantees a valid state with the table at the top and
     // has reserved four slots; every field read with `raw_field` is popped after its bytes are
@@ -989,6 +1049,11 @@ unsafe fn table_reply(l: *mut lua_State, out: &mut Reply, script_resp: u8) {
 }
 
 /// Number of pairs of the table at the top of the stack.
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with a
+/// table at the top and two free slots.
 unsafe fn count_pairs(l: *mut lua_State) -> usize {
     // SAFETY: the caller guarantees a valid table at the top and two free slots; `lua_next` pushes
     // key and value, the value is popped, and the final `lua_next` returning 0 pops the key; the
@@ -1009,6 +1074,11 @@ unsafe fn count_pairs(l: *mut lua_State) -> usize {
 
 /// Parses one reply at `*pos` of `buf` (a reply the server wrote, so well formed) and
 /// pushes its Lua value; with `push == false` the reply is skipped (attributes).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model);
+/// `buf[*pos..]` starts a complete reply written by the server.
 unsafe fn push_reply(l: *mut lua_State, buf: &[u8], pos: &mut usize, push: bool) {
     // SAFETY: the caller guarantees a valid state (also handed to `Stack::new` for the table
     // fields); five slots are reserved before pushing [stack]; `buf` is a well-formed reply the
@@ -1862,6 +1932,12 @@ pub fn valid_name(n: &[u8]) -> bool {
 const BAD_NAME: &[u8] = b"Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
 
 /// Reads a flags table (`{'no-writes', ...}`) at `idx`.
+///
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model), with the flags table at the absolute index `idx` and one free
+/// slot. Errors are returned, not raised.
 unsafe fn read_flags(l: *mut lua_State, idx: c_int) -> Result<u32, ()> {
     // SAFETY: the caller guarantees a valid state with the flags table at `idx` (an absolute index)
     // and one free slot; each element is pushed, compared while on the stack [str], and popped;
