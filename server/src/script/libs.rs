@@ -24,6 +24,8 @@
 use mlua_sys as ffi;
 use std::ffi::{c_char, c_int, CStr};
 
+use super::stack::Stack;
+
 /// Opens every bundled library into the globals of `l` (at state creation, before the
 /// globals are locked).
 pub fn open_all(l: *mut ffi::lua_State) {
@@ -312,14 +314,14 @@ fn fmt_g(n: f64, prec: i64) -> Vec<u8> {
     buf[..(len.max(0) as usize).min(63)].to_vec()
 }
 
-fn type_name(l: *mut ffi::lua_State, idx: c_int) -> String {
-    // SAFETY: `l` is the state of the running C function (every caller is one) [state];
-    // `lua_typename` returns a static NUL-terminated name, copied at once.
-    unsafe {
-        let t = ffi::lua_type(l, idx);
-        let p = ffi::lua_typename(l, t);
-        CStr::from_ptr(p).to_string_lossy().into_owned()
-    }
+/// Lua's name of the type of slot `idx` (as `luaL_typename`).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model).
+unsafe fn type_name(l: *mut ffi::lua_State, idx: c_int) -> String {
+    // SAFETY: the caller's contract is `Stack::new`'s.
+    unsafe { Stack::new(l) }.type_name(idx)
 }
 
 fn json_escape(out: &mut Vec<u8>, s: &[u8]) {
@@ -356,10 +358,9 @@ unsafe fn json_number(
     // SAFETY: the caller guarantees a valid state and index; `lua_tonumber` never raises.
     let n = unsafe { ffi::lua_tonumber(l, idx) };
     if !n.is_finite() && !cfg.encode_invalid_numbers {
-        return Err(format!(
-            "Cannot serialise {}: must not be NaN or Inf",
-            type_name(l, idx)
-        ));
+        // SAFETY: the caller guarantees a live state (see `# Safety`).
+        let name = unsafe { type_name(l, idx) };
+        return Err(format!("Cannot serialise {name}: must not be NaN or Inf"));
     }
     out.extend_from_slice(&fmt_g(n, cfg.encode_number_precision));
     Ok(())
@@ -950,33 +951,23 @@ unsafe fn cfg_bool(
     get: fn(&CjsonCfg) -> bool,
     set: fn(&mut CjsonCfg, bool),
 ) -> c_int {
-    // SAFETY: the caller passes the state of the running C function [state]; the option string is
-    // compared while it is argument 1 [str]; `luaL_argerror` longjmps from a frame holding only
-    // slices and fn pointers [jmp]; one slot is pushed [stack].
-    unsafe {
-        if ffi::lua_gettop(l) >= 1 && ffi::lua_type(l, 1) != ffi::LUA_TNIL {
-            let v = match ffi::lua_type(l, 1) {
-                ffi::LUA_TBOOLEAN => ffi::lua_toboolean(l, 1) != 0,
-                _ => {
-                    let mut len = 0usize;
-                    let p = ffi::lua_tolstring(l, 1, &mut len);
-                    let s = if p.is_null() {
-                        &[][..]
-                    } else {
-                        std::slice::from_raw_parts(p as *const u8, len)
-                    };
-                    match s {
-                        b"on" => true,
-                        b"off" => false,
-                        _ => return ffi::luaL_argerror(l, 1, c"invalid option".as_ptr()),
-                    }
-                }
-            };
-            CJSON.with(|c| set(&mut c.borrow_mut(), v));
-        }
-        ffi::lua_pushboolean(l, CJSON.with(|c| get(&c.borrow())) as c_int);
-        1
+    // SAFETY: the caller passes the state of the running C function [state].
+    let mut st = unsafe { Stack::new(l) };
+    if st.top() >= 1 && st.type_at(1) != ffi::LUA_TNIL {
+        let v = match st.type_at(1) {
+            ffi::LUA_TBOOLEAN => st.boolean(1),
+            _ => match st.bytes(1).unwrap_or_default() {
+                b"on" => true,
+                b"off" => false,
+                // SAFETY: `luaL_argerror` longjmps from a frame holding only the `Stack`
+                // handle, a slice and fn pointers, none with a destructor [jmp].
+                _ => return unsafe { ffi::luaL_argerror(l, 1, c"invalid option".as_ptr()) },
+            },
+        };
+        CJSON.with(|c| set(&mut c.borrow_mut(), v));
     }
+    st.push_bool(CJSON.with(|c| get(&c.borrow())));
+    1
 }
 
 unsafe extern "C-unwind" fn cjson_encode_max_depth(l: *mut ffi::lua_State) -> c_int {
@@ -1053,30 +1044,28 @@ unsafe extern "C-unwind" fn cjson_encode_keep_buffer(l: *mut ffi::lua_State) -> 
 
 /// `encode_sparse_array([convert[, ratio[, safe]]])`: returns the three settings.
 unsafe extern "C-unwind" fn cjson_encode_sparse_array(l: *mut ffi::lua_State) -> c_int {
-    // SAFETY: `l` is the state Lua called this C function with [state]; every argument read is
-    // counted by `lua_gettop` first; three slots are pushed [stack]; nothing raises.
-    unsafe {
-        if ffi::lua_gettop(l) >= 1 && ffi::lua_type(l, 1) == ffi::LUA_TBOOLEAN {
-            let v = ffi::lua_toboolean(l, 1) != 0;
-            CJSON.with(|c| c.borrow_mut().sparse_convert = v);
-        }
-        if ffi::lua_gettop(l) >= 2 && ffi::lua_type(l, 2) == ffi::LUA_TNUMBER {
-            let v = ffi::lua_tonumber(l, 2) as i64;
-            CJSON.with(|c| c.borrow_mut().sparse_ratio = v.max(0));
-        }
-        if ffi::lua_gettop(l) >= 3 && ffi::lua_type(l, 3) == ffi::LUA_TNUMBER {
-            let v = ffi::lua_tonumber(l, 3) as i64;
-            CJSON.with(|c| c.borrow_mut().sparse_safe = v.max(0));
-        }
-        let (cv, r, sf) = CJSON.with(|c| {
-            let c = c.borrow();
-            (c.sparse_convert, c.sparse_ratio, c.sparse_safe)
-        });
-        ffi::lua_pushboolean(l, cv as c_int);
-        ffi::lua_pushinteger(l, r as _);
-        ffi::lua_pushinteger(l, sf as _);
-        3
+    // SAFETY: `l` is the state Lua called this C function with [state]. Nothing below raises.
+    let mut st = unsafe { Stack::new(l) };
+    if st.top() >= 1 && st.type_at(1) == ffi::LUA_TBOOLEAN {
+        let v = st.boolean(1);
+        CJSON.with(|c| c.borrow_mut().sparse_convert = v);
     }
+    if st.top() >= 2 && st.type_at(2) == ffi::LUA_TNUMBER {
+        let v = st.number(2) as i64;
+        CJSON.with(|c| c.borrow_mut().sparse_ratio = v.max(0));
+    }
+    if st.top() >= 3 && st.type_at(3) == ffi::LUA_TNUMBER {
+        let v = st.number(3) as i64;
+        CJSON.with(|c| c.borrow_mut().sparse_safe = v.max(0));
+    }
+    let (cv, r, sf) = CJSON.with(|c| {
+        let c = c.borrow();
+        (c.sparse_convert, c.sparse_ratio, c.sparse_safe)
+    });
+    st.push_bool(cv);
+    st.push_integer(r as _);
+    st.push_integer(sf as _);
+    3
 }
 
 /// `cjson.new()`: lua-cjson returns a new module table; the shared one serves here.

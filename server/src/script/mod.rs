@@ -22,7 +22,7 @@
 //! Every `unsafe` block of this module carries a `// SAFETY:` comment (enforced by the
 //! lint below); the invariants they cite are listed in [`lua`]'s "Safety model".
 
-#![warn(clippy::undocumented_unsafe_blocks)]
+#![warn(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 pub mod function;
 pub mod libs;

@@ -93,6 +93,22 @@ impl Stack<'_> {
         unsafe { ffi::lua_type(self.l, idx) }
     }
 
+    /// Slot `idx` as a boolean (`lua_toboolean`: false only for nil, false, or no slot).
+    pub fn boolean(&self, idx: c_int) -> bool {
+        // SAFETY: live state, and `idx` names an existing slot (checked first).
+        self.valid(idx) && unsafe { ffi::lua_toboolean(self.l, idx) } != 0
+    }
+
+    /// Lua's name of the type of slot `idx` (`no value` when there is no such slot).
+    pub fn type_name(&self, idx: c_int) -> String {
+        let t = self.type_at(idx);
+        // SAFETY: live state; `lua_typename` maps every type tag, `LUA_TNONE` included, to
+        // an entry of Lua's static table of NUL-terminated names.
+        let p = unsafe { ffi::lua_typename(self.l, t) };
+        // SAFETY: `p` points at one of those static NUL-terminated names.
+        unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+    }
+
     /// Whether slot `idx` is a string or a number (`lua_isstring`).
     pub fn is_string(&self, idx: c_int) -> bool {
         // SAFETY: live state, and `idx` names an existing slot (checked first).
@@ -161,6 +177,13 @@ impl Stack<'_> {
         self.reserve();
         // SAFETY: live state with a free slot (reserved above).
         unsafe { ffi::lua_pushnil(self.l) };
+    }
+
+    /// Pushes an integer (a Lua number).
+    pub fn push_integer(&mut self, n: ffi::lua_Integer) {
+        self.reserve();
+        // SAFETY: live state with a free slot (reserved above).
+        unsafe { ffi::lua_pushinteger(self.l, n) };
     }
 
     /// Pushes a boolean.
