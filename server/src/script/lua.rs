@@ -162,7 +162,12 @@ pub fn running<'a>() -> Option<&'a mut RunCtx> {
 
 /// Installs the count hook that notices a script running past `busy-reply-threshold`
 /// (every 100,000 instructions, as Redis), or removes it.
-pub fn set_busy_hook(l: *mut lua_State, on: bool) {
+///
+/// # Safety
+///
+/// `l` is a live state made by [`new_state`] and not yet closed, used on this thread ([state]
+/// in the safety model above).
+pub unsafe fn set_busy_hook(l: *mut lua_State, on: bool) {
     // SAFETY: `l` is a state made by `new_state` [state]; `lua_sethook` only stores the hook in the
     // state and cannot raise.
     unsafe {
@@ -668,7 +673,12 @@ pub unsafe fn push_array(l: *mut lua_State, items: &[&[u8]]) {
 
 /// Compiles `code` as chunk `name` (`@user_script`); on success the function is pushed,
 /// on failure the message (`user_script:1: ...`) is returned and nothing is pushed.
-pub fn load(l: *mut lua_State, code: &[u8], name: &CStr) -> Result<(), Vec<u8>> {
+///
+/// # Safety
+///
+/// `l` is a live state made by [`new_state`] and not yet closed, used on this thread ([state]
+/// in the safety model above).
+pub unsafe fn load(l: *mut lua_State, code: &[u8], name: &CStr) -> Result<(), Vec<u8>> {
     // SAFETY: `l` comes from `new_state` [state]; `code` and `name` outlive the call (Lua copies
     // the chunk); on failure the message is copied to a `Vec` before it is popped [str];
     // `luaL_loadbuffer` reports errors by return code, it does not longjmp.
@@ -683,21 +693,36 @@ pub fn load(l: *mut lua_State, code: &[u8], name: &CStr) -> Result<(), Vec<u8>> 
 }
 
 /// Stores the value at the top of the stack in the registry; returns its reference.
-pub fn registry_ref(l: *mut lua_State) -> c_int {
+///
+/// # Safety
+///
+/// `l` is a live state made by [`new_state`] and not yet closed, used on this thread ([state]
+/// in the safety model above), with the value to store at the top of its stack.
+pub unsafe fn registry_ref(l: *mut lua_State) -> c_int {
     // SAFETY: `l` comes from `new_state` [state] and the caller has pushed the value to store;
     // `luaL_ref` pops it.
     unsafe { ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX) }
 }
 
 /// Releases a registry reference.
-pub fn registry_unref(l: *mut lua_State, r: c_int) {
+///
+/// # Safety
+///
+/// `l` is a live state made by [`new_state`] and not yet closed, used on this thread ([state]
+/// in the safety model above), and `r` a reference it returned that is released only once.
+pub unsafe fn registry_unref(l: *mut lua_State, r: c_int) {
     // SAFETY: `l` comes from `new_state` [state]; `r` is a reference obtained from
     // `registry_ref`/`luaL_ref` on it and released once.
     unsafe { ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, r) }
 }
 
 /// Memory used by the Lua state, bytes (Redis `luaMemory`).
-pub fn memory(l: *mut lua_State) -> usize {
+///
+/// # Safety
+///
+/// `l` is null or is a live state made by [`new_state`] and not yet closed, used on this thread
+/// ([state] in the safety model above).
+pub unsafe fn memory(l: *mut lua_State) -> usize {
     if l.is_null() {
         return 0;
     }
@@ -707,14 +732,24 @@ pub fn memory(l: *mut lua_State) -> usize {
 }
 
 /// One incremental GC step of `n` (Redis runs `lua_gc(LUA_GCSTEP, 50)` every 50 scripts).
-pub fn gc_step(l: *mut lua_State, n: c_int) {
+///
+/// # Safety
+///
+/// `l` is a live state made by [`new_state`] and not yet closed, used on this thread ([state]
+/// in the safety model above), with no script running on it.
+pub unsafe fn gc_step(l: *mut lua_State, n: c_int) {
     // SAFETY: `l` comes from `new_state` [state] and no script is running (called between scripts);
     // a GC step runs finalizers of no Rust data.
     unsafe { ffi::lua_gc(l, ffi::LUA_GCSTEP, n) };
 }
 
 /// Closes a state.
-pub fn close(l: *mut lua_State) {
+///
+/// # Safety
+///
+/// `l` is null or is a live state made by [`new_state`] and not yet closed, used on this thread
+/// ([state] in the safety model above); it is not used after this call.
+pub unsafe fn close(l: *mut lua_State) {
     if !l.is_null() {
         // SAFETY: `l` is non-null, so it is a state from `new_state`, closed once by its owner,
         // which drops the pointer afterwards [state].
@@ -726,7 +761,13 @@ pub fn close(l: *mut lua_State) {
 /// `KEYS`/`ARGV` set as globals (`eval_mode`) or passed as the two arguments (functions),
 /// and writes its result (or error) to `out` (Redis `luaCallFunction`). `rctx` must be the
 /// run context installed with [`with_run_ctx`].
-pub fn call_function(
+///
+/// # Safety
+///
+/// `l` is a live state made by [`new_state`] and not yet closed, used on this thread ([state]
+/// in the safety model above); `rctx` is the run context installed with [`with_run_ctx`] for
+/// this call.
+pub unsafe fn call_function(
     l: *mut lua_State,
     fref: c_int,
     keys: &[&[u8]],
@@ -1811,7 +1852,12 @@ const LIBRARY_API: &CStr = c"__library_api";
 /// Prepares a state made by [`new_state`] for the functions engine: the library-loading
 /// globals — only `redis`, with only `register_function`, `log`, the `LOG_*` levels and the
 /// versions; any other name raises the nonexistent-variable error — kept in the registry.
-pub fn functions_setup(l: *mut lua_State, version: &str, version_num: i64) {
+///
+/// # Safety
+///
+/// `l` is a live state made by [`new_state`] and not yet closed, used on this thread ([state]
+/// in the safety model above), set up once, before any function is loaded.
+pub unsafe fn functions_setup(l: *mut lua_State, version: &str, version_num: i64) {
     // SAFETY: `l` comes from `new_state` [state]; at most four values are on the stack at once and
     // all end in the registry [stack]; no Lua error can be raised here except on allocation
     // failure, outside any script [jmp].
@@ -1857,7 +1903,12 @@ pub fn functions_setup(l: *mut lua_State, version: &str, version_num: i64) {
 /// callbacks see the whole `redis` API when called (Redis `luaEngineCreate`). Returns the
 /// registered functions, or the error text (`Error compiling function: ...`, `Error
 /// registering functions: ...`, `No functions registered`), freeing what was registered.
-pub fn load_library(l: *mut lua_State, code: &[u8]) -> Result<Vec<Registered>, String> {
+///
+/// # Safety
+///
+/// `l` is a live state made by [`new_state`] and not yet closed, used on this thread ([state]
+/// in the safety model above) and set up by [`functions_setup`]; no script is running on it.
+pub unsafe fn load_library(l: *mut lua_State, code: &[u8]) -> Result<Vec<Registered>, String> {
     // SAFETY: `l` comes from `new_state` [state]; the library's code runs under `lua_pcall`, so its
     // errors return as a code and never longjmp across this frame, which owns `ctx` [jmp];
     // `LOAD_CTX` points at `ctx` only during that pcall; the stack is restored to its entry height
