@@ -860,12 +860,15 @@ struct ErrorInfo {
 /// # Safety
 ///
 /// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with the
-/// error object at the top and one free slot. Its fields are read with `lua_getfield` (an error
-/// table has no metatable), so nothing runs or raises.
+/// error object at the top and one free slot. Its fields are read with `lua_getfield`, as
+/// Redis does: on a script-made error table with an `__index` metamethod that runs Lua code,
+/// and an error there (outside any `lua_pcall`) reaches `lua_panic`, which aborts the process
+/// (Redis crashes the same way) — it never longjmps across the caller's frames.
 unsafe fn error_info(l: *mut lua_State) -> ErrorInfo {
     // SAFETY: the caller guarantees a valid state with the error object at the top and one free
-    // slot; each field pushed is copied to a `Vec` and popped [str]; `lua_getfield` on a table with
-    // no metatable runs no Lua code.
+    // slot; each field pushed is copied to a `Vec` and popped [str]; an error raised by an
+    // `__index` metamethod under `lua_getfield` ends in `lua_panic`'s abort, not a longjmp
+    // across this frame (see `# Safety`) [jmp].
     unsafe {
         let mut info = ErrorInfo {
             msg: None,
@@ -1509,9 +1512,10 @@ unsafe extern "C-unwind" fn lua_redis_pcall(l: *mut lua_State) -> c_int {
 /// that string (Redis `luaRedisPcall`, for scripts written before Redis 7).
 unsafe extern "C-unwind" fn lua_redis_pcall_builtin(l: *mut lua_State) -> c_int {
     // SAFETY: `l` is the state of this call [state]; the argument count is checked before use; the
-    // function is run with `lua_pcall`, so its error comes back as a return code and no longjmp
-    // crosses this frame [jmp]; one slot is added (the boolean) and `lua_getfield`'s value replaces
-    // or is popped [stack].
+    // function is run with `lua_pcall`, so its error comes back as a return code [jmp]; the only
+    // other raise is from an `__index` metamethod of the error table under `lua_getfield`, and
+    // this frame holds only integers [jmp]; one slot is added (the boolean) and `lua_getfield`'s
+    // value replaces or is popped [stack].
     unsafe {
         let argc = ffi::lua_gettop(l);
         if argc == 0 {
