@@ -42,14 +42,21 @@
 //!   value with a destructor: callback bodies return `Err` and the error is raised by
 //!   `guarded` (or by the `extern fn` itself, as `raise`/`st_raise` in `libs.rs`, which
 //!   copy the message into Lua and drop it first) once those frames are gone. Lua code is
-//!   always run with `lua_pcall`, so its errors come back as return codes. The one case
-//!   not covered is an allocation failure inside a push (`LUA_ERRMEM`, only possible past
-//!   the fuzz harness's memory limit or at real OOM), which Redis shares.
+//!   always run with `lua_pcall`, so its errors come back as return codes; the exception,
+//!   a script's `__index` metamethod run by `error_info`'s `lua_getfield` outside any
+//!   pcall, raises into `lua_panic`, which aborts (Redis crashes there too), so it never
+//!   longjmps across Rust frames either. The one case not covered is an allocation
+//!   failure inside a push (`LUA_ERRMEM`, only possible past the fuzz harness's memory
+//!   limit or at real OOM), which Redis shares.
 //! - **[str]** A slice made from `lua_tolstring` points into an immutable Lua string that
 //!   lives while that value stays on the stack; each slice is used or copied before its
 //!   slot is popped or overwritten. `lua_tolstring` converts a number in place, so it is
 //!   never applied to a key during `lua_next` unless the key is known to be a string.
 //! - **[panic]** Panics are caught (`catch_unwind`) before they reach a C frame.
+//!
+//! The `redis.*` callbacks work through [`Stack`] (`stack.rs`), which checks [stack] and
+//! [str] itself, so that their only `unsafe` is the one `Stack::new` (or none, under
+//! `guarded`); the raw C API is left to the set-up, the reply conversions and `libs.rs`.
 
 use crate::command::{ctx, flags, Lookup, OwnedArgv};
 use crate::reply::Reply;
@@ -916,7 +923,8 @@ unsafe fn error_info(l: *mut lua_State) -> ErrorInfo {
 pub unsafe fn reply_from_lua(l: *mut lua_State, out: &mut Reply, script_resp: u8) {
     // SAFETY: the caller guarantees a valid state with the value at the top; four slots are
     // reserved before recursing [stack]; the string slice is written to `out` before the value is
-    // popped [str]; nothing here raises a Lua error (tables are read raw) [jmp].
+    // popped [str]; tables are read raw, except an error table's fields by `error_info`,
+    // whose metamethod errors abort through `lua_panic` rather than longjmp [jmp].
     unsafe {
         if ffi::lua_checkstack(l, 4) == 0 {
             out.error("ERR reached lua stack limit");
@@ -987,7 +995,8 @@ unsafe fn raw_field(l: *mut lua_State, field: &CStr) -> c_int {
 unsafe fn table_reply(l: *mut lua_State, out: &mut Reply, script_resp: u8) {
     // SAFETY: the caller (`reply_from_lua`) guarantees a valid state with the table at the top and
     // has reserved four slots; every field read with `raw_field` is popped after its bytes are
-    // copied into `out` [str]; the table is popped before returning.
+    // copied into `out` [str]; the table is popped before returning; `error_info`'s
+    // `lua_getfield` cannot longjmp across this frame (see its `# Safety`) [jmp].
     unsafe {
         if raw_field(l, c"err") == ffi::LUA_TSTRING {
             ffi::lua_pop(l, 1);
