@@ -28,13 +28,11 @@ use super::stack::Stack;
 
 /// Opens every bundled library into the globals of `l` (at state creation, before the
 /// globals are locked).
-pub fn open_all(l: *mut ffi::lua_State) {
-    // SAFETY: `l` comes from `new_state`, during set-up [state]; at most two values are pushed at a
-    // time and each table ends in the globals [stack]; no Lua error is raised except on allocation
-    // failure, outside any script [jmp].
-    unsafe {
-        ffi::lua_createtable(l, 0, 12);
-        let funcs: &[(&CStr, ffi::lua_CFunction)] = &[
+pub fn open_all(st: &mut Stack<'_>) {
+    st.new_table(0, 12);
+    set_functions(
+        st,
+        &[
             (c"tobit", bit_tobit),
             (c"bnot", bit_bnot),
             (c"band", bit_band),
@@ -47,15 +45,18 @@ pub fn open_all(l: *mut ffi::lua_State) {
             (c"ror", bit_ror),
             (c"bswap", bit_bswap),
             (c"tohex", bit_tohex),
-        ];
-        for (name, f) in funcs {
-            ffi::lua_pushcfunction(l, *f);
-            ffi::lua_setfield(l, -2, name.as_ptr());
-        }
-        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"bit".as_ptr());
-        open_cjson(l);
-        open_cmsgpack(l);
-        open_struct(l);
+        ],
+    );
+    st.set_global(c"bit");
+    open_cjson(st);
+    open_cmsgpack(st);
+    open_struct(st);
+}
+
+/// Sets the C functions `funcs` as fields of the table at the top of the stack.
+fn set_functions(st: &mut Stack<'_>, funcs: &[(&CStr, ffi::lua_CFunction)]) {
+    for (name, f) in funcs {
+        st.set_function(name, *f);
     }
 }
 
@@ -250,13 +251,11 @@ thread_local! {
     }) };
 }
 
-fn open_cjson(l: *mut ffi::lua_State) {
-    // SAFETY: `l` comes from `new_state`, during set-up [state]; at most two values are pushed at a
-    // time and the table ends in the globals [stack]; no Lua error is raised except on allocation
-    // failure, outside any script [jmp].
-    unsafe {
-        ffi::lua_createtable(l, 0, 16);
-        let funcs: &[(&CStr, ffi::lua_CFunction)] = &[
+fn open_cjson(st: &mut Stack<'_>) {
+    st.new_table(0, 16);
+    set_functions(
+        st,
+        &[
             (c"encode", cjson_encode),
             (c"decode", cjson_decode),
             (c"encode_max_depth", cjson_encode_max_depth),
@@ -267,19 +266,12 @@ fn open_cjson(l: *mut ffi::lua_State) {
             (c"encode_keep_buffer", cjson_encode_keep_buffer),
             (c"encode_sparse_array", cjson_encode_sparse_array),
             (c"new", cjson_new),
-        ];
-        for (name, f) in funcs {
-            ffi::lua_pushcfunction(l, *f);
-            ffi::lua_setfield(l, -2, name.as_ptr());
-        }
-        ffi::lua_pushlightuserdata(l, std::ptr::null_mut());
-        ffi::lua_setfield(l, -2, c"null".as_ptr());
-        ffi::lua_pushstring(l, c"cjson".as_ptr());
-        ffi::lua_setfield(l, -2, c"_NAME".as_ptr());
-        ffi::lua_pushstring(l, c"2.1.0".as_ptr());
-        ffi::lua_setfield(l, -2, c"_VERSION".as_ptr());
-        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"cjson".as_ptr());
-    }
+        ],
+    );
+    st.set_field_null_userdata(c"null");
+    st.set_field_cstr(c"_NAME", c"cjson");
+    st.set_field_cstr(c"_VERSION", c"2.1.0");
+    st.set_global(c"cjson");
 }
 
 /// Raises `msg` as a Lua error with the caller's position (as `luaL_error`), after `msg`
@@ -1081,33 +1073,26 @@ unsafe extern "C-unwind" fn cjson_new(l: *mut ffi::lua_State) -> c_int {
 // ---------------------------------------------------------------------------------------
 // cmsgpack
 
-fn open_cmsgpack(l: *mut ffi::lua_State) {
-    // SAFETY: `l` comes from `new_state`, during set-up [state]; at most two values are pushed at a
-    // time and the table ends in the globals [stack]; no Lua error is raised except on allocation
-    // failure, outside any script [jmp].
-    unsafe {
-        ffi::lua_createtable(l, 0, 8);
-        let funcs: &[(&CStr, ffi::lua_CFunction)] = &[
+fn open_cmsgpack(st: &mut Stack<'_>) {
+    st.new_table(0, 8);
+    set_functions(
+        st,
+        &[
             (c"pack", mp_pack),
             (c"unpack", mp_unpack),
             (c"unpack_one", mp_unpack_one),
             (c"unpack_limit", mp_unpack_limit),
-        ];
-        for (name, f) in funcs {
-            ffi::lua_pushcfunction(l, *f);
-            ffi::lua_setfield(l, -2, name.as_ptr());
-        }
-        for (k, v) in [
-            (c"_NAME", c"cmsgpack"),
-            (c"_VERSION", c"lua-cmsgpack 0.4.0"),
-            (c"_COPYRIGHT", c"Copyright (C) 2012, Salvatore Sanfilippo"),
-            (c"_DESCRIPTION", c"MessagePack C implementation for Lua"),
-        ] {
-            ffi::lua_pushstring(l, v.as_ptr());
-            ffi::lua_setfield(l, -2, k.as_ptr());
-        }
-        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"cmsgpack".as_ptr());
+        ],
+    );
+    for (k, v) in [
+        (c"_NAME", c"cmsgpack"),
+        (c"_VERSION", c"lua-cmsgpack 0.4.0"),
+        (c"_COPYRIGHT", c"Copyright (C) 2012, Salvatore Sanfilippo"),
+        (c"_DESCRIPTION", c"MessagePack C implementation for Lua"),
+    ] {
+        st.set_field_cstr(k, v);
     }
+    st.set_global(c"cmsgpack");
 }
 
 /// Tables nested deeper than this are packed as nil (LUACMSGPACK_MAX_NESTING).
@@ -1491,23 +1476,17 @@ unsafe extern "C-unwind" fn mp_unpack_limit(l: *mut ffi::lua_State) -> c_int {
 // ---------------------------------------------------------------------------------------
 // struct
 
-fn open_struct(l: *mut ffi::lua_State) {
-    // SAFETY: `l` comes from `new_state`, during set-up [state]; at most two values are pushed at a
-    // time and the table ends in the globals [stack]; no Lua error is raised except on allocation
-    // failure, outside any script [jmp].
-    unsafe {
-        ffi::lua_createtable(l, 0, 3);
-        let funcs: &[(&CStr, ffi::lua_CFunction)] = &[
+fn open_struct(st: &mut Stack<'_>) {
+    st.new_table(0, 3);
+    set_functions(
+        st,
+        &[
             (c"pack", st_pack),
             (c"unpack", st_unpack),
             (c"size", st_size),
-        ];
-        for (name, f) in funcs {
-            ffi::lua_pushcfunction(l, *f);
-            ffi::lua_setfield(l, -2, name.as_ptr());
-        }
-        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"struct".as_ptr());
-    }
+        ],
+    );
+    st.set_global(c"struct");
 }
 
 /// An error of the struct library, raised once our values are gone.

@@ -72,7 +72,7 @@ pub use ffi::lua_State;
 
 unsafe extern "C" {
     fn lua_enablereadonlytable(l: *mut lua_State, idx: c_int, enabled: c_int);
-    fn lua_isreadonlytable(l: *mut lua_State, idx: c_int) -> c_int;
+    pub(super) fn lua_isreadonlytable(l: *mut lua_State, idx: c_int) -> c_int;
 }
 
 /// `redis.set_repl` flags (Redis `PROPAGATE_AOF`, `PROPAGATE_REPL`).
@@ -488,7 +488,8 @@ return error_handler";
 /// `luaRegisterRedisAPI`); `eval` adds the EVAL-only parts (`redis.breakpoint`,
 /// `redis.debug`) and locks the globals. Never fails (Lua only fails to allocate).
 pub fn new_state(version: &str, version_num: i64) -> *mut lua_State {
-    // SAFETY: `l` is checked non-null just below and is used only on this thread [state]; set-up
+    // SAFETY: `l` is checked non-null just below and is used only on this thread [state] (also
+    // as the `Stack` handed to `open_all`, which leaves the stack balanced); set-up
     // pushes at most a few values at a time (within LUA_MINSTACK) and pops them before returning
     // [stack]; no Lua error can be raised here except on allocation failure, outside any script
     // [jmp].
@@ -507,17 +508,17 @@ pub fn new_state(version: &str, version_num: i64) -> *mut lua_State {
             ffi::lua_pushstring(l, name.as_ptr());
             ffi::lua_call(l, 1, 0);
         }
-        super::libs::open_all(l);
+        let mut st = Stack::new(l);
+        super::libs::open_all(&mut st);
         // `os` with `clock` only (Redis 7.4).
-        ffi::lua_createtable(l, 0, 1);
-        ffi::lua_pushcfunction(l, lua_os_clock);
-        ffi::lua_setfield(l, -2, c"clock".as_ptr());
-        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"os".as_ptr());
+        st.new_table(0, 1);
+        st.set_function(c"clock", lua_os_clock);
+        st.set_global(c"os");
         // pcall that hands back the `err` string of Redis's error tables.
         ffi::lua_pushcfunction(l, lua_redis_pcall_builtin);
         ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"pcall".as_ptr());
 
-        ffi::lua_createtable(l, 0, 32);
+        st.new_table(0, 32);
         let funcs: &[(&CStr, ffi::lua_CFunction)] = &[
             (c"call", lua_redis_call),
             (c"pcall", lua_redis_pcall),
@@ -533,8 +534,7 @@ pub fn new_state(version: &str, version_num: i64) -> *mut lua_State {
             (c"debug", lua_redis_debug),
         ];
         for (name, f) in funcs {
-            ffi::lua_pushcfunction(l, *f);
-            ffi::lua_setfield(l, -2, name.as_ptr());
+            st.set_function(name, *f);
         }
         let numbers: &[(&CStr, f64)] = &[
             (c"LOG_DEBUG", 0.0),
@@ -549,12 +549,10 @@ pub fn new_state(version: &str, version_num: i64) -> *mut lua_State {
             (c"REDIS_VERSION_NUM", version_num as f64),
         ];
         for (name, v) in numbers {
-            ffi::lua_pushnumber(l, *v);
-            ffi::lua_setfield(l, -2, name.as_ptr());
+            st.set_field_number(name, *v);
         }
-        push_bytes(l, version.as_bytes());
-        ffi::lua_setfield(l, -2, c"REDIS_VERSION".as_ptr());
-        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"redis".as_ptr());
+        st.set_field_bytes(c"REDIS_VERSION", version.as_bytes());
+        st.set_global(c"redis");
 
         // Redis's math.random / math.randomseed (lrand48, reset before each script).
         ffi::lua_getfield(l, ffi::LUA_GLOBALSINDEX, c"math".as_ptr());
@@ -1871,16 +1869,16 @@ const LIBRARY_API: &CStr = c"__library_api";
 /// `l` is a live state made by [`new_state`] and not yet closed, used on this thread ([state]
 /// in the safety model above), set up once, before any function is loaded.
 pub unsafe fn functions_setup(l: *mut lua_State, version: &str, version_num: i64) {
-    // SAFETY: `l` comes from `new_state` [state]; at most four values are on the stack at once and
+    // SAFETY: `l` comes from `new_state` [state] (also wrapped as `st`, mixed with raw calls
+    // that keep the stack balanced); at most four values are on the stack at once and
     // all end in the registry [stack]; no Lua error can be raised here except on allocation
     // failure, outside any script [jmp].
     unsafe {
+        let mut st = Stack::new(l);
         // R_load: the loading `redis` table.
-        ffi::lua_createtable(l, 0, 8);
-        ffi::lua_pushcfunction(l, lua_register_function);
-        ffi::lua_setfield(l, -2, c"register_function".as_ptr());
-        ffi::lua_pushcfunction(l, lua_redis_log);
-        ffi::lua_setfield(l, -2, c"log".as_ptr());
+        st.new_table(0, 8);
+        st.set_function(c"register_function", lua_register_function);
+        st.set_function(c"log", lua_redis_log);
         for (name, v) in [
             (c"LOG_DEBUG", 0.0),
             (c"LOG_VERBOSE", 1.0),
@@ -1888,22 +1886,18 @@ pub unsafe fn functions_setup(l: *mut lua_State, version: &str, version_num: i64
             (c"LOG_WARNING", 3.0),
             (c"REDIS_VERSION_NUM", version_num as f64),
         ] {
-            ffi::lua_pushnumber(l, v);
-            ffi::lua_setfield(l, -2, name.as_ptr());
+            st.set_field_number(name, v);
         }
-        push_bytes(l, version.as_bytes());
-        ffi::lua_setfield(l, -2, c"REDIS_VERSION".as_ptr());
-        ffi::lua_createtable(l, 0, 1);
-        ffi::lua_pushcfunction(l, lua_global_index_error);
-        ffi::lua_setfield(l, -2, c"__index".as_ptr());
+        st.set_field_bytes(c"REDIS_VERSION", version.as_bytes());
+        st.new_table(0, 1);
+        st.set_function(c"__index", lua_global_index_error);
         ffi::lua_setmetatable(l, -2);
         // T_load: { redis = R_load } and nothing else (as Redis: not even `error`).
         ffi::lua_createtable(l, 0, 1);
         ffi::lua_insert(l, -2);
         ffi::lua_setfield(l, -2, c"redis".as_ptr());
-        ffi::lua_createtable(l, 0, 1);
-        ffi::lua_pushcfunction(l, lua_global_index_error);
-        ffi::lua_setfield(l, -2, c"__index".as_ptr());
+        st.new_table(0, 1);
+        st.set_function(c"__index", lua_global_index_error);
         ffi::lua_setmetatable(l, -2);
         protect_recursively(l);
         ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, LIBRARY_API.as_ptr());

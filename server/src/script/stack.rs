@@ -219,36 +219,111 @@ impl Stack<'_> {
         unsafe { ffi::lua_pop(self.l, n) };
     }
 
-    /// Asserts that the top slot is a table (the raw table writes need one).
-    fn assert_table_on_top(&self) {
+    /// Checks that the top slot is a table (for the raw reads).
+    fn check_table_on_top(&self) {
         check(
             self.type_at(-1) == ffi::LUA_TTABLE,
             "a table must be on top of the stack",
         );
     }
 
+    /// Checks that the top slot is a table that is not readonly (for the raw writes, which
+    /// raise on a readonly table: the sandbox's patch to `lua_rawset`).
+    fn check_writable_table_on_top(&self) {
+        self.check_table_on_top();
+        // SAFETY: live state; slot -1 exists (checked above).
+        let ro = unsafe { super::lua::lua_isreadonlytable(self.l, -1) } != 0;
+        check(!ro, "the table on top of the stack is readonly");
+    }
+
+    /// `t[k] = ` the value at the top (popped), raw, for the table `t` just below the key
+    /// pushed here; the key is pushed and moved below the value first.
+    fn rawset_top_into_field(&mut self, k: &CStr) {
+        self.push_cstr(k);
+        // SAFETY: live state with the table at -3 (checked writable by the callers before
+        // pushing the value) and the value and key above it; `lua_insert` swaps them, then
+        // `lua_rawset` pops both and runs no metamethod (not readonly: no raise).
+        unsafe {
+            ffi::lua_insert(self.l, -2);
+            ffi::lua_rawset(self.l, -3);
+        }
+    }
+
+    /// `t[name] = f` (raw) for the table `t` at the top of the stack.
+    pub fn set_function(&mut self, name: &CStr, f: ffi::lua_CFunction) {
+        self.check_writable_table_on_top();
+        self.reserve();
+        // SAFETY: live state with a free slot (reserved above).
+        unsafe { ffi::lua_pushcfunction(self.l, f) };
+        self.rawset_top_into_field(name);
+    }
+
+    /// `t[name] = n` (raw) for the table `t` at the top of the stack.
+    pub fn set_field_number(&mut self, name: &CStr, n: f64) {
+        self.check_writable_table_on_top();
+        self.push_number(n);
+        self.rawset_top_into_field(name);
+    }
+
+    /// `t[name] = s` (raw) for the table `t` at the top of the stack.
+    pub fn set_field_cstr(&mut self, name: &CStr, s: &CStr) {
+        self.check_writable_table_on_top();
+        self.push_cstr(s);
+        self.rawset_top_into_field(name);
+    }
+
+    /// `t[name] = ` a NULL light userdata (lua-cjson's `null`), raw, for the table `t` at
+    /// the top of the stack.
+    pub fn set_field_null_userdata(&mut self, name: &CStr) {
+        self.check_writable_table_on_top();
+        self.reserve();
+        // SAFETY: live state with a free slot (reserved above); a light userdata is only a
+        // pointer value, never dereferenced by Lua.
+        unsafe { ffi::lua_pushlightuserdata(self.l, std::ptr::null_mut()) };
+        self.rawset_top_into_field(name);
+    }
+
+    /// `globals[name] = ` the value at the top of the stack (popped), raw. The globals must
+    /// not be locked yet (state set-up only; checked).
+    pub fn set_global(&mut self, name: &CStr) {
+        check(self.top() >= 1, "set_global without a value");
+        // SAFETY: live state; `LUA_GLOBALSINDEX` is a valid pseudo-index naming a table.
+        let ro = unsafe { super::lua::lua_isreadonlytable(self.l, ffi::LUA_GLOBALSINDEX) } != 0;
+        check(!ro, "set_global after the globals are locked");
+        self.push_cstr(name);
+        // SAFETY: live state with the value at -2 and the key at -1; `lua_insert` swaps them,
+        // then `lua_rawset` on the (not readonly) globals pops both, runs no metamethod and
+        // does not raise.
+        unsafe {
+            ffi::lua_insert(self.l, -2);
+            ffi::lua_rawset(self.l, ffi::LUA_GLOBALSINDEX);
+        }
+    }
+
     /// `t[k] = v` (raw) for the table `t` at the top of the stack.
     pub fn set_field_bytes(&mut self, k: &CStr, v: &[u8]) {
-        self.assert_table_on_top();
+        self.check_writable_table_on_top();
         self.push_cstr(k);
         self.push_bytes(v);
-        // SAFETY: live state with the table at -3 (asserted before the two pushes) and the
-        // key and value above it; `lua_rawset` pops both and runs no metamethod.
+        // SAFETY: live state with the table at -3 (checked a table and not readonly before
+        // the two pushes) and the key and value above it; `lua_rawset` pops both, runs no
+        // metamethod and, the table being writable, does not raise.
         unsafe { ffi::lua_rawset(self.l, -3) };
     }
 
     /// `t[k] = true` (raw) for the table `t` at the top of the stack.
     pub fn set_field_true(&mut self, k: &CStr) {
-        self.assert_table_on_top();
+        self.check_writable_table_on_top();
         self.push_cstr(k);
         self.push_bool(true);
-        // SAFETY: as in `set_field_bytes`: table at -3, key and value above it, raw set.
+        // SAFETY: as in `set_field_bytes`: a writable table at -3 (checked), key and value
+        // above it; the raw set pops both and does not raise.
         unsafe { ffi::lua_rawset(self.l, -3) };
     }
 
     /// Pushes `t[field]` (raw) of the table at the top of the stack; returns its type.
     pub fn raw_field(&mut self, field: &CStr) -> c_int {
-        self.assert_table_on_top();
+        self.check_table_on_top();
         self.push_cstr(field);
         // SAFETY: live state with the table at -2 (asserted before the push) and the key
         // at -1; `lua_rawget` replaces the key by the value and runs no metamethod.
@@ -259,14 +334,15 @@ impl Stack<'_> {
     /// `t[field] = ` a copy of slot `src` (an absolute index, below the table), raw, for the
     /// table `t` at the top of the stack.
     pub fn set_field_value(&mut self, field: &CStr, src: c_int) {
-        self.assert_table_on_top();
+        self.check_writable_table_on_top();
         check(
             src > 0 && self.valid(src),
             "set_field_value from a missing slot",
         );
         self.push_cstr(field);
         self.push_value(src);
-        // SAFETY: as in `set_field_bytes`: table at -3, key and value above it, raw set.
+        // SAFETY: as in `set_field_bytes`: a writable table at -3 (checked), key and value
+        // above it; the raw set pops both and does not raise.
         unsafe { ffi::lua_rawset(self.l, -3) };
     }
 
