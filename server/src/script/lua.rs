@@ -1125,173 +1125,162 @@ unsafe fn count_pairs(l: *mut lua_State) -> usize {
 
 /// Parses one reply at `*pos` of `buf` (a reply the server wrote, so well formed) and
 /// pushes its Lua value; with `push == false` the reply is skipped (attributes).
-///
-/// # Safety
-///
-/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model);
-/// `buf[*pos..]` starts a complete reply written by the server.
-unsafe fn push_reply(l: *mut lua_State, buf: &[u8], pos: &mut usize, push: bool) {
-    // SAFETY: the caller guarantees a valid state (also handed to `Stack::new` for the table
-    // fields); five slots are reserved before pushing [stack]; `buf` is a well-formed reply the
-    // server wrote, and every string pushed is copied by Lua; nothing here raises except on
-    // allocation failure [jmp].
-    unsafe {
-        let line_end =
-            |p: usize| -> usize { memchr::memchr(b'\r', &buf[p..]).map_or(buf.len(), |i| p + i) };
-        let t = buf[*pos];
-        let start = *pos + 1;
-        let end = line_end(start);
-        let line = &buf[start..end];
-        *pos = (end + 2).min(buf.len());
-        let int = |b: &[u8]| pyrope_common::util::string2ll(b).unwrap_or(0);
-        if push && ffi::lua_checkstack(l, 5) == 0 {
-            // Redis panics here; an error value is safer.
-            push_error(l, b"reached lua stack limit");
-            return;
+fn push_reply(st: &mut Stack<'_>, buf: &[u8], pos: &mut usize, push: bool) {
+    let line_end =
+        |p: usize| -> usize { memchr::memchr(b'\r', &buf[p..]).map_or(buf.len(), |i| p + i) };
+    let t = buf[*pos];
+    let start = *pos + 1;
+    let end = line_end(start);
+    let line = &buf[start..end];
+    *pos = (end + 2).min(buf.len());
+    let int = |b: &[u8]| pyrope_common::util::string2ll(b).unwrap_or(0);
+    if push && !st.check_stack(5) {
+        // Redis panics here; an error value is safer.
+        st.push_error(b"reached lua stack limit");
+        return;
+    }
+    match t {
+        b':' => {
+            if push {
+                st.push_number(int(line) as f64)
+            }
         }
-        match t {
-            b':' => {
+        b'$' => {
+            let n = int(line);
+            if n < 0 {
                 if push {
-                    ffi::lua_pushnumber(l, int(line) as f64)
+                    st.push_bool(false)
                 }
-            }
-            b'$' => {
-                let n = int(line);
-                if n < 0 {
-                    if push {
-                        ffi::lua_pushboolean(l, 0)
-                    }
-                } else {
-                    let n = n as usize;
-                    if push {
-                        push_bytes(l, &buf[*pos..*pos + n]);
-                    }
-                    *pos += n + 2;
-                }
-            }
-            b'+' => {
+            } else {
+                let n = n as usize;
                 if push {
-                    ffi::lua_createtable(l, 0, 1);
-                    Stack::new(l).set_field_bytes(c"ok", line);
+                    st.push_bytes(&buf[*pos..*pos + n]);
                 }
+                *pos += n + 2;
             }
-            b'-' => {
+        }
+        b'+' => {
+            if push {
+                st.new_table(0, 1);
+                st.set_field_bytes(c"ok", line);
+            }
+        }
+        b'-' => {
+            if push {
+                let mut m = Vec::with_capacity(line.len() + 1);
+                m.push(b'-');
+                m.extend_from_slice(line);
+                st.push_error(&m);
+                st.mark_ignore_stats();
+            }
+        }
+        b'*' | b'~' | b'>' => {
+            let n = int(line);
+            if n < 0 {
                 if push {
-                    let mut m = Vec::with_capacity(line.len() + 1);
-                    m.push(b'-');
-                    m.extend_from_slice(line);
-                    push_error(l, &m);
-                    Stack::new(l).mark_ignore_stats();
+                    st.push_bool(false)
                 }
+                return;
             }
-            b'*' | b'~' | b'>' => {
-                let n = int(line);
-                if n < 0 {
-                    if push {
-                        ffi::lua_pushboolean(l, 0)
-                    }
-                    return;
-                }
-                if t == b'~' {
-                    if push {
-                        ffi::lua_createtable(l, 0, 1);
-                        ffi::lua_pushstring(l, c"set".as_ptr());
-                        ffi::lua_createtable(l, 0, n as c_int);
-                    }
-                    for _ in 0..n {
-                        push_reply(l, buf, pos, push);
-                        if push {
-                            ffi::lua_pushboolean(l, 1);
-                            ffi::lua_rawset(l, -3);
-                        }
-                    }
-                    if push {
-                        ffi::lua_rawset(l, -3);
-                    }
-                } else {
-                    if push {
-                        ffi::lua_createtable(l, n as c_int, 0);
-                    }
-                    for i in 0..n {
-                        push_reply(l, buf, pos, push);
-                        if push {
-                            ffi::lua_rawseti(l, -2, (i + 1) as ffi::lua_Integer);
-                        }
-                    }
-                }
-            }
-            b'%' => {
-                let n = int(line);
+            if t == b'~' {
                 if push {
-                    ffi::lua_createtable(l, 0, 1);
-                    ffi::lua_pushstring(l, c"map".as_ptr());
-                    ffi::lua_createtable(l, 0, n as c_int);
+                    st.new_table(0, 1);
+                    st.push_cstr(c"set");
+                    st.new_table(0, n as c_int);
                 }
                 for _ in 0..n {
-                    push_reply(l, buf, pos, push);
-                    push_reply(l, buf, pos, push);
+                    push_reply(st, buf, pos, push);
                     if push {
-                        ffi::lua_rawset(l, -3);
+                        st.push_bool(true);
+                        st.raw_set();
                     }
                 }
                 if push {
-                    ffi::lua_rawset(l, -3);
+                    st.raw_set();
                 }
-            }
-            b'|' => {
-                let n = int(line);
-                for _ in 0..2 * n {
-                    push_reply(l, buf, pos, false);
-                }
-                push_reply(l, buf, pos, push);
-            }
-            b'_' => {
+            } else {
                 if push {
-                    ffi::lua_pushnil(l)
+                    st.new_table(n as c_int, 0);
+                }
+                for i in 0..n {
+                    push_reply(st, buf, pos, push);
+                    if push {
+                        st.raw_seti((i + 1) as ffi::lua_Integer);
+                    }
                 }
             }
-            b'#' => {
+        }
+        b'%' => {
+            let n = int(line);
+            if push {
+                st.new_table(0, 1);
+                st.push_cstr(c"map");
+                st.new_table(0, n as c_int);
+            }
+            for _ in 0..n {
+                push_reply(st, buf, pos, push);
+                push_reply(st, buf, pos, push);
                 if push {
-                    ffi::lua_pushboolean(l, (line == b"t") as c_int)
+                    st.raw_set();
                 }
             }
-            b',' => {
-                if push {
-                    let d = parse_double(line);
-                    ffi::lua_createtable(l, 0, 1);
-                    ffi::lua_pushstring(l, c"double".as_ptr());
-                    ffi::lua_pushnumber(l, d);
-                    ffi::lua_rawset(l, -3);
-                }
+            if push {
+                st.raw_set();
             }
-            b'(' => {
-                if push {
-                    ffi::lua_createtable(l, 0, 1);
-                    Stack::new(l).set_field_bytes(c"big_number", line);
-                }
+        }
+        b'|' => {
+            let n = int(line);
+            for _ in 0..2 * n {
+                push_reply(st, buf, pos, false);
             }
-            b'=' => {
-                let n = int(line) as usize;
-                let body = &buf[*pos..*pos + n];
-                *pos += n + 2;
-                if push {
-                    let (fmt, text) = if body.len() >= 4 {
-                        (&body[..3], &body[4..])
-                    } else {
-                        (&b"txt"[..], body)
-                    };
-                    ffi::lua_createtable(l, 0, 1);
-                    ffi::lua_pushstring(l, c"verbatim_string".as_ptr());
-                    ffi::lua_createtable(l, 0, 2);
-                    Stack::new(l).set_field_bytes(c"string", text);
-                    Stack::new(l).set_field_bytes(c"format", fmt);
-                    ffi::lua_rawset(l, -3);
-                }
+            push_reply(st, buf, pos, push);
+        }
+        b'_' => {
+            if push {
+                st.push_nil()
             }
-            _ => {
-                if push {
-                    ffi::lua_pushnil(l)
-                }
+        }
+        b'#' => {
+            if push {
+                st.push_bool(line == b"t")
+            }
+        }
+        b',' => {
+            if push {
+                let d = parse_double(line);
+                st.new_table(0, 1);
+                st.push_cstr(c"double");
+                st.push_number(d);
+                st.raw_set();
+            }
+        }
+        b'(' => {
+            if push {
+                st.new_table(0, 1);
+                st.set_field_bytes(c"big_number", line);
+            }
+        }
+        b'=' => {
+            let n = int(line) as usize;
+            let body = &buf[*pos..*pos + n];
+            *pos += n + 2;
+            if push {
+                let (fmt, text) = if body.len() >= 4 {
+                    (&body[..3], &body[4..])
+                } else {
+                    (&b"txt"[..], body)
+                };
+                st.new_table(0, 1);
+                st.push_cstr(c"verbatim_string");
+                st.new_table(0, 2);
+                st.set_field_bytes(c"string", text);
+                st.set_field_bytes(c"format", fmt);
+                st.raw_set();
+            }
+        }
+        _ => {
+            if push {
+                st.push_nil()
             }
         }
     }
@@ -1474,9 +1463,7 @@ fn redis_generic(st: &mut Stack<'_>, raise: bool) -> Result<c_int, ()> {
             if out.buf.is_empty() {
                 st.push_nil();
             } else {
-                // SAFETY: `st` wraps the live state of this callback [state]; `push_reply`
-                // reserves its own slots [stack] and does not raise [jmp].
-                unsafe { push_reply(st.raw(), &out.buf, &mut pos, true) };
+                push_reply(st, &out.buf, &mut pos, true);
             }
             raise && is_err
         }

@@ -358,4 +358,46 @@ impl Stack<'_> {
     pub fn mark_ignore_stats(&mut self) {
         self.set_field_true(c"ignore_error_stats_update");
     }
+
+    /// Whether `n` more slots can be pushed (`lua_checkstack`: grows the stack if needed).
+    pub fn check_stack(&mut self, n: c_int) -> bool {
+        // SAFETY: live state; `lua_checkstack` grows the stack or reports failure, it never
+        // raises.
+        unsafe { ffi::lua_checkstack(self.l, n) != 0 }
+    }
+
+    /// `t[k] = v` (raw) with `t` at -3, `k` at -2 and `v` at -1; pops `k` and `v`. A nil or
+    /// NaN key (which `lua_rawset` would raise on) is a bug: aborts.
+    pub fn raw_set(&mut self) {
+        check(
+            self.type_at(-3) == ffi::LUA_TTABLE,
+            "raw_set needs a table at -3",
+        );
+        // SAFETY: live state; slot -3 exists (checked above).
+        let ro = unsafe { super::lua::lua_isreadonlytable(self.l, -3) } != 0;
+        check(!ro, "raw_set into a readonly table");
+        let key_type = self.type_at(-2);
+        let nan_key = key_type == ffi::LUA_TNUMBER && self.number(-2).is_nan();
+        check(
+            key_type != ffi::LUA_TNIL && !nan_key,
+            "raw_set with a nil or NaN key",
+        );
+        // SAFETY: live state with a writable table at -3 and a valid key at -2 (checked
+        // above): `lua_rawset` pops key and value, runs no metamethod and does not raise.
+        unsafe { ffi::lua_rawset(self.l, -3) };
+    }
+
+    /// `t[i] = v` (raw) with `t` at -2 and `v` at -1; pops `v`.
+    pub fn raw_seti(&mut self, i: ffi::lua_Integer) {
+        check(
+            self.type_at(-2) == ffi::LUA_TTABLE,
+            "raw_seti needs a table at -2",
+        );
+        // SAFETY: live state; slot -2 exists (a table, checked above).
+        let ro = unsafe { super::lua::lua_isreadonlytable(self.l, -2) } != 0;
+        check(!ro, "raw_seti into a readonly table");
+        // SAFETY: live state with a writable table at -2 and the value at -1: `lua_rawseti`
+        // pops the value, runs no metamethod and does not raise.
+        unsafe { ffi::lua_rawseti(self.l, -2, i as _) };
+    }
 }
