@@ -412,7 +412,7 @@ unsafe extern "C-unwind" fn lua_panic(l: *mut lua_State) -> c_int {
     // SAFETY: Lua calls the panic function with its state and the error value at the top [state];
     // the bytes are copied before anything else touches the stack, and the process aborts (no
     // return into Lua).
-    let msg = unsafe { to_bytes(l, -1) }.unwrap_or(b"?").to_vec();
+    let msg = unsafe { Stack::new(l) }.bytes(-1).unwrap_or(b"?").to_vec();
     crate::log::log(
         crate::log::Level::Warning,
         &format!(
@@ -643,15 +643,12 @@ unsafe fn protect_recursively(l: *mut lua_State) {
 /// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), outside
 /// any running script's stack manipulation, with two free slots.
 pub unsafe fn set_global_array(l: *mut lua_State, name: &CStr, items: &[&[u8]]) {
-    // SAFETY: the caller guarantees a valid state [state]; `push_array` leaves exactly one table,
-    // which `lua_setfield` consumes; the globals' lock is opened only around that assignment and no
-    // Lua code runs in between.
+    // SAFETY: the caller's contract (a live state on this thread) is `Stack::new`'s.
+    push_array(&mut unsafe { Stack::new(l) }, items);
+    // SAFETY: live state (caller's contract) with the new table at the top, which
+    // `lua_setfield` pops; the globals' lock is opened only around that assignment, and
+    // the globals have no `__newindex`, so no Lua code runs and nothing raises.
     unsafe {
-        ffi::lua_createtable(l, items.len() as c_int, 0);
-        for (i, it) in items.iter().enumerate() {
-            push_bytes(l, it);
-            ffi::lua_rawseti(l, -2, i as ffi::lua_Integer + 1);
-        }
         lua_enablereadonlytable(l, ffi::LUA_GLOBALSINDEX, 0);
         ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, name.as_ptr());
         lua_enablereadonlytable(l, ffi::LUA_GLOBALSINDEX, 1);
@@ -659,20 +656,11 @@ pub unsafe fn set_global_array(l: *mut lua_State, name: &CStr, items: &[&[u8]]) 
 }
 
 /// Pushes an array table of `items` (the KEYS / ARGV arguments of a function).
-///
-/// # Safety
-///
-/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with two
-/// free slots.
-pub unsafe fn push_array(l: *mut lua_State, items: &[&[u8]]) {
-    // SAFETY: the caller guarantees a valid state with two free slots; each element is pushed then
-    // consumed by `lua_rawseti`, leaving only the table [stack]; the slices are copied by Lua.
-    unsafe {
-        ffi::lua_createtable(l, items.len() as c_int, 0);
-        for (i, it) in items.iter().enumerate() {
-            push_bytes(l, it);
-            ffi::lua_rawseti(l, -2, i as ffi::lua_Integer + 1);
-        }
+fn push_array(st: &mut Stack<'_>, items: &[&[u8]]) {
+    st.new_table(items.len() as c_int, 0);
+    for (i, it) in items.iter().enumerate() {
+        st.push_bytes(it);
+        st.raw_seti(i as ffi::lua_Integer + 1);
     }
 }
 
@@ -781,10 +769,11 @@ pub unsafe fn call_function(
     rctx: *mut RunCtx,
     out: &mut Reply,
 ) {
-    // SAFETY: `l` comes from `new_state` and `rctx` is the installed run context, alive for this
-    // call [state]; the script runs under `lua_pcall`, so its errors come back as a return code and
-    // never longjmp through this frame [jmp]; the stack is back at `top0` at the end (checked in
-    // debug builds) [stack]; the error bytes are copied before the error object is popped [str].
+    // SAFETY: `l` is live (`# Safety`; also wrapped as `st` for the arguments) and `rctx` is the
+    // installed run context, alive for this call [state]; the script runs under `lua_pcall`, so its
+    // errors come back as a return code and never longjmp through this frame [jmp]; the stack is
+    // back at `top0` at the end (checked in debug builds) [stack]; the error bytes are copied
+    // before the error object is popped [str].
     unsafe {
         let top0 = ffi::lua_gettop(l);
         ffi::lua_getfield(l, ffi::LUA_GLOBALSINDEX, c"__redis__err__handler".as_ptr());
@@ -794,8 +783,9 @@ pub unsafe fn call_function(
             set_global_array(l, c"ARGV", args);
             ffi::lua_pcall(l, 0, 1, -2)
         } else {
-            push_array(l, keys);
-            push_array(l, args);
+            let mut st = Stack::new(l);
+            push_array(&mut st, keys);
+            push_array(&mut st, args);
             ffi::lua_pcall(l, 2, 1, -4)
         };
         if err != 0 {
