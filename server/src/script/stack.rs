@@ -401,3 +401,89 @@ impl Stack<'_> {
         unsafe { ffi::lua_rawseti(self.l, -2, i as _) };
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::script::lua;
+
+    /// Runs `f` over the stack of a fresh sandboxed state.
+    fn with_stack(f: impl FnOnce(&mut Stack<'_>)) {
+        let l = lua::new_state("7.4.1", 0x0007_0401);
+        {
+            // SAFETY: `l` was just made by `new_state` and is used on this thread only.
+            let mut st = unsafe { Stack::new(l) };
+            f(&mut st);
+        }
+        // SAFETY: `l` is the live state made above, closed once and not used afterwards.
+        unsafe { lua::close(l) };
+    }
+
+    #[test]
+    fn reads_of_missing_slots_are_none() {
+        with_stack(|st| {
+            assert_eq!(st.top(), 0);
+            assert_eq!(st.type_at(1), ffi::LUA_TNONE);
+            assert_eq!(st.type_at(-1), ffi::LUA_TNONE);
+            assert_eq!(st.bytes(1), None);
+            assert_eq!(st.number(-1), 0.0);
+            assert!(!st.boolean(1));
+            assert!(!st.is_string(-1));
+            assert_eq!(st.type_name(1), "no value");
+        });
+    }
+
+    #[test]
+    fn pushes_read_back_and_pop() {
+        with_stack(|st| {
+            st.push_bytes(b"a\0b");
+            assert_eq!(st.bytes(-1), Some(&b"a\0b"[..]));
+            st.push_number(12.5);
+            assert!(st.is_number(-1));
+            // A number reads as its string, converted in place.
+            assert_eq!(st.bytes(-1), Some(&b"12.5"[..]));
+            assert_eq!(st.type_at(-1), ffi::LUA_TSTRING);
+            st.push_bool(true);
+            assert!(st.boolean(-1));
+            st.push_nil();
+            assert_eq!(st.type_name(-1), "nil");
+            st.push_value(1);
+            assert_eq!(st.bytes(-1), Some(&b"a\0b"[..]));
+            assert_eq!(st.top(), 5);
+            st.pop(5);
+            assert_eq!(st.top(), 0);
+        });
+    }
+
+    #[test]
+    fn error_tables_and_fields() {
+        with_stack(|st| {
+            st.push_error(b"-CODE some text\r\n");
+            st.mark_ignore_stats();
+            assert_eq!(st.raw_field(c"err"), ffi::LUA_TSTRING);
+            assert_eq!(st.bytes(-1), Some(&b"CODE some text"[..]));
+            st.pop(1);
+            assert_eq!(
+                st.raw_field(c"ignore_error_stats_update"),
+                ffi::LUA_TBOOLEAN
+            );
+            assert!(st.boolean(-1));
+            st.pop(2);
+            st.new_table(2, 0);
+            st.push_bytes(b"x");
+            st.raw_seti(1);
+            st.push_cstr(c"k");
+            st.push_number(3.0);
+            st.raw_set();
+            st.set_field_number(c"n", 7.0);
+            st.set_field_cstr(c"s", c"v");
+            assert_eq!(st.raw_field(c"k"), ffi::LUA_TNUMBER);
+            assert_eq!(st.number(-1), 3.0);
+            st.pop(1);
+            assert_eq!(st.raw_field(c"s"), ffi::LUA_TSTRING);
+            assert_eq!(st.bytes(-1), Some(&b"v"[..]));
+            st.pop(2);
+            assert_eq!(st.top(), 0);
+        });
+    }
+}
