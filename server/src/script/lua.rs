@@ -1966,42 +1966,32 @@ pub fn valid_name(n: &[u8]) -> bool {
 
 const BAD_NAME: &[u8] = b"Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
 
-/// Reads a flags table (`{'no-writes', ...}`) at `idx`.
-///
-/// # Safety
-///
-/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
-/// `lua.rs`'s safety model), with the flags table at the absolute index `idx` and one free
-/// slot. Errors are returned, not raised.
-unsafe fn read_flags(l: *mut lua_State, idx: c_int) -> Result<u32, ()> {
-    // SAFETY: the caller guarantees a valid state with the flags table at `idx` (an absolute index)
-    // and one free slot; each element is pushed, compared while on the stack [str], and popped;
-    // errors are returned [jmp].
-    unsafe {
-        let mut f = 0;
-        let n = ffi::lua_objlen(l, idx);
-        for i in 1..=n {
-            ffi::lua_rawgeti(l, idx, i as _);
-            let name = if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
-                to_bytes(l, -1).unwrap_or_default()
-            } else {
-                b""
-            };
-            let bit = super::sflags::NAMES
-                .iter()
-                .find(|(n, _)| n.as_bytes() == name)
-                .map(|(_, b)| *b);
-            ffi::lua_pop(l, 1);
-            match bit {
-                Some(b) => f |= b,
-                None => {
-                    push_error(l, b"unknown flag given");
-                    return Err(());
-                }
+/// Reads a flags table (`{'no-writes', ...}`) at the absolute index `idx`; on an unknown
+/// flag the error table is pushed.
+fn read_flags(st: &mut Stack<'_>, idx: c_int) -> Result<u32, ()> {
+    let mut f = 0;
+    let n = st.raw_len(idx);
+    for i in 1..=n {
+        st.raw_geti(idx, i as ffi::lua_Integer);
+        let name: &[u8] = if st.type_at(-1) == ffi::LUA_TSTRING {
+            st.bytes(-1).unwrap_or_default()
+        } else {
+            b""
+        };
+        let bit = super::sflags::NAMES
+            .iter()
+            .find(|(n, _)| n.as_bytes() == name)
+            .map(|(_, b)| *b);
+        st.pop(1);
+        match bit {
+            Some(b) => f |= b,
+            None => {
+                st.push_error(b"unknown flag given");
+                return Err(());
             }
         }
-        Ok(f)
     }
+    Ok(f)
 }
 
 fn register_function_body(st: &mut Stack<'_>) -> Result<c_int, ()> {
@@ -2075,7 +2065,7 @@ fn register_function_body(st: &mut Stack<'_>) -> Result<c_int, ()> {
                             push_error(l, b"flags argument to redis.register_function must be a table representing function flags");
                             return Err(());
                         }
-                        fl = read_flags(l, ffi::lua_gettop(l))?;
+                        fl = read_flags(st, ffi::lua_gettop(l))?;
                     }
                     _ => {
                         push_error(l, b"unknown argument given to redis.register_function");

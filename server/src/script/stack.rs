@@ -359,6 +359,29 @@ impl Stack<'_> {
         self.set_field_true(c"ignore_error_stats_update");
     }
 
+    /// Raw length of the table at the absolute index `idx` (`lua_objlen`: its border).
+    pub fn raw_len(&self, idx: c_int) -> usize {
+        check(
+            idx > 0 && self.type_at(idx) == ffi::LUA_TTABLE,
+            "raw_len needs a table at an absolute index",
+        );
+        // SAFETY: live state; `idx` names a table (checked above), whose length Lua reads
+        // without running any metamethod.
+        unsafe { ffi::lua_objlen(self.l, idx) }
+    }
+
+    /// Pushes `t[i]` (raw) of the table at the absolute index `idx`.
+    pub fn raw_geti(&mut self, idx: c_int, i: ffi::lua_Integer) {
+        check(
+            idx > 0 && self.type_at(idx) == ffi::LUA_TTABLE,
+            "raw_geti needs a table at an absolute index",
+        );
+        self.reserve();
+        // SAFETY: live state with a free slot (reserved above) and a table at `idx` (checked
+        // above); `lua_rawgeti` pushes the value and runs no metamethod.
+        unsafe { ffi::lua_rawgeti(self.l, idx, i as _) };
+    }
+
     /// Whether `n` more slots can be pushed (`lua_checkstack`: grows the stack if needed).
     pub fn check_stack(&mut self, n: c_int) -> bool {
         // SAFETY: live state; `lua_checkstack` grows the stack or reports failure, it never
