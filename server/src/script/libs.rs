@@ -1195,13 +1195,14 @@ unsafe fn mp_is_array(l: *mut ffi::lua_State) -> bool {
 /// # Safety
 ///
 /// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with the
-/// value to encode at the top. Its `luaL_checkstack` cannot raise within the 16 levels it
-/// descends.
+/// value to encode at the top, called under `mp_pack`'s `lua_checkstack(nargs)` check, so
+/// that its `luaL_checkstack` cannot raise within the 16 levels it descends.
 unsafe fn mp_encode(l: *mut ffi::lua_State, out: &mut Vec<u8>, level: u32) {
     // SAFETY: the caller guarantees a valid state with the value at the top; string slices are
     // copied into `out` while on the stack [str]; `luaL_checkstack` cannot raise while `pack_body`
-    // owns its buffer: nesting is capped at 16 levels of 3 slots, far below Lua's stack limit
-    // [stack] [jmp]; pushes raise only on allocation failure.
+    // owns its buffer: `mp_pack` made sure the arguments take at most half of Lua's C stack limit
+    // (`lua_checkstack(nargs)`), and nesting is capped at 16 levels of 3 slots [stack] [jmp];
+    // pushes raise only on allocation failure.
     unsafe {
         let mut t = ffi::lua_type(l, -1);
         if t == ffi::LUA_TTABLE && level == MP_MAX_NESTING {
@@ -1287,8 +1288,15 @@ unsafe extern "C-unwind" fn mp_pack(l: *mut ffi::lua_State) -> c_int {
     // SAFETY: `l` is the state Lua called this C function with [state]; `luaL_argerror` longjmps
     // from a frame holding nothing with a destructor, and `pack_body` has returned before [jmp].
     unsafe {
-        if ffi::lua_gettop(l) == 0 {
+        let nargs = ffi::lua_gettop(l);
+        if nargs == 0 {
             return ffi::luaL_argerror(l, 0, c"MessagePack pack needs input.".as_ptr());
+        }
+        // As lua-cmsgpack: room for as many values again. This also bounds the stack so
+        // that `mp_encode`'s `luaL_checkstack` cannot fail (and longjmp across the buffer
+        // `pack_body` owns).
+        if ffi::lua_checkstack(l, nargs) == 0 {
+            return ffi::luaL_argerror(l, 0, c"Too many arguments for MessagePack pack.".as_ptr());
         }
         let _ = pack_body(l);
         1
