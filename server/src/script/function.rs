@@ -74,7 +74,9 @@ impl Functions {
         if self.lua.is_null() {
             return 32768;
         }
-        lua::memory(self.lua)
+        // SAFETY: `self.lua` is non-null, so it is the engine `engine()` made with
+        // `new_state`, owned by `self` and closed only by `flush`.
+        unsafe { lua::memory(self.lua) }
     }
 
     /// INFO `used_memory_functions`: the libraries' own overhead, bytes.
@@ -93,7 +95,8 @@ impl Functions {
     fn engine(&mut self) -> *mut lua::lua_State {
         if self.lua.is_null() {
             let l = lua::new_state(crate::REDIS_VERSION, super::redis_version_num());
-            lua::functions_setup(l, crate::REDIS_VERSION, super::redis_version_num());
+            // SAFETY: `l` was just made by `new_state`; it is set up once, here.
+            unsafe { lua::functions_setup(l, crate::REDIS_VERSION, super::redis_version_num()) };
             self.lua = l;
         }
         self.lua
@@ -104,7 +107,9 @@ impl Functions {
         let lib = self.libraries.remove(name)?;
         for f in &lib.functions {
             if let Some(func) = self.functions.remove(f) {
-                lua::registry_unref(self.lua, func.fref);
+                // SAFETY: a library exists only in a live engine (`self.lua`, made by
+                // `engine()`), and its function's reference is released once, with it.
+                unsafe { lua::registry_unref(self.lua, func.fref) };
             }
         }
         Some(lib)
@@ -112,7 +117,9 @@ impl Functions {
 
     /// Deletes every library and starts a new engine.
     pub fn flush(&mut self) {
-        lua::close(self.lua);
+        // SAFETY: `self.lua` is null or the engine owned by `self`; `self` is replaced just
+        // below, so the closed state is never used again.
+        unsafe { lua::close(self.lua) };
         *self = Functions::default();
     }
 
@@ -131,7 +138,9 @@ impl Functions {
             return Err(format!("Library '{name}' already exists"));
         }
         let l = self.engine();
-        let registered = lua::load_library(l, &code[body_at..])?;
+        // SAFETY: `l` is `engine()`'s live state, set up by `functions_setup`; FUNCTION LOAD
+        // is `noscript`, so no script is running on it.
+        let registered = unsafe { lua::load_library(l, &code[body_at..]) }?;
         // Function names must not collide with another library's.
         if let Some(r) = registered.iter().find(|r| {
             self.functions
@@ -140,7 +149,9 @@ impl Functions {
         }) {
             let msg = format!("Function {} already exists", r.name);
             for r in registered {
-                lua::registry_unref(l, r.fref);
+                // SAFETY: `l` is the live engine that just made these references; each
+                // is released once, as its function is dropped.
+                unsafe { lua::registry_unref(l, r.fref) };
             }
             return Err(msg);
         }
@@ -257,7 +268,9 @@ fn fcall_generic(c: &mut Ctx, ro: bool) {
     let keys: Vec<&[u8]> = (3..3 + nk).map(|i| c.arg(i)).collect();
     let args: Vec<&[u8]> = (3 + nk..c.argc()).map(|i| c.arg(i)).collect();
     let l = c.srv.scripting.functions.lua;
-    super::run_script(c, l, fref, flags, ro, &name, &keys, &args, false);
+    // SAFETY: the function was found, so the engine that loaded it is live (`l`, owned by
+    // `Functions`, closed only by FUNCTION FLUSH, which a running script cannot reach).
+    unsafe { super::run_script(c, l, fref, flags, ro, &name, &keys, &args, false) };
 }
 
 fn function_load(c: &mut Ctx) {

@@ -24,12 +24,15 @@
 use mlua_sys as ffi;
 use std::ffi::{c_char, c_int, CStr};
 
+use super::stack::Stack;
+
 /// Opens every bundled library into the globals of `l` (at state creation, before the
 /// globals are locked).
-pub fn open_all(l: *mut ffi::lua_State) {
-    unsafe {
-        ffi::lua_createtable(l, 0, 12);
-        let funcs: &[(&CStr, ffi::lua_CFunction)] = &[
+pub fn open_all(st: &mut Stack<'_>) {
+    st.new_table(0, 12);
+    set_functions(
+        st,
+        &[
             (c"tobit", bit_tobit),
             (c"bnot", bit_bnot),
             (c"band", bit_band),
@@ -42,21 +45,32 @@ pub fn open_all(l: *mut ffi::lua_State) {
             (c"ror", bit_ror),
             (c"bswap", bit_bswap),
             (c"tohex", bit_tohex),
-        ];
-        for (name, f) in funcs {
-            ffi::lua_pushcfunction(l, *f);
-            ffi::lua_setfield(l, -2, name.as_ptr());
-        }
-        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"bit".as_ptr());
-        open_cjson(l);
-        open_cmsgpack(l);
-        open_struct(l);
+        ],
+    );
+    st.set_global(c"bit");
+    open_cjson(st);
+    open_cmsgpack(st);
+    open_struct(st);
+}
+
+/// Sets the C functions `funcs` as fields of the table at the top of the stack.
+fn set_functions(st: &mut Stack<'_>, funcs: &[(&CStr, ffi::lua_CFunction)]) {
+    for (name, f) in funcs {
+        st.set_function(name, *f);
     }
 }
 
 /// LuaBitOp's `barg`: argument `i` as an int32 (raises Lua's "number expected" error).
+///
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model). This may raise a Lua error (`longjmp`): every Rust frame between
+/// the caller and Lua's C frame must own nothing with a destructor ([jmp]).
 #[inline]
 unsafe fn barg(l: *mut ffi::lua_State, i: c_int) -> i32 {
+    // SAFETY: the caller guarantees `l` is the state of the running C function; `luaL_checknumber`
+    // may longjmp, and this frame holds only numbers [jmp].
     let n = unsafe { ffi::luaL_checknumber(l, i) };
     tobit(n)
 }
@@ -67,21 +81,38 @@ pub fn tobit(n: f64) -> i32 {
     (n + 6755399441055744.0).to_bits() as u32 as i32
 }
 
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model), with a free slot.
 #[inline]
 unsafe fn ret(l: *mut ffi::lua_State, v: i32) -> c_int {
+    // SAFETY: the caller guarantees `l` is the state of the running C function with a free slot
+    // [stack].
     unsafe { ffi::lua_pushnumber(l, v as f64) };
     1
 }
 
 unsafe extern "C-unwind" fn bit_tobit(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `barg` may raise from a
+    // frame holding only integers [jmp]; `ret` pushes one slot [stack].
     unsafe { ret(l, barg(l, 1)) }
 }
 
 unsafe extern "C-unwind" fn bit_bnot(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `barg` may raise from a
+    // frame holding only integers [jmp]; `ret` pushes one slot [stack].
     unsafe { ret(l, !barg(l, 1)) }
 }
 
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model). This may raise a Lua error (`longjmp`): every Rust frame between
+/// the caller and Lua's C frame must own nothing with a destructor ([jmp]).
 unsafe fn fold(l: *mut ffi::lua_State, op: fn(i32, i32) -> i32) -> c_int {
+    // SAFETY: the caller passes the state of the running C function; the indices `2..=n` are
+    // counted by `lua_gettop`; `barg` may raise from a frame holding only integers [jmp].
     unsafe {
         let mut b = barg(l, 1);
         let n = ffi::lua_gettop(l);
@@ -93,18 +124,28 @@ unsafe fn fold(l: *mut ffi::lua_State, op: fn(i32, i32) -> i32) -> c_int {
 }
 
 unsafe extern "C-unwind" fn bit_band(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `fold` keeps that contract.
     unsafe { fold(l, |a, b| a & b) }
 }
 
 unsafe extern "C-unwind" fn bit_bor(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `fold` keeps that contract.
     unsafe { fold(l, |a, b| a | b) }
 }
 
 unsafe extern "C-unwind" fn bit_bxor(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `fold` keeps that contract.
     unsafe { fold(l, |a, b| a ^ b) }
 }
 
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model). This may raise a Lua error (`longjmp`): every Rust frame between
+/// the caller and Lua's C frame must own nothing with a destructor ([jmp]).
 unsafe fn shift(l: *mut ffi::lua_State, op: fn(u32, u32) -> u32) -> c_int {
+    // SAFETY: the caller passes the state of the running C function; `barg` may raise from a frame
+    // holding only integers [jmp].
     unsafe {
         let b = barg(l, 1) as u32;
         let n = (barg(l, 2) as u32) & 31;
@@ -113,30 +154,45 @@ unsafe fn shift(l: *mut ffi::lua_State, op: fn(u32, u32) -> u32) -> c_int {
 }
 
 unsafe extern "C-unwind" fn bit_lshift(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `shift` keeps that
+    // contract.
     unsafe { shift(l, |b, n| b << n) }
 }
 
 unsafe extern "C-unwind" fn bit_rshift(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `shift` keeps that
+    // contract.
     unsafe { shift(l, |b, n| b >> n) }
 }
 
 unsafe extern "C-unwind" fn bit_arshift(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `shift` keeps that
+    // contract.
     unsafe { shift(l, |b, n| ((b as i32) >> n) as u32) }
 }
 
 unsafe extern "C-unwind" fn bit_rol(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `shift` keeps that
+    // contract.
     unsafe { shift(l, |b, n| b.rotate_left(n)) }
 }
 
 unsafe extern "C-unwind" fn bit_ror(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `shift` keeps that
+    // contract.
     unsafe { shift(l, |b, n| b.rotate_right(n)) }
 }
 
 unsafe extern "C-unwind" fn bit_bswap(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `barg` may raise from a
+    // frame holding only integers [jmp]; `ret` pushes one slot [stack].
     unsafe { ret(l, (barg(l, 1) as u32).swap_bytes() as i32) }
 }
 
 unsafe extern "C-unwind" fn bit_tohex(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `barg` may raise from a
+    // frame holding only integers and a stack array [jmp]; `buf` holds the `n <= 8` bytes Lua
+    // copies [stack].
     unsafe {
         let b = barg(l, 1) as u32;
         let mut n: i32 = if ffi::lua_type(l, 2) <= 0 {
@@ -195,10 +251,11 @@ thread_local! {
     }) };
 }
 
-fn open_cjson(l: *mut ffi::lua_State) {
-    unsafe {
-        ffi::lua_createtable(l, 0, 16);
-        let funcs: &[(&CStr, ffi::lua_CFunction)] = &[
+fn open_cjson(st: &mut Stack<'_>) {
+    st.new_table(0, 16);
+    set_functions(
+        st,
+        &[
             (c"encode", cjson_encode),
             (c"decode", cjson_decode),
             (c"encode_max_depth", cjson_encode_max_depth),
@@ -209,24 +266,26 @@ fn open_cjson(l: *mut ffi::lua_State) {
             (c"encode_keep_buffer", cjson_encode_keep_buffer),
             (c"encode_sparse_array", cjson_encode_sparse_array),
             (c"new", cjson_new),
-        ];
-        for (name, f) in funcs {
-            ffi::lua_pushcfunction(l, *f);
-            ffi::lua_setfield(l, -2, name.as_ptr());
-        }
-        ffi::lua_pushlightuserdata(l, std::ptr::null_mut());
-        ffi::lua_setfield(l, -2, c"null".as_ptr());
-        ffi::lua_pushstring(l, c"cjson".as_ptr());
-        ffi::lua_setfield(l, -2, c"_NAME".as_ptr());
-        ffi::lua_pushstring(l, c"2.1.0".as_ptr());
-        ffi::lua_setfield(l, -2, c"_VERSION".as_ptr());
-        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"cjson".as_ptr());
-    }
+        ],
+    );
+    st.set_field_null_userdata(c"null");
+    st.set_field_cstr(c"_NAME", c"cjson");
+    st.set_field_cstr(c"_VERSION", c"2.1.0");
+    st.set_global(c"cjson");
 }
 
 /// Raises `msg` as a Lua error with the caller's position (as `luaL_error`), after `msg`
 /// has been copied into Lua (nothing of ours is alive across the longjmp).
+///
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model). It raises a Lua error (`longjmp`) after dropping `msg`: every Rust
+/// frame between the caller and Lua's C frame must own nothing with a destructor ([jmp]).
 unsafe fn raise(l: *mut ffi::lua_State, msg: String) -> c_int {
+    // SAFETY: the caller guarantees the state of the running C function and that its own frames own
+    // nothing with a destructor; `msg` is copied into Lua and dropped before `lua_error` longjmps
+    // [jmp]; two slots are used [stack].
     unsafe {
         ffi::luaL_where(l, 1);
         ffi::lua_pushlstring(l, msg.as_ptr() as *const c_char, msg.len());
@@ -241,16 +300,20 @@ fn fmt_g(n: f64, prec: i64) -> Vec<u8> {
     let fmt = std::ffi::CString::new(format!("%.{}g", prec.clamp(1, 14))).unwrap_or_default();
     let mut buf = [0u8; 64];
     let len =
+        // SAFETY: `fmt` is a NUL-terminated `%.<p>g` format taking one double, and `buf` has
+        // `buf.len()` writable bytes; snprintf writes at most that many.
         unsafe { libc::snprintf(buf.as_mut_ptr() as *mut c_char, buf.len(), fmt.as_ptr(), n) };
     buf[..(len.max(0) as usize).min(63)].to_vec()
 }
 
-fn type_name(l: *mut ffi::lua_State, idx: c_int) -> String {
-    unsafe {
-        let t = ffi::lua_type(l, idx);
-        let p = ffi::lua_typename(l, t);
-        CStr::from_ptr(p).to_string_lossy().into_owned()
-    }
+/// Lua's name of the type of slot `idx` (as `luaL_typename`).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model).
+unsafe fn type_name(l: *mut ffi::lua_State, idx: c_int) -> String {
+    // SAFETY: the caller's contract is `Stack::new`'s.
+    unsafe { Stack::new(l) }.type_name(idx)
 }
 
 fn json_escape(out: &mut Vec<u8>, s: &[u8]) {
@@ -273,18 +336,23 @@ fn json_escape(out: &mut Vec<u8>, s: &[u8]) {
 }
 
 /// Appends the number at `idx` (lua-cjson `json_append_number`).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model) and `idx`
+/// names an existing slot.
 unsafe fn json_number(
     l: *mut ffi::lua_State,
     cfg: &CjsonCfg,
     out: &mut Vec<u8>,
     idx: c_int,
 ) -> Result<(), String> {
+    // SAFETY: the caller guarantees a valid state and index; `lua_tonumber` never raises.
     let n = unsafe { ffi::lua_tonumber(l, idx) };
     if !n.is_finite() && !cfg.encode_invalid_numbers {
-        return Err(format!(
-            "Cannot serialise {}: must not be NaN or Inf",
-            type_name(l, idx)
-        ));
+        // SAFETY: the caller guarantees a live state (see `# Safety`).
+        let name = unsafe { type_name(l, idx) };
+        return Err(format!("Cannot serialise {name}: must not be NaN or Inf"));
     }
     out.extend_from_slice(&fmt_g(n, cfg.encode_number_precision));
     Ok(())
@@ -292,7 +360,15 @@ unsafe fn json_number(
 
 /// The array length of the table at the top, or -1 if it must be an object
 /// (lua-cjson `lua_array_length`).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with a
+/// table at the top and two free slots. Errors are returned, not raised.
 unsafe fn array_length(l: *mut ffi::lua_State, cfg: &CjsonCfg) -> Result<i64, String> {
+    // SAFETY: the caller guarantees a valid state with the table at the top and two free slots;
+    // `lua_next` pushes key and value, both popped, keys never converted; errors are returned
+    // [jmp].
     unsafe {
         let (mut max, mut items) = (0i64, 0i64);
         ffi::lua_pushnil(l);
@@ -322,12 +398,20 @@ unsafe fn array_length(l: *mut ffi::lua_State, cfg: &CjsonCfg) -> Result<i64, St
 }
 
 /// Appends the value at the top of the stack (lua-cjson `json_append_data`).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with the
+/// value to encode at the top. Errors are returned, not raised.
 unsafe fn json_append(
     l: *mut ffi::lua_State,
     cfg: &CjsonCfg,
     depth: i64,
     out: &mut Vec<u8>,
 ) -> Result<(), String> {
+    // SAFETY: the caller guarantees a valid state with the value at the top; tables are walked with
+    // `lua_next` after `lua_checkstack` [stack]; string slices are copied into `out` while on the
+    // stack [str]; errors are returned, not raised [jmp].
     unsafe {
         match ffi::lua_type(l, -1) {
             ffi::LUA_TSTRING => {
@@ -407,7 +491,13 @@ unsafe fn json_append(
     }
 }
 
+/// # Safety
+///
+/// `l` is the state of the running `cjson.encode` call ([state]). Errors are returned, not
+/// raised.
 unsafe fn encode_body(l: *mut ffi::lua_State) -> Result<(), String> {
+    // SAFETY: the caller passes the state of the running `cjson.encode` [state]; one argument is
+    // checked; `out` is copied by `lua_pushlstring`; errors are returned [jmp].
     unsafe {
         if ffi::lua_gettop(l) != 1 {
             return Err("bad argument #1 to 'encode' (expected 1 argument)".into());
@@ -420,6 +510,8 @@ unsafe fn encode_body(l: *mut ffi::lua_State) -> Result<(), String> {
 }
 
 unsafe extern "C-unwind" fn cjson_encode(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `encode_body`'s frame is
+    // gone and `raise` drops the message before the longjmp, so no destructor is skipped [jmp].
     unsafe {
         match encode_body(l) {
             Ok(()) => 1,
@@ -554,6 +646,8 @@ impl Decoder<'_> {
             .unwrap_or(rest.len());
         let text = std::ffi::CString::new(&rest[..end]).unwrap_or_default();
         let mut endp: *mut c_char = std::ptr::null_mut();
+        // SAFETY: `text` is a NUL-terminated copy of the number's bytes and `endp` a valid out-
+        // pointer; strtod reads only up to the NUL.
         let v = unsafe { libc::strtod(text.as_ptr(), &mut endp) };
         let used = endp as usize - text.as_ptr() as usize;
         if used == 0 {
@@ -633,7 +727,15 @@ impl Decoder<'_> {
     }
 
     /// Pushes the value of token `t` (lua-cjson `json_process_value`).
+    ///
+    /// # Safety
+    ///
+    /// `l` is the state of the running `cjson.decode` call ([state]), with three free slots
+    /// (reserved by `descend`). Errors are returned, not raised.
     unsafe fn value(&mut self, l: *mut ffi::lua_State, t: Tok, at: usize) -> Result<(), String> {
+        // SAFETY: the caller (`decode_body`) guarantees the state of the running `cjson.decode`;
+        // `descend` reserves three slots before each nested value [stack]; pushed strings are
+        // copied by Lua; errors are returned [jmp].
         unsafe {
             match t {
                 Tok::Str(s) => {
@@ -652,6 +754,8 @@ impl Decoder<'_> {
 
     fn descend(&mut self, l: *mut ffi::lua_State, at: usize) -> Result<(), String> {
         self.depth += 1;
+        // SAFETY: `l` is the state of the running `cjson.decode` (the decoder's caller guarantees
+        // it); `lua_checkstack` reports failure by return value.
         if self.depth > self.max_depth || unsafe { ffi::lua_checkstack(l, 3) } == 0 {
             return Err(format!(
                 "Found too many nested data structures ({}) at character {}",
@@ -662,7 +766,13 @@ impl Decoder<'_> {
         Ok(())
     }
 
+    /// # Safety
+    ///
+    /// `l` is the state of the running `cjson.decode` call ([state]). Errors are returned, not
+    /// raised.
     unsafe fn object(&mut self, l: *mut ffi::lua_State, at: usize) -> Result<(), String> {
+        // SAFETY: as `value`: a valid state, slots reserved by `descend` [stack], errors returned
+        // [jmp].
         unsafe {
             self.descend(l, at)?;
             ffi::lua_createtable(l, 0, 0);
@@ -697,7 +807,13 @@ impl Decoder<'_> {
         }
     }
 
+    /// # Safety
+    ///
+    /// `l` is the state of the running `cjson.decode` call ([state]). Errors are returned, not
+    /// raised.
     unsafe fn array(&mut self, l: *mut ffi::lua_State, at: usize) -> Result<(), String> {
+        // SAFETY: as `value`: a valid state, slots reserved by `descend` [stack], errors returned
+        // [jmp].
         unsafe {
             self.descend(l, at)?;
             ffi::lua_createtable(l, 0, 0);
@@ -726,7 +842,14 @@ impl Decoder<'_> {
     }
 }
 
+/// # Safety
+///
+/// `l` is the state of the running `cjson.decode` call ([state]). Errors are returned, not
+/// raised.
 unsafe fn decode_body(l: *mut ffi::lua_State) -> Result<(), String> {
+    // SAFETY: the caller passes the state of the running `cjson.decode` [state]; the argument's
+    // bytes stay on the stack (slot 1) while the decoder reads them [str]; errors are returned
+    // [jmp].
     unsafe {
         if ffi::lua_gettop(l) != 1 {
             return Err("bad argument #1 to 'decode' (expected 1 argument)".into());
@@ -767,6 +890,8 @@ unsafe fn decode_body(l: *mut ffi::lua_State) -> Result<(), String> {
 }
 
 unsafe extern "C-unwind" fn cjson_decode(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `decode_body`'s frame is
+    // gone and `raise` drops the message before the longjmp, so no destructor is skipped [jmp].
     unsafe {
         match decode_body(l) {
             Ok(()) => 1,
@@ -777,6 +902,12 @@ unsafe extern "C-unwind" fn cjson_decode(l: *mut ffi::lua_State) -> c_int {
 
 /// A lua-cjson integer setting: with an argument (checked to `lo..=hi`) set it; return the
 /// value.
+///
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model). This may raise a Lua error (`longjmp`): every Rust frame between
+/// the caller and Lua's C frame must own nothing with a destructor ([jmp]).
 unsafe fn cfg_int(
     l: *mut ffi::lua_State,
     lo: i64,
@@ -784,6 +915,9 @@ unsafe fn cfg_int(
     get: fn(&CjsonCfg) -> i64,
     set: fn(&mut CjsonCfg, i64),
 ) -> c_int {
+    // SAFETY: the caller passes the state of the running C function [state];
+    // `luaL_checkinteger`/`luaL_argerror` longjmp from a frame holding only integers and fn
+    // pointers (the `RefCell` borrow is released before) [jmp]; one slot is pushed [stack].
     unsafe {
         if ffi::lua_gettop(l) >= 1 && ffi::lua_type(l, 1) != ffi::LUA_TNIL {
             let v = ffi::luaL_checkinteger(l, 1) as i64;
@@ -798,38 +932,39 @@ unsafe fn cfg_int(
 }
 
 /// A lua-cjson boolean setting (`true`/`false`/`"on"`/`"off"`).
+///
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model). This may raise a Lua error (`longjmp`): every Rust frame between
+/// the caller and Lua's C frame must own nothing with a destructor ([jmp]).
 unsafe fn cfg_bool(
     l: *mut ffi::lua_State,
     get: fn(&CjsonCfg) -> bool,
     set: fn(&mut CjsonCfg, bool),
 ) -> c_int {
-    unsafe {
-        if ffi::lua_gettop(l) >= 1 && ffi::lua_type(l, 1) != ffi::LUA_TNIL {
-            let v = match ffi::lua_type(l, 1) {
-                ffi::LUA_TBOOLEAN => ffi::lua_toboolean(l, 1) != 0,
-                _ => {
-                    let mut len = 0usize;
-                    let p = ffi::lua_tolstring(l, 1, &mut len);
-                    let s = if p.is_null() {
-                        &[][..]
-                    } else {
-                        std::slice::from_raw_parts(p as *const u8, len)
-                    };
-                    match s {
-                        b"on" => true,
-                        b"off" => false,
-                        _ => return ffi::luaL_argerror(l, 1, c"invalid option".as_ptr()),
-                    }
-                }
-            };
-            CJSON.with(|c| set(&mut c.borrow_mut(), v));
-        }
-        ffi::lua_pushboolean(l, CJSON.with(|c| get(&c.borrow())) as c_int);
-        1
+    // SAFETY: the caller passes the state of the running C function [state].
+    let mut st = unsafe { Stack::new(l) };
+    if st.top() >= 1 && st.type_at(1) != ffi::LUA_TNIL {
+        let v = match st.type_at(1) {
+            ffi::LUA_TBOOLEAN => st.boolean(1),
+            _ => match st.bytes(1).unwrap_or_default() {
+                b"on" => true,
+                b"off" => false,
+                // SAFETY: `luaL_argerror` longjmps from a frame holding only the `Stack`
+                // handle, a slice and fn pointers, none with a destructor [jmp].
+                _ => return unsafe { ffi::luaL_argerror(l, 1, c"invalid option".as_ptr()) },
+            },
+        };
+        CJSON.with(|c| set(&mut c.borrow_mut(), v));
     }
+    st.push_bool(CJSON.with(|c| get(&c.borrow())));
+    1
 }
 
 unsafe extern "C-unwind" fn cjson_encode_max_depth(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `cfg_int` keeps that
+    // contract.
     unsafe {
         cfg_int(
             l,
@@ -842,6 +977,8 @@ unsafe extern "C-unwind" fn cjson_encode_max_depth(l: *mut ffi::lua_State) -> c_
 }
 
 unsafe extern "C-unwind" fn cjson_decode_max_depth(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `cfg_int` keeps that
+    // contract.
     unsafe {
         cfg_int(
             l,
@@ -854,6 +991,8 @@ unsafe extern "C-unwind" fn cjson_decode_max_depth(l: *mut ffi::lua_State) -> c_
 }
 
 unsafe extern "C-unwind" fn cjson_encode_number_precision(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `cfg_int` keeps that
+    // contract.
     unsafe {
         cfg_int(
             l,
@@ -866,6 +1005,8 @@ unsafe extern "C-unwind" fn cjson_encode_number_precision(l: *mut ffi::lua_State
 }
 
 unsafe extern "C-unwind" fn cjson_encode_invalid_numbers(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `cfg_bool` keeps that
+    // contract.
     unsafe {
         cfg_bool(
             l,
@@ -876,6 +1017,8 @@ unsafe extern "C-unwind" fn cjson_encode_invalid_numbers(l: *mut ffi::lua_State)
 }
 
 unsafe extern "C-unwind" fn cjson_decode_invalid_numbers(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `cfg_bool` keeps that
+    // contract.
     unsafe {
         cfg_bool(
             l,
@@ -886,37 +1029,41 @@ unsafe extern "C-unwind" fn cjson_decode_invalid_numbers(l: *mut ffi::lua_State)
 }
 
 unsafe extern "C-unwind" fn cjson_encode_keep_buffer(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `cfg_bool` keeps that
+    // contract.
     unsafe { cfg_bool(l, |c| c.encode_keep_buffer, |c, v| c.encode_keep_buffer = v) }
 }
 
 /// `encode_sparse_array([convert[, ratio[, safe]]])`: returns the three settings.
 unsafe extern "C-unwind" fn cjson_encode_sparse_array(l: *mut ffi::lua_State) -> c_int {
-    unsafe {
-        if ffi::lua_gettop(l) >= 1 && ffi::lua_type(l, 1) == ffi::LUA_TBOOLEAN {
-            let v = ffi::lua_toboolean(l, 1) != 0;
-            CJSON.with(|c| c.borrow_mut().sparse_convert = v);
-        }
-        if ffi::lua_gettop(l) >= 2 && ffi::lua_type(l, 2) == ffi::LUA_TNUMBER {
-            let v = ffi::lua_tonumber(l, 2) as i64;
-            CJSON.with(|c| c.borrow_mut().sparse_ratio = v.max(0));
-        }
-        if ffi::lua_gettop(l) >= 3 && ffi::lua_type(l, 3) == ffi::LUA_TNUMBER {
-            let v = ffi::lua_tonumber(l, 3) as i64;
-            CJSON.with(|c| c.borrow_mut().sparse_safe = v.max(0));
-        }
-        let (cv, r, sf) = CJSON.with(|c| {
-            let c = c.borrow();
-            (c.sparse_convert, c.sparse_ratio, c.sparse_safe)
-        });
-        ffi::lua_pushboolean(l, cv as c_int);
-        ffi::lua_pushinteger(l, r as _);
-        ffi::lua_pushinteger(l, sf as _);
-        3
+    // SAFETY: `l` is the state Lua called this C function with [state]. Nothing below raises.
+    let mut st = unsafe { Stack::new(l) };
+    if st.top() >= 1 && st.type_at(1) == ffi::LUA_TBOOLEAN {
+        let v = st.boolean(1);
+        CJSON.with(|c| c.borrow_mut().sparse_convert = v);
     }
+    if st.top() >= 2 && st.type_at(2) == ffi::LUA_TNUMBER {
+        let v = st.number(2) as i64;
+        CJSON.with(|c| c.borrow_mut().sparse_ratio = v.max(0));
+    }
+    if st.top() >= 3 && st.type_at(3) == ffi::LUA_TNUMBER {
+        let v = st.number(3) as i64;
+        CJSON.with(|c| c.borrow_mut().sparse_safe = v.max(0));
+    }
+    let (cv, r, sf) = CJSON.with(|c| {
+        let c = c.borrow();
+        (c.sparse_convert, c.sparse_ratio, c.sparse_safe)
+    });
+    st.push_bool(cv);
+    st.push_integer(r as _);
+    st.push_integer(sf as _);
+    3
 }
 
 /// `cjson.new()`: lua-cjson returns a new module table; the shared one serves here.
 unsafe extern "C-unwind" fn cjson_new(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; one slot is pushed [stack];
+    // the globals' `__index` is not reached (`cjson` exists).
     unsafe {
         ffi::lua_getfield(l, ffi::LUA_GLOBALSINDEX, c"cjson".as_ptr());
         1
@@ -926,30 +1073,26 @@ unsafe extern "C-unwind" fn cjson_new(l: *mut ffi::lua_State) -> c_int {
 // ---------------------------------------------------------------------------------------
 // cmsgpack
 
-fn open_cmsgpack(l: *mut ffi::lua_State) {
-    unsafe {
-        ffi::lua_createtable(l, 0, 8);
-        let funcs: &[(&CStr, ffi::lua_CFunction)] = &[
+fn open_cmsgpack(st: &mut Stack<'_>) {
+    st.new_table(0, 8);
+    set_functions(
+        st,
+        &[
             (c"pack", mp_pack),
             (c"unpack", mp_unpack),
             (c"unpack_one", mp_unpack_one),
             (c"unpack_limit", mp_unpack_limit),
-        ];
-        for (name, f) in funcs {
-            ffi::lua_pushcfunction(l, *f);
-            ffi::lua_setfield(l, -2, name.as_ptr());
-        }
-        for (k, v) in [
-            (c"_NAME", c"cmsgpack"),
-            (c"_VERSION", c"lua-cmsgpack 0.4.0"),
-            (c"_COPYRIGHT", c"Copyright (C) 2012, Salvatore Sanfilippo"),
-            (c"_DESCRIPTION", c"MessagePack C implementation for Lua"),
-        ] {
-            ffi::lua_pushstring(l, v.as_ptr());
-            ffi::lua_setfield(l, -2, k.as_ptr());
-        }
-        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"cmsgpack".as_ptr());
+        ],
+    );
+    for (k, v) in [
+        (c"_NAME", c"cmsgpack"),
+        (c"_VERSION", c"lua-cmsgpack 0.4.0"),
+        (c"_COPYRIGHT", c"Copyright (C) 2012, Salvatore Sanfilippo"),
+        (c"_DESCRIPTION", c"MessagePack C implementation for Lua"),
+    ] {
+        st.set_field_cstr(k, v);
     }
+    st.set_global(c"cmsgpack");
 }
 
 /// Tables nested deeper than this are packed as nil (LUACMSGPACK_MAX_NESTING).
@@ -1019,7 +1162,14 @@ fn mp_len_header(out: &mut Vec<u8>, n: usize, fix: u8, fix_max: usize, b16: u8, 
 
 /// True if the table at the top has exactly the keys 1..n (lua-cmsgpack
 /// `table_is_an_array`; an empty table is one).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with a
+/// table at the top and two free slots.
 unsafe fn mp_is_array(l: *mut ffi::lua_State) -> bool {
+    // SAFETY: the caller guarantees a valid state with the table at the top and two free slots;
+    // `lua_next` pushes key and value, both popped, keys never converted.
     unsafe {
         let top = ffi::lua_gettop(l);
         let (mut count, mut max) = (0i64, 0i64);
@@ -1041,7 +1191,18 @@ unsafe fn mp_is_array(l: *mut ffi::lua_State) -> bool {
 }
 
 /// Packs the value at the top of the stack (lua-cmsgpack `mp_encode_lua_type`).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with the
+/// value to encode at the top, called under `mp_pack`'s `lua_checkstack(nargs)` check, so
+/// that its `luaL_checkstack` cannot raise within the 16 levels it descends.
 unsafe fn mp_encode(l: *mut ffi::lua_State, out: &mut Vec<u8>, level: u32) {
+    // SAFETY: the caller guarantees a valid state with the value at the top; string slices are
+    // copied into `out` while on the stack [str]; `luaL_checkstack` cannot raise while `pack_body`
+    // owns its buffer: `mp_pack` made sure the arguments take at most half of Lua's C stack limit
+    // (`lua_checkstack(nargs)`), and nesting is capped at 16 levels of 3 slots [stack] [jmp];
+    // pushes raise only on allocation failure.
     unsafe {
         let mut t = ffi::lua_type(l, -1);
         if t == ffi::LUA_TTABLE && level == MP_MAX_NESTING {
@@ -1104,7 +1265,12 @@ unsafe fn mp_encode(l: *mut ffi::lua_State, out: &mut Vec<u8>, level: u32) {
     }
 }
 
+/// # Safety
+///
+/// `l` is the state of the running `cmsgpack.pack` call ([state]).
 unsafe fn pack_body(l: *mut ffi::lua_State) -> Result<(), ()> {
+    // SAFETY: the caller passes the state of the running `cmsgpack.pack` [state]; each argument is
+    // counted by `lua_gettop`; the buffer is copied by Lua.
     unsafe {
         let n = ffi::lua_gettop(l);
         let mut out = Vec::new();
@@ -1119,9 +1285,18 @@ unsafe fn pack_body(l: *mut ffi::lua_State) -> Result<(), ()> {
 }
 
 unsafe extern "C-unwind" fn mp_pack(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `luaL_argerror` longjmps
+    // from a frame holding nothing with a destructor, and `pack_body` has returned before [jmp].
     unsafe {
-        if ffi::lua_gettop(l) == 0 {
+        let nargs = ffi::lua_gettop(l);
+        if nargs == 0 {
             return ffi::luaL_argerror(l, 0, c"MessagePack pack needs input.".as_ptr());
+        }
+        // As lua-cmsgpack: room for as many values again. This also bounds the stack so
+        // that `mp_encode`'s `luaL_checkstack` cannot fail (and longjmp across the buffer
+        // `pack_body` owns).
+        if ffi::lua_checkstack(l, nargs) == 0 {
+            return ffi::luaL_argerror(l, 0, c"Too many arguments for MessagePack pack.".as_ptr());
         }
         let _ = pack_body(l);
         1
@@ -1135,12 +1310,19 @@ enum MpErr {
 }
 
 /// Decodes one value at `s[*pos..]` and pushes it (lua-cmsgpack `mp_decode_to_lua_type`).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model). Errors are
+/// returned, not raised.
 unsafe fn mp_decode(
     l: *mut ffi::lua_State,
     s: &[u8],
     pos: &mut usize,
     depth: u32,
 ) -> Result<(), MpErr> {
+    // SAFETY: the caller guarantees a valid state; `lua_checkstack` is called before each nested
+    // value [stack]; decoded strings are copied by Lua; errors are returned [jmp].
     unsafe {
         if depth > 1000 || ffi::lua_checkstack(l, 4) == 0 {
             return Err(MpErr::BadFormat);
@@ -1222,7 +1404,17 @@ unsafe fn mp_decode(
 
 /// lua-cmsgpack `mp_unpack_full`: decodes up to `limit` values (all when both are 0) from
 /// `offset`; with a limit or offset the next offset (-1 at the end) comes first.
+///
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model). This may raise a Lua error (`longjmp`): every Rust frame between
+/// the caller and Lua's C frame must own nothing with a destructor ([jmp]).
 unsafe fn mp_unpack_full(l: *mut ffi::lua_State, limit: i64, offset: i64) -> c_int {
+    // SAFETY: the caller passes the state of the running C function [state]; the input slice stays
+    // valid while argument 1 stays on the stack, which it does (values are only pushed above it)
+    // [str]; `raise` and `luaL_check*` longjmp from a frame holding only slices and integers
+    // (`raise` drops its message first) [jmp].
     unsafe {
         let mut len = 0usize;
         let p = ffi::luaL_checklstring(l, 1, &mut len);
@@ -1262,10 +1454,14 @@ unsafe fn mp_unpack_full(l: *mut ffi::lua_State, limit: i64, offset: i64) -> c_i
 }
 
 unsafe extern "C-unwind" fn mp_unpack(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `mp_unpack_full` keeps that
+    // contract.
     unsafe { mp_unpack_full(l, 0, 0) }
 }
 
 unsafe extern "C-unwind" fn mp_unpack_one(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `luaL_optinteger` longjmps
+    // from a frame holding only integers [jmp]; the pop leaves argument 1 for `mp_unpack_full`.
     unsafe {
         let offset = ffi::luaL_optinteger(l, 2, 0) as i64;
         ffi::lua_pop(l, ffi::lua_gettop(l) - 1);
@@ -1274,6 +1470,9 @@ unsafe extern "C-unwind" fn mp_unpack_one(l: *mut ffi::lua_State) -> c_int {
 }
 
 unsafe extern "C-unwind" fn mp_unpack_limit(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state];
+    // `luaL_checkinteger`/`luaL_optinteger` longjmp from a frame holding only integers [jmp]; the
+    // pop leaves argument 1 for `mp_unpack_full`.
     unsafe {
         let limit = ffi::luaL_checkinteger(l, 2) as i64;
         let offset = ffi::luaL_optinteger(l, 3, 0) as i64;
@@ -1285,20 +1484,17 @@ unsafe extern "C-unwind" fn mp_unpack_limit(l: *mut ffi::lua_State) -> c_int {
 // ---------------------------------------------------------------------------------------
 // struct
 
-fn open_struct(l: *mut ffi::lua_State) {
-    unsafe {
-        ffi::lua_createtable(l, 0, 3);
-        let funcs: &[(&CStr, ffi::lua_CFunction)] = &[
+fn open_struct(st: &mut Stack<'_>) {
+    st.new_table(0, 3);
+    set_functions(
+        st,
+        &[
             (c"pack", st_pack),
             (c"unpack", st_unpack),
             (c"size", st_size),
-        ];
-        for (name, f) in funcs {
-            ffi::lua_pushcfunction(l, *f);
-            ffi::lua_setfield(l, -2, name.as_ptr());
-        }
-        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"struct".as_ptr());
-    }
+        ],
+    );
+    st.set_global(c"struct");
 }
 
 /// An error of the struct library, raised once our values are gone.
@@ -1309,7 +1505,16 @@ enum StErr {
     Arg(c_int, String),
 }
 
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model). It raises a Lua error (`longjmp`) after dropping the message:
+/// every Rust frame between the caller and Lua's C frame must own nothing with a destructor
+/// ([jmp]).
 unsafe fn st_raise(l: *mut ffi::lua_State, e: StErr) -> c_int {
+    // SAFETY: the caller passes the state of the running C function with nothing of its own to drop
+    // [jmp]; the message is copied into Lua and dropped before `luaL_argerror` longjmps, and the
+    // pointer passed to it stays valid because the string is on the stack [str].
     unsafe {
         match e {
             StErr::Msg(m) => raise(l, m),
@@ -1403,7 +1608,16 @@ fn st_control(opt: u8, f: &[u8], i: &mut usize, h: &mut StHeader) -> Result<(), 
 }
 
 /// The format string (up to a NUL, as C reads it).
+///
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model). The slice (any `'a` the caller picks) must not outlive argument 1
+/// on the stack ([str]). Errors are returned, not raised.
 unsafe fn st_fmt<'a>(l: *mut ffi::lua_State) -> Result<&'a [u8], StErr> {
+    // SAFETY: the caller passes the state of the running C function [state]; the format is argument
+    // 1, which stays on the stack for the whole call, so the slice lives as long as the callback
+    // [str]; errors are returned [jmp].
     unsafe {
         let mut len = 0usize;
         let p = ffi::lua_tolstring(l, 1, &mut len);
@@ -1418,7 +1632,13 @@ unsafe fn st_fmt<'a>(l: *mut ffi::lua_State) -> Result<&'a [u8], StErr> {
     }
 }
 
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model).
 unsafe fn st_number(l: *mut ffi::lua_State, arg: c_int) -> Result<f64, StErr> {
+    // SAFETY: the caller passes the state of the running C function; `lua_tonumber`/`lua_isnumber`
+    // never raise.
     unsafe {
         let d = ffi::lua_tonumber(l, arg);
         if d == 0.0 && ffi::lua_isnumber(l, arg) == 0 {
@@ -1431,7 +1651,15 @@ unsafe fn st_number(l: *mut ffi::lua_State, arg: c_int) -> Result<f64, StErr> {
     }
 }
 
+/// # Safety
+///
+/// `l` is the state of the running `struct.pack` call ([state]). Errors are returned, not
+/// raised.
 unsafe fn st_pack_body(l: *mut ffi::lua_State) -> Result<(), StErr> {
+    // SAFETY: the caller passes the state of the running `struct.pack` [state]; arguments are read
+    // with `lua_tolstring`/`st_number`, which never raise (missing ones read as nil), and string
+    // slices are copied while on the stack [str]; errors are returned [jmp]; one string is pushed
+    // [stack].
     unsafe {
         let f = st_fmt(l)?;
         // As the C library: a nil marks the end of the arguments (a missing one is "nil").
@@ -1526,6 +1754,8 @@ unsafe fn st_pack_body(l: *mut ffi::lua_State) -> Result<(), StErr> {
 }
 
 unsafe extern "C-unwind" fn st_pack(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `st_pack_body` has returned
+    // and `st_raise` drops the message before the longjmp [jmp].
     unsafe {
         match st_pack_body(l) {
             Ok(()) => 1,
@@ -1556,7 +1786,14 @@ fn st_getinteger(b: &[u8], little: bool, signed: bool) -> f64 {
     v as i64 as f64
 }
 
+/// # Safety
+///
+/// `l` is the state of the running `struct.unpack` call ([state]). Errors are returned, not
+/// raised.
 unsafe fn st_unpack_body(l: *mut ffi::lua_State) -> Result<c_int, StErr> {
+    // SAFETY: the caller passes the state of the running `struct.unpack` [state]; the data slice
+    // (argument 2) stays on the stack for the whole call [str]; `lua_checkstack` reserves room
+    // before each value is pushed [stack]; errors are returned [jmp].
     unsafe {
         let f = st_fmt(l)?;
         let mut ld = 0usize;
@@ -1655,6 +1892,8 @@ unsafe fn st_unpack_body(l: *mut ffi::lua_State) -> Result<c_int, StErr> {
 }
 
 unsafe extern "C-unwind" fn st_unpack(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `st_unpack_body` has
+    // returned and `st_raise` drops the message before the longjmp [jmp].
     unsafe {
         match st_unpack_body(l) {
             Ok(n) => n,
@@ -1663,7 +1902,13 @@ unsafe extern "C-unwind" fn st_unpack(l: *mut ffi::lua_State) -> c_int {
     }
 }
 
+/// # Safety
+///
+/// `l` is the state of the running `struct.size` call ([state]). Errors are returned, not
+/// raised.
 unsafe fn st_size_body(l: *mut ffi::lua_State) -> Result<(), StErr> {
+    // SAFETY: the caller passes the state of the running `struct.size` [state]; the format slice
+    // stays on the stack [str]; one slot is pushed [stack]; errors are returned [jmp].
     unsafe {
         let f = st_fmt(l)?;
         let mut h = StHeader {
@@ -1693,6 +1938,8 @@ unsafe fn st_size_body(l: *mut ffi::lua_State) -> Result<(), StErr> {
 }
 
 unsafe extern "C-unwind" fn st_size(l: *mut ffi::lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; `st_size_body` has returned
+    // and `st_raise` drops the message before the longjmp [jmp].
     unsafe {
         match st_size_body(l) {
             Ok(()) => 1,

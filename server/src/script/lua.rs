@@ -23,9 +23,40 @@
 //!   error handler, and `ignore_error_stats_update` for errors already counted); the final
 //!   reply is `-<err> script: <name>, on <source>:<line>.`.
 //!
-//! Safety: Lua raises errors with `longjmp`. Every callback here does its work in an inner
-//! function that returns before `lua_error` is called, so no Rust value with a destructor
-//! is live in a frame that `longjmp` skips; panics are caught before they reach C frames.
+//! # Safety model
+//!
+//! Every `unsafe` block here and in `libs.rs` has a `// SAFETY:` comment citing these
+//! invariants by tag:
+//!
+//! - **[state]** Every `*mut lua_State` used is a state made by [`new_state`] (owned by the
+//!   server's scripting state, closed once by [`close`]) or the state Lua passes to one of
+//!   our C functions or hooks; all use is on the server thread. The safe `pub fn`s taking a
+//!   `*mut lua_State` rely on this crate-wide convention (there is no other source of
+//!   states).
+//! - **[stack]** A C function starts with `LUA_MINSTACK` (20) free slots; code that pushes
+//!   more, or recurses over nested values, calls `lua_checkstack` first. Stack indices are
+//!   either checked against `lua_gettop` or refer to values the same code pushed. The
+//!   debug build's Lua API checks catch violations in the tests.
+//! - **[jmp]** Lua raises errors with `longjmp`. `lua_error`, `luaL_error`, `luaL_argerror`
+//!   and the `luaL_check*`/`luaL_opt*` family are only called from frames that own no
+//!   value with a destructor: callback bodies return `Err` and the error is raised by
+//!   `guarded` (or by the `extern fn` itself, as `raise`/`st_raise` in `libs.rs`, which
+//!   copy the message into Lua and drop it first) once those frames are gone. Lua code is
+//!   always run with `lua_pcall`, so its errors come back as return codes; the exception,
+//!   a script's `__index` metamethod run by `error_info`'s `lua_getfield` outside any
+//!   pcall, raises into `lua_panic`, which aborts (Redis crashes there too), so it never
+//!   longjmps across Rust frames either. The one case not covered is an allocation
+//!   failure inside a push (`LUA_ERRMEM`, only possible past the fuzz harness's memory
+//!   limit or at real OOM), which Redis shares.
+//! - **[str]** A slice made from `lua_tolstring` points into an immutable Lua string that
+//!   lives while that value stays on the stack; each slice is used or copied before its
+//!   slot is popped or overwritten. `lua_tolstring` converts a number in place, so it is
+//!   never applied to a key during `lua_next` unless the key is known to be a string.
+//! - **[panic]** Panics are caught (`catch_unwind`) before they reach a C frame.
+//!
+//! The `redis.*` callbacks work through [`Stack`] (`stack.rs`), which checks [stack] and
+//! [str] itself, so that their only `unsafe` is the one `Stack::new` (or none, under
+//! `guarded`); the raw C API is left to the set-up, the reply conversions and `libs.rs`.
 
 use crate::command::{ctx, flags, Lookup, OwnedArgv};
 use crate::reply::Reply;
@@ -35,11 +66,13 @@ use std::cell::Cell;
 use std::ffi::{c_char, c_int, CStr};
 use std::ptr;
 
+use super::stack::Stack;
+
 pub use ffi::lua_State;
 
 unsafe extern "C" {
     fn lua_enablereadonlytable(l: *mut lua_State, idx: c_int, enabled: c_int);
-    fn lua_isreadonlytable(l: *mut lua_State, idx: c_int) -> c_int;
+    pub(super) fn lua_isreadonlytable(l: *mut lua_State, idx: c_int) -> c_int;
 }
 
 /// `redis.set_repl` flags (Redis `PROPAGATE_AOF`, `PROPAGATE_REPL`).
@@ -126,13 +159,24 @@ pub fn running<'a>() -> Option<&'a mut RunCtx> {
     if p.is_null() {
         None
     } else {
+        // SAFETY: the pointer is non-null, so it is the `RunCtx` installed by `with_run_ctx`, which
+        // lives on the stack of the command handler running the script for the whole time it is
+        // installed; the server is single-threaded and no other `&mut` to it is live while Lua code
+        // runs.
         Some(unsafe { &mut *p })
     }
 }
 
 /// Installs the count hook that notices a script running past `busy-reply-threshold`
 /// (every 100,000 instructions, as Redis), or removes it.
-pub fn set_busy_hook(l: *mut lua_State, on: bool) {
+///
+/// # Safety
+///
+/// `l` is a live state made by [`new_state`] and not yet closed, used on this thread ([state]
+/// in the safety model above).
+pub unsafe fn set_busy_hook(l: *mut lua_State, on: bool) {
+    // SAFETY: `l` is a state made by `new_state` [state]; `lua_sethook` only stores the hook in the
+    // state and cannot raise.
     unsafe {
         if on {
             ffi::lua_sethook(l, Some(busy_hook), ffi::LUA_MASKCOUNT, 100_000);
@@ -156,6 +200,8 @@ unsafe extern "C-unwind" fn busy_hook(l: *mut lua_State, _ar: *mut ffi::lua_Debu
         if rctx.busy_threshold_ms == 0 || elapsed < rctx.busy_threshold_ms {
             return false;
         }
+        // SAFETY: `rctx.srv` is the handler's `&mut Server`, which the handler does not touch while
+        // Lua runs; the hook runs on the server thread inside that script run.
         let srv = unsafe { &mut *rctx.srv };
         if !rctx.timed_out {
             rctx.timed_out = true;
@@ -187,6 +233,9 @@ unsafe extern "C-unwind" fn busy_hook(l: *mut lua_State, _ar: *mut ffi::lua_Debu
     }))
     .unwrap_or(false);
     if kill {
+        // SAFETY: `l` is the state the hook was called with [state]; the closure above has returned
+        // and dropped everything it owned, so `lua_error` skips only this frame, which holds plain
+        // values [jmp]. `push_error` pushes one table within LUA_MINSTACK [stack].
         unsafe {
             ffi::lua_sethook(l, Some(busy_hook), ffi::LUA_MASKLINE, 0);
             push_error(l, b"Script killed by user with SCRIPT KILL...");
@@ -199,40 +248,53 @@ unsafe extern "C-unwind" fn busy_hook(l: *mut lua_State, _ar: *mut ffi::lua_Debu
 // Small helpers over the C API.
 
 /// Pushes a byte string.
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with a
+/// free stack slot.
 #[inline]
 unsafe fn push_bytes(l: *mut lua_State, b: &[u8]) {
+    // SAFETY: the caller guarantees a valid state with a free slot (see `# Safety`); `b` is a live
+    // slice of `b.len()` bytes that Lua copies before returning.
     unsafe { ffi::lua_pushlstring(l, b.as_ptr() as *const c_char, b.len()) };
 }
 
 /// The bytes of the string (or number, converted in place) at `idx`, if it is one.
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model) and `idx`
+/// names an existing slot. The slice (any `'a` the caller picks) must not be used after that
+/// slot is popped or overwritten ([str]); a number at `idx` is converted in place, so `idx`
+/// must not be a key under `lua_next` traversal.
 #[inline]
 unsafe fn to_bytes<'a>(l: *mut lua_State, idx: c_int) -> Option<&'a [u8]> {
     let mut len = 0usize;
+    // SAFETY: the caller guarantees a valid state and an acceptable index (see `# Safety`);
+    // `lua_tolstring` returns NULL for non-strings and never raises except for the allocation of a
+    // number's conversion [jmp].
     let p = unsafe { ffi::lua_tolstring(l, idx, &mut len) };
     if p.is_null() {
         None
     } else {
+        // SAFETY: `p` is non-null, so it points at `len` bytes of the Lua string at `idx`, which
+        // are immutable and stay alive while that value stays on the stack [str]; the caller bounds
+        // `'a` by that.
         Some(unsafe { std::slice::from_raw_parts(p as *const u8, len) })
-    }
-}
-
-/// `t[k] = v` (raw) for a string key, on the table at the top of the stack.
-unsafe fn set_field_bytes(l: *mut lua_State, k: &CStr, v: &[u8]) {
-    unsafe {
-        ffi::lua_pushstring(l, k.as_ptr());
-        push_bytes(l, v);
-        ffi::lua_rawset(l, -3);
     }
 }
 
 /// Pushes an error table as Redis's `luaPushErrorBuff`: `msg` either `-CODE text` (the
 /// code is kept) or plain text (the code `ERR` is added); trailing CR/LF are trimmed.
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model) (as
+/// [`Stack::new`]).
 pub unsafe fn push_error(l: *mut lua_State, msg: &[u8]) {
-    let final_msg = error_table_text(msg);
-    unsafe {
-        ffi::lua_createtable(l, 0, 1);
-        set_field_bytes(l, c"err", &final_msg);
-    }
+    // SAFETY: the caller's contract (a live state on this thread) is `Stack::new`'s.
+    unsafe { Stack::new(l) }.push_error(msg);
 }
 
 /// The `err` text Redis stores for an error message (see [`push_error`]).
@@ -259,30 +321,40 @@ pub fn error_table_text(msg: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Marks the error table at the top of the stack as already counted in the stats.
-unsafe fn mark_ignore_stats(l: *mut lua_State) {
-    unsafe {
-        ffi::lua_pushstring(l, c"ignore_error_stats_update".as_ptr());
-        ffi::lua_pushboolean(l, 1);
-        ffi::lua_rawset(l, -3);
-    }
-}
-
 /// Runs a callback body, turning `Err(())` (an error value pushed on the stack) and panics
 /// into a Lua error raised after the body's frame is gone.
+///
+/// # Safety
+///
+/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
+/// `lua.rs`'s safety model); `guarded` must be the last thing the C function does, with no Rust
+/// value owning a destructor live in its frame, since on `Err` or a panic it raises the error
+/// with `lua_error`.
 #[inline]
-unsafe fn guarded(
-    l: *mut lua_State,
-    body: unsafe fn(*mut lua_State) -> Result<c_int, ()>,
-) -> c_int {
-    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| unsafe { body(l) }));
+unsafe fn guarded(l: *mut lua_State, body: fn(&mut Stack<'_>) -> Result<c_int, ()>) -> c_int {
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // SAFETY: the caller guarantees `l` is the state of the running C function [state],
+        // used on this thread until it returns.
+        let mut st = unsafe { Stack::new(l) };
+        body(&mut st)
+    }));
     match r {
         Ok(Ok(n)) => n,
+        // SAFETY: `body` returned `Err` after pushing its error value, and its frame (and the
+        // closure's) is gone: this frame holds only `r`, an `Ok(Err(()))` with nothing to
+        // drop, so the longjmp crosses no destructor [jmp].
         Ok(Err(())) => unsafe { ffi::lua_error(l) },
-        Err(_) => unsafe {
-            push_error(l, b"internal error in a Redis API call");
-            ffi::lua_error(l)
-        },
+        Err(payload) => {
+            // The panic payload is the one value here with a destructor: drop it before the
+            // longjmp skips this frame.
+            drop(payload);
+            // SAFETY: `l` is the state of the running C function (caller's contract); it now
+            // holds nothing with a destructor when `lua_error` longjmps [jmp].
+            let mut st = unsafe { Stack::new(l) };
+            st.push_error(b"internal error in a Redis API call");
+            // SAFETY: as above: nothing with a destructor is live in this frame [jmp].
+            unsafe { ffi::lua_error(l) }
+        }
     }
 }
 
@@ -312,6 +384,8 @@ unsafe extern "C" fn lua_alloc(
     use std::sync::atomic::Ordering::Relaxed;
     let old = if ptr.is_null() { 0 } else { osize };
     if nsize == 0 {
+        // SAFETY: Lua's allocator contract: `ptr` is null or a block this allocator returned, and
+        // Lua never uses it after a free (`nsize == 0`).
         unsafe { libc::free(ptr) };
         LUA_BYTES.fetch_sub(old, Relaxed);
         return std::ptr::null_mut();
@@ -320,6 +394,8 @@ unsafe extern "C" fn lua_alloc(
     if limit > 0 && nsize > old && LUA_BYTES.load(Relaxed) + (nsize - old) > limit {
         return std::ptr::null_mut();
     }
+    // SAFETY: same contract as above: `ptr` is null or a live block from this allocator, of `osize`
+    // bytes; on failure the old block is left intact, as Lua expects.
     let p = unsafe { libc::realloc(ptr, nsize) };
     if !p.is_null() {
         if nsize >= old {
@@ -333,7 +409,10 @@ unsafe extern "C" fn lua_alloc(
 
 /// An error outside any protected call (never expected: every entry is a pcall).
 unsafe extern "C-unwind" fn lua_panic(l: *mut lua_State) -> c_int {
-    let msg = unsafe { to_bytes(l, -1) }.unwrap_or(b"?").to_vec();
+    // SAFETY: Lua calls the panic function with its state and the error value at the top [state];
+    // the bytes are copied before anything else touches the stack, and the process aborts (no
+    // return into Lua).
+    let msg = unsafe { Stack::new(l) }.bytes(-1).unwrap_or(b"?").to_vec();
     crate::log::log(
         crate::log::Level::Warning,
         &format!(
@@ -409,6 +488,11 @@ return error_handler";
 /// `luaRegisterRedisAPI`); `eval` adds the EVAL-only parts (`redis.breakpoint`,
 /// `redis.debug`) and locks the globals. Never fails (Lua only fails to allocate).
 pub fn new_state(version: &str, version_num: i64) -> *mut lua_State {
+    // SAFETY: `l` is checked non-null just below and is used only on this thread [state] (also
+    // as the `Stack` handed to `open_all`, which leaves the stack balanced); set-up
+    // pushes at most a few values at a time (within LUA_MINSTACK) and pops them before returning
+    // [stack]; no Lua error can be raised here except on allocation failure, outside any script
+    // [jmp].
     unsafe {
         let l = ffi::lua_newstate(lua_alloc, std::ptr::null_mut());
         assert!(!l.is_null(), "cannot allocate the Lua state");
@@ -424,17 +508,17 @@ pub fn new_state(version: &str, version_num: i64) -> *mut lua_State {
             ffi::lua_pushstring(l, name.as_ptr());
             ffi::lua_call(l, 1, 0);
         }
-        super::libs::open_all(l);
+        let mut st = Stack::new(l);
+        super::libs::open_all(&mut st);
         // `os` with `clock` only (Redis 7.4).
-        ffi::lua_createtable(l, 0, 1);
-        ffi::lua_pushcfunction(l, lua_os_clock);
-        ffi::lua_setfield(l, -2, c"clock".as_ptr());
-        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"os".as_ptr());
+        st.new_table(0, 1);
+        st.set_function(c"clock", lua_os_clock);
+        st.set_global(c"os");
         // pcall that hands back the `err` string of Redis's error tables.
         ffi::lua_pushcfunction(l, lua_redis_pcall_builtin);
         ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"pcall".as_ptr());
 
-        ffi::lua_createtable(l, 0, 32);
+        st.new_table(0, 32);
         let funcs: &[(&CStr, ffi::lua_CFunction)] = &[
             (c"call", lua_redis_call),
             (c"pcall", lua_redis_pcall),
@@ -450,8 +534,7 @@ pub fn new_state(version: &str, version_num: i64) -> *mut lua_State {
             (c"debug", lua_redis_debug),
         ];
         for (name, f) in funcs {
-            ffi::lua_pushcfunction(l, *f);
-            ffi::lua_setfield(l, -2, name.as_ptr());
+            st.set_function(name, *f);
         }
         let numbers: &[(&CStr, f64)] = &[
             (c"LOG_DEBUG", 0.0),
@@ -466,12 +549,10 @@ pub fn new_state(version: &str, version_num: i64) -> *mut lua_State {
             (c"REDIS_VERSION_NUM", version_num as f64),
         ];
         for (name, v) in numbers {
-            ffi::lua_pushnumber(l, *v);
-            ffi::lua_setfield(l, -2, name.as_ptr());
+            st.set_field_number(name, *v);
         }
-        push_bytes(l, version.as_bytes());
-        ffi::lua_setfield(l, -2, c"REDIS_VERSION".as_ptr());
-        ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, c"redis".as_ptr());
+        st.set_field_bytes(c"REDIS_VERSION", version.as_bytes());
+        st.set_global(c"redis");
 
         // Redis's math.random / math.randomseed (lrand48, reset before each script).
         ffi::lua_getfield(l, ffi::LUA_GLOBALSINDEX, c"math".as_ptr());
@@ -525,7 +606,15 @@ pub fn new_state(version: &str, version_num: i64) -> *mut lua_State {
 
 /// Makes the table at the top of the stack, every table reachable from it and their
 /// metatables readonly (Redis `luaSetTableProtectionRecursively`).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with a
+/// table at the top of the stack.
 unsafe fn protect_recursively(l: *mut lua_State) {
+    // SAFETY: the caller guarantees a valid state with a table at the top; two slots are reserved
+    // with `lua_checkstack` per level before `lua_next` pushes key and value [stack]; every pushed
+    // value is popped before returning.
     unsafe {
         if lua_isreadonlytable(l, -1) != 0 {
             return;
@@ -548,13 +637,18 @@ unsafe fn protect_recursively(l: *mut lua_State) {
 
 /// Sets global `name` to the array of `items` (KEYS, ARGV), opening the globals' lock for
 /// the assignment.
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), outside
+/// any running script's stack manipulation, with two free slots.
 pub unsafe fn set_global_array(l: *mut lua_State, name: &CStr, items: &[&[u8]]) {
+    // SAFETY: the caller's contract (a live state on this thread) is `Stack::new`'s.
+    push_array(&mut unsafe { Stack::new(l) }, items);
+    // SAFETY: live state (caller's contract) with the new table at the top, which
+    // `lua_setfield` pops; the globals' lock is opened only around that assignment, and
+    // the globals have no `__newindex`, so no Lua code runs and nothing raises.
     unsafe {
-        ffi::lua_createtable(l, items.len() as c_int, 0);
-        for (i, it) in items.iter().enumerate() {
-            push_bytes(l, it);
-            ffi::lua_rawseti(l, -2, i as ffi::lua_Integer + 1);
-        }
         lua_enablereadonlytable(l, ffi::LUA_GLOBALSINDEX, 0);
         ffi::lua_setfield(l, ffi::LUA_GLOBALSINDEX, name.as_ptr());
         lua_enablereadonlytable(l, ffi::LUA_GLOBALSINDEX, 1);
@@ -562,19 +656,25 @@ pub unsafe fn set_global_array(l: *mut lua_State, name: &CStr, items: &[&[u8]]) 
 }
 
 /// Pushes an array table of `items` (the KEYS / ARGV arguments of a function).
-pub unsafe fn push_array(l: *mut lua_State, items: &[&[u8]]) {
-    unsafe {
-        ffi::lua_createtable(l, items.len() as c_int, 0);
-        for (i, it) in items.iter().enumerate() {
-            push_bytes(l, it);
-            ffi::lua_rawseti(l, -2, i as ffi::lua_Integer + 1);
-        }
+fn push_array(st: &mut Stack<'_>, items: &[&[u8]]) {
+    st.new_table(items.len() as c_int, 0);
+    for (i, it) in items.iter().enumerate() {
+        st.push_bytes(it);
+        st.raw_seti(i as ffi::lua_Integer + 1);
     }
 }
 
 /// Compiles `code` as chunk `name` (`@user_script`); on success the function is pushed,
 /// on failure the message (`user_script:1: ...`) is returned and nothing is pushed.
-pub fn load(l: *mut lua_State, code: &[u8], name: &CStr) -> Result<(), Vec<u8>> {
+///
+/// # Safety
+///
+/// `l` is a live state made by [`new_state`] and not yet closed, used on this thread ([state]
+/// in the safety model above).
+pub unsafe fn load(l: *mut lua_State, code: &[u8], name: &CStr) -> Result<(), Vec<u8>> {
+    // SAFETY: `l` comes from `new_state` [state]; `code` and `name` outlive the call (Lua copies
+    // the chunk); on failure the message is copied to a `Vec` before it is popped [str];
+    // `luaL_loadbuffer` reports errors by return code, it does not longjmp.
     unsafe {
         if ffi::luaL_loadbuffer(l, code.as_ptr() as *const c_char, code.len(), name.as_ptr()) != 0 {
             let msg = to_bytes(l, -1).unwrap_or(b"unknown error").to_vec();
@@ -586,31 +686,66 @@ pub fn load(l: *mut lua_State, code: &[u8], name: &CStr) -> Result<(), Vec<u8>> 
 }
 
 /// Stores the value at the top of the stack in the registry; returns its reference.
-pub fn registry_ref(l: *mut lua_State) -> c_int {
+///
+/// # Safety
+///
+/// `l` is a live state made by [`new_state`] and not yet closed, used on this thread ([state]
+/// in the safety model above), with the value to store at the top of its stack.
+pub unsafe fn registry_ref(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` comes from `new_state` [state] and the caller has pushed the value to store;
+    // `luaL_ref` pops it.
     unsafe { ffi::luaL_ref(l, ffi::LUA_REGISTRYINDEX) }
 }
 
 /// Releases a registry reference.
-pub fn registry_unref(l: *mut lua_State, r: c_int) {
+///
+/// # Safety
+///
+/// `l` is a live state made by [`new_state`] and not yet closed, used on this thread ([state]
+/// in the safety model above), and `r` a reference it returned that is released only once.
+pub unsafe fn registry_unref(l: *mut lua_State, r: c_int) {
+    // SAFETY: `l` comes from `new_state` [state]; `r` is a reference obtained from
+    // `registry_ref`/`luaL_ref` on it and released once.
     unsafe { ffi::luaL_unref(l, ffi::LUA_REGISTRYINDEX, r) }
 }
 
 /// Memory used by the Lua state, bytes (Redis `luaMemory`).
-pub fn memory(l: *mut lua_State) -> usize {
+///
+/// # Safety
+///
+/// `l` is null or is a live state made by [`new_state`] and not yet closed, used on this thread
+/// ([state] in the safety model above).
+pub unsafe fn memory(l: *mut lua_State) -> usize {
     if l.is_null() {
         return 0;
     }
+    // SAFETY: `l` is non-null, so it is a state from `new_state` [state]; `LUA_GCCOUNT` only reads
+    // a counter.
     unsafe { ffi::lua_gc(l, ffi::LUA_GCCOUNT, 0) as usize * 1024 }
 }
 
 /// One incremental GC step of `n` (Redis runs `lua_gc(LUA_GCSTEP, 50)` every 50 scripts).
-pub fn gc_step(l: *mut lua_State, n: c_int) {
+///
+/// # Safety
+///
+/// `l` is a live state made by [`new_state`] and not yet closed, used on this thread ([state]
+/// in the safety model above), with no script running on it.
+pub unsafe fn gc_step(l: *mut lua_State, n: c_int) {
+    // SAFETY: `l` comes from `new_state` [state] and no script is running (called between scripts);
+    // a GC step runs finalizers of no Rust data.
     unsafe { ffi::lua_gc(l, ffi::LUA_GCSTEP, n) };
 }
 
 /// Closes a state.
-pub fn close(l: *mut lua_State) {
+///
+/// # Safety
+///
+/// `l` is null or is a live state made by [`new_state`] and not yet closed, used on this thread
+/// ([state] in the safety model above); it is not used after this call.
+pub unsafe fn close(l: *mut lua_State) {
     if !l.is_null() {
+        // SAFETY: `l` is non-null, so it is a state from `new_state`, closed once by its owner,
+        // which drops the pointer afterwards [state].
         unsafe { ffi::lua_close(l) };
     }
 }
@@ -619,7 +754,13 @@ pub fn close(l: *mut lua_State) {
 /// `KEYS`/`ARGV` set as globals (`eval_mode`) or passed as the two arguments (functions),
 /// and writes its result (or error) to `out` (Redis `luaCallFunction`). `rctx` must be the
 /// run context installed with [`with_run_ctx`].
-pub fn call_function(
+///
+/// # Safety
+///
+/// `l` is a live state made by [`new_state`] and not yet closed, used on this thread ([state]
+/// in the safety model above); `rctx` is the run context installed with [`with_run_ctx`] for
+/// this call.
+pub unsafe fn call_function(
     l: *mut lua_State,
     fref: c_int,
     keys: &[&[u8]],
@@ -628,6 +769,11 @@ pub fn call_function(
     rctx: *mut RunCtx,
     out: &mut Reply,
 ) {
+    // SAFETY: `l` is live (`# Safety`; also wrapped as `st` for the arguments) and `rctx` is the
+    // installed run context, alive for this call [state]; the script runs under `lua_pcall`, so its
+    // errors come back as a return code and never longjmp through this frame [jmp]; the stack is
+    // back at `top0` at the end (checked in debug builds) [stack]; the error bytes are copied
+    // before the error object is popped [str].
     unsafe {
         let top0 = ffi::lua_gettop(l);
         ffi::lua_getfield(l, ffi::LUA_GLOBALSINDEX, c"__redis__err__handler".as_ptr());
@@ -637,8 +783,9 @@ pub fn call_function(
             set_global_array(l, c"ARGV", args);
             ffi::lua_pcall(l, 0, 1, -2)
         } else {
-            push_array(l, keys);
-            push_array(l, args);
+            let mut st = Stack::new(l);
+            push_array(&mut st, keys);
+            push_array(&mut st, args);
             ffi::lua_pcall(l, 2, 1, -4)
         };
         if err != 0 {
@@ -704,7 +851,19 @@ struct ErrorInfo {
 }
 
 /// Reads the error object at the top of the stack (Redis `luaExtractErrorInformation`).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with the
+/// error object at the top and one free slot. Its fields are read with `lua_getfield`, as
+/// Redis does: on a script-made error table with an `__index` metamethod that runs Lua code,
+/// and an error there (outside any `lua_pcall`) reaches `lua_panic`, which aborts the process
+/// (Redis crashes the same way) — it never longjmps across the caller's frames.
 unsafe fn error_info(l: *mut lua_State) -> ErrorInfo {
+    // SAFETY: the caller guarantees a valid state with the error object at the top and one free
+    // slot; each field pushed is copied to a `Vec` and popped [str]; an error raised by an
+    // `__index` metamethod under `lua_getfield` ends in `lua_panic`'s abort, not a longjmp
+    // across this frame (see `# Safety`) [jmp].
     unsafe {
         let mut info = ErrorInfo {
             msg: None,
@@ -744,7 +903,16 @@ unsafe fn error_info(l: *mut lua_State) -> ErrorInfo {
 
 /// Converts the value at the top of the stack into a reply to `out` and pops it.
 /// `script_resp` is the RESP version the script chose (booleans differ).
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with the
+/// value to convert at the top of the stack (it is popped).
 pub unsafe fn reply_from_lua(l: *mut lua_State, out: &mut Reply, script_resp: u8) {
+    // SAFETY: the caller guarantees a valid state with the value at the top; four slots are
+    // reserved before recursing [stack]; the string slice is written to `out` before the value is
+    // popped [str]; tables are read raw, except an error table's fields by `error_info`,
+    // whose metamethod errors abort through `lua_panic` rather than longjmp [jmp].
     unsafe {
         if ffi::lua_checkstack(l, 4) == 0 {
             out.error("ERR reached lua stack limit");
@@ -795,17 +963,28 @@ fn lua_number_to_i64(n: f64) -> i64 {
 }
 
 /// Pushes `t[field]` (raw) of the table at the top and returns its Lua type.
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model) (as
+/// [`Stack::new`]), with a table at the top.
 unsafe fn raw_field(l: *mut lua_State, field: &CStr) -> c_int {
-    unsafe {
-        ffi::lua_pushstring(l, field.as_ptr());
-        ffi::lua_rawget(l, -2);
-        ffi::lua_type(l, -1)
-    }
+    // SAFETY: the caller's contract (a live state on this thread) is `Stack::new`'s.
+    unsafe { Stack::new(l) }.raw_field(field)
 }
 
 /// The table case of [`reply_from_lua`]: error, status, double, big number, verbatim,
 /// map, set, or else an array up to the first nil. Pops the table.
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with the
+/// table at the top and four free slots (reserved by [`reply_from_lua`]).
 unsafe fn table_reply(l: *mut lua_State, out: &mut Reply, script_resp: u8) {
+    // SAFETY: the caller (`reply_from_lua`) guarantees a valid state with the table at the top and
+    // has reserved four slots; every field read with `raw_field` is popped after its bytes are
+    // copied into `out` [str]; the table is popped before returning; `error_info`'s
+    // `lua_getfield` cannot longjmp across this frame (see its `# Safety`) [jmp].
     unsafe {
         if raw_field(l, c"err") == ffi::LUA_TSTRING {
             ffi::lua_pop(l, 1);
@@ -911,7 +1090,15 @@ unsafe fn table_reply(l: *mut lua_State, out: &mut Reply, script_resp: u8) {
 }
 
 /// Number of pairs of the table at the top of the stack.
+///
+/// # Safety
+///
+/// `l` is a live Lua state used on this thread ([state] in `lua.rs`'s safety model), with a
+/// table at the top and two free slots.
 unsafe fn count_pairs(l: *mut lua_State) -> usize {
+    // SAFETY: the caller guarantees a valid table at the top and two free slots; `lua_next` pushes
+    // key and value, the value is popped, and the final `lua_next` returning 0 pops the key; the
+    // keys are not converted, so the iteration stays valid.
     unsafe {
         let mut n = 0;
         ffi::lua_pushnil(l);
@@ -928,164 +1115,162 @@ unsafe fn count_pairs(l: *mut lua_State) -> usize {
 
 /// Parses one reply at `*pos` of `buf` (a reply the server wrote, so well formed) and
 /// pushes its Lua value; with `push == false` the reply is skipped (attributes).
-unsafe fn push_reply(l: *mut lua_State, buf: &[u8], pos: &mut usize, push: bool) {
-    unsafe {
-        let line_end =
-            |p: usize| -> usize { memchr::memchr(b'\r', &buf[p..]).map_or(buf.len(), |i| p + i) };
-        let t = buf[*pos];
-        let start = *pos + 1;
-        let end = line_end(start);
-        let line = &buf[start..end];
-        *pos = (end + 2).min(buf.len());
-        let int = |b: &[u8]| pyrope_common::util::string2ll(b).unwrap_or(0);
-        if push && ffi::lua_checkstack(l, 5) == 0 {
-            // Redis panics here; an error value is safer.
-            push_error(l, b"reached lua stack limit");
-            return;
+fn push_reply(st: &mut Stack<'_>, buf: &[u8], pos: &mut usize, push: bool) {
+    let line_end =
+        |p: usize| -> usize { memchr::memchr(b'\r', &buf[p..]).map_or(buf.len(), |i| p + i) };
+    let t = buf[*pos];
+    let start = *pos + 1;
+    let end = line_end(start);
+    let line = &buf[start..end];
+    *pos = (end + 2).min(buf.len());
+    let int = |b: &[u8]| pyrope_common::util::string2ll(b).unwrap_or(0);
+    if push && !st.check_stack(5) {
+        // Redis panics here; an error value is safer.
+        st.push_error(b"reached lua stack limit");
+        return;
+    }
+    match t {
+        b':' => {
+            if push {
+                st.push_number(int(line) as f64)
+            }
         }
-        match t {
-            b':' => {
+        b'$' => {
+            let n = int(line);
+            if n < 0 {
                 if push {
-                    ffi::lua_pushnumber(l, int(line) as f64)
+                    st.push_bool(false)
                 }
-            }
-            b'$' => {
-                let n = int(line);
-                if n < 0 {
-                    if push {
-                        ffi::lua_pushboolean(l, 0)
-                    }
-                } else {
-                    let n = n as usize;
-                    if push {
-                        push_bytes(l, &buf[*pos..*pos + n]);
-                    }
-                    *pos += n + 2;
-                }
-            }
-            b'+' => {
+            } else {
+                let n = n as usize;
                 if push {
-                    ffi::lua_createtable(l, 0, 1);
-                    set_field_bytes(l, c"ok", line);
+                    st.push_bytes(&buf[*pos..*pos + n]);
                 }
+                *pos += n + 2;
             }
-            b'-' => {
+        }
+        b'+' => {
+            if push {
+                st.new_table(0, 1);
+                st.set_field_bytes(c"ok", line);
+            }
+        }
+        b'-' => {
+            if push {
+                let mut m = Vec::with_capacity(line.len() + 1);
+                m.push(b'-');
+                m.extend_from_slice(line);
+                st.push_error(&m);
+                st.mark_ignore_stats();
+            }
+        }
+        b'*' | b'~' | b'>' => {
+            let n = int(line);
+            if n < 0 {
                 if push {
-                    let mut m = Vec::with_capacity(line.len() + 1);
-                    m.push(b'-');
-                    m.extend_from_slice(line);
-                    push_error(l, &m);
-                    mark_ignore_stats(l);
+                    st.push_bool(false)
                 }
+                return;
             }
-            b'*' | b'~' | b'>' => {
-                let n = int(line);
-                if n < 0 {
-                    if push {
-                        ffi::lua_pushboolean(l, 0)
-                    }
-                    return;
-                }
-                if t == b'~' {
-                    if push {
-                        ffi::lua_createtable(l, 0, 1);
-                        ffi::lua_pushstring(l, c"set".as_ptr());
-                        ffi::lua_createtable(l, 0, n as c_int);
-                    }
-                    for _ in 0..n {
-                        push_reply(l, buf, pos, push);
-                        if push {
-                            ffi::lua_pushboolean(l, 1);
-                            ffi::lua_rawset(l, -3);
-                        }
-                    }
-                    if push {
-                        ffi::lua_rawset(l, -3);
-                    }
-                } else {
-                    if push {
-                        ffi::lua_createtable(l, n as c_int, 0);
-                    }
-                    for i in 0..n {
-                        push_reply(l, buf, pos, push);
-                        if push {
-                            ffi::lua_rawseti(l, -2, (i + 1) as ffi::lua_Integer);
-                        }
-                    }
-                }
-            }
-            b'%' => {
-                let n = int(line);
+            if t == b'~' {
                 if push {
-                    ffi::lua_createtable(l, 0, 1);
-                    ffi::lua_pushstring(l, c"map".as_ptr());
-                    ffi::lua_createtable(l, 0, n as c_int);
+                    st.new_table(0, 1);
+                    st.push_cstr(c"set");
+                    st.new_table(0, n as c_int);
                 }
                 for _ in 0..n {
-                    push_reply(l, buf, pos, push);
-                    push_reply(l, buf, pos, push);
+                    push_reply(st, buf, pos, push);
                     if push {
-                        ffi::lua_rawset(l, -3);
+                        st.push_bool(true);
+                        st.raw_set();
                     }
                 }
                 if push {
-                    ffi::lua_rawset(l, -3);
+                    st.raw_set();
                 }
-            }
-            b'|' => {
-                let n = int(line);
-                for _ in 0..2 * n {
-                    push_reply(l, buf, pos, false);
-                }
-                push_reply(l, buf, pos, push);
-            }
-            b'_' => {
+            } else {
                 if push {
-                    ffi::lua_pushnil(l)
+                    st.new_table(n as c_int, 0);
+                }
+                for i in 0..n {
+                    push_reply(st, buf, pos, push);
+                    if push {
+                        st.raw_seti((i + 1) as ffi::lua_Integer);
+                    }
                 }
             }
-            b'#' => {
+        }
+        b'%' => {
+            let n = int(line);
+            if push {
+                st.new_table(0, 1);
+                st.push_cstr(c"map");
+                st.new_table(0, n as c_int);
+            }
+            for _ in 0..n {
+                push_reply(st, buf, pos, push);
+                push_reply(st, buf, pos, push);
                 if push {
-                    ffi::lua_pushboolean(l, (line == b"t") as c_int)
+                    st.raw_set();
                 }
             }
-            b',' => {
-                if push {
-                    let d = parse_double(line);
-                    ffi::lua_createtable(l, 0, 1);
-                    ffi::lua_pushstring(l, c"double".as_ptr());
-                    ffi::lua_pushnumber(l, d);
-                    ffi::lua_rawset(l, -3);
-                }
+            if push {
+                st.raw_set();
             }
-            b'(' => {
-                if push {
-                    ffi::lua_createtable(l, 0, 1);
-                    set_field_bytes(l, c"big_number", line);
-                }
+        }
+        b'|' => {
+            let n = int(line);
+            for _ in 0..2 * n {
+                push_reply(st, buf, pos, false);
             }
-            b'=' => {
-                let n = int(line) as usize;
-                let body = &buf[*pos..*pos + n];
-                *pos += n + 2;
-                if push {
-                    let (fmt, text) = if body.len() >= 4 {
-                        (&body[..3], &body[4..])
-                    } else {
-                        (&b"txt"[..], body)
-                    };
-                    ffi::lua_createtable(l, 0, 1);
-                    ffi::lua_pushstring(l, c"verbatim_string".as_ptr());
-                    ffi::lua_createtable(l, 0, 2);
-                    set_field_bytes(l, c"string", text);
-                    set_field_bytes(l, c"format", fmt);
-                    ffi::lua_rawset(l, -3);
-                }
+            push_reply(st, buf, pos, push);
+        }
+        b'_' => {
+            if push {
+                st.push_nil()
             }
-            _ => {
-                if push {
-                    ffi::lua_pushnil(l)
-                }
+        }
+        b'#' => {
+            if push {
+                st.push_bool(line == b"t")
+            }
+        }
+        b',' => {
+            if push {
+                let d = parse_double(line);
+                st.new_table(0, 1);
+                st.push_cstr(c"double");
+                st.push_number(d);
+                st.raw_set();
+            }
+        }
+        b'(' => {
+            if push {
+                st.new_table(0, 1);
+                st.set_field_bytes(c"big_number", line);
+            }
+        }
+        b'=' => {
+            let n = int(line) as usize;
+            let body = &buf[*pos..*pos + n];
+            *pos += n + 2;
+            if push {
+                let (fmt, text) = if body.len() >= 4 {
+                    (&body[..3], &body[4..])
+                } else {
+                    (&b"txt"[..], body)
+                };
+                st.new_table(0, 1);
+                st.push_cstr(c"verbatim_string");
+                st.new_table(0, 2);
+                st.set_field_bytes(c"string", text);
+                st.set_field_bytes(c"format", fmt);
+                st.raw_set();
+            }
+        }
+        _ => {
+            if push {
+                st.push_nil()
             }
         }
     }
@@ -1123,43 +1308,37 @@ fn number_arg(n: f64) -> Vec<u8> {
 
 /// Collects the call's arguments into an argv (Redis `luaArgsToRedisArgv`), popping them.
 /// On error the error table is pushed.
-unsafe fn args_to_argv(l: *mut lua_State, mut argv: OwnedArgv) -> Result<OwnedArgv, ()> {
-    unsafe {
-        let argc = ffi::lua_gettop(l);
-        if argc == 0 {
-            push_error(
-                l,
-                b"Please specify at least one argument for this redis lib call",
-            );
-            return Err(());
-        }
-        argv.clear();
-        let mut ok = true;
-        for j in 1..=argc {
-            if ffi::lua_type(l, j) == ffi::LUA_TNUMBER {
-                argv.push(&number_arg(ffi::lua_tonumber(l, j)));
-            } else if ffi::lua_type(l, j) == ffi::LUA_TSTRING {
-                argv.push(to_bytes(l, j).unwrap_or_default());
-            } else {
-                ok = false;
-                break;
-            }
-        }
-        ffi::lua_pop(l, argc);
-        if !ok {
-            push_error(
-                l,
-                b"Lua redis lib command arguments must be strings or integers",
-            );
-            return Err(());
-        }
-        Ok(argv)
+fn args_to_argv(st: &mut Stack<'_>, mut argv: OwnedArgv) -> Result<OwnedArgv, ()> {
+    let argc = st.top();
+    if argc == 0 {
+        st.push_error(b"Please specify at least one argument for this redis lib call");
+        return Err(());
     }
+    argv.clear();
+    let mut ok = true;
+    for j in 1..=argc {
+        if st.type_at(j) == ffi::LUA_TNUMBER {
+            argv.push(&number_arg(st.number(j)));
+        } else if st.type_at(j) == ffi::LUA_TSTRING {
+            argv.push(st.bytes(j).unwrap_or_default());
+        } else {
+            ok = false;
+            break;
+        }
+    }
+    st.pop(argc);
+    if !ok {
+        st.push_error(b"Lua redis lib command arguments must be strings or integers");
+        return Err(());
+    }
+    Ok(argv)
 }
 
 /// Runs one command for the script (Redis `scriptCall`): the checks, then `call()` on the
 /// Lua client. On a rejection returns the error text (counted in the stats here).
 fn script_call(rctx: &mut RunCtx, argv: &OwnedArgv, out: &mut Reply) -> Result<(), Vec<u8>> {
+    // SAFETY: `rctx.srv` is the handler's `&mut Server`, which the handler does not use while the
+    // script runs; the Lua callback is the only code holding it now.
     let srv = unsafe { &mut *rctx.srv };
     let a = argv.argv();
     let reject = |srv: &mut Server, id: Option<usize>, msg: &[u8]| -> Result<(), Vec<u8>> {
@@ -1242,78 +1421,85 @@ fn script_call(rctx: &mut RunCtx, argv: &OwnedArgv, out: &mut Reply) -> Result<(
     Ok(())
 }
 
-unsafe fn redis_generic(l: *mut lua_State, raise: bool) -> Result<c_int, ()> {
-    unsafe {
-        let rctx = run_ctx();
-        if rctx.is_null() {
-            push_error(
-                l,
-                b"redis.call/pcall can only be called inside a script invocation",
-            );
-            return Err(());
+fn redis_generic(st: &mut Stack<'_>, raise: bool) -> Result<c_int, ()> {
+    let Some(rctx) = running() else {
+        st.push_error(b"redis.call/pcall can only be called inside a script invocation");
+        return Err(());
+    };
+    // SAFETY: `rctx.srv` is the handler's `&mut Server`, which the handler does not use
+    // while the script runs; this callback is the only code holding it now.
+    let reuse = std::mem::take(unsafe { &mut (*rctx.srv).scripting.argv });
+    let argv = match args_to_argv(st, reuse) {
+        Ok(a) => a,
+        Err(()) => return if raise { Err(()) } else { Ok(1) },
+    };
+    // SAFETY: as above.
+    let srv = unsafe { &mut *rctx.srv };
+    let mut out = std::mem::take(&mut srv.scripting.reply);
+    out.buf.clear();
+    out.errors.clear();
+    let r = script_call(rctx, &argv, &mut out);
+    // SAFETY: as above; `script_call`'s borrow of the server has ended.
+    unsafe { (*rctx.srv).scripting.argv = argv };
+    let raise_now = match r {
+        Err(msg) => {
+            st.push_error(&msg);
+            st.mark_ignore_stats();
+            raise
         }
-        let rctx = &mut *rctx;
-        let reuse = std::mem::take(&mut (*rctx.srv).scripting.argv);
-        let argv = match args_to_argv(l, reuse) {
-            Ok(a) => a,
-            Err(()) => return if raise { Err(()) } else { Ok(1) },
-        };
-        let srv = &mut *rctx.srv;
-        let mut out = std::mem::take(&mut srv.scripting.reply);
-        out.buf.clear();
-        out.errors.clear();
-        let r = script_call(rctx, &argv, &mut out);
-        (*rctx.srv).scripting.argv = argv;
-        let raise_now = match r {
-            Err(msg) => {
-                push_error(l, &msg);
-                mark_ignore_stats(l);
-                raise
+        Ok(()) => {
+            let mut pos = 0;
+            let is_err = out.buf.first() == Some(&b'-');
+            if out.buf.is_empty() {
+                st.push_nil();
+            } else {
+                push_reply(st, &out.buf, &mut pos, true);
             }
-            Ok(()) => {
-                let mut pos = 0;
-                let is_err = out.buf.first() == Some(&b'-');
-                if out.buf.is_empty() {
-                    ffi::lua_pushnil(l);
-                } else {
-                    push_reply(l, &out.buf, &mut pos, true);
-                }
-                raise && is_err
-            }
-        };
-        out.buf.clear();
-        if out.buf.capacity() > 64 * 1024 {
-            out.buf = Vec::with_capacity(1024);
+            raise && is_err
         }
-        let srv = &mut *rctx.srv;
-        srv.scripting.reply = out;
-        if raise_now {
-            Err(())
-        } else {
-            Ok(1)
-        }
+    };
+    out.buf.clear();
+    if out.buf.capacity() > 64 * 1024 {
+        out.buf = Vec::with_capacity(1024);
+    }
+    // SAFETY: as above.
+    let srv = unsafe { &mut *rctx.srv };
+    srv.scripting.reply = out;
+    if raise_now {
+        Err(())
+    } else {
+        Ok(1)
     }
 }
 
-unsafe fn call_body(l: *mut lua_State) -> Result<c_int, ()> {
-    unsafe { redis_generic(l, true) }
+fn call_body(st: &mut Stack<'_>) -> Result<c_int, ()> {
+    redis_generic(st, true)
 }
 
-unsafe fn pcall_body(l: *mut lua_State) -> Result<c_int, ()> {
-    unsafe { redis_generic(l, false) }
+fn pcall_body(st: &mut Stack<'_>) -> Result<c_int, ()> {
+    redis_generic(st, false)
 }
 
 unsafe extern "C-unwind" fn lua_redis_call(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; the body's error is raised
+    // by `guarded` after the body's frame is gone [jmp].
     unsafe { guarded(l, call_body) }
 }
 
 unsafe extern "C-unwind" fn lua_redis_pcall(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; the body's error is raised
+    // by `guarded` after the body's frame is gone [jmp].
     unsafe { guarded(l, pcall_body) }
 }
 
 /// The global `pcall`: as Lua's, but an error table with an `err` string comes back as
 /// that string (Redis `luaRedisPcall`, for scripts written before Redis 7).
 unsafe extern "C-unwind" fn lua_redis_pcall_builtin(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state of this call [state]; the argument count is checked before use; the
+    // function is run with `lua_pcall`, so its error comes back as a return code [jmp]; the only
+    // other raise is from an `__index` metamethod of the error table under `lua_getfield`, and
+    // this frame holds only integers [jmp]; one slot is added (the boolean) and `lua_getfield`'s
+    // value replaces or is popped [stack].
     unsafe {
         let argc = ffi::lua_gettop(l);
         if argc == 0 {
@@ -1339,253 +1525,245 @@ unsafe extern "C-unwind" fn lua_redis_pcall_builtin(l: *mut lua_State) -> c_int 
     }
 }
 
-unsafe fn sha1hex_body(l: *mut lua_State) -> Result<c_int, ()> {
-    unsafe {
-        if ffi::lua_gettop(l) != 1 {
-            push_error(l, b"wrong number of arguments");
-            return Err(());
-        }
-        let s = to_bytes(l, 1).unwrap_or_default();
-        let hex = super::sha1hex(s);
-        push_bytes(l, hex.as_bytes());
-        Ok(1)
+fn sha1hex_body(st: &mut Stack<'_>) -> Result<c_int, ()> {
+    if st.top() != 1 {
+        st.push_error(b"wrong number of arguments");
+        return Err(());
     }
+    let hex = super::sha1hex(st.bytes(1).unwrap_or_default());
+    st.push_bytes(hex.as_bytes());
+    Ok(1)
 }
 
 unsafe extern "C-unwind" fn lua_redis_sha1hex(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; the body's error is raised
+    // by `guarded` after the body's frame is gone [jmp].
     unsafe { guarded(l, sha1hex_body) }
 }
 
 unsafe extern "C-unwind" fn lua_redis_error_reply(l: *mut lua_State) -> c_int {
-    unsafe {
-        if ffi::lua_gettop(l) != 1 || ffi::lua_type(l, -1) != ffi::LUA_TSTRING {
-            push_error(l, b"wrong number or type of arguments");
-            return 1;
-        }
-        let s = to_bytes(l, -1).unwrap_or_default();
-        let msg = if s.first() == Some(&b'-') {
-            s.to_vec()
-        } else {
-            let mut m = b"-".to_vec();
-            m.extend_from_slice(s);
-            m
-        };
-        // Strings stop at NUL in Redis (`lua_tostring` into an sds by strlen).
-        let msg = match msg.iter().position(|&b| b == 0) {
-            Some(i) => msg[..i].to_vec(),
-            None => msg,
-        };
-        push_error(l, &msg);
-        1
+    // SAFETY: `l` is the state Lua called this C function with, used on this thread until
+    // it returns [state]. Nothing below raises: the error table is returned as a value.
+    let mut st = unsafe { Stack::new(l) };
+    if st.top() != 1 || st.type_at(-1) != ffi::LUA_TSTRING {
+        st.push_error(b"wrong number or type of arguments");
+        return 1;
     }
+    let s = st.bytes(-1).unwrap_or_default();
+    let msg = if s.first() == Some(&b'-') {
+        s.to_vec()
+    } else {
+        let mut m = b"-".to_vec();
+        m.extend_from_slice(s);
+        m
+    };
+    // Strings stop at NUL in Redis (`lua_tostring` into an sds by strlen).
+    let msg = match msg.iter().position(|&b| b == 0) {
+        Some(i) => msg[..i].to_vec(),
+        None => msg,
+    };
+    st.push_error(&msg);
+    1
 }
 
 unsafe extern "C-unwind" fn lua_redis_status_reply(l: *mut lua_State) -> c_int {
-    unsafe {
-        if ffi::lua_gettop(l) != 1 || ffi::lua_type(l, -1) != ffi::LUA_TSTRING {
-            push_error(l, b"wrong number or type of arguments");
-            return 1;
-        }
-        ffi::lua_createtable(l, 0, 1);
-        ffi::lua_pushstring(l, c"ok".as_ptr());
-        ffi::lua_pushvalue(l, -3);
-        ffi::lua_settable(l, -3);
-        1
+    // SAFETY: `l` is the state Lua called this C function with, used on this thread until
+    // it returns [state]. Nothing below raises.
+    let mut st = unsafe { Stack::new(l) };
+    if st.top() != 1 || st.type_at(-1) != ffi::LUA_TSTRING {
+        st.push_error(b"wrong number or type of arguments");
+        return 1;
     }
+    st.new_table(0, 1);
+    st.set_field_value(c"ok", 1);
+    1
 }
 
-unsafe fn set_repl_body(l: *mut lua_State) -> Result<c_int, ()> {
-    unsafe {
-        let rctx = run_ctx();
-        if rctx.is_null() {
-            push_error(
-                l,
-                b"redis.set_repl can only be called inside a script invocation",
-            );
-            return Err(());
-        }
-        if ffi::lua_gettop(l) != 1 {
-            push_error(l, b"redis.set_repl() requires one argument.");
-            return Err(());
-        }
-        let f = ffi::lua_tonumber(l, -1) as i64;
-        if f & !(repl::ALL as i64) != 0 {
-            push_error(
-                l,
-                b"Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
-            );
-            return Err(());
-        }
-        (*rctx).repl_flags = f as u8;
-        Ok(0)
+fn set_repl_body(st: &mut Stack<'_>) -> Result<c_int, ()> {
+    let Some(rctx) = running() else {
+        st.push_error(b"redis.set_repl can only be called inside a script invocation");
+        return Err(());
+    };
+    if st.top() != 1 {
+        st.push_error(b"redis.set_repl() requires one argument.");
+        return Err(());
     }
+    let f = st.number(-1) as i64;
+    if f & !(repl::ALL as i64) != 0 {
+        st.push_error(
+            b"Invalid replication flags. Use REPL_AOF, REPL_REPLICA, REPL_ALL or REPL_NONE.",
+        );
+        return Err(());
+    }
+    rctx.repl_flags = f as u8;
+    Ok(0)
 }
 
 unsafe extern "C-unwind" fn lua_redis_set_repl(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; the body's error is raised
+    // by `guarded` after the body's frame is gone [jmp].
     unsafe { guarded(l, set_repl_body) }
 }
 
 /// `redis.replicate_commands()`: effects replication is the only mode since Redis 7;
 /// returns true.
 unsafe extern "C-unwind" fn lua_redis_replicate_commands(l: *mut lua_State) -> c_int {
-    unsafe {
-        ffi::lua_pushboolean(l, 1);
-        1
-    }
+    // SAFETY: `l` is the state Lua called this C function with [state].
+    unsafe { Stack::new(l) }.push_bool(true);
+    1
 }
 
 /// `redis.breakpoint()` / `redis.debug()`: the script debugger is not running, so
 /// breakpoint returns false and debug does nothing, as in Redis outside `SCRIPT DEBUG`.
 unsafe extern "C-unwind" fn lua_redis_breakpoint(l: *mut lua_State) -> c_int {
-    unsafe {
-        ffi::lua_pushboolean(l, 0);
-        1
-    }
+    // SAFETY: `l` is the state Lua called this C function with [state].
+    unsafe { Stack::new(l) }.push_bool(false);
+    1
 }
 
 unsafe extern "C-unwind" fn lua_redis_debug(_l: *mut lua_State) -> c_int {
     0
 }
 
-unsafe fn acl_check_body(l: *mut lua_State) -> Result<c_int, ()> {
-    unsafe {
-        let rctx = run_ctx();
-        if rctx.is_null() {
-            push_error(
-                l,
-                b"redis.acl_check_cmd can only be called inside a script invocation",
-            );
-            return Err(());
-        }
-        let argv = args_to_argv(l, OwnedArgv::default())?;
-        let srv = &*(*rctx).srv;
-        let a = argv.argv();
-        let Lookup::Found(id) = srv.commands.lookup(&a) else {
-            drop(argv);
-            push_error(l, b"Invalid command passed to redis.acl_check_cmd()");
-            return Err(());
-        };
-        let slot = srv.clients[(*rctx).lua_client].acl_user;
-        let ok = srv.acl.check(&srv.commands, slot, id, &a).is_ok();
+fn acl_check_body(st: &mut Stack<'_>) -> Result<c_int, ()> {
+    let Some(rctx) = running() else {
+        st.push_error(b"redis.acl_check_cmd can only be called inside a script invocation");
+        return Err(());
+    };
+    let argv = args_to_argv(st, OwnedArgv::default())?;
+    // SAFETY: `rctx.srv` is the handler's `&mut Server`, which the handler does not use
+    // while the script runs; only read here.
+    let srv = unsafe { &*rctx.srv };
+    let a = argv.argv();
+    let Lookup::Found(id) = srv.commands.lookup(&a) else {
         drop(argv);
-        ffi::lua_pushboolean(l, ok as c_int);
-        Ok(1)
-    }
+        st.push_error(b"Invalid command passed to redis.acl_check_cmd()");
+        return Err(());
+    };
+    let slot = srv.clients[rctx.lua_client].acl_user;
+    let ok = srv.acl.check(&srv.commands, slot, id, &a).is_ok();
+    drop(argv);
+    st.push_bool(ok);
+    Ok(1)
 }
 
 unsafe extern "C-unwind" fn lua_redis_acl_check_cmd(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; the body's error is raised
+    // by `guarded` after the body's frame is gone [jmp].
     unsafe { guarded(l, acl_check_body) }
 }
 
-unsafe fn log_body(l: *mut lua_State) -> Result<c_int, ()> {
-    unsafe {
-        let argc = ffi::lua_gettop(l);
-        if argc < 2 {
-            push_error(l, b"redis.log() requires two arguments or more.");
-            return Err(());
-        }
-        if ffi::lua_isnumber(l, -argc) == 0 {
-            push_error(l, b"First argument must be a number (log level).");
-            return Err(());
-        }
-        let level = ffi::lua_tonumber(l, -argc) as i64;
-        if !(0..=3).contains(&level) {
-            push_error(l, b"Invalid log level.");
-            return Err(());
-        }
-        let mut msg = Vec::new();
-        for j in 1..argc {
-            if let Some(s) = to_bytes(l, -argc + j) {
-                if j != 1 {
-                    msg.push(b' ');
-                }
-                msg.extend_from_slice(s);
-            }
-        }
-        let lvl = match level {
-            0 => crate::log::Level::Debug,
-            1 => crate::log::Level::Verbose,
-            2 => crate::log::Level::Notice,
-            _ => crate::log::Level::Warning,
-        };
-        crate::log::log(lvl, &String::from_utf8_lossy(&msg));
-        Ok(0)
+fn log_body(st: &mut Stack<'_>) -> Result<c_int, ()> {
+    let argc = st.top();
+    if argc < 2 {
+        st.push_error(b"redis.log() requires two arguments or more.");
+        return Err(());
     }
+    if !st.is_number(-argc) {
+        st.push_error(b"First argument must be a number (log level).");
+        return Err(());
+    }
+    let level = st.number(-argc) as i64;
+    if !(0..=3).contains(&level) {
+        st.push_error(b"Invalid log level.");
+        return Err(());
+    }
+    let mut msg = Vec::new();
+    for j in 1..argc {
+        if let Some(s) = st.bytes(-argc + j) {
+            if j != 1 {
+                msg.push(b' ');
+            }
+            msg.extend_from_slice(s);
+        }
+    }
+    let lvl = match level {
+        0 => crate::log::Level::Debug,
+        1 => crate::log::Level::Verbose,
+        2 => crate::log::Level::Notice,
+        _ => crate::log::Level::Warning,
+    };
+    crate::log::log(lvl, &String::from_utf8_lossy(&msg));
+    Ok(0)
 }
 
 unsafe extern "C-unwind" fn lua_redis_log(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; the body's error is raised
+    // by `guarded` after the body's frame is gone [jmp].
     unsafe { guarded(l, log_body) }
 }
 
-unsafe fn setresp_body(l: *mut lua_State) -> Result<c_int, ()> {
-    unsafe {
-        let rctx = run_ctx();
-        if rctx.is_null() {
-            push_error(
-                l,
-                b"redis.setresp can only be called inside a script invocation",
-            );
-            return Err(());
-        }
-        let argc = ffi::lua_gettop(l);
-        if argc != 1 {
-            push_error(l, b"redis.setresp() requires one argument.");
-            return Err(());
-        }
-        let resp = ffi::lua_tonumber(l, -argc) as i64;
-        if resp != 2 && resp != 3 {
-            push_error(l, b"RESP version must be 2 or 3.");
-            return Err(());
-        }
-        (*rctx).resp = resp as u8;
-        Ok(0)
+fn setresp_body(st: &mut Stack<'_>) -> Result<c_int, ()> {
+    let Some(rctx) = running() else {
+        st.push_error(b"redis.setresp can only be called inside a script invocation");
+        return Err(());
+    };
+    let argc = st.top();
+    if argc != 1 {
+        st.push_error(b"redis.setresp() requires one argument.");
+        return Err(());
     }
+    let resp = st.number(-argc) as i64;
+    if resp != 2 && resp != 3 {
+        st.push_error(b"RESP version must be 2 or 3.");
+        return Err(());
+    }
+    rctx.resp = resp as u8;
+    Ok(0)
 }
 
 unsafe extern "C-unwind" fn lua_redis_setresp(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; the body's error is raised
+    // by `guarded` after the body's frame is gone [jmp].
     unsafe { guarded(l, setresp_body) }
 }
 
 /// `__index` of the locked globals: reading an unknown global raises (Redis
 /// `luaProtectedTableError`).
 unsafe extern "C-unwind" fn lua_global_index_error(l: *mut lua_State) -> c_int {
-    unsafe {
-        if ffi::lua_gettop(l) != 2 {
-            return ffi::luaL_error(
+    // SAFETY: `l` is the state of this `__index` call, used on this thread until it
+    // returns [state].
+    let st = unsafe { Stack::new(l) };
+    let msg: &CStr = if st.top() != 2 {
+        c"Wrong number of arguments to luaProtectedTableError"
+    } else if !st.is_string(-1) && !st.is_number(-1) {
+        c"Second argument to luaProtectedTableError must be a string or number"
+    } else {
+        // SAFETY: the key at -1 exists (two arguments) and is a string or number, so
+        // `lua_tolstring` returns a NUL-terminated string, which stays on the stack while
+        // `luaL_error` formats it [str]; `luaL_error` longjmps from a frame holding only
+        // pointers and the `Stack` handle, none with a destructor [jmp].
+        return unsafe {
+            let name = ffi::lua_tolstring(l, -1, ptr::null_mut());
+            ffi::luaL_error(
                 l,
-                c"Wrong number of arguments to luaProtectedTableError".as_ptr(),
-            );
-        }
-        if ffi::lua_isstring(l, -1) == 0 && ffi::lua_isnumber(l, -1) == 0 {
-            return ffi::luaL_error(
-                l,
-                c"Second argument to luaProtectedTableError must be a string or number".as_ptr(),
-            );
-        }
-        let name = ffi::lua_tolstring(l, -1, ptr::null_mut());
-        ffi::luaL_error(
-            l,
-            c"Script attempted to access nonexistent global variable '%s'".as_ptr(),
-            name,
-        )
-    }
+                c"Script attempted to access nonexistent global variable '%s'".as_ptr(),
+                name,
+            )
+        };
+    };
+    // SAFETY: `msg` is a static string without `%`; `luaL_error` longjmps from a frame
+    // holding only pointers and the `Stack` handle, none with a destructor [jmp].
+    unsafe { ffi::luaL_error(l, msg.as_ptr()) }
 }
 
 /// `os.clock()`: processor time of the process, seconds (C's `clock()`).
 unsafe extern "C-unwind" fn lua_os_clock(l: *mut lua_State) -> c_int {
-    unsafe {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts);
-        ffi::lua_pushnumber(l, ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9);
-        1
-    }
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable `timespec` for `clock_gettime` to fill.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    // SAFETY: `l` is the state Lua called this C function with [state].
+    unsafe { Stack::new(l) }.push_number(ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9);
+    1
 }
 
 /// Redis's `math.random`: Lua 5.1's, over `redisLrand48`.
 unsafe extern "C-unwind" fn lua_math_random(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state of this call [state]; `luaL_check*`/`luaL_argerror`/`luaL_error`
+    // longjmp from a frame holding only integers and floats [jmp]; one slot is pushed [stack].
     unsafe {
         if run_ctx().is_null() {
             return ffi::luaL_error(
@@ -1619,6 +1797,8 @@ unsafe extern "C-unwind" fn lua_math_random(l: *mut lua_State) -> c_int {
 }
 
 unsafe extern "C-unwind" fn lua_math_randomseed(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state of this call [state]; `luaL_error`/`luaL_checkinteger` longjmp from
+    // a frame holding no destructors [jmp].
     unsafe {
         if run_ctx().is_null() {
             return ffi::luaL_error(
@@ -1660,14 +1840,22 @@ const LIBRARY_API: &CStr = c"__library_api";
 /// Prepares a state made by [`new_state`] for the functions engine: the library-loading
 /// globals — only `redis`, with only `register_function`, `log`, the `LOG_*` levels and the
 /// versions; any other name raises the nonexistent-variable error — kept in the registry.
-pub fn functions_setup(l: *mut lua_State, version: &str, version_num: i64) {
+///
+/// # Safety
+///
+/// `l` is a live state made by [`new_state`] and not yet closed, used on this thread ([state]
+/// in the safety model above), set up once, before any function is loaded.
+pub unsafe fn functions_setup(l: *mut lua_State, version: &str, version_num: i64) {
+    // SAFETY: `l` comes from `new_state` [state] (also wrapped as `st`, mixed with raw calls
+    // that keep the stack balanced); at most four values are on the stack at once and
+    // all end in the registry [stack]; no Lua error can be raised here except on allocation
+    // failure, outside any script [jmp].
     unsafe {
+        let mut st = Stack::new(l);
         // R_load: the loading `redis` table.
-        ffi::lua_createtable(l, 0, 8);
-        ffi::lua_pushcfunction(l, lua_register_function);
-        ffi::lua_setfield(l, -2, c"register_function".as_ptr());
-        ffi::lua_pushcfunction(l, lua_redis_log);
-        ffi::lua_setfield(l, -2, c"log".as_ptr());
+        st.new_table(0, 8);
+        st.set_function(c"register_function", lua_register_function);
+        st.set_function(c"log", lua_redis_log);
         for (name, v) in [
             (c"LOG_DEBUG", 0.0),
             (c"LOG_VERBOSE", 1.0),
@@ -1675,22 +1863,18 @@ pub fn functions_setup(l: *mut lua_State, version: &str, version_num: i64) {
             (c"LOG_WARNING", 3.0),
             (c"REDIS_VERSION_NUM", version_num as f64),
         ] {
-            ffi::lua_pushnumber(l, v);
-            ffi::lua_setfield(l, -2, name.as_ptr());
+            st.set_field_number(name, v);
         }
-        push_bytes(l, version.as_bytes());
-        ffi::lua_setfield(l, -2, c"REDIS_VERSION".as_ptr());
-        ffi::lua_createtable(l, 0, 1);
-        ffi::lua_pushcfunction(l, lua_global_index_error);
-        ffi::lua_setfield(l, -2, c"__index".as_ptr());
+        st.set_field_bytes(c"REDIS_VERSION", version.as_bytes());
+        st.new_table(0, 1);
+        st.set_function(c"__index", lua_global_index_error);
         ffi::lua_setmetatable(l, -2);
         // T_load: { redis = R_load } and nothing else (as Redis: not even `error`).
         ffi::lua_createtable(l, 0, 1);
         ffi::lua_insert(l, -2);
         ffi::lua_setfield(l, -2, c"redis".as_ptr());
-        ffi::lua_createtable(l, 0, 1);
-        ffi::lua_pushcfunction(l, lua_global_index_error);
-        ffi::lua_setfield(l, -2, c"__index".as_ptr());
+        st.new_table(0, 1);
+        st.set_function(c"__index", lua_global_index_error);
         ffi::lua_setmetatable(l, -2);
         protect_recursively(l);
         ffi::lua_setfield(l, ffi::LUA_REGISTRYINDEX, LIBRARY_API.as_ptr());
@@ -1703,7 +1887,16 @@ pub fn functions_setup(l: *mut lua_State, version: &str, version_num: i64) {
 /// callbacks see the whole `redis` API when called (Redis `luaEngineCreate`). Returns the
 /// registered functions, or the error text (`Error compiling function: ...`, `Error
 /// registering functions: ...`, `No functions registered`), freeing what was registered.
-pub fn load_library(l: *mut lua_State, code: &[u8]) -> Result<Vec<Registered>, String> {
+///
+/// # Safety
+///
+/// `l` is a live state made by [`new_state`] and not yet closed, used on this thread ([state]
+/// in the safety model above) and set up by [`functions_setup`]; no script is running on it.
+pub unsafe fn load_library(l: *mut lua_State, code: &[u8]) -> Result<Vec<Registered>, String> {
+    // SAFETY: `l` comes from `new_state` [state]; the library's code runs under `lua_pcall`, so its
+    // errors return as a code and never longjmp across this frame, which owns `ctx` [jmp];
+    // `LOAD_CTX` points at `ctx` only during that pcall; the stack is restored to its entry height
+    // [stack]; error bytes are copied before the pop [str].
     unsafe {
         ffi::lua_getfield(l, ffi::LUA_GLOBALSINDEX, c"__redis__err__handler".as_ptr());
         if let Err(msg) = load(l, code, c"@user_function") {
@@ -1773,36 +1966,40 @@ pub fn valid_name(n: &[u8]) -> bool {
 
 const BAD_NAME: &[u8] = b"Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
 
-/// Reads a flags table (`{'no-writes', ...}`) at `idx`.
-unsafe fn read_flags(l: *mut lua_State, idx: c_int) -> Result<u32, ()> {
-    unsafe {
-        let mut f = 0;
-        let n = ffi::lua_objlen(l, idx);
-        for i in 1..=n {
-            ffi::lua_rawgeti(l, idx, i as _);
-            let name = if ffi::lua_type(l, -1) == ffi::LUA_TSTRING {
-                to_bytes(l, -1).unwrap_or_default()
-            } else {
-                b""
-            };
-            let bit = super::sflags::NAMES
-                .iter()
-                .find(|(n, _)| n.as_bytes() == name)
-                .map(|(_, b)| *b);
-            ffi::lua_pop(l, 1);
-            match bit {
-                Some(b) => f |= b,
-                None => {
-                    push_error(l, b"unknown flag given");
-                    return Err(());
-                }
+/// Reads a flags table (`{'no-writes', ...}`) at the absolute index `idx`; on an unknown
+/// flag the error table is pushed.
+fn read_flags(st: &mut Stack<'_>, idx: c_int) -> Result<u32, ()> {
+    let mut f = 0;
+    let n = st.raw_len(idx);
+    for i in 1..=n {
+        st.raw_geti(idx, i as ffi::lua_Integer);
+        let name: &[u8] = if st.type_at(-1) == ffi::LUA_TSTRING {
+            st.bytes(-1).unwrap_or_default()
+        } else {
+            b""
+        };
+        let bit = super::sflags::NAMES
+            .iter()
+            .find(|(n, _)| n.as_bytes() == name)
+            .map(|(_, b)| *b);
+        st.pop(1);
+        match bit {
+            Some(b) => f |= b,
+            None => {
+                st.push_error(b"unknown flag given");
+                return Err(());
             }
         }
-        Ok(f)
     }
+    Ok(f)
 }
 
-unsafe fn register_function_body(l: *mut lua_State) -> Result<c_int, ()> {
+fn register_function_body(st: &mut Stack<'_>) -> Result<c_int, ()> {
+    let l = st.raw();
+    // SAFETY: `l` is the live state of this callback, wrapped by `st` [state]; `ctx` is non-null,
+    // so it is the `LoadCtx` of the `load_library` frame below this pcall; keys are type-checked as
+    // strings before `lua_tolstring`, so `lua_next` stays valid; slices are copied into `Vec`s at
+    // once [str]; errors are returned and raised by `guarded` after the `Vec`s are dropped [jmp].
     unsafe {
         let ctx = LOAD_CTX.with(|c| c.get());
         if ctx.is_null() {
@@ -1868,7 +2065,7 @@ unsafe fn register_function_body(l: *mut lua_State) -> Result<c_int, ()> {
                             push_error(l, b"flags argument to redis.register_function must be a table representing function flags");
                             return Err(());
                         }
-                        fl = read_flags(l, ffi::lua_gettop(l))?;
+                        fl = read_flags(st, ffi::lua_gettop(l))?;
                     }
                     _ => {
                         push_error(l, b"unknown argument given to redis.register_function");
@@ -1937,6 +2134,8 @@ unsafe fn register_function_body(l: *mut lua_State) -> Result<c_int, ()> {
 }
 
 unsafe extern "C-unwind" fn lua_register_function(l: *mut lua_State) -> c_int {
+    // SAFETY: `l` is the state Lua called this C function with [state]; the body's error is raised
+    // by `guarded` after the body's frame is gone [jmp].
     unsafe { guarded(l, register_function_body) }
 }
 
@@ -1958,6 +2157,8 @@ mod tests {
     fn lrand48_matches_the_libc_sequence() {
         srand48(0);
         let ours: Vec<i32> = (0..5).map(|_| lrand48()).collect();
+        // SAFETY: libc's `srand48`/`lrand48` take no pointers and have no preconditions; only
+        // this test uses their global state.
         let theirs: Vec<i32> = unsafe {
             libc::srand48(0);
             (0..5).map(|_| libc::lrand48() as i32).collect()

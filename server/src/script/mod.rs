@@ -18,10 +18,16 @@
 //!   outer `call()`; EVAL itself is never propagated.
 //! - Not yet: SCRIPT KILL of a running script and the BUSY state (scripts run to the end;
 //!   SCRIPT KILL answers NOTBUSY), SCRIPT DEBUG.
+//!
+//! Every `unsafe` block of this module carries a `// SAFETY:` comment (enforced by the
+//! lint below); the invariants they cite are listed in [`lua`]'s "Safety model".
+
+#![warn(clippy::undocumented_unsafe_blocks, unsafe_op_in_unsafe_fn)]
 
 pub mod function;
 pub mod libs;
 pub mod lua;
+pub mod stack;
 
 use crate::command::{flags, Ctx, Handler};
 use crate::reply::Reply;
@@ -125,7 +131,9 @@ impl Scripting {
             // An empty Lua state as Redis reports it at start.
             return 31744;
         }
-        lua::memory(self.lua)
+        // SAFETY: `self.lua` is non-null, so it is the EVAL state `ensure_engine` made with
+        // `new_state`, owned by `self` and closed only by `flush_scripts`.
+        unsafe { lua::memory(self.lua) }
     }
 
     /// INFO `used_memory_scripts_eval`: the cache's own overhead, bytes (bodies plus the
@@ -316,13 +324,15 @@ fn create_script(
     let (f, shebang_len) = shebang_flags(body)?;
     ensure_engine(srv);
     let l = srv.scripting.lua;
-    if let Err(msg) = lua::load(l, &body[shebang_len..], c"@user_script") {
+    // SAFETY: `l` is the EVAL state, live after `ensure_engine` above.
+    if let Err(msg) = unsafe { lua::load(l, &body[shebang_len..], c"@user_script") } {
         return Err(format!(
             "ERR Error compiling script (new function): {}",
             String::from_utf8_lossy(&msg)
         ));
     }
-    let fref = lua::registry_ref(l);
+    // SAFETY: `l` is the live EVAL state, with the compiled function `load` pushed.
+    let fref = unsafe { lua::registry_ref(l) };
     let s = &mut srv.scripting;
     s.scripts.insert(
         key,
@@ -340,7 +350,9 @@ fn create_script(
             if let Some(old) = s.lru.pop_front() {
                 if let Some(gone) = s.scripts.remove(&old) {
                     s.bodies -= gone.body_len;
-                    lua::registry_unref(l, gone.fref);
+                    // SAFETY: `l` is the live EVAL state that holds the evicted script's
+                    // reference, released once as the script leaves the cache.
+                    unsafe { lua::registry_unref(l, gone.fref) };
                 }
                 s.evicted_scripts += 1;
             }
@@ -414,13 +426,21 @@ fn eval_generic(c: &mut Ctx, evalsha: bool, ro: bool) {
     let args: Vec<&[u8]> = (3 + nk..c.argc()).map(|i| c.arg(i)).collect();
     let name = String::from_utf8_lossy(&key).into_owned();
     let l = c.srv.scripting.lua;
-    run_script(c, l, fref, sflags, ro, &name, &keys, &args, true);
+    // SAFETY: the script is in the cache, so the EVAL state that compiled it is live (`l`,
+    // owned by `Scripting`, closed only by SCRIPT FLUSH, which a running script cannot reach).
+    unsafe { run_script(c, l, fref, sflags, ro, &name, &keys, &args, true) };
 }
 
 /// Runs a compiled function for the client of `c` (Redis `scriptPrepareForRun` +
 /// `luaCallFunction` + `scriptResetRun`), replying to it.
+///
+/// # Safety
+///
+/// `l` is a live Lua state made by `lua::new_state` (the EVAL state or the functions
+/// engine) holding the function `fref`, used on this thread, and not closed while the
+/// script runs.
 #[allow(clippy::too_many_arguments)]
-pub fn run_script(
+pub unsafe fn run_script(
     c: &mut Ctx,
     l: *mut lua::lua_State,
     fref: c_int,
@@ -489,13 +509,17 @@ pub fn run_script(
     let out: &mut Reply = c.out;
     let rp: *mut lua::RunCtx = &mut rctx;
     if busy_threshold_ms > 0 {
-        lua::set_busy_hook(l, true);
+        // SAFETY: `l` is live (this function's contract).
+        unsafe { lua::set_busy_hook(l, true) };
     }
     lua::with_run_ctx(rp, || {
-        lua::call_function(l, fref, keys, args, eval_mode, rp, out)
+        // SAFETY: `l` is live and holds `fref` (this function's contract); `rp` is the run
+        // context `with_run_ctx` installs for this call, alive on this frame.
+        unsafe { lua::call_function(l, fref, keys, args, eval_mode, rp, out) }
     });
     if busy_threshold_ms > 0 {
-        lua::set_busy_hook(l, false);
+        // SAFETY: `l` is live (this function's contract).
+        unsafe { lua::set_busy_hook(l, false) };
     }
     if rctx.timed_out {
         c.srv.scripting.busy = None;
@@ -508,7 +532,8 @@ pub fn run_script(
     let s = &mut c.srv.scripting;
     s.gc_count += 1;
     if s.gc_count >= 50 {
-        lua::gc_step(l, 50);
+        // SAFETY: `l` is live (this function's contract) and the script has returned.
+        unsafe { lua::gc_step(l, 50) };
         s.gc_count = 0;
     }
 }
@@ -572,7 +597,9 @@ pub fn flush_mode_ok(c: &Ctx) -> bool {
 /// Empties the script cache and starts a new Lua state (Redis `scriptingReset`).
 pub fn flush_scripts(srv: &mut Server) {
     let s = &mut srv.scripting;
-    lua::close(s.lua);
+    // SAFETY: `s.lua` is null or the EVAL state owned by `srv.scripting`; it is nulled
+    // just below, so the closed state is never used again (no script runs during a flush).
+    unsafe { lua::close(s.lua) };
     s.lua = std::ptr::null_mut();
     s.scripts.clear();
     s.lru.clear();
