@@ -393,8 +393,8 @@ impl Selector {
         }
         if !self.allkeys && !cmd.key_specs.is_empty() {
             // Incomplete or variable-flags specs: Redis's getkeys procedure decides.
-            if let Some(keys) = proc_keys(&cmd.fullname, argv) {
-                for (i, need) in keys {
+            if let Some((keys, n)) = proc_keys(&cmd.fullname, argv) {
+                for &(i, need) in &keys[..n] {
                     if !self.key_ok(&argv[i], need) {
                         return Err((Denied::Key, i));
                     }
@@ -459,15 +459,17 @@ impl Selector {
 /// `variable_flags` (SET, BITFIELD), with the permissions each needs, as Redis's getkeys
 /// procedures find them (`sortGetKeys`, `setGetKeys`, `bitfieldGetKeys` in db.c): SORT reads
 /// its key and overwrites the last STORE key; SET only writes unless GET is given;
-/// BITFIELD only reads when every subcommand is a GET (OVERFLOW aside).
-fn proc_keys(fullname: &str, argv: &Argv) -> Option<Vec<(usize, u8)>> {
+/// BITFIELD only reads when every subcommand is a GET (OVERFLOW aside). Returns up to two
+/// (argv index, permission) pairs and how many are used (no allocation: this runs for every
+/// SET of a user without `allkeys`).
+fn proc_keys(fullname: &str, argv: &Argv) -> Option<([(usize, u8); 2], usize)> {
     if argv.len() < 2 {
         return None;
     }
     let is = |i: usize, w: &str| argv[i].eq_ignore_ascii_case(w.as_bytes());
     match fullname {
         "sort" => {
-            let mut keys = vec![(1, READ)];
+            let mut keys = [(1, READ), (0, 0)];
             let mut store = None;
             let mut i = 2;
             while i < argv.len() {
@@ -480,14 +482,17 @@ fn proc_keys(fullname: &str, argv: &Argv) -> Option<Vec<(usize, u8)>> {
                 }
                 i += 1;
             }
-            if let Some(s) = store {
-                keys.push((s, WRITE));
+            match store {
+                Some(s) => {
+                    keys[1] = (s, WRITE);
+                    Some((keys, 2))
+                }
+                None => Some((keys, 1)),
             }
-            Some(keys)
         }
         "set" => {
             let get = (3..argv.len()).any(|i| is(i, "get"));
-            Some(vec![(1, if get { READ | WRITE } else { WRITE })])
+            Some(([(1, if get { READ | WRITE } else { WRITE }), (0, 0)], 1))
         }
         "bitfield" => {
             let mut readonly = true;
@@ -507,7 +512,7 @@ fn proc_keys(fullname: &str, argv: &Argv) -> Option<Vec<(usize, u8)>> {
                 }
                 i += 1;
             }
-            Some(vec![(1, if readonly { READ } else { READ | WRITE })])
+            Some(([(1, if readonly { READ } else { READ | WRITE }), (0, 0)], 1))
         }
         _ => None,
     }
