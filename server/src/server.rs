@@ -662,10 +662,12 @@ impl Server {
 
     /// False while expiry is suspended (CLIENT PAUSE WRITE or ALL, as Redis's
     /// `PAUSE_ACTION_EXPIRE`): expired keys then read as missing but are not deleted, so no
-    /// DEL is propagated during a failover pause.
+    /// DEL is propagated during a failover pause. Also false while a file loads: Redis's
+    /// `hashTypeGetValue` lets an expired hash field read as missing during `server.loading`
+    /// but never deletes it there (keys do not expire at all while loading: `lookup_in`).
     #[inline]
     pub fn may_expire(&self) -> bool {
-        self.paused().is_none()
+        !self.loading && self.paused().is_none()
     }
 
     /// True while clients are paused (for all commands, or only writes).

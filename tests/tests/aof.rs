@@ -385,3 +385,58 @@ fn child_conflict_replies_match_redis() {
     let p = run(Kind::Pyrope);
     assert_eq!(p, r);
 }
+
+/// Hash fields whose TTL passed between the write and the load: while the AOF replays,
+/// Redis lets them read as missing (HINCRBY counts from 0, HSETNX sets) but deletes none of
+/// them and keeps the stale TTL (`hashTypeGetValue` under `server.loading`), so a later
+/// HPERSIST finds nothing to persist and the replayed values expire after the load. Both
+/// servers load the same Redis-written dir and must then hold the same hashes.
+#[test]
+fn hash_fields_expired_by_load_time_replay_as_redis() {
+    require_reference();
+    let dir = tempfile::tempdir().unwrap();
+    let extra = ["--aof-use-rdb-preamble", "no"];
+    let expires_at;
+    {
+        let r = start_aof(Kind::Redis, dir.path(), &extra);
+        let mut c = r.client();
+        call(&mut c, &["HSET", "h", "f", "5", "k", "old", "live", "1"]);
+        call(&mut c, &["HSET", "only", "x", "1"]);
+        call(&mut c, &["HPEXPIRE", "h", "1500", "FIELDS", "2", "f", "k"]);
+        call(&mut c, &["HPEXPIRE", "only", "1500", "FIELDS", "1", "x"]);
+        expires_at = std::time::Instant::now() + Duration::from_millis(1500);
+        // While the fields live: f becomes 15, k keeps "old", x becomes 2.5.
+        assert_eq!(call(&mut c, &["HINCRBY", "h", "f", "10"]), int(15));
+        assert_eq!(call(&mut c, &["HSETNX", "h", "k", "new"]), int(0));
+        call(&mut c, &["HINCRBYFLOAT", "only", "x", "1.5"]);
+        // Made persistent while live; at replay time the TTL has passed, so Redis's HPERSIST
+        // finds no live field and the stale TTL stays: the replayed values then expire.
+        call(&mut c, &["HPERSIST", "h", "FIELDS", "1", "f"]);
+        call(&mut c, &["HPERSIST", "only", "FIELDS", "1", "x"]);
+        let _ = c.call(&["SHUTDOWN", "NOSAVE"]);
+    }
+    // Load only once every TTL is in the past (plus a margin for a slow machine).
+    while std::time::Instant::now() < expires_at + Duration::from_millis(500) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let probe = |kind: Kind| -> Vec<Frame> {
+        let s = start_aof(kind, dir.path(), &extra);
+        let mut c = s.client();
+        let mut out = Vec::new();
+        for args in [
+            &["DEBUG", "DIGEST"][..],
+            &["HLEN", "h"],
+            &["HLEN", "only"],
+            &["HPEXPIRETIME", "h", "FIELDS", "3", "f", "k", "live"],
+            &["HGETALL", "h"],
+            &["HLEN", "h"],
+            &["EXISTS", "only"],
+        ] {
+            out.push(call(&mut c, args));
+        }
+        out
+    };
+    let r = probe(Kind::Redis);
+    let p = probe(Kind::Pyrope);
+    assert_eq!(p, r, "after replaying an AOF whose field TTLs passed");
+}

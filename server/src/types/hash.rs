@@ -595,10 +595,15 @@ enum Field {
     /// Its TTL had passed: deleted (when expiry may run), and the key with it when it was the
     /// last field (the handle is then stale).
     Expired { key_deleted: bool },
+    /// Its TTL had passed but expiry is suspended (CLIENT PAUSE, loading): reads as absent,
+    /// kept, and announced only by commands that announce expiry themselves (HMGET), as
+    /// `hashTypeGetValue` returns GETF_EXPIRED without its own event there.
+    Stale,
 }
 
 /// `hashTypeGetValue`'s lazy expiry (7.4.1): a field whose TTL has passed is deleted — unless
-/// expiry is suspended (CLIENT PAUSE), where it only reads as absent — its `HDEL` propagated,
+/// expiry is suspended (CLIENT PAUSE, loading), where it is [`Field::Stale`] (its value left
+/// in place for the caller to ignore) — its `HDEL` propagated,
 /// `expired_subkeys` counted, and the key deleted when that was its last field. The events
 /// (`hexpired`, `del`) are the caller's: Redis sends them per command.
 fn expire_if_needed(c: &mut Ctx, h: KeyRef, key: &[u8], field: &[u8]) -> Field {
@@ -608,7 +613,7 @@ fn expire_if_needed(c: &mut Ctx, h: KeyRef, key: &[u8], field: &[u8]) -> Field {
         Some(t) if !is_expired(t, now) => Field::Live,
         Some(_) => {
             if !c.srv.may_expire() {
-                return Field::Expired { key_deleted: false };
+                return Field::Stale;
             }
             let hv = hash_mut(&mut c.srv.ks, h);
             hv.delete(field);
@@ -644,7 +649,7 @@ pub(crate) fn field_value_lazy(
 ) -> Option<Vec<u8>> {
     match expire_if_needed(c, h, key, field) {
         Field::Live => hash_ref(&c.srv.ks, h).get(field).map(|e| e.to_vec()),
-        Field::Absent => None,
+        Field::Absent | Field::Stale => None,
         Field::Expired { key_deleted } => {
             notify_expired(c, key, key_deleted);
             None
@@ -720,7 +725,7 @@ fn write_field(c: &mut Ctx, key: &[u8], field: &[u8]) -> Option<(KeyRef, bool)> 
     let h = lookup_write_or_create(c, key)?;
     match expire_if_needed(c, h, key, field) {
         Field::Live => Some((h, true)),
-        Field::Absent => Some((h, false)),
+        Field::Absent | Field::Stale => Some((h, false)),
         Field::Expired { key_deleted } => {
             notify_expired(c, key, key_deleted);
             let h = if key_deleted {
@@ -757,7 +762,7 @@ fn read_field(c: &mut Ctx, found: Option<KeyRef>, field: &[u8]) -> Option<KeyRef
     let key = c.arg(1);
     match expire_if_needed(c, h, key, field) {
         Field::Live => Some(h),
-        Field::Absent => None,
+        Field::Absent | Field::Stale => None,
         Field::Expired { key_deleted } => {
             notify_expired(c, key, key_deleted);
             None
@@ -797,6 +802,10 @@ fn hmget(c: &mut Ctx) {
                 reply_entry(c.out, e);
             }
             Field::Absent => c.out.null(),
+            Field::Stale => {
+                c.out.null();
+                expired += 1;
+            }
             Field::Expired { key_deleted } => {
                 c.out.null();
                 if key_deleted {
@@ -922,12 +931,13 @@ fn hgetall(c: &mut Ctx) {
 fn hincrby(c: &mut Ctx) {
     let Some(incr) = c.int_arg(3) else { return };
     let (key, field) = (c.arg(1), c.arg(2));
-    let Some((h, _)) = write_field(c, key, field) else {
+    let Some((h, live)) = write_field(c, key, field) else {
         return;
     };
     let lim = limits(c);
     let hv = hash_mut(&mut c.srv.ks, h);
-    let old = match hv.get(field) {
+    // An expired field that could not be deleted (pause, loading) counts from 0, as Redis's.
+    let old = match hv.get(field).filter(|_| live) {
         None => 0,
         Some(ListpackEntry::Int(v)) => v,
         Some(ListpackEntry::Str(s)) => match pyrope_common::util::string2ll(s) {
@@ -954,12 +964,12 @@ fn hincrbyfloat(c: &mut Ctx) {
         Err(_) => return c.out.error(errors::NOT_FLOAT),
     }
     let (key, field) = (c.arg(1), c.arg(2));
-    let Some((h, _)) = write_field(c, key, field) else {
+    let Some((h, live)) = write_field(c, key, field) else {
         return;
     };
     let lim = limits(c);
     let hv = hash_mut(&mut c.srv.ks, h);
-    let cur = match hv.get(field) {
+    let cur = match hv.get(field).filter(|_| live) {
         None => b"0".to_vec(),
         Some(e) => e.to_vec(),
     };
