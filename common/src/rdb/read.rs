@@ -57,8 +57,9 @@ pub const LIST_NODE_BYTES: usize = 8192;
 pub struct ReaderOptions {
     /// Compare the CRC64 trailer with the computed checksum (Redis: `rdbchecksum yes`).
     pub verify_checksum: bool,
-    /// Deep checks beyond structural validity: duplicate members/fields in collections,
-    /// stream consistency (as `sanitize-dump-payload yes` and redis-check-rdb do).
+    /// Deep checks beyond structural validity: duplicate members/fields in listpack-encoded
+    /// collections (as `sanitize-dump-payload yes` and redis-check-rdb do). Stream nodes and
+    /// PEL ownership are checked either way; the server copes with listpack duplicates.
     pub deep: bool,
 }
 
@@ -949,7 +950,9 @@ impl<R: Read> Reader<R> {
             if lp.is_empty() {
                 return Err(self.corrupt("Empty listpack inside stream"));
             }
-            if self.opts.deep && stream_node_entries(&master, &lp).is_none() {
+            // Always, unlike Redis without `sanitize-dump-payload yes`: the server trusts
+            // these counts when it walks a node, and a bad file must not crash it.
+            if !stream_node_is_valid(&master, &lp) {
                 return Err(self.corrupt("Stream listpack integrity check failed."));
             }
             if let Some((last, _)) = nodes.last() {
@@ -1063,7 +1066,9 @@ impl<R: Read> Reader<R> {
                     pel: cpel,
                 });
             }
-            if self.opts.deep && owned.len() != pel_ids.len() {
+            // Always (Redis checks only under deep sanitization, then dereferences the
+            // missing consumer later): a PEL entry must have an owner.
+            if owned.len() != pel_ids.len() {
                 return Err(self.corrupt("Stream CG PEL entry without consumer"));
             }
             s.groups.push(StreamGroup {
@@ -1135,6 +1140,25 @@ const STREAM_ITEM_FLAG_SAMEFIELDS: i64 = 2;
 /// lp-count`), validating it as `streamValidateListpackIntegrity` does: counts match the
 /// master entry, every entry ends with its element count. `None` when malformed.
 pub fn stream_node_entries(master: &StreamId, lp: &Listpack) -> Option<Vec<StreamEntry>> {
+    let mut out = Vec::new();
+    walk_stream_node(master, lp, Some(&mut out))?;
+    Some(out)
+}
+
+/// True when `lp` is a well-formed stream node ([`stream_node_entries`]'s checks, without
+/// decoding anything): the reader runs it on every node it loads, whatever `deep` says,
+/// because the server walks nodes trusting these counts.
+pub fn stream_node_is_valid(master: &StreamId, lp: &Listpack) -> bool {
+    walk_stream_node(master, lp, None).is_some()
+}
+
+/// The one walk behind [`stream_node_entries`] and [`stream_node_is_valid`]: entries are
+/// decoded into `out` only when it is given.
+fn walk_stream_node(
+    master: &StreamId,
+    lp: &Listpack,
+    mut out: Option<&mut Vec<StreamEntry>>,
+) -> Option<()> {
     let mut it = lp.iter();
     let int = |e: Option<ListpackEntry<'_>>| -> Option<i64> {
         match e? {
@@ -1148,28 +1172,29 @@ pub fn stream_node_entries(master: &StreamId, lp: &Listpack) -> Option<Vec<Strea
     if count < 0 || deleted < 0 || nmaster < 0 || nmaster as usize > lp.len() {
         return None;
     }
-    let mut mfields = Vec::with_capacity(nmaster as usize);
+    let mut mfields = Vec::new();
     for _ in 0..nmaster {
-        mfields.push(it.next()?.to_vec());
+        let f = it.next()?;
+        if out.is_some() {
+            mfields.push(f.to_vec());
+        }
     }
     if int(it.next())? != 0 {
         return None;
     }
-    let mut out = Vec::new();
     let mut live = 0i64;
     let mut dead = 0i64;
     while let Some(flags) = it.next() {
         let flags = int(Some(flags))?;
         let ms = int(it.next())?;
         let seq = int(it.next())?;
-        let id = StreamId {
-            ms: master.ms.wrapping_add(ms as u64),
-            seq: master.seq.wrapping_add(seq as u64),
-        };
         let mut fields = Vec::new();
         let lpcount = if flags & STREAM_ITEM_FLAG_SAMEFIELDS != 0 {
-            for f in &mfields {
-                fields.push((f.clone(), it.next()?.to_vec()));
+            for i in 0..nmaster as usize {
+                let v = it.next()?;
+                if out.is_some() {
+                    fields.push((mfields[i].clone(), v.to_vec()));
+                }
             }
             nmaster + 3
         } else {
@@ -1178,9 +1203,11 @@ pub fn stream_node_entries(master: &StreamId, lp: &Listpack) -> Option<Vec<Strea
                 return None;
             }
             for _ in 0..nf {
-                let f = it.next()?.to_vec();
-                let v = it.next()?.to_vec();
-                fields.push((f, v));
+                let f = it.next()?;
+                let v = it.next()?;
+                if out.is_some() {
+                    fields.push((f.to_vec(), v.to_vec()));
+                }
             }
             nf * 2 + 4
         };
@@ -1193,16 +1220,21 @@ pub fn stream_node_entries(master: &StreamId, lp: &Listpack) -> Option<Vec<Strea
         } else {
             live += 1;
         }
-        out.push(StreamEntry {
-            id,
-            deleted: del,
-            fields,
-        });
+        if let Some(out) = out.as_deref_mut() {
+            out.push(StreamEntry {
+                id: StreamId {
+                    ms: master.ms.wrapping_add(ms as u64),
+                    seq: master.seq.wrapping_add(seq as u64),
+                },
+                deleted: del,
+                fields,
+            });
+        }
     }
     if live != count || dead != deleted {
         return None;
     }
-    Some(out)
+    Some(())
 }
 
 /// Packs list elements into listpack nodes of about [`LIST_NODE_BYTES`] each.
@@ -1242,14 +1274,26 @@ fn has_dups<'a>(it: impl Iterator<Item = &'a [u8]>) -> bool {
     false
 }
 
+/// True when two listpack elements have the same string form (an integer-encoded 5 equals a
+/// string "5", as Redis's sds-keyed check sees them). Sorts borrowed keys instead of hashing
+/// owned copies: no allocation per element.
 fn has_dups_entries<'a>(it: impl Iterator<Item = ListpackEntry<'a>>) -> bool {
-    let mut seen = HashSet::new();
-    for x in it {
-        if !seen.insert(x.to_vec()) {
-            return true;
-        }
+    #[derive(PartialEq, Eq, PartialOrd, Ord)]
+    enum Key<'a> {
+        Int(i64),
+        Str(&'a [u8]),
     }
-    false
+    let mut keys: Vec<Key<'a>> = it
+        .map(|e| match e {
+            ListpackEntry::Int(v) => Key::Int(v),
+            ListpackEntry::Str(s) => match crate::util::string2ll(s) {
+                Some(v) => Key::Int(v),
+                None => Key::Str(s),
+            },
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.windows(2).any(|w| w[0] == w[1])
 }
 
 /// Every second element of a zset listpack must be a score (an integer or a double in text
