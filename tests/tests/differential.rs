@@ -10,6 +10,13 @@
 //!                            fields and values)
 //! - `!ignore COMMAND ...`    run on both, do not compare (TIME, CLIENT ID, ...)
 //! - `!shape COMMAND ...`     compare only the reply's RESP type and array lengths
+//! - `!ms COMMAND ...`        byte-identical except the millisecond times in it, which may
+//!                            differ by up to 1000 (same sign): the values of `seen-time`
+//!                            `active-time` `idle` `inactive` `delivery-time` keys (XINFO,
+//!                            maps or flat pairs), the third of a [bulk, bulk, int, int]
+//!                            entry (XPENDING's extended form, XINFO STREAM FULL's group
+//!                            PEL) and the second of a [bulk, int, int] entry (a consumer's
+//!                            PEL in XINFO STREAM FULL)
 //! - `!sleep MS`              pause both sides
 //! - `!read`                  read one more reply (a pub/sub message, a RESP3 push) on each
 //!                            side and compare bytes; 5 s at most
@@ -90,6 +97,63 @@ fn shape(f: &Frame) -> String {
         Frame::Error(_) => "error".into(),
         Frame::Integer(_) => "int".into(),
         other => format!("{other:?}").chars().take(12).collect(),
+    }
+}
+
+/// Keys whose integer value is a time in ms (`!ms`).
+const MS_KEYS: [&[u8]; 5] = [
+    b"seen-time",
+    b"active-time",
+    b"idle",
+    b"inactive",
+    b"delivery-time",
+];
+
+/// `f` with its millisecond times (see `!ms`) replaced by 0, the times pushed to `times` in
+/// reply order.
+fn mask_ms(f: &Frame, times: &mut Vec<i64>) -> Frame {
+    fn take(x: &Frame, times: &mut Vec<i64>) -> Frame {
+        match x {
+            Frame::Integer(i) => {
+                times.push(*i);
+                Frame::Integer(0)
+            }
+            other => other.clone(),
+        }
+    }
+    let is_key = |x: &Frame| matches!(x, Frame::Bulk(Some(k)) if MS_KEYS.contains(&k.as_slice()));
+    match f {
+        Frame::Map(kv) => Frame::Map(
+            kv.iter()
+                .map(|(k, v)| {
+                    let v = if is_key(k) {
+                        take(v, times)
+                    } else {
+                        mask_ms(v, times)
+                    };
+                    (k.clone(), v)
+                })
+                .collect(),
+        ),
+        Frame::Array(Some(v)) => {
+            use Frame::{Bulk, Integer};
+            let entry_at = match v.as_slice() {
+                [Bulk(Some(_)), Bulk(Some(_)), Integer(_), Integer(_)] => Some(2),
+                [Bulk(Some(_)), Integer(_), Integer(_)] => Some(1),
+                _ => None,
+            };
+            let mut out = Vec::with_capacity(v.len());
+            for (i, x) in v.iter().enumerate() {
+                let after_key = i > 0 && is_key(&v[i - 1]);
+                if entry_at == Some(i) || (after_key && matches!(x, Integer(_))) {
+                    out.push(take(x, times));
+                } else {
+                    out.push(mask_ms(x, times));
+                }
+            }
+            Frame::Array(Some(out))
+        }
+        other => other.clone(),
     }
 }
 
@@ -368,6 +432,21 @@ fn run_script(
                     mismatch(
                         format!("{} = {}", shape(&rf), escape(&rraw)),
                         format!("{} = {}", shape(&pf), escape(&praw)),
+                    );
+                }
+            }
+            "!ms" => {
+                let (mut rt, mut pt) = (Vec::new(), Vec::new());
+                let (rm, pm) = (mask_ms(&rf, &mut rt), mask_ms(&pf, &mut pt));
+                let close = rt.len() == pt.len()
+                    && rt
+                        .iter()
+                        .zip(&pt)
+                        .all(|(a, b)| (*a < 0) == (*b < 0) && a.abs_diff(*b) <= 1000);
+                if rm != pm || !close {
+                    mismatch(
+                        format!("times {rt:?} in {}", escape(&rraw)),
+                        format!("times {pt:?} in {}", escape(&praw)),
                     );
                 }
             }

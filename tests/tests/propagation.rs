@@ -434,3 +434,132 @@ fn served_waiters_propagate_after_the_push_in_serving_order() {
         "{joined}"
     );
 }
+
+/// XREADGROUP waiters woken by XADD (alone and inside MULTI/EXEC): the XADD first, then
+/// each served read as Redis propagates it — an idempotent `XCLAIM ... LASTID` per
+/// delivered entry and `XGROUP SETID ... ENTRIESREAD` (NOACK: `XGROUP CREATECONSUMER`
+/// and SETID only) — in serving order; XREAD propagates nothing. What the runs that
+/// blocked propagated (a NOACK consumer created while blocking) is compared as well.
+#[test]
+fn served_xreadgroup_waiters_propagate_as_xclaim_and_setid() {
+    require_reference();
+    let redis = TestServer::redis(&[
+        "--repl-diskless-sync",
+        "no",
+        "--repl-ping-replica-period",
+        "3600",
+    ]);
+    let pyrope = TestServer::pyrope(&["--enable-debug-command", "yes"]);
+    let mut replica = ReplicaLink::attach(&redis.addr());
+    let mut pc = pyrope.client();
+    assert_eq!(pyrope_stream(&mut pc), b"");
+    let alice: &[&str] = &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "alice",
+        "COUNT",
+        "1",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        "s",
+        ">",
+    ];
+    let xread: &[&str] = &["XREAD", "BLOCK", "0", "STREAMS", "s", "$"];
+    let bob: &[&str] = &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "bob",
+        "NOACK",
+        "COUNT",
+        "1",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        "s",
+        ">",
+    ];
+    let carol: &[&str] = &[
+        "XREADGROUP",
+        "GROUP",
+        "g",
+        "carol",
+        "BLOCK",
+        "0",
+        "STREAMS",
+        "s",
+        ">",
+    ];
+    // (waiters, the write that serves every one of them)
+    type Round<'a> = (&'a [&'a [&'a str]], &'a [&'a [&'a str]]);
+    let rounds: &[Round] = &[
+        (&[alice, xread], &[&["XADD", "s", "1-0", "f", "1"]]),
+        (
+            &[alice, bob, xread, carol],
+            &[
+                &["MULTI"],
+                &["XADD", "s", "2-0", "f", "2"],
+                &["XADD", "s", "3-0", "f", "3"],
+                &["XADD", "s", "4-0", "f", "4"],
+                &["EXEC"],
+            ],
+        ),
+    ];
+    let mut streams = Vec::new();
+    for srv in [&redis, &pyrope] {
+        let is_redis = std::ptr::eq(srv, &redis);
+        let mut read_stream = |pc: &mut Client| {
+            if is_redis {
+                commands(&replica.drain(Duration::from_millis(300)))
+            } else {
+                commands(&pyrope_stream(pc))
+            }
+        };
+        let mut main = srv.client();
+        let mut log = Vec::new();
+        main.call(&["XGROUP", "CREATE", "s", "g", "$", "MKSTREAM"])
+            .unwrap();
+        log.push(read_stream(&mut pc));
+        for (waiters, write) in rounds {
+            let mut conns = Vec::new();
+            for (i, w) in waiters.iter().enumerate() {
+                let mut c = srv.client();
+                c.send(w).unwrap();
+                assert!(
+                    wait_for(Duration::from_secs(10), || {
+                        info_field(&info(&mut main, "clients"), "blocked_clients")
+                            == Some((i + 1).to_string())
+                    }),
+                    "waiter {w:?} never blocked"
+                );
+                conns.push(c);
+            }
+            log.push(read_stream(&mut pc));
+            for cmd in write.iter() {
+                main.call(cmd).unwrap();
+            }
+            let replies: Vec<Frame> = conns.iter_mut().map(|c| c.read_reply().unwrap()).collect();
+            log.push(read_stream(&mut pc));
+            log.push(replies.iter().map(|r| format!("{r:?}")).collect());
+        }
+        streams.push(log);
+    }
+    assert_eq!(streams[0], streams[1], "redis (left), pyrope (right)");
+    let joined = streams[1]
+        .iter()
+        .flatten()
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("|");
+    for needle in [
+        "XADD s 1-0 f 1|MULTI|XCLAIM s g alice 0 1-0 TIME <ms> RETRYCOUNT 1 FORCE JUSTID \
+         LASTID 1-0|XGROUP SETID s g 1-0 ENTRIESREAD 1|EXEC",
+        "EXEC|XGROUP SETID s g 3-0 ENTRIESREAD 3|MULTI",
+        "XGROUP CREATECONSUMER s g bob",
+        "XCLAIM s g carol 0 4-0",
+    ] {
+        assert!(joined.contains(needle), "no {needle} in {joined}");
+    }
+}

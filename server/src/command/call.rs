@@ -388,6 +388,20 @@ pub fn call(srv: &mut Server, k: usize, id: usize, argv: Argv, out: &mut Reply, 
     if let Some(req) = block {
         // Not executed yet: counted (with this run's time) when it completes or times out.
         srv.clients[k].blocked_us += dur;
+        // What the run that blocked changed and explicitly propagates still goes out (Redis
+        // flushes `also_propagate` whether or not the command blocked): XREADGROUP NOACK's
+        // `XGROUP CREATECONSUMER` for a consumer it created before blocking.
+        if let Some(list) = propagate_as {
+            if srv.dirty > dirty_before
+                && !no_propagate
+                && ctx_flags & crate::command::ctx::NO_PROPAGATE == 0
+                && srv.propagator.consumers > 0
+            {
+                for a in list {
+                    srv.propagator.push(db, a);
+                }
+            }
+        }
         crate::blocking::block(srv, k, req);
         finish_call(
             srv,

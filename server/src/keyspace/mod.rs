@@ -900,6 +900,9 @@ impl Keyspace {
         s.modified(src_db, &src_key, false);
         s.modified(dst_db, dst_key, true);
         s.ready(dst_db, dst_key);
+        // Then `dbDelete` of the source: `signalDeletedKeyAsReady` (an XREADGROUP waiting on
+        // the source wakes and finds its group gone).
+        s.ready(src_db, &src_key);
         // Redis's `dbAdd` of the destination announces a new key before the move events.
         s.event(dst_db, ev::NEW, dst_key);
         s.event(src_db, from, &src_key);

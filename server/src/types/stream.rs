@@ -752,16 +752,6 @@ fn xread_generic(c: &mut Ctx, xreadgroup: bool) {
     for k in 0..streams_count {
         let key = c.arg(streams_arg + k);
         let a = c.blocked_arg(streams_arg + streams_count + k).to_vec();
-        if let (Some((g, _)), crate::blocking::Resume::Run { .. }) =
-            (group_consumer, &c.srv.clients[c.cid].resume)
-        {
-            // Woken because the stream went away or changed type (unblock_on_nokey).
-            let t = c.srv.ks.peek(c.db, key).map(|e| e.obj_type());
-            if t.is_some_and(|t| t != ObjType::Stream) {
-                let msg = nogroup_read(key, g);
-                return c.out.error(&msg);
-            }
-        }
         let Ok(h) = lookup_stream(c, key, false) else {
             return;
         };
@@ -828,6 +818,29 @@ fn xread_generic(c: &mut Ctx, xreadgroup: bool) {
         };
         let mut gt = ids[k];
         let mut history = false;
+        if let Some((g, cname)) = group_consumer {
+            // Every stream read creates the consumer and refreshes its seen-time, served or
+            // not (also the run that blocks), as xreadCommand. With NOACK no XCLAIM will
+            // create the consumer on the replica: propagate its creation
+            // (`streamPropagateConsumerCreation`).
+            if ensure_consumer(c, h, key, g, cname, true) && noack {
+                if let Some(list) = c.propagate_as.as_mut() {
+                    list.push(OwnedArgv::from_args(&[
+                        &b"XGROUP"[..],
+                        b"CREATECONSUMER",
+                        key,
+                        g,
+                        cname,
+                    ]));
+                }
+            }
+            let s = stream_mut(&mut c.srv.ks, h);
+            s.groups
+                .get_mut(g)
+                .and_then(|gr| gr.consumers.get_mut(cname))
+                .expect("consumer")
+                .seen_time = now;
+        }
         {
             let s = stream_ref(&c.srv.ks, h);
             if let Some((g, _)) = group_consumer {
@@ -866,25 +879,7 @@ fn xread_generic(c: &mut Ctx, xreadgroup: bool) {
                 );
             }
             Some((g, cname)) => {
-                // With NOACK no XCLAIM will create the consumer on the replica: propagate
-                // its creation (`streamPropagateConsumerCreation`).
-                if ensure_consumer(c, h, key, g, cname, true) && noack {
-                    if let Some(list) = c.propagate_as.as_mut() {
-                        list.push(OwnedArgv::from_args(&[
-                            &b"XGROUP"[..],
-                            b"CREATECONSUMER",
-                            key,
-                            g,
-                            cname,
-                        ]));
-                    }
-                }
                 let s = stream_mut(&mut c.srv.ks, h);
-                s.groups
-                    .get_mut(g)
-                    .and_then(|gr| gr.consumers.get_mut(cname))
-                    .expect("consumer")
-                    .seen_time = now;
                 let mut props = Vec::new();
                 if history {
                     reply_history(&mut body, s, g, cname, start, n, now);
