@@ -238,18 +238,13 @@ fn debug(c: &mut Ctx) {
             c.out.simple("Listpack structure printed on stdout");
         }
         (b"quicklist-packed-threshold", 3) => {
-            // Elements above it get a plain node of their own in Redis's quicklists; Pyrope
-            // accepts and validates the value (its nodes are always packed listpacks, which
-            // changes no reply: only DEBUG OBJECT's ql_nodes for elements above it).
-            // quicklistSetPackedThreshold: at most 4 GB - 1 MB; 0 restores 1 GB.
+            // quicklistSetPackedThreshold: elements of at least this many bytes get a plain
+            // quicklist node of their own; at most 4 GB - 1 MB; 0 restores 1 GB.
             let v = std::str::from_utf8(c.arg(2))
                 .ok()
                 .and_then(crate::config::memtoull);
             match v {
-                Some(v) if v <= (1 << 32) - (1 << 20) => {
-                    c.srv.quicklist_packed_threshold = if v == 0 { 1 << 30 } else { v };
-                    c.out.ok();
-                }
+                Some(v) if crate::types::list::set_packed_threshold(v) => c.out.ok(),
                 _ => c.out.error(
                     "ERR argument must be a memory value bigger than 1 and smaller than 4gb",
                 ),

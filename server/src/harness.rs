@@ -31,6 +31,9 @@ impl Harness {
         }
         let table = crate::command::meta::build(&crate::handlers());
         let mut srv = Server::new(cfg, table);
+        // DEBUG QUICKLIST-PACKED-THRESHOLD is process-wide (as in Redis): a fresh harness
+        // starts unset, whatever an earlier one (an earlier fuzz input) set.
+        crate::types::list::set_packed_threshold(0);
         let cid = srv.create_socketless_client();
         Ok(Harness {
             srv,
@@ -805,6 +808,8 @@ pub fn fuzz_one(h: &mut Harness, data: &[u8]) {
     if h.fuzz.is_none() {
         h.fuzz = Some(Box::new(FuzzTables::new(h)));
     }
+    // Process-wide, so reset for each input to reproduce on its own.
+    crate::types::list::set_packed_threshold(0);
     let mut r = Bytes { data, pos: 0 };
     for _ in 0..MAX_COMMANDS_PER_INPUT {
         if r.done() {

@@ -23,7 +23,7 @@ use crate::keyspace::{Entry, SkipTable, ValueRef};
 use crate::object::{SetValue, Value};
 use crate::server::Server;
 use crate::types::hash::HashValue;
-use crate::types::list::{ListValue, Quicklist};
+use crate::types::list::{ListValue, QlNode, Quicklist};
 use crate::types::stream::store::{Consumer, Group, Nack};
 use crate::types::stream::{Stream, StreamId};
 use crate::types::zset::ZsetValue;
@@ -75,11 +75,14 @@ fn btree_size(n: usize, kv: usize) -> usize {
 
 /// Bytes of a quicklist (its box, node array and sampled nodes).
 fn quicklist_size(q: &Quicklist, samples: usize) -> usize {
-    let mut n = usable(size_of::<Quicklist>()) + usable(q.capacity() * size_of::<Listpack>());
+    let mut n = usable(size_of::<Quicklist>()) + usable(q.capacity() * size_of::<QlNode>());
     let mut total = 0;
     let mut seen = 0;
     for node in q.iter().take(samples) {
-        total += lp_size(node);
+        total += match node {
+            QlNode::Packed(lp) => lp_size(lp),
+            QlNode::Plain(v) => usable(v.len()),
+        };
         seen += 1;
     }
     n += scaled(total, seen, q.len());

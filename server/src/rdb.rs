@@ -9,7 +9,7 @@ use crate::keyspace::{string_value, NewValue, ValueRef};
 use crate::object::{SetValue, Value};
 use crate::server::Server;
 use crate::types::hash::{HashValue, Limits as HashLimits};
-use crate::types::list::ListValue;
+use crate::types::list::{ListValue, NodeRef, QlNode};
 use crate::types::stream::store as st;
 use crate::types::zset::{AddFlags, ZsetLimits, ZsetValue};
 use pyrope_common::listpack::{Listpack, ListpackEntry};
@@ -95,11 +95,18 @@ pub fn put_object(
                 types::STRING
             }
             Value::List(l) => {
-                let (a, b) = l.node_slices();
-                w::put_len(out, (a.len() + b.len()) as u64);
-                for n in a.iter().chain(b) {
-                    w::put_len(out, crdb::container::PACKED);
-                    w::put_string(out, n.as_bytes(), compress);
+                w::put_len(out, l.nodes() as u64);
+                for n in l.node_refs() {
+                    match n {
+                        NodeRef::Packed(lp) => {
+                            w::put_len(out, crdb::container::PACKED);
+                            w::put_string(out, lp.as_bytes(), compress);
+                        }
+                        NodeRef::Plain(v) => {
+                            w::put_len(out, crdb::container::PLAIN);
+                            w::put_string(out, v, compress);
+                        }
+                    }
                 }
                 types::LIST_QUICKLIST_2
             }
@@ -554,17 +561,13 @@ pub(crate) fn adopt(
         // `tryObjectEncoding` would.
         crdb::Value::String(s) => boxed(Value::Str(s)),
         crdb::Value::List(nodes) => {
-            let nodes: Vec<Listpack> = nodes
+            let nodes: Vec<QlNode> = nodes
                 .into_iter()
                 .map(|n| match n {
-                    crdb::QuicklistNode::Packed(lp) => lp,
-                    crdb::QuicklistNode::Plain(b) => {
-                        let mut lp = Listpack::new();
-                        lp.push_back(&b);
-                        lp
-                    }
+                    crdb::QuicklistNode::Packed(lp) => QlNode::Packed(lp),
+                    crdb::QuicklistNode::Plain(b) => QlNode::Plain(b.into_boxed_slice()),
                 })
-                .filter(|lp| !lp.is_empty())
+                .filter(|n| !n.is_empty())
                 .collect();
             if nodes.is_empty() {
                 return Ok(None);

@@ -199,9 +199,6 @@ pub struct Server {
     pub scripting: crate::script::Scripting,
     /// ACL users, log and denial counters.
     pub acl: crate::acl::Acl,
-    /// DEBUG QUICKLIST-PACKED-THRESHOLD (bytes; Redis's default 1 GB). Recorded only: see
-    /// `admin.rs`.
-    pub quicklist_packed_threshold: u64,
     /// Shutdown requested (SHUTDOWN command or signal), with the exit code.
     pub shutdown: Option<i32>,
     pub cron_loops: u64,
@@ -360,7 +357,6 @@ impl Server {
             tracking: Default::default(),
             scripting: Default::default(),
             acl,
-            quicklist_packed_threshold: 1 << 30,
             shutdown: None,
             cron_loops: 0,
             hz,

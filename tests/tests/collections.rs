@@ -71,3 +71,204 @@ fn debug_object_of_lists_matches_redis() {
         transcripts[1]
     );
 }
+
+/// A small deterministic generator (xorshift64*), so a failing run can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// An element: small strings and integers (often equal, for pivots and LREM), strings of 9
+/// to 300 bytes, so that the packed thresholds used below make some of them large, and now
+/// and then one of 4 to 9 KB, large for the node limits themselves.
+fn element(r: &mut Rng) -> String {
+    if r.below(40) == 0 {
+        // Past a node's byte limit at the default threshold (fill -1: 4 KiB, counts: 8 KiB).
+        return format!("z{}", "z".repeat(4000 + r.below(5000)));
+    }
+    match r.below(6) {
+        0 => ["a", "b", "c"][r.below(3)].to_string(),
+        1 => (r.below(12) as i64 - 2).to_string(),
+        2 => format!("m{:0>8}", r.below(4)),
+        3 => format!("w{:0>30}", r.below(3)),
+        4 => format!("x{}", "y".repeat(r.below(300))),
+        _ => format!("{:0>12}", r.below(3)),
+    }
+}
+
+/// Random list commands on quicklists with plain nodes (DEBUG QUICKLIST-PACKED-THRESHOLD
+/// set low, as the "plain" tests of Redis's list.tcl do): every reply, DEBUG OBJECT's
+/// encoding, node count, node bytes and serialized length, and DUMP's payload (container
+/// PLAIN = 1 in RDB_TYPE_LIST_QUICKLIST_2) must equal Redis 7.4.1's after each command;
+/// RESTORE of each payload and DEBUG RELOAD are checked too.
+#[test]
+fn plain_quicklist_nodes_match_redis() {
+    require_reference();
+    let args = ["--enable-debug-command", "yes"];
+    let (redis, pyrope) = (TestServer::redis(&args), TestServer::pyrope(&args));
+    let mut cs = [redis.client(), pyrope.client()];
+    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut log: Vec<String> = Vec::new();
+    let run =
+        |cs: &mut [pyrope_common::client::Client; 2], cmd: Vec<String>, log: &mut Vec<String>| {
+            let argv: Vec<&str> = cmd.iter().map(|s| s.as_str()).collect();
+            log.push(cmd.join(" "));
+            let out: Vec<String> = cs
+                .iter_mut()
+                .map(|c| {
+                    if argv[0] == "DEBUG" && argv[1] == "OBJECT" {
+                        return debug_object(c, argv[2]);
+                    }
+                    let f = c.call(&argv).unwrap();
+                    let mut b = Vec::new();
+                    f.encode(&mut b);
+                    String::from_utf8_lossy(&b).into_owned()
+                })
+                .collect();
+            if out[0] != out[1] {
+                if let Ok(path) = std::env::var("PYROPE_TEST_LOG") {
+                    let _ = std::fs::write(path, log.join("\n"));
+                }
+            }
+            assert_eq!(
+                out[0],
+                out[1],
+                "redis (left), pyrope (right) after:\n{}",
+                log[log.len().saturating_sub(40)..].join("\n")
+            );
+        };
+    for round in 0..24 {
+        let threshold = ["1b", "9", "20", "31", "100", "0"][round % 6];
+        let fill = ["-1", "-2", "3", "5", "1", "0"][(round / 2) % 6];
+        run(
+            &mut cs,
+            vec![
+                "CONFIG".into(),
+                "SET".into(),
+                "list-max-listpack-size".into(),
+                fill.into(),
+            ],
+            &mut log,
+        );
+        run(
+            &mut cs,
+            vec![
+                "DEBUG".into(),
+                "QUICKLIST-PACKED-THRESHOLD".into(),
+                threshold.into(),
+            ],
+            &mut log,
+        );
+        let key = format!("l{round}");
+        for step in 0..400 {
+            let s = |x: &str| x.to_string();
+            let cmd: Vec<String> = match r.below(14) {
+                0 | 1 => {
+                    let mut c = vec![s(["LPUSH", "RPUSH"][r.below(2)]), key.clone()];
+                    for _ in 0..1 + r.below(4) {
+                        c.push(element(&mut r));
+                    }
+                    c
+                }
+                2 | 3 => vec![
+                    s("LINSERT"),
+                    key.clone(),
+                    s(["BEFORE", "AFTER"][r.below(2)]),
+                    element(&mut r),
+                    element(&mut r),
+                ],
+                4 | 5 => vec![
+                    s("LSET"),
+                    key.clone(),
+                    (r.below(30) as i64 - 15).to_string(),
+                    element(&mut r),
+                ],
+                6 => vec![
+                    s(["LPOP", "RPOP"][r.below(2)]),
+                    key.clone(),
+                    (r.below(3) + 1).to_string(),
+                ],
+                7 => vec![
+                    s("LREM"),
+                    key.clone(),
+                    (r.below(5) as i64 - 2).to_string(),
+                    element(&mut r),
+                ],
+                8 if r.below(4) == 0 => vec![
+                    s("LTRIM"),
+                    key.clone(),
+                    r.below(3).to_string(),
+                    (-(r.below(3) as i64) - 1).to_string(),
+                ],
+                9 => vec![s("LPOS"), key.clone(), element(&mut r), s("COUNT"), s("0")],
+                10 => vec![s("LRANGE"), key.clone(), s("0"), s("-1")],
+                11 => vec![
+                    s("LINDEX"),
+                    key.clone(),
+                    (r.below(30) as i64 - 15).to_string(),
+                ],
+                12 => vec![
+                    s("LMOVE"),
+                    key.clone(),
+                    key.clone(),
+                    s(["LEFT", "RIGHT"][r.below(2)]),
+                    s(["LEFT", "RIGHT"][r.below(2)]),
+                ],
+                _ => vec![s("OBJECT"), s("ENCODING"), key.clone()],
+            };
+            run(&mut cs, cmd, &mut log);
+            run(
+                &mut cs,
+                vec![s("DEBUG"), s("OBJECT"), key.clone()],
+                &mut log,
+            );
+            if step % 25 == 0 {
+                run(&mut cs, vec![s("DUMP"), key.clone()], &mut log);
+                // RESTORE each side's own payload into a copy and compare what it holds.
+                let payloads: Vec<Option<Vec<u8>>> = cs
+                    .iter_mut()
+                    .map(|c| match c.call(&["DUMP", &key]).unwrap() {
+                        pyrope_common::resp::Frame::Bulk(Some(b)) => Some(b),
+                        _ => None,
+                    })
+                    .collect();
+                for (c, p) in cs.iter_mut().zip(&payloads) {
+                    if let Some(p) = p {
+                        let f = c
+                            .call(&[&b"RESTORE"[..], b"copy", b"0", p, b"REPLACE"])
+                            .unwrap();
+                        assert!(!matches!(f, pyrope_common::resp::Frame::Error(_)), "{f:?}");
+                    }
+                }
+                if payloads.iter().all(|p| p.is_some()) {
+                    run(&mut cs, vec![s("DEBUG"), s("OBJECT"), s("copy")], &mut log);
+                    run(
+                        &mut cs,
+                        vec![s("LRANGE"), s("copy"), s("0"), s("-1")],
+                        &mut log,
+                    );
+                }
+            }
+        }
+        run(&mut cs, vec!["DEBUG".into(), "RELOAD".into()], &mut log);
+        run(
+            &mut cs,
+            vec!["DEBUG".into(), "OBJECT".into(), key.clone()],
+            &mut log,
+        );
+        run(
+            &mut cs,
+            vec!["LRANGE".into(), key.clone(), "0".into(), "-1".into()],
+            &mut log,
+        );
+    }
+}

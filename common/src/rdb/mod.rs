@@ -178,7 +178,7 @@ pub mod module_opcodes {
 
 /// Quicklist node container kinds in RDB type 18 (`QUICKLIST_NODE_CONTAINER_*`, quicklist.h).
 pub mod container {
-    /// One element stored as is (elements larger than `packed_threshold`, 1 GB by default).
+    /// One element stored as is (an element larger than a node may hold, `isLargeElement`).
     pub const PLAIN: u64 = 1;
     /// A listpack.
     pub const PACKED: u64 = 2;

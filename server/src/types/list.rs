@@ -7,10 +7,13 @@
 //! insertion would take it past one quicklist node's limit (`list-max-listpack-size`: a
 //! negative value is a byte size class of 4/8/16/32/64 KiB, a positive one an element
 //! count, `quicklistNodeExceedsLimit`) it becomes a `quicklist`: a deque of listpack nodes,
-//! each filled up to that limit (`_quicklistNodeAllowInsert`). After deletions a quicklist of
-//! one node at most half the limit converts back (`listTypeTryConvertQuicklist` with
-//! shrinking). The listpack bytes are Redis's own (`common::listpack`), so the RDB writer and
-//! DUMP can copy nodes as they are.
+//! each filled up to that limit (`_quicklistNodeAllowInsert`), and PLAIN nodes: one element
+//! too large for a node (`isLargeElement`: over the size class, over 8 KiB for count fills,
+//! or at least DEBUG QUICKLIST-PACKED-THRESHOLD when that is set) stored as is. Insertions
+//! split and merge nodes as `_quicklistInsert` does, so DEBUG OBJECT's `ql_nodes` and the
+//! RDB payload match Redis's. After deletions a quicklist of one packed node at most half the
+//! limit converts back (`listTypeTryConvertQuicklist` with shrinking). The listpack bytes are
+//! Redis's own (`common::listpack`), so the RDB writer and DUMP can copy nodes as they are.
 //!
 //! Every change goes through the keyspace's mutation path: `touched` with the command's event
 //! (lpush, rpush, lpop, rpop, linsert, lset, lrem, ltrim), `add` for a new list, and `delete`
@@ -24,6 +27,7 @@ use crate::reply::errors;
 use pyrope_common::listpack::{Listpack, ListpackEntry};
 use pyrope_common::util::string2ll;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Byte limits of the negative `list-max-listpack-size` classes (quicklist.c
 /// `optimization_level`).
@@ -32,6 +36,42 @@ const OPTIMIZATION_LEVEL: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
 const SIZE_SAFETY_LIMIT: usize = 8192;
 /// Per-element overhead estimate added before an insertion (`SIZE_ESTIMATE_OVERHEAD`).
 const SIZE_ESTIMATE_OVERHEAD: usize = 8;
+/// quicklist.c's `packed_threshold` (Redis 7.2+), process-wide as in Redis: 0 (the default)
+/// when unset, else the size from which an element gets a PLAIN node of its own. Set by
+/// DEBUG QUICKLIST-PACKED-THRESHOLD (test suites only).
+static PACKED_THRESHOLD: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets the packed threshold in bytes (`quicklistSetPackedThreshold`): 0 unsets it; false
+/// (nothing changed) above 4 GB - 1 MB.
+pub fn set_packed_threshold(sz: u64) -> bool {
+    if sz > (1u64 << 32) - (1 << 20) {
+        return false;
+    }
+    PACKED_THRESHOLD.store(sz as usize, Ordering::Relaxed);
+    true
+}
+
+/// True if an element of `sz` bytes goes into a PLAIN quicklist node of a quicklist whose
+/// fill is `fill` (`isLargeElement`, Redis 7.2+): at least the packed threshold when one is
+/// set, else more than a node may hold (`SIZE_SAFETY_LIMIT` for count fills, the size class
+/// for negative ones).
+fn is_large(sz: usize, fill: i64) -> bool {
+    let t = PACKED_THRESHOLD.load(Ordering::Relaxed);
+    if t != 0 {
+        return sz >= t;
+    }
+    let (limit, _) = node_limit(fill);
+    if fill >= 0 {
+        sz > SIZE_SAFETY_LIMIT
+    } else {
+        sz > limit
+    }
+}
+
+/// The fill a new quicklist keeps (`quicklistSetFill`: clamped to -5..=32767).
+fn clamp_fill(fill: i64) -> i64 {
+    fill.clamp(-5, (1 << 15) - 1)
+}
 
 /// (byte limit, count limit) of one node for `fill` (`quicklistNodeLimit`).
 fn node_limit(fill: i64) -> (usize, usize) {
@@ -54,13 +94,25 @@ fn exceeds_limit(fill: i64, new_sz: usize, new_count: usize) -> bool {
     }
 }
 
-/// True if `node` may take one more element of `sz` bytes (`_quicklistNodeAllowInsert`).
-fn allow_insert(node: &Listpack, fill: i64, sz: usize) -> bool {
-    !exceeds_limit(
-        fill,
-        node.bytes() + sz + SIZE_ESTIMATE_OVERHEAD,
-        node.len() + 1,
-    )
+/// True if `node` exists, is packed and may take one more element of `sz` bytes, which is
+/// not large (`_quicklistNodeAllowInsert`).
+fn allow_insert(node: Option<&QlNode>, fill: i64, sz: usize) -> bool {
+    match node {
+        Some(QlNode::Packed(lp)) if !is_large(sz, fill) => {
+            !exceeds_limit(fill, lp.bytes() + sz + SIZE_ESTIMATE_OVERHEAD, lp.len() + 1)
+        }
+        _ => false,
+    }
+}
+
+/// True if two packed nodes may become one (`_quicklistNodeAllowMerge`: their bytes less
+/// one listpack header and terminator, and their counts, within the node limits).
+fn allow_merge(a: &QlNode, b: &QlNode, fill: i64) -> bool {
+    let (QlNode::Packed(a), QlNode::Packed(b)) = (a, b) else {
+        return false;
+    };
+    let merge_sz = (a.bytes() + b.bytes()).saturating_sub(7);
+    !exceeds_limit(fill, merge_sz, a.len() + b.len())
 }
 
 /// Which end of a list.
@@ -104,29 +156,355 @@ pub enum ListValue {
     Quicklist(Box<Quicklist>),
 }
 
+/// One quicklist node (`quicklistNode`'s container): a listpack (`PACKED`), or one element
+/// of at least the packed threshold stored as its bytes (`PLAIN`, `__quicklistCreatePlainNode`;
+/// written to RDB with container 1). Same size as a `Listpack`: packed nodes cost nothing more.
+#[derive(Clone, Debug, PartialEq)]
+pub enum QlNode {
+    /// `QUICKLIST_NODE_CONTAINER_PACKED`: a listpack of one or more elements.
+    Packed(Listpack),
+    /// `QUICKLIST_NODE_CONTAINER_PLAIN`: one element, as is (never integer-encoded).
+    Plain(Box<[u8]>),
+}
+
+// A packed node costs what a bare listpack did: the enum takes `Vec`'s capacity niche.
+const _: () = assert!(std::mem::size_of::<QlNode>() == std::mem::size_of::<Listpack>());
+
+/// A borrowed node: what the RDB writer and iterators see of a list, for both encodings
+/// (a listpack-encoded list is one packed node).
+#[derive(Clone, Copy, Debug)]
+pub enum NodeRef<'a> {
+    /// A listpack.
+    Packed(&'a Listpack),
+    /// One element stored as is.
+    Plain(&'a [u8]),
+}
+
+impl<'a> NodeRef<'a> {
+    /// Elements in the node (1 for a plain node).
+    pub fn len(self) -> usize {
+        match self {
+            NodeRef::Packed(lp) => lp.len(),
+            NodeRef::Plain(_) => 1,
+        }
+    }
+
+    /// True if the node holds no element (never for a node of a quicklist).
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// Its elements head to tail (double-ended).
+    pub fn iter(self) -> NodeIter<'a> {
+        match self {
+            NodeRef::Packed(lp) => NodeIter::Packed(lp.iter()),
+            NodeRef::Plain(v) => NodeIter::Plain(Some(v)),
+        }
+    }
+}
+
+/// Iterator over one node's elements (see [`NodeRef::iter`]).
+#[derive(Clone, Debug)]
+pub enum NodeIter<'a> {
+    /// A listpack's elements.
+    Packed(pyrope_common::listpack::Iter<'a>),
+    /// A plain node's element, until taken.
+    Plain(Option<&'a [u8]>),
+}
+
+impl<'a> Iterator for NodeIter<'a> {
+    type Item = ListpackEntry<'a>;
+    fn next(&mut self) -> Option<ListpackEntry<'a>> {
+        match self {
+            NodeIter::Packed(it) => it.next(),
+            NodeIter::Plain(v) => v.take().map(ListpackEntry::Str),
+        }
+    }
+}
+
+impl DoubleEndedIterator for NodeIter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        match self {
+            NodeIter::Packed(it) => it.next_back(),
+            NodeIter::Plain(v) => v.take().map(ListpackEntry::Str),
+        }
+    }
+}
+
+impl QlNode {
+    /// A packed node holding `e`.
+    fn packed_with(e: &[u8]) -> QlNode {
+        let mut lp = Listpack::new();
+        lp.push_back(e);
+        QlNode::Packed(lp)
+    }
+
+    /// Elements in the node (1 for a plain node).
+    pub fn len(&self) -> usize {
+        self.as_ref().len()
+    }
+
+    /// True if the node holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The node's bytes (`node->sz`: the listpack's bytes, or the plain element's length).
+    pub fn bytes(&self) -> usize {
+        match self {
+            QlNode::Packed(lp) => lp.bytes(),
+            QlNode::Plain(v) => v.len(),
+        }
+    }
+
+    /// True for a PLAIN node.
+    pub fn is_plain(&self) -> bool {
+        matches!(self, QlNode::Plain(_))
+    }
+
+    /// The node borrowed.
+    pub fn as_ref(&self) -> NodeRef<'_> {
+        match self {
+            QlNode::Packed(lp) => NodeRef::Packed(lp),
+            QlNode::Plain(v) => NodeRef::Plain(v),
+        }
+    }
+
+    /// Its elements head to tail.
+    pub fn iter(&self) -> NodeIter<'_> {
+        self.as_ref().iter()
+    }
+
+    fn lp_mut(&mut self) -> Option<&mut Listpack> {
+        match self {
+            QlNode::Packed(lp) => Some(lp),
+            QlNode::Plain(_) => None,
+        }
+    }
+}
+
 /// The nodes of a quicklist and their total element count (Redis `quicklist->count`: LLEN
 /// and every push reply are O(1), not a walk over thousands of nodes). Reads go through
 /// `Deref` to the nodes; every change of the element count is made by a `ListValue` method,
 /// which keeps `count` in step.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Quicklist {
-    nodes: VecDeque<Listpack>,
+    nodes: VecDeque<QlNode>,
     count: usize,
-    /// The node limit this list was created with (`quicklist->fill`: a later CONFIG SET of
-    /// `list-max-listpack-size` applies to new lists only, as in Redis).
+    /// The node limit this list was created with (`quicklist->fill`, clamped to -5..=32767:
+    /// a later CONFIG SET of `list-max-listpack-size` applies to new lists only, as in Redis).
     fill: i64,
 }
 
 impl std::ops::Deref for Quicklist {
-    type Target = VecDeque<Listpack>;
-    fn deref(&self) -> &VecDeque<Listpack> {
+    type Target = VecDeque<QlNode>;
+    fn deref(&self) -> &VecDeque<QlNode> {
         &self.nodes
     }
 }
 
-impl std::ops::DerefMut for Quicklist {
-    fn deref_mut(&mut self) -> &mut VecDeque<Listpack> {
-        &mut self.nodes
+impl Quicklist {
+    fn new(fill: i64) -> Quicklist {
+        Quicklist {
+            nodes: VecDeque::new(),
+            count: 0,
+            fill: clamp_fill(fill),
+        }
+    }
+
+    /// Inserts `node` after (or before) node `k` (`__quicklistInsertNode`); returns its index.
+    fn insert_node(&mut self, k: usize, node: QlNode, after: bool) -> usize {
+        let at = if after { k + 1 } else { k };
+        self.nodes.insert(at, node);
+        at
+    }
+
+    /// Removes node `k` and its elements (`__quicklistDelNode`).
+    fn del_node(&mut self, k: usize) {
+        if let Some(n) = self.nodes.remove(k) {
+            self.count -= n.len();
+        }
+    }
+
+    /// Splits packed node `k` at `offset` (`_quicklistSplitNode`): with `after` the returned
+    /// node has the elements after `offset` and node `k` keeps [0, offset]; without it the
+    /// returned node has [0, offset) and node `k` keeps [offset, end]. The returned node is
+    /// not in the list yet.
+    fn split(&mut self, k: usize, offset: usize, after: bool) -> QlNode {
+        let Some(lp) = self.nodes[k].lp_mut() else {
+            unreachable!("plain nodes are never split")
+        };
+        let len = lp.len();
+        let mut new = lp.clone();
+        let (orig_start, new_start) = if after { (offset + 1, 0) } else { (0, offset) };
+        let orig_n = if after { len - orig_start } else { offset };
+        let new_n = if after { offset + 1 } else { len - offset };
+        if orig_n > 0 {
+            lp.delete_range(orig_start as i64, orig_n);
+        }
+        if new_n > 0 {
+            new.delete_range(new_start as i64, new_n);
+        }
+        QlNode::Packed(new)
+    }
+
+    /// Merges node `i + 1` into node `i` (`_quicklistListpackMerge`; both packed).
+    fn merge_pair(&mut self, i: usize) {
+        let Some(QlNode::Packed(right)) = self.nodes.remove(i + 1) else {
+            unreachable!("allow_merge checked both nodes")
+        };
+        if let Some(lp) = self.nodes[i].lp_mut() {
+            let items: Vec<ListpackEntry> = right.iter().collect();
+            lp.push_back_all(&items);
+        }
+    }
+
+    /// `_quicklistMergeNodes` around node `center`: (prev_prev, prev), (next, next_next),
+    /// then (prev, center) and the result with its next.
+    fn merge_around(&mut self, center: usize) {
+        let fill = self.fill;
+        let mut c = center;
+        if c >= 2 && allow_merge(&self.nodes[c - 1], &self.nodes[c - 2], fill) {
+            self.merge_pair(c - 2);
+            c -= 1;
+        }
+        if c + 2 < self.nodes.len() && allow_merge(&self.nodes[c + 1], &self.nodes[c + 2], fill) {
+            self.merge_pair(c + 1);
+        }
+        let target = if c >= 1 && allow_merge(&self.nodes[c], &self.nodes[c - 1], fill) {
+            self.merge_pair(c - 1);
+            c - 1
+        } else {
+            c
+        };
+        if target + 1 < self.nodes.len()
+            && allow_merge(&self.nodes[target], &self.nodes[target + 1], fill)
+        {
+            self.merge_pair(target);
+        }
+    }
+
+    /// Pushes one element at `end` (`quicklistPushHead` / `quicklistPushTail`).
+    fn push(&mut self, end: End, e: &[u8]) {
+        let fill = self.fill;
+        if is_large(e.len(), fill) {
+            let n = QlNode::Plain(e.into());
+            match end {
+                End::Head => self.nodes.push_front(n),
+                End::Tail => self.nodes.push_back(n),
+            }
+        } else {
+            let node = match end {
+                End::Head => self.nodes.front_mut(),
+                End::Tail => self.nodes.back_mut(),
+            };
+            if allow_insert(node.as_deref(), fill, e.len()) {
+                if let Some(lp) = node.and_then(|n| n.lp_mut()) {
+                    match end {
+                        End::Head => lp.push_front(e),
+                        End::Tail => lp.push_back(e),
+                    }
+                }
+            } else {
+                let n = QlNode::packed_with(e);
+                match end {
+                    End::Head => self.nodes.push_front(n),
+                    End::Tail => self.nodes.push_back(n),
+                }
+            }
+        }
+        self.count += 1;
+    }
+
+    /// Inserts `e` after (or before) element `offset` of node `k` (`_quicklistInsert`): a
+    /// large element gets a plain node next to the pivot's node (splitting a packed node when
+    /// the pivot is inside it); a small one goes into the pivot's node if it has room, else
+    /// into the neighbour at the matching edge, else a new node at that edge, else the node
+    /// is split, the element joins the split-off part, and the nodes around are merged.
+    fn insert_at(&mut self, k: usize, offset: usize, after: bool, e: &[u8]) {
+        let fill = self.fill;
+        let sz = e.len();
+        let node_len = self.nodes[k].len();
+        let full = !allow_insert(Some(&self.nodes[k]), fill, sz);
+        let at_tail = after && offset == node_len - 1;
+        let at_head = !after && offset == 0;
+        let avail_next = at_tail && allow_insert(self.nodes.get(k + 1), fill, sz);
+        let avail_prev = at_head && k > 0 && allow_insert(self.nodes.get(k - 1), fill, sz);
+        self.count += 1;
+        if is_large(sz, fill) {
+            let plain = QlNode::Plain(e.into());
+            if self.nodes[k].is_plain() || at_tail || at_head {
+                self.insert_node(k, plain, after);
+            } else {
+                let new = self.split(k, offset, after);
+                let p = self.insert_node(k, plain, after);
+                self.insert_node(p, new, after);
+            }
+            return;
+        }
+        if !full {
+            if let Some(lp) = self.nodes[k].lp_mut() {
+                lp.insert(if after { offset + 1 } else { offset }, e);
+            }
+        } else if at_tail && avail_next {
+            if let Some(lp) = self.nodes[k + 1].lp_mut() {
+                lp.push_front(e);
+            }
+        } else if at_head && avail_prev {
+            if let Some(lp) = self.nodes[k - 1].lp_mut() {
+                lp.push_back(e);
+            }
+        } else if at_tail || at_head {
+            self.insert_node(k, QlNode::packed_with(e), after);
+        } else {
+            let mut new = self.split(k, offset, after);
+            if let Some(lp) = new.lp_mut() {
+                if after {
+                    lp.push_front(e);
+                } else {
+                    lp.push_back(e);
+                }
+            }
+            self.insert_node(k, new, after);
+            // The pivot's node moved one place right when the new node went before it.
+            self.merge_around(if after { k } else { k + 1 });
+        }
+    }
+
+    /// Replaces element `j` of node `k` with `e` (`quicklistReplaceEntry`, Redis 7.2+): in
+    /// place unless the node is plain and `e` is not large (then `e` is inserted after it and
+    /// the plain node deleted) or the node is packed and `e` is large: then the node is split
+    /// after the element (unless it is the last), `e` gets a plain node between the parts,
+    /// the element is deleted (with its node if it was alone), and the nodes around the new
+    /// one are merged where they may be.
+    fn replace(&mut self, k: usize, j: usize, e: &[u8]) {
+        let large = is_large(e.len(), self.fill);
+        match &mut self.nodes[k] {
+            QlNode::Packed(lp) if !large => lp.replace(j, e),
+            QlNode::Plain(v) if large => *v = e.into(),
+            QlNode::Plain(_) => {
+                self.insert_at(k, 0, true, e);
+                self.del_node(k);
+            }
+            QlNode::Packed(lp) => {
+                let last = lp.len() - 1;
+                let split = (j != last).then(|| self.split(k, j, true));
+                self.insert_node(k, QlNode::Plain(e.into()), true);
+                if let Some(split) = split {
+                    self.insert_node(k + 1, split, true);
+                }
+                self.count += 1;
+                if self.nodes[k].len() == 1 {
+                    self.del_node(k);
+                } else {
+                    if let Some(lp) = self.nodes[k].lp_mut() {
+                        lp.delete_range(-1, 1);
+                    }
+                    self.count -= 1;
+                    self.merge_around(k + 1);
+                }
+            }
+        }
     }
 }
 
@@ -158,8 +536,8 @@ impl ListValue {
         }
     }
 
-    /// (nodes, total listpack bytes, fill) of a quicklist (DEBUG OBJECT's `ql_*` fields),
-    /// None for a listpack.
+    /// (nodes, total node bytes, fill) of a quicklist (DEBUG OBJECT's `ql_*` fields; a plain
+    /// node counts its element's length, as `node->sz`), None for a listpack.
     pub fn quicklist_stats(&self) -> Option<(usize, usize, i64)> {
         match self {
             ListValue::Listpack(_) => None,
@@ -175,57 +553,47 @@ impl ListValue {
         }
     }
 
-    /// The nodes in order (a listpack is one node).
-    pub fn node_slices(&self) -> (&[Listpack], &[Listpack]) {
-        match self {
-            ListValue::Listpack(lp) => (std::slice::from_ref(lp), &[]),
-            ListValue::Quicklist(q) => q.as_slices(),
-        }
+    /// The nodes in order (a listpack is one packed node): what RDB writes.
+    pub fn node_refs(&self) -> impl DoubleEndedIterator<Item = NodeRef<'_>> + '_ {
+        let (lp, q) = match self {
+            ListValue::Listpack(lp) => (Some(lp), None),
+            ListValue::Quicklist(q) => (None, Some(&q.nodes)),
+        };
+        lp.into_iter()
+            .map(NodeRef::Packed)
+            .chain(q.into_iter().flat_map(|q| q.iter().map(QlNode::as_ref)))
     }
 
     /// Iterates the elements head to tail (double-ended).
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = ListpackEntry<'_>> + '_ {
-        let (a, b) = self.node_slices();
-        a.iter().chain(b.iter()).flat_map(|n| n.iter())
+        self.node_refs().flat_map(|n| n.iter())
     }
 
     /// A list built the way SORT ... STORE builds its result (sort.c): a quicklist created
     /// with `fill` (`createQuicklistObject`), every element pushed at the tail, then
-    /// `listTypeTryConversion(LIST_CONV_AUTO)` — back to a listpack when it is one node
-    /// within the node limits (not halved: this is no shrink).
+    /// `listTypeTryConversion(LIST_CONV_AUTO)` — back to a listpack when it is one packed
+    /// node within the node limits (not halved: this is no shrink).
     pub fn build_stored<'e>(fill: i64, elements: impl IntoIterator<Item = &'e [u8]>) -> ListValue {
-        let mut l = ListValue::Quicklist(Box::new(Quicklist {
-            nodes: VecDeque::new(),
-            count: 0,
-            fill,
-        }));
+        let mut q = Quicklist::new(fill);
         for e in elements {
-            l.push(End::Tail, e);
+            q.push(End::Tail, e);
         }
-        if let ListValue::Quicklist(q) = &mut l {
-            let (sz, count) = node_limit(fill);
-            if q.len() == 1 && q[0].bytes() <= sz && q[0].len() <= count {
-                let lp = q.pop_front().unwrap_or_default();
-                return ListValue::Listpack(lp);
-            }
-        }
+        let mut l = ListValue::Quicklist(Box::new(q));
+        l.try_convert_quicklist(fill, false);
         l
     }
 
     /// A list loaded from RDB quicklist nodes (none empty), as Redis 7.4's `rdbLoadObject`:
-    /// the nodes are kept as they are in a quicklist created with `fill`, then a single node
-    /// within the node limits becomes a listpack-encoded list (not halved: no shrink).
-    pub fn from_loaded_nodes(fill: i64, nodes: Vec<Listpack>) -> ListValue {
+    /// the nodes are kept as they are in a quicklist created with `fill`, then a single
+    /// packed node within the node limits becomes a listpack-encoded list (not halved).
+    pub fn from_loaded_nodes(fill: i64, nodes: Vec<QlNode>) -> ListValue {
         let count = nodes.iter().map(|n| n.len()).sum();
-        let (sz, cnt) = node_limit(fill);
-        if nodes.len() == 1 && nodes[0].bytes() <= sz && nodes[0].len() <= cnt {
-            return ListValue::Listpack(nodes.into_iter().next().unwrap_or_default());
-        }
-        ListValue::Quicklist(Box::new(Quicklist {
-            nodes: nodes.into(),
-            count,
-            fill,
-        }))
+        let mut q = Quicklist::new(fill);
+        q.nodes = nodes.into();
+        q.count = count;
+        let mut l = ListValue::Quicklist(Box::new(q));
+        l.try_convert_quicklist(fill, false);
+        l
     }
 
     /// Converts to a quicklist before adding `add_len` elements of `add_bytes` bytes if one
@@ -234,62 +602,55 @@ impl ListValue {
         if let ListValue::Listpack(lp) = self {
             if exceeds_limit(fill, lp.bytes() + add_bytes, lp.len() + add_len) {
                 let lp = std::mem::take(lp);
-                let count = lp.len();
-                let mut nodes = VecDeque::new();
+                let mut q = Quicklist::new(fill);
+                q.count = lp.len();
                 if !lp.is_empty() {
-                    nodes.push_back(lp);
+                    q.nodes.push_back(QlNode::Packed(lp));
                 }
-                *self = ListValue::Quicklist(Box::new(Quicklist { nodes, count, fill }));
+                *self = ListValue::Quicklist(Box::new(q));
+            }
+        }
+    }
+
+    /// `listTypeTryConvertQuicklist`: a quicklist of one packed node within the limits of
+    /// `fill` (halved when `shrinking`) becomes a listpack.
+    fn try_convert_quicklist(&mut self, fill: i64, shrinking: bool) {
+        if let ListValue::Quicklist(q) = self {
+            if q.len() != 1 {
+                return;
+            }
+            let QlNode::Packed(node) = &q.nodes[0] else {
+                return;
+            };
+            let (mut sz, mut count) = node_limit(fill);
+            if shrinking {
+                sz /= 2;
+                count /= 2;
+            }
+            if node.bytes() > sz || q.count > count {
+                return;
+            }
+            if let Some(QlNode::Packed(lp)) = q.nodes.pop_front() {
+                *self = ListValue::Listpack(lp);
             }
         }
     }
 
     /// Converts a one-node quicklist at most half a node's limit back to a listpack
-    /// (`listTypeTryConvertQuicklist` with shrinking).
+    /// (`listTypeTryConvertQuicklist` with shrinking; a plain node stays a quicklist).
     pub fn shrink_check(&mut self, fill: i64) {
-        if let ListValue::Quicklist(q) = self {
-            if q.len() != 1 {
-                return;
-            }
-            let (sz, count) = node_limit(fill);
-            let node = &q[0];
-            if node.bytes() > sz / 2 || node.len() > count / 2 {
-                return;
-            }
-            let lp = q.pop_front().unwrap_or_default();
-            *self = ListValue::Listpack(lp);
-        }
+        self.try_convert_quicklist(fill, true);
     }
 
-    /// Pushes one element at `end` (`quicklistPush`).
+    /// Pushes one element at `end` (`quicklistPush`; an element of at least the packed
+    /// threshold gets a plain node of its own in a quicklist).
     pub fn push(&mut self, end: End, e: &[u8]) {
         match self {
             ListValue::Listpack(lp) => match end {
                 End::Head => lp.push_front(e),
                 End::Tail => lp.push_back(e),
             },
-            ListValue::Quicklist(q) => {
-                let fill = q.fill;
-                let node = match end {
-                    End::Head => q.front_mut(),
-                    End::Tail => q.back_mut(),
-                };
-                match node {
-                    Some(n) if allow_insert(n, fill, e.len()) => match end {
-                        End::Head => n.push_front(e),
-                        End::Tail => n.push_back(e),
-                    },
-                    _ => {
-                        let mut n = Listpack::new();
-                        n.push_back(e);
-                        match end {
-                            End::Head => q.push_front(n),
-                            End::Tail => q.push_back(n),
-                        }
-                    }
-                }
-                q.count += 1;
-            }
+            ListValue::Quicklist(q) => q.push(end, e),
         }
     }
 
@@ -297,10 +658,24 @@ impl ListValue {
     pub fn pop(&mut self, end: End) -> Option<Vec<u8>> {
         let node = match self {
             ListValue::Listpack(lp) => lp,
-            ListValue::Quicklist(q) => match end {
-                End::Head => q.front_mut()?,
-                End::Tail => q.back_mut()?,
-            },
+            ListValue::Quicklist(q) => {
+                let k = match end {
+                    End::Head => 0,
+                    End::Tail => q.nodes.len().checked_sub(1)?,
+                };
+                if q.nodes.get(k)?.is_plain() {
+                    q.count -= 1;
+                    let n = match end {
+                        End::Head => q.nodes.pop_front(),
+                        End::Tail => q.nodes.pop_back(),
+                    };
+                    return match n {
+                        Some(QlNode::Plain(v)) => Some(v.into_vec()),
+                        _ => None,
+                    };
+                }
+                q.nodes[k].lp_mut()?
+            }
         };
         let pos = match end {
             End::Head => node.first_pos()?,
@@ -312,10 +687,10 @@ impl ListValue {
             q.count -= 1;
             match end {
                 End::Head if q.front().is_some_and(|n| n.is_empty()) => {
-                    q.pop_front();
+                    q.nodes.pop_front();
                 }
                 End::Tail if q.back().is_some_and(|n| n.is_empty()) => {
-                    q.pop_back();
+                    q.nodes.pop_back();
                 }
                 _ => {}
             }
@@ -327,31 +702,18 @@ impl ListValue {
     /// before it (LRANGE far from the head does not decode what it skips).
     pub fn iter_from(&self, i: usize) -> impl Iterator<Item = ListpackEntry<'_>> + '_ {
         let (k, j) = self.locate(i);
-        let (a, b) = self.node_slices();
-        a.iter()
-            .chain(b.iter())
-            .skip(k)
-            .flat_map(|n| n.iter())
-            .skip(j)
+        self.node_refs().skip(k).flat_map(|n| n.iter()).skip(j)
     }
 
     /// (node, index within node) of element `i` (< len).
     fn locate(&self, mut i: usize) -> (usize, usize) {
-        let (a, b) = self.node_slices();
-        for (k, n) in a.iter().chain(b.iter()).enumerate() {
+        for (k, n) in self.node_refs().enumerate() {
             if i < n.len() {
                 return (k, i);
             }
             i -= n.len();
         }
         unreachable!("index checked against len")
-    }
-
-    fn node_mut(&mut self, k: usize) -> &mut Listpack {
-        match self {
-            ListValue::Listpack(lp) => lp,
-            ListValue::Quicklist(q) => &mut q[k],
-        }
     }
 
     /// Resolves a Redis index (negative from the tail) to a position, None if out of range.
@@ -363,62 +725,28 @@ impl ListValue {
 
     /// The element at position `i` (< len).
     pub fn get(&self, i: usize) -> Vec<u8> {
-        let (k, j) = self.locate(i);
-        let (a, b) = self.node_slices();
-        let n = if k < a.len() { &a[k] } else { &b[k - a.len()] };
-        n.get(j).map(|e| e.to_vec()).unwrap_or_default()
+        self.iter_from(i)
+            .next()
+            .map(|e| e.to_vec())
+            .unwrap_or_default()
     }
 
     /// Replaces the element at position `i` (< len) (`quicklistReplaceAtIndex`).
     pub fn set(&mut self, i: usize, e: &[u8]) {
         let (k, j) = self.locate(i);
-        self.node_mut(k).replace(j, e);
+        match self {
+            ListValue::Listpack(lp) => lp.replace(j, e),
+            ListValue::Quicklist(q) => q.replace(k, j, e),
+        }
     }
 
-    /// Inserts `e` before (or after) position `i` (< len) (`quicklistInsertBefore/After`):
-    /// into the pivot's node if it has room, else into a neighbour at the matching edge, else
-    /// by splitting the node.
+    /// Inserts `e` before (or after) position `i` (< len) (`quicklistInsertBefore/After`,
+    /// see `Quicklist::insert_at`).
     pub fn insert(&mut self, i: usize, after: bool, e: &[u8]) {
         let (k, j) = self.locate(i);
-        let at = if after { j + 1 } else { j };
         match self {
-            ListValue::Listpack(lp) => lp.insert(at, e),
-            ListValue::Quicklist(q) => {
-                let fill = q.fill;
-                if allow_insert(&q[k], fill, e.len()) {
-                    q[k].insert(at, e);
-                } else if at == q[k].len()
-                    && k + 1 < q.len()
-                    && allow_insert(&q[k + 1], fill, e.len())
-                {
-                    q[k + 1].push_front(e);
-                } else if at == 0 && k > 0 && allow_insert(&q[k - 1], fill, e.len()) {
-                    q[k - 1].push_back(e);
-                } else {
-                    // Split: [..at] stays, the new element gets its own node, [at..] follows.
-                    let mut right = Listpack::new();
-                    for x in q[k].iter().skip(at) {
-                        right.push_back(&x.to_vec());
-                    }
-                    let tail = q[k].len() - at;
-                    if tail > 0 {
-                        q[k].delete_range(at as i64, tail);
-                    }
-                    let mut mid = Listpack::new();
-                    mid.push_back(e);
-                    let mut ins = k + 1;
-                    if q[k].is_empty() {
-                        q[k] = mid;
-                    } else {
-                        q.insert(ins, mid);
-                        ins += 1;
-                    }
-                    if !right.is_empty() {
-                        q.insert(ins, right);
-                    }
-                }
-                q.count += 1;
-            }
+            ListValue::Listpack(lp) => lp.insert(if after { j + 1 } else { j }, e),
+            ListValue::Quicklist(q) => q.insert_at(k, j, after, e),
         }
     }
 
@@ -431,56 +759,32 @@ impl ListValue {
             count.unsigned_abs() as usize
         };
         let mut removed = 0;
-        let n = self.nodes();
-        let order: Vec<usize> = if count < 0 {
-            (0..n).rev().collect()
-        } else {
-            (0..n).collect()
-        };
-        for k in order {
-            if removed == limit {
-                break;
-            }
-            let node = self.node_mut(k);
-            if count < 0 {
-                let mut pos = node.last_pos();
-                while let Some(p) = pos {
+        match self {
+            ListValue::Listpack(lp) => remove_in(lp, e, count < 0, limit, &mut removed),
+            ListValue::Quicklist(q) => {
+                let n = q.nodes.len();
+                for step in 0..n {
                     if removed == limit {
                         break;
                     }
-                    let prev = node.prev_pos(p);
-                    if node.entry(p).eq_bytes(e) {
-                        node.delete_at(p);
-                        removed += 1;
-                    }
-                    pos = prev;
-                }
-            } else {
-                let mut pos = node.first_pos();
-                while let Some(p) = pos {
-                    if removed == limit {
-                        break;
-                    }
-                    if node.entry(p).eq_bytes(e) {
-                        pos = node.delete_at(p);
-                        removed += 1;
-                    } else {
-                        pos = node.next_pos(p);
+                    let k = if count < 0 { n - 1 - step } else { step };
+                    match &mut q.nodes[k] {
+                        QlNode::Packed(lp) => remove_in(lp, e, count < 0, limit, &mut removed),
+                        // `quicklistCompare` of a plain node: the bytes, exactly. An emptied
+                        // node is dropped below.
+                        node @ QlNode::Plain(_) => {
+                            if matches!(node, QlNode::Plain(v) if **v == *e) {
+                                *node = QlNode::Packed(Listpack::new());
+                                removed += 1;
+                            }
+                        }
                     }
                 }
+                q.count -= removed;
+                q.nodes.retain(|n| !n.is_empty());
             }
         }
-        if let ListValue::Quicklist(q) = self {
-            q.count -= removed;
-        }
-        self.drop_empty_nodes();
         removed
-    }
-
-    fn drop_empty_nodes(&mut self) {
-        if let ListValue::Quicklist(q) = self {
-            q.retain(|n| !n.is_empty());
-        }
     }
 
     /// Deletes `ltrim` elements from the head and `rtrim` from the tail (LTRIM).
@@ -496,27 +800,61 @@ impl ListValue {
             }
             ListValue::Quicklist(q) => {
                 while ltrim > 0 {
-                    let Some(n) = q.front_mut() else { break };
+                    let Some(n) = q.nodes.front_mut() else { break };
                     let take = n.len().min(ltrim);
-                    if n.len() <= ltrim {
-                        q.pop_front();
-                    } else {
-                        n.delete_range(0, ltrim);
+                    match n.lp_mut() {
+                        Some(lp) if lp.len() > ltrim => lp.delete_range(0, ltrim),
+                        _ => {
+                            q.nodes.pop_front();
+                        }
                     }
                     ltrim -= take;
                     q.count -= take;
                 }
                 while rtrim > 0 {
-                    let Some(n) = q.back_mut() else { break };
+                    let Some(n) = q.nodes.back_mut() else { break };
                     let take = n.len().min(rtrim);
-                    if n.len() <= rtrim {
-                        q.pop_back();
-                    } else {
-                        n.delete_range(-(rtrim as i64), rtrim);
+                    match n.lp_mut() {
+                        Some(lp) if lp.len() > rtrim => lp.delete_range(-(rtrim as i64), rtrim),
+                        _ => {
+                            q.nodes.pop_back();
+                        }
                     }
                     rtrim -= take;
                     q.count -= take;
                 }
+            }
+        }
+    }
+}
+
+/// LREM within one listpack: up to `limit` (less `removed` so far) elements equal to `e`,
+/// from the tail if `from_tail`.
+fn remove_in(lp: &mut Listpack, e: &[u8], from_tail: bool, limit: usize, removed: &mut usize) {
+    if from_tail {
+        let mut pos = lp.last_pos();
+        while let Some(p) = pos {
+            if *removed == limit {
+                break;
+            }
+            let prev = lp.prev_pos(p);
+            if lp.entry(p).eq_bytes(e) {
+                lp.delete_at(p);
+                *removed += 1;
+            }
+            pos = prev;
+        }
+    } else {
+        let mut pos = lp.first_pos();
+        while let Some(p) = pos {
+            if *removed == limit {
+                break;
+            }
+            if lp.entry(p).eq_bytes(e) {
+                pos = lp.delete_at(p);
+                *removed += 1;
+            } else {
+                pos = lp.next_pos(p);
             }
         }
     }
@@ -786,6 +1124,9 @@ fn lset(c: &mut Ctx) {
         return c.out.error("ERR index out of range");
     };
     l.set(p, v);
+    // A big element replaced by a small one may leave a small quicklist (lsetCommand's
+    // LIST_CONV_SHRINKING).
+    l.shrink_check(f);
     c.srv.ks.touched(h, ev::LSET);
     c.dirty(1);
     c.out.ok();
@@ -806,10 +1147,12 @@ fn linsert(c: &mut Ctx) {
     let (pivot, v) = (c.arg(3), c.arg(4));
     let f = fill(c);
     let l = list_mut(c, h);
+    // linsertCommand converts before it looks for the pivot: a listpack may become a
+    // quicklist even when the pivot is missing.
+    l.grow_check(f, v.len(), 1);
     let Some(i) = l.iter().position(|x| x.eq_bytes(pivot)) else {
         return c.out.int(-1);
     };
-    l.grow_check(f, v.len(), 1);
     l.insert(i, after, v);
     let n = l.len();
     c.srv.ks.touched(h, ev::LINSERT);
@@ -1217,9 +1560,11 @@ mod tests {
 
     fn elem() -> impl Strategy<Value = Vec<u8>> {
         prop_oneof![
-            (0i64..1000).prop_map(|v| v.to_string().into_bytes()),
-            proptest::collection::vec(b'a'..b'e', 0..3),
-            proptest::collection::vec(any::<u8>(), 0..300),
+            4 => (0i64..1000).prop_map(|v| v.to_string().into_bytes()),
+            4 => proptest::collection::vec(b'a'..b'e', 0..3),
+            4 => proptest::collection::vec(any::<u8>(), 0..300),
+            // Large for a node of fill -1 (4 KiB) or a count fill (8 KiB): plain nodes.
+            1 => (4000usize..9000).prop_map(|n| vec![b'z'; n]),
         ]
     }
 

@@ -22,11 +22,23 @@
 //! are 0 (ALPHA: sort first). Ties of numeric weights are ordered by the elements' bytes.
 //! ALPHA compares with `strcoll` when replying — the oracle runs in the `C.UTF-8` locale,
 //! where glibc's `strcoll` is `strcmp`, so bytes up to the first NUL — and with a binary
-//! compare when storing. Redis sorts with glibc's `qsort` (a stable merge sort), so ties
-//! keep the read order, as Rust's stable sort does; for BY with a LIMIT it uses its own
-//! partial quicksort (`pqsort`), ported here step for step so ties land where Redis puts
-//! them. (Sets in a hashtable and sorted sets are read in dict order by Redis, which we do
-//! not reproduce: ties of their ALPHA weights may differ.)
+//! compare when storing. Redis sorts with glibc's `qsort` — the oracle links glibc 2.36,
+//! whose `qsort` is a merge sort (`msort`; this 16-byte `redisSortObject` vector is sorted
+//! directly, not through pointers), so ties keep the read order, as Rust's stable sort does
+//! (any stable sort gives the same output). glibc 2.37 and 2.38 used an unstable introsort
+//! instead; a Redis linked with those would order ties differently. For BY with a LIMIT
+//! Redis uses its own partial quicksort (`pqsort`), ported here step for step so ties land
+//! where Redis puts them.
+//!
+//! Ties (`sortCompare` returning 0) happen only with ALPHA: BY weights that are equal, or
+//! both missing, and, without BY when replying, elements equal up to a NUL byte (`strcoll`).
+//! Numeric ties fall back to the elements' bytes and are total. Where ties land then depends
+//! on the read order: lists head to tail, intsets ascending, listpack sets in insertion
+//! order — all reproduced (tests/scripts/sort_ties.redis). Hashtable sets and sorted sets
+//! (any encoding: sort.c converts a zset to a skiplist and reads its *dict*, not its rank
+//! order) are read by Redis in dict order, which follows its SipHash seed, random per
+//! process: two Redis 7.4.1 processes holding the same set order its ties differently, so
+//! there is no order to match and we keep our own iteration order for them.
 //!
 //! STORE: the destination becomes a list (quicklist then `listTypeTryConversion`), missing
 //! GET values stored as empty strings; event `sortstore` (list class); an empty result
