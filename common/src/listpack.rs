@@ -781,7 +781,10 @@ impl Listpack {
         );
         // The index is bookkeeping only (the bytes are reached through the offset); counting
         // the elements (a walk once there are 65535 or more) on every step is debug-only.
-        debug_assert!(pos.index < self.len(), "listpack position {pos:?} out of range");
+        debug_assert!(
+            pos.index < self.len(),
+            "listpack position {pos:?} out of range"
+        );
     }
 
     // --- reading ------------------------------------------------------------------------

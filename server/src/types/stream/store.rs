@@ -111,7 +111,10 @@ impl StreamId {
         let start = put(&mut buf, 41, self.seq) - 1;
         buf[start] = b'-';
         let start = put(&mut buf, start, self.ms);
-        IdText { buf, start: start as u8 }
+        IdText {
+            buf,
+            start: start as u8,
+        }
     }
 
     /// The 128-bit big-endian form Redis keys its rax with (`streamEncodeID`).
