@@ -628,6 +628,19 @@ impl Listpack {
         I: IntoIterator<Item = ListpackEntry<'a>>,
         I::IntoIter: Clone,
     {
+        self.push_back_each_rounded(items, |n| n)
+    }
+
+    /// [`Self::push_back_each`] where, when the buffer must grow, `round(new total bytes)`
+    /// bytes are reserved (values below the new total count as the total). With the
+    /// allocator's size class (`nallocx`) the block is the one an exact realloc would get, and
+    /// later appends that fit in it do not call realloc at all (a stream's tail node).
+    pub fn push_back_each_rounded<'a, I, F>(&mut self, items: I, round: F)
+    where
+        I: IntoIterator<Item = ListpackEntry<'a>>,
+        I::IntoIter: Clone,
+        F: Fn(usize) -> usize,
+    {
         fn ele<'a>(it: &ListpackEntry<'a>) -> Ele<'a> {
             match *it {
                 ListpackEntry::Int(v) => Ele::Int(v),
@@ -648,7 +661,11 @@ impl Listpack {
             self.buf.len() + add <= u32::MAX as usize,
             "listpack would exceed u32::MAX bytes"
         );
-        self.buf.reserve_exact(add);
+        let need = self.buf.len() + add;
+        if need > self.buf.capacity() {
+            let cap = round(need).max(need);
+            self.buf.reserve_exact(cap - self.buf.len());
+        }
         let eof = self.buf.pop();
         debug_assert_eq!(eof, Some(LP_EOF));
         for it in items {

@@ -97,15 +97,33 @@ impl StreamId {
     /// `<ms>-<seq>` text in a stack buffer (at most 41 bytes: two 20-digit numbers and the
     /// dash), for replies that must not allocate (XADD's reply).
     pub fn text(self) -> IdText {
-        fn put(buf: &mut [u8; 41], mut end: usize, mut v: u64) -> usize {
-            loop {
-                end -= 1;
-                buf[end] = b'0' + (v % 10) as u8;
-                v /= 10;
-                if v == 0 {
-                    return end;
-                }
+        /// "00" "01" ... "99".
+        const PAIRS: [u8; 200] = {
+            let mut t = [0u8; 200];
+            let mut i = 0;
+            while i < 100 {
+                t[i * 2] = b'0' + (i / 10) as u8;
+                t[i * 2 + 1] = b'0' + (i % 10) as u8;
+                i += 1;
             }
+            t
+        };
+        // Writes v's digits ending before `end`, two at a time; returns where they start.
+        fn put(buf: &mut [u8; 41], mut end: usize, mut v: u64) -> usize {
+            while v >= 100 {
+                let r = (v % 100) as usize;
+                v /= 100;
+                end -= 2;
+                buf[end..end + 2].copy_from_slice(&PAIRS[r * 2..r * 2 + 2]);
+            }
+            if v >= 10 {
+                end -= 2;
+                buf[end..end + 2].copy_from_slice(&PAIRS[v as usize * 2..v as usize * 2 + 2]);
+            } else {
+                end -= 1;
+                buf[end] = b'0' + v as u8;
+            }
+            end
         }
         let mut buf = [0u8; 41];
         let start = put(&mut buf, 41, self.seq) - 1;
@@ -515,11 +533,14 @@ impl Stream {
             .enumerate()
             .filter(move |(i, _)| !same || i % 2 == 1)
             .map(|(_, f)| ListpackEntry::Str(f));
-        lp.push_back_each(
+        // Grown to the allocator's size class: the same block an exact realloc gets (and
+        // MEMORY USAGE counts), but the next appends that fit in it skip realloc.
+        lp.push_back_each_rounded(
             head.into_iter()
                 .chain(nf)
                 .chain(body)
                 .chain(std::iter::once(ListpackEntry::Int(lp_count))),
+            crate::memory::usable,
         );
         self.length += 1;
         self.entries_added += 1;
@@ -894,6 +915,17 @@ mod tests {
                     }
                 }
                 model_check(&s, &m);
+            }
+        }
+    }
+
+    #[test]
+    fn id_text_matches_format() {
+        for ms in [0u64, 1, 9, 10, 99, 100, 101, 1_733_540_000_123, u64::MAX] {
+            for seq in [0u64, 5, 10, 99, 100, 12345, u64::MAX - 1, u64::MAX] {
+                let id = StreamId::new(ms, seq);
+                assert_eq!(id.text().as_bytes(), format!("{ms}-{seq}").as_bytes());
+                assert_eq!(id.to_bytes(), format!("{ms}-{seq}").into_bytes());
             }
         }
     }
