@@ -228,10 +228,12 @@ fn parse_add_trim(c: &mut Ctx, xadd: bool) -> Option<(usize, AddTrimArgs)> {
     let mut i = 2;
     while i < argc {
         let moreargs = argc - 1 - i;
-        let o = opt(c.arg(i));
         if xadd && cstr(c.arg(i)) == b"*" {
             break;
-        } else if (o == b"maxlen" || o == b"minid") && moreargs > 0 {
+        }
+        // (Lowercased after the `*` check: the usual XADD allocates nothing here.)
+        let o = opt(c.arg(i));
+        if (o == b"maxlen" || o == b"minid") && moreargs > 0 {
             if a.trim.is_some() {
                 c.out.error(
                     "ERR syntax error, MAXLEN and MINID options at the same time are not compatible",
