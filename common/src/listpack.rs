@@ -672,11 +672,19 @@ impl Listpack {
             let mut hdr = [0u8; 9];
             let (h, payload) = ele(&it).encode(&mut hdr);
             let enclen = (h + payload.len()) as u64;
-            self.buf.extend_from_slice(&hdr[..h]);
-            self.buf.extend_from_slice(payload);
+            // The header and backlen are a few bytes: pushed one by one (the capacity is
+            // reserved) rather than through a memcpy call each.
+            for &b in &hdr[..h] {
+                self.buf.push(b);
+            }
+            if !payload.is_empty() {
+                self.buf.extend_from_slice(payload);
+            }
             let mut bl = [0u8; 5];
             let b = encode_backlen(&mut bl, enclen);
-            self.buf.extend_from_slice(&bl[..b]);
+            for &x in &bl[..b] {
+                self.buf.push(x);
+            }
         }
         self.buf.push(LP_EOF);
         self.set_header(count as isize);
