@@ -563,6 +563,17 @@ impl Listpack {
         let enclen = (h + payload.len()) as u64;
         let mut bl = [0u8; 5];
         let b = encode_backlen(&mut bl, enclen);
+        if enclen as usize + b == replaced {
+            // Same size (a counter rewritten in place, as a stream node's master count):
+            // overwrite the bytes, no shifting and no reallocation.
+            let mut q = p;
+            for part in [&hdr[..h], payload, &bl[..b]] {
+                self.buf[q..q + part.len()].copy_from_slice(part);
+                q += part.len();
+            }
+            self.trim_capacity();
+            return;
+        }
         let new_total = self.buf.len() - replaced + enclen as usize + b;
         assert!(
             new_total <= u32::MAX as usize,
@@ -607,16 +618,42 @@ impl Listpack {
     /// `lpAppendInteger`, `Str`s as `lpAppend` (canonical integers stored as integers). The
     /// bytes are those of the same elements appended one by one.
     pub fn push_back_all<'a>(&mut self, items: &[ListpackEntry<'a>]) {
+        self.push_back_each(items.iter().copied());
+    }
+
+    /// [`Self::push_back_all`] over an iterator (walked twice: sizes, then bytes), so callers
+    /// need not collect their elements into a `Vec` first (XADD's entry).
+    pub fn push_back_each<'a, I>(&mut self, items: I)
+    where
+        I: IntoIterator<Item = ListpackEntry<'a>>,
+        I::IntoIter: Clone,
+    {
+        self.push_back_each_rounded(items, |n| n)
+    }
+
+    /// [`Self::push_back_each`] where, when the buffer must grow, `round(new total bytes)`
+    /// bytes are reserved (values below the new total count as the total). With the
+    /// allocator's size class (`nallocx`) the block is the one an exact realloc would get, and
+    /// later appends that fit in it do not call realloc at all (a stream's tail node).
+    pub fn push_back_each_rounded<'a, I, F>(&mut self, items: I, round: F)
+    where
+        I: IntoIterator<Item = ListpackEntry<'a>>,
+        I::IntoIter: Clone,
+        F: Fn(usize) -> usize,
+    {
         fn ele<'a>(it: &ListpackEntry<'a>) -> Ele<'a> {
             match *it {
                 ListpackEntry::Int(v) => Ele::Int(v),
                 ListpackEntry::Str(s) => Ele::from_bytes(s),
             }
         }
+        let items = items.into_iter();
         let mut add = 0usize;
-        for it in items {
+        let mut count = 0usize;
+        for it in items.clone() {
+            count += 1;
             let mut hdr = [0u8; 9];
-            let (h, payload) = ele(it).encode(&mut hdr);
+            let (h, payload) = ele(&it).encode(&mut hdr);
             let enclen = h + payload.len();
             add += enclen + backlen_size(enclen as u64);
         }
@@ -624,21 +661,33 @@ impl Listpack {
             self.buf.len() + add <= u32::MAX as usize,
             "listpack would exceed u32::MAX bytes"
         );
-        self.buf.reserve_exact(add);
+        let need = self.buf.len() + add;
+        if need > self.buf.capacity() {
+            let cap = round(need).max(need);
+            self.buf.reserve_exact(cap - self.buf.len());
+        }
         let eof = self.buf.pop();
         debug_assert_eq!(eof, Some(LP_EOF));
         for it in items {
             let mut hdr = [0u8; 9];
-            let (h, payload) = ele(it).encode(&mut hdr);
+            let (h, payload) = ele(&it).encode(&mut hdr);
             let enclen = (h + payload.len()) as u64;
-            self.buf.extend_from_slice(&hdr[..h]);
-            self.buf.extend_from_slice(payload);
+            // The header and backlen are a few bytes: pushed one by one (the capacity is
+            // reserved) rather than through a memcpy call each.
+            for &b in &hdr[..h] {
+                self.buf.push(b);
+            }
+            if !payload.is_empty() {
+                self.buf.extend_from_slice(payload);
+            }
             let mut bl = [0u8; 5];
             let b = encode_backlen(&mut bl, enclen);
-            self.buf.extend_from_slice(&bl[..b]);
+            for &x in &bl[..b] {
+                self.buf.push(x);
+            }
         }
         self.buf.push(LP_EOF);
-        self.set_header(items.len() as isize);
+        self.set_header(count as isize);
     }
 
     /// Prepends a string (stored as an integer if it is a canonical one). `lpPrepend`.
@@ -752,7 +801,13 @@ impl Listpack {
     /// it does not detect a stale position that lands inside another entry).
     fn check_pos(&self, pos: Pos) {
         assert!(
-            pos.offset >= LP_HDR_SIZE && pos.offset < self.eof() && pos.index < self.len(),
+            pos.offset >= LP_HDR_SIZE && pos.offset < self.eof(),
+            "listpack position {pos:?} out of range"
+        );
+        // The index is bookkeeping only (the bytes are reached through the offset); counting
+        // the elements (a walk once there are 65535 or more) on every step is debug-only.
+        debug_assert!(
+            pos.index < self.len(),
             "listpack position {pos:?} out of range"
         );
     }

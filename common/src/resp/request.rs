@@ -67,6 +67,28 @@ pub enum ArgSource {
     Scratch,
 }
 
+/// `$N\r\n` with N one digit or two digits without a leading zero, complete in `buf`
+/// (the byte after the CR is not checked, as Redis does not): `(N, offset of the CR)`.
+/// None for anything else, which the general path then parses (or rejects).
+#[inline]
+fn short_bulk_len(buf: &[u8]) -> Option<(usize, usize)> {
+    if buf.len() < 4 || buf[0] != b'$' {
+        return None;
+    }
+    let d1 = buf[1].wrapping_sub(b'0');
+    if d1 > 9 {
+        return None;
+    }
+    if buf[2] == b'\r' {
+        return Some((d1 as usize, 2));
+    }
+    let d2 = buf[2].wrapping_sub(b'0');
+    if d1 == 0 || d2 > 9 || buf.len() < 5 || buf[3] != b'\r' {
+        return None;
+    }
+    Some((d1 as usize * 10 + d2 as usize, 3))
+}
+
 /// Position of the first CR. Header lines (`*3`, `$16`) are a few bytes long, where a plain
 /// loop beats memchr's vector setup; longer scans fall back to memchr.
 #[inline]
@@ -257,27 +279,41 @@ impl RequestParser {
                 Some(len) => len,
                 None => {
                     let rest = &buf[self.pos..];
-                    let Some(cr) = find_cr(rest) else {
-                        if rest.len() > PROTO_INLINE_MAX_SIZE {
-                            return Err(ProtocolError::TooBigBulkCount);
+                    // Fast path for the usual `$<1 or 2 digits>\r\n` (no leading zero, or
+                    // `$0`): the same length string2ll would give, without the scan.
+                    if let Some((n, cr)) = short_bulk_len(rest) {
+                        if self.is_master || n as u64 <= self.max_bulk_len {
+                            self.pos += cr + 2;
+                            self.bulk_len = Some(n);
+                            n
+                        } else {
+                            return Err(ProtocolError::InvalidBulkLength);
                         }
-                        return Ok(Parsed::Incomplete);
-                    };
-                    if cr + 2 > rest.len() {
-                        return Ok(Parsed::Incomplete);
+                    } else {
+                        let Some(cr) = find_cr(rest) else {
+                            if rest.len() > PROTO_INLINE_MAX_SIZE {
+                                return Err(ProtocolError::TooBigBulkCount);
+                            }
+                            return Ok(Parsed::Incomplete);
+                        };
+                        if cr + 2 > rest.len() {
+                            return Ok(Parsed::Incomplete);
+                        }
+                        if rest[0] != b'$' {
+                            return Err(ProtocolError::ExpectedDollar(rest[0]));
+                        }
+                        let n = crate::util::string2ll(&rest[1..cr])
+                            .filter(|&n| {
+                                n >= 0 && (self.is_master || n as u64 <= self.max_bulk_len)
+                            })
+                            .ok_or(ProtocolError::InvalidBulkLength)?;
+                        if n > 16384 && self.unauthenticated {
+                            return Err(ProtocolError::UnauthenticatedBulkLength);
+                        }
+                        self.pos += cr + 2;
+                        self.bulk_len = Some(n as usize);
+                        n as usize
                     }
-                    if rest[0] != b'$' {
-                        return Err(ProtocolError::ExpectedDollar(rest[0]));
-                    }
-                    let n = crate::util::string2ll(&rest[1..cr])
-                        .filter(|&n| n >= 0 && (self.is_master || n as u64 <= self.max_bulk_len))
-                        .ok_or(ProtocolError::InvalidBulkLength)?;
-                    if n > 16384 && self.unauthenticated {
-                        return Err(ProtocolError::UnauthenticatedBulkLength);
-                    }
-                    self.pos += cr + 2;
-                    self.bulk_len = Some(n as usize);
-                    n as usize
                 }
             };
             // Redis does not check the CRLF after the bulk: it skips two bytes.
@@ -363,6 +399,40 @@ pub fn check_parser_invariants(data: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The short bulk-length fast path agrees with the general one (find_cr + string2ll) on
+    /// every 1- to 3-character length, leading zeros, signs and junk included.
+    #[test]
+    fn short_bulk_len_matches_string2ll() {
+        let alphabet = b"0123456789-+ x\r";
+        let mut texts: Vec<Vec<u8>> = Vec::new();
+        for &a in alphabet {
+            texts.push(vec![a]);
+            for &b in alphabet {
+                texts.push(vec![a, b]);
+                for &c in alphabet {
+                    texts.push(vec![a, b, c]);
+                }
+            }
+        }
+        for t in texts {
+            let mut buf = b"$".to_vec();
+            buf.extend_from_slice(&t);
+            buf.extend_from_slice(b"\r\nxyz");
+            if let Some((n, cr)) = short_bulk_len(&buf) {
+                let general = find_cr(&buf).expect("a CR");
+                assert_eq!(cr, general, "{buf:?}");
+                let v = crate::util::string2ll(&buf[1..general]);
+                assert_eq!(v, Some(n as i64), "{buf:?}");
+            }
+        }
+        assert_eq!(short_bulk_len(b"$7\r\n"), Some((7, 2)));
+        assert_eq!(short_bulk_len(b"$42\r\n"), Some((42, 3)));
+        assert_eq!(short_bulk_len(b"$0\r\n"), Some((0, 2)));
+        assert_eq!(short_bulk_len(b"$05\r\n"), None);
+        assert_eq!(short_bulk_len(b"$123\r\n"), None);
+        assert_eq!(short_bulk_len(b"$42\r"), None);
+    }
 
     /// Parses every command in `input`, feeding it in pieces cut at `cuts`, and returns the
     /// commands' arguments.

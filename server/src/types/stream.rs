@@ -131,7 +131,7 @@ fn interval_id(c: &mut Ctx, a: &[u8], missing_seq: u64) -> Option<(StreamId, boo
 
 /// An id as a bulk string (`addReplyStreamID`).
 fn reply_id(out: &mut Reply, id: StreamId) {
-    out.bulk(&id.to_bytes());
+    out.bulk(id.text().as_bytes());
 }
 
 // --- lookups -----------------------------------------------------------------------------
@@ -228,10 +228,12 @@ fn parse_add_trim(c: &mut Ctx, xadd: bool) -> Option<(usize, AddTrimArgs)> {
     let mut i = 2;
     while i < argc {
         let moreargs = argc - 1 - i;
-        let o = opt(c.arg(i));
         if xadd && cstr(c.arg(i)) == b"*" {
             break;
-        } else if (o == b"maxlen" || o == b"minid") && moreargs > 0 {
+        }
+        // (Lowercased after the `*` check: the usual XADD allocates nothing here.)
+        let o = opt(c.arg(i));
+        if (o == b"maxlen" || o == b"minid") && moreargs > 0 {
             if a.trim.is_some() {
                 c.out.error(
                     "ERR syntax error, MAXLEN and MINID options at the same time are not compatible",
@@ -369,7 +371,18 @@ fn xadd(c: &mut Ctx) {
     let lim = node_limits(c);
     let now = c.srv.now_ms.max(0) as u64;
     let argv = c.argv;
-    let fields: Vec<&[u8]> = (field_pos..argc).map(|j| argv.get(j).unwrap()).collect();
+    // The field, value arguments, on the stack for the usual few (no allocation per XADD).
+    let mut small: [&[u8]; 32] = [&[]; 32];
+    let large: Vec<&[u8]>;
+    let fields: &[&[u8]] = if argc - field_pos <= small.len() {
+        for j in field_pos..argc {
+            small[j - field_pos] = argv.get(j).unwrap();
+        }
+        &small[..argc - field_pos]
+    } else {
+        large = (field_pos..argc).map(|j| argv.get(j).unwrap()).collect();
+        &large
+    };
     let s = stream_mut(&mut c.srv.ks, h);
     if s.last_id == StreamId::MAX {
         return c
@@ -377,7 +390,7 @@ fn xadd(c: &mut Ctx) {
             .error("ERR The stream has exhausted the last possible ID, unable to add more items");
     }
     let id =
-        match s.append(&fields, a.id, now, lim) {
+        match s.append(fields, a.id, now, lim) {
             Ok(id) => id,
             Err(store::AppendError::IdTooSmall) => return c.out.error(
                 "ERR The ID specified in XADD is equal or smaller than the target stream top item",

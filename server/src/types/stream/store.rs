@@ -91,7 +91,48 @@ impl StreamId {
 
     /// `<ms>-<seq>` text (`createStreamIDString`).
     pub fn to_bytes(self) -> Vec<u8> {
-        format!("{}-{}", self.ms, self.seq).into_bytes()
+        self.text().as_bytes().to_vec()
+    }
+
+    /// `<ms>-<seq>` text in a stack buffer (at most 41 bytes: two 20-digit numbers and the
+    /// dash), for replies that must not allocate (XADD's reply).
+    pub fn text(self) -> IdText {
+        /// "00" "01" ... "99".
+        const PAIRS: [u8; 200] = {
+            let mut t = [0u8; 200];
+            let mut i = 0;
+            while i < 100 {
+                t[i * 2] = b'0' + (i / 10) as u8;
+                t[i * 2 + 1] = b'0' + (i % 10) as u8;
+                i += 1;
+            }
+            t
+        };
+        // Writes v's digits ending before `end`, two at a time; returns where they start.
+        fn put(buf: &mut [u8; 41], mut end: usize, mut v: u64) -> usize {
+            while v >= 100 {
+                let r = (v % 100) as usize;
+                v /= 100;
+                end -= 2;
+                buf[end..end + 2].copy_from_slice(&PAIRS[r * 2..r * 2 + 2]);
+            }
+            if v >= 10 {
+                end -= 2;
+                buf[end..end + 2].copy_from_slice(&PAIRS[v as usize * 2..v as usize * 2 + 2]);
+            } else {
+                end -= 1;
+                buf[end] = b'0' + v as u8;
+            }
+            end
+        }
+        let mut buf = [0u8; 41];
+        let start = put(&mut buf, 41, self.seq) - 1;
+        buf[start] = b'-';
+        let start = put(&mut buf, start, self.ms);
+        IdText {
+            buf,
+            start: start as u8,
+        }
     }
 
     /// The 128-bit big-endian form Redis keys its rax with (`streamEncodeID`).
@@ -100,6 +141,20 @@ impl StreamId {
         b[..8].copy_from_slice(&self.ms.to_be_bytes());
         b[8..].copy_from_slice(&self.seq.to_be_bytes());
         b
+    }
+}
+
+/// A [`StreamId`]'s `<ms>-<seq>` text, kept on the stack ([`StreamId::text`]).
+#[derive(Clone, Copy)]
+pub struct IdText {
+    buf: [u8; 41],
+    start: u8,
+}
+
+impl IdText {
+    /// The text's bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[self.start as usize..]
     }
 }
 
@@ -402,22 +457,19 @@ impl Stream {
         if node_max_bytes == 0 || node_max_bytes > LISTPACK_MAX_SIZE {
             node_max_bytes = LISTPACK_MAX_SIZE;
         }
-        let mut use_last = false;
+        // The last node's master entry, read once: None when a new node is needed.
+        let mut last_header = None;
         if let Some((_, lp)) = self.nodes.last_key_value() {
-            use_last = true;
-            if lp.bytes() + totelelen >= node_max_bytes {
-                use_last = false;
-            } else if lim.max_entries > 0 {
+            if lp.bytes() + totelelen < node_max_bytes {
                 let h = header(lp);
-                if h.count + h.deleted >= lim.max_entries {
-                    use_last = false;
+                if lim.max_entries <= 0 || h.count + h.deleted < lim.max_entries {
+                    last_header = Some(h);
                 }
             }
         }
         let mut flags = 0;
-        let (master, lp) = if use_last {
+        let (master, lp) = if let Some(h) = last_header {
             let (&master, lp) = self.nodes.last_key_value().expect("last node");
-            let h = header(lp);
             if h.master_fields == numfields {
                 let mut p = h.first_field;
                 let mut same = true;
@@ -444,8 +496,7 @@ impl Stream {
             }
             let lp = self.nodes.get_mut(&master).expect("last node");
             let first = lp.first_pos().expect("master entry");
-            let count = int_at(lp, first);
-            lp.replace_int_at(first, count + 1);
+            lp.replace_int_at(first, h.count + 1);
             (master, lp)
         } else {
             if let Some(mut e) = self.nodes.last_entry() {
@@ -466,25 +517,31 @@ impl Stream {
             (id, lp)
         };
         let same = flags & FLAG_SAMEFIELDS != 0;
-        let mut items = Vec::with_capacity(fields.len() + 5);
-        items.push(ListpackEntry::Int(flags));
-        items.push(ListpackEntry::Int(id.ms.wrapping_sub(master.ms) as i64));
-        items.push(ListpackEntry::Int(id.seq.wrapping_sub(master.seq) as i64));
-        if !same {
-            items.push(ListpackEntry::Int(numfields as i64));
-        }
-        for i in 0..numfields {
-            if !same {
-                items.push(ListpackEntry::Str(fields[i * 2]));
-            }
-            items.push(ListpackEntry::Str(fields[i * 2 + 1]));
-        }
         let mut lp_count = numfields as i64 + 3;
         if !same {
             lp_count += numfields as i64 + 1;
         }
-        items.push(ListpackEntry::Int(lp_count));
-        lp.push_back_all(&items);
+        // flags, ms-diff, seq-diff, [numfields, field,] value ..., lp-count.
+        let head = [
+            ListpackEntry::Int(flags),
+            ListpackEntry::Int(id.ms.wrapping_sub(master.ms) as i64),
+            ListpackEntry::Int(id.seq.wrapping_sub(master.seq) as i64),
+        ];
+        let nf = (!same).then_some(ListpackEntry::Int(numfields as i64));
+        let body = fields[..numfields * 2]
+            .iter()
+            .enumerate()
+            .filter(move |(i, _)| !same || i % 2 == 1)
+            .map(|(_, f)| ListpackEntry::Str(f));
+        // Grown to the allocator's size class: the same block an exact realloc gets (and
+        // MEMORY USAGE counts), but the next appends that fit in it skip realloc.
+        lp.push_back_each_rounded(
+            head.into_iter()
+                .chain(nf)
+                .chain(body)
+                .chain(std::iter::once(ListpackEntry::Int(lp_count))),
+            crate::memory::usable,
+        );
         self.length += 1;
         self.entries_added += 1;
         self.last_id = id;
@@ -858,6 +915,17 @@ mod tests {
                     }
                 }
                 model_check(&s, &m);
+            }
+        }
+    }
+
+    #[test]
+    fn id_text_matches_format() {
+        for ms in [0u64, 1, 9, 10, 99, 100, 101, 1_733_540_000_123, u64::MAX] {
+            for seq in [0u64, 5, 10, 99, 100, 12345, u64::MAX - 1, u64::MAX] {
+                let id = StreamId::new(ms, seq);
+                assert_eq!(id.text().as_bytes(), format!("{ms}-{seq}").as_bytes());
+                assert_eq!(id.to_bytes(), format!("{ms}-{seq}").into_bytes());
             }
         }
     }
