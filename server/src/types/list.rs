@@ -295,7 +295,7 @@ impl QlNode {
 /// and every push reply are O(1), not a walk over thousands of nodes). Reads go through
 /// `Deref` to the nodes; every change of the element count is made by a `ListValue` method,
 /// which keeps `count` in step.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Debug, PartialEq, Default)]
 pub struct Quicklist {
     nodes: VecDeque<QlNode>,
     /// Each node's compression state, index for index with `nodes`.
@@ -347,6 +347,29 @@ impl QlNode {
             QlNode::Packed(lp) => lp.as_bytes(),
             QlNode::Plain(v) => v,
         }
+    }
+}
+
+impl Clone for Quicklist {
+    /// `quicklistDup` (COPY): the same fill and depth, each node copied with its encoding
+    /// and appended as `_quicklistInsertNodeAfter` does, so the depth rule runs again (a raw
+    /// middle node the original never re-attempted may come out compressed, as in Redis).
+    fn clone(&self) -> Quicklist {
+        let mut q = Quicklist::new(self.fill, self.depth as i64);
+        for (n, st) in self.nodes.iter().zip(&self.st) {
+            q.nodes.push_back(n.clone());
+            q.st.push_back(NodeState {
+                lzf: st.lzf,
+                ..NodeState::default()
+            });
+            let k = q.nodes.len() - 1;
+            if k > 0 {
+                q.compress(k - 1);
+            }
+            q.compress(k);
+        }
+        q.count = self.count;
+        q
     }
 }
 
