@@ -480,7 +480,11 @@ impl Quicklist {
     /// (`quicklistDecompressNodeForUse` on arrival, `quicklistCompress` on leaving): a
     /// compressed node is compressed again, a raw one re-applies the depth rule.
     pub fn visit(&mut self, k: usize) {
-        self.decompress_for_use(k);
+        // A compressed node would be decompressed and compressed again to the same bytes:
+        // nothing changes, so skip the work.
+        if self.st.get(k).is_some_and(|s| s.lzf) {
+            return;
+        }
         self.compress(k);
     }
 
