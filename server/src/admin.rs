@@ -127,7 +127,7 @@ fn debug(c: &mut Ctx) {
                 // debug.c's quicklist fields: node count, average elements per node, the
                 // fill setting, whether compression is on, and the listpack bytes.
                 if let Some((nodes, bytes, fill)) = l.quicklist_stats() {
-                    let depth = c.srv.config.get("list-compress-depth").unwrap_or("0");
+                    let depth = l.compress_depth().unwrap_or(0);
                     let _ = std::fmt::Write::write_fmt(
                         &mut s,
                         format_args!(
@@ -135,7 +135,7 @@ fn debug(c: &mut Ctx) {
                             nodes,
                             l.len() as f64 / nodes.max(1) as f64,
                             fill,
-                            i32::from(depth != "0"),
+                            i32::from(depth != 0),
                             bytes
                         ),
                     );

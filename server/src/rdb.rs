@@ -96,16 +96,22 @@ pub fn put_object(
             }
             Value::List(l) => {
                 w::put_len(out, l.nodes() as u64);
-                for n in l.node_refs() {
-                    match n {
-                        NodeRef::Packed(lp) => {
-                            w::put_len(out, crdb::container::PACKED);
-                            w::put_string(out, lp.as_bytes(), compress);
+                for (n, lzf) in l.node_states() {
+                    let (container, data) = match n {
+                        NodeRef::Packed(lp) => (crdb::container::PACKED, lp.as_bytes()),
+                        NodeRef::Plain(v) => (crdb::container::PLAIN, v),
+                    };
+                    w::put_len(out, container);
+                    // A node the quicklist keeps compressed is written as its LZF blob
+                    // (`rdbSaveLzfBlob`), whatever `rdbcompression` says.
+                    match lzf.then(|| crate::types::list::lzf_of(data)).flatten() {
+                        Some(c) => {
+                            out.push(0xC0 | pyrope_common::rdb::read::enc::LZF);
+                            w::put_len(out, c.len() as u64);
+                            w::put_len(out, data.len() as u64);
+                            out.extend_from_slice(&c);
                         }
-                        NodeRef::Plain(v) => {
-                            w::put_len(out, crdb::container::PLAIN);
-                            w::put_string(out, v, compress);
-                        }
+                        None => w::put_string(out, data, compress),
                     }
                 }
                 types::LIST_QUICKLIST_2
@@ -525,6 +531,8 @@ pub fn save_file(srv: &Server, path: &str, ctx: Option<&mut ChildCtx>) -> Result
 /// The limits the loader converts by (the live `*-max-*` settings).
 pub(crate) struct LoadLimits {
     fill: i64,
+    /// `list-compress-depth`.
+    depth: i64,
     hash: HashLimits,
     set: crate::types::set::SetLimits,
     zset: ZsetLimits,
@@ -536,6 +544,7 @@ impl LoadLimits {
         let s = &srv.settings;
         LoadLimits {
             fill: s.list_max_listpack_size,
+            depth: s.list_compress_depth,
             hash: HashLimits {
                 entries: s.hash_max_listpack_entries,
                 value: s.hash_max_listpack_value,
@@ -572,7 +581,7 @@ pub(crate) fn adopt(
             if nodes.is_empty() {
                 return Ok(None);
             }
-            boxed(Value::List(ListValue::from_loaded_nodes(lim.fill, nodes)))
+            boxed(Value::List(ListValue::from_loaded_nodes(lim.fill, lim.depth, nodes)))
         }
         crdb::Value::Set(members) => {
             if members.is_empty() {

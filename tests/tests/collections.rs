@@ -112,12 +112,35 @@ fn element(r: &mut Rng) -> String {
 /// RESTORE of each payload and DEBUG RELOAD are checked too.
 #[test]
 fn plain_quicklist_nodes_match_redis() {
+    random_quicklist_rounds("0", 0x9e37_79b9_7f4a_7c15, 25);
+}
+
+/// As [`plain_quicklist_nodes_match_redis`] with `list-compress-depth` 1 and 2: which nodes
+/// Redis keeps LZF-compressed shows in DUMP (with `rdbcompression no`, only compressed nodes
+/// are LZF blobs) and DEBUG OBJECT's serializedlength, compared after every command.
+#[test]
+fn compressed_quicklist_nodes_match_redis() {
+    random_quicklist_rounds("1", 0x2545_f491_4f6c_dd1d, 1);
+    random_quicklist_rounds("2", 0x5851_f42d_4c95_7f2d, 1);
+}
+
+/// 24 rounds of 400 random list commands on a fresh key, with `list-compress-depth` set to
+/// `depth`, replies and DEBUG OBJECT compared after each command and DUMP (then RESTORE of
+/// each side's payload) every `dump_every` commands.
+fn random_quicklist_rounds(depth: &str, seed: u64, dump_every: usize) {
     require_reference();
     let args = ["--enable-debug-command", "yes"];
     let (redis, pyrope) = (TestServer::redis(&args), TestServer::pyrope(&args));
     let mut cs = [redis.client(), pyrope.client()];
-    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut r = Rng(seed);
     let mut log: Vec<String> = Vec::new();
+    if depth != "0" {
+        // With RDB compression off only the nodes the quicklist keeps compressed are LZF
+        // blobs in DUMP: the payload shows exactly which nodes those are.
+        for c in cs.iter_mut() {
+            c.call(&["CONFIG", "SET", "rdbcompression", "no"]).unwrap();
+        }
+    }
     let run =
         |cs: &mut [pyrope_common::client::Client; 2], cmd: Vec<String>, log: &mut Vec<String>| {
             let argv: Vec<&str> = cmd.iter().map(|s| s.as_str()).collect();
@@ -165,6 +188,16 @@ fn plain_quicklist_nodes_match_redis() {
                 "DEBUG".into(),
                 "QUICKLIST-PACKED-THRESHOLD".into(),
                 threshold.into(),
+            ],
+            &mut log,
+        );
+        run(
+            &mut cs,
+            vec![
+                "CONFIG".into(),
+                "SET".into(),
+                "list-compress-depth".into(),
+                depth.into(),
             ],
             &mut log,
         );
@@ -231,7 +264,7 @@ fn plain_quicklist_nodes_match_redis() {
                 vec![s("DEBUG"), s("OBJECT"), key.clone()],
                 &mut log,
             );
-            if step % 25 == 0 {
+            if step % dump_every == 0 {
                 run(&mut cs, vec![s("DUMP"), key.clone()], &mut log);
                 // RESTORE each side's own payload into a copy and compare what it holds.
                 let payloads: Vec<Option<Vec<u8>>> = cs

@@ -978,6 +978,9 @@ pub struct Settings {
     /// `list-max-listpack-size`: a quicklist node's limit (negative: byte class, positive:
     /// element count).
     pub list_max_listpack_size: i64,
+    /// `list-compress-depth`: quicklist nodes kept raw at each end of a new quicklist (0: no
+    /// compression; `quicklist->compress`, clamped to 65535 by the list).
+    pub list_compress_depth: i64,
     pub port: u16,
     pub bind: Vec<String>,
     pub tcp_backlog: i32,
@@ -1654,6 +1657,7 @@ impl Config {
             notify_keyspace_events: keyspace_events_parse(g("notify-keyspace-events")).unwrap_or(0)
                 | self.notify_hidden,
             list_max_listpack_size: i("list-max-listpack-size"),
+            list_compress_depth: i("list-compress-depth"),
             port: i("port") as u16,
             bind: g("bind").split_whitespace().map(str::to_string).collect(),
             tcp_backlog: i("tcp-backlog") as i32,

@@ -15,6 +15,14 @@
 //! limit converts back (`listTypeTryConvertQuicklist` with shrinking). The listpack bytes are
 //! Redis's own (`common::listpack`), so the RDB writer and DUMP can copy nodes as they are.
 //!
+//! `list-compress-depth` (taken by a quicklist when it is created, as `quicklist->compress`):
+//! each node carries Redis's compression state (`NodeState`), moved by the same calls as
+//! quicklist.c (`__quicklistCompress` after node insertions and deletions,
+//! `quicklistDecompressNodeForUse` / `quicklistRecompressOnly` around changes, the iterator's
+//! `quicklistCompress` of each node it passes, reads included), so the nodes Redis would keep
+//! LZF-compressed are known: RDB and DUMP write them as LZF blobs and MEMORY USAGE counts
+//! their compressed size. The node bytes themselves stay uncompressed in memory.
+//!
 //! Every change goes through the keyspace's mutation path: `touched` with the command's event
 //! (lpush, rpush, lpop, rpop, linsert, lset, lrem, ltrim), `add` for a new list, and `delete`
 //! with "del" when a list empties, in Redis's order.
@@ -287,13 +295,82 @@ impl QlNode {
 /// and every push reply are O(1), not a walk over thousands of nodes). Reads go through
 /// `Deref` to the nodes; every change of the element count is made by a `ListValue` method,
 /// which keeps `count` in step.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Debug, PartialEq, Default)]
 pub struct Quicklist {
     nodes: VecDeque<QlNode>,
+    /// Each node's compression state, index for index with `nodes`.
+    st: VecDeque<NodeState>,
     count: usize,
     /// The node limit this list was created with (`quicklist->fill`, clamped to -5..=32767:
     /// a later CONFIG SET of `list-max-listpack-size` applies to new lists only, as in Redis).
     fill: i64,
+    /// Nodes kept uncompressed at each end (`quicklist->compress`, clamped to 0..=65535);
+    /// 0 compresses nothing. Like `fill`, fixed when the quicklist is created.
+    depth: usize,
+}
+
+/// A quicklist node's compression state (`quicklistNode`'s `encoding`, `recompress` and
+/// `dont_compress`). A node marked `lzf` is one Redis keeps LZF-compressed: the RDB writer
+/// saves it as an LZF blob (`rdbSaveLzfBlob`) and MEMORY USAGE counts its compressed size.
+/// The state follows quicklist.c's calls exactly, since which nodes Redis compresses depends
+/// on the path (a node too small to compress stays raw until something re-attempts it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct NodeState {
+    /// `QUICKLIST_NODE_ENCODING_LZF`.
+    pub lzf: bool,
+    /// Decompressed for use; compress again afterwards (`recompress`).
+    recompress: bool,
+    /// `dont_compress` (set by `quicklistReplaceEntry` around its insertion).
+    dont_compress: bool,
+}
+
+/// Nodes smaller than this are never compressed (quicklist.c `MIN_COMPRESS_BYTES`).
+const MIN_COMPRESS_BYTES: usize = 48;
+/// Compression must save at least this many bytes (`MIN_COMPRESS_IMPROVE`).
+const MIN_COMPRESS_IMPROVE: usize = 8;
+
+/// The LZF form Redis keeps of a node's bytes (`__quicklistCompressNode`): None when the node
+/// is smaller than `MIN_COMPRESS_BYTES`, when `lzf_compress` gives up within an output of
+/// the input's size, or when it saves less than `MIN_COMPRESS_IMPROVE` bytes.
+pub fn lzf_of(data: &[u8]) -> Option<Vec<u8>> {
+    if data.len() < MIN_COMPRESS_BYTES {
+        return None;
+    }
+    let c = pyrope_common::rdb::lzf::compress_bounded(data, data.len())?;
+    (c.len() + MIN_COMPRESS_IMPROVE < data.len()).then_some(c)
+}
+
+impl QlNode {
+    /// The node's bytes as stored: the listpack, or the plain element.
+    pub fn data(&self) -> &[u8] {
+        match self {
+            QlNode::Packed(lp) => lp.as_bytes(),
+            QlNode::Plain(v) => v,
+        }
+    }
+}
+
+impl Clone for Quicklist {
+    /// `quicklistDup` (COPY): the same fill and depth, each node copied with its encoding
+    /// and appended as `_quicklistInsertNodeAfter` does, so the depth rule runs again (a raw
+    /// middle node the original never re-attempted may come out compressed, as in Redis).
+    fn clone(&self) -> Quicklist {
+        let mut q = Quicklist::new(self.fill, self.depth as i64);
+        for (n, st) in self.nodes.iter().zip(&self.st) {
+            q.nodes.push_back(n.clone());
+            q.st.push_back(NodeState {
+                lzf: st.lzf,
+                ..NodeState::default()
+            });
+            let k = q.nodes.len() - 1;
+            if k > 0 {
+                q.compress(k - 1);
+            }
+            q.compress(k);
+        }
+        q.count = self.count;
+        q
+    }
 }
 
 impl std::ops::Deref for Quicklist {
@@ -304,26 +381,148 @@ impl std::ops::Deref for Quicklist {
 }
 
 impl Quicklist {
-    fn new(fill: i64) -> Quicklist {
+    fn new(fill: i64, depth: i64) -> Quicklist {
         Quicklist {
             nodes: VecDeque::new(),
+            st: VecDeque::new(),
             count: 0,
             fill: clamp_fill(fill),
+            depth: depth.clamp(0, (1 << 16) - 1) as usize,
         }
     }
 
-    /// Inserts `node` after (or before) node `k` (`__quicklistInsertNode`); returns its index.
+    /// The compression state of each node, head to tail.
+    pub fn states(&self) -> impl Iterator<Item = NodeState> + '_ {
+        self.st.iter().copied()
+    }
+
+    /// `__quicklistCompressNode` on a raw node (`quicklistCompressNode`).
+    fn compress_node(&mut self, k: usize) {
+        let Some(st) = self.st.get_mut(k) else { return };
+        if st.lzf || st.dont_compress {
+            return;
+        }
+        st.recompress = false;
+        if lzf_of(self.nodes[k].data()).is_some() {
+            self.st[k].lzf = true;
+        }
+    }
+
+    /// `quicklistDecompressNode`.
+    fn decompress_node(&mut self, k: usize) {
+        if let Some(st) = self.st.get_mut(k) {
+            if st.lzf {
+                st.lzf = false;
+                st.recompress = false;
+            }
+        }
+    }
+
+    /// `quicklistDecompressNodeForUse`: decompressed, to be compressed again after use.
+    fn decompress_for_use(&mut self, k: usize) {
+        if let Some(st) = self.st.get_mut(k) {
+            if st.lzf {
+                st.lzf = false;
+                st.recompress = true;
+            }
+        }
+    }
+
+    /// `quicklistRecompressOnly`.
+    fn recompress_only(&mut self, k: usize) {
+        if self.st.get(k).is_some_and(|s| s.recompress) {
+            self.compress_node(k);
+        }
+    }
+
+    /// `quicklistCompress`: a node decompressed for use is compressed again, any other
+    /// re-applies the depth rule around it.
+    fn compress(&mut self, k: usize) {
+        if self.st.get(k).is_some_and(|s| s.recompress) {
+            self.compress_node(k);
+        } else if k < self.nodes.len() {
+            self.compress_all(Some(k));
+        }
+    }
+
+    /// `__quicklistCompress`: the `depth` nodes at each end are decompressed; `node` (unless
+    /// within them) and the first node past the depth at each end are compressed. Nothing
+    /// when the list has fewer than 2 * depth nodes.
+    fn compress_all(&mut self, node: Option<usize>) {
+        let len = self.nodes.len();
+        if len == 0 || self.depth == 0 || len < self.depth * 2 {
+            return;
+        }
+        let (mut fwd, mut rev) = (0, len - 1);
+        let mut in_depth = false;
+        for _ in 0..self.depth {
+            self.decompress_node(fwd);
+            self.decompress_node(rev);
+            if node == Some(fwd) || node == Some(rev) {
+                in_depth = true;
+            }
+            if fwd == rev || fwd + 1 == rev {
+                return;
+            }
+            fwd += 1;
+            rev -= 1;
+        }
+        if !in_depth {
+            if let Some(k) = node {
+                self.compress_node(k);
+            }
+        }
+        self.compress_node(fwd);
+        self.compress_node(rev);
+    }
+
+    /// What a read through a quicklist iterator leaves behind on node `k`
+    /// (`quicklistDecompressNodeForUse` on arrival, `quicklistCompress` on leaving): a
+    /// compressed node is compressed again, a raw one re-applies the depth rule.
+    pub fn visit(&mut self, k: usize) {
+        // A compressed node would be decompressed and compressed again to the same bytes:
+        // nothing changes, so skip the work.
+        if self.st.get(k).is_some_and(|s| s.lzf) {
+            return;
+        }
+        self.compress(k);
+    }
+
+    /// Inserts `node` after (or before) node `k` (`__quicklistInsertNode`, with its
+    /// `quicklistCompress` of both nodes); returns its index.
     fn insert_node(&mut self, k: usize, node: QlNode, after: bool) -> usize {
         let at = if after { k + 1 } else { k };
         self.nodes.insert(at, node);
+        self.st.insert(at, NodeState::default());
+        let old = if after { k } else { k + 1 };
+        self.compress(old);
+        self.compress(at);
         at
     }
 
-    /// Removes node `k` and its elements (`__quicklistDelNode`).
-    fn del_node(&mut self, k: usize) {
-        if let Some(n) = self.nodes.remove(k) {
-            self.count -= n.len();
+    /// Adds `node` at an end (`__quicklistInsertNode` next to the head or tail, or as the
+    /// only node).
+    fn insert_at_end(&mut self, end: End, node: QlNode) {
+        if self.nodes.is_empty() {
+            self.nodes.push_back(node);
+            self.st.push_back(NodeState::default());
+            self.compress(0);
+            return;
         }
+        match end {
+            End::Head => self.insert_node(0, node, false),
+            End::Tail => self.insert_node(self.nodes.len() - 1, node, true),
+        };
+    }
+
+    /// Removes node `k` and its elements (`__quicklistDelNode`, which re-applies the depth
+    /// rule).
+    fn del_node(&mut self, k: usize) -> Option<QlNode> {
+        let n = self.nodes.remove(k)?;
+        self.st.remove(k);
+        self.count -= n.len();
+        self.compress_all(None);
+        Some(n)
     }
 
     /// Splits packed node `k` at `offset` (`_quicklistSplitNode`): with `after` the returned
@@ -349,19 +548,31 @@ impl Quicklist {
     }
 
     /// Merges node `i + 1` into node `i` (`_quicklistListpackMerge`; both packed).
+    /// Both are decompressed, the emptied node is deleted (`__quicklistDelNode`) and the kept
+    /// one compressed where the depth rule says (`quicklistCompress`).
     fn merge_pair(&mut self, i: usize) {
+        self.decompress_node(i);
+        self.decompress_node(i + 1);
         let Some(QlNode::Packed(right)) = self.nodes.remove(i + 1) else {
             unreachable!("allow_merge checked both nodes")
         };
+        let right_st = self.st.remove(i + 1).unwrap_or_default();
         if let Some(lp) = self.nodes[i].lp_mut() {
+            // lpMerge keeps the larger listpack's node.
+            if right.bytes() > lp.bytes() {
+                self.st[i] = right_st;
+            }
             let items: Vec<ListpackEntry> = right.iter().collect();
             lp.push_back_all(&items);
         }
+        self.st[i].recompress = false;
+        self.compress_all(None);
+        self.compress(i);
     }
 
     /// `_quicklistMergeNodes` around node `center`: (prev_prev, prev), (next, next_next),
     /// then (prev, center) and the result with its next.
-    fn merge_around(&mut self, center: usize) {
+    fn merge_around(&mut self, center: usize) -> usize {
         let fill = self.fill;
         let mut c = center;
         if c >= 2 && allow_merge(&self.nodes[c - 1], &self.nodes[c - 2], fill) {
@@ -382,17 +593,14 @@ impl Quicklist {
         {
             self.merge_pair(target);
         }
+        target
     }
 
     /// Pushes one element at `end` (`quicklistPushHead` / `quicklistPushTail`).
     fn push(&mut self, end: End, e: &[u8]) {
         let fill = self.fill;
         if is_large(e.len(), fill) {
-            let n = QlNode::Plain(e.into());
-            match end {
-                End::Head => self.nodes.push_front(n),
-                End::Tail => self.nodes.push_back(n),
-            }
+            self.insert_at_end(end, QlNode::Plain(e.into()));
         } else {
             let node = match end {
                 End::Head => self.nodes.front_mut(),
@@ -406,11 +614,7 @@ impl Quicklist {
                     }
                 }
             } else {
-                let n = QlNode::packed_with(e);
-                match end {
-                    End::Head => self.nodes.push_front(n),
-                    End::Tail => self.nodes.push_back(n),
-                }
+                self.insert_at_end(end, QlNode::packed_with(e));
             }
         }
         self.count += 1;
@@ -421,7 +625,10 @@ impl Quicklist {
     /// the pivot is inside it); a small one goes into the pivot's node if it has room, else
     /// into the neighbour at the matching edge, else a new node at that edge, else the node
     /// is split, the element joins the split-off part, and the nodes around are merged.
-    fn insert_at(&mut self, k: usize, offset: usize, after: bool, e: &[u8]) {
+    /// Node `k` was decompressed for use by the caller (the iterator that found it). Returns
+    /// the pivot node's index when the iterator is left on it (the large-element paths do
+    /// not reset it: its release compresses that node).
+    fn insert_at(&mut self, k: usize, offset: usize, after: bool, e: &[u8]) -> Option<usize> {
         let fill = self.fill;
         let sz = e.len();
         let node_len = self.nodes[k].len();
@@ -435,28 +642,39 @@ impl Quicklist {
             let plain = QlNode::Plain(e.into());
             if self.nodes[k].is_plain() || at_tail || at_head {
                 self.insert_node(k, plain, after);
+                return Some(if after { k } else { k + 1 });
             } else {
+                self.decompress_for_use(k);
                 let new = self.split(k, offset, after);
                 let p = self.insert_node(k, plain, after);
                 self.insert_node(p, new, after);
+                return Some(if after { k } else { k + 2 });
             }
-            return;
         }
         if !full {
+            self.decompress_for_use(k);
             if let Some(lp) = self.nodes[k].lp_mut() {
                 lp.insert(if after { offset + 1 } else { offset }, e);
             }
+            self.recompress_only(k);
         } else if at_tail && avail_next {
+            self.decompress_for_use(k + 1);
             if let Some(lp) = self.nodes[k + 1].lp_mut() {
                 lp.push_front(e);
             }
+            self.recompress_only(k + 1);
+            self.recompress_only(k);
         } else if at_head && avail_prev {
+            self.decompress_for_use(k - 1);
             if let Some(lp) = self.nodes[k - 1].lp_mut() {
                 lp.push_back(e);
             }
+            self.recompress_only(k - 1);
+            self.recompress_only(k);
         } else if at_tail || at_head {
             self.insert_node(k, QlNode::packed_with(e), after);
         } else {
+            self.decompress_for_use(k);
             let mut new = self.split(k, offset, after);
             if let Some(lp) = new.lp_mut() {
                 if after {
@@ -469,6 +687,7 @@ impl Quicklist {
             // The pivot's node moved one place right when the new node went before it.
             self.merge_around(if after { k } else { k + 1 });
         }
+        None
     }
 
     /// Replaces element `j` of node `k` with `e` (`quicklistReplaceEntry`, Redis 7.2+): in
@@ -477,17 +696,26 @@ impl Quicklist {
     /// after the element (unless it is the last), `e` gets a plain node between the parts,
     /// the element is deleted (with its node if it was alone), and the nodes around the new
     /// one are merged where they may be.
+    /// Node `k` was decompressed for use by the caller; the compression calls are
+    /// `quicklistReplaceEntry`'s.
     fn replace(&mut self, k: usize, j: usize, e: &[u8]) {
         let large = is_large(e.len(), self.fill);
         match &mut self.nodes[k] {
-            QlNode::Packed(lp) if !large => lp.replace(j, e),
-            QlNode::Plain(v) if large => *v = e.into(),
+            QlNode::Packed(lp) if !large => {
+                lp.replace(j, e);
+                self.compress(k);
+            }
+            QlNode::Plain(v) if large => {
+                *v = e.into();
+                self.compress(k);
+            }
             QlNode::Plain(_) => {
                 self.insert_at(k, 0, true, e);
                 self.del_node(k);
             }
             QlNode::Packed(lp) => {
                 let last = lp.len() - 1;
+                self.st[k].dont_compress = true;
                 let split = (j != last).then(|| self.split(k, j, true));
                 self.insert_node(k, QlNode::Plain(e.into()), true);
                 if let Some(split) = split {
@@ -501,7 +729,15 @@ impl Quicklist {
                         lp.delete_range(-1, 1);
                     }
                     self.count -= 1;
-                    self.merge_around(k + 1);
+                    self.st[k].dont_compress = false;
+                    let n = self.merge_around(k + 1);
+                    self.compress(n);
+                    if n > 0 {
+                        self.compress(n - 1);
+                    }
+                    if n + 1 < self.nodes.len() {
+                        self.compress(n + 1);
+                    }
                 }
             }
         }
@@ -545,6 +781,42 @@ impl ListValue {
         }
     }
 
+    /// The compress depth of a quicklist (`quicklist->compress`; DEBUG OBJECT's
+    /// `ql_compressed` is whether it is not 0), None for a listpack.
+    pub fn compress_depth(&self) -> Option<usize> {
+        match self {
+            ListValue::Listpack(_) => None,
+            ListValue::Quicklist(q) => Some(q.depth),
+        }
+    }
+
+    /// The nodes with their compression state (a listpack is one raw node).
+    pub fn node_states(&self) -> impl Iterator<Item = (NodeRef<'_>, bool)> + '_ {
+        let q = match self {
+            ListValue::Quicklist(q) => Some(q),
+            ListValue::Listpack(_) => None,
+        };
+        self.node_refs().enumerate().map(move |(k, n)| {
+            (n, q.is_some_and(|q| q.st.get(k).is_some_and(|s| s.lzf)))
+        })
+    }
+
+    /// What a read through a quicklist iterator over elements `from..=to` (head to tail)
+    /// leaves behind: every node it passes is compressed again or re-attempted
+    /// (`quicklistNext` / `quicklistReleaseIterator`). Nothing for a listpack.
+    pub fn visit_range(&mut self, from: usize, to: usize) {
+        if from > to || to >= self.len() {
+            return;
+        }
+        let (a, _) = self.locate(from);
+        let (b, _) = self.locate(to);
+        if let ListValue::Quicklist(q) = self {
+            for k in a..=b {
+                q.visit(k);
+            }
+        }
+    }
+
     /// Heap bytes of the nodes.
     pub fn heap_size(&self) -> usize {
         match self {
@@ -573,8 +845,12 @@ impl ListValue {
     /// with `fill` (`createQuicklistObject`), every element pushed at the tail, then
     /// `listTypeTryConversion(LIST_CONV_AUTO)` — back to a listpack when it is one packed
     /// node within the node limits (not halved: this is no shrink).
-    pub fn build_stored<'e>(fill: i64, elements: impl IntoIterator<Item = &'e [u8]>) -> ListValue {
-        let mut q = Quicklist::new(fill);
+    pub fn build_stored<'e>(
+        fill: i64,
+        depth: i64,
+        elements: impl IntoIterator<Item = &'e [u8]>,
+    ) -> ListValue {
+        let mut q = Quicklist::new(fill, depth);
         for e in elements {
             q.push(End::Tail, e);
         }
@@ -586,10 +862,14 @@ impl ListValue {
     /// A list loaded from RDB quicklist nodes (none empty), as Redis 7.4's `rdbLoadObject`:
     /// the nodes are kept as they are in a quicklist created with `fill`, then a single
     /// packed node within the node limits becomes a listpack-encoded list (not halved).
-    pub fn from_loaded_nodes(fill: i64, nodes: Vec<QlNode>) -> ListValue {
+    /// Each node is appended as `quicklistAppendListpack` does, compressed by the depth rule
+    /// (`depth` is `list-compress-depth`).
+    pub fn from_loaded_nodes(fill: i64, depth: i64, nodes: Vec<QlNode>) -> ListValue {
         let count = nodes.iter().map(|n| n.len()).sum();
-        let mut q = Quicklist::new(fill);
-        q.nodes = nodes.into();
+        let mut q = Quicklist::new(fill, depth);
+        for n in nodes {
+            q.insert_at_end(End::Tail, n);
+        }
         q.count = count;
         let mut l = ListValue::Quicklist(Box::new(q));
         l.try_convert_quicklist(fill, false);
@@ -598,14 +878,15 @@ impl ListValue {
 
     /// Converts to a quicklist before adding `add_len` elements of `add_bytes` bytes if one
     /// listpack could not hold them (`listTypeTryConvertListpack`).
-    pub fn grow_check(&mut self, fill: i64, add_bytes: usize, add_len: usize) {
+    /// The new quicklist takes `depth` (`list-compress-depth`) as its compress depth.
+    pub fn grow_check(&mut self, fill: i64, depth: i64, add_bytes: usize, add_len: usize) {
         if let ListValue::Listpack(lp) = self {
             if exceeds_limit(fill, lp.bytes() + add_bytes, lp.len() + add_len) {
                 let lp = std::mem::take(lp);
-                let mut q = Quicklist::new(fill);
+                let mut q = Quicklist::new(fill, depth);
                 q.count = lp.len();
                 if !lp.is_empty() {
-                    q.nodes.push_back(QlNode::Packed(lp));
+                    q.insert_at_end(End::Tail, QlNode::Packed(lp));
                 }
                 *self = ListValue::Quicklist(Box::new(q));
             }
@@ -630,6 +911,7 @@ impl ListValue {
             if node.bytes() > sz || q.count > count {
                 return;
             }
+            q.st.clear();
             if let Some(QlNode::Packed(lp)) = q.nodes.pop_front() {
                 *self = ListValue::Listpack(lp);
             }
@@ -664,12 +946,7 @@ impl ListValue {
                     End::Tail => q.nodes.len().checked_sub(1)?,
                 };
                 if q.nodes.get(k)?.is_plain() {
-                    q.count -= 1;
-                    let n = match end {
-                        End::Head => q.nodes.pop_front(),
-                        End::Tail => q.nodes.pop_back(),
-                    };
-                    return match n {
+                    return match q.del_node(k) {
                         Some(QlNode::Plain(v)) => Some(v.into_vec()),
                         _ => None,
                     };
@@ -685,14 +962,12 @@ impl ListValue {
         node.delete_at(pos);
         if let ListValue::Quicklist(q) = self {
             q.count -= 1;
-            match end {
-                End::Head if q.front().is_some_and(|n| n.is_empty()) => {
-                    q.nodes.pop_front();
-                }
-                End::Tail if q.back().is_some_and(|n| n.is_empty()) => {
-                    q.nodes.pop_back();
-                }
-                _ => {}
+            let k = match end {
+                End::Head => 0,
+                End::Tail => q.nodes.len() - 1,
+            };
+            if q.nodes[k].is_empty() {
+                q.del_node(k);
             }
         }
         Some(v)
@@ -736,17 +1011,30 @@ impl ListValue {
         let (k, j) = self.locate(i);
         match self {
             ListValue::Listpack(lp) => lp.replace(j, e),
-            ListValue::Quicklist(q) => q.replace(k, j, e),
+            ListValue::Quicklist(q) => {
+                q.decompress_for_use(k);
+                q.replace(k, j, e)
+            }
         }
     }
 
     /// Inserts `e` before (or after) position `i` (< len) (`quicklistInsertBefore/After`,
     /// see `Quicklist::insert_at`).
+    /// The pivot was found by iterating from the head: the nodes before its node were
+    /// passed (see [`ListValue::visit_range`]).
     pub fn insert(&mut self, i: usize, after: bool, e: &[u8]) {
         let (k, j) = self.locate(i);
         match self {
             ListValue::Listpack(lp) => lp.insert(if after { j + 1 } else { j }, e),
-            ListValue::Quicklist(q) => q.insert_at(k, j, after, e),
+            ListValue::Quicklist(q) => {
+                for p in 0..k {
+                    q.visit(p);
+                }
+                q.decompress_for_use(k);
+                if let Some(c) = q.insert_at(k, j, after, e) {
+                    q.compress(c);
+                }
+            }
         }
     }
 
@@ -762,16 +1050,18 @@ impl ListValue {
         match self {
             ListValue::Listpack(lp) => remove_in(lp, e, count < 0, limit, &mut removed),
             ListValue::Quicklist(q) => {
-                let n = q.nodes.len();
-                for step in 0..n {
-                    if removed == limit {
-                        break;
-                    }
-                    let k = if count < 0 { n - 1 - step } else { step };
-                    match &mut q.nodes[k] {
-                        QlNode::Packed(lp) => remove_in(lp, e, count < 0, limit, &mut removed),
-                        // `quicklistCompare` of a plain node: the bytes, exactly. An emptied
-                        // node is dropped below.
+                // An iterator from the head (or tail): each node is decompressed for use,
+                // compressed again when left (`quicklistNext`), deleted when emptied
+                // (`quicklistDelIndex`); the node the iterator stops at is compressed by
+                // `quicklistReleaseIterator`.
+                let tail = count < 0;
+                let mut k = if tail { q.nodes.len().checked_sub(1) } else { Some(0) };
+                while let Some(at) = k.filter(|&at| at < q.nodes.len()) {
+                    q.decompress_for_use(at);
+                    let before = removed;
+                    match &mut q.nodes[at] {
+                        QlNode::Packed(lp) => remove_in(lp, e, tail, limit, &mut removed),
+                        // `quicklistCompare` of a plain node: the bytes, exactly.
                         node @ QlNode::Plain(_) => {
                             if matches!(node, QlNode::Plain(v) if **v == *e) {
                                 *node = QlNode::Packed(Listpack::new());
@@ -779,9 +1069,30 @@ impl ListValue {
                             }
                         }
                     }
+                    q.count -= removed - before;
+                    let next = if q.nodes[at].is_empty() {
+                        q.del_node(at);
+                        let next = if tail { at.checked_sub(1) } else { Some(at) };
+                        if removed == limit {
+                            if let Some(n) = next.filter(|&n| n < q.nodes.len()) {
+                                q.compress(n);
+                            }
+                            break;
+                        }
+                        next
+                    } else {
+                        q.compress(at);
+                        if removed == limit {
+                            break;
+                        }
+                        if tail {
+                            at.checked_sub(1)
+                        } else {
+                            Some(at + 1)
+                        }
+                    };
+                    k = next;
                 }
-                q.count -= removed;
-                q.nodes.retain(|n| !n.is_empty());
             }
         }
         removed
@@ -799,29 +1110,55 @@ impl ListValue {
                 }
             }
             ListValue::Quicklist(q) => {
-                while ltrim > 0 {
-                    let Some(n) = q.nodes.front_mut() else { break };
-                    let take = n.len().min(ltrim);
-                    match n.lp_mut() {
-                        Some(lp) if lp.len() > ltrim => lp.delete_range(0, ltrim),
-                        _ => {
-                            q.nodes.pop_front();
+                // `quicklistDelRange(0, ltrim)` then `quicklistDelRange(-rtrim, rtrim)`: the
+                // start node is compressed when the seeking iterator is released, then nodes
+                // are deleted whole or cut (decompressed for use, compressed again) toward
+                // the tail.
+                if ltrim > 0 && ltrim <= q.count {
+                    q.compress(0);
+                    while ltrim > 0 {
+                        let take = q.nodes[0].len().min(ltrim);
+                        q.decompress_for_use(0);
+                        match q.nodes[0].lp_mut() {
+                            Some(lp) if lp.len() > take => {
+                                lp.delete_range(0, take);
+                                q.count -= take;
+                                q.recompress_only(0);
+                            }
+                            _ => {
+                                q.del_node(0);
+                            }
                         }
+                        ltrim -= take;
                     }
-                    ltrim -= take;
-                    q.count -= take;
                 }
-                while rtrim > 0 {
-                    let Some(n) = q.nodes.back_mut() else { break };
-                    let take = n.len().min(rtrim);
-                    match n.lp_mut() {
-                        Some(lp) if lp.len() > rtrim => lp.delete_range(-(rtrim as i64), rtrim),
-                        _ => {
-                            q.nodes.pop_back();
-                        }
+                if rtrim > 0 && rtrim <= q.count {
+                    let mut k = 0;
+                    let mut before = q.count - rtrim;
+                    while before >= q.nodes[k].len() {
+                        before -= q.nodes[k].len();
+                        k += 1;
                     }
-                    rtrim -= take;
-                    q.count -= take;
+                    q.compress(k);
+                    let mut offset = before;
+                    while rtrim > 0 {
+                        let n = q.nodes[k].len();
+                        let take = (n - offset).min(rtrim);
+                        q.decompress_for_use(k);
+                        match q.nodes[k].lp_mut() {
+                            Some(lp) if lp.len() > take => {
+                                lp.delete_range(offset as i64, take);
+                                q.count -= take;
+                                q.recompress_only(k);
+                                k += 1;
+                            }
+                            _ => {
+                                q.del_node(k);
+                            }
+                        }
+                        rtrim -= take;
+                        offset = 0;
+                    }
                 }
             }
         }
@@ -863,6 +1200,11 @@ fn remove_in(lp: &mut Listpack, e: &[u8], from_tail: bool, limit: usize, removed
 /// `list-max-listpack-size`.
 fn fill(c: &Ctx) -> i64 {
     c.srv.settings.list_max_listpack_size
+}
+
+/// `list-compress-depth` (taken by quicklists created from now on).
+fn depth(c: &Ctx) -> i64 {
+    c.srv.settings.list_compress_depth
 }
 
 /// Result of looking up a key that must hold a list (WRONGTYPE replied).
@@ -938,6 +1280,7 @@ fn push_generic(c: &mut Ctx, end: End, only_existing: bool) {
         ListLookup::Found(h) => Some(h),
     };
     let f = fill(c);
+    let d = depth(c);
     let (add_bytes, add_len) = (
         (2..c.argc()).map(|i| c.arg(i).len()).sum::<usize>(),
         c.argc() - 2,
@@ -945,7 +1288,7 @@ fn push_generic(c: &mut Ctx, end: End, only_existing: bool) {
     let h = existing_or_new(c, key, h);
     let argv = c.argv;
     let l = list_mut(c, h);
-    l.grow_check(f, add_bytes, add_len);
+    l.grow_check(f, d, add_bytes, add_len);
     for i in 2..argv.len() {
         l.push(end, &argv[i]);
     }
@@ -1089,6 +1432,7 @@ fn lrange(c: &mut Ctx) {
             }
         }
     }
+    list_mut(c, h).visit_range(s, e);
 }
 
 fn lindex(c: &mut Ctx) {
@@ -1102,7 +1446,8 @@ fn lindex(c: &mut Ctx) {
     match l.resolve(i) {
         Some(p) => {
             let v = l.get(p);
-            c.out.bulk(&v)
+            c.out.bulk(&v);
+            list_mut(c, h).visit_range(p, p);
         }
         None => c.out.null(),
     }
@@ -1117,9 +1462,10 @@ fn lset(c: &mut Ctx) {
         ListLookup::Found(h) => h,
     };
     let f = fill(c);
+    let d = depth(c);
     let v = c.arg(3);
     let l = list_mut(c, h);
-    l.grow_check(f, v.len(), 1);
+    l.grow_check(f, d, v.len(), 1);
     let Some(p) = l.resolve(i) else {
         return c.out.error("ERR index out of range");
     };
@@ -1146,11 +1492,16 @@ fn linsert(c: &mut Ctx) {
     };
     let (pivot, v) = (c.arg(3), c.arg(4));
     let f = fill(c);
+    let d = depth(c);
     let l = list_mut(c, h);
     // linsertCommand converts before it looks for the pivot: a listpack may become a
     // quicklist even when the pivot is missing.
-    l.grow_check(f, v.len(), 1);
+    l.grow_check(f, d, v.len(), 1);
     let Some(i) = l.iter().position(|x| x.eq_bytes(pivot)) else {
+        // The search passed every node.
+        if !l.is_empty() {
+            l.visit_range(0, l.len() - 1);
+        }
         return c.out.int(-1);
     };
     l.insert(i, after, v);
@@ -1276,17 +1627,29 @@ fn lpos(c: &mut Ctx) {
         }
         true
     };
+    // Elements the iterator fetched: lposCommand fetches one more before it checks MAXLEN.
+    let mut fetched = 0;
     if rank > 0 {
-        for (idx, x) in l.iter().enumerate().take(max) {
-            if !scan(idx, x) {
+        for (idx, x) in l.iter().enumerate() {
+            fetched = idx + 1;
+            if idx >= max || !scan(idx, x) {
                 break;
             }
         }
     } else {
-        for (k, x) in l.iter().rev().enumerate().take(max) {
-            if !scan(len - 1 - k, x) {
+        for (k, x) in l.iter().rev().enumerate() {
+            fetched = k + 1;
+            if k >= max || !scan(len - 1 - k, x) {
                 break;
             }
+        }
+    }
+    if fetched > 0 {
+        let l = list_mut(c, h);
+        if rank > 0 {
+            l.visit_range(0, fetched - 1);
+        } else {
+            l.visit_range(len - fetched, len - 1);
         }
     }
     match count {
@@ -1319,12 +1682,13 @@ fn move_generic(c: &mut Ctx, from: End, to: End) {
         ListLookup::Found(h) => Some(h),
     };
     let f = fill(c);
+    let d = depth(c);
     let v = list_mut(c, sh).pop(from).unwrap_or_default();
     // Redis's order (lmoveGenericCommand): the push and its event, then the pop event, then
     // "del" if the source emptied. With src == dst the list is never empty at the push.
     let dh = existing_or_new(c, dst, dh);
     let l = list_mut(c, dh);
-    l.grow_check(f, v.len(), 1);
+    l.grow_check(f, d, v.len(), 1);
     l.push(to, &v);
     c.srv.ks.touched(dh, to.push_event());
     c.srv.ks.touched(sh, from.pop_event());
@@ -1590,7 +1954,7 @@ mod tests {
             for o in ops {
                 match o {
                     Op::Push(head, e) => {
-                        l.grow_check(fill, e.len(), 1);
+                        l.grow_check(fill, 0, e.len(), 1);
                         let end = if head { End::Head } else { End::Tail };
                         l.push(end, &e);
                         if head { m.push_front(e) } else { m.push_back(e) }
@@ -1607,7 +1971,7 @@ mod tests {
                         m[i] = e;
                     }
                     Op::Insert(i, after, e) if i < m.len() => {
-                        l.grow_check(fill, e.len(), 1);
+                        l.grow_check(fill, 0, e.len(), 1);
                         l.insert(i, after, &e);
                         m.insert(if after { i + 1 } else { i }, e);
                     }
@@ -1661,7 +2025,7 @@ mod tests {
         let mut l = ListValue::default();
         let e = vec![b'x'; 100];
         for _ in 0..100 {
-            l.grow_check(-2, e.len(), 1);
+            l.grow_check(-2, 0, e.len(), 1);
             l.push(End::Tail, &e);
         }
         assert!(matches!(&l, ListValue::Quicklist(q) if q.len() == 2));
@@ -1675,7 +2039,7 @@ mod tests {
         // Count limit 3: the fourth element converts.
         let mut l = ListValue::default();
         for i in 0..4 {
-            l.grow_check(3, 1, 1);
+            l.grow_check(3, 0, 1, 1);
             l.push(End::Tail, i.to_string().as_bytes());
         }
         assert!(matches!(&l, ListValue::Quicklist(q) if q.len() == 2));

@@ -418,8 +418,20 @@ fn sort_generic(c: &mut Ctx, readonly: bool) {
         } else {
             (0, len as usize)
         };
+        // The list elements a quicklist iterator passed (sort.c's listTypeInitIterator /
+        // listTypeNext): their nodes are compressed again or re-attempted afterwards.
+        let mut visited: Option<(usize, usize)> = None;
         match c.srv.ks.get(h).value() {
             ValueRef::Boxed(Value::List(l)) => {
+                let n = l.len();
+                let taken = take.min(n.saturating_sub(skip));
+                if taken > 0 {
+                    visited = Some(if direct && o.desc {
+                        (n - skip - taken, n - skip - 1)
+                    } else {
+                        (skip, skip + taken - 1)
+                    });
+                }
                 if direct && o.desc {
                     items.extend(
                         l.iter()
@@ -448,6 +460,11 @@ fn sort_generic(c: &mut Ctx, readonly: bool) {
                 }
             }
             _ => {}
+        }
+        if let Some((a, b)) = visited {
+            if let Some(Value::List(l)) = c.srv.ks.get_mut(h).into_value_mut() {
+                l.visit_range(a, b);
+            }
         }
     }
     if direct {
@@ -552,7 +569,7 @@ fn sort_generic(c: &mut Ctx, readonly: bool) {
     let db = c.db;
     if outputlen > 0 {
         let fill = c.srv.settings.list_max_listpack_size;
-        let list = ListValue::build_stored(fill, result.iter().map(|v| v.as_slice()));
+        let list = ListValue::build_stored(fill, c.srv.settings.list_compress_depth, result.iter().map(|v| v.as_slice()));
         let lru = c.srv.new_key_lru();
         let v = NewValue::Boxed(Box::new(Value::List(list)));
         c.srv
