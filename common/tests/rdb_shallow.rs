@@ -71,13 +71,25 @@ fn a_well_formed_stream_node_loads() {
 #[test]
 fn malformed_stream_nodes_are_refused_without_deep_sanitization() {
     for (what, node) in [
-        ("count says 3, one entry", &["3", "0", "1", "f", "0", "2", "0", "0", "v", "4"][..]),
-        ("entry cut before its lp-count", &["1", "0", "1", "f", "0", "2", "0", "0", "v"]),
-        ("entry claims 5 fields", &["1", "0", "1", "f", "0", "0", "0", "0", "5", "a", "b", "6"]),
+        (
+            "count says 3, one entry",
+            &["3", "0", "1", "f", "0", "2", "0", "0", "v", "4"][..],
+        ),
+        (
+            "entry cut before its lp-count",
+            &["1", "0", "1", "f", "0", "2", "0", "0", "v"],
+        ),
+        (
+            "entry claims 5 fields",
+            &["1", "0", "1", "f", "0", "0", "0", "0", "5", "a", "b", "6"],
+        ),
     ] {
         for deep in [false, true] {
             let e = read(&stream_file(node), deep).expect_err(what);
-            assert!(e.contains("Stream listpack integrity check failed"), "{what}: {e}");
+            assert!(
+                e.contains("Stream listpack integrity check failed"),
+                "{what}: {e}"
+            );
         }
     }
 }
@@ -95,6 +107,9 @@ fn listpack_duplicates_are_a_deep_check() {
         out.extend_from_slice(&[0; 8]);
         assert_eq!(read(&out, false), Ok(1), "{members:?}");
         let e = read(&out, true).expect_err("deep finds the duplicate");
-        assert!(e.contains("Set listpack integrity check failed") || e.contains("Duplicate"), "{e}");
+        assert!(
+            e.contains("Set listpack integrity check failed") || e.contains("Duplicate"),
+            "{e}"
+        );
     }
 }

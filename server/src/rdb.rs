@@ -581,7 +581,9 @@ pub(crate) fn adopt(
             if nodes.is_empty() {
                 return Ok(None);
             }
-            boxed(Value::List(ListValue::from_loaded_nodes(lim.fill, lim.depth, nodes)))
+            boxed(Value::List(ListValue::from_loaded_nodes(
+                lim.fill, lim.depth, nodes,
+            )))
         }
         crdb::Value::Set(members) => {
             if members.is_empty() {

@@ -796,9 +796,9 @@ impl ListValue {
             ListValue::Quicklist(q) => Some(q),
             ListValue::Listpack(_) => None,
         };
-        self.node_refs().enumerate().map(move |(k, n)| {
-            (n, q.is_some_and(|q| q.st.get(k).is_some_and(|s| s.lzf)))
-        })
+        self.node_refs()
+            .enumerate()
+            .map(move |(k, n)| (n, q.is_some_and(|q| q.st.get(k).is_some_and(|s| s.lzf))))
     }
 
     /// What a read through a quicklist iterator over elements `from..=to` (head to tail)
@@ -1055,7 +1055,11 @@ impl ListValue {
                 // (`quicklistDelIndex`); the node the iterator stops at is compressed by
                 // `quicklistReleaseIterator`.
                 let tail = count < 0;
-                let mut k = if tail { q.nodes.len().checked_sub(1) } else { Some(0) };
+                let mut k = if tail {
+                    q.nodes.len().checked_sub(1)
+                } else {
+                    Some(0)
+                };
                 while let Some(at) = k.filter(|&at| at < q.nodes.len()) {
                     q.decompress_for_use(at);
                     let before = removed;

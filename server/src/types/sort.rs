@@ -569,7 +569,11 @@ fn sort_generic(c: &mut Ctx, readonly: bool) {
     let db = c.db;
     if outputlen > 0 {
         let fill = c.srv.settings.list_max_listpack_size;
-        let list = ListValue::build_stored(fill, c.srv.settings.list_compress_depth, result.iter().map(|v| v.as_slice()));
+        let list = ListValue::build_stored(
+            fill,
+            c.srv.settings.list_compress_depth,
+            result.iter().map(|v| v.as_slice()),
+        );
         let lru = c.srv.new_key_lru();
         let v = NewValue::Boxed(Box::new(Value::List(list)));
         c.srv
