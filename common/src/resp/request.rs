@@ -281,14 +281,11 @@ impl RequestParser {
                     let rest = &buf[self.pos..];
                     // Fast path for the usual `$<1 or 2 digits>\r\n` (no leading zero, or
                     // `$0`): the same length string2ll would give, without the scan.
-                    if let Some((n, cr)) = short_bulk_len(rest) {
-                        if self.is_master || n as u64 <= self.max_bulk_len {
-                            self.pos += cr + 2;
-                            self.bulk_len = Some(n);
-                            n
-                        } else {
+                    let (n, cr) = if let Some((n, cr)) = short_bulk_len(rest) {
+                        if !self.is_master && n as u64 > self.max_bulk_len {
                             return Err(ProtocolError::InvalidBulkLength);
                         }
+                        (n, cr)
                     } else {
                         let Some(cr) = find_cr(rest) else {
                             if rest.len() > PROTO_INLINE_MAX_SIZE {
@@ -310,10 +307,11 @@ impl RequestParser {
                         if n > 16384 && self.unauthenticated {
                             return Err(ProtocolError::UnauthenticatedBulkLength);
                         }
-                        self.pos += cr + 2;
-                        self.bulk_len = Some(n as usize);
-                        n as usize
-                    }
+                        (n as usize, cr)
+                    };
+                    self.pos += cr + 2;
+                    self.bulk_len = Some(n);
+                    n
                 }
             };
             // Redis does not check the CRLF after the bulk: it skips two bytes.
