@@ -853,6 +853,20 @@ pub struct ReplicaLink {
     buf: Vec<u8>,
 }
 
+/// A Redis 7.4.1 server set up as the source of a [`ReplicaLink`]: disk-based full sync and
+/// no replication PINGs (they would interleave with the commands a test compares), plus
+/// `extra` directives.
+pub fn replica_source(extra: &[&str]) -> TestServer {
+    let mut args = vec![
+        "--repl-diskless-sync",
+        "no",
+        "--repl-ping-replica-period",
+        "3600",
+    ];
+    args.extend_from_slice(extra);
+    TestServer::redis(&args)
+}
+
 impl ReplicaLink {
     /// Connects to `addr`, sends SYNC and reads past the RDB payload.
     pub fn attach(addr: &str) -> ReplicaLink {

@@ -332,14 +332,7 @@ fn commands(stream: &[u8]) -> Vec<String> {
 #[test]
 fn restore_propagates_as_redis() {
     require_reference();
-    let redis = TestServer::redis(&[
-        "--repl-diskless-sync",
-        "no",
-        "--repl-ping-replica-period",
-        "3600",
-        "--enable-debug-command",
-        "yes",
-    ]);
+    let redis = replica_source(&["--enable-debug-command", "yes"]);
     let pyrope = TestServer::pyrope(&["--enable-debug-command", "yes"]);
     let (mut rc, mut pc) = (redis.client(), pyrope.client());
     let mut replica = ReplicaLink::attach(&redis.addr());

@@ -351,12 +351,7 @@ fn commands(stream: &[u8]) -> Vec<String> {
 #[test]
 fn geo_propagation_matches_a_redis_replica_stream() {
     require_reference();
-    let redis = TestServer::redis(&[
-        "--repl-diskless-sync",
-        "no",
-        "--repl-ping-replica-period",
-        "3600",
-    ]);
+    let redis = replica_source(&[]);
     let pyrope = TestServer::pyrope(&["--enable-debug-command", "yes"]);
     let mut rc = redis.client();
     let mut pc = pyrope.client();

@@ -57,14 +57,7 @@ fn pyrope_stream(c: &mut Client) -> Vec<u8> {
 #[test]
 fn propagation_matches_a_redis_replica_stream() {
     require_reference();
-    let redis = TestServer::redis(&[
-        "--repl-diskless-sync",
-        "no",
-        "--repl-ping-replica-period",
-        "3600",
-        "--enable-debug-command",
-        "yes",
-    ]);
+    let redis = replica_source(&["--enable-debug-command", "yes"]);
     let pyrope = TestServer::pyrope(&["--enable-debug-command", "yes"]);
     let mut rc = redis.client();
     let mut pc = pyrope.client();
@@ -386,12 +379,7 @@ fn propagation_matches_a_redis_replica_stream() {
 #[test]
 fn served_waiters_propagate_after_the_push_in_serving_order() {
     require_reference();
-    let redis = TestServer::redis(&[
-        "--repl-diskless-sync",
-        "no",
-        "--repl-ping-replica-period",
-        "3600",
-    ]);
+    let redis = replica_source(&[]);
     let pyrope = TestServer::pyrope(&["--enable-debug-command", "yes"]);
     let mut replica = ReplicaLink::attach(&redis.addr());
     let mut pc = pyrope.client();
@@ -443,12 +431,7 @@ fn served_waiters_propagate_after_the_push_in_serving_order() {
 #[test]
 fn served_xreadgroup_waiters_propagate_as_xclaim_and_setid() {
     require_reference();
-    let redis = TestServer::redis(&[
-        "--repl-diskless-sync",
-        "no",
-        "--repl-ping-replica-period",
-        "3600",
-    ]);
+    let redis = replica_source(&[]);
     let pyrope = TestServer::pyrope(&["--enable-debug-command", "yes"]);
     let mut replica = ReplicaLink::attach(&redis.addr());
     let mut pc = pyrope.client();

@@ -531,12 +531,7 @@ fn commands(stream: &[u8]) -> Vec<String> {
 #[test]
 fn exec_propagates_as_one_unit() {
     require_reference();
-    let redis = TestServer::redis(&[
-        "--repl-diskless-sync",
-        "no",
-        "--repl-ping-replica-period",
-        "3600",
-    ]);
+    let redis = replica_source(&[]);
     let pyrope = TestServer::pyrope(&["--enable-debug-command", "yes"]);
     let mut replica = ReplicaLink::attach(&redis.addr());
     let mut rc = redis.client();
