@@ -477,12 +477,32 @@ fn json_doc(
     doc
 }
 
+/// Writes the `--json` document. A regular file (or a new one) is replaced atomically: the
+/// text goes to `<path>.<pid>.tmp` beside it and is renamed over `path`, so a reader, or a
+/// run killed mid-write (`-l` rewrites the file after every test), never sees a truncated
+/// document. Anything else (`/dev/stdout`, a FIFO) is written in place.
 fn write_json(ctx: &Ctx, doc: &serde_json::Value) -> Result<(), String> {
     let Some(path) = &ctx.args.json else {
         return Ok(());
     };
     let text = serde_json::to_string_pretty(doc).unwrap_or_default();
-    std::fs::write(path, text).map_err(|e| format!("Cannot write --json {path}: {e}"))
+    let err = |e: std::io::Error| format!("Cannot write --json {path}: {e}");
+    let regular = match std::fs::metadata(path) {
+        Ok(m) => m.is_file(),
+        Err(_) => true,
+    };
+    if !regular {
+        return std::fs::write(path, text).map_err(err);
+    }
+    let tmp = format!("{path}.{}.tmp", std::process::id());
+    if let Err(e) = std::fs::write(&tmp, text) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(err(e));
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        err(e)
+    })
 }
 
 /// Entry point; returns the exit code: 0, 1 on an error or when requests were left
