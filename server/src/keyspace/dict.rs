@@ -439,8 +439,25 @@ impl<E: DictItem> Dict<E> {
     }
 
     /// Moves up to `n` buckets from the old table to the new one. Returns true if more
-    /// rehashing is left.
+    /// rehashing is left. While resizing is paused (a fork child shares the pages), a resize
+    /// in progress is left where it is unless the tables differ by the force ratio, as Redis
+    /// 7.4's `dictRehash` under `DICT_RESIZE_AVOID`: moving entries would write the old
+    /// table's buckets and so copy its pages. Returns false then (no progress is possible).
     pub fn rehash(&mut self, n: usize) -> bool {
+        if self.resize_paused && self.rehash_idx.is_some() {
+            let s0 = self.ht[0].buckets.len();
+            let s1 = self.ht[1].buckets.len();
+            if (s1 > s0 && s1 < FORCE_RESIZE_RATIO * s0)
+                || (s1 < s0 && s0 < MIN_FILL * FORCE_RESIZE_RATIO * s1)
+            {
+                return false;
+            }
+        }
+        self.rehash_unpaused(n)
+    }
+
+    /// [`Dict::rehash`] whatever the pause says (an explicit pre-size must finish a resize).
+    fn rehash_unpaused(&mut self, n: usize) -> bool {
         let Some(mut idx) = self.rehash_idx else {
             return false;
         };
@@ -547,7 +564,7 @@ impl<E: DictItem> Dict<E> {
             // Growing past a resize in progress: finish it first (O(len), as an explicit
             // pre-size is only asked for by DEBUG POPULATE and loading), so that a size that
             // cannot be allocated is refused here and not discovered key by key.
-            while self.rehash(1000) {}
+            while self.rehash_unpaused(1000) {}
         }
         if n <= self.ht[0].buckets.len() {
             return Ok(());
@@ -1048,6 +1065,39 @@ mod tests {
         assert!(d.bucket_counts().0 >= 4096 || d.bucket_counts().1 >= 4096);
         for j in 0..i {
             free(d.remove(format!("r{j}").as_bytes()).unwrap());
+        }
+        assert!(d.is_empty());
+    }
+
+    /// A resize in progress when a fork child starts is left as it is while resizing is
+    /// paused (Redis 7.4's `dictRehash` under `DICT_RESIZE_AVOID`): no bucket moves, lookups
+    /// and inserts still work across both tables, and the resize finishes once unpaused.
+    #[test]
+    fn rehash_waits_while_resizing_is_paused() {
+        let mut d = Dict::new();
+        let mut i = 0;
+        while !d.is_rehashing() {
+            d.insert(entry(&format!("p{i}"), None));
+            i += 1;
+        }
+        d.resize_paused = true;
+        let before = d.bucket_counts();
+        let idx = d.rehash_idx;
+        assert!(!d.rehash(100), "no progress while paused");
+        assert_eq!(d.rehash_idx, idx);
+        for j in i..i + 20 {
+            d.insert(entry(&format!("p{j}"), None));
+        }
+        assert!(d.is_rehashing());
+        assert_eq!(d.bucket_counts(), before);
+        for j in 0..i + 20 {
+            assert!(d.get(format!("p{j}").as_bytes()).is_some(), "p{j}");
+        }
+        d.resize_paused = false;
+        while d.rehash(100) {}
+        assert!(!d.is_rehashing());
+        for j in 0..i + 20 {
+            free(d.remove(format!("p{j}").as_bytes()).unwrap());
         }
         assert!(d.is_empty());
     }
