@@ -459,10 +459,14 @@ impl Server {
         ((self.now_ms / 60000) & 0xffff) as u16
     }
 
-    /// How lookups update access metadata for a normal command.
+    /// How lookups update access metadata for a normal command. Not at all while a fork
+    /// child lives (Redis `lookupKey`: writing the LRU/LFU field of every key read would
+    /// copy its page, "copy on write madness").
     #[inline]
     pub fn touch_mode(&self) -> Touch {
-        if self.lfu_policy() {
+        if self.persist.child.is_some() {
+            Touch::No
+        } else if self.lfu_policy() {
             Touch::Lfu {
                 minutes: self.lfu_minutes(),
                 log_factor: self.settings.lfu_log_factor,

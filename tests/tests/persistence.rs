@@ -450,3 +450,52 @@ fn lru_and_lfu_metadata_survive_save_and_load() {
         }
     }
 }
+
+/// While a fork child lives, reads do not touch a key's LRU clock (Redis `lookupKey` skips it
+/// to avoid copying every read key's page): OBJECT IDLETIME keeps counting through a GET
+/// during a BGSAVE, and a GET after the child ended resets it. Same on both servers.
+#[test]
+fn reads_leave_the_lru_clock_alone_while_a_child_lives() {
+    require_reference();
+    for kind in [Kind::Redis, Kind::Pyrope] {
+        let dir = tempfile::tempdir().unwrap();
+        let s = start_in(kind, dir.path());
+        let mut c = s.client();
+        call(&mut c, &["SET", "k", "v"]);
+        let idle = |c: &mut Client| match call(c, &["OBJECT", "IDLETIME", "k"]) {
+            Frame::Integer(n) => n,
+            f => panic!("{kind:?}: OBJECT IDLETIME answered {f:?}"),
+        };
+        assert!(
+            wait_for(Duration::from_secs(30), || idle(&mut c) >= 2),
+            "{kind:?}: idle time grows"
+        );
+        // Five seconds per key saved: the child outlives the checks below.
+        call(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "5000000"]);
+        assert_eq!(
+            call(&mut c, &["BGSAVE"]),
+            Frame::Simple("Background saving started".into())
+        );
+        assert_eq!(call(&mut c, &["GET", "k"]), bulk("v"));
+        let during = idle(&mut c);
+        let in_progress =
+            info_field(&info(&mut c, "persistence"), "rdb_bgsave_in_progress").unwrap();
+        assert_eq!(in_progress, "1", "{kind:?}: the child still runs");
+        assert!(
+            during >= 2,
+            "{kind:?}: GET during BGSAVE reset idle time to {during}"
+        );
+        call(&mut c, &["CONFIG", "SET", "rdb-key-save-delay", "0"]);
+        assert!(
+            wait_for(Duration::from_secs(60), || info_field(
+                &info(&mut c, "persistence"),
+                "rdb_bgsave_in_progress"
+            )
+            .as_deref()
+                == Some("0")),
+            "{kind:?}: the child ends"
+        );
+        assert_eq!(call(&mut c, &["GET", "k"]), bulk("v"));
+        assert_eq!(idle(&mut c), 0, "{kind:?}: GET after the child touches");
+    }
+}
