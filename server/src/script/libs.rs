@@ -229,7 +229,8 @@ struct CjsonCfg {
     encode_max_depth: i64,
     decode_max_depth: i64,
     encode_number_precision: i64,
-    encode_invalid_numbers: bool,
+    /// 0 off, 1 on, 2 null (lua-cjson's `encode_invalid_numbers` option index).
+    encode_invalid_numbers: u8,
     decode_invalid_numbers: bool,
     encode_keep_buffer: bool,
     sparse_convert: bool,
@@ -242,7 +243,7 @@ thread_local! {
         encode_max_depth: 1000,
         decode_max_depth: 1000,
         encode_number_precision: 14,
-        encode_invalid_numbers: false,
+        encode_invalid_numbers: 0,
         decode_invalid_numbers: true,
         encode_keep_buffer: true,
         sparse_convert: false,
@@ -349,10 +350,24 @@ unsafe fn json_number(
 ) -> Result<(), String> {
     // SAFETY: the caller guarantees a valid state and index; `lua_tonumber` never raises.
     let n = unsafe { ffi::lua_tonumber(l, idx) };
-    if !n.is_finite() && !cfg.encode_invalid_numbers {
-        // SAFETY: the caller guarantees a live state (see `# Safety`).
-        let name = unsafe { type_name(l, idx) };
-        return Err(format!("Cannot serialise {name}: must not be NaN or Inf"));
+    if !n.is_finite() {
+        match cfg.encode_invalid_numbers {
+            0 => {
+                // SAFETY: the caller guarantees a live state (see `# Safety`).
+                let name = unsafe { type_name(l, idx) };
+                return Err(format!("Cannot serialise {name}: must not be NaN or Inf"));
+            }
+            // lua-cjson writes "nan" itself: printf may give "-nan".
+            1 if n.is_nan() => {
+                out.extend_from_slice(b"nan");
+                return Ok(());
+            }
+            1 => {}
+            _ => {
+                out.extend_from_slice(b"null");
+                return Ok(());
+            }
+        }
     }
     out.extend_from_slice(&fmt_g(n, cfg.encode_number_precision));
     Ok(())
@@ -900,14 +915,110 @@ unsafe extern "C-unwind" fn cjson_decode(l: *mut ffi::lua_State) -> c_int {
     }
 }
 
-/// A lua-cjson integer setting: with an argument (checked to `lo..=hi`) set it; return the
-/// value.
+/// lua-cjson's `json_arg_init`: at most `n` arguments (else `bad argument #n+1 ...
+/// (found too many arguments)`), padded with nils to `n`.
 ///
 /// # Safety
 ///
 /// `l` is the state Lua passed to the running C function, used on this thread ([state] in
 /// `lua.rs`'s safety model). This may raise a Lua error (`longjmp`): every Rust frame between
 /// the caller and Lua's C frame must own nothing with a destructor ([jmp]).
+unsafe fn cfg_args(l: *mut ffi::lua_State, n: c_int) {
+    // SAFETY: the caller passes the state of the running C function [state]; the frame holds
+    // only integers [jmp]; nils pushed stay within LUA_MINSTACK [stack].
+    unsafe {
+        if ffi::lua_gettop(l) > n {
+            ffi::luaL_argerror(l, n + 1, c"found too many arguments".as_ptr());
+        }
+        while ffi::lua_gettop(l) < n {
+            ffi::lua_pushnil(l);
+        }
+    }
+}
+
+/// lua-cjson's `json_integer_option`: a non-nil argument `idx` must be an integer in
+/// `lo..=hi` (`expected integer between LO and HI`) and becomes the setting. Returns the
+/// setting (after any change) for the caller to push.
+///
+/// # Safety
+///
+/// As [`cfg_args`].
+unsafe fn cfg_int_arg(
+    l: *mut ffi::lua_State,
+    idx: c_int,
+    lo: i64,
+    hi: i64,
+    get: fn(&CjsonCfg) -> i64,
+    set: fn(&mut CjsonCfg, i64),
+) -> i64 {
+    // SAFETY: the caller passes the state of the running C function [state];
+    // `luaL_checkinteger`/`luaL_argerror` longjmp from a frame holding only integers, a
+    // pointer into Lua's own string and fn pointers (the `RefCell` borrow is released
+    // before) [jmp]; the message is one slot, dropped by the error [stack].
+    unsafe {
+        if ffi::lua_type(l, idx) != ffi::LUA_TNIL {
+            let v = ffi::luaL_checkinteger(l, idx) as i64;
+            if !(lo..=hi).contains(&v) {
+                let msg = ffi::lua_pushfstring(
+                    l,
+                    c"expected integer between %d and %d".as_ptr(),
+                    lo as c_int,
+                    hi as c_int,
+                );
+                // lua-cjson names argument 1 whichever argument is out of range.
+                ffi::luaL_argerror(l, 1, msg);
+            }
+            CJSON.with(|c| set(&mut c.borrow_mut(), v));
+        }
+    }
+    CJSON.with(|c| get(&c.borrow()))
+}
+
+/// lua-cjson's `json_enum_option`: a non-nil argument `idx` is a boolean (when `bool_true`
+/// is not 0: false = 0, true = `bool_true`) or one of `options` by name (`luaL_checkoption`:
+/// `invalid option 'x'`). Pushes the setting: a boolean when it is 0 or `bool_true`, else
+/// its option name.
+///
+/// # Safety
+///
+/// As [`cfg_args`]; `options` ends with a null pointer.
+unsafe fn cfg_enum_arg(
+    l: *mut ffi::lua_State,
+    idx: c_int,
+    options: &[*const c_char],
+    bool_true: u8,
+    get: fn(&CjsonCfg) -> u8,
+    set: fn(&mut CjsonCfg, u8),
+) {
+    // SAFETY: the caller passes the state of the running C function [state];
+    // `luaL_checkoption` longjmps from a frame holding only integers, a borrowed slice and fn
+    // pointers [jmp]; one slot is pushed [stack].
+    unsafe {
+        if ffi::lua_type(l, idx) != ffi::LUA_TNIL {
+            let v = if bool_true != 0 && ffi::lua_type(l, idx) == ffi::LUA_TBOOLEAN {
+                (ffi::lua_toboolean(l, idx) != 0) as u8 * bool_true
+            } else {
+                ffi::luaL_checkoption(l, idx, std::ptr::null(), options.as_ptr()) as u8
+            };
+            CJSON.with(|c| set(&mut c.borrow_mut(), v));
+        }
+        let v = CJSON.with(|c| get(&c.borrow()));
+        if bool_true != 0 && (v == 0 || v == bool_true) {
+            ffi::lua_pushboolean(l, (v != 0) as c_int);
+        } else {
+            ffi::lua_pushstring(l, options[v as usize]);
+        }
+    }
+}
+
+/// lua-cjson's boolean options (`off`, `on`).
+const ON_OFF: [*const c_char; 3] = [c"off".as_ptr(), c"on".as_ptr(), std::ptr::null()];
+
+/// An integer setting taking one argument.
+///
+/// # Safety
+///
+/// As [`cfg_args`].
 unsafe fn cfg_int(
     l: *mut ffi::lua_State,
     lo: i64,
@@ -915,50 +1026,30 @@ unsafe fn cfg_int(
     get: fn(&CjsonCfg) -> i64,
     set: fn(&mut CjsonCfg, i64),
 ) -> c_int {
-    // SAFETY: the caller passes the state of the running C function [state];
-    // `luaL_checkinteger`/`luaL_argerror` longjmp from a frame holding only integers and fn
-    // pointers (the `RefCell` borrow is released before) [jmp]; one slot is pushed [stack].
+    // SAFETY: forwarded contract; one slot is pushed [stack].
     unsafe {
-        if ffi::lua_gettop(l) >= 1 && ffi::lua_type(l, 1) != ffi::LUA_TNIL {
-            let v = ffi::luaL_checkinteger(l, 1) as i64;
-            if !(lo..=hi).contains(&v) {
-                return ffi::luaL_argerror(l, 1, c"expected integer in range".as_ptr());
-            }
-            CJSON.with(|c| set(&mut c.borrow_mut(), v));
-        }
-        ffi::lua_pushinteger(l, CJSON.with(|c| get(&c.borrow())) as _);
-        1
+        cfg_args(l, 1);
+        let v = cfg_int_arg(l, 1, lo, hi, get, set);
+        ffi::lua_pushinteger(l, v as _);
     }
+    1
 }
 
-/// A lua-cjson boolean setting (`true`/`false`/`"on"`/`"off"`).
+/// A boolean setting taking one argument (`true`/`false`/`"on"`/`"off"`).
 ///
 /// # Safety
 ///
-/// `l` is the state Lua passed to the running C function, used on this thread ([state] in
-/// `lua.rs`'s safety model). This may raise a Lua error (`longjmp`): every Rust frame between
-/// the caller and Lua's C frame must own nothing with a destructor ([jmp]).
+/// As [`cfg_args`].
 unsafe fn cfg_bool(
     l: *mut ffi::lua_State,
-    get: fn(&CjsonCfg) -> bool,
-    set: fn(&mut CjsonCfg, bool),
+    get: fn(&CjsonCfg) -> u8,
+    set: fn(&mut CjsonCfg, u8),
 ) -> c_int {
-    // SAFETY: the caller passes the state of the running C function [state].
-    let mut st = unsafe { Stack::new(l) };
-    if st.top() >= 1 && st.type_at(1) != ffi::LUA_TNIL {
-        let v = match st.type_at(1) {
-            ffi::LUA_TBOOLEAN => st.boolean(1),
-            _ => match st.bytes(1).unwrap_or_default() {
-                b"on" => true,
-                b"off" => false,
-                // SAFETY: `luaL_argerror` longjmps from a frame holding only the `Stack`
-                // handle, a slice and fn pointers, none with a destructor [jmp].
-                _ => return unsafe { ffi::luaL_argerror(l, 1, c"invalid option".as_ptr()) },
-            },
-        };
-        CJSON.with(|c| set(&mut c.borrow_mut(), v));
+    // SAFETY: forwarded contract.
+    unsafe {
+        cfg_args(l, 1);
+        cfg_enum_arg(l, 1, &ON_OFF, 1, get, set);
     }
-    st.push_bool(CJSON.with(|c| get(&c.borrow())));
     1
 }
 
@@ -1004,16 +1095,29 @@ unsafe extern "C-unwind" fn cjson_encode_number_precision(l: *mut ffi::lua_State
     }
 }
 
+/// `encode_invalid_numbers([off|on|null])`: `on` writes `inf`/`-inf`/`nan`, `null` writes
+/// `null`, `off` refuses them (lua-cjson's three-way option).
 unsafe extern "C-unwind" fn cjson_encode_invalid_numbers(l: *mut ffi::lua_State) -> c_int {
-    // SAFETY: `l` is the state Lua called this C function with [state]; `cfg_bool` keeps that
-    // contract.
+    const OPTIONS: [*const c_char; 4] = [
+        c"off".as_ptr(),
+        c"on".as_ptr(),
+        c"null".as_ptr(),
+        std::ptr::null(),
+    ];
+    // SAFETY: `l` is the state Lua called this C function with [state]; the helpers keep
+    // that contract.
     unsafe {
-        cfg_bool(
+        cfg_args(l, 1);
+        cfg_enum_arg(
             l,
+            1,
+            &OPTIONS,
+            1,
             |c| c.encode_invalid_numbers,
             |c, v| c.encode_invalid_numbers = v,
-        )
+        );
     }
+    1
 }
 
 unsafe extern "C-unwind" fn cjson_decode_invalid_numbers(l: *mut ffi::lua_State) -> c_int {
@@ -1022,8 +1126,8 @@ unsafe extern "C-unwind" fn cjson_decode_invalid_numbers(l: *mut ffi::lua_State)
     unsafe {
         cfg_bool(
             l,
-            |c| c.decode_invalid_numbers,
-            |c, v| c.decode_invalid_numbers = v,
+            |c| c.decode_invalid_numbers as u8,
+            |c, v| c.decode_invalid_numbers = v != 0,
         )
     }
 }
@@ -1031,32 +1135,49 @@ unsafe extern "C-unwind" fn cjson_decode_invalid_numbers(l: *mut ffi::lua_State)
 unsafe extern "C-unwind" fn cjson_encode_keep_buffer(l: *mut ffi::lua_State) -> c_int {
     // SAFETY: `l` is the state Lua called this C function with [state]; `cfg_bool` keeps that
     // contract.
-    unsafe { cfg_bool(l, |c| c.encode_keep_buffer, |c, v| c.encode_keep_buffer = v) }
+    unsafe {
+        cfg_bool(
+            l,
+            |c| c.encode_keep_buffer as u8,
+            |c, v| c.encode_keep_buffer = v != 0,
+        )
+    }
 }
 
-/// `encode_sparse_array([convert[, ratio[, safe]]])`: returns the three settings.
+/// `encode_sparse_array([convert[, ratio[, safe]]])`: returns the three settings (ratio and
+/// safe are integers in 0..=2^31-1).
 unsafe extern "C-unwind" fn cjson_encode_sparse_array(l: *mut ffi::lua_State) -> c_int {
-    // SAFETY: `l` is the state Lua called this C function with [state]. Nothing below raises.
-    let mut st = unsafe { Stack::new(l) };
-    if st.top() >= 1 && st.type_at(1) == ffi::LUA_TBOOLEAN {
-        let v = st.boolean(1);
-        CJSON.with(|c| c.borrow_mut().sparse_convert = v);
+    // SAFETY: `l` is the state Lua called this C function with [state]; the helpers keep
+    // that contract; three slots are pushed [stack].
+    unsafe {
+        cfg_args(l, 3);
+        cfg_enum_arg(
+            l,
+            1,
+            &ON_OFF,
+            1,
+            |c| c.sparse_convert as u8,
+            |c, v| c.sparse_convert = v != 0,
+        );
+        let r = cfg_int_arg(
+            l,
+            2,
+            0,
+            i32::MAX as i64,
+            |c| c.sparse_ratio,
+            |c, v| c.sparse_ratio = v,
+        );
+        ffi::lua_pushinteger(l, r as _);
+        let sf = cfg_int_arg(
+            l,
+            3,
+            0,
+            i32::MAX as i64,
+            |c| c.sparse_safe,
+            |c, v| c.sparse_safe = v,
+        );
+        ffi::lua_pushinteger(l, sf as _);
     }
-    if st.top() >= 2 && st.type_at(2) == ffi::LUA_TNUMBER {
-        let v = st.number(2) as i64;
-        CJSON.with(|c| c.borrow_mut().sparse_ratio = v.max(0));
-    }
-    if st.top() >= 3 && st.type_at(3) == ffi::LUA_TNUMBER {
-        let v = st.number(3) as i64;
-        CJSON.with(|c| c.borrow_mut().sparse_safe = v.max(0));
-    }
-    let (cv, r, sf) = CJSON.with(|c| {
-        let c = c.borrow();
-        (c.sparse_convert, c.sparse_ratio, c.sparse_safe)
-    });
-    st.push_bool(cv);
-    st.push_integer(r as _);
-    st.push_integer(sf as _);
     3
 }
 
