@@ -1966,13 +1966,17 @@ pub fn valid_name(n: &[u8]) -> bool {
 
 const BAD_NAME: &[u8] = b"Library names can only contain letters, numbers, or underscores(_) and must be at least one character long";
 
-/// Reads a flags table (`{'no-writes', ...}`) at the absolute index `idx`; on an unknown
-/// flag the error table is pushed.
+/// Reads a flags table (`{'no-writes', ...}`) at the absolute index `idx`, as Redis's
+/// `luaRegisterFunctionReadFlags`: elements 1, 2, ... up to the first nil, names compared
+/// case-insensitively; on an unknown flag (or a non-string) the error table is pushed.
 fn read_flags(st: &mut Stack<'_>, idx: c_int) -> Result<u32, ()> {
     let mut f = 0;
-    let n = st.raw_len(idx);
-    for i in 1..=n {
+    for i in 1.. {
         st.raw_geti(idx, i as ffi::lua_Integer);
+        if st.type_at(-1) == ffi::LUA_TNIL {
+            st.pop(1);
+            break;
+        }
         let name: &[u8] = if st.type_at(-1) == ffi::LUA_TSTRING {
             st.bytes(-1).unwrap_or_default()
         } else {
@@ -1980,7 +1984,7 @@ fn read_flags(st: &mut Stack<'_>, idx: c_int) -> Result<u32, ()> {
         };
         let bit = super::sflags::NAMES
             .iter()
-            .find(|(n, _)| n.as_bytes() == name)
+            .find(|(n, _)| n.as_bytes().eq_ignore_ascii_case(name))
             .map(|(_, b)| *b);
         st.pop(1);
         match bit {

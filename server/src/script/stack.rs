@@ -346,17 +346,6 @@ impl Stack<'_> {
         self.set_field_true(c"ignore_error_stats_update");
     }
 
-    /// Raw length of the table at the absolute index `idx` (`lua_objlen`: its border).
-    pub fn raw_len(&self, idx: c_int) -> usize {
-        check(
-            idx > 0 && self.type_at(idx) == ffi::LUA_TTABLE,
-            "raw_len needs a table at an absolute index",
-        );
-        // SAFETY: live state; `idx` names a table (checked above), whose length Lua reads
-        // without running any metamethod.
-        unsafe { ffi::lua_objlen(self.l, idx) }
-    }
-
     /// Pushes `t[i]` (raw) of the table at the absolute index `idx`.
     pub fn raw_geti(&mut self, idx: c_int, i: ffi::lua_Integer) {
         check(
