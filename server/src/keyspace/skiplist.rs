@@ -20,6 +20,7 @@
 
 use super::dict::{Dict, DictItem};
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
@@ -220,6 +221,11 @@ pub struct SkipTable {
     dict: Dict<Node>,
     /// Bytes of member data (for size estimates).
     bytes: usize,
+    /// (1-based rank, node) of the element just after the end of the last
+    /// [`SkipTable::count_while`] descent, so that the `iter_from` / `at` of that rank which
+    /// usually follows (a ZRANGEBYSCORE: the first element in range) skips a second walk.
+    /// Cleared by every change of the list's structure (`link_at`, `unlink`).
+    seek_hint: Cell<Option<(usize, Node)>>,
 }
 
 // SAFETY: the table exclusively owns the header and (through the dict) every node.
@@ -311,6 +317,7 @@ impl SkipTable {
             level: 1,
             dict: Dict::new(),
             bytes: 0,
+            seek_hint: Cell::new(None),
         }
     }
 
@@ -382,6 +389,7 @@ impl SkipTable {
         mut rank: [usize; MAX_LEVEL],
         others: usize,
     ) {
+        self.seek_hint.set(None);
         let lvl = x.level();
         if lvl > self.level {
             for i in self.level..lvl {
@@ -430,6 +438,7 @@ impl SkipTable {
     /// `zslDeleteNode`: unlinks `x` given its update vector (does not free it). The dict
     /// length still counts `x` while this runs, so header spans use `len - 1` implicitly.
     fn unlink(&mut self, x: Node, update: &[Node; MAX_LEVEL]) {
+        self.seek_hint.set(None);
         for (i, u) in update.iter().enumerate().take(self.level) {
             if u.fwd(i) == Some(x) {
                 u.set_span(i, u.span(i) + x.span(i) - 1);
@@ -619,11 +628,29 @@ impl SkipTable {
                 n = f;
             }
         }
+        self.seek_hint.set(n.fwd(0).map(|f| (rank + 1, f)));
         rank
     }
 
-    /// The node at 1-based `rank` (`zslGetElementByRank`).
+    /// The node at 1-based `rank` (`zslGetElementByRank`), without a walk for the first
+    /// and last ranks and the rank just after the last `count_while`.
     fn by_rank(&self, rank: usize) -> Option<Node> {
+        if rank == 1 {
+            return self.header.fwd(0);
+        }
+        if rank != 0 && rank == self.len() {
+            return self.tail;
+        }
+        if let Some((r, n)) = self.seek_hint.get() {
+            if r == rank {
+                return Some(n);
+            }
+        }
+        self.by_rank_walk(rank)
+    }
+
+    /// `zslGetElementByRank` proper: the descent.
+    fn by_rank_walk(&self, rank: usize) -> Option<Node> {
         let mut n = self.header;
         let mut traversed = 0;
         for i in (0..self.level).rev() {
@@ -781,7 +808,7 @@ impl SkipTable {
             let mut rank = 0;
             while let Some(f) = n.fwd(i) {
                 rank += n.span(i);
-                assert_eq!(self.by_rank(rank), Some(f), "level {i} rank {rank}");
+                assert_eq!(self.by_rank_walk(rank), Some(f), "level {i} rank {rank}");
                 n = f;
             }
         }
@@ -884,8 +911,25 @@ mod tests {
                     3 => f64::INFINITY,
                     _ => fastrand::i32(-1..=distinct) as f64,
                 };
+                // A count_while leaves a seek hint that the update must invalidate.
+                let bound = fastrand::i32(-1..=distinct) as f64;
+                let r = t.count_while(|s, _| s < bound);
                 t.update_score(&k, s);
                 model.insert(k, s);
+                if step % 7 == 0 {
+                    let order = model_order(&model);
+                    let r = if step % 14 == 0 {
+                        r.min(n - 1)
+                    } else {
+                        t.count_while(|s, _| s < bound)
+                    };
+                    let want = order.get(r).map(|(m, s)| (&m[..], *s));
+                    assert_eq!(
+                        t.iter_from(r, false).next(),
+                        want,
+                        "seed {seed} step {step}"
+                    );
+                }
                 if n < 50 || step % 53 == 0 {
                     t.check();
                 }
