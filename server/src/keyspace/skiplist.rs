@@ -20,6 +20,7 @@
 
 use super::dict::{Dict, DictItem};
 use std::alloc::{alloc, dealloc, handle_alloc_error, Layout};
+use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
@@ -220,6 +221,11 @@ pub struct SkipTable {
     dict: Dict<Node>,
     /// Bytes of member data (for size estimates).
     bytes: usize,
+    /// (1-based rank, node) of the element just after the end of the last
+    /// [`SkipTable::count_while`] descent, so that the `iter_from` / `at` of that rank which
+    /// usually follows (a ZRANGEBYSCORE: the first element in range) skips a second walk.
+    /// Cleared by every change of the list's structure (`link_at`, `unlink`).
+    seek_hint: Cell<Option<(usize, Node)>>,
 }
 
 // SAFETY: the table exclusively owns the header and (through the dict) every node.
@@ -268,6 +274,32 @@ impl PartialEq for SkipTable {
     }
 }
 
+/// Asks the CPU to start loading the first cache line of `n` (a hint: no effect on
+/// results; a no-op off x86_64).
+#[inline(always)]
+fn prefetch(n: Option<Node>) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(n) = n {
+        // SAFETY: a prefetch is only a hint: it never faults or changes memory, whatever the
+        // address (here a live node anyway). SSE is part of the x86_64 baseline.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch(n.ptr() as *const i8, core::arch::x86_64::_MM_HINT_T0)
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = n;
+}
+
+/// In a descent standing on `n` at level `i` and about to compare `n.fwd(i)`, prefetches
+/// the other possible next candidate, `n.fwd(i - 1)` (the one compared if the walk drops a
+/// level), so that its miss overlaps the comparison's instead of following it.
+#[inline(always)]
+fn prefetch_below(n: Node, i: usize) {
+    if i > 0 {
+        prefetch(n.fwd(i - 1));
+    }
+}
+
 /// True if node `x` sorts before (score, member) (`x->score < score || (== && ele < member)`).
 #[inline]
 fn before(x: Node, score: f64, member: &[u8]) -> bool {
@@ -285,6 +317,7 @@ impl SkipTable {
             level: 1,
             dict: Dict::new(),
             bytes: 0,
+            seek_hint: Cell::new(None),
         }
     }
 
@@ -323,6 +356,7 @@ impl SkipTable {
     }
 
     /// Links node `x` (its score and member set) into the skiplist: the body of `zslInsert`.
+    /// The dict must not count `x` yet.
     fn link(&mut self, x: Node) {
         let score = x.score();
         // SAFETY: x is live (allocated by the caller, not yet freed).
@@ -333,6 +367,7 @@ impl SkipTable {
         for i in (0..self.level).rev() {
             rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
             while let Some(f) = n.fwd(i) {
+                prefetch_below(n, i);
                 if !before(f, score, member) {
                     break;
                 }
@@ -341,12 +376,26 @@ impl SkipTable {
             }
             update[i] = n;
         }
+        self.link_at(x, update, rank, self.len());
+    }
+
+    /// The second half of `zslInsert`: links `x` after `update[i]` at each of its levels,
+    /// given the 1-based ranks of the update nodes (header = 0) for the levels below
+    /// `self.level`, and `others`, the number of elements linked (not counting `x`).
+    fn link_at(
+        &mut self,
+        x: Node,
+        mut update: [Node; MAX_LEVEL],
+        mut rank: [usize; MAX_LEVEL],
+        others: usize,
+    ) {
+        self.seek_hint.set(None);
         let lvl = x.level();
         if lvl > self.level {
             for i in self.level..lvl {
                 rank[i] = 0;
                 update[i] = self.header;
-                self.header.set_span(i, self.len());
+                self.header.set_span(i, others);
             }
             self.level = lvl;
         }
@@ -389,6 +438,7 @@ impl SkipTable {
     /// `zslDeleteNode`: unlinks `x` given its update vector (does not free it). The dict
     /// length still counts `x` while this runs, so header spans use `len - 1` implicitly.
     fn unlink(&mut self, x: Node, update: &[Node; MAX_LEVEL]) {
+        self.seek_hint.set(None);
         for (i, u) in update.iter().enumerate().take(self.level) {
             if u.fwd(i) == Some(x) {
                 u.set_span(i, u.span(i) + x.span(i) - 1);
@@ -423,7 +473,111 @@ impl SkipTable {
     /// Changes the score of a present `member` (`zslUpdateScore`): in place when the order
     /// is unchanged, else the same node is unlinked and linked at its new place. Panics if
     /// `member` is absent (callers look it up first).
+    ///
+    /// Redis walks the list twice (the old position's update vector, then after the unlink
+    /// the new position's). Both walks are independent reads of the unmodified list, so they
+    /// run here interleaved step by step ([`SkipTable::find_two`]), overlapping their cache
+    /// misses; the new position's update vector and ranks are then corrected for the unlink.
     pub fn update_score(&mut self, member: &[u8], new: f64) {
+        let x = self.dict.find(member).expect("zset member present");
+        let cur = x.score();
+        let (b, f) = (x.backward(), x.fwd(0));
+        // Both neighbours' misses at once (the check below may read only one).
+        prefetch(b);
+        prefetch(f);
+        if b.is_none_or(|b| b.score() < new) && f.is_none_or(|f| f.score() > new) {
+            x.set_score(new);
+            return;
+        }
+        let old_level = self.level;
+        let (upd_old, rank_old, mut upd_new, mut rank_new) =
+            self.find_two((cur, member), (new, member));
+        debug_assert_eq!(upd_old[0].fwd(0), Some(x));
+        // x's 1-based rank.
+        let rx = rank_old[0] + 1;
+        self.unlink(x, &upd_old);
+        // The new position's vector as a walk of the list without x would find it: where x
+        // itself was the last node before the new place, its predecessor at that level is;
+        // nodes after x move one rank down.
+        for i in 0..old_level {
+            if upd_new[i] == x {
+                upd_new[i] = upd_old[i];
+                rank_new[i] = rank_old[i];
+            } else if rank_new[i] > rx {
+                rank_new[i] -= 1;
+            }
+        }
+        for i in 0..x.level() {
+            x.set_fwd(i, None);
+            x.set_span(i, 0);
+        }
+        x.set_backward(None);
+        x.set_score(new);
+        // The dict still counts x.
+        let others = self.len() - 1;
+        self.link_at(x, upd_new, rank_new, others);
+    }
+
+    /// Two `find_update` walks (with `zslInsert`'s ranks: the 1-based rank of each update
+    /// node, header = 0) toward keys `a` and `b`, interleaved one step of each at a time
+    /// so that the cache misses of the two pointer chains overlap.
+    #[allow(clippy::type_complexity)]
+    fn find_two(
+        &self,
+        a: (f64, &[u8]),
+        b: (f64, &[u8]),
+    ) -> (
+        [Node; MAX_LEVEL],
+        [usize; MAX_LEVEL],
+        [Node; MAX_LEVEL],
+        [usize; MAX_LEVEL],
+    ) {
+        let mut upd_a = [self.header; MAX_LEVEL];
+        let mut rank_a = [0usize; MAX_LEVEL];
+        let mut upd_b = [self.header; MAX_LEVEL];
+        let mut rank_b = [0usize; MAX_LEVEL];
+        // Levels left to descend (the current level is `left - 1`), node, rank.
+        let (mut la, mut na, mut ra) = (self.level, self.header, 0usize);
+        let (mut lb, mut nb, mut rb) = (self.level, self.header, 0usize);
+        while la > 0 || lb > 0 {
+            if la > 0 {
+                let i = la - 1;
+                prefetch_below(na, i);
+                match na.fwd(i) {
+                    Some(f) if before(f, a.0, a.1) => {
+                        ra += na.span(i);
+                        na = f;
+                    }
+                    _ => {
+                        upd_a[i] = na;
+                        rank_a[i] = ra;
+                        la = i;
+                    }
+                }
+            }
+            if lb > 0 {
+                let i = lb - 1;
+                prefetch_below(nb, i);
+                match nb.fwd(i) {
+                    Some(f) if before(f, b.0, b.1) => {
+                        rb += nb.span(i);
+                        nb = f;
+                    }
+                    _ => {
+                        upd_b[i] = nb;
+                        rank_b[i] = rb;
+                        lb = i;
+                    }
+                }
+            }
+        }
+        (upd_a, rank_a, upd_b, rank_b)
+    }
+
+    /// The previous `update_score` (Redis's two sequential walks), kept for the
+    /// micro-benchmark's comparison.
+    #[cfg(test)]
+    fn update_score_sequential(&mut self, member: &[u8], new: f64) {
         let x = self.dict.find(member).expect("zset member present");
         let cur = x.score();
         if x.backward().is_none_or(|b| b.score() < new) && x.fwd(0).is_none_or(|f| f.score() > new)
@@ -439,15 +593,6 @@ impl SkipTable {
         }
         x.set_backward(None);
         x.set_score(new);
-        // `link` computes header spans from `len()`, which must not count x: the dict
-        // still holds it, so compensate by linking with the count as the skiplist sees it.
-        self.link_without_self(x);
-    }
-
-    /// `link` for a node that the dict already counts (score updates).
-    fn link_without_self(&mut self, x: Node) {
-        // Only header spans of newly opened levels read `len()`: they must be the number of
-        // other elements. Temporarily raise the level first so `link` never opens one.
         let lvl = x.level();
         if lvl > self.level {
             for i in self.level..lvl {
@@ -474,6 +619,7 @@ impl SkipTable {
         let mut rank = 0;
         for i in (0..self.level).rev() {
             while let Some(f) = n.fwd(i) {
+                prefetch_below(n, i);
                 // SAFETY: linked node, live while `self` is borrowed.
                 if !pred(f.score(), unsafe { f.member() }) {
                     break;
@@ -482,11 +628,29 @@ impl SkipTable {
                 n = f;
             }
         }
+        self.seek_hint.set(n.fwd(0).map(|f| (rank + 1, f)));
         rank
     }
 
-    /// The node at 1-based `rank` (`zslGetElementByRank`).
+    /// The node at 1-based `rank` (`zslGetElementByRank`), without a walk for the first
+    /// and last ranks and the rank just after the last `count_while`.
     fn by_rank(&self, rank: usize) -> Option<Node> {
+        if rank == 1 {
+            return self.header.fwd(0);
+        }
+        if rank != 0 && rank == self.len() {
+            return self.tail;
+        }
+        if let Some((r, n)) = self.seek_hint.get() {
+            if r == rank {
+                return Some(n);
+            }
+        }
+        self.by_rank_walk(rank)
+    }
+
+    /// `zslGetElementByRank` proper: the descent.
+    fn by_rank_walk(&self, rank: usize) -> Option<Node> {
         let mut n = self.header;
         let mut traversed = 0;
         for i in (0..self.level).rev() {
@@ -644,7 +808,7 @@ impl SkipTable {
             let mut rank = 0;
             while let Some(f) = n.fwd(i) {
                 rank += n.span(i);
-                assert_eq!(self.by_rank(rank), Some(f), "level {i} rank {rank}");
+                assert_eq!(self.by_rank_walk(rank), Some(f), "level {i} rank {rank}");
                 n = f;
             }
         }
@@ -664,7 +828,16 @@ impl<'a> Iterator for Iter<'a> {
 
     fn next(&mut self) -> Option<(&'a [u8], f64)> {
         let n = self.node?;
-        self.node = if self.rev { n.backward() } else { n.fwd(0) };
+        self.node = if self.rev {
+            n.backward()
+        } else {
+            // A node of level >= 2 knows the next such node, about four ahead: start its
+            // miss now so that it overlaps the level-0 chain's (ZRANGEBYSCORE ... LIMIT).
+            if n.level() >= 2 {
+                prefetch(n.fwd(1));
+            }
+            n.fwd(0)
+        };
         // SAFETY: linked, live while the table is borrowed for 'a.
         Some((unsafe { n.member() }, n.score()))
     }
@@ -706,6 +879,79 @@ mod tests {
         let mut v: Vec<(Vec<u8>, f64)> = m.iter().map(|(k, s)| (k.clone(), *s)).collect();
         v.sort_by(|a, b| a.1.partial_cmp(&b.1).unwrap().then_with(|| a.0.cmp(&b.0)));
         v
+    }
+
+    /// Score updates only (the interleaved two-walk path of `update_score`), against a model:
+    /// few distinct scores (ties broken by member), moves to either end, across levels, on
+    /// tables of 1 to a few hundred members, with spans checked.
+    #[test]
+    fn score_updates_match_a_model() {
+        for seed in 0..40u64 {
+            fastrand::seed(1000 + seed);
+            let n = match seed {
+                0..=3 => 1,
+                4..=7 => 2,
+                _ => 3 + fastrand::usize(..400),
+            };
+            let distinct = 1 + fastrand::i32(0..(n as i32).min(30));
+            let mut t = SkipTable::new();
+            let mut model: BTreeMap<Vec<u8>, f64> = BTreeMap::new();
+            for j in 0..n {
+                let k = format!("k{j}").into_bytes();
+                let s = fastrand::i32(0..distinct) as f64;
+                t.insert(&k, s);
+                model.insert(k, s);
+            }
+            for step in 0..2000 {
+                let k = format!("k{}", fastrand::usize(..n)).into_bytes();
+                let s = match fastrand::u8(..8) {
+                    0 => -1e9 - step as f64,
+                    1 => 1e9 + step as f64,
+                    2 => f64::NEG_INFINITY,
+                    3 => f64::INFINITY,
+                    _ => fastrand::i32(-1..=distinct) as f64,
+                };
+                // A count_while leaves a seek hint that the update must invalidate.
+                let bound = fastrand::i32(-1..=distinct) as f64;
+                let r = t.count_while(|s, _| s < bound);
+                t.update_score(&k, s);
+                model.insert(k, s);
+                if step % 7 == 0 {
+                    let order = model_order(&model);
+                    let r = if step % 14 == 0 {
+                        r.min(n - 1)
+                    } else {
+                        t.count_while(|s, _| s < bound)
+                    };
+                    let want = order.get(r).map(|(m, s)| (&m[..], *s));
+                    assert_eq!(
+                        t.iter_from(r, false).next(),
+                        want,
+                        "seed {seed} step {step}"
+                    );
+                }
+                if n < 50 || step % 53 == 0 {
+                    t.check();
+                }
+                if step % 101 == 0 {
+                    let order = model_order(&model);
+                    let got: Vec<(Vec<u8>, f64)> = t
+                        .iter_from(0, false)
+                        .map(|(m, s)| (m.to_vec(), s))
+                        .collect();
+                    assert_eq!(got, order, "seed {seed} step {step}");
+                    for (i, (m, s)) in order.iter().enumerate() {
+                        assert_eq!(t.rank(m), Some((i, *s)));
+                    }
+                }
+            }
+            t.check();
+            let got: Vec<(Vec<u8>, f64)> = t
+                .iter_from(0, false)
+                .map(|(m, s)| (m.to_vec(), s))
+                .collect();
+            assert_eq!(got, model_order(&model));
+        }
     }
 
     #[test]
@@ -798,5 +1044,80 @@ mod tests {
             t.check();
             assert!(t.random().is_none());
         }
+    }
+}
+
+/// In-process micro-benchmark of the two big-zset hot paths (the shape of
+/// `bench/collections.sh`'s 1M-member zset): `cargo test --release -p pyrope-server --lib
+/// skiplist_micro_bench -- --ignored --nocapture`. Prints ns/op; asserts nothing useful.
+#[cfg(test)]
+mod bench {
+    use super::*;
+    use std::time::Instant;
+
+    /// splitmix64: deterministic, independent of fastrand's global state.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    const N: u64 = 1_000_000;
+    const OPS: usize = 2_000_000;
+
+    fn build() -> SkipTable {
+        fastrand::seed(7);
+        let mut t = SkipTable::new();
+        t.reserve(N as usize);
+        for j in 0..N {
+            let score = ((j * 2_654_435_761) % 1_000_003) as f64;
+            t.insert(format!("m:{j}").as_bytes(), score);
+        }
+        t
+    }
+
+    #[test]
+    #[ignore]
+    fn skiplist_micro_bench() {
+        let mut t = build();
+        let mut rng = Rng(42);
+        let members: Vec<Vec<u8>> = (0..OPS)
+            .map(|_| format!("m:{}", rng.below(N)).into_bytes())
+            .collect();
+        let scores: Vec<f64> = (0..OPS).map(|_| rng.below(1_000_004) as f64).collect();
+        let seq = std::env::var_os("SKIP_SEQ").is_some();
+        let start = Instant::now();
+        if seq {
+            for (m, s) in members.iter().zip(&scores) {
+                t.update_score_sequential(m, *s);
+            }
+        } else {
+            for (m, s) in members.iter().zip(&scores) {
+                t.update_score(m, *s);
+            }
+        }
+        let upd = start.elapsed().as_nanos() as f64 / OPS as f64;
+        let mins: Vec<f64> = (0..OPS).map(|_| rng.below(1_000_004) as f64).collect();
+        let start = Instant::now();
+        let mut sink = 0usize;
+        for min in &mins {
+            let r = t.count_while(|s, _| s < *min);
+            for (m, _) in t.iter_from(r, false).take(10) {
+                sink += m.len();
+            }
+        }
+        let rng_ns = start.elapsed().as_nanos() as f64 / OPS as f64;
+        println!(
+            "BENCH seq={seq} update_score {upd:.1} ns/op  range10 {rng_ns:.1} ns/op  (sink {sink})"
+        );
+        assert_eq!(t.len(), N as usize);
     }
 }
