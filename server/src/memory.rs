@@ -80,8 +80,11 @@ fn quicklist_size(q: &Quicklist, samples: usize) -> usize {
     let mut seen = 0;
     for node in q.iter().take(samples) {
         total += match node {
-            // A compressed node holds its LZF blob behind a 4-byte length (`quicklistLZF`).
-            QlNode::Lzf(z) => usable(4 + z.lzf().len()),
+            // A compressed node: its box (raw length, count, container) and the LZF bytes
+            // (Redis: a `quicklistLZF`, the bytes behind a `size_t` length).
+            QlNode::Lzf(z) => {
+                usable(size_of::<crate::types::list::LzfNode>()) + usable(z.lzf().len())
+            }
             QlNode::Packed(lp) => lp_size(lp),
             QlNode::Plain(v) => usable(v.len()),
         };

@@ -2272,6 +2272,53 @@ mod tests {
     }
 
     #[test]
+    fn compressed_middle_nodes_hold_lzf_bytes_and_read_back() {
+        let elems: Vec<Vec<u8>> = (0..20_000).map(|i| format!("element-{:06}", i % 5000).into_bytes()).collect();
+        let build = |depth| {
+            let mut l = ListValue::default();
+            for e in &elems {
+                l.grow_check(-2, depth, e.len(), 1);
+                l.push(End::Tail, e);
+            }
+            l
+        };
+        let (raw, mut z) = (build(0), build(1));
+        let ListValue::Quicklist(q) = &z else { panic!("a quicklist") };
+        let n = q.len();
+        assert!(n > 4);
+        assert!(!q[0].is_lzf() && !q[n - 1].is_lzf());
+        assert!(q.iter().skip(1).take(n - 2).all(QlNode::is_lzf), "middle nodes compressed");
+        assert!(z.heap_size() * 2 < raw.heap_size(), "{} vs {}", z.heap_size(), raw.heap_size());
+        assert_eq!(model(&z), elems);
+        assert_eq!(z.get(9_999), elems[9_999]);
+        // A copy keeps the compressed nodes; changes in the middle decompress for use and
+        // compress again.
+        let c = z.clone();
+        assert_eq!(model(&c), elems);
+        let mut m = elems.clone();
+        z.set(7_000, b"changed");
+        m[7_000] = b"changed".to_vec();
+        z.insert(12_000, true, b"inserted");
+        m.insert(12_001, b"inserted".to_vec());
+        assert_eq!(z.remove(b"element-000003", 2), 2);
+        m.retain({
+            let mut k = 0;
+            move |e| {
+                let drop = e == b"element-000003" && k < 2;
+                k += usize::from(drop);
+                !drop
+            }
+        });
+        z.trim(1_000, 1_000);
+        m.drain(..1_000);
+        m.truncate(m.len() - 1_000);
+        assert_eq!(model(&z), m);
+        let ListValue::Quicklist(q) = &z else { panic!("a quicklist") };
+        assert!(q.iter().zip(q.states()).all(|(n, st)| n.is_lzf() == st.lzf));
+        assert!(q.iter().filter(|n| n.is_lzf()).count() > n / 2);
+    }
+
+    #[test]
     fn conversions_follow_the_node_limits() {
         // -2: 8 KiB nodes. 100 elements of 100 bytes need two nodes.
         let mut l = ListValue::default();
