@@ -324,7 +324,13 @@ fn used_memory(c: &mut pyrope_common::client::Client) -> i64 {
 fn push_compressible(c: &mut pyrope_common::client::Client, key: &str) {
     for b in 0..100 {
         let elems: Vec<String> = (0..1000)
-            .map(|i| format!("user:{:05}:session-payload-{}", (b * 1000 + i) % 3000, i % 7))
+            .map(|i| {
+                format!(
+                    "user:{:05}:session-payload-{}",
+                    (b * 1000 + i) % 3000,
+                    i % 7
+                )
+            })
             .collect();
         let mut argv = vec!["RPUSH", key];
         argv.extend(elems.iter().map(|s| s.as_str()));
@@ -404,23 +410,55 @@ fn compressed_lists_use_less_memory_and_round_trip() {
         &["LRANGE", "z", "50000", "50020"],
         &["LRANGE", "z", "-60010", "-60000"],
         &["LINDEX", "z", "70001"],
-        &["LPOS", "z", "user:01234:session-payload-2", "RANK", "-3", "COUNT", "2"],
-        &["LPOS", "z", "user:02999:session-payload-0", "COUNT", "5", "MAXLEN", "40000"],
+        &[
+            "LPOS",
+            "z",
+            "user:01234:session-payload-2",
+            "RANK",
+            "-3",
+            "COUNT",
+            "2",
+        ],
+        &[
+            "LPOS",
+            "z",
+            "user:02999:session-payload-0",
+            "COUNT",
+            "5",
+            "MAXLEN",
+            "40000",
+        ],
         &["SORT", "z", "BY", "nosort", "LIMIT", "40000", "5"],
         &["SORT", "z", "BY", "nosort", "LIMIT", "40000", "5", "DESC"],
         &["SORT", "z", "ALPHA", "LIMIT", "0", "3"],
         &["COPY", "z", "zc"],
         &["LRANGE", "zc", "33333", "33335"],
         &["LSET", "z", "45000", "changed"],
-        &["LINSERT", "z", "BEFORE", "user:01500:session-payload-2", "ins"],
+        &[
+            "LINSERT",
+            "z",
+            "BEFORE",
+            "user:01500:session-payload-2",
+            "ins",
+        ],
         &["LREM", "z", "-2", "user:00100:session-payload-2"],
         &["LTRIM", "zc", "100", "-100"],
         &["DEBUG", "DIGEST-VALUE", "z", "zc"],
     ];
-    let dumps = |r: &mut pyrope_common::client::Client, p: &mut pyrope_common::client::Client, what: &str| {
+    let dumps = |r: &mut pyrope_common::client::Client,
+                 p: &mut pyrope_common::client::Client,
+                 what: &str| {
         for k in ["z", "zc"] {
-            assert_eq!(resp(r, &["DUMP", k]), resp(p, &["DUMP", k]), "DUMP {k} after {what}");
-            assert_eq!(debug_object(r, k), debug_object(p, k), "DEBUG OBJECT {k} after {what}");
+            assert_eq!(
+                resp(r, &["DUMP", k]),
+                resp(p, &["DUMP", k]),
+                "DUMP {k} after {what}"
+            );
+            assert_eq!(
+                debug_object(r, k),
+                debug_object(p, k),
+                "DEBUG OBJECT {k} after {what}"
+            );
         }
     };
     for cmd in cmds {
@@ -467,7 +505,11 @@ fn compressed_lists_use_less_memory_and_round_trip() {
         dir.path().to_str().unwrap(),
     ]);
     let mut l = loaded.client();
-    assert_eq!(resp(&mut l, &["DEBUG", "DIGEST"]), digest, "Redis loading pyrope's BGSAVE");
+    assert_eq!(
+        resp(&mut l, &["DEBUG", "DIGEST"]),
+        digest,
+        "Redis loading pyrope's BGSAVE"
+    );
     let lr = ["LRANGE", "z", "49990", "50010"];
     assert_eq!(resp(&mut l, &lr), resp(&mut p, &lr));
 }

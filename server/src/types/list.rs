@@ -19,9 +19,21 @@
 //! each node carries Redis's compression state (`NodeState`), moved by the same calls as
 //! quicklist.c (`__quicklistCompress` after node insertions and deletions,
 //! `quicklistDecompressNodeForUse` / `quicklistRecompressOnly` around changes, the iterator's
-//! `quicklistCompress` of each node it passes, reads included), so the nodes Redis would keep
-//! LZF-compressed are known: RDB and DUMP write them as LZF blobs and MEMORY USAGE counts
-//! their compressed size. The node bytes themselves stay uncompressed in memory.
+//! `quicklistCompress` of each node it passes, reads included), and the nodes it marks
+//! compressed really are: `QlNode::Lzf` holds the LZF bytes, the raw length, the element
+//! count and the container where Redis holds a `quicklistLZF` (`__quicklistCompressNode`'s
+//! output kept, not computed twice), so a compressed list takes about a quarter of the
+//! memory. Changes decompress for use and compress again as the state says; reads (LRANGE,
+//! LINDEX, LPOS, LINSERT's pivot search, SORT, DEBUG DIGEST) go through
+//! [`ListValue::scan`], which decompresses a compressed node into a [`Scratch`] buffer and
+//! leaves the list as it is (readers through `&`, the fork child included, need no
+//! mutation; a Redis iterator would compress each node again to the same bytes, so only
+//! the depth rule's re-attempts on raw nodes are applied afterwards, by `visit_range`;
+//! DEBUG DIGEST does not apply them). RDB and DUMP write a compressed node's stored bytes as
+//! its LZF blob (`rdbSaveLzfBlob`); the loader gets raw nodes and compresses them by the
+//! depth rule, as `quicklistAppendListpack`; COPY copies compressed nodes as they are
+//! (`quicklistDup`); MEMORY USAGE counts the compressed size. The end nodes are never
+//! compressed, so depth 0 and the push/pop paths see only raw nodes.
 //!
 //! Every change goes through the keyspace's mutation path: `touched` with the command's event
 //! (lpush, rpush, lpop, rpop, linsert, lset, lrem, ltrim), `add` for a new list, and `delete`
@@ -466,8 +478,8 @@ pub struct Quicklist {
 }
 
 /// A quicklist node's compression state (`quicklistNode`'s `encoding`, `recompress` and
-/// `dont_compress`). A node marked `lzf` is one Redis keeps LZF-compressed: the RDB writer
-/// saves it as an LZF blob (`rdbSaveLzfBlob`) and MEMORY USAGE counts its compressed size.
+/// `dont_compress`). A node marked `lzf` is one Redis keeps LZF-compressed, and is a
+/// `QlNode::Lzf` holding its LZF bytes (the two always agree).
 /// The state follows quicklist.c's calls exactly, since which nodes Redis compresses depends
 /// on the path (a node too small to compress stays raw until something re-attempts it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -950,8 +962,7 @@ impl ListValue {
     /// The nodes with their compression state (a listpack is one raw node).
     /// A compressed node is `NodeRef::Lzf`, holding the bytes RDB writes as its LZF blob.
     pub fn node_states(&self) -> impl Iterator<Item = (NodeRef<'_>, bool)> + '_ {
-        self.node_refs()
-            .map(|n| (n, matches!(n, NodeRef::Lzf(_))))
+        self.node_refs().map(|n| (n, matches!(n, NodeRef::Lzf(_))))
     }
 
     /// What a read through a quicklist iterator over elements `from..=to` (head to tail)
@@ -1863,7 +1874,11 @@ fn lpos(c: &mut Ctx) {
     // Elements the iterator fetched: lposCommand fetches one more before it checks MAXLEN.
     let mut fetched = 0;
     if len > 0 {
-        let (from, rev) = if rank > 0 { (0, false) } else { (len - 1, true) };
+        let (from, rev) = if rank > 0 {
+            (0, false)
+        } else {
+            (len - 1, true)
+        };
         l.scan(from, rev, |x| {
             let k = fetched;
             fetched += 1;
@@ -2273,7 +2288,9 @@ mod tests {
 
     #[test]
     fn compressed_middle_nodes_hold_lzf_bytes_and_read_back() {
-        let elems: Vec<Vec<u8>> = (0..20_000).map(|i| format!("element-{:06}", i % 5000).into_bytes()).collect();
+        let elems: Vec<Vec<u8>> = (0..20_000)
+            .map(|i| format!("element-{:06}", i % 5000).into_bytes())
+            .collect();
         let build = |depth| {
             let mut l = ListValue::default();
             for e in &elems {
@@ -2283,12 +2300,22 @@ mod tests {
             l
         };
         let (raw, mut z) = (build(0), build(1));
-        let ListValue::Quicklist(q) = &z else { panic!("a quicklist") };
+        let ListValue::Quicklist(q) = &z else {
+            panic!("a quicklist")
+        };
         let n = q.len();
         assert!(n > 4);
         assert!(!q[0].is_lzf() && !q[n - 1].is_lzf());
-        assert!(q.iter().skip(1).take(n - 2).all(QlNode::is_lzf), "middle nodes compressed");
-        assert!(z.heap_size() * 2 < raw.heap_size(), "{} vs {}", z.heap_size(), raw.heap_size());
+        assert!(
+            q.iter().skip(1).take(n - 2).all(QlNode::is_lzf),
+            "middle nodes compressed"
+        );
+        assert!(
+            z.heap_size() * 2 < raw.heap_size(),
+            "{} vs {}",
+            z.heap_size(),
+            raw.heap_size()
+        );
         assert_eq!(model(&z), elems);
         assert_eq!(z.get(9_999), elems[9_999]);
         // A copy keeps the compressed nodes; changes in the middle decompress for use and
@@ -2313,7 +2340,9 @@ mod tests {
         m.drain(..1_000);
         m.truncate(m.len() - 1_000);
         assert_eq!(model(&z), m);
-        let ListValue::Quicklist(q) = &z else { panic!("a quicklist") };
+        let ListValue::Quicklist(q) = &z else {
+            panic!("a quicklist")
+        };
         assert!(q.iter().zip(q.states()).all(|(n, st)| n.is_lzf() == st.lzf));
         assert!(q.iter().filter(|n| n.is_lzf()).count() > n / 2);
     }
