@@ -269,7 +269,9 @@ pub enum RawNode<'a> {
 /// not changed: the fork child and `&`-borrowing readers can read compressed lists).
 #[derive(Default, Debug)]
 pub struct Scratch {
-    lp: Listpack,
+    /// None until a packed node is decompressed (an empty `Listpack` would allocate: reads
+    /// of raw nodes, depth 0's only kind, allocate nothing).
+    lp: Option<Listpack>,
     plain: Vec<u8>,
 }
 
@@ -303,8 +305,7 @@ impl<'a> NodeRef<'a> {
                     scratch.plain = raw;
                     RawNode::Plain(&scratch.plain)
                 } else {
-                    scratch.lp = Listpack::from_trusted_vec(raw);
-                    RawNode::Packed(&scratch.lp)
+                    RawNode::Packed(scratch.lp.insert(Listpack::from_trusted_vec(raw)))
                 }
             }
         }
