@@ -482,6 +482,15 @@ impl Listpack {
         Ok(Listpack { buf: bytes })
     }
 
+    /// [`Listpack::from_vec`] without the validation, for bytes that were a valid listpack
+    /// when this process produced them (a quicklist node's own LZF form, decompressed): a
+    /// walk over bytes that are no listpack panics or returns garbage, never touches memory
+    /// outside the buffer.
+    pub fn from_trusted_vec(bytes: Vec<u8>) -> Self {
+        debug_assert!(Listpack::validate(&bytes).is_ok());
+        Listpack { buf: bytes }
+    }
+
     /// The listpack's bytes, exactly as Redis stores them (what RDB/DUMP carry).
     pub fn as_bytes(&self) -> &[u8] {
         &self.buf

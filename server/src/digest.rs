@@ -45,11 +45,14 @@ fn mix_object(d: &mut Digest20, e: &Entry) {
     match e.value() {
         // Lists: each element mixed in order (`mixStringObjectDigest` per element).
         ValueRef::Boxed(Value::List(l)) => {
-            for x in l.iter() {
+            // Compressed nodes are read through a scratch buffer: unlike Redis's iterator
+            // (which compresses again, or re-attempts, each node it passes), DEBUG DIGEST
+            // leaves the compression state as it is.
+            l.for_each(|x| {
                 buf.clear();
                 x.write_to(&mut buf);
                 mix(d, &buf);
-            }
+            });
         }
         // Sets: every member's SHA1 xored in (order-independent), integers as decimal text.
         ValueRef::Boxed(Value::Set(s)) => {

@@ -78,17 +78,15 @@ fn quicklist_size(q: &Quicklist, samples: usize) -> usize {
     let mut n = usable(size_of::<Quicklist>()) + usable(q.capacity() * size_of::<QlNode>());
     let mut total = 0;
     let mut seen = 0;
-    for (node, st) in q.iter().zip(q.states()).take(samples) {
-        // A compressed node holds its LZF blob behind a 4-byte length (`quicklistLZF`).
-        let lzf = if st.lzf {
-            crate::types::list::lzf_of(node.data())
-        } else {
-            None
-        };
-        total += match (lzf, node) {
-            (Some(c), _) => usable(4 + c.len()),
-            (None, QlNode::Packed(lp)) => lp_size(lp),
-            (None, QlNode::Plain(v)) => usable(v.len()),
+    for node in q.iter().take(samples) {
+        total += match node {
+            // A compressed node: its box (raw length, count, container) and the LZF bytes
+            // (Redis: a `quicklistLZF`, the bytes behind a `size_t` length).
+            QlNode::Lzf(z) => {
+                usable(size_of::<crate::types::list::LzfNode>()) + usable(z.lzf().len())
+            }
+            QlNode::Packed(lp) => lp_size(lp),
+            QlNode::Plain(v) => usable(v.len()),
         };
         seen += 1;
     }

@@ -96,22 +96,33 @@ pub fn put_object(
             }
             Value::List(l) => {
                 w::put_len(out, l.nodes() as u64);
-                for (n, lzf) in l.node_states() {
-                    let (container, data) = match n {
-                        NodeRef::Packed(lp) => (crdb::container::PACKED, lp.as_bytes()),
-                        NodeRef::Plain(v) => (crdb::container::PLAIN, v),
-                    };
-                    w::put_len(out, container);
-                    // A node the quicklist keeps compressed is written as its LZF blob
-                    // (`rdbSaveLzfBlob`), whatever `rdbcompression` says.
-                    match lzf.then(|| crate::types::list::lzf_of(data)).flatten() {
-                        Some(c) => {
-                            out.push(0xC0 | pyrope_common::rdb::read::enc::LZF);
-                            w::put_len(out, c.len() as u64);
-                            w::put_len(out, data.len() as u64);
-                            out.extend_from_slice(&c);
+                for n in l.node_refs() {
+                    match n {
+                        NodeRef::Packed(lp) => {
+                            w::put_len(out, crdb::container::PACKED);
+                            w::put_string(out, lp.as_bytes(), compress);
                         }
-                        None => w::put_string(out, data, compress),
+                        NodeRef::Plain(v) => {
+                            w::put_len(out, crdb::container::PLAIN);
+                            w::put_string(out, v, compress);
+                        }
+                        // A node the quicklist keeps compressed is written as the LZF bytes
+                        // it holds (`rdbSaveLzfBlob(data, compress_len, node->sz)`), whatever
+                        // `rdbcompression` says.
+                        NodeRef::Lzf(z) => {
+                            w::put_len(
+                                out,
+                                if z.is_plain() {
+                                    crdb::container::PLAIN
+                                } else {
+                                    crdb::container::PACKED
+                                },
+                            );
+                            out.push(0xC0 | pyrope_common::rdb::read::enc::LZF);
+                            w::put_len(out, z.lzf().len() as u64);
+                            w::put_len(out, z.raw_len() as u64);
+                            out.extend_from_slice(z.lzf());
+                        }
                     }
                 }
                 types::LIST_QUICKLIST_2

@@ -19,9 +19,21 @@
 //! each node carries Redis's compression state (`NodeState`), moved by the same calls as
 //! quicklist.c (`__quicklistCompress` after node insertions and deletions,
 //! `quicklistDecompressNodeForUse` / `quicklistRecompressOnly` around changes, the iterator's
-//! `quicklistCompress` of each node it passes, reads included), so the nodes Redis would keep
-//! LZF-compressed are known: RDB and DUMP write them as LZF blobs and MEMORY USAGE counts
-//! their compressed size. The node bytes themselves stay uncompressed in memory.
+//! `quicklistCompress` of each node it passes, reads included), and the nodes it marks
+//! compressed really are: `QlNode::Lzf` holds the LZF bytes, the raw length, the element
+//! count and the container where Redis holds a `quicklistLZF` (`__quicklistCompressNode`'s
+//! output kept, not computed twice), so a compressed list takes about a quarter of the
+//! memory. Changes decompress for use and compress again as the state says; reads (LRANGE,
+//! LINDEX, LPOS, LINSERT's pivot search, SORT, DEBUG DIGEST) go through
+//! [`ListValue::scan`], which decompresses a compressed node into a [`Scratch`] buffer and
+//! leaves the list as it is (readers through `&`, the fork child included, need no
+//! mutation; a Redis iterator would compress each node again to the same bytes, so only
+//! the depth rule's re-attempts on raw nodes are applied afterwards, by `visit_range`;
+//! DEBUG DIGEST does not apply them). RDB and DUMP write a compressed node's stored bytes as
+//! its LZF blob (`rdbSaveLzfBlob`); the loader gets raw nodes and compresses them by the
+//! depth rule, as `quicklistAppendListpack`; COPY copies compressed nodes as they are
+//! (`quicklistDup`); MEMORY USAGE counts the compressed size. The end nodes are never
+//! compressed, so depth 0 and the push/pop paths see only raw nodes.
 //!
 //! Every change goes through the keyspace's mutation path: `touched` with the command's event
 //! (lpush, rpush, lpop, rpop, linsert, lset, lrem, ltrim), `add` for a new list, and `delete`
@@ -105,9 +117,9 @@ fn exceeds_limit(fill: i64, new_sz: usize, new_count: usize) -> bool {
 /// True if `node` exists, is packed and may take one more element of `sz` bytes, which is
 /// not large (`_quicklistNodeAllowInsert`).
 fn allow_insert(node: Option<&QlNode>, fill: i64, sz: usize) -> bool {
-    match node {
-        Some(QlNode::Packed(lp)) if !is_large(sz, fill) => {
-            !exceeds_limit(fill, lp.bytes() + sz + SIZE_ESTIMATE_OVERHEAD, lp.len() + 1)
+    match node.and_then(QlNode::packed_dims) {
+        Some((bytes, len)) if !is_large(sz, fill) => {
+            !exceeds_limit(fill, bytes + sz + SIZE_ESTIMATE_OVERHEAD, len + 1)
         }
         _ => false,
     }
@@ -116,11 +128,11 @@ fn allow_insert(node: Option<&QlNode>, fill: i64, sz: usize) -> bool {
 /// True if two packed nodes may become one (`_quicklistNodeAllowMerge`: their bytes less
 /// one listpack header and terminator, and their counts, within the node limits).
 fn allow_merge(a: &QlNode, b: &QlNode, fill: i64) -> bool {
-    let (QlNode::Packed(a), QlNode::Packed(b)) = (a, b) else {
+    let (Some((a_sz, a_len)), Some((b_sz, b_len))) = (a.packed_dims(), b.packed_dims()) else {
         return false;
     };
-    let merge_sz = (a.bytes() + b.bytes()).saturating_sub(7);
-    !exceeds_limit(fill, merge_sz, a.len() + b.len())
+    let merge_sz = (a_sz + b_sz).saturating_sub(7);
+    !exceeds_limit(fill, merge_sz, a_len + b_len)
 }
 
 /// Which end of a list.
@@ -166,26 +178,101 @@ pub enum ListValue {
 
 /// One quicklist node (`quicklistNode`'s container): a listpack (`PACKED`), or one element
 /// of at least the packed threshold stored as its bytes (`PLAIN`, `__quicklistCreatePlainNode`;
-/// written to RDB with container 1). Same size as a `Listpack`: packed nodes cost nothing more.
+/// written to RDB with container 1), or either of those LZF-compressed (`Lzf`: what Redis
+/// keeps as a `quicklistLZF` in `node->entry`). Same size as a `Listpack`: packed nodes cost
+/// nothing more.
 #[derive(Clone, Debug, PartialEq)]
 pub enum QlNode {
     /// `QUICKLIST_NODE_CONTAINER_PACKED`: a listpack of one or more elements.
     Packed(Listpack),
     /// `QUICKLIST_NODE_CONTAINER_PLAIN`: one element, as is (never integer-encoded).
     Plain(Box<[u8]>),
+    /// `QUICKLIST_NODE_ENCODING_LZF`: a packed or plain node compressed by
+    /// `__quicklistCompressNode`. Only the middle nodes of a quicklist with a compress depth
+    /// ever are (never the `depth` nodes at either end).
+    Lzf(Box<LzfNode>),
 }
 
 // A packed node costs what a bare listpack did: the enum takes `Vec`'s capacity niche.
 const _: () = assert!(std::mem::size_of::<QlNode>() == std::mem::size_of::<Listpack>());
 
+/// A compressed quicklist node: the LZF bytes (`quicklistLZF.compressed`) and what Redis's
+/// `quicklistNode` keeps beside them (`sz`, the raw length; `count`; `container`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct LzfNode {
+    /// The raw node's length in bytes (`node->sz`: listpack bytes, or the plain element's).
+    sz: usize,
+    /// Elements in the node (`node->count`; 1 for a plain node).
+    count: usize,
+    /// `QUICKLIST_NODE_CONTAINER_PLAIN`.
+    plain: bool,
+    /// The LZF output of the raw bytes (liblzf format, what `rdbSaveLzfBlob` writes).
+    data: Box<[u8]>,
+}
+
+impl LzfNode {
+    /// The LZF bytes.
+    pub fn lzf(&self) -> &[u8] {
+        &self.data
+    }
+
+    /// The raw length (`node->sz`).
+    pub fn raw_len(&self) -> usize {
+        self.sz
+    }
+
+    /// True for a compressed PLAIN node.
+    pub fn is_plain(&self) -> bool {
+        self.plain
+    }
+
+    /// The raw bytes (LZF decompression of our own output: it cannot fail).
+    fn raw_bytes(&self) -> Vec<u8> {
+        pyrope_common::rdb::lzf::decompress(&self.data, self.sz as u64)
+            .expect("a quicklist node's own LZF bytes decompress")
+    }
+
+    /// The raw node again (`__quicklistDecompressNode`).
+    fn decompress(&self) -> QlNode {
+        let raw = self.raw_bytes();
+        if self.plain {
+            QlNode::Plain(raw.into_boxed_slice())
+        } else {
+            QlNode::Packed(Listpack::from_trusted_vec(raw))
+        }
+    }
+}
+
 /// A borrowed node: what the RDB writer and iterators see of a list, for both encodings
-/// (a listpack-encoded list is one packed node).
+/// (a listpack-encoded list is one packed node). A compressed node is read through
+/// [`NodeRef::raw`].
 #[derive(Clone, Copy, Debug)]
 pub enum NodeRef<'a> {
     /// A listpack.
     Packed(&'a Listpack),
     /// One element stored as is.
     Plain(&'a [u8]),
+    /// A compressed node.
+    Lzf(&'a LzfNode),
+}
+
+/// A node's uncompressed form, borrowed from the list or from a [`Scratch`].
+#[derive(Clone, Copy, Debug)]
+pub enum RawNode<'a> {
+    /// A listpack.
+    Packed(&'a Listpack),
+    /// One element stored as is.
+    Plain(&'a [u8]),
+}
+
+/// The buffer a read-only consumer decompresses compressed nodes into (the list itself is
+/// not changed: the fork child and `&`-borrowing readers can read compressed lists).
+#[derive(Default, Debug)]
+pub struct Scratch {
+    /// None until a packed node is decompressed (an empty `Listpack` would allocate: reads
+    /// of raw nodes, depth 0's only kind, allocate nothing).
+    lp: Option<Listpack>,
+    plain: Vec<u8>,
 }
 
 impl<'a> NodeRef<'a> {
@@ -194,6 +281,7 @@ impl<'a> NodeRef<'a> {
         match self {
             NodeRef::Packed(lp) => lp.len(),
             NodeRef::Plain(_) => 1,
+            NodeRef::Lzf(z) => z.count,
         }
     }
 
@@ -202,16 +290,52 @@ impl<'a> NodeRef<'a> {
         self.len() == 0
     }
 
-    /// Its elements head to tail (double-ended).
-    pub fn iter(self) -> NodeIter<'a> {
+    /// The node uncompressed: as it is, or decompressed into `scratch` (replacing what it
+    /// held).
+    pub fn raw<'b>(self, scratch: &'b mut Scratch) -> RawNode<'b>
+    where
+        'a: 'b,
+    {
         match self {
-            NodeRef::Packed(lp) => NodeIter::Packed(lp.iter()),
-            NodeRef::Plain(v) => NodeIter::Plain(Some(v)),
+            NodeRef::Packed(lp) => RawNode::Packed(lp),
+            NodeRef::Plain(v) => RawNode::Plain(v),
+            NodeRef::Lzf(z) => {
+                let raw = z.raw_bytes();
+                if z.plain {
+                    scratch.plain = raw;
+                    RawNode::Plain(&scratch.plain)
+                } else {
+                    RawNode::Packed(scratch.lp.insert(Listpack::from_trusted_vec(raw)))
+                }
+            }
         }
     }
 }
 
-/// Iterator over one node's elements (see [`NodeRef::iter`]).
+impl<'a> RawNode<'a> {
+    /// Elements in the node (1 for a plain node).
+    pub fn len(self) -> usize {
+        match self {
+            RawNode::Packed(lp) => lp.len(),
+            RawNode::Plain(_) => 1,
+        }
+    }
+
+    /// True if the node holds no element.
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
+
+    /// Its elements head to tail (double-ended).
+    pub fn iter(self) -> NodeIter<'a> {
+        match self {
+            RawNode::Packed(lp) => NodeIter::Packed(lp.iter()),
+            RawNode::Plain(v) => NodeIter::Plain(Some(v)),
+        }
+    }
+}
+
+/// Iterator over one node's elements (see [`RawNode::iter`]).
 #[derive(Clone, Debug)]
 pub enum NodeIter<'a> {
     /// A listpack's elements.
@@ -257,17 +381,38 @@ impl QlNode {
         self.len() == 0
     }
 
-    /// The node's bytes (`node->sz`: the listpack's bytes, or the plain element's length).
+    /// The node's raw bytes (`node->sz`: the listpack's bytes, or the plain element's
+    /// length; a compressed node's uncompressed length).
     pub fn bytes(&self) -> usize {
         match self {
             QlNode::Packed(lp) => lp.bytes(),
             QlNode::Plain(v) => v.len(),
+            QlNode::Lzf(z) => z.sz,
         }
     }
 
-    /// True for a PLAIN node.
+    /// True for a PLAIN node (compressed or not).
     pub fn is_plain(&self) -> bool {
-        matches!(self, QlNode::Plain(_))
+        match self {
+            QlNode::Packed(_) => false,
+            QlNode::Plain(_) => true,
+            QlNode::Lzf(z) => z.plain,
+        }
+    }
+
+    /// True for a compressed node.
+    pub fn is_lzf(&self) -> bool {
+        matches!(self, QlNode::Lzf(_))
+    }
+
+    /// (bytes, elements) of a packed node, compressed or not (what `_quicklistNodeAllowInsert`
+    /// and `_quicklistNodeAllowMerge` read: `node->sz`, `node->count`); None for a plain one.
+    fn packed_dims(&self) -> Option<(usize, usize)> {
+        match self {
+            QlNode::Packed(lp) => Some((lp.bytes(), lp.len())),
+            QlNode::Lzf(z) if !z.plain => Some((z.sz, z.count)),
+            _ => None,
+        }
     }
 
     /// The node borrowed.
@@ -275,19 +420,43 @@ impl QlNode {
         match self {
             QlNode::Packed(lp) => NodeRef::Packed(lp),
             QlNode::Plain(v) => NodeRef::Plain(v),
+            QlNode::Lzf(z) => NodeRef::Lzf(z),
         }
     }
 
-    /// Its elements head to tail.
-    pub fn iter(&self) -> NodeIter<'_> {
-        self.as_ref().iter()
-    }
-
+    /// The listpack of a raw packed node (None for plain and compressed nodes).
     fn lp_mut(&mut self) -> Option<&mut Listpack> {
         match self {
             QlNode::Packed(lp) => Some(lp),
-            QlNode::Plain(_) => None,
+            QlNode::Plain(_) | QlNode::Lzf(_) => None,
         }
+    }
+
+    /// The node's bytes as stored: the listpack, the plain element, or the LZF bytes.
+    pub fn data(&self) -> &[u8] {
+        match self {
+            QlNode::Packed(lp) => lp.as_bytes(),
+            QlNode::Plain(v) => v,
+            QlNode::Lzf(z) => &z.data,
+        }
+    }
+
+    /// The node compressed (`__quicklistCompressNode` on a raw node): None when `lzf_of`
+    /// refuses (too small, incompressible) or the node already is compressed.
+    fn compressed(&self) -> Option<QlNode> {
+        let plain = match self {
+            QlNode::Packed(_) => false,
+            QlNode::Plain(_) => true,
+            QlNode::Lzf(_) => return None,
+        };
+        let raw = self.data();
+        let c = lzf_of(raw)?;
+        Some(QlNode::Lzf(Box::new(LzfNode {
+            sz: raw.len(),
+            count: self.len(),
+            plain,
+            data: c.into_boxed_slice(),
+        })))
     }
 }
 
@@ -310,8 +479,8 @@ pub struct Quicklist {
 }
 
 /// A quicklist node's compression state (`quicklistNode`'s `encoding`, `recompress` and
-/// `dont_compress`). A node marked `lzf` is one Redis keeps LZF-compressed: the RDB writer
-/// saves it as an LZF blob (`rdbSaveLzfBlob`) and MEMORY USAGE counts its compressed size.
+/// `dont_compress`). A node marked `lzf` is one Redis keeps LZF-compressed, and is a
+/// `QlNode::Lzf` holding its LZF bytes (the two always agree).
 /// The state follows quicklist.c's calls exactly, since which nodes Redis compresses depends
 /// on the path (a node too small to compress stays raw until something re-attempts it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -338,16 +507,6 @@ pub fn lzf_of(data: &[u8]) -> Option<Vec<u8>> {
     }
     let c = pyrope_common::rdb::lzf::compress_bounded(data, data.len())?;
     (c.len() + MIN_COMPRESS_IMPROVE < data.len()).then_some(c)
-}
-
-impl QlNode {
-    /// The node's bytes as stored: the listpack, or the plain element.
-    pub fn data(&self) -> &[u8] {
-        match self {
-            QlNode::Packed(lp) => lp.as_bytes(),
-            QlNode::Plain(v) => v,
-        }
-    }
 }
 
 impl Clone for Quicklist {
@@ -403,8 +562,16 @@ impl Quicklist {
             return;
         }
         st.recompress = false;
-        if lzf_of(self.nodes[k].data()).is_some() {
+        if let Some(c) = self.nodes[k].compressed() {
+            self.nodes[k] = c;
             self.st[k].lzf = true;
+        }
+    }
+
+    /// Replaces compressed node `k` by its raw form (`__quicklistDecompressNode`).
+    fn inflate(&mut self, k: usize) {
+        if let QlNode::Lzf(z) = &self.nodes[k] {
+            self.nodes[k] = z.decompress();
         }
     }
 
@@ -414,6 +581,7 @@ impl Quicklist {
             if st.lzf {
                 st.lzf = false;
                 st.recompress = false;
+                self.inflate(k);
             }
         }
     }
@@ -424,6 +592,7 @@ impl Quicklist {
             if st.lzf {
                 st.lzf = false;
                 st.recompress = true;
+                self.inflate(k);
             }
         }
     }
@@ -481,7 +650,7 @@ impl Quicklist {
     /// compressed node is compressed again, a raw one re-applies the depth rule.
     pub fn visit(&mut self, k: usize) {
         // A compressed node would be decompressed and compressed again to the same bytes:
-        // nothing changes, so skip the work.
+        // nothing changes, so skip the work (readers decompress into a `Scratch` instead).
         if self.st.get(k).is_some_and(|s| s.lzf) {
             return;
         }
@@ -713,6 +882,7 @@ impl Quicklist {
                 self.insert_at(k, 0, true, e);
                 self.del_node(k);
             }
+            QlNode::Lzf(_) => unreachable!("decompressed for use by the caller"),
             QlNode::Packed(lp) => {
                 let last = lp.len() - 1;
                 self.st[k].dont_compress = true;
@@ -791,14 +961,9 @@ impl ListValue {
     }
 
     /// The nodes with their compression state (a listpack is one raw node).
+    /// A compressed node is `NodeRef::Lzf`, holding the bytes RDB writes as its LZF blob.
     pub fn node_states(&self) -> impl Iterator<Item = (NodeRef<'_>, bool)> + '_ {
-        let q = match self {
-            ListValue::Quicklist(q) => Some(q),
-            ListValue::Listpack(_) => None,
-        };
-        self.node_refs()
-            .enumerate()
-            .map(move |(k, n)| (n, q.is_some_and(|q| q.st.get(k).is_some_and(|s| s.lzf))))
+        self.node_refs().map(|n| (n, matches!(n, NodeRef::Lzf(_))))
     }
 
     /// What a read through a quicklist iterator over elements `from..=to` (head to tail)
@@ -821,7 +986,7 @@ impl ListValue {
     pub fn heap_size(&self) -> usize {
         match self {
             ListValue::Listpack(lp) => lp.bytes(),
-            ListValue::Quicklist(q) => q.iter().map(|n| n.bytes() + 32).sum(),
+            ListValue::Quicklist(q) => q.iter().map(|n| n.data().len() + 32).sum(),
         }
     }
 
@@ -836,9 +1001,53 @@ impl ListValue {
             .chain(q.into_iter().flat_map(|q| q.iter().map(QlNode::as_ref)))
     }
 
-    /// Iterates the elements head to tail (double-ended).
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = ListpackEntry<'_>> + '_ {
-        self.node_refs().flat_map(|n| n.iter())
+    /// Node `k` (< `nodes()`).
+    fn node_at(&self, k: usize) -> NodeRef<'_> {
+        match self {
+            ListValue::Listpack(lp) => NodeRef::Packed(lp),
+            ListValue::Quicklist(q) => q.nodes[k].as_ref(),
+        }
+    }
+
+    /// Calls `f` on the elements from position `from` (< len) toward the tail, or toward the
+    /// head when `rev`, until `f` returns false. Compressed nodes are decompressed into a
+    /// scratch buffer: the list is not changed (the compression state a Redis iterator would
+    /// move is the caller's `visit_range`).
+    pub fn scan(&self, from: usize, rev: bool, mut f: impl FnMut(ListpackEntry<'_>) -> bool) {
+        if from >= self.len() {
+            return;
+        }
+        let (k0, j) = self.locate(from);
+        let mut scratch = Scratch::default();
+        if !rev {
+            for k in k0..self.nodes() {
+                let node = self.node_at(k).raw(&mut scratch);
+                let skip = if k == k0 { j } else { 0 };
+                for e in node.iter().skip(skip) {
+                    if !f(e) {
+                        return;
+                    }
+                }
+            }
+        } else {
+            for k in (0..=k0).rev() {
+                let node = self.node_at(k).raw(&mut scratch);
+                let skip = if k == k0 { node.len() - 1 - j } else { 0 };
+                for e in node.iter().rev().skip(skip) {
+                    if !f(e) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every element head to tail, into `f` (see [`ListValue::scan`]).
+    pub fn for_each(&self, mut f: impl FnMut(ListpackEntry<'_>)) {
+        self.scan(0, false, |e| {
+            f(e);
+            true
+        });
     }
 
     /// A list built the way SORT ... STORE builds its result (sort.c): a quicklist created
@@ -945,13 +1154,23 @@ impl ListValue {
                     End::Head => 0,
                     End::Tail => q.nodes.len().checked_sub(1)?,
                 };
-                if q.nodes.get(k)?.is_plain() {
-                    return match q.del_node(k) {
-                        Some(QlNode::Plain(v)) => Some(v.into_vec()),
-                        _ => None,
-                    };
+                match q.nodes.get_mut(k)? {
+                    QlNode::Packed(lp) => lp,
+                    QlNode::Plain(_) => {
+                        return match q.del_node(k) {
+                            Some(QlNode::Plain(v)) => Some(v.into_vec()),
+                            _ => None,
+                        };
+                    }
+                    // The end nodes are never compressed (the depth rule keeps `depth` >= 1
+                    // raw nodes at each end, as `quicklistPopCustom` relies on): only as a
+                    // guard, decompress and pop again.
+                    QlNode::Lzf(_) => {
+                        q.decompress_node(k);
+                        q.inflate(k);
+                        return self.pop(end);
+                    }
                 }
-                q.nodes[k].lp_mut()?
             }
         };
         let pos = match end {
@@ -973,20 +1192,25 @@ impl ListValue {
         Some(v)
     }
 
-    /// Iterates the elements from position `i` (< len) to the tail, skipping whole nodes
-    /// before it (LRANGE far from the head does not decode what it skips).
-    pub fn iter_from(&self, i: usize) -> impl Iterator<Item = ListpackEntry<'_>> + '_ {
-        let (k, j) = self.locate(i);
-        self.node_refs().skip(k).flat_map(|n| n.iter()).skip(j)
-    }
-
-    /// (node, index within node) of element `i` (< len).
+    /// (node, index within node) of element `i` (< len), walking from the nearer end.
     fn locate(&self, mut i: usize) -> (usize, usize) {
-        for (k, n) in self.node_refs().enumerate() {
-            if i < n.len() {
-                return (k, i);
+        let len = self.len();
+        if i >= len / 2 {
+            let mut after = len - 1 - i;
+            for k in (0..self.nodes()).rev() {
+                let n = self.node_at(k).len();
+                if after < n {
+                    return (k, n - 1 - after);
+                }
+                after -= n;
             }
-            i -= n.len();
+        } else {
+            for (k, n) in self.node_refs().enumerate() {
+                if i < n.len() {
+                    return (k, i);
+                }
+                i -= n.len();
+            }
         }
         unreachable!("index checked against len")
     }
@@ -1000,10 +1224,12 @@ impl ListValue {
 
     /// The element at position `i` (< len).
     pub fn get(&self, i: usize) -> Vec<u8> {
-        self.iter_from(i)
-            .next()
-            .map(|e| e.to_vec())
-            .unwrap_or_default()
+        let mut v = Vec::new();
+        self.scan(i, false, |e| {
+            v = e.to_vec();
+            false
+        });
+        v
     }
 
     /// Replaces the element at position `i` (< len) (`quicklistReplaceAtIndex`).
@@ -1072,6 +1298,7 @@ impl ListValue {
                                 removed += 1;
                             }
                         }
+                        QlNode::Lzf(_) => unreachable!("decompressed for use"),
                     }
                     q.count -= removed - before;
                     let next = if q.nodes[at].is_empty() {
@@ -1426,16 +1653,20 @@ fn lrange(c: &mut Ctx) {
     };
     c.out.array(e - s + 1);
     let mut buf = Vec::new();
-    for x in l.iter_from(s).take(e - s + 1) {
+    let mut left = e - s + 1;
+    let out = &mut c.out;
+    l.scan(s, false, |x| {
         match x {
-            ListpackEntry::Str(b) => c.out.bulk(b),
+            ListpackEntry::Str(b) => out.bulk(b),
             ListpackEntry::Int(v) => {
                 buf.clear();
                 pyrope_common::util::push_i64(&mut buf, v);
-                c.out.bulk(&buf);
+                out.bulk(&buf);
             }
         }
-    }
+        left -= 1;
+        left > 0
+    });
     list_mut(c, h).visit_range(s, e);
 }
 
@@ -1501,7 +1732,17 @@ fn linsert(c: &mut Ctx) {
     // linsertCommand converts before it looks for the pivot: a listpack may become a
     // quicklist even when the pivot is missing.
     l.grow_check(f, d, v.len(), 1);
-    let Some(i) = l.iter().position(|x| x.eq_bytes(pivot)) else {
+    let mut found = None;
+    let mut idx = 0;
+    l.scan(0, false, |x| {
+        if x.eq_bytes(pivot) {
+            found = Some(idx);
+            return false;
+        }
+        idx += 1;
+        true
+    });
+    let Some(i) = found else {
         // The search passed every node.
         if !l.is_empty() {
             l.visit_range(0, l.len() - 1);
@@ -1633,20 +1874,17 @@ fn lpos(c: &mut Ctx) {
     };
     // Elements the iterator fetched: lposCommand fetches one more before it checks MAXLEN.
     let mut fetched = 0;
-    if rank > 0 {
-        for (idx, x) in l.iter().enumerate() {
-            fetched = idx + 1;
-            if idx >= max || !scan(idx, x) {
-                break;
-            }
-        }
-    } else {
-        for (k, x) in l.iter().rev().enumerate() {
-            fetched = k + 1;
-            if k >= max || !scan(len - 1 - k, x) {
-                break;
-            }
-        }
+    if len > 0 {
+        let (from, rev) = if rank > 0 {
+            (0, false)
+        } else {
+            (len - 1, true)
+        };
+        l.scan(from, rev, |x| {
+            let k = fetched;
+            fetched += 1;
+            k < max && scan(if rev { len - 1 - k } else { k }, x)
+        });
     }
     if fetched > 0 {
         let l = list_mut(c, h);
@@ -1913,7 +2151,18 @@ mod tests {
     use proptest::prelude::*;
 
     fn model(l: &ListValue) -> Vec<Vec<u8>> {
-        l.iter().map(|e| e.to_vec()).collect()
+        let mut v = Vec::new();
+        l.for_each(|e| v.push(e.to_vec()));
+        v
+    }
+
+    fn from(l: &ListValue, i: usize, rev: bool) -> Vec<Vec<u8>> {
+        let mut v = Vec::new();
+        l.scan(i, rev, |e| {
+            v.push(e.to_vec());
+            true
+        });
+        v
     }
 
     #[derive(Debug, Clone)]
@@ -1931,6 +2180,8 @@ mod tests {
             4 => (0i64..1000).prop_map(|v| v.to_string().into_bytes()),
             4 => proptest::collection::vec(b'a'..b'e', 0..3),
             4 => proptest::collection::vec(any::<u8>(), 0..300),
+            // Compressible: nodes of these get LZF-compressed under a depth.
+            3 => (20usize..300).prop_map(|n| vec![b'q'; n]),
             // Large for a node of fill -1 (4 KiB) or a count fill (8 KiB): plain nodes.
             1 => (4000usize..9000).prop_map(|n| vec![b'z'; n]),
         ]
@@ -1952,13 +2203,14 @@ mod tests {
         fn both_encodings_behave_as_a_vecdeque(
             ops in proptest::collection::vec(op(), 1..300),
             fill in prop_oneof![Just(-2i64), Just(-1), Just(3), Just(1), Just(128)],
+            depth in prop_oneof![Just(0i64), Just(1), Just(2)],
         ) {
             let mut l = ListValue::default();
             let mut m: VecDeque<Vec<u8>> = VecDeque::new();
             for o in ops {
                 match o {
                     Op::Push(head, e) => {
-                        l.grow_check(fill, 0, e.len(), 1);
+                        l.grow_check(fill, depth, e.len(), 1);
                         let end = if head { End::Head } else { End::Tail };
                         l.push(end, &e);
                         if head { m.push_front(e) } else { m.push_back(e) }
@@ -1975,7 +2227,7 @@ mod tests {
                         m[i] = e;
                     }
                     Op::Insert(i, after, e) if i < m.len() => {
-                        l.grow_check(fill, 0, e.len(), 1);
+                        l.grow_check(fill, depth, e.len(), 1);
                         l.insert(i, after, &e);
                         m.insert(if after { i + 1 } else { i }, e);
                     }
@@ -2012,15 +2264,88 @@ mod tests {
                 prop_assert_eq!(l.len(), m.len());
                 for i in [m.len() / 3, m.len().saturating_sub(1)] {
                     if i < m.len() {
-                        let from: Vec<Vec<u8>> = l.iter_from(i).map(|e| e.to_vec()).collect();
-                        prop_assert_eq!(from, m.iter().skip(i).cloned().collect::<Vec<_>>());
+                        prop_assert_eq!(from(&l, i, false), m.iter().skip(i).cloned().collect::<Vec<_>>());
+                        prop_assert_eq!(
+                            from(&l, i, true),
+                            m.iter().take(i + 1).rev().cloned().collect::<Vec<_>>()
+                        );
                     }
                 }
                 if let ListValue::Quicklist(q) = &l {
                     prop_assert!(q.iter().all(|n| !n.is_empty()), "no empty nodes");
+                    prop_assert!(
+                        q.iter().zip(q.states()).all(|(n, st)| n.is_lzf() == st.lzf),
+                        "compressed exactly where the state says"
+                    );
+                    let d = depth as usize;
+                    prop_assert!(
+                        q.iter().enumerate().all(|(k, n)| !n.is_lzf() || (k >= d && k + d < q.len())),
+                        "never within depth of an end"
+                    );
                 }
             }
         }
+    }
+
+    #[test]
+    fn compressed_middle_nodes_hold_lzf_bytes_and_read_back() {
+        let elems: Vec<Vec<u8>> = (0..20_000)
+            .map(|i| format!("element-{:06}", i % 5000).into_bytes())
+            .collect();
+        let build = |depth| {
+            let mut l = ListValue::default();
+            for e in &elems {
+                l.grow_check(-2, depth, e.len(), 1);
+                l.push(End::Tail, e);
+            }
+            l
+        };
+        let (raw, mut z) = (build(0), build(1));
+        let ListValue::Quicklist(q) = &z else {
+            panic!("a quicklist")
+        };
+        let n = q.len();
+        assert!(n > 4);
+        assert!(!q[0].is_lzf() && !q[n - 1].is_lzf());
+        assert!(
+            q.iter().skip(1).take(n - 2).all(QlNode::is_lzf),
+            "middle nodes compressed"
+        );
+        assert!(
+            z.heap_size() * 2 < raw.heap_size(),
+            "{} vs {}",
+            z.heap_size(),
+            raw.heap_size()
+        );
+        assert_eq!(model(&z), elems);
+        assert_eq!(z.get(9_999), elems[9_999]);
+        // A copy keeps the compressed nodes; changes in the middle decompress for use and
+        // compress again.
+        let c = z.clone();
+        assert_eq!(model(&c), elems);
+        let mut m = elems.clone();
+        z.set(7_000, b"changed");
+        m[7_000] = b"changed".to_vec();
+        z.insert(12_000, true, b"inserted");
+        m.insert(12_001, b"inserted".to_vec());
+        assert_eq!(z.remove(b"element-000003", 2), 2);
+        m.retain({
+            let mut k = 0;
+            move |e| {
+                let drop = e == b"element-000003" && k < 2;
+                k += usize::from(drop);
+                !drop
+            }
+        });
+        z.trim(1_000, 1_000);
+        m.drain(..1_000);
+        m.truncate(m.len() - 1_000);
+        assert_eq!(model(&z), m);
+        let ListValue::Quicklist(q) = &z else {
+            panic!("a quicklist")
+        };
+        assert!(q.iter().zip(q.states()).all(|(n, st)| n.is_lzf() == st.lzf));
+        assert!(q.iter().filter(|n| n.is_lzf()).count() > n / 2);
     }
 
     #[test]

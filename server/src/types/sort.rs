@@ -432,16 +432,18 @@ fn sort_generic(c: &mut Ctx, readonly: bool) {
                         (skip, skip + taken - 1)
                     });
                 }
-                if direct && o.desc {
-                    items.extend(
-                        l.iter()
-                            .rev()
-                            .skip(skip)
-                            .take(take)
-                            .map(|e| item(e.to_vec())),
-                    );
-                } else {
-                    items.extend(l.iter().skip(skip).take(take).map(|e| item(e.to_vec())));
+                if taken > 0 {
+                    let (from, rev) = if direct && o.desc {
+                        (n - 1 - skip, true)
+                    } else {
+                        (skip, false)
+                    };
+                    let mut left = taken;
+                    l.scan(from, rev, |e| {
+                        items.push(item(e.to_vec()));
+                        left -= 1;
+                        left > 0
+                    });
                 }
             }
             ValueRef::Boxed(Value::Set(s)) => s.for_each(|m| {
