@@ -93,6 +93,13 @@ impl Stack<'_> {
         unsafe { ffi::lua_type(self.l, idx) }
     }
 
+    /// Slot `idx` as a boolean (`lua_toboolean`: false only for nil, false, or no slot).
+    #[cfg(test)]
+    pub fn boolean(&self, idx: c_int) -> bool {
+        // SAFETY: live state, and `idx` names an existing slot (checked first).
+        self.valid(idx) && unsafe { ffi::lua_toboolean(self.l, idx) } != 0
+    }
+
     /// Lua's name of the type of slot `idx` (`no value` when there is no such slot).
     pub fn type_name(&self, idx: c_int) -> String {
         let t = self.type_at(idx);
