@@ -38,6 +38,11 @@
 //!
 //! Each script starts on fresh connections after FLUSHALL, so scripts are independent. The
 //! reference server must be installed; without it this test fails with instructions.
+//!
+//! `PYROPE_DIFF_ONLY=<substring of the script path>` runs the matching scripts only;
+//! `PYROPE_DIFF_TRACE=1` prints every line's two replies (run with `-- --nocapture`): a
+//! command that answers twice leaves its connection one reply behind on both servers, which
+//! comparisons cannot see but a trace shows.
 
 use pyrope_common::client::Client;
 use pyrope_common::conf::split_args;
@@ -400,6 +405,13 @@ fn run_script(
                 c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
                     .unwrap();
             }
+        }
+        if std::env::var_os("PYROPE_DIFF_TRACE").is_some() {
+            eprintln!(
+                "TRACE {place}: redis {} | pyrope {}",
+                escape(&rraw),
+                escape(&praw)
+            );
         }
         match mode {
             "" | "!read" => {
