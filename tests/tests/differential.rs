@@ -473,6 +473,28 @@ fn run_script(
             other => panic!("{place}: unknown directive {other}"),
         }
     }
+    // Nothing may be left unread: a reply left over means some line answered twice and every
+    // later comparison on that connection read the reply of the line before (equal on both
+    // servers, so it went unseen, but racy against the other connections).
+    let mut names: Vec<_> = conns.keys().cloned().collect();
+    names.sort();
+    for n in names {
+        let (rc, pc) = conns.get_mut(&n).unwrap();
+        let mut left = Vec::new();
+        for c in [&mut *rc, &mut *pc] {
+            c.set_read_timeout(Some(std::time::Duration::from_millis(30)))
+                .unwrap();
+            left.push(c.read_reply_raw().map(|x| escape(&x.1)).ok());
+        }
+        if left[0].is_some() || left[1].is_some() {
+            out.push(Mismatch {
+                place: format!("{name}: end"),
+                command: format!("@{n}: a reply left unread"),
+                redis: left[0].clone().unwrap_or_default(),
+                pyrope: left[1].clone().unwrap_or_default(),
+            });
+        }
+    }
     checked
 }
 
