@@ -2,7 +2,8 @@
 # Side-by-side benchmark: the reference Redis 7.4.1 and pyrope-server (release build), same
 # settings, same load generator (Debian's redis-benchmark), alternating between the two servers
 # test by test. Prints ops/s per test and the pyrope/redis ratio, the server CPU time per
-# request (utime+stime of the server process / requests), and the used_memory after the same
+# request (on-CPU ns of all the server's threads / requests; the usr+sys split from utime and
+# stime), and the used_memory after the same
 # DEBUG POPULATE on both.
 #
 # Each pair of runs is repeated ROUNDS times (default 3) and the medians are printed.
@@ -73,6 +74,10 @@ start() { # name binary -> prints "pid port"
   echo "$spid $port"
 }
 cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }  # utime stime
+# On-CPU time of every thread of the process in ns (schedstat): the CPU/req column uses it,
+# since 10 ms ticks over a short -P 16 run move the per-request figure in coarse steps; the
+# usr+sys split still comes from the ticks.
+cpu_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s+=$1} END {printf "%.0f\n", s}'; }
 HZ=$(getconf CLK_TCK)
 
 read -r RPID RPORT < <(start redis "$REDIS")
@@ -110,11 +115,11 @@ run_one() { # pid port test P -> "rps cpu_us_per_req user_us_per_req sys_us_per_
   else
     sel=(-t "$3")
   fi
-  before=$(cpu_ticks "$1")
+  before=$(cpu_ticks "$1"); ns0=$(cpu_ns "$1")
   rps=$("$BENCH" -p "$2" -c "$C" -n "$N" -P "$4" -q --csv "${sel[@]}" 2>/dev/null | awk -F'","' 'NR>1 {gsub(/"/,"",$2); print $2; exit}')
-  after=$(cpu_ticks "$1")
-  echo "$before $after" | awk -v hz="$HZ" -v n="$N" -v r="$rps" '{
-    u=($3-$1)/hz*1e6/n; s=($4-$2)/hz*1e6/n; printf "%s %.3f %.3f %.3f\n", r, u+s, u, s }'
+  after=$(cpu_ticks "$1"); ns1=$(cpu_ns "$1")
+  echo "$before $after $ns0 $ns1" | awk -v hz="$HZ" -v n="$N" -v r="$rps" '{
+    u=($3-$1)/hz*1e6/n; s=($4-$2)/hz*1e6/n; t=($6-$5)/1e3/n; printf "%s %.3f %.3f %.3f\n", r, t, u, s }'
 }
 
 # Median of a column over the rounds: median FILE COL.
