@@ -300,6 +300,63 @@ fn prefetch_below(n: Node, i: usize) {
     }
 }
 
+/// One `zslInsert`-style descent toward (score, member), taken a step at a time so that two
+/// can run interleaved ([`SkipTable::find_two`]): per level, the last node before the key
+/// and its 1-based rank (header = 0).
+struct Walk<'k> {
+    score: f64,
+    member: &'k [u8],
+    /// Levels left to descend; the current level is `left - 1`.
+    left: usize,
+    node: Node,
+    rank: usize,
+    update: [Node; MAX_LEVEL],
+    ranks: [usize; MAX_LEVEL],
+}
+
+impl<'k> Walk<'k> {
+    fn new(t: &SkipTable, score: f64, member: &'k [u8]) -> Self {
+        Walk {
+            score,
+            member,
+            left: t.level,
+            node: t.header,
+            rank: 0,
+            update: [t.header; MAX_LEVEL],
+            ranks: [0; MAX_LEVEL],
+        }
+    }
+
+    /// One step: move forward on the current level, or record it and drop a level. Returns
+    /// false once every level is done.
+    #[inline(always)]
+    fn step(&mut self) -> bool {
+        if self.left == 0 {
+            return false;
+        }
+        let i = self.left - 1;
+        prefetch_below(self.node, i);
+        match self.node.fwd(i) {
+            Some(f) if before(f, self.score, self.member) => {
+                self.rank += self.node.span(i);
+                self.node = f;
+            }
+            _ => {
+                self.update[i] = self.node;
+                self.ranks[i] = self.rank;
+                self.left = i;
+            }
+        }
+        true
+    }
+
+    /// Runs the descent to the end.
+    fn run(mut self) -> Self {
+        while self.step() {}
+        self
+    }
+}
+
 /// True if node `x` sorts before (score, member) (`x->score < score || (== && ele < member)`).
 #[inline]
 fn before(x: Node, score: f64, member: &[u8]) -> bool {
@@ -358,25 +415,10 @@ impl SkipTable {
     /// Links node `x` (its score and member set) into the skiplist: the body of `zslInsert`.
     /// The dict must not count `x` yet.
     fn link(&mut self, x: Node) {
-        let score = x.score();
         // SAFETY: x is live (allocated by the caller, not yet freed).
         let member = unsafe { x.member() };
-        let mut update = [self.header; MAX_LEVEL];
-        let mut rank = [0usize; MAX_LEVEL];
-        let mut n = self.header;
-        for i in (0..self.level).rev() {
-            rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
-            while let Some(f) = n.fwd(i) {
-                prefetch_below(n, i);
-                if !before(f, score, member) {
-                    break;
-                }
-                rank[i] += n.span(i);
-                n = f;
-            }
-            update[i] = n;
-        }
-        self.link_at(x, update, rank, self.len());
+        let w = Walk::new(self, x.score(), member).run();
+        self.link_at(x, w.update, w.ranks, self.len());
     }
 
     /// The second half of `zslInsert`: links `x` after `update[i]` at each of its levels,
@@ -421,18 +463,7 @@ impl SkipTable {
 
     /// The update vector of (score, member): per level, the last node before it.
     fn find_update(&self, score: f64, member: &[u8]) -> [Node; MAX_LEVEL] {
-        let mut update = [self.header; MAX_LEVEL];
-        let mut n = self.header;
-        for i in (0..self.level).rev() {
-            while let Some(f) = n.fwd(i) {
-                if !before(f, score, member) {
-                    break;
-                }
-                n = f;
-            }
-            update[i] = n;
-        }
-        update
+        Walk::new(self, score, member).run().update
     }
 
     /// `zslDeleteNode`: unlinks `x` given its update vector (does not free it). The dict
@@ -490,8 +521,9 @@ impl SkipTable {
             return;
         }
         let old_level = self.level;
-        let (upd_old, rank_old, mut upd_new, mut rank_new) =
-            self.find_two((cur, member), (new, member));
+        let (old, new_pos) = self.find_two((cur, member), (new, member));
+        let (upd_old, rank_old) = (old.update, old.ranks);
+        let (mut upd_new, mut rank_new) = (new_pos.update, new_pos.ranks);
         debug_assert_eq!(upd_old[0].fwd(0), Some(x));
         // x's 1-based rank.
         let rx = rank_old[0] + 1;
@@ -518,89 +550,13 @@ impl SkipTable {
         self.link_at(x, upd_new, rank_new, others);
     }
 
-    /// Two `find_update` walks (with `zslInsert`'s ranks: the 1-based rank of each update
-    /// node, header = 0) toward keys `a` and `b`, interleaved one step of each at a time
-    /// so that the cache misses of the two pointer chains overlap.
-    #[allow(clippy::type_complexity)]
-    fn find_two(
-        &self,
-        a: (f64, &[u8]),
-        b: (f64, &[u8]),
-    ) -> (
-        [Node; MAX_LEVEL],
-        [usize; MAX_LEVEL],
-        [Node; MAX_LEVEL],
-        [usize; MAX_LEVEL],
-    ) {
-        let mut upd_a = [self.header; MAX_LEVEL];
-        let mut rank_a = [0usize; MAX_LEVEL];
-        let mut upd_b = [self.header; MAX_LEVEL];
-        let mut rank_b = [0usize; MAX_LEVEL];
-        // Levels left to descend (the current level is `left - 1`), node, rank.
-        let (mut la, mut na, mut ra) = (self.level, self.header, 0usize);
-        let (mut lb, mut nb, mut rb) = (self.level, self.header, 0usize);
-        while la > 0 || lb > 0 {
-            if la > 0 {
-                let i = la - 1;
-                prefetch_below(na, i);
-                match na.fwd(i) {
-                    Some(f) if before(f, a.0, a.1) => {
-                        ra += na.span(i);
-                        na = f;
-                    }
-                    _ => {
-                        upd_a[i] = na;
-                        rank_a[i] = ra;
-                        la = i;
-                    }
-                }
-            }
-            if lb > 0 {
-                let i = lb - 1;
-                prefetch_below(nb, i);
-                match nb.fwd(i) {
-                    Some(f) if before(f, b.0, b.1) => {
-                        rb += nb.span(i);
-                        nb = f;
-                    }
-                    _ => {
-                        upd_b[i] = nb;
-                        rank_b[i] = rb;
-                        lb = i;
-                    }
-                }
-            }
-        }
-        (upd_a, rank_a, upd_b, rank_b)
-    }
-
-    /// The previous `update_score` (Redis's two sequential walks), kept for the
-    /// micro-benchmark's comparison.
-    #[cfg(test)]
-    fn update_score_sequential(&mut self, member: &[u8], new: f64) {
-        let x = self.dict.find(member).expect("zset member present");
-        let cur = x.score();
-        if x.backward().is_none_or(|b| b.score() < new) && x.fwd(0).is_none_or(|f| f.score() > new)
-        {
-            x.set_score(new);
-            return;
-        }
-        let update = self.find_update(cur, member);
-        self.unlink(x, &update);
-        for i in 0..x.level() {
-            x.set_fwd(i, None);
-            x.set_span(i, 0);
-        }
-        x.set_backward(None);
-        x.set_score(new);
-        let lvl = x.level();
-        if lvl > self.level {
-            for i in self.level..lvl {
-                self.header.set_span(i, self.len() - 1);
-            }
-            self.level = lvl;
-        }
-        self.link(x);
+    /// Two descents toward `a` and `b` ([`Walk`]), interleaved one step of each at a time so
+    /// that the cache misses of the two pointer chains overlap.
+    fn find_two<'k>(&self, a: (f64, &'k [u8]), b: (f64, &'k [u8])) -> (Walk<'k>, Walk<'k>) {
+        let mut wa = Walk::new(self, a.0, a.1);
+        let mut wb = Walk::new(self, b.0, b.1);
+        while wa.step() | wb.step() {}
+        (wa, wb)
     }
 
     /// 0-based rank of `member` in ascending order (`zslGetRank` - 1), with its score.
@@ -1093,16 +1049,9 @@ mod bench {
             .map(|_| format!("m:{}", rng.below(N)).into_bytes())
             .collect();
         let scores: Vec<f64> = (0..OPS).map(|_| rng.below(1_000_004) as f64).collect();
-        let seq = std::env::var_os("SKIP_SEQ").is_some();
         let start = Instant::now();
-        if seq {
-            for (m, s) in members.iter().zip(&scores) {
-                t.update_score_sequential(m, *s);
-            }
-        } else {
-            for (m, s) in members.iter().zip(&scores) {
-                t.update_score(m, *s);
-            }
+        for (m, s) in members.iter().zip(&scores) {
+            t.update_score(m, *s);
         }
         let upd = start.elapsed().as_nanos() as f64 / OPS as f64;
         let mins: Vec<f64> = (0..OPS).map(|_| rng.below(1_000_004) as f64).collect();
@@ -1115,9 +1064,7 @@ mod bench {
             }
         }
         let rng_ns = start.elapsed().as_nanos() as f64 / OPS as f64;
-        println!(
-            "BENCH seq={seq} update_score {upd:.1} ns/op  range10 {rng_ns:.1} ns/op  (sink {sink})"
-        );
+        println!("BENCH update_score {upd:.1} ns/op  range10 {rng_ns:.1} ns/op  (sink {sink})");
         assert_eq!(t.len(), N as usize);
     }
 }
