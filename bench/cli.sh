@@ -25,10 +25,7 @@ else
 fi
 PCLI=target/release/pyrope-cli
 PYROPE=target/release/pyrope-server
-TMP=$(mktemp -d)
-cleanup() { [ -f "$TMP/pids" ] && while read -r p; do kill "$p" 2>/dev/null || true; done < "$TMP/pids"; rm -rf "$TMP"; }
-trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. bench/lib.sh
 
 start() { # name binary -> port
   local port; port=$(free_port)

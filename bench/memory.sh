@@ -21,10 +21,7 @@ CLI=${CLI:-/usr/bin/redis-cli}
 cargo build --release --quiet --bin pyrope-server
 PYROPE=target/release/pyrope-server
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-TMP=$(mktemp -d)
-cleanup() { [ -f "$TMP/pids" ] && while read -r p; do kill "$p" 2>/dev/null || true; done < "$TMP/pids"; rm -rf "$TMP"; }
-trap cleanup EXIT
+. bench/lib.sh
 
 start() { # name binary -> prints port
   local port; port=$(free_port)

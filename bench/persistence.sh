@@ -24,10 +24,7 @@ cargo build --release --quiet --bin pyrope-server --bin pyrope-benchmark
 PYROPE=target/release/pyrope-server
 BENCH=target/release/pyrope-benchmark
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-TMP=$(mktemp -d)
-cleanup() { [ -f "$TMP/pids" ] && while read -r p; do kill "$p" 2>/dev/null || true; done < "$TMP/pids"; rm -rf "$TMP"; }
-trap cleanup EXIT
+. bench/lib.sh
 
 # The collection part of the dataset, as RESP, generated once.
 COLL=$((KEYS / 5))

@@ -25,10 +25,7 @@ cargo build --release --quiet --bin pyrope-server --bin pyrope-benchmark
 PYROPE=target/release/pyrope-server
 BENCH=target/release/pyrope-benchmark
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-TMP=$(mktemp -d)
-cleanup() { [ -f "$TMP/pids" ] && while read -r p; do kill "$p" 2>/dev/null || true; done < "$TMP/pids"; rm -rf "$TMP"; }
-trap cleanup EXIT
+. bench/lib.sh
 
 EVENTS=task-clock,context-switches,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_read,syscalls:sys_enter_recvfrom,syscalls:sys_enter_write,syscalls:sys_enter_sendto
 
