@@ -9,7 +9,7 @@ use crate::keyspace::{string_value, NewValue, ValueRef};
 use crate::object::{SetValue, Value};
 use crate::server::Server;
 use crate::types::hash::{HashValue, Limits as HashLimits};
-use crate::types::list::{ListValue, NodeRef, QlNode};
+use crate::types::list::{ListValue, NodeRef, QlNode, RawNode, Scratch};
 use crate::types::stream::store as st;
 use crate::types::zset::{AddFlags, ZsetLimits, ZsetValue};
 use pyrope_common::listpack::{Listpack, ListpackEntry};
@@ -96,6 +96,7 @@ pub fn put_object(
             }
             Value::List(l) => {
                 w::put_len(out, l.nodes() as u64);
+                let hidden = l.hides_compression();
                 for n in l.node_refs() {
                     match n {
                         NodeRef::Packed(lp) => {
@@ -105,6 +106,19 @@ pub fn put_object(
                         NodeRef::Plain(v) => {
                             w::put_len(out, crdb::container::PLAIN);
                             w::put_string(out, v, compress);
+                        }
+                        // A node hidden-compressed at depth 0 is what Redis writes of a raw
+                        // node: without `rdbcompression`, its raw bytes; with it, the LZF blob
+                        // `rdbSaveRawString` would compute, which is the one held.
+                        NodeRef::Lzf(z) if hidden && !compress => {
+                            let mut scratch = Scratch::default();
+                            let (c, bytes) = match n.raw(&mut scratch) {
+                                RawNode::Packed(lp) => (crdb::container::PACKED, lp.as_bytes()),
+                                RawNode::Plain(v) => (crdb::container::PLAIN, v),
+                            };
+                            debug_assert_eq!(bytes.len(), z.raw_len());
+                            w::put_len(out, c);
+                            w::put_string(out, bytes, false);
                         }
                         // A node the quicklist keeps compressed is written as the LZF bytes
                         // it holds (`rdbSaveLzfBlob(data, compress_len, node->sz)`), whatever

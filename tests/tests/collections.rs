@@ -339,9 +339,12 @@ fn push_compressible(c: &mut pyrope_common::client::Client, key: &str) {
 }
 
 /// With `list-compress-depth 1` the middle nodes of a quicklist really are LZF-compressed in
-/// memory: the list takes far less memory than the same list at depth 0, MEMORY USAGE agrees
+/// memory: the list takes far less memory than Redis's at depth 0, MEMORY USAGE agrees
 /// with Redis's, and reads (LRANGE, LINDEX, LPOS, SORT), COPY, DUMP + RESTORE, DEBUG RELOAD
-/// and BGSAVE (loaded by Redis 7.4.1) give what Redis gives.
+/// and BGSAVE (loaded by Redis 7.4.1) give what Redis gives. At depth 0 Pyrope compresses
+/// the middle nodes out of sight (`HIDDEN_DEPTH`): at most 0.8x Redis's memory, and DUMP
+/// (with and without `rdbcompression`) and DEBUG OBJECT identical to Redis's at depth 0,
+/// before and after writes in the middle.
 #[test]
 fn compressed_lists_use_less_memory_and_round_trip() {
     require_reference();
@@ -379,6 +382,11 @@ fn compressed_lists_use_less_memory_and_round_trip() {
     let before = used_memory(&mut r);
     push_compressible(&mut r, "z");
     let rm0 = used_memory(&mut r) - before;
+    call(&mut r, &["CONFIG", "SET", "list-compress-depth", "0"]);
+    let before = used_memory(&mut r);
+    push_compressible(&mut r, "raw");
+    let rraw = used_memory(&mut r) - before;
+    call(&mut r, &["CONFIG", "SET", "list-compress-depth", "1"]);
     let (zd, rawd) = (m1 - m0, m2 - m1);
     let usage = |c: &mut pyrope_common::client::Client, k: &str| -> i64 {
         match call(c, &["MEMORY", "USAGE", k, "SAMPLES", "0"]) {
@@ -387,19 +395,61 @@ fn compressed_lists_use_less_memory_and_round_trip() {
         }
     };
     let (pu, pu0, ru) = (usage(&mut p, "z"), usage(&mut p, "raw"), usage(&mut r, "z"));
+    let ru0 = usage(&mut r, "raw");
     eprintln!(
         "100k elements: used_memory delta depth 1 {zd} B ({:.2} B/elem), depth 0 {rawd} B \
-         ({:.2} B/elem), Redis depth 1 {rm0} B ({:.2} B/elem); MEMORY USAGE pyrope depth 1 {pu}, \
-         depth 0 {pu0}, Redis depth 1 {ru}",
+         ({:.2} B/elem), Redis depth 1 {rm0} B ({:.2} B/elem), Redis depth 0 {rraw} B \
+         ({:.2} B/elem); MEMORY USAGE pyrope depth 1 {pu}, depth 0 {pu0}, Redis depth 1 {ru}, \
+         depth 0 {ru0}",
         zd as f64 / 1e5,
         rawd as f64 / 1e5,
-        rm0 as f64 / 1e5
+        rm0 as f64 / 1e5,
+        rraw as f64 / 1e5
     );
-    assert!(zd * 3 < rawd, "depth 1 {zd} B vs depth 0 {rawd} B");
+    assert!(zd * 3 < rraw, "depth 1 {zd} B vs Redis depth 0 {rraw} B");
+    assert!(
+        rawd * 10 <= rraw * 8,
+        "depth 0 {rawd} B vs Redis depth 0 {rraw} B"
+    );
     // MEMORY USAGE measures Pyrope's own layout (a node array, not 32-byte list nodes; a
     // box beside each LZF blob): within 3% of Redis's.
     assert!((pu - ru).abs() * 33 < ru, "MEMORY USAGE {pu} vs Redis {ru}");
-    assert!(pu * 3 < pu0);
+    assert!(pu0 < ru0, "MEMORY USAGE at depth 0 {pu0} vs Redis {ru0}");
+    // The hidden compression at depth 0 shows nowhere: DUMP with and without rdbcompression
+    // and DEBUG OBJECT, before and after writes and reads in the middle.
+    let hidden: &[&[&str]] = &[
+        &["LRANGE", "raw", "50000", "50003"],
+        &["LSET", "raw", "45000", "changed"],
+        &[
+            "LINSERT",
+            "raw",
+            "AFTER",
+            "user:01500:session-payload-3",
+            "ins",
+        ],
+        &["LREM", "raw", "3", "user:00100:session-payload-2"],
+        &["LINDEX", "raw", "-70001"],
+        &["LTRIM", "raw", "10", "-10"],
+        &["DEBUG", "DIGEST-VALUE", "raw"],
+    ];
+    for (i, cmd) in hidden.iter().enumerate() {
+        assert_eq!(resp(&mut r, cmd), resp(&mut p, cmd), "{cmd:?}");
+        for c in [&mut r, &mut p] {
+            let v = if i % 2 == 0 { "yes" } else { "no" };
+            c.call(&["CONFIG", "SET", "rdbcompression", v]).unwrap();
+        }
+        assert_eq!(
+            resp(&mut r, &["DUMP", "raw"]),
+            resp(&mut p, &["DUMP", "raw"]),
+            "DUMP after {cmd:?}"
+        );
+        assert_eq!(
+            debug_object(&mut r, "raw"),
+            debug_object(&mut p, "raw"),
+            "after {cmd:?}"
+        );
+    }
+    call(&mut r, &["DEL", "raw"]);
     call(&mut p, &["DEL", "raw"]);
     for c in [&mut r, &mut p] {
         c.call(&["CONFIG", "SET", "rdbcompression", "no"]).unwrap();

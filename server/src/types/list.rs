@@ -33,7 +33,8 @@
 //! its LZF blob (`rdbSaveLzfBlob`); the loader gets raw nodes and compresses them by the
 //! depth rule, as `quicklistAppendListpack`; COPY copies compressed nodes as they are
 //! (`quicklistDup`); MEMORY USAGE counts the compressed size. The end nodes are never
-//! compressed, so depth 0 and the push/pop paths see only raw nodes.
+//! compressed, so the push/pop paths see only raw nodes. At depth 0, where Redis compresses
+//! nothing, Pyrope compresses the middle nodes out of sight ([`HIDDEN_DEPTH`]).
 //!
 //! Every change goes through the keyspace's mutation path: `touched` with the command's event
 //! (lpush, rpush, lpop, rpop, linsert, lset, lrem, ltrim), `add` for a new list, and `delete`
@@ -473,10 +474,36 @@ pub struct Quicklist {
     /// The node limit this list was created with (`quicklist->fill`, clamped to -5..=32767:
     /// a later CONFIG SET of `list-max-listpack-size` applies to new lists only, as in Redis).
     fill: i64,
-    /// Nodes kept uncompressed at each end (`quicklist->compress`, clamped to 0..=65535);
-    /// 0 compresses nothing. Like `fill`, fixed when the quicklist is created.
+    /// Nodes kept uncompressed at each end (`quicklist->compress`, clamped to 0..=65535).
+    /// Like `fill`, fixed when the quicklist is created. For a list created at
+    /// `list-compress-depth 0` this is [`HIDDEN_DEPTH`] and `hidden` is set.
     depth: usize,
+    /// Created at `list-compress-depth 0`, where Redis compresses nothing: the middle nodes
+    /// are compressed all the same, out of sight (see [`HIDDEN_DEPTH`]).
+    hidden: bool,
 }
+
+/// The nodes kept raw at each end of a list created at `list-compress-depth 0`, whose
+/// middle nodes Pyrope keeps LZF-compressed where Redis keeps them raw. Nothing a client can
+/// see differs from Redis at depth 0: DEBUG OBJECT says `ql_compressed:0`, the node layout is
+/// the same (it never depends on compression), and RDB/DUMP write what Redis writes (with
+/// `rdbcompression yes` Redis writes each node as the same LZF blob; with `no` a hidden node
+/// is decompressed and written raw). Only the physical policy differs from a visible depth:
+/// - a node is compressed when it moves past the end nodes (a node added at an end, one
+///   removed), as `__quicklistCompress` compresses the first node past the depth;
+/// - a middle node changed by LSET/LINSERT/LREM/LTRIM is decompressed and left raw
+///   (`quicklistDecompressNode`, not `...ForUse`): writes in the middle cost one
+///   decompression per node, not a compression per write, and the list never takes more
+///   memory than Redis's;
+/// - reads never re-attempt compression (an iterator's `quicklistCompress` only moves the
+///   visible state, which is all raw here).
+///
+/// Two nodes per end, not one, so that a read of up to one node's worth of elements from
+/// either end (LRANGE 0 599 on a list whose head node is partly filled) never decompresses.
+/// Measured (bench/memory.sh (c), 1M `element:N` strings): 16 bytes per element raw, about
+/// 8 compressed. The price is one LZF decompression of a node (~8 KB) per read in the
+/// middle of a big list (LINDEX, LRANGE, LPOS past the end nodes).
+pub const HIDDEN_DEPTH: usize = 2;
 
 /// A quicklist node's compression state (`quicklistNode`'s `encoding`, `recompress` and
 /// `dont_compress`). A node marked `lzf` is one Redis keeps LZF-compressed, and is a
@@ -514,6 +541,17 @@ impl Clone for Quicklist {
     /// and appended as `_quicklistInsertNodeAfter` does, so the depth rule runs again (a raw
     /// middle node the original never re-attempted may come out compressed, as in Redis).
     fn clone(&self) -> Quicklist {
+        if self.hidden {
+            // The hidden policy keeps no path-dependent state: the copy is the same nodes.
+            return Quicklist {
+                nodes: self.nodes.clone(),
+                st: self.st.clone(),
+                count: self.count,
+                fill: self.fill,
+                depth: self.depth,
+                hidden: true,
+            };
+        }
         let mut q = Quicklist::new(self.fill, self.depth as i64);
         for (n, st) in self.nodes.iter().zip(&self.st) {
             q.nodes.push_back(n.clone());
@@ -540,14 +578,33 @@ impl std::ops::Deref for Quicklist {
 }
 
 impl Quicklist {
+    /// An empty quicklist of `fill` and `list-compress-depth` `depth` (0 or less: the hidden
+    /// policy of [`HIDDEN_DEPTH`]).
     fn new(fill: i64, depth: i64) -> Quicklist {
+        let depth = depth.clamp(0, (1 << 16) - 1) as usize;
         Quicklist {
             nodes: VecDeque::new(),
             st: VecDeque::new(),
             count: 0,
             fill: clamp_fill(fill),
-            depth: depth.clamp(0, (1 << 16) - 1) as usize,
+            depth: if depth == 0 { HIDDEN_DEPTH } else { depth },
+            hidden: depth == 0,
         }
+    }
+
+    /// The compress depth Redis would have (`quicklist->compress`): 0 under the hidden
+    /// policy.
+    pub fn visible_depth(&self) -> usize {
+        if self.hidden {
+            0
+        } else {
+            self.depth
+        }
+    }
+
+    /// True when the compressed nodes are Pyrope's own (created at depth 0), not Redis's.
+    pub fn hides_compression(&self) -> bool {
+        self.hidden
     }
 
     /// The compression state of each node, head to tail.
@@ -586,12 +643,13 @@ impl Quicklist {
         }
     }
 
-    /// `quicklistDecompressNodeForUse`: decompressed, to be compressed again after use.
+    /// `quicklistDecompressNodeForUse`: decompressed, to be compressed again after use
+    /// (under the hidden policy: decompressed and left raw).
     fn decompress_for_use(&mut self, k: usize) {
         if let Some(st) = self.st.get_mut(k) {
             if st.lzf {
                 st.lzf = false;
-                st.recompress = true;
+                st.recompress = !self.hidden;
                 self.inflate(k);
             }
         }
@@ -606,8 +664,12 @@ impl Quicklist {
 
     /// `quicklistCompress`: a node decompressed for use is compressed again, any other
     /// re-applies the depth rule around it.
+    /// Under the hidden policy only the nodes just past the ends are compressed, never `k`
+    /// itself (a middle node written stays raw).
     fn compress(&mut self, k: usize) {
-        if self.st.get(k).is_some_and(|s| s.recompress) {
+        if self.hidden {
+            self.compress_all(None);
+        } else if self.st.get(k).is_some_and(|s| s.recompress) {
             self.compress_node(k);
         } else if k < self.nodes.len() {
             self.compress_all(Some(k));
@@ -651,7 +713,8 @@ impl Quicklist {
     pub fn visit(&mut self, k: usize) {
         // A compressed node would be decompressed and compressed again to the same bytes:
         // nothing changes, so skip the work (readers decompress into a `Scratch` instead).
-        if self.st.get(k).is_some_and(|s| s.lzf) {
+        // Under the hidden policy reads move no state at all.
+        if self.hidden || self.st.get(k).is_some_and(|s| s.lzf) {
             return;
         }
         self.compress(k);
@@ -951,19 +1014,20 @@ impl ListValue {
         }
     }
 
-    /// The compress depth of a quicklist (`quicklist->compress`; DEBUG OBJECT's
-    /// `ql_compressed` is whether it is not 0), None for a listpack.
+    /// The compress depth of a quicklist as Redis would have it (`quicklist->compress`;
+    /// DEBUG OBJECT's `ql_compressed` is whether it is not 0; 0 under the hidden policy),
+    /// None for a listpack.
     pub fn compress_depth(&self) -> Option<usize> {
         match self {
             ListValue::Listpack(_) => None,
-            ListValue::Quicklist(q) => Some(q.depth),
+            ListValue::Quicklist(q) => Some(q.visible_depth()),
         }
     }
 
-    /// The nodes with their compression state (a listpack is one raw node).
-    /// A compressed node is `NodeRef::Lzf`, holding the bytes RDB writes as its LZF blob.
-    pub fn node_states(&self) -> impl Iterator<Item = (NodeRef<'_>, bool)> + '_ {
-        self.node_refs().map(|n| (n, matches!(n, NodeRef::Lzf(_))))
+    /// True when the list's compressed nodes are hidden ones (see [`HIDDEN_DEPTH`]): RDB
+    /// writes them as Redis writes raw nodes.
+    pub fn hides_compression(&self) -> bool {
+        matches!(self, ListValue::Quicklist(q) if q.hides_compression())
     }
 
     /// What a read through a quicklist iterator over elements `from..=to` (head to tail)
@@ -2277,7 +2341,8 @@ mod tests {
                         q.iter().zip(q.states()).all(|(n, st)| n.is_lzf() == st.lzf),
                         "compressed exactly where the state says"
                     );
-                    let d = depth as usize;
+                    let d = q.depth;
+                    prop_assert_eq!(q.hides_compression(), depth == 0);
                     prop_assert!(
                         q.iter().enumerate().all(|(k, n)| !n.is_lzf() || (k >= d && k + d < q.len())),
                         "never within depth of an end"
@@ -2300,10 +2365,11 @@ mod tests {
             }
             l
         };
-        let (raw, mut z) = (build(0), build(1));
+        let mut z = build(1);
         let ListValue::Quicklist(q) = &z else {
             panic!("a quicklist")
         };
+        let raw_size: usize = q.iter().map(|n| n.bytes() + 32).sum();
         let n = q.len();
         assert!(n > 4);
         assert!(!q[0].is_lzf() && !q[n - 1].is_lzf());
@@ -2312,10 +2378,10 @@ mod tests {
             "middle nodes compressed"
         );
         assert!(
-            z.heap_size() * 2 < raw.heap_size(),
+            z.heap_size() * 2 < raw_size,
             "{} vs {}",
             z.heap_size(),
-            raw.heap_size()
+            raw_size
         );
         assert_eq!(model(&z), elems);
         assert_eq!(z.get(9_999), elems[9_999]);
@@ -2346,6 +2412,70 @@ mod tests {
         };
         assert!(q.iter().zip(q.states()).all(|(n, st)| n.is_lzf() == st.lzf));
         assert!(q.iter().filter(|n| n.is_lzf()).count() > n / 2);
+    }
+
+    #[test]
+    fn depth_zero_hides_compression_of_middle_nodes() {
+        let elems: Vec<Vec<u8>> = (0..20_000)
+            .map(|i| format!("element:{i}").into_bytes())
+            .collect();
+        let mut l = ListValue::default();
+        for e in &elems {
+            l.grow_check(-2, 0, e.len(), 1);
+            l.push(End::Tail, e);
+        }
+        assert_eq!(l.compress_depth(), Some(0), "Redis's depth shows");
+        assert!(l.hides_compression());
+        let lzf_count = |l: &ListValue| {
+            let ListValue::Quicklist(q) = l else {
+                panic!("a quicklist")
+            };
+            let n = q.len();
+            assert!(n > 2 * HIDDEN_DEPTH + 2, "{n} nodes");
+            assert!(
+                q.iter()
+                    .take(HIDDEN_DEPTH)
+                    .chain(q.iter().skip(n - HIDDEN_DEPTH))
+                    .all(|n| !n.is_lzf()),
+                "the end nodes stay raw"
+            );
+            q.iter().filter(|n| n.is_lzf()).count()
+        };
+        let before = lzf_count(&l);
+        let ListValue::Quicklist(q) = &l else {
+            panic!("a quicklist")
+        };
+        assert_eq!(
+            before,
+            q.len() - 2 * HIDDEN_DEPTH,
+            "every middle node compressed"
+        );
+        let raw_size: usize = q.iter().map(|n| n.bytes() + 32).sum();
+        assert!(
+            l.heap_size() * 3 < raw_size * 2,
+            "{} vs {raw_size}",
+            l.heap_size()
+        );
+        // Reads leave it as it is; a write in the middle leaves that node raw.
+        assert_eq!(l.get(10_000), elems[10_000]);
+        l.visit_range(0, l.len() - 1);
+        assert_eq!(lzf_count(&l), before);
+        l.set(10_000, b"changed");
+        assert_eq!(lzf_count(&l), before - 1);
+        let mut m = elems.clone();
+        m[10_000] = b"changed".to_vec();
+        assert_eq!(model(&l), m);
+        // A copy is the same nodes; pushes past a node's limit compress the node that moves
+        // past the end nodes.
+        let c = l.clone();
+        assert_eq!(lzf_count(&c), before - 1);
+        assert_eq!(model(&c), m);
+        for e in &elems[..2_000] {
+            l.push(End::Head, e);
+            m.insert(0, e.clone());
+        }
+        assert!(lzf_count(&l) > before);
+        assert_eq!(model(&l), m);
     }
 
     #[test]
