@@ -1,7 +1,8 @@
-//! LZF for RDB strings (`rdbLoadLzfStringObject` / `rdbSaveLzfStringObject` in rdb.c), over the
-//! `lzf` crate, with the bounds that make untrusted input safe: the announced decompressed
-//! length is checked against the most LZF can expand `clen` input bytes before any buffer of
-//! that size exists.
+//! LZF for RDB strings (`rdbLoadLzfStringObject` / `rdbSaveLzfStringObject` in rdb.c) and
+//! compressed quicklist nodes, with the bounds that make untrusted input safe: the announced
+//! decompressed length is checked against the most LZF can expand `clen` input bytes before
+//! any buffer of that size exists. Both directions are our own code (liblzf 3.6's format,
+//! lzf_c.c / lzf_d.c); the `lzf` crate is the tests' oracle for decompression.
 
 /// The most output one input byte of LZF can produce: a 3-byte back reference copies at most
 /// 264 bytes (lzf_d.c), so `len <= 88 * clen`.
@@ -14,8 +15,46 @@ pub fn decompress(data: &[u8], len: u64) -> Option<Vec<u8>> {
     if len == 0 || data.is_empty() || len > (data.len() as u64).saturating_mul(MAX_EXPANSION) {
         return None;
     }
-    let out = ::lzf::decompress(data, len as usize).ok()?;
-    (out.len() as u64 == len).then_some(out)
+    let len = len as usize;
+    let mut out = Vec::with_capacity(len);
+    let mut i = 0;
+    // lzf_d.c: a control byte below 32 starts a literal run of ctrl + 1 bytes; otherwise its
+    // top 3 bits are a length (7: plus the next byte), +2, of a back reference whose offset
+    // (+1) is its low 5 bits and the next byte. Literal runs and non-overlapping references
+    // are single copies; an overlapping one (a repeated period) copies one period at a time.
+    while i < data.len() {
+        let ctrl = data[i] as usize;
+        i += 1;
+        if ctrl < 32 {
+            let run = ctrl + 1;
+            let lit = data.get(i..i + run)?;
+            if out.len() + run > len {
+                return None;
+            }
+            out.extend_from_slice(lit);
+            i += run;
+        } else {
+            let mut run = ctrl >> 5;
+            if run == 7 {
+                run += *data.get(i)? as usize;
+                i += 1;
+            }
+            run += 2;
+            let off = ((ctrl & 0x1f) << 8) + *data.get(i)? as usize + 1;
+            i += 1;
+            if off > out.len() || out.len() + run > len {
+                return None;
+            }
+            let mut from = out.len() - off;
+            while run > 0 {
+                let n = run.min(out.len() - from);
+                out.extend_from_within(from..from + n);
+                from += n;
+                run -= n;
+            }
+        }
+    }
+    (out.len() == len).then_some(out)
 }
 
 /// Compresses `data` as `rdbSaveLzfStringObject` would keep it: `None` unless the input is
@@ -215,6 +254,38 @@ fn compress_with(data: &[u8], out_len: usize, t: &mut Table) -> Option<Vec<u8>> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decompression_matches_the_lzf_crate_on_any_input() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for n in 0..3000usize {
+            // Our own output of many shapes, and garbage of many lengths: same answer as
+            // liblzf's port (Some(bytes) of the announced length, or None).
+            let period = 1 + (rnd() % 300) as usize;
+            let alphabet = [2u64, 5, 26, 256][n % 4];
+            let base: Vec<u8> = (0..period).map(|_| (rnd() % alphabet) as u8).collect();
+            let data: Vec<u8> = (0..(n * 7) % 9000 + 3).map(|i| base[i % period]).collect();
+            if let Some(c) = compress_bounded(&data, data.len() + 64) {
+                assert_eq!(decompress(&c, data.len() as u64).as_deref(), Some(&data[..]));
+                for cut in [1, c.len() / 2] {
+                    let want = ::lzf::decompress(&c[..c.len() - cut], data.len()).ok();
+                    let want = want.filter(|o| o.len() == data.len());
+                    assert_eq!(decompress(&c[..c.len() - cut], data.len() as u64), want);
+                }
+            }
+            let junk: Vec<u8> = (0..n % 200 + 1).map(|_| rnd() as u8).collect();
+            for len in [1usize, 10, 100, 1000, (rnd() % 4000) as usize + 1] {
+                let want = ::lzf::decompress(&junk, len).ok().filter(|o| o.len() == len);
+                assert_eq!(decompress(&junk, len as u64), want, "{junk:?} {len}");
+            }
+        }
+    }
 
     #[test]
     fn round_trip_and_bounds() {
