@@ -1,5 +1,7 @@
 //! `pyrope-common`: the codecs and small algorithms every Pyrope binary shares.
 //!
+//! - [`acl`]: the command-table-free parts of Redis's ACL (`acl.c`): categories, rule
+//!   parsing, user description, command-rule compaction, the ACL LOG, password hashing.
 //! - [`aof`]: AOF command streams (reader, writer, redis-check-aof's scan) and the Redis 7
 //!   multi-part manifest.
 //! - [`resp`]: RESP2/RESP3 request parsing (server side), reply encoding and reply parsing.
@@ -16,6 +18,7 @@
 //!
 //! Invariant: no server logic lives here; nothing here allocates per byte on a hot path.
 
+pub mod acl;
 pub mod aof;
 pub mod client;
 pub mod conf;

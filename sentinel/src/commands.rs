@@ -8,6 +8,7 @@ use crate::instance::*;
 use crate::log::{mstime, Level};
 use crate::server::Server;
 use mio::Token;
+use pyrope_common::acl as common_acl;
 use pyrope_common::resp::encode;
 
 /// The text of `SENTINEL HELP`, captured from Redis 7.4.1.
@@ -161,10 +162,8 @@ pub fn execute(srv: &mut Server, t: Token, argv: &[Vec<u8>]) {
                 let denied = crate::cmdtable::lookup_argv(argv).and_then(|e| {
                     let user = srv.clients.get(&t).map(|c| c.user.clone())?;
                     let u = srv.sentinel.acl.get(&user)?;
-                    (!u.can_run(e)).then(|| format!(
-                        "NOPERM User {user} has no permissions to run the '{}' command",
-                        e.name
-                    ))
+                    (!u.can_run(e))
+                        .then(|| format!("NOPERM {}", common_acl::noperm_command(&user, &e.name)))
                 });
                 match denied {
                     Some(e) => {
@@ -358,13 +357,17 @@ fn acl_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
     let acl = &mut srv.sentinel.acl;
     match sub.as_str() {
         "whoami" => {
-            let u = srv.clients.get(&t).map(|c| c.user.clone()).unwrap_or_default();
+            let u = srv
+                .clients
+                .get(&t)
+                .map(|c| c.user.clone())
+                .unwrap_or_default();
             r.bulk(&u);
         }
         "users" => {
             encode::array(r.out, acl.users.len());
             for u in &acl.users {
-                encode::bulk(r.out, u.name.as_bytes());
+                encode::bulk(r.out, u.name().as_bytes());
             }
         }
         "list" => {
@@ -381,16 +384,17 @@ fn acl_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
             };
             encode::map(r.out, 6, r.resp);
             r.bulk("flags");
-            let flags = u.flags();
+            let flags = u.account.flags();
             encode::array(r.out, flags.len());
             flags.iter().for_each(|f| encode::bulk(r.out, f.as_bytes()));
             r.bulk("passwords");
-            encode::array(r.out, u.passwords.len());
-            u.passwords
+            encode::array(r.out, u.account.passwords.len());
+            u.account
+                .passwords
                 .iter()
                 .for_each(|p| encode::bulk(r.out, p.as_bytes()));
             r.bulk("commands");
-            r.bulk(&u.describe_commands());
+            r.bulk(&u.commands.describe());
             r.bulk("keys");
             r.bulk(&u.describe_keys());
             r.bulk("channels");
@@ -427,7 +431,7 @@ fn acl_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
             for a in &argv[2..] {
                 let name = s(a);
                 if acl.exists(&name) {
-                    acl.users.retain(|u| u.name != name);
+                    acl.users.retain(|u| u.name() != name);
                     gone.push(name);
                     n += 1;
                 }
@@ -475,22 +479,15 @@ fn acl_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
             names.iter().for_each(|n| encode::bulk(r.out, n.as_bytes()));
         }
         "genpass" => {
-            let bits = if argv.len() == 3 {
-                match pyrope_common::util::string2ll(&argv[2]) {
-                    Some(b) => b,
-                    None => {
-                        r.err("ERR value is not an integer or out of range");
-                        return;
-                    }
+            let arg = (argv.len() == 3).then(|| argv[2].as_slice());
+            let bits = match common_acl::genpass_bits(arg) {
+                Ok(b) => b,
+                Err(e) => {
+                    r.err(e);
+                    return;
                 }
-            } else {
-                256
             };
-            if bits <= 0 || bits > 4096 {
-                r.err("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096");
-                return;
-            }
-            let chars = (bits as usize).div_ceil(4);
+            let chars = bits.div_ceil(4);
             let mut hex = String::new();
             while hex.len() < chars {
                 hex.push_str(&crate::state::random_hex40());
@@ -519,17 +516,14 @@ fn acl_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
             if u.can_run(e) {
                 r.ok();
             } else {
-                r.bulk(&format!(
-                    "User {name} has no permissions to run the '{}' command",
-                    e.name
-                ));
+                r.bulk(&common_acl::noperm_command(&name, &e.name));
             }
         }
         "log" => {
             let mut count = 10i64;
             if argv.len() == 3 {
                 if argv[2].eq_ignore_ascii_case(b"reset") {
-                    acl.log.clear();
+                    acl.log.entries.clear();
                     r.ok();
                     return;
                 }
@@ -542,16 +536,16 @@ fn acl_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
                 }
             }
             let now = mstime();
-            let n = (count as usize).min(acl.log.len());
+            let n = (count as usize).min(acl.log.entries.len());
             encode::array(r.out, n);
-            for e in acl.log.iter().take(n) {
+            for e in acl.log.entries.iter().take(n) {
                 encode::map(r.out, 10, r.resp);
                 r.bulk("count");
                 r.int(e.count as i64);
                 r.bulk("reason");
                 r.bulk(e.reason);
                 r.bulk("context");
-                r.bulk("toplevel");
+                r.bulk(e.context);
                 r.bulk("object");
                 r.bulk(&e.object);
                 r.bulk("username");
@@ -568,7 +562,7 @@ fn acl_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
                 r.int(e.updated);
             }
         }
-        "load" | "save" => r.err("ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration."),
+        "load" | "save" => r.err(common_acl::ERR_NO_ACLFILE),
         "help" => {
             let lines: Vec<&str> = ACL_HELP.lines().collect();
             encode::array(r.out, lines.len());
@@ -593,7 +587,13 @@ fn auth_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
     } else {
         ("default".to_string(), &argv[1])
     };
-    if argv.len() == 2 && srv.sentinel.acl.get("default").is_some_and(|u| u.nopass) {
+    if argv.len() == 2
+        && srv
+            .sentinel
+            .acl
+            .get("default")
+            .is_some_and(|u| u.account.nopass)
+    {
         r.err("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
         return;
     }

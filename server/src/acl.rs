@@ -16,38 +16,15 @@
 use crate::command::keyspec::{self, KeySpec};
 use crate::command::{Argv, CommandTable, Ctx, Handler, Lookup};
 use crate::server::Server;
+use pyrope_common::acl::{
+    describe_channels, describe_key, describe_selector, genpass_bits, noperm_command,
+    parse_key_rule, Account, CommandRule, CommandRules, Log, PasswordRule, RuleError,
+    ERR_CHANNEL_AFTER_ALL, ERR_KEY_AFTER_ALL, ERR_NO_ACLFILE, ERR_SYNTAX, ERR_UNKNOWN, READ, WRITE,
+};
 use pyrope_common::glob::glob_match;
-use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 
-/// Redis's ACL categories, in `ACLCommandCategories` order (ACL CAT).
-pub const CATEGORIES: &[&str] = &[
-    "keyspace",
-    "read",
-    "write",
-    "set",
-    "sortedset",
-    "list",
-    "hash",
-    "string",
-    "bitmap",
-    "hyperloglog",
-    "geo",
-    "stream",
-    "pubsub",
-    "admin",
-    "fast",
-    "slow",
-    "blocking",
-    "dangerous",
-    "connection",
-    "transaction",
-    "scripting",
-];
-
-/// Key permission bits (`ACL_READ_PERMISSION`, `ACL_WRITE_PERMISSION`).
-const READ: u8 = 1;
-const WRITE: u8 = 2;
+pub use pyrope_common::acl::CATEGORIES;
 
 /// Why a command was denied (Redis's `ACL_DENIED_*`, ordered by relevance as Redis ranks
 /// them when no selector allows a command).
@@ -87,26 +64,13 @@ pub struct Selector {
     pub channels: Vec<Vec<u8>>,
     /// Every command bit set (`SELECTOR_FLAG_ALLCOMMANDS`).
     allcommands: bool,
-    /// `+@all` was the base (future commands allowed: the describe base).
-    future: bool,
     /// Allowed command ids.
     allowed: Vec<bool>,
     /// Allowed first arguments of commands otherwise denied (`+select|0`), by command id.
     first_args: HashMap<usize, Vec<Vec<u8>>>,
-    /// The rules after the base, as shown (`+@read -get`).
-    rules: Vec<String>,
-}
-
-/// An `ACL SETUSER` rule error: the text after `Error in ACL SETUSER modifier '<r>': `.
-type RuleError = &'static str;
-
-const ERR_UNKNOWN: RuleError = "Unknown command or category name in ACL";
-const ERR_SYNTAX: RuleError = "Syntax error";
-
-fn is_hash(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    /// The rules as shown: the base (`+@all` when future commands are allowed) and the
+    /// rules after it (`+@read -get`).
+    rules: CommandRules,
 }
 
 /// `acl-pubsub-default allchannels`: new users, new selectors and `reset` get `&*` (Redis
@@ -127,8 +91,7 @@ impl Selector {
     fn set_all(&mut self, v: bool) {
         self.allowed.iter_mut().for_each(|b| *b = v);
         self.allcommands = v;
-        self.future = v;
-        self.rules.clear();
+        self.rules.reset(v);
         self.first_args.clear();
     }
 
@@ -143,15 +106,6 @@ impl Selector {
         if !v {
             self.allcommands = false;
         }
-    }
-
-    /// Replaces an earlier rule for the same name (or its subcommands) and appends this one.
-    fn update_rules(&mut self, name: &str, allow: bool) {
-        let sub = format!("{name}|");
-        self.rules
-            .retain(|r| r[1..] != *name && !r[1..].starts_with(&sub));
-        self.rules
-            .push(format!("{}{}", if allow { '+' } else { '-' }, name));
     }
 
     /// Applies one selector rule (`ACLSetSelector`).
@@ -191,27 +145,9 @@ impl Selector {
         let b = op.as_bytes();
         match b.first().copied().unwrap_or(0) {
             b'~' | b'%' => {
-                let (flags, pat) = if b[0] == b'~' {
-                    (READ | WRITE, &op[1..])
-                } else {
-                    let Some((perm, pat)) = op[1..].split_once('~') else {
-                        return Err(ERR_SYNTAX);
-                    };
-                    let mut f = 0;
-                    for c in perm.bytes() {
-                        match c.to_ascii_uppercase() {
-                            b'R' => f |= READ,
-                            b'W' => f |= WRITE,
-                            _ => return Err(ERR_SYNTAX),
-                        }
-                    }
-                    if f == 0 {
-                        return Err(ERR_SYNTAX);
-                    }
-                    (f, pat)
-                };
+                let (flags, pat) = parse_key_rule(op).expect("key rule")?;
                 if self.allkeys {
-                    return Err("Adding a pattern after the * pattern (or the 'allkeys' flag) is not valid and does not have any effect. Try 'resetkeys' to start with an empty list of patterns");
+                    return Err(ERR_KEY_AFTER_ALL);
                 }
                 if pat == "*" && flags == READ | WRITE {
                     self.allkeys = true;
@@ -228,90 +164,81 @@ impl Selector {
             }
             b'&' => {
                 if self.allchannels {
-                    return Err("Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels");
+                    return Err(ERR_CHANNEL_AFTER_ALL);
                 }
                 let p = op.as_bytes()[1..].to_vec();
                 if !self.channels.contains(&p) {
                     self.channels.push(p);
                 }
             }
-            c @ (b'+' | b'-') if b.get(1) == Some(&b'@') => {
-                let cat = &lower[2..];
-                if !CATEGORIES.contains(&cat) {
-                    return Err(ERR_UNKNOWN);
+            b'+' | b'-' => match CommandRule::parse(&lower).expect("command rule")? {
+                CommandRule::Category { allow, cat } => self.apply_category(t, cat, allow),
+                CommandRule::Command { allow: true, name } => self.allow_command(t, name)?,
+                CommandRule::Command { allow: false, name } => {
+                    let id = lookup_name(t, name).ok_or(ERR_UNKNOWN)?;
+                    self.set_cmd(t, id, false);
+                    self.rules.update(&t.cmds[id].fullname.clone(), false);
                 }
-                let allow = c == b'+';
-                self.update_rules(&lower[1..], allow);
-                for id in 0..t.cmds.len() {
-                    if t.cmds[id]
-                        .acl_categories
-                        .iter()
-                        .any(|x| x.strip_prefix('@').unwrap_or(x) == cat)
-                    {
-                        self.allowed[id] = allow;
-                        if !allow {
-                            self.allcommands = false;
-                        }
-                    }
-                }
-            }
-            b'+' => {
-                let name = &lower[1..];
-                match name.split_once('|') {
-                    None => {
-                        let id = lookup_name(t, name).ok_or(ERR_UNKNOWN)?;
-                        self.set_cmd(t, id, true);
-                        self.update_rules(&t.cmds[id].fullname.clone(), true);
-                    }
-                    Some((base, sub)) => {
-                        let id = lookup_name(t, base).ok_or(ERR_UNKNOWN)?;
-                        if t.cmds[id].parent.is_some() {
-                            return Err("Allowing first-arg of a subcommand is not supported");
-                        }
-                        if sub.is_empty() {
-                            return Err(ERR_SYNTAX);
-                        }
-                        if sub.contains('|') {
-                            return Err("Allowing first-arg of a subcommand is not supported");
-                        }
-                        if !t.cmds[id].subcommands.is_empty() {
-                            let sid = *t.cmds[id].subcommands.get(sub).ok_or(ERR_UNKNOWN)?;
-                            self.set_cmd(t, sid, true);
-                        } else {
-                            let v = self.first_args.entry(id).or_default();
-                            if !v.iter().any(|a| a == sub.as_bytes()) {
-                                v.push(sub.as_bytes().to_vec());
-                            }
-                        }
-                        self.update_rules(name, true);
-                    }
-                }
-            }
-            b'-' => {
-                let name = &lower[1..];
-                let id = match name.split_once('|') {
-                    None => lookup_name(t, name),
-                    Some((base, sub)) => {
-                        lookup_name(t, base).and_then(|id| t.cmds[id].subcommands.get(sub).copied())
-                    }
-                }
-                .ok_or(ERR_UNKNOWN)?;
-                self.set_cmd(t, id, false);
-                self.update_rules(&t.cmds[id].fullname.clone(), false);
-            }
+            },
             _ => return Err(ERR_SYNTAX),
+        }
+        Ok(())
+    }
+
+    /// `+@cat` / `-@cat`: sets the bit of every command in category `cat`.
+    fn apply_category(&mut self, t: &CommandTable, cat: &str, allow: bool) {
+        self.rules.update(&format!("@{cat}"), allow);
+        for id in 0..t.cmds.len() {
+            if t.cmds[id]
+                .acl_categories
+                .iter()
+                .any(|x| x.strip_prefix('@').unwrap_or(x) == cat)
+            {
+                self.allowed[id] = allow;
+                if !allow {
+                    self.allcommands = false;
+                }
+            }
+        }
+    }
+
+    /// `+name`: a command, a `container|sub`, or a `command|first-arg`.
+    fn allow_command(&mut self, t: &CommandTable, name: &str) -> Result<(), RuleError> {
+        match name.split_once('|') {
+            None => {
+                let id = lookup_name(t, name).ok_or(ERR_UNKNOWN)?;
+                self.set_cmd(t, id, true);
+                self.rules.update(&t.cmds[id].fullname.clone(), true);
+            }
+            Some((base, sub)) => {
+                let id = lookup_name(t, base).ok_or(ERR_UNKNOWN)?;
+                if t.cmds[id].parent.is_some() {
+                    return Err("Allowing first-arg of a subcommand is not supported");
+                }
+                if sub.is_empty() {
+                    return Err(ERR_SYNTAX);
+                }
+                if sub.contains('|') {
+                    return Err("Allowing first-arg of a subcommand is not supported");
+                }
+                if !t.cmds[id].subcommands.is_empty() {
+                    let sid = *t.cmds[id].subcommands.get(sub).ok_or(ERR_UNKNOWN)?;
+                    self.set_cmd(t, sid, true);
+                } else {
+                    let v = self.first_args.entry(id).or_default();
+                    if !v.iter().any(|a| a == sub.as_bytes()) {
+                        v.push(sub.as_bytes().to_vec());
+                    }
+                }
+                self.rules.update(name, true);
+            }
         }
         Ok(())
     }
 
     /// The command rules as shown (`ACLDescribeSelectorCommandRules`).
     fn describe_commands(&self) -> String {
-        let mut s = String::from(if self.future { "+@all" } else { "-@all" });
-        for r in &self.rules {
-            s.push(' ');
-            s.push_str(r);
-        }
-        s
+        self.rules.describe()
     }
 
     fn describe_keys(&self) -> String {
@@ -320,49 +247,23 @@ impl Selector {
         }
         self.keys
             .iter()
-            .map(|k| {
-                let p = String::from_utf8_lossy(&k.pat);
-                match k.flags {
-                    READ => format!("%R~{p}"),
-                    WRITE => format!("%W~{p}"),
-                    _ => format!("~{p}"),
-                }
-            })
+            .map(|k| describe_key(k.flags, &String::from_utf8_lossy(&k.pat)))
             .collect::<Vec<_>>()
             .join(" ")
     }
 
     fn describe_channels(&self) -> String {
-        if self.allchannels {
-            return "&*".into();
-        }
-        self.channels
-            .iter()
-            .map(|c| format!("&{}", String::from_utf8_lossy(c)))
-            .collect::<Vec<_>>()
-            .join(" ")
+        describe_channels(self.allchannels, self.channels.iter().map(Vec::as_slice))
     }
 
     /// `ACLDescribeSelector`: keys, channels (with `resetchannels`), commands.
     fn describe(&self) -> String {
-        let mut s = String::new();
-        let k = self.describe_keys();
-        if !k.is_empty() {
-            s.push_str(&k);
-            s.push(' ');
-        }
-        if self.allchannels {
-            s.push_str("&* ");
-        } else {
-            s.push_str("resetchannels ");
-            let c = self.describe_channels();
-            if !c.is_empty() {
-                s.push_str(&c);
-                s.push(' ');
-            }
-        }
-        s.push_str(&self.describe_commands());
-        s
+        describe_selector(
+            &self.describe_keys(),
+            self.allchannels,
+            &self.describe_channels(),
+            &self.describe_commands(),
+        )
     }
 
     /// Everything allowed: no check needed.
@@ -556,12 +457,8 @@ fn lookup_name(t: &CommandTable, name: &str) -> Option<usize> {
 /// One user.
 #[derive(Clone, Debug, PartialEq)]
 pub struct User {
-    pub name: String,
-    pub enabled: bool,
-    pub nopass: bool,
-    pub sanitize_payload: bool,
-    /// SHA-256 hex digests, in the order added.
-    pub passwords: Vec<String>,
+    /// Name, on/off, nopass, sanitize-payload, password digests.
+    pub account: Account,
     pub root: Selector,
     pub selectors: Vec<Selector>,
 }
@@ -570,11 +467,7 @@ impl User {
     /// A new user as ACL SETUSER creates it: off, no passwords, commands, keys or channels.
     pub fn new(name: &str, t: &CommandTable) -> User {
         User {
-            name: name.to_string(),
-            enabled: false,
-            nopass: false,
-            sanitize_payload: true,
-            passwords: Vec::new(),
+            account: Account::new(name),
             root: Selector::new(t.cmds.len()),
             selectors: Vec::new(),
         }
@@ -589,114 +482,49 @@ impl User {
         u
     }
 
+    /// The user's name.
+    pub fn name(&self) -> &str {
+        &self.account.name
+    }
+
     /// Applies one ACL SETUSER rule (`ACLSetUser`). Errors as
     /// `Error in ACL SETUSER modifier '<rule>': <error>` completes them.
     pub fn apply(&mut self, t: &CommandTable, op: &str) -> Result<(), RuleError> {
         let lower = op.to_ascii_lowercase();
+        if self.account.apply_flag(&lower) {
+            return Ok(());
+        }
         match lower.as_str() {
-            "on" => self.enabled = true,
-            "off" => self.enabled = false,
-            "nopass" => {
-                self.nopass = true;
-                self.passwords.clear();
-            }
-            "resetpass" => {
-                self.nopass = false;
-                self.passwords.clear();
-            }
-            "sanitize-payload" => self.sanitize_payload = true,
-            "skip-sanitize-payload" => self.sanitize_payload = false,
             "clearselectors" => self.selectors.clear(),
             // resetpass resetkeys resetchannels [allchannels per acl-pubsub-default] off
             // sanitize-payload clearselectors -@all: a new user's state.
-            "reset" => *self = User::new(&self.name, t),
-            _ => {
-                let first = op.as_bytes().first().copied().unwrap_or(0);
-                let rest = op.get(1..).unwrap_or("");
-                match first {
-                    b'>' | b'#' => {
-                        let h = if first == b'>' {
-                            sha256_hex(rest.as_bytes())
-                        } else if is_hash(rest) {
-                            rest.to_string()
-                        } else {
-                            return Err("The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters");
-                        };
-                        if !self.passwords.contains(&h) {
-                            self.passwords.push(h);
-                        }
-                        self.nopass = false;
+            "reset" => *self = User::new(self.name(), t),
+            _ => match PasswordRule::parse(op) {
+                Some(p) => match p? {
+                    PasswordRule::Add(h) => self.account.add_password(h),
+                    PasswordRule::Remove(h) => self.account.remove_password(&h)?,
+                },
+                None if op.starts_with('(') && op.ends_with(')') => {
+                    let mut s = Selector::new(t.cmds.len());
+                    for r in op[1..op.len() - 1].split_whitespace() {
+                        s.apply(t, r)?;
                     }
-                    b'<' | b'!' => {
-                        let h = if first == b'<' {
-                            sha256_hex(rest.as_bytes())
-                        } else if is_hash(rest) {
-                            rest.to_string()
-                        } else {
-                            return Err("The password hash must be exactly 64 characters and contain only lowercase hexadecimal characters");
-                        };
-                        if !self.passwords.contains(&h) {
-                            return Err(
-                                "The password you are trying to remove from the user does not exist",
-                            );
-                        }
-                        self.passwords.retain(|p| *p != h);
-                    }
-                    b'(' if op.ends_with(')') => {
-                        let mut s = Selector::new(t.cmds.len());
-                        for r in op[1..op.len() - 1].split_whitespace() {
-                            s.apply(t, r)?;
-                        }
-                        self.selectors.push(s);
-                    }
-                    _ => self.root.apply(t, op)?,
+                    self.selectors.push(s);
                 }
-            }
+                None => self.root.apply(t, op)?,
+            },
         }
         Ok(())
     }
 
-    /// The flags GETUSER lists.
-    fn flags(&self) -> Vec<&'static str> {
-        let mut f = vec![if self.enabled { "on" } else { "off" }];
-        if self.nopass {
-            f.push("nopass");
-        }
-        f.push(if self.sanitize_payload {
-            "sanitize-payload"
-        } else {
-            "skip-sanitize-payload"
-        });
-        f
-    }
-
     /// The `user ...` line of ACL LIST and of the ACL file (`ACLDescribeUser`).
     pub fn describe(&self) -> String {
-        let mut parts: Vec<String> = vec!["user".into(), self.name.clone()];
-        parts.extend(self.flags().iter().map(|f| f.to_string()));
-        parts.extend(self.passwords.iter().map(|p| format!("#{p}")));
+        let mut parts = self.account.describe_head();
         parts.push(self.root.describe());
         for s in &self.selectors {
             parts.push(format!("({})", s.describe()));
         }
         parts.join(" ")
-    }
-
-    /// Does `pass` authenticate this user (enabled, and nopass or a matching password)?
-    /// The digests are compared in constant time (`time_independent_strcmp`).
-    pub fn check_password(&self, pass: &[u8]) -> bool {
-        if !self.enabled {
-            return false;
-        }
-        if self.nopass {
-            return true;
-        }
-        let h = sha256_hex(pass);
-        let mut ok = false;
-        for p in &self.passwords {
-            ok |= ct_eq(p.as_bytes(), h.as_bytes());
-        }
-        ok
     }
 
     /// Everything allowed (the root selector has all keys, channels and commands).
@@ -731,43 +559,6 @@ impl User {
     }
 }
 
-/// Constant-time equality of two equal-length digests (the length is not secret).
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let mut d = 0u8;
-    for (x, y) in a.iter().zip(b) {
-        d |= x ^ y;
-    }
-    std::hint::black_box(d) == 0
-}
-
-/// SHA-256 of `data` as 64 lower-case hex digits, Redis's ACL password hash.
-pub fn sha256_hex(data: &[u8]) -> String {
-    let d = Sha256::digest(data);
-    d.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// One ACL LOG entry (`ACLLogEntry`).
-#[derive(Clone, Debug)]
-pub struct LogEntry {
-    pub count: u64,
-    pub reason: &'static str,
-    /// `toplevel`, `multi`, `lua`.
-    pub context: &'static str,
-    pub object: String,
-    pub username: String,
-    pub client_info: String,
-    pub entry_id: u64,
-    /// Unix ms.
-    pub created: i64,
-    pub updated: i64,
-}
-
-/// How long a repeat joins an entry (ms, `ACL_LOG_GROUPING_MAX_TIME_DELTA`).
-const LOG_GROUPING_MS: i64 = 60_000;
-
 /// The users, the ACL log and the denial counters.
 pub struct Acl {
     /// User slots (`Client::acl_user` indexes them); `None` once deleted.
@@ -776,9 +567,7 @@ pub struct Acl {
     pub by_name: BTreeMap<String, usize>,
     /// Per command id, the permission each key spec needs (READ / WRITE bits).
     perms: Vec<Vec<u8>>,
-    /// Newest first.
-    pub log: VecDeque<LogEntry>,
-    next_entry_id: u64,
+    pub log: Log,
     /// INFO `acl_access_denied_auth` / `_cmd` / `_key` / `_channel` (not reset by CONFIG
     /// RESETSTAT, as Redis 7.4.1).
     pub denied_auth: u64,
@@ -820,8 +609,7 @@ impl Acl {
                 .iter()
                 .map(|c| c.key_specs.iter().map(spec_perm).collect())
                 .collect(),
-            log: VecDeque::new(),
-            next_entry_id: 0,
+            log: Log::default(),
             denied_auth: 0,
             denied_cmd: 0,
             denied_key: 0,
@@ -841,14 +629,14 @@ impl Acl {
 
     /// Inserts or replaces user `u` by name; returns its slot.
     pub fn put(&mut self, u: User) -> usize {
-        match self.by_name.get(&u.name) {
+        match self.by_name.get(u.name()) {
             Some(&s) => {
                 self.slots[s] = Some(u);
                 s
             }
             None => {
                 let s = self.slots.len();
-                self.by_name.insert(u.name.clone(), s);
+                self.by_name.insert(u.name().to_string(), s);
                 self.slots.push(Some(u));
                 s
             }
@@ -859,7 +647,7 @@ impl Acl {
     /// `authRequired`)?
     pub fn default_needs_auth(&self) -> bool {
         self.user(DEFAULT_USER)
-            .is_none_or(|u| !u.nopass || !u.enabled)
+            .is_none_or(|u| !u.account.nopass || !u.account.enabled)
     }
 
     /// Sets the default user's password from `requirepass` (empty: nopass), as
@@ -911,44 +699,22 @@ impl Acl {
             Denied::Channel => self.denied_channel += 1,
             Denied::Auth => {}
         }
-        let r = reason.reason();
-        let hit = self.log.iter().position(|e| {
-            e.reason == r
-                && e.context == context
-                && e.object == object
-                && e.username == username
-                && now - e.created < LOG_GROUPING_MS
-        });
-        if let Some(i) = hit {
-            let mut e = self.log.remove(i).expect("entry");
-            e.count += 1;
-            e.updated = now;
-            e.client_info = client_info;
-            self.log.push_front(e);
-            return;
-        }
-        self.log.push_front(LogEntry {
-            count: 1,
-            reason: r,
+        self.log.record(
+            reason.reason(),
             context,
-            object: object.to_string(),
-            username: username.to_string(),
+            object,
+            username,
             client_info,
-            entry_id: self.next_entry_id,
-            created: now,
-            updated: now,
-        });
-        self.next_entry_id += 1;
-        self.log.truncate(max_len);
+            now,
+            max_len,
+        );
     }
 }
 
 /// The NOPERM message (`getAclErrorMessage`, not verbose), without the `-NOPERM ` prefix.
 pub fn error_message(d: Denied, user: &str, cmd: &str) -> String {
     match d {
-        Denied::Cmd | Denied::Auth => {
-            format!("User {user} has no permissions to run the '{cmd}' command")
-        }
+        Denied::Cmd | Denied::Auth => noperm_command(user, cmd),
         Denied::Key => "No permissions to access a key".into(),
         Denied::Channel => "No permissions to access a channel".into(),
     }
@@ -1013,10 +779,11 @@ pub fn exec_check(srv: &mut Server, k: usize, id: usize, argv: &Argv) -> Option<
 /// `object` is the ACL LOG entry's object: `AUTH` or `HELLO`.
 pub fn authenticate(srv: &mut Server, k: usize, name: &[u8], pass: &[u8], object: &str) -> bool {
     let name_s = String::from_utf8_lossy(name).into_owned();
-    let ok = srv
-        .acl
-        .slot(&name_s)
-        .filter(|&s| srv.acl.user(s).is_some_and(|u| u.check_password(pass)));
+    let ok = srv.acl.slot(&name_s).filter(|&s| {
+        srv.acl
+            .user(s)
+            .is_some_and(|u| u.account.check_password(pass))
+    });
     match ok {
         Some(slot) => {
             let c = &mut srv.clients[k];
@@ -1295,14 +1062,14 @@ fn acl_getuser(c: &mut Ctx) {
     let u = u.clone();
     c.out.map(6);
     c.out.bulk(b"flags");
-    let f = u.flags();
+    let f = u.account.flags();
     c.out.set(f.len());
     for x in f {
         c.out.bulk(x.as_bytes());
     }
     c.out.bulk(b"passwords");
-    c.out.array(u.passwords.len());
-    for p in &u.passwords {
+    c.out.array(u.account.passwords.len());
+    for p in &u.account.passwords {
         c.out.bulk(p.as_bytes());
     }
     c.out.bulk(b"commands");
@@ -1407,14 +1174,10 @@ fn acl_cat(c: &mut Ctx) {
 }
 
 fn acl_genpass(c: &mut Ctx) {
-    let bits = if c.argc() > 2 {
-        match pyrope_common::util::string2ll(c.arg(2)) {
-            Some(b) if (1..=4096).contains(&b) => b as usize,
-            None => return c.out.error("ERR value is not an integer or out of range"),
-            _ => return c.out.error("ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096"),
-        }
-    } else {
-        256
+    let arg = (c.argc() > 2).then(|| c.arg(2));
+    let bits = match genpass_bits(arg) {
+        Ok(b) => b,
+        Err(e) => return c.out.error(e),
     };
     let chars = bits.div_ceil(4);
     let mut s = String::with_capacity(chars);
@@ -1440,7 +1203,7 @@ fn acl_log(c: &mut Ctx) {
     let mut count = 10usize;
     if c.argc() > 2 {
         if c.arg(2).eq_ignore_ascii_case(b"reset") {
-            c.srv.acl.log.clear();
+            c.srv.acl.log.entries.clear();
             return c.out.ok();
         }
         match pyrope_common::util::string2ll(c.arg(2)) {
@@ -1449,7 +1212,7 @@ fn acl_log(c: &mut Ctx) {
         }
     }
     let now = c.srv.now_ms;
-    let entries: Vec<LogEntry> = c.srv.acl.log.iter().take(count).cloned().collect();
+    let entries: Vec<_> = c.srv.acl.log.entries.iter().take(count).cloned().collect();
     c.out.array(entries.len());
     for e in entries {
         c.out.map(10);
@@ -1476,12 +1239,10 @@ fn acl_log(c: &mut Ctx) {
     }
 }
 
-const NO_ACLFILE: &str = "ERR This Redis instance is not configured to use an ACL file. You may want to specify users via the ACL SETUSER command and then issue a CONFIG REWRITE (assuming you have a Redis configuration file set) in order to store users in the Redis configuration.";
-
 fn acl_load(c: &mut Ctx) {
     let path = c.srv.config.get("aclfile").unwrap_or("").to_string();
     if path.is_empty() {
-        return c.out.error(NO_ACLFILE);
+        return c.out.error(ERR_NO_ACLFILE);
     }
     match load_file(c.srv, &path, c.cid) {
         Ok(()) => {
@@ -1495,7 +1256,7 @@ fn acl_load(c: &mut Ctx) {
 fn acl_save(c: &mut Ctx) {
     let path = c.srv.config.get("aclfile").unwrap_or("").to_string();
     if path.is_empty() {
-        return c.out.error(NO_ACLFILE);
+        return c.out.error(ERR_NO_ACLFILE);
     }
     match save_file(c.srv, &path) {
         Ok(()) => c.out.ok(),
@@ -1611,15 +1372,6 @@ mod tests {
     }
 
     #[test]
-    fn sha256_matches_redis() {
-        // Redis 7.4.1: ACL SETUSER alice >pw shows this hash.
-        assert_eq!(
-            sha256_hex(b"pw"),
-            "30c952fab122c3f9759f02a6d95c3758b246b4fee239957b2d4fee46e26170c4"
-        );
-    }
-
-    #[test]
     fn describe_as_redis() {
         let t = table();
         let mut u = User::new("alice", &t);
@@ -1643,7 +1395,7 @@ mod tests {
             User::default_user(&t).describe(),
             "user default on nopass sanitize-payload ~* &* +@all"
         );
-        assert!(u.check_password(b"pw"));
-        assert!(!u.check_password(b"px"));
+        assert!(u.account.check_password(b"pw"));
+        assert!(!u.account.check_password(b"px"));
     }
 }

@@ -79,7 +79,7 @@ fn auth(c: &mut Ctx) {
         && c.srv
             .acl
             .user(crate::acl::DEFAULT_USER)
-            .is_some_and(|u| u.nopass)
+            .is_some_and(|u| u.account.nopass)
     {
         c.out.error("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?");
         return;
