@@ -272,7 +272,10 @@ mod tests {
             let base: Vec<u8> = (0..period).map(|_| (rnd() % alphabet) as u8).collect();
             let data: Vec<u8> = (0..(n * 7) % 9000 + 3).map(|i| base[i % period]).collect();
             if let Some(c) = compress_bounded(&data, data.len() + 64) {
-                assert_eq!(decompress(&c, data.len() as u64).as_deref(), Some(&data[..]));
+                assert_eq!(
+                    decompress(&c, data.len() as u64).as_deref(),
+                    Some(&data[..])
+                );
                 for cut in [1, c.len() / 2] {
                     let want = ::lzf::decompress(&c[..c.len() - cut], data.len()).ok();
                     let want = want.filter(|o| o.len() == data.len());
@@ -281,7 +284,9 @@ mod tests {
             }
             let junk: Vec<u8> = (0..n % 200 + 1).map(|_| rnd() as u8).collect();
             for len in [1usize, 10, 100, 1000, (rnd() % 4000) as usize + 1] {
-                let want = ::lzf::decompress(&junk, len).ok().filter(|o| o.len() == len);
+                let want = ::lzf::decompress(&junk, len)
+                    .ok()
+                    .filter(|o| o.len() == len);
                 assert_eq!(decompress(&junk, len as u64), want, "{junk:?} {len}");
             }
         }
