@@ -277,6 +277,17 @@ pub struct Scratch {
 }
 
 impl<'a> NodeRef<'a> {
+    /// True if an element equals `e` (LREM's `quicklistCompare`: a packed node's entries as
+    /// `lpFind` compares them, a plain node's bytes exactly); a compressed node is
+    /// decompressed into a buffer of its own for the look.
+    pub fn contains(self, e: &[u8]) -> bool {
+        let mut scratch = Scratch::default();
+        match self.raw(&mut scratch) {
+            RawNode::Packed(lp) => lp.first_pos().is_some_and(|p| lp.find(p, e, 0).is_some()),
+            RawNode::Plain(v) => v == e,
+        }
+    }
+
     /// Elements in the node (1 for a plain node).
     pub fn len(self) -> usize {
         match self {
@@ -518,6 +529,21 @@ pub struct NodeState {
     recompress: bool,
     /// `dont_compress` (set by `quicklistReplaceEntry` around its insertion).
     dont_compress: bool,
+    /// Elements in the node (`node->count`), kept beside the node so that an index walk
+    /// (`locate`) reads this small array instead of every node's heap header or LZF box
+    /// (one cache line and TLB entry per node). Set by [`Quicklist::recount`] after every
+    /// change of a node's elements; debug builds check it on every walk.
+    count: u32,
+}
+
+impl NodeState {
+    /// The state of a raw node just added: nothing but its element count.
+    fn of(node: &QlNode) -> NodeState {
+        NodeState {
+            count: node.len() as u32,
+            ..NodeState::default()
+        }
+    }
 }
 
 /// Nodes smaller than this are never compressed (quicklist.c `MIN_COMPRESS_BYTES`).
@@ -557,6 +583,7 @@ impl Clone for Quicklist {
             q.nodes.push_back(n.clone());
             q.st.push_back(NodeState {
                 lzf: st.lzf,
+                count: st.count,
                 ..NodeState::default()
             });
             let k = q.nodes.len() - 1;
@@ -610,6 +637,41 @@ impl Quicklist {
     /// The compression state of each node, head to tail.
     pub fn states(&self) -> impl Iterator<Item = NodeState> + '_ {
         self.st.iter().copied()
+    }
+
+    /// (node, index within node) of element `i` (< count), walking the cached counts from
+    /// the nearer end (`quicklistGetIteratorAtIdx`).
+    fn locate(&self, i: usize) -> (usize, usize) {
+        let n = |k: usize| {
+            let c = self.st[k].count as usize;
+            debug_assert_eq!(c, self.nodes[k].len(), "node {k}'s cached count");
+            c
+        };
+        if i >= self.count / 2 {
+            let mut after = self.count - 1 - i;
+            for k in (0..self.nodes.len()).rev() {
+                let c = n(k);
+                if after < c {
+                    return (k, c - 1 - after);
+                }
+                after -= c;
+            }
+        } else {
+            let mut i = i;
+            for k in 0..self.nodes.len() {
+                let c = n(k);
+                if i < c {
+                    return (k, i);
+                }
+                i -= c;
+            }
+        }
+        unreachable!("index checked against count")
+    }
+
+    /// Sets node `k`'s cached element count after a change of its elements.
+    fn recount(&mut self, k: usize) {
+        self.st[k].count = self.nodes[k].len() as u32;
     }
 
     /// `__quicklistCompressNode` on a raw node (`quicklistCompressNode`).
@@ -724,8 +786,8 @@ impl Quicklist {
     /// `quicklistCompress` of both nodes); returns its index.
     fn insert_node(&mut self, k: usize, node: QlNode, after: bool) -> usize {
         let at = if after { k + 1 } else { k };
+        self.st.insert(at, NodeState::of(&node));
         self.nodes.insert(at, node);
-        self.st.insert(at, NodeState::default());
         let old = if after { k } else { k + 1 };
         self.compress(old);
         self.compress(at);
@@ -736,8 +798,8 @@ impl Quicklist {
     /// only node).
     fn insert_at_end(&mut self, end: End, node: QlNode) {
         if self.nodes.is_empty() {
+            self.st.push_back(NodeState::of(&node));
             self.nodes.push_back(node);
-            self.st.push_back(NodeState::default());
             self.compress(0);
             return;
         }
@@ -776,6 +838,7 @@ impl Quicklist {
         if new_n > 0 {
             new.delete_range(new_start as i64, new_n);
         }
+        self.recount(k);
         QlNode::Packed(new)
     }
 
@@ -797,6 +860,7 @@ impl Quicklist {
             let items: Vec<ListpackEntry> = right.iter().collect();
             lp.push_back_all(&items);
         }
+        self.recount(i);
         self.st[i].recompress = false;
         self.compress_all(None);
         self.compress(i);
@@ -845,6 +909,11 @@ impl Quicklist {
                         End::Tail => lp.push_back(e),
                     }
                 }
+                let k = match end {
+                    End::Head => 0,
+                    End::Tail => self.nodes.len() - 1,
+                };
+                self.recount(k);
             } else {
                 self.insert_at_end(end, QlNode::packed_with(e));
             }
@@ -888,12 +957,14 @@ impl Quicklist {
             if let Some(lp) = self.nodes[k].lp_mut() {
                 lp.insert(if after { offset + 1 } else { offset }, e);
             }
+            self.recount(k);
             self.recompress_only(k);
         } else if at_tail && avail_next {
             self.decompress_for_use(k + 1);
             if let Some(lp) = self.nodes[k + 1].lp_mut() {
                 lp.push_front(e);
             }
+            self.recount(k + 1);
             self.recompress_only(k + 1);
             self.recompress_only(k);
         } else if at_head && avail_prev {
@@ -901,6 +972,7 @@ impl Quicklist {
             if let Some(lp) = self.nodes[k - 1].lp_mut() {
                 lp.push_back(e);
             }
+            self.recount(k - 1);
             self.recompress_only(k - 1);
             self.recompress_only(k);
         } else if at_tail || at_head {
@@ -961,6 +1033,7 @@ impl Quicklist {
                     if let Some(lp) = self.nodes[k].lp_mut() {
                         lp.delete_range(-1, 1);
                     }
+                    self.recount(k);
                     self.count -= 1;
                     self.st[k].dont_compress = false;
                     let n = self.merge_around(k + 1);
@@ -1251,6 +1324,8 @@ impl ListValue {
             };
             if q.nodes[k].is_empty() {
                 q.del_node(k);
+            } else {
+                q.recount(k);
             }
         }
         Some(v)
@@ -1258,6 +1333,9 @@ impl ListValue {
 
     /// (node, index within node) of element `i` (< len), walking from the nearer end.
     fn locate(&self, mut i: usize) -> (usize, usize) {
+        if let ListValue::Quicklist(q) = self {
+            return q.locate(i);
+        }
         let len = self.len();
         if i >= len / 2 {
             let mut after = len - 1 - i;
@@ -1351,6 +1429,16 @@ impl ListValue {
                     Some(0)
                 };
                 while let Some(at) = k.filter(|&at| at < q.nodes.len()) {
+                    // Under the hidden policy a compressed node without `e` is passed by
+                    // (decompressing it would leave it raw).
+                    if q.hidden && q.nodes[at].is_lzf() && !q.nodes[at].as_ref().contains(e) {
+                        k = if tail {
+                            at.checked_sub(1)
+                        } else {
+                            Some(at + 1)
+                        };
+                        continue;
+                    }
                     q.decompress_for_use(at);
                     let before = removed;
                     match &mut q.nodes[at] {
@@ -1376,6 +1464,7 @@ impl ListValue {
                         }
                         next
                     } else {
+                        q.recount(at);
                         q.compress(at);
                         if removed == limit {
                             break;
@@ -1418,6 +1507,7 @@ impl ListValue {
                             Some(lp) if lp.len() > take => {
                                 lp.delete_range(0, take);
                                 q.count -= take;
+                                q.recount(0);
                                 q.recompress_only(0);
                             }
                             _ => {
@@ -1444,6 +1534,7 @@ impl ListValue {
                             Some(lp) if lp.len() > take => {
                                 lp.delete_range(offset as i64, take);
                                 q.count -= take;
+                                q.recount(k);
                                 q.recompress_only(k);
                                 k += 1;
                             }
@@ -2338,6 +2429,10 @@ mod tests {
                 if let ListValue::Quicklist(q) = &l {
                     prop_assert!(q.iter().all(|n| !n.is_empty()), "no empty nodes");
                     prop_assert!(
+                        q.iter().zip(q.states()).all(|(n, st)| n.len() == st.count as usize),
+                        "cached counts"
+                    );
+                    prop_assert!(
                         q.iter().zip(q.states()).all(|(n, st)| n.is_lzf() == st.lzf),
                         "compressed exactly where the state says"
                     );
@@ -2465,10 +2560,17 @@ mod tests {
         let mut m = elems.clone();
         m[10_000] = b"changed".to_vec();
         assert_eq!(model(&l), m);
+        // LREM over the whole list decompresses only the node that holds a match.
+        assert_eq!(l.remove(b"element:15000", 0), 1);
+        m.retain(|e| e != b"element:15000");
+        assert_eq!(lzf_count(&l), before - 2);
+        assert_eq!(l.remove(b"no such element", 0), 0);
+        assert_eq!(lzf_count(&l), before - 2);
+        assert_eq!(model(&l), m);
         // A copy is the same nodes; pushes past a node's limit compress the node that moves
         // past the end nodes.
         let c = l.clone();
-        assert_eq!(lzf_count(&c), before - 1);
+        assert_eq!(lzf_count(&c), before - 2);
         assert_eq!(model(&c), m);
         for e in &elems[..2_000] {
             l.push(End::Head, e);
