@@ -16,23 +16,29 @@ pub fn decompress(data: &[u8], len: u64) -> Option<Vec<u8>> {
         return None;
     }
     let len = len as usize;
-    let mut out = Vec::with_capacity(len);
-    let mut i = 0;
+    // SLACK bytes past `len` let short copies be fixed-size (inlined moves, no memmove call;
+    // the bytes they write past a run are overwritten by the next one or cut at the end).
+    const SLACK: usize = 32;
+    let mut out = vec![0u8; len + SLACK];
+    let (mut i, mut op) = (0, 0);
     // lzf_d.c: a control byte below 32 starts a literal run of ctrl + 1 bytes; otherwise its
     // top 3 bits are a length (7: plus the next byte), +2, of a back reference whose offset
-    // (+1) is its low 5 bits and the next byte. Literal runs and non-overlapping references
-    // are single copies; an overlapping one (a repeated period) copies one period at a time.
+    // (+1) is its low 5 bits and the next byte.
     while i < data.len() {
         let ctrl = data[i] as usize;
         i += 1;
         if ctrl < 32 {
             let run = ctrl + 1;
-            let lit = data.get(i..i + run)?;
-            if out.len() + run > len {
+            if i + run > data.len() || op + run > len {
                 return None;
             }
-            out.extend_from_slice(lit);
+            if i + 32 <= data.len() {
+                out[op..op + 32].copy_from_slice(&data[i..i + 32]);
+            } else {
+                out[op..op + run].copy_from_slice(&data[i..i + run]);
+            }
             i += run;
+            op += run;
         } else {
             let mut run = ctrl >> 5;
             if run == 7 {
@@ -42,19 +48,29 @@ pub fn decompress(data: &[u8], len: u64) -> Option<Vec<u8>> {
             run += 2;
             let off = ((ctrl & 0x1f) << 8) + *data.get(i)? as usize + 1;
             i += 1;
-            if off > out.len() || out.len() + run > len {
+            if off > op || op + run > len {
                 return None;
             }
-            let mut from = out.len() - off;
-            while run > 0 {
-                let n = run.min(out.len() - from);
-                out.extend_from_within(from..from + n);
-                from += n;
-                run -= n;
+            let from = op - off;
+            if off >= 16 {
+                // Each 16-byte chunk reads only bytes already final (off >= 16); the last
+                // may write up to 15 bytes past the run, within the slack.
+                let mut c = 0;
+                while c < run {
+                    out.copy_within(from + c..from + c + 16, op + c);
+                    c += 16;
+                }
+            } else {
+                // A repeated period shorter than a chunk: forward, byte by byte (LZ77).
+                for j in 0..run {
+                    out[op + j] = out[from + j];
+                }
             }
+            op += run;
         }
     }
-    (out.len() == len).then_some(out)
+    out.truncate(len);
+    (op == len).then_some(out)
 }
 
 /// Compresses `data` as `rdbSaveLzfStringObject` would keep it: `None` unless the input is

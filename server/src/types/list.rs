@@ -642,15 +642,14 @@ impl Quicklist {
     /// (node, index within node) of element `i` (< count), walking the cached counts from
     /// the nearer end (`quicklistGetIteratorAtIdx`).
     fn locate(&self, i: usize) -> (usize, usize) {
-        let n = |k: usize| {
-            let c = self.st[k].count as usize;
+        let check = |k: usize, c: usize| {
             debug_assert_eq!(c, self.nodes[k].len(), "node {k}'s cached count");
             c
         };
         if i >= self.count / 2 {
             let mut after = self.count - 1 - i;
-            for k in (0..self.nodes.len()).rev() {
-                let c = n(k);
+            for (k, st) in self.st.iter().enumerate().rev() {
+                let c = check(k, st.count as usize);
                 if after < c {
                     return (k, c - 1 - after);
                 }
@@ -658,8 +657,8 @@ impl Quicklist {
             }
         } else {
             let mut i = i;
-            for k in 0..self.nodes.len() {
-                let c = n(k);
+            for (k, st) in self.st.iter().enumerate() {
+                let c = check(k, st.count as usize);
                 if i < c {
                     return (k, i);
                 }
@@ -1107,7 +1106,9 @@ impl ListValue {
     /// leaves behind: every node it passes is compressed again or re-attempted
     /// (`quicklistNext` / `quicklistReleaseIterator`). Nothing for a listpack.
     pub fn visit_range(&mut self, from: usize, to: usize) {
-        if from > to || to >= self.len() {
+        // A listpack has no compression state; the hidden policy's reads move none.
+        let moves_state = matches!(self, ListValue::Quicklist(q) if !q.hidden);
+        if !moves_state || from > to || to >= self.len() {
             return;
         }
         let (a, _) = self.locate(from);
