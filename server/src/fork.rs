@@ -16,8 +16,9 @@
 //! The child reports progress through a pipe (`ChildInfo` messages of 24 bytes: keys
 //! processed, copy-on-write bytes, and a final flag), as Redis's childinfo pipe does; the
 //! parent reads it from the cron and reaps the child with `waitpid(WNOHANG)`.
-//! While a child lives the parent pauses dict resizing and rehashing
-//! (`Keyspace::set_resize_paused`), as Redis's `updateDictResizePolicy`, so pages stay shared.
+//! While a child lives the parent pauses dict resizing and rehashing of every dict, the dbs'
+//! and the big hashes', sets' and zsets' tables (`Keyspace::set_resize_paused`), as Redis's
+//! `updateDictResizePolicy` sets its global `dict_can_resize`, so pages stay shared.
 
 use std::os::fd::RawFd;
 use std::time::Instant;

@@ -360,10 +360,27 @@ pub(crate) struct Dict<E: DictItem = EntryPtr> {
     /// limit). Below [`MAX_LOAD_FOR_GUARD`] the table does not grow past it (Redis's
     /// `dictResizeAllowed` / `overMaxmemoryAfterAlloc`): growing would only force evictions.
     pub grow_headroom: usize,
-    /// When true, only grow past [`FORCE_RESIZE_RATIO`] and never shrink (a fork child is
-    /// sharing pages copy-on-write).
-    pub resize_paused: bool,
     _items: PhantomData<E>,
+}
+
+thread_local! {
+    /// Set while a fork child shares the parent's pages: Redis's process-wide
+    /// `dict_can_resize = DICT_RESIZE_AVOID` (`updateDictResizePolicy`). Every dict — the
+    /// keyspace's and the tables of big hashes, sets and zsets — then grows only past
+    /// [`FORCE_RESIZE_RATIO`], never shrinks, and leaves a resize in progress where it is,
+    /// since moving entries writes pages the child shares. Per thread: the executor owns and
+    /// changes every dict (the lazy-free thread only drops them), and unit tests on their own
+    /// threads do not see each other's setting.
+    static RESIZE_AVOID: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Pauses (true) or resumes resizing of every dict on this thread (see `RESIZE_AVOID`).
+pub(crate) fn set_resize_avoid(on: bool) {
+    RESIZE_AVOID.with(|f| f.set(on));
+}
+
+fn resize_avoided() -> bool {
+    RESIZE_AVOID.with(|f| f.get())
 }
 
 // SAFETY: the dict exclusively owns its items and their allocations; moving it to another
@@ -384,7 +401,6 @@ impl<E: DictItem> Dict<E> {
             rehash_idx: None,
             hasher: foldhash::fast::FixedState::with_seed(fastrand::u64(..)),
             volatile: Vec::new(),
-            resize_paused: false,
             grow_headroom: usize::MAX,
             _items: PhantomData,
         }
@@ -412,6 +428,12 @@ impl<E: DictItem> Dict<E> {
     #[inline]
     pub fn volatile_at(&self, i: usize) -> E {
         self.volatile[i]
+    }
+
+    /// (old, new) bucket counts (tests).
+    #[cfg(test)]
+    pub(crate) fn bucket_counts(&self) -> (usize, usize) {
+        (self.ht[0].buckets.len(), self.ht[1].buckets.len())
     }
 
     /// True while a resize is in progress.
@@ -444,7 +466,7 @@ impl<E: DictItem> Dict<E> {
     /// 7.4's `dictRehash` under `DICT_RESIZE_AVOID`: moving entries would write the old
     /// table's buckets and so copy its pages. Returns false then (no progress is possible).
     pub fn rehash(&mut self, n: usize) -> bool {
-        if self.resize_paused && self.rehash_idx.is_some() {
+        if resize_avoided() && self.rehash_idx.is_some() {
             let s0 = self.ht[0].buckets.len();
             let s1 = self.ht[1].buckets.len();
             if (s1 > s0 && s1 < FORCE_RESIZE_RATIO * s0)
@@ -531,7 +553,7 @@ impl<E: DictItem> Dict<E> {
         if size == 0 {
             self.start_resize(INITIAL_SIZE);
         } else if self.ht[0].used >= size
-            && (!self.resize_paused || self.ht[0].used / size > FORCE_RESIZE_RATIO)
+            && (!resize_avoided() || self.ht[0].used / size > FORCE_RESIZE_RATIO)
         {
             let want = (self.ht[0].used + 1).next_power_of_two();
             if self.ht[0].used * 1000 <= size * MAX_LOAD_FOR_GUARD
@@ -544,7 +566,7 @@ impl<E: DictItem> Dict<E> {
     }
 
     fn shrink_if_needed(&mut self) {
-        if self.rehash_idx.is_some() || self.resize_paused {
+        if self.rehash_idx.is_some() || resize_avoided() {
             return;
         }
         let size = self.ht[0].buckets.len();
@@ -1005,12 +1027,6 @@ mod tests {
         unsafe { e.free() }
     }
 
-    impl<E: DictItem> Dict<E> {
-        fn bucket_counts(&self) -> (usize, usize) {
-            (self.ht[0].buckets.len(), self.ht[1].buckets.len())
-        }
-    }
-
     fn entry(k: &str, ttl: Option<i64>) -> EntryPtr {
         EntryPtr::alloc(k.as_bytes(), NewValue::Inline(b"v"), ttl, 0)
     }
@@ -1080,7 +1096,7 @@ mod tests {
             d.insert(entry(&format!("p{i}"), None));
             i += 1;
         }
-        d.resize_paused = true;
+        set_resize_avoid(true);
         let before = d.bucket_counts();
         let idx = d.rehash_idx;
         assert!(!d.rehash(100), "no progress while paused");
@@ -1093,7 +1109,7 @@ mod tests {
         for j in 0..i + 20 {
             assert!(d.get(format!("p{j}").as_bytes()).is_some(), "p{j}");
         }
-        d.resize_paused = false;
+        set_resize_avoid(false);
         while d.rehash(100) {}
         assert!(!d.is_rehashing());
         for j in 0..i + 20 {
@@ -1108,7 +1124,7 @@ mod tests {
     fn crowded_buckets_with_overflow_blocks() {
         let mut d = Dict::new();
         d.try_expand(64).unwrap();
-        d.resize_paused = true;
+        set_resize_avoid(true);
         for i in 0..256 {
             d.insert(entry(&format!("c{i}"), None));
         }
@@ -1144,7 +1160,7 @@ mod tests {
         for i in 0..d.volatile_len() {
             assert_eq!(d.volatile_at(i).volatile_index(), i);
         }
-        d.resize_paused = false;
+        set_resize_avoid(false);
         for i in 0..256 {
             if let Some(e) = d.remove(format!("c{i}").as_bytes()) {
                 free(e);

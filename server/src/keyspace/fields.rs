@@ -438,6 +438,47 @@ mod tests {
     use super::*;
     use std::collections::{BTreeMap, HashSet};
 
+    /// A big set's or hash's table obeys the same pause as the keyspace while a fork child
+    /// lives (Redis's `dict_can_resize` is global): no growth below the force ratio, no
+    /// shrink, and everything still found; it catches up once resumed.
+    #[test]
+    fn collection_tables_pause_resizing_while_a_child_lives() {
+        let mut t = FieldTable::new();
+        for i in 0..64u32 {
+            t.insert(format!("f{i}").as_bytes(), b"");
+        }
+        while t.dict.is_rehashing() {
+            t.dict.rehash(100);
+        }
+        let before = t.dict.bucket_counts();
+        super::super::dict::set_resize_avoid(true);
+        for i in 64..200u32 {
+            t.insert(format!("f{i}").as_bytes(), b"");
+        }
+        assert_eq!(t.dict.bucket_counts(), before, "no growth while paused");
+        for i in 0..190u32 {
+            t.remove(format!("f{i}").as_bytes());
+        }
+        assert_eq!(t.dict.bucket_counts(), before, "no shrink while paused");
+        super::super::dict::set_resize_avoid(false);
+        for i in 200..210u32 {
+            t.insert(format!("f{i}").as_bytes(), b"");
+        }
+        // 20 fields in 64 buckets; down to 6 (at most 1/8 full) shrinks now.
+        for i in 190..204u32 {
+            t.remove(format!("f{i}").as_bytes());
+        }
+        assert_ne!(t.dict.bucket_counts(), before, "resizes again once resumed");
+        assert_eq!(t.len(), 6);
+        for i in 190..210u32 {
+            assert_eq!(
+                t.get(format!("f{i}").as_bytes()).is_some(),
+                i >= 204,
+                "f{i}"
+            );
+        }
+    }
+
     #[test]
     fn samples_field_allocation_sizes() {
         let mut t = FieldTable::new();

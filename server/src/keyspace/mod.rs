@@ -971,8 +971,6 @@ impl Keyspace {
     pub fn flush_db(&mut self, db: usize) -> (usize, impl Send) {
         let d = &mut self.dbs[db];
         let mut old = std::mem::take(&mut d.dict);
-        d.dict.resize_paused = old.resize_paused;
-        old.resize_paused = false;
         d.avg_ttl = 0;
         d.expire_cursor = 0;
         d.hexpires = Hexpires::default();
@@ -1191,11 +1189,11 @@ impl Keyspace {
         }
     }
 
-    /// Pauses or resumes table resizing in every db (while a fork child shares pages).
+    /// Pauses or resumes table resizing (while a fork child shares pages): of every dict
+    /// this thread owns, the dbs' and the collections' tables alike, as Redis's global
+    /// `dict_can_resize` (`dict::set_resize_avoid`).
     pub fn set_resize_paused(&mut self, paused: bool) {
-        for d in &mut self.dbs {
-            d.dict.resize_paused = paused;
-        }
+        dict::set_resize_avoid(paused);
     }
 
     /// Frees the entries parked by lazy expiry (call at each drain).
