@@ -74,6 +74,38 @@ pub const ERR_NO_ACLFILE: &str = "ERR This Redis instance is not configured to u
 /// ACL GENPASS with a bit count outside 1..=4096 (the whole error reply).
 pub const ERR_GENPASS_BITS: &str = "ERR ACL GENPASS argument must be the number of bits for the output password, a positive number up to 4096";
 
+/// Does `aclCommand` take ACL `sub` (lower case) with `argc` arguments (ACL and the
+/// subcommand included)? CAT, GENPASS and LOG take at most one argument: their table
+/// arity is -2, but `aclCommand` answers any longer form with [`err_subcommand_syntax`]
+/// (Redis 7.4.1: `ACL GENPASS 32 x` is that error, not a password).
+pub fn subcommand_argc_ok(sub: &str, argc: usize) -> bool {
+    match sub {
+        "cat" | "genpass" | "log" => argc <= 3,
+        _ => true,
+    }
+}
+
+/// `addReplySubcommandSyntaxError` for ACL: the subcommand as given, cut at a NUL and at
+/// 128 bytes (the whole error reply).
+pub fn err_subcommand_syntax(sub: &[u8]) -> String {
+    format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try ACL HELP.",
+        trunc128(sub)
+    )
+}
+
+/// ACL CAT's reply for an unknown category: the argument cut at a NUL and at 128 bytes
+/// (`"Unknown category '%.128s'"`), the whole error reply.
+pub fn err_unknown_category(arg: &[u8]) -> String {
+    format!("ERR Unknown category '{}'", trunc128(arg))
+}
+
+/// `arg` as C's `%.128s` prints it: up to the first NUL, at most 128 bytes.
+fn trunc128(arg: &[u8]) -> String {
+    let a = arg.split(|&b| b == 0).next().unwrap_or(arg);
+    String::from_utf8_lossy(&a[..a.len().min(128)]).into_owned()
+}
+
 /// ACL GENPASS's bit count: 256 without an argument, else the argument as `string2ll`
 /// reads it, in 1..=4096. The error is the whole error reply (`ERR value is not an integer
 /// or out of range` or [`ERR_GENPASS_BITS`]), as `aclCommand`'s `genpass` branch.
@@ -259,28 +291,136 @@ impl Account {
 /// Parses a key-pattern rule `op` (as given) starting with `~` or `%` into its permission
 /// bits ([`READ`] | [`WRITE`]) and pattern: `~pat` is both, `%R~pat`, `%W~pat`, `%RW~pat`
 /// (letters in any case and order) as `ACLSetSelector` reads them. `None` if `op` starts
-/// otherwise; [`ERR_SYNTAX`] for a `%` rule without `~`, with no letters or another letter.
+/// otherwise. Each letter may appear once; Redis 7.4.1 takes a `%` rule that ends after its
+/// letters as an empty pattern (`%R` is `%R~`). [`ERR_SYNTAX`] for a repeated letter,
+/// another character before `~`, or no letter (`%~k`; a bare `%` crashes Redis 7.4.1, we
+/// refuse it).
 pub fn parse_key_rule(op: &str) -> Option<Result<(u8, &str), RuleError>> {
     match *op.as_bytes().first()? {
         b'~' => Some(Ok((READ | WRITE, &op[1..]))),
         b'%' => {
-            let Some((perm, pat)) = op[1..].split_once('~') else {
-                return Some(Err(ERR_SYNTAX));
-            };
+            let b = op.as_bytes();
             let mut f = 0;
-            for c in perm.bytes() {
-                match c.to_ascii_uppercase() {
-                    b'R' => f |= READ,
-                    b'W' => f |= WRITE,
+            let mut i = 1;
+            while i < b.len() {
+                match b[i].to_ascii_uppercase() {
+                    b'R' if f & READ == 0 => f |= READ,
+                    b'W' if f & WRITE == 0 => f |= WRITE,
+                    b'~' => break,
                     _ => return Some(Err(ERR_SYNTAX)),
                 }
+                i += 1;
             }
             if f == 0 {
                 return Some(Err(ERR_SYNTAX));
             }
-            Some(Ok((f, pat)))
+            Some(Ok((f, op.get(i + 1..).unwrap_or(""))))
         }
         _ => None,
+    }
+}
+
+/// One key pattern of a selector with its permissions (`keyPattern`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyPattern {
+    pub pat: Vec<u8>,
+    /// [`READ`] | [`WRITE`] bits.
+    pub flags: u8,
+}
+
+/// The key and channel permissions of a selector (`aclSelector`'s `patterns`, `channels`
+/// and its `SELECTOR_FLAG_ALLKEYS` / `SELECTOR_FLAG_ALLCHANNELS` flags), changed by the key
+/// and channel rules of `ACLSetSelector`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Patterns {
+    /// `allkeys` / `~*`: every key, no patterns kept.
+    pub allkeys: bool,
+    /// Patterns in the order added, one entry per distinct pattern.
+    pub keys: Vec<KeyPattern>,
+    /// `allchannels` / `&*`: every channel, no patterns kept.
+    pub allchannels: bool,
+    /// Channel patterns (without `&`), in the order added, no duplicates.
+    pub channels: Vec<Vec<u8>>,
+}
+
+impl Patterns {
+    /// Applies `op` (as given) if it is a key or channel rule of `ACLSetSelector`; `None`
+    /// otherwise. As Redis 7.4.1:
+    /// - `allkeys` (any case) and `~*` set all keys and drop the patterns, whatever came
+    ///   before (so `~*` after `~*` is fine); `resetkeys` clears both. Likewise
+    ///   `allchannels` / `&*` / `resetchannels`.
+    /// - any other `~` / `%` rule after all keys is [`ERR_KEY_AFTER_ALL`] (`%RW~*` and
+    ///   `%R~*` included); otherwise its pattern is added at the end, or its permission
+    ///   bits are ORed into the same pattern already there. `%RW~*` is such a pattern: it
+    ///   does not set all keys and keeps the earlier patterns (ACL LIST shows
+    ///   `~a ~*`).
+    /// - any other `&` rule after all channels is [`ERR_CHANNEL_AFTER_ALL`]; otherwise the
+    ///   channel is added unless present.
+    pub fn apply(&mut self, op: &str) -> Option<Result<(), RuleError>> {
+        if op.eq_ignore_ascii_case("allkeys") || op == "~*" {
+            self.allkeys = true;
+            self.keys.clear();
+            return Some(Ok(()));
+        }
+        if op.eq_ignore_ascii_case("resetkeys") {
+            self.allkeys = false;
+            self.keys.clear();
+            return Some(Ok(()));
+        }
+        if op.eq_ignore_ascii_case("allchannels") || op == "&*" {
+            self.allchannels = true;
+            self.channels.clear();
+            return Some(Ok(()));
+        }
+        if op.eq_ignore_ascii_case("resetchannels") {
+            self.allchannels = false;
+            self.channels.clear();
+            return Some(Ok(()));
+        }
+        if let Some(ch) = op.strip_prefix('&') {
+            if self.allchannels {
+                return Some(Err(ERR_CHANNEL_AFTER_ALL));
+            }
+            let ch = ch.as_bytes();
+            if !self.channels.iter().any(|c| c == ch) {
+                self.channels.push(ch.to_vec());
+            }
+            return Some(Ok(()));
+        }
+        let rule = parse_key_rule(op)?;
+        if self.allkeys {
+            return Some(Err(ERR_KEY_AFTER_ALL));
+        }
+        let (flags, pat) = match rule {
+            Ok(r) => r,
+            Err(e) => return Some(Err(e)),
+        };
+        match self.keys.iter_mut().find(|k| k.pat == pat.as_bytes()) {
+            Some(k) => k.flags |= flags,
+            None => self.keys.push(KeyPattern {
+                pat: pat.as_bytes().to_vec(),
+                flags,
+            }),
+        }
+        Some(Ok(()))
+    }
+
+    /// The key patterns as ACL GETUSER and ACL LIST show them: `~*` for all keys, else
+    /// each pattern as [`describe_key`], space separated (empty for none).
+    pub fn describe_keys(&self) -> String {
+        if self.allkeys {
+            return "~*".into();
+        }
+        self.keys
+            .iter()
+            .map(|k| describe_key(k.flags, &String::from_utf8_lossy(&k.pat)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    /// The channel patterns as ACL GETUSER shows them ([`describe_channels`]).
+    pub fn describe_channels(&self) -> String {
+        describe_channels(self.allchannels, self.channels.iter().map(Vec::as_slice))
     }
 }
 
@@ -414,12 +554,18 @@ pub struct LogEntry {
     pub entry_id: u64,
     /// Unix ms.
     pub created: i64,
-    /// Unix ms of the last repeat.
+    /// Unix ms of the last repeat (Redis's `ctime`: ACL LOG's `age-seconds` and
+    /// `timestamp-last-updated` are measured from it).
     pub updated: i64,
 }
 
-/// How long a repeat joins an entry (ms, `ACL_LOG_GROUPING_MAX_TIME_DELTA`).
+/// How long after an entry's last update a repeat still joins it (ms,
+/// `ACL_LOG_GROUPING_MAX_TIME_DELTA`).
 pub const LOG_GROUPING_MS: i64 = 60_000;
+
+/// How many of the newest entries a denial is compared with (`toscan` in
+/// `addACLLogEntry`).
+pub const LOG_GROUPING_SCAN: usize = 10;
 
 /// The ACL LOG: entries newest first, and the next entry id (ACL LOG RESET keeps counting).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -430,10 +576,12 @@ pub struct Log {
 }
 
 impl Log {
-    /// Records a denial (`addACLLogEntry`): a repeat of an entry (same reason, context,
-    /// object and user) created less than [`LOG_GROUPING_MS`] before `now` counts in it,
-    /// takes `client_info` and `now` as its update time and moves to the head; else a new
-    /// entry goes first and the oldest beyond `max_len` (`acllog-max-len`) are dropped.
+    /// Records a denial (`addACLLogEntry`): a repeat of one of the [`LOG_GROUPING_SCAN`]
+    /// newest entries (same reason, context, object and user) last updated at most
+    /// [`LOG_GROUPING_MS`] before `now` (`ACLLogMatchEntry` compares the entry's `ctime`,
+    /// its last update) counts in it, takes `client_info` and `now` as its update time and
+    /// moves to the head; else a new entry goes first and the oldest beyond `max_len`
+    /// (`acllog-max-len`) are dropped.
     #[allow(clippy::too_many_arguments)]
     pub fn record(
         &mut self,
@@ -445,12 +593,12 @@ impl Log {
         now: i64,
         max_len: usize,
     ) {
-        let hit = self.entries.iter().position(|e| {
+        let hit = self.entries.iter().take(LOG_GROUPING_SCAN).position(|e| {
             e.reason == reason
                 && e.context == context
                 && e.object == object
                 && e.username == username
-                && now - e.created < LOG_GROUPING_MS
+                && (now - e.updated).abs() <= LOG_GROUPING_MS
         });
         if let Some(i) = hit {
             let mut e = self.entries.remove(i).expect("entry");
@@ -505,7 +653,14 @@ mod tests {
         assert_eq!(parse_key_rule("%rw~k*"), Some(Ok((READ | WRITE, "k*"))));
         assert_eq!(parse_key_rule("%~k"), Some(Err(ERR_SYNTAX)));
         assert_eq!(parse_key_rule("%x~k"), Some(Err(ERR_SYNTAX)));
-        assert_eq!(parse_key_rule("%R"), Some(Err(ERR_SYNTAX)));
+        // Redis 7.4.1: `%R` is `%R~` (an empty pattern), `%RW` is `~`; a letter twice
+        // is a syntax error.
+        assert_eq!(parse_key_rule("%R"), Some(Ok((READ, ""))));
+        assert_eq!(parse_key_rule("%rW"), Some(Ok((READ | WRITE, ""))));
+        assert_eq!(parse_key_rule("%RR~a"), Some(Err(ERR_SYNTAX)));
+        assert_eq!(parse_key_rule("%WRW~a"), Some(Err(ERR_SYNTAX)));
+        assert_eq!(parse_key_rule("%Rx"), Some(Err(ERR_SYNTAX)));
+        assert_eq!(parse_key_rule("%"), Some(Err(ERR_SYNTAX)));
         assert_eq!(
             CommandRule::parse("-@read"),
             Some(Ok(CommandRule::Category {
@@ -516,6 +671,49 @@ mod tests {
         assert_eq!(CommandRule::parse("+@nope"), Some(Err(ERR_UNKNOWN)));
         assert_eq!(genpass_bits(Some(b"0")), Err(ERR_GENPASS_BITS));
         assert_eq!(genpass_bits(None), Ok(256));
+        assert!(subcommand_argc_ok("genpass", 3) && !subcommand_argc_ok("genpass", 4));
+        assert!(!subcommand_argc_ok("cat", 4) && !subcommand_argc_ok("log", 4));
+        assert!(subcommand_argc_ok("dryrun", 9));
+        let long = [b'x'; 200];
+        assert_eq!(
+            err_unknown_category(&long),
+            format!("ERR Unknown category '{}'", "x".repeat(128))
+        );
+        assert_eq!(err_unknown_category(b"a\0b"), "ERR Unknown category 'a'");
+    }
+
+    fn apply_all(p: &mut Patterns, rules: &[&str]) -> Result<(), RuleError> {
+        rules
+            .iter()
+            .try_for_each(|r| p.apply(r).expect("pattern rule"))
+    }
+
+    #[test]
+    fn patterns_as_redis_7_4_1() {
+        // `~*` and `&*` after themselves are fine (they are `allkeys` / `allchannels`).
+        let mut p = Patterns::default();
+        apply_all(&mut p, &["~a", "~*", "~*", "&a", "&*", "&*"]).unwrap();
+        assert_eq!(
+            (p.describe_keys().as_str(), p.describe_channels().as_str()),
+            ("~*", "&*")
+        );
+        assert_eq!(p.apply("~b"), Some(Err(ERR_KEY_AFTER_ALL)));
+        assert_eq!(p.apply("%RW~*"), Some(Err(ERR_KEY_AFTER_ALL)));
+        assert_eq!(p.apply("%RR~*"), Some(Err(ERR_KEY_AFTER_ALL)));
+        assert_eq!(p.apply("&b"), Some(Err(ERR_CHANNEL_AFTER_ALL)));
+        // `%RW~*` is a pattern like any other: earlier ones stay, later ones may follow.
+        let mut p = Patterns::default();
+        apply_all(&mut p, &["~a", "%R~b", "%RW~*", "~c", "%W~b"]).unwrap();
+        assert!(!p.allkeys);
+        assert_eq!(p.describe_keys(), "~a ~b ~* ~c");
+        let mut p = Patterns::default();
+        apply_all(&mut p, &["%R~*", "%W~*", "~x", "&a", "&a", "resetkeys"]).unwrap();
+        assert_eq!(
+            (p.describe_keys().as_str(), p.describe_channels().as_str()),
+            ("", "&a")
+        );
+        assert_eq!(p.apply("+get"), None);
+        assert_eq!(p.apply("on"), None);
     }
 
     #[test]
@@ -540,16 +738,33 @@ mod tests {
         assert_eq!(l.entries[0].count, 2);
         assert_eq!(l.entries[0].client_info, "c");
         assert_eq!(l.entries[0].entry_id, 0);
-        l.record(
-            "auth",
-            "toplevel",
-            "AUTH",
-            "u",
-            "d".into(),
-            1000 + LOG_GROUPING_MS,
-            1,
-        );
-        assert_eq!(l.entries.len(), 1);
+        // The window runs from the last repeat (3000), not from the creation (1000):
+        // Redis 7.4.1's ACLLogMatchEntry compares ctime, the time of the last update,
+        // and a delta of exactly 60 s still matches.
+        let at = |l: &mut Log, who: &str, now: i64| {
+            l.record("auth", "toplevel", "AUTH", who, "x".into(), now, 128)
+        };
+        at(&mut l, "u", 3000 + LOG_GROUPING_MS);
+        assert_eq!(l.entries.len(), 2);
+        assert_eq!(l.entries[0].count, 3);
+        assert_eq!(l.entries[0].created, 1000);
+        assert_eq!(l.entries[0].updated, 3000 + LOG_GROUPING_MS);
+        at(&mut l, "u", 3001 + 2 * LOG_GROUPING_MS);
+        assert_eq!(l.entries.len(), 3);
         assert_eq!(l.entries[0].entry_id, 2);
+        // Only the 10 newest entries are compared with (`toscan`).
+        let now = 3001 + 2 * LOG_GROUPING_MS;
+        for i in 0..LOG_GROUPING_SCAN {
+            at(&mut l, &format!("v{i}"), now);
+        }
+        at(&mut l, "u", now);
+        assert_eq!(l.entries[0].entry_id, 3 + LOG_GROUPING_SCAN as u64);
+        assert_eq!(l.entries[0].count, 1);
+        // A new entry drops the oldest beyond max_len.
+        at(&mut l, "w", now);
+        at(&mut l, "y", now);
+        l.record("auth", "toplevel", "AUTH", "z", "x".into(), now, 1);
+        assert_eq!(l.entries.len(), 1);
+        assert_eq!(l.entries[0].username, "z");
     }
 }

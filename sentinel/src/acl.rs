@@ -7,15 +7,15 @@
 //! A user's command permissions are kept as Redis describes them: a base (`+@all` or
 //! `-@all`) and the rules added since, in order; a command rule replaces an earlier rule for
 //! the same command (`ACLUpdateCommandRules`). Whether a command may run is the base then
-//! each rule that names it or one of its categories, the last one winning. Key and channel
-//! patterns are kept and shown, but the sentinel has no keys, and its channels are the event
+//! each rule that names it or one of its categories, the last one winning. Passwords, key
+//! and channel patterns follow the same rules as the server's (`pyrope_common::acl`'s
+//! `Account` and `Patterns`): they are kept and shown, but the sentinel has no keys, and its channels are the event
 //! channels, which Redis's sentinel does not check either. Selectors (`(...)`) are refused.
 
 use crate::cmdtable;
 use pyrope_common::acl::{
-    describe_channels, describe_key, describe_selector, parse_key_rule, Account, CommandRule,
-    CommandRules, PasswordRule, RuleError, ERR_CHANNEL_AFTER_ALL, ERR_KEY_AFTER_ALL, ERR_SYNTAX,
-    ERR_UNKNOWN, READ, WRITE,
+    describe_selector, Account, CommandRule, CommandRules, PasswordRule, Patterns, RuleError,
+    ERR_SYNTAX, ERR_UNKNOWN,
 };
 
 pub use pyrope_common::acl::{Log, CATEGORIES};
@@ -27,11 +27,9 @@ pub struct User {
     pub account: Account,
     /// The command rules (`+@all` / `-@all` base and the rules after it).
     pub commands: CommandRules,
-    /// Key patterns with their `~` / `%R~` / `%W~` prefix.
-    pub keys: Vec<String>,
-    /// Channel patterns (without `&`), unless `all_channels`.
-    pub channels: Vec<String>,
-    pub all_channels: bool,
+    /// Key and channel patterns, kept and shown as the server's selectors keep them
+    /// (`common::acl::Patterns`).
+    pub patterns: Patterns,
 }
 
 impl User {
@@ -41,9 +39,7 @@ impl User {
         User {
             account: Account::new(name),
             commands: CommandRules::default(),
-            keys: Vec::new(),
-            channels: Vec::new(),
-            all_channels: false,
+            patterns: Patterns::default(),
         }
     }
 
@@ -53,8 +49,8 @@ impl User {
         u.account.enabled = true;
         u.account.nopass = true;
         u.commands.all = true;
-        u.keys = vec!["~*".into()];
-        u.all_channels = true;
+        u.patterns.allkeys = true;
+        u.patterns.allchannels = true;
         u
     }
 
@@ -70,17 +66,10 @@ impl User {
         if self.account.apply_flag(&lower) {
             return Ok(());
         }
+        if let Some(r) = self.patterns.apply(rule) {
+            return r;
+        }
         match lower.as_str() {
-            "allkeys" => self.keys = vec!["~*".into()],
-            "resetkeys" => self.keys.clear(),
-            "allchannels" => {
-                self.all_channels = true;
-                self.channels.clear();
-            }
-            "resetchannels" => {
-                self.all_channels = false;
-                self.channels.clear();
-            }
             "allcommands" | "+@all" => self.commands.reset(true),
             "nocommands" | "-@all" => self.commands.reset(false),
             "reset" => {
@@ -94,25 +83,9 @@ impl User {
     fn apply_prefixed(&mut self, rule: &str, lower: &str) -> Result<(), RuleError> {
         if let Some(p) = PasswordRule::parse(rule) {
             match p? {
-                // Unlike acl.c (and the server), a password added again moves to the end.
-                PasswordRule::Add(h) => {
-                    self.account.passwords.retain(|p| *p != h);
-                    self.account.passwords.push(h);
-                    self.account.nopass = false;
-                }
+                PasswordRule::Add(h) => self.account.add_password(h),
                 PasswordRule::Remove(h) => self.account.remove_password(&h)?,
             }
-            return Ok(());
-        }
-        if let Some(k) = parse_key_rule(rule) {
-            let (flags, pat) = k?;
-            if self.keys.iter().any(|k| k == "~*") {
-                return Err(ERR_KEY_AFTER_ALL);
-            }
-            if rule == "~*" {
-                self.keys.clear();
-            }
-            self.add_key(pat, flags);
             return Ok(());
         }
         if let Some(c) = CommandRule::parse(lower) {
@@ -135,19 +108,6 @@ impl User {
             return Ok(());
         }
         match rule.as_bytes().first() {
-            Some(b'&') => {
-                let rest = &rule[1..];
-                if self.all_channels {
-                    return Err(ERR_CHANNEL_AFTER_ALL);
-                }
-                if rest == "*" {
-                    self.all_channels = true;
-                    self.channels.clear();
-                } else if !self.channels.iter().any(|c| c == rest) {
-                    self.channels.push(rest.to_string());
-                }
-                Ok(())
-            }
             Some(b'(') => {
                 // Rules inside a selector are checked as Redis does; selectors themselves
                 // are not kept.
@@ -159,27 +119,6 @@ impl User {
                 Err("Selectors are not supported by this sentinel")
             }
             _ => Err(ERR_SYNTAX),
-        }
-    }
-
-    /// Adds key pattern `pat` with permissions `flags` (READ, WRITE bits), merged with the
-    /// same pattern already there; shown as `~pat` (both), `%R~pat` or `%W~pat`.
-    fn add_key(&mut self, pat: &str, flags: u8) {
-        let parse = |k: &str| -> (u8, String) {
-            if let Some(p) = k.strip_prefix("%R~") {
-                (READ, p.to_string())
-            } else if let Some(p) = k.strip_prefix("%W~") {
-                (WRITE, p.to_string())
-            } else {
-                (READ | WRITE, k.trim_start_matches('~').to_string())
-            }
-        };
-        match self.keys.iter().position(|k| parse(k).1 == pat) {
-            Some(i) => {
-                let f = parse(&self.keys[i]).0 | flags;
-                self.keys[i] = describe_key(f, pat);
-            }
-            None => self.keys.push(describe_key(flags, pat)),
         }
     }
 
@@ -206,15 +145,12 @@ impl User {
 
     /// The key patterns as GETUSER shows them (space separated, empty for none).
     pub fn describe_keys(&self) -> String {
-        self.keys.join(" ")
+        self.patterns.describe_keys()
     }
 
     /// The channel patterns as GETUSER shows them.
     pub fn describe_channels(&self) -> String {
-        describe_channels(
-            self.all_channels,
-            self.channels.iter().map(|c| c.as_bytes()),
-        )
+        self.patterns.describe_channels()
     }
 
     /// The `user ...` line of ACL LIST and of the rewritten config (`ACLDescribeUser`).
@@ -222,7 +158,7 @@ impl User {
         let mut parts = self.account.describe_head();
         parts.push(describe_selector(
             &self.describe_keys(),
-            self.all_channels,
+            self.patterns.allchannels,
             &self.describe_channels(),
             &self.commands.describe(),
         ));

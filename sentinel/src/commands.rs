@@ -354,6 +354,10 @@ fn acl_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
         return;
     }
     let sub = s(&argv[1]).to_ascii_lowercase();
+    if !common_acl::subcommand_argc_ok(&sub, argv.len()) {
+        r.err(&common_acl::err_subcommand_syntax(&argv[1]));
+        return;
+    }
     let acl = &mut srv.sentinel.acl;
     match sub.as_str() {
         "whoami" => {
@@ -464,7 +468,7 @@ fn acl_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
             }
             let cat = s(&argv[2]).to_ascii_lowercase();
             if !crate::acl::CATEGORIES.contains(&cat.as_str()) {
-                r.err(&format!("ERR Unknown category '{}'", s(&argv[2])));
+                r.err(&common_acl::err_unknown_category(&argv[2]));
                 return;
             }
             let mut names = Vec::new();
@@ -479,7 +483,7 @@ fn acl_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
             names.iter().for_each(|n| encode::bulk(r.out, n.as_bytes()));
         }
         "genpass" => {
-            let arg = (argv.len() == 3).then(|| argv[2].as_slice());
+            let arg = argv.get(2).map(Vec::as_slice);
             let bits = match common_acl::genpass_bits(arg) {
                 Ok(b) => b,
                 Err(e) => {

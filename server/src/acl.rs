@@ -17,9 +17,9 @@ use crate::command::keyspec::{self, KeySpec};
 use crate::command::{Argv, CommandTable, Ctx, Handler, Lookup};
 use crate::server::Server;
 use pyrope_common::acl::{
-    describe_channels, describe_key, describe_selector, genpass_bits, noperm_command,
-    parse_key_rule, Account, CommandRule, CommandRules, Log, PasswordRule, RuleError,
-    ERR_CHANNEL_AFTER_ALL, ERR_KEY_AFTER_ALL, ERR_NO_ACLFILE, ERR_SYNTAX, ERR_UNKNOWN, READ, WRITE,
+    describe_selector, err_unknown_category, genpass_bits, noperm_command, subcommand_argc_ok,
+    Account, CommandRule, CommandRules, Log, PasswordRule, Patterns, RuleError, ERR_NO_ACLFILE,
+    ERR_SYNTAX, ERR_UNKNOWN, READ, WRITE,
 };
 use pyrope_common::glob::glob_match;
 use std::collections::{BTreeMap, HashMap};
@@ -48,20 +48,11 @@ impl Denied {
     }
 }
 
-/// One key pattern with its permissions (`~p` both, `%R~p`, `%W~p`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct KeyPat {
-    pub pat: Vec<u8>,
-    pub flags: u8,
-}
-
 /// A selector (`aclSelector`): the root one of a user, or one in parentheses.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Selector {
-    pub allkeys: bool,
-    pub keys: Vec<KeyPat>,
-    pub allchannels: bool,
-    pub channels: Vec<Vec<u8>>,
+    /// Key and channel patterns (`common::acl::Patterns`, shared with the sentinel).
+    pub pat: Patterns,
     /// Every command bit set (`SELECTOR_FLAG_ALLCOMMANDS`).
     allcommands: bool,
     /// Allowed command ids.
@@ -81,11 +72,12 @@ pub static PUBSUB_DEFAULT_ALL: std::sync::atomic::AtomicBool =
 
 impl Selector {
     fn new(n: usize) -> Selector {
-        Selector {
+        let mut s = Selector {
             allowed: vec![false; n],
-            allchannels: PUBSUB_DEFAULT_ALL.load(std::sync::atomic::Ordering::Relaxed),
             ..Default::default()
-        }
+        };
+        s.pat.allchannels = PUBSUB_DEFAULT_ALL.load(std::sync::atomic::Ordering::Relaxed);
+        s
     }
 
     fn set_all(&mut self, v: bool) {
@@ -110,28 +102,11 @@ impl Selector {
 
     /// Applies one selector rule (`ACLSetSelector`).
     fn apply(&mut self, t: &CommandTable, op: &str) -> Result<(), RuleError> {
+        if let Some(r) = self.pat.apply(op) {
+            return r;
+        }
         let lower = op.to_ascii_lowercase();
         match lower.as_str() {
-            "allkeys" | "~*" => {
-                self.allkeys = true;
-                self.keys.clear();
-                return Ok(());
-            }
-            "resetkeys" => {
-                self.allkeys = false;
-                self.keys.clear();
-                return Ok(());
-            }
-            "allchannels" | "&*" => {
-                self.allchannels = true;
-                self.channels.clear();
-                return Ok(());
-            }
-            "resetchannels" => {
-                self.allchannels = false;
-                self.channels.clear();
-                return Ok(());
-            }
             "allcommands" | "+@all" => {
                 self.set_all(true);
                 return Ok(());
@@ -142,35 +117,7 @@ impl Selector {
             }
             _ => {}
         }
-        let b = op.as_bytes();
-        match b.first().copied().unwrap_or(0) {
-            b'~' | b'%' => {
-                let (flags, pat) = parse_key_rule(op).expect("key rule")?;
-                if self.allkeys {
-                    return Err(ERR_KEY_AFTER_ALL);
-                }
-                if pat == "*" && flags == READ | WRITE {
-                    self.allkeys = true;
-                    self.keys.clear();
-                    return Ok(());
-                }
-                match self.keys.iter_mut().find(|k| k.pat == pat.as_bytes()) {
-                    Some(k) => k.flags |= flags,
-                    None => self.keys.push(KeyPat {
-                        pat: pat.as_bytes().to_vec(),
-                        flags,
-                    }),
-                }
-            }
-            b'&' => {
-                if self.allchannels {
-                    return Err(ERR_CHANNEL_AFTER_ALL);
-                }
-                let p = op.as_bytes()[1..].to_vec();
-                if !self.channels.contains(&p) {
-                    self.channels.push(p);
-                }
-            }
+        match op.as_bytes().first().copied().unwrap_or(0) {
             b'+' | b'-' => match CommandRule::parse(&lower).expect("command rule")? {
                 CommandRule::Category { allow, cat } => self.apply_category(t, cat, allow),
                 CommandRule::Command { allow: true, name } => self.allow_command(t, name)?,
@@ -242,25 +189,18 @@ impl Selector {
     }
 
     fn describe_keys(&self) -> String {
-        if self.allkeys {
-            return "~*".into();
-        }
-        self.keys
-            .iter()
-            .map(|k| describe_key(k.flags, &String::from_utf8_lossy(&k.pat)))
-            .collect::<Vec<_>>()
-            .join(" ")
+        self.pat.describe_keys()
     }
 
     fn describe_channels(&self) -> String {
-        describe_channels(self.allchannels, self.channels.iter().map(Vec::as_slice))
+        self.pat.describe_channels()
     }
 
     /// `ACLDescribeSelector`: keys, channels (with `resetchannels`), commands.
     fn describe(&self) -> String {
         describe_selector(
             &self.describe_keys(),
-            self.allchannels,
+            self.pat.allchannels,
             &self.describe_channels(),
             &self.describe_commands(),
         )
@@ -268,7 +208,7 @@ impl Selector {
 
     /// Everything allowed: no check needed.
     fn all_permissions(&self) -> bool {
-        self.allkeys && self.allchannels && self.allcommands
+        self.pat.allkeys && self.pat.allchannels && self.allcommands
     }
 
     /// `ACLSelectorCheckCmd`: the command, then its keys, then its channels. On a key or
@@ -292,7 +232,7 @@ impl Selector {
                 return Err((Denied::Cmd, 0));
             }
         }
-        if !self.allkeys && !cmd.key_specs.is_empty() {
+        if !self.pat.allkeys && !cmd.key_specs.is_empty() {
             // Incomplete or variable-flags specs: Redis's getkeys procedure decides.
             if let Some((keys, n)) = proc_keys(&cmd.fullname, argv) {
                 for &(i, need) in &keys[..n] {
@@ -318,8 +258,9 @@ impl Selector {
 
     /// `ACLSelectorCheckKey`: a key pattern with at least the `need` permissions matches.
     fn key_ok(&self, key: &[u8], need: u8) -> bool {
-        self.allkeys
+        self.pat.allkeys
             || self
+                .pat
                 .keys
                 .iter()
                 .any(|p| p.flags & need == need && glob_match(&p.pat, key, false))
@@ -331,7 +272,7 @@ impl Selector {
         cmd: &crate::command::Command,
         argv: &Argv,
     ) -> Result<(), (Denied, usize)> {
-        if !self.allchannels {
+        if !self.pat.allchannels {
             let (range, pattern) = channel_args(&cmd.fullname, argv.len());
             for i in range {
                 if !self.channel_ok(&argv[i], pattern) {
@@ -345,8 +286,8 @@ impl Selector {
     /// `ACLCheckChannelAgainstList`: a pattern subscription must name an allowed pattern
     /// literally; a channel must match one.
     fn channel_ok(&self, ch: &[u8], is_pattern: bool) -> bool {
-        self.allchannels
-            || self.channels.iter().any(|p| {
+        self.pat.allchannels
+            || self.pat.channels.iter().any(|p| {
                 if is_pattern {
                     p == ch
                 } else {
@@ -1043,8 +984,8 @@ fn acl_setuser(c: &mut Ctx) {
         }
     }
     let channels_changed = slot.and_then(|s| c.srv.acl.user(s)).is_some_and(|old| {
-        old.root.channels != u.root.channels
-            || old.root.allchannels != u.root.allchannels
+        old.root.pat.channels != u.root.pat.channels
+            || old.root.pat.allchannels != u.root.pat.allchannels
             || old.selectors != u.selectors
     });
     let s = c.srv.acl.put(u);
@@ -1139,7 +1080,22 @@ fn acl_whoami(c: &mut Ctx) {
     c.out.bulk(u.as_bytes());
 }
 
+/// `aclCommand`'s argument count check for CAT, GENPASS and LOG (at most one argument,
+/// `common::acl::subcommand_argc_ok`): false, after replying the subcommand syntax error,
+/// when there are more.
+fn argc_ok(c: &mut Ctx) -> bool {
+    let sub = String::from_utf8_lossy(c.arg(1)).to_ascii_lowercase();
+    if subcommand_argc_ok(&sub, c.argc()) {
+        return true;
+    }
+    c.subcommand_syntax_error();
+    false
+}
+
 fn acl_cat(c: &mut Ctx) {
+    if !argc_ok(c) {
+        return;
+    }
     if c.argc() == 2 {
         c.out.array(CATEGORIES.len());
         for cat in CATEGORIES {
@@ -1149,10 +1105,7 @@ fn acl_cat(c: &mut Ctx) {
     }
     let cat = String::from_utf8_lossy(c.arg(2)).to_ascii_lowercase();
     if !CATEGORIES.contains(&cat.as_str()) {
-        return c.out.error(&format!(
-            "ERR Unknown category '{}'",
-            crate::command::trunc(c.arg(2), 128)
-        ));
+        return c.out.error(&err_unknown_category(c.arg(2)));
     }
     let names: Vec<String> = c
         .srv
@@ -1174,6 +1127,9 @@ fn acl_cat(c: &mut Ctx) {
 }
 
 fn acl_genpass(c: &mut Ctx) {
+    if !argc_ok(c) {
+        return;
+    }
     let arg = (c.argc() > 2).then(|| c.arg(2));
     let bits = match genpass_bits(arg) {
         Ok(b) => b,
@@ -1200,6 +1156,9 @@ fn getrandom_byte(buf: &mut [u8; 1]) {
 }
 
 fn acl_log(c: &mut Ctx) {
+    if !argc_ok(c) {
+        return;
+    }
     let mut count = 10usize;
     if c.argc() > 2 {
         if c.arg(2).eq_ignore_ascii_case(b"reset") {
@@ -1226,8 +1185,9 @@ fn acl_log(c: &mut Ctx) {
         c.out.bulk(e.object.as_bytes());
         c.out.bulk(b"username");
         c.out.bulk(e.username.as_bytes());
+        // From the last repeat (`ctime` in acl.c), as Redis 7.4.1 answers.
         c.out.bulk(b"age-seconds");
-        c.out.double((now - e.created) as f64 / 1000.0);
+        c.out.double((now - e.updated) as f64 / 1000.0);
         c.out.bulk(b"client-info");
         c.out.bulk(e.client_info.as_bytes());
         c.out.bulk(b"entry-id");

@@ -174,6 +174,55 @@ fn wrong_passwords_are_logged() {
     }
 }
 
+/// The fields of the newest ACL LOG entry (RESP2 flat pairs), as text.
+fn newest_log_entry(c: &mut Client) -> Vec<(String, String)> {
+    let Frame::Array(Some(v)) = call(c, &["ACL", "LOG", "1"]) else {
+        panic!("ACL LOG")
+    };
+    let Some(Frame::Array(Some(e))) = v.first() else {
+        panic!("no ACL LOG entry")
+    };
+    let text = |f: &Frame| match f {
+        Frame::Bulk(Some(b)) => String::from_utf8_lossy(b).into_owned(),
+        Frame::Integer(i) => i.to_string(),
+        other => format!("{other:?}"),
+    };
+    e.chunks(2).map(|p| (text(&p[0]), text(&p[1]))).collect()
+}
+
+#[test]
+fn log_age_counts_from_the_last_repeat() {
+    // Redis 7.4.1: a repeated denial updates the entry's time (`ctime`), and age-seconds
+    // is measured from it, not from timestamp-created.
+    for s in both(&[]) {
+        let mut admin = s.client();
+        run(
+            &mut admin,
+            &["ACL", "SETUSER", "lu", "on", "nopass", "-@all"],
+        );
+        let mut c = s.client();
+        assert_eq!(run(&mut c, &["AUTH", "lu", "x"]), "+OK ");
+        let noperm = "-NOPERM User lu has no permissions to run the 'ping' command ";
+        assert_eq!(run(&mut c, &["PING"]), noperm);
+        std::thread::sleep(Duration::from_millis(2000));
+        assert_eq!(run(&mut c, &["PING"]), noperm);
+        std::thread::sleep(Duration::from_millis(300));
+        let e = newest_log_entry(&mut admin);
+        let get = |k: &str| -> String {
+            e.iter()
+                .find(|(x, _)| x == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("{k} in {e:?}"))
+        };
+        assert_eq!(get("count"), "2", "{e:?}");
+        let created: i64 = get("timestamp-created").parse().unwrap();
+        let updated: i64 = get("timestamp-last-updated").parse().unwrap();
+        let age: f64 = get("age-seconds").parse().unwrap();
+        assert!(updated - created >= 1900, "{e:?}");
+        assert!((0.2..1.5).contains(&age), "age-seconds {age}: {e:?}");
+    }
+}
+
 #[test]
 fn aclfile_save_restart_load() {
     let dir = tempfile::tempdir().unwrap();
