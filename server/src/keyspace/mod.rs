@@ -970,7 +970,7 @@ impl Keyspace {
     /// first (Redis's `signalFlushedDb`).
     pub fn flush_db(&mut self, db: usize) -> (usize, impl Send) {
         let d = &mut self.dbs[db];
-        let mut old = std::mem::take(&mut d.dict);
+        let old = std::mem::take(&mut d.dict);
         d.avg_ttl = 0;
         d.expire_cursor = 0;
         d.hexpires = Hexpires::default();
