@@ -47,8 +47,10 @@ use crate::object::{ObjType, Value};
 use crate::reply::errors;
 use pyrope_common::listpack::{Listpack, ListpackEntry};
 use pyrope_common::util::string2ll;
+use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 /// Byte limits of the negative `list-max-listpack-size` classes (quicklist.c
 /// `optimization_level`).
@@ -199,7 +201,7 @@ const _: () = assert!(std::mem::size_of::<QlNode>() == std::mem::size_of::<Listp
 
 /// A compressed quicklist node: the LZF bytes (`quicklistLZF.compressed`) and what Redis's
 /// `quicklistNode` keeps beside them (`sz`, the raw length; `count`; `container`).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct LzfNode {
     /// The raw node's length in bytes (`node->sz`: listpack bytes, or the plain element's).
     sz: usize,
@@ -209,6 +211,64 @@ pub struct LzfNode {
     plain: bool,
     /// The LZF output of the raw bytes (liblzf format, what `rdbSaveLzfBlob` writes).
     data: Box<[u8]>,
+    /// Names these bytes for the cache of decompressed nodes (see [`inflated`]): taken from
+    /// a process-wide counter when the node is compressed, never reused, shared by clones
+    /// (which hold the same bytes; a node's bytes never change in place).
+    id: u64,
+}
+
+impl PartialEq for LzfNode {
+    /// The same node: the same bytes and shape, whatever the cache id.
+    fn eq(&self, o: &LzfNode) -> bool {
+        (self.sz, self.count, self.plain, &self.data) == (o.sz, o.count, o.plain, &o.data)
+    }
+}
+
+static NEXT_LZF_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A compressed node's raw form, shared between the cache and readers.
+#[derive(Debug)]
+enum Inflated {
+    Packed(Listpack),
+    Plain(Vec<u8>),
+}
+
+/// Nodes up to this raw size go through the cache (a packed node's largest size class; a
+/// big plain element is decompressed for each read and not kept).
+const INFLATED_MAX: usize = 65536;
+
+thread_local! {
+    /// The two compressed nodes this thread decompressed last, by [`LzfNode::id`]: a run of
+    /// reads in the same middle region of a big list (LRANGE paging, LINDEX near one
+    /// place, LPOS after LINDEX) decompresses each node once, not once per command.
+    /// Holds at most 2 x 64 KB.
+    static INFLATED_CACHE: RefCell<[Option<(u64, Rc<Inflated>)>; 2]> =
+        const { RefCell::new([None, None]) };
+}
+
+/// The raw form of `z`, from the cache or decompressed (and cached when small enough).
+fn inflated(z: &LzfNode) -> Rc<Inflated> {
+    let make = || {
+        let raw = z.raw_bytes();
+        Rc::new(if z.plain {
+            Inflated::Plain(raw)
+        } else {
+            Inflated::Packed(Listpack::from_trusted_vec(raw))
+        })
+    };
+    if z.sz > INFLATED_MAX {
+        return make();
+    }
+    INFLATED_CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if let Some((_, hit)) = c.iter().flatten().find(|(id, _)| *id == z.id) {
+            return hit.clone();
+        }
+        let v = make();
+        c[1] = c[0].take();
+        c[0] = Some((z.id, v.clone()));
+        v
+    })
 }
 
 impl LzfNode {
@@ -270,10 +330,9 @@ pub enum RawNode<'a> {
 /// not changed: the fork child and `&`-borrowing readers can read compressed lists).
 #[derive(Default, Debug)]
 pub struct Scratch {
-    /// None until a packed node is decompressed (an empty `Listpack` would allocate: reads
-    /// of raw nodes, depth 0's only kind, allocate nothing).
-    lp: Option<Listpack>,
-    plain: Vec<u8>,
+    /// The last node decompressed through it (shared with the thread's cache of
+    /// decompressed nodes); None until then, so reads of raw nodes allocate nothing.
+    held: Option<Rc<Inflated>>,
 }
 
 impl<'a> NodeRef<'a> {
@@ -311,15 +370,10 @@ impl<'a> NodeRef<'a> {
         match self {
             NodeRef::Packed(lp) => RawNode::Packed(lp),
             NodeRef::Plain(v) => RawNode::Plain(v),
-            NodeRef::Lzf(z) => {
-                let raw = z.raw_bytes();
-                if z.plain {
-                    scratch.plain = raw;
-                    RawNode::Plain(&scratch.plain)
-                } else {
-                    RawNode::Packed(scratch.lp.insert(Listpack::from_trusted_vec(raw)))
-                }
-            }
+            NodeRef::Lzf(z) => match &**scratch.held.insert(inflated(z)) {
+                Inflated::Packed(lp) => RawNode::Packed(lp),
+                Inflated::Plain(v) => RawNode::Plain(v),
+            },
         }
     }
 }
@@ -468,6 +522,7 @@ impl QlNode {
             count: self.len(),
             plain,
             data: c.into_boxed_slice(),
+            id: NEXT_LZF_ID.fetch_add(1, Ordering::Relaxed),
         })))
     }
 }
@@ -2579,6 +2634,51 @@ mod tests {
         }
         assert!(lzf_count(&l) > before);
         assert_eq!(model(&l), m);
+    }
+
+    /// Reads of one compressed node decompress it once (the thread's two-node cache); a
+    /// node compressed again after a change is a new cache entry, never the old bytes.
+    #[test]
+    fn repeated_reads_of_a_compressed_node_share_one_decompression() {
+        let mut l = ListValue::default();
+        for i in 0..20_000 {
+            let e = format!("element:{i}");
+            l.grow_check(-2, 1, e.len(), 1);
+            l.push(End::Tail, e.as_bytes());
+        }
+        let ListValue::Quicklist(q) = &l else {
+            panic!("a quicklist")
+        };
+        let (a, b) = (q[3].as_ref(), q[4].as_ref());
+        assert!(matches!(a, NodeRef::Lzf(_)) && matches!(b, NodeRef::Lzf(_)));
+        let (mut s1, mut s2, mut s3) = (Scratch::default(), Scratch::default(), Scratch::default());
+        a.raw(&mut s1);
+        b.raw(&mut s3);
+        a.raw(&mut s2);
+        assert!(Rc::ptr_eq(
+            s1.held.as_ref().unwrap(),
+            s2.held.as_ref().unwrap()
+        ));
+        assert!(!Rc::ptr_eq(
+            s1.held.as_ref().unwrap(),
+            s3.held.as_ref().unwrap()
+        ));
+        // Change an element of node 3 (decompressed for use, compressed again).
+        let (k, j) = l.locate(10_000);
+        let i = 10_000 - j;
+        assert!(k >= 1);
+        let before = l.get(10_000);
+        l.set(10_000, b"changed");
+        assert_eq!(l.get(10_000), b"changed");
+        assert_ne!(before, b"changed");
+        assert_eq!(
+            l.get(i),
+            if j == 0 {
+                b"changed".to_vec()
+            } else {
+                format!("element:{i}").into_bytes()
+            }
+        );
     }
 
     #[test]
