@@ -620,9 +620,9 @@ impl Acl {
         }
     }
 
-    /// Records a denial (`addACLLogEntry`): a repeat of a recent entry (same reason,
-    /// context, object and user, created less than 60 s ago) counts in it and moves it to
-    /// the head; else a new entry goes first and the oldest beyond `acllog-max-len` go.
+    /// Records a denial (`addACLLogEntry`) in the INFO counters and the ACL LOG
+    /// (`common::acl::Log::record`: a repeat of one of the 10 newest entries last updated
+    /// less than 60 s ago counts in it and moves it to the head).
     #[allow(clippy::too_many_arguments)]
     pub fn log_denial(
         &mut self,

@@ -35,6 +35,22 @@ fn field(f: &Frame, k: &str) -> Option<String> {
     pairs(f).into_iter().find(|(x, _)| x == k).map(|(_, v)| v)
 }
 
+/// Sends each command to both connections and asserts byte-identical raw replies (`what`
+/// names the protocol in the failure message).
+fn same_raw_replies(a: &mut Client, b: &mut Client, cmds: &[&[&str]], what: &str) {
+    for args in cmds {
+        a.send(args).unwrap();
+        b.send(args).unwrap();
+        let (_, ra) = a.read_reply_raw().unwrap();
+        let (_, rb) = b.read_reply_raw().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&ra),
+            String::from_utf8_lossy(&rb),
+            "{what} reply to {args:?}"
+        );
+    }
+}
+
 fn cmd(c: &mut Client, args: &[&str]) -> Frame {
     c.call(args).expect("reply")
 }
@@ -472,17 +488,7 @@ fn differential_replies_against_redis_sentinel() {
         &["SUBSCRIBE", "+switch-master"],
         &["UNSUBSCRIBE"],
     ];
-    for args in same {
-        a.send(args).unwrap();
-        b.send(args).unwrap();
-        let (_, ra) = a.read_reply_raw().unwrap();
-        let (_, rb) = b.read_reply_raw().unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&ra),
-            String::from_utf8_lossy(&rb),
-            "reply to {args:?}"
-        );
-    }
+    same_raw_replies(&mut a, &mut b, same, "");
 
     // SENTINEL SET changes are visible and replied the same; then restored.
     for args in [
@@ -1161,17 +1167,7 @@ fn resp3_replies_match_redis_sentinel() {
         &["PUNSUBSCRIBE"],
         &["GET", "x"],
     ];
-    for args in same {
-        a.send(args).unwrap();
-        b.send(args).unwrap();
-        let (_, ra) = a.read_reply_raw().unwrap();
-        let (_, rb) = b.read_reply_raw().unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&ra),
-            String::from_utf8_lossy(&rb),
-            "RESP3 reply to {args:?}"
-        );
-    }
+    same_raw_replies(&mut a, &mut b, same, "RESP3");
     // INFO (all sections): the same frame type (a bulk string in 7.4.1's sentinel, not a
     // verbatim one) with the same field names.
     let ia = cmd(&mut a, &["INFO"]);
@@ -1509,17 +1505,7 @@ fn command_introspection_matches_redis_sentinel() {
             &["COMMAND", "HELP", "x"],
             &["COMMAND", "foo"],
         ];
-        for args in same {
-            a.send(args).unwrap();
-            b.send(args).unwrap();
-            let (_, ra) = a.read_reply_raw().unwrap();
-            let (_, rb) = b.read_reply_raw().unwrap();
-            assert_eq!(
-                String::from_utf8_lossy(&ra),
-                String::from_utf8_lossy(&rb),
-                "RESP{proto} reply to {args:?}"
-            );
-        }
+        same_raw_replies(&mut a, &mut b, same, &format!("RESP{proto}"));
     }
 }
 
@@ -1601,17 +1587,7 @@ fn acl_rules_and_argument_counts_match_redis_sentinel() {
         &["ACL", "CAT", &long],
         &["ACL", "CAT", "a\0b"],
     ];
-    for args in same {
-        a.send(args).unwrap();
-        b.send(args).unwrap();
-        let (_, ra) = a.read_reply_raw().unwrap();
-        let (_, rb) = b.read_reply_raw().unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&ra),
-            String::from_utf8_lossy(&rb),
-            "reply to {args:?}"
-        );
-    }
+    same_raw_replies(&mut a, &mut b, same, "");
     // ACL LOG: a repeat updates the entry's time, and age-seconds counts from it.
     let mut users = Vec::new();
     for c in [&mut a, &mut b] {
@@ -1802,17 +1778,7 @@ fn acl_users_and_client_subcommands_match_redis_sentinel() {
         &["AUTH", "default", "anything"],
         &["ACL", "WHOAMI"],
     ];
-    for args in same {
-        a.send(args).unwrap();
-        b.send(args).unwrap();
-        let (_, ra) = a.read_reply_raw().unwrap();
-        let (_, rb) = b.read_reply_raw().unwrap();
-        assert_eq!(
-            String::from_utf8_lossy(&ra),
-            String::from_utf8_lossy(&rb),
-            "reply to {args:?}"
-        );
-    }
+    same_raw_replies(&mut a, &mut b, same, "");
     // ACL LOG: the same entries (denied AUTHs and commands above, grouped the same way),
     // times and client details masked; INFO counts them.
     let log = |c: &mut pyrope_common::client::Client| -> Vec<Vec<(String, String)>> {
