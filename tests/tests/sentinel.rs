@@ -1862,35 +1862,65 @@ fn acl_users_and_client_subcommands_match_redis_sentinel() {
     assert_eq!(got[0], "$3\r\none\r\n+OK\r\n$3\r\nend\r\n");
 }
 
-/// `SENTINEL <sub> <name>` on both sentinels, compared with the usual fields masked.
+/// `SENTINEL <sub> <name>` on both sentinels, compared with the usual fields masked. Polled
+/// for up to 30 s: each sentinel refreshes its instances on its own timers (INFO every 10 s,
+/// hellos every 2 s), so right after a change one may not have seen it yet; the last
+/// difference is the failure message.
 fn same_instance_replies(a: &TestSentinel, b: &TestSentinel, name: &str) {
     let (mut ca, mut cb) = (a.client(), b.client());
-    let m1 = cmd(&mut ca, &["SENTINEL", "MASTER", name]);
-    let m2 = cmd(&mut cb, &["SENTINEL", "MASTER", name]);
-    assert_eq!(masked(&m1, &[]), masked(&m2, &[]), "SENTINEL MASTER {name}");
-    for sub in ["REPLICAS", "SENTINELS"] {
-        let Frame::Array(Some(r1)) = cmd(&mut ca, &["SENTINEL", sub, name]) else {
-            panic!()
-        };
-        let Frame::Array(Some(r2)) = cmd(&mut cb, &["SENTINEL", sub, name]) else {
-            panic!()
-        };
-        assert_eq!(r1.len(), r2.len(), "SENTINEL {sub} {name}");
-        for (x, y) in r1.iter().zip(&r2) {
-            let mask: &[&str] = if sub == "SENTINELS" {
-                &["name", "port"]
-            } else {
-                &[]
-            };
-            assert_eq!(masked(x, mask), masked(y, mask), "SENTINEL {sub} {name}");
+    let mut diff = String::new();
+    let mut compare = || -> Result<(), String> {
+        let m1 = cmd(&mut ca, &["SENTINEL", "MASTER", name]);
+        let m2 = cmd(&mut cb, &["SENTINEL", "MASTER", name]);
+        let (x, y) = (masked(&m1, &[]), masked(&m2, &[]));
+        if x != y {
+            return Err(format!("SENTINEL MASTER {name}:\n{x:?}\n{y:?}"));
         }
-    }
-    for args in [
-        &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", name][..],
-        &["SENTINEL", "CONFIG", "GET", "*"],
-    ] {
-        assert_eq!(cmd(&mut ca, args), cmd(&mut cb, args), "{args:?}");
-    }
+        for sub in ["REPLICAS", "SENTINELS"] {
+            let (Frame::Array(Some(r1)), Frame::Array(Some(r2))) = (
+                cmd(&mut ca, &["SENTINEL", sub, name]),
+                cmd(&mut cb, &["SENTINEL", sub, name]),
+            ) else {
+                return Err(format!("SENTINEL {sub} {name}: not arrays"));
+            };
+            if r1.len() != r2.len() {
+                return Err(format!(
+                    "SENTINEL {sub} {name}: {} vs {} entries",
+                    r1.len(),
+                    r2.len()
+                ));
+            }
+            for (x, y) in r1.iter().zip(&r2) {
+                let mask: &[&str] = if sub == "SENTINELS" {
+                    &["name", "port"]
+                } else {
+                    &[]
+                };
+                let (x, y) = (masked(x, mask), masked(y, mask));
+                if x != y {
+                    return Err(format!("SENTINEL {sub} {name}:\n{x:?}\n{y:?}"));
+                }
+            }
+        }
+        for args in [
+            &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", name][..],
+            &["SENTINEL", "CONFIG", "GET", "*"],
+        ] {
+            let (x, y) = (cmd(&mut ca, args), cmd(&mut cb, args));
+            if x != y {
+                return Err(format!("{args:?}:\n{x:?}\n{y:?}"));
+            }
+        }
+        Ok(())
+    };
+    let same = wait_for(Duration::from_secs(30), || match compare() {
+        Ok(()) => true,
+        Err(e) => {
+            diff = e;
+            false
+        }
+    });
+    assert!(same, "{diff}");
 }
 
 #[test]
