@@ -108,6 +108,12 @@ run_one() { # pid port test P -> "rps cpu_us_per_req user_us_per_req sys_us_per_
     # Split on blanks, never glob: `XADD s * f v` keeps its `*`.
     # shellcheck disable=SC2206
     set -f; sel=(-r "$R" ${CMDS[$3]}); set +f
+  elif [[ $3 == lrange_* ]]; then
+    # A redis-benchmark lrange test first LPUSHes -n elements onto mylist and prints that
+    # row first: fill the list outside the measurement, then measure the LRANGE alone (its
+    # rate, and CPU per LRANGE).
+    "$BENCH" -p "$2" -c "$C" -n "$N" -P "$4" -q -t lpush >/dev/null 2>&1
+    sel=(LRANGE mylist 0 $(( ${3#lrange_} - 1 )))
   else
     sel=(-t "$3")
   fi

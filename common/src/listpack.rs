@@ -17,7 +17,7 @@
 
 use std::fmt;
 
-use crate::util::{push_i64, string2ll};
+use crate::util::{alloc_size_class, push_i64, string2ll};
 
 /// Size of the listpack header: total bytes (u32 LE) + number of elements (u16 LE).
 /// `LP_HDR_SIZE` in listpack.c.
@@ -143,7 +143,205 @@ impl Pos {
 /// returns NULL and Redis aborts); callers keep listpacks small with [`Listpack::safe_to_add`].
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Listpack {
-    buf: Vec<u8>,
+    buf: LpBuf,
+}
+
+/// A listpack's bytes in a `Vec<u8>` that may keep free room before them (a front gap) as well
+/// as after them (the `Vec`'s spare capacity), so that a change of size moves the shorter side
+/// of the buffer: LPUSH or LPOP at the head of an 8 KB quicklist node moves the 6-byte header
+/// instead of every entry (`lpInsert`/`lpDelete` memmove the whole tail). When the buffer must
+/// grow it takes a whole allocator size class ([`alloc_size_class`]), and the spare room goes
+/// to the side that grew, so the next insertions there need neither a move nor a realloc.
+///
+/// The gap's length is kept in the gap itself, so the buffer stays one `Vec` (24 bytes, whose
+/// capacity niche keeps the enums holding a listpack small): the `Vec`'s first four bytes are
+/// either the listpack's total-bytes header, equal to the `Vec`'s length (no gap), or the
+/// length of a gap of at least 4 bytes (always less than the `Vec`'s length, since a listpack
+/// is at least 7 bytes). [`LpBuf::resize_at`], the only way the size changes, rewrites the
+/// total-bytes header at once, which keeps that reading unambiguous.
+struct LpBuf(Vec<u8>);
+
+impl LpBuf {
+    /// Takes the bytes of a listpack whose total-bytes header equals `v.len()` (checked by
+    /// [`Listpack::validate`], or built here).
+    fn new(v: Vec<u8>) -> Self {
+        debug_assert!(v.len() >= LP_EMPTY_BYTES);
+        debug_assert_eq!(
+            u32::from_le_bytes(v[..4].try_into().unwrap()) as usize,
+            v.len()
+        );
+        LpBuf(v)
+    }
+
+    /// Length of the front gap (0, or at least 4).
+    #[inline]
+    fn start(&self) -> usize {
+        let v = &self.0;
+        let x = u32::from_le_bytes(v[..4].try_into().expect("4 bytes")) as usize;
+        if x == v.len() {
+            0
+        } else {
+            x
+        }
+    }
+
+    /// The listpack's bytes as a `Vec` of their own length (the gap removed).
+    fn into_vec(mut self) -> Vec<u8> {
+        let s = self.start();
+        if s > 0 {
+            self.0.drain(..s);
+        }
+        self.0
+    }
+
+    /// Bytes allocated, gap and spare capacity included.
+    fn capacity(&self) -> usize {
+        self.0.capacity()
+    }
+
+    /// Drops the gap and the spare capacity.
+    fn shrink_to_fit(&mut self) {
+        let s = self.start();
+        if s > 0 {
+            self.0.drain(..s);
+        }
+        self.0.shrink_to_fit();
+    }
+
+    /// Makes the `old` bytes at offset `p` of the listpack into `new` bytes and returns them
+    /// for the caller to fill (their content is unspecified), moving whichever side of the
+    /// change is shorter. `p` is an entry's offset (never inside the 6-byte header). When the
+    /// buffer must grow, it is reallocated to `alloc_size_class(new size)` bytes, or
+    /// `min_cap` if that is more. Rewrites the total-bytes header; the caller fixes the count.
+    fn resize_at(&mut self, p: usize, old: usize, new: usize, min_cap: usize) -> &mut [u8] {
+        let (mut s, mut e) = (self.start(), self.0.len());
+        let n = e - s;
+        debug_assert!(p >= LP_HDR_SIZE && p + old <= n);
+        let tail = n - p - old;
+        // Move the bytes before the change when they are fewer than those after it.
+        let front = p < tail;
+        if new < old {
+            let d = old - new;
+            if front && s + d >= 4 {
+                self.0.copy_within(s..s + p, s + d);
+                s += d;
+            } else {
+                self.0.copy_within(s + p + old..e, s + p + new);
+                e -= d;
+                self.0.truncate(e);
+            }
+        } else if new > old {
+            let d = new - old;
+            let cap = self.0.capacity();
+            let back_room = cap - e;
+            // A gap is 0 or at least 4 bytes long (it holds its own length).
+            let fits_front = |s: usize| s == d || s >= d + 4;
+            if front {
+                if !fits_front(s) && s + back_room >= d + 4 {
+                    // All the room to the front: one move now, none for the next few.
+                    self.0.resize(cap, 0);
+                    self.0.copy_within(s..e, cap - n);
+                    (s, e) = (cap - n, cap);
+                }
+                if fits_front(s) {
+                    self.0.copy_within(s..s + p, s - d);
+                    s -= d;
+                } else {
+                    (s, e) = self.regrow(s, e, p, old, new, min_cap);
+                }
+            } else {
+                if back_room < d && s + back_room >= d {
+                    self.0.copy_within(s..e, 0);
+                    self.0.truncate(n);
+                    (s, e) = (0, n);
+                }
+                if self.0.capacity() - e >= d {
+                    self.0.resize(e + d, 0);
+                    self.0.copy_within(s + p + old..e, s + p + new);
+                    e += d;
+                } else {
+                    (s, e) = self.regrow(s, e, p, old, new, min_cap);
+                }
+            }
+        }
+        let total = u32::try_from(e - s).expect("listpack larger than 4 GiB");
+        self.0[s..s + 4].copy_from_slice(&total.to_le_bytes());
+        if s > 0 {
+            self.0[..4].copy_from_slice(&(s as u32).to_le_bytes());
+        }
+        &mut self.0[s + p..s + p + new]
+    }
+
+    /// [`Self::resize_at`]'s reallocation: copies the bytes around the change into a new
+    /// buffer of a whole size class, the spare room before the listpack when the change is
+    /// nearer its head. Returns the new (start, end).
+    fn regrow(
+        &mut self,
+        s: usize,
+        e: usize,
+        p: usize,
+        old: usize,
+        new: usize,
+        min_cap: usize,
+    ) -> (usize, usize) {
+        let n = e - s;
+        let total = n - old + new;
+        let cap = alloc_size_class(total)
+            .max(min_cap)
+            .min(u32::MAX as usize)
+            .max(total);
+        let room = cap - total;
+        let gap = if p < n - p - old && room >= 4 {
+            room
+        } else {
+            0
+        };
+        let mut w = Vec::with_capacity(cap);
+        w.resize(gap, 0);
+        w.extend_from_slice(&self.0[s..s + p]);
+        w.resize(gap + p + new, 0);
+        w.extend_from_slice(&self.0[s + p + old..e]);
+        self.0 = w;
+        (gap, gap + total)
+    }
+}
+
+impl std::ops::Deref for LpBuf {
+    type Target = [u8];
+    #[inline]
+    fn deref(&self) -> &[u8] {
+        let s = self.start();
+        &self.0[s..]
+    }
+}
+
+impl std::ops::DerefMut for LpBuf {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [u8] {
+        let s = self.start();
+        &mut self.0[s..]
+    }
+}
+
+impl Clone for LpBuf {
+    /// A copy of the bytes alone (no gap, no spare capacity).
+    fn clone(&self) -> Self {
+        LpBuf(self.to_vec())
+    }
+}
+
+impl PartialEq for LpBuf {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for LpBuf {}
+
+impl std::hash::Hash for LpBuf {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
 }
 
 impl Default for Listpack {
@@ -463,7 +661,7 @@ impl Listpack {
     /// An empty listpack: `07 00 00 00 00 00 ff`. `lpNew` in listpack.c.
     pub fn new() -> Self {
         Listpack {
-            buf: vec![LP_EMPTY_BYTES as u8, 0, 0, 0, 0, 0, LP_EOF],
+            buf: LpBuf::new(vec![LP_EMPTY_BYTES as u8, 0, 0, 0, 0, 0, LP_EOF]),
         }
     }
 
@@ -472,14 +670,16 @@ impl Listpack {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ListpackError> {
         Listpack::validate(bytes)?;
         Ok(Listpack {
-            buf: bytes.to_vec(),
+            buf: LpBuf::new(bytes.to_vec()),
         })
     }
 
     /// [`Listpack::from_bytes`] without the copy.
     pub fn from_vec(bytes: Vec<u8>) -> Result<Self, ListpackError> {
         Listpack::validate(&bytes)?;
-        Ok(Listpack { buf: bytes })
+        Ok(Listpack {
+            buf: LpBuf::new(bytes),
+        })
     }
 
     /// [`Listpack::from_vec`] without the validation, for bytes that were a valid listpack
@@ -488,7 +688,9 @@ impl Listpack {
     /// outside the buffer.
     pub fn from_trusted_vec(bytes: Vec<u8>) -> Self {
         debug_assert!(Listpack::validate(&bytes).is_ok());
-        Listpack { buf: bytes }
+        Listpack {
+            buf: LpBuf::new(bytes),
+        }
     }
 
     /// The listpack's bytes, exactly as Redis stores them (what RDB/DUMP carry).
@@ -498,7 +700,7 @@ impl Listpack {
 
     /// Gives back the bytes.
     pub fn into_bytes(self) -> Vec<u8> {
-        self.buf
+        self.buf.into_vec()
     }
 
     /// Number of elements. `lpLength`: the header's count, or a walk of the entries when the
@@ -569,33 +771,21 @@ impl Listpack {
     fn put(&mut self, p: usize, replaced: usize, ele: Ele<'_>) {
         let mut hdr = [0u8; 9];
         let (h, payload) = ele.encode(&mut hdr);
-        let enclen = (h + payload.len()) as u64;
+        let enclen = h + payload.len();
         let mut bl = [0u8; 5];
-        let b = encode_backlen(&mut bl, enclen);
-        if enclen as usize + b == replaced {
-            // Same size (a counter rewritten in place, as a stream node's master count):
-            // overwrite the bytes, no shifting and no reallocation.
-            let mut q = p;
-            for part in [&hdr[..h], payload, &bl[..b]] {
-                self.buf[q..q + part.len()].copy_from_slice(part);
-                q += part.len();
-            }
-            self.trim_capacity();
-            return;
-        }
-        let new_total = self.buf.len() - replaced + enclen as usize + b;
+        let b = encode_backlen(&mut bl, enclen as u64);
+        let new_total = self.buf.len() - replaced + enclen + b;
         assert!(
             new_total <= u32::MAX as usize,
             "listpack would exceed u32::MAX bytes"
         );
-        // Exact growth, as lpInsert's realloc to the new total: a Vec's doubling would leave
-        // up to half of every listpack unused (jemalloc's size classes already give realloc
-        // room to grow in place).
-        if new_total > self.buf.capacity() {
-            self.buf.reserve_exact(new_total - self.buf.len());
-        }
-        let bytes = hdr[..h].iter().chain(payload).chain(&bl[..b]).copied();
-        self.buf.splice(p..p + replaced, bytes);
+        // A counter rewritten in place (a stream node's master count) keeps its size: no
+        // bytes move. Otherwise the shorter side moves, and growth takes a whole size class
+        // (see `LpBuf`) instead of lpInsert's realloc to the exact new total.
+        let room = self.buf.resize_at(p, replaced, enclen + b, 0);
+        room[..h].copy_from_slice(&hdr[..h]);
+        room[h..enclen].copy_from_slice(payload);
+        room[enclen..].copy_from_slice(&bl[..b]);
         self.trim_capacity();
     }
 
@@ -671,31 +861,22 @@ impl Listpack {
             "listpack would exceed u32::MAX bytes"
         );
         let need = self.buf.len() + add;
-        if need > self.buf.capacity() {
-            let cap = round(need).max(need);
-            self.buf.reserve_exact(cap - self.buf.len());
-        }
-        let eof = self.buf.pop();
-        debug_assert_eq!(eof, Some(LP_EOF));
+        let eof = self.eof();
+        let room = self.buf.resize_at(eof, 0, add, round(need));
+        let mut q = 0;
         for it in items {
             let mut hdr = [0u8; 9];
             let (h, payload) = ele(&it).encode(&mut hdr);
-            let enclen = (h + payload.len()) as u64;
-            // The header and backlen are a few bytes: pushed one by one (the capacity is
-            // reserved) rather than through a memcpy call each.
-            for &b in &hdr[..h] {
-                self.buf.push(b);
-            }
-            if !payload.is_empty() {
-                self.buf.extend_from_slice(payload);
-            }
+            let enclen = h + payload.len();
+            room[q..q + h].copy_from_slice(&hdr[..h]);
+            room[q + h..q + enclen].copy_from_slice(payload);
+            q += enclen;
             let mut bl = [0u8; 5];
-            let b = encode_backlen(&mut bl, enclen);
-            for &x in &bl[..b] {
-                self.buf.push(x);
-            }
+            let b = encode_backlen(&mut bl, enclen as u64);
+            room[q..q + b].copy_from_slice(&bl[..b]);
+            q += b;
         }
-        self.buf.push(LP_EOF);
+        debug_assert_eq!(q, add);
         self.set_header(count as isize);
     }
 
@@ -777,8 +958,9 @@ impl Listpack {
     pub fn delete_at(&mut self, pos: Pos) -> Option<Pos> {
         self.check_pos(pos);
         let size = entry_size(&self.buf, pos.offset);
-        self.buf.drain(pos.offset..pos.offset + size);
+        self.buf.resize_at(pos.offset, size, 0, 0);
         self.set_header(-1);
+        self.trim_capacity();
         (self.buf[pos.offset] != LP_EOF).then_some(pos)
     }
 
@@ -802,8 +984,9 @@ impl Listpack {
                 end += entry_size(&self.buf, end);
             }
         }
-        self.buf.drain(first.offset..end);
+        self.buf.resize_at(first.offset, end - first.offset, 0, 0);
         self.set_header(-(n as isize));
+        self.trim_capacity();
     }
 
     /// Panics unless `pos` could point at an element of this listpack (a cheap sanity check:
@@ -1061,6 +1244,34 @@ pub fn check_listpack_invariants(data: &[u8]) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn head_insertions_use_a_front_gap_of_at_most_a_size_class() {
+        let mut lp = Listpack::new();
+        let mut fresh = Listpack::new();
+        for i in 0..3000 {
+            lp.push_front(format!("x{i}").as_bytes());
+            // Growth takes a whole size class, never more.
+            assert!(lp.capacity() <= alloc_size_class(lp.bytes()).max(64));
+            assert!(lp.capacity() >= lp.bytes());
+        }
+        for i in (0..3000).rev() {
+            fresh.push_back(format!("x{i}").as_bytes());
+        }
+        assert_eq!(lp.as_bytes(), fresh.as_bytes());
+        assert_eq!(lp.clone().into_bytes(), fresh.as_bytes());
+        // Pops from the head move the header right; a quarter of the buffer unused is given
+        // back (lpDelete's realloc), so the gap never grows past that.
+        for i in (0..3000).rev() {
+            let first = lp.first_pos().unwrap();
+            assert!(lp.entry(first).eq_bytes(format!("x{i}").as_bytes()));
+            lp.delete_at(first);
+            if lp.capacity() > 64 {
+                assert!(lp.capacity() - lp.bytes() <= lp.capacity() / 4);
+            }
+        }
+        assert_eq!(lp.as_bytes(), Listpack::new().as_bytes());
+    }
 
     #[test]
     fn push_back_all_equals_one_by_one() {
@@ -1438,6 +1649,12 @@ pub(crate) mod tests {
             Replace(usize, Vec<u8>),
             DeleteRange(i64, usize),
             DeleteAt(usize),
+            /// LPUSH-like runs of small elements, which live off the front gap.
+            FrontRun(u8),
+            /// LPOP-like runs, which move the header right.
+            FrontPops(u8),
+            PushBackAll(Vec<Vec<u8>>),
+            Clone,
         }
 
         fn op() -> impl Strategy<Value = Op> {
@@ -1448,11 +1665,15 @@ pub(crate) mod tests {
                 (any::<usize>(), element()).prop_map(|(i, e)| Op::Replace(i, e)),
                 (-20i64..20, 0usize..5).prop_map(|(i, n)| Op::DeleteRange(i, n)),
                 any::<usize>().prop_map(Op::DeleteAt),
+                any::<u8>().prop_map(Op::FrontRun),
+                any::<u8>().prop_map(Op::FrontPops),
+                prop::collection::vec(element(), 0..6).prop_map(Op::PushBackAll),
+                Just(Op::Clone),
             ]
         }
 
         proptest! {
-            #![proptest_config(ProptestConfig::with_cases(200))]
+            #![proptest_config(ProptestConfig::with_cases(300))]
             #[test]
             fn ops_match_vec_model(ops in prop::collection::vec(op(), 1..60)) {
                 let mut lp = Listpack::new();
@@ -1487,8 +1708,32 @@ pub(crate) mod tests {
                             model.remove(i);
                             prop_assert_eq!(next.map(|p| p.index()), (i < model.len()).then_some(i));
                         }
+                        Op::FrontRun(n) => for j in 0..n {
+                            let e = format!("f{j}").into_bytes();
+                            lp.push_front(&e);
+                            model.insert(0, e);
+                        }
+                        Op::FrontPops(n) => for _ in 0..(n as usize).min(model.len()) {
+                            lp.delete_at(lp.first_pos().unwrap());
+                            model.remove(0);
+                        }
+                        Op::PushBackAll(v) => {
+                            let items: Vec<ListpackEntry<'_>> =
+                                v.iter().map(|e| ListpackEntry::Str(e)).collect();
+                            lp.push_back_all(&items);
+                            model.extend(v.iter().cloned());
+                        }
+                        Op::Clone => {
+                            let c = lp.clone();
+                            prop_assert_eq!(c.as_bytes(), lp.as_bytes());
+                            prop_assert_eq!(c.clone().into_bytes(), lp.clone().into_bytes());
+                            lp = c;
+                        }
                     }
                     prop_assert_eq!(lp.len(), model.len());
+                    // The bytes are a valid listpack after every change, whatever the gap.
+                    prop_assert_eq!(Listpack::validate(lp.as_bytes()), Ok(model.len()));
+                    prop_assert!(lp.capacity() >= lp.bytes());
                 }
                 let got: Vec<Vec<u8>> = lp.iter().map(|e| e.to_vec()).collect();
                 prop_assert_eq!(&got, &model);

@@ -475,6 +475,32 @@ fn grisu2(d: f64) -> (Vec<u8>, i32) {
 mod tests {
     use super::*;
 
+    #[test]
+    fn alloc_size_classes_are_jemallocs() {
+        let want = [
+            (0, 8),
+            (1, 8),
+            (8, 8),
+            (9, 16),
+            (17, 32),
+            (100, 112),
+            (128, 128),
+            (129, 160),
+            (256, 256),
+            (257, 320),
+            (4096, 4096),
+            (4097, 5120),
+            (8193, 10240),
+            (14336, 14336),
+            (14337, 16384),
+            (32769, 36864),
+            ((1 << 20) + 1, (1 << 20) + 4096),
+        ];
+        for (n, c) in want {
+            assert_eq!(alloc_size_class(n), c, "n={n}");
+        }
+    }
+
     /// Values whose Grisu2 digits are not the shortest ones, as Redis 7.4.1 prints them
     /// (ZADD then ZSCORE on the oracle), and ordinary ones.
     #[test]
@@ -568,4 +594,26 @@ mod tests {
             assert_eq!(format_double(v), s, "{v}");
         }
     }
+}
+
+/// The size class jemalloc (5.3, as the server links it through tikv-jemallocator) rounds a
+/// request of `n` bytes up to, what `nallocx(n, 0)` returns: 8, 16, then multiples of 16 up to
+/// 128, then four small classes per doubling (160, 192, 224, 256, 320, ... 14336), and above
+/// 14 KiB whole 4 KiB pages (the server's test `common_size_classes_match_nallocx` holds the
+/// two together). Buffers that grow in place (listpacks) reserve a
+/// whole class, so the room the allocator gives anyway is used before the next reallocation;
+/// under another allocator this is only a rounding. Saturates at `usize::MAX`.
+pub fn alloc_size_class(n: usize) -> usize {
+    if n <= 8 {
+        return 8;
+    }
+    if n <= 128 {
+        return n.next_multiple_of(16);
+    }
+    if n > 14336 {
+        return n.checked_next_multiple_of(4096).unwrap_or(usize::MAX);
+    }
+    let lg = usize::BITS - 1 - (n - 1).leading_zeros();
+    let spacing = 1usize << (lg - 2);
+    n.checked_next_multiple_of(spacing).unwrap_or(usize::MAX)
 }

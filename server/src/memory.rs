@@ -493,6 +493,21 @@ mod tests {
     }
 
     #[test]
+    fn common_size_classes_match_nallocx() {
+        // Listpacks grow to `alloc_size_class` (common, which links no allocator): it must be
+        // the class jemalloc really gives, or growth would waste what it meant to use.
+        let mut sizes: Vec<usize> = (1..70_000).collect();
+        sizes.extend((17..40).flat_map(|lg| [(1usize << lg) - 1, 1 << lg, (1 << lg) + 1]));
+        for n in sizes {
+            assert_eq!(
+                pyrope_common::util::alloc_size_class(n),
+                usable(n),
+                "size class of {n}"
+            );
+        }
+    }
+
+    #[test]
     fn doctor_texts_keep_redis_wording() {
         assert!(DOCTOR_EMPTY.starts_with("Hi Sam, this instance is empty"));
         assert!(DOCTOR_FINE.ends_with("base.\n"));
