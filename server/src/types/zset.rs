@@ -1191,7 +1191,10 @@ fn select<'a>(z: &'a ZsetValue, what: &Selection, rev: bool) -> Vec<(ListpackEnt
                     let Some(start) = z.nth_in_range(spec, n) else {
                         return Vec::new();
                     };
-                    z.iter_from(start, rev).skip(0)
+                    // `skip(0)`: the same iterator type as the listpack arm's.
+                    #[allow(clippy::iter_skip_zero)]
+                    let it = z.iter_from(start, rev).skip(0);
+                    it
                 }
             };
             let mut out = Vec::new();
