@@ -457,6 +457,9 @@ struct Worker {
     lag: Histogram<u64>,
     data: Vec<u8>,
     rendered: Vec<u8>,
+    /// The read buffer (64 KiB), zeroed once: a fresh zeroed array per read cost 16% of the
+    /// load generator's CPU at -P 1.
+    chunk: Box<[u8]>,
     local_done: u64,
     local_errors: u64,
     local_unanswered: u64,
@@ -725,10 +728,10 @@ impl Worker {
 
     /// Reads and scans everything available on client `i`. Returns false if it closed.
     fn read_client(&mut self, i: usize) -> Result<bool, String> {
-        let mut chunk = [0u8; 65536];
+        let chunk = &mut self.chunk[..];
         loop {
             let c = self.clients[i].as_mut().unwrap();
-            match c.conn.read(&mut chunk) {
+            match c.conn.read(chunk) {
                 Ok(0) => return Ok(false),
                 Ok(n) => {
                     c.inbuf.extend_from_slice(&chunk[..n]);
@@ -1116,6 +1119,7 @@ pub fn run(spec: RunSpec, shared: Arc<Shared>) -> Result<RunResult, String> {
                 clients: (0..spec.clients).map(|_| None).collect(),
                 data,
                 rendered: Vec::with_capacity(4096),
+                chunk: vec![0u8; 65536].into_boxed_slice(),
                 local_done: 0,
                 local_errors: 0,
                 local_unanswered: 0,
