@@ -505,6 +505,28 @@ fn entry_size(buf: &[u8], p: usize) -> usize {
     l as usize + backlen_size(l)
 }
 
+/// Element `index` of a listpack of which only `prefix`, its first bytes, is at hand (as a
+/// partial decompression of a compressed quicklist node gives), walking from the head;
+/// `None` when the prefix ends before that element does (its backlen included). The bytes
+/// must be the start of a valid listpack: a prefix is only checked for its length.
+pub fn entry_in_prefix(prefix: &[u8], index: usize) -> Option<ListpackEntry<'_>> {
+    let size = |p: usize| -> Option<usize> {
+        let b = *prefix.get(p)?;
+        let h = header_len(b);
+        if b == LP_EOF || h == 0 || p + h > prefix.len() {
+            return None;
+        }
+        let n = entry_size(prefix, p);
+        (p + n <= prefix.len()).then_some(n)
+    };
+    let mut p = LP_HDR_SIZE;
+    for _ in 0..index {
+        p += size(p)?;
+    }
+    size(p)?;
+    Some(entry_at(prefix, p))
+}
+
 /// Decodes the (valid) entry at `p`. `lpGet` in listpack.c.
 fn entry_at(buf: &[u8], p: usize) -> ListpackEntry<'_> {
     let b = buf[p];
@@ -1244,6 +1266,33 @@ pub fn check_listpack_invariants(data: &[u8]) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn entries_read_from_any_prefix() {
+        let mut lp = Listpack::new();
+        for i in 0..200i64 {
+            match i % 4 {
+                0 => lp.push_back_int(i * 1_000_003),
+                1 => lp.push_back(&vec![b'a' + (i % 26) as u8; (i * 7) as usize % 90]),
+                2 => lp.push_back(&vec![b'z'; 70 + i as usize * 13]),
+                _ => lp.push_back_int(-i),
+            }
+        }
+        let b = lp.as_bytes();
+        let want: Vec<ListpackEntry<'_>> = lp.iter().collect();
+        for (i, e) in want.iter().enumerate() {
+            assert_eq!(entry_in_prefix(b, i), Some(*e));
+        }
+        assert_eq!(entry_in_prefix(b, want.len()), None);
+        // A cut anywhere gives the element or None, never another element or a panic.
+        for cut in 0..b.len() {
+            for i in [0, 1, 7, 50, 120, 199] {
+                let got = entry_in_prefix(&b[..cut], i);
+                assert!(got.is_none() || got == Some(want[i]), "cut {cut} index {i}");
+            }
+        }
+        assert_eq!(entry_in_prefix(&b[..b.len() - 1], 199), Some(want[199]));
+    }
 
     #[test]
     fn head_insertions_use_a_front_gap_of_at_most_a_size_class() {

@@ -12,19 +12,48 @@ pub const MAX_EXPANSION: u64 = 88;
 /// size, or the data is corrupt, or it decompresses to another length (Redis: "Invalid LZF
 /// compressed string").
 pub fn decompress(data: &[u8], len: u64) -> Option<Vec<u8>> {
-    if len == 0 || data.is_empty() || len > (data.len() as u64).saturating_mul(MAX_EXPANSION) {
+    let len = usize::try_from(len).ok()?;
+    let (mut out, op) = decode(data, len, len)?;
+    out.truncate(len);
+    (op == len).then_some(out)
+}
+
+/// The first bytes of `data`'s decompression to `len` bytes: decoding stops at the first
+/// token boundary at or past `want` bytes, so the result holds at least `min(want, len)`
+/// bytes (fewer only if `data` ends early) and at most `len`. A reader that needs one element
+/// near the start of a compressed quicklist node decompresses only that far. `None` as
+/// [`decompress`] for impossible lengths and corrupt tokens met on the way.
+pub fn decompress_prefix(data: &[u8], len: u64, want: usize) -> Option<Vec<u8>> {
+    let len = usize::try_from(len).ok()?;
+    let (mut out, op) = decode(data, len, want.min(len))?;
+    out.truncate(op);
+    Some(out)
+}
+
+/// liblzf's `lzf_decompress`, stopping once `want` output bytes are written when `want` is
+/// less than `len`: the output buffer (with slack past what was written) and the bytes
+/// written.
+fn decode(data: &[u8], len: usize, want: usize) -> Option<(Vec<u8>, usize)> {
+    if len == 0 || data.is_empty() || len as u64 > (data.len() as u64).saturating_mul(MAX_EXPANSION)
+    {
         return None;
     }
-    let len = len as usize;
-    // SLACK bytes past `len` let short copies be fixed-size (inlined moves, no memmove call;
-    // the bytes they write past a run are overwritten by the next one or cut at the end).
+    // SLACK bytes past the end let short copies be fixed-size (inlined moves, no memmove
+    // call; the bytes they write past a run are overwritten by the next one or cut at the
+    // end). Decoding stops after the token that reaches `want`, which writes at most
+    // MAX_TOKEN bytes from below `want`: the buffer need not hold all `len`.
     const SLACK: usize = 32;
-    let mut out = vec![0u8; len + SLACK];
+    const MAX_TOKEN: usize = MAX_REF + 2;
+    let cap = len.min(want.saturating_add(MAX_TOKEN));
+    let mut out = vec![0u8; cap + SLACK];
     let (mut i, mut op) = (0, 0);
     // lzf_d.c: a control byte below 32 starts a literal run of ctrl + 1 bytes; otherwise its
     // top 3 bits are a length (7: plus the next byte), +2, of a back reference whose offset
     // (+1) is its low 5 bits and the next byte.
-    while i < data.len() {
+    // Stopping early only for a prefix: a whole decompression reads all the input, so bytes
+    // past `len` are an error as in liblzf (E2BIG).
+    let stop = if want < len { want } else { usize::MAX };
+    while i < data.len() && op < stop {
         let ctrl = data[i] as usize;
         i += 1;
         if ctrl < 32 {
@@ -69,8 +98,7 @@ pub fn decompress(data: &[u8], len: u64) -> Option<Vec<u8>> {
             op += run;
         }
     }
-    out.truncate(len);
-    (op == len).then_some(out)
+    Some((out, op))
 }
 
 /// Compresses `data` as `rdbSaveLzfStringObject` would keep it: `None` unless the input is
@@ -292,6 +320,19 @@ mod tests {
                     decompress(&c, data.len() as u64).as_deref(),
                     Some(&data[..])
                 );
+                // Any prefix: at least what was asked for, and exactly the data's start.
+                for want in [
+                    0,
+                    1,
+                    data.len() / 3,
+                    data.len() / 2 + 7,
+                    data.len(),
+                    data.len() + 5,
+                ] {
+                    let p = decompress_prefix(&c, data.len() as u64, want).unwrap();
+                    assert!(p.len() >= want.min(data.len()) && p.len() <= data.len());
+                    assert_eq!(&p[..], &data[..p.len()]);
+                }
                 for cut in [1, c.len() / 2] {
                     let want = ::lzf::decompress(&c[..c.len() - cut], data.len()).ok();
                     let want = want.filter(|o| o.len() == data.len());
