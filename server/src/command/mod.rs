@@ -19,6 +19,7 @@ pub mod meta_extra;
 
 use crate::reply::Reply;
 use crate::server::Server;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::ops::Range;
 
@@ -287,6 +288,18 @@ pub struct NameIndex {
     slots: Vec<Option<(u64, u32)>>,
     /// (lowercase name, command id).
     entries: Vec<(Vec<u8>, usize)>,
+    /// The last name found, as typed (up to 16 bytes), and its id: a pipeline of one
+    /// command (a bulk load, a benchmark) compares bytes instead of hashing, as Redis 8's
+    /// `isCommandReusable` skips the lookup. Cleared by every insertion.
+    last: Cell<LastName>,
+}
+
+/// [`NameIndex::last`]: the name's bytes (zero-padded), its length (0: none) and its id.
+#[derive(Clone, Copy, Default)]
+struct LastName {
+    name: [u8; 16],
+    len: u8,
+    id: u32,
 }
 
 #[inline]
@@ -302,6 +315,7 @@ fn fold_hash(name: &[u8]) -> u64 {
 impl NameIndex {
     /// Adds `name` (lowercase) for command `id`.
     pub fn insert(&mut self, name: Vec<u8>, id: usize) {
+        self.last.set(LastName::default());
         self.entries.push((name, id));
         if self.entries.len() * 2 > self.slots.len() {
             self.slots = vec![None; (self.slots.len() * 2).max(64)];
@@ -334,6 +348,10 @@ impl NameIndex {
     /// The id for `name`, case-insensitive.
     #[inline]
     pub fn get(&self, name: &[u8]) -> Option<usize> {
+        let last = self.last.get();
+        if last.len != 0 && last.len as usize == name.len() && last.name[..name.len()] == *name {
+            return Some(last.id as usize);
+        }
         if self.slots.is_empty() {
             return None;
         }
@@ -344,6 +362,15 @@ impl NameIndex {
             if sh == h {
                 let (n, id) = &self.entries[pos as usize];
                 if n.eq_ignore_ascii_case(name) {
+                    if (1..=16).contains(&name.len()) {
+                        let mut l = LastName {
+                            len: name.len() as u8,
+                            id: *id as u32,
+                            ..LastName::default()
+                        };
+                        l.name[..name.len()].copy_from_slice(name);
+                        self.last.set(l);
+                    }
                     return Some(*id);
                 }
             }
@@ -628,4 +655,36 @@ pub fn unknown_command_error(argv: &Argv) -> String {
         trunc(&argv[0], 128),
         args
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_index_remembers_the_last_name_until_it_changes() {
+        let mut ix = NameIndex::default();
+        ix.insert(b"get".to_vec(), 7);
+        ix.insert(b"set".to_vec(), 9);
+        assert_eq!(ix.get(b""), None);
+        for _ in 0..2 {
+            assert_eq!(ix.get(b"GET"), Some(7));
+            assert_eq!(ix.get(b"GET"), Some(7));
+            assert_eq!(ix.get(b"get"), Some(7));
+            assert_eq!(ix.get(b"GEX"), None);
+            assert_eq!(ix.get(b"GE"), None);
+            assert_eq!(ix.get(b"SeT"), Some(9));
+        }
+        assert_eq!(ix.get(b""), None);
+        // A rename (rebuild) forgets the remembered name.
+        assert_eq!(ix.get(b"set"), Some(9));
+        let entries = std::mem::take(&mut ix.entries);
+        ix.rebuild(entries.into_iter().filter(|(n, _)| n != b"set").collect());
+        assert_eq!(ix.get(b"set"), None);
+        assert_eq!(ix.get(b"get"), Some(7));
+        let long = b"averyveryverylongcommandname".to_vec();
+        ix.insert(long.clone(), 3);
+        assert_eq!(ix.get(&long), Some(3));
+        assert_eq!(ix.get(&long), Some(3));
+    }
 }
