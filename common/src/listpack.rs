@@ -1295,6 +1295,39 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn buffers_with_spare_capacity_take_changes_at_either_end() {
+        // A decompressed node arrives with spare capacity after its bytes: the first head
+        // insertion moves the bytes to the back of the buffer to open a front gap.
+        for spare in [0usize, 3, 4, 5, 31, 32, 33, 200] {
+            let mut base = Listpack::new();
+            for i in 0..40 {
+                base.push_back(format!("e{i}").as_bytes());
+            }
+            let mut v = base.as_bytes().to_vec();
+            v.reserve_exact(spare);
+            let mut lp = Listpack::from_vec(v).unwrap();
+            let mut model: Vec<Vec<u8>> = (0..40).map(|i| format!("e{i}").into_bytes()).collect();
+            for i in 0..30 {
+                let e = format!("h{i}").into_bytes();
+                if i % 3 == 2 {
+                    lp.push_back(&e);
+                    model.push(e);
+                } else {
+                    lp.push_front(&e);
+                    model.insert(0, e);
+                }
+                if i % 5 == 4 {
+                    lp.delete_at(lp.first_pos().unwrap());
+                    model.remove(0);
+                }
+                assert_eq!(Listpack::validate(lp.as_bytes()), Ok(model.len()));
+            }
+            let got: Vec<Vec<u8>> = lp.iter().map(|e| e.to_vec()).collect();
+            assert_eq!(got, model, "spare {spare}");
+        }
+    }
+
+    #[test]
     fn head_insertions_use_a_front_gap_of_at_most_a_size_class() {
         let mut lp = Listpack::new();
         let mut fresh = Listpack::new();
