@@ -515,6 +515,32 @@ impl CommandRules {
     }
 }
 
+/// Joins the arguments of a selector split by spaces (`(~x +get)` given as `(~x`, `+get)`)
+/// back into one rule (`ACLMergeSelectorArguments`).
+pub fn merge_selector_args(args: &[String]) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut open: Option<String> = None;
+    for a in args {
+        match open.as_mut() {
+            Some(s) => {
+                s.push(' ');
+                s.push_str(a);
+                if a.ends_with(')') {
+                    out.push(open.take().expect("open"));
+                }
+            }
+            None if a.starts_with('(') && !a.ends_with(')') => open = Some(a.clone()),
+            None => out.push(a.clone()),
+        }
+    }
+    if let Some(s) = open {
+        return Err(format!(
+            "Unmatched parenthesis in acl selector starting at '{s}'."
+        ));
+    }
+    Ok(out)
+}
+
 /// Joins the parts of a `user` line after the head: keys (if any), then `&*` or
 /// `resetchannels` followed by the channels (if any), then the command rules, as
 /// `ACLDescribeSelector` orders them. `keys` and `channels` are the already described

@@ -10,12 +10,15 @@
 //! each rule that names it or one of its categories, the last one winning. Passwords, key
 //! and channel patterns follow the same rules as the server's (`pyrope_common::acl`'s
 //! `Account` and `Patterns`): they are kept and shown, but the sentinel has no keys, and its channels are the event
-//! channels, which Redis's sentinel does not check either. Selectors (`(...)`) are refused.
+//! channels, which Redis's sentinel does not check either. Selectors (`(...)`, Redis 7's
+//! `ACLSetSelector`) are kept beside the user's own (root) rules: a command runs when the root
+//! rules or any selector allow it; they are shown by ACL LIST, GETUSER and the rewritten
+//! config, and removed by `clearselectors` and `reset`.
 
 use crate::cmdtable;
 use pyrope_common::acl::{
-    describe_selector, Account, CommandRule, CommandRules, PasswordRule, Patterns, RuleError,
-    ERR_SYNTAX, ERR_UNKNOWN,
+    describe_selector, merge_selector_args, Account, CommandRule, CommandRules, PasswordRule,
+    Patterns, RuleError, ERR_SYNTAX, ERR_UNKNOWN,
 };
 
 pub use pyrope_common::acl::{Log, CATEGORIES};
@@ -30,16 +33,97 @@ pub struct User {
     /// Key and channel patterns, kept and shown as the server's selectors keep them
     /// (`common::acl::Patterns`).
     pub patterns: Patterns,
+    /// The selectors added with `(...)` rules, in order.
+    pub selectors: Vec<Selector>,
+}
+
+/// A selector of a user (`aclSelector`, added by a `(...)` rule): command rules and key and
+/// channel patterns, with no account flags or passwords.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Selector {
+    /// The command rules.
+    pub commands: CommandRules,
+    /// The key and channel patterns.
+    pub patterns: Patterns,
+}
+
+impl Selector {
+    /// The selector as a `(...)` rule shows it, without the parentheses
+    /// (`ACLDescribeSelector`).
+    pub fn describe(&self) -> String {
+        describe_selector(
+            &self.patterns.describe_keys(),
+            self.patterns.allchannels,
+            &self.patterns.describe_channels(),
+            &self.commands.describe(),
+        )
+    }
+}
+
+/// Applies one selector rule (`ACLSetSelector`): a key or channel pattern rule,
+/// `allcommands`/`nocommands`, or a command or category rule; anything else is a syntax
+/// error.
+fn apply_selector_rule(
+    commands: &mut CommandRules,
+    patterns: &mut Patterns,
+    rule: &str,
+) -> Result<(), RuleError> {
+    if let Some(r) = patterns.apply(rule) {
+        return r;
+    }
+    let lower = rule.to_ascii_lowercase();
+    match lower.as_str() {
+        "allcommands" | "+@all" => commands.reset(true),
+        "nocommands" | "-@all" => commands.reset(false),
+        _ => match CommandRule::parse(&lower) {
+            Some(c) => match c? {
+                CommandRule::Category { allow, cat } => {
+                    commands.update(&format!("@{cat}"), allow);
+                }
+                CommandRule::Command { allow, name } => {
+                    // `cmd|first-arg` rules are allowed for commands without subcommands
+                    // (kept and shown; the sentinel's commands never match them).
+                    let first_arg = name.split_once('|').is_some_and(|(base, _)| {
+                        cmdtable::lookup(base).is_some_and(|e| e.subs.is_empty())
+                    });
+                    if cmdtable::lookup(name).is_none() && !first_arg {
+                        return Err(ERR_UNKNOWN);
+                    }
+                    commands.update(name, allow);
+                }
+            },
+            None => return Err(ERR_SYNTAX),
+        },
+    }
+    Ok(())
+}
+
+/// Whether `commands` allow the command `e`: the base, then each rule naming it or one of its
+/// categories, the last one winning.
+fn rules_allow(commands: &CommandRules, e: &cmdtable::Entry) -> bool {
+    let parent = e.name.split('|').next().unwrap_or("");
+    let mut ok = commands.all;
+    for (allow, r) in &commands.rules {
+        let hit = match r.strip_prefix('@') {
+            Some(cat) => e.categories.iter().any(|c| c == cat),
+            None => *r == e.name || (*r == parent && e.name.contains('|')),
+        };
+        if hit {
+            ok = *allow;
+        }
+    }
+    ok
 }
 
 impl User {
     /// A new user as ACL SETUSER creates it: off, no passwords, no commands, no keys, no
-    /// channels (`acl-pubsub-default resetchannels`).
+    /// channels (`acl-pubsub-default resetchannels`), no selectors.
     pub fn new(name: &str) -> User {
         User {
             account: Account::new(name),
             commands: CommandRules::default(),
             patterns: Patterns::default(),
+            selectors: Vec::new(),
         }
     }
 
@@ -59,88 +143,56 @@ impl User {
         &self.account.name
     }
 
-    /// Applies one ACL SETUSER rule; the error text is what follows
-    /// `Error in ACL SETUSER modifier '<rule>': `.
+    /// Applies one ACL SETUSER rule (a whole `(...)` selector is one rule: callers join the
+    /// arguments of a split one with [`merge_selector_args`]); the error text is what
+    /// follows `Error in ACL SETUSER modifier '<rule>': `.
     pub fn apply(&mut self, rule: &str) -> Result<(), RuleError> {
         let lower = rule.to_ascii_lowercase();
         if self.account.apply_flag(&lower) {
             return Ok(());
         }
-        if let Some(r) = self.patterns.apply(rule) {
-            return r;
-        }
         match lower.as_str() {
-            "allcommands" | "+@all" => self.commands.reset(true),
-            "nocommands" | "-@all" => self.commands.reset(false),
-            "reset" => {
-                *self = User::new(self.name());
-            }
-            _ => return self.apply_prefixed(rule, &lower),
+            "clearselectors" => self.selectors.clear(),
+            "reset" => *self = User::new(self.name()),
+            _ => match PasswordRule::parse(rule) {
+                Some(p) => match p? {
+                    PasswordRule::Add(h) => self.account.add_password(h),
+                    PasswordRule::Remove(h) => self.account.remove_password(&h)?,
+                },
+                None if rule.starts_with('(') && rule.ends_with(')') => {
+                    let mut s = Selector::default();
+                    for r in rule[1..rule.len() - 1].split_whitespace() {
+                        apply_selector_rule(&mut s.commands, &mut s.patterns, r)?;
+                    }
+                    self.selectors.push(s);
+                }
+                None => apply_selector_rule(&mut self.commands, &mut self.patterns, rule)?,
+            },
         }
         Ok(())
     }
 
-    fn apply_prefixed(&mut self, rule: &str, lower: &str) -> Result<(), RuleError> {
-        if let Some(p) = PasswordRule::parse(rule) {
-            match p? {
-                PasswordRule::Add(h) => self.account.add_password(h),
-                PasswordRule::Remove(h) => self.account.remove_password(&h)?,
+    /// Applies the rules of one ACL SETUSER or `user` line, the arguments of a selector
+    /// split by spaces joined first (`ACLMergeSelectorArguments`). The error is the whole
+    /// text after `ERR ` (an unmatched parenthesis), or the failing rule and its error.
+    pub fn apply_all(&mut self, args: &[String]) -> Result<(), ApplyError> {
+        let rules = merge_selector_args(args).map_err(ApplyError::Merge)?;
+        for r in rules {
+            if let Err(e) = self.apply(&r) {
+                return Err(ApplyError::Rule(r, e));
             }
-            return Ok(());
         }
-        if let Some(c) = CommandRule::parse(lower) {
-            match c? {
-                CommandRule::Category { allow, cat } => {
-                    self.commands.update(&format!("@{cat}"), allow);
-                }
-                CommandRule::Command { allow, name } => {
-                    // `cmd|first-arg` rules are allowed for commands without subcommands
-                    // (kept and shown; the sentinel's commands never match them).
-                    let first_arg = name.split_once('|').is_some_and(|(base, _)| {
-                        cmdtable::lookup(base).is_some_and(|e| e.subs.is_empty())
-                    });
-                    if cmdtable::lookup(name).is_none() && !first_arg {
-                        return Err(ERR_UNKNOWN);
-                    }
-                    self.commands.update(name, allow);
-                }
-            }
-            return Ok(());
-        }
-        match rule.as_bytes().first() {
-            Some(b'(') => {
-                // Rules inside a selector are checked as Redis does; selectors themselves
-                // are not kept.
-                let inner = rule.trim_start_matches('(').trim_end_matches(')');
-                let mut scratch = User::new("selector");
-                for r in inner.split_whitespace() {
-                    scratch.apply(r)?;
-                }
-                Err("Selectors are not supported by this sentinel")
-            }
-            _ => Err(ERR_SYNTAX),
-        }
+        Ok(())
     }
 
-    /// May this user run the command `e` (a command or subcommand entry)?
-    /// Commands flagged `no_auth` (AUTH, HELLO) are always allowed, as in
-    /// `ACLSelectorCheckCmd`.
+    /// May this user run the command `e` (a command or subcommand entry)? Its own rules or
+    /// any selector's may allow it (`ACLCheckAllUserCommandPerm`). Commands flagged `no_auth`
+    /// (AUTH, HELLO) are always allowed, as in `ACLSelectorCheckCmd`.
     pub fn can_run(&self, e: &cmdtable::Entry) -> bool {
         if e.flags.iter().any(|f| f == "no_auth") {
             return true;
         }
-        let parent = e.name.split('|').next().unwrap_or("");
-        let mut ok = self.commands.all;
-        for (allow, r) in &self.commands.rules {
-            let hit = match r.strip_prefix('@') {
-                Some(cat) => e.categories.iter().any(|c| c == cat),
-                None => *r == e.name || (*r == parent && e.name.contains('|')),
-            };
-            if hit {
-                ok = *allow;
-            }
-        }
-        ok
+        rules_allow(&self.commands, e) || self.selectors.iter().any(|s| rules_allow(&s.commands, e))
     }
 
     /// The key patterns as GETUSER shows them (space separated, empty for none).
@@ -162,8 +214,20 @@ impl User {
             &self.describe_channels(),
             &self.commands.describe(),
         ));
+        for s in &self.selectors {
+            parts.push(format!("({})", s.describe()));
+        }
         parts.join(" ")
     }
+}
+
+/// Why [`User::apply_all`] failed.
+#[derive(Debug)]
+pub enum ApplyError {
+    /// A selector's opening parenthesis was never closed: the message after `ERR `.
+    Merge(String),
+    /// This rule failed with this error.
+    Rule(String, RuleError),
 }
 
 /// Entries kept (`acllog-max-len` default).
@@ -200,10 +264,10 @@ impl Acl {
             let mut user = acl.get(name).cloned().unwrap_or_else(|| User::new(name));
             // A `user` line describes the user from scratch (`ACLSetUser(u,"reset",-1)`).
             user.apply("reset").ok();
-            for r in &u[1..] {
-                user.apply(r)
-                    .map_err(|e| format!("Error in user declaration '{name}': {e}"))?;
-            }
+            user.apply_all(&u[1..]).map_err(|e| match e {
+                ApplyError::Merge(m) => format!("Error in user declaration '{name}': {m}"),
+                ApplyError::Rule(_, e) => format!("Error in user declaration '{name}': {e}"),
+            })?;
             acl.put(user);
         }
         if let Some(p) = requirepass {

@@ -404,7 +404,16 @@ fn acl_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
             r.bulk("channels");
             r.bulk(&u.describe_channels());
             r.bulk("selectors");
-            encode::array(r.out, 0);
+            encode::array(r.out, u.selectors.len());
+            for sel in &u.selectors {
+                encode::map(r.out, 3, r.resp);
+                r.bulk("commands");
+                r.bulk(&sel.commands.describe());
+                r.bulk("keys");
+                r.bulk(&sel.patterns.describe_keys());
+                r.bulk("channels");
+                r.bulk(&sel.patterns.describe_channels());
+            }
         }
         "setuser" => {
             let name = s(&argv[2]);
@@ -412,11 +421,12 @@ fn acl_command(srv: &mut Server, t: Token, argv: &[Vec<u8>], r: &mut R) {
                 .get(&name)
                 .cloned()
                 .unwrap_or_else(|| crate::acl::User::new(&name));
-            for a in &argv[3..] {
-                let rule = s(a);
-                if let Err(e) = u.apply(&rule) {
-                    r.err(&format!("ERR Error in ACL SETUSER modifier '{rule}': {e}"));
-                    return;
+            let args: Vec<String> = argv[3..].iter().map(|a| s(a)).collect();
+            match u.apply_all(&args) {
+                Ok(()) => {}
+                Err(crate::acl::ApplyError::Merge(m)) => return r.err(&format!("ERR {m}")),
+                Err(crate::acl::ApplyError::Rule(rule, e)) => {
+                    return r.err(&format!("ERR Error in ACL SETUSER modifier '{rule}': {e}"));
                 }
             }
             acl.put(u);

@@ -358,10 +358,13 @@ fn apply_server(cfg: &mut Config, d: &Directive) -> Result<(), String> {
             // scratch user.
             let line: Vec<String> = a.iter().map(|x| s(x)).collect();
             let mut u = crate::acl::User::new(&line[0]);
-            for r in &line[1..] {
-                u.apply(r)
-                    .map_err(|e| format!("Error in user declaration '{}': {e}", line[0]))?;
-            }
+            u.apply_all(&line[1..]).map_err(|e| {
+                let e = match e {
+                    crate::acl::ApplyError::Merge(m) => m,
+                    crate::acl::ApplyError::Rule(_, e) => e.to_string(),
+                };
+                format!("Error in user declaration '{}': {e}", line[0])
+            })?;
             cfg.users.push(line);
         }
         ("logfile", 1) => cfg.logfile = s(&a[0]),

@@ -17,9 +17,9 @@ use crate::command::keyspec::{self, KeySpec};
 use crate::command::{Argv, CommandTable, Ctx, Handler, Lookup};
 use crate::server::Server;
 use pyrope_common::acl::{
-    describe_selector, err_unknown_category, genpass_bits, noperm_command, subcommand_argc_ok,
-    Account, CommandRule, CommandRules, Log, PasswordRule, Patterns, RuleError, ERR_NO_ACLFILE,
-    ERR_SYNTAX, ERR_UNKNOWN, READ, WRITE,
+    describe_selector, err_unknown_category, genpass_bits, merge_selector_args, noperm_command,
+    subcommand_argc_ok, Account, CommandRule, CommandRules, Log, PasswordRule, Patterns, RuleError,
+    ERR_NO_ACLFILE, ERR_SYNTAX, ERR_UNKNOWN, READ, WRITE,
 };
 use pyrope_common::glob::glob_match;
 use std::collections::{BTreeMap, HashMap};
@@ -804,7 +804,7 @@ pub fn load_at_startup(srv: &mut Server) -> Result<(), String> {
         let Some(name) = l.first() else { continue };
         let mut u = User::new(name, &srv.commands);
         u.apply(&srv.commands, "reset").ok();
-        for r in merge_selectors(&l[1..]).map_err(|e| e.to_string())? {
+        for r in merge_selector_args(&l[1..]).map_err(|e| e.to_string())? {
             u.apply(&srv.commands, &r)
                 .map_err(|e| format!("Error in user declaration '{name}': {e}"))?;
         }
@@ -814,32 +814,6 @@ pub fn load_at_startup(srv: &mut Server) -> Result<(), String> {
         load_file(srv, &aclfile, usize::MAX)?;
     }
     Ok(())
-}
-
-/// Joins the arguments of a selector split by spaces (`(~x +get)` given as `(~x`, `+get)`)
-/// back into one rule (`ACLMergeSelectorArguments`).
-fn merge_selectors(args: &[String]) -> Result<Vec<String>, String> {
-    let mut out = Vec::new();
-    let mut open: Option<String> = None;
-    for a in args {
-        match open.as_mut() {
-            Some(s) => {
-                s.push(' ');
-                s.push_str(a);
-                if a.ends_with(')') {
-                    out.push(open.take().expect("open"));
-                }
-            }
-            None if a.starts_with('(') && !a.ends_with(')') => open = Some(a.clone()),
-            None => out.push(a.clone()),
-        }
-    }
-    if let Some(s) = open {
-        return Err(format!(
-            "Unmatched parenthesis in acl selector starting at '{s}'."
-        ));
-    }
-    Ok(out)
 }
 
 /// Loads the ACL file (`ACLLoadFromFile`): all or nothing. Users that are gone or changed
@@ -892,7 +866,7 @@ fn load_file(srv: &mut Server, path: &str, caller: usize) -> Result<(), String> 
         }
         let mut u = User::new(name, t);
         u.apply(t, "reset").ok();
-        let rules = match merge_selectors(&args[2..]) {
+        let rules = match merge_selector_args(&args[2..]) {
             Ok(r) => r,
             Err(e) => {
                 errors.push_str(&format!("{path}:{}: {e}. ", n + 1));
@@ -964,7 +938,7 @@ fn acl_setuser(c: &mut Ctx) {
     let args: Vec<String> = (3..c.argc())
         .map(|i| String::from_utf8_lossy(c.arg(i)).into_owned())
         .collect();
-    let rules = match merge_selectors(&args) {
+    let rules = match merge_selector_args(&args) {
         Ok(r) => r,
         Err(e) => return c.out.error(&format!("ERR {e}")),
     };
