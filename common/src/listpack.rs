@@ -211,9 +211,8 @@ impl LpBuf {
     /// Makes the `old` bytes at offset `p` of the listpack into `new` bytes and returns them
     /// for the caller to fill (their content is unspecified), moving whichever side of the
     /// change is shorter. `p` is an entry's offset (never inside the 6-byte header). When the
-    /// buffer must grow, it is reallocated to `alloc_size_class(new size)` bytes, or
-    /// `min_cap` if that is more. Rewrites the total-bytes header; the caller fixes the count.
-    fn resize_at(&mut self, p: usize, old: usize, new: usize, min_cap: usize) -> &mut [u8] {
+    /// buffer must grow, it is reallocated to `alloc_size_class(new size)` bytes. Rewrites the total-bytes header; the caller fixes the count.
+    fn resize_at(&mut self, p: usize, old: usize, new: usize) -> &mut [u8] {
         let (mut s, mut e) = (self.start(), self.0.len());
         let n = e - s;
         debug_assert!(p >= LP_HDR_SIZE && p + old <= n);
@@ -247,7 +246,7 @@ impl LpBuf {
                     self.0.copy_within(s..s + p, s - d);
                     s -= d;
                 } else {
-                    (s, e) = self.regrow(s, e, p, old, new, min_cap);
+                    (s, e) = self.regrow(s, e, p, old, new);
                 }
             } else {
                 if back_room < d && s + back_room >= d {
@@ -260,7 +259,7 @@ impl LpBuf {
                     self.0.copy_within(s + p + old..e, s + p + new);
                     e += d;
                 } else {
-                    (s, e) = self.regrow(s, e, p, old, new, min_cap);
+                    (s, e) = self.regrow(s, e, p, old, new);
                 }
             }
         }
@@ -275,21 +274,10 @@ impl LpBuf {
     /// [`Self::resize_at`]'s reallocation: copies the bytes around the change into a new
     /// buffer of a whole size class, the spare room before the listpack when the change is
     /// nearer its head. Returns the new (start, end).
-    fn regrow(
-        &mut self,
-        s: usize,
-        e: usize,
-        p: usize,
-        old: usize,
-        new: usize,
-        min_cap: usize,
-    ) -> (usize, usize) {
+    fn regrow(&mut self, s: usize, e: usize, p: usize, old: usize, new: usize) -> (usize, usize) {
         let n = e - s;
         let total = n - old + new;
-        let cap = alloc_size_class(total)
-            .max(min_cap)
-            .min(u32::MAX as usize)
-            .max(total);
+        let cap = alloc_size_class(total).min(u32::MAX as usize).max(total);
         let room = cap - total;
         let gap = if p < n - p - old && room >= 4 {
             room
@@ -759,8 +747,10 @@ impl Listpack {
         self.buf.capacity()
     }
 
-    /// Gives back spare buffer capacity (Redis reallocates a listpack to its exact size on
-    /// every change; a `Vec` grows by doubling). Callers shrink after a batch of insertions.
+    /// Gives back spare buffer capacity and any front gap (Redis reallocates a listpack to
+    /// its exact size on every change; growth here takes a whole size class, and head
+    /// insertions may leave room before the bytes). Callers shrink after a batch of
+    /// insertions.
     pub fn shrink_to_fit(&mut self) {
         self.buf.shrink_to_fit();
     }
@@ -804,7 +794,7 @@ impl Listpack {
         // A counter rewritten in place (a stream node's master count) keeps its size: no
         // bytes move. Otherwise the shorter side moves, and growth takes a whole size class
         // (see `LpBuf`) instead of lpInsert's realloc to the exact new total.
-        let room = self.buf.resize_at(p, replaced, enclen + b, 0);
+        let room = self.buf.resize_at(p, replaced, enclen + b);
         room[..h].copy_from_slice(&hdr[..h]);
         room[h..enclen].copy_from_slice(payload);
         room[enclen..].copy_from_slice(&bl[..b]);
@@ -844,23 +834,14 @@ impl Listpack {
 
     /// [`Self::push_back_all`] over an iterator (walked twice: sizes, then bytes), so callers
     /// need not collect their elements into a `Vec` first (XADD's entry).
+    ///
+    /// When the buffer must grow it takes a whole allocator size class (see `LpBuf`): the
+    /// block an exact realloc would get, and the next appends that fit in it (a stream's tail
+    /// node) need no realloc.
     pub fn push_back_each<'a, I>(&mut self, items: I)
     where
         I: IntoIterator<Item = ListpackEntry<'a>>,
         I::IntoIter: Clone,
-    {
-        self.push_back_each_rounded(items, |n| n)
-    }
-
-    /// [`Self::push_back_each`] where, when the buffer must grow, `round(new total bytes)`
-    /// bytes are reserved (values below the new total count as the total). With the
-    /// allocator's size class (`nallocx`) the block is the one an exact realloc would get, and
-    /// later appends that fit in it do not call realloc at all (a stream's tail node).
-    pub fn push_back_each_rounded<'a, I, F>(&mut self, items: I, round: F)
-    where
-        I: IntoIterator<Item = ListpackEntry<'a>>,
-        I::IntoIter: Clone,
-        F: Fn(usize) -> usize,
     {
         fn ele<'a>(it: &ListpackEntry<'a>) -> Ele<'a> {
             match *it {
@@ -882,9 +863,8 @@ impl Listpack {
             self.buf.len() + add <= u32::MAX as usize,
             "listpack would exceed u32::MAX bytes"
         );
-        let need = self.buf.len() + add;
         let eof = self.eof();
-        let room = self.buf.resize_at(eof, 0, add, round(need));
+        let room = self.buf.resize_at(eof, 0, add);
         let mut q = 0;
         for it in items {
             let mut hdr = [0u8; 9];
@@ -980,7 +960,7 @@ impl Listpack {
     pub fn delete_at(&mut self, pos: Pos) -> Option<Pos> {
         self.check_pos(pos);
         let size = entry_size(&self.buf, pos.offset);
-        self.buf.resize_at(pos.offset, size, 0, 0);
+        self.buf.resize_at(pos.offset, size, 0);
         self.set_header(-1);
         self.trim_capacity();
         (self.buf[pos.offset] != LP_EOF).then_some(pos)
@@ -1006,7 +986,7 @@ impl Listpack {
                 end += entry_size(&self.buf, end);
             }
         }
-        self.buf.resize_at(first.offset, end - first.offset, 0, 0);
+        self.buf.resize_at(first.offset, end - first.offset, 0);
         self.set_header(-(n as isize));
         self.trim_capacity();
     }

@@ -244,9 +244,6 @@ thread_local! {
     /// Holds at most 2 x 64 KB.
     static INFLATED_CACHE: RefCell<[Option<(u64, Rc<Inflated>)>; 2]> =
         const { RefCell::new([None, None]) };
-}
-
-thread_local! {
     /// The last node [`LzfNode::element`] read by a partial decompression: a second read of
     /// the same node in a row takes the whole node into [`INFLATED_CACHE`] instead.
     static PARTIAL_LAST: Cell<u64> = const { Cell::new(0) };

@@ -533,14 +533,14 @@ impl Stream {
             .enumerate()
             .filter(move |(i, _)| !same || i % 2 == 1)
             .map(|(_, f)| ListpackEntry::Str(f));
-        // Grown to the allocator's size class: the same block an exact realloc gets (and
-        // MEMORY USAGE counts), but the next appends that fit in it skip realloc.
-        lp.push_back_each_rounded(
+        // Grown to the allocator's size class (the listpack's own growth): the same block an
+        // exact realloc gets (and MEMORY USAGE counts), but the next appends that fit in it
+        // skip realloc.
+        lp.push_back_each(
             head.into_iter()
                 .chain(nf)
                 .chain(body)
                 .chain(std::iter::once(ListpackEntry::Int(lp_count))),
-            crate::memory::usable,
         );
         self.length += 1;
         self.entries_added += 1;
